@@ -1,0 +1,5 @@
+"""Run the CLI with ``python -m ccbridge``."""
+
+from ccbridge.cli import app
+
+app()

@@ -1,0 +1,1 @@
+"""Adapter for Asterisk: the AMI and FastAGI wire protocols."""

@@ -1,0 +1,1 @@
+"""FastAGI server and typed AGI session."""

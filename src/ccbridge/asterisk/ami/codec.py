@@ -1,0 +1,208 @@
+"""AMI wire codec: frame bytes on the blank line, parse headers, encode actions safely.
+
+Framing works on bytes so a multi-byte UTF-8 character split across TCP reads is never
+corrupted; text is decoded once per complete frame.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+
+MAX_FRAME_BYTES = 1024 * 1024
+"""Largest frame accepted (1 MiB); a larger one is dropped, not buffered."""
+
+_CRLF2 = b"\r\n\r\n"
+_LF2 = b"\n\n"
+_FORBIDDEN_CHARS = ("\r", "\n", "\0")
+
+
+class HeaderInjectionError(ValueError):
+    """Raised when an outgoing header name or value holds CR, LF or NUL."""
+
+    def __init__(self, key: str, value: str) -> None:
+        super().__init__(f"AMI header {key!r} holds CR, LF or NUL: {value[:40]!r}")
+        self.key = key
+
+
+def decode_text(raw: bytes) -> str:
+    """Decode frame text as UTF-8, falling back to GB18030 (a GBK superset), never crashing."""
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        pass
+    try:
+        return raw.decode("gb18030")
+    except UnicodeDecodeError:
+        return raw.decode("utf-8", errors="replace")
+
+
+@dataclass(slots=True)
+class AmiMessage:
+    """One parsed AMI frame: an event, a response, or (on the server side) an action.
+
+    ``headers`` keeps the first value of each key; repeated keys such as ``Variable`` or
+    ``ChanVariable`` are all kept in order in ``fields``.
+    """
+
+    headers: dict[str, str]
+    fields: list[tuple[str, str]] = field(default_factory=list)
+    body: list[str] = field(default_factory=list)
+    """Lines without ``": "`` (for example the body of a ``Response: Follows``)."""
+
+    @property
+    def event(self) -> str | None:
+        """The event name, or ``None`` when this is not an event."""
+        return self.headers.get("Event")
+
+    @property
+    def response(self) -> str | None:
+        """The response status (``Success``, ``Error``, ``Follows``, ``Goodbye``) or ``None``."""
+        return self.headers.get("Response")
+
+    @property
+    def action_id(self) -> str | None:
+        """The ``ActionID`` this frame answers, if any."""
+        return self.headers.get("ActionID")
+
+    def get(self, key: str, default: str | None = None) -> str | None:
+        """Return the first value of ``key``."""
+        return self.headers.get(key, default)
+
+    def get_all(self, key: str) -> list[str]:
+        """Return every value of a repeated key, in wire order."""
+        return [v for k, v in self.fields if k == key]
+
+    def variables(self, key: str = "ChanVariable") -> dict[str, str]:
+        """Return ``ChanVariable: NAME=value`` style headers as a dict."""
+        out: dict[str, str] = {}
+        for value in self.get_all(key):
+            name, sep, val = value.partition("=")
+            if sep:
+                out[name] = val
+        return out
+
+
+def parse_frame(frame: bytes) -> AmiMessage:
+    """Parse one frame (without its terminating blank line) into an :class:`AmiMessage`."""
+    text = decode_text(frame)
+    headers: dict[str, str] = {}
+    fields: list[tuple[str, str]] = []
+    body: list[str] = []
+    for line in text.splitlines():
+        if not line:
+            continue
+        key, sep, value = line.partition(": ")
+        if not sep:
+            # "Key:" with an empty value is valid AMI; anything else is body text.
+            if line.endswith(":") and " " not in line:
+                key, value = line[:-1], ""
+            else:
+                body.append(line)
+                continue
+        fields.append((key, value))
+        if key not in headers:
+            headers[key] = value
+    return AmiMessage(headers=headers, fields=fields, body=body)
+
+
+class FrameDecoder:
+    """Incremental framer: feed it TCP chunks, get complete frames back.
+
+    Tolerates ``\\r\\n\\n`` and bare ``\\n\\n`` terminators. A frame larger than ``max_frame``
+    is discarded up to its terminator and counted in ``oversized``; the work per byte stays
+    constant, so a hostile peer cannot make framing quadratic.
+    """
+
+    __slots__ = ("_buf", "_discarding", "_scan_from", "max_frame", "oversized")
+
+    def __init__(self, max_frame: int = MAX_FRAME_BYTES) -> None:
+        self._buf = bytearray()
+        self._scan_from = 0
+        self._discarding = False
+        self.max_frame = max_frame
+        self.oversized = 0
+
+    def feed(self, data: bytes) -> list[bytes]:
+        """Append ``data`` and return every frame it completes (terminators stripped)."""
+        buf = self._buf
+        buf += data
+        frames: list[bytes] = []
+        start = 0
+        scan = self._scan_from
+        size = len(buf)
+        while True:
+            end = buf.find(b"\n", scan)
+            if end < 0:
+                scan = size
+                break
+            # A frame ends at "\n\n" or "\n\r\n" (covers "\r\n\r\n" and "\r\n\n").
+            if end + 1 >= size:
+                scan = end
+                break
+            nxt = buf[end + 1]
+            if nxt == 0x0A:
+                term_len = 2
+            elif nxt == 0x0D:
+                if end + 2 >= size:
+                    scan = end
+                    break
+                if buf[end + 2] != 0x0A:
+                    scan = end + 1
+                    continue
+                term_len = 3
+            else:
+                scan = end + 1
+                continue
+            if self._discarding:
+                self._discarding = False
+            else:
+                frame = bytes(buf[start : end + 1]).strip(b"\r\n")
+                if frame:
+                    frames.append(frame)
+            start = end + term_len
+            scan = start
+        if start:
+            del buf[:start]
+            scan -= start
+        self._scan_from = scan
+        if len(buf) > self.max_frame:
+            # Drop what we have; keep discarding until the next terminator.
+            if not self._discarding:
+                self.oversized += 1
+            self._discarding = True
+            keep = bytes(buf[-2:])
+            buf.clear()
+            buf += keep
+            self._scan_from = 0
+        return frames
+
+    def feed_messages(self, data: bytes) -> Iterator[AmiMessage]:
+        """Like :meth:`feed`, but parse each frame."""
+        for frame in self.feed(data):
+            yield parse_frame(frame)
+
+    @property
+    def pending(self) -> int:
+        """Bytes buffered and not yet framed."""
+        return len(self._buf)
+
+
+def check_header(key: str, value: str) -> None:
+    """Reject a header whose name or value could inject extra AMI lines."""
+    for ch in _FORBIDDEN_CHARS:
+        if ch in key or ch in value:
+            raise HeaderInjectionError(key, value)
+    if not key or ":" in key or key.strip() != key:
+        raise HeaderInjectionError(key, value)
+
+
+def encode_message(pairs: Iterable[tuple[str, str]] | Mapping[str, str]) -> bytes:
+    """Encode headers as one CRLF-framed AMI message, validating every name and value."""
+    items = pairs.items() if isinstance(pairs, Mapping) else pairs
+    out: list[str] = []
+    for key, value in items:
+        check_header(key, value)
+        out.append(f"{key}: {value}\r\n")
+    out.append("\r\n")
+    return "".join(out).encode("utf-8")

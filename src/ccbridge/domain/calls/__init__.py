@@ -1,0 +1,1 @@
+"""Call records and the reducer that builds them from telephony events."""

@@ -1,0 +1,1 @@
+"""Application use cases; depend on the domain and on ports only."""
