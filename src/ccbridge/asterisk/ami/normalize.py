@@ -1,0 +1,188 @@
+"""Turn AMI frames into the domain's telephony events (field names as Asterisk 22 sends them)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import datetime, timedelta
+
+from ccbridge.asterisk.ami.codec import AmiMessage
+from ccbridge.domain.calls.events import (
+    AgentAnswered,
+    AgentCompleted,
+    AgentRinging,
+    CallerAbandoned,
+    CallerJoinedQueue,
+    ChannelCreated,
+    ChannelHungUp,
+    ChannelSnapshot,
+    ChannelStateChanged,
+    ChannelVariableSet,
+    QueueEntrySnapshot,
+    TelephonyEvent,
+)
+from ccbridge.domain.time import from_pbx_timestamp
+
+CCB_VAR_PREFIX = "CCB_"
+Now = Callable[[], datetime]
+
+
+def _duration(value: str | None) -> timedelta:
+    """Parse ``CoreShowChannel`` ``Duration: HH:MM:SS``; anything else counts as zero."""
+    parts = (value or "").split(":")
+    if len(parts) != 3 or not all(p.isdigit() for p in parts):
+        return timedelta()
+    hours, minutes, seconds = (int(p) for p in parts)
+    return timedelta(hours=hours, minutes=minutes, seconds=seconds)
+
+
+def _base(
+    msg: AmiMessage, now: Now, linkedid_of: Mapping[str, str] | None = None
+) -> tuple[datetime, str, str, str] | None:
+    uniqueid = msg.get("Uniqueid")
+    if not uniqueid:
+        return None
+    # QueueEntry carries no Linkedid: the resync supplies it from CoreShowChannels.
+    linkedid = msg.get("Linkedid") or (linkedid_of or {}).get(uniqueid) or uniqueid
+    at = from_pbx_timestamp(msg.get("Timestamp"))
+    if at is None:
+        at = now() - _duration(msg.get("Duration"))
+    return at, linkedid, uniqueid, msg.get("Channel") or ""
+
+
+def _channel_vars(msg: AmiMessage, now: Now) -> list[TelephonyEvent]:
+    """Read ``ChanVariable: CCB_X=…`` headers that ``manager.conf channelvars=`` adds."""
+    if "ChanVariable" not in msg.headers:
+        return []
+    base = _base(msg, now)
+    if base is None:
+        return []
+    return [
+        ChannelVariableSet(*base, name=name, value=value)
+        for name, value in msg.variables().items()
+        if name.startswith(CCB_VAR_PREFIX)
+    ]
+
+
+def _newchannel(msg: AmiMessage, base: tuple[datetime, str, str, str]) -> TelephonyEvent:
+    return ChannelCreated(
+        *base,
+        caller_num=msg.get("CallerIDNum"),
+        caller_name=msg.get("CallerIDName"),
+        exten=msg.get("Exten"),
+        context=msg.get("Context"),
+    )
+
+
+def _newstate(msg: AmiMessage, base: tuple[datetime, str, str, str]) -> TelephonyEvent:
+    return ChannelStateChanged(
+        *base,
+        state=msg.get("ChannelStateDesc") or "",
+        caller_num=msg.get("CallerIDNum"),
+        caller_name=msg.get("CallerIDName"),
+    )
+
+
+def _varset(msg: AmiMessage, base: tuple[datetime, str, str, str]) -> TelephonyEvent | None:
+    name = msg.get("Variable") or ""
+    if not name.startswith(CCB_VAR_PREFIX):
+        return None
+    return ChannelVariableSet(*base, name=name, value=msg.get("Value") or "")
+
+
+def _hangup(msg: AmiMessage, base: tuple[datetime, str, str, str]) -> TelephonyEvent:
+    return ChannelHungUp(*base, cause=msg.get("Cause-txt"))
+
+
+def _join(msg: AmiMessage, base: tuple[datetime, str, str, str]) -> TelephonyEvent:
+    return CallerJoinedQueue(
+        *base,
+        queue=msg.get("Queue") or "",
+        caller_num=msg.get("CallerIDNum"),
+        caller_name=msg.get("CallerIDName"),
+    )
+
+
+def _called(msg: AmiMessage, base: tuple[datetime, str, str, str]) -> TelephonyEvent:
+    return AgentRinging(
+        *base,
+        queue=msg.get("Queue") or "",
+        member_interface=msg.get("Interface") or "",
+        member_name=msg.get("MemberName"),
+    )
+
+
+def _connect(msg: AmiMessage, base: tuple[datetime, str, str, str]) -> TelephonyEvent:
+    return AgentAnswered(
+        *base,
+        queue=msg.get("Queue") or "",
+        member_interface=msg.get("Interface") or "",
+        member_name=msg.get("MemberName"),
+    )
+
+
+def _complete(msg: AmiMessage, base: tuple[datetime, str, str, str]) -> TelephonyEvent:
+    return AgentCompleted(*base, queue=msg.get("Queue") or "", reason=msg.get("Reason"))
+
+
+def _abandon(msg: AmiMessage, base: tuple[datetime, str, str, str]) -> TelephonyEvent:
+    return CallerAbandoned(*base, queue=msg.get("Queue") or "")
+
+
+def _show_channel(msg: AmiMessage, base: tuple[datetime, str, str, str]) -> TelephonyEvent:
+    return ChannelSnapshot(
+        *base,
+        caller_num=msg.get("CallerIDNum"),
+        caller_name=msg.get("CallerIDName"),
+        exten=msg.get("Exten"),
+        state=msg.get("ChannelStateDesc") or "",
+    )
+
+
+def _queue_entry(msg: AmiMessage, base: tuple[datetime, str, str, str]) -> TelephonyEvent:
+    return QueueEntrySnapshot(
+        *base,
+        queue=msg.get("Queue") or "",
+        caller_num=msg.get("CallerIDNum"),
+        caller_name=msg.get("CallerIDName"),
+    )
+
+
+_Builder = Callable[[AmiMessage, tuple[datetime, str, str, str]], TelephonyEvent | None]
+
+BUILDERS: dict[str, _Builder] = {
+    "Newchannel": _newchannel,
+    "Newstate": _newstate,
+    "VarSet": _varset,
+    "Hangup": _hangup,
+    "QueueCallerJoin": _join,
+    "AgentCalled": _called,
+    "AgentConnect": _connect,
+    "AgentComplete": _complete,
+    "QueueCallerAbandon": _abandon,
+    "CoreShowChannel": _show_channel,
+    "QueueEntry": _queue_entry,
+}
+"""The AMI events the call tracker needs, by name."""
+
+TRACKED_EVENTS = tuple(BUILDERS)
+
+
+def normalize(
+    msg: AmiMessage, now: Now, linkedid_of: Mapping[str, str] | None = None
+) -> list[TelephonyEvent]:
+    """Return the telephony events one AMI frame carries (none for frames we do not track).
+
+    ``ChanVariable`` headers come first so the tenant is known before the event itself.
+    """
+    name = msg.event
+    builder = BUILDERS.get(name) if name else None
+    if builder is None:
+        return []
+    base = _base(msg, now, linkedid_of)
+    if base is None:
+        return []
+    out = _channel_vars(msg, now)
+    event = builder(msg, base)
+    if event is not None:
+        out.append(event)
+    return out
