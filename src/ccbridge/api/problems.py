@@ -1,0 +1,109 @@
+"""RFC 9457 problem+json responses for every error the API returns."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from ccbridge.errors import CcbridgeError, ErrorCode
+
+PROBLEM_JSON = "application/problem+json"
+log = structlog.get_logger(__name__)
+
+
+def problem(
+    status: int,
+    title: str,
+    detail: str,
+    *,
+    code: str,
+    instance: str | None = None,
+    errors: list[dict[str, Any]] | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    """Build one problem response."""
+    body: dict[str, Any] = {
+        "type": f"https://ccbridge.dev/problems/{code.lower()}",
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "code": code,
+    }
+    if instance:
+        body["instance"] = instance
+    if errors:
+        body["errors"] = errors
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def _field_path(loc: tuple[Any, ...] | list[Any]) -> str:
+    """Render a pydantic location as ``query.limit`` or ``body.nodes[3].next``."""
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+async def _on_ccbridge_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, CcbridgeError)
+    errors = [{"field": exc.field, "message": exc.detail}] if exc.field else None
+    return problem(
+        exc.status, exc.title, exc.detail, code=exc.code, instance=request.url.path, errors=errors
+    )
+
+
+async def _on_validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = [
+        {"field": _field_path(e.get("loc", ())), "message": e.get("msg", "invalid")}
+        for e in exc.errors()
+    ]
+    fields = ", ".join(e["field"] for e in errors)
+    return problem(
+        422,
+        "Invalid request",
+        f"invalid value for {fields}",
+        code=ErrorCode.VALIDATION,
+        instance=request.url.path,
+        errors=errors,
+    )
+
+
+async def _on_http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    code = ErrorCode.NOT_FOUND if exc.status_code == 404 else f"HTTP_{exc.status_code}"
+    return problem(
+        exc.status_code,
+        str(exc.detail),
+        str(exc.detail),
+        code=code,
+        instance=request.url.path,
+        headers=dict(exc.headers or {}),
+    )
+
+
+async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
+    log.exception("api_unhandled_error", path=request.url.path, error=type(exc).__name__)
+    return problem(
+        500,
+        "Internal error",
+        "an unexpected error occurred; it has been logged",
+        code=ErrorCode.INTERNAL,
+        instance=request.url.path,
+    )
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    """Make every error leave the API as problem+json."""
+    app.add_exception_handler(CcbridgeError, _on_ccbridge_error)
+    app.add_exception_handler(RequestValidationError, _on_validation_error)
+    app.add_exception_handler(StarletteHTTPException, _on_http_error)
+    app.add_exception_handler(Exception, _on_unexpected)

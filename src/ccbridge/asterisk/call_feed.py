@@ -1,0 +1,68 @@
+"""Feed AMI call events into the call-tracking service and resync it after every login."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+import structlog
+
+from ccbridge.asterisk.ami.actions import CoreShowChannels, QueueStatus
+from ccbridge.asterisk.ami.codec import AmiMessage
+from ccbridge.asterisk.ami.normalize import TRACKED_EVENTS, normalize
+from ccbridge.domain.calls.events import TelephonyEvent
+from ccbridge.services.calls import CallTrackingService
+
+if TYPE_CHECKING:
+    from ccbridge.asterisk.ami.client import AmiClient
+
+log = structlog.get_logger(__name__)
+
+LIVE_EVENTS = tuple(e for e in TRACKED_EVENTS if e not in ("CoreShowChannel", "QueueEntry"))
+"""Events subscribed to on the live stream; the two snapshot items come from the resync."""
+
+
+class AmiCallFeed:
+    """Subscribe the call tracker to AMI; on login rebuild state from a PBX snapshot."""
+
+    def __init__(
+        self, client: AmiClient, service: CallTrackingService, now: Callable[[], datetime]
+    ) -> None:
+        self._client = client
+        self._service = service
+        self._now = now
+        self.resyncs = 0
+
+    def attach(self) -> None:
+        """Register the subscriptions and the login hook on the client."""
+        for name in LIVE_EVENTS:
+            self._client.subscribe(name, self._on_event)
+        self._client.add_login_hook(self.resync)
+
+    def _on_event(self, msg: AmiMessage) -> None:
+        self._service.handle(normalize(msg, self._now))
+
+    async def resync(self, client: AmiClient) -> None:
+        """Ask the PBX what is live (channels, then queue entries) and reconcile."""
+        _, channels = await client.send_list_action(CoreShowChannels())
+        _, queue_items = await client.send_list_action(QueueStatus())
+        linkedid_of = {
+            uid: msg.get("Linkedid") or uid
+            for msg in channels
+            if (uid := msg.get("Uniqueid")) is not None
+        }
+        snapshot: list[TelephonyEvent] = []
+        for msg in channels:
+            snapshot.extend(normalize(msg, self._now))
+        for msg in queue_items:
+            if msg.event == "QueueEntry":
+                snapshot.extend(normalize(msg, self._now, linkedid_of))
+        closed = self._service.resync(snapshot, self._now())
+        self.resyncs += 1
+        log.info(
+            "calls_resynced",
+            channels=len(channels),
+            queue_items=len(queue_items),
+            reconciled=len(closed),
+        )

@@ -1,0 +1,61 @@
+"""Call tracking use case: reduce telephony events, persist what changed, resync after loss."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+
+import structlog
+
+from ccbridge.domain.calls.events import TelephonyEvent
+from ccbridge.domain.calls.model import CallRecord
+from ccbridge.domain.calls.tracker import CallTracker
+from ccbridge.services.ports import CallSink
+
+log = structlog.get_logger(__name__)
+
+
+class CallTrackingService:
+    """Own the live call state; every change goes to the sink exactly as reduced."""
+
+    def __init__(self, sink: CallSink, tracker: CallTracker | None = None) -> None:
+        self._sink = sink
+        self._tracker = tracker or CallTracker()
+        self.events_applied = 0
+        self.reconciled_total = 0
+
+    def handle(self, events: Iterable[TelephonyEvent]) -> None:
+        """Apply live events in arrival order."""
+        for event in events:
+            self.events_applied += 1
+            record = self._tracker.apply(event)
+            if record is not None:
+                self._sink.submit(record)
+
+    def resync(self, snapshot: Iterable[TelephonyEvent], at: datetime) -> list[CallRecord]:
+        """Merge a PBX snapshot and close calls the PBX no longer has.
+
+        Called after every (re)connect: events may have been lost while disconnected, so
+        silence is never taken to mean "ended"; only the snapshot's absence is.
+        """
+        live: set[str] = set()
+        for event in snapshot:
+            live.add(event.linkedid)
+            record = self._tracker.apply(event)
+            if record is not None:
+                self._sink.submit(record)
+        closed = self._tracker.reconcile(live, at)
+        for record in closed:
+            self._sink.submit(record)
+        self.reconciled_total += len(closed)
+        if closed:
+            log.info("calls_reconciled", closed=len(closed), live=len(live))
+        return closed
+
+    def open_calls(self) -> list[CallRecord]:
+        """Return the calls in progress."""
+        return self._tracker.open_calls()
+
+    def get(self, call_id: str) -> CallRecord | None:
+        """Return a call still held in memory."""
+        return self._tracker.get(call_id)

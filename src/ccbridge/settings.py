@@ -1,0 +1,116 @@
+"""Settings from ``CCBRIDGE_*`` environment variables and an optional ``.env`` file."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Mode(StrEnum):
+    """Run mode: ``dev`` migrates on start and allows default secrets; ``prod`` does not."""
+
+    DEV = "dev"
+    PROD = "prod"
+
+
+class AmiSettings(BaseModel):
+    """How to reach Asterisk's AMI; with no host, the built-in PBX simulator is used."""
+
+    host: str | None = None
+    port: int = Field(5038, ge=1, le=65535)
+    username: str = "ccbridge"
+    secret: SecretStr = SecretStr("ccbridge-dev-secret")
+    auth: str = Field("md5", pattern="^(md5|plain)$")
+    ping_interval: float = Field(5.0, gt=0)
+    action_timeout: float = Field(10.0, gt=0)
+
+
+class AgiSettings(BaseModel):
+    """Where the FastAGI server listens and who may connect (FastAGI has no auth of its own)."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(4573, ge=0, le=65535)
+    allowed_peers: list[str] = Field(default_factory=lambda: ["127.0.0.1/32", "::1/128"])
+    max_sessions: int = Field(500, ge=1)
+
+
+class ApiSettings(BaseModel):
+    """HTTP API listener."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=0, le=65535)
+
+
+class SimulatorSettings(BaseModel):
+    """The built-in fake Asterisk used when no AMI host is configured."""
+
+    calls_per_minute: float = Field(12.0, ge=0)
+    talk_seconds_min: float = Field(5.0, ge=0)
+    talk_seconds_max: float = Field(20.0, ge=0)
+    abandon_ratio: float = Field(0.1, ge=0, le=1)
+    seed: int | None = None
+
+
+class Settings(BaseSettings):
+    """Every knob of ccbridge; nested values use ``__`` (``CCBRIDGE_AMI__HOST``)."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="CCBRIDGE_",
+        env_nested_delimiter="__",
+        env_file=".env",
+        extra="ignore",
+    )
+
+    mode: Mode = Mode.DEV
+    database_url: str = "sqlite+aiosqlite:///./ccbridge.db"
+    log_format: str = Field("json", pattern="^(json|console)$")
+    log_level: str = "INFO"
+    simulate_pbx: bool | None = None
+    """Run the fake PBX in-process; ``None`` means "when no AMI host is set"."""
+    ami: AmiSettings = Field(default_factory=AmiSettings)
+    agi: AgiSettings = Field(default_factory=AgiSettings)
+    api: ApiSettings = Field(default_factory=ApiSettings)
+    simulator: SimulatorSettings = Field(default_factory=SimulatorSettings)
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_driver(cls, value: str) -> str:
+        if not value.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+            msg = "use sqlite+aiosqlite:///path or postgresql+asyncpg://user@host/db"
+            raise ValueError(msg)
+        return value
+
+    @property
+    def use_simulator(self) -> bool:
+        """Say whether to start the in-process fake PBX."""
+        return self.simulate_pbx if self.simulate_pbx is not None else self.ami.host is None
+
+    def check_production_secrets(self) -> list[str]:
+        """List problems that forbid starting in ``prod`` mode (default secrets, simulator)."""
+        problems: list[str] = []
+        if self.mode is Mode.PROD:
+            if self.ami.secret.get_secret_value() == "ccbridge-dev-secret":
+                problems.append("CCBRIDGE_AMI__SECRET still has the development default")
+            if self.use_simulator:
+                problems.append("the PBX simulator cannot run in prod mode; set CCBRIDGE_AMI__HOST")
+        return problems
+
+    def masked(self) -> dict[str, Any]:
+        """Return the effective settings with secrets and URL passwords masked."""
+        data = self.model_dump(mode="json")
+        data["database_url"] = _mask_url(self.database_url)
+        data["use_simulator"] = self.use_simulator
+        return data
+
+
+def _mask_url(url: str) -> str:
+    """Hide the password of ``scheme://user:password@host``."""
+    scheme, sep, rest = url.partition("://")
+    creds, at, host = rest.rpartition("@")
+    if not sep or not at or ":" not in creds:
+        return url
+    user = creds.split(":", 1)[0]
+    return f"{scheme}://{user}:****@{host}"
