@@ -1,0 +1,87 @@
+"""Async engine and session factory with per-backend tuning (SQLite pragmas, PostgreSQL pool)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from sqlalchemy import event, make_url, text
+from sqlalchemy.engine import URL
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+from sqlalchemy.pool import ConnectionPoolEntry, NullPool
+
+DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./ccbridge.db"
+"""Used when neither settings nor ``CCBRIDGE_DATABASE_URL`` name a database."""
+
+SQLITE_PRAGMAS: tuple[str, ...] = (
+    "PRAGMA foreign_keys=ON",
+    "PRAGMA journal_mode=WAL",
+    "PRAGMA synchronous=NORMAL",
+    "PRAGMA busy_timeout=5000",
+)
+"""Applied to every new SQLite connection: WAL lets readers run beside the batch writer."""
+
+PING_TIMEOUT_S = 2.0
+
+
+def is_sqlite(url: str | URL) -> bool:
+    """Say whether *url* points at SQLite (pragmas and batch migrations apply)."""
+    return make_url(url).get_backend_name() == "sqlite"
+
+
+def _set_sqlite_pragmas(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
+    """Apply :data:`SQLITE_PRAGMAS`; foreign keys are off by default in SQLite."""
+    cursor = dbapi_connection.cursor()
+    try:
+        for pragma in SQLITE_PRAGMAS:
+            cursor.execute(pragma)
+    finally:
+        cursor.close()
+
+
+def create_engine(url: str, *, echo: bool = False, null_pool: bool = False) -> AsyncEngine:
+    """Build an async engine tuned for the backend named in *url*.
+
+    ``null_pool=True`` suits one-shot tools (migrations) that should leave no idle connection.
+    """
+    sa_url = make_url(url)
+    backend = sa_url.get_backend_name()
+    kwargs: dict[str, Any] = {"echo": echo}
+    if backend == "postgresql":
+        kwargs["connect_args"] = {
+            "timeout": 10,
+            "command_timeout": 60,
+            "server_settings": {"application_name": "ccbridge", "timezone": "UTC"},
+        }
+        if not null_pool:
+            # One process owns the event loop (architecture §1.1); 10+10 covers the API and
+            # the batch writer without starving PostgreSQL's default max_connections=100.
+            kwargs.update(
+                pool_size=10,
+                max_overflow=10,
+                pool_timeout=10,
+                pool_recycle=1800,
+                pool_pre_ping=True,
+            )
+    if null_pool:
+        kwargs["poolclass"] = NullPool
+    engine = create_async_engine(sa_url, **kwargs)
+    if backend == "sqlite":
+        event.listen(engine.sync_engine, "connect", _set_sqlite_pragmas)
+    return engine
+
+
+def create_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    """Build the session factory; objects stay usable after commit (no lazy reloads in async)."""
+    return async_sessionmaker(engine, expire_on_commit=False)
+
+
+async def ping(engine: AsyncEngine, *, timeout_s: float = PING_TIMEOUT_S) -> None:
+    """Run ``SELECT 1`` so /readyz can tell a dead database; raises on failure or timeout."""
+    async with asyncio.timeout(timeout_s), engine.connect() as conn:
+        await conn.execute(text("SELECT 1"))

@@ -1,0 +1,172 @@
+"""Call records in SQL: version-guarded bulk upsert and keyset listing."""
+
+from __future__ import annotations
+
+import builtins
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import and_, func, or_, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from ccbridge.db.tables import CallRow
+from ccbridge.domain.calls.model import CallRecord, CallState
+
+_TABLE = CallRow.__table__
+_UPDATABLE = tuple(c.name for c in _TABLE.columns if c.name != "call_id")
+MAX_PAGE = 1000
+
+
+def record_to_row(record: CallRecord, updated_at: datetime) -> dict[str, Any]:
+    """Flatten a record into column values (enum to text, legs tuple to JSON list)."""
+    return {
+        "call_id": record.call_id,
+        "tenant": record.tenant,
+        "state": record.state.value,
+        "caller": record.caller,
+        "caller_name": record.caller_name,
+        "callee": record.callee,
+        "skill_group": record.skill_group,
+        "agent_no": record.agent_no,
+        "agent_interface": record.agent_interface,
+        "started_at": record.started_at,
+        "queued_at": record.queued_at,
+        "answered_at": record.answered_at,
+        "ended_at": record.ended_at,
+        "end_reason": record.end_reason,
+        "legs": list(record.legs),
+        "version": record.version,
+        "updated_at": updated_at,
+    }
+
+
+def row_to_record(row: CallRow) -> CallRecord:
+    """Rebuild the frozen domain record from a row (text to enum, JSON list to tuple)."""
+    return CallRecord(
+        call_id=row.call_id,
+        started_at=row.started_at,
+        state=CallState(row.state),
+        tenant=row.tenant,
+        caller=row.caller,
+        caller_name=row.caller_name,
+        callee=row.callee,
+        skill_group=row.skill_group,
+        agent_no=row.agent_no,
+        agent_interface=row.agent_interface,
+        queued_at=row.queued_at,
+        answered_at=row.answered_at,
+        ended_at=row.ended_at,
+        end_reason=row.end_reason,
+        legs=tuple(row.legs or ()),
+        version=row.version,
+    )
+
+
+def newest_per_call(records: Sequence[CallRecord]) -> builtins.list[CallRecord]:
+    """Keep one record per call_id, the highest version (the later one on a tie).
+
+    PostgreSQL rejects an ON CONFLICT DO UPDATE statement that touches one row twice.
+    """
+    newest: dict[str, CallRecord] = {}
+    for record in records:
+        seen = newest.get(record.call_id)
+        if seen is None or record.version >= seen.version:
+            newest[record.call_id] = record
+    return builtins.list(newest.values())
+
+
+class CallRepository:
+    """Persist and query :class:`CallRecord` (implements ``services.ports.CallStore``)."""
+
+    def __init__(self, session_factory: async_sessionmaker[AsyncSession]) -> None:
+        """Keep the factory; every method uses its own short session."""
+        self._sessions = session_factory
+
+    async def upsert_many(self, records: Sequence[CallRecord]) -> int:
+        """Write a batch in one statement and one transaction; return rows inserted or updated.
+
+        A row is only overwritten by a snapshot whose version is not lower, so a stale or
+        replayed batch can never roll a call back.
+        """
+        if not records:
+            return 0
+        now = datetime.now(UTC)
+        rows = [record_to_row(r, now) for r in newest_per_call(records)]
+        async with self._sessions() as session:
+            dialect = session.get_bind().dialect.name
+            if dialect == "postgresql":
+                pg = postgresql.insert(CallRow)
+                stmt: Any = pg.on_conflict_do_update(
+                    index_elements=[_TABLE.c.call_id],
+                    set_={name: pg.excluded[name] for name in _UPDATABLE},
+                    where=_TABLE.c.version <= pg.excluded.version,
+                )
+            elif dialect == "sqlite":
+                lite = sqlite.insert(CallRow)
+                stmt = lite.on_conflict_do_update(
+                    index_elements=[_TABLE.c.call_id],
+                    set_={name: lite.excluded[name] for name in _UPDATABLE},
+                    where=_TABLE.c.version <= lite.excluded.version,
+                )
+            else:
+                raise NotImplementedError(f"upsert not implemented for dialect {dialect!r}")
+            # RETURNING yields only rows that were actually written (skipped stale ones are
+            # absent), and lets SQLAlchemy send the batch as multi-row VALUES pages.
+            result = await session.execute(stmt.returning(_TABLE.c.call_id), rows)
+            written = len(result.all())
+            await session.commit()
+        return written
+
+    async def get(self, call_id: str, tenant: str | None = None) -> CallRecord | None:
+        """Return one call; with *tenant*, another tenant's call is reported as missing."""
+        stmt = select(CallRow).where(CallRow.call_id == call_id)
+        if tenant is not None:
+            stmt = stmt.where(CallRow.tenant == tenant)
+        async with self._sessions() as session:
+            row = (await session.execute(stmt)).scalar_one_or_none()
+        return None if row is None else row_to_record(row)
+
+    async def list(
+        self,
+        *,
+        tenant: str | None = None,
+        state: CallState | None = None,
+        before: tuple[datetime, str] | None = None,
+        limit: int = 50,
+    ) -> builtins.list[CallRecord]:
+        """Return calls newest first, strictly after the keyset cursor *before*.
+
+        Pass the last item's ``(started_at, call_id)`` as *before* to get the next page;
+        rows inserted meanwhile never shift pages (no OFFSET).
+        """
+        if not 1 <= limit <= MAX_PAGE:
+            raise ValueError(f"limit must be between 1 and {MAX_PAGE}, got {limit}")
+        stmt = select(CallRow)
+        if tenant is not None:
+            stmt = stmt.where(CallRow.tenant == tenant)
+        if state is not None:
+            stmt = stmt.where(CallRow.state == state.value)
+        if before is not None:
+            started_at, call_id = before
+            # Written as a range on started_at plus a tie-break so the index bounds the scan.
+            stmt = stmt.where(
+                CallRow.started_at <= started_at,
+                or_(
+                    CallRow.started_at < started_at,
+                    and_(CallRow.started_at == started_at, CallRow.call_id < call_id),
+                ),
+            )
+        stmt = stmt.order_by(CallRow.started_at.desc(), CallRow.call_id.desc()).limit(limit)
+        async with self._sessions() as session:
+            rows = (await session.execute(stmt)).scalars().all()
+        return [row_to_record(row) for row in rows]
+
+    async def count(self, *, tenant: str | None = None) -> int:
+        """Count stored calls, optionally for one tenant."""
+        stmt = select(func.count()).select_from(CallRow)
+        if tenant is not None:
+            stmt = stmt.where(CallRow.tenant == tenant)
+        async with self._sessions() as session:
+            return int((await session.execute(stmt)).scalar_one())
