@@ -6,6 +6,7 @@ corrupted; text is decoded once per complete frame.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 
@@ -86,10 +87,13 @@ class AmiMessage:
 def parse_frame(frame: bytes) -> AmiMessage:
     """Parse one frame (without its terminating blank line) into an :class:`AmiMessage`."""
     text = decode_text(frame)
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
     headers: dict[str, str] = {}
     fields: list[tuple[str, str]] = []
     body: list[str] = []
-    for line in text.splitlines():
+    # Split on LF only: str.splitlines() would also break on U+2028, \x1c, \x85... in values.
+    for line in text.split("\n"):
         if not line:
             continue
         key, sep, value = line.partition(": ")
@@ -106,12 +110,33 @@ def parse_frame(frame: bytes) -> AmiMessage:
     return AmiMessage(headers=headers, fields=fields, body=body)
 
 
+_EVENT_PREFIX = b"Event: "
+_TERMINATOR = re.compile(rb"\r?\n\r?\n")
+
+
+def peek_event_name(frame: bytes) -> bytes | None:
+    """Return the event name of a frame that starts with ``Event:``, without parsing it.
+
+    Returns ``None`` for responses, actions and odd frames; callers then parse fully.
+    """
+    if not frame.startswith(_EVENT_PREFIX):
+        if frame[:1] not in (b"\r", b"\n") or not frame:
+            return None
+        frame = frame.lstrip(b"\r\n")
+        if not frame.startswith(_EVENT_PREFIX):
+            return None
+    end = frame.find(b"\n", 7)
+    name = frame[7:] if end < 0 else frame[7:end]
+    return name.rstrip(b"\r ") or None
+
+
 class FrameDecoder:
     """Incremental framer: feed it TCP chunks, get complete frames back.
 
     Tolerates ``\\r\\n\\n`` and bare ``\\n\\n`` terminators. A frame larger than ``max_frame``
-    is discarded up to its terminator and counted in ``oversized``; the work per byte stays
-    constant, so a hostile peer cannot make framing quadratic.
+    is discarded up to its terminator and counted in ``oversized``. Each byte is scanned a
+    bounded number of times (the pending tail is never rescanned per chunk), so a hostile
+    peer cannot make framing quadratic and memory stays below ``max_frame`` plus one chunk.
     """
 
     __slots__ = ("_buf", "_discarding", "_scan_from", "max_frame", "oversized")
@@ -126,56 +151,53 @@ class FrameDecoder:
     def feed(self, data: bytes) -> list[bytes]:
         """Append ``data`` and return every frame it completes (terminators stripped)."""
         buf = self._buf
-        buf += data
-        frames: list[bytes] = []
-        start = 0
-        scan = self._scan_from
-        size = len(buf)
-        while True:
-            end = buf.find(b"\n", scan)
-            if end < 0:
-                scan = size
-                break
-            # A frame ends at "\n\n" or "\n\r\n" (covers "\r\n\r\n" and "\r\n\n").
-            if end + 1 >= size:
-                scan = end
-                break
-            nxt = buf[end + 1]
-            if nxt == 0x0A:
-                term_len = 2
-            elif nxt == 0x0D:
-                if end + 2 >= size:
-                    scan = end
-                    break
-                if buf[end + 2] != 0x0A:
-                    scan = end + 1
-                    continue
-                term_len = 3
-            else:
-                scan = end + 1
-                continue
-            if self._discarding:
-                self._discarding = False
-            else:
-                frame = bytes(buf[start : end + 1]).strip(b"\r\n")
-                if frame:
-                    frames.append(frame)
-            start = end + term_len
-            scan = start
-        if start:
-            del buf[:start]
-            scan -= start
-        self._scan_from = scan
-        if len(buf) > self.max_frame:
-            # Drop what we have; keep discarding until the next terminator.
-            if not self._discarding:
-                self.oversized += 1
-            self._discarding = True
-            keep = bytes(buf[-2:])
-            buf.clear()
-            buf += keep
+        if self._discarding:
+            # Keep only enough tail to see a terminator split across chunks.
+            buf += data
+            match = _TERMINATOR.search(buf)
+            if match is None:
+                del buf[:-3]
+                return []
+            del buf[: match.end()]
+            self._discarding = False
             self._scan_from = 0
-        return frames
+        else:
+            buf += data
+        # Cheap check over the new bytes only (plus 3 to catch a split terminator).
+        scan = self._scan_from
+        if buf.find(b"\n\r\n", scan) < 0 and buf.find(b"\n\n", scan) < 0:
+            self._scan_from = max(0, len(buf) - 3)
+            self._check_cap()
+            return []
+        block = bytes(buf)
+        if block[:1] in (b"\r", b"\n"):
+            block = block.lstrip(b"\r\n")
+        if b"\n\n" in block or b"\r\n\r\n\r\n" in block:
+            parts = [p.strip(b"\r\n") for p in _TERMINATOR.split(block)]
+        else:
+            parts = block.split(b"\r\n\r\n")
+        rest = parts.pop()
+        buf.clear()
+        buf += rest
+        self._scan_from = max(0, len(buf) - 3)
+        self._check_cap()
+        if len(block) > self.max_frame:
+            big = [p for p in parts if len(p) > self.max_frame]
+            if big:
+                self.oversized += len(big)
+                parts = [p for p in parts if len(p) <= self.max_frame]
+        if b"" in parts:
+            parts = [p for p in parts if p]
+        return parts
+
+    def _check_cap(self) -> None:
+        """Switch to discard mode when the unterminated tail grows past ``max_frame``."""
+        buf = self._buf
+        if len(buf) > self.max_frame:
+            self.oversized += 1
+            self._discarding = True
+            del buf[:-3]
+            self._scan_from = 0
 
     def feed_messages(self, data: bytes) -> Iterator[AmiMessage]:
         """Like :meth:`feed`, but parse each frame."""

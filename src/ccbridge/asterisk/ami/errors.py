@@ -1,0 +1,36 @@
+"""AMI client errors, one class per failure a caller must handle differently."""
+
+from __future__ import annotations
+
+
+class AmiError(Exception):
+    """Root of every AMI client error, so callers can catch them all at once."""
+
+
+class AmiNotConnected(AmiError):
+    """Raised at once when an action is sent while not logged in (nothing is buffered)."""
+
+
+class AmiDisconnected(AmiError):
+    """Raised for an action in flight when the connection drops; it is never replayed."""
+
+
+class AmiTimeout(AmiError, TimeoutError):
+    """Raised when an action gets no (complete) answer within its timeout."""
+
+
+class AmiAuthError(AmiError):
+    """Raised when Asterisk rejects the login; the client backs off before retrying."""
+
+
+class AmiProtocolError(AmiError):
+    """Raised when the peer does not speak AMI (for example a wrong banner)."""
+
+
+class AmiActionError(AmiError):
+    """Raised when Asterisk answers ``Response: Error``; carries its ``Message``."""
+
+    def __init__(self, message: str, action: str = "") -> None:
+        super().__init__(f"{action or 'AMI action'} failed: {message}")
+        self.message = message
+        self.action = action
