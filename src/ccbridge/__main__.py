@@ -1,5 +1,5 @@
 """Run the CLI with ``python -m ccbridge``."""
 
-from ccbridge.cli import app
+from ccbridge.cli import main
 
-app()
+main()

@@ -27,6 +27,11 @@ class AmiSettings(BaseModel):
     ping_interval: float = Field(5.0, gt=0)
     action_timeout: float = Field(10.0, gt=0)
 
+    @field_validator("host", mode="before")
+    @classmethod
+    def _empty_host_is_none(cls, value: object) -> object:
+        return None if value == "" else value
+
 
 class AgiSettings(BaseModel):
     """Where the FastAGI server listens and who may connect (FastAGI has no auth of its own)."""
@@ -42,6 +47,13 @@ class ApiSettings(BaseModel):
 
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=0, le=65535)
+
+
+class RouteSettings(BaseModel):
+    """Where inbound calls to one DID go: the tenant and its skill-group queue."""
+
+    tenant: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")
+    queue: str = Field(min_length=1, max_length=80, pattern=r"^[A-Za-z0-9_.-]+$")
 
 
 class SimulatorSettings(BaseModel):
@@ -74,6 +86,18 @@ class Settings(BaseSettings):
     agi: AgiSettings = Field(default_factory=AgiSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
     simulator: SimulatorSettings = Field(default_factory=SimulatorSettings)
+    routes: dict[str, RouteSettings] = Field(default_factory=dict)
+    """DID → route: ``CCBRIDGE_ROUTES='{"4008001234": {"tenant": "t1", "queue": "t1-sales"}}'``."""
+    fallback_route: RouteSettings | None = None
+
+    @field_validator("routes")
+    @classmethod
+    def _dids_are_numbers(cls, value: dict[str, RouteSettings]) -> dict[str, RouteSettings]:
+        bad = [did for did in value if not did.lstrip("+").isdigit() or len(did) > 32]
+        if bad:
+            msg = f"route keys must be dialled numbers (DIDs), got {bad[:3]}"
+            raise ValueError(msg)
+        return value
 
     @field_validator("database_url")
     @classmethod

@@ -1,0 +1,54 @@
+"""FastAGI entry point for inbound calls: tag the call and choose its skill group.
+
+This is the foundation's routing (DID → tenant and queue). The dialplan runs
+``AGI(agi://ccbridge:4573/inbound)`` and then ``Queue(${CCB_QUEUE})``; IVR flows replace the
+choice of queue later without changing that contract.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import structlog
+
+from ccbridge.asterisk.agi.session import AgiSession
+
+log = structlog.get_logger(__name__)
+
+SCRIPT = "inbound"
+_DID = re.compile(r"^\+?[0-9]{1,32}$")
+
+
+@dataclass(frozen=True, slots=True)
+class InboundRoute:
+    """Where calls to one DID go."""
+
+    tenant: str
+    queue: str
+
+
+class InboundRouteHandler:
+    """Answer the AGI request: set ``CCB_TENANT``, ``CCB_DID`` and ``CCB_QUEUE`` on the channel."""
+
+    def __init__(self, routes: Mapping[str, InboundRoute], fallback: InboundRoute | None) -> None:
+        self._routes = dict(routes)
+        self._fallback = fallback
+        self.unrouted = 0
+
+    async def __call__(self, session: AgiSession) -> None:
+        """Tag the channel; an unknown DID takes the fallback route or hangs up."""
+        did = session.env.get("agi_dnid") or session.env.get("agi_extension") or ""
+        if not _DID.match(did):
+            did = ""
+        route = self._routes.get(did, self._fallback)
+        if route is None:
+            self.unrouted += 1
+            log.warning("inbound_unrouted", did=did, uniqueid=session.env.get("agi_uniqueid"))
+            await session.hangup()
+            return
+        await session.set_variable("CCB_TENANT", route.tenant)
+        if did:
+            await session.set_variable("CCB_DID", did)
+        await session.set_variable("CCB_QUEUE", route.queue)

@@ -1,0 +1,115 @@
+"""Command line: ``ccbridge serve | migrate | check-config | health``."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import urllib.error
+import urllib.request
+from typing import Annotated
+
+import typer
+from pydantic import ValidationError
+
+from ccbridge import __version__
+from ccbridge.settings import Settings
+
+app = typer.Typer(
+    name="ccbridge",
+    help="A hosted, multi-tenant call centre on a stock Asterisk PBX.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+
+
+def _load_settings() -> Settings:
+    try:
+        return Settings()
+    except ValidationError as exc:
+        for err in exc.errors():
+            field = ".".join(str(p) for p in err["loc"])
+            typer.echo(f"config error: CCBRIDGE_{field.upper()}: {err['msg']}", err=True)
+        raise typer.Exit(2) from None
+
+
+@app.command()
+def serve(
+    simulate_pbx: Annotated[
+        bool | None,
+        typer.Option(
+            "--simulate-pbx/--no-simulate-pbx",
+            help="Run the built-in fake Asterisk (default: when CCBRIDGE_AMI__HOST is unset).",
+        ),
+    ] = None,
+    host: Annotated[str | None, typer.Option(help="HTTP bind address.")] = None,
+    port: Annotated[int | None, typer.Option(help="HTTP port.")] = None,
+) -> None:
+    """Run the service: HTTP API, AMI client, FastAGI server and jobs in one process."""
+    from ccbridge.bootstrap import run_service  # lazy: keeps `--help` fast
+
+    settings = _load_settings()
+    if simulate_pbx is not None:
+        settings.simulate_pbx = simulate_pbx
+    if host is not None:
+        settings.api.host = host
+    if port is not None:
+        settings.api.port = port
+    problems = settings.check_production_secrets()
+    if problems:
+        for p in problems:
+            typer.echo(f"refusing to start: {p}", err=True)
+        raise typer.Exit(2)
+    asyncio.run(run_service(settings))
+
+
+@app.command()
+def migrate() -> None:
+    """Bring the database schema up to date (Alembic ``upgrade head``)."""
+    from ccbridge.db.migrate import run_migrations
+
+    settings = _load_settings()
+    run_migrations(settings.database_url)
+    typer.echo("database is at the latest revision")
+
+
+@app.command("check-config")
+def check_config() -> None:
+    """Print the effective configuration with secrets masked."""
+    settings = _load_settings()
+    typer.echo(json.dumps(settings.masked(), indent=2, ensure_ascii=False))
+    for p in settings.check_production_secrets():
+        typer.echo(f"warning: {p}", err=True)
+
+
+@app.command()
+def health(
+    url: Annotated[str | None, typer.Option(help="Readiness URL to probe.")] = None,
+) -> None:
+    """Exit 0 when ``/readyz`` answers 200 (for Docker HEALTHCHECK)."""
+    settings = _load_settings()
+    host = "127.0.0.1" if settings.api.host in ("0.0.0.0", "::") else settings.api.host  # noqa: S104
+    target = url or f"http://{host}:{settings.api.port}/readyz"
+    try:
+        with urllib.request.urlopen(target, timeout=3) as resp:  # noqa: S310 (local probe)
+            typer.echo(resp.read().decode())
+    except urllib.error.HTTPError as exc:
+        typer.echo(exc.read().decode(), err=True)
+        raise typer.Exit(1) from None
+    except OSError as exc:
+        typer.echo(f"not reachable: {exc}", err=True)
+        raise typer.Exit(1) from None
+
+
+@app.command()
+def version() -> None:
+    """Print the version."""
+    typer.echo(__version__)
+
+
+def main() -> None:
+    """Entry point for ``python -m ccbridge``."""
+    app(prog_name="ccbridge")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

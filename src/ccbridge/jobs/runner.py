@@ -1,0 +1,85 @@
+"""Supervised periodic jobs: one failing run is logged and retried, never fatal."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+import structlog
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(slots=True)
+class JobStats:
+    """What a job did so far; shown in readiness details."""
+
+    runs: int = 0
+    failures: int = 0
+    consecutive_failures: int = 0
+    last_ok_at: float | None = None
+    last_error: str | None = None
+
+
+@dataclass(slots=True)
+class PeriodicJob:
+    """A coroutine function run every ``interval`` seconds."""
+
+    name: str
+    interval: float
+    run: Callable[[], Awaitable[None]]
+    stats: JobStats = field(default_factory=JobStats)
+
+
+class JobRunner:
+    """Run periodic jobs side by side; back off a failing job up to ``max_backoff``."""
+
+    def __init__(self, *, max_backoff: float = 300.0) -> None:
+        self._jobs: list[PeriodicJob] = []
+        self._max_backoff = max_backoff
+
+    def add(self, name: str, interval: float, run: Callable[[], Awaitable[None]]) -> PeriodicJob:
+        """Register a job; returns it so callers can read its stats."""
+        job = PeriodicJob(name, interval, run)
+        self._jobs.append(job)
+        return job
+
+    @property
+    def jobs(self) -> list[PeriodicJob]:
+        """The registered jobs."""
+        return list(self._jobs)
+
+    async def run(self) -> None:
+        """Run every job until cancelled."""
+        async with asyncio.TaskGroup() as tg:
+            for job in self._jobs:
+                tg.create_task(self._loop(job), name=f"job:{job.name}")
+            if not self._jobs:
+                await asyncio.Event().wait()
+
+    async def _loop(self, job: PeriodicJob) -> None:
+        while True:
+            delay = job.interval
+            try:
+                await job.run()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # a job failure must not stop the service
+                job.stats.failures += 1
+                job.stats.consecutive_failures += 1
+                job.stats.last_error = f"{type(exc).__name__}: {exc}"
+                if job.stats.consecutive_failures == 1:
+                    log.exception("job_failed", job=job.name)
+                backoff = job.interval * 2 ** min(job.stats.consecutive_failures, 10)
+                delay = min(backoff, self._max_backoff) * random.uniform(0.8, 1.2)
+            else:
+                if job.stats.consecutive_failures:
+                    log.info("job_recovered", job=job.name)
+                job.stats.consecutive_failures = 0
+                job.stats.last_ok_at = time.monotonic()
+            finally:
+                job.stats.runs += 1
+            await asyncio.sleep(delay)
