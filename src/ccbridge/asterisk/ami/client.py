@@ -109,6 +109,8 @@ class _Pending:
     items: list[AmiMessage] = field(default_factory=list)
     response: AmiMessage | None = None
     done: asyncio.Future[None] | None = None
+    listing: bool = False
+    """True while counted in ``AmiClient._lists_pending``."""
 
 
 class _Session:
@@ -126,6 +128,7 @@ class _Session:
         self.decoder = FrameDecoder(max_frame)
         self.queue: asyncio.Queue[tuple[float, AmiMessage] | None] = asyncio.Queue(queue_size)
         self.closed = False
+        self.close_reason: str | None = None
 
 
 class AmiClient:
@@ -326,7 +329,7 @@ class AmiClient:
             heartbeat = asyncio.create_task(self._heartbeat(session), name="ami-heartbeat")
             await read_task
             if not self._stopping.is_set():
-                raise AmiDisconnected("AMI connection closed by peer")
+                raise AmiDisconnected(session.close_reason or "AMI connection closed by peer")
         finally:
             self._teardown(session)
             for task in (read_task, heartbeat):
@@ -401,8 +404,8 @@ class AmiClient:
                 missed += 1
                 log.warning("ami_pong_missed", missed=missed, host=cfg.host)
                 if missed >= cfg.max_missed_pongs:
-                    self._last_error = f"{missed} pongs missed (half-open connection?)"
-                    log.error("ami_heartbeat_lost", missed=missed, host=cfg.host)
+                    session.close_reason = f"{missed} pongs missed (half-open connection?)"
+                    log.warning("ami_heartbeat_lost", missed=missed, host=cfg.host)
                     self._abort(session)
                     return
                 continue
@@ -470,6 +473,7 @@ class AmiClient:
             and (msg.get("EventList") or "").lower() == "start"
         ):
             pending.done = asyncio.get_running_loop().create_future()
+            pending.listing = True
             self._lists_pending += 1
 
     def _on_list_item(self, msg: AmiMessage) -> bool:
@@ -479,9 +483,11 @@ class AmiClient:
         if pending is None or not pending.is_list:
             return False
         if (msg.get("EventList") or "").lower() == "complete":
+            if pending.listing:
+                pending.listing = False
+                self._lists_pending -= 1
             if pending.done is not None and not pending.done.done():
                 pending.done.set_result(None)
-                self._lists_pending -= 1
         else:
             pending.items.append(msg)
         return True
@@ -498,7 +504,7 @@ class AmiClient:
                 restart=msg.get("Restart"),
                 host=self.config.host,
             )
-            self._last_error = "PBX shutdown"
+            session.close_reason = "PBX shutdown"
             self._logged_in = False
             self._synced.clear()
             asyncio.get_running_loop().call_soon(self._abort, session)
@@ -506,7 +512,7 @@ class AmiClient:
     def _on_queue_full(self, session: _Session) -> None:
         """The consumer is too far behind: events were lost, so reconnect and resync."""
         self._events_dropped += 1
-        self._last_error = "event queue full"
+        session.close_reason = "event queue full: events lost, resyncing"
         log.error("ami_event_queue_full", depth=session.queue.qsize(), host=self.config.host)
         self._abort(session)
 
@@ -589,9 +595,11 @@ class AmiClient:
         for aid, item in list(self._pending.items()):
             if item is pending:
                 del self._pending[aid]
+                if pending.listing:
+                    pending.listing = False
+                    self._lists_pending -= 1
                 if pending.done is not None and not pending.done.done():
                     pending.done.cancel()
-                    self._lists_pending -= 1
                 break
 
     def _teardown(self, session: _Session) -> None:
