@@ -45,8 +45,6 @@ def serve(
     port: Annotated[int | None, typer.Option(help="HTTP port.")] = None,
 ) -> None:
     """Run the service: HTTP API, AMI client, FastAGI server and jobs in one process."""
-    from ccbridge.bootstrap import run_service  # lazy: keeps `--help` fast
-
     settings = _load_settings()
     if simulate_pbx is not None:
         settings.simulate_pbx = simulate_pbx
@@ -59,6 +57,8 @@ def serve(
         for p in problems:
             typer.echo(f"refusing to start: {p}", err=True)
         raise typer.Exit(2)
+    from ccbridge.bootstrap import run_service  # lazy: keeps `--help` fast
+
     asyncio.run(run_service(settings))
 
 

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import structlog
 
-from ccbridge.asterisk.ami.actions import CoreShowChannels, QueueStatus
+from ccbridge.asterisk.ami.actions import core_show_channels, queue_status
 from ccbridge.asterisk.ami.codec import AmiMessage
 from ccbridge.asterisk.ami.normalize import TRACKED_EVENTS, normalize
 from ccbridge.domain.calls.events import TelephonyEvent
@@ -45,8 +45,8 @@ class AmiCallFeed:
 
     async def resync(self, client: AmiClient) -> None:
         """Ask the PBX what is live (channels, then queue entries) and reconcile."""
-        _, channels = await client.send_list_action(CoreShowChannels())
-        _, queue_items = await client.send_list_action(QueueStatus())
+        _, channels = await client.send_list_action(core_show_channels())
+        _, queue_items = await client.send_list_action(queue_status())
         linkedid_of = {
             uid: msg.get("Linkedid") or uid
             for msg in channels

@@ -1,0 +1,79 @@
+"""Settings from the environment, masked config output, refusal of unsafe production config."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from ccbridge.cli import app
+from ccbridge.settings import Settings
+
+runner = CliRunner()
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: object) -> None:
+    import os
+
+    for key in list(os.environ):
+        if key.startswith("CCBRIDGE_"):
+            monkeypatch.delenv(key)
+    monkeypatch.chdir(str(tmp_path))  # no stray .env
+
+
+def test_defaults_are_sqlite_and_simulator() -> None:
+    s = Settings()
+    assert s.database_url == "sqlite+aiosqlite:///./ccbridge.db"
+    assert s.use_simulator is True
+    assert s.ami.port == 5038
+
+
+def test_nested_env_and_empty_host(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CCBRIDGE_AMI__HOST", "")
+    assert Settings().use_simulator is True
+    monkeypatch.setenv("CCBRIDGE_AMI__HOST", "10.0.0.5")
+    monkeypatch.setenv("CCBRIDGE_AMI__PORT", "5039")
+    s = Settings()
+    assert (s.ami.host, s.ami.port, s.use_simulator) == ("10.0.0.5", 5039, False)
+
+
+def test_routes_from_json(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CCBRIDGE_ROUTES", '{"4008001234": {"tenant": "t1", "queue": "t1-sales"}}')
+    assert Settings().routes["4008001234"].queue == "t1-sales"
+    monkeypatch.setenv("CCBRIDGE_ROUTES", '{"abc": {"tenant": "t1", "queue": "q"}}')
+    with pytest.raises(ValueError, match="dialled numbers"):
+        Settings()
+
+
+def test_check_config_masks_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CCBRIDGE_AMI__SECRET", "hunter2-very-secret")
+    monkeypatch.setenv("CCBRIDGE_DATABASE_URL", "postgresql+asyncpg://app:pw123@db:5432/cc")
+    result = runner.invoke(app, ["check-config"])
+    assert result.exit_code == 0
+    assert "hunter2" not in result.output
+    assert "pw123" not in result.output
+    data = json.loads(result.output)
+    assert data["database_url"] == "postgresql+asyncpg://app:****@db:5432/cc"
+    assert data["use_simulator"] is True
+
+
+def test_bad_database_url_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CCBRIDGE_DATABASE_URL", "mysql://x")
+    result = runner.invoke(app, ["check-config"])
+    assert result.exit_code == 2
+    assert "CCBRIDGE_DATABASE_URL" in result.output
+
+
+def test_prod_mode_refuses_dev_secret_and_simulator(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CCBRIDGE_MODE", "prod")
+    result = runner.invoke(app, ["serve"])
+    assert result.exit_code == 2
+    assert "development default" in result.output
+    assert "simulator" in result.output
+
+
+def test_health_command_fails_when_nothing_listens() -> None:
+    result = runner.invoke(app, ["health", "--url", "http://127.0.0.1:9/readyz"])
+    assert result.exit_code == 1
