@@ -1,0 +1,119 @@
+"""FakeAsterisk: one object wiring the PBX model, the AMI server and the call simulator.
+
+What ``ccbridge serve --simulate-pbx`` and tests start instead of a real Asterisk 22.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import structlog
+
+from ccbridge.testing.call_generator import CallSimulator, DidRoute, SimulatorConfig
+from ccbridge.testing.fake_ami import FakeAmiServer
+from ccbridge.testing.pbx_model import MemberSpec, PbxModel, QueueSpec
+
+log = structlog.get_logger(__name__)
+
+
+def demo_queues() -> list[QueueSpec]:
+    """Two tenants, three queues, six agents signed in statically (queues.conf ``member =>``)."""
+    return [
+        QueueSpec(
+            "t1-sales",
+            "rrmemory",
+            [
+                MemberSpec("Local/2001@agents", "1001 张伟"),
+                MemberSpec("Local/2002@agents", "1002 李娜"),
+            ],
+        ),
+        QueueSpec(
+            "t1-support",
+            "ringall",
+            [
+                MemberSpec("Local/2003@agents", "1003 王磊"),
+                MemberSpec("Local/2004@agents", "1004 刘敏"),
+            ],
+        ),
+        QueueSpec(
+            "t2-service",
+            "rrmemory",
+            [
+                MemberSpec("Local/2101@agents", "2001 陈晨"),
+                MemberSpec("Local/2102@agents", "2002 杨洋"),
+            ],
+        ),
+    ]
+
+
+def demo_dids() -> dict[str, DidRoute]:
+    """The demo's dialled numbers and the tenant/queue each one reaches."""
+    return {
+        "4008001234": DidRoute("t1", "t1-sales"),
+        "4008001235": DidRoute("t1", "t1-support"),
+        "4008005678": DidRoute("t2", "t2-service"),
+    }
+
+
+class FakeAsterisk:
+    """A stand-alone fake Asterisk 22: AMI on TCP, FastAGI calls out, simulated traffic."""
+
+    def __init__(
+        self,
+        ami_host: str = "127.0.0.1",
+        ami_port: int = 0,
+        users: dict[str, str] | None = None,
+        agi_url: str | None = "agi://127.0.0.1:4573",
+        queues: list[QueueSpec] | None = None,
+        dids: dict[str, DidRoute] | None = None,
+        seed: int | None = None,
+        *,
+        time_scale: float = 1.0,
+        clock: Callable[[], float] = time.time,
+        config: SimulatorConfig | None = None,
+        auth_fail_delay: float = 1.0,
+        write_timeout: float = 0.1,
+    ) -> None:
+        self.model = PbxModel(clock, demo_queues() if queues is None else queues)
+        self.ami = FakeAmiServer(
+            self.model,
+            host=ami_host,
+            port=ami_port,
+            users=users or {"ccbridge": "secret"},
+            clock=clock,
+            time_scale=time_scale,
+            auth_fail_delay=auth_fail_delay,
+            write_timeout=write_timeout,
+            seed=seed,
+        )
+        cfg = config or SimulatorConfig()
+        cfg.agi_url = agi_url if config is None else cfg.agi_url
+        cfg.time_scale = time_scale
+        if not cfg.dids:
+            cfg.dids = dids if dids is not None else demo_dids()
+        self.simulator = CallSimulator(self.ami, cfg, seed=seed)
+
+    @property
+    def ami_port(self) -> int:
+        """The bound AMI port."""
+        return self.ami.port
+
+    async def start(self) -> None:
+        """Start the AMI listener."""
+        await self.ami.start()
+        log.info("fake_pbx.started", ami_port=self.ami_port, queues=list(self.model.queues))
+
+    async def stop(self) -> None:
+        """Stop traffic, calls and the AMI listener."""
+        await self.simulator.stop()
+        await self.ami.stop()
+
+    async def __aenter__(self) -> FakeAsterisk:
+        """Start on entry."""
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        """Stop on exit."""
+        await self.stop()
