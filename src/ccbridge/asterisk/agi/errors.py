@@ -2,13 +2,26 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ccbridge.asterisk.agi.result import AgiResult
+
 
 class AgiError(Exception):
     """Root of every FastAGI error, so a handler can catch them all at once."""
 
 
 class AgiHangup(AgiError):
-    """Raised when the channel is gone: Asterisk sent ``HANGUP``, answered 511, or closed."""
+    """Raised when the channel is gone: Asterisk sent ``HANGUP``, answered 511, or closed.
+
+    When ``HANGUP`` arrived while a command was in flight, that command's reply (read to keep
+    the stream in step) is kept in ``reply``.
+    """
+
+    def __init__(self, message: str, reply: AgiResult | None = None) -> None:
+        super().__init__(message)
+        self.reply = reply
 
 
 class AgiInjectionError(AgiError, ValueError):

@@ -133,6 +133,9 @@ class AgiSession:
     async def command(self, text: str, *, reply_timeout: float | None = None) -> AgiResult:
         """Send one raw AGI command line and return its 200 reply; raise on hangup or rejection.
 
+        A ``HANGUP`` line seen while waiting makes this command raise AgiHangup (its reply is
+        on the exception) and every later command raise before writing anything.
+
         ``reply_timeout`` defaults to the session's command timeout; ``math.inf`` waits forever
         (for long EXECs such as Queue or Dial).
         """
@@ -150,7 +153,7 @@ class AgiSession:
                 async with asyncio.timeout(delay if math.isfinite(delay) else None):
                     self._writer.write(text.encode("utf-8") + b"\n")
                     await self._writer.drain()
-                    result = await self._read_reply()
+                    result, hung_up_now = await self._read_reply()
             except TimeoutError:
                 self._broken = True
                 raise AgiTimeoutError(f"no AGI reply to {text[:40]!r} within {delay} s") from None
@@ -161,13 +164,15 @@ class AgiSession:
             self._busy = False
         if result.code == 511:
             self.hung_up = True
-            raise AgiHangup(result.data or "dead channel")
+            raise AgiHangup(result.data or "dead channel", result)
+        if hung_up_now:
+            raise AgiHangup(f"channel hung up during {text.partition(' ')[0]}", result)
         if result.code != 200:
             raise AgiCommandError(result.code, result.data or "", text.partition(" ")[0])
         return result
 
-    async def _read_reply(self) -> AgiResult:
-        """Read lines until one reply is complete; EOF or HANGUP marks the session hung up."""
+    async def _read_reply(self) -> tuple[AgiResult, bool]:
+        """Read lines until one reply is complete; also tell whether ``HANGUP`` came first."""
         assembler = ReplyAssembler()
         while True:
             try:
@@ -183,10 +188,10 @@ class AgiSession:
             except AgiProtocolError:
                 self._broken = True
                 raise
-            if assembler.hangup_seen:
-                self.hung_up = True
             if result is not None:
-                return result
+                if assembler.hangup_seen:
+                    self.hung_up = True
+                return result, assembler.hangup_seen
 
     def close(self) -> None:
         """Close the connection; Asterisk then continues the dialplan after AGI()."""
