@@ -620,3 +620,76 @@ async def test_no_unawaited_tasks_leak(server: MiniAmi) -> None:
         await wait_for(lambda: server.logins == 2)
         await client.wait_synced(2)
     gc.collect()
+
+
+# --------------------------------------------------------------------------- fault proxy self-tests
+
+
+@contextlib.asynccontextmanager
+async def echo_via_proxy() -> AsyncIterator[
+    tuple[FaultProxy, asyncio.StreamReader, asyncio.StreamWriter, list[int]]
+]:
+    reads: list[int] = []
+
+    async def echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(ConnectionError):
+            while data := await reader.read(65536):
+                reads.append(len(data))
+                writer.write(data)
+                await writer.drain()
+
+    upstream = await asyncio.start_server(echo, "127.0.0.1", 0)
+    proxy = await FaultProxy("127.0.0.1", upstream.sockets[0].getsockname()[1]).start()
+    reader, writer = await asyncio.open_connection("127.0.0.1", proxy.port)
+    try:
+        yield proxy, reader, writer, reads
+    finally:
+        writer.transport.abort()
+        await proxy.close()
+        upstream.close()
+
+
+async def test_proxy_forwards_both_ways() -> None:
+    async with echo_via_proxy() as (_, reader, writer, _reads):
+        writer.write(b"hello")
+        assert await asyncio.wait_for(reader.readexactly(5), 1) == b"hello"
+
+
+async def test_proxy_slice_splits_into_small_reads() -> None:
+    async with echo_via_proxy() as (proxy, reader, writer, reads):
+        proxy.slice(3, pause=0.005)
+        writer.write(b"abcdefghijkl")
+        assert await asyncio.wait_for(reader.readexactly(12), 2) == b"abcdefghijkl"
+        assert len(reads) >= 3
+        assert max(reads) <= 3
+
+
+async def test_proxy_blackhole_then_restore() -> None:
+    async with echo_via_proxy() as (proxy, reader, writer, _reads):
+        proxy.blackhole()
+        writer.write(b"lost")
+        await writer.drain()  # the write "succeeds": half-open
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(reader.read(10), 0.1)
+        proxy.restore()
+        writer.write(b"back")
+        assert await asyncio.wait_for(reader.readexactly(4), 1) == b"back"
+
+
+async def test_proxy_delay() -> None:
+    async with echo_via_proxy() as (proxy, reader, writer, _reads):
+        proxy.delay(0.1)
+        loop = asyncio.get_running_loop()
+        t0 = loop.time()
+        writer.write(b"x")
+        await asyncio.wait_for(reader.readexactly(1), 2)
+        assert loop.time() - t0 >= 0.19  # delayed in both directions
+
+
+async def test_proxy_reset_sends_rst() -> None:
+    async with echo_via_proxy() as (proxy, reader, writer, _reads):
+        writer.write(b"x")
+        await asyncio.wait_for(reader.readexactly(1), 1)
+        proxy.reset_all()
+        with pytest.raises(ConnectionResetError):
+            await asyncio.wait_for(reader.read(10), 1)
