@@ -127,9 +127,10 @@ class CallBatchWriter:
             chunk = batch[start : start + self._batch_size]
             try:
                 await self._repo.upsert_many(chunk)
-            except BaseException:
+            except BaseException as exc:  # cancellation must not lose records either
                 self._requeue(batch[start:])
-                self.flush_failures += 1
+                if isinstance(exc, Exception):
+                    self.flush_failures += 1
                 raise
             written += len(chunk)
             self.flushed_total += len(chunk)
