@@ -263,6 +263,19 @@ class PbxModel:
                     login_time=now,
                 )
             self.queues[spec.name] = queue
+        self.sync_devices()
+
+    def sync_devices(self) -> None:
+        """Recompute queue device states silently (as they stand after a config load)."""
+        for queue in self.queues.values():
+            free = any(
+                not m.paused and m.status == DEVICE_NOT_INUSE for m in queue.members.values()
+            )
+            self.devices[f"Queue:{queue.name}_avail"] = "NOT_INUSE" if free else "INUSE"
+            for m in queue.members.values():
+                self.devices[f"Queue:{queue.name}_pause_{m.interface}"] = (
+                    "INUSE" if m.paused else "NOT_INUSE"
+                )
 
     def restart(self, lose_members: bool = True) -> None:
         """Forget channels and callers, and dynamic members unless persistent."""
@@ -278,6 +291,7 @@ class PbxModel:
                 member.in_call = False
                 member.ringing = False
                 member.status = DEVICE_NOT_INUSE
+        self.sync_devices()
 
     def uptime(self) -> int:
         """Seconds since (re)start, for ``FullyBooted``."""
