@@ -157,6 +157,16 @@ async def test_chinese_text_round_trips(call_repo: CallRepository) -> None:
     assert await call_repo.get("zh") == record
 
 
+async def test_oversized_pbx_text_is_clamped_not_rejected(call_repo: CallRepository) -> None:
+    hostile = "张" * 4000  # a 4 KB caller name must not wedge the writer's retry loop
+    written = await call_repo.upsert_many([call("big", caller_name=hostile, caller="1" * 300)])
+    assert written == 1
+    got = await call_repo.get("big")
+    assert got is not None
+    assert got.caller_name == "张" * 255
+    assert got.caller == "1" * 255
+
+
 async def test_ping_succeeds_on_live_database(engine: AsyncEngine) -> None:
     await ping(engine)
 

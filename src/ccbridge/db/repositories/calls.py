@@ -17,29 +17,46 @@ from ccbridge.domain.calls.model import CallRecord, CallState
 _TABLE: Table = CallRow.__table__  # type: ignore[assignment]  # declarative maps a Table
 _UPDATABLE = tuple(c.name for c in _TABLE.columns if c.name != "call_id")
 MAX_PAGE = 1000
+_LIMITS = {
+    c.name: length
+    for c in _TABLE.columns
+    if (length := getattr(c.type, "length", None)) is not None and c.name != "call_id"
+}
+"""Column widths: PBX-supplied text (a 4 KB hostile caller name) is clamped, never rejected,
+so one bad record can never wedge the batch writer's retry loop."""
+
+
+def _clamp(row: dict[str, Any]) -> dict[str, Any]:
+    for name, length in _LIMITS.items():
+        value = row.get(name)
+        if isinstance(value, str) and len(value) > length:
+            row[name] = value[:length]
+    return row
 
 
 def record_to_row(record: CallRecord, updated_at: datetime) -> dict[str, Any]:
     """Flatten a record into column values (enum to text, legs tuple to JSON list)."""
-    return {
-        "call_id": record.call_id,
-        "tenant": record.tenant,
-        "state": record.state.value,
-        "caller": record.caller,
-        "caller_name": record.caller_name,
-        "callee": record.callee,
-        "skill_group": record.skill_group,
-        "agent_no": record.agent_no,
-        "agent_interface": record.agent_interface,
-        "started_at": record.started_at,
-        "queued_at": record.queued_at,
-        "answered_at": record.answered_at,
-        "ended_at": record.ended_at,
-        "end_reason": record.end_reason,
-        "legs": list(record.legs),
-        "version": record.version,
-        "updated_at": updated_at,
-    }
+    return _clamp(
+        {
+            "call_id": record.call_id,
+            "tenant": record.tenant,
+            "state": record.state.value,
+            "caller": record.caller,
+            "caller_name": record.caller_name,
+            "callee": record.callee,
+            "skill_group": record.skill_group,
+            "agent_no": record.agent_no,
+            "agent_interface": record.agent_interface,
+            "started_at": record.started_at,
+            "queued_at": record.queued_at,
+            "answered_at": record.answered_at,
+            "ended_at": record.ended_at,
+            "end_reason": record.end_reason,
+            "legs": list(record.legs),
+            "version": record.version,
+            "updated_at": updated_at,
+        }
+    )
 
 
 def row_to_record(row: CallRow) -> CallRecord:
