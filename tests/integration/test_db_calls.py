@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
@@ -178,6 +179,9 @@ async def test_ping_raises_when_database_is_unreachable() -> None:
             await ping(dead, timeout_s=2)
     finally:
         await dead.dispose()
+        # aiosqlite's worker thread reports the failed connect a moment later; let it land
+        # while the loop is still open.
+        await asyncio.sleep(0.1)
 
 
 async def test_sqlite_connections_get_pragmas(tmp_path: Path) -> None:
