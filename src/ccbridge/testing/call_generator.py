@@ -482,14 +482,16 @@ class CallSimulator:
         one.exten = ch.exten
         one.connected_num, one.connected_name = ch.caller_num, ch.caller_name
         one.application, one.app_data = "AppQueue", "(Outgoing Line)"
-        member.status, member.in_call = 2, False
-        for q, m in self.model.members_of(member.interface):
-            m.status = 2
-            server.member_status(q, m)
         never = member.extension.startswith("29")
         ring_s = cfg.member_ring_timeout if never else self.rng.uniform(*cfg.ring_seconds)
         ring_s = min(ring_s, cfg.member_ring_timeout)
         cancelled = patience is not None and patience < ring_s
+        ringing = self.model.members_of(member.interface)
+        for _q, m in ringing:
+            m.status, m.in_call = 2, False  # a Local member counts as in use while ringing
+        if never or cancelled:
+            for q, m in ringing:
+                server.member_status(q, m)
         try:
             await self._hold(
                 ch, max(0.0, patience) if patience is not None and cancelled else ring_s
@@ -521,6 +523,8 @@ class CallSimulator:
         server.emit_channel(
             "DialEnd", ch, [*af.channel_fields(one, "Dest"), ("DialStatus", "ANSWER")]
         )
+        for q, m in ringing:
+            server.member_status(q, m)
         two.application, two.app_data, two.priority = "Wait", "", 3
         return one, two, ring_s
 

@@ -17,6 +17,23 @@ from ccbridge.testing.pbx_model import MemberSpec, PbxModel, QueueSpec
 log = structlog.get_logger(__name__)
 
 
+class ScaledClock:
+    """PBX time that runs ``1/time_scale`` times faster than the wall clock.
+
+    With ``time_scale=0.001`` a 60 s call takes 60 ms, and its HoldTime, TalkTime and
+    Timestamps still say 60 s.
+    """
+
+    def __init__(self, time_scale: float, start: float | None = None) -> None:
+        self.scale = max(time_scale, 1e-9)
+        self.start = time.time() if start is None else start
+        self._mono = time.monotonic()
+
+    def __call__(self) -> float:
+        """Current PBX epoch seconds."""
+        return self.start + (time.monotonic() - self._mono) / self.scale
+
+
 def demo_queues() -> list[QueueSpec]:
     """Two tenants, three queues, six agents signed in statically (queues.conf ``member =>``)."""
     return [
@@ -70,11 +87,13 @@ class FakeAsterisk:
         seed: int | None = None,
         *,
         time_scale: float = 1.0,
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] | None = None,
         config: SimulatorConfig | None = None,
         auth_fail_delay: float = 1.0,
         write_timeout: float = 0.1,
     ) -> None:
+        if clock is None:
+            clock = time.time if time_scale == 1.0 else ScaledClock(time_scale)
         self.model = PbxModel(clock, demo_queues() if queues is None else queues)
         self.ami = FakeAmiServer(
             self.model,
