@@ -367,7 +367,10 @@ class CallSimulator:
                     return
                 member = self._member_for(queue, entry)
                 if member is None:
-                    await asyncio.sleep(cfg.poll_interval)
+                    step = cfg.poll_interval
+                    if abandon_after is not None:
+                        step = min(step, max(0.0005, (abandon_after - waited()) * scale))
+                    await asyncio.sleep(step)
                     continue
                 patience = None if abandon_after is None else abandon_after - waited()
                 answered = await self._ring(ch, queue, member, patience)
