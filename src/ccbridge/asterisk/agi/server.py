@@ -6,6 +6,7 @@ import asyncio
 import dataclasses
 import inspect
 import ipaddress
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -20,6 +21,31 @@ AgiHandler = Callable[[AgiSession], Awaitable[None]]
 _log = structlog.get_logger(__name__)
 _IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 _CLOSE_WAIT = 1.0
+
+
+class _LogThrottle:
+    """Let one warning per interval through, so a port scan cannot flood the logs."""
+
+    __slots__ = ("_interval", "_next", "suppressed")
+
+    def __init__(self, interval: float = 1.0) -> None:
+        self._interval = interval
+        self._next = 0.0
+        self.suppressed = 0
+
+    def allow(self) -> bool:
+        """Tell whether to log now; otherwise count the event as suppressed."""
+        now = time.monotonic()
+        if now >= self._next:
+            self._next = now + self._interval
+            return True
+        self.suppressed += 1
+        return False
+
+    def take_suppressed(self) -> int:
+        """Return and reset how many events were not logged since the last log line."""
+        count, self.suppressed = self.suppressed, 0
+        return count
 
 
 class AgiHeaderError(AgiError):
@@ -95,6 +121,8 @@ class FastAgiServer:
         self._server: asyncio.Server | None = None
         self._sessions: set[asyncio.Task[None]] = set()
         self._stats = AgiStats()
+        self._peer_log = _LogThrottle()
+        self._header_log = _LogThrottle()
 
     @property
     def listening(self) -> bool:
@@ -171,7 +199,9 @@ class FastAgiServer:
             return
         if not self._peer_allowed(peer):
             stats.refused_peer += 1
-            _log.warning("agi_peer_refused", peer=str(peer))
+            if self._peer_log.allow():
+                suppressed = self._peer_log.take_suppressed()
+                _log.warning("agi_peer_refused", peer=str(peer), suppressed=suppressed)
             writer.transport.abort()
             return
         task = asyncio.current_task()
@@ -195,7 +225,13 @@ class FastAgiServer:
                 env = await self._read_environment(reader)
         except (TimeoutError, AgiHeaderError, ConnectionError) as exc:
             self._stats.header_errors += 1
-            _log.info("agi_header_rejected", peer=str(peer), reason=str(exc) or "timeout")
+            if self._header_log.allow():
+                _log.warning(
+                    "agi_header_rejected",
+                    peer=str(peer),
+                    reason=str(exc) or "timeout",
+                    suppressed=self._header_log.take_suppressed(),
+                )
             return
         if env is None:  # peer closed before the blank line: a port scan or health check
             self._stats.header_errors += 1

@@ -1,0 +1,280 @@
+"""FastAGI fault injection (architecture §6.4 F11): hostile peers never stall the event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import subprocess
+import sys
+import time
+import tracemalloc
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+import pytest
+
+from ccbridge.asterisk.agi.server import AgiRouter, AgiServerConfig, FastAgiServer
+from ccbridge.asterisk.agi.session import AgiSession
+from tests.support.agi_client import capture_environment, environment, play_asterisk
+
+HEARTBEAT_PERIOD = 0.005
+MAX_OVERSHOOT = 0.050
+
+
+@dataclass
+class Heartbeat:
+    """Measure event-loop latency: how late a 5 ms sleep wakes up, at worst."""
+
+    max_overshoot: float = 0.0
+    beats: int = 0
+    _task: asyncio.Task[None] | None = field(default=None, repr=False)
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            start = loop.time()
+            await asyncio.sleep(HEARTBEAT_PERIOD)
+            self.max_overshoot = max(self.max_overshoot, loop.time() - start - HEARTBEAT_PERIOD)
+            self.beats += 1
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run())
+
+    async def stop(self) -> None:
+        assert self._task is not None
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+
+
+async def echo_handler(session: AgiSession) -> None:
+    await session.answer()
+    await session.verbose("still alive")
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[FastAgiServer]:
+    router = AgiRouter()
+    router.add_route("ivr-main", echo_handler)
+    config = AgiServerConfig(port=0, header_timeout=1.0, max_sessions=500, command_timeout=2.0)
+    srv = FastAgiServer(config, router)
+    await srv.start()
+    yield srv
+    await srv.stop()
+
+
+async def connect(port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    return await asyncio.open_connection("127.0.0.1", port)
+
+
+async def shut(writer: asyncio.StreamWriter) -> None:
+    writer.close()
+    with contextlib.suppress(ConnectionError, OSError):
+        await writer.wait_closed()
+
+
+async def closed_by_server(reader: asyncio.StreamReader, within: float = 3.0) -> bool:
+    """Tell whether the server closed (EOF or reset) within ``within`` seconds."""
+    try:
+        async with asyncio.timeout(within):
+            while await reader.read(65536):
+                pass
+    except TimeoutError:
+        return False
+    except ConnectionError:
+        return True
+    return True
+
+
+async def peer_closes_immediately(port: int) -> None:
+    _, writer = await connect(port)
+    await shut(writer)
+
+
+async def peer_sends_half_environment(port: int) -> None:
+    env = capture_environment("call-centre-scenarios")
+    _, writer = await connect(port)
+    writer.write(env[: len(env) // 2])
+    await writer.drain()
+    await shut(writer)
+
+
+async def peer_sends_garbage(port: int, size: int) -> bool:
+    reader, writer = await connect(port)
+    garbage = bytes(range(11, 256)) * (size // 245 + 1)  # no b"\n" anywhere
+    try:
+        writer.write(garbage[:size])
+        await writer.drain()
+    except ConnectionError:
+        return True
+    try:
+        return await closed_by_server(reader)
+    finally:
+        await shut(writer)
+
+
+async def peer_sends_huge_header(port: int, total: int = 5 * 1024 * 1024) -> tuple[bool, int]:
+    """Send ``agi_x: aaaa…`` up to 5 MB in 64 KiB chunks; return (closed, bytes accepted)."""
+    reader, writer = await connect(port)
+    chunk = b"a" * 65536
+    sent = 0
+    closed = False
+    try:
+        writer.write(b"agi_network_script: ")
+        while sent < total:
+            writer.write(chunk)
+            await writer.drain()
+            sent += len(chunk)
+            if reader.at_eof():
+                closed = True
+                break
+    except ConnectionError:
+        closed = True
+    if not closed:
+        closed = await closed_by_server(reader)
+    await shut(writer)
+    return closed, sent
+
+
+async def peer_stalls(port: int) -> bool:
+    reader, writer = await connect(port)
+    writer.write(b"agi_network: yes\n")  # then nothing: the header timeout must fire
+    try:
+        return await closed_by_server(reader, within=3.0)
+    finally:
+        await shut(writer)
+
+
+async def normal_session(port: int) -> list[str]:
+    transcript = await play_asterisk(
+        port, environment("ivr-main"), ["200 result=0\n", "200 result=1\n"]
+    )
+    return transcript.commands
+
+
+async def wait_until(predicate: object, within: float = 3.0) -> None:
+    assert callable(predicate)
+    deadline = time.monotonic() + within
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached")
+        await asyncio.sleep(0.01)
+
+
+async def test_hostile_peers_keep_the_loop_responsive(server: FastAgiServer) -> None:
+    port = server.port
+    await asyncio.sleep(0)  # let start-up tasks settle before counting
+    tasks_before = len(asyncio.all_tasks())
+    heartbeat = Heartbeat()
+    heartbeat.start()
+
+    misc = asyncio.gather(
+        *(peer_closes_immediately(port) for _ in range(20)),
+        *(peer_sends_half_environment(port) for _ in range(20)),
+    )
+    garbage_closed, (huge_closed, huge_sent), stalled_closed, commands, _ = await asyncio.gather(
+        peer_sends_garbage(port, 300_000),
+        peer_sends_huge_header(port),
+        peer_stalls(port),
+        normal_session(port),
+        misc,
+    )
+    assert garbage_closed
+    assert huge_closed
+    assert huge_sent <= 5 * 1024 * 1024
+    assert stalled_closed
+    assert commands == ["ANSWER", 'VERBOSE "still alive" 1']
+    await wait_until(lambda: server.stats.active == 0)
+    stats = server.stats
+    # 20 early closes + 20 half headers + garbage + 5 MB + stall
+    assert stats.header_errors == 43
+    assert stats.handler_errors == 0
+
+    # 600 connections against max_sessions=500: 100 are refused at once
+    total_before = stats.total
+    # the fake Asterisk shares our loop, so it dials in bursts of 100 (a real PBX is
+    # another process); the server sees up to 100 accepts per loop turn
+    conns = []
+    for _ in range(6):
+        conns += await asyncio.gather(*(connect(port) for _ in range(100)))
+    await wait_until(lambda: server.stats.total - total_before == 600)
+    assert server.stats.refused_capacity == 100
+    assert server.stats.active == 500
+    for _, writer in conns:
+        writer.close()
+    await wait_until(lambda: server.stats.active == 0)
+
+    # the server still serves a normal call afterwards
+    assert await normal_session(port) == ["ANSWER", 'VERBOSE "still alive" 1']
+    await wait_until(lambda: server.stats.active == 0)
+    await heartbeat.stop()
+
+    assert heartbeat.beats > 50
+    assert heartbeat.max_overshoot < MAX_OVERSHOOT, heartbeat.max_overshoot
+    await asyncio.sleep(0.05)  # let transports finish closing
+    assert len(asyncio.all_tasks()) == tasks_before
+    assert server.listening
+
+
+async def test_huge_header_is_not_buffered(server: FastAgiServer) -> None:
+    tracemalloc.start()
+    try:
+        tracemalloc.reset_peak()
+        baseline, _ = tracemalloc.get_traced_memory()
+        closed, _ = await peer_sends_huge_header(server.port)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert closed
+    # the reader's limit is 64 KiB; buffering the 5 MB would show up as >= 5 MB
+    assert peak - baseline < 1024 * 1024, peak - baseline
+    assert server.stats.header_errors == 1
+
+
+async def test_early_eof_returns_promptly(server: FastAgiServer) -> None:
+    """panoramisk hazard #1 (busy loop on EOF before the blank line) is absent here."""
+    heartbeat = Heartbeat()
+    heartbeat.start()
+    started = time.monotonic()
+    await peer_sends_half_environment(server.port)
+    await wait_until(lambda: server.stats.header_errors == 1 and server.stats.active == 0)
+    elapsed = time.monotonic() - started
+    await asyncio.sleep(0.05)
+    await heartbeat.stop()
+    assert elapsed < 0.2
+    assert heartbeat.max_overshoot < MAX_OVERSHOOT
+
+
+PANORAMISK_PROBE = """
+import asyncio, sys
+from panoramisk.fast_agi import Application
+
+async def route(request):
+    await request.send_command("ANSWER")
+
+async def main():
+    app = Application()
+    app.add_route("ivr-main", route)
+    server = await asyncio.start_server(app.handler, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    _, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(b"agi_network: yes\\nagi_network_script: ivr-main\\n")  # no blank line
+    await writer.drain()
+    writer.close()
+    await asyncio.sleep(0.3)
+    print("loop alive", flush=True)
+
+asyncio.run(main())
+"""
+
+
+def test_panoramisk_busy_loop_regression_reference() -> None:
+    """Document the contrast: panoramisk 1.4 spins forever on the same early EOF."""
+    pytest.importorskip("panoramisk.fast_agi")
+    with pytest.raises(subprocess.TimeoutExpired):
+        subprocess.run(
+            [sys.executable, "-c", PANORAMISK_PROBE],
+            capture_output=True,
+            timeout=2.0,
+            check=False,
+        )
