@@ -1,0 +1,264 @@
+"""Composition root: build adapters and services, then run them under one TaskGroup."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import structlog
+import uvicorn
+
+from ccbridge.api.app import create_app
+from ccbridge.asterisk.agi.server import AgiRouter, AgiServerConfig, FastAgiServer
+from ccbridge.asterisk.ami.client import AmiClient, AmiConfig
+from ccbridge.asterisk.call_feed import AmiCallFeed
+from ccbridge.asterisk.inbound_route import SCRIPT, InboundRoute, InboundRouteHandler
+from ccbridge.db.batch_writer import CallBatchWriter
+from ccbridge.db.engine import create_engine, create_session_factory, ping
+from ccbridge.db.migrate import run_migrations_async
+from ccbridge.db.repositories.calls import CallRepository
+from ccbridge.domain.time import SystemClock
+from ccbridge.jobs.runner import JobRunner
+from ccbridge.logging_setup import configure_logging
+from ccbridge.observability.health import CheckResult, Readiness
+from ccbridge.services.calls import CallTrackingService
+from ccbridge.settings import Mode, Settings
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncEngine
+
+    from ccbridge.testing.fake_pbx import FakeAsterisk
+
+log = structlog.get_logger(__name__)
+
+LOOP_LAG_WARN_MS = 100.0
+
+
+@dataclass(slots=True)
+class Service:
+    """Everything one ccbridge process runs, already wired; :meth:`run` supervises it."""
+
+    ami: AmiClient
+    agi: FastAgiServer
+    writer: CallBatchWriter
+    calls: CallTrackingService
+    jobs: JobRunner
+    http: uvicorn.Server
+
+    async def run(self) -> None:
+        """Run until the HTTP server exits (SIGINT/SIGTERM); any task failing stops them all."""
+        try:
+            async with asyncio.TaskGroup() as tg:
+                tg.create_task(self.writer.run(), name="db-writer")
+                tg.create_task(self.ami.run(), name="ami-client")
+                tg.create_task(self.jobs.run(), name="jobs")
+                await tg.create_task(self.http.serve(), name="http")
+                log.info("ccbridge_stopping")
+                await self.ami.stop()
+                await self.agi.stop()
+                raise _StopRequested
+        except* _StopRequested:
+            pass
+        finally:
+            await self.writer.stop()
+
+
+class _StopRequested(Exception):
+    """Raised inside the TaskGroup after a clean HTTP shutdown to cancel the other tasks."""
+
+
+class _HttpServer(uvicorn.Server):
+    """uvicorn without its signal capture: uvicorn re-raises SIGTERM once it has stopped,
+    which would kill the process before the batch writer's final flush."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        """Leave signals to :func:`_stop_on_signals`."""
+        yield
+
+
+@contextlib.contextmanager
+def _stop_on_signals(http: uvicorn.Server) -> Iterator[None]:
+    """Turn SIGINT/SIGTERM into a graceful HTTP stop, which then stops everything else."""
+    loop = asyncio.get_running_loop()
+    installed: list[signal.Signals] = []
+
+    def request_stop() -> None:
+        if http.should_exit:
+            http.force_exit = True
+        http.should_exit = True
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.add_signal_handler(sig, request_stop)
+            installed.append(sig)
+    try:
+        yield
+    finally:
+        for sig in installed:
+            loop.remove_signal_handler(sig)
+
+
+async def run_service(settings: Settings) -> None:
+    """Start ccbridge with ``settings`` and run until stopped."""
+    configure_logging(settings.log_format, settings.log_level)
+    log.info("ccbridge_starting", mode=settings.mode.value, simulator=settings.use_simulator)
+    if settings.mode is Mode.DEV:
+        await run_migrations_async(settings.database_url)
+    engine = create_engine(settings.database_url)
+    try:
+        agi = _fastagi(settings)
+        await agi.start()
+        try:
+            async with _simulator(settings, agi.port) as pbx:
+                ami_port = pbx.ami_port if pbx else None
+                service = build_service(settings, engine, agi, ami_port)
+                with _stop_on_signals(service.http):
+                    await service.run()
+        finally:
+            await agi.stop()
+    finally:
+        await engine.dispose()
+        log.info("ccbridge_stopped")
+
+
+def build_service(
+    settings: Settings, engine: AsyncEngine, agi: FastAgiServer, ami_port: int | None
+) -> Service:
+    """Wire the services to their adapters (the one place that knows every concrete class)."""
+    clock = SystemClock()
+    repo = CallRepository(create_session_factory(engine))
+    writer = CallBatchWriter(repo)
+    calls = CallTrackingService(writer)
+    ami = AmiClient(_ami_config(settings, ami_port))
+    AmiCallFeed(ami, calls, clock.now).attach()
+    readiness = _readiness(ami, agi, lambda: ping(engine))
+    app = create_app(call_store=repo, readiness=readiness)
+    http = _HttpServer(
+        uvicorn.Config(
+            app,
+            host=settings.api.host,
+            port=settings.api.port,
+            log_config=None,
+            access_log=False,
+            lifespan="off",
+        )
+    )
+    jobs = JobRunner()
+    jobs.add("loop-lag", 1.0, _loop_lag_probe)
+    return Service(ami=ami, agi=agi, writer=writer, calls=calls, jobs=jobs, http=http)
+
+
+def _fastagi(settings: Settings) -> FastAgiServer:
+    router = AgiRouter()
+    routes, fallback = _routes(settings)
+    router.add_route(SCRIPT, InboundRouteHandler(routes, fallback))
+    config = AgiServerConfig(
+        host=settings.agi.host,
+        port=settings.agi.port,
+        allowed_peers=tuple(settings.agi.allowed_peers),
+        max_sessions=settings.agi.max_sessions,
+    )
+    return FastAgiServer(config, router)
+
+
+def _ami_config(settings: Settings, port: int | None) -> AmiConfig:
+    ami = settings.ami
+    return AmiConfig(
+        host=ami.host or "127.0.0.1",
+        port=port or ami.port,
+        username=ami.username,
+        secret=ami.secret.get_secret_value(),
+        auth="plain" if ami.auth == "plain" else "md5",
+        ping_interval=ami.ping_interval,
+        action_timeout=ami.action_timeout,
+    )
+
+
+def _routes(settings: Settings) -> tuple[dict[str, InboundRoute], InboundRoute | None]:
+    """DID routes: the simulator's demo numbers (when it runs) overlaid by configured ones."""
+    routes: dict[str, InboundRoute] = {}
+    if settings.use_simulator:
+        from ccbridge.testing.fake_pbx import demo_dids  # lazy: the simulator is dev-only
+
+        routes = {did: InboundRoute(r.tenant, r.queue) for did, r in demo_dids().items()}
+    routes.update({did: InboundRoute(r.tenant, r.queue) for did, r in settings.routes.items()})
+    fb = settings.fallback_route
+    return routes, InboundRoute(fb.tenant, fb.queue) if fb else None
+
+
+@contextlib.asynccontextmanager
+async def _simulator(settings: Settings, agi_port: int) -> AsyncIterator[FakeAsterisk | None]:
+    """Run the in-process fake Asterisk when configured (no AMI host, or --simulate-pbx)."""
+    if not settings.use_simulator:
+        yield None
+        return
+    from ccbridge.testing.call_generator import SimulatorConfig  # lazy: the simulator is dev-only
+    from ccbridge.testing.fake_pbx import FakeAsterisk  # lazy: the simulator is dev-only
+
+    sim = settings.simulator
+    pbx = FakeAsterisk(
+        users={settings.ami.username: settings.ami.secret.get_secret_value()},
+        seed=sim.seed,
+        config=SimulatorConfig(
+            agi_url=f"agi://127.0.0.1:{agi_port}/{SCRIPT}",
+            talk_seconds=(sim.talk_seconds_min, max(sim.talk_seconds_min, sim.talk_seconds_max)),
+            abandon_probability=sim.abandon_ratio,
+        ),
+    )
+    await pbx.start()
+    log.info("pbx_simulator_started", ami_port=pbx.ami_port, calls_per_minute=sim.calls_per_minute)
+    try:
+        if sim.calls_per_minute > 0:
+            pbx.simulator.start_traffic(sim.calls_per_minute)
+        yield pbx
+    finally:
+        await pbx.stop()
+
+
+def _readiness(
+    ami: AmiClient, agi: FastAgiServer, db_ping: Callable[[], Awaitable[None]]
+) -> Readiness:
+    """Register one readiness check per dependency /readyz reports on."""
+    readiness = Readiness()
+
+    async def ami_check() -> CheckResult:
+        st = ami.status
+        age = None if st.last_event_at is None else round(time.monotonic() - st.last_event_at, 3)
+        return CheckResult(
+            st.logged_in and st.synced,
+            {
+                "logged_in": st.logged_in,
+                "synced": st.synced,
+                "reconnects": st.reconnects,
+                "last_event_age_s": age,
+                "last_pong_rtt_s": st.last_pong_rtt,
+                "last_error": st.last_error,
+            },
+        )
+
+    async def db_check() -> CheckResult:
+        await db_ping()
+        return CheckResult(True)
+
+    async def agi_check() -> CheckResult:
+        return CheckResult(agi.listening, {"port": agi.port, "active": agi.stats.active})
+
+    readiness.add("ami", ami_check)
+    readiness.add("database", db_check)
+    readiness.add("fastagi", agi_check)
+    return readiness
+
+
+async def _loop_lag_probe() -> None:
+    """Warn when the event loop wakes late: a starved loop lets Asterisk drop the AMI reader."""
+    start = time.perf_counter()
+    await asyncio.sleep(0.05)
+    lag_ms = (time.perf_counter() - start - 0.05) * 1000
+    if lag_ms > LOOP_LAG_WARN_MS:
+        log.warning("event_loop_lag", lag_ms=round(lag_ms, 1))
