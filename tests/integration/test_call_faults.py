@@ -1,0 +1,193 @@
+"""Call tracking through AMI faults, end to end over TCP: fake PBX → fault proxy → AmiClient
+→ call feed → tracker. Checks: no phantom calls, no duplicates, every call closed exactly once."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import pytest
+
+from ccbridge.asterisk.ami.client import AmiClient, AmiConfig
+from ccbridge.asterisk.call_feed import AmiCallFeed
+from ccbridge.domain.calls.model import CallRecord, CallState
+from ccbridge.services.calls import CallTrackingService
+from ccbridge.testing.fake_pbx import FakeAsterisk
+from tests.fakes.calls import MemoryCallStore
+from tests.support.fault_proxy import FaultProxy
+
+PING = 0.1  # scaled heartbeat: production is 5 s with a 15 s detection budget
+
+
+async def until(cond: Callable[[], bool], limit: float = 5.0) -> None:
+    """Poll until ``cond`` holds or fail after ``limit`` seconds."""
+    async with asyncio.timeout(limit):
+        while not cond():  # noqa: ASYNC110
+            await asyncio.sleep(0.01)
+
+
+@dataclass
+class Rig:
+    """The pieces of one end-to-end run."""
+
+    pbx: FakeAsterisk
+    proxy: FaultProxy
+    client: AmiClient
+    store: MemoryCallStore
+    service: CallTrackingService
+    feed: AmiCallFeed
+
+    def record(self, call_id: str) -> CallRecord:
+        return self.store.records[call_id]
+
+    def state(self, call_id: str) -> CallState | None:
+        rec = self.store.records.get(call_id)
+        return rec.state if rec else None
+
+    def final(self, call_id: str) -> bool:
+        state = self.state(call_id)
+        return state is not None and state.is_final
+
+    def finals(self, call_id: str) -> int:
+        """How many times a call moved into a final state (must be exactly once)."""
+        count, was_final = 0, False
+        for rec in self.store.submitted:
+            if rec.call_id != call_id:
+                continue
+            if rec.state.is_final and not was_final:
+                count += 1
+            was_final = rec.state.is_final
+        return count
+
+
+@pytest.fixture
+async def rig() -> AsyncIterator[Rig]:
+    pbx = FakeAsterisk(
+        users={"ccbridge": "secret"}, agi_url=None, seed=7, time_scale=0.01, auth_fail_delay=0
+    )
+    await pbx.start()
+    proxy = await FaultProxy("127.0.0.1", pbx.ami_port).start()
+    client = AmiClient(
+        AmiConfig(
+            host="127.0.0.1",
+            port=proxy.port,
+            username="ccbridge",
+            secret="secret",
+            connect_timeout=0.5,
+            action_timeout=1.0,
+            ping_interval=PING,
+            backoff_initial=0.02,
+            backoff_max=0.2,
+        )
+    )
+    store = MemoryCallStore()
+    service = CallTrackingService(store)
+    feed = AmiCallFeed(client, service, lambda: datetime.now(UTC))
+    feed.attach()
+    task = asyncio.create_task(client.run())
+    try:
+        await client.wait_synced(3)
+        yield Rig(pbx, proxy, client, store, service, feed)
+    finally:
+        await client.stop()
+        with contextlib.suppress(Exception):
+            async with asyncio.timeout(3):
+                await task
+        await proxy.close()
+        await pbx.stop()
+
+
+def _live(rig: Rig, ids: list[str]) -> set[str]:
+    """The calls among ``ids`` that still have a channel on the PBX."""
+    return {ch.linkedid for ch in rig.pbx.model.channels.values()} & set(ids)
+
+
+async def _place(rig: Rig, talk: list[float], did: str = "4008001234") -> list[str]:
+    ids = []
+    for seconds in talk:
+        handle = await rig.pbx.simulator.place_call(did=did, talk_seconds=seconds)
+        ids.append(handle.linkedid)
+    return ids
+
+
+async def test_reset_mid_call_reconnects_resyncs_without_phantoms_or_duplicates(rig: Rig) -> None:
+    ids = await _place(rig, [150.0, 150.0])  # 1.5 s of real time each
+    await until(lambda: all(i in rig.store.records for i in ids))
+    resyncs = rig.feed.resyncs
+    rig.proxy.reset_all()  # RST both ways, calls keep going on the PBX
+    await until(lambda: rig.feed.resyncs > resyncs)
+    assert rig.client.status.reconnects >= 1
+    # Both calls were live at the resync: neither was closed by it.
+    assert all(not rig.record(i).state.is_final for i in ids)
+    for handle in list(rig.pbx.simulator.calls.values()):
+        await handle
+    await until(lambda: all(rig.final(i) for i in ids))
+    assert set(rig.store.records) == set(ids)  # no phantom call
+    for i in ids:
+        assert rig.finals(i) == 1
+        assert rig.record(i).end_reason != "reconciled"
+
+
+async def test_half_open_is_detected_and_calls_ended_meanwhile_are_reconciled_once(
+    rig: Rig,
+) -> None:
+    short = await _place(rig, [60.0, 60.0])  # t1-sales, 2 agents: end 0.6 s after answer
+    long = await _place(rig, [200.0], did="4008001235")  # t1-support: still up after the gap
+    ids = short + long
+    await until(lambda: all(rig.state(i) is CallState.CONNECTED for i in ids))
+    reconnects = rig.client.status.reconnects
+    rig.proxy.blackhole()
+    started = time.monotonic()
+    await until(lambda: rig.client.status.reconnects > reconnects, limit=15)
+    detected_after = time.monotonic() - started
+    # Two missed pongs at PING seconds each: the 15 s budget at the production 5 s interval.
+    assert detected_after <= 3 * PING + 0.5
+    await until(lambda: not _live(rig, short))
+    assert all(not rig.record(i).state.is_final for i in short)  # nothing seen yet
+    rig.proxy.restore()
+    await until(lambda: all(rig.final(i) for i in short))
+    for i in short:
+        assert rig.record(i).end_reason == "reconciled"
+        assert rig.finals(i) == 1
+    assert not rig.record(long[0]).state.is_final
+    for handle in list(rig.pbx.simulator.calls.values()):
+        await handle
+    await until(lambda: rig.final(long[0]))
+    assert rig.record(long[0]).end_reason != "reconciled"
+    assert set(rig.store.records) == set(ids)
+    assert all(rig.finals(i) == 1 for i in ids)
+
+
+async def test_pbx_restart_resyncs_and_closes_the_calls_it_lost(rig: Rig) -> None:
+    ids = await _place(rig, [300.0, 300.0])
+    await until(lambda: all(rig.state(i) is CallState.CONNECTED for i in ids))
+    resyncs = rig.feed.resyncs
+    await rig.pbx.ami.restart(lose_members=True)
+    await until(lambda: rig.feed.resyncs > resyncs)
+    await until(lambda: rig.client.status.synced)
+    assert rig.client.status.fully_booted
+    for i in ids:
+        assert rig.record(i).state is CallState.ENDED
+        assert rig.record(i).end_reason == "reconciled"
+        assert rig.finals(i) == 1
+    assert set(rig.store.records) == set(ids)
+
+
+async def test_a_failing_subscriber_does_not_cost_the_tracker_any_event(rig: Rig) -> None:
+    def explode(_msg: object) -> None:
+        raise RuntimeError("CRM plug-in bug")
+
+    rig.client.subscribe("Newchannel", explode)
+    rig.client.subscribe("Hangup", explode)
+    ids = await _place(rig, [10.0])
+    for handle in list(rig.pbx.simulator.calls.values()):
+        await handle
+    await until(lambda: rig.final(ids[0]))
+    assert rig.client.status.reconnects == 0
+    rec = rig.record(ids[0])
+    assert (rec.skill_group, rec.callee) == ("t1-sales", "4008001234")
+    assert rec.agent_no in {"1001", "1002"}
