@@ -20,7 +20,6 @@ AgiHandler = Callable[[AgiSession], Awaitable[None]]
 
 _log = structlog.get_logger(__name__)
 _IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
-_CLOSE_WAIT = 1.0
 
 
 class _LogThrottle:
@@ -214,7 +213,7 @@ class FastAgiServer:
             stats.active -= 1
             if task is not None:
                 self._sessions.discard(task)
-            await self._close(writer)
+            self._close(writer)
 
     async def _serve(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, peer: object
@@ -253,6 +252,8 @@ class FastAgiServer:
                 channel=session.channel,
                 uniqueid=session.uniqueid,
             )
+        finally:
+            session.close()
 
     async def _read_environment(self, reader: asyncio.StreamReader) -> dict[str, str] | None:
         """Read ``agi_*: value`` lines up to the blank line; ``None`` on early EOF."""
@@ -282,13 +283,13 @@ class FastAgiServer:
             raise AgiHeaderError(str(exc)) from exc
 
     @staticmethod
-    async def _close(writer: asyncio.StreamWriter) -> None:
-        """Close the socket and wait briefly; a peer that stops reading cannot hold us."""
-        writer.close()
-        try:
-            async with asyncio.timeout(_CLOSE_WAIT):
-                await writer.wait_closed()
-        except TimeoutError:
-            writer.transport.abort()
-        except Exception:  # noqa: S110 - the peer's reset is no news at this point
-            pass
+    def _close(writer: asyncio.StreamWriter) -> None:
+        """Close the socket without waiting: unsent bytes to a peer that stopped reading are
+        dropped (abort) so the transport cannot linger."""
+        transport = writer.transport
+        if transport.is_closing():
+            return
+        if transport.get_write_buffer_size():
+            transport.abort()
+        else:
+            transport.close()

@@ -87,6 +87,10 @@ class AgiSession:
         self._writer = writer
         self._busy = False
         self._broken = False
+        self._timed_out = False
+        self._loop = asyncio.get_running_loop()
+        self._deadline = math.inf
+        self._timer: asyncio.TimerHandle | None = None
 
     @property
     def channel(self) -> str:
@@ -147,19 +151,19 @@ class AgiSession:
         if self._busy:
             raise RuntimeError("AGI commands on one session must not run concurrently")
         self._busy = True
+        delay = self.command_timeout if reply_timeout is None else reply_timeout
+        self._arm(delay)
         try:
-            delay = self.command_timeout if reply_timeout is None else reply_timeout
-            try:
-                async with asyncio.timeout(delay if math.isfinite(delay) else None):
-                    self._writer.write(text.encode("utf-8") + b"\n")
-                    await self._writer.drain()
-                    result, hung_up_now = await self._read_reply()
-            except TimeoutError:
-                self._broken = True
+            self._writer.write(text.encode("utf-8") + b"\n")
+            await self._writer.drain()
+            result, hung_up_now = await self._read_reply()
+        except (ConnectionError, OSError, AgiHangup) as exc:
+            if self._timed_out:
                 raise AgiTimeoutError(f"no AGI reply to {text[:40]!r} within {delay} s") from None
-            except (ConnectionError, OSError) as exc:
-                self.hung_up = True
-                raise AgiHangup(f"connection lost: {exc}") from exc
+            if isinstance(exc, AgiHangup):
+                raise
+            self.hung_up = True
+            raise AgiHangup(f"connection lost: {exc}") from exc
         finally:
             self._busy = False
         if result.code == 511:
@@ -193,8 +197,39 @@ class AgiSession:
                     self.hung_up = True
                 return result, assembler.hangup_seen
 
+    def _arm(self, delay: float) -> None:
+        """Set this command's deadline; one lazy timer per session serves every command.
+
+        Re-arming is a float store: the timer is only (re)scheduled when it fires early or
+        the new deadline is sooner, so a fast command costs no timer-heap work.
+        """
+        if not math.isfinite(delay):
+            self._deadline = math.inf
+            return
+        self._deadline = self._loop.time() + delay
+        timer = self._timer
+        if timer is None or timer.when() > self._deadline:
+            if timer is not None:
+                timer.cancel()
+            self._timer = self._loop.call_at(self._deadline, self._on_timer)
+
+    def _on_timer(self) -> None:
+        """Expire the command in flight (closing the stream, now out of step) or re-arm."""
+        self._timer = None
+        if not self._busy or not math.isfinite(self._deadline):
+            return
+        if self._loop.time() < self._deadline:
+            self._timer = self._loop.call_at(self._deadline, self._on_timer)
+            return
+        self._timed_out = True
+        self._broken = True
+        self._writer.transport.abort()
+
     def close(self) -> None:
         """Close the connection; Asterisk then continues the dialplan after AGI()."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         self._writer.close()
 
     # -- typed commands --------------------------------------------------------------------
