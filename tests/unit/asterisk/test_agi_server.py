@@ -596,3 +596,40 @@ async def test_serve_forever_in_task_group(router: AgiRouter) -> None:
     assert transcript.commands == ["ANSWER"]
     assert serving.cancelled()
     assert not srv.listening
+
+
+async def test_deadline_follows_each_command(router: AgiRouter) -> None:
+    """The lazy timer armed by a fast command must neither expire nor outlive a later one."""
+    seen: dict[str, Any] = {}
+
+    async def handler(session: AgiSession) -> None:
+        await session.command("ANSWER", reply_timeout=0.1)  # arms a timer at +0.1 s
+        seen["slow_ok"] = await session.command("NOOP", reply_timeout=0.5)  # answered at +0.2 s
+        await session.command("VERBOSE x", reply_timeout=10.0)
+        with pytest.raises(AgiTimeoutError):
+            await session.command("WAIT FOR DIGIT 1", reply_timeout=0.1)  # sooner than 10 s
+        seen["timed_out"] = True
+
+    router.add_route("t", handler)
+    srv = FastAgiServer(AgiServerConfig(port=0), router)
+    await srv.start()
+    try:
+        reader, writer = await asyncio.open_connection("127.0.0.1", srv.port)
+        writer.write(environment("t"))
+        assert await reader.readline() == b"ANSWER\n"
+        writer.write(b"200 result=0\n")
+        assert await reader.readline() == b"NOOP\n"
+        await asyncio.sleep(0.2)
+        writer.write(b"200 result=0\n")
+        assert await reader.readline() == b"VERBOSE x\n"
+        writer.write(b"200 result=1\n")
+        assert await reader.readline() == b"WAIT FOR DIGIT 1\n"
+        started = asyncio.get_running_loop().time()
+        assert await read_or_reset(reader) == b""
+        assert asyncio.get_running_loop().time() - started < 1.0
+        writer.close()
+        await wait_idle(srv)
+    finally:
+        await srv.stop()
+    assert seen["slow_ok"].code == 200
+    assert seen["timed_out"] is True
