@@ -1,0 +1,53 @@
+"""The real-PBX tier: runs only when CCBRIDGE_TEST_AMI_HOST points at an Asterisk 22."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+from collections.abc import AsyncIterator
+
+import pytest
+
+from ccbridge.asterisk.ami.client import AmiClient, AmiConfig
+
+ENV = ("CCBRIDGE_TEST_AMI_HOST", "CCBRIDGE_TEST_AMI_USER", "CCBRIDGE_TEST_AMI_SECRET")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark everything here `asterisk` and skip it, with the reason, when no PBX is configured."""
+    missing = [name for name in ENV if not os.environ.get(name)]
+    for item in items:
+        if "tests/asterisk/" not in str(item.fspath).replace("\\", "/"):
+            continue
+        item.add_marker(pytest.mark.asterisk)
+        if missing:
+            item.add_marker(
+                pytest.mark.skip(
+                    reason=f"real-PBX tier: set {', '.join(missing)} (see docs/asterisk.md)"
+                )
+            )
+
+
+@pytest.fixture
+def ami_config() -> AmiConfig:
+    return AmiConfig(
+        host=os.environ["CCBRIDGE_TEST_AMI_HOST"],
+        port=int(os.environ.get("CCBRIDGE_TEST_AMI_PORT", "5038")),
+        username=os.environ["CCBRIDGE_TEST_AMI_USER"],
+        secret=os.environ["CCBRIDGE_TEST_AMI_SECRET"],
+    )
+
+
+@pytest.fixture
+async def real_ami(ami_config: AmiConfig) -> AsyncIterator[AmiClient]:
+    client = AmiClient(ami_config)
+    task = asyncio.create_task(client.run())
+    try:
+        await client.wait_synced(10)
+        yield client
+    finally:
+        await client.stop()
+        with contextlib.suppress(Exception):
+            async with asyncio.timeout(5):
+                await task

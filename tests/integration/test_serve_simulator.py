@@ -1,0 +1,97 @@
+"""`ccbridge serve` as a user runs it: a real process on SQLite with the built-in PBX simulator.
+
+The README promises that within 30 s /readyz is 200 and /api/v1/calls shows simulated calls
+with agent number, queue, caller and callee. This test holds it to that, then stops the
+process with SIGTERM and checks that it exits cleanly.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def _get(url: str) -> tuple[int, Any]:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as resp:
+            return resp.status, json.loads(resp.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+def _ccbridge() -> list[str]:
+    exe = shutil.which("ccbridge", path=str(Path(sys.executable).parent))
+    return [exe] if exe else [sys.executable, "-m", "ccbridge"]
+
+
+def test_serve_with_simulator_shows_calls_within_30_seconds(tmp_path: Path) -> None:
+    api_port, agi_port = _free_port(), _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CCBRIDGE_")}
+    env |= {
+        "CCBRIDGE_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'ccbridge.db'}",
+        "CCBRIDGE_API__PORT": str(api_port),
+        "CCBRIDGE_AGI__PORT": str(agi_port),
+        "CCBRIDGE_SIMULATOR__CALLS_PER_MINUTE": "60",
+        "CCBRIDGE_SIMULATOR__TALK_SECONDS_MIN": "1",
+        "CCBRIDGE_SIMULATOR__TALK_SECONDS_MAX": "3",
+    }
+    log = (tmp_path / "serve.log").open("w")
+    proc = subprocess.Popen(
+        [*_ccbridge(), "serve"], cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT
+    )
+    base = f"http://127.0.0.1:{api_port}"
+    try:
+        deadline = time.monotonic() + 30
+        ready = answered = None
+        while time.monotonic() < deadline and answered is None:
+            time.sleep(0.5)
+            assert proc.poll() is None, (tmp_path / "serve.log").read_text()[-3000:]
+            try:
+                status, body = _get(f"{base}/readyz")
+            except OSError:
+                continue
+            if status == 200:
+                ready = body
+                _, page = _get(f"{base}/api/v1/calls?limit=100")
+                answered = next((c for c in page["items"] if c["agent_no"]), None)
+        assert ready is not None, "not ready within 30 s"
+        assert ready["checks"]["ami"]["synced"] is True
+        assert ready["checks"]["fastagi"]["port"] == agi_port
+        assert answered is not None, "no answered call within 30 s"
+        assert answered["tenant"] in {"t1", "t2"}
+        assert answered["skill_group"] in {"t1-sales", "t1-support", "t2-service"}
+        assert answered["caller"].isdigit()
+        assert answered["callee"] in {"4008001234", "4008001235", "4008005678"}
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            code = proc.wait(timeout=15)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+            log.close()
+    output = (tmp_path / "serve.log").read_text()
+    assert code == 0, output[-3000:]
+    assert '"ccbridge_stopped"' in output
+    assert "Traceback" not in output
