@@ -101,6 +101,14 @@ def health(
 
 
 @app.command()
+def openapi() -> None:
+    """Print the OpenAPI document (committed as docs/api/openapi.json)."""
+    from ccbridge.api.app import openapi_document  # lazy: keeps `--help` fast
+
+    typer.echo(json.dumps(openapi_document(), indent=2, ensure_ascii=False, sort_keys=True))
+
+
+@app.command()
 def version() -> None:
     """Print the version."""
     typer.echo(__version__)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any, cast
+
 from fastapi import FastAPI
 
 from ccbridge import __version__
@@ -26,3 +28,11 @@ def create_app(*, call_store: CallStore, readiness: Readiness) -> FastAPI:
     app.include_router(health.router)
     app.include_router(calls.router)
     return app
+
+
+def openapi_document() -> dict[str, Any]:
+    """Return the OpenAPI document without starting anything (docs and the contract test).
+
+    Building the schema never touches the store, so none is wired.
+    """
+    return create_app(call_store=cast(CallStore, None), readiness=Readiness()).openapi()
