@@ -1,0 +1,65 @@
+"""The inbound FastAGI route, driven over TCP by the fake Asterisk's AGI client."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+
+from ccbridge.asterisk.agi.server import AgiRouter, AgiServerConfig, FastAgiServer
+from ccbridge.asterisk.inbound_route import SCRIPT, InboundRoute, InboundRouteHandler
+from ccbridge.testing.fake_agi import AgiCall, FakeAgiClient
+
+ROUTES = {"4008001234": InboundRoute("t1", "t1-sales")}
+
+
+async def _server(handler: InboundRouteHandler) -> FastAgiServer:
+    router = AgiRouter()
+    router.add_route(SCRIPT, handler)
+    server = FastAgiServer(AgiServerConfig(port=0), router)
+    await server.start()
+    return server
+
+
+@pytest.fixture
+async def routed() -> AsyncIterator[tuple[FastAgiServer, InboundRouteHandler]]:
+    handler = InboundRouteHandler(ROUTES, fallback=None)
+    server = await _server(handler)
+    yield server, handler
+    await server.stop()
+
+
+async def _call(server: FastAgiServer, dnid: str) -> dict[str, str]:
+    url = f"agi://127.0.0.1:{server.port}/{SCRIPT}"
+    result = await FakeAgiClient(url, AgiCall(dnid=dnid, extension=dnid)).run()
+    return result.variables_set if not result.hung_up else {"hung_up": "yes"}
+
+
+async def test_known_did_sets_tenant_did_and_queue(
+    routed: tuple[FastAgiServer, InboundRouteHandler],
+) -> None:
+    server, _ = routed
+    assert await _call(server, "4008001234") == {
+        "CCB_TENANT": "t1",
+        "CCB_DID": "4008001234",
+        "CCB_QUEUE": "t1-sales",
+    }
+
+
+async def test_unknown_did_without_fallback_hangs_up_and_counts(
+    routed: tuple[FastAgiServer, InboundRouteHandler],
+) -> None:
+    server, handler = routed
+    assert await _call(server, "4009999999") == {"hung_up": "yes"}
+    assert handler.unrouted == 1
+
+
+async def test_hostile_dnid_never_reaches_a_command() -> None:
+    handler = InboundRouteHandler(ROUTES, fallback=InboundRoute("t1", "t1-support"))
+    server = await _server(handler)
+    try:
+        # CVE-2010-0685 style: an extension that would add a call leg if passed on raw.
+        got = await _call(server, "100&DAHDI/g1/4165551212")
+    finally:
+        await server.stop()
+    assert got == {"CCB_TENANT": "t1", "CCB_QUEUE": "t1-support"}
