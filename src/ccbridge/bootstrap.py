@@ -47,6 +47,7 @@ class Service:
     agi: FastAgiServer
     writer: CallBatchWriter
     calls: CallTrackingService
+    repo: CallRepository
     jobs: JobRunner
     http: uvicorn.Server
 
@@ -118,6 +119,8 @@ async def run_service(settings: Settings) -> None:
             async with _simulator(settings, agi.port) as pbx:
                 ami_port = pbx.ami_port if pbx else None
                 service = build_service(settings, engine, agi, ami_port)
+                # Before AMI connects: calls left open by a crash get reconciled on first sync.
+                service.calls.restore(await service.repo.open_calls())
                 with _stop_on_signals(service.http):
                     await service.run()
         finally:
@@ -151,7 +154,7 @@ def build_service(
     )
     jobs = JobRunner()
     jobs.add("loop-lag", 1.0, _loop_lag_probe)
-    return Service(ami=ami, agi=agi, writer=writer, calls=calls, jobs=jobs, http=http)
+    return Service(ami=ami, agi=agi, writer=writer, calls=calls, repo=repo, jobs=jobs, http=http)
 
 
 def _fastagi(settings: Settings) -> FastAgiServer:

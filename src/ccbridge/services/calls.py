@@ -52,6 +52,13 @@ class CallTrackingService:
             log.info("calls_reconciled", closed=len(closed), live=len(live))
         return closed
 
+    def restore(self, records: Iterable[CallRecord]) -> int:
+        """Take over the open calls an earlier process left; the first resync settles them."""
+        restored = self._tracker.restore(records)
+        if restored:
+            log.info("calls_restored", open_calls=restored)
+        return restored
+
     def open_calls(self) -> list[CallRecord]:
         """Return the calls in progress."""
         return self._tracker.open_calls()

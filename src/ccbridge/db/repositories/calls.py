@@ -181,6 +181,19 @@ class CallRepository:
             rows = (await session.execute(stmt)).scalars().all()
         return [row_to_record(row) for row in rows]
 
+    async def open_calls(self, *, limit: int = 100_000) -> builtins.list[CallRecord]:
+        """Return calls not yet ended or abandoned, so a restarted process can reconcile them."""
+        final = [s.value for s in CallState if s.is_final]
+        stmt = (
+            select(CallRow)
+            .where(CallRow.state.not_in(final))
+            .order_by(CallRow.started_at, CallRow.call_id)
+            .limit(limit)
+        )
+        async with self._sessions() as session:
+            rows = (await session.execute(stmt)).scalars().all()
+        return [row_to_record(row) for row in rows]
+
     async def count(self, *, tenant: str | None = None) -> int:
         """Count stored calls, optionally for one tenant."""
         stmt = select(func.count()).select_from(CallRow)

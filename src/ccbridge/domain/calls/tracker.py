@@ -201,6 +201,20 @@ class CallTracker:
             closed.append(done)
         return closed
 
+    def restore(self, records: Iterable[CallRecord]) -> int:
+        """Load open calls persisted by an earlier process; the next resync reconciles them.
+
+        Without this, a call that was live when the process died would stay open forever.
+        """
+        count = 0
+        for rec in records:
+            if rec.state.is_final or rec.call_id in self._calls:
+                continue
+            self._calls[rec.call_id] = rec
+            self._legs[rec.call_id] = _CallLegs(seen=list(rec.legs))
+            count += 1
+        return count
+
     def get(self, call_id: str) -> CallRecord | None:
         """Return the current record of a call."""
         return self._calls.get(call_id)
