@@ -1,0 +1,1 @@
+"""Agents' seat states, the state machine that drives them and the per-tenant seat rules."""

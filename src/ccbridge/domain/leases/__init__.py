@@ -1,0 +1,1 @@
+"""Seat leases (seats per kind, price, notice periods) and seat utilisation."""
