@@ -1,0 +1,210 @@
+"""Seat use cases with in-memory ports: each contract rule's allowed and refused case."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import date
+
+import pytest
+
+from ccbridge.domain.agents.policy import BreakPolicy, RefusalCode, SeatPolicy
+from ccbridge.domain.agents.state import (
+    AgentState,
+    CallEnded,
+    CallStarted,
+    SetNotReady,
+    SetReady,
+    SignOutAfterCall,
+    StartBreak,
+)
+from ccbridge.domain.leases.model import SeatKind, SeatLease
+from ccbridge.services.seat_ports import AgentRecord, SkillLevel
+from ccbridge.services.seats import AgentNotFoundError, DesiredSeats, SeatRefusedError, SeatService
+from tests.fakes.seats import (
+    FakeClock,
+    MemoryAgents,
+    MemoryIntervals,
+    MemoryLeases,
+    MemorySessions,
+    RecordingQueues,
+)
+
+LEASE = SeatLease("t1", {SeatKind.INBOUND: 10}, valid_from=date(2026, 11, 1))
+
+
+def agent(no: str, *, certified: bool = True, tenant: str = "t1") -> AgentRecord:
+    return AgentRecord(
+        tenant_id=tenant,
+        agent_no=no,
+        name=f"坐席{no}",
+        certified=certified,
+        interface=f"PJSIP/{no}",
+        seat_kind=SeatKind.INBOUND,
+        skills=(SkillLevel("sales", 10), SkillLevel("support", 5)),
+    )
+
+
+class Rig:
+    def __init__(self, agents: int = 12, policy: SeatPolicy | None = None) -> None:
+        self.clock = FakeClock()
+        self.agents = MemoryAgents(*(agent(f"{1000 + i}") for i in range(agents)))
+        self.sessions = MemorySessions()
+        self.intervals = MemoryIntervals()
+        self.queues = RecordingQueues()
+        self.service = SeatService(
+            agents=self.agents,
+            leases=MemoryLeases(LEASE),
+            sessions=self.sessions,
+            intervals=self.intervals,
+            queues=self.queues,
+            clock=self.clock,
+            policy_for=lambda _t: policy or SeatPolicy(),
+        )
+
+
+async def refused(coro: object) -> RefusalCode:
+    with pytest.raises(SeatRefusedError) as info:
+        await coro  # type: ignore[misc]
+    return info.value.reason
+
+
+async def test_sign_in_joins_every_skill_group_queue_with_penalty_from_level() -> None:
+    rig = Rig()
+    result = await rig.service.sign_in("t1", "1000")
+    assert result.session.status.state is AgentState.READY
+    assert result.pbx_synced
+    assert rig.queues.calls == [
+        ("add", "t1-sales", "PJSIP/1000", "False", ""),
+        ("add", "t1-support", "PJSIP/1000", "False", ""),
+    ]
+
+
+async def test_the_eleventh_sign_in_on_a_ten_seat_lease_is_refused() -> None:
+    rig = Rig()
+    for i in range(10):
+        await rig.service.sign_in("t1", f"{1000 + i}")
+    with pytest.raises(SeatRefusedError) as info:
+        await rig.service.sign_in("t1", "1010")
+    assert info.value.reason is RefusalCode.SEAT_LIMIT_REACHED
+    assert "All 10 leased" in info.value.detail
+    assert info.value.status == 409
+
+
+async def test_concurrent_sign_ins_never_exceed_the_lease() -> None:
+    rig = Rig(agents=12)
+    results = await asyncio.gather(
+        *(rig.service.sign_in("t1", f"{1000 + i}") for i in range(12)), return_exceptions=True
+    )
+    assert sum(1 for r in results if not isinstance(r, Exception)) == 10
+    assert len(await rig.sessions.list_open("t1")) == 10
+
+
+async def test_uncertified_unknown_and_double_sign_in_are_refused() -> None:
+    rig = Rig()
+    await rig.agents.create(agent("2000", certified=False))
+    assert await refused(rig.service.sign_in("t1", "2000")) is RefusalCode.AGENT_NOT_CERTIFIED
+    with pytest.raises(AgentNotFoundError):
+        await rig.service.sign_in("t1", "9999")
+    with pytest.raises(AgentNotFoundError):  # another tenant's agent does not exist here
+        await rig.service.sign_in("t2", "1000")
+    await rig.service.sign_in("t1", "1000")
+    assert await refused(rig.service.sign_in("t1", "1000")) is RefusalCode.ALREADY_SIGNED_IN
+
+
+async def test_no_active_lease_refuses_sign_in() -> None:
+    rig = Rig()
+    rig.clock.current = rig.clock.current.replace(year=2026, month=10)
+    assert await refused(rig.service.sign_in("t1", "1000")) is RefusalCode.LEASE_NOT_ACTIVE
+
+
+async def test_not_ready_pauses_every_queue_with_the_reason_and_ready_unpauses() -> None:
+    rig = Rig()
+    await rig.service.sign_in("t1", "1000")
+    rig.queues.calls.clear()
+    result = await rig.service.request("t1", "1000", SetNotReady("培训 training"))
+    assert result.session.status.state is AgentState.NOT_READY
+    assert rig.queues.calls == [
+        ("pause", "t1-sales", "PJSIP/1000", "True", "培训 training"),
+        ("pause", "t1-support", "PJSIP/1000", "True", "培训 training"),
+    ]
+    rig.queues.calls.clear()
+    await rig.service.request("t1", "1000", SetReady())
+    assert [c[3] for c in rig.queues.calls] == ["False", "False"]
+
+
+async def test_fourth_break_on_the_floor_is_refused_then_allowed_when_one_returns() -> None:
+    rig = Rig()
+    for i in range(4):
+        await rig.service.sign_in("t1", f"{1000 + i}")
+    for i in range(3):
+        await rig.service.request("t1", f"{1000 + i}", StartBreak())
+    assert await refused(rig.service.request("t1", "1003", StartBreak())) is (
+        RefusalCode.FLOOR_BREAK_CAP
+    )
+    await rig.service.request("t1", "1000", SetReady())
+    result = await rig.service.request("t1", "1003", StartBreak())
+    assert result.session.status.state is AgentState.BREAK
+
+
+async def test_queued_break_starts_when_the_floor_has_room() -> None:
+    rig = Rig(policy=SeatPolicy(breaks=BreakPolicy(queue_when_floor_full=True)))
+    for i in range(4):
+        await rig.service.sign_in("t1", f"{1000 + i}")
+    for i in range(3):
+        await rig.service.request("t1", f"{1000 + i}", StartBreak())
+    waiting = await rig.service.request("t1", "1003", StartBreak())
+    assert waiting.queued is not None
+    assert waiting.session.status.state is not AgentState.BREAK
+    await rig.service.request("t1", "1001", SetReady())
+    session = await rig.sessions.get_open("t1", "1003")
+    assert session is not None
+    assert session.status.state is AgentState.BREAK
+
+
+async def test_pbx_failure_keeps_the_state_and_says_so() -> None:
+    rig = Rig()
+    await rig.service.sign_in("t1", "1000")
+    rig.queues.fail = True
+    result = await rig.service.request("t1", "1000", SetNotReady("lunch"))
+    assert result.session.status.state is AgentState.NOT_READY
+    assert not result.pbx_synced
+    assert rig.service.pbx_failures == 2  # two queues
+
+
+async def test_not_ready_over_15_minutes_raises_one_supervisor_alert() -> None:
+    rig = Rig()
+    await rig.service.sign_in("t1", "1000")
+    await rig.service.request("t1", "1000", SetNotReady("toilet"))
+    rig.clock.advance(minutes=14)
+    assert await rig.service.tick() == 0
+    rig.clock.advance(minutes=2)
+    assert await rig.service.tick() == 1
+    assert await rig.service.tick() == 0
+    assert rig.service.alerts[-1].code.value == "NOT_READY_TOO_LONG"
+
+
+async def test_sign_out_after_this_call_happens_when_the_call_ends() -> None:
+    rig = Rig()
+    await rig.service.sign_in("t1", "1000")
+    await rig.service.call_event("PJSIP/1000", started=True)
+    assert await refused(rig.service.sign_out("t1", "1000")) is RefusalCode.INVALID_TRANSITION
+    await rig.service.request("t1", "1000", SignOutAfterCall())
+    rig.queues.calls.clear()
+    await rig.service.request("t1", "1000", CallEnded())
+    assert await rig.sessions.get_open("t1", "1000") is None
+    assert [c[0] for c in rig.queues.calls] == ["remove", "remove"]
+    assert rig.intervals.rows[-1].ended_at is not None
+
+
+async def test_desired_state_follows_the_stored_pause_state() -> None:
+    rig = Rig()
+    await rig.service.sign_in("t1", "1000")
+    await rig.service.sign_in("t1", "1001")
+    await rig.service.request("t1", "1001", SetNotReady("meeting"))
+    await rig.service.request("t1", "1000", CallStarted())
+    desired = await DesiredSeats(rig.sessions, rig.agents, lambda: ["t1-sales"]).desired()
+    by_member = {(d.queue, d.interface): (d.paused, d.reason, d.penalty) for d in desired}
+    assert by_member[("t1-sales", "PJSIP/1000")] == (False, "", 0)
+    assert by_member[("t1-support", "PJSIP/1000")] == (False, "", 5)
+    assert by_member[("t1-sales", "PJSIP/1001")] == (True, "meeting", 0)
+    assert {d.member_name for d in desired} == {"1000 坐席1000", "1001 坐席1001"}
