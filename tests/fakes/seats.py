@@ -11,6 +11,7 @@ from ccbridge.domain.leases.model import SeatKind, SeatLease
 from ccbridge.services.seat_ports import (
     AgentRecord,
     AlreadySignedInError,
+    LeaseChangeRecord,
     SeatSession,
     StaleWriteError,
     StateInterval,
@@ -73,10 +74,14 @@ class MemoryLeases:
 
     def __init__(self, *leases: SeatLease) -> None:
         self.by_tenant = {lease.tenant: lease for lease in leases}
+        self.changes: list[LeaseChangeRecord] = []
 
     async def active_lease(self, tenant_id: str, at: datetime) -> SeatLease | None:
         lease = self.by_tenant.get(tenant_id)
         return lease if lease is not None and lease.is_active_at(at) else None
+
+    async def pending_changes(self, tenant_id: str) -> list[LeaseChangeRecord]:
+        return [c for c in self.changes if c.change.tenant == tenant_id]
 
 
 class MemorySessions:

@@ -25,6 +25,7 @@ def problem(
     instance: str | None = None,
     errors: list[dict[str, Any]] | None = None,
     headers: dict[str, str] | None = None,
+    extra: dict[str, Any] | None = None,
 ) -> JSONResponse:
     """Build one problem response."""
     body: dict[str, Any] = {
@@ -38,6 +39,8 @@ def problem(
         body["instance"] = instance
     if errors:
         body["errors"] = errors
+    if extra:
+        body.update(extra)
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
@@ -55,8 +58,16 @@ def _field_path(loc: tuple[Any, ...] | list[Any]) -> str:
 async def _on_ccbridge_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, CcbridgeError)
     errors = [{"field": exc.field, "message": exc.detail}] if exc.field else None
+    # A domain refusal (e.g. SEAT_LIMIT_REACHED) says which rule refused, as a stable code.
+    reason = getattr(exc, "reason", None)
     return problem(
-        exc.status, exc.title, exc.detail, code=exc.code, instance=request.url.path, errors=errors
+        exc.status,
+        exc.title,
+        exc.detail,
+        code=exc.code,
+        instance=request.url.path,
+        errors=errors,
+        extra={"reason": str(reason)} if reason is not None else None,
     )
 
 

@@ -44,7 +44,8 @@ from ccbridge.domain.agents.state import (
     Tick,
     transition,
 )
-from ccbridge.domain.leases.model import can_sign_in
+from ccbridge.domain.calendar import local_date
+from ccbridge.domain.leases.model import SeatLease, can_sign_in, lease_on
 from ccbridge.domain.time import Clock
 from ccbridge.errors import ConflictError, NotFoundError
 from ccbridge.services.acd import QueueControl
@@ -134,7 +135,7 @@ class SeatService:
         async with self._tenant_locks[tenant_id]:
             existing = await self._sessions.get_open(tenant_id, agent_no)
             _raise_if_refused(check_agent_sign_in(agent_no, agent.certified, existing is not None))
-            lease = await self._leases.active_lease(tenant_id, now)
+            lease = await lease_in_force(self._leases, tenant_id, now)
             counts = await self._sessions.count_open_by_kind(tenant_id)
             _raise_if_refused(can_sign_in(counts, lease, agent.seat_kind, now))
             outcome = transition(
@@ -310,6 +311,15 @@ class SeatService:
                 return
             if result.session.status.state is not AgentState.BREAK:
                 return
+
+
+async def lease_in_force(leases: LeaseRepo, tenant_id: str, at: datetime) -> SeatLease | None:
+    """The lease at ``at``: the active lease with seat changes that are due applied."""
+    lease = await leases.active_lease(tenant_id, at)
+    if lease is None:
+        return None
+    changes = [c.change for c in await leases.pending_changes(tenant_id)]
+    return lease_on(lease, changes, local_date(at, lease.timezone))
 
 
 def memberships(agent: AgentRecord, paused: bool, reason: str) -> list[QueueMemberSpec]:
