@@ -4,29 +4,35 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import signal
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import structlog
 import uvicorn
 
 from ccbridge.api.app import create_app
+from ccbridge.api.security import JwtCodec
 from ccbridge.asterisk.agi.server import AgiRouter, AgiServerConfig, FastAgiServer
 from ccbridge.asterisk.ami.client import AmiClient, AmiConfig
 from ccbridge.asterisk.call_feed import AmiCallFeed
 from ccbridge.asterisk.inbound_route import SCRIPT, InboundRoute, InboundRouteHandler
+from ccbridge.db.access_uow import SqlAccessUnitOfWork
 from ccbridge.db.batch_writer import CallBatchWriter
 from ccbridge.db.engine import create_engine, create_session_factory, ping
 from ccbridge.db.migrate import run_migrations_async
 from ccbridge.db.repositories.calls import CallRepository
+from ccbridge.domain.access import Role
 from ccbridge.domain.time import SystemClock
 from ccbridge.jobs.runner import JobRunner
 from ccbridge.logging_setup import configure_logging
 from ccbridge.observability.health import CheckResult, Readiness
 from ccbridge.services.calls import CallTrackingService
+from ccbridge.services.tenants import AccessService
 from ccbridge.settings import Mode, Settings
 
 if TYPE_CHECKING:
@@ -48,6 +54,7 @@ class Service:
     writer: CallBatchWriter
     calls: CallTrackingService
     repo: CallRepository
+    access: AccessService
     jobs: JobRunner
     http: uvicorn.Server
 
@@ -121,6 +128,8 @@ async def run_service(settings: Settings) -> None:
                 service = build_service(settings, engine, agi, ami_port)
                 # Before AMI connects: calls left open by a crash get reconciled on first sync.
                 service.calls.restore(await service.repo.open_calls())
+                if settings.mode is Mode.DEV:
+                    await ensure_dev_key(service.access, Path(settings.auth.dev_key_file))
                 with _stop_on_signals(service.http):
                     await service.run()
         finally:
@@ -135,13 +144,20 @@ def build_service(
 ) -> Service:
     """Wire the services to their adapters (the one place that knows every concrete class)."""
     clock = SystemClock()
-    repo = CallRepository(create_session_factory(engine))
+    sessions = create_session_factory(engine)
+    repo = CallRepository(sessions)
+    access = build_access_service(settings, engine)
     writer = CallBatchWriter(repo)
     calls = CallTrackingService(writer)
     ami = AmiClient(_ami_config(settings, ami_port))
     AmiCallFeed(ami, calls, clock.now).attach()
     readiness = _readiness(ami, agi, lambda: ping(engine))
-    app = create_app(call_store=repo, readiness=readiness)
+    app = create_app(
+        call_store=repo,
+        readiness=readiness,
+        access=access,
+        jwt=JwtCodec(settings.auth.jwt_secret.get_secret_value()),
+    )
     http = _HttpServer(
         uvicorn.Config(
             app,
@@ -154,7 +170,63 @@ def build_service(
     )
     jobs = JobRunner()
     jobs.add("loop-lag", 1.0, _loop_lag_probe)
-    return Service(ami=ami, agi=agi, writer=writer, calls=calls, repo=repo, jobs=jobs, http=http)
+    return Service(
+        ami=ami,
+        agi=agi,
+        writer=writer,
+        calls=calls,
+        repo=repo,
+        access=access,
+        jobs=jobs,
+        http=http,
+    )
+
+
+def build_access_service(settings: Settings, engine: AsyncEngine) -> AccessService:
+    """Tenants, keys, tokens and audit over *engine* (also used by ``ccbridge keys create``)."""
+    sessions = create_session_factory(engine)
+    return AccessService(
+        lambda: SqlAccessUnitOfWork(sessions),
+        JwtCodec(settings.auth.jwt_secret.get_secret_value()),
+        now=SystemClock().now,
+        token_ttl_seconds=settings.auth.token_ttl_seconds,
+    )
+
+
+async def ensure_dev_key(access: AccessService, key_file: Path) -> None:
+    """Dev mode: with no platform-admin key yet, create one and write it to *key_file* (0600).
+
+    The key itself is never logged; only the file path is.
+    """
+    existing = _read_key_file(key_file)
+    if existing and await access.authenticate_key(existing):
+        return
+    if await access.has_platform_key():
+        log.warning("dev_api_key_unavailable", path=str(key_file), hint="ccbridge keys create")
+        return
+    _key, plaintext = await access.create_system_key(
+        role=Role.PLATFORM_ADMIN, tenant_id=None, name="dev platform admin", actor="system:dev"
+    )
+    written = _write_key_file(key_file, plaintext)
+    log.info("dev_api_key_created", path=written)
+
+
+def _read_key_file(path: Path) -> str | None:
+    """Return the key stored at *path*, if any (startup only; a tiny blocking read)."""
+    try:
+        return path.read_text().strip() or None
+    except OSError:
+        return None
+
+
+def _write_key_file(path: Path, plaintext: str) -> str:
+    """Write the key readable by the owner only (0600, also when the file existed)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        os.fchmod(fh.fileno(), 0o600)
+        fh.write(plaintext + "\n")
+    return str(path.resolve())
 
 
 def _fastagi(settings: Settings) -> FastAgiServer:

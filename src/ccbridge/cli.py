@@ -1,4 +1,4 @@
-"""Command line: ``ccbridge serve | migrate | check-config | health``."""
+"""Command line: ``ccbridge serve | migrate | check-config | health | keys create``."""
 
 from __future__ import annotations
 
@@ -106,6 +106,60 @@ def openapi() -> None:
     from ccbridge.api.app import openapi_document  # lazy: keeps `--help` fast
 
     typer.echo(json.dumps(openapi_document(), indent=2, ensure_ascii=False, sort_keys=True))
+
+
+keys_app = typer.Typer(help="API keys (for ops: bootstrap without the dev key file).")
+app.add_typer(keys_app, name="keys")
+
+
+@keys_app.command("create")
+def keys_create(
+    role: Annotated[
+        str, typer.Option(help="platform_admin | tenant_admin | supervisor | agent | crm")
+    ],
+    name: Annotated[str, typer.Option(help="What the key is for (shown in listings).")],
+    tenant: Annotated[
+        str | None, typer.Option(help="The tenant id (required unless platform_admin).")
+    ] = None,
+) -> None:
+    """Create an API key and print it once (only its hash is stored; audited as ``cli``)."""
+    from ccbridge.domain.access import Role
+
+    try:
+        key_role = Role(role)
+    except ValueError:
+        typer.echo(f"unknown role {role!r}", err=True)
+        raise typer.Exit(2) from None
+    if (key_role is Role.PLATFORM_ADMIN) != (tenant is None):
+        typer.echo("--tenant is required for every role except platform_admin", err=True)
+        raise typer.Exit(2)
+    if any(c in name for c in "\r\n\x00") or not 1 <= len(name) <= 200:
+        typer.echo("--name must be 1-200 characters without CR, LF or NUL", err=True)
+        raise typer.Exit(2)
+    settings = _load_settings()
+    plaintext = asyncio.run(_create_key(settings, key_role, tenant, name))
+    typer.echo(plaintext)
+
+
+async def _create_key(settings: Settings, role: object, tenant: str | None, name: str) -> str:
+    from ccbridge.bootstrap import build_access_service  # lazy: keeps `--help` fast
+    from ccbridge.db.engine import create_engine
+    from ccbridge.domain.access import Role
+    from ccbridge.errors import CcbridgeError
+
+    assert isinstance(role, Role)
+    engine = create_engine(settings.database_url, null_pool=True)
+    try:
+        access = build_access_service(settings, engine)
+        _key, plaintext = await access.create_system_key(
+            role=role, tenant_id=tenant, name=name, actor="cli"
+        )
+    except CcbridgeError as exc:
+        typer.echo(f"error: {exc.detail}", err=True)
+        raise typer.Exit(1) from None
+    finally:
+        await engine.dispose()
+    return plaintext
 
 
 @app.command()

@@ -49,6 +49,18 @@ class ApiSettings(BaseModel):
     port: int = Field(8000, ge=0, le=65535)
 
 
+DEV_JWT_SECRET = "ccbridge-dev-jwt-secret-change-me"  # noqa: S105 (refused in prod)
+
+
+class AuthSettings(BaseModel):
+    """API keys and short-lived person tokens (JWT HS256)."""
+
+    jwt_secret: SecretStr = SecretStr(DEV_JWT_SECRET)
+    token_ttl_seconds: int = Field(3600, ge=60, le=86400)
+    dev_key_file: str = "./.ccbridge-dev-key"
+    """Dev mode writes a platform-admin key here (0600) when none exists."""
+
+
 class RouteSettings(BaseModel):
     """Where inbound calls to one DID go: the tenant and its skill-group queue."""
 
@@ -86,6 +98,7 @@ class Settings(BaseSettings):
     agi: AgiSettings = Field(default_factory=AgiSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
     simulator: SimulatorSettings = Field(default_factory=SimulatorSettings)
+    auth: AuthSettings = Field(default_factory=AuthSettings)
     routes: dict[str, RouteSettings] = Field(default_factory=dict)
     """DID → route: ``CCBRIDGE_ROUTES='{"4008001234": {"tenant": "t1", "queue": "t1-sales"}}'``."""
     fallback_route: RouteSettings | None = None
@@ -118,6 +131,11 @@ class Settings(BaseSettings):
         if self.mode is Mode.PROD:
             if self.ami.secret.get_secret_value() == "ccbridge-dev-secret":
                 problems.append("CCBRIDGE_AMI__SECRET still has the development default")
+            jwt_secret = self.auth.jwt_secret.get_secret_value()
+            if jwt_secret == DEV_JWT_SECRET or len(jwt_secret) < 32:
+                problems.append(
+                    "CCBRIDGE_AUTH__JWT_SECRET must be set (32+ characters) in prod mode"
+                )
             if self.use_simulator:
                 problems.append("the PBX simulator cannot run in prod mode; set CCBRIDGE_AMI__HOST")
         return problems

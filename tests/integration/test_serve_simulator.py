@@ -12,6 +12,7 @@ import os
 import shutil
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import time
@@ -32,9 +33,12 @@ def _free_port() -> int:
         return port
 
 
-def _get(url: str) -> tuple[int, Any]:
+def _get(url: str, key: str | None = None) -> tuple[int, Any]:
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
     try:
-        with urllib.request.urlopen(url, timeout=2) as resp:
+        with urllib.request.urlopen(
+            urllib.request.Request(url, headers=headers), timeout=2
+        ) as resp:
             return resp.status, json.loads(resp.read())
     except urllib.error.HTTPError as exc:
         return exc.code, json.loads(exc.read())
@@ -64,6 +68,7 @@ def test_serve_with_simulator_shows_calls_within_30_seconds(tmp_path: Path) -> N
     try:
         deadline = time.monotonic() + 30
         ready = answered = None
+        key = ""
         while time.monotonic() < deadline and answered is None:
             time.sleep(0.5)
             assert proc.poll() is None, (tmp_path / "serve.log").read_text()[-3000:]
@@ -73,7 +78,12 @@ def test_serve_with_simulator_shows_calls_within_30_seconds(tmp_path: Path) -> N
                 continue
             if status == 200:
                 ready = body
-                _, page = _get(f"{base}/api/v1/calls?limit=100")
+                key_file = tmp_path / ".ccbridge-dev-key"
+                assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+                key = key_file.read_text().strip()
+                status, problem = _get(f"{base}/api/v1/calls")
+                assert status == 401, problem
+                _, page = _get(f"{base}/api/v1/calls?limit=100", key)
                 answered = next((c for c in page["items"] if c["agent_no"]), None)
         assert ready is not None, "not ready within 30 s"
         assert ready["checks"]["ami"]["synced"] is True
@@ -95,3 +105,5 @@ def test_serve_with_simulator_shows_calls_within_30_seconds(tmp_path: Path) -> N
     assert code == 0, output[-3000:]
     assert '"ccbridge_stopped"' in output
     assert "Traceback" not in output
+    assert '"dev_api_key_created"' in output
+    assert key not in output, "the dev key must never be logged"

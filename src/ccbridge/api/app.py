@@ -8,12 +8,16 @@ from fastapi import FastAPI
 
 from ccbridge import __version__
 from ccbridge.api.problems import install_problem_handlers
-from ccbridge.api.routers import calls, health
+from ccbridge.api.routers import calls, health, keys, tenants
+from ccbridge.api.security import JwtCodec, install_auth_handlers
 from ccbridge.observability.health import Readiness
 from ccbridge.services.ports import CallStore
+from ccbridge.services.tenants import AccessService
 
 
-def create_app(*, call_store: CallStore, readiness: Readiness) -> FastAPI:
+def create_app(
+    *, call_store: CallStore, readiness: Readiness, access: AccessService, jwt: JwtCodec
+) -> FastAPI:
     """Return the ASGI app; the composition root owns the services' lifetimes."""
     app = FastAPI(
         title="ccbridge",
@@ -24,9 +28,16 @@ def create_app(*, call_store: CallStore, readiness: Readiness) -> FastAPI:
     )
     app.state.call_store = call_store
     app.state.readiness = readiness
+    app.state.access = access
+    app.state.jwt = jwt
     install_problem_handlers(app)
+    install_auth_handlers(app)
     app.include_router(health.router)
     app.include_router(calls.router)
+    app.include_router(tenants.router)
+    app.include_router(keys.router)
+    app.include_router(keys.auth_router)
+    app.include_router(tenants.audit_router)
     return app
 
 
@@ -35,4 +46,9 @@ def openapi_document() -> dict[str, Any]:
 
     Building the schema never touches the store, so none is wired.
     """
-    return create_app(call_store=cast(CallStore, None), readiness=Readiness()).openapi()
+    return create_app(
+        call_store=cast(CallStore, None),
+        readiness=Readiness(),
+        access=cast(AccessService, None),
+        jwt=cast(JwtCodec, None),
+    ).openapi()

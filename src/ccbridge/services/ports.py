@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Protocol
+from types import TracebackType
+from typing import Protocol, Self
 
+from ccbridge.domain.access import ApiKey, AuditEntry, Principal, Tenant
 from ccbridge.domain.calls.model import CallRecord, CallState
 
 
@@ -33,4 +35,115 @@ class CallStore(Protocol):
         limit: int = 50,
     ) -> Sequence[CallRecord]:
         """Return calls newest first, after a keyset cursor."""
+        ...
+
+
+# --- tenants and access ----------------------------------------------------------------------
+
+
+class TenantRepo(Protocol):
+    """Tenants inside one unit of work."""
+
+    async def add(self, tenant: Tenant) -> None:
+        """Insert; raise ``ConflictError`` when the id is taken."""
+        ...
+
+    async def get(self, tenant_id: str) -> Tenant | None:
+        """Return one tenant or ``None``."""
+        ...
+
+    async def list(
+        self, *, only: str | None = None, after: str | None = None, limit: int = 100
+    ) -> Sequence[Tenant]:
+        """Return tenants ordered by id after *after*; *only* restricts to one tenant."""
+        ...
+
+    async def update(self, tenant: Tenant) -> None:
+        """Overwrite the mutable fields of an existing tenant."""
+        ...
+
+
+class ApiKeyRepo(Protocol):
+    """API keys inside one unit of work (hashes only, never plaintext)."""
+
+    async def add(self, key: ApiKey) -> None:
+        """Insert a new key."""
+        ...
+
+    async def get(self, key_id: str) -> ApiKey | None:
+        """Return one key (revoked ones too) or ``None``."""
+        ...
+
+    async def list(self, tenant_id: str | None) -> Sequence[ApiKey]:
+        """Return a tenant's keys (``None``: the platform keys), newest first."""
+        ...
+
+    async def revoke(self, key_id: str, at: datetime) -> None:
+        """Set ``revoked_at`` if not yet set."""
+        ...
+
+    async def touch(self, key_id: str, at: datetime, *, unless_after: datetime) -> None:
+        """Set ``last_used_at = at`` unless it is already later than *unless_after*."""
+        ...
+
+    async def has_active_platform_key(self) -> bool:
+        """Say whether any unrevoked platform-admin key exists."""
+        ...
+
+
+class AuditRepo(Protocol):
+    """The append-only audit log: there is deliberately no update or delete."""
+
+    async def append(self, entry: AuditEntry) -> None:
+        """Add one entry in the current unit of work."""
+        ...
+
+    async def list(
+        self, *, tenant_id: str | None, before_id: int | None = None, limit: int = 100
+    ) -> Sequence[AuditEntry]:
+        """Return entries newest first; ``tenant_id=None`` means every tenant."""
+        ...
+
+
+class AccessUnitOfWork(Protocol):
+    """One transaction over tenants, keys and the audit log; rolled back unless committed."""
+
+    @property
+    def tenants(self) -> TenantRepo:
+        """Tenants in this transaction."""
+        ...
+
+    @property
+    def api_keys(self) -> ApiKeyRepo:
+        """API keys in this transaction."""
+        ...
+
+    @property
+    def audit(self) -> AuditRepo:
+        """The audit log in this transaction."""
+        ...
+
+    async def __aenter__(self) -> Self:
+        """Begin the transaction."""
+        ...
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        """Roll back anything not committed and release the connection."""
+        ...
+
+    async def commit(self) -> None:
+        """Commit the writes and their audit entries together."""
+        ...
+
+
+class TokenSigner(Protocol):
+    """Signs short-lived person tokens (the JWT adapter lives in ccbridge.api.security)."""
+
+    def sign(self, principal: Principal, *, issued_at: datetime, expires_at: datetime) -> str:
+        """Return a signed token carrying *principal*."""
         ...

@@ -4,14 +4,21 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from typing import cast
 
 import httpx
 import pytest
 
 from ccbridge.api.app import create_app
+from ccbridge.api.security import JwtCodec, principal
+from ccbridge.domain.access import ROLE_SCOPES, Principal, Role
 from ccbridge.domain.calls.model import CallRecord, CallState
 from ccbridge.observability.health import CheckResult, Readiness
+from ccbridge.services.tenants import AccessService
 from tests.fakes.calls import MemoryCallStore
+
+PLATFORM = Principal("key:platform", Role.PLATFORM_ADMIN, None, ROLE_SCOPES[Role.PLATFORM_ADMIN])
+T1_CRM = Principal("key:t1crm", Role.CRM, "t1", ROLE_SCOPES[Role.CRM])
 
 T0 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 
@@ -45,7 +52,13 @@ def readiness() -> Readiness:
 
 @pytest.fixture
 async def client(store: MemoryCallStore, readiness: Readiness) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(call_store=store, readiness=readiness)
+    app = create_app(
+        call_store=store,
+        readiness=readiness,
+        access=cast(AccessService, None),
+        jwt=JwtCodec("unit-test-secret-unit-test-secret"),
+    )
+    app.dependency_overrides[principal] = lambda: PLATFORM
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
         yield c
@@ -152,3 +165,34 @@ async def test_openapi_is_served(client: httpx.AsyncClient) -> None:
     resp = await client.get("/openapi.json")
     assert resp.status_code == 200
     assert "/api/v1/calls" in resp.json()["paths"]
+
+
+async def test_calls_need_a_credential(store: MemoryCallStore, readiness: Readiness) -> None:
+    app = create_app(
+        call_store=store,
+        readiness=readiness,
+        access=cast(AccessService, None),
+        jwt=JwtCodec("unit-test-secret-unit-test-secret"),
+    )
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
+        resp = await c.get("/api/v1/calls")
+        assert resp.status_code == 401
+        assert resp.headers["www-authenticate"].startswith("Bearer")
+        assert resp.headers["content-type"] == "application/problem+json"
+        resp = await c.get("/api/v1/calls", headers={"Authorization": "Bearer not.a.jwt"})
+        assert resp.status_code == 401
+
+
+async def test_tenant_principal_sees_only_its_calls(
+    client: httpx.AsyncClient, store: MemoryCallStore
+) -> None:
+    app = client._transport.app  # type: ignore[attr-defined]
+    app.dependency_overrides[principal] = lambda: T1_CRM
+    resp = await client.get("/api/v1/calls", params={"limit": 100})
+    assert {c["tenant"] for c in resp.json()["items"]} == {"t1"}
+    resp = await client.get("/api/v1/calls", params={"tenant": "t2"})
+    assert resp.status_code == 404
+    missing = await client.get("/api/v1/calls/nope")
+    other = await client.get("/api/v1/calls/1795433100.0")  # a t2 call
+    assert other.status_code == missing.status_code == 404
+    assert other.json()["code"] == missing.json()["code"] == "NOT_FOUND"

@@ -72,6 +72,19 @@ def test_prod_mode_refuses_dev_secret_and_simulator(monkeypatch: pytest.MonkeyPa
     assert result.exit_code == 2
     assert "development default" in result.output
     assert "simulator" in result.output
+    assert "CCBRIDGE_AUTH__JWT_SECRET" in result.output
+
+
+def test_jwt_secret_is_masked_and_accepted_when_strong(monkeypatch: pytest.MonkeyPatch) -> None:
+    strong = "s3cr3t-" * 8
+    monkeypatch.setenv("CCBRIDGE_AUTH__JWT_SECRET", strong)
+    result = runner.invoke(app, ["check-config"])
+    assert result.exit_code == 0
+    assert strong not in result.output
+    monkeypatch.setenv("CCBRIDGE_MODE", "prod")
+    monkeypatch.setenv("CCBRIDGE_AMI__HOST", "10.0.0.5")
+    monkeypatch.setenv("CCBRIDGE_AMI__SECRET", "not-the-default")
+    assert Settings().check_production_secrets() == []
 
 
 def test_health_command_fails_when_nothing_listens() -> None:

@@ -1,0 +1,90 @@
+"""Tenants in SQL (session-bound: used inside ``SqlAccessUnitOfWork``)."""
+
+from __future__ import annotations
+
+import builtins
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ccbridge.db.access_tables import TenantRow
+from ccbridge.domain.access import Contact, Tenant, TenantStatus
+from ccbridge.errors import ConflictError
+
+MAX_PAGE = 1000
+
+
+def _to_tenant(row: TenantRow) -> Tenant:
+    return Tenant(
+        id=row.id,
+        name=row.name,
+        business_contact=Contact.from_dict(row.business_contact),
+        technical_contact=Contact.from_dict(row.technical_contact),
+        status=TenantStatus(row.status),
+        timezone=row.timezone,
+        created_at=row.created_at,
+    )
+
+
+def _contact(contact: Contact | None) -> dict[str, str | None] | None:
+    return None if contact is None else contact.as_dict()
+
+
+class TenantRepository:
+    """Implements ``services.ports.TenantRepo`` on one session."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        """Work inside *session*; the unit of work commits."""
+        self._session = session
+
+    async def add(self, tenant: Tenant) -> None:
+        """Insert; ``ConflictError`` when the id is taken."""
+        if await self._session.get(TenantRow, tenant.id) is not None:
+            raise ConflictError(f"tenant {tenant.id} already exists", field="body.id")
+        self._session.add(
+            TenantRow(
+                id=tenant.id,
+                name=tenant.name,
+                business_contact=_contact(tenant.business_contact),
+                technical_contact=_contact(tenant.technical_contact),
+                status=tenant.status.value,
+                timezone=tenant.timezone,
+                created_at=tenant.created_at,
+            )
+        )
+        try:
+            await self._session.flush()
+        except IntegrityError:
+            raise ConflictError(f"tenant {tenant.id} already exists", field="body.id") from None
+
+    async def get(self, tenant_id: str) -> Tenant | None:
+        """Return one tenant or ``None``."""
+        row = await self._session.get(TenantRow, tenant_id)
+        return None if row is None else _to_tenant(row)
+
+    async def list(
+        self, *, only: str | None = None, after: str | None = None, limit: int = 100
+    ) -> builtins.list[Tenant]:
+        """Tenants ordered by id, after the keyset cursor *after*."""
+        if not 1 <= limit <= MAX_PAGE:
+            raise ValueError(f"limit must be between 1 and {MAX_PAGE}, got {limit}")
+        stmt = select(TenantRow).order_by(TenantRow.id).limit(limit)
+        if only is not None:
+            stmt = stmt.where(TenantRow.id == only)
+        if after is not None:
+            stmt = stmt.where(TenantRow.id > after)
+        rows = (await self._session.execute(stmt)).scalars().all()
+        return [_to_tenant(r) for r in rows]
+
+    async def update(self, tenant: Tenant) -> None:
+        """Overwrite the mutable fields."""
+        row = await self._session.get(TenantRow, tenant.id)
+        if row is None:
+            raise LookupError(tenant.id)
+        row.name = tenant.name
+        row.business_contact = _contact(tenant.business_contact)
+        row.technical_contact = _contact(tenant.technical_contact)
+        row.status = tenant.status.value
+        row.timezone = tenant.timezone
+        await self._session.flush()

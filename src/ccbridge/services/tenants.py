@@ -1,0 +1,405 @@
+"""Use cases for tenants, API keys, person tokens and the audit log.
+
+Every write and its audit entry share one unit of work (one transaction): either both land or
+neither does. Tenant checks come before scope checks, so another tenant's object is always
+"not found" (404) and a missing scope on one's own tenant is "forbidden" (403).
+"""
+
+from __future__ import annotations
+
+import builtins
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from ccbridge.domain.access import (
+    PERSON_ROLES,
+    ROLE_SCOPES,
+    AccessDeniedError,
+    ApiKey,
+    AuditEntry,
+    Contact,
+    Principal,
+    Role,
+    Tenant,
+    TenantStatus,
+    allowed_scopes,
+    hash_secret,
+    new_api_key,
+    parse_api_key,
+    require_tenant_access,
+    scoped_tenant,
+    secret_matches,
+    tenant_not_found,
+)
+from ccbridge.errors import NotFoundError
+from ccbridge.services.ports import AccessUnitOfWork, TokenSigner
+
+TOUCH_INTERVAL = timedelta(minutes=1)
+"""``last_used_at`` is written at most this often per key, not on every request."""
+
+
+@dataclass(frozen=True, slots=True)
+class TenantChanges:
+    """A partial update; fields left ``None`` stay as they are."""
+
+    name: str | None = None
+    business_contact: Contact | None = None
+    technical_contact: Contact | None = None
+    status: TenantStatus | None = None
+    timezone: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedToken:
+    """A signed person token and when it expires."""
+
+    token: str
+    issued_at: datetime
+    expires_at: datetime
+    principal: Principal
+
+
+def key_principal(key: ApiKey) -> Principal:
+    """The principal an API key authenticates as."""
+    return Principal(
+        actor=f"key:{key.key_id}", role=key.role, tenant_id=key.tenant_id, scopes=key.scopes
+    )
+
+
+class AccessService:
+    """Tenants, keys, tokens and audit reads; every method takes the calling principal."""
+
+    def __init__(
+        self,
+        uow: Callable[[], AccessUnitOfWork],
+        signer: TokenSigner,
+        *,
+        now: Callable[[], datetime],
+        token_ttl_seconds: int,
+    ) -> None:
+        """Keep the unit-of-work factory, the token signer and the clock."""
+        self._uow = uow
+        self._signer = signer
+        self._now = now
+        self._ttl = token_ttl_seconds
+        self._touched: dict[str, datetime] = {}
+
+    # --- authentication --------------------------------------------------------------------
+
+    async def authenticate_key(self, plaintext: str) -> Principal | None:
+        """Return the key's principal, or ``None`` (unknown, wrong secret, revoked, tenant off)."""
+        parsed = parse_api_key(plaintext)
+        if parsed is None:
+            return None
+        key_id, secret = parsed
+        async with self._uow() as uow:
+            key = await uow.api_keys.get(key_id)
+            if key is None or not secret_matches(secret, key.secret_sha256):
+                return None
+            if key.revoked_at is not None:
+                return None
+            if key.tenant_id is not None:
+                tenant = await uow.tenants.get(key.tenant_id)
+                if tenant is None or tenant.status is not TenantStatus.ACTIVE:
+                    return None
+            now = self._now()
+            last = self._touched.get(key_id) or key.last_used_at
+            if last is None or now - last >= TOUCH_INTERVAL:
+                self._touched[key_id] = now
+                await uow.api_keys.touch(key_id, now, unless_after=now - TOUCH_INTERVAL)
+                await uow.commit()
+        return key_principal(key)
+
+    # --- tenants ---------------------------------------------------------------------------
+
+    async def create_tenant(
+        self,
+        principal: Principal,
+        *,
+        tenant_id: str,
+        name: str,
+        business_contact: Contact | None = None,
+        technical_contact: Contact | None = None,
+        timezone: str = "Asia/Shanghai",
+    ) -> Tenant:
+        """Create a client company (platform admin only)."""
+        _platform_only(principal, "create tenants")
+        principal.require("tenants:write")
+        tenant = Tenant(
+            id=tenant_id,
+            name=name,
+            business_contact=business_contact,
+            technical_contact=technical_contact,
+            status=TenantStatus.ACTIVE,
+            timezone=timezone,
+            created_at=self._now(),
+        )
+        async with self._uow() as uow:
+            await uow.tenants.add(tenant)
+            await uow.audit.append(
+                self._entry(
+                    principal, tenant_id, "tenant.created", "tenant", tenant_id, {"name": name}
+                )
+            )
+            await uow.commit()
+        return tenant
+
+    async def get_tenant(self, principal: Principal, tenant_id: str) -> Tenant:
+        """Return one tenant; another tenant's answers ``NotFoundError``."""
+        require_tenant_access(principal, tenant_id)
+        principal.require("tenants:read")
+        async with self._uow() as uow:
+            tenant = await uow.tenants.get(tenant_id)
+        if tenant is None:
+            raise tenant_not_found(tenant_id)
+        return tenant
+
+    async def list_tenants(
+        self, principal: Principal, *, after: str | None = None, limit: int = 100
+    ) -> Sequence[Tenant]:
+        """Every tenant for the platform admin; one's own tenant for everyone else."""
+        principal.require("tenants:read")
+        only = scoped_tenant(principal, None)
+        async with self._uow() as uow:
+            return await uow.tenants.list(only=only, after=after, limit=limit)
+
+    async def update_tenant(
+        self, principal: Principal, tenant_id: str, changes: TenantChanges
+    ) -> Tenant:
+        """Change a tenant; only the platform admin may change its status."""
+        require_tenant_access(principal, tenant_id)
+        principal.require("tenants:write")
+        if changes.status is not None:
+            _platform_only(principal, "change a tenant's status")
+        async with self._uow() as uow:
+            tenant = await uow.tenants.get(tenant_id)
+            if tenant is None:
+                raise tenant_not_found(tenant_id)
+            fields = {k: v for k, v in _changes_dict(changes).items() if v is not None}
+            updated = replace(tenant, **fields)
+            await uow.tenants.update(updated)
+            await uow.audit.append(
+                self._entry(
+                    principal,
+                    tenant_id,
+                    "tenant.updated",
+                    "tenant",
+                    tenant_id,
+                    {"changed": sorted(fields)},
+                )
+            )
+            await uow.commit()
+        return updated
+
+    # --- API keys --------------------------------------------------------------------------
+
+    async def create_api_key(
+        self,
+        principal: Principal,
+        tenant_id: str,
+        *,
+        role: Role,
+        name: str,
+        scopes: frozenset[str] | None = None,
+    ) -> tuple[ApiKey, str]:
+        """Create a tenant's key; return it and its plaintext (shown once, never stored)."""
+        require_tenant_access(principal, tenant_id)
+        principal.require("keys:write")
+        if role is Role.PLATFORM_ADMIN:
+            raise AccessDeniedError("platform keys are created with `ccbridge keys create`")
+        granted = allowed_scopes(role, scopes, principal)
+        async with self._uow() as uow:
+            if await uow.tenants.get(tenant_id) is None:
+                raise tenant_not_found(tenant_id)
+            key, plaintext = self._new_key(tenant_id, role, granted, name, principal.actor)
+            await uow.api_keys.add(key)
+            await uow.audit.append(
+                self._entry(
+                    principal,
+                    tenant_id,
+                    "api_key.created",
+                    "api_key",
+                    key.key_id,
+                    {"role": role.value, "name": name, "scopes": sorted(granted)},
+                )
+            )
+            await uow.commit()
+        return key, plaintext
+
+    async def list_api_keys(self, principal: Principal, tenant_id: str) -> Sequence[ApiKey]:
+        """List a tenant's keys (hashes are never shown by the API)."""
+        require_tenant_access(principal, tenant_id)
+        principal.require("keys:read")
+        async with self._uow() as uow:
+            if await uow.tenants.get(tenant_id) is None:
+                raise tenant_not_found(tenant_id)
+            return await uow.api_keys.list(tenant_id)
+
+    async def revoke_api_key(self, principal: Principal, tenant_id: str, key_id: str) -> ApiKey:
+        """Revoke a tenant's key; it answers 401 from then on. Idempotent."""
+        require_tenant_access(principal, tenant_id)
+        principal.require("keys:write")
+        async with self._uow() as uow:
+            if await uow.tenants.get(tenant_id) is None:
+                raise tenant_not_found(tenant_id)
+            key = await uow.api_keys.get(key_id)
+            if key is None or key.tenant_id != tenant_id:
+                raise NotFoundError(f"api key {key_id} not found")
+            if key.revoked_at is not None:
+                return key
+            now = self._now()
+            await uow.api_keys.revoke(key_id, now)
+            await uow.audit.append(
+                self._entry(principal, tenant_id, "api_key.revoked", "api_key", key_id, {})
+            )
+            await uow.commit()
+        self._touched.pop(key_id, None)
+        return replace(key, revoked_at=now)
+
+    async def create_system_key(
+        self, *, role: Role, tenant_id: str | None, name: str, actor: str
+    ) -> tuple[ApiKey, str]:
+        """Create a key outside the API (CLI, dev bootstrap); audited as *actor*."""
+        if (role is Role.PLATFORM_ADMIN) != (tenant_id is None):
+            raise ValueError("platform_admin keys have no tenant; every other role needs one")
+        system = Principal(actor=actor, role=Role.PLATFORM_ADMIN, tenant_id=None)
+        async with self._uow() as uow:
+            if tenant_id is not None and await uow.tenants.get(tenant_id) is None:
+                raise tenant_not_found(tenant_id)
+            key, plaintext = self._new_key(tenant_id, role, ROLE_SCOPES[role], name, actor)
+            await uow.api_keys.add(key)
+            await uow.audit.append(
+                self._entry(
+                    system,
+                    tenant_id,
+                    "api_key.created",
+                    "api_key",
+                    key.key_id,
+                    {"role": role.value, "name": name},
+                )
+            )
+            await uow.commit()
+        return key, plaintext
+
+    async def has_platform_key(self) -> bool:
+        """Say whether an unrevoked platform-admin key exists (dev bootstrap)."""
+        async with self._uow() as uow:
+            return await uow.api_keys.has_active_platform_key()
+
+    # --- tokens ----------------------------------------------------------------------------
+
+    async def issue_token(
+        self,
+        principal: Principal,
+        *,
+        subject: str,
+        role: Role,
+        agent_no: str | None = None,
+        tenant_id: str | None = None,
+        ttl_seconds: int | None = None,
+    ) -> IssuedToken:
+        """Issue a short-lived token for a person (supervisor or agent) of the caller's tenant."""
+        tenant = scoped_tenant(principal, tenant_id)
+        if tenant is None:
+            raise AccessDeniedError("name the tenant the token is for")
+        principal.require("tokens:write")
+        if role not in PERSON_ROLES:
+            raise AccessDeniedError("tokens are for people: role supervisor or agent")
+        if role is Role.AGENT and not agent_no:
+            raise AccessDeniedError("an agent token needs the agent_no (工号)")
+        ttl = min(ttl_seconds or self._ttl, self._ttl)
+        person = Principal(
+            actor=f"user:{subject}",
+            role=role,
+            tenant_id=tenant,
+            scopes=allowed_scopes(role, None, principal),
+            agent_no=agent_no,
+        )
+        now = self._now()
+        expires = now + timedelta(seconds=ttl)
+        async with self._uow() as uow:
+            if await uow.tenants.get(tenant) is None:
+                raise tenant_not_found(tenant)
+            token = self._signer.sign(person, issued_at=now, expires_at=expires)
+            await uow.audit.append(
+                self._entry(
+                    principal,
+                    tenant,
+                    "token.issued",
+                    "person",
+                    subject,
+                    {"role": role.value, "agent_no": agent_no, "expires_at": expires.isoformat()},
+                )
+            )
+            await uow.commit()
+        return IssuedToken(token=token, issued_at=now, expires_at=expires, principal=person)
+
+    # --- audit -----------------------------------------------------------------------------
+
+    async def list_audit(
+        self,
+        principal: Principal,
+        *,
+        tenant_id: str | None = None,
+        before_id: int | None = None,
+        limit: int = 100,
+    ) -> builtins.list[AuditEntry]:
+        """Audit entries newest first: one's own tenant, or any/all for the platform admin."""
+        tenant = scoped_tenant(principal, tenant_id)
+        principal.require("audit:read")
+        async with self._uow() as uow:
+            return list(await uow.audit.list(tenant_id=tenant, before_id=before_id, limit=limit))
+
+    # --- helpers ---------------------------------------------------------------------------
+
+    def _new_key(
+        self, tenant_id: str | None, role: Role, scopes: frozenset[str], name: str, actor: str
+    ) -> tuple[ApiKey, str]:
+        key_id, secret, plaintext = new_api_key()
+        key = ApiKey(
+            key_id=key_id,
+            tenant_id=tenant_id,
+            role=role,
+            scopes=scopes,
+            name=name,
+            secret_sha256=hash_secret(secret),
+            created_at=self._now(),
+            created_by=actor,
+        )
+        return key, plaintext
+
+    def _entry(
+        self,
+        principal: Principal,
+        tenant_id: str | None,
+        action: str,
+        object_type: str,
+        object_id: str,
+        detail: dict[str, Any],
+    ) -> AuditEntry:
+        return AuditEntry(
+            at=self._now(),
+            tenant_id=tenant_id,
+            actor=principal.actor,
+            action=action,
+            object_type=object_type,
+            object_id=object_id,
+            detail=detail,
+        )
+
+
+def _platform_only(principal: Principal, what: str) -> None:
+    if not principal.is_platform:
+        raise AccessDeniedError(f"only the platform admin may {what}")
+
+
+def _changes_dict(changes: TenantChanges) -> dict[str, Any]:
+    return {
+        "name": changes.name,
+        "business_contact": changes.business_contact,
+        "technical_contact": changes.technical_contact,
+        "status": changes.status,
+        "timezone": changes.timezone,
+    }

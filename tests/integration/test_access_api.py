@@ -1,0 +1,309 @@
+"""Tenants and access through the real app over a real database (SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from ccbridge.api.app import create_app
+from ccbridge.api.security import JwtCodec
+from ccbridge.db.access_uow import SqlAccessUnitOfWork
+from ccbridge.db.engine import create_session_factory
+from ccbridge.db.repositories import CallRepository
+from ccbridge.domain.access import ROLE_SCOPES, Principal, Role
+from ccbridge.domain.calls.model import CallRecord, CallState
+from ccbridge.observability.health import Readiness
+from ccbridge.services.tenants import AccessService
+
+SECRET = "integration-test-secret-0123456789abcdef"
+T0 = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
+
+
+@dataclass
+class World:
+    client: httpx.AsyncClient
+    access: AccessService
+    engine: AsyncEngine
+    platform: dict[str, str]
+    a_admin: dict[str, str]
+    b_admin: dict[str, str]
+    b_key_id: str
+
+
+def auth(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+@pytest.fixture
+async def world(engine: AsyncEngine) -> AsyncIterator[World]:
+    sessions = create_session_factory(engine)
+    codec = JwtCodec(SECRET)
+    access = AccessService(
+        lambda: SqlAccessUnitOfWork(sessions),
+        codec,
+        now=lambda: datetime.now(UTC),
+        token_ttl_seconds=600,
+    )
+    calls = CallRepository(sessions)
+    await calls.upsert_many(
+        [
+            CallRecord(call_id=f"c-{t}", started_at=T0, state=CallState.ENDED, tenant=t, version=1)
+            for t in ("ta", "tb")
+        ]
+    )
+    app = create_app(call_store=calls, readiness=Readiness(), access=access, jwt=codec)
+    _, platform = await access.create_system_key(
+        role=Role.PLATFORM_ADMIN, tenant_id=None, name="ops", actor="test"
+    )
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        for tid in ("ta", "tb"):
+            resp = await client.post(
+                "/api/v1/tenants",
+                json={
+                    "id": tid,
+                    "name": f"Tenant {tid}",
+                    "business_contact": {"name": "Li", "phone": "+86-10-1234", "email": "li@x.cn"},
+                },
+                headers=auth(platform),
+            )
+            assert resp.status_code == 201, resp.text
+        keys = {}
+        for tid in ("ta", "tb"):
+            resp = await client.post(
+                f"/api/v1/tenants/{tid}/api-keys",
+                json={"name": "admin", "role": "tenant_admin"},
+                headers=auth(platform),
+            )
+            assert resp.status_code == 201, resp.text
+            keys[tid] = resp.json()
+        yield World(
+            client,
+            access,
+            engine,
+            auth(platform),
+            auth(keys["ta"]["key"]),
+            auth(keys["tb"]["key"]),
+            keys["tb"]["key_id"],
+        )
+
+
+async def test_key_is_shown_once_works_and_is_hashed_at_rest(world: World) -> None:
+    c = world.client
+    resp = await c.post("/api/v1/tenants/ta/api-keys", json={"name": "crm"}, headers=world.a_admin)
+    assert resp.status_code == 201
+    created = resp.json()
+    plaintext = created["key"]
+    assert plaintext.startswith(f"ccb_{created['key_id']}_")
+    assert created["role"] == "crm"
+    listing = await c.get("/api/v1/tenants/ta/api-keys", headers=world.a_admin)
+    assert plaintext not in listing.text
+    assert "secret" not in listing.text
+    assert created["key_id"] in listing.text
+    # X-API-Key works too
+    resp = await c.get("/api/v1/calls", headers={"X-API-Key": plaintext})
+    assert resp.status_code == 200
+    assert [x["call_id"] for x in resp.json()["items"]] == ["c-ta"]
+    secret = plaintext.split("_", 2)[2]
+    async with world.engine.connect() as conn:
+        rows = (await conn.execute(text("SELECT * FROM api_keys"))).all()
+    dump = repr(rows)
+    assert secret not in dump
+    assert plaintext not in dump
+
+
+async def test_revoked_key_is_401(world: World) -> None:
+    c = world.client
+    created = (
+        await c.post("/api/v1/tenants/ta/api-keys", json={"name": "x"}, headers=world.a_admin)
+    ).json()
+    assert (await c.get("/api/v1/calls", headers=auth(created["key"]))).status_code == 200
+    resp = await c.delete(f"/api/v1/tenants/ta/api-keys/{created['key_id']}", headers=world.a_admin)
+    assert resp.status_code == 200
+    assert resp.json()["revoked_at"] is not None
+    resp = await c.get("/api/v1/calls", headers=auth(created["key"]))
+    assert resp.status_code == 401
+    assert resp.headers["content-type"] == "application/problem+json"
+    assert resp.headers["www-authenticate"].startswith("Bearer")
+    wrong = created["key"][:-2] + ("aa" if not created["key"].endswith("aa") else "bb")
+    assert (await c.get("/api/v1/calls", headers=auth(wrong))).status_code == 401
+    assert (await c.get("/api/v1/calls")).status_code == 401
+
+
+async def test_person_token_works_expired_and_tampered_are_401(world: World) -> None:
+    c = world.client
+    resp = await c.post(
+        "/api/v1/auth/token",
+        json={"subject": "wang", "role": "agent", "agent_no": "1001"},
+        headers=world.a_admin,
+    )
+    assert resp.status_code == 200, resp.text
+    token = resp.json()["access_token"]
+    assert 0 < resp.json()["expires_in"] <= 600
+    resp = await c.get("/api/v1/calls", headers=auth(token))
+    assert resp.status_code == 200
+    assert {x["tenant"] for x in resp.json()["items"]} == {"ta"}
+    # an agent token cannot manage keys (own tenant: 403), nor see tenant B (404)
+    resp = await c.get("/api/v1/tenants/ta/api-keys", headers=auth(token))
+    assert resp.status_code == 403
+    assert resp.json()["code"] == "FORBIDDEN"
+    assert (await c.get("/api/v1/tenants/tb/api-keys", headers=auth(token))).status_code == 404
+    head, body, sig = token.split(".")
+    tampered = f"{head}.{body}.{sig[:-3]}{'AAA' if not sig.endswith('AAA') else 'BBB'}"
+    assert (await c.get("/api/v1/calls", headers=auth(tampered))).status_code == 401
+    person = Principal("user:wang", Role.AGENT, "ta", ROLE_SCOPES[Role.AGENT], "1001")
+    past = datetime.now(UTC) - timedelta(hours=2)
+    expired = JwtCodec(SECRET).sign(person, issued_at=past, expires_at=past + timedelta(hours=1))
+    resp = await c.get("/api/v1/calls", headers=auth(expired))
+    assert resp.status_code == 401
+    assert "expired" in resp.json()["detail"]
+    forged = JwtCodec("another-secret-another-secret-123").sign(
+        person, issued_at=datetime.now(UTC), expires_at=datetime.now(UTC) + timedelta(minutes=5)
+    )
+    assert (await c.get("/api/v1/calls", headers=auth(forged))).status_code == 401
+
+
+async def test_role_refusals_are_403_on_own_tenant(world: World) -> None:
+    c = world.client
+    resp = await c.post("/api/v1/tenants", json={"id": "tc", "name": "C"}, headers=world.a_admin)
+    assert resp.status_code == 403
+    resp = await c.patch("/api/v1/tenants/ta", json={"status": "active"}, headers=world.a_admin)
+    assert resp.status_code == 403
+    crm = (
+        await c.post("/api/v1/tenants/ta/api-keys", json={"name": "crm"}, headers=world.a_admin)
+    ).json()["key"]
+    resp = await c.post("/api/v1/tenants/ta/api-keys", json={"name": "x"}, headers=auth(crm))
+    assert resp.status_code == 403
+    resp = await c.post(
+        "/api/v1/tenants/ta/api-keys",
+        json={"name": "x", "role": "crm", "scopes": ["keys:write"]},
+        headers=world.a_admin,
+    )
+    assert resp.status_code == 403
+    # the tenant admin may still edit its own profile
+    resp = await c.patch("/api/v1/tenants/ta", json={"name": "A Ltd"}, headers=world.a_admin)
+    assert resp.status_code == 200
+    assert resp.json()["name"] == "A Ltd"
+
+
+async def test_suspended_tenant_keys_stop_working(world: World) -> None:
+    c = world.client
+    resp = await c.patch("/api/v1/tenants/tb", json={"status": "suspended"}, headers=world.platform)
+    assert resp.status_code == 200
+    assert (await c.get("/api/v1/calls", headers=world.b_admin)).status_code == 401
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("GET", "/api/v1/tenants/{t}", None),
+        ("PATCH", "/api/v1/tenants/{t}", {"name": "pwned"}),
+        ("GET", "/api/v1/tenants/{t}/api-keys", None),
+        ("POST", "/api/v1/tenants/{t}/api-keys", {"name": "x"}),
+        ("DELETE", "/api/v1/tenants/{t}/api-keys/{k}", None),
+        ("GET", "/api/v1/audit?tenant={t}", None),
+        ("GET", "/api/v1/calls?tenant={t}", None),
+        ("POST", "/api/v1/auth/token", {"subject": "x", "role": "supervisor", "tenant": "{t}"}),
+    ],
+)
+async def test_other_tenants_objects_answer_404_like_missing_ones(
+    world: World, method: str, path: str, body: dict[str, str] | None
+) -> None:
+    async def call(tenant: str) -> httpx.Response:
+        url = path.format(t=tenant, k=world.b_key_id)
+        payload = {k: v.format(t=tenant) for k, v in body.items()} if body else None
+        return await world.client.request(method, url, json=payload, headers=world.a_admin)
+
+    other, missing = await call("tb"), await call("zz-missing")
+    assert other.status_code == missing.status_code == 404, other.text
+    strip = lambda r: {  # noqa: E731
+        k: v for k, v in r.json().items() if k not in ("detail", "instance")
+    }
+    assert strip(other) == strip(missing)
+    assert other.json()["detail"].replace("tb", "X") == missing.json()["detail"].replace(
+        "zz-missing", "X"
+    )
+    assert other.headers["content-type"] == "application/problem+json"
+    # tenant B's key is untouched
+    assert (await world.client.get("/api/v1/calls", headers=world.b_admin)).status_code == 200
+
+
+async def test_another_tenants_call_and_key_are_404(world: World) -> None:
+    c = world.client
+    assert (await c.get("/api/v1/calls/c-tb", headers=world.a_admin)).status_code == 404
+    assert (await c.get("/api/v1/calls/c-ta", headers=world.a_admin)).status_code == 200
+    # B's key id under A's own path: also 404
+    resp = await c.delete(f"/api/v1/tenants/ta/api-keys/{world.b_key_id}", headers=world.a_admin)
+    assert resp.status_code == 404
+    listing = (await c.get("/api/v1/tenants", headers=world.a_admin)).json()
+    assert [t["id"] for t in listing["items"]] == ["ta"]
+    every = (await c.get("/api/v1/tenants", headers=world.platform)).json()
+    assert [t["id"] for t in every["items"]] == ["ta", "tb"]
+
+
+async def test_every_write_is_audited(world: World) -> None:
+    c = world.client
+    await c.patch("/api/v1/tenants/ta", json={"timezone": "Europe/Paris"}, headers=world.a_admin)
+    key = (
+        await c.post("/api/v1/tenants/ta/api-keys", json={"name": "k"}, headers=world.a_admin)
+    ).json()
+    await c.delete(f"/api/v1/tenants/ta/api-keys/{key['key_id']}", headers=world.a_admin)
+    await c.post(
+        "/api/v1/auth/token", json={"subject": "zhao", "role": "supervisor"}, headers=world.a_admin
+    )
+    resp = await c.get("/api/v1/audit", headers=world.a_admin)
+    assert resp.status_code == 200
+    entries = resp.json()["items"]
+    actions = [e["action"] for e in entries]
+    assert actions[:4] == ["token.issued", "api_key.revoked", "api_key.created", "tenant.updated"]
+    assert "tenant.created" in actions
+    assert {e["tenant_id"] for e in entries} == {"ta"}
+    admin_key_id = next(e for e in entries if e["action"] == "tenant.updated")["actor"]
+    assert admin_key_id.startswith("key:")
+    assert all(e["at"] and e["actor"] for e in entries)
+    every = (await c.get("/api/v1/audit?limit=500", headers=world.platform)).json()["items"]
+    assert {e["tenant_id"] for e in every} >= {"ta", "tb", None}
+    page = (await c.get("/api/v1/audit?limit=2", headers=world.a_admin)).json()
+    assert len(page["items"]) == 2
+    assert page["next_before_id"] is not None
+
+
+async def test_audit_log_refuses_update_and_delete(world: World) -> None:
+    for statement in ("UPDATE audit_log SET actor = 'someone-else'", "DELETE FROM audit_log"):
+        with pytest.raises(Exception, match="append-only"):
+            async with world.engine.begin() as conn:
+                await conn.execute(text(statement))
+    async with world.engine.connect() as conn:
+        count = (await conn.execute(text("SELECT count(*) FROM audit_log"))).scalar_one()
+    assert count >= 4
+
+
+async def test_bad_input_is_problem_json_naming_the_field(world: World) -> None:
+    c = world.client
+    cases = [
+        ({"id": "Bad_Slug", "name": "x"}, "body.id"),
+        ({"id": "tc", "name": "evil\r\nX-Injected: 1"}, "body.name"),
+        ({"id": "tc", "name": "nul\x00"}, "body.name"),
+        (
+            {"id": "tc", "name": "x", "technical_contact": {"name": "a", "email": "nope"}},
+            "body.technical_contact.email",
+        ),
+        (
+            {"id": "tc", "name": "x", "business_contact": {"name": "a", "phone": "12ab"}},
+            "body.business_contact.phone",
+        ),
+        ({"id": "tc", "name": "x", "timezone": "Mars/Base"}, "body.timezone"),
+    ]
+    for body, field in cases:
+        resp = await c.post("/api/v1/tenants", json=body, headers=world.platform)
+        assert resp.status_code == 422, (body, resp.text)
+        assert resp.headers["content-type"] == "application/problem+json"
+        assert field in [e["field"] for e in resp.json()["errors"]], resp.json()
+    resp = await c.post("/api/v1/tenants", json={"id": "ta", "name": "dup"}, headers=world.platform)
+    assert resp.status_code == 409
