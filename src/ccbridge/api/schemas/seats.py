@@ -1,0 +1,211 @@
+"""Agents, skill groups, leases and seats as the HTTP API shows and accepts them."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, Field
+
+from ccbridge.domain.agents.state import AgentState
+from ccbridge.domain.leases.model import SeatKind, SeatLease
+from ccbridge.services.seat_ports import AgentRecord, SeatSession, SkillGroupRecord, SkillLevel
+
+
+def _no_control_chars(value: str) -> str:
+    """Refuse CR, LF and NUL: these strings reach AMI headers and queue member names."""
+    if any(ch in value for ch in "\r\n\0"):
+        raise ValueError("must not contain CR, LF or NUL")
+    return value
+
+
+SafeText = Annotated[str, AfterValidator(_no_control_chars)]
+AgentNo = Annotated[str, Field(pattern=r"^[0-9A-Za-z][0-9A-Za-z_-]{0,31}$")]
+# No "-" in group names: queue = "<tenant>-<group>" must map back to one (tenant, group).
+GroupName = Annotated[str, Field(pattern=r"^[A-Za-z0-9_]{1,40}$")]
+Price = Annotated[Decimal, Field(ge=0, max_digits=12, decimal_places=2)]
+Interface = Annotated[
+    str, Field(pattern=r"^(PJSIP|SIP|IAX2|Local)/[A-Za-z0-9_.@-]{1,80}$", max_length=90)
+]
+
+
+class SkillIn(BaseModel):
+    """A skill group membership; level 1 (lowest) .. 10 (highest; rings first)."""
+
+    skill_group: GroupName
+    level: int = Field(5, ge=1, le=10)
+
+
+class AgentIn(BaseModel):
+    """Create or replace an agent (坐席人员)."""
+
+    agent_no: AgentNo = Field(description="工号, unique in the tenant")
+    name: Annotated[SafeText, Field(min_length=1, max_length=64)]
+    certified: bool = False
+    interface: Interface = Field(description="The softphone endpoint, e.g. PJSIP/1001")
+    seat_kind: SeatKind = SeatKind.INBOUND
+    skills: list[SkillIn] = Field(default_factory=list, max_length=32)
+
+    def to_record(self, tenant_id: str, version: int = 1) -> AgentRecord:
+        """Map to the stored record."""
+        return AgentRecord(
+            tenant_id=tenant_id,
+            agent_no=self.agent_no,
+            name=self.name,
+            certified=self.certified,
+            interface=self.interface,
+            seat_kind=self.seat_kind,
+            skills=tuple(SkillLevel(s.skill_group, s.level) for s in self.skills),
+            version=version,
+        )
+
+
+class AgentOut(AgentIn):
+    """An agent as stored."""
+
+    version: int
+
+    @classmethod
+    def of(cls, rec: AgentRecord) -> AgentOut:
+        """Map from the stored record."""
+        return cls(
+            agent_no=rec.agent_no,
+            name=rec.name,
+            certified=rec.certified,
+            interface=rec.interface,
+            seat_kind=rec.seat_kind,
+            skills=[SkillIn(skill_group=s.skill_group, level=s.level) for s in rec.skills],
+            version=rec.version,
+        )
+
+
+class SkillGroupIn(BaseModel):
+    """Create a skill group (技能组); its Asterisk queue is ``<tenant>-<name>``."""
+
+    name: GroupName
+    strategy: Literal["rrmemory", "ringall", "leastrecent", "fewestcalls", "random"] = "rrmemory"
+    description: Annotated[SafeText, Field(max_length=200)] = ""
+
+
+class SkillGroupOut(SkillGroupIn):
+    """A skill group as stored, with its queue name."""
+
+    queue: str
+
+    @classmethod
+    def of(cls, rec: SkillGroupRecord) -> SkillGroupOut:
+        """Map from the stored record."""
+        return cls(
+            name=rec.name, strategy=rec.strategy, description=rec.description, queue=rec.queue
+        )
+
+
+class LeaseIn(BaseModel):
+    """A seat lease: N seats per kind, a validity window and a monthly price per kind."""
+
+    seats: dict[SeatKind, Annotated[int, Field(ge=0, le=100_000)]]
+    valid_from: date
+    valid_until: date | None = None
+    monthly_price: dict[
+        SeatKind, Annotated[Decimal, Field(ge=0, max_digits=12, decimal_places=2)]
+    ] = Field(default_factory=dict)
+
+    def to_lease(self, tenant_id: str) -> SeatLease:
+        """Map to the domain lease (validates the window)."""
+        return SeatLease(
+            tenant=tenant_id,
+            seats=dict(self.seats),
+            valid_from=self.valid_from,
+            valid_until=self.valid_until,
+            monthly_price=dict(self.monthly_price),
+        )
+
+
+class LeaseOut(LeaseIn):
+    """A lease as stored."""
+
+    id: str
+
+
+class StateChangeIn(BaseModel):
+    """Change a seat's state: 示闲 ready, 示忙 not_ready (with reason), 小休 break, etc."""
+
+    action: Literal[
+        "ready",
+        "not_ready",
+        "break",
+        "cancel_break_request",
+        "pause_after_call",
+        "sign_out_after_call",
+        "cancel_after_call",
+    ]
+    reason: Annotated[SafeText, Field(max_length=64)] = ""
+
+
+class SignInIn(BaseModel):
+    """签入 options."""
+
+    ready: bool = True
+    reason: Annotated[SafeText, Field(max_length=64)] = ""
+
+
+class SeatOut(BaseModel):
+    """A signed-in seat as the wallboard shows it."""
+
+    agent_no: str
+    kind: SeatKind
+    interface: str
+    state: AgentState
+    reason: str
+    since: datetime
+    signed_in_at: datetime
+    signed_out_at: datetime | None
+    deferred: str | None
+    break_requested: bool
+    current_call: str | None = None
+    queued: str | None = None
+    pbx_synced: bool = True
+
+    @classmethod
+    def of(
+        cls,
+        session: SeatSession,
+        *,
+        current_call: str | None = None,
+        queued: str | None = None,
+        pbx_synced: bool = True,
+    ) -> SeatOut:
+        """Map a session to its public shape."""
+        st = session.status
+        return cls(
+            agent_no=session.agent_no,
+            kind=session.kind,
+            interface=session.interface,
+            state=st.state,
+            reason=st.reason,
+            since=st.since,
+            signed_in_at=session.signed_in_at,
+            signed_out_at=session.signed_out_at,
+            deferred=st.deferred.value if st.deferred else None,
+            break_requested=st.break_requested,
+            current_call=current_call,
+            queued=queued,
+            pbx_synced=pbx_synced,
+        )
+
+
+class UtilisationHourOut(BaseModel):
+    """Peak concurrent signed-in seats of one kind in one hour against the leased seats."""
+
+    hour: datetime
+    kind: SeatKind
+    peak: int
+    leased: int
+
+
+class UtilisationOut(BaseModel):
+    """Hourly peaks and the month's "seats actually used" per kind (docs/seat-states.md)."""
+
+    hours: list[UtilisationHourOut]
+    month_seats_used: dict[SeatKind, int]
