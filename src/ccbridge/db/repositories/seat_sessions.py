@@ -1,0 +1,352 @@
+"""Seat sessions and agent state history in SQL.
+
+One open session per (tenant, 工号) is enforced by a partial unique index, so a racing second
+sign-in fails in the database and is reported as ``AlreadySignedInError``. ``AgentStatus`` is
+stored as JSON written field by field (enum values, ISO 8601 UTC instants), never pickled.
+"""
+
+from __future__ import annotations
+
+import builtins
+from dataclasses import replace
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy import func, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from ccbridge.db.seat_tables import SeatSessionRow, StateIntervalRow
+from ccbridge.domain.agents.policy import DailyCounter
+from ccbridge.domain.agents.state import AgentState, AgentStatus, DeferredAction
+from ccbridge.domain.calendar import require_aware
+from ccbridge.domain.leases.model import SeatKind
+from ccbridge.domain.leases.utilisation import SignInInterval
+from ccbridge.services.seat_ports import (
+    AlreadySignedInError,
+    RecordNotFoundError,
+    SeatSession,
+    StaleWriteError,
+    StateInterval,
+)
+
+STATUS_FORMAT = 1
+"""Version of the status JSON layout; bump it (and read both) when fields change."""
+
+
+def _instant(value: datetime) -> str:
+    require_aware(value)
+    return value.astimezone(UTC).isoformat()
+
+
+def _parse_instant(text: str) -> datetime:
+    value = datetime.fromisoformat(text)
+    require_aware(value)
+    return value.astimezone(UTC)
+
+
+def status_to_json(status: AgentStatus) -> dict[str, Any]:
+    """Write every field of ``status`` explicitly; datetimes as aware UTC ISO 8601."""
+    return {
+        "format": STATUS_FORMAT,
+        "since": _instant(status.since),
+        "state": status.state.value,
+        "reason": status.reason,
+        "resume": status.resume.value,
+        "resume_reason": status.resume_reason,
+        "deferred": None if status.deferred is None else status.deferred.value,
+        "deferred_reason": status.deferred_reason,
+        "alerted": status.alerted,
+        "break_requested": status.break_requested,
+        "breaks": {
+            "day": None if status.breaks.day is None else status.breaks.day.isoformat(),
+            "count": status.breaks.count,
+        },
+        "paused": status.paused,
+        "pause_reason": status.pause_reason,
+    }
+
+
+def status_from_json(data: dict[str, Any]) -> AgentStatus:
+    """Read what :func:`status_to_json` wrote; unknown formats are refused, not guessed."""
+    if data.get("format") != STATUS_FORMAT:
+        raise ValueError(f"unsupported agent status format {data.get('format')!r}")
+    breaks = data["breaks"]
+    deferred = data["deferred"]
+    return AgentStatus(
+        since=_parse_instant(data["since"]),
+        state=AgentState(data["state"]),
+        reason=str(data["reason"]),
+        resume=AgentState(data["resume"]),
+        resume_reason=str(data["resume_reason"]),
+        deferred=None if deferred is None else DeferredAction(deferred),
+        deferred_reason=str(data["deferred_reason"]),
+        alerted=bool(data["alerted"]),
+        break_requested=bool(data["break_requested"]),
+        breaks=DailyCounter(
+            day=None if breaks["day"] is None else date.fromisoformat(breaks["day"]),
+            count=int(breaks["count"]),
+        ),
+        paused=bool(data["paused"]),
+        pause_reason=str(data["pause_reason"]),
+    )
+
+
+def session_to_row(session: SeatSession, now: datetime) -> dict[str, Any]:
+    """Flatten a session into column values."""
+    return {
+        "id": session.id,
+        "tenant_id": session.tenant_id,
+        "agent_no": session.agent_no,
+        "kind": session.kind.value,
+        "interface": session.interface,
+        "signed_in_at": session.signed_in_at,
+        "signed_out_at": session.signed_out_at,
+        "status": status_to_json(session.status),
+        "version": session.version,
+        "updated_at": now,
+    }
+
+
+def row_to_session(row: SeatSessionRow) -> SeatSession:
+    """Rebuild the frozen session from a row."""
+    return SeatSession(
+        id=row.id,
+        tenant_id=row.tenant_id,
+        agent_no=row.agent_no,
+        kind=SeatKind(row.kind),
+        interface=row.interface,
+        signed_in_at=row.signed_in_at,
+        signed_out_at=row.signed_out_at,
+        status=status_from_json(row.status),
+        version=row.version,
+    )
+
+
+def _open(tenant_id: str | None = None) -> Any:
+    clauses: list[Any] = [SeatSessionRow.signed_out_at.is_(None)]
+    if tenant_id is not None:
+        clauses.append(SeatSessionRow.tenant_id == tenant_id)
+    return clauses
+
+
+class SeatSessionRepository:
+    """Persist seat sessions (implements ``services.seat_ports.SeatSessionRepo``)."""
+
+    def __init__(self, session_factory: async_sessionmaker[AsyncSession]) -> None:
+        """Keep the factory; every method uses its own short transaction."""
+        self._sessions = session_factory
+
+    async def open(self, session: SeatSession) -> None:
+        """Insert an open session; ``AlreadySignedInError`` if the 工号 already has one."""
+        if session.signed_out_at is not None:
+            raise ValueError("a session is opened without a sign-out time")
+        try:
+            async with self._sessions() as db, db.begin():
+                await db.execute(insert(SeatSessionRow), [session_to_row(session, _now())])
+        except IntegrityError as exc:
+            if await self.get_open(session.tenant_id, session.agent_no) is not None:
+                raise AlreadySignedInError(
+                    f"agent {session.agent_no} is already signed in", field="agent_no"
+                ) from exc
+            raise RecordNotFoundError(
+                f"tenant {session.tenant_id} does not exist, or session id {session.id} is taken"
+            ) from exc
+
+    async def get(self, tenant_id: str, session_id: str) -> SeatSession | None:
+        """Return one session (open or closed), or None."""
+        stmt = select(SeatSessionRow).where(
+            SeatSessionRow.tenant_id == tenant_id, SeatSessionRow.id == session_id
+        )
+        return await self._one(stmt)
+
+    async def get_open(self, tenant_id: str, agent_no: str) -> SeatSession | None:
+        """Return the agent's open session, or None."""
+        stmt = select(SeatSessionRow).where(*_open(tenant_id), SeatSessionRow.agent_no == agent_no)
+        return await self._one(stmt)
+
+    async def list_open(self, tenant_id: str | None) -> builtins.list[SeatSession]:
+        """Return open sessions of a tenant (or of every tenant with None) by sign-in time."""
+        stmt = (
+            select(SeatSessionRow)
+            .where(*_open(tenant_id))
+            .order_by(SeatSessionRow.signed_in_at, SeatSessionRow.id)
+        )
+        async with self._sessions() as db:
+            rows = (await db.execute(stmt)).scalars().all()
+        return [row_to_session(r) for r in rows]
+
+    async def count_open_by_kind(self, tenant_id: str) -> dict[SeatKind, int]:
+        """Count the tenant's open sessions per seat kind; every kind is present."""
+        stmt = (
+            select(SeatSessionRow.kind, func.count())
+            .where(*_open(tenant_id))
+            .group_by(SeatSessionRow.kind)
+        )
+        counts = dict.fromkeys(SeatKind, 0)
+        async with self._sessions() as db:
+            for kind, n in (await db.execute(stmt)).all():
+                counts[SeatKind(kind)] = int(n)
+        return counts
+
+    async def save_status(self, session: SeatSession) -> SeatSession:
+        """Store the status if the open session is still at ``session.version``."""
+        version = await self._guarded_update(session, status=status_to_json(session.status))
+        return replace(session, version=version)
+
+    async def close(self, session: SeatSession, at: datetime) -> SeatSession:
+        """Sign out at ``at`` with ``session.status``, under the version check."""
+        require_aware(at)
+        if at < session.signed_in_at:
+            raise ValueError(f"sign-out {at} is before the sign-in {session.signed_in_at}")
+        version = await self._guarded_update(
+            session, status=status_to_json(session.status), signed_out_at=at
+        )
+        return replace(session, version=version, signed_out_at=at)
+
+    async def intervals(
+        self, tenant_id: str, start: datetime, end: datetime
+    ) -> builtins.list[SignInInterval]:
+        """Return sign-in intervals overlapping ``[start, end)``, unclipped, by sign-in time."""
+        require_aware(start)
+        require_aware(end)
+        stmt = (
+            select(
+                SeatSessionRow.kind,
+                SeatSessionRow.signed_in_at,
+                SeatSessionRow.signed_out_at,
+                SeatSessionRow.agent_no,
+            )
+            .where(
+                SeatSessionRow.tenant_id == tenant_id,
+                SeatSessionRow.signed_in_at < end,
+                or_(SeatSessionRow.signed_out_at.is_(None), SeatSessionRow.signed_out_at > start),
+            )
+            .order_by(SeatSessionRow.signed_in_at, SeatSessionRow.id)
+        )
+        async with self._sessions() as db:
+            rows = (await db.execute(stmt)).all()
+        return [SignInInterval(SeatKind(k), s, e, agent_no=a) for k, s, e, a in rows]
+
+    async def _guarded_update(self, session: SeatSession, **values: Any) -> int:
+        stmt = (
+            update(SeatSessionRow)
+            .where(
+                SeatSessionRow.tenant_id == session.tenant_id,
+                SeatSessionRow.id == session.id,
+                SeatSessionRow.version == session.version,
+                SeatSessionRow.signed_out_at.is_(None),
+            )
+            .values(version=SeatSessionRow.version + 1, updated_at=_now(), **values)
+            .returning(SeatSessionRow.version)
+        )
+        async with self._sessions() as db, db.begin():
+            version = (await db.execute(stmt)).scalar_one_or_none()
+        if version is None:
+            raise StaleWriteError(
+                f"seat session {session.id} of agent {session.agent_no} changed, closed or "
+                f"vanished since version {session.version}; re-read it and retry"
+            )
+        return int(version)
+
+    async def _one(self, stmt: Any) -> SeatSession | None:
+        async with self._sessions() as db:
+            row = (await db.execute(stmt)).scalar_one_or_none()
+        return None if row is None else row_to_session(row)
+
+
+def interval_to_row(interval: StateInterval) -> dict[str, Any]:
+    """Flatten a state interval into column values."""
+    return {
+        "tenant_id": interval.tenant_id,
+        "agent_no": interval.agent_no,
+        "state": interval.state.value,
+        "reason": interval.reason,
+        "started_at": interval.started_at,
+        "ended_at": interval.ended_at,
+    }
+
+
+def row_to_interval(row: StateIntervalRow) -> StateInterval:
+    """Rebuild the frozen interval from a row."""
+    return StateInterval(
+        tenant_id=row.tenant_id,
+        agent_no=row.agent_no,
+        state=AgentState(row.state),
+        reason=row.reason,
+        started_at=row.started_at,
+        ended_at=row.ended_at,
+    )
+
+
+class StateIntervalRepository:
+    """Agent state history (implements ``services.seat_ports.StateIntervalRepo``)."""
+
+    def __init__(self, session_factory: async_sessionmaker[AsyncSession]) -> None:
+        """Keep the factory; every method uses its own short transaction."""
+        self._sessions = session_factory
+
+    async def append(self, interval: StateInterval) -> None:
+        """Close the agent's open interval at ``interval.started_at`` and record ``interval``.
+
+        Both happen in one transaction. A racing append for the same agent hits the
+        one-open-interval index and is reported as ``StaleWriteError``.
+        """
+        close = (
+            update(StateIntervalRow)
+            .where(
+                StateIntervalRow.tenant_id == interval.tenant_id,
+                StateIntervalRow.agent_no == interval.agent_no,
+                StateIntervalRow.ended_at.is_(None),
+                StateIntervalRow.started_at <= interval.started_at,
+            )
+            .values(ended_at=interval.started_at)
+        )
+        try:
+            async with self._sessions() as db, db.begin():
+                await db.execute(close)
+                await db.execute(insert(StateIntervalRow), [interval_to_row(interval)])
+        except IntegrityError as exc:
+            raise StaleWriteError(
+                f"agent {interval.agent_no} has a later open state interval, or its tenant "
+                "does not exist"
+            ) from exc
+
+    async def close(self, tenant_id: str, agent_no: str, at: datetime) -> int:
+        """End the agent's open interval at ``at``; return how many were closed (0 or 1)."""
+        stmt = (
+            update(StateIntervalRow)
+            .where(
+                StateIntervalRow.tenant_id == tenant_id,
+                StateIntervalRow.agent_no == agent_no,
+                StateIntervalRow.ended_at.is_(None),
+            )
+            .values(ended_at=at)
+            .returning(StateIntervalRow.id)
+        )
+        async with self._sessions() as db, db.begin():
+            return len((await db.execute(stmt)).all())
+
+    async def list(
+        self,
+        tenant_id: str,
+        start: datetime,
+        end: datetime,
+        agent_no: str | None = None,
+    ) -> builtins.list[StateInterval]:
+        """Return intervals overlapping ``[start, end)`` ordered by start time."""
+        stmt = select(StateIntervalRow).where(
+            StateIntervalRow.tenant_id == tenant_id,
+            StateIntervalRow.started_at < end,
+            or_(StateIntervalRow.ended_at.is_(None), StateIntervalRow.ended_at > start),
+        )
+        if agent_no is not None:
+            stmt = stmt.where(StateIntervalRow.agent_no == agent_no)
+        stmt = stmt.order_by(StateIntervalRow.started_at, StateIntervalRow.id)
+        async with self._sessions() as db:
+            rows = (await db.execute(stmt)).scalars().all()
+        return [row_to_interval(r) for r in rows]
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
