@@ -15,28 +15,40 @@ from typing import TYPE_CHECKING
 import structlog
 import uvicorn
 
-from ccbridge.api.app import create_app
+from ccbridge.api.app import SeatApi, create_app
 from ccbridge.api.security import JwtCodec
 from ccbridge.asterisk.agi.server import AgiRouter, AgiServerConfig, FastAgiServer
 from ccbridge.asterisk.ami.client import AmiClient, AmiConfig
 from ccbridge.asterisk.call_feed import AmiCallFeed
+from ccbridge.asterisk.config.publisher import QueueConfigPublisher
 from ccbridge.asterisk.inbound_route import SCRIPT, InboundRoute, InboundRouteHandler
+from ccbridge.asterisk.queue_control import AmiQueueControl
+from ccbridge.asterisk.seat_feed import AmiSeatFeed
 from ccbridge.db.access_uow import SqlAccessUnitOfWork
 from ccbridge.db.batch_writer import CallBatchWriter
 from ccbridge.db.engine import create_engine, create_session_factory, ping
 from ccbridge.db.migrate import run_migrations_async
+from ccbridge.db.repositories.agents import AgentRepository
 from ccbridge.db.repositories.calls import CallRepository
+from ccbridge.db.repositories.leases import LeaseRepository
+from ccbridge.db.repositories.seat_sessions import SeatSessionRepository, StateIntervalRepository
+from ccbridge.db.repositories.skill_groups import SkillGroupRepository
 from ccbridge.domain.access import Role
 from ccbridge.domain.time import SystemClock
 from ccbridge.jobs.runner import JobRunner
 from ccbridge.logging_setup import configure_logging
 from ccbridge.observability.health import CheckResult, Readiness
+from ccbridge.services.acd import RECONCILE_INTERVAL, DriftLog, Reconciler
+from ccbridge.services.agents import AgentAdminService
+from ccbridge.services.audit import AuditRecorder
 from ccbridge.services.calls import CallTrackingService
+from ccbridge.services.leases import LeaseService
+from ccbridge.services.seats import DesiredSeats, SeatService
 from ccbridge.services.tenants import AccessService
 from ccbridge.settings import Mode, Settings
 
 if TYPE_CHECKING:
-    from sqlalchemy.ext.asyncio import AsyncEngine
+    from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
     from ccbridge.testing.fake_pbx import FakeAsterisk
 
@@ -57,6 +69,7 @@ class Service:
     access: AccessService
     jobs: JobRunner
     http: uvicorn.Server
+    seat_feed: AmiSeatFeed
 
     async def run(self) -> None:
         """Run until the HTTP server exits (SIGINT/SIGTERM); any task failing stops them all."""
@@ -65,6 +78,7 @@ class Service:
                 tg.create_task(self.writer.run(), name="db-writer")
                 tg.create_task(self.ami.run(), name="ami-client")
                 tg.create_task(self.jobs.run(), name="jobs")
+                tg.create_task(self.seat_feed.run(), name="seat-feed")
                 await tg.create_task(self.http.serve(), name="http")
                 log.info("ccbridge_stopping")
                 await self.ami.stop()
@@ -151,12 +165,14 @@ def build_service(
     calls = CallTrackingService(writer)
     ami = AmiClient(_ami_config(settings, ami_port))
     AmiCallFeed(ami, calls, clock.now).attach()
+    seat_api, seat_feed, seat_jobs = _seats(settings, sessions, ami, calls, clock)
     readiness = _readiness(ami, agi, lambda: ping(engine))
     app = create_app(
         call_store=repo,
         readiness=readiness,
         access=access,
         jwt=JwtCodec(settings.auth.jwt_secret.get_secret_value()),
+        seat_api=seat_api,
     )
     http = _HttpServer(
         uvicorn.Config(
@@ -170,6 +186,8 @@ def build_service(
     )
     jobs = JobRunner()
     jobs.add("loop-lag", 1.0, _loop_lag_probe)
+    for name, interval, job in seat_jobs:
+        jobs.add(name, interval, job)
     return Service(
         ami=ami,
         agi=agi,
@@ -179,7 +197,63 @@ def build_service(
         access=access,
         jobs=jobs,
         http=http,
+        seat_feed=seat_feed,
     )
+
+
+SEAT_TICK_SECONDS = 30.0
+
+
+def _seats(
+    settings: Settings,
+    sessions: async_sessionmaker[AsyncSession],
+    ami: AmiClient,
+    calls: CallTrackingService,
+    clock: SystemClock,
+) -> tuple[SeatApi, AmiSeatFeed, list[tuple[str, float, Callable[[], Awaitable[object]]]]]:
+    """Wire agents, leases, seats, the queue config and the reconciler to the DB and AMI."""
+    agents = AgentRepository(sessions)
+    groups = SkillGroupRepository(sessions)
+    leases = LeaseRepository(sessions)
+    seat_sessions = SeatSessionRepository(sessions)
+    audit = AuditRecorder(lambda: SqlAccessUnitOfWork(sessions), clock.now)
+    queues = AmiQueueControl(ami)
+    publisher = QueueConfigPublisher(settings.asterisk_generated_dir, groups.all_groups, ami)
+    seats = SeatService(
+        agents=agents,
+        leases=leases,
+        sessions=seat_sessions,
+        intervals=StateIntervalRepository(sessions),
+        queues=queues,
+        clock=clock,
+    )
+
+    async def owned_queues() -> list[str]:
+        return [g.queue for g in await groups.all_groups()]
+
+    reconciler = Reconciler(
+        queues, DesiredSeats(seat_sessions, agents, owned_queues), DriftLog(), clock
+    )
+    # After each login: queue file first, then restore every signed-in seat (the call
+    # feed's resync hook was registered earlier and runs first).
+    ami.add_login_hook(publisher.on_login)
+    ami.add_login_hook(reconciler.on_login)
+    feed = AmiSeatFeed(ami, seats.call_event)
+    feed.attach()
+    api = SeatApi(
+        agent_admin=AgentAdminService(
+            agents, groups, seat_sessions, audit, on_groups_changed=publisher.publish
+        ),
+        seats=seats,
+        leases=LeaseService(leases, seat_sessions, audit, clock.now),
+        audit=audit,
+        current_call=calls.current_call_of,
+    )
+    jobs: list[tuple[str, float, Callable[[], Awaitable[object]]]] = [
+        ("seat-tick", SEAT_TICK_SECONDS, seats.tick),
+        ("acd-reconcile", RECONCILE_INTERVAL, reconciler.run_once),
+    ]
+    return api, feed, jobs
 
 
 def build_access_service(settings: Settings, engine: AsyncEngine) -> AccessService:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from enum import StrEnum
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, Field, SecretStr, field_validator
@@ -102,6 +103,8 @@ class Settings(BaseSettings):
     routes: dict[str, RouteSettings] = Field(default_factory=dict)
     """DID → route: ``CCBRIDGE_ROUTES='{"4008001234": {"tenant": "t1", "queue": "t1-sales"}}'``."""
     fallback_route: RouteSettings | None = None
+    asterisk_generated_dir: Path = Path("./asterisk/generated")
+    """Where ccbridge writes the queues it owns (the PBX #includes ``queues.conf`` from here)."""
 
     @field_validator("routes")
     @classmethod

@@ -2,21 +2,43 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, cast
 
 from fastapi import FastAPI
 
 from ccbridge import __version__
 from ccbridge.api.problems import install_problem_handlers
-from ccbridge.api.routers import calls, health, keys, tenants
+from ccbridge.api.routers import agents, calls, health, keys, leases, seats, tenants
 from ccbridge.api.security import JwtCodec, install_auth_handlers
 from ccbridge.observability.health import Readiness
+from ccbridge.services.agents import AgentAdminService
+from ccbridge.services.audit import AuditRecorder
+from ccbridge.services.leases import LeaseService
 from ccbridge.services.ports import CallStore
+from ccbridge.services.seats import SeatService
 from ccbridge.services.tenants import AccessService
 
 
+@dataclass(frozen=True, slots=True)
+class SeatApi:
+    """The services behind the agents, skill-group, lease and seat routes."""
+
+    agent_admin: AgentAdminService
+    seats: SeatService
+    leases: LeaseService
+    audit: AuditRecorder
+    current_call: Callable[[str], str | None]
+
+
 def create_app(
-    *, call_store: CallStore, readiness: Readiness, access: AccessService, jwt: JwtCodec
+    *,
+    call_store: CallStore,
+    readiness: Readiness,
+    access: AccessService,
+    jwt: JwtCodec,
+    seat_api: SeatApi | None = None,
 ) -> FastAPI:
     """Return the ASGI app; the composition root owns the services' lifetimes."""
     app = FastAPI(
@@ -30,6 +52,12 @@ def create_app(
     app.state.readiness = readiness
     app.state.access = access
     app.state.jwt = jwt
+    if seat_api is not None:
+        app.state.agent_admin = seat_api.agent_admin
+        app.state.seats = seat_api.seats
+        app.state.leases = seat_api.leases
+        app.state.audit = seat_api.audit
+        app.state.current_call = seat_api.current_call
     install_problem_handlers(app)
     install_auth_handlers(app)
     app.include_router(health.router)
@@ -38,6 +66,9 @@ def create_app(
     app.include_router(keys.router)
     app.include_router(keys.auth_router)
     app.include_router(tenants.audit_router)
+    app.include_router(agents.router)
+    app.include_router(leases.router)
+    app.include_router(seats.router)
     return app
 
 

@@ -30,7 +30,7 @@ class PeriodicJob:
 
     name: str
     interval: float
-    run: Callable[[], Awaitable[None]]
+    run: Callable[[], Awaitable[object]]
     stats: JobStats = field(default_factory=JobStats)
 
 
@@ -41,7 +41,7 @@ class JobRunner:
         self._jobs: list[PeriodicJob] = []
         self._max_backoff = max_backoff
 
-    def add(self, name: str, interval: float, run: Callable[[], Awaitable[None]]) -> PeriodicJob:
+    def add(self, name: str, interval: float, run: Callable[[], Awaitable[object]]) -> PeriodicJob:
         """Register a job; returns it so callers can read its stats."""
         job = PeriodicJob(name, interval, run)
         self._jobs.append(job)

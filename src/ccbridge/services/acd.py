@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -73,7 +73,7 @@ class DesiredSeatSource(Protocol):
         ...
 
     def managed_queues(self) -> Collection[str]:
-        """The queues ccbridge owns; members of other queues are never touched."""
+        """The queues ccbridge owns (as of the last ``desired()``); others are never touched."""
         ...
 
 
@@ -173,8 +173,9 @@ class Reconciler:
 
     async def _cycle(self) -> ReconcileReport:
         started = self._timer()
-        managed = frozenset(self._source.managed_queues())
+        # desired() first: a source may refresh its set of managed queues while reading.
         desired = await self._source.desired()
+        managed = frozenset(self._source.managed_queues())
         actual = await self._control.snapshot(managed)
         snapshot_done = self._timer()
         repairs = plan_repairs(desired, actual, managed)
@@ -262,3 +263,32 @@ class Reconciler:
             )
             return False
         return True
+
+
+@dataclass(frozen=True, slots=True)
+class DriftRecord:
+    """One repair the reconciler had to make: the ``agent.state_drift`` event's content."""
+
+    kind: DriftKind
+    queue: str
+    interface: str
+    at: datetime
+
+
+class DriftLog:
+    """Keep recent drift records and totals per kind, and log each as ``agent_state_drift``."""
+
+    def __init__(self, keep: int = 1000) -> None:
+        self.recent: deque[DriftRecord] = deque(maxlen=keep)
+        self.totals: Counter[DriftKind] = Counter()
+
+    def record(self, kind: DriftKind, repair: Repair, at: datetime) -> None:
+        """Record one drift (the metric is ``totals``)."""
+        match repair:
+            case AddMember(spec=spec):
+                queue, interface = spec.queue, spec.interface
+            case RemoveMember() | SetPaused() | SetPenalty():
+                queue, interface = repair.queue, repair.interface
+        self.recent.append(DriftRecord(kind, queue, interface, at))
+        self.totals[kind] += 1
+        log.warning("agent_state_drift", kind=kind.value, queue=queue, interface=interface)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import builtins
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict, replace
 
 from ccbridge.domain.access import Principal
@@ -31,11 +32,13 @@ class AgentAdminService:
         groups: SkillGroupRepo,
         sessions: SeatSessionRepo,
         audit: AuditRecorder,
+        on_groups_changed: Callable[[], Awaitable[object]] | None = None,
     ) -> None:
         self._agents = agents
         self._groups = groups
         self._sessions = sessions
         self._audit = audit
+        self._on_groups_changed = on_groups_changed
 
     async def create_agent(self, who: Principal, record: AgentRecord) -> AgentRecord:
         """Add an agent; its skill groups must exist in the tenant."""
@@ -92,6 +95,7 @@ class AgentAdminService:
         await self._audit.record(
             who, tenant_id, "skill_group.create", "skill_group", name, asdict(created)
         )
+        await self._groups_changed()
         return created
 
     async def list_groups(
@@ -112,6 +116,12 @@ class AgentAdminService:
         if not await self._groups.delete(tenant_id, name):
             raise NotFoundError(f"skill group {name} not found")
         await self._audit.record(who, tenant_id, "skill_group.delete", "skill_group", name)
+        await self._groups_changed()
+
+    async def _groups_changed(self) -> None:
+        """Re-render the PBX's queue file; the group is stored either way."""
+        if self._on_groups_changed is not None:
+            await self._on_groups_changed()
 
     async def _check_groups(self, record: AgentRecord) -> None:
         for skill in record.skills:

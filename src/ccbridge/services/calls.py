@@ -63,6 +63,13 @@ class CallTrackingService:
         """Return the calls in progress."""
         return self._tracker.open_calls()
 
+    def current_call_of(self, interface: str) -> str | None:
+        """The call a queue member (by interface) is connected to now, for the seat wallboard."""
+        for record in self._tracker.open_calls():
+            if record.agent_interface == interface and record.answered_at is not None:
+                return record.call_id
+        return None
+
     def get(self, call_id: str) -> CallRecord | None:
         """Return a call still held in memory."""
         return self._tracker.get(call_id)

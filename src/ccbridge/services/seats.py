@@ -11,7 +11,7 @@ import asyncio
 import functools
 import uuid
 from collections import defaultdict, deque
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass, replace
 from datetime import datetime
 
@@ -349,14 +349,19 @@ class DesiredSeats:
         self,
         sessions: SeatSessionRepo,
         agents: AgentRepo,
-        managed_queues: Callable[[], Sequence[str]],
+        owned_queues: Callable[[], Awaitable[Collection[str]]],
     ) -> None:
         self._sessions = sessions
         self._agents = agents
-        self._managed = managed_queues
+        self._owned_queues = owned_queues
+        self._managed: frozenset[str] = frozenset()
 
     async def desired(self) -> list[QueueMemberSpec]:
-        """Every membership that should exist now (agents are read per tenant, in pages)."""
+        """Every membership that should exist now (agents are read per tenant, in pages).
+
+        Also refreshes the managed queues: every skill group's queue, of every tenant.
+        """
+        self._managed = frozenset(await self._owned_queues())
         by_tenant: defaultdict[str, list[SeatSession]] = defaultdict(list)
         for session in await self._sessions.list_open(None):
             by_tenant[session.tenant_id].append(session)
@@ -380,6 +385,6 @@ class DesiredSeats:
                 return agents
             after = page[-1].agent_no
 
-    def managed_queues(self) -> Sequence[str]:
-        """The queues ccbridge owns."""
-        return self._managed()
+    def managed_queues(self) -> frozenset[str]:
+        """The queues ccbridge owns, as of the last :meth:`desired`."""
+        return self._managed

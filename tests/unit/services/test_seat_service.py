@@ -202,7 +202,12 @@ async def test_desired_state_follows_the_stored_pause_state() -> None:
     await rig.service.sign_in("t1", "1001")
     await rig.service.request("t1", "1001", SetNotReady("meeting"))
     await rig.service.request("t1", "1000", CallStarted())
-    desired = await DesiredSeats(rig.sessions, rig.agents, lambda: ["t1-sales"]).desired()
+    async def owned() -> list[str]:
+        return ["t1-sales", "t1-support"]
+
+    source = DesiredSeats(rig.sessions, rig.agents, owned)
+    desired = await source.desired()
+    assert source.managed_queues() == {"t1-sales", "t1-support"}
     by_member = {(d.queue, d.interface): (d.paused, d.reason, d.penalty) for d in desired}
     assert by_member[("t1-sales", "PJSIP/1000")] == (False, "", 0)
     assert by_member[("t1-support", "PJSIP/1000")] == (False, "", 5)

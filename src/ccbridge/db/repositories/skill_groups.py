@@ -76,6 +76,13 @@ class SkillGroupRepository:
             rows = (await session.execute(stmt)).scalars().all()
         return [row_to_record(r) for r in rows]
 
+    async def all_groups(self) -> builtins.list[SkillGroupRecord]:
+        """Every tenant's groups: the queues ccbridge owns on the PBX (reconciler, config)."""
+        stmt = select(SkillGroupRow).order_by(SkillGroupRow.queue)
+        async with self._sessions() as session:
+            rows = (await session.execute(stmt)).scalars().all()
+        return [row_to_record(r) for r in rows]
+
     async def delete(self, tenant_id: str, name: str) -> bool:
         """Delete the group and the agents' memberships of it; say whether it existed."""
         async with self._sessions() as session, session.begin():

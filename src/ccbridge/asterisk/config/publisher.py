@@ -1,0 +1,52 @@
+"""Keep asterisk/generated/queues.conf equal to the skill groups in the DB, and reload."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
+
+import structlog
+
+from ccbridge.asterisk.config.queues import (
+    AmiActionSender,
+    QueueDefinition,
+    reload_queues,
+    sync_queue_config,
+)
+from ccbridge.services.seat_ports import SkillGroupRecord
+
+log = structlog.get_logger(__name__)
+
+
+class QueueConfigPublisher:
+    """Render the owned queues and ask app_queue to reload when the file changed."""
+
+    def __init__(
+        self,
+        generated_dir: Path,
+        groups: Callable[[], Awaitable[Sequence[SkillGroupRecord]]],
+        ami: AmiActionSender,
+    ) -> None:
+        self._dir = generated_dir
+        self._groups = groups
+        self._ami = ami
+        self.reload_failures = 0
+
+    async def publish(self) -> bool:
+        """Write the file; reload if it changed. A failed reload is retried on the next call."""
+        groups = await self._groups()
+        definitions = [QueueDefinition(g.queue, strategy=g.strategy) for g in groups]
+        self._dir.mkdir(parents=True, exist_ok=True)
+        changed = sync_queue_config(self._dir, definitions)
+        if changed or self.reload_failures:
+            try:
+                await reload_queues(self._ami)
+                self.reload_failures = 0
+            except Exception as exc:  # the file is written; Asterisk picks it up on reload
+                self.reload_failures += 1
+                log.warning("acd_queue_reload_failed", error=f"{type(exc).__name__}: {exc}")
+        return changed
+
+    async def on_login(self, _client: object) -> None:
+        """AMI login hook: a restarted PBX gets the current queue file before the resync."""
+        await self.publish()
