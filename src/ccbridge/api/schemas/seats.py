@@ -6,7 +6,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field, ValidationInfo, field_validator
 
 from ccbridge.domain.agents.state import AgentState
 from ccbridge.domain.leases.model import SeatKind, SeatLease
@@ -110,6 +110,14 @@ class LeaseIn(BaseModel):
     monthly_price: dict[
         SeatKind, Annotated[Decimal, Field(ge=0, max_digits=12, decimal_places=2)]
     ] = Field(default_factory=dict)
+
+    @field_validator("valid_until")
+    @classmethod
+    def _window(cls, value: date | None, info: ValidationInfo) -> date | None:
+        start = info.data.get("valid_from")
+        if value is not None and isinstance(start, date) and value < start:
+            raise ValueError("valid_until is before valid_from")
+        return value
 
     def to_lease(self, tenant_id: str) -> SeatLease:
         """Map to the domain lease (validates the window)."""
