@@ -1,0 +1,207 @@
+"""Seats end to end: real database → SeatService → AmiQueueControl → AMI over TCP → fake
+Asterisk 22; and the DB-backed reconciler healing drift and a PBX restart."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from ccbridge.asterisk.ami.client import AmiClient, AmiConfig
+from ccbridge.asterisk.queue_control import AmiQueueControl
+from ccbridge.asterisk.seat_feed import AmiSeatFeed
+from ccbridge.db.engine import create_session_factory
+from ccbridge.db.repositories.agents import AgentRepository
+from ccbridge.db.repositories.leases import LeaseRepository
+from ccbridge.db.repositories.seat_sessions import SeatSessionRepository, StateIntervalRepository
+from ccbridge.db.repositories.skill_groups import SkillGroupRepository
+from ccbridge.domain.acd.membership import DriftKind, queue_name
+from ccbridge.domain.agents.state import AgentState, SetNotReady, StartBreak
+from ccbridge.domain.leases.model import SeatKind, SeatLease
+from ccbridge.services.acd import DriftLog, Reconciler
+from ccbridge.services.seat_ports import AgentRecord, SkillGroupRecord, SkillLevel
+from ccbridge.services.seats import DesiredSeats, SeatService
+from ccbridge.testing.fake_pbx import FakeAsterisk
+from ccbridge.testing.pbx_model import QueueSpec
+
+GROUPS = ("sales", "support")
+QUEUES = [queue_name("t1", g) for g in GROUPS]
+
+
+class WallClock:
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+
+@dataclass
+class Rig:
+    pbx: FakeAsterisk
+    client: AmiClient
+    seats: SeatService
+    reconciler: Reconciler
+    drift: DriftLog
+
+    def members(self) -> dict[tuple[str, str], tuple[bool, str, int]]:
+        return {
+            (q.name, m.interface): (m.paused, m.paused_reason, m.penalty)
+            for q in self.pbx.model.queues.values()
+            if q.name in QUEUES
+            for m in q.members.values()
+        }
+
+
+@pytest.fixture
+async def rig(engine: AsyncEngine) -> AsyncIterator[Rig]:
+    sessions = create_session_factory(engine)
+    async with engine.begin() as conn:
+        await conn.execute(
+            text(
+                "INSERT INTO tenants (id, name, business_contact, technical_contact, status, "
+                "timezone, created_at) VALUES ('t1', 'T1', NULL, NULL, 'active', "
+                "'Asia/Shanghai', :at)"
+            ),
+            {"at": datetime.now(UTC)},
+        )
+    agents, groups = AgentRepository(sessions), SkillGroupRepository(sessions)
+    for g in GROUPS:
+        await groups.create(SkillGroupRecord("t1", g, queue_name("t1", g)))
+    for n in range(4):
+        await agents.create(
+            AgentRecord(
+                "t1",
+                f"100{n}",
+                f"坐席{n}",
+                True,
+                f"PJSIP/100{n}",
+                SeatKind.INBOUND,
+                (SkillLevel("sales", 10), SkillLevel("support", 6)),
+            )
+        )
+    leases = LeaseRepository(sessions)
+    await leases.create(SeatLease("t1", {SeatKind.INBOUND: 10}, date(2026, 1, 1)))
+    seat_sessions = SeatSessionRepository(sessions)
+    pbx = FakeAsterisk(
+        queues=[QueueSpec(q) for q in QUEUES], agi_url=None, seed=3, auth_fail_delay=0
+    )
+    await pbx.start()
+    client = AmiClient(
+        AmiConfig(
+            host="127.0.0.1",
+            port=pbx.ami_port,
+            username="ccbridge",
+            secret="secret",
+            connect_timeout=0.5,
+            action_timeout=2.0,
+            backoff_initial=0.02,
+            backoff_max=0.1,
+        )
+    )
+    queues = AmiQueueControl(client)
+    seats = SeatService(
+        agents=agents,
+        leases=leases,
+        sessions=seat_sessions,
+        intervals=StateIntervalRepository(sessions),
+        queues=queues,
+        clock=WallClock(),
+    )
+
+    async def owned() -> list[str]:
+        return [g.queue for g in await groups.all_groups()]
+
+    drift = DriftLog()
+    reconciler = Reconciler(queues, DesiredSeats(seat_sessions, agents, owned), drift, WallClock())
+    client.add_login_hook(reconciler.on_login)
+    task = asyncio.create_task(client.run())
+    try:
+        await client.wait_synced(5)
+        yield Rig(pbx, client, seats, reconciler, drift)
+    finally:
+        await client.stop()
+        with contextlib.suppress(Exception):
+            async with asyncio.timeout(3):
+                await task
+        await pbx.stop()
+
+
+async def test_sign_in_pause_with_reason_and_sign_out_reach_the_pbx(rig: Rig) -> None:
+    result = await rig.seats.sign_in("t1", "1000")
+    assert result.pbx_synced
+    assert rig.members() == {
+        ("t1-sales", "PJSIP/1000"): (False, "", 0),
+        ("t1-support", "PJSIP/1000"): (False, "", 4),
+    }
+    await rig.seats.request("t1", "1000", SetNotReady("小休 break"))
+    assert {v[:2] for v in rig.members().values()} == {(True, "小休 break")}
+    await rig.seats.sign_out("t1", "1000")
+    assert rig.members() == {}
+
+
+async def test_drift_behind_our_back_is_repaired_in_one_cycle_and_recorded(rig: Rig) -> None:
+    for n in range(3):
+        await rig.seats.sign_in("t1", f"100{n}")
+    await rig.seats.request("t1", "1001", StartBreak())
+    before = rig.members()
+    rig.pbx.ami.remove_member_behind_back("t1-sales", "PJSIP/1000")
+    rig.pbx.ami.pause_member_behind_back("t1-support", "PJSIP/1002", True, "phone DND")
+    rig.pbx.ami.pause_member_behind_back("t1-sales", "PJSIP/1001", False, "")
+    report = await rig.reconciler.run_once()
+    assert rig.members() == before
+    assert report.drift == {DriftKind.MISSING: 1, DriftKind.WRONG_PAUSE: 2}
+    assert sorted((d.queue, d.interface, d.kind) for d in rig.drift.recent) == [
+        ("t1-sales", "PJSIP/1000", DriftKind.MISSING),
+        ("t1-sales", "PJSIP/1001", DriftKind.WRONG_PAUSE),
+        ("t1-support", "PJSIP/1002", DriftKind.WRONG_PAUSE),
+    ]
+    assert (await rig.reconciler.run_once()).in_sync
+
+
+async def test_pbx_restart_restores_every_signed_in_seat(rig: Rig) -> None:
+    for n in range(4):
+        await rig.seats.sign_in("t1", f"100{n}")
+    await rig.seats.request("t1", "1003", SetNotReady("培训"))
+    before = rig.members()
+    assert len(before) == 8
+    cycles = rig.reconciler.stats.cycles
+    await rig.pbx.ami.restart(lose_members=True)
+    async with asyncio.timeout(5):
+        while rig.reconciler.stats.cycles == cycles:  # noqa: ASYNC110 (the login hook runs it)
+            await asyncio.sleep(0.02)
+    assert rig.members() == before
+    assert rig.members()[("t1-sales", "PJSIP/1003")] == (True, "培训", 0)
+
+
+async def test_answered_queue_call_puts_the_seat_on_call_and_back(rig: Rig) -> None:
+    feed = AmiSeatFeed(rig.client, rig.seats.call_event)
+    feed.attach()
+    runner = asyncio.create_task(feed.run())
+    try:
+        await rig.seats.sign_in("t1", "1000")
+        handle = await rig.pbx.simulator.place_call(
+            did="4008001234", queue="t1-sales", talk_seconds=0.5
+        )
+        seen_on_call = False
+        async with asyncio.timeout(5):
+            while not handle.task.done():
+                s = await _status(rig)
+                seen_on_call = seen_on_call or s is AgentState.ON_CALL
+                await asyncio.sleep(0.02)
+        outcome = await handle
+        assert outcome.answered
+        assert seen_on_call
+        async with asyncio.timeout(3):
+            while await _status(rig) is not AgentState.READY:  # noqa: ASYNC110
+                await asyncio.sleep(0.02)
+    finally:
+        runner.cancel()
+
+
+async def _status(rig: Rig) -> AgentState | None:
+    live = await rig.seats.live("t1")
+    return live[0].status.state if live else None
