@@ -165,8 +165,9 @@ def build_service(
     calls = CallTrackingService(writer)
     ami = AmiClient(_ami_config(settings, ami_port))
     AmiCallFeed(ami, calls, clock.now).attach()
-    seat_api, seat_feed, seat_jobs = _seats(settings, sessions, ami, calls, clock)
+    seat_api, seat_feed, seat_jobs, reconciler = _seats(settings, sessions, ami, calls, clock)
     readiness = _readiness(ami, agi, lambda: ping(engine))
+    readiness.add("acd_reconciler", _reconciler_check(reconciler))
     app = create_app(
         call_store=repo,
         readiness=readiness,
@@ -210,7 +211,9 @@ def _seats(
     ami: AmiClient,
     calls: CallTrackingService,
     clock: SystemClock,
-) -> tuple[SeatApi, AmiSeatFeed, list[tuple[str, float, Callable[[], Awaitable[object]]]]]:
+) -> tuple[
+    SeatApi, AmiSeatFeed, list[tuple[str, float, Callable[[], Awaitable[object]]]], Reconciler
+]:
     """Wire agents, leases, seats, the queue config and the reconciler to the DB and AMI."""
     agents = AgentRepository(sessions)
     groups = SkillGroupRepository(sessions)
@@ -253,7 +256,27 @@ def _seats(
         ("seat-tick", SEAT_TICK_SECONDS, seats.tick),
         ("acd-reconcile", RECONCILE_INTERVAL, reconciler.run_once),
     ]
-    return api, feed, jobs
+    return api, feed, jobs, reconciler
+
+
+def _reconciler_check(reconciler: Reconciler) -> Callable[[], Awaitable[CheckResult]]:
+    """Readiness detail: cycles, repairs per drift kind; not ready while cycles keep failing."""
+
+    async def check() -> CheckResult:
+        st = reconciler.stats
+        return CheckResult(
+            st.cycles > 0 or st.cycles_failed == 0,
+            {
+                "cycles": st.cycles,
+                "cycles_failed": st.cycles_failed,
+                "repairs": st.repairs,
+                "repairs_failed": st.repairs_failed,
+                "drift": {k.value: v for k, v in st.drift.items()},
+                "last_duration_s": st.last_duration,
+            },
+        )
+
+    return check
 
 
 def build_access_service(settings: Settings, engine: AsyncEngine) -> AccessService:

@@ -127,14 +127,27 @@ class SeatService:
         self.pbx_failures = 0
 
     async def sign_in(
-        self, tenant_id: str, agent_no: str, *, ready: bool = True, reason: str = ""
+        self,
+        tenant_id: str,
+        agent_no: str,
+        *,
+        ready: bool = True,
+        reason: str = "",
+        interface: str | None = None,
     ) -> SeatResult:
-        """签入: check certification, one sign-in per 工号 and the lease, then join the queues."""
+        """签入: check certification, one sign-in per 工号 and the lease, then join the queues.
+
+        Seats are not bound to a PC: ``interface`` names the softphone the agent sits at
+        today (default: the agent's own endpoint).
+        """
         agent = await self._agent(tenant_id, agent_no)
+        if interface is not None:
+            agent = replace(agent, interface=interface)
         now = self._clock.now()
         async with self._tenant_locks[tenant_id]:
             existing = await self._sessions.get_open(tenant_id, agent_no)
             _raise_if_refused(check_agent_sign_in(agent_no, agent.certified, existing is not None))
+            await self._check_device_free(agent.interface)
             lease = await lease_in_force(self._leases, tenant_id, now)
             counts = await self._sessions.count_open_by_kind(tenant_id)
             _raise_if_refused(can_sign_in(counts, lease, agent.seat_kind, now))
@@ -163,6 +176,7 @@ class SeatService:
         agent = await self._agent(tenant_id, agent_no)
         async with self._tenant_locks[tenant_id]:
             session = await self._open_session(tenant_id, agent_no)
+            agent = replace(agent, interface=session.interface)
             now = self._clock.now()
             ctx = FloorContext(agents_on_break=await self._on_break(tenant_id, agent_no))
             outcome = transition(session.status, command, now, self._policy_for(tenant_id), ctx)
@@ -209,6 +223,17 @@ class SeatService:
         if agent is None:
             raise AgentNotFoundError(f"agent {agent_no} not found")
         return agent
+
+    async def _check_device_free(self, interface: str) -> None:
+        """One softphone carries one seat: two agents on one device would share its calls."""
+        for session in await self._sessions.list_open(None):
+            if session.interface == interface:
+                raise SeatRefusedError(
+                    Refused(
+                        RefusalCode.DEVICE_IN_USE,
+                        f"The softphone {interface} already carries a signed-in seat.",
+                    )
+                )
 
     async def _open_session(self, tenant_id: str, agent_no: str) -> SeatSession:
         session = await self._sessions.get_open(tenant_id, agent_no)
@@ -372,7 +397,8 @@ class DesiredSeats:
                 agent = agents.get(session.agent_no)
                 if agent is not None:
                     status = session.status
-                    out.extend(memberships(agent, status.paused, status.pause_reason))
+                    seated = replace(agent, interface=session.interface)
+                    out.extend(memberships(seated, status.paused, status.pause_reason))
         return out
 
     async def _all_agents(self, tenant_id: str) -> dict[str, AgentRecord]:

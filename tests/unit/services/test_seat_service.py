@@ -202,6 +202,7 @@ async def test_desired_state_follows_the_stored_pause_state() -> None:
     await rig.service.sign_in("t1", "1001")
     await rig.service.request("t1", "1001", SetNotReady("meeting"))
     await rig.service.request("t1", "1000", CallStarted())
+
     async def owned() -> list[str]:
         return ["t1-sales", "t1-support"]
 
@@ -213,3 +214,15 @@ async def test_desired_state_follows_the_stored_pause_state() -> None:
     assert by_member[("t1-support", "PJSIP/1000")] == (False, "", 5)
     assert by_member[("t1-sales", "PJSIP/1001")] == (True, "meeting", 0)
     assert {d.member_name for d in desired} == {"1000 坐席1000", "1001 坐席1001"}
+
+
+async def test_any_softphone_can_take_a_seat_but_only_one_seat_per_softphone() -> None:
+    rig = Rig()
+    result = await rig.service.sign_in("t1", "1000", interface="PJSIP/hotdesk-7")
+    assert result.session.interface == "PJSIP/hotdesk-7"
+    assert rig.queues.calls[0][2] == "PJSIP/hotdesk-7"
+    rig.queues.calls.clear()
+    await rig.service.request("t1", "1000", SetNotReady("x"))
+    assert {c[2] for c in rig.queues.calls} == {"PJSIP/hotdesk-7"}
+    code = await refused(rig.service.sign_in("t1", "1001", interface="PJSIP/hotdesk-7"))
+    assert code is RefusalCode.DEVICE_IN_USE

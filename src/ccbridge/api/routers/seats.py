@@ -103,7 +103,7 @@ async def sign_in(
     _may_act_on(who, agent_no)
     opts = body or SignInIn()
     result = await _seats(request).sign_in(
-        tenant_id, agent_no, ready=opts.ready, reason=opts.reason
+        tenant_id, agent_no, ready=opts.ready, reason=opts.reason, interface=opts.interface
     )
     return await _answer(request, who, tenant_id, "sign_in", result)
 

@@ -156,6 +156,9 @@ class SignInIn(BaseModel):
 
     ready: bool = True
     reason: Annotated[SafeText, Field(max_length=64)] = ""
+    interface: Interface | None = Field(
+        None, description="The softphone the agent sits at today (default: the agent's own)"
+    )
 
 
 class SeatOut(BaseModel):
