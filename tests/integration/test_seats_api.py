@@ -148,8 +148,14 @@ async def test_sign_in_joins_the_queue_and_the_eleventh_is_refused(world: World)
     assert "All 10 leased" in body["detail"]
     # t2's lease is its own: t2 can still sign in (after creating an agent)
     await world.post("/api/v1/tenants/t2/agents", _agent("1000"), world.t2)
+    # PJSIP endpoints are global on one PBX: t2's 1000 sits at another phone
+    resp = await world.post(
+        "/api/v1/tenants/t2/seats/1000/sign-in", {"interface": "PJSIP/t2-1000"}, world.t2
+    )
+    assert resp.status_code == 200, resp.text
+    resp = await world.post("/api/v1/tenants/t2/seats/1000/sign-out", who=world.t2)
     resp = await world.post("/api/v1/tenants/t2/seats/1000/sign-in", who=world.t2)
-    assert resp.status_code == 200
+    _refusal(resp, 409, "DEVICE_IN_USE")  # PJSIP/1000 carries t1's seat
 
 
 async def test_uncertified_and_double_sign_in_are_refused(world: World) -> None:
