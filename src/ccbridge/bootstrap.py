@@ -144,6 +144,8 @@ async def run_service(settings: Settings) -> None:
                 service.calls.restore(await service.repo.open_calls())
                 if settings.mode is Mode.DEV:
                     await ensure_dev_key(service.access, Path(settings.auth.dev_key_file))
+                if pbx is not None:
+                    await _seed_demo(engine, service.access)
                 with _stop_on_signals(service.http):
                     await service.run()
         finally:
@@ -277,6 +279,19 @@ def _reconciler_check(reconciler: Reconciler) -> Callable[[], Awaitable[CheckRes
         )
 
     return check
+
+
+async def _seed_demo(engine: AsyncEngine, access: AccessService) -> None:
+    """With the simulator: demo tenants, leases, skill groups and agents matching its queues."""
+    from ccbridge.testing.demo import seed_demo  # lazy: the simulator is dev-only
+
+    sessions = create_session_factory(engine)
+    await seed_demo(
+        access,
+        LeaseRepository(sessions),
+        SkillGroupRepository(sessions),
+        AgentRepository(sessions),
+    )
 
 
 def build_access_service(settings: Settings, engine: AsyncEngine) -> AccessService:

@@ -200,6 +200,8 @@ class FakeAmiServer:
             "queueadd": self._queue_add,
             "queueremove": self._queue_remove,
             "queuepause": self._queue_pause,
+            "queuepenalty": self._queue_penalty,
+            "queuereload": self._queue_reload,
             "queuestatus": self._queue_status,
             "queuesummary": self._queue_summary,
             "coreshowchannels": self._core_show_channels,
@@ -690,6 +692,30 @@ class FakeAmiServer:
             return
         session.ok(req, "Removed interface from queue")
         self._member_removed_events(self.model.queue(queue), member)
+
+    async def _queue_penalty(self, session: AmiSession, req: _Request) -> None:
+        # Not in the captures: texts follow app_queue.c's manager_queue_member_penalty.
+        iface, penalty_s, queue = req.get("Interface"), req.get("Penalty"), req.get("Queue")
+        if not iface or not penalty_s or not penalty_s.lstrip("-").isdigit():
+            session.error(req, "Need 'Interface' and 'Penalty' parameters.")
+            return
+        hits = [(q, m) for q, m in self.model.members_of(iface) if queue is None or q.name == queue]
+        if not hits:
+            session.error(req, "Invalid interface, queuename or penalty")
+            return
+        for q, m in hits:
+            m.penalty = int(penalty_s)
+            self.emit(
+                "QueueMemberPenalty",
+                [("Queue", q.name), ("Interface", iface), ("Penalty", penalty_s)],
+                af.PRIV_AGENT,
+            )
+        session.ok(req, "Interface penalty set successfully")
+
+    async def _queue_reload(self, session: AmiSession, req: _Request) -> None:
+        # Not in the captures: the queues of the fake come from its model, so a reload only
+        # acknowledges (app_queue answers "Queue reloaded successfully").
+        session.ok(req, "Queue reloaded successfully")
 
     async def _queue_pause(self, session: AmiSession, req: _Request) -> None:
         iface, paused_s = req.get("Interface"), req.get("Paused")

@@ -12,6 +12,7 @@ import pytest
 from ccbridge.asterisk.ami.client import AmiClient, AmiConfig
 from ccbridge.asterisk.ami.codec import AmiMessage, FrameDecoder
 from ccbridge.asterisk.ami.errors import AmiActionError
+from ccbridge.asterisk.config.queues import reload_queues
 from ccbridge.asterisk.queue_control import AmiQueueControl, member_from_item
 from ccbridge.domain.acd.membership import QueueMemberSpec
 from ccbridge.testing.fake_pbx import FakeAsterisk
@@ -215,3 +216,19 @@ def test_capture_queue_member_items_parse_to_specs() -> None:
         QueueMemberSpec("sales", "Local/2002@agents", "T002 李娜", 0, True, "小休 break") in specs
     )
     assert QueueMemberSpec("sales", "Local/2001@agents", "T001 Zhang Wei", 1, False, "") in specs
+
+
+async def test_penalty_change_and_queue_reload_reach_the_pbx(rig: Rig) -> None:
+    spec = QueueMemberSpec("t1-sales", "PJSIP/1001", "1001 张伟", penalty=0)
+    await rig.control.add_member(spec)
+    await rig.control.set_penalty("t1-sales", "PJSIP/1001", 4)
+    assert member(rig, "t1-sales", "PJSIP/1001").penalty == 4
+    (action,) = rig.actions("QueuePenalty")
+    assert (action.get("Queue"), action.get("Interface"), action.get("Penalty")) == (
+        "t1-sales",
+        "PJSIP/1001",
+        "4",
+    )
+    await reload_queues(rig.client)
+    (reload,) = rig.actions("QueueReload")
+    assert reload.get("Members") == "no"

@@ -1,0 +1,88 @@
+"""Demo data for ``ccbridge serve`` with the PBX simulator: tenants, leases, groups, agents.
+
+They match the simulator's queues (``t1-sales``, ``t1-support``, ``t2-service``), so a
+newcomer can sign an agent in over HTTP and watch it join a queue and take calls. Seeding is
+idempotent: an existing tenant is left as it is.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+
+import structlog
+
+from ccbridge.domain.access import ROLE_SCOPES, Principal, Role
+from ccbridge.domain.leases.model import SeatKind, SeatLease
+from ccbridge.errors import NotFoundError
+from ccbridge.services.seat_ports import (
+    AgentRecord,
+    AgentRepo,
+    LeaseRepo,
+    SkillGroupRecord,
+    SkillGroupRepo,
+    SkillLevel,
+)
+from ccbridge.services.tenants import AccessService
+
+log = structlog.get_logger(__name__)
+
+DEMO_TENANTS: dict[str, tuple[str, tuple[str, ...], tuple[tuple[str, str], ...]]] = {
+    "t1": (
+        "演示客户一 Demo Client One",
+        ("sales", "support"),
+        (("1101", "赵敏"), ("1102", "钱进")),
+    ),
+    "t2": ("演示客户二 Demo Two", ("service",), (("2101", "孙丽"),)),
+}
+"""tenant → (name, skill groups, agents (工号, name)); queues are ``<tenant>-<group>``."""
+
+_SYSTEM = Principal(
+    actor="system:demo",
+    role=Role.PLATFORM_ADMIN,
+    tenant_id=None,
+    scopes=ROLE_SCOPES[Role.PLATFORM_ADMIN],
+)
+
+
+async def seed_demo(
+    access: AccessService, leases: LeaseRepo, groups: SkillGroupRepo, agents: AgentRepo
+) -> list[str]:
+    """Create the demo tenants that do not exist yet; return the ids created."""
+    created: list[str] = []
+    for tenant_id, (name, group_names, people) in DEMO_TENANTS.items():
+        try:
+            await access.get_tenant(_SYSTEM, tenant_id)
+            continue
+        except NotFoundError:
+            pass
+        await access.create_tenant(_SYSTEM, tenant_id=tenant_id, name=name)
+        await leases.create(
+            SeatLease(
+                tenant_id,
+                {SeatKind.INBOUND: 10, SeatKind.INBOUND_OUTBOUND: 2},
+                valid_from=date(2026, 1, 1),
+                monthly_price={
+                    SeatKind.INBOUND: Decimal("800.00"),
+                    SeatKind.INBOUND_OUTBOUND: Decimal("1200.00"),
+                },
+            )
+        )
+        for group in group_names:
+            await groups.create(SkillGroupRecord(tenant_id, group, f"{tenant_id}-{group}"))
+        for agent_no, person in people:
+            await agents.create(
+                AgentRecord(
+                    tenant_id=tenant_id,
+                    agent_no=agent_no,
+                    name=person,
+                    certified=True,
+                    interface=f"PJSIP/{agent_no}",
+                    seat_kind=SeatKind.INBOUND,
+                    skills=tuple(SkillLevel(g, 8) for g in group_names),
+                )
+            )
+        created.append(tenant_id)
+    if created:
+        log.info("demo_tenants_seeded", tenants=created)
+    return created
