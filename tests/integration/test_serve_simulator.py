@@ -44,6 +44,17 @@ def _get(url: str, key: str | None = None) -> tuple[int, Any]:
         return exc.code, json.loads(exc.read())
 
 
+def _post(url: str, key: str) -> tuple[int, Any]:
+    request = urllib.request.Request(
+        url, data=b"", method="POST", headers={"Authorization": f"Bearer {key}"}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=5) as resp:
+            return resp.status, json.loads(resp.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
 def _ccbridge() -> list[str]:
     exe = shutil.which("ccbridge", path=str(Path(sys.executable).parent))
     return [exe] if exe else [sys.executable, "-m", "ccbridge"]
@@ -93,6 +104,12 @@ def test_serve_with_simulator_shows_calls_within_30_seconds(tmp_path: Path) -> N
         assert answered["skill_group"] in {"t1-sales", "t1-support", "t2-service"}
         assert answered["caller"].isdigit()
         assert answered["callee"] in {"4008001234", "4008001235", "4008005678"}
+        # The demo tenant's agent signs in over HTTP and joins its queue on the simulator.
+        status, seat = _post(f"{base}/api/v1/tenants/t1/seats/1101/sign-in", key)
+        assert status == 200, seat
+        assert (seat["state"], seat["pbx_synced"]) == ("ready", True)
+        _, live = _get(f"{base}/api/v1/seats/live?tenant=t1", key)
+        assert [s["agent_no"] for s in live] == ["1101"]
     finally:
         proc.send_signal(signal.SIGTERM)
         try:
