@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -12,12 +11,13 @@ from datetime import UTC, datetime
 
 import pytest
 
-from ccbridge.asterisk.ami.client import AmiClient, AmiConfig
+from ccbridge.asterisk.ami.client import AmiClient
 from ccbridge.asterisk.call_feed import AmiCallFeed
 from ccbridge.domain.calls.model import CallRecord, CallState
 from ccbridge.services.calls import CallTrackingService
 from ccbridge.testing.fake_pbx import FakeAsterisk
 from tests.fakes.calls import MemoryCallStore
+from tests.support.ami_rig import fake_pbx_client, running
 from tests.support.fault_proxy import FaultProxy
 
 PING = 0.1  # scaled heartbeat: production is 5 s with a 15 s detection budget
@@ -71,32 +71,15 @@ async def rig() -> AsyncIterator[Rig]:
     )
     await pbx.start()
     proxy = await FaultProxy("127.0.0.1", pbx.ami_port).start()
-    client = AmiClient(
-        AmiConfig(
-            host="127.0.0.1",
-            port=proxy.port,
-            username="ccbridge",
-            secret="secret",
-            connect_timeout=0.5,
-            action_timeout=1.0,
-            ping_interval=PING,
-            backoff_initial=0.02,
-            backoff_max=0.2,
-        )
-    )
+    client = fake_pbx_client(proxy.port, action_timeout=1.0, ping_interval=PING, backoff_max=0.2)
     store = MemoryCallStore()
     service = CallTrackingService(store)
     feed = AmiCallFeed(client, service, lambda: datetime.now(UTC))
     feed.attach()
-    task = asyncio.create_task(client.run())
     try:
-        await client.wait_synced(3)
-        yield Rig(pbx, proxy, client, store, service, feed)
+        async with running(client, synced_within=3):
+            yield Rig(pbx, proxy, client, store, service, feed)
     finally:
-        await client.stop()
-        with contextlib.suppress(Exception):
-            async with asyncio.timeout(3):
-                await task
         await proxy.close()
         await pbx.stop()
 

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from ccbridge.asterisk.ami.client import AmiClient, AmiConfig
+from ccbridge.asterisk.ami.client import AmiClient
 from ccbridge.asterisk.queue_control import AmiQueueControl
 from ccbridge.domain.acd.membership import (
     AddMember,
@@ -26,6 +26,7 @@ from ccbridge.domain.acd.membership import (
 from ccbridge.services.acd import Reconciler
 from ccbridge.testing.fake_pbx import FakeAsterisk
 from ccbridge.testing.pbx_model import MemberSpec, QueueSpec
+from tests.support.ami_rig import fake_pbx_client, running
 
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 GROUPS = ["sales", "support", "billing"]
@@ -102,32 +103,15 @@ async def rig() -> AsyncIterator[Rig]:
     queues.append(QueueSpec("admin-q", members=[MemberSpec("PJSIP/9000", "admin static")]))
     pbx = FakeAsterisk(queues=queues, agi_url=None, seed=11, auth_fail_delay=0)
     await pbx.start()
-    client = AmiClient(
-        AmiConfig(
-            host="127.0.0.1",
-            port=pbx.ami_port,
-            username="ccbridge",
-            secret="secret",
-            connect_timeout=0.5,
-            action_timeout=2.0,
-            ping_interval=60,
-            backoff_initial=0.02,
-            backoff_max=0.1,
-        )
-    )
+    client = fake_pbx_client(pbx.ami_port)
     control = AmiQueueControl(client)
     source, drift = seats(), DriftLog()
     reconciler = Reconciler(control, source, drift, FixedClock())
     client.add_login_hook(reconciler.on_login)
-    task = asyncio.create_task(client.run())
     try:
-        await client.wait_synced(3)
-        yield Rig(pbx, client, control, source, drift, reconciler)
+        async with running(client):
+            yield Rig(pbx, client, control, source, drift, reconciler)
     finally:
-        await client.stop()
-        with contextlib.suppress(Exception):
-            async with asyncio.timeout(3):
-                await task
         await pbx.stop()
 
 

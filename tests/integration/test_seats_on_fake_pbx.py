@@ -4,7 +4,6 @@ Asterisk 22; and the DB-backed reconciler healing drift and a PBX restart."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -13,7 +12,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from ccbridge.asterisk.ami.client import AmiClient, AmiConfig
+from ccbridge.asterisk.ami.client import AmiClient
 from ccbridge.asterisk.queue_control import AmiQueueControl
 from ccbridge.asterisk.seat_feed import AmiSeatFeed
 from ccbridge.db.engine import create_session_factory
@@ -29,6 +28,7 @@ from ccbridge.services.seat_ports import AgentRecord, SkillGroupRecord, SkillLev
 from ccbridge.services.seats import DesiredSeats, SeatService
 from ccbridge.testing.fake_pbx import FakeAsterisk
 from ccbridge.testing.pbx_model import QueueSpec
+from tests.support.ami_rig import fake_pbx_client, running
 
 GROUPS = ("sales", "support")
 QUEUES = [queue_name("t1", g) for g in GROUPS]
@@ -90,18 +90,7 @@ async def rig(engine: AsyncEngine) -> AsyncIterator[Rig]:
         queues=[QueueSpec(q) for q in QUEUES], agi_url=None, seed=3, auth_fail_delay=0
     )
     await pbx.start()
-    client = AmiClient(
-        AmiConfig(
-            host="127.0.0.1",
-            port=pbx.ami_port,
-            username="ccbridge",
-            secret="secret",
-            connect_timeout=0.5,
-            action_timeout=2.0,
-            backoff_initial=0.02,
-            backoff_max=0.1,
-        )
-    )
+    client = fake_pbx_client(pbx.ami_port)
     queues = AmiQueueControl(client)
     seats = SeatService(
         agents=agents,
@@ -118,15 +107,10 @@ async def rig(engine: AsyncEngine) -> AsyncIterator[Rig]:
     drift = DriftLog()
     reconciler = Reconciler(queues, DesiredSeats(seat_sessions, agents, owned), drift, WallClock())
     client.add_login_hook(reconciler.on_login)
-    task = asyncio.create_task(client.run())
     try:
-        await client.wait_synced(5)
-        yield Rig(pbx, client, seats, reconciler, drift)
+        async with running(client):
+            yield Rig(pbx, client, seats, reconciler, drift)
     finally:
-        await client.stop()
-        with contextlib.suppress(Exception):
-            async with asyncio.timeout(3):
-                await task
         await pbx.stop()
 
 
