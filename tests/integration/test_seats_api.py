@@ -188,6 +188,18 @@ async def test_not_ready_break_cap_and_live_view(world: World) -> None:
     assert live2.json() == []
 
 
+async def test_not_ready_over_15_minutes_alerts_the_supervisor(world: World) -> None:
+    await world.post("/api/v1/tenants/t1/seats/1000/sign-in")
+    await world.post("/api/v1/tenants/t1/seats/1000/state", {"action": "not_ready", "reason": "x"})
+    world.clock.advance(minutes=16)
+    seats: SeatService = world.client._transport.app.state.seats  # type: ignore[attr-defined]
+    assert await seats.tick() == 1
+    resp = await world.client.get("/api/v1/seats/alerts", headers=world.t1)
+    assert [(a["agent_no"], a["code"]) for a in resp.json()] == [("1000", "NOT_READY_TOO_LONG")]
+    other = await world.client.get("/api/v1/seats/alerts", headers=world.t2)
+    assert other.json() == []
+
+
 async def test_an_agent_token_may_change_only_its_own_seat(world: World) -> None:
     resp = await world.post(
         "/api/v1/auth/token", {"subject": "zhang", "role": "agent", "agent_no": "1000"}
