@@ -6,6 +6,7 @@ Needs the snippets in asterisk/ (queue `ccbridge-test`, context `ccbridge-test-a
 from __future__ import annotations
 
 import asyncio
+import uuid
 from datetime import UTC, datetime
 
 from ccbridge.asterisk.ami import actions as act
@@ -47,17 +48,22 @@ async def test_a_real_call_is_tracked_under_its_linkedid(real_ami: AmiClient) ->
     store = MemoryCallStore()
     service = CallTrackingService(store)
     AmiCallFeed(real_ami, service, lambda: datetime.now(UTC)).attach()
+    call_id = f"ccb-test-{uuid.uuid4().hex[:12]}"
     await real_ami.send_action(
         act.originate(
             "Local/2001@ccbridge-test-agents",
             application="Wait",
             data="2",
             caller_id='"ccbridge test" <13800138000>',
+            channel_id=call_id,
         )
     )
+    # Wait for *this* call (its linkedid is the ;1 leg's ChannelId), not any call that ends:
+    # calls left over from an earlier test or run may hang up meanwhile.
     async with asyncio.timeout(20):
-        while not any(r.state.is_final for r in store.records.values()):  # noqa: ASYNC110
+        while not ((rec := store.records.get(call_id)) and rec.state.is_final):  # noqa: ASYNC110
             await asyncio.sleep(0.1)
-    rec = next(r for r in store.records.values() if r.state is CallState.ENDED)
+    assert rec is not None
+    assert rec.state is CallState.ENDED
     assert rec.caller == "13800138000"
     assert rec.started_at <= (rec.ended_at or rec.started_at)

@@ -21,6 +21,19 @@ SCRIPT = "inbound"
 _DID = re.compile(r"^\+?[0-9]{1,32}$")
 
 
+def did_of(env: Mapping[str, str]) -> str:
+    """Return the first of ``agi_dnid``, ``agi_extension`` that is a plain number, else "".
+
+    Asterisk sends ``agi_dnid: unknown`` when the channel has no DNID (Local channels, some
+    trunks), so a non-numeric DNID must fall through to the extension the dialplan ran.
+    """
+    for key in ("agi_dnid", "agi_extension"):
+        value = env.get(key) or ""
+        if _DID.match(value):
+            return value
+    return ""
+
+
 @dataclass(frozen=True, slots=True)
 class InboundRoute:
     """Where calls to one DID go."""
@@ -39,9 +52,7 @@ class InboundRouteHandler:
 
     async def __call__(self, session: AgiSession) -> None:
         """Tag the channel; an unknown DID takes the fallback route or hangs up."""
-        did = session.env.get("agi_dnid") or session.env.get("agi_extension") or ""
-        if not _DID.match(did):
-            did = ""
+        did = did_of(session.env)
         route = self._routes.get(did, self._fallback)
         if route is None:
             self.unrouted += 1

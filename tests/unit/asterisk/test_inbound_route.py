@@ -63,3 +63,14 @@ async def test_hostile_dnid_never_reaches_a_command() -> None:
     finally:
         await server.stop()
     assert got == {"CCB_TENANT": "t1", "CCB_QUEUE": "t1-support"}
+
+
+async def test_unknown_dnid_falls_back_to_the_extension(
+    routed: tuple[FastAgiServer, InboundRouteHandler],
+) -> None:
+    # Seen on a real Asterisk 22.10.1: Local channels and some trunks send agi_dnid: unknown.
+    server, _ = routed
+    url = f"agi://127.0.0.1:{server.port}/{SCRIPT}"
+    result = await FakeAgiClient(url, AgiCall(dnid="unknown", extension="4008001234")).run()
+    assert result.variables_set["CCB_QUEUE"] == "t1-sales"
+    assert result.variables_set["CCB_DID"] == "4008001234"
