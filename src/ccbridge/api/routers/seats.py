@@ -61,6 +61,15 @@ def _may_act_on(who: Principal, agent_no: str) -> None:
     raise AccessDeniedError("this credential may only change its own seat")
 
 
+def _readable_tenant(who: Principal, requested: str | None) -> str:
+    """The one tenant a seat view shows: the caller's own, or the one a platform admin names."""
+    who.require("seats:read")
+    tenant_id = scoped_tenant(who, requested)
+    if tenant_id is None:
+        raise AccessDeniedError("name a tenant with ?tenant=")
+    return tenant_id
+
+
 def _current_call(request: Request, interface: str) -> str | None:
     lookup: Callable[[str], str | None] = request.app.state.current_call
     return lookup(interface)
@@ -157,10 +166,7 @@ async def live(
     tenant: Annotated[str | None, Query(max_length=64)] = None,
 ) -> list[SeatOut]:
     """The wallboard of the caller's tenant (the platform admin names one with ``tenant``)."""
-    who.require("seats:read")
-    tenant_id = scoped_tenant(who, tenant)
-    if tenant_id is None:
-        raise AccessDeniedError("name a tenant with ?tenant=")
+    tenant_id = _readable_tenant(who, tenant)
     sessions = await _seats(request).live(tenant_id)
     return [
         SeatOut.of(s, current_call=_current_call(request, s.interface))
@@ -179,10 +185,7 @@ async def alerts(
     tenant: Annotated[str | None, Query(max_length=64)] = None,
 ) -> list[SeatAlertOut]:
     """Newest first: the seat rules' alerts for the caller's tenant."""
-    who.require("seats:read")
-    tenant_id = scoped_tenant(who, tenant)
-    if tenant_id is None:
-        raise AccessDeniedError("name a tenant with ?tenant=")
+    tenant_id = _readable_tenant(who, tenant)
     return [
         SeatAlertOut(agent_no=a.agent_no, code=a.code.value, message=a.message, at=a.at)
         for a in reversed(_seats(request).alerts)
