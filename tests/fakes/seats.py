@@ -11,6 +11,7 @@ from ccbridge.domain.leases.model import SeatKind, SeatLease
 from ccbridge.services.seat_ports import (
     AgentRecord,
     AlreadySignedInError,
+    DeviceInUseError,
     LeaseChangeRecord,
     SeatSession,
     StaleWriteError,
@@ -93,6 +94,8 @@ class MemorySessions:
     async def open(self, session: SeatSession) -> None:
         if await self.get_open(session.tenant_id, session.agent_no) is not None:
             raise AlreadySignedInError(f"{session.agent_no} already signed in")
+        if await self.get_open_on_interface(session.interface) is not None:
+            raise DeviceInUseError(f"{session.interface} in use")
         self.rows[session.id] = session
 
     async def get(self, tenant_id: str, session_id: str) -> SeatSession | None:
@@ -108,6 +111,9 @@ class MemorySessions:
             ),
             None,
         )
+
+    async def get_open_on_interface(self, interface: str) -> SeatSession | None:
+        return next((s for s in self.rows.values() if s.interface == interface and s.is_open), None)
 
     async def list_open(self, tenant_id: str | None) -> list[SeatSession]:
         return [s for s in self.rows.values() if s.is_open and tenant_id in (None, s.tenant_id)]

@@ -30,6 +30,7 @@ from ccbridge.services.seat_ports import (
     AgentRecord,
     AlreadyExistsError,
     AlreadySignedInError,
+    DeviceInUseError,
     RecordNotFoundError,
     SeatSession,
     SkillGroupRecord,
@@ -137,6 +138,7 @@ def seat(
     tenant: str = "acme",
     kind: SeatKind = IN,
     at: datetime = T0,
+    interface: str | None = None,
 ) -> SeatSession:
     status = AgentStatus(since=at, state=AgentState.READY)
     return SeatSession(
@@ -144,7 +146,8 @@ def seat(
         tenant_id=tenant,
         agent_no=agent_no,
         kind=kind,
-        interface=f"PJSIP/{agent_no}",
+        # Endpoints are PBX-wide, so tenants' softphones have distinct names.
+        interface=interface or f"PJSIP/{tenant}-{agent_no}",
         signed_in_at=at,
         signed_out_at=None,
         status=status,
@@ -349,6 +352,36 @@ async def test_concurrent_sign_ins_exactly_one_wins(sessions: SeatSessionReposit
     assert sum(r is None for r in results) == 1
     assert all(isinstance(r, AlreadySignedInError) for r in results if r is not None)
     assert len(await sessions.list_open("acme")) == 1
+
+
+async def test_one_open_session_per_softphone_across_tenants(
+    sessions: SeatSessionRepository,
+) -> None:
+    await sessions.open(seat("s1", "1001", interface="PJSIP/hotdesk-1"))
+    found = await sessions.get_open_on_interface("PJSIP/hotdesk-1")
+    assert found is not None
+    assert found.id == "s1"
+    assert await sessions.get_open_on_interface("PJSIP/hotdesk-2") is None
+    with pytest.raises(DeviceInUseError) as refused:
+        await sessions.open(seat("s2", "2002", tenant="globex", interface="PJSIP/hotdesk-1"))
+    assert refused.value.field == "interface"
+    await sessions.close(found, T0 + timedelta(minutes=5))
+    assert await sessions.get_open_on_interface("PJSIP/hotdesk-1") is None
+    await sessions.open(seat("s3", "2002", tenant="globex", interface="PJSIP/hotdesk-1"))
+
+
+async def test_concurrent_sign_ins_on_one_softphone_exactly_one_wins(
+    sessions: SeatSessionRepository,
+) -> None:
+    results = await asyncio.gather(
+        *(
+            sessions.open(seat(f"dev-{i}", f"10{i:02d}", interface="PJSIP/shared"))
+            for i in range(5)
+        ),
+        return_exceptions=True,
+    )
+    assert sum(r is None for r in results) == 1
+    assert all(isinstance(r, DeviceInUseError) for r in results if r is not None)
 
 
 async def test_status_json_round_trip(sessions: SeatSessionRepository) -> None:

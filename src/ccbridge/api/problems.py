@@ -8,11 +8,13 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ccbridge.errors import CcbridgeError, ErrorCode
 
 PROBLEM_JSON = "application/problem+json"
+DB_RETRY_AFTER_SECONDS = 1
 log = structlog.get_logger(__name__)
 
 
@@ -101,6 +103,22 @@ async def _on_http_error(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+async def _on_database_busy(request: Request, exc: Exception) -> JSONResponse:
+    """A locked SQLite file or a dropped PostgreSQL link is transient: say so, and when to retry.
+
+    Nothing was written (the transaction rolled back), so the client may safely repeat.
+    """
+    log.warning("api_database_busy", path=request.url.path, error=str(exc).splitlines()[0])
+    return problem(
+        503,
+        "Database unavailable",
+        "the database is busy or unreachable; nothing was changed, retry shortly",
+        code=ErrorCode.DATABASE_UNAVAILABLE,
+        instance=request.url.path,
+        headers={"Retry-After": str(DB_RETRY_AFTER_SECONDS)},
+    )
+
+
 async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
     log.exception("api_unhandled_error", path=request.url.path, error=type(exc).__name__)
     return problem(
@@ -117,4 +135,5 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(CcbridgeError, _on_ccbridge_error)
     app.add_exception_handler(RequestValidationError, _on_validation_error)
     app.add_exception_handler(StarletteHTTPException, _on_http_error)
+    app.add_exception_handler(OperationalError, _on_database_busy)
     app.add_exception_handler(Exception, _on_unexpected)

@@ -195,6 +195,16 @@ Index(
     postgresql_where=SeatSessionRow.signed_out_at.is_(None),
 )
 
+# One softphone carries one seat: two racing sign-ins on one device cannot both commit, and
+# the sign-in check is an index lookup instead of a scan of every open session.
+Index(
+    "uq_seat_sessions_open_interface",
+    SeatSessionRow.interface,
+    unique=True,
+    sqlite_where=SeatSessionRow.signed_out_at.is_(None),
+    postgresql_where=SeatSessionRow.signed_out_at.is_(None),
+)
+
 
 class StateIntervalRow(Base):
     """How long an agent stayed in one state; at most one open row (``ended_at`` NULL)."""

@@ -43,6 +43,10 @@ class AlreadySignedInError(ConflictError):
     """The 工号 already has an open seat session (SEAT-06: one active sign-in per 工号)."""
 
 
+class DeviceInUseError(ConflictError):
+    """The softphone already carries another open seat session (one device, one seat)."""
+
+
 class RecordNotFoundError(NotFoundError):
     """The record does not exist, or belongs to another tenant."""
 
@@ -230,9 +234,10 @@ class SeatSessionRepo(Protocol):
     """Seat sessions: at most one open session per (tenant, 工号), enforced by the database."""
 
     async def open(self, session: SeatSession) -> None:
-        """Insert an open session; ``AlreadySignedInError`` if the 工号 has one already.
+        """Insert an open session; ``AlreadySignedInError`` if the 工号 has one already,
+        ``DeviceInUseError`` if its softphone carries another open session.
 
-        Two concurrent calls for the same 工号 cannot both succeed.
+        Two concurrent calls for the same 工号, or the same softphone, cannot both succeed.
         """
         ...
 
@@ -242,6 +247,10 @@ class SeatSessionRepo(Protocol):
 
     async def get_open(self, tenant_id: str, agent_no: str) -> SeatSession | None:
         """Return the agent's open session, or None."""
+        ...
+
+    async def get_open_on_interface(self, interface: str) -> SeatSession | None:
+        """Return the open session on a softphone (any tenant), or None; an index lookup."""
         ...
 
     async def list_open(self, tenant_id: str | None) -> builtins.list[SeatSession]:

@@ -52,6 +52,7 @@ from ccbridge.services.acd import QueueControl
 from ccbridge.services.seat_ports import (
     AgentRecord,
     AgentRepo,
+    DeviceInUseError,
     LeaseRepo,
     SeatSession,
     SeatSessionRepo,
@@ -165,7 +166,10 @@ class SeatService:
                 signed_out_at=None,
                 status=outcome.status,
             )
-            await self._sessions.open(session)
+            try:
+                await self._sessions.open(session)
+            except DeviceInUseError as exc:  # lost a race for the same softphone
+                raise _device_in_use(agent.interface) from exc
         await self._record_interval(session, now)
         synced = await self._apply(agent, outcome)
         log.info("seat_signed_in", tenant=tenant_id, agent_no=agent_no, kind=agent.seat_kind)
@@ -226,14 +230,8 @@ class SeatService:
 
     async def _check_device_free(self, interface: str) -> None:
         """One softphone carries one seat: two agents on one device would share its calls."""
-        for session in await self._sessions.list_open(None):
-            if session.interface == interface:
-                raise SeatRefusedError(
-                    Refused(
-                        RefusalCode.DEVICE_IN_USE,
-                        f"The softphone {interface} already carries a signed-in seat.",
-                    )
-                )
+        if await self._sessions.get_open_on_interface(interface) is not None:
+            raise _device_in_use(interface)
 
     async def _open_session(self, tenant_id: str, agent_no: str) -> SeatSession:
         session = await self._sessions.get_open(tenant_id, agent_no)
@@ -360,6 +358,15 @@ def memberships(agent: AgentRecord, paused: bool, reason: str) -> list[QueueMemb
         )
         for skill in agent.skills
     ]
+
+
+def _device_in_use(interface: str) -> SeatRefusedError:
+    return SeatRefusedError(
+        Refused(
+            RefusalCode.DEVICE_IN_USE,
+            f"The softphone {interface} already carries a signed-in seat.",
+        )
+    )
 
 
 def _raise_if_refused(decision: object) -> None:

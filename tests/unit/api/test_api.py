@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import cast
 
 import httpx
 import pytest
+from sqlalchemy.exc import OperationalError
 
 from ccbridge.api.app import create_app
 from ccbridge.api.security import JwtCodec, principal
@@ -196,3 +198,28 @@ async def test_tenant_principal_sees_only_its_calls(
     other = await client.get("/api/v1/calls/1795433100.0")  # a t2 call
     assert other.status_code == missing.status_code == 404
     assert other.json()["code"] == missing.json()["code"] == "NOT_FOUND"
+
+
+class _LockedStore(MemoryCallStore):
+    """A store whose database is locked by another writer (SQLite under write contention)."""
+
+    async def get(self, call_id: str, tenant: str | None = None) -> CallRecord | None:
+        raise OperationalError("SELECT …", {}, sqlite3.OperationalError("database is locked"))
+
+
+async def test_locked_database_is_503_with_retry_after(readiness: Readiness) -> None:
+    app = create_app(
+        call_store=_LockedStore(),
+        readiness=readiness,
+        access=cast(AccessService, None),
+        jwt=JwtCodec("unit-test-secret-unit-test-secret"),
+    )
+    app.dependency_overrides[principal] = lambda: PLATFORM
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
+        resp = await c.get("/api/v1/calls/1795433100.1")
+    assert resp.status_code == 503
+    assert resp.headers["content-type"] == "application/problem+json"
+    assert resp.headers["retry-after"] == "1"
+    body = resp.json()
+    assert body["code"] == "DATABASE_UNAVAILABLE"
+    assert "nothing was changed" in body["detail"]

@@ -1,7 +1,8 @@
 """Seat sessions and agent state history in SQL.
 
-One open session per (tenant, 工号) is enforced by a partial unique index, so a racing second
-sign-in fails in the database and is reported as ``AlreadySignedInError``. ``AgentStatus`` is
+One open session per (tenant, 工号), and per softphone, is enforced by partial unique indexes,
+so a racing second sign-in fails in the database and is reported as ``AlreadySignedInError``
+or ``DeviceInUseError``. ``AgentStatus`` is
 stored as JSON written field by field (enum values, ISO 8601 UTC instants), never pickled.
 """
 
@@ -24,6 +25,7 @@ from ccbridge.domain.leases.model import SeatKind
 from ccbridge.domain.leases.utilisation import SignInInterval
 from ccbridge.services.seat_ports import (
     AlreadySignedInError,
+    DeviceInUseError,
     RecordNotFoundError,
     SeatSession,
     StaleWriteError,
@@ -149,6 +151,11 @@ class SeatSessionRepository:
                 raise AlreadySignedInError(
                     f"agent {session.agent_no} is already signed in", field="agent_no"
                 ) from exc
+            if await self.get_open_on_interface(session.interface) is not None:
+                raise DeviceInUseError(
+                    f"the softphone {session.interface} already carries a signed-in seat",
+                    field="interface",
+                ) from exc
             raise RecordNotFoundError(
                 f"tenant {session.tenant_id} does not exist, or session id {session.id} is taken"
             ) from exc
@@ -163,6 +170,13 @@ class SeatSessionRepository:
     async def get_open(self, tenant_id: str, agent_no: str) -> SeatSession | None:
         """Return the agent's open session, or None."""
         stmt = select(SeatSessionRow).where(*_open(tenant_id), SeatSessionRow.agent_no == agent_no)
+        return await self._one(stmt)
+
+    async def get_open_on_interface(self, interface: str) -> SeatSession | None:
+        """Return the open session on a softphone (any tenant), or None."""
+        stmt = select(SeatSessionRow).where(
+            SeatSessionRow.signed_out_at.is_(None), SeatSessionRow.interface == interface
+        )
         return await self._one(stmt)
 
     async def list_open(self, tenant_id: str | None) -> builtins.list[SeatSession]:
