@@ -22,9 +22,10 @@ SQLITE_PRAGMAS: tuple[str, ...] = (
     "PRAGMA foreign_keys=ON",
     "PRAGMA journal_mode=WAL",
     "PRAGMA synchronous=NORMAL",
-    "PRAGMA busy_timeout=5000",
+    "PRAGMA busy_timeout=30000",
 )
-"""Applied to every new SQLite connection: WAL lets readers run beside the batch writer."""
+"""Applied to every new SQLite connection: WAL lets readers run beside the batch writer; a
+writer waits up to 30 s for the lock (sign-in storms queue on it) before the API answers 503."""
 
 PING_TIMEOUT_S = 2.0
 
