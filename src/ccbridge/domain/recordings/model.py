@@ -97,3 +97,66 @@ def recording_path(tenant: str, call_id: str, started_at: datetime, take: int = 
 def audio_bytes(size: int) -> int:
     """Bytes of audio in a WAV file of *size* bytes (0 for empty or header-only files)."""
     return max(0, size - WAV_HEADER_BYTES)
+
+
+@dataclass(frozen=True, slots=True)
+class ExportTarget:
+    """A tenant's own FTP(S) server that recordings are pushed to."""
+
+    host: str
+    port: int = 21
+    username: str = "anonymous"
+    password: str = ""
+    tls: bool = True
+    directory: str = "/"
+
+
+@dataclass(frozen=True, slots=True)
+class RecordingPolicy:
+    """Per-tenant recording settings (defaults: record every answered call, keep 1 month)."""
+
+    tenant: str
+    retention_months: int = 1
+    auto_record: bool = True
+    auto_record_groups: tuple[str, ...] | None = None
+    """``None``: every skill group; otherwise only calls answered in these groups."""
+    export_target: ExportTarget | None = None
+    export_hour_utc: int | None = None
+    """Push yesterday's recordings nightly at this UTC hour; ``None``: no scheduled export."""
+
+    def records(self, skill_group: str | None) -> bool:
+        """Say whether a call answered in *skill_group* is recorded automatically."""
+        if not self.auto_record:
+            return False
+        if self.auto_record_groups is None:
+            return True
+        return skill_group is not None and skill_group in self.auto_record_groups
+
+
+@dataclass(frozen=True, slots=True)
+class RecordingQuery:
+    """Search filters (all optional, combined with AND) within one tenant."""
+
+    tenant: str | None
+    agent_no: str | None = None
+    caller: str | None = None
+    callee: str | None = None
+    skill_group: str | None = None
+    started_from: datetime | None = None
+    started_to: datetime | None = None
+    call_id: str | None = None
+    include_unavailable: bool = False
+    """Also list empty/missing/purged rows (flagged), not only downloadable ones."""
+
+
+@dataclass(frozen=True, slots=True)
+class FtpAccount:
+    """A read-only FTP login of one tenant (the password is only ever stored hashed)."""
+
+    username: str
+    tenant: str
+    password_hash: str
+    tls_required: bool
+    created_at: datetime
+    created_by: str
+    disabled_at: datetime | None = None
