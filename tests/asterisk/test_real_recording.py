@@ -39,6 +39,7 @@ from ccbridge.storage.recording_files import LocalRecordingFiles
 QUEUE = "ccbridge-test"
 MEMBER = "Local/2001@ccbridge-test-agents"
 ROOT = Path(os.environ.get("CCBRIDGE_TEST_RECORDINGS_DIR", "/var/lib/ccbridge-test/recordings"))
+ROOT_EXISTS = ROOT.is_dir()
 
 
 class Sink:
@@ -47,7 +48,7 @@ class Sink:
 
 
 async def test_answered_call_is_recorded_and_indexed(real_ami: AmiClient, tmp_path: Path) -> None:
-    if not ROOT.is_dir():
+    if not ROOT_EXISTS:
         pytest.skip(f"no recordings directory {ROOT} writable by the PBX")
     url = f"sqlite+aiosqlite:///{tmp_path / 'rec.db'}"
     await run_migrations_async(url)
@@ -104,7 +105,8 @@ async def test_answered_call_is_recorded_and_indexed(real_ami: AmiClient, tmp_pa
     rec = found[0]
     try:
         assert rec.status is RecordingStatus.OK
-        assert rec.path.startswith("t1/") and rec.path.endswith(f"{rec.call_id}.wav")
+        assert rec.path.startswith("t1/")
+        assert rec.path.endswith(f"{rec.call_id}.wav")
         assert (rec.agent_no, rec.skill_group, rec.caller, rec.callee) == (
             "9001",
             QUEUE,
@@ -114,7 +116,9 @@ async def test_answered_call_is_recorded_and_indexed(real_ami: AmiClient, tmp_pa
         data = (ROOT / rec.path).read_bytes()
         assert rec.size_bytes == len(data)
         data_size = parse_data_size(data[:44])
-        assert data_size is not None and data_size > 0
-        assert rec.duration_ms is not None and rec.duration_ms > 1000
+        assert data_size is not None
+        assert data_size > 0
+        assert rec.duration_ms is not None
+        assert rec.duration_ms > 1000
     finally:
         (ROOT / rec.path).unlink(missing_ok=True)

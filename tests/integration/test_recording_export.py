@@ -98,7 +98,7 @@ async def test_export_killed_mid_transfer_resumes_without_duplicates(
     mid = (await first.status(job.id)).sent_bytes
     assert 0 < mid < job.total_bytes
     await asyncio.to_thread(server.kill)
-    with pytest.raises((OSError, EOFError)):  # noqa: PT011 (whatever the dead socket says)
+    with pytest.raises((OSError, EOFError)):  # whatever the dead socket says
         await run
     failed = await exports.get(job.id)
     assert failed is not None
