@@ -79,6 +79,27 @@ class SimulatorSettings(BaseModel):
     seed: int | None = None
 
 
+class RecordingSettings(BaseModel):
+    """Where recordings live, how links are signed, and the tenant-facing FTP(S) service."""
+
+    dir: Path = Path("./recordings")
+    """Recordings root; MixMonitor must be able to write ``<dir>/<tenant>/…`` (same path)."""
+    link_secret: SecretStr = SecretStr("ccbridge-dev-recording-link-secret")
+    """HMAC key of signed download links and purge reports (32+ characters in prod)."""
+    purge_interval_seconds: float = Field(3600.0, gt=0)
+    ftp_enabled: bool = False
+    ftp_host: str = "127.0.0.1"
+    ftp_port: int = Field(2121, ge=0, le=65535)
+    ftp_passive_ports: str | None = Field(None, pattern=r"^[0-9]{1,5}-[0-9]{1,5}$")
+    """``30000-30009``: publish the same range in docker."""
+    ftp_masquerade_address: str | None = None
+    """The address FTP clients reach (the docker host's), sent in PASV replies."""
+    ftp_certfile: str | None = None
+    ftp_keyfile: str | None = None
+    ftp_tls_required: bool = False
+    export_max_bytes_per_second: int | None = Field(None, ge=1024)
+
+
 class Settings(BaseSettings):
     """Every knob of ccbridge; nested values use ``__`` (``CCBRIDGE_AMI__HOST``)."""
 
@@ -100,6 +121,7 @@ class Settings(BaseSettings):
     api: ApiSettings = Field(default_factory=ApiSettings)
     simulator: SimulatorSettings = Field(default_factory=SimulatorSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
+    recordings: RecordingSettings = Field(default_factory=RecordingSettings)
     routes: dict[str, RouteSettings] = Field(default_factory=dict)
     """DID → route: ``CCBRIDGE_ROUTES='{"4008001234": {"tenant": "t1", "queue": "t1-sales"}}'``."""
     fallback_route: RouteSettings | None = None

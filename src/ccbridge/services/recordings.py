@@ -85,11 +85,14 @@ class RecordingService:
         self._active: dict[str, str] = {}
         """Recorded channel → recording id (a hangup of that channel finalises it)."""
         self._tasks: set[asyncio.Task[Recording]] = set()
+        self._answered: dict[str, str] = {}
+        """Answered call → its caller channel (what API control records)."""
 
     # --- control -------------------------------------------------------------------------
 
     async def on_agent_connect(self, call_id: str, channel: str) -> Recording | None:
         """An agent answered: record when the tenant's policy says so."""
+        self._answered[call_id] = channel
         call = await self._calls(call_id)
         if call is None or call.tenant is None:
             return None
@@ -138,6 +141,23 @@ class RecordingService:
         )
         return rec
 
+    async def control(self, who: Principal, tenant: str, call_id: str, action: str) -> Recording:
+        """API control of a call in progress: start, stop, pause or resume its recording.
+
+        An agent may only control a call it is connected to; another tenant's call is 404.
+        """
+        call = await self._calls(call_id)
+        if call is None or call.tenant != tenant or call_id not in self._answered:
+            raise RecordingNotFoundError(f"call {call_id} is not in progress")
+        own = who.agent_no is not None and who.agent_no == call.agent_no
+        if who.role is Role.AGENT and not own:
+            raise RecordingNotFoundError(f"call {call_id} is not in progress")
+        if action == "start":
+            return await self.start(who, tenant, call_id, self._answered[call_id])
+        if action == "stop":
+            return await self.stop(who, tenant, call_id)
+        return await self.mute(who, tenant, call_id, action == "pause")
+
     async def _current(self, tenant: str, call_id: str) -> Recording:
         for rec in reversed(await self._store.of_call(call_id, tenant)):
             if rec.status is RecordingStatus.RECORDING and rec.channel in self._active:
@@ -167,6 +187,8 @@ class RecordingService:
 
     def on_channel_gone(self, channel: str) -> None:
         """The recorded channel hung up (or MixMonitor stopped): finalise in the background."""
+        for call_id in [c for c, ch in self._answered.items() if ch == channel]:
+            del self._answered[call_id]
         rec_id = self._active.get(channel)
         if rec_id is None:
             return
@@ -222,9 +244,13 @@ class RecordingService:
         """Periodic: finalise rows left ``recording`` whose channel is no longer known (restart)."""
         done = 0
         for rec in await self._store.unfinished():
-            if rec.channel not in self._active:
-                await self.finalise(rec.id)
-                done += 1
+            if rec.channel in self._active:
+                continue
+            call = await self._calls(rec.call_id)
+            if call is not None and not call.state.is_final:
+                continue  # still talking: the hangup will finalise it
+            await self.finalise(rec.id)
+            done += 1
         return done
 
     # --- index ---------------------------------------------------------------------------
