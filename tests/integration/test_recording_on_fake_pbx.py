@@ -14,8 +14,8 @@ from ccbridge.asterisk.queue_control import AmiQueueControl
 from ccbridge.asterisk.recording_control import AmiRecorderControl, AmiRecordingFeed
 from ccbridge.db.access_uow import SqlAccessUnitOfWork
 from ccbridge.db.repositories.recordings import RecordingRepository
-from ccbridge.domain.acd.membership import QueueMemberSpec
 from ccbridge.domain.access import Principal, Role
+from ccbridge.domain.acd.membership import QueueMemberSpec
 from ccbridge.domain.calls.model import CallRecord
 from ccbridge.domain.recordings.model import RecordingQuery, RecordingStatus
 from ccbridge.domain.recordings.signing import LinkSigner
@@ -73,7 +73,7 @@ async def test_answered_call_recorded_paused_and_indexed(
                 "13800138000", did="4008001234", queue="t1-sales", talk_seconds=1.2
             )
             async with asyncio.timeout(5):
-                while not (found := await store.of_call(handle.linkedid)):
+                while not (found := await store.of_call(handle.linkedid)):  # noqa: ASYNC110
                     await asyncio.sleep(0.02)
             agent = Principal(
                 "user:agent", Role.AGENT, "t1", frozenset({"recordings:control"}), "1101"
