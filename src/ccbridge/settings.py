@@ -79,12 +79,15 @@ class SimulatorSettings(BaseModel):
     seed: int | None = None
 
 
+DEV_LINK_SECRET = "ccbridge-dev-recording-link-secret"  # noqa: S105 (refused in prod)
+
+
 class RecordingSettings(BaseModel):
     """Where recordings live, how links are signed, and the tenant-facing FTP(S) service."""
 
     dir: Path = Path("./recordings")
     """Recordings root; MixMonitor must be able to write ``<dir>/<tenant>/…`` (same path)."""
-    link_secret: SecretStr = SecretStr("ccbridge-dev-recording-link-secret")
+    link_secret: SecretStr = SecretStr(DEV_LINK_SECRET)
     """HMAC key of signed download links and purge reports (32+ characters in prod)."""
     purge_interval_seconds: float = Field(3600.0, gt=0)
     ftp_enabled: bool = False
@@ -160,6 +163,11 @@ class Settings(BaseSettings):
             if jwt_secret == DEV_JWT_SECRET or len(jwt_secret) < 32:
                 problems.append(
                     "CCBRIDGE_AUTH__JWT_SECRET must be set (32+ characters) in prod mode"
+                )
+            link = self.recordings.link_secret.get_secret_value()
+            if link == DEV_LINK_SECRET or len(link) < 32:
+                problems.append(
+                    "CCBRIDGE_RECORDINGS__LINK_SECRET must be set (32+ characters) in prod mode"
                 )
             if self.use_simulator:
                 problems.append("the PBX simulator cannot run in prod mode; set CCBRIDGE_AMI__HOST")
