@@ -1,10 +1,11 @@
-"""``ccbridge recordings purge | offboard | verify-report``: retention and off-boarding by hand."""
+"""``ccbridge recordings purge | export | offboard | verify-report``: by hand, with progress."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from typing import Annotated, TypeVar
 
 import typer
@@ -66,6 +67,43 @@ def purge(
 
             result = await service.purge(progress=step)
         typer.echo(f"deleted {result.deleted} recording(s)")
+
+    _run(settings, work)
+
+
+@recordings_app.command("export")
+def export(
+    tenant: Annotated[str, typer.Argument(help="Tenant whose recordings to push.")],
+    date_from: Annotated[datetime, typer.Option("--from", help="Start (UTC), inclusive.")],
+    date_to: Annotated[datetime, typer.Option("--to", help="End (UTC), exclusive.")],
+    job_id: Annotated[str | None, typer.Option("--resume", help="Retry a stored job.")] = None,
+) -> None:
+    """Push a date range to the tenant's own FTP(S) server now, with a progress bar."""
+    settings = Settings()
+
+    async def work(sessions: async_sessionmaker[AsyncSession]) -> None:
+        store = RecordingRepository(sessions)
+        files = LocalRecordingFiles(settings.recordings.dir)
+        transport = FtplibTransport(
+            max_bytes_per_second=settings.recordings.export_max_bytes_per_second
+        )
+        service = ExportService(store, ExportRepository(sessions), files, transport, SystemClock())
+        if job_id is None:
+            start, end = date_from.replace(tzinfo=UTC), date_to.replace(tzinfo=UTC)
+            job = await service.create(tenant, start, end)
+        else:
+            job = await service.status(job_id, tenant)
+        run = asyncio.create_task(service.run(job.id))
+        with typer.progressbar(length=max(job.total_bytes, 1), label=f"export {job.id}") as bar:
+            shown = 0
+            while not run.done():
+                now = (await service.status(job.id)).sent_bytes
+                bar.update(now - shown)
+                shown = now
+                await asyncio.sleep(0.2)
+            bar.update(job.total_bytes - shown)
+        done = await run
+        typer.echo(json.dumps(done.report or {}, ensure_ascii=False))
 
     _run(settings, work)
 

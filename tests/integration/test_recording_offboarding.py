@@ -127,3 +127,44 @@ def test_purge_cli_dry_run_counts_and_deletes_nothing(
     assert real.exit_code == 0, real.output
     assert "deleted 1 recording(s)" in real.output
     assert not old_path.exists()
+
+
+def test_export_cli_pushes_a_range_with_a_report(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import asyncio
+    import json
+
+    url = f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}"
+    files = LocalRecordingFiles(tmp_path / "rec")
+    client_root = tmp_path / "client"
+    client_root.mkdir()
+    server = ClientServer(client_root)
+
+    async def seed() -> str:
+        await run_migrations_async(url)
+        engine = create_engine(url)
+        try:
+            store = RecordingRepository(create_session_factory(engine))
+            rec = await make_recording(files, "t1", datetime(2026, 1, 10, 9, tzinfo=UTC))
+            await store.add(rec, datetime.now(UTC))
+            target = ExportTarget("127.0.0.1", server.port, "client", "client-pw", tls=False)
+            await store.set_policy(RecordingPolicy("t1", export_target=target), datetime.now(UTC))
+            return rec.path.split("/", 1)[1]
+        finally:
+            await engine.dispose()
+
+    remote = asyncio.run(seed())
+    monkeypatch.setenv("CCBRIDGE_DATABASE_URL", url)
+    monkeypatch.setenv("CCBRIDGE_RECORDINGS__DIR", str(files.root))
+    try:
+        result = CliRunner().invoke(
+            app, ["recordings", "export", "t1", "--from", "2026-01-10", "--to", "2026-01-11"]
+        )
+    finally:
+        server.kill()
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output.strip().splitlines()[-1])
+    assert report["files"] == 1
+    assert (client_root / remote).read_bytes() == (files.root / "t1" / remote).read_bytes()
+    assert (client_root / "MANIFEST.sha256").read_text().endswith(f"  {remote}\n")
