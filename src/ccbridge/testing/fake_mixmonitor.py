@@ -3,6 +3,9 @@
 Like Asterisk, the file is complete when the recording stops (StopMixMonitor, which emits
 ``MixMonitorStop``) or the channel hangs up (no event; Asterisk 22 only publishes
 MixMonitorStop from StopMixMonitor). Each recorded second is a 440 Hz tone unless muted.
+Only absolute paths are written (ccbridge always sends one); a relative name would land in
+Asterisk's spool, which the fake does not have. Audio is capped at one hour, because a
+time-scaled simulator clock can make a short test look like a very long call.
 """
 
 from __future__ import annotations
@@ -12,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ccbridge.domain.recordings.wav import tone, wav_header
+
+MAX_SECONDS = 3600.0
 
 
 @dataclass(slots=True)
@@ -28,6 +33,9 @@ class MixMonitorTape:
 
     def write(self, ended: float) -> int:
         """Write the WAV file (directories made as needed); return its size in bytes."""
+        if not os.path.isabs(self.path):
+            return 0
+        ended = min(ended, self.started + MAX_SECONDS)
         pcm = bytearray()
         muted, mark = False, self.started
         for at, state in [*self.changes, (ended, False)]:

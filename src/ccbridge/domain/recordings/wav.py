@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import struct
+from functools import lru_cache
 
 SAMPLE_RATE = 8000
 
@@ -27,8 +28,15 @@ def tone(
     count = max(0, int(seconds * rate))
     if silent:
         return b"\x00\x00" * count
+    second = _one_second(hz, rate)  # a whole number of cycles, so it repeats seamlessly
+    whole, rest = divmod(count * 2, len(second))
+    return second * whole + second[:rest]
+
+
+@lru_cache(maxsize=8)
+def _one_second(hz: float, rate: int) -> bytes:
     step = 2 * math.pi * hz / rate
-    return struct.pack(f"<{count}h", *(int(8000 * math.sin(i * step)) for i in range(count)))
+    return struct.pack(f"<{rate}h", *(int(8000 * math.sin(i * step)) for i in range(rate)))
 
 
 def parse_data_size(header: bytes) -> int | None:
