@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import structlog
 import uvicorn
 
-from ccbridge.api.app import SeatApi, create_app
+from ccbridge.api.app import RecordingApi, SeatApi, create_app
 from ccbridge.api.security import JwtCodec
 from ccbridge.asterisk.agi.server import AgiRouter, AgiServerConfig, FastAgiServer
 from ccbridge.asterisk.ami.client import AmiClient, AmiConfig
@@ -23,6 +23,7 @@ from ccbridge.asterisk.call_feed import AmiCallFeed
 from ccbridge.asterisk.config.publisher import QueueConfigPublisher
 from ccbridge.asterisk.inbound_route import SCRIPT, InboundRoute, InboundRouteHandler
 from ccbridge.asterisk.queue_control import AmiQueueControl
+from ccbridge.asterisk.recording_control import AmiRecorderControl, AmiRecordingFeed
 from ccbridge.asterisk.seat_feed import AmiSeatFeed
 from ccbridge.db.access_uow import SqlAccessUnitOfWork
 from ccbridge.db.batch_writer import CallBatchWriter
@@ -30,11 +31,19 @@ from ccbridge.db.engine import create_engine, create_session_factory, ping
 from ccbridge.db.migrate import run_migrations_async
 from ccbridge.db.repositories.agents import AgentRepository
 from ccbridge.db.repositories.calls import CallRepository
+from ccbridge.db.repositories.ftp_accounts import FtpAccountRepository
 from ccbridge.db.repositories.leases import LeaseRepository
+from ccbridge.db.repositories.recording_exports import ExportRepository
+from ccbridge.db.repositories.recordings import RecordingRepository
 from ccbridge.db.repositories.seat_sessions import SeatSessionRepository, StateIntervalRepository
 from ccbridge.db.repositories.skill_groups import SkillGroupRepository
-from ccbridge.domain.access import Role
+from ccbridge.domain.access import AuditEntry, Role
+from ccbridge.domain.calls.model import CallRecord
+from ccbridge.domain.recordings.signing import LinkSigner
 from ccbridge.domain.time import SystemClock
+from ccbridge.ftp.bridge import LoopBridge
+from ccbridge.ftp.push import FtplibTransport
+from ccbridge.ftp.server import FtpServerConfig, FtpService
 from ccbridge.jobs.runner import JobRunner
 from ccbridge.logging_setup import configure_logging
 from ccbridge.observability.health import CheckResult, Readiness
@@ -42,10 +51,15 @@ from ccbridge.services.acd import RECONCILE_INTERVAL, DriftLog, Reconciler
 from ccbridge.services.agents import AgentAdminService
 from ccbridge.services.audit import AuditRecorder
 from ccbridge.services.calls import CallTrackingService
+from ccbridge.services.ftp_accounts import FtpAccountService
 from ccbridge.services.leases import LeaseService
+from ccbridge.services.recording_export import ExportService
+from ccbridge.services.recordings import RecordingService
+from ccbridge.services.retention import RetentionService
 from ccbridge.services.seats import DesiredSeats, SeatService
 from ccbridge.services.tenants import AccessService
-from ccbridge.settings import Mode, Settings
+from ccbridge.settings import Mode, RecordingSettings, Settings
+from ccbridge.storage.recording_files import LocalRecordingFiles
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -70,6 +84,7 @@ class Service:
     jobs: JobRunner
     http: uvicorn.Server
     seat_feed: AmiSeatFeed
+    recordings: _RecordingRuntime | None = None
 
     async def run(self) -> None:
         """Run until the HTTP server exits (SIGINT/SIGTERM); any task failing stops them all."""
@@ -79,6 +94,8 @@ class Service:
                 tg.create_task(self.ami.run(), name="ami-client")
                 tg.create_task(self.jobs.run(), name="jobs")
                 tg.create_task(self.seat_feed.run(), name="seat-feed")
+                if self.recordings is not None:
+                    tg.create_task(self.recordings.run(), name="recordings")
                 await tg.create_task(self.http.serve(), name="http")
                 log.info("ccbridge_stopping")
                 await self.ami.stop()
@@ -168,6 +185,9 @@ def build_service(
     ami = AmiClient(_ami_config(settings, ami_port))
     AmiCallFeed(ami, calls, clock.now).attach()
     seat_api, seat_feed, seat_jobs, reconciler = _seats(settings, sessions, ami, calls, clock)
+    recording_api, recordings, recording_jobs = _recordings(
+        settings.recordings, sessions, ami, calls, repo, clock
+    )
     readiness = _readiness(ami, agi, lambda: ping(engine))
     readiness.add("acd_reconciler", _reconciler_check(reconciler))
     app = create_app(
@@ -176,6 +196,7 @@ def build_service(
         access=access,
         jwt=JwtCodec(settings.auth.jwt_secret.get_secret_value()),
         seat_api=seat_api,
+        recording_api=recording_api,
     )
     http = _HttpServer(
         uvicorn.Config(
@@ -189,7 +210,7 @@ def build_service(
     )
     jobs = JobRunner()
     jobs.add("loop-lag", 1.0, _loop_lag_probe)
-    for name, interval, job in seat_jobs:
+    for name, interval, job in [*seat_jobs, *recording_jobs]:
         jobs.add(name, interval, job)
     return Service(
         ami=ami,
@@ -201,6 +222,7 @@ def build_service(
         jobs=jobs,
         http=http,
         seat_feed=seat_feed,
+        recordings=recordings,
     )
 
 
@@ -259,6 +281,110 @@ def _seats(
         ("acd-reconcile", RECONCILE_INTERVAL, reconciler.run_once),
     ]
     return api, feed, jobs, reconciler
+
+
+@dataclass(slots=True)
+class _RecordingRuntime:
+    """The recording feed, the FTP thread and background exports, run under the service."""
+
+    feed: AmiRecordingFeed
+    ftp: Callable[[asyncio.AbstractEventLoop], FtpService] | None
+    exports: ExportService
+    tasks: set[asyncio.Task[object]]
+
+    async def run(self) -> None:
+        """Resume unfinished exports, serve FTP in its thread, apply answers until cancelled."""
+        server = self.ftp(asyncio.get_running_loop()) if self.ftp else None
+        if server is not None:
+            server.start()
+        try:
+            resume = asyncio.create_task(self.exports.run_pending())
+            self.tasks.add(resume)
+            resume.add_done_callback(self.tasks.discard)
+            await self.feed.run()
+        finally:
+            if server is not None:
+                await asyncio.to_thread(server.stop)
+
+
+RECORDING_FINALISE_SECONDS = 60.0
+EXPORT_SCHEDULE_SECONDS = 600.0
+
+
+def _recordings(
+    settings: RecordingSettings,
+    sessions: async_sessionmaker[AsyncSession],
+    ami: AmiClient,
+    calls: CallTrackingService,
+    repo: CallRepository,
+    clock: SystemClock,
+) -> tuple[
+    RecordingApi, _RecordingRuntime, list[tuple[str, float, Callable[[], Awaitable[object]]]]
+]:
+    """Wire recording control, the index, retention, exports and the FTP(S) service."""
+    store = RecordingRepository(sessions)
+    files = LocalRecordingFiles(settings.dir)
+    audit = AuditRecorder(lambda: SqlAccessUnitOfWork(sessions), clock.now)
+
+    async def call_of(call_id: str) -> CallRecord | None:
+        return calls.get(call_id) or await repo.get(call_id)
+
+    key = settings.link_secret.get_secret_value().encode()
+    service = RecordingService(
+        store, files, AmiRecorderControl(ami), call_of, audit, clock, LinkSigner(key)
+    )
+    feed = AmiRecordingFeed(ami, service.on_agent_connect, service.on_channel_gone)
+    feed.attach()
+    exports = ExportService(
+        store,
+        ExportRepository(sessions),
+        files,
+        FtplibTransport(max_bytes_per_second=settings.export_max_bytes_per_second),
+        clock,
+    )
+    accounts = FtpAccountRepository(sessions)
+    tasks: set[asyncio.Task[object]] = set()
+
+    def run_export(job_id: str) -> None:
+        task: asyncio.Task[object] = asyncio.get_running_loop().create_task(exports.run(job_id))
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+
+    async def append(entry: AuditEntry) -> None:
+        async with SqlAccessUnitOfWork(sessions) as uow:
+            await uow.audit.append(entry)
+            await uow.commit()
+
+    def ftp(loop: asyncio.AbstractEventLoop) -> FtpService:
+        ports = settings.ftp_passive_ports
+        low, _, high = (ports or "").partition("-")
+        config = FtpServerConfig(
+            root=settings.dir,
+            host=settings.ftp_host,
+            port=settings.ftp_port,
+            passive_ports=(int(low), int(high)) if ports else None,
+            masquerade_address=settings.ftp_masquerade_address,
+            certfile=settings.ftp_certfile,
+            keyfile=settings.ftp_keyfile,
+            tls_control_required=settings.ftp_tls_required,
+        )
+        return FtpService(config, LoopBridge(loop, append, accounts.get))
+
+    api = RecordingApi(
+        recordings=service,
+        exports=exports,
+        ftp_accounts=FtpAccountService(accounts, audit, clock),
+        audit=audit,
+        run_export=run_export,
+    )
+    retention = RetentionService(store, files, clock)
+    jobs: list[tuple[str, float, Callable[[], Awaitable[object]]]] = [
+        ("recording-purge", settings.purge_interval_seconds, retention.purge),
+        ("recording-finalise", RECORDING_FINALISE_SECONDS, service.finalise_stale),
+        ("recording-export-schedule", EXPORT_SCHEDULE_SECONDS, exports.nightly),
+    ]
+    runtime = _RecordingRuntime(feed, ftp if settings.ftp_enabled else None, exports, tasks)
+    return api, runtime, jobs
 
 
 def _reconciler_check(reconciler: Reconciler) -> Callable[[], Awaitable[CheckResult]]:

@@ -108,6 +108,14 @@ def openapi() -> None:
     typer.echo(json.dumps(openapi_document(), indent=2, ensure_ascii=False, sort_keys=True))
 
 
+def _recordings_app() -> typer.Typer:
+    from ccbridge.recordings_cli import recordings_app
+
+    return recordings_app
+
+
+app.add_typer(_recordings_app(), name="recordings")
+
 keys_app = typer.Typer(help="API keys (for ops: bootstrap without the dev key file).")
 app.add_typer(keys_app, name="keys")
 

@@ -79,6 +79,30 @@ class SimulatorSettings(BaseModel):
     seed: int | None = None
 
 
+DEV_LINK_SECRET = "ccbridge-dev-recording-link-secret"  # noqa: S105 (refused in prod)
+
+
+class RecordingSettings(BaseModel):
+    """Where recordings live, how links are signed, and the tenant-facing FTP(S) service."""
+
+    dir: Path = Path("./recordings")
+    """Recordings root; MixMonitor must be able to write ``<dir>/<tenant>/…`` (same path)."""
+    link_secret: SecretStr = SecretStr(DEV_LINK_SECRET)
+    """HMAC key of signed download links and purge reports (32+ characters in prod)."""
+    purge_interval_seconds: float = Field(3600.0, gt=0)
+    ftp_enabled: bool = False
+    ftp_host: str = "127.0.0.1"
+    ftp_port: int = Field(2121, ge=0, le=65535)
+    ftp_passive_ports: str | None = Field(None, pattern=r"^[0-9]{1,5}-[0-9]{1,5}$")
+    """``30000-30009``: publish the same range in docker."""
+    ftp_masquerade_address: str | None = None
+    """The address FTP clients reach (the docker host's), sent in PASV replies."""
+    ftp_certfile: str | None = None
+    ftp_keyfile: str | None = None
+    ftp_tls_required: bool = False
+    export_max_bytes_per_second: int | None = Field(None, ge=1024)
+
+
 class Settings(BaseSettings):
     """Every knob of ccbridge; nested values use ``__`` (``CCBRIDGE_AMI__HOST``)."""
 
@@ -100,6 +124,7 @@ class Settings(BaseSettings):
     api: ApiSettings = Field(default_factory=ApiSettings)
     simulator: SimulatorSettings = Field(default_factory=SimulatorSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
+    recordings: RecordingSettings = Field(default_factory=RecordingSettings)
     routes: dict[str, RouteSettings] = Field(default_factory=dict)
     """DID → route: ``CCBRIDGE_ROUTES='{"4008001234": {"tenant": "t1", "queue": "t1-sales"}}'``."""
     fallback_route: RouteSettings | None = None
@@ -138,6 +163,11 @@ class Settings(BaseSettings):
             if jwt_secret == DEV_JWT_SECRET or len(jwt_secret) < 32:
                 problems.append(
                     "CCBRIDGE_AUTH__JWT_SECRET must be set (32+ characters) in prod mode"
+                )
+            link = self.recordings.link_secret.get_secret_value()
+            if link == DEV_LINK_SECRET or len(link) < 32:
+                problems.append(
+                    "CCBRIDGE_RECORDINGS__LINK_SECRET must be set (32+ characters) in prod mode"
                 )
             if self.use_simulator:
                 problems.append("the PBX simulator cannot run in prod mode; set CCBRIDGE_AMI__HOST")

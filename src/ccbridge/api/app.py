@@ -10,13 +10,16 @@ from fastapi import FastAPI
 
 from ccbridge import __version__
 from ccbridge.api.problems import install_problem_handlers
-from ccbridge.api.routers import agents, calls, health, keys, leases, seats, tenants
+from ccbridge.api.routers import agents, calls, health, keys, leases, recordings, seats, tenants
 from ccbridge.api.security import JwtCodec, install_auth_handlers
 from ccbridge.observability.health import Readiness
 from ccbridge.services.agents import AgentAdminService
 from ccbridge.services.audit import AuditRecorder
+from ccbridge.services.ftp_accounts import FtpAccountService
 from ccbridge.services.leases import LeaseService
 from ccbridge.services.ports import CallStore
+from ccbridge.services.recording_export import ExportService
+from ccbridge.services.recordings import RecordingService
 from ccbridge.services.seats import SeatService
 from ccbridge.services.tenants import AccessService
 
@@ -32,6 +35,18 @@ class SeatApi:
     current_call: Callable[[str], str | None]
 
 
+@dataclass(frozen=True, slots=True)
+class RecordingApi:
+    """The services behind the recording, FTP account and export routes."""
+
+    recordings: RecordingService
+    exports: ExportService
+    ftp_accounts: FtpAccountService
+    audit: AuditRecorder
+    run_export: Callable[[str], None]
+    """Start an export job in the background."""
+
+
 def create_app(
     *,
     call_store: CallStore,
@@ -39,6 +54,7 @@ def create_app(
     access: AccessService,
     jwt: JwtCodec,
     seat_api: SeatApi | None = None,
+    recording_api: RecordingApi | None = None,
 ) -> FastAPI:
     """Return the ASGI app; the composition root owns the services' lifetimes."""
     app = FastAPI(
@@ -58,6 +74,12 @@ def create_app(
         app.state.leases = seat_api.leases
         app.state.audit = seat_api.audit
         app.state.current_call = seat_api.current_call
+    if recording_api is not None:
+        app.state.recordings = recording_api.recordings
+        app.state.recording_exports = recording_api.exports
+        app.state.ftp_accounts = recording_api.ftp_accounts
+        app.state.audit = recording_api.audit
+        app.state.run_export = recording_api.run_export
     install_problem_handlers(app)
     install_auth_handlers(app)
     app.include_router(health.router)
@@ -69,6 +91,7 @@ def create_app(
     app.include_router(agents.router)
     app.include_router(leases.router)
     app.include_router(seats.router)
+    app.include_router(recordings.router)
     return app
 
 

@@ -60,6 +60,9 @@ ALL_SCOPES: frozenset[str] = frozenset(
         "seats:write",
         "leases:read",
         "leases:write",
+        "recordings:read",
+        "recordings:control",
+        "recordings:admin",
     }
 )
 
@@ -75,9 +78,11 @@ ROLE_SCOPES: dict[Role, frozenset[str]] = {
             "seats:read",
             "seats:write",
             "leases:read",
+            "recordings:read",
+            "recordings:control",
         }
     ),
-    Role.AGENT: frozenset({"calls:read", "events:read", "seats:read"}),
+    Role.AGENT: frozenset({"calls:read", "events:read", "seats:read", "recordings:control"}),
     Role.CRM: frozenset({"calls:read", "events:read"}),
 }
 """Default (and maximum) scopes per role; a key may carry a subset, never more."""

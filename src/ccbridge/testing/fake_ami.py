@@ -20,6 +20,7 @@ import structlog
 
 from ccbridge.asterisk.ami.codec import AmiMessage, FrameDecoder, encode_message
 from ccbridge.testing import ami_frames as af
+from ccbridge.testing.fake_mixmonitor import MixMonitorTape
 from ccbridge.testing.pbx_model import (
     DEVICE_INUSE,
     STATE_RINGING,
@@ -172,6 +173,9 @@ class FakeAmiServer:
         seed: int | None = None,
     ) -> None:
         self.clock = clock
+        self.tapes: dict[str, MixMonitorTape] = {}
+        """Recordings in progress by channel name (written when they stop)."""
+        self.recording_errors: list[str] = []
         self.model = model if model is not None else PbxModel(clock)
         self.host = host
         self._port = port
@@ -362,7 +366,17 @@ class FakeAmiServer:
             21: "Call Rejected",
         }.get(cause, "Normal Clearing")
         self.model.drop_channel(ch.name)
+        self._finish_tape(ch.name)
         self.emit_channel("Hangup", ch, [("Cause", str(cause)), ("Cause-txt", text)])
+
+    def _finish_tape(self, channel: str) -> None:
+        """Write the channel's recording file, as Asterisk does when MixMonitor ends."""
+        tape = self.tapes.pop(channel, None)
+        if tape is not None:
+            try:
+                tape.write(self.clock())
+            except OSError as exc:  # an unwritable path: the real PBX logs and goes on too
+                self.recording_errors.append(f"{tape.path}: {exc}")
 
     def _pause_events(self, q: Queue, m: QueueMember) -> None:
         self.device_state(
@@ -957,6 +971,7 @@ class FakeAmiServer:
         ch.recording_muted = False
         session.respond(req, [("Response", "Success")])
         path = filename if filename.startswith("/") else f"/var/spool/asterisk/monitor/{filename}"
+        self.tapes[ch.name] = MixMonitorTape(path, self.clock())
         self.set_var(ch, "MIXMONITOR_FILENAME", path)
         self.emit_channel("MixMonitorStart", ch)
 
@@ -969,6 +984,7 @@ class FakeAmiServer:
             return
         ch.recording_file = None
         session.respond(req, [("Response", "Success")])
+        self._finish_tape(ch.name)
         self.emit_channel("MixMonitorStop", ch)
 
     async def _mixmonitor_mute(self, session: AmiSession, req: _Request) -> None:
@@ -978,6 +994,8 @@ class FakeAmiServer:
         direction = req.get("Direction") or "both"
         state = "1" if _truthy(req.get("State")) else "0"
         ch.recording_muted = state == "1"
+        if ch.name in self.tapes:
+            self.tapes[ch.name].mute(self.clock(), ch.recording_muted)
         session.respond(req, [("Response", "Success")])
         self.emit_channel("MixMonitorMute", ch, [("Direction", direction), ("State", state)])
 

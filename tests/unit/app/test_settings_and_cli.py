@@ -84,6 +84,10 @@ def test_jwt_secret_is_masked_and_accepted_when_strong(monkeypatch: pytest.Monke
     monkeypatch.setenv("CCBRIDGE_MODE", "prod")
     monkeypatch.setenv("CCBRIDGE_AMI__HOST", "10.0.0.5")
     monkeypatch.setenv("CCBRIDGE_AMI__SECRET", "not-the-default")
+    assert Settings().check_production_secrets() == [
+        "CCBRIDGE_RECORDINGS__LINK_SECRET must be set (32+ characters) in prod mode"
+    ]
+    monkeypatch.setenv("CCBRIDGE_RECORDINGS__LINK_SECRET", "l1nk-" * 8)
     assert Settings().check_production_secrets() == []
 
 

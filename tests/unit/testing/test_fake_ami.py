@@ -203,6 +203,7 @@ async def test_queue_summary_and_core_show_channels_shape(client: AmiTestClient)
 
 
 async def test_originate_and_recording_actions(client: AmiTestClient, pbx: FakeAsterisk) -> None:
+    pbx.ami.time_scale = 1.0  # the channel must outlive the recording actions on a loaded box
     await client.send(
         Action="Originate",
         ActionID="cap-13",

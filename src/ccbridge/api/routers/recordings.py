@@ -1,0 +1,302 @@
+"""Recordings: search, signed downloads (HTTP Range), holds, call control, FTP accounts, exports."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi.responses import FileResponse
+
+from ccbridge.api.schemas.calls import decode_cursor
+from ccbridge.api.schemas.recordings import (
+    ControlIn,
+    ExportIn,
+    ExportOut,
+    FtpAccountIn,
+    FtpAccountOut,
+    HoldIn,
+    LinkOut,
+    RecordingOut,
+    RecordingPage,
+    encode_cursor,
+)
+from ccbridge.api.security import require
+from ccbridge.domain.access import AccessDeniedError, Principal, scoped_tenant
+from ccbridge.domain.recordings.model import RecordingQuery
+from ccbridge.domain.recordings.signing import BadSignatureError
+from ccbridge.errors import NotFoundError
+from ccbridge.services.ftp_accounts import FtpAccountService
+from ccbridge.services.recording_export import ExportService
+from ccbridge.services.recordings import RecordingService
+
+router = APIRouter(tags=["recordings"])
+
+MAX_PAGE = 500
+LINK_TTL_MAX = 3600
+Reader = Annotated[Principal, Depends(require("recordings:read"))]
+Controller = Annotated[Principal, Depends(require("recordings:control"))]
+Admin = Annotated[Principal, Depends(require("recordings:admin"))]
+TenantPath = Annotated[str, Path(max_length=64)]
+_NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    404: {"description": "No such recording (or another tenant's)"},
+    410: {"description": "Deleted by retention or off-boarding"},
+}
+
+
+def _recordings(request: Request) -> RecordingService:
+    service: RecordingService = request.app.state.recordings
+    return service
+
+
+def _exports(request: Request) -> ExportService:
+    service: ExportService = request.app.state.recording_exports
+    return service
+
+
+def _ftp(request: Request) -> FtpAccountService:
+    service: FtpAccountService = request.app.state.ftp_accounts
+    return service
+
+
+@router.get("/api/v1/recordings", response_model=RecordingPage, summary="Search recordings")
+async def search_recordings(
+    request: Request,
+    who: Reader,
+    tenant: Annotated[str | None, Query(max_length=64)] = None,
+    agent_no: Annotated[str | None, Query(max_length=64)] = None,
+    caller: Annotated[str | None, Query(max_length=255)] = None,
+    callee: Annotated[str | None, Query(max_length=255)] = None,
+    skill_group: Annotated[str | None, Query(max_length=64)] = None,
+    call_id: Annotated[str | None, Query(max_length=64)] = None,
+    started_from: datetime | None = None,
+    started_to: datetime | None = None,
+    include_unavailable: bool = False,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
+    cursor: Annotated[str | None, Query(max_length=512)] = None,
+) -> RecordingPage:
+    """By 工号, 主叫, 被叫, 技能组 and start time, newest first, keyset-paginated.
+
+    Only downloadable (`ok`) recordings unless ``include_unavailable`` (empty, missing and
+    purged ones are flagged by ``status``).
+    """
+    query = RecordingQuery(
+        tenant=scoped_tenant(who, tenant),
+        agent_no=agent_no,
+        caller=caller,
+        callee=callee,
+        skill_group=skill_group,
+        call_id=call_id,
+        started_from=started_from,
+        started_to=started_to,
+        include_unavailable=include_unavailable,
+    )
+    before = decode_cursor(cursor) if cursor else None
+    rows = await _recordings(request).search(query, before, limit + 1)
+    page = rows[:limit]
+    next_cursor = encode_cursor(page[-1]) if len(rows) > limit else None
+    return RecordingPage(items=[RecordingOut.of(r) for r in page], next_cursor=next_cursor)
+
+
+@router.get(
+    "/api/v1/recordings/{recording_id}",
+    response_model=RecordingOut,
+    responses=_NOT_FOUND,
+    summary="One recording",
+)
+async def get_recording(
+    request: Request,
+    recording_id: Annotated[str, Path(max_length=32)],
+    who: Reader,
+    tenant: Annotated[str | None, Query(max_length=64)] = None,
+) -> RecordingOut:
+    """The index row; 410 once purged."""
+    return RecordingOut.of(await _recordings(request).get(recording_id, scoped_tenant(who, tenant)))
+
+
+@router.post(
+    "/api/v1/recordings/{recording_id}/link",
+    response_model=LinkOut,
+    responses=_NOT_FOUND,
+    summary="A short-lived signed download URL",
+)
+async def sign_link(
+    request: Request,
+    recording_id: Annotated[str, Path(max_length=32)],
+    who: Reader,
+    tenant: Annotated[str | None, Query(max_length=64)] = None,
+    ttl_seconds: Annotated[int, Query(ge=10, le=LINK_TTL_MAX)] = 300,
+) -> LinkOut:
+    """The URL needs no Authorization header; it names one recording of one tenant and expires."""
+    link = await _recordings(request).sign_download(
+        who, recording_id, scoped_tenant(who, tenant), ttl_seconds
+    )
+    return LinkOut(url=link.path, expires_at=datetime.fromtimestamp(link.expires, UTC))
+
+
+@router.get(
+    "/api/v1/recordings/{recording_id}/file",
+    response_class=FileResponse,
+    responses={
+        200: {"content": {"audio/wav": {}}},
+        206: {"description": "Partial content (Range)"},
+        403: {"description": "Bad or expired signature"},
+        416: {"description": "Range not satisfiable"},
+        **_NOT_FOUND,
+    },
+    summary="Download a recording through a signed URL",
+)
+async def download(
+    request: Request,
+    recording_id: Annotated[str, Path(max_length=32)],
+    tenant: Annotated[str, Query(max_length=64)],
+    expires: Annotated[int, Query(ge=0)],
+    sig: Annotated[str, Query(max_length=128)],
+) -> FileResponse:
+    """WAV bytes; ``Range`` answers 206 (416 when unsatisfiable). Every request is audited."""
+    peer = request.client.host if request.client else "-"
+    try:
+        rec, path = await _recordings(request).open_signed(
+            recording_id, tenant, expires, sig, peer, request.headers.get("range")
+        )
+    except BadSignatureError as exc:
+        raise AccessDeniedError(str(exc)) from None
+    return FileResponse(
+        path,
+        media_type="audio/wav",
+        filename=f"{rec.call_id}.wav",
+        headers={"Cache-Control": "private, no-store"},
+    )
+
+
+@router.put(
+    "/api/v1/recordings/{recording_id}/hold",
+    responses=_NOT_FOUND,
+    summary="Put or lift a legal hold on one recording",
+)
+async def hold_recording(
+    request: Request,
+    recording_id: Annotated[str, Path(max_length=32)],
+    body: HoldIn,
+    who: Admin,
+    tenant: Annotated[str | None, Query(max_length=64)] = None,
+) -> dict[str, int]:
+    """A held recording is never purged."""
+    scope = scoped_tenant(who, tenant)
+    rec = await _recordings(request).get(recording_id, scope)
+    changed = await _recordings(request).hold(
+        who, rec.tenant, recording_id, None, body.held, body.reason
+    )
+    return {"changed": changed}
+
+
+@router.put(
+    "/api/v1/tenants/{tenant_id}/calls/{call_id}/hold",
+    summary="Put or lift a legal hold on every recording of a call",
+)
+async def hold_call(
+    request: Request,
+    tenant_id: TenantPath,
+    call_id: Annotated[str, Path(max_length=64)],
+    body: HoldIn,
+    who: Admin,
+) -> dict[str, int]:
+    """Also holds recordings of the call made later."""
+    changed = await _recordings(request).hold(who, tenant_id, None, call_id, body.held, body.reason)
+    return {"changed": changed}
+
+
+@router.post(
+    "/api/v1/tenants/{tenant_id}/calls/{call_id}/recording",
+    response_model=RecordingOut,
+    responses={404: {"description": "No such call in progress (or another tenant's)"}},
+    summary="Start, stop, pause or resume the recording of a call in progress",
+)
+async def control_recording(
+    request: Request,
+    tenant_id: TenantPath,
+    call_id: Annotated[str, Path(max_length=64)],
+    body: ControlIn,
+    who: Controller,
+) -> RecordingOut:
+    """Pause writes silence (e.g. while the caller gives card data); resume writes audio again."""
+    rec = await _recordings(request).control(who, tenant_id, call_id, body.action)
+    return RecordingOut.of(rec)
+
+
+@router.post(
+    "/api/v1/tenants/{tenant_id}/ftp-accounts",
+    status_code=201,
+    response_model=FtpAccountOut,
+    summary="Create a read-only FTP login (password shown once)",
+)
+async def create_ftp_account(
+    request: Request, tenant_id: TenantPath, body: FtpAccountIn, who: Admin
+) -> FtpAccountOut:
+    """Home is the tenant's recordings root; permission `elr` (list and download)."""
+    account, password = await _ftp(request).create(who, tenant_id, body.username, body.tls_required)
+    return FtpAccountOut.of(account, password)
+
+
+@router.get(
+    "/api/v1/tenants/{tenant_id}/ftp-accounts",
+    response_model=list[FtpAccountOut],
+    summary="The tenant's FTP logins",
+)
+async def list_ftp_accounts(
+    request: Request, tenant_id: TenantPath, _who: Admin
+) -> list[FtpAccountOut]:
+    """Never shows passwords."""
+    return [FtpAccountOut.of(a) for a in await _ftp(request).list(tenant_id)]
+
+
+@router.delete(
+    "/api/v1/tenants/{tenant_id}/ftp-accounts/{username}",
+    status_code=204,
+    summary="Disable an FTP login",
+)
+async def disable_ftp_account(
+    request: Request,
+    tenant_id: TenantPath,
+    username: Annotated[str, Path(max_length=64)],
+    who: Admin,
+) -> None:
+    """The login stops working at once."""
+    await _ftp(request).disable(who, tenant_id, username)
+
+
+@router.post(
+    "/api/v1/tenants/{tenant_id}/recording-exports",
+    status_code=202,
+    response_model=ExportOut,
+    summary="Export a date range to the tenant's own FTP(S) server",
+)
+async def create_export(
+    request: Request, tenant_id: TenantPath, body: ExportIn, who: Admin
+) -> ExportOut:
+    """Runs in the background; poll the status endpoint for progress."""
+    service = _exports(request)
+    job = await service.create(tenant_id, body.range_from, body.range_to)
+    runner = request.app.state.run_export
+    runner(job.id)
+    audit = request.app.state.audit
+    await audit.record(who, tenant_id, "recording_export.create", "export", job.id)
+    return ExportOut.of(job)
+
+
+@router.get(
+    "/api/v1/tenants/{tenant_id}/recording-exports/{export_id}",
+    response_model=ExportOut,
+    summary="Export status and progress",
+)
+async def export_status(
+    request: Request,
+    tenant_id: TenantPath,
+    export_id: Annotated[str, Path(max_length=32)],
+    _who: Admin,
+) -> ExportOut:
+    """Files and bytes sent so far, the error of a failed attempt, the final report."""
+    try:
+        return ExportOut.of(await _exports(request).status(export_id, tenant_id))
+    except NotFoundError:
+        raise NotFoundError(f"export {export_id} not found") from None

@@ -1,0 +1,1 @@
+"""Call recordings: the index record, file layout, retention horizon, signed links (pure)."""

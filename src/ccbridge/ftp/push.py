@@ -1,0 +1,123 @@
+"""Push client: ftplib (explicit FTPS with AUTH TLS when asked) run in worker threads."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ftplib
+import io
+import posixpath
+import ssl
+import time
+from collections.abc import Callable
+
+from ccbridge.domain.recordings.model import ExportTarget
+
+TIMEOUT = 30.0
+BLOCK = 64 * 1024
+
+
+class FtplibSession:
+    """One connection to a tenant's server; every call runs in a thread (ftplib blocks)."""
+
+    def __init__(self, ftp: ftplib.FTP, max_bytes_per_second: int | None = None) -> None:
+        self._ftp = ftp
+        self._made: set[str] = set()
+        self._rate = max_bytes_per_second
+
+    def _size(self, path: str) -> int | None:
+        try:
+            self._ftp.voidcmd("TYPE I")
+            size = self._ftp.size(path)
+        except ftplib.error_perm:
+            return None
+        return None if size is None else int(size)
+
+    async def remote_size(self, path: str) -> int | None:
+        """``SIZE`` of *path*, or ``None`` when the server has no such file."""
+        return await asyncio.to_thread(self._size, path)
+
+    def _mkdirs(self, directory: str) -> None:
+        parts = [p for p in directory.split("/") if p]
+        current = ""
+        for part in parts:
+            current += "/" + part
+            if current in self._made:
+                continue
+            with contextlib.suppress(ftplib.error_perm):  # exists (or refused: STOR will tell)
+                self._ftp.mkd(current)
+            self._made.add(current)
+
+    def _upload(self, local: str, path: str, offset: int, progress: Callable[[int], None]) -> None:
+        self._mkdirs(posixpath.dirname(path))
+        started = time.monotonic()
+        moved = 0
+
+        def sent(chunk: bytes) -> None:
+            nonlocal moved
+            moved += len(chunk)
+            progress(len(chunk))
+            if self._rate:  # a bandwidth cap so a nightly push never fills the tenant's link
+                ahead = moved / self._rate - (time.monotonic() - started)
+                if ahead > 0:
+                    time.sleep(ahead)
+
+        block = min(BLOCK, max(1024, self._rate // 8)) if self._rate else BLOCK
+        with open(local, "rb") as fh:
+            fh.seek(offset)
+            self._ftp.storbinary(f"STOR {path}", fh, block, callback=sent, rest=offset or None)
+
+    async def upload(
+        self, local: str, path: str, offset: int, progress: Callable[[int], None]
+    ) -> None:
+        """Send *local* from *offset* (``REST`` + ``STOR`` resumes a partial file)."""
+        await asyncio.to_thread(self._upload, local, path, offset, progress)
+
+    def _put_text(self, path: str, text: str) -> None:
+        self._mkdirs(posixpath.dirname(path))
+        self._ftp.storbinary(f"STOR {path}", io.BytesIO(text.encode()))
+
+    async def put_text(self, path: str, text: str) -> None:
+        """Write a small text file (manifest or report)."""
+        await asyncio.to_thread(self._put_text, path, text)
+
+    def _close(self) -> None:
+        try:
+            self._ftp.quit()
+        except (OSError, EOFError, ftplib.Error):
+            self._ftp.close()
+
+    async def close(self) -> None:
+        """QUIT, or just close when the server is gone."""
+        await asyncio.to_thread(self._close)
+
+
+class FtplibTransport:
+    """Implements ``services.recording_ports.ExportTransport``."""
+
+    def __init__(
+        self,
+        tls_context: ssl.SSLContext | None = None,
+        timeout: float = TIMEOUT,
+        max_bytes_per_second: int | None = None,
+    ) -> None:
+        """*tls_context* defaults to the system CA store with hostname checks."""
+        self._context = tls_context
+        self._timeout = timeout
+        self._rate = max_bytes_per_second
+
+    def _connect(self, target: ExportTarget) -> FtplibSession:
+        ftp: ftplib.FTP
+        if target.tls:
+            ftp = ftplib.FTP_TLS(context=self._context or ssl.create_default_context())  # noqa: S321
+        else:
+            ftp = ftplib.FTP()  # noqa: S321 (the tenant chose plain FTP for its server)
+        ftp.connect(target.host, target.port, timeout=self._timeout)
+        ftp.login(target.username, target.password)  # FTP_TLS sends AUTH TLS first
+        if isinstance(ftp, ftplib.FTP_TLS):
+            ftp.prot_p()
+        return FtplibSession(ftp, self._rate)
+
+    async def connect(self, target: ExportTarget) -> FtplibSession:
+        """Connect and log in (in a thread)."""
+        return await asyncio.to_thread(self._connect, target)

@@ -1,0 +1,324 @@
+"""Recording control and the index: MixMonitor on answer, API control, finalisation, search.
+
+A recording starts when an agent answers (if the tenant's policy records that skill group)
+or on request; its file is ``<root>/<tenant>/<yyyy>/<mm>/<dd>/<call-id>.wav`` (generated from
+validated ids only). When the recorded channel hangs up or the recording is stopped, the file
+is measured and hashed in a thread and the row gets the four call variables as the call
+record has them at that moment.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, replace
+from datetime import datetime
+
+import structlog
+
+from ccbridge.domain.access import Principal, Role
+from ccbridge.domain.calls.model import CallRecord
+from ccbridge.domain.recordings.model import (
+    BadRecordingNameError,
+    Recording,
+    RecordingQuery,
+    RecordingStatus,
+    check_call_id,
+    check_tenant,
+    recording_path,
+)
+from ccbridge.domain.recordings.signing import DownloadGrant, LinkSigner
+from ccbridge.domain.recordings.wav import SAMPLE_RATE
+from ccbridge.domain.time import Clock
+from ccbridge.errors import ConflictError
+from ccbridge.services.audit import AuditRecorder
+from ccbridge.services.recording_ports import (
+    RecorderControl,
+    RecordingFiles,
+    RecordingGoneError,
+    RecordingNotFoundError,
+    RecordingStore,
+)
+
+log = structlog.get_logger(__name__)
+
+SYSTEM = Principal(actor="system:recorder", role=Role.PLATFORM_ADMIN, tenant_id=None)
+FINALISE_TRIES = 5
+FINALISE_DELAY = 0.2
+"""Asterisk closes the file in its own thread just after the hangup; look a few times."""
+
+CallLookup = Callable[[str], Awaitable[CallRecord | None]]
+
+
+@dataclass(frozen=True, slots=True)
+class SignedLink:
+    """A short-lived download link (no auth header needed)."""
+
+    path: str
+    expires: int
+
+
+class RecordingService:
+    """Start/stop/mute recordings, finalise them into the index, search and sign downloads."""
+
+    def __init__(
+        self,
+        store: RecordingStore,
+        files: RecordingFiles,
+        control: RecorderControl,
+        calls: CallLookup,
+        audit: AuditRecorder,
+        clock: Clock,
+        signer: LinkSigner,
+        *,
+        finalise_delay: float = FINALISE_DELAY,
+    ) -> None:
+        self._store = store
+        self._files = files
+        self._control = control
+        self._calls = calls
+        self._audit = audit
+        self._clock = clock
+        self._signer = signer
+        self._delay = finalise_delay
+        self._active: dict[str, str] = {}
+        """Recorded channel → recording id (a hangup of that channel finalises it)."""
+        self._tasks: set[asyncio.Task[Recording]] = set()
+        self._answered: dict[str, str] = {}
+        """Answered call → its caller channel (what API control records)."""
+
+    # --- control -------------------------------------------------------------------------
+
+    async def on_agent_connect(self, call_id: str, channel: str) -> Recording | None:
+        """An agent answered: record when the tenant's policy says so."""
+        self._answered[call_id] = channel
+        call = await self._calls(call_id)
+        if call is None or call.tenant is None:
+            return None
+        policy = await self._store.policy(call.tenant)
+        if not policy.records(call.skill_group) or channel in self._active:
+            return None
+        return await self.start(SYSTEM, call.tenant, call_id, channel)
+
+    async def start(self, who: Principal, tenant: str, call_id: str, channel: str) -> Recording:
+        """Start MixMonitor on *channel* into a generated path; audited."""
+        try:
+            check_tenant(tenant)
+            check_call_id(call_id)
+        except BadRecordingNameError as exc:
+            raise ConflictError(str(exc), field="call_id") from None
+        if any(ch in channel for ch in "\r\n\x00"):
+            raise ConflictError("bad channel name", field="channel")
+        if channel in self._active:
+            raise ConflictError("this call is already being recorded")
+        now = self._clock.now()
+        take = len(await self._store.of_call(call_id)) + 1
+        call = await self._calls(call_id)
+        rec = Recording(
+            id=secrets.token_hex(16),
+            tenant=tenant,
+            call_id=call_id,
+            path=recording_path(tenant, call_id, now, take),
+            started_at=now,
+            channel=channel,
+            agent_no=call.agent_no if call else None,
+            skill_group=call.skill_group if call else None,
+            caller=call.caller if call else None,
+            callee=call.callee if call else None,
+        )
+        rec = await self._store.add(rec, now)
+        self._active[channel] = rec.id
+        try:
+            await self._control.start(channel, self._files.absolute(rec.path))
+        except Exception as exc:
+            self._active.pop(channel, None)
+            await self._store.save(replace(rec, status=RecordingStatus.MISSING, ended_at=now), now)
+            log.warning("recording_start_failed", call_id=call_id, error=str(exc))
+            raise
+        await self._audit.record(
+            who, tenant, "recording.start", "recording", rec.id, {"call_id": call_id}
+        )
+        return rec
+
+    async def control(self, who: Principal, tenant: str, call_id: str, action: str) -> Recording:
+        """API control of a call in progress: start, stop, pause or resume its recording.
+
+        An agent may only control a call it is connected to; another tenant's call is 404.
+        """
+        call = await self._calls(call_id)
+        if call is None or call.tenant != tenant or call_id not in self._answered:
+            raise RecordingNotFoundError(f"call {call_id} is not in progress")
+        own = who.agent_no is not None and who.agent_no == call.agent_no
+        if who.role is Role.AGENT and not own:
+            raise RecordingNotFoundError(f"call {call_id} is not in progress")
+        if action == "start":
+            return await self.start(who, tenant, call_id, self._answered[call_id])
+        if action == "stop":
+            return await self.stop(who, tenant, call_id)
+        return await self.mute(who, tenant, call_id, action == "pause")
+
+    async def _current(self, tenant: str, call_id: str) -> Recording:
+        for rec in reversed(await self._store.of_call(call_id, tenant)):
+            if rec.status is RecordingStatus.RECORDING and rec.channel in self._active:
+                return rec
+        raise RecordingNotFoundError(f"call {call_id} is not being recorded")
+
+    async def stop(self, who: Principal, tenant: str, call_id: str) -> Recording:
+        """Stop the call's recording and finalise it; audited."""
+        rec = await self._current(tenant, call_id)
+        assert rec.channel is not None
+        await self._control.stop(rec.channel)
+        await self._audit.record(
+            who, tenant, "recording.stop", "recording", rec.id, {"call_id": call_id}
+        )
+        return await self.finalise(rec.id)
+
+    async def mute(self, who: Principal, tenant: str, call_id: str, muted: bool) -> Recording:
+        """Pause (write silence, e.g. for card data) or resume the call's recording; audited."""
+        rec = await self._current(tenant, call_id)
+        assert rec.channel is not None
+        await self._control.mute(rec.channel, muted)
+        rec = replace(rec, muted=muted)
+        await self._store.save(rec, self._clock.now())
+        action = "recording.pause" if muted else "recording.resume"
+        await self._audit.record(who, tenant, action, "recording", rec.id, {"call_id": call_id})
+        return rec
+
+    def on_channel_gone(self, channel: str) -> None:
+        """The recorded channel hung up (or MixMonitor stopped): finalise in the background."""
+        for call_id in [c for c, ch in self._answered.items() if ch == channel]:
+            del self._answered[call_id]
+        rec_id = self._active.get(channel)
+        if rec_id is None:
+            return
+        task = asyncio.get_running_loop().create_task(self.finalise(rec_id))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def idle(self) -> None:
+        """Wait for background finalisations (tests, shutdown)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    async def finalise(self, recording_id: str) -> Recording:
+        """Measure and hash the file (in a thread), copy the call's variables, mark the row."""
+        rec = await self._store.get(recording_id)
+        if rec is None:
+            raise RecordingNotFoundError(f"recording {recording_id} not found")
+        if rec.channel is not None:
+            self._active.pop(rec.channel, None)
+        if rec.status is not RecordingStatus.RECORDING:
+            return rec
+        facts = None
+        for attempt in range(FINALISE_TRIES):
+            facts = await self._files.inspect(rec.path)
+            if facts is not None and facts.audio_bytes > 0:
+                break
+            await asyncio.sleep(self._delay * (attempt + 1))
+        call = await self._calls(rec.call_id)
+        now = self._clock.now()
+        if facts is None:
+            status = RecordingStatus.MISSING
+        elif facts.audio_bytes == 0:
+            status = RecordingStatus.EMPTY
+        else:
+            status = RecordingStatus.OK
+        rec = replace(
+            rec,
+            status=status,
+            ended_at=now,
+            size_bytes=facts.size_bytes if facts else None,
+            sha256=facts.sha256 if facts else None,
+            duration_ms=facts.audio_bytes * 1000 // (2 * SAMPLE_RATE) if facts else None,
+            agent_no=(call.agent_no if call else None) or rec.agent_no,
+            skill_group=(call.skill_group if call else None) or rec.skill_group,
+            caller=(call.caller if call else None) or rec.caller,
+            callee=(call.callee if call else None) or rec.callee,
+        )
+        await self._store.save(rec, now)
+        log.info("recording_finalised", id=rec.id, call_id=rec.call_id, status=status.value)
+        return rec
+
+    async def finalise_stale(self) -> int:
+        """Periodic: finalise rows left ``recording`` whose channel is no longer known (restart)."""
+        done = 0
+        for rec in await self._store.unfinished():
+            if rec.channel in self._active:
+                continue
+            call = await self._calls(rec.call_id)
+            if call is not None and not call.state.is_final:
+                continue  # still talking: the hangup will finalise it
+            await self.finalise(rec.id)
+            done += 1
+        return done
+
+    # --- index ---------------------------------------------------------------------------
+
+    async def search(
+        self, query: RecordingQuery, before: tuple[datetime, str] | None, limit: int
+    ) -> list[Recording]:
+        """Keyset search within the query's tenant."""
+        return await self._store.search(query, before, limit)
+
+    async def get(self, recording_id: str, tenant: str | None) -> Recording:
+        """One recording; a purged one answers 410, another tenant's 404."""
+        rec = await self._store.get(recording_id, tenant)
+        if rec is None:
+            raise RecordingNotFoundError(f"recording {recording_id} not found")
+        if rec.status is RecordingStatus.PURGED:
+            raise RecordingGoneError(f"recording {recording_id} was deleted ({rec.purge_reason})")
+        return rec
+
+    async def sign_download(
+        self, who: Principal, recording_id: str, tenant: str | None, ttl_seconds: int
+    ) -> SignedLink:
+        """A link valid for *ttl_seconds*, bound to this tenant and recording; audited."""
+        rec = await self.get(recording_id, tenant)
+        if not rec.downloadable:
+            raise ConflictError(f"recording {recording_id} is {rec.status.value}, not offered")
+        expires = int(self._clock.now().timestamp()) + ttl_seconds
+        sig = self._signer.sign(DownloadGrant(rec.tenant, rec.id, expires))
+        await self._audit.record(
+            who, rec.tenant, "recording.link", "recording", rec.id, {"expires": expires}
+        )
+        path = f"/api/v1/recordings/{rec.id}/file?tenant={rec.tenant}&expires={expires}&sig={sig}"
+        return SignedLink(path=path, expires=expires)
+
+    async def open_signed(
+        self, recording_id: str, tenant: str, expires: int, sig: str, peer: str, range_: str | None
+    ) -> tuple[Recording, str]:
+        """Check a signed link and return the recording and its absolute path; audited."""
+        self._signer.verify(DownloadGrant(tenant, recording_id, expires), sig, self._clock.now())
+        rec = await self.get(recording_id, tenant)
+        if not rec.downloadable:
+            raise RecordingNotFoundError(f"recording {recording_id} is not offered")
+        who = Principal(actor="link:signed", role=SYSTEM.role, tenant_id=tenant)
+        await self._audit.record(
+            who, tenant, "recording.download", "recording", rec.id, {"peer": peer, "range": range_}
+        )
+        return rec, self._files.absolute(rec.path)
+
+    async def hold(
+        self,
+        who: Principal,
+        tenant: str,
+        recording_id: str | None,
+        call_id: str | None,
+        held: bool,
+        reason: str,
+    ) -> int:
+        """Put or lift a legal hold on one recording or on every recording of a call; audited."""
+        now = self._clock.now()
+        if recording_id is not None:
+            await self.get(recording_id, tenant)
+            changed = int(await self._store.set_held(recording_id, tenant, held, now))
+            obj_type, obj_id = "recording", recording_id
+        elif call_id is not None:
+            changed = await self._store.hold_call(tenant, call_id, held, reason, who.actor, now)
+            obj_type, obj_id = "call", call_id
+        else:
+            raise ConflictError("name a recording or a call", field="recording_id")
+        action = "recording.hold" if held else "recording.release"
+        await self._audit.record(who, tenant, action, obj_type, obj_id, {"reason": reason})
+        return changed

@@ -1,0 +1,1 @@
+"""Adapter: the recordings tree on local disk (hashing and deleting off the event loop)."""

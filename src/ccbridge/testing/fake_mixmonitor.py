@@ -1,0 +1,50 @@
+"""What the fake PBX's MixMonitor writes: a real 8 kHz 16-bit mono WAV, silence while muted.
+
+Like Asterisk, the file is complete when the recording stops (StopMixMonitor, which emits
+``MixMonitorStop``) or the channel hangs up (no event; Asterisk 22 only publishes
+MixMonitorStop from StopMixMonitor). Each recorded second is a 440 Hz tone unless muted.
+Only absolute paths are written (ccbridge always sends one); a relative name would land in
+Asterisk's spool, which the fake does not have. Audio is capped at one hour, because a
+time-scaled simulator clock can make a short test look like a very long call.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ccbridge.domain.recordings.wav import tone, wav_header
+
+MAX_SECONDS = 3600.0
+
+
+@dataclass(slots=True)
+class MixMonitorTape:
+    """Mute changes over time for one recording, turned into PCM when it stops."""
+
+    path: str
+    started: float
+    changes: list[tuple[float, bool]] = field(default_factory=list)
+
+    def mute(self, at: float, muted: bool) -> None:
+        """Note a MixMonitorMute at *at* (the fake's clock, seconds)."""
+        self.changes.append((at, muted))
+
+    def write(self, ended: float) -> int:
+        """Write the WAV file (directories made as needed); return its size in bytes."""
+        if not os.path.isabs(self.path):
+            return 0
+        ended = min(ended, self.started + MAX_SECONDS)
+        pcm = bytearray()
+        muted, mark = False, self.started
+        for at, state in [*self.changes, (ended, False)]:
+            at = max(mark, min(at, ended))
+            pcm += tone(at - mark, silent=muted)
+            mark, muted = at, state
+        path = Path(self.path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".part")
+        tmp.write_bytes(wav_header(len(pcm)) + bytes(pcm))
+        os.replace(tmp, path)
+        return len(pcm) + 44

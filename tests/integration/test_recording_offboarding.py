@@ -1,0 +1,170 @@
+"""Off-boarding: final export to the tenant's server, then a purge with a signed report;
+and the purge CLI's dry run."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from typer.testing import CliRunner
+
+from ccbridge.cli import app
+from ccbridge.db.access_uow import SqlAccessUnitOfWork
+from ccbridge.db.engine import create_engine, create_session_factory
+from ccbridge.db.migrate import run_migrations_async
+from ccbridge.db.repositories import CallRepository
+from ccbridge.db.repositories.recording_exports import ExportRepository
+from ccbridge.db.repositories.recordings import RecordingRepository
+from ccbridge.domain.calls.model import CallRecord, CallState
+from ccbridge.domain.recordings.model import ExportTarget, RecordingPolicy
+from ccbridge.domain.recordings.signing import verify_report
+from ccbridge.ftp.push import FtplibTransport
+from ccbridge.services.offboarding import OffboardingService
+from ccbridge.services.recording_export import ExportService
+from ccbridge.storage.recording_files import LocalRecordingFiles
+from tests.integration.recording_support import SettableClock, make_recording
+from tests.integration.test_recording_export import ClientServer
+
+KEY = b"offboarding-test-key-0123456789"
+
+
+async def test_final_export_then_signed_purge(
+    session_factory: async_sessionmaker[AsyncSession], tmp_path: Path
+) -> None:
+    client_root = tmp_path / "client"
+    client_root.mkdir()
+    server = ClientServer(client_root)
+    store = RecordingRepository(session_factory)
+    exports = ExportRepository(session_factory)
+    calls = CallRepository(session_factory)
+    files = LocalRecordingFiles(tmp_path / "rec")
+    clock = SettableClock(datetime(2026, 3, 1, tzinfo=UTC))
+    recs = [
+        await make_recording(files, t, datetime(2026, 2, 1, 9, tzinfo=UTC) + timedelta(days=i))
+        for i, t in enumerate(["t9", "t9", "t1"])
+    ]
+    for rec in recs:
+        await store.add(rec, clock.now())
+        await calls.upsert_many(
+            [
+                CallRecord(
+                    call_id=rec.call_id,
+                    started_at=rec.started_at,
+                    state=CallState.ENDED,
+                    tenant=rec.tenant,
+                    caller="13800138000",
+                )
+            ]
+        )
+    (files.root / "t9" / "stray.wav").write_bytes(b"RIFF")  # not in the index: goes too
+    target = ExportTarget("127.0.0.1", server.port, "client", "client-pw", tls=False, directory="/")
+    await store.set_policy(RecordingPolicy("t9", export_target=target), clock.now())
+    export = ExportService(store, exports, files, FtplibTransport(timeout=5), clock)
+    service = OffboardingService(store, exports, export, files, clock, KEY)
+    try:
+        job = await service.final_export("t9")
+    finally:
+        server.kill()
+    for rec in recs[:2]:
+        got = (client_root / rec.path.split("/", 1)[1]).read_bytes()
+        assert hashlib.sha256(got).hexdigest() == rec.sha256
+
+    progress: list[int] = []
+    report = await service.purge("t9", job, lambda done, _t: progress.append(done))
+    assert progress == [1, 2]
+    assert not (files.root / "t9").exists()
+    assert (files.root / recs[2].path).exists()  # another tenant untouched
+    assert await store.all_of_tenant("t9") == []
+    assert await calls.count(tenant="t9") == 0
+    assert await calls.count(tenant="t1") == 1
+    m = report.manifest
+    assert {r["id"] for r in m["recordings"]} == {recs[0].id, recs[1].id}
+    assert (m["files_deleted"], m["recording_rows_deleted"], m["call_rows_deleted"]) == (3, 2, 2)
+    assert m["final_export"] == job
+    stored = await exports.purge_report(report.id)
+    assert stored == (m, report.signature)
+    assert verify_report(KEY, stored[0], stored[1])
+    tampered = {**stored[0], "call_rows_deleted": 0}
+    assert not verify_report(KEY, tampered, stored[1])
+    async with SqlAccessUnitOfWork(session_factory) as uow:
+        entries = await uow.audit.list(tenant_id="t9", limit=10)
+    assert [e.action for e in entries] == ["tenant.data_purge"]
+
+
+def test_purge_cli_dry_run_counts_and_deletes_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}"
+    files = LocalRecordingFiles(tmp_path / "rec")
+    old_start = datetime.now(UTC) - timedelta(days=70)
+
+    async def seed() -> Path:
+        await run_migrations_async(url)
+        engine = create_engine(url)
+        try:
+            store = RecordingRepository(create_session_factory(engine))
+            old = await make_recording(files, "t1", old_start)
+            await store.add(old, datetime.now(UTC))
+            await store.add(await make_recording(files, "t1", datetime.now(UTC)), datetime.now(UTC))
+            return files.root / old.path
+        finally:
+            await engine.dispose()
+
+    import asyncio
+
+    old_path = asyncio.run(seed())
+    monkeypatch.setenv("CCBRIDGE_DATABASE_URL", url)
+    monkeypatch.setenv("CCBRIDGE_RECORDINGS__DIR", str(files.root))
+    runner = CliRunner()
+    dry = runner.invoke(app, ["recordings", "purge", "--dry-run"])
+    assert dry.exit_code == 0, dry.output
+    assert "t1: 1 recording(s) past the horizon" in dry.output
+    assert old_path.exists()
+    real = runner.invoke(app, ["recordings", "purge"])
+    assert real.exit_code == 0, real.output
+    assert "deleted 1 recording(s)" in real.output
+    assert not old_path.exists()
+
+
+def test_export_cli_pushes_a_range_with_a_report(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import asyncio
+    import json
+
+    url = f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}"
+    files = LocalRecordingFiles(tmp_path / "rec")
+    client_root = tmp_path / "client"
+    client_root.mkdir()
+    server = ClientServer(client_root)
+
+    async def seed() -> str:
+        await run_migrations_async(url)
+        engine = create_engine(url)
+        try:
+            store = RecordingRepository(create_session_factory(engine))
+            rec = await make_recording(files, "t1", datetime(2026, 1, 10, 9, tzinfo=UTC))
+            await store.add(rec, datetime.now(UTC))
+            target = ExportTarget("127.0.0.1", server.port, "client", "client-pw", tls=False)
+            await store.set_policy(RecordingPolicy("t1", export_target=target), datetime.now(UTC))
+            return rec.path.split("/", 1)[1]
+        finally:
+            await engine.dispose()
+
+    remote = asyncio.run(seed())
+    monkeypatch.setenv("CCBRIDGE_DATABASE_URL", url)
+    monkeypatch.setenv("CCBRIDGE_RECORDINGS__DIR", str(files.root))
+    try:
+        result = CliRunner().invoke(
+            app, ["recordings", "export", "t1", "--from", "2026-01-10", "--to", "2026-01-11"]
+        )
+    finally:
+        server.kill()
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output.strip().splitlines()[-1])
+    assert report["files"] == 1
+    assert (client_root / remote).read_bytes() == (files.root / "t1" / remote).read_bytes()
+    assert (client_root / "MANIFEST.sha256").read_text().endswith(f"  {remote}\n")

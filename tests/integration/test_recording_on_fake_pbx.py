@@ -1,0 +1,117 @@
+"""Recording against the fake PBX over real AMI: auto-start on answer, pause/resume, the WAV
+file the fake's MixMonitor writes, finalisation into the index with the four variables."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from ccbridge.asterisk.call_feed import AmiCallFeed
+from ccbridge.asterisk.queue_control import AmiQueueControl
+from ccbridge.asterisk.recording_control import AmiRecorderControl, AmiRecordingFeed
+from ccbridge.db.access_uow import SqlAccessUnitOfWork
+from ccbridge.db.repositories.recordings import RecordingRepository
+from ccbridge.domain.access import Principal, Role
+from ccbridge.domain.acd.membership import QueueMemberSpec
+from ccbridge.domain.calls.model import CallRecord
+from ccbridge.domain.recordings.model import RecordingQuery, RecordingStatus
+from ccbridge.domain.recordings.signing import LinkSigner
+from ccbridge.domain.recordings.wav import parse_data_size
+from ccbridge.domain.time import SystemClock
+from ccbridge.services.audit import AuditRecorder
+from ccbridge.services.calls import CallTrackingService
+from ccbridge.services.recordings import RecordingService
+from ccbridge.storage.recording_files import LocalRecordingFiles
+from ccbridge.testing.fake_pbx import FakeAsterisk
+from ccbridge.testing.pbx_model import QueueSpec
+from tests.support.ami_rig import fake_pbx_client, running
+
+
+class Sink:
+    def submit(self, record: CallRecord) -> None:
+        pass
+
+
+async def test_answered_call_recorded_paused_and_indexed(
+    session_factory: async_sessionmaker[AsyncSession], tmp_path: Path
+) -> None:
+    pbx = FakeAsterisk(queues=[QueueSpec("t1-sales")], agi_url=None, seed=5, auth_fail_delay=0)
+    await pbx.start()
+    client = fake_pbx_client(pbx.ami_port)
+    clock = SystemClock()
+    calls = CallTrackingService(Sink())
+    AmiCallFeed(client, calls, clock.now).attach()
+    store = RecordingRepository(session_factory)
+    files = LocalRecordingFiles(tmp_path / "rec")
+
+    async def lookup(call_id: str) -> CallRecord | None:
+        return calls.get(call_id)
+
+    service = RecordingService(
+        store,
+        files,
+        AmiRecorderControl(client),
+        lookup,
+        AuditRecorder(lambda: SqlAccessUnitOfWork(session_factory), clock.now),
+        clock,
+        LinkSigner(b"fake-pbx-test-key-0123"),
+        finalise_delay=0.05,
+    )
+    feed = AmiRecordingFeed(client, service.on_agent_connect, service.on_channel_gone)
+    feed.attach()
+    started = datetime.now(UTC)
+    try:
+        async with running(client):
+            runner = asyncio.create_task(feed.run())
+            await AmiQueueControl(client).add_member(
+                QueueMemberSpec("t1-sales", "PJSIP/1101", "1101 张三", 0, False, "")
+            )
+            handle = await pbx.simulator.place_call(
+                "13800138000", did="4008001234", queue="t1-sales", talk_seconds=1.2
+            )
+            async with asyncio.timeout(5):
+                while not (found := await store.of_call(handle.linkedid)):  # noqa: ASYNC110
+                    await asyncio.sleep(0.02)
+            agent = Principal(
+                "user:agent", Role.AGENT, "t1", frozenset({"recordings:control"}), "1101"
+            )
+            await asyncio.sleep(0.3)
+            paused = await service.control(agent, "t1", handle.linkedid, "pause")
+            assert paused.muted
+            await asyncio.sleep(0.3)
+            await service.control(agent, "t1", handle.linkedid, "resume")
+            await handle
+            async with asyncio.timeout(5):
+                while True:
+                    await service.idle()
+                    rec = await store.get(found[0].id)
+                    assert rec is not None
+                    if rec.status is not RecordingStatus.RECORDING:
+                        break
+                    await asyncio.sleep(0.02)
+            runner.cancel()
+    finally:
+        await pbx.stop()
+    assert rec.status is RecordingStatus.OK
+    assert rec.path.startswith(f"t1/{started:%Y/%m/%d}/")
+    assert (rec.agent_no, rec.skill_group, rec.caller, rec.callee) == (
+        "1101",
+        "t1-sales",
+        "13800138000",
+        "4008001234",
+    )
+    data = (files.root / rec.path).read_bytes()
+    assert rec.size_bytes == len(data)
+    pcm = data[44:]
+    assert parse_data_size(data[:44]) == len(pcm)
+    silent = sum(1 for i in range(0, len(pcm) - 1600, 1600) if not any(pcm[i : i + 1600]))
+    assert silent >= 2  # the paused stretch (~0.3 s = 3 blocks of 0.1 s) is silence
+    assert any(pcm)  # and the rest is audio
+    hits = await store.search(RecordingQuery(tenant="t1", agent_no="1101"))
+    assert [r.id for r in hits] == [rec.id]
+    async with SqlAccessUnitOfWork(session_factory) as uow:
+        actions = [e.action for e in await uow.audit.list(tenant_id="t1", limit=20)]
+    assert sorted(actions) == ["recording.pause", "recording.resume", "recording.start"]

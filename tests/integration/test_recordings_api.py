@@ -1,0 +1,212 @@
+"""Recording search, signed downloads with HTTP Range, holds, 410 after purge, FTP accounts,
+through the real app on both databases; another tenant's recording answers 404."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from ccbridge.api.app import RecordingApi, create_app
+from ccbridge.api.security import JwtCodec
+from ccbridge.db.access_uow import SqlAccessUnitOfWork
+from ccbridge.db.engine import create_session_factory
+from ccbridge.db.repositories import CallRepository
+from ccbridge.db.repositories.ftp_accounts import FtpAccountRepository
+from ccbridge.db.repositories.recording_exports import ExportRepository
+from ccbridge.db.repositories.recordings import RecordingRepository
+from ccbridge.domain.access import Role
+from ccbridge.domain.calls.model import CallRecord
+from ccbridge.domain.recordings.model import Recording
+from ccbridge.domain.recordings.passwords import verify_password
+from ccbridge.domain.recordings.signing import LinkSigner
+from ccbridge.ftp.push import FtplibTransport
+from ccbridge.observability.health import Readiness
+from ccbridge.services.audit import AuditRecorder
+from ccbridge.services.ftp_accounts import FtpAccountService
+from ccbridge.services.recording_export import ExportService
+from ccbridge.services.recordings import RecordingService
+from ccbridge.services.retention import RetentionService
+from ccbridge.services.tenants import AccessService
+from ccbridge.storage.recording_files import LocalRecordingFiles
+from tests.integration.recording_support import SettableClock, make_recording
+
+SECRET = "integration-test-secret-0123456789abcdef"
+
+
+class NoPbx:
+    """Control is not exercised here (no call is in progress)."""
+
+    async def start(self, channel: str, path: str) -> None:
+        raise AssertionError("no PBX in this test")
+
+    async def stop(self, channel: str) -> None:
+        raise AssertionError("no PBX in this test")
+
+    async def mute(self, channel: str, muted: bool) -> None:
+        raise AssertionError("no PBX in this test")
+
+
+@dataclass
+class World:
+    client: httpx.AsyncClient
+    clock: SettableClock
+    t1: dict[str, str]
+    t2: dict[str, str]
+    recs: list[Recording]
+    store: RecordingRepository
+    files: LocalRecordingFiles
+    access: AccessService
+    sessions: async_sessionmaker[AsyncSession]
+
+
+@pytest.fixture
+async def world(engine: AsyncEngine, tmp_path: Path) -> AsyncIterator[World]:
+    sessions = create_session_factory(engine)
+    codec = JwtCodec(SECRET)
+    clock = SettableClock(datetime.now(UTC).replace(microsecond=0))
+    access = AccessService(
+        lambda: SqlAccessUnitOfWork(sessions), codec, now=clock.now, token_ttl_seconds=600
+    )
+    audit = AuditRecorder(lambda: SqlAccessUnitOfWork(sessions), clock.now)
+    store = RecordingRepository(sessions)
+    files = LocalRecordingFiles(tmp_path / "rec")
+
+    async def no_call(call_id: str) -> CallRecord | None:
+        return None
+
+    service = RecordingService(store, files, NoPbx(), no_call, audit, clock, LinkSigner(b"k" * 32))
+    exports = ExportService(store, ExportRepository(sessions), files, FtplibTransport(), clock)
+    app = create_app(
+        call_store=CallRepository(sessions),
+        readiness=Readiness(),
+        access=access,
+        jwt=codec,
+        recording_api=RecordingApi(
+            recordings=service,
+            exports=exports,
+            ftp_accounts=FtpAccountService(FtpAccountRepository(sessions), audit, clock),
+            audit=audit,
+            run_export=lambda _job: None,
+        ),
+    )
+    _, platform_key = await access.create_system_key(
+        role=Role.PLATFORM_ADMIN, tenant_id=None, name="ops", actor="test"
+    )
+    platform = {"Authorization": f"Bearer {platform_key}"}
+    recs = []
+    base = clock.now() - timedelta(days=3)
+    for i, (tenant, agent) in enumerate(
+        [("t1", "1101"), ("t1", "1102"), ("t1", "1101"), ("t2", "1101")]
+    ):
+        rec = await make_recording(files, tenant, base + timedelta(hours=i), agent_no=agent)
+        recs.append(await store.add(rec, clock.now()))
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        admins = {}
+        for tid in ("t1", "t2"):
+            resp = await client.post(
+                "/api/v1/tenants", json={"id": tid, "name": tid.upper()}, headers=platform
+            )
+            assert resp.status_code == 201, resp.text
+            resp = await client.post(
+                f"/api/v1/tenants/{tid}/api-keys",
+                json={"name": "admin", "role": "tenant_admin"},
+                headers=platform,
+            )
+            admins[tid] = {"Authorization": f"Bearer {resp.json()['key']}"}
+        yield World(client, clock, admins["t1"], admins["t2"], recs, store, files, access, sessions)
+
+
+async def test_search_by_agent_with_cursor_pages_and_tenant_isolation(world: World) -> None:
+    c = world.client
+    resp = await c.get("/api/v1/recordings?agent_no=1101&limit=1", headers=world.t1)
+    assert resp.status_code == 200, resp.text
+    page = resp.json()
+    assert [r["id"] for r in page["items"]] == [world.recs[2].id]
+    assert page["items"][0]["caller"] == "13800138000"
+    resp = await c.get(
+        f"/api/v1/recordings?agent_no=1101&limit=1&cursor={page['next_cursor']}", headers=world.t1
+    )
+    assert [r["id"] for r in resp.json()["items"]] == [world.recs[0].id]
+    assert resp.json()["next_cursor"] is None
+    resp = await c.get("/api/v1/recordings?tenant=t2", headers=world.t1)
+    assert resp.status_code == 404
+    resp = await c.get(f"/api/v1/recordings/{world.recs[3].id}", headers=world.t1)
+    assert resp.status_code == 404
+    resp = await c.post(f"/api/v1/recordings/{world.recs[3].id}/link", headers=world.t1)
+    assert resp.status_code == 404
+
+
+async def test_signed_download_with_range_expiry_and_audit(world: World) -> None:
+    c, rec = world.client, world.recs[0]
+    data = (world.files.root / rec.path).read_bytes()
+    resp = await c.post(f"/api/v1/recordings/{rec.id}/link?ttl_seconds=60", headers=world.t1)
+    assert resp.status_code == 200, resp.text
+    url = resp.json()["url"]
+    full = await c.get(url)  # no Authorization header
+    assert full.status_code == 200
+    assert full.content == data
+    assert full.headers["content-type"] == "audio/wav"
+    part = await c.get(url, headers={"Range": "bytes=0-43"})
+    assert part.status_code == 206
+    assert part.content == data[:44]
+    assert part.headers["content-range"] == f"bytes 0-43/{len(data)}"
+    bad_range = await c.get(url, headers={"Range": f"bytes={len(data) + 10}-"})
+    assert bad_range.status_code == 416
+    tampered = url.replace(f"tenant={rec.tenant}", "tenant=t2")
+    assert (await c.get(tampered)).status_code == 403
+    world.clock.at += timedelta(seconds=61)
+    expired = await c.get(url)
+    assert expired.status_code == 403
+    assert "expired" in expired.json()["detail"]
+    async with SqlAccessUnitOfWork(world.sessions) as uow:
+        entries = await uow.audit.list(tenant_id="t1", limit=100)
+    downloads = [e for e in entries if e.action == "recording.download"]
+    assert len(downloads) == 3  # 200, 206 and 416: every request that passed the signature
+    assert {e.object_id for e in downloads} == {rec.id}
+
+
+async def test_purged_recording_answers_410_and_held_ones_survive(world: World) -> None:
+    c = world.client
+    held, gone = world.recs[0], world.recs[1]
+    resp = await c.put(
+        f"/api/v1/recordings/{held.id}/hold", json={"reason": "dispute"}, headers=world.t1
+    )
+    assert resp.status_code == 200, resp.text
+    world.clock.at += timedelta(days=62)
+    result = await RetentionService(world.store, world.files, world.clock).purge()
+    assert result.deleted == 3  # t1's two unheld recordings and t2's one
+    resp = await c.get(f"/api/v1/recordings/{gone.id}", headers=world.t1)
+    assert resp.status_code == 410
+    resp = await c.get(f"/api/v1/recordings/{held.id}", headers=world.t1)
+    assert resp.status_code == 200
+    assert resp.json()["held"] is True
+
+
+async def test_ftp_account_password_is_shown_once_and_stored_hashed(world: World) -> None:
+    c = world.client
+    resp = await c.post(
+        "/api/v1/tenants/t1/ftp-accounts", json={"username": "acme-ftp"}, headers=world.t1
+    )
+    assert resp.status_code == 201, resp.text
+    password = resp.json()["password"]
+    assert len(password) >= 20
+    listed = (await c.get("/api/v1/tenants/t1/ftp-accounts", headers=world.t1)).json()
+    assert [(a["username"], a["password"], a["tls_required"]) for a in listed] == [
+        ("acme-ftp", None, True)
+    ]
+    stored = await FtpAccountRepository(world.sessions).get("acme-ftp")
+    assert stored is not None
+    assert stored.password_hash != password
+    assert verify_password(password, stored.password_hash)
+    taken = await c.post(
+        "/api/v1/tenants/t2/ftp-accounts", json={"username": "acme-ftp"}, headers=world.t2
+    )
+    assert taken.status_code == 409
+    assert (await c.get("/api/v1/tenants/t1/ftp-accounts", headers=world.t2)).status_code == 404
