@@ -17,7 +17,9 @@ from pydantic import ValidationError
 
 from ccbridge.domain.ivr import model as m
 from ccbridge.domain.ivr.validation import FlowError, node_path, validate_graph
+from ccbridge.errors import CcbridgeError, ErrorCode
 from ccbridge.ivr_format.models import NODE_MODELS, FlowDocument, FlowShell
+from ccbridge.services.ivr_ports import ParseResult
 
 MAX_BODY_BYTES = 1024 * 1024
 """A flow document larger than 1 MiB is refused (HTTP 413)."""
@@ -25,15 +27,22 @@ MAX_DEPTH = 16
 """Nesting deeper than this is refused (HTTP 422)."""
 
 
-class FlowLimitError(ValueError):
-    """A document over a hard limit: too large (413), too deep or too many nodes (422)."""
+class FlowLimitError(CcbridgeError):
+    """A document over a hard limit: too large (413), too deep or too many nodes (422).
+
+    Nothing is stored: the check runs before anything else.
+    """
+
+    code = ErrorCode.VALIDATION
+    title = "Flow refused"
 
     def __init__(self, status: int, limit: str, path: str, message: str) -> None:
-        super().__init__(message)
+        super().__init__(message, field=path)
         self.status = status
         self.limit = limit
         self.path = path
         self.message = message
+        self.errors = [{"field": path, "code": limit, "message": message}]
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,6 +180,19 @@ def parse_flow(doc: dict[str, Any], known_prompts: Collection[str] | None = None
     )
     errors.extend(validate_graph(flow, broken, known_prompts))
     return ParsedFlow(doc, flow, errors)
+
+
+class YamlJsonFlowCodec:
+    """The ``FlowCodec`` port: JSON or YAML documents under the limits, parsed to the domain."""
+
+    def load(self, data: bytes, media_type: str) -> dict[str, Any]:
+        """Decode and check the limits (raises FlowLimitError)."""
+        return load_document(data, media_type)
+
+    def parse(self, document: dict[str, Any], known_prompts: set[str] | None = None) -> ParseResult:
+        """Validate the document; every fault carries its JSON path."""
+        parsed = parse_flow(document, known_prompts)
+        return ParseResult(parsed.document, parsed.flow, parsed.errors)
 
 
 def logic_of(doc: Mapping[str, Any]) -> dict[str, Any]:
