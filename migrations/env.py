@@ -11,8 +11,10 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 import ccbridge.db.access_tables  # noqa: F401  (registers tenants, api_keys, audit_log)
-from ccbridge.db import ivr_tables  # noqa: F401  (IVR flows, revisions, prompts, call logs)
-from ccbridge.db import seat_tables  # noqa: F401  (agents, skill groups, leases, seat sessions)
+from ccbridge.db import (
+    ivr_tables,  # noqa: F401  (IVR flows, revisions, prompts, call logs)
+    seat_tables,  # noqa: F401  (agents, skill groups, leases, seat sessions)
+)
 from ccbridge.db.engine import DEFAULT_DATABASE_URL, create_engine
 from ccbridge.db.tables import Base
 

@@ -10,11 +10,12 @@ from fastapi import FastAPI
 
 from ccbridge import __version__
 from ccbridge.api.problems import install_problem_handlers
-from ccbridge.api.routers import agents, calls, health, keys, leases, seats, tenants
+from ccbridge.api.routers import agents, calls, health, ivr, keys, leases, seats, tenants
 from ccbridge.api.security import JwtCodec, install_auth_handlers
 from ccbridge.observability.health import Readiness
 from ccbridge.services.agents import AgentAdminService
 from ccbridge.services.audit import AuditRecorder
+from ccbridge.services.ivr import IvrService
 from ccbridge.services.leases import LeaseService
 from ccbridge.services.ports import CallStore
 from ccbridge.services.seats import SeatService
@@ -39,6 +40,7 @@ def create_app(
     access: AccessService,
     jwt: JwtCodec,
     seat_api: SeatApi | None = None,
+    ivr_api: IvrService | None = None,
 ) -> FastAPI:
     """Return the ASGI app; the composition root owns the services' lifetimes."""
     app = FastAPI(
@@ -58,6 +60,8 @@ def create_app(
         app.state.leases = seat_api.leases
         app.state.audit = seat_api.audit
         app.state.current_call = seat_api.current_call
+    if ivr_api is not None:
+        app.state.ivr = ivr_api
     install_problem_handlers(app)
     install_auth_handlers(app)
     app.include_router(health.router)
@@ -69,6 +73,7 @@ def create_app(
     app.include_router(agents.router)
     app.include_router(leases.router)
     app.include_router(seats.router)
+    app.include_router(ivr.router)
     return app
 
 

@@ -60,6 +60,8 @@ ALL_SCOPES: frozenset[str] = frozenset(
         "seats:write",
         "leases:read",
         "leases:write",
+        "ivr:read",
+        "ivr:write",
     }
 )
 
@@ -75,6 +77,7 @@ ROLE_SCOPES: dict[Role, frozenset[str]] = {
             "seats:read",
             "seats:write",
             "leases:read",
+            "ivr:read",
         }
     ),
     Role.AGENT: frozenset({"calls:read", "events:read", "seats:read"}),

@@ -79,10 +79,16 @@ def load_document(data: bytes, media_type: str = "application/json") -> dict[str
         if "yaml" in media_type:
             text = data.decode("utf-8")
             _reject_aliases(text)
-            doc = yaml.safe_load(text)
+            # to plain JSON types: YAML dates become ISO strings, number keys ("1:") strings
+            doc = orjson.loads(orjson.dumps(yaml.safe_load(text), option=orjson.OPT_NON_STR_KEYS))
         else:
             doc = orjson.loads(data)
-    except (UnicodeDecodeError, orjson.JSONDecodeError, yaml.YAMLError) as exc:
+    except (
+        UnicodeDecodeError,
+        orjson.JSONDecodeError,
+        orjson.JSONEncodeError,
+        yaml.YAMLError,
+    ) as exc:
         raise FlowLimitError(422, "syntax", "$", f"not valid JSON/YAML: {exc}") from None
     if not isinstance(doc, dict):
         raise FlowLimitError(422, "syntax", "$", "the flow document must be an object")
