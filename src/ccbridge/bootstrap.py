@@ -22,19 +22,27 @@ from ccbridge.asterisk.ami.client import AmiClient, AmiConfig
 from ccbridge.asterisk.call_feed import AmiCallFeed
 from ccbridge.asterisk.config.publisher import QueueConfigPublisher
 from ccbridge.asterisk.inbound_route import SCRIPT, InboundRoute, InboundRouteHandler
+from ccbridge.asterisk.ivr_runner import IvrRunner
 from ccbridge.asterisk.queue_control import AmiQueueControl
 from ccbridge.asterisk.seat_feed import AmiSeatFeed
+from ccbridge.crm.http_lookup import HttpCrmLookup
 from ccbridge.db.access_uow import SqlAccessUnitOfWork
 from ccbridge.db.batch_writer import CallBatchWriter
 from ccbridge.db.engine import create_engine, create_session_factory, ping
 from ccbridge.db.migrate import run_migrations_async
 from ccbridge.db.repositories.agents import AgentRepository
 from ccbridge.db.repositories.calls import CallRepository
+from ccbridge.db.repositories.ivr import (
+    IvrCallLogRepository,
+    IvrFlowRepository,
+    IvrPromptRepository,
+)
 from ccbridge.db.repositories.leases import LeaseRepository
 from ccbridge.db.repositories.seat_sessions import SeatSessionRepository, StateIntervalRepository
 from ccbridge.db.repositories.skill_groups import SkillGroupRepository
 from ccbridge.domain.access import Role
 from ccbridge.domain.time import SystemClock
+from ccbridge.ivr_format.parse import YamlJsonFlowCodec
 from ccbridge.jobs.runner import JobRunner
 from ccbridge.logging_setup import configure_logging
 from ccbridge.observability.health import CheckResult, Readiness
@@ -42,6 +50,8 @@ from ccbridge.services.acd import RECONCILE_INTERVAL, DriftLog, Reconciler
 from ccbridge.services.agents import AgentAdminService
 from ccbridge.services.audit import AuditRecorder
 from ccbridge.services.calls import CallTrackingService
+from ccbridge.services.ivr import IvrService
+from ccbridge.services.ivr_runtime import ActiveFlowCache, BufferedCallLog
 from ccbridge.services.leases import LeaseService
 from ccbridge.services.seats import DesiredSeats, SeatService
 from ccbridge.services.tenants import AccessService
@@ -134,12 +144,13 @@ async def run_service(settings: Settings) -> None:
         await run_migrations_async(settings.database_url)
     engine = create_engine(settings.database_url)
     try:
-        agi = _fastagi(settings)
+        ivr = _ivr(settings, engine)
+        agi = _fastagi(settings, ivr.runner)
         await agi.start()
         try:
             async with _simulator(settings, agi.port) as pbx:
                 ami_port = pbx.ami_port if pbx else None
-                service = build_service(settings, engine, agi, ami_port)
+                service = build_service(settings, engine, agi, ami_port, ivr)
                 # Before AMI connects: calls left open by a crash get reconciled on first sync.
                 service.calls.restore(await service.repo.open_calls())
                 if settings.mode is Mode.DEV:
@@ -156,9 +167,14 @@ async def run_service(settings: Settings) -> None:
 
 
 def build_service(
-    settings: Settings, engine: AsyncEngine, agi: FastAgiServer, ami_port: int | None
+    settings: Settings,
+    engine: AsyncEngine,
+    agi: FastAgiServer,
+    ami_port: int | None,
+    ivr: IvrWiring | None = None,
 ) -> Service:
     """Wire the services to their adapters (the one place that knows every concrete class)."""
+    ivr = ivr or _ivr(settings, engine)
     clock = SystemClock()
     sessions = create_session_factory(engine)
     repo = CallRepository(sessions)
@@ -176,6 +192,7 @@ def build_service(
         access=access,
         jwt=JwtCodec(settings.auth.jwt_secret.get_secret_value()),
         seat_api=seat_api,
+        ivr_api=ivr.service,
     )
     http = _HttpServer(
         uvicorn.Config(
@@ -189,7 +206,7 @@ def build_service(
     )
     jobs = JobRunner()
     jobs.add("loop-lag", 1.0, _loop_lag_probe)
-    for name, interval, job in seat_jobs:
+    for name, interval, job in [*seat_jobs, *ivr.jobs]:
         jobs.add(name, interval, job)
     return Service(
         ami=ami,
@@ -259,6 +276,40 @@ def _seats(
         ("acd-reconcile", RECONCILE_INTERVAL, reconciler.run_once),
     ]
     return api, feed, jobs, reconciler
+
+
+IVR_ACTIVATE_SECONDS = 15.0
+IVR_LOG_FLUSH_SECONDS = 2.0
+
+
+@dataclass(frozen=True, slots=True)
+class IvrWiring:
+    """The IVR service (HTTP), the FastAGI flow runner and their periodic jobs."""
+
+    service: IvrService
+    runner: IvrRunner
+    jobs: list[tuple[str, float, Callable[[], Awaitable[object]]]]
+
+
+def _ivr(settings: Settings, engine: AsyncEngine) -> IvrWiring:
+    """Wire flows, revisions, prompts, the active-flow cache, the call log and the CRM client."""
+    clock = SystemClock()
+    sessions = create_session_factory(engine)
+    flows, prompts = IvrFlowRepository(sessions), IvrPromptRepository(sessions)
+    codec = YamlJsonFlowCodec()
+    audit = AuditRecorder(lambda: SqlAccessUnitOfWork(sessions), clock.now)
+    service = IvrService(flows, prompts, codec, audit, clock.now)
+    cfg = settings.ivr
+    root = cfg.asterisk_prompts_dir or str(cfg.prompts_dir.resolve())
+    cache = ActiveFlowCache(flows, prompts, codec, prompts_root=root)
+    call_log = BufferedCallLog(IvrCallLogRepository(sessions).add_many)
+    crm = HttpCrmLookup(allowed_hosts=cfg.crm_allowed_hosts)
+    runner = IvrRunner(cache, call_log, clock.now, crm=crm, prompts_root=root)
+    jobs: list[tuple[str, float, Callable[[], Awaitable[object]]]] = [
+        ("ivr-activate", IVR_ACTIVATE_SECONDS, service.activate_due),
+        ("ivr-call-log", IVR_LOG_FLUSH_SECONDS, call_log.flush),
+    ]
+    return IvrWiring(service, runner, jobs)
 
 
 def _reconciler_check(reconciler: Reconciler) -> Callable[[], Awaitable[CheckResult]]:
@@ -341,10 +392,10 @@ def _write_key_file(path: Path, plaintext: str) -> str:
     return str(path.resolve())
 
 
-def _fastagi(settings: Settings) -> FastAgiServer:
+def _fastagi(settings: Settings, ivr: IvrRunner | None = None) -> FastAgiServer:
     router = AgiRouter()
     routes, fallback = _routes(settings)
-    router.add_route(SCRIPT, InboundRouteHandler(routes, fallback))
+    router.add_route(SCRIPT, InboundRouteHandler(routes, fallback, ivr))
     config = AgiServerConfig(
         host=settings.agi.host,
         port=settings.agi.port,

@@ -55,7 +55,7 @@ def validate_graph(
         errors.append(FlowError("$.start", "dangling_transition", f"no node {flow.start!r}"))
     for node in flow.nodes.values():
         errors.extend(_node_errors(flow, node, exists, known_prompts))
-    if flow.start in exists:
+    if flow.start in nodes_ok(flow) and not broken:  # a broken node hides its edges
         reachable = _reachable(flow, flow.start)
         for node_id in flow.nodes:
             if node_id not in reachable:
@@ -72,6 +72,11 @@ def validate_graph(
             FlowError("$.language", "unknown_language", f"{flow.language!r} is not in languages")
         )
     return errors
+
+
+def nodes_ok(flow: Flow) -> set[str]:
+    """Return the ids of nodes that parsed."""
+    return set(flow.nodes)
 
 
 def _node_errors(
