@@ -45,6 +45,7 @@ from ccbridge.domain.time import SystemClock
 from ccbridge.ivr_format.parse import YamlJsonFlowCodec
 from ccbridge.jobs.runner import JobRunner
 from ccbridge.logging_setup import configure_logging
+from ccbridge.media.sox import SoxPromptConverter
 from ccbridge.observability.health import CheckResult, Readiness
 from ccbridge.services.acd import RECONCILE_INTERVAL, DriftLog, Reconciler
 from ccbridge.services.agents import AgentAdminService
@@ -298,8 +299,9 @@ def _ivr(settings: Settings, engine: AsyncEngine) -> IvrWiring:
     flows, prompts = IvrFlowRepository(sessions), IvrPromptRepository(sessions)
     codec = YamlJsonFlowCodec()
     audit = AuditRecorder(lambda: SqlAccessUnitOfWork(sessions), clock.now)
-    service = IvrService(flows, prompts, codec, audit, clock.now)
     cfg = settings.ivr
+    converter = SoxPromptConverter(cfg.prompts_dir)
+    service = IvrService(flows, prompts, codec, audit, clock.now, converter=converter)
     root = cfg.asterisk_prompts_dir or str(cfg.prompts_dir.resolve())
     cache = ActiveFlowCache(flows, prompts, codec, prompts_root=root)
     call_log = BufferedCallLog(IvrCallLogRepository(sessions).add_many)

@@ -4,9 +4,13 @@ simulation, activation and tenant isolation."""
 
 from __future__ import annotations
 
+import shutil
+import subprocess
+import wave
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -22,6 +26,7 @@ from ccbridge.db.repositories import CallRepository
 from ccbridge.db.repositories.ivr import IvrFlowRepository, IvrPromptRepository
 from ccbridge.domain.access import Role
 from ccbridge.ivr_format.parse import YamlJsonFlowCodec
+from ccbridge.media.sox import SoxPromptConverter
 from ccbridge.observability.health import Readiness
 from ccbridge.services.audit import AuditRecorder
 from ccbridge.services.ivr import IvrService
@@ -50,6 +55,7 @@ class World:
     platform: dict[str, str]
     t1: dict[str, str]
     t2: dict[str, str]
+    prompts_dir: Path
 
     async def put(
         self,
@@ -70,7 +76,7 @@ class World:
 
 
 @pytest.fixture
-async def world(engine: AsyncEngine) -> AsyncIterator[World]:
+async def world(engine: AsyncEngine, tmp_path: Path) -> AsyncIterator[World]:
     sessions = create_session_factory(engine)
     codec = JwtCodec(SECRET)
     clock = FakeClock(datetime.now(UTC).replace(microsecond=0))
@@ -79,7 +85,14 @@ async def world(engine: AsyncEngine) -> AsyncIterator[World]:
     )
     audit = AuditRecorder(lambda: SqlAccessUnitOfWork(sessions), clock.now)
     flows, prompts = IvrFlowRepository(sessions), IvrPromptRepository(sessions)
-    service = IvrService(flows, prompts, YamlJsonFlowCodec(), audit, clock.now)
+    service = IvrService(
+        flows,
+        prompts,
+        YamlJsonFlowCodec(),
+        audit,
+        clock.now,
+        converter=SoxPromptConverter(tmp_path / "prompts"),
+    )
     app = create_app(
         call_store=CallRepository(sessions),
         readiness=Readiness(),
@@ -105,7 +118,17 @@ async def world(engine: AsyncEngine) -> AsyncIterator[World]:
                 headers=platform,
             )
             admins[tid] = auth(resp.json()["key"])
-        yield World(client, clock, flows, prompts, service, platform, admins["t1"], admins["t2"])
+        yield World(
+            client,
+            clock,
+            flows,
+            prompts,
+            service,
+            platform,
+            admins["t1"],
+            admins["t2"],
+            tmp_path / "prompts",
+        )
 
 
 def _flow(nodes: dict[str, Any], start: str = "a", **extra: Any) -> bytes:
@@ -388,3 +411,74 @@ async def test_simulate_over_http_returns_path_and_actions(world: World) -> None
     }
     resp = await world.client.post(f"{BASE}/flows/survey/simulate", json={}, headers=world.t2)
     assert resp.status_code == 404
+
+
+@pytest.mark.skipif(shutil.which("sox") is None, reason="sox is not installed")
+async def test_prompt_upload_is_converted_to_8khz_mono_and_unlocks_publishing(
+    world: World, tmp_path: Path
+) -> None:
+    tone = tmp_path / "tone.wav"
+    subprocess.run(  # noqa: ASYNC221 - test setup, before any I/O under test
+        [
+            "sox",
+            "-n",
+            "-r",
+            "44100",
+            "-c",
+            "2",
+            "-b",
+            "16",
+            str(tone),
+            "synth",
+            "0.5",
+            "sine",
+            "440",
+        ],
+        check=True,
+    )
+    resp = await world.client.post(
+        f"{BASE}/prompts",
+        data={"prompt_id": "hello"},
+        files={"file": ("../../etc/passwd.wav", tone.read_bytes(), "audio/wav")},
+        headers=world.t1,
+    )
+    assert resp.status_code == 201, resp.text
+    assert resp.json()["duration_ms"] == 500
+    (stored,) = list((world.prompts_dir / "t1").iterdir())
+    assert stored.name.startswith("p")
+    assert stored.suffix == ".wav"
+    with wave.open(str(stored)) as w:
+        assert (w.getframerate(), w.getnchannels(), w.getsampwidth()) == (8000, 1, 2)
+    # not audio, and a path as id, are refused; nothing new is stored
+    resp = await world.client.post(
+        f"{BASE}/prompts",
+        data={"prompt_id": "junk"},
+        files={"file": ("junk.wav", b"not audio at all", "audio/wav")},
+        headers=world.t1,
+    )
+    assert resp.status_code == 422
+    resp = await world.client.post(
+        f"{BASE}/prompts",
+        data={"prompt_id": "../../etc/passwd"},
+        files={"file": ("a.wav", tone.read_bytes(), "audio/wav")},
+        headers=world.t1,
+    )
+    assert resp.status_code == 422
+    assert len(list((world.prompts_dir / "t1").iterdir())) == 1
+    listed = (await world.client.get(f"{BASE}/prompts", headers=world.t1)).json()
+    assert [p["prompt_id"] for p in listed] == ["hello"]
+    # a flow using it publishes; one using a missing prompt does not
+    body = _flow({"a": {"type": "play", "prompt": "hello", "next": "h"}, "h": {"type": "hangup"}})
+    assert (await world.put("hi", body)).status_code == 200
+    resp = await world.client.post(
+        f"{BASE}/flows/hi/publish", json={"message": "hi"}, headers=world.platform
+    )
+    assert resp.status_code == 201, resp.text
+    body = _flow({"a": {"type": "play", "prompt": "gone", "next": "h"}, "h": {"type": "hangup"}})
+    assert (await world.put("hi", body, draft_version=1)).status_code == 200
+    resp = await world.client.post(
+        f"{BASE}/flows/hi/publish", json={"message": "gone"}, headers=world.platform
+    )
+    assert resp.status_code == 422
+    assert resp.json()["errors"][0]["field"] == "$.nodes.a.prompt"
+    assert await world.flows.count_revisions("t1") == 1

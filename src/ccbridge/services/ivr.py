@@ -12,16 +12,18 @@ from ccbridge.domain.access import Principal, Role
 from ccbridge.domain.calendar import add_working_days, tenant_zone
 from ccbridge.domain.ivr.diff import FlowDiff, diff_documents
 from ccbridge.domain.ivr.engine import CallContext
-from ccbridge.domain.ivr.model import Flow
+from ccbridge.domain.ivr.model import PROMPT_ID_RE, Flow
 from ccbridge.domain.ivr.simulator import Simulation, simulate
 from ccbridge.domain.ivr.validation import FlowError
-from ccbridge.errors import CcbridgeError, ErrorCode, NotFoundError
+from ccbridge.errors import CcbridgeError, ConflictError, ErrorCode, NotFoundError
 from ccbridge.services.audit import AuditRecorder
 from ccbridge.services.ivr_ports import (
     FlowCodec,
     FlowRecord,
     IvrFlowRepo,
     ParseResult,
+    PromptConverter,
+    PromptRecord,
     PromptRepo,
     RevisionRecord,
 )
@@ -44,6 +46,17 @@ class FlowInvalidError(CcbridgeError):
             field=first.path,
         )
         self.errors = [{"field": e.path, "code": e.code, "message": e.message} for e in errors]
+
+
+MAX_PROMPT_BYTES = 10 * 1024 * 1024
+
+
+class PromptTooLargeError(CcbridgeError):
+    """An uploaded audio file over the size cap."""
+
+    code = ErrorCode.VALIDATION
+    status = 413
+    title = "Prompt too large"
 
 
 class ScheduleRefusedError(CcbridgeError):
@@ -73,8 +86,10 @@ class IvrService:
         audit: AuditRecorder,
         now: Callable[[], datetime],
         *,
+        converter: PromptConverter | None = None,
         holidays: Collection[Any] = (),
     ) -> None:
+        self._converter = converter
         self._flows = flows
         self._prompts = prompts
         self._codec = codec
@@ -282,6 +297,47 @@ class IvrService:
                 {"effective_at": rev.effective_at.isoformat()},
             )
         return activated
+
+    # -- prompts -------------------------------------------------------------------------------
+
+    async def upload_prompt(
+        self, who: Principal, tenant_id: str, prompt_id: str, data: bytes, file_name: str
+    ) -> PromptRecord:
+        """Convert an upload to 8 kHz mono WAV and register it under ``prompt_id``."""
+        if self._converter is None:
+            raise CcbridgeError("prompt uploads are not configured")
+        if prompt_id.startswith("sys:") or not PROMPT_ID_RE.fullmatch(prompt_id):
+            raise FlowInvalidError(
+                [FlowError("prompt_id", "bad_prompt_id", "use a-z, 0-9, _ and - (max 64)")]
+            )
+        if len(data) > MAX_PROMPT_BYTES:
+            raise PromptTooLargeError(
+                f"the upload is {len(data)} bytes; the limit is {MAX_PROMPT_BYTES} bytes",
+                field="file",
+            )
+        if prompt_id in await self._known_prompts(tenant_id):
+            raise ConflictError(f"prompt {prompt_id} already exists", field="prompt_id")
+        suffix = "." + file_name.rsplit(".", 1)[-1] if "." in file_name else ""
+        stored, size, duration = await self._converter.convert(tenant_id, data, suffix)
+        record = PromptRecord(tenant_id, prompt_id, stored, size, duration, self._now(), who.actor)
+        try:
+            await self._prompts.add(record)
+        except Exception:
+            self._converter.remove(tenant_id, stored)
+            raise
+        await self._audit.record(
+            who,
+            tenant_id,
+            "ivr.prompt.upload",
+            "ivr_prompt",
+            prompt_id,
+            {"bytes": size, "duration_ms": duration},
+        )
+        return record
+
+    async def list_prompts(self, tenant_id: str) -> list[PromptRecord]:
+        """Return the tenant's prompts."""
+        return await self._prompts.list(tenant_id)
 
     # -- simulation ----------------------------------------------------------------------------
 

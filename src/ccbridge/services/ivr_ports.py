@@ -167,6 +167,10 @@ class PromptConverter(Protocol):
         """Convert and store; return (file name, bytes, duration in ms)."""
         ...
 
+    def remove(self, tenant_id: str, file_name: str) -> None:
+        """Delete a stored prompt file."""
+        ...
+
 
 class CallLogSink(Protocol):
     """Takes one call's IVR record without making the call wait for the database."""

@@ -7,13 +7,14 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Depends, File, Form, Path, Query, Request, UploadFile
 
 from ccbridge.api.schemas.ivr import (
     DiffOut,
     FlowErrorOut,
     FlowId,
     FlowOut,
+    PromptOut,
     PublishIn,
     RevisionOut,
     SimulateIn,
@@ -24,7 +25,7 @@ from ccbridge.api.security import require
 from ccbridge.domain.access import Principal
 from ccbridge.domain.ivr.engine import CallContext
 from ccbridge.ivr_format.parse import MAX_BODY_BYTES, FlowLimitError
-from ccbridge.services.ivr import IvrService
+from ccbridge.services.ivr import MAX_PROMPT_BYTES, IvrService
 
 router = APIRouter(prefix="/api/v1/tenants/{tenant_id}/ivr", tags=["ivr"])
 
@@ -229,3 +230,27 @@ async def simulate(
         tenant_id, flow_id, body.revision, body.digits, context, body.lookups
     )
     return SimulateOut.of(sim)
+
+
+@router.post("/prompts", status_code=201, response_model=PromptOut, responses=_RESPONSES)
+async def upload_prompt(
+    request: Request,
+    tenant_id: TenantPath,
+    prompt_id: Annotated[str, Form(max_length=64)],
+    file: Annotated[UploadFile, File()],
+    who: Annotated[Principal, Depends(require("ivr:write"))],
+) -> PromptOut:
+    """Upload audio (wav, mp3, ogg, …); stored as 8 kHz 16-bit mono WAV under ``prompt_id``."""
+    data = await file.read(MAX_PROMPT_BYTES + 1)
+    prompt = await _svc(request).upload_prompt(who, tenant_id, prompt_id, data, file.filename or "")
+    return PromptOut.of(prompt)
+
+
+@router.get("/prompts", response_model=list[PromptOut], responses=_RESPONSES)
+async def list_prompts(
+    request: Request,
+    tenant_id: TenantPath,
+    _who: Annotated[Principal, Depends(require("ivr:read"))],
+) -> list[PromptOut]:
+    """The tenant's prompts (flows reference them by ``prompt_id``)."""
+    return [PromptOut.of(p) for p in await _svc(request).list_prompts(tenant_id)]

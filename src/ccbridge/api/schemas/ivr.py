@@ -12,7 +12,7 @@ from ccbridge.domain.ivr.diff import FlowDiff
 from ccbridge.domain.ivr.engine import Action
 from ccbridge.domain.ivr.simulator import Simulation
 from ccbridge.domain.ivr.validation import FlowError
-from ccbridge.services.ivr_ports import FlowRecord, RevisionRecord
+from ccbridge.services.ivr_ports import FlowRecord, PromptRecord, RevisionRecord
 
 FlowId = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")]
 Message = Annotated[str, StringConstraints(min_length=1, max_length=500)]
@@ -172,3 +172,24 @@ def action_dict(action: Action) -> dict[str, Any]:
     for key, value in asdict(action).items():
         out[key] = value.value if hasattr(value, "value") else value
     return out
+
+
+class PromptOut(BaseModel):
+    """An uploaded prompt."""
+
+    prompt_id: str
+    bytes: int
+    duration_ms: int
+    created_at: datetime
+    created_by: str
+
+    @classmethod
+    def of(cls, p: PromptRecord) -> PromptOut:
+        """Build from the record."""
+        return cls(
+            prompt_id=p.prompt_id,
+            bytes=p.bytes,
+            duration_ms=p.duration_ms,
+            created_at=p.created_at,
+            created_by=p.created_by,
+        )
