@@ -4,8 +4,8 @@ simulation, activation and tenant isolation."""
 
 from __future__ import annotations
 
+import asyncio
 import shutil
-import subprocess
 import wave
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -418,24 +418,10 @@ async def test_prompt_upload_is_converted_to_8khz_mono_and_unlocks_publishing(
     world: World, tmp_path: Path
 ) -> None:
     tone = tmp_path / "tone.wav"
-    subprocess.run(  # noqa: ASYNC221 - test setup, before any I/O under test
-        [
-            "sox",
-            "-n",
-            "-r",
-            "44100",
-            "-c",
-            "2",
-            "-b",
-            "16",
-            str(tone),
-            "synth",
-            "0.5",
-            "sine",
-            "440",
-        ],
-        check=True,
+    proc = await asyncio.create_subprocess_exec(
+        "sox", "-n", "-r", "44100", "-c", "2", "-b", "16", str(tone), "synth", "0.5", "sine", "440"
     )
+    assert await proc.wait() == 0
     resp = await world.client.post(
         f"{BASE}/prompts",
         data={"prompt_id": "hello"},
