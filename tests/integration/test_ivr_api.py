@@ -194,9 +194,13 @@ async def test_dangling_transition_and_bad_key_are_refused_with_their_paths(worl
     assert _paths(resp) == {
         "$.nodes.main_menu.options.9.next": "dangling_transition",
         "$.nodes.main_menu.options.x": "bad_dtmf_key",
-        "$.nodes.orphan": "unreachable_node",
         "$.nodes.odd.type": "unknown_node_type",
-    }
+    }  # reachability is not judged while a node is unreadable (its edges are unknown)
+    body = _flow(
+        {"a": {"type": "queue", "skill_group": "s"}, "orphan": {"type": "hangup"}}, start="a"
+    )
+    resp = await world.put("main", body)
+    assert _paths(resp) == {"$.nodes.orphan": "unreachable_node"}
     await world.nothing_stored()
 
 
