@@ -301,10 +301,13 @@ def _ivr(settings: Settings, engine: AsyncEngine) -> IvrWiring:
     audit = AuditRecorder(lambda: SqlAccessUnitOfWork(sessions), clock.now)
     cfg = settings.ivr
     converter = SoxPromptConverter(cfg.prompts_dir)
-    service = IvrService(flows, prompts, codec, audit, clock.now, converter=converter)
+    call_logs = IvrCallLogRepository(sessions)
+    service = IvrService(
+        flows, prompts, codec, audit, clock.now, converter=converter, call_logs=call_logs
+    )
     root = cfg.asterisk_prompts_dir or str(cfg.prompts_dir.resolve())
     cache = ActiveFlowCache(flows, prompts, codec, prompts_root=root)
-    call_log = BufferedCallLog(IvrCallLogRepository(sessions).add_many)
+    call_log = BufferedCallLog(call_logs.add_many)
     crm = HttpCrmLookup(allowed_hosts=cfg.crm_allowed_hosts)
     runner = IvrRunner(cache, call_log, clock.now, crm=crm, prompts_root=root)
     jobs: list[tuple[str, float, Callable[[], Awaitable[object]]]] = [

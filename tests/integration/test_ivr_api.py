@@ -23,14 +23,18 @@ from ccbridge.api.security import JwtCodec
 from ccbridge.db.access_uow import SqlAccessUnitOfWork
 from ccbridge.db.engine import create_session_factory
 from ccbridge.db.repositories import CallRepository
-from ccbridge.db.repositories.ivr import IvrFlowRepository, IvrPromptRepository
+from ccbridge.db.repositories.ivr import (
+    IvrCallLogRepository,
+    IvrFlowRepository,
+    IvrPromptRepository,
+)
 from ccbridge.domain.access import Role
 from ccbridge.ivr_format.parse import YamlJsonFlowCodec
 from ccbridge.media.sox import SoxPromptConverter
 from ccbridge.observability.health import Readiness
 from ccbridge.services.audit import AuditRecorder
 from ccbridge.services.ivr import IvrService
-from ccbridge.services.ivr_ports import PromptRecord
+from ccbridge.services.ivr_ports import IvrCallRecord, PromptRecord
 from ccbridge.services.ivr_runtime import ActiveFlowCache
 from ccbridge.services.tenants import AccessService
 from tests.fakes.ivr import FLOWS_DIR
@@ -92,6 +96,7 @@ async def world(engine: AsyncEngine, tmp_path: Path) -> AsyncIterator[World]:
         audit,
         clock.now,
         converter=SoxPromptConverter(tmp_path / "prompts"),
+        call_logs=IvrCallLogRepository(sessions),
     )
     app = create_app(
         call_store=CallRepository(sessions),
@@ -472,3 +477,37 @@ async def test_prompt_upload_is_converted_to_8khz_mono_and_unlocks_publishing(
     assert resp.status_code == 422
     assert resp.json()["errors"][0]["field"] == "$.nodes.a.prompt"
     assert await world.flows.count_revisions("t1") == 1
+
+
+async def test_call_logs_are_listed_per_tenant(world: World, engine: AsyncEngine) -> None:
+    logs = IvrCallLogRepository(create_session_factory(engine))
+    now = world.clock.now()
+    await logs.add_many(
+        [
+            IvrCallRecord(
+                "t1",
+                "main",
+                2,
+                "9.1",
+                "138",
+                now,
+                now,
+                ["hours", "main_menu"],
+                [{"node": "main_menu", "type": "menu", "input": None, "outcome": "no_input"}],
+                "hangup",
+                "",
+                "caller_hung_up",
+                "main_menu",
+            )
+        ]
+    )
+    resp = await world.client.get(f"{BASE}/calls", headers=world.t1)
+    assert resp.status_code == 200
+    (call,) = resp.json()
+    assert (call["uniqueid"], call["drop_off_node"], call["path"]) == (
+        "9.1",
+        "main_menu",
+        ["hours", "main_menu"],
+    )
+    assert (await world.client.get(f"{BASE}/calls", headers=world.t2)).status_code == 404
+    assert (await world.client.get("/api/v1/tenants/t2/ivr/calls", headers=world.t2)).json() == []

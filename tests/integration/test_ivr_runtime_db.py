@@ -85,3 +85,7 @@ async def test_published_flow_runs_from_the_db_and_logs_each_call(engine: AsyncE
     gone = by_call["1.2"]
     assert (gone.reason, gone.drop_off_node) == ("caller_hung_up", "main_menu")
     assert cache.reloads == 1
+    reader = IvrService(flows, prompts, codec, audit, lambda: now, call_logs=logs)
+    (newest, older) = await reader.call_logs("t1", 10)
+    assert {newest.uniqueid, older.uniqueid} == {"1.1", "1.2"}
+    assert await reader.call_logs("t2", 10) == []

@@ -18,8 +18,10 @@ from ccbridge.domain.ivr.validation import FlowError
 from ccbridge.errors import CcbridgeError, ConflictError, ErrorCode, NotFoundError
 from ccbridge.services.audit import AuditRecorder
 from ccbridge.services.ivr_ports import (
+    CallLogQuery,
     FlowCodec,
     FlowRecord,
+    IvrCallRecord,
     IvrFlowRepo,
     ParseResult,
     PromptConverter,
@@ -87,9 +89,11 @@ class IvrService:
         now: Callable[[], datetime],
         *,
         converter: PromptConverter | None = None,
+        call_logs: CallLogQuery | None = None,
         holidays: Collection[Any] = (),
     ) -> None:
         self._converter = converter
+        self._call_logs = call_logs
         self._flows = flows
         self._prompts = prompts
         self._codec = codec
@@ -338,6 +342,12 @@ class IvrService:
     async def list_prompts(self, tenant_id: str) -> list[PromptRecord]:
         """Return the tenant's prompts."""
         return await self._prompts.list(tenant_id)
+
+    async def call_logs(self, tenant_id: str, limit: int) -> list[IvrCallRecord]:
+        """Return the tenant's newest IVR call logs (path, choices, outcome, drop-off node)."""
+        if self._call_logs is None:
+            return []
+        return await self._call_logs.list(tenant_id, limit)
 
     # -- simulation ----------------------------------------------------------------------------
 

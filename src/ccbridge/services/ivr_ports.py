@@ -180,6 +180,14 @@ class CallLogSink(Protocol):
         ...
 
 
+class CallLogQuery(Protocol):
+    """Reads the per-call IVR logs for reports."""
+
+    async def list(self, tenant_id: str, limit: int = 100) -> list[IvrCallRecord]:
+        """Return the tenant's newest call logs."""
+        ...
+
+
 class CrmLookup(Protocol):
     """Asks a tenant's CRM over HTTP, within a timeout, for the HTTP lookup node."""
 

@@ -14,6 +14,7 @@ from ccbridge.api.schemas.ivr import (
     FlowErrorOut,
     FlowId,
     FlowOut,
+    IvrCallOut,
     PromptOut,
     PublishIn,
     RevisionOut,
@@ -254,3 +255,14 @@ async def list_prompts(
 ) -> list[PromptOut]:
     """The tenant's prompts (flows reference them by ``prompt_id``)."""
     return [PromptOut.of(p) for p in await _svc(request).list_prompts(tenant_id)]
+
+
+@router.get("/calls", response_model=list[IvrCallOut], responses=_RESPONSES)
+async def list_calls(
+    request: Request,
+    tenant_id: TenantPath,
+    _who: Annotated[Principal, Depends(require("ivr:read"))],
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> list[IvrCallOut]:
+    """Newest IVR calls: path, steps (menu choices, survey answers), outcome, drop-off node."""
+    return [IvrCallOut.of(r) for r in await _svc(request).call_logs(tenant_id, limit)]

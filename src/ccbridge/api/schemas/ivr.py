@@ -12,7 +12,7 @@ from ccbridge.domain.ivr.diff import FlowDiff
 from ccbridge.domain.ivr.engine import Action
 from ccbridge.domain.ivr.simulator import Simulation
 from ccbridge.domain.ivr.validation import FlowError
-from ccbridge.services.ivr_ports import FlowRecord, PromptRecord, RevisionRecord
+from ccbridge.services.ivr_ports import FlowRecord, IvrCallRecord, PromptRecord, RevisionRecord
 
 FlowId = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")]
 Message = Annotated[str, StringConstraints(min_length=1, max_length=500)]
@@ -192,4 +192,39 @@ class PromptOut(BaseModel):
             duration_ms=p.duration_ms,
             created_at=p.created_at,
             created_by=p.created_by,
+        )
+
+
+class IvrCallOut(BaseModel):
+    """One call's walk through a flow, for reports."""
+
+    uniqueid: str
+    flow_id: str
+    revision: int
+    caller: str
+    started_at: datetime
+    ended_at: datetime
+    path: list[str]
+    steps: list[dict[str, str | None]]
+    route: str
+    target: str
+    reason: str
+    drop_off_node: str | None
+
+    @classmethod
+    def of(cls, r: IvrCallRecord) -> IvrCallOut:
+        """Build from the record."""
+        return cls(
+            uniqueid=r.uniqueid,
+            flow_id=r.flow_id,
+            revision=r.revision,
+            caller=r.caller,
+            started_at=r.started_at,
+            ended_at=r.ended_at,
+            path=r.path,
+            steps=r.steps,
+            route=r.route,
+            target=r.target,
+            reason=r.reason,
+            drop_off_node=r.drop_off_node,
         )
