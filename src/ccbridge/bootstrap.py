@@ -22,9 +22,11 @@ from ccbridge.asterisk.ami.client import AmiClient, AmiConfig
 from ccbridge.asterisk.call_feed import AmiCallFeed
 from ccbridge.asterisk.config.publisher import QueueConfigPublisher
 from ccbridge.asterisk.inbound_route import SCRIPT, InboundRoute, InboundRouteHandler
+from ccbridge.asterisk.ivr_runner import IvrRunner
 from ccbridge.asterisk.queue_control import AmiQueueControl
 from ccbridge.asterisk.recording_control import AmiRecorderControl, AmiRecordingFeed
 from ccbridge.asterisk.seat_feed import AmiSeatFeed
+from ccbridge.crm.http_lookup import HttpCrmLookup
 from ccbridge.db.access_uow import SqlAccessUnitOfWork
 from ccbridge.db.batch_writer import CallBatchWriter
 from ccbridge.db.engine import create_engine, create_session_factory, ping
@@ -32,6 +34,11 @@ from ccbridge.db.migrate import run_migrations_async
 from ccbridge.db.repositories.agents import AgentRepository
 from ccbridge.db.repositories.calls import CallRepository
 from ccbridge.db.repositories.ftp_accounts import FtpAccountRepository
+from ccbridge.db.repositories.ivr import (
+    IvrCallLogRepository,
+    IvrFlowRepository,
+    IvrPromptRepository,
+)
 from ccbridge.db.repositories.leases import LeaseRepository
 from ccbridge.db.repositories.recording_exports import ExportRepository
 from ccbridge.db.repositories.recordings import RecordingRepository
@@ -44,14 +51,18 @@ from ccbridge.domain.time import SystemClock
 from ccbridge.ftp.bridge import LoopBridge
 from ccbridge.ftp.push import FtplibTransport
 from ccbridge.ftp.server import FtpServerConfig, FtpService
+from ccbridge.ivr_format.parse import YamlJsonFlowCodec
 from ccbridge.jobs.runner import JobRunner
 from ccbridge.logging_setup import configure_logging
+from ccbridge.media.sox import SoxPromptConverter
 from ccbridge.observability.health import CheckResult, Readiness
 from ccbridge.services.acd import RECONCILE_INTERVAL, DriftLog, Reconciler
 from ccbridge.services.agents import AgentAdminService
 from ccbridge.services.audit import AuditRecorder
 from ccbridge.services.calls import CallTrackingService
 from ccbridge.services.ftp_accounts import FtpAccountService
+from ccbridge.services.ivr import IvrService
+from ccbridge.services.ivr_runtime import ActiveFlowCache, BufferedCallLog
 from ccbridge.services.leases import LeaseService
 from ccbridge.services.recording_export import ExportService
 from ccbridge.services.recordings import RecordingService
@@ -151,12 +162,13 @@ async def run_service(settings: Settings) -> None:
         await run_migrations_async(settings.database_url)
     engine = create_engine(settings.database_url)
     try:
-        agi = _fastagi(settings)
+        ivr = _ivr(settings, engine)
+        agi = _fastagi(settings, ivr.runner)
         await agi.start()
         try:
             async with _simulator(settings, agi.port) as pbx:
                 ami_port = pbx.ami_port if pbx else None
-                service = build_service(settings, engine, agi, ami_port)
+                service = build_service(settings, engine, agi, ami_port, ivr)
                 # Before AMI connects: calls left open by a crash get reconciled on first sync.
                 service.calls.restore(await service.repo.open_calls())
                 if settings.mode is Mode.DEV:
@@ -173,9 +185,14 @@ async def run_service(settings: Settings) -> None:
 
 
 def build_service(
-    settings: Settings, engine: AsyncEngine, agi: FastAgiServer, ami_port: int | None
+    settings: Settings,
+    engine: AsyncEngine,
+    agi: FastAgiServer,
+    ami_port: int | None,
+    ivr: IvrWiring | None = None,
 ) -> Service:
     """Wire the services to their adapters (the one place that knows every concrete class)."""
+    ivr = ivr or _ivr(settings, engine)
     clock = SystemClock()
     sessions = create_session_factory(engine)
     repo = CallRepository(sessions)
@@ -197,6 +214,7 @@ def build_service(
         jwt=JwtCodec(settings.auth.jwt_secret.get_secret_value()),
         seat_api=seat_api,
         recording_api=recording_api,
+        ivr_api=ivr.service,
     )
     http = _HttpServer(
         uvicorn.Config(
@@ -210,7 +228,7 @@ def build_service(
     )
     jobs = JobRunner()
     jobs.add("loop-lag", 1.0, _loop_lag_probe)
-    for name, interval, job in [*seat_jobs, *recording_jobs]:
+    for name, interval, job in [*seat_jobs, *recording_jobs, *ivr.jobs]:
         jobs.add(name, interval, job)
     return Service(
         ami=ami,
@@ -387,6 +405,44 @@ def _recordings(
     return api, runtime, jobs
 
 
+IVR_ACTIVATE_SECONDS = 15.0
+IVR_LOG_FLUSH_SECONDS = 2.0
+
+
+@dataclass(frozen=True, slots=True)
+class IvrWiring:
+    """The IVR service (HTTP), the FastAGI flow runner and their periodic jobs."""
+
+    service: IvrService
+    runner: IvrRunner
+    jobs: list[tuple[str, float, Callable[[], Awaitable[object]]]]
+
+
+def _ivr(settings: Settings, engine: AsyncEngine) -> IvrWiring:
+    """Wire flows, revisions, prompts, the active-flow cache, the call log and the CRM client."""
+    clock = SystemClock()
+    sessions = create_session_factory(engine)
+    flows, prompts = IvrFlowRepository(sessions), IvrPromptRepository(sessions)
+    codec = YamlJsonFlowCodec()
+    audit = AuditRecorder(lambda: SqlAccessUnitOfWork(sessions), clock.now)
+    cfg = settings.ivr
+    converter = SoxPromptConverter(cfg.prompts_dir)
+    call_logs = IvrCallLogRepository(sessions)
+    service = IvrService(
+        flows, prompts, codec, audit, clock.now, converter=converter, call_logs=call_logs
+    )
+    root = cfg.asterisk_prompts_dir or str(cfg.prompts_dir.resolve())
+    cache = ActiveFlowCache(flows, prompts, codec, prompts_root=root)
+    call_log = BufferedCallLog(call_logs.add_many)
+    crm = HttpCrmLookup(allowed_hosts=cfg.crm_allowed_hosts)
+    runner = IvrRunner(cache, call_log, clock.now, crm=crm, prompts_root=root)
+    jobs: list[tuple[str, float, Callable[[], Awaitable[object]]]] = [
+        ("ivr-activate", IVR_ACTIVATE_SECONDS, service.activate_due),
+        ("ivr-call-log", IVR_LOG_FLUSH_SECONDS, call_log.flush),
+    ]
+    return IvrWiring(service, runner, jobs)
+
+
 def _reconciler_check(reconciler: Reconciler) -> Callable[[], Awaitable[CheckResult]]:
     """Readiness detail: cycles, repairs per drift kind; not ready while cycles keep failing."""
 
@@ -467,10 +523,10 @@ def _write_key_file(path: Path, plaintext: str) -> str:
     return str(path.resolve())
 
 
-def _fastagi(settings: Settings) -> FastAgiServer:
+def _fastagi(settings: Settings, ivr: IvrRunner | None = None) -> FastAgiServer:
     router = AgiRouter()
     routes, fallback = _routes(settings)
-    router.add_route(SCRIPT, InboundRouteHandler(routes, fallback))
+    router.add_route(SCRIPT, InboundRouteHandler(routes, fallback, ivr))
     config = AgiServerConfig(
         host=settings.agi.host,
         port=settings.agi.port,

@@ -6,6 +6,7 @@ import asyncio
 import json
 import urllib.error
 import urllib.request
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -168,6 +169,53 @@ async def _create_key(settings: Settings, role: object, tenant: str | None, name
     finally:
         await engine.dispose()
     return plaintext
+
+
+ivr_app = typer.Typer(help="IVR flows offline: validate, simulate, print the JSON Schema.")
+app.add_typer(ivr_app, name="ivr")
+
+
+@ivr_app.command("validate")
+def ivr_validate(
+    file: Annotated[Path, typer.Argument(help="A flow document (.json, .yaml or .yml).")],
+    prompts: Annotated[
+        str | None, typer.Option(help="Comma-separated prompt ids that exist (checks them).")
+    ] = None,
+) -> None:
+    """Exit 0 when the flow has no fault; otherwise print each fault with its JSON path, exit 1."""
+    from ccbridge.ivr_cli import validate_file  # lazy: keeps `--help` fast
+
+    known = {p for p in prompts.split(",") if p} if prompts is not None else None
+    code, out = validate_file(file, known)
+    typer.echo(out, err=code != 0)
+    raise typer.Exit(code)
+
+
+@ivr_app.command("simulate")
+def ivr_simulate(
+    file: Annotated[Path, typer.Argument(help="A flow document (.json, .yaml or .yml).")],
+    digits: Annotated[str, typer.Option(help="Keys per prompt, e.g. 1,2# (empty = timeout).")] = "",
+    at: Annotated[
+        str | None, typer.Option(help="Call time, ISO 8601 with offset (default: now).")
+    ] = None,
+    caller: Annotated[str, typer.Option(help="The caller's number.")] = "",
+    did: Annotated[str, typer.Option(help="The dialled number.")] = "",
+    tier: Annotated[str, typer.Option(help="The caller's tier (for conditions).")] = "",
+) -> None:
+    """Run the flow with the given keys, time and caller; print the path and actions as JSON."""
+    from ccbridge.ivr_cli import simulate_file  # lazy: keeps `--help` fast
+
+    code, out = simulate_file(file, digits, at, caller, did, tier)
+    typer.echo(out, err=code != 0)
+    raise typer.Exit(code)
+
+
+@ivr_app.command("schema")
+def ivr_schema() -> None:
+    """Print the flow document's JSON Schema (committed as ivr_flows/schema.json)."""
+    from ccbridge.ivr_format.parse import schema_text  # lazy: keeps `--help` fast
+
+    typer.echo(schema_text(), nl=False)
 
 
 @app.command()

@@ -43,6 +43,16 @@ class AgiSettings(BaseModel):
     max_sessions: int = Field(500, ge=1)
 
 
+class IvrSettings(BaseModel):
+    """Where uploaded prompts live (for ccbridge, and as Asterisk sees them) and CRM lookups."""
+
+    prompts_dir: Path = Path("./prompts")
+    asterisk_prompts_dir: str | None = None
+    """The same directory as the PBX sees it (default: ``prompts_dir`` resolved)."""
+    crm_allowed_hosts: list[str] = Field(default_factory=list)
+    """Private or loopback CRM hosts that HTTP lookup nodes may call anyway."""
+
+
 class ApiSettings(BaseModel):
     """HTTP API listener."""
 
@@ -128,6 +138,7 @@ class Settings(BaseSettings):
     routes: dict[str, RouteSettings] = Field(default_factory=dict)
     """DID → route: ``CCBRIDGE_ROUTES='{"4008001234": {"tenant": "t1", "queue": "t1-sales"}}'``."""
     fallback_route: RouteSettings | None = None
+    ivr: IvrSettings = Field(default_factory=IvrSettings)
     asterisk_generated_dir: Path = Path("./asterisk/generated")
     """Where ccbridge writes the queues it owns (the PBX #includes ``queues.conf`` from here)."""
 

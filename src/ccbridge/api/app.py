@@ -10,12 +10,23 @@ from fastapi import FastAPI
 
 from ccbridge import __version__
 from ccbridge.api.problems import install_problem_handlers
-from ccbridge.api.routers import agents, calls, health, keys, leases, recordings, seats, tenants
+from ccbridge.api.routers import (
+    agents,
+    calls,
+    health,
+    ivr,
+    keys,
+    leases,
+    recordings,
+    seats,
+    tenants,
+)
 from ccbridge.api.security import JwtCodec, install_auth_handlers
 from ccbridge.observability.health import Readiness
 from ccbridge.services.agents import AgentAdminService
 from ccbridge.services.audit import AuditRecorder
 from ccbridge.services.ftp_accounts import FtpAccountService
+from ccbridge.services.ivr import IvrService
 from ccbridge.services.leases import LeaseService
 from ccbridge.services.ports import CallStore
 from ccbridge.services.recording_export import ExportService
@@ -55,6 +66,7 @@ def create_app(
     jwt: JwtCodec,
     seat_api: SeatApi | None = None,
     recording_api: RecordingApi | None = None,
+    ivr_api: IvrService | None = None,
 ) -> FastAPI:
     """Return the ASGI app; the composition root owns the services' lifetimes."""
     app = FastAPI(
@@ -80,6 +92,8 @@ def create_app(
         app.state.ftp_accounts = recording_api.ftp_accounts
         app.state.audit = recording_api.audit
         app.state.run_export = recording_api.run_export
+    if ivr_api is not None:
+        app.state.ivr = ivr_api
     install_problem_handlers(app)
     install_auth_handlers(app)
     app.include_router(health.router)
@@ -92,6 +106,7 @@ def create_app(
     app.include_router(leases.router)
     app.include_router(seats.router)
     app.include_router(recordings.router)
+    app.include_router(ivr.router)
     return app
 
 

@@ -60,6 +60,10 @@ def _field_path(loc: tuple[Any, ...] | list[Any]) -> str:
 async def _on_ccbridge_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, CcbridgeError)
     errors = [{"field": exc.field, "message": exc.detail}] if exc.field else None
+    # An error may list several faults itself (e.g. every fault of an IVR flow, by JSON path).
+    listed = getattr(exc, "errors", None)
+    if isinstance(listed, list) and listed:
+        errors = listed
     # A domain refusal (e.g. SEAT_LIMIT_REACHED) says which rule refused, as a stable code.
     reason = getattr(exc, "reason", None)
     return problem(

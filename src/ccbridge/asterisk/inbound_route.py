@@ -1,8 +1,9 @@
 """FastAGI entry point for inbound calls: tag the call and choose its skill group.
 
 This is the foundation's routing (DID → tenant and queue). The dialplan runs
-``AGI(agi://ccbridge:4573/inbound)`` and then ``Queue(${CCB_QUEUE})``; IVR flows replace the
-choice of queue later without changing that contract.
+``AGI(agi://ccbridge:4573/inbound)`` and then ``Queue(${CCB_QUEUE})``. When the tenant has an
+active IVR flow, the flow runs instead of the fixed queue and sets ``CCB_ROUTE`` (queue,
+transfer, voicemail or hangup) with its target; the queue contract is unchanged.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 import structlog
 
 from ccbridge.asterisk.agi.session import AgiSession
+from ccbridge.asterisk.ivr_runner import IvrRunner
 
 log = structlog.get_logger(__name__)
 
@@ -45,9 +47,15 @@ class InboundRoute:
 class InboundRouteHandler:
     """Answer the AGI request: set ``CCB_TENANT``, ``CCB_DID`` and ``CCB_QUEUE`` on the channel."""
 
-    def __init__(self, routes: Mapping[str, InboundRoute], fallback: InboundRoute | None) -> None:
+    def __init__(
+        self,
+        routes: Mapping[str, InboundRoute],
+        fallback: InboundRoute | None,
+        ivr: IvrRunner | None = None,
+    ) -> None:
         self._routes = dict(routes)
         self._fallback = fallback
+        self._ivr = ivr
         self.unrouted = 0
 
     async def __call__(self, session: AgiSession) -> None:
@@ -62,4 +70,6 @@ class InboundRouteHandler:
         await session.set_variable("CCB_TENANT", route.tenant)
         if did:
             await session.set_variable("CCB_DID", did)
+        if self._ivr is not None and await self._ivr.run(session, route.tenant, did):
+            return
         await session.set_variable("CCB_QUEUE", route.queue)

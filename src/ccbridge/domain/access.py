@@ -63,6 +63,8 @@ ALL_SCOPES: frozenset[str] = frozenset(
         "recordings:read",
         "recordings:control",
         "recordings:admin",
+        "ivr:read",
+        "ivr:write",
     }
 )
 
@@ -80,6 +82,7 @@ ROLE_SCOPES: dict[Role, frozenset[str]] = {
             "leases:read",
             "recordings:read",
             "recordings:control",
+            "ivr:read",
         }
     ),
     Role.AGENT: frozenset({"calls:read", "events:read", "seats:read", "recordings:control"}),

@@ -1,0 +1,1 @@
+"""Adapter: the tenants' CRM systems over HTTP (the IVR's lookup node)."""

@@ -1,0 +1,1 @@
+"""IVR flows: the graph model, its validation rules, schedules and the step engine (pure)."""

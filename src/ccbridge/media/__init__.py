@@ -1,0 +1,1 @@
+"""Adapter: audio conversion for IVR prompts (sox in a subprocess)."""

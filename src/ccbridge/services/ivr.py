@@ -1,0 +1,369 @@
+"""IVR flow use cases: drafts, validation, scheduled publishing, revisions, diff, rollback,
+simulation and the activation job. Every change is audited; a refused flow stores nothing."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from ccbridge.domain.access import Principal, Role
+from ccbridge.domain.calendar import add_working_days, tenant_zone
+from ccbridge.domain.ivr.diff import FlowDiff, diff_documents
+from ccbridge.domain.ivr.engine import CallContext
+from ccbridge.domain.ivr.model import PROMPT_ID_RE, Flow
+from ccbridge.domain.ivr.simulator import Simulation, simulate
+from ccbridge.domain.ivr.validation import FlowError
+from ccbridge.errors import CcbridgeError, ConflictError, ErrorCode, NotFoundError
+from ccbridge.services.audit import AuditRecorder
+from ccbridge.services.ivr_ports import (
+    CallLogQuery,
+    FlowCodec,
+    FlowRecord,
+    IvrCallRecord,
+    IvrFlowRepo,
+    ParseResult,
+    PromptConverter,
+    PromptRecord,
+    PromptRepo,
+    RevisionRecord,
+)
+
+SYSTEM = Principal(actor="system:ivr-scheduler", role=Role.PLATFORM_ADMIN, tenant_id=None)
+"""Who activates scheduled revisions in the audit log."""
+
+
+class FlowInvalidError(CcbridgeError):
+    """The flow has faults; ``errors`` lists each with its JSON path. Nothing was stored."""
+
+    code = ErrorCode.VALIDATION
+    status = 422
+    title = "Invalid IVR flow"
+
+    def __init__(self, errors: list[FlowError]) -> None:
+        first = errors[0]
+        super().__init__(
+            f"the flow has {len(errors)} fault(s); first: {first.path}: {first.message}",
+            field=first.path,
+        )
+        self.errors = [{"field": e.path, "code": e.code, "message": e.message} for e in errors]
+
+
+MAX_PROMPT_BYTES = 10 * 1024 * 1024
+
+
+class PromptTooLargeError(CcbridgeError):
+    """An uploaded audio file over the size cap."""
+
+    code = ErrorCode.VALIDATION
+    status = 413
+    title = "Prompt too large"
+
+
+class ScheduleRefusedError(CcbridgeError):
+    """A tenant asked for a publish time earlier than the contract's one working day notice."""
+
+    code = ErrorCode.VALIDATION
+    status = 422
+    title = "Publish time refused"
+
+
+@dataclass(frozen=True, slots=True)
+class ValidationReport:
+    """The outcome of a validation: faults by JSON path (empty when the flow is fine)."""
+
+    errors: list[FlowError]
+    node_count: int
+
+
+class IvrService:
+    """Everything a tenant does with its flows, behind the HTTP API and the CLI."""
+
+    def __init__(
+        self,
+        flows: IvrFlowRepo,
+        prompts: PromptRepo,
+        codec: FlowCodec,
+        audit: AuditRecorder,
+        now: Callable[[], datetime],
+        *,
+        converter: PromptConverter | None = None,
+        call_logs: CallLogQuery | None = None,
+        holidays: Collection[Any] = (),
+    ) -> None:
+        self._converter = converter
+        self._call_logs = call_logs
+        self._flows = flows
+        self._prompts = prompts
+        self._codec = codec
+        self._audit = audit
+        self._now = now
+        self._holidays = holidays
+
+    # -- validation ----------------------------------------------------------------------------
+
+    def _parse(self, data: bytes, media_type: str, known: set[str] | None = None) -> ParseResult:
+        return self._codec.parse(self._codec.load(data, media_type), known)
+
+    async def _known_prompts(self, tenant_id: str) -> set[str]:
+        return {p.prompt_id for p in await self._prompts.list(tenant_id)}
+
+    async def validate(self, tenant_id: str, data: bytes, media_type: str) -> ValidationReport:
+        """Check a document against every rule, including uploaded prompts; store nothing."""
+        parsed = self._parse(data, media_type, await self._known_prompts(tenant_id))
+        nodes = len(parsed.flow.nodes) if parsed.flow is not None else 0
+        return ValidationReport(parsed.errors, nodes)
+
+    def _valid(self, parsed: ParseResult) -> Flow:
+        if parsed.errors or parsed.flow is None:
+            raise FlowInvalidError(parsed.errors or [FlowError("$", "invalid", "invalid flow")])
+        return parsed.flow
+
+    # -- drafts --------------------------------------------------------------------------------
+
+    async def create_flow(
+        self, who: Principal, tenant_id: str, flow_id: str, data: bytes, media_type: str
+    ) -> FlowRecord:
+        """Create a flow with its first draft; a faulty document is refused, nothing stored."""
+        parsed = self._parse(data, media_type)
+        flow = self._valid(parsed)
+        record = FlowRecord(
+            tenant_id, flow_id, flow.name, parsed.document, 1, self._now(), who.actor
+        )
+        saved = await self._flows.save_draft(record, None)
+        await self._audit.record(
+            who, tenant_id, "ivr.flow.create", "ivr_flow", flow_id, {"nodes": len(flow.nodes)}
+        )
+        return saved
+
+    async def update_draft(
+        self,
+        who: Principal,
+        tenant_id: str,
+        flow_id: str,
+        data: bytes,
+        media_type: str,
+        expected_version: int,
+    ) -> FlowRecord:
+        """Replace the draft (optimistic: ``expected_version`` must be the current one)."""
+        await self.get_flow(tenant_id, flow_id)
+        parsed = self._parse(data, media_type)
+        flow = self._valid(parsed)
+        record = FlowRecord(
+            tenant_id, flow_id, flow.name, parsed.document, 0, self._now(), who.actor
+        )
+        saved = await self._flows.save_draft(record, expected_version)
+        await self._audit.record(
+            who,
+            tenant_id,
+            "ivr.draft.update",
+            "ivr_flow",
+            flow_id,
+            {"draft_version": saved.draft_version},
+        )
+        return saved
+
+    async def get_flow(self, tenant_id: str, flow_id: str) -> FlowRecord:
+        """Return the flow, or 404."""
+        found = await self._flows.get_flow(tenant_id, flow_id)
+        if found is None:
+            raise NotFoundError(f"no IVR flow {flow_id}")
+        return found
+
+    async def list_flows(self, tenant_id: str) -> list[FlowRecord]:
+        """Return the tenant's flows."""
+        return await self._flows.list_flows(tenant_id)
+
+    # -- publishing ----------------------------------------------------------------------------
+
+    def earliest_effective(self, who: Principal, now: datetime, timezone: str | None) -> datetime:
+        """Platform admins: now. Tenant roles: the next working day, same local time (contract)."""
+        if who.is_platform:
+            return now
+        local = now.astimezone(tenant_zone(timezone))
+        day = add_working_days(local.date(), 1, self._holidays)
+        return local + timedelta(days=(day - local.date()).days)
+
+    async def publish(
+        self,
+        who: Principal,
+        tenant_id: str,
+        flow_id: str,
+        message: str,
+        effective_at: datetime | None = None,
+        *,
+        timezone: str | None = None,
+    ) -> RevisionRecord:
+        """Publish the draft as a new immutable revision, effective now or at a later time."""
+        flow_record = await self.get_flow(tenant_id, flow_id)
+        known = await self._known_prompts(tenant_id)
+        self._valid(self._codec.parse(flow_record.draft, known))
+        return await self._add_revision(
+            who, flow_record.draft, tenant_id, flow_id, message, effective_at, timezone, None
+        )
+
+    async def _add_revision(
+        self,
+        who: Principal,
+        document: dict[str, Any],
+        tenant_id: str,
+        flow_id: str,
+        message: str,
+        effective_at: datetime | None,
+        timezone: str | None,
+        rollback_of: int | None,
+    ) -> RevisionRecord:
+        now = self._now()
+        earliest = self.earliest_effective(who, now, timezone)
+        when = effective_at or earliest
+        if when < earliest:
+            raise ScheduleRefusedError(
+                f"changes take effect one working day after notice: not before "
+                f"{earliest.isoformat()}",
+                field="effective_at",
+            )
+        record = RevisionRecord(
+            tenant_id=tenant_id,
+            flow_id=flow_id,
+            revision=0,
+            document=document,
+            author=who.actor,
+            message=message,
+            created_at=now,
+            effective_at=when,
+            activated_at=now if when <= now else None,
+            rollback_of=rollback_of,
+        )
+        saved = await self._flows.add_revision(record)
+        await self._audit.record(
+            who,
+            tenant_id,
+            "ivr.revision.rollback" if rollback_of else "ivr.revision.publish",
+            "ivr_revision",
+            f"{flow_id}@{saved.revision}",
+            {
+                "effective_at": when.isoformat(),
+                "message": message,
+                **({"rollback_of": rollback_of} if rollback_of else {}),
+            },
+        )
+        return saved
+
+    async def rollback(
+        self,
+        who: Principal,
+        tenant_id: str,
+        flow_id: str,
+        revision: int,
+        message: str,
+        effective_at: datetime | None = None,
+        *,
+        timezone: str | None = None,
+    ) -> RevisionRecord:
+        """Publish an old revision's document again as a new revision (history is kept)."""
+        old = await self.get_revision(tenant_id, flow_id, revision)
+        return await self._add_revision(
+            who, old.document, tenant_id, flow_id, message, effective_at, timezone, revision
+        )
+
+    async def get_revision(self, tenant_id: str, flow_id: str, revision: int) -> RevisionRecord:
+        """Return one revision, or 404."""
+        found = await self._flows.get_revision(tenant_id, flow_id, revision)
+        if found is None:
+            raise NotFoundError(f"no revision {revision} of IVR flow {flow_id}")
+        return found
+
+    async def list_revisions(self, tenant_id: str, flow_id: str) -> list[RevisionRecord]:
+        """Return the flow's revisions, newest first (404 for an unknown flow)."""
+        await self.get_flow(tenant_id, flow_id)
+        return await self._flows.list_revisions(tenant_id, flow_id)
+
+    async def diff(self, tenant_id: str, flow_id: str, old: int, new: int | None) -> FlowDiff:
+        """Compare two revisions (``new`` None = the current draft), node by node."""
+        a = await self.get_revision(tenant_id, flow_id, old)
+        if new is None:
+            b_doc = (await self.get_flow(tenant_id, flow_id)).draft
+        else:
+            b_doc = (await self.get_revision(tenant_id, flow_id, new)).document
+        return diff_documents(a.document, b_doc)
+
+    async def activate_due(self) -> list[RevisionRecord]:
+        """The scheduler job: activate revisions whose time has come; audit each."""
+        activated = await self._flows.activate_due(self._now())
+        for rev in activated:
+            await self._audit.record(
+                SYSTEM,
+                rev.tenant_id,
+                "ivr.revision.activate",
+                "ivr_revision",
+                f"{rev.flow_id}@{rev.revision}",
+                {"effective_at": rev.effective_at.isoformat()},
+            )
+        return activated
+
+    # -- prompts -------------------------------------------------------------------------------
+
+    async def upload_prompt(
+        self, who: Principal, tenant_id: str, prompt_id: str, data: bytes, file_name: str
+    ) -> PromptRecord:
+        """Convert an upload to 8 kHz mono WAV and register it under ``prompt_id``."""
+        if self._converter is None:
+            raise CcbridgeError("prompt uploads are not configured")
+        if prompt_id.startswith("sys:") or not PROMPT_ID_RE.fullmatch(prompt_id):
+            raise FlowInvalidError(
+                [FlowError("prompt_id", "bad_prompt_id", "use a-z, 0-9, _ and - (max 64)")]
+            )
+        if len(data) > MAX_PROMPT_BYTES:
+            raise PromptTooLargeError(
+                f"the upload is {len(data)} bytes; the limit is {MAX_PROMPT_BYTES} bytes",
+                field="file",
+            )
+        if prompt_id in await self._known_prompts(tenant_id):
+            raise ConflictError(f"prompt {prompt_id} already exists", field="prompt_id")
+        suffix = "." + file_name.rsplit(".", 1)[-1] if "." in file_name else ""
+        stored, size, duration = await self._converter.convert(tenant_id, data, suffix)
+        record = PromptRecord(tenant_id, prompt_id, stored, size, duration, self._now(), who.actor)
+        try:
+            await self._prompts.add(record)
+        except Exception:
+            self._converter.remove(tenant_id, stored)
+            raise
+        await self._audit.record(
+            who,
+            tenant_id,
+            "ivr.prompt.upload",
+            "ivr_prompt",
+            prompt_id,
+            {"bytes": size, "duration_ms": duration},
+        )
+        return record
+
+    async def list_prompts(self, tenant_id: str) -> list[PromptRecord]:
+        """Return the tenant's prompts."""
+        return await self._prompts.list(tenant_id)
+
+    async def call_logs(self, tenant_id: str, limit: int) -> list[IvrCallRecord]:
+        """Return the tenant's newest IVR call logs (path, choices, outcome, drop-off node)."""
+        if self._call_logs is None:
+            return []
+        return await self._call_logs.list(tenant_id, limit)
+
+    # -- simulation ----------------------------------------------------------------------------
+
+    async def simulate(
+        self,
+        tenant_id: str,
+        flow_id: str,
+        revision: int | None,
+        digits: list[str],
+        context: CallContext,
+        lookups: dict[str, dict[str, str]] | None = None,
+    ) -> Simulation:
+        """Run the draft (or a revision) offline with scripted digits, time and caller."""
+        if revision is None:
+            document = (await self.get_flow(tenant_id, flow_id)).draft
+        else:
+            document = (await self.get_revision(tenant_id, flow_id, revision)).document
+        flow = self._valid(self._codec.parse(document))
+        return simulate(flow, context, digits, lookups=lookups)

@@ -1,0 +1,204 @@
+"""Ports of the IVR use cases: flow and revision store, prompts, call logs, CRM lookups."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+from ccbridge.domain.ivr.engine import LookupAnswer
+from ccbridge.domain.ivr.model import Flow
+from ccbridge.domain.ivr.validation import FlowError
+
+
+@dataclass(frozen=True, slots=True)
+class FlowRecord:
+    """A tenant's flow: its id, name and current draft (editable until published)."""
+
+    tenant_id: str
+    flow_id: str
+    name: str
+    draft: dict[str, Any]
+    draft_version: int
+    updated_at: datetime
+    updated_by: str
+
+
+@dataclass(frozen=True, slots=True)
+class RevisionRecord:
+    """An immutable published revision; it serves calls from ``effective_at`` on."""
+
+    tenant_id: str
+    flow_id: str
+    revision: int
+    document: dict[str, Any]
+    author: str
+    message: str
+    created_at: datetime
+    effective_at: datetime
+    activated_at: datetime | None = None
+    rollback_of: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PromptRecord:
+    """An uploaded prompt: referenced by ``prompt_id``, stored under a generated file name."""
+
+    tenant_id: str
+    prompt_id: str
+    file_name: str
+    bytes: int
+    duration_ms: int
+    created_at: datetime
+    created_by: str
+
+
+@dataclass(frozen=True, slots=True)
+class IvrCallRecord:
+    """One call's walk through a flow, for the reports: path, choices and how it ended."""
+
+    tenant_id: str
+    flow_id: str
+    revision: int
+    uniqueid: str
+    caller: str
+    started_at: datetime
+    ended_at: datetime
+    path: list[str]
+    steps: list[dict[str, str | None]]
+    route: str
+    target: str
+    reason: str
+    drop_off_node: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ActiveFlow:
+    """The revision that serves a tenant's calls now, with what the runner needs to play it."""
+
+    tenant_id: str
+    flow_id: str
+    revision: int
+    flow: Flow
+    prompt_files: Mapping[str, str] = field(default_factory=dict)
+    timezone: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ParseResult:
+    """What the flow codec made of a document: the flow (if its shell parsed) and faults."""
+
+    document: dict[str, Any]
+    flow: Flow | None
+    errors: list[FlowError]
+
+
+class FlowCodec(Protocol):
+    """Reads flow documents (JSON/YAML) under the size, depth and node limits."""
+
+    def load(self, data: bytes, media_type: str) -> dict[str, Any]:
+        """Decode bytes; raise ``FlowTooLargeError`` / ``FlowLimitExceededError``."""
+        ...
+
+    def parse(self, document: dict[str, Any], known_prompts: set[str] | None = None) -> ParseResult:
+        """Validate a decoded document; every fault carries its JSON path."""
+        ...
+
+
+class IvrFlowRepo(Protocol):
+    """Flows, drafts and revisions of every tenant."""
+
+    async def get_flow(self, tenant_id: str, flow_id: str) -> FlowRecord | None:
+        """Return the flow, or ``None``."""
+        ...
+
+    async def list_flows(self, tenant_id: str) -> list[FlowRecord]:
+        """Return the tenant's flows ordered by id."""
+        ...
+
+    async def save_draft(self, record: FlowRecord, expected_version: int | None) -> FlowRecord:
+        """Create (``expected_version`` None) or replace the draft; ``ConflictError`` if stale."""
+        ...
+
+    async def add_revision(self, record: RevisionRecord) -> RevisionRecord:
+        """Store a new revision with the next number; return it as stored."""
+        ...
+
+    async def get_revision(
+        self, tenant_id: str, flow_id: str, revision: int
+    ) -> RevisionRecord | None:
+        """Return one revision, or ``None``."""
+        ...
+
+    async def list_revisions(self, tenant_id: str, flow_id: str) -> list[RevisionRecord]:
+        """Return the flow's revisions, newest first."""
+        ...
+
+    async def activate_due(self, now: datetime) -> list[RevisionRecord]:
+        """Mark every revision due by ``now`` as activated; return those just activated."""
+        ...
+
+    async def active_revisions(self) -> list[RevisionRecord]:
+        """Return the newest activated revision of every flow of every tenant."""
+        ...
+
+    async def state_stamp(self) -> tuple[int, datetime | None]:
+        """Return a cheap stamp (revision count, newest activation) for cache checks."""
+        ...
+
+
+class PromptRepo(Protocol):
+    """Uploaded prompts per tenant."""
+
+    async def add(self, record: PromptRecord) -> PromptRecord:
+        """Store a prompt (``AlreadyExists`` when the id is taken)."""
+        ...
+
+    async def list(self, tenant_id: str) -> list[PromptRecord]:
+        """Return the tenant's prompts ordered by id."""
+        ...
+
+
+class PromptConverter(Protocol):
+    """Turns uploaded audio into what Asterisk plays (8 kHz 16-bit mono WAV)."""
+
+    async def convert(self, tenant_id: str, data: bytes, suffix: str) -> tuple[str, int, int]:
+        """Convert and store; return (file name, bytes, duration in ms)."""
+        ...
+
+    def remove(self, tenant_id: str, file_name: str) -> None:
+        """Delete a stored prompt file."""
+        ...
+
+
+class CallLogSink(Protocol):
+    """Takes one call's IVR record without making the call wait for the database."""
+
+    def record(self, entry: IvrCallRecord) -> None:
+        """Queue ``entry`` for writing."""
+        ...
+
+
+class CallLogQuery(Protocol):
+    """Reads the per-call IVR logs for reports."""
+
+    async def list(self, tenant_id: str, limit: int = 100) -> list[IvrCallRecord]:
+        """Return the tenant's newest call logs."""
+        ...
+
+
+class CrmLookup(Protocol):
+    """Asks a tenant's CRM over HTTP, within a timeout, for the HTTP lookup node."""
+
+    async def lookup(self, url: str, query: Mapping[str, str], timeout_ms: int) -> LookupAnswer:
+        """Return the fields of the CRM's JSON object, or ``ok=False`` on any failure."""
+        ...
+
+
+class ActiveFlowSource(Protocol):
+    """The revision serving a tenant's DID now (cached)."""
+
+    async def flow_for(self, tenant_id: str, did: str) -> ActiveFlow | None:
+        """Return the active flow for this DID (or the tenant's default), or ``None``."""
+        ...

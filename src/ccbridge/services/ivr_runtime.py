@@ -1,0 +1,115 @@
+"""What the FastAGI runner needs at call time: the active revisions (cached with a version
+stamp, so a call never waits on the database) and a buffered call log written by a job."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+
+import structlog
+
+from ccbridge.services.ivr_ports import (
+    ActiveFlow,
+    FlowCodec,
+    IvrCallRecord,
+    IvrFlowRepo,
+    PromptRepo,
+)
+
+log = structlog.get_logger(__name__)
+
+STAMP_CHECK_SECONDS = 1.0
+MAX_BUFFERED_LOGS = 10_000
+
+
+class ActiveFlowCache:
+    """Active revisions by tenant; reloaded only when the DB's activation stamp changes."""
+
+    def __init__(
+        self,
+        flows: IvrFlowRepo,
+        prompts: PromptRepo,
+        codec: FlowCodec,
+        *,
+        prompts_root: str,
+        check_every: float = STAMP_CHECK_SECONDS,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._flows = flows
+        self._prompts = prompts
+        self._codec = codec
+        self._root = prompts_root.rstrip("/")
+        self._check_every = check_every
+        self._monotonic = monotonic
+        self._checked_at = -float("inf")
+        self._stamp: object = None
+        self._by_tenant: dict[str, list[ActiveFlow]] = {}
+        self.reloads = 0
+
+    async def flow_for(self, tenant_id: str, did: str) -> ActiveFlow | None:
+        """Return the flow listing ``did``, else the tenant's flow without DIDs, else None."""
+        await self._refresh()
+        default: ActiveFlow | None = None
+        for active in self._by_tenant.get(tenant_id, ()):
+            if did and did in active.flow.dids:
+                return active
+            if not active.flow.dids and default is None:
+                default = active
+        return default
+
+    async def _refresh(self) -> None:
+        now = self._monotonic()
+        if now - self._checked_at < self._check_every:
+            return
+        self._checked_at = now
+        stamp = await self._flows.state_stamp()
+        if stamp == self._stamp:
+            return
+        by_tenant: dict[str, list[ActiveFlow]] = {}
+        files: dict[str, dict[str, str]] = {}
+        for rev in await self._flows.active_revisions():
+            parsed = self._codec.parse(rev.document)
+            if parsed.flow is None or parsed.errors:
+                log.error("ivr_revision_unusable", tenant=rev.tenant_id, flow=rev.flow_id)
+                continue
+            if rev.tenant_id not in files:
+                files[rev.tenant_id] = {
+                    p.prompt_id: f"{self._root}/{rev.tenant_id}/{p.file_name.rsplit('.', 1)[0]}"
+                    for p in await self._prompts.list(rev.tenant_id)
+                }
+            by_tenant.setdefault(rev.tenant_id, []).append(
+                ActiveFlow(
+                    rev.tenant_id, rev.flow_id, rev.revision, parsed.flow, files[rev.tenant_id]
+                )
+            )
+        self._by_tenant = by_tenant
+        self._stamp = stamp
+        self.reloads += 1
+
+
+class BufferedCallLog:
+    """CallLogSink: keep records in memory; ``flush`` (a periodic job) writes them in one batch."""
+
+    def __init__(self, write: Callable[[list[IvrCallRecord]], Awaitable[None]]) -> None:
+        self._write = write
+        self._pending: list[IvrCallRecord] = []
+        self.dropped = 0
+
+    def record(self, entry: IvrCallRecord) -> None:
+        """Queue one call's record (dropped and counted when the buffer is full)."""
+        if len(self._pending) >= MAX_BUFFERED_LOGS:
+            self.dropped += 1
+            return
+        self._pending.append(entry)
+
+    async def flush(self) -> int:
+        """Write what is queued; on failure the records are kept for the next run."""
+        batch, self._pending = self._pending, []
+        if not batch:
+            return 0
+        try:
+            await self._write(batch)
+        except Exception:
+            self._pending = batch + self._pending
+            raise
+        return len(batch)

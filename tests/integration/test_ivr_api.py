@@ -1,0 +1,513 @@
+"""IVR flows through the real app on SQLite and PostgreSQL: bad flows are refused with the JSON
+path of each fault and nothing is stored; drafts, scheduled publish, revisions, diff, rollback,
+simulation, activation and tenant isolation."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import wave
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from ccbridge.api.app import create_app
+from ccbridge.api.security import JwtCodec
+from ccbridge.db.access_uow import SqlAccessUnitOfWork
+from ccbridge.db.engine import create_session_factory
+from ccbridge.db.repositories import CallRepository
+from ccbridge.db.repositories.ivr import (
+    IvrCallLogRepository,
+    IvrFlowRepository,
+    IvrPromptRepository,
+)
+from ccbridge.domain.access import Role
+from ccbridge.ivr_format.parse import YamlJsonFlowCodec
+from ccbridge.media.sox import SoxPromptConverter
+from ccbridge.observability.health import Readiness
+from ccbridge.services.audit import AuditRecorder
+from ccbridge.services.ivr import IvrService
+from ccbridge.services.ivr_ports import IvrCallRecord, PromptRecord
+from ccbridge.services.ivr_runtime import ActiveFlowCache
+from ccbridge.services.tenants import AccessService
+from tests.fakes.ivr import FLOWS_DIR
+from tests.fakes.seats import FakeClock
+
+SECRET = "integration-test-secret-0123456789abcdef"
+BASE = "/api/v1/tenants/t1/ivr"
+YAML = {"content-type": "application/yaml"}
+
+
+def auth(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+@dataclass
+class World:
+    client: httpx.AsyncClient
+    clock: FakeClock
+    flows: IvrFlowRepository
+    prompts: IvrPromptRepository
+    service: IvrService
+    platform: dict[str, str]
+    t1: dict[str, str]
+    t2: dict[str, str]
+    prompts_dir: Path
+
+    async def put(
+        self,
+        flow_id: str,
+        body: bytes,
+        who: dict[str, str] | None = None,
+        yaml: bool = False,
+        **params: Any,
+    ) -> httpx.Response:
+        headers = {**(who or self.t1), **(YAML if yaml else {"content-type": "application/json"})}
+        return await self.client.put(
+            f"{BASE}/flows/{flow_id}", content=body, headers=headers, params=params
+        )
+
+    async def nothing_stored(self) -> None:
+        assert await self.flows.list_flows("t1") == []
+        assert await self.flows.count_revisions("t1") == 0
+
+
+@pytest.fixture
+async def world(engine: AsyncEngine, tmp_path: Path) -> AsyncIterator[World]:
+    sessions = create_session_factory(engine)
+    codec = JwtCodec(SECRET)
+    clock = FakeClock(datetime.now(UTC).replace(microsecond=0))
+    access = AccessService(
+        lambda: SqlAccessUnitOfWork(sessions), codec, now=clock.now, token_ttl_seconds=600
+    )
+    audit = AuditRecorder(lambda: SqlAccessUnitOfWork(sessions), clock.now)
+    flows, prompts = IvrFlowRepository(sessions), IvrPromptRepository(sessions)
+    service = IvrService(
+        flows,
+        prompts,
+        YamlJsonFlowCodec(),
+        audit,
+        clock.now,
+        converter=SoxPromptConverter(tmp_path / "prompts"),
+        call_logs=IvrCallLogRepository(sessions),
+    )
+    app = create_app(
+        call_store=CallRepository(sessions),
+        readiness=Readiness(),
+        access=access,
+        jwt=codec,
+        ivr_api=service,
+    )
+    _, platform_key = await access.create_system_key(
+        role=Role.PLATFORM_ADMIN, tenant_id=None, name="ops", actor="test"
+    )
+    platform = auth(platform_key)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        admins = {}
+        for tid in ("t1", "t2"):
+            resp = await client.post(
+                "/api/v1/tenants", json={"id": tid, "name": tid.upper()}, headers=platform
+            )
+            assert resp.status_code == 201, resp.text
+            resp = await client.post(
+                f"/api/v1/tenants/{tid}/api-keys",
+                json={"name": "admin", "role": "tenant_admin"},
+                headers=platform,
+            )
+            admins[tid] = auth(resp.json()["key"])
+        yield World(
+            client,
+            clock,
+            flows,
+            prompts,
+            service,
+            platform,
+            admins["t1"],
+            admins["t2"],
+            tmp_path / "prompts",
+        )
+
+
+def _flow(nodes: dict[str, Any], start: str = "a", **extra: Any) -> bytes:
+    return orjson.dumps({"name": "test", "start": start, "nodes": nodes, **extra})
+
+
+def _paths(resp: httpx.Response) -> dict[str, str]:
+    return {e["field"]: e.get("code", "") for e in resp.json()["errors"]}
+
+
+async def test_cyclic_flow_without_exit_is_refused_with_its_path(world: World) -> None:
+    body = _flow(
+        {
+            "a": {"type": "play", "prompt": "p1", "next": "b"},
+            "b": {"type": "play", "prompt": "p2", "next": "a"},
+        }
+    )
+    resp = await world.put("main", body)
+    assert resp.status_code == 422, resp.text
+    assert resp.headers["content-type"] == "application/problem+json"
+    assert _paths(resp) == {"$.nodes.a": "loop_without_exit"}
+    await world.nothing_stored()
+
+
+async def test_loop_through_a_menu_needs_no_limit_but_a_spinning_loop_does(world: World) -> None:
+    body = _flow(
+        {
+            "a": {
+                "type": "condition",
+                "rules": [{"variable": "tier", "op": "eq", "value": "vip", "next": "q"}],
+                "default": "b",
+            },
+            "b": {"type": "set", "variable": "x", "value": "1", "next": "a"},
+            "q": {"type": "queue", "skill_group": "vip"},
+        }
+    )
+    resp = await world.put("main", body)
+    assert _paths(resp) == {"$.nodes.a": "loop_without_visit_limit"}
+    await world.nothing_stored()
+
+
+async def test_dangling_transition_and_bad_key_are_refused_with_their_paths(world: World) -> None:
+    body = _flow(
+        {
+            "main_menu": {
+                "type": "menu",
+                "prompt": "menu",
+                "options": {
+                    "1": {"next": "sales"},
+                    "9": {"next": "nowhere"},
+                    "x": {"next": "sales"},
+                },
+                "on_fail": "sales",
+            },
+            "sales": {"type": "queue", "skill_group": "sales"},
+            "orphan": {"type": "hangup"},
+            "odd": {"type": "teleport", "next": "sales"},
+        },
+        start="main_menu",
+    )
+    resp = await world.put("main", body)
+    assert resp.status_code == 422
+    assert _paths(resp) == {
+        "$.nodes.main_menu.options.9.next": "dangling_transition",
+        "$.nodes.main_menu.options.x": "bad_dtmf_key",
+        "$.nodes.odd.type": "unknown_node_type",
+    }  # reachability is not judged while a node is unreadable (its edges are unknown)
+    body = _flow(
+        {"a": {"type": "queue", "skill_group": "s"}, "orphan": {"type": "hangup"}}, start="a"
+    )
+    resp = await world.put("main", body)
+    assert _paths(resp) == {"$.nodes.orphan": "unreachable_node"}
+    await world.nothing_stored()
+
+
+async def test_prompt_given_as_a_path_is_refused(world: World) -> None:
+    body = _flow(
+        {
+            "a": {"type": "play", "prompt": "../../etc/passwd", "next": "h"},
+            "h": {"type": "hangup", "prompt": {"zh": "bye", "en": "/etc/shadow"}},
+        },
+        languages=["zh", "en"],
+    )
+    resp = await world.put("main", body)
+    assert resp.status_code == 422
+    assert _paths(resp) == {
+        "$.nodes.a.prompt": "bad_prompt_id",
+        "$.nodes.h.prompt": "bad_prompt_id",
+    }
+    assert "../../etc/passwd" in resp.text
+    await world.nothing_stored()
+
+
+async def test_ten_thousand_nodes_are_refused_naming_the_limit(world: World) -> None:
+    nodes = {f"n{i}": {"type": "play", "prompt": "p", "next": f"n{i + 1}"} for i in range(10_000)}
+    resp = await world.put("main", _flow(nodes, start="n0"))
+    assert resp.status_code == 422
+    assert resp.json()["errors"] == [
+        {
+            "field": "$.nodes",
+            "code": "max_nodes",
+            "message": "the flow has 10000 nodes; the limit is 500",
+        }
+    ]
+    await world.nothing_stored()
+
+
+async def test_five_megabytes_are_refused_with_413_naming_the_limit(world: World) -> None:
+    body = _flow({"a": {"type": "hangup", "label": "x" * 100}}, description="y" * (5 * 2**20))
+    resp = await world.put("main", body)
+    assert resp.status_code == 413
+    assert resp.json()["errors"][0]["code"] == "max_body_bytes"
+    assert "1048576 bytes" in resp.json()["detail"]
+    resp = await world.client.post(f"{BASE}/validate", content=body, headers=world.t1)
+    assert resp.status_code == 413
+    await world.nothing_stored()
+
+
+async def test_deep_nesting_and_yaml_aliases_are_refused(world: World) -> None:
+    deep: Any = "x"
+    for _ in range(40):
+        deep = {"k": deep}
+    resp = await world.put("main", _flow({"a": {"type": "hangup"}}, layout=deep))
+    assert resp.status_code == 422
+    assert resp.json()["errors"][0]["code"] == "max_depth"
+    bomb = b"name: &a x\nstart: a\nnodes: {a: {type: hangup, label: *a}}\n"
+    resp = await world.put("main", bomb, yaml=True)
+    assert resp.status_code == 422
+    assert resp.json()["errors"][0]["code"] == "yaml_aliases"
+    await world.nothing_stored()
+
+
+async def test_validate_lists_faults_and_stores_nothing(world: World) -> None:
+    body = (FLOWS_DIR / "main_menu_bilingual.yaml").read_bytes()
+    resp = await world.client.post(f"{BASE}/validate", content=body, headers={**world.t1, **YAML})
+    assert resp.status_code == 200
+    out = resp.json()
+    assert out["valid"] is False  # no prompt uploaded yet
+    assert {e["code"] for e in out["errors"]} == {"missing_prompt"}
+    assert "$.nodes.main_menu.prompt.zh" in {e["path"] for e in out["errors"]}
+    await world.nothing_stored()
+
+
+async def _upload_prompts(world: World, tenant: str, flow_file: str) -> None:
+    from ccbridge.ivr_format.parse import load_document, parse_flow
+
+    path = FLOWS_DIR / flow_file
+    media = "yaml" if path.suffix == ".yaml" else "json"
+    flow = parse_flow(load_document(path.read_bytes(), media)).flow
+    assert flow is not None
+    for pid in sorted(flow.prompt_ids()):
+        await world.prompts.add(
+            PromptRecord(tenant, pid, f"{pid}-x.wav", 100, 1000, world.clock.now(), "test")
+        )
+
+
+async def test_publish_schedule_revisions_diff_rollback_and_activation(world: World) -> None:
+    body = (FLOWS_DIR / "main_menu_bilingual.yaml").read_bytes()
+    resp = await world.put("main", body, yaml=True)
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["draft_version"] == 1
+    # a flow that references a missing prompt cannot be published
+    resp = await world.client.post(
+        f"{BASE}/flows/main/publish", json={"message": "v1"}, headers=world.t1
+    )
+    assert resp.status_code == 422
+    assert {e["code"] for e in resp.json()["errors"]} == {"missing_prompt"}
+    assert await world.flows.count_revisions("t1") == 0
+    await _upload_prompts(world, "t1", "main_menu_bilingual.yaml")
+
+    # tenant roles: effective one working day later by default; earlier is refused
+    soon = (world.clock.now() + timedelta(hours=1)).isoformat()
+    resp = await world.client.post(
+        f"{BASE}/flows/main/publish", json={"message": "v1", "effective_at": soon}, headers=world.t1
+    )
+    assert resp.status_code == 422
+    assert resp.json()["errors"][0]["field"] == "effective_at"
+    resp = await world.client.post(
+        f"{BASE}/flows/main/publish", json={"message": "v1"}, headers=world.t1
+    )
+    assert resp.status_code == 201, resp.text
+    rev1 = resp.json()
+    assert rev1["revision"] == 1
+    assert rev1["activated_at"] is None
+    effective = datetime.fromisoformat(rev1["effective_at"])
+    assert timedelta(days=1) <= effective - world.clock.now() <= timedelta(days=3)
+
+    cache = ActiveFlowCache(
+        world.flows, world.prompts, YamlJsonFlowCodec(), prompts_root="/p", check_every=0
+    )
+    assert await cache.flow_for("t1", "4008001234") is None
+    world.clock.current = effective
+    activated = await world.service.activate_due()
+    assert [(r.flow_id, r.revision) for r in activated] == [("main", 1)]
+    active = await cache.flow_for("t1", "4008001234")
+    assert active is not None
+    assert active.revision == 1
+    assert active.prompt_files["menu_zh"] == "/p/t1/menu_zh-x"
+
+    # edit the draft (optimistic version), publish as platform admin: immediate
+    doc = orjson.loads(orjson.dumps(__import__("yaml").safe_load(body)))
+    doc["nodes"]["sales"]["skill_group"] = "sales2"
+    doc["layout"] = {"hours": {"x": 5, "y": 5}}
+    resp = await world.put("main", orjson.dumps(doc), draft_version=1)
+    assert resp.json()["draft_version"] == 2
+    resp = await world.put("main", orjson.dumps(doc), draft_version=1)
+    assert resp.status_code == 409
+    resp = await world.client.post(
+        "/api/v1/tenants/t1/ivr/flows/main/publish",
+        json={"message": "sales2"},
+        headers=world.platform,
+    )
+    assert resp.json()["revision"] == 2
+    assert resp.json()["activated_at"] is not None
+    active = await cache.flow_for("t1", "")
+    assert active is not None
+    assert active.revision == 2
+
+    resp = await world.client.get(f"{BASE}/flows/main/diff?from=1&to=2", headers=world.t1)
+    assert resp.json() == {
+        "nodes": [{"node": "sales", "change": "changed", "fields": ["skill_group"]}],
+        "settings": [],
+        "layout_changed": True,
+    }
+    resp = await world.client.post(
+        f"{BASE}/flows/main/revisions/1/rollback", json={"message": "back"}, headers=world.platform
+    )
+    assert resp.status_code == 201
+    assert (resp.json()["revision"], resp.json()["rollback_of"]) == (3, 1)
+    revs = (await world.client.get(f"{BASE}/flows/main/revisions", headers=world.t1)).json()
+    assert [(r["revision"], r["message"]) for r in revs] == [(3, "back"), (2, "sales2"), (1, "v1")]
+    one = (await world.client.get(f"{BASE}/flows/main/revisions/3", headers=world.t1)).json()
+    assert one["document"]["nodes"]["sales"]["skill_group"] == "sales"
+
+    audit = (await world.client.get("/api/v1/audit", headers=world.t1)).json()["items"]
+    actions = [e["action"] for e in audit]
+    assert actions[:6] == [
+        "ivr.revision.rollback",
+        "ivr.revision.publish",
+        "ivr.draft.update",
+        "ivr.revision.activate",
+        "ivr.revision.publish",
+        "ivr.flow.create",
+    ]
+
+    # another tenant sees nothing
+    for path in ("/flows/main", "/flows/main/revisions", "/flows/main/revisions/1"):
+        resp = await world.client.get(f"{BASE}{path}", headers=world.t2)
+        assert resp.status_code == 404, path
+
+
+async def test_simulate_over_http_returns_path_and_actions(world: World) -> None:
+    body = (FLOWS_DIR / "return_visit_survey.yaml").read_bytes()
+    assert (await world.put("survey", body, yaml=True)).status_code == 200
+    resp = await world.client.post(
+        f"{BASE}/flows/survey/simulate",
+        json={
+            "digits": ["1", "2", "3", "1", "3#", "1"],
+            "at": "2026-12-01T10:00:00+08:00",
+            "caller": "13800138000",
+        },
+        headers=world.t1,
+    )
+    assert resp.status_code == 200, resp.text
+    out = resp.json()
+    assert out["path"] == [
+        "intro",
+        "convenient",
+        "solved",
+        "attitude",
+        "charged",
+        "score",
+        "complaint",
+        "complaints",
+    ]
+    assert (out["route"], out["target"]) == ("queue", "complaints")
+    assert out["variables"]["survey_score"] == "3"
+    assert out["actions"][1] == {
+        "action": "ask",
+        "node": "convenient",
+        "prompt": "survey_convenient",
+        "timeout_ms": 5000,
+        "max_digits": 1,
+    }
+    resp = await world.client.post(f"{BASE}/flows/survey/simulate", json={}, headers=world.t2)
+    assert resp.status_code == 404
+
+
+@pytest.mark.skipif(shutil.which("sox") is None, reason="sox is not installed")
+async def test_prompt_upload_is_converted_to_8khz_mono_and_unlocks_publishing(
+    world: World, tmp_path: Path
+) -> None:
+    tone = tmp_path / "tone.wav"
+    proc = await asyncio.create_subprocess_exec(
+        "sox", "-n", "-r", "44100", "-c", "2", "-b", "16", str(tone), "synth", "0.5", "sine", "440"
+    )
+    assert await proc.wait() == 0
+    resp = await world.client.post(
+        f"{BASE}/prompts",
+        data={"prompt_id": "hello"},
+        files={"file": ("../../etc/passwd.wav", tone.read_bytes(), "audio/wav")},
+        headers=world.t1,
+    )
+    assert resp.status_code == 201, resp.text
+    assert resp.json()["duration_ms"] == 500
+    (stored,) = list((world.prompts_dir / "t1").iterdir())
+    assert stored.name.startswith("p")
+    assert stored.suffix == ".wav"
+    with wave.open(str(stored)) as w:
+        assert (w.getframerate(), w.getnchannels(), w.getsampwidth()) == (8000, 1, 2)
+    # not audio, and a path as id, are refused; nothing new is stored
+    resp = await world.client.post(
+        f"{BASE}/prompts",
+        data={"prompt_id": "junk"},
+        files={"file": ("junk.wav", b"not audio at all", "audio/wav")},
+        headers=world.t1,
+    )
+    assert resp.status_code == 422
+    resp = await world.client.post(
+        f"{BASE}/prompts",
+        data={"prompt_id": "../../etc/passwd"},
+        files={"file": ("a.wav", tone.read_bytes(), "audio/wav")},
+        headers=world.t1,
+    )
+    assert resp.status_code == 422
+    assert len(list((world.prompts_dir / "t1").iterdir())) == 1
+    listed = (await world.client.get(f"{BASE}/prompts", headers=world.t1)).json()
+    assert [p["prompt_id"] for p in listed] == ["hello"]
+    # a flow using it publishes; one using a missing prompt does not
+    body = _flow({"a": {"type": "play", "prompt": "hello", "next": "h"}, "h": {"type": "hangup"}})
+    assert (await world.put("hi", body)).status_code == 200
+    resp = await world.client.post(
+        f"{BASE}/flows/hi/publish", json={"message": "hi"}, headers=world.platform
+    )
+    assert resp.status_code == 201, resp.text
+    body = _flow({"a": {"type": "play", "prompt": "gone", "next": "h"}, "h": {"type": "hangup"}})
+    assert (await world.put("hi", body, draft_version=1)).status_code == 200
+    resp = await world.client.post(
+        f"{BASE}/flows/hi/publish", json={"message": "gone"}, headers=world.platform
+    )
+    assert resp.status_code == 422
+    assert resp.json()["errors"][0]["field"] == "$.nodes.a.prompt"
+    assert await world.flows.count_revisions("t1") == 1
+
+
+async def test_call_logs_are_listed_per_tenant(world: World, engine: AsyncEngine) -> None:
+    logs = IvrCallLogRepository(create_session_factory(engine))
+    now = world.clock.now()
+    await logs.add_many(
+        [
+            IvrCallRecord(
+                "t1",
+                "main",
+                2,
+                "9.1",
+                "138",
+                now,
+                now,
+                ["hours", "main_menu"],
+                [{"node": "main_menu", "type": "menu", "input": None, "outcome": "no_input"}],
+                "hangup",
+                "",
+                "caller_hung_up",
+                "main_menu",
+            )
+        ]
+    )
+    resp = await world.client.get(f"{BASE}/calls", headers=world.t1)
+    assert resp.status_code == 200
+    (call,) = resp.json()
+    assert (call["uniqueid"], call["drop_off_node"], call["path"]) == (
+        "9.1",
+        "main_menu",
+        ["hours", "main_menu"],
+    )
+    assert (await world.client.get(f"{BASE}/calls", headers=world.t2)).status_code == 404
+    assert (await world.client.get("/api/v1/tenants/t2/ivr/calls", headers=world.t2)).json() == []

@@ -1,0 +1,91 @@
+"""The production IVR wiring on SQLite and PostgreSQL: a published revision is served from the
+DB-backed cache to a call on FastAGI, and the call's path lands in ivr_call_logs."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from ccbridge.api.security import JwtCodec
+from ccbridge.asterisk.agi.server import AgiRouter, AgiServerConfig, FastAgiServer
+from ccbridge.asterisk.inbound_route import SCRIPT, InboundRoute, InboundRouteHandler
+from ccbridge.asterisk.ivr_runner import IvrRunner
+from ccbridge.db.access_uow import SqlAccessUnitOfWork
+from ccbridge.db.engine import create_session_factory
+from ccbridge.db.repositories.ivr import (
+    IvrCallLogRepository,
+    IvrFlowRepository,
+    IvrPromptRepository,
+)
+from ccbridge.domain.access import ALL_SCOPES, Principal, Role
+from ccbridge.ivr_format.parse import YamlJsonFlowCodec
+from ccbridge.services.audit import AuditRecorder
+from ccbridge.services.ivr import IvrService
+from ccbridge.services.ivr_ports import PromptRecord
+from ccbridge.services.ivr_runtime import ActiveFlowCache, BufferedCallLog
+from ccbridge.services.tenants import AccessService
+from ccbridge.testing.fake_agi import AgiCall
+from ccbridge.testing.fake_ivr_caller import FakeIvrCaller
+from tests.fakes.ivr import FLOWS_DIR
+
+DID = "4008001234"
+ADMIN = Principal("key:ops", Role.PLATFORM_ADMIN, None, ALL_SCOPES)
+
+
+async def test_published_flow_runs_from_the_db_and_logs_each_call(engine: AsyncEngine) -> None:
+    sessions = create_session_factory(engine)
+    now = datetime.fromisoformat("2026-12-01T10:00+08:00").astimezone(UTC)
+    access = AccessService(
+        lambda: SqlAccessUnitOfWork(sessions),
+        JwtCodec("x" * 32),
+        now=lambda: now,
+        token_ttl_seconds=600,
+    )
+    await access.create_tenant(ADMIN, tenant_id="t1", name="T1")
+    flows, prompts = IvrFlowRepository(sessions), IvrPromptRepository(sessions)
+    codec = YamlJsonFlowCodec()
+    audit = AuditRecorder(lambda: SqlAccessUnitOfWork(sessions), lambda: now)
+    service = IvrService(flows, prompts, codec, audit, lambda: now)
+    body = (FLOWS_DIR / "main_menu_bilingual.yaml").read_bytes()
+    await service.create_flow(ADMIN, "t1", "main", body, "application/yaml")
+    parsed = codec.parse(codec.load(body, "application/yaml"))
+    assert parsed.flow is not None
+    for pid in sorted(parsed.flow.prompt_ids()):
+        await prompts.add(PromptRecord("t1", pid, f"f{pid}.wav", 1, 1, now, "test"))
+    await service.publish(ADMIN, "t1", "main", "go live")
+
+    logs = IvrCallLogRepository(sessions)
+    call_log = BufferedCallLog(logs.add_many)
+    cache = ActiveFlowCache(flows, prompts, codec, prompts_root="/srv/prompts", check_every=0)
+    runner = IvrRunner(cache, call_log, lambda: now, prompts_root="/srv/prompts")
+    router = AgiRouter()
+    router.add_route(SCRIPT, InboundRouteHandler({DID: InboundRoute("t1", "t1-x")}, None, runner))
+    server = FastAgiServer(AgiServerConfig(port=0), router)
+    await server.start()
+    try:
+        url = f"agi://127.0.0.1:{server.port}/{SCRIPT}"
+        chosen = await FakeIvrCaller(url, AgiCall(dnid=DID, uniqueid="1.1"), dtmf=["1", "1"]).run()
+        dropped = FakeIvrCaller(
+            url, AgiCall(dnid=DID, uniqueid="1.2"), dtmf=["2"], hangup_at_input=2
+        )
+        await dropped.run()
+    finally:
+        await server.stop()
+    assert chosen.variables_set["CCB_QUEUE"] == "t1-sales"
+    assert dropped.played[0] == "/srv/prompts/t1/flang_select"
+    assert await call_log.flush() == 2
+    by_call = {r.uniqueid: r for r in await logs.list("t1")}
+    sales = by_call["1.1"]
+    assert sales.path == ["hours", "choose_language", "main_menu", "sales"]
+    assert {"node": "main_menu", "type": "menu", "input": "1", "outcome": "option:销售 sales"} in (
+        sales.steps
+    )
+    assert (sales.route, sales.target, sales.revision) == ("queue", "sales", 1)
+    gone = by_call["1.2"]
+    assert (gone.reason, gone.drop_off_node) == ("caller_hung_up", "main_menu")
+    assert cache.reloads == 1
+    reader = IvrService(flows, prompts, codec, audit, lambda: now, call_logs=logs)
+    (newest, older) = await reader.call_logs("t1", 10)
+    assert {newest.uniqueid, older.uniqueid} == {"1.1", "1.2"}
+    assert await reader.call_logs("t2", 10) == []

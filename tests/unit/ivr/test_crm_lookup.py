@@ -1,0 +1,53 @@
+"""The CRM lookup adapter: SSRF guard, timeout, size cap, CR/LF/NUL rejection."""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+
+from ccbridge.crm.http_lookup import HttpCrmLookup
+
+
+def _transport(body: bytes, status: int = 200, delay: float = 0.0) -> httpx.MockTransport:
+    async def handler(request: httpx.Request) -> httpx.Response:
+        await asyncio.sleep(delay)
+        assert request.url.params["caller"] == "138"
+        return httpx.Response(status, content=body)
+
+    return httpx.MockTransport(handler)
+
+
+async def test_loopback_and_private_hosts_are_refused_unless_allowed() -> None:
+    crm = HttpCrmLookup(transport=_transport(b'{"tier": "vip"}'))
+    for url in (
+        "http://127.0.0.1/x",
+        "http://localhost/x",
+        "http://10.0.0.5/x",
+        "http://169.254.169.254/latest",
+        "http://[::1]/x",
+    ):
+        assert (await crm.lookup(url, {"caller": "138"}, 500)).ok is False, url
+    allowed = HttpCrmLookup(
+        allowed_hosts=["127.0.0.1"], transport=_transport(b'{"tier": "vip", "n": 3, "x": [1]}')
+    )
+    answer = await allowed.lookup("http://127.0.0.1/x", {"caller": "138"}, 500)
+    assert answer.ok
+    assert dict(answer.fields) == {"tier": "vip", "n": "3"}
+
+
+async def test_line_breaks_timeouts_and_errors_fail_the_lookup() -> None:
+    def crm(body: bytes, status: int = 200, delay: float = 0.0) -> HttpCrmLookup:
+        return HttpCrmLookup(allowed_hosts=["crm.local"], transport=_transport(body, status, delay))
+
+    url = "http://crm.local/c"
+    assert (
+        await crm(b'{"tier": "vip\\r\\nHANGUP"}').lookup(url, {"caller": "138"}, 500)
+    ).ok is False
+    assert (await crm(b'{"t": "a\\u0000"}').lookup(url, {"caller": "138"}, 500)).ok is False
+    assert (await crm(b"{}", delay=0.5).lookup(url, {"caller": "138"}, 100)).ok is False
+    assert (await crm(b"{}", status=500).lookup(url, {"caller": "138"}, 500)).ok is False
+    assert (await crm(b"[1]").lookup(url, {"caller": "138"}, 500)).ok is False
+    assert (
+        await crm(b'{"a": "' + b"x" * 70000 + b'"}').lookup(url, {"caller": "138"}, 500)
+    ).ok is False
