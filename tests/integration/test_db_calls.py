@@ -194,4 +194,4 @@ async def test_sqlite_connections_get_pragmas(tmp_path: Path) -> None:
             ]
     finally:
         await engine.dispose()
-    assert values == [1, "wal", 1, 5000]
+    assert values == [1, "wal", 1, 30000]
