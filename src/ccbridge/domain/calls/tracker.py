@@ -96,9 +96,13 @@ def _open_segment(
 ) -> CallRecord:
     """Start the next agent leg, copying the conversation's four variables into it."""
     current = rec.segments[-1] if rec.segments else None
-    if current is not None and current.agent_interface == interface:
-        if current.ended_at is None or rec.state.is_final or current.started_at == at:
-            return rec  # the same leg again (a duplicate or replayed event)
+    same_leg = current is not None and current.agent_interface == interface
+    if (
+        same_leg
+        and current is not None
+        and (current.ended_at is None or rec.state.is_final or current.started_at == at)
+    ):
+        return rec  # the same leg again (a duplicate or replayed event)
     segments = list(rec.segments)
     if close and current is not None and current.ended_at is None:
         segments[-1] = replace(current, ended_at=at)
