@@ -10,15 +10,29 @@ from fastapi import FastAPI
 
 from ccbridge import __version__
 from ccbridge.api.problems import install_problem_handlers
-from ccbridge.api.routers import agents, calls, health, keys, leases, seats, tenants
+from ccbridge.api.routers import (
+    agents,
+    call_params,
+    calls,
+    events,
+    health,
+    keys,
+    leases,
+    seats,
+    tenants,
+    webhooks,
+)
 from ccbridge.api.security import JwtCodec, install_auth_handlers
+from ccbridge.domain.time import Clock
 from ccbridge.observability.health import Readiness
 from ccbridge.services.agents import AgentAdminService
 from ccbridge.services.audit import AuditRecorder
+from ccbridge.services.events import EventService
 from ccbridge.services.leases import LeaseService
 from ccbridge.services.ports import CallStore
 from ccbridge.services.seats import SeatService
 from ccbridge.services.tenants import AccessService
+from ccbridge.services.webhooks import WebhookService
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +46,16 @@ class SeatApi:
     current_call: Callable[[str], str | None]
 
 
+@dataclass(frozen=True, slots=True)
+class EventApi:
+    """The services behind the events, webhooks and call-parameter routes."""
+
+    events: EventService
+    webhooks: WebhookService
+    clock: Clock
+    sse_ping_seconds: float = 15.0
+
+
 def create_app(
     *,
     call_store: CallStore,
@@ -39,6 +63,7 @@ def create_app(
     access: AccessService,
     jwt: JwtCodec,
     seat_api: SeatApi | None = None,
+    event_api: EventApi | None = None,
 ) -> FastAPI:
     """Return the ASGI app; the composition root owns the services' lifetimes."""
     app = FastAPI(
@@ -58,6 +83,11 @@ def create_app(
         app.state.leases = seat_api.leases
         app.state.audit = seat_api.audit
         app.state.current_call = seat_api.current_call
+    if event_api is not None:
+        app.state.events = event_api.events
+        app.state.webhooks = event_api.webhooks
+        app.state.events_clock = event_api.clock
+        app.state.sse_ping_seconds = event_api.sse_ping_seconds
     install_problem_handlers(app)
     install_auth_handlers(app)
     app.include_router(health.router)
@@ -69,6 +99,9 @@ def create_app(
     app.include_router(agents.router)
     app.include_router(leases.router)
     app.include_router(seats.router)
+    app.include_router(call_params.router)
+    app.include_router(events.router)
+    app.include_router(webhooks.router)
     return app
 
 

@@ -31,7 +31,7 @@ KNOWN_EXTRAS = frozenset({"ivr", "crm", "queue_wait", "recording"})
 SETTINGS_TTL = 5.0
 
 
-def _filter_extras(data: dict[str, Any], enabled: frozenset[str]) -> dict[str, Any]:
+def filter_extras(data: dict[str, Any], enabled: frozenset[str]) -> dict[str, Any]:
     """Drop extras the tenant did not switch on (the journal keeps them all)."""
     extras = data.get("extras")
     if not isinstance(extras, dict) or not extras:
@@ -112,7 +112,7 @@ class EventService:
         for event in events:
             env = event.envelope()
             enabled = (await self.settings(event.tenant)).extras
-            env["data"] = _filter_extras(env["data"], enabled)
+            env["data"] = filter_extras(env["data"], enabled)
             out.append(env)
         return out
 
