@@ -21,7 +21,14 @@ from ccbridge.services.calls import CallTrackingService
 from ccbridge.testing.fake_pbx import FakeAsterisk
 from ccbridge.testing.transfer_scenarios import ivr_queue_attended_transfer
 from tests.support.ami_rig import fake_pbx_client, running
-from tests.support.event_rig import Receiver, allow_loopback, build_world, poll_all, serve
+from tests.support.event_rig import (
+    Receiver,
+    allow_loopback,
+    build_world,
+    eventually,
+    poll_all,
+    serve,
+)
 
 CALLER, DID = "13800138000", "4008001234"
 CALLER_E164, DID_E164 = "+8613800138000", "+864008001234"
@@ -128,8 +135,12 @@ async def test_ivr_queue_attended_transfer_seen_alike_by_poll_sse_and_webhook(
     writer = CallBatchWriter(world.calls, flush_interval=0.02)
     tracking = CallTrackingService(writer)
     sse_seen: list[dict[str, Any]] = []
-    async with serve(receiver) as hook_url, serve(world.app) as api_url:
-        async with httpx.AsyncClient(base_url=api_url) as http:
+    async with (
+        serve(receiver) as hook_url,
+        serve(world.app) as api_url,
+        httpx.AsyncClient(base_url=api_url) as http,
+    ):
+        if True:
             resp = await http.post(
                 "/api/v1/webhooks", json={"url": f"{hook_url}/crm"}, headers=admin
             )
@@ -184,13 +195,9 @@ async def test_ivr_queue_attended_transfer_seen_alike_by_poll_sse_and_webhook(
                 # Poll consumer.
                 polled = await poll_all(http, crm)
                 # SSE consumer.
-                async with asyncio.timeout(5):
-                    while len(sse_seen) < len(EXPECTED_EVENTS):
-                        await asyncio.sleep(0.02)
+                await eventually(lambda: len(sse_seen) >= len(EXPECTED_EVENTS))
                 # Webhook consumer.
-                async with asyncio.timeout(5):
-                    while len(receiver.received) < len(EXPECTED_EVENTS):
-                        await asyncio.sleep(0.02)
+                await eventually(lambda: len(receiver.received) >= len(EXPECTED_EVENTS))
             finally:
                 for task in tasks:
                     task.cancel()

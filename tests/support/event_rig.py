@@ -147,6 +147,8 @@ class Received:
 
     headers: dict[str, str]
     body: bytes
+    answered: int | None = None
+    """The status the receiver answered (``None``: never answered)."""
 
     @property
     def envelope(self) -> dict[str, Any]:
@@ -184,8 +186,13 @@ class Receiver:
         if self.delay:
             await asyncio.sleep(self.delay)
         code = self.status()
+        got.answered = code
         await send({"type": "http.response.start", "status": code, "headers": []})
         await send({"type": "http.response.body", "body": b""})
+
+    def delivered(self) -> list[Received]:
+        """Requests answered with a 2xx, in arrival order."""
+        return [r for r in self.received if r.answered is not None and 200 <= r.answered < 300]
 
     def ids(self) -> list[str]:
         """``webhook-id`` of every request, in arrival order (duplicates kept)."""
@@ -203,3 +210,17 @@ async def poll_all(client: httpx.AsyncClient, who: dict[str, str], after: int = 
         if not page["items"]:
             return out
         after = int(page["next_after"])
+
+
+async def eventually(cond: Callable[[], bool], within: float = 5.0) -> None:
+    """Wait until *cond* holds (checked every 10 ms); fail after *within* seconds."""
+    async with asyncio.timeout(within):
+        while not cond():  # noqa: ASYNC110
+            await asyncio.sleep(0.01)
+
+
+async def cursor_reaches(world: EventWorld, tenant: str, seq: int, within: float = 5.0) -> None:
+    """Wait until every endpoint of *tenant* has committed delivery up to *seq*."""
+    async with asyncio.timeout(within):
+        while any(e.cursor < seq for e in await world.store.list(tenant)):  # noqa: ASYNC110
+            await asyncio.sleep(0.01)
