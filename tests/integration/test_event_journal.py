@@ -130,4 +130,3 @@ async def test_call_events_are_written_with_the_call_or_not_at_all(engine: Async
     # Replaying the same snapshot (after a restart) adds nothing.
     assert await repo.upsert_many([rec]) == 1
     assert await journal.list_after("t1", 0, 10) == stored
-
