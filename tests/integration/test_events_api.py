@@ -19,12 +19,15 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 from standardwebhooks import Webhook
 
+from ccbridge.api.schemas.events import DATA_MODELS, EventOut
 from ccbridge.db.engine import create_session_factory
 from ccbridge.db.repositories.agents import AgentRepository
 from ccbridge.db.repositories.seat_sessions import SeatSessionRepository
 from ccbridge.domain.agents.state import AgentState, AgentStatus
 from ccbridge.domain.calls.model import CallRecord, CallSegment, CallState
+from ccbridge.domain.journal.types import EventType
 from ccbridge.domain.leases.model import SeatKind
+from ccbridge.services.event_ports import EventSettings
 from ccbridge.services.seat_ports import AgentRecord, SeatSession
 from tests.support.event_rig import (
     ADMIN,
@@ -360,3 +363,31 @@ async def test_agent_state_changes_are_journalled_with_the_session_write(
     ]
     assert all(e["data"]["agent_no"] == "1101" for e in items)
     assert await poll_all(http, world.keys["t2:crm"]) == []
+
+
+async def test_recording_hook_and_every_payload_matches_its_schema(
+    world: EventWorld, http: httpx.AsyncClient
+) -> None:
+    await world.calls.upsert_many([_call("c1")])
+    await world.calls.upsert_many(
+        [_call("c1", state=CallState.ENDED, ended_at=T0 + timedelta(minutes=2), version=2)]
+    )
+    first = await world.events.recording_ready(
+        tenant="t1", call_id="c1", recording_id="r-1", url="https://rec/r-1", duration_s=115.0
+    )
+    again = await world.events.recording_ready(
+        tenant="t1", call_id="c1", recording_id="r-1", url="https://rec/r-1", duration_s=115.0
+    )
+    assert first is not None
+    assert again is None  # the recordings module may call twice: one event
+    await world.events.update_settings(ADMIN, "t1", EventSettings(sandbox=True))
+    await world.events.emit_samples(ADMIN, "t1")
+    items = await poll_all(http, world.keys["t1:crm"])
+    types = {e["type"] for e in items}
+    assert {"call.queued", "call.answered", "call.ended", "recording.ready"} <= types
+    for env in items:
+        EventOut.model_validate(env)
+        DATA_MODELS[EventType(env["type"])].model_validate(env["data"])
+    rec = next(e for e in items if e["type"] == "recording.ready")
+    assert rec["data"]["params"]["agent_no"] == "1101"
+    assert rec["data"]["recording_id"] == "r-1"

@@ -14,8 +14,10 @@ import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine
 from standardwebhooks import Webhook
 
+from ccbridge.api.schemas.events import DATA_MODELS
 from ccbridge.asterisk.call_feed import AmiCallFeed
 from ccbridge.db.batch_writer import CallBatchWriter
+from ccbridge.domain.journal.types import EventType
 from ccbridge.domain.time import SystemClock
 from ccbridge.services.calls import CallTrackingService
 from ccbridge.testing.fake_pbx import FakeAsterisk
@@ -208,6 +210,8 @@ async def test_ivr_queue_attended_transfer_seen_alike_by_poll_sse_and_webhook(
 
     hooked = [r.envelope for r in receiver.received]
     assert [(e["type"], e["data"]["params"]) for e in polled] == EXPECTED_EVENTS
+    for env in polled:  # every payload matches its published schema
+        DATA_MODELS[EventType(env["type"])].model_validate(env["data"])
     assert [e["id"] for e in polled] == [e["id"] for e in sse_seen] == [e["id"] for e in hooked]
     assert polled == sse_seen == hooked  # the same envelopes, byte for byte in JSON terms
     assert [int(e["cursor"]) for e in polled] == sorted(int(e["cursor"]) for e in polled)

@@ -272,11 +272,21 @@ class EventService:
         params = four_variables(
             agent_no="1001", skill_group="sales", caller="13800138000", callee="4008001234"
         )
-        steps = [
-            (EventType.CALL_QUEUED, {**params, "agent_no": None}),
-            (EventType.CALL_RINGING, params),
-            (EventType.CALL_ANSWERED, params),
-            (EventType.CALL_ENDED, params),
+        leg = {"leg": 1, "via": "queue", **params}
+        steps: list[tuple[EventType, dict[str, Any]]] = [
+            (EventType.CALL_QUEUED, {"state": "queued", "params": {**params, "agent_no": None}}),
+            (EventType.CALL_RINGING, {"state": "agent_ringing", "params": params}),
+            (EventType.CALL_ANSWERED, {"state": "connected", "params": params, "leg": 1}),
+            (
+                EventType.CALL_ENDED,
+                {
+                    "state": "ended",
+                    "params": params,
+                    "end_reason": "Normal Clearing",
+                    "legs": [leg],
+                    "answered": True,
+                },
+            ),
         ]
         events = [
             NewEvent(
@@ -285,9 +295,9 @@ class EventService:
                 occurred_at=now + timedelta(milliseconds=i),
                 key=f"sandbox:{stamp}:{i}",
                 call_id=call_id,
-                data={"call_id": call_id, "params": p, "sandbox": True, "extras": {}},
+                data={"call_id": call_id, **fields, "sandbox": True, "extras": {}},
             )
-            for i, (kind, p) in enumerate(steps)
+            for i, (kind, fields) in enumerate(steps)
         ]
         stored = await self.emit(events)
         if self._audit is not None:
