@@ -437,7 +437,7 @@ async def run(args: argparse.Namespace, url: str) -> None:
             if sent is not None:
                 latencies.append(time.perf_counter() - sent)
             received += 1
-            await events.present([ev])  # the per-event work the endpoint does
+            await events.sse_frame(ev)  # the per-event work the endpoint does
             if stop.is_set():
                 return
 

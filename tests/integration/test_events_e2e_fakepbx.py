@@ -142,71 +142,68 @@ async def test_ivr_queue_attended_transfer_seen_alike_by_poll_sse_and_webhook(
         serve(world.app) as api_url,
         httpx.AsyncClient(base_url=api_url) as http,
     ):
-        if True:
-            resp = await http.post(
-                "/api/v1/webhooks", json={"url": f"{hook_url}/crm"}, headers=admin
-            )
-            assert resp.status_code == 201, resp.text
-            secret = resp.json()["secret"]
-            dispatcher = world.dispatcher(idle_wait=0.2, refresh=0.2)
-            tasks = [
-                asyncio.create_task(dispatcher.run()),
-                asyncio.create_task(writer.run()),
-                asyncio.create_task(_sse(api_url, crm, sse_seen, len(EXPECTED_EVENTS))),
-            ]
-            try:
-                async with FakeAsterisk(seed=7, agi_url=None) as pbx:
-                    client = fake_pbx_client(pbx.ami_port)
-                    AmiCallFeed(client, tracking, SystemClock().now).attach()
-                    async with running(client):
-                        steps: asyncio.Queue[str] = asyncio.Queue()
-                        gate = asyncio.Event()
-                        scenario = asyncio.create_task(
-                            ivr_queue_attended_transfer(
-                                pbx.ami,
-                                tenant="t1",
-                                did=DID,
-                                caller=CALLER,
-                                queue=QUEUE,
-                                agent_a=AGENT_A,
-                                agent_b=AGENT_B,
-                                on_step=steps,
-                                gate=gate,
-                            )
+        resp = await http.post("/api/v1/webhooks", json={"url": f"{hook_url}/crm"}, headers=admin)
+        assert resp.status_code == 201, resp.text
+        secret = resp.json()["secret"]
+        dispatcher = world.dispatcher(idle_wait=0.2, refresh=0.2)
+        tasks = [
+            asyncio.create_task(dispatcher.run()),
+            asyncio.create_task(writer.run()),
+            asyncio.create_task(_sse(api_url, crm, sse_seen, len(EXPECTED_EVENTS))),
+        ]
+        try:
+            async with FakeAsterisk(seed=7, agi_url=None) as pbx:
+                client = fake_pbx_client(pbx.ami_port)
+                AmiCallFeed(client, tracking, SystemClock().now).attach()
+                async with running(client):
+                    steps: asyncio.Queue[str] = asyncio.Queue()
+                    gate = asyncio.Event()
+                    scenario = asyncio.create_task(
+                        ivr_queue_attended_transfer(
+                            pbx.ami,
+                            tenant="t1",
+                            did=DID,
+                            caller=CALLER,
+                            queue=QUEUE,
+                            agent_a=AGENT_A,
+                            agent_b=AGENT_B,
+                            on_step=steps,
+                            gate=gate,
                         )
-                        call_id = ""
-                        for expected_step in EXPECTED_PARAMS:
-                            step = await asyncio.wait_for(steps.get(), 5)
-                            assert step == expected_step
-                            if not call_id:
-                                call_id = pbx.ami.model.channels[
-                                    next(iter(pbx.ami.model.channels))
-                                ].linkedid
-                            await _wait_params(http, crm, call_id, step)
-                            gate.set()
-                        call = await asyncio.wait_for(scenario, 5)
-                assert call.linkedid == call_id
-                # The consultation call (A's own Linkedid) is no call of the tenant's.
-                assert await _params(http, crm, call.consult_linkedid) is None
-                final = await _params(http, crm, call_id)
-                assert final["transfers"][0]["kind"] == "attended"
-                assert final["transfers"][0]["from_agent_no"] == AGENT_A
-                assert final["transfers"][0]["target"] == AGENT_B
-                assert final["extras"] == {}  # IVR choice recorded, but extras are off
+                    )
+                    call_id = ""
+                    for expected_step in EXPECTED_PARAMS:
+                        step = await asyncio.wait_for(steps.get(), 5)
+                        assert step == expected_step
+                        if not call_id:
+                            call_id = pbx.ami.model.channels[
+                                next(iter(pbx.ami.model.channels))
+                            ].linkedid
+                        await _wait_params(http, crm, call_id, step)
+                        gate.set()
+                    call = await asyncio.wait_for(scenario, 5)
+            assert call.linkedid == call_id
+            # The consultation call (A's own Linkedid) is no call of the tenant's.
+            assert await _params(http, crm, call.consult_linkedid) is None
+            final = await _params(http, crm, call_id)
+            assert final["transfers"][0]["kind"] == "attended"
+            assert final["transfers"][0]["from_agent_no"] == AGENT_A
+            assert final["transfers"][0]["target"] == AGENT_B
+            assert final["extras"] == {}  # IVR choice recorded, but extras are off
 
-                # Poll consumer.
-                polled = await poll_all(http, crm)
-                # SSE consumer.
-                await eventually(lambda: len(sse_seen) >= len(EXPECTED_EVENTS))
-                # Webhook consumer.
-                await eventually(lambda: len(receiver.received) >= len(EXPECTED_EVENTS))
-            finally:
-                for task in tasks:
-                    task.cancel()
-                for task in tasks:
-                    with contextlib.suppress(BaseException):
-                        await task
-                await writer.stop()
+            # Poll consumer.
+            polled = await poll_all(http, crm)
+            # SSE consumer.
+            await eventually(lambda: len(sse_seen) >= len(EXPECTED_EVENTS))
+            # Webhook consumer.
+            await eventually(lambda: len(receiver.received) >= len(EXPECTED_EVENTS))
+        finally:
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(BaseException):
+                    await task
+            await writer.stop()
 
     hooked = [r.envelope for r in receiver.received]
     assert [(e["type"], e["data"]["params"]) for e in polled] == EXPECTED_EVENTS

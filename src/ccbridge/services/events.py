@@ -4,7 +4,9 @@ per-tenant switches (extras, sandbox), sample events, exports and retention."""
 from __future__ import annotations
 
 import asyncio
+import json
 import time
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -29,6 +31,7 @@ KNOWN_EXTRAS = frozenset({"ivr", "crm", "queue_wait", "recording"})
 ``CCB_X_*`` channel variables, ``crm`` = CRM fields, ``queue_wait`` = seconds in queue,
 ``recording`` = recording id."""
 SETTINGS_TTL = 5.0
+FRAME_CACHE = 20_000
 
 
 def filter_extras(data: dict[str, Any], enabled: frozenset[str]) -> dict[str, Any]:
@@ -65,6 +68,7 @@ class EventService:
         self._audit = audit
         self._now = now
         self._cache: dict[str, tuple[float, EventSettings]] = {}
+        self._frames: OrderedDict[str, bytes] = OrderedDict()
 
     # --- settings ------------------------------------------------------------------------
 
@@ -91,6 +95,7 @@ class EventService:
             raise ConflictError(f"unknown extras {sorted(unknown)}", field="extras")
         await self._settings.put(tenant, sorted(new.extras), new.sandbox, list(new.allow_private))
         self._cache.pop(tenant, None)
+        self._frames.clear()
         if self._audit is not None:
             await self._audit.record(
                 who,
@@ -115,6 +120,19 @@ class EventService:
             env["data"] = filter_extras(env["data"], enabled)
             out.append(env)
         return out
+
+    async def sse_frame(self, event: StoredEvent) -> bytes:
+        """The SSE frame of *event*, encoded once and shared by every subscriber of the tenant
+        (fan-out to hundreds of streams costs one encoding per event, not one per stream)."""
+        frame = self._frames.get(event.id)
+        if frame is None:
+            env = (await self.present([event]))[0]
+            body = json.dumps(env, ensure_ascii=False, separators=(",", ":"))
+            frame = f"id: {event.seq}\nevent: {event.type}\ndata: {body}\n\n".encode()
+            self._frames[event.id] = frame
+            if len(self._frames) > FRAME_CACHE:
+                self._frames.popitem(last=False)
+        return frame
 
     # --- reading ------------------------------------------------------------------------
 

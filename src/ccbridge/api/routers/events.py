@@ -122,9 +122,7 @@ async def stream_events(
             if event is None:
                 yield b": ping\n\n"
                 continue
-            env = (await service.present([event]))[0]
-            body = json.dumps(env, ensure_ascii=False, separators=(",", ":"))
-            yield f"id: {event.seq}\nevent: {event.type}\ndata: {body}\n\n".encode()
+            yield await service.sse_frame(event)
 
     return StreamingResponse(
         frames(),
