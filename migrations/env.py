@@ -11,8 +11,10 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 import ccbridge.db.access_tables  # noqa: F401  (registers tenants, api_keys, audit_log)
-from ccbridge.db import seat_tables  # noqa: F401  (agents, skill groups, leases, seat sessions)
-from ccbridge.db import event_tables  # noqa: F401  (event journal, call params, webhooks)
+from ccbridge.db import (
+    event_tables,  # noqa: F401  (event journal, call params, webhooks)
+    seat_tables,  # noqa: F401  (agents, skill groups, leases, seat sessions)
+)
 from ccbridge.db.engine import DEFAULT_DATABASE_URL, create_engine
 from ccbridge.db.tables import Base
 
