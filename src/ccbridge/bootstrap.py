@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import structlog
 import uvicorn
 
-from ccbridge.api.app import RecordingApi, SeatApi, create_app
+from ccbridge.api.app import EventApi, RecordingApi, SeatApi, create_app
 from ccbridge.api.security import JwtCodec
 from ccbridge.asterisk.agi.server import AgiRouter, AgiServerConfig, FastAgiServer
 from ccbridge.asterisk.ami.client import AmiClient, AmiConfig
@@ -30,6 +30,7 @@ from ccbridge.crm.http_lookup import HttpCrmLookup
 from ccbridge.db.access_uow import SqlAccessUnitOfWork
 from ccbridge.db.batch_writer import CallBatchWriter
 from ccbridge.db.engine import create_engine, create_session_factory, ping
+from ccbridge.db.journal import SqlEventSettings, SqlJournal
 from ccbridge.db.migrate import run_migrations_async
 from ccbridge.db.repositories.agents import AgentRepository
 from ccbridge.db.repositories.calls import CallRepository
@@ -44,6 +45,7 @@ from ccbridge.db.repositories.recording_exports import ExportRepository
 from ccbridge.db.repositories.recordings import RecordingRepository
 from ccbridge.db.repositories.seat_sessions import SeatSessionRepository, StateIntervalRepository
 from ccbridge.db.repositories.skill_groups import SkillGroupRepository
+from ccbridge.db.webhooks import SqlWebhookStore
 from ccbridge.domain.access import AuditEntry, Role
 from ccbridge.domain.calls.model import CallRecord
 from ccbridge.domain.recordings.signing import LinkSigner
@@ -60,6 +62,8 @@ from ccbridge.services.acd import RECONCILE_INTERVAL, DriftLog, Reconciler
 from ccbridge.services.agents import AgentAdminService
 from ccbridge.services.audit import AuditRecorder
 from ccbridge.services.calls import CallTrackingService
+from ccbridge.services.event_hub import EventHub
+from ccbridge.services.events import EventService
 from ccbridge.services.ftp_accounts import FtpAccountService
 from ccbridge.services.ivr import IvrService
 from ccbridge.services.ivr_runtime import ActiveFlowCache, BufferedCallLog
@@ -69,8 +73,10 @@ from ccbridge.services.recordings import RecordingService
 from ccbridge.services.retention import RetentionService
 from ccbridge.services.seats import DesiredSeats, SeatService
 from ccbridge.services.tenants import AccessService
+from ccbridge.services.webhooks import WebhookDispatcher, WebhookService
 from ccbridge.settings import Mode, RecordingSettings, Settings
 from ccbridge.storage.recording_files import LocalRecordingFiles
+from ccbridge.webhook_http.sender import HttpWebhookSender
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -96,6 +102,7 @@ class Service:
     http: uvicorn.Server
     seat_feed: AmiSeatFeed
     recordings: _RecordingRuntime | None = None
+    webhook_dispatcher: WebhookDispatcher | None = None
 
     async def run(self) -> None:
         """Run until the HTTP server exits (SIGINT/SIGTERM); any task failing stops them all."""
@@ -107,6 +114,8 @@ class Service:
                 tg.create_task(self.seat_feed.run(), name="seat-feed")
                 if self.recordings is not None:
                     tg.create_task(self.recordings.run(), name="recordings")
+                if self.webhook_dispatcher is not None:
+                    tg.create_task(self.webhook_dispatcher.run(), name="webhooks")
                 await tg.create_task(self.http.serve(), name="http")
                 log.info("ccbridge_stopping")
                 await self.ami.stop()
@@ -195,16 +204,21 @@ def build_service(
     ivr = ivr or _ivr(settings, engine)
     clock = SystemClock()
     sessions = create_session_factory(engine)
-    repo = CallRepository(sessions)
+    hub = EventHub()
+    journal = SqlJournal(sessions, on_commit=hub.publish)
+    repo = CallRepository(sessions, journal)
     access = build_access_service(settings, engine)
     writer = CallBatchWriter(repo)
     calls = CallTrackingService(writer)
     ami = AmiClient(_ami_config(settings, ami_port))
     AmiCallFeed(ami, calls, clock.now).attach()
-    seat_api, seat_feed, seat_jobs, reconciler = _seats(settings, sessions, ami, calls, clock)
     recording_api, recordings, recording_jobs = _recordings(
         settings.recordings, sessions, ami, calls, repo, clock
     )
+    seat_api, seat_feed, seat_jobs, reconciler = _seats(
+        settings, sessions, ami, calls, clock, journal
+    )
+    event_api, dispatcher, event_jobs = _events(sessions, journal, hub, repo, clock)
     readiness = _readiness(ami, agi, lambda: ping(engine))
     readiness.add("acd_reconciler", _reconciler_check(reconciler))
     app = create_app(
@@ -215,6 +229,7 @@ def build_service(
         seat_api=seat_api,
         recording_api=recording_api,
         ivr_api=ivr.service,
+        event_api=event_api,
     )
     http = _HttpServer(
         uvicorn.Config(
@@ -228,7 +243,7 @@ def build_service(
     )
     jobs = JobRunner()
     jobs.add("loop-lag", 1.0, _loop_lag_probe)
-    for name, interval, job in [*seat_jobs, *recording_jobs, *ivr.jobs]:
+    for name, interval, job in (*seat_jobs, *recording_jobs, *ivr.jobs, *event_jobs):
         jobs.add(name, interval, job)
     return Service(
         ami=ami,
@@ -241,10 +256,32 @@ def build_service(
         http=http,
         seat_feed=seat_feed,
         recordings=recordings,
+        webhook_dispatcher=dispatcher,
     )
 
 
 SEAT_TICK_SECONDS = 30.0
+RETENTION_JOB_SECONDS = 3600.0
+
+
+def _events(
+    sessions: async_sessionmaker[AsyncSession],
+    journal: SqlJournal,
+    hub: EventHub,
+    calls: CallRepository,
+    clock: SystemClock,
+) -> tuple[EventApi, WebhookDispatcher, list[tuple[str, float, Callable[[], Awaitable[object]]]]]:
+    """Wire the event journal, its readers, webhooks and the 30-day retention job."""
+    audit = AuditRecorder(lambda: SqlAccessUnitOfWork(sessions), clock.now)
+    events = EventService(journal, hub, SqlEventSettings(sessions), calls, audit, clock.now)
+    store = SqlWebhookStore(sessions)
+    sender = HttpWebhookSender()
+    dispatcher = WebhookDispatcher(store, journal, events, sender, hub, clock)
+    webhooks = WebhookService(store, events, sender, journal, audit, clock, wake=dispatcher.wake)
+    jobs: list[tuple[str, float, Callable[[], Awaitable[object]]]] = [
+        ("events-retention", RETENTION_JOB_SECONDS, events.prune),
+    ]
+    return EventApi(events=events, webhooks=webhooks, clock=clock), dispatcher, jobs
 
 
 def _seats(
@@ -253,6 +290,7 @@ def _seats(
     ami: AmiClient,
     calls: CallTrackingService,
     clock: SystemClock,
+    journal: SqlJournal | None = None,
 ) -> tuple[
     SeatApi, AmiSeatFeed, list[tuple[str, float, Callable[[], Awaitable[object]]]], Reconciler
 ]:
@@ -260,7 +298,7 @@ def _seats(
     agents = AgentRepository(sessions)
     groups = SkillGroupRepository(sessions)
     leases = LeaseRepository(sessions)
-    seat_sessions = SeatSessionRepository(sessions)
+    seat_sessions = SeatSessionRepository(sessions, journal)
     audit = AuditRecorder(lambda: SqlAccessUnitOfWork(sessions), clock.now)
     queues = AmiQueueControl(ami)
     publisher = QueueConfigPublisher(settings.asterisk_generated_dir, groups.all_groups, ami)

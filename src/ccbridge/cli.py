@@ -117,6 +117,26 @@ def _recordings_app() -> typer.Typer:
 
 app.add_typer(_recordings_app(), name="recordings")
 
+
+@app.command("event-schemas")
+def event_schemas(
+    out: Annotated[str, typer.Option(help="Directory to write <type>.json into.")] = (
+        "docs/events/schemas"
+    ),
+) -> None:
+    """Write the JSON Schema of every event type (committed in docs/events/schemas)."""
+    from pathlib import Path
+
+    from ccbridge.api.schemas.events import all_schemas  # lazy: keeps `--help` fast
+
+    target = Path(out)
+    target.mkdir(parents=True, exist_ok=True)
+    for name, schema in all_schemas().items():
+        text = json.dumps(schema, indent=2, ensure_ascii=False, sort_keys=True) + "\n"
+        (target / f"{name}.json").write_text(text, encoding="utf-8")
+    typer.echo(f"wrote {len(all_schemas())} schemas to {target}")
+
+
 keys_app = typer.Typer(help="API keys (for ops: bootstrap without the dev key file).")
 app.add_typer(keys_app, name="keys")
 

@@ -12,7 +12,9 @@ from ccbridge import __version__
 from ccbridge.api.problems import install_problem_handlers
 from ccbridge.api.routers import (
     agents,
+    call_params,
     calls,
+    events,
     health,
     ivr,
     keys,
@@ -20,11 +22,14 @@ from ccbridge.api.routers import (
     recordings,
     seats,
     tenants,
+    webhooks,
 )
 from ccbridge.api.security import JwtCodec, install_auth_handlers
+from ccbridge.domain.time import Clock
 from ccbridge.observability.health import Readiness
 from ccbridge.services.agents import AgentAdminService
 from ccbridge.services.audit import AuditRecorder
+from ccbridge.services.events import EventService
 from ccbridge.services.ftp_accounts import FtpAccountService
 from ccbridge.services.ivr import IvrService
 from ccbridge.services.leases import LeaseService
@@ -33,6 +38,7 @@ from ccbridge.services.recording_export import ExportService
 from ccbridge.services.recordings import RecordingService
 from ccbridge.services.seats import SeatService
 from ccbridge.services.tenants import AccessService
+from ccbridge.services.webhooks import WebhookService
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +64,16 @@ class RecordingApi:
     """Start an export job in the background."""
 
 
+@dataclass(frozen=True, slots=True)
+class EventApi:
+    """The services behind the events, webhooks and call-parameter routes."""
+
+    events: EventService
+    webhooks: WebhookService
+    clock: Clock
+    sse_ping_seconds: float = 15.0
+
+
 def create_app(
     *,
     call_store: CallStore,
@@ -67,6 +83,7 @@ def create_app(
     seat_api: SeatApi | None = None,
     recording_api: RecordingApi | None = None,
     ivr_api: IvrService | None = None,
+    event_api: EventApi | None = None,
 ) -> FastAPI:
     """Return the ASGI app; the composition root owns the services' lifetimes."""
     app = FastAPI(
@@ -94,6 +111,11 @@ def create_app(
         app.state.run_export = recording_api.run_export
     if ivr_api is not None:
         app.state.ivr = ivr_api
+    if event_api is not None:
+        app.state.events = event_api.events
+        app.state.webhooks = event_api.webhooks
+        app.state.events_clock = event_api.clock
+        app.state.sse_ping_seconds = event_api.sse_ping_seconds
     install_problem_handlers(app)
     install_auth_handlers(app)
     app.include_router(health.router)
@@ -107,6 +129,9 @@ def create_app(
     app.include_router(seats.router)
     app.include_router(recordings.router)
     app.include_router(ivr.router)
+    app.include_router(call_params.router)
+    app.include_router(events.router)
+    app.include_router(webhooks.router)
     return app
 
 

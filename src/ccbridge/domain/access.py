@@ -54,6 +54,7 @@ ALL_SCOPES: frozenset[str] = frozenset(
         "audit:read",
         "calls:read",
         "events:read",
+        "events:write",
         "agents:read",
         "agents:write",
         "seats:read",

@@ -28,8 +28,7 @@ class CallTrackingService:
         """Apply live events in arrival order."""
         for event in events:
             self.events_applied += 1
-            record = self._tracker.apply(event)
-            if record is not None:
+            for record in self._tracker.apply_event(event):
                 self._sink.submit(record)
 
     def resync(self, snapshot: Iterable[TelephonyEvent], at: datetime) -> list[CallRecord]:
@@ -41,8 +40,7 @@ class CallTrackingService:
         live: set[str] = set()
         for event in snapshot:
             live.add(event.linkedid)
-            record = self._tracker.apply(event)
-            if record is not None:
+            for record in self._tracker.apply_event(event):
                 self._sink.submit(record)
         closed = self._tracker.reconcile(live, at)
         for record in closed:

@@ -10,6 +10,8 @@ from ccbridge.domain.calls.events import (
     AgentAnswered,
     AgentCompleted,
     AgentRinging,
+    AttendedTransferred,
+    BlindTransferred,
     CallerAbandoned,
     CallerJoinedQueue,
     ChannelCreated,
@@ -164,7 +166,58 @@ BUILDERS: dict[str, _Builder] = {
 }
 """The AMI events the call tracker needs, by name."""
 
-TRACKED_EVENTS = tuple(BUILDERS)
+
+def _transfer_base(msg: AmiMessage, now: Now) -> tuple[datetime, str, str, str] | None:
+    """Transfer events name channels by role; the transferee's leg survives the transfer."""
+    uniqueid = msg.get("TransfereeUniqueid")
+    if not uniqueid or msg.get("Result") != "Success":
+        return None
+    linkedid = msg.get("TransfereeLinkedid") or uniqueid
+    at = from_pbx_timestamp(msg.get("Timestamp")) or now()
+    return at, linkedid, uniqueid, msg.get("TransfereeChannel") or ""
+
+
+def _blind_transfer(msg: AmiMessage, now: Now) -> TelephonyEvent | None:
+    base = _transfer_base(msg, now)
+    if base is None or not msg.get("Extension"):
+        return None
+    return BlindTransferred(
+        *base,
+        target=msg.get("Extension") or "",
+        target_context=msg.get("Context"),
+        transferer_channel=msg.get("TransfererChannel"),
+    )
+
+
+def _attended_transfer(msg: AmiMessage, now: Now) -> TelephonyEvent | None:
+    base = _transfer_base(msg, now)
+    if base is None:
+        return None
+    survivor = base[1]
+    # The consultation call is whichever transferer Linkedid is not the survivor's.
+    candidates = (
+        msg.get("SecondTransfererLinkedid"),
+        msg.get("TransferTargetLinkedid"),
+        msg.get("OrigTransfererLinkedid"),
+    )
+    merged = next((c for c in candidates if c and c != survivor), None)
+    return AttendedTransferred(
+        *base,
+        merged_linkedid=merged,
+        target_channel=msg.get("TransferTargetChannel"),
+        target_caller_num=msg.get("TransferTargetCallerIDNum"),
+        transferer_channel=msg.get("OrigTransfererChannel"),
+        dest_type=msg.get("DestType") or "Bridge",
+    )
+
+
+TRANSFER_BUILDERS: dict[str, Callable[[AmiMessage, Now], TelephonyEvent | None]] = {
+    "BlindTransfer": _blind_transfer,
+    "AttendedTransfer": _attended_transfer,
+}
+"""Transfer events carry no plain ``Uniqueid``; they are built from the transferee fields."""
+
+TRACKED_EVENTS = (*BUILDERS, *TRANSFER_BUILDERS)
 
 
 def normalize(
@@ -175,6 +228,10 @@ def normalize(
     ``ChanVariable`` headers come first so the tenant is known before the event itself.
     """
     name = msg.event
+    transfer = TRANSFER_BUILDERS.get(name) if name else None
+    if transfer is not None:
+        built = transfer(msg, now)
+        return [] if built is None else [built]
     builder = BUILDERS.get(name) if name else None
     if builder is None:
         return []

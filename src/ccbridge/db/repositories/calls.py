@@ -11,10 +11,16 @@ from sqlalchemy import Table, and_, func, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from ccbridge.db.event_tables import CallParamsRow
+from ccbridge.db.journal import SqlJournal
+from ccbridge.db.repositories.call_params import detail_to_json, with_detail
 from ccbridge.db.tables import CallRow
 from ccbridge.domain.calls.model import CallRecord, CallState
+from ccbridge.domain.journal.derive import call_events
+from ccbridge.domain.journal.types import NewEvent, StoredEvent
 
 _TABLE: Table = CallRow.__table__  # type: ignore[assignment]  # declarative maps a Table
+_PARAMS: Table = CallParamsRow.__table__  # type: ignore[assignment]
 _UPDATABLE = tuple(c.name for c in _TABLE.columns if c.name != "call_id")
 MAX_PAGE = 1000
 _LIMITS = {
@@ -94,48 +100,127 @@ def newest_per_call(records: Sequence[CallRecord]) -> builtins.list[CallRecord]:
     return builtins.list(newest.values())
 
 
+def _upsert(dialect: str, table: Table, key: str) -> Any:
+    """Version-guarded ``INSERT … ON CONFLICT DO UPDATE`` for *table* keyed by *key*."""
+    if dialect == "postgresql":
+        ins: Any = postgresql.insert(table)
+    elif dialect == "sqlite":
+        ins = sqlite.insert(table)
+    else:
+        raise NotImplementedError(f"upsert not implemented for dialect {dialect!r}")
+    return ins.on_conflict_do_update(
+        index_elements=[table.c[key]],
+        set_={c.name: ins.excluded[c.name] for c in table.columns if c.name != key},
+        where=table.c.version <= ins.excluded.version,
+    )
+
+
 class CallRepository:
     """Persist and query :class:`CallRecord` (implements ``services.ports.CallStore``)."""
 
-    def __init__(self, session_factory: async_sessionmaker[AsyncSession]) -> None:
-        """Keep the factory; every method uses its own short session."""
+    def __init__(
+        self,
+        session_factory: async_sessionmaker[AsyncSession],
+        journal: SqlJournal | None = None,
+    ) -> None:
+        """Keep the factory; with *journal*, every write also appends the call's events."""
         self._sessions = session_factory
+        self._journal = journal
 
     async def upsert_many(self, records: Sequence[CallRecord]) -> int:
         """Write a batch in one statement and one transaction; return rows inserted or updated.
 
         A row is only overwritten by a snapshot whose version is not lower, so a stale or
-        replayed batch can never roll a call back.
+        replayed batch can never roll a call back. With a journal, the events of each written
+        record's transitions (derived from the stored version) go in the same transaction.
         """
         if not records:
             return 0
         now = datetime.now(UTC)
-        rows = [record_to_row(r, now) for r in newest_per_call(records)]
+        newest = newest_per_call(records)
+        rows = [record_to_row(r, now) for r in newest]
+        params = [
+            {
+                "call_id": r.call_id,
+                "tenant": r.tenant,
+                "detail": detail_to_json(r),
+                "version": r.version,
+                "updated_at": now,
+            }
+            for r in newest
+        ]
         # Core insert on the Table, not the mapped class: the ORM bulk path costs ~30 % more.
         async with self._sessions() as session:
             dialect = session.get_bind().dialect.name
-            if dialect == "postgresql":
-                pg = postgresql.insert(_TABLE)
-                stmt: Any = pg.on_conflict_do_update(
-                    index_elements=[_TABLE.c.call_id],
-                    set_={name: pg.excluded[name] for name in _UPDATABLE},
-                    where=_TABLE.c.version <= pg.excluded.version,
-                )
-            elif dialect == "sqlite":
-                lite = sqlite.insert(_TABLE)
-                stmt = lite.on_conflict_do_update(
-                    index_elements=[_TABLE.c.call_id],
-                    set_={name: lite.excluded[name] for name in _UPDATABLE},
-                    where=_TABLE.c.version <= lite.excluded.version,
-                )
-            else:
-                raise NotImplementedError(f"upsert not implemented for dialect {dialect!r}")
+            old = await self._stored(session, [r.call_id for r in newest]) if self._journal else {}
             # RETURNING yields only rows that were actually written (skipped stale ones are
             # absent), and lets SQLAlchemy send the batch as multi-row VALUES pages.
-            result = await session.execute(stmt.returning(_TABLE.c.call_id), rows)
-            written = len(result.all())
-            await session.commit()
-        return written
+            result = await session.execute(
+                _upsert(dialect, _TABLE, "call_id").returning(_TABLE.c.call_id), rows
+            )
+            written_ids = {r[0] for r in result.all()}
+            await session.execute(_upsert(dialect, _PARAMS, "call_id"), params)
+            stored: list[StoredEvent] = []
+            if self._journal is not None:
+                events: list[NewEvent] = []
+                for record in newest:
+                    if record.call_id in written_ids:
+                        events.extend(call_events(old.get(record.call_id), record))
+                stored = await self._journal.append(session, events)
+                await self._journal.commit(session, stored)
+            else:
+                await session.commit()
+        return len(written_ids)
+
+    async def _stored(
+        self, session: AsyncSession, call_ids: builtins.list[str]
+    ) -> dict[str, CallRecord]:
+        """The persisted versions of *call_ids* (the journal derives events against them)."""
+        stmt = (
+            select(CallRow, CallParamsRow.detail)
+            .outerjoin(CallParamsRow, CallParamsRow.call_id == CallRow.call_id)
+            .where(CallRow.call_id.in_(call_ids))
+        )
+        rows = (await session.execute(stmt)).all()
+        return {row.call_id: with_detail(row_to_record(row), detail) for row, detail in rows}
+
+    async def get_with_params(self, call_id: str, tenant: str | None = None) -> CallRecord | None:
+        """Return one call with its legs, offers, transfers and extras."""
+        stmt = (
+            select(CallRow, CallParamsRow.detail)
+            .outerjoin(CallParamsRow, CallParamsRow.call_id == CallRow.call_id)
+            .where(CallRow.call_id == call_id)
+        )
+        if tenant is not None:
+            stmt = stmt.where(CallRow.tenant == tenant)
+        async with self._sessions() as session:
+            found = (await session.execute(stmt)).first()
+        return None if found is None else with_detail(row_to_record(found[0]), found[1])
+
+    async def list_with_params(
+        self,
+        *,
+        tenant: str,
+        start: datetime,
+        end: datetime,
+        after: tuple[datetime, str] | None = None,
+        limit: int = 500,
+    ) -> builtins.list[CallRecord]:
+        """Calls of *tenant* started in ``[start, end)``, oldest first, keyset after *after*."""
+        stmt = (
+            select(CallRow, CallParamsRow.detail)
+            .outerjoin(CallParamsRow, CallParamsRow.call_id == CallRow.call_id)
+            .where(CallRow.tenant == tenant, CallRow.started_at >= start, CallRow.started_at < end)
+        )
+        if after is not None:
+            at, cid = after
+            stmt = stmt.where(
+                or_(CallRow.started_at > at, and_(CallRow.started_at == at, CallRow.call_id > cid))
+            )
+        stmt = stmt.order_by(CallRow.started_at, CallRow.call_id).limit(limit)
+        async with self._sessions() as session:
+            rows = (await session.execute(stmt)).all()
+        return [with_detail(row_to_record(r), d) for r, d in rows]
 
     async def get(self, call_id: str, tenant: str | None = None) -> CallRecord | None:
         """Return one call; with *tenant*, another tenant's call is reported as missing."""

@@ -17,10 +17,13 @@ from sqlalchemy import func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from ccbridge.db.journal import SqlJournal
 from ccbridge.db.seat_tables import SeatSessionRow, StateIntervalRow
 from ccbridge.domain.agents.policy import DailyCounter
 from ccbridge.domain.agents.state import AgentState, AgentStatus, DeferredAction
 from ccbridge.domain.calendar import require_aware
+from ccbridge.domain.journal.derive import agent_state_event
+from ccbridge.domain.journal.types import NewEvent
 from ccbridge.domain.leases.model import SeatKind
 from ccbridge.domain.leases.utilisation import SignInInterval
 from ccbridge.services.seat_ports import (
@@ -132,20 +135,51 @@ def _open(tenant_id: str | None = None) -> Any:
     return clauses
 
 
-class SeatSessionRepository:
-    """Persist seat sessions (implements ``services.seat_ports.SeatSessionRepo``)."""
+def _state_event(
+    session: SeatSession, previous: dict[str, Any] | None, *, signed_out: bool = False
+) -> NewEvent | None:
+    """``agent.state_changed`` when the state or its reason changed (else ``None``)."""
+    state = "signed_out" if signed_out else session.status.state.value
+    reason = "" if signed_out else session.status.reason
+    before = None if previous is None else str(previous.get("state"))
+    if previous is not None and before == state and previous.get("reason") == reason:
+        return None
+    return agent_state_event(
+        tenant=session.tenant_id,
+        agent_no=session.agent_no,
+        session_id=session.id,
+        state=state,
+        previous_state=before or "signed_out",
+        reason=reason,
+        at=session.signed_out_at if signed_out and session.signed_out_at else session.status.since,
+        version=session.version + 1,
+    )
 
-    def __init__(self, session_factory: async_sessionmaker[AsyncSession]) -> None:
+
+class SeatSessionRepository:
+    """Persist seat sessions (implements ``services.seat_ports.SeatSessionRepo``).
+
+    With a journal, every write that changes the agent's state also appends
+    ``agent.state_changed`` in the same transaction (outbox).
+    """
+
+    def __init__(
+        self,
+        session_factory: async_sessionmaker[AsyncSession],
+        journal: SqlJournal | None = None,
+    ) -> None:
         """Keep the factory; every method uses its own short transaction."""
         self._sessions = session_factory
+        self._journal = journal
 
     async def open(self, session: SeatSession) -> None:
         """Insert an open session; ``AlreadySignedInError`` if the 工号 already has one."""
         if session.signed_out_at is not None:
             raise ValueError("a session is opened without a sign-out time")
         try:
-            async with self._sessions() as db, db.begin():
+            async with self._sessions() as db:
                 await db.execute(insert(SeatSessionRow), [session_to_row(session, _now())])
+                await self._commit(db, _state_event(replace(session, version=-1), None))
         except IntegrityError as exc:
             if await self.get_open(session.tenant_id, session.agent_no) is not None:
                 raise AlreadySignedInError(
@@ -254,14 +288,35 @@ class SeatSessionRepository:
             .values(version=SeatSessionRow.version + 1, updated_at=_now(), **values)
             .returning(SeatSessionRow.version)
         )
-        async with self._sessions() as db, db.begin():
+        async with self._sessions() as db:
+            previous = None
+            if self._journal is not None:
+                previous = (
+                    await db.execute(
+                        select(SeatSessionRow.status).where(SeatSessionRow.id == session.id)
+                    )
+                ).scalar_one_or_none()
             version = (await db.execute(stmt)).scalar_one_or_none()
+            if version is not None:
+                out_at = values.get("signed_out_at")
+                if out_at is not None:
+                    session = replace(session, signed_out_at=out_at)
+                event = _state_event(session, previous or {}, signed_out=out_at is not None)
+                await self._commit(db, event)
         if version is None:
             raise StaleWriteError(
                 f"seat session {session.id} of agent {session.agent_no} changed, closed or "
                 f"vanished since version {session.version}; re-read it and retry"
             )
         return int(version)
+
+    async def _commit(self, db: AsyncSession, event: NewEvent | None) -> None:
+        """Commit, with the state event in the same transaction when journalling."""
+        if self._journal is None or event is None:
+            await db.commit()
+            return
+        stored = await self._journal.append(db, [event])
+        await self._journal.commit(db, stored)
 
     async def _one(self, stmt: Any) -> SeatSession | None:
         async with self._sessions() as db:

@@ -114,6 +114,39 @@ class QueueEntrySnapshot(ChannelEvent):
     caller_name: str | None
 
 
+@dataclass(frozen=True, slots=True)
+class BlindTransferred(ChannelEvent):
+    """The call was blind-transferred (AMI ``BlindTransfer``); base fields are the transferee's.
+
+    ``target`` is the dialled extension; it becomes the next agent when a leg of that
+    extension answers (or when the call reaches a queue again).
+    """
+
+    target: str
+    target_context: str | None
+    transferer_channel: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class AttendedTransferred(ChannelEvent):
+    """An attended transfer completed (AMI ``AttendedTransfer``, ``Result: Success``).
+
+    Base fields are the transferee's (the surviving conversation). ``merged_linkedid`` is the
+    consultation call's Linkedid, which Asterisk folds into the oldest Linkedid once its
+    channels share the caller's bridge. ``dest_type`` is Asterisk's ``DestType``:
+    ``Bridge``, ``Link`` (Local channels join the two bridges), ``App`` or ``Threeway``.
+    """
+
+    merged_linkedid: str | None
+    target_channel: str | None
+    target_caller_num: str | None
+    transferer_channel: str | None
+    dest_type: str
+
+
+TransferEvent = BlindTransferred | AttendedTransferred
+
+
 TelephonyEvent = (
     ChannelCreated
     | ChannelStateChanged
@@ -126,4 +159,6 @@ TelephonyEvent = (
     | CallerAbandoned
     | ChannelSnapshot
     | QueueEntrySnapshot
+    | BlindTransferred
+    | AttendedTransferred
 )

@@ -25,6 +25,47 @@ class CallState(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
+class CallOffer:
+    """One agent rung for this call (``AgentCalled``): the screen-pop moment."""
+
+    agent_no: str
+    agent_interface: str
+    skill_group: str | None
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class CallSegment:
+    """One agent leg of a conversation with its own frozen four variables.
+
+    The first segment starts when a queue member answers; each transfer that reaches a new
+    agent opens the next one. ``via`` says how the agent got the call: ``queue``,
+    ``blind_transfer``, ``attended_transfer`` or ``threeway``.
+    """
+
+    seq: int
+    agent_no: str
+    agent_interface: str
+    skill_group: str | None
+    caller: str | None
+    callee: str | None
+    via: str
+    started_at: datetime
+    ended_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CallTransfer:
+    """A completed transfer request: who handed the call on, to what, and how."""
+
+    kind: str
+    """``blind``, ``attended`` or ``threeway``."""
+    at: datetime
+    from_agent_no: str | None
+    target: str
+
+
+@dataclass(frozen=True, slots=True)
 class CallRecord:
     """A call as ccbridge knows it; the four contract variables are agent_no, skill_group,
     caller and callee (工号, 技能组, 主叫, 被叫)."""
@@ -48,3 +89,20 @@ class CallRecord:
     """Uniqueids of the channels seen in this call, in order of appearance."""
     version: int = 0
     """Bumped on every change; lets writers skip stale snapshots."""
+    offers: tuple[CallOffer, ...] = field(default=())
+    """Agents rung for this call, in order (each one is a ``call.ringing``)."""
+    segments: tuple[CallSegment, ...] = field(default=())
+    """Agent legs in order; the last one open is the agent on the call now."""
+    transfers: tuple[CallTransfer, ...] = field(default=())
+    pending_target: str | None = None
+    """Blind-transfer target extension waiting to answer."""
+    merged_into: str | None = None
+    """Set on a consultation call folded into another conversation by an attended transfer."""
+    extras: tuple[tuple[str, str], ...] = field(default=())
+    """Extra variables (``CCB_X_*`` channel variables, e.g. IVR choices), in arrival order;
+    exposed to a tenant only when it switched that extra on."""
+
+    @property
+    def current_agent_no(self) -> str | None:
+        """The agent handling the call now (the last segment's), or ``None``."""
+        return self.segments[-1].agent_no if self.segments else None

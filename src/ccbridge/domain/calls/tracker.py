@@ -17,6 +17,8 @@ from ccbridge.domain.calls.events import (
     AgentAnswered,
     AgentCompleted,
     AgentRinging,
+    AttendedTransferred,
+    BlindTransferred,
     CallerAbandoned,
     CallerJoinedQueue,
     ChannelCreated,
@@ -27,16 +29,25 @@ from ccbridge.domain.calls.events import (
     QueueEntrySnapshot,
     TelephonyEvent,
 )
-from ccbridge.domain.calls.model import CallRecord, CallState
+from ccbridge.domain.calls.model import (
+    CallOffer,
+    CallRecord,
+    CallSegment,
+    CallState,
+    CallTransfer,
+)
 
 TENANT_VAR = "CCB_TENANT"
 DID_VAR = "CCB_DID"
+EXTRA_VAR_PREFIX = "CCB_X_"
+"""Channel variables carrying extras (IVR choices, CRM fields): ``CCB_X_IVR_CHOICE=2``."""
 RECONCILED = "reconciled"
 """End reason of a call that vanished from the PBX while ccbridge was not listening."""
 
 _DIALABLE = re.compile(r"^\+?[0-9]{2,32}$")
 _UNKNOWN = frozenset({"", "<unknown>", "unknown"})
 _AGENT_NO = re.compile(r"^[0-9A-Za-z][0-9A-Za-z_-]{0,31}$")
+_CHANNEL_SUFFIX = re.compile(r"-[0-9a-f]{8}(;[12])?$")
 
 _STATE_RANK = {
     CallState.RINGING: 0,
@@ -69,6 +80,120 @@ def agent_no_from_member(member_name: str | None, interface: str) -> str:
     _, slash, rest = interface.partition("/")
     exten = rest.split("@", 1)[0] if slash else ""
     return exten if exten and _AGENT_NO.match(exten) else interface
+
+
+def interface_of_channel(channel: str) -> str:
+    """Strip Asterisk's per-channel suffix.
+
+    ``Local/2002@agents-0000000a;1`` → ``Local/2002@agents``; ``PJSIP/2002-0000000b`` →
+    ``PJSIP/2002``.
+    """
+    return _CHANNEL_SUFFIX.sub("", channel)
+
+
+def _open_segment(
+    rec: CallRecord, *, agent_no: str, interface: str, via: str, at: datetime, close: bool = True
+) -> CallRecord:
+    """Start the next agent leg, copying the conversation's four variables into it."""
+    current = rec.segments[-1] if rec.segments else None
+    same_leg = current is not None and current.agent_interface == interface
+    if (
+        same_leg
+        and current is not None
+        and (current.ended_at is None or rec.state.is_final or current.started_at == at)
+    ):
+        return rec  # the same leg again (a duplicate or replayed event)
+    segments = list(rec.segments)
+    if close and current is not None and current.ended_at is None:
+        segments[-1] = replace(current, ended_at=at)
+    skill = current.skill_group if current is not None else rec.skill_group
+    segments.append(
+        CallSegment(
+            seq=len(segments) + 1,
+            agent_no=agent_no,
+            agent_interface=interface,
+            skill_group=skill,
+            caller=rec.caller,
+            callee=rec.callee,
+            via=via,
+            started_at=at,
+            # A leg learnt after the hang-up (events out of order) is already over.
+            ended_at=rec.ended_at if rec.state.is_final else None,
+        )
+    )
+    return replace(rec, segments=tuple(segments))
+
+
+def _offer_key(offer: CallOffer) -> tuple[datetime, str]:
+    return offer.at, offer.agent_interface
+
+
+def _close_segments(rec: CallRecord, at: datetime) -> CallRecord:
+    """End every open agent leg (the call is over)."""
+    if not any(s.ended_at is None for s in rec.segments):
+        return rec
+    return replace(
+        rec,
+        segments=tuple(s if s.ended_at else replace(s, ended_at=at) for s in rec.segments),
+    )
+
+
+def _set_extra(rec: CallRecord, name: str, value: str) -> CallRecord:
+    """Keep the latest value per extra name, first-seen order."""
+    key = name.removeprefix(EXTRA_VAR_PREFIX).lower()
+    if not key or dict(rec.extras).get(key) == value:
+        return rec
+    items = [(k, v) for k, v in rec.extras if k != key]
+    items.append((key, value))
+    return replace(rec, extras=tuple(items))
+
+
+def _answered(rec: CallRecord, event: AgentAnswered) -> CallRecord:
+    agent = agent_no_from_member(event.member_name, event.member_interface)
+    if rec.agent_no is None:
+        rec = replace(rec, agent_no=agent, agent_interface=event.member_interface)
+    rec = _fill(rec, skill_group=event.queue, answered_at=event.at)
+    via = "blind_transfer" if rec.pending_target is not None else "queue"
+    before = rec.segments
+    rec = _open_segment(rec, agent_no=agent, interface=event.member_interface, via=via, at=event.at)
+    if rec.segments != before:
+        last = rec.segments[-1]
+        rec = replace(
+            rec,
+            pending_target=None,
+            segments=(*rec.segments[:-1], replace(last, skill_group=event.queue)),
+        )
+    return _advance(rec, CallState.CONNECTED)
+
+
+def _blind(rec: CallRecord, event: BlindTransferred) -> CallRecord:
+    done = CallTransfer("blind", event.at, rec.current_agent_no, event.target)
+    if done in rec.transfers:
+        return rec
+    return replace(rec, transfers=(*rec.transfers, done), pending_target=event.target)
+
+
+def _attended(rec: CallRecord, event: AttendedTransferred) -> CallRecord:
+    interface = interface_of_channel(event.target_channel or "")
+    agent = (
+        agent_no_from_member(None, interface)
+        if interface
+        else (known(event.target_caller_num) or "unknown")
+    )
+    kind = "threeway" if event.dest_type.lower() == "threeway" else "attended"
+    done = CallTransfer(kind, event.at, rec.current_agent_no, agent)
+    if done in rec.transfers:
+        return rec
+    rec = replace(rec, transfers=(*rec.transfers, done))
+    via = "threeway" if kind == "threeway" else "attended_transfer"
+    return _open_segment(
+        rec,
+        agent_no=agent,
+        interface=interface or agent,
+        via=via,
+        at=event.at,
+        close=kind != "threeway",
+    )
 
 
 @dataclass(slots=True)
@@ -117,12 +242,25 @@ def reduce_call(record: CallRecord | None, event: TelephonyEvent) -> CallRecord:
                 )
             if is_origin and event.state == "Up" and rec.skill_group is None:
                 rec = _advance(rec, CallState.IVR)
+            if not is_origin and event.state == "Up" and rec.pending_target is not None:
+                interface = interface_of_channel(event.channel)
+                if agent_no_from_member(None, interface) == rec.pending_target:
+                    rec = _open_segment(
+                        rec,
+                        agent_no=rec.pending_target,
+                        interface=interface,
+                        via="blind_transfer",
+                        at=event.at,
+                    )
+                    rec = replace(rec, pending_target=None)
         case ChannelVariableSet():
             if event.name == TENANT_VAR:
                 rec = _fill(rec, tenant=event.value or None)
             elif event.name == DID_VAR and event.value and rec.queued_at is None:
                 # An explicit DID beats an Exten guess, but only before the call is queued.
                 rec = replace(rec, callee=event.value)
+            elif event.name.startswith(EXTRA_VAR_PREFIX):
+                rec = _set_extra(rec, event.name, event.value)
         case CallerJoinedQueue() | QueueEntrySnapshot():
             rec = _fill(
                 rec,
@@ -134,13 +272,22 @@ def reduce_call(record: CallRecord | None, event: TelephonyEvent) -> CallRecord:
             rec = _advance(rec, CallState.QUEUED)
         case AgentRinging():
             rec = _fill(rec, skill_group=event.queue)
+            offer = CallOffer(
+                agent_no_from_member(event.member_name, event.member_interface),
+                event.member_interface,
+                event.queue,
+                event.at,
+            )
+            if offer not in rec.offers:
+                # Sorted by time, so arrival order (AMI only orders per channel) never matters.
+                rec = replace(rec, offers=tuple(sorted((*rec.offers, offer), key=_offer_key)))
             rec = _advance(rec, CallState.AGENT_RINGING)
         case AgentAnswered():
-            agent = agent_no_from_member(event.member_name, event.member_interface)
-            if rec.agent_no is None:
-                rec = replace(rec, agent_no=agent, agent_interface=event.member_interface)
-            rec = _fill(rec, skill_group=event.queue, answered_at=event.at)
-            rec = _advance(rec, CallState.CONNECTED)
+            rec = _answered(rec, event)
+        case BlindTransferred():
+            rec = _blind(rec, event)
+        case AttendedTransferred():
+            rec = _attended(rec, event)
         case AgentCompleted():
             rec = _fill(rec, skill_group=event.queue)
         case CallerAbandoned():
@@ -160,9 +307,51 @@ class CallTracker:
         self._legs: dict[str, _CallLegs] = {}
         self._ended_order: deque[str] = deque()
         self._keep_ended = keep_ended
+        self._aliases: dict[str, str] = {}
+        """Consultation Linkedids folded into a surviving conversation by attended transfer."""
+
+    def apply_event(self, event: TelephonyEvent) -> list[CallRecord]:
+        """Apply one event; return every record it changed (a transfer may close a second)."""
+        survivor = self._aliases.get(event.linkedid)
+        if survivor is not None:
+            event = replace(event, linkedid=survivor)
+        changed: list[CallRecord] = []
+        if isinstance(event, AttendedTransferred) and event.merged_linkedid:
+            merged = self._merge(event.merged_linkedid, event.linkedid, event.at)
+            if merged is not None:
+                changed.append(merged)
+        record = self._apply_one(event)
+        if record is not None:
+            changed.append(record)
+        return changed
 
     def apply(self, event: TelephonyEvent) -> CallRecord | None:
         """Apply one event; return the record if it changed (with its version bumped)."""
+        changed = self.apply_event(event)
+        return changed[-1] if changed else None
+
+    def _merge(self, merged_id: str, survivor: str, at: datetime) -> CallRecord | None:
+        """Fold a consultation call into *survivor*: later events of it count there."""
+        if merged_id == survivor:
+            return None
+        self._aliases[merged_id] = survivor
+        old = self._calls.get(merged_id)
+        if old is None or old.merged_into == survivor:
+            return None
+        done = replace(
+            _close_segments(old, at),
+            merged_into=survivor,
+            state=CallState.ENDED if not old.state.is_final else old.state,
+            ended_at=old.ended_at or at,
+            end_reason=old.end_reason or "merged",
+            version=old.version + 1,
+        )
+        self._calls[merged_id] = done
+        if not old.state.is_final:
+            self._remember_ended(merged_id)
+        return done
+
+    def _apply_one(self, event: TelephonyEvent) -> CallRecord | None:
         old = self._calls.get(event.linkedid)
         new = reduce_call(old, event)
         new = self._track_legs(new, event)
@@ -178,8 +367,7 @@ class CallTracker:
         """Apply events in order; return the final version of every changed record."""
         changed: dict[str, CallRecord] = {}
         for event in events:
-            rec = self.apply(event)
-            if rec is not None:
+            for rec in self.apply_event(event):
                 changed[rec.call_id] = rec
         return list(changed.values())
 
@@ -190,7 +378,7 @@ class CallTracker:
             if rec.state.is_final or call_id in live_linkedids:
                 continue
             done = replace(
-                rec,
+                _close_segments(rec, at),
                 state=CallState.ENDED,
                 ended_at=at,
                 end_reason=RECONCILED,
@@ -240,11 +428,14 @@ class CallTracker:
         if not (origin_gone or all_gone):
             return rec
         if rec.state is CallState.ABANDONED:
-            return _fill(rec, ended_at=event.at)
+            return _close_segments(_fill(rec, ended_at=event.at), event.at)
         if rec.state.is_final:
             return rec
-        return replace(
-            rec, state=CallState.ENDED, ended_at=event.at, end_reason=event.cause or "hangup"
+        return _close_segments(
+            replace(
+                rec, state=CallState.ENDED, ended_at=event.at, end_reason=event.cause or "hangup"
+            ),
+            event.at,
         )
 
     def _remember_ended(self, call_id: str) -> None:
@@ -253,6 +444,7 @@ class CallTracker:
             old = self._ended_order.popleft()
             self._calls.pop(old, None)
             self._legs.pop(old, None)
+            self._aliases.pop(old, None)
 
 
 def _same(a: CallRecord, b: CallRecord) -> bool:

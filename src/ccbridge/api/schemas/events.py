@@ -1,0 +1,179 @@
+"""Event envelope and payloads (the JSON Schemas in docs/events/schemas are generated here).
+
+Schema rule: additive only. A field is never removed, renamed or retyped; new fields are
+optional. ``tests/contract/test_event_schemas.py`` compares with the committed schemas.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ccbridge.domain.journal.types import EventType
+
+
+class CallParams(BaseModel):
+    """The four contract variables (工号, 技能组, 主叫, 被叫)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    agent_no: str | None = Field(description="工号: the agent of this leg (null before answer)")
+    skill_group: str | None = Field(description="技能组: the queue of this leg")
+    caller: str | None = Field(description="主叫: E.164 when parseable, else as the PBX gave it")
+    callee: str | None = Field(description="被叫: E.164 when parseable, else as the PBX gave it")
+    caller_original: str | None = Field(description="主叫 exactly as the PBX reported it")
+    callee_original: str | None = Field(description="被叫 exactly as the PBX reported it")
+
+
+class _Data(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    extras: dict[str, Any] = Field(
+        default_factory=dict, description="Extra variables the tenant switched on (CPI-02)"
+    )
+    sandbox: bool | None = Field(default=None, description="True on sample events (CPI-03)")
+
+
+class CallData(_Data):
+    """Fields every call event carries."""
+
+    call_id: str = Field(description="Asterisk Linkedid: stable across legs and transfers")
+    state: str
+    params: CallParams
+
+
+class CallQueuedData(CallData):
+    """``call.queued``: the caller entered a skill group's queue."""
+
+    queued_at: str | None = None
+
+
+class CallRingingData(CallData):
+    """``call.ringing``: an agent is being rung (screen-pop)."""
+
+    agent_interface: str | None = None
+
+
+class CallAnsweredData(CallData):
+    """``call.answered``: an agent answered from the queue."""
+
+    leg: int | None = Field(default=None, description="1-based agent leg number")
+
+
+class Transfer(BaseModel):
+    """How the call was handed on."""
+
+    kind: Literal["blind", "attended", "threeway"]
+    from_agent_no: str | None
+    target: str
+
+
+class CallTransferredData(CallData):
+    """``call.transferred``: params are the new leg's (the agent who has the call now)."""
+
+    transfer: Transfer
+
+
+class Leg(CallParams):
+    """One agent leg in the final summary."""
+
+    leg: int
+    via: str
+
+
+class CallEndedData(CallData):
+    """``call.ended`` / ``call.abandoned``: the summary with every leg's four variables."""
+
+    end_reason: str | None = None
+    legs: list[Leg] = Field(default_factory=list)
+    answered: bool | None = None
+
+
+class RecordingReadyData(_Data):
+    """``recording.ready``: a recording of the call is stored."""
+
+    call_id: str
+    params: CallParams
+    recording_id: str
+    url: str | None = None
+    duration_s: float | None = None
+
+
+class AgentStateChangedData(_Data):
+    """``agent.state_changed``: a seat changed state (sign-in, ready, not-ready, break…)."""
+
+    agent_no: str
+    session_id: str
+    state: str
+    previous_state: str | None
+    reason: str
+
+
+class WrapupSubmittedData(_Data):
+    """``wrapup.submitted``: the agent's disposition after a call (CPI-08)."""
+
+    call_id: str
+    params: CallParams
+    disposition: str
+    notes: str
+    fields: dict[str, str]
+    submitted_by: str
+
+
+DATA_MODELS: dict[EventType, type[BaseModel]] = {
+    EventType.CALL_QUEUED: CallQueuedData,
+    EventType.CALL_RINGING: CallRingingData,
+    EventType.CALL_ANSWERED: CallAnsweredData,
+    EventType.CALL_TRANSFERRED: CallTransferredData,
+    EventType.CALL_ENDED: CallEndedData,
+    EventType.CALL_ABANDONED: CallEndedData,
+    EventType.RECORDING_READY: RecordingReadyData,
+    EventType.AGENT_STATE_CHANGED: AgentStateChangedData,
+    EventType.WRAPUP_SUBMITTED: WrapupSubmittedData,
+}
+
+
+class EventOut(BaseModel):
+    """The envelope: identical on poll, SSE and webhooks."""
+
+    model_config = ConfigDict(extra="allow")
+
+    id: str = Field(description="Idempotency id (UUID); also the webhook-id and SSE id source")
+    cursor: str = Field(description="Per-tenant monotonic position; pass as ?after=")
+    type: EventType
+    schema_version: int
+    tenant: str
+    call_id: str | None
+    occurred_at: datetime = Field(description="When it happened at the PBX")
+    recorded_at: datetime = Field(description="When the journal committed it")
+    data: dict[str, Any]
+
+
+class EventPage(BaseModel):
+    """A page of events after ``after``; resume with ``next_after``."""
+
+    items: list[EventOut]
+    next_after: str = Field(description="Cursor to pass as ?after= next time")
+
+
+def envelope_schema(event_type: EventType) -> dict[str, Any]:
+    """JSON Schema of one event type: the envelope with its typed ``data``."""
+    data_model = DATA_MODELS[event_type]
+    data_schema = data_model.model_json_schema()
+    defs = data_schema.pop("$defs", {})
+    env = EventOut.model_json_schema()
+    env.pop("$defs", None)
+    env["title"] = event_type.value
+    env["properties"]["type"] = {"const": event_type.value, "type": "string"}
+    env["properties"]["data"] = data_schema
+    if defs:
+        env["$defs"] = defs
+    env["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    return env
+
+
+def all_schemas() -> dict[str, dict[str, Any]]:
+    """Every event type's schema by type name."""
+    return {t.value: envelope_schema(t) for t in EventType}

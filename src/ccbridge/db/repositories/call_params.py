@@ -1,0 +1,90 @@
+"""Call-parameter detail (legs, offers, transfers, extras) as JSON beside the calls row."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime
+from typing import Any
+
+from ccbridge.domain.calls.model import CallOffer, CallRecord, CallSegment, CallTransfer
+
+DETAIL_FORMAT = 1
+
+
+def _t(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+def _p(value: str | None) -> datetime | None:
+    return None if value is None else datetime.fromisoformat(value)
+
+
+def detail_to_json(rec: CallRecord) -> dict[str, Any]:
+    """Write the per-leg history of a record field by field."""
+    return {
+        "format": DETAIL_FORMAT,
+        "offers": [
+            {
+                "agent_no": o.agent_no,
+                "agent_interface": o.agent_interface,
+                "skill_group": o.skill_group,
+                "at": _t(o.at),
+            }
+            for o in rec.offers
+        ],
+        "segments": [
+            {
+                "seq": s.seq,
+                "agent_no": s.agent_no,
+                "agent_interface": s.agent_interface,
+                "skill_group": s.skill_group,
+                "caller": s.caller,
+                "callee": s.callee,
+                "via": s.via,
+                "started_at": _t(s.started_at),
+                "ended_at": _t(s.ended_at),
+            }
+            for s in rec.segments
+        ],
+        "transfers": [
+            {"kind": t.kind, "at": _t(t.at), "from_agent_no": t.from_agent_no, "target": t.target}
+            for t in rec.transfers
+        ],
+        "pending_target": rec.pending_target,
+        "merged_into": rec.merged_into,
+        "extras": [[k, v] for k, v in rec.extras],
+    }
+
+
+def with_detail(rec: CallRecord, detail: dict[str, Any] | None) -> CallRecord:
+    """Attach stored detail to a record rebuilt from the calls row."""
+    if not detail or detail.get("format") != DETAIL_FORMAT:
+        return rec
+    return replace(
+        rec,
+        offers=tuple(
+            CallOffer(o["agent_no"], o["agent_interface"], o["skill_group"], _p(o["at"]))  # type: ignore[arg-type]
+            for o in detail["offers"]
+        ),
+        segments=tuple(
+            CallSegment(
+                seq=s["seq"],
+                agent_no=s["agent_no"],
+                agent_interface=s["agent_interface"],
+                skill_group=s["skill_group"],
+                caller=s["caller"],
+                callee=s["callee"],
+                via=s["via"],
+                started_at=_p(s["started_at"]),  # type: ignore[arg-type]
+                ended_at=_p(s["ended_at"]),
+            )
+            for s in detail["segments"]
+        ),
+        transfers=tuple(
+            CallTransfer(t["kind"], _p(t["at"]), t["from_agent_no"], t["target"])  # type: ignore[arg-type]
+            for t in detail["transfers"]
+        ),
+        pending_target=detail.get("pending_target"),
+        merged_into=detail.get("merged_into"),
+        extras=tuple((str(k), str(v)) for k, v in detail.get("extras", [])),
+    )

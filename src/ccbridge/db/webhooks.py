@@ -1,0 +1,233 @@
+"""Webhook subscriptions, their delivery cursors and the delivery log in SQL."""
+
+from __future__ import annotations
+
+import builtins
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from ccbridge.db.event_tables import WebhookDeliveryRow, WebhookEndpointRow
+from ccbridge.services.event_ports import DeliveryAttempt, WebhookEndpoint, WebhookSecret
+
+
+def _secrets_to_json(endpoint: WebhookEndpoint) -> list[dict[str, Any]]:
+    return [
+        {
+            "secret": s.secret,
+            "created_at": s.created_at.isoformat(),
+            "expires_at": None if s.expires_at is None else s.expires_at.isoformat(),
+        }
+        for s in endpoint.secrets
+    ]
+
+
+def row_to_endpoint(row: WebhookEndpointRow) -> WebhookEndpoint:
+    """Rebuild a subscription from its row."""
+    return WebhookEndpoint(
+        id=row.id,
+        tenant=row.tenant,
+        url=row.url,
+        event_types=tuple(row.event_types),
+        secrets=tuple(
+            WebhookSecret(
+                secret=s["secret"],
+                created_at=datetime.fromisoformat(s["created_at"]),
+                expires_at=None
+                if s["expires_at"] is None
+                else datetime.fromisoformat(s["expires_at"]),
+            )
+            for s in row.secrets
+        ),
+        enabled=row.enabled,
+        cursor=row.cursor,
+        attempts=row.attempts,
+        next_attempt_at=row.next_attempt_at,
+        failing_since=row.failing_since,
+        disabled_reason=row.disabled_reason,
+        created_at=row.created_at,
+    )
+
+
+def _values(endpoint: WebhookEndpoint) -> dict[str, Any]:
+    return {
+        "url": endpoint.url,
+        "event_types": list(endpoint.event_types),
+        "secrets": _secrets_to_json(endpoint),
+        "enabled": endpoint.enabled,
+        "disabled_reason": endpoint.disabled_reason,
+        "cursor": endpoint.cursor,
+        "attempts": endpoint.attempts,
+        "next_attempt_at": endpoint.next_attempt_at,
+        "failing_since": endpoint.failing_since,
+        "updated_at": datetime.now(UTC),
+    }
+
+
+def _attempt_values(a: DeliveryAttempt, tenant: str) -> dict[str, Any]:
+    return {
+        "endpoint_id": a.endpoint_id,
+        "tenant": tenant,
+        "event_seq": a.event_seq,
+        "event_id": a.event_id,
+        "status": a.status,
+        "manual": a.manual,
+        "attempt": a.attempt,
+        "http_status": a.http_status,
+        "error": a.error,
+        "duration_ms": a.duration_ms,
+        "at": a.at,
+    }
+
+
+def row_to_attempt(row: WebhookDeliveryRow) -> DeliveryAttempt:
+    """Rebuild a delivery-log row."""
+    return DeliveryAttempt(
+        id=row.id,
+        endpoint_id=row.endpoint_id,
+        event_seq=row.event_seq,
+        event_id=row.event_id,
+        status=row.status,
+        manual=row.manual,
+        attempt=row.attempt,
+        at=row.at,
+        http_status=row.http_status,
+        error=row.error,
+        duration_ms=row.duration_ms,
+    )
+
+
+class SqlWebhookStore:
+    """Implements ``services.event_ports.WebhookStore``."""
+
+    def __init__(self, session_factory: async_sessionmaker[AsyncSession]) -> None:
+        """Keep the factory; every method is one short transaction."""
+        self._sessions = session_factory
+
+    async def add(self, endpoint: WebhookEndpoint) -> None:
+        """Insert a subscription."""
+        values = _values(endpoint)
+        values.update(
+            id=endpoint.id,
+            tenant=endpoint.tenant,
+            created_at=endpoint.created_at or datetime.now(UTC),
+        )
+        async with self._sessions() as db, db.begin():
+            await db.execute(insert(WebhookEndpointRow), [values])
+
+    async def get(self, tenant: str, endpoint_id: str) -> WebhookEndpoint | None:
+        """One subscription of *tenant*."""
+        async with self._sessions() as db:
+            row = await db.get(WebhookEndpointRow, endpoint_id)
+        return None if row is None or row.tenant != tenant else row_to_endpoint(row)
+
+    async def list(self, tenant: str | None = None) -> builtins.list[WebhookEndpoint]:
+        """Subscriptions by creation, of one tenant or all."""
+        stmt = select(WebhookEndpointRow).order_by(
+            WebhookEndpointRow.created_at, WebhookEndpointRow.id
+        )
+        if tenant is not None:
+            stmt = stmt.where(WebhookEndpointRow.tenant == tenant)
+        async with self._sessions() as db:
+            rows = (await db.execute(stmt)).scalars().all()
+        return [row_to_endpoint(r) for r in rows]
+
+    async def update(self, endpoint: WebhookEndpoint) -> None:
+        """Overwrite the mutable fields."""
+        async with self._sessions() as db, db.begin():
+            await db.execute(
+                update(WebhookEndpointRow)
+                .where(WebhookEndpointRow.id == endpoint.id)
+                .values(**_values(endpoint))
+            )
+
+    async def delete(self, tenant: str, endpoint_id: str) -> bool:
+        """Remove a subscription and its log."""
+        async with self._sessions() as db, db.begin():
+            gone = await db.execute(
+                delete(WebhookEndpointRow)
+                .where(WebhookEndpointRow.id == endpoint_id, WebhookEndpointRow.tenant == tenant)
+                .returning(WebhookEndpointRow.id)
+            )
+            if gone.first() is None:
+                return False
+            await db.execute(
+                delete(WebhookDeliveryRow).where(WebhookDeliveryRow.endpoint_id == endpoint_id)
+            )
+        return True
+
+    async def log(self, attempt: DeliveryAttempt) -> None:
+        """Append one log row."""
+        async with self._sessions() as db, db.begin():
+            tenant = await self._tenant(db, attempt.endpoint_id)
+            await db.execute(insert(WebhookDeliveryRow), [_attempt_values(attempt, tenant)])
+
+    async def advance(self, endpoint: WebhookEndpoint, attempt: DeliveryAttempt | None) -> None:
+        """Cursor/retry state and its log row together (a crash never splits them)."""
+        async with self._sessions() as db, db.begin():
+            await db.execute(
+                update(WebhookEndpointRow)
+                .where(WebhookEndpointRow.id == endpoint.id)
+                .values(
+                    cursor=endpoint.cursor,
+                    attempts=endpoint.attempts,
+                    next_attempt_at=endpoint.next_attempt_at,
+                    failing_since=endpoint.failing_since,
+                    enabled=endpoint.enabled,
+                    disabled_reason=endpoint.disabled_reason,
+                    updated_at=datetime.now(UTC),
+                )
+            )
+            if attempt is not None:
+                await db.execute(
+                    insert(WebhookDeliveryRow), [_attempt_values(attempt, endpoint.tenant)]
+                )
+
+    async def deliveries(
+        self, endpoint_id: str, *, before: int | None = None, limit: int = 100
+    ) -> builtins.list[DeliveryAttempt]:
+        """The log newest first (keyset on id)."""
+        stmt = select(WebhookDeliveryRow).where(WebhookDeliveryRow.endpoint_id == endpoint_id)
+        if before is not None:
+            stmt = stmt.where(WebhookDeliveryRow.id < before)
+        stmt = stmt.order_by(WebhookDeliveryRow.id.desc()).limit(limit)
+        async with self._sessions() as db:
+            rows = (await db.execute(stmt)).scalars().all()
+        return [row_to_attempt(r) for r in rows]
+
+    async def queued(self, endpoint_id: str, limit: int = 100) -> builtins.list[DeliveryAttempt]:
+        """Manual redeliveries still waiting, oldest first."""
+        stmt = (
+            select(WebhookDeliveryRow)
+            .where(
+                WebhookDeliveryRow.endpoint_id == endpoint_id,
+                WebhookDeliveryRow.status == "queued",
+            )
+            .order_by(WebhookDeliveryRow.id)
+            .limit(limit)
+        )
+        async with self._sessions() as db:
+            rows = (await db.execute(stmt)).scalars().all()
+        return [row_to_attempt(r) for r in rows]
+
+    async def finish_queued(self, row_id: int, attempt: DeliveryAttempt) -> None:
+        """Record a manual delivery's outcome on its queued row."""
+        async with self._sessions() as db, db.begin():
+            await db.execute(
+                update(WebhookDeliveryRow)
+                .where(WebhookDeliveryRow.id == row_id)
+                .values(
+                    status=attempt.status,
+                    attempt=attempt.attempt,
+                    http_status=attempt.http_status,
+                    error=attempt.error,
+                    duration_ms=attempt.duration_ms,
+                    at=attempt.at,
+                )
+            )
+
+    async def _tenant(self, db: AsyncSession, endpoint_id: str) -> str:
+        row = await db.get(WebhookEndpointRow, endpoint_id)
+        return "" if row is None else row.tenant

@@ -1,0 +1,1 @@
+"""The CRM event journal: event types and how call and agent changes become events."""

@@ -1,0 +1,69 @@
+"""Journal event types and the unsaved event the domain hands to the outbox."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+SCHEMA_VERSION = 1
+"""Envelope version; fields are only ever added (docs/events.md, additive-only rule)."""
+
+
+class EventType(StrEnum):
+    """Every event type a CRM can receive; part of the public contract."""
+
+    CALL_QUEUED = "call.queued"
+    CALL_RINGING = "call.ringing"
+    CALL_ANSWERED = "call.answered"
+    CALL_TRANSFERRED = "call.transferred"
+    CALL_ENDED = "call.ended"
+    CALL_ABANDONED = "call.abandoned"
+    RECORDING_READY = "recording.ready"
+    AGENT_STATE_CHANGED = "agent.state_changed"
+    WRAPUP_SUBMITTED = "wrapup.submitted"
+
+
+@dataclass(frozen=True, slots=True)
+class NewEvent:
+    """An event not yet in the journal; the outbox assigns its cursor and id.
+
+    ``key`` makes the event idempotent: the outbox derives the public id (a UUID) from
+    ``tenant`` and ``key``, so re-deriving the same transition never yields a second event.
+    """
+
+    tenant: str
+    type: EventType
+    occurred_at: datetime
+    key: str
+    data: dict[str, Any] = field(default_factory=dict)
+    call_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEvent:
+    """An event as the journal holds it: ``seq`` is the tenant's monotonic cursor."""
+
+    tenant: str
+    seq: int
+    id: str
+    type: str
+    occurred_at: datetime
+    recorded_at: datetime
+    data: dict[str, Any]
+    call_id: str | None = None
+
+    def envelope(self) -> dict[str, Any]:
+        """The public JSON shape (docs/events.md): same bytes for poll, SSE and webhooks."""
+        return {
+            "id": self.id,
+            "cursor": str(self.seq),
+            "type": self.type,
+            "schema_version": SCHEMA_VERSION,
+            "tenant": self.tenant,
+            "call_id": self.call_id,
+            "occurred_at": self.occurred_at.isoformat().replace("+00:00", "Z"),
+            "recorded_at": self.recorded_at.isoformat().replace("+00:00", "Z"),
+            "data": self.data,
+        }

@@ -1,0 +1,364 @@
+"""CRM events use cases: read the journal (poll, long-poll, stream), emit API-side events,
+per-tenant switches (extras, sandbox), sample events, exports and retention."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Callable, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from ccbridge.domain.access import Principal
+from ccbridge.domain.calls.model import CallRecord
+from ccbridge.domain.journal.derive import call_params, four_variables, segment_params
+from ccbridge.domain.journal.types import EventType, NewEvent, StoredEvent
+from ccbridge.errors import ConflictError, NotFoundError
+from ccbridge.services.audit import AuditRecorder
+from ccbridge.services.event_hub import EventHub
+from ccbridge.services.event_ports import (
+    CallParamsStore,
+    EventSettings,
+    EventSettingsStore,
+    JournalStore,
+)
+
+RETENTION = timedelta(days=30)
+KNOWN_EXTRAS = frozenset({"ivr", "crm", "queue_wait", "recording"})
+"""Extra families a tenant can switch on (CPI-02): ``ivr`` = IVR choices and other
+``CCB_X_*`` channel variables, ``crm`` = CRM fields, ``queue_wait`` = seconds in queue,
+``recording`` = recording id."""
+SETTINGS_TTL = 5.0
+FRAME_CACHE = 20_000
+
+
+def filter_extras(data: dict[str, Any], enabled: frozenset[str]) -> dict[str, Any]:
+    """Drop extras the tenant did not switch on (the journal keeps them all)."""
+    extras = data.get("extras")
+    if not isinstance(extras, dict) or not extras:
+        return data
+    keep: dict[str, Any] = {}
+    for name, value in extras.items():
+        family = "queue_wait" if name == "queue_wait_s" else name.split("_", 1)[0]
+        if family == "recording" and name == "recording_id":
+            family = "recording"
+        if family in enabled or ("ivr" in enabled and family not in KNOWN_EXTRAS):
+            keep[name] = value
+    return {**data, "extras": keep}
+
+
+class EventService:
+    """One journal behind poll, long-poll, SSE and webhooks."""
+
+    def __init__(
+        self,
+        journal: JournalStore,
+        hub: EventHub,
+        settings: EventSettingsStore,
+        calls: CallParamsStore,
+        audit: AuditRecorder | None,
+        now: Callable[[], datetime],
+    ) -> None:
+        self._journal = journal
+        self._hub = hub
+        self._settings = settings
+        self._calls = calls
+        self._audit = audit
+        self._now = now
+        self._cache: dict[str, tuple[float, EventSettings]] = {}
+        self._frames: OrderedDict[str, bytes] = OrderedDict()
+
+    # --- settings ------------------------------------------------------------------------
+
+    async def settings(self, tenant: str) -> EventSettings:
+        """The tenant's switches (cached a few seconds; writes invalidate)."""
+        hit = self._cache.get(tenant)
+        if hit is not None and time.monotonic() - hit[0] < SETTINGS_TTL:
+            return hit[1]
+        raw = await self._settings.get(tenant)
+        value = (
+            EventSettings()
+            if raw is None
+            else EventSettings(frozenset(raw[0]), raw[1], tuple(raw[2]))
+        )
+        self._cache[tenant] = (time.monotonic(), value)
+        return value
+
+    async def update_settings(
+        self, who: Principal, tenant: str, new: EventSettings
+    ) -> EventSettings:
+        """Switch extras, sandbox and private webhook networks; audited."""
+        unknown = new.extras - KNOWN_EXTRAS
+        if unknown:
+            raise ConflictError(f"unknown extras {sorted(unknown)}", field="extras")
+        await self._settings.put(tenant, sorted(new.extras), new.sandbox, list(new.allow_private))
+        self._cache.pop(tenant, None)
+        self._frames.clear()
+        if self._audit is not None:
+            await self._audit.record(
+                who,
+                tenant,
+                "events.settings",
+                "event_settings",
+                tenant,
+                {
+                    "extras": sorted(new.extras),
+                    "sandbox": new.sandbox,
+                    "allow_private": list(new.allow_private),
+                },
+            )
+        return new
+
+    async def present(self, events: Sequence[StoredEvent]) -> list[dict[str, Any]]:
+        """Envelopes as a tenant may see them (extras filtered by its switches)."""
+        out: list[dict[str, Any]] = []
+        for event in events:
+            env = event.envelope()
+            enabled = (await self.settings(event.tenant)).extras
+            env["data"] = filter_extras(env["data"], enabled)
+            out.append(env)
+        return out
+
+    async def sse_frame(self, event: StoredEvent) -> bytes:
+        """The SSE frame of *event*, encoded once and shared by every subscriber of the tenant
+        (fan-out to hundreds of streams costs one encoding per event, not one per stream)."""
+        frame = self._frames.get(event.id)
+        if frame is None:
+            env = (await self.present([event]))[0]
+            body = json.dumps(env, ensure_ascii=False, separators=(",", ":"))
+            frame = f"id: {event.seq}\nevent: {event.type}\ndata: {body}\n\n".encode()
+            self._frames[event.id] = frame
+            if len(self._frames) > FRAME_CACHE:
+                self._frames.popitem(last=False)
+        return frame
+
+    # --- reading ------------------------------------------------------------------------
+
+    async def read(
+        self,
+        tenant: str,
+        after: int,
+        limit: int,
+        *,
+        types: Sequence[str] | None = None,
+    ) -> list[StoredEvent]:
+        """One page after *after*: from the hub when it covers the cursor, else SQL."""
+        if not types:
+            buffered = self._hub.read_after(tenant, after, limit)
+            if buffered is not None:
+                return buffered
+        return await self._journal.list_after(tenant, after, limit, types=types)
+
+    async def poll(
+        self,
+        tenant: str,
+        after: int,
+        limit: int,
+        *,
+        wait: float = 0.0,
+        types: Sequence[str] | None = None,
+    ) -> list[StoredEvent]:
+        """A page; with *wait*, hold the request until an event arrives (long-poll)."""
+        deadline = time.monotonic() + wait
+        while True:
+            page = await self.read(tenant, after, limit, types=types)
+            left = deadline - time.monotonic()
+            if page or left <= 0:
+                return page
+            if not await self._hub.wait(tenant, after, left):
+                # Timed out: one last look (another process may have written).
+                return await self.read(tenant, after, limit, types=types)
+
+    async def stream(
+        self,
+        tenant: str,
+        after: int,
+        *,
+        ping_every: float = 15.0,
+        batch: int = 500,
+    ) -> AsyncIterator[StoredEvent | None]:
+        """Yield events after *after* forever; ``None`` is a keep-alive tick."""
+        cursor = after
+        while True:
+            page = await self.read(tenant, cursor, batch)
+            for event in page:
+                cursor = event.seq
+                yield event
+            if len(page) >= batch:
+                continue
+            if not await self._hub.wait(tenant, cursor, ping_every):
+                yield None
+
+    # --- writing ------------------------------------------------------------------------
+
+    async def emit(self, events: Sequence[NewEvent]) -> list[StoredEvent]:
+        """Append API-side events (wrap-up, recording, samples) in their own transaction."""
+        return await self._journal.write(events)
+
+    async def recording_ready(
+        self,
+        *,
+        tenant: str,
+        call_id: str,
+        recording_id: str,
+        url: str | None,
+        duration_s: float | None,
+        at: datetime | None = None,
+    ) -> StoredEvent | None:
+        """The hook the recordings module calls when a recording is stored (idempotent)."""
+        record = await self._calls.get_with_params(call_id, tenant)
+        params = (
+            call_params(record)
+            if record
+            else four_variables(agent_no=None, skill_group=None, caller=None, callee=None)
+        )
+        stored = await self.emit(
+            [
+                NewEvent(
+                    tenant=tenant,
+                    type=EventType.RECORDING_READY,
+                    occurred_at=at or self._now(),
+                    key=f"recording:{recording_id}",
+                    call_id=call_id,
+                    data={
+                        "call_id": call_id,
+                        "params": params,
+                        "recording_id": recording_id,
+                        "url": url,
+                        "duration_s": duration_s,
+                        "extras": {},
+                    },
+                )
+            ]
+        )
+        return stored[0] if stored else None
+
+    async def submit_wrapup(
+        self,
+        who: Principal,
+        tenant: str,
+        call_id: str,
+        *,
+        agent_no: str,
+        disposition: str,
+        notes: str,
+        fields: dict[str, str],
+        submission_id: str,
+    ) -> StoredEvent | None:
+        """CPI-08: the agent's disposition after a call, posted into the journal; audited."""
+        record = await self._calls.get_with_params(call_id, tenant)
+        if record is None:
+            raise NotFoundError(f"call {call_id} not found")
+        leg = next((s for s in reversed(record.segments) if s.agent_no == agent_no), None)
+        if leg is None:
+            raise ConflictError(f"agent {agent_no} did not handle call {call_id}", field="agent_no")
+        stored = await self.emit(
+            [
+                NewEvent(
+                    tenant=tenant,
+                    type=EventType.WRAPUP_SUBMITTED,
+                    occurred_at=self._now(),
+                    key=f"wrapup:{call_id}:{submission_id}",
+                    call_id=call_id,
+                    data={
+                        "call_id": call_id,
+                        "params": segment_params(leg),
+                        "disposition": disposition,
+                        "notes": notes,
+                        "fields": fields,
+                        "submitted_by": who.actor,
+                        "extras": {},
+                    },
+                )
+            ]
+        )
+        if self._audit is not None:
+            await self._audit.record(
+                who, tenant, "wrapup.submit", "call", call_id, {"disposition": disposition}
+            )
+        return stored[0] if stored else None
+
+    async def emit_samples(self, who: Principal, tenant: str) -> list[StoredEvent]:
+        """CPI-03 sandbox: one sample of every call event, marked ``sandbox: true``."""
+        if not (await self.settings(tenant)).sandbox:
+            raise ConflictError("sample events need the tenant's sandbox mode on", field="sandbox")
+        now = self._now()
+        stamp = now.strftime("%Y%m%d%H%M%S%f")
+        call_id = f"sandbox-{stamp}"
+        params = four_variables(
+            agent_no="1001", skill_group="sales", caller="13800138000", callee="4008001234"
+        )
+        leg = {"leg": 1, "via": "queue", **params}
+        steps: list[tuple[EventType, dict[str, Any]]] = [
+            (EventType.CALL_QUEUED, {"state": "queued", "params": {**params, "agent_no": None}}),
+            (EventType.CALL_RINGING, {"state": "agent_ringing", "params": params}),
+            (EventType.CALL_ANSWERED, {"state": "connected", "params": params, "leg": 1}),
+            (
+                EventType.CALL_ENDED,
+                {
+                    "state": "ended",
+                    "params": params,
+                    "end_reason": "Normal Clearing",
+                    "legs": [leg],
+                    "answered": True,
+                },
+            ),
+        ]
+        events = [
+            NewEvent(
+                tenant=tenant,
+                type=kind,
+                occurred_at=now + timedelta(milliseconds=i),
+                key=f"sandbox:{stamp}:{i}",
+                call_id=call_id,
+                data={"call_id": call_id, **fields, "sandbox": True, "extras": {}},
+            )
+            for i, (kind, fields) in enumerate(steps)
+        ]
+        stored = await self.emit(events)
+        if self._audit is not None:
+            await self._audit.record(who, tenant, "events.test", "call", call_id)
+        return stored
+
+    # --- calls ----------------------------------------------------------------------------
+
+    async def call(self, tenant: str | None, call_id: str) -> CallRecord:
+        """One call with its per-leg detail, or ``NotFoundError``."""
+        record = await self._calls.get_with_params(call_id, tenant)
+        if record is None or record.merged_into is not None:
+            raise NotFoundError(f"call {call_id} not found")
+        return record
+
+    async def export_calls(
+        self, tenant: str, start: datetime, end: datetime, *, page: int = 500
+    ) -> AsyncIterator[CallRecord]:
+        """Every call of *tenant* started in ``[start, end)``, oldest first (streamed)."""
+        after: tuple[datetime, str] | None = None
+        while True:
+            rows = await self._calls.list_with_params(
+                tenant=tenant, start=start, end=end, after=after, limit=page
+            )
+            for rec in rows:
+                if rec.merged_into is None:
+                    yield rec
+            if len(rows) < page:
+                return
+            after = (rows[-1].started_at, rows[-1].call_id)
+            await asyncio.sleep(0)
+
+    async def call_events(self, tenant: str, call_id: str) -> list[StoredEvent]:
+        """Every journal event of one call in order (replay, debugging)."""
+        out: list[StoredEvent] = []
+        after = 0
+        while True:
+            page = await self._journal.list_after(tenant, after, 500, call_id=call_id)
+            out.extend(page)
+            if len(page) < 500:
+                return out
+            after = page[-1].seq
+
+    async def prune(self) -> int:
+        """Retention job: drop events older than 30 days."""
+        return await self._journal.delete_before(self._now() - RETENTION)

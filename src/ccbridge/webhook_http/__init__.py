@@ -1,0 +1,1 @@
+"""Adapter: outbound webhook HTTP (httpx) with the SSRF guard at connect time."""

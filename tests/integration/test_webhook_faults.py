@@ -1,0 +1,197 @@
+"""Webhook delivery under faults, on both databases, with real HTTP receivers.
+
+- A receiver down for 10 minutes of simulated time: every event arrives exactly once after
+  dedupe by ``webhook-id``, in order per call, with exponential back-off (few attempts).
+- A receiver that sleeps 30 s does not delay another endpoint, nor journal writes.
+- The process killed mid-delivery (worker cancelled while the request is in flight): a new
+  dispatcher over the same database resumes without loss.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Awaitable
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from ccbridge.domain.journal.types import EventType, NewEvent, StoredEvent
+from ccbridge.services.event_ports import WebhookEndpoint
+from tests.fakes.seats import FakeClock
+from tests.support.event_rig import (
+    ADMIN,
+    EventWorld,
+    Receiver,
+    allow_loopback,
+    build_world,
+    cursor_reaches,
+    eventually,
+    serve,
+)
+
+CALL_STEPS = (
+    EventType.CALL_QUEUED,
+    EventType.CALL_RINGING,
+    EventType.CALL_ANSWERED,
+    EventType.CALL_ENDED,
+)
+
+
+async def _write_calls(world: EventWorld, calls: range, tenant: str = "t1") -> list[StoredEvent]:
+    """Interleave the steps of several calls, one transaction per step (like the writer)."""
+    stored: list[StoredEvent] = []
+    for step in CALL_STEPS:
+        for n in calls:
+            stored += await world.journal.write(
+                [
+                    NewEvent(
+                        tenant=tenant,
+                        type=step,
+                        occurred_at=world.clock.now(),
+                        key=f"call:c{n}:{step.value}",
+                        call_id=f"c{n}",
+                        data={"call_id": f"c{n}", "params": {}, "extras": {}},
+                    )
+                ]
+            )
+    return stored
+
+
+def _in_order_per_call(ids: list[str], stored: list[StoredEvent]) -> bool:
+    seq_of = {e.id: e.seq for e in stored}
+    call_of = {e.id: e.call_id for e in stored}
+    last: dict[str | None, int] = {}
+    for i in ids:
+        call = call_of[i]
+        if seq_of[i] < last.get(call, 0):
+            return False
+        last[call] = seq_of[i]
+    return True
+
+
+async def _subscribe(world: EventWorld, url: str) -> WebhookEndpoint:
+    endpoint, _secret = await world.webhooks.create(ADMIN, "t1", url, [])
+    return endpoint
+
+
+@contextlib.asynccontextmanager
+async def _running(coro: Awaitable[None]) -> Any:
+    task = asyncio.ensure_future(coro)
+    try:
+        yield task
+    finally:
+        task.cancel()
+        with contextlib.suppress(BaseException):
+            await task
+
+
+async def test_receiver_down_ten_simulated_minutes_then_back(engine: AsyncEngine) -> None:
+    clock = FakeClock()
+    world = await build_world(engine, clock=clock)
+    await allow_loopback(world, "t1")
+    start = clock.now()
+    back_at = start + timedelta(minutes=10)
+    receiver = Receiver(status=lambda: 503 if clock.now() < back_at else 204)
+
+    async def simulated_sleep(seconds: float) -> None:
+        clock.advance(seconds=seconds)
+        await asyncio.sleep(0)
+
+    async with serve(receiver) as url:
+        await _subscribe(world, url)
+        stored = await _write_calls(world, range(5))
+        dispatcher = world.dispatcher(sleep=simulated_sleep, idle_wait=0.05, refresh=0.05)
+        started = time.monotonic()
+        async with _running(dispatcher.run()):
+            await eventually(lambda: len(receiver.delivered()) >= len(stored), within=20)
+            more = await _write_calls(world, range(5, 7))  # after recovery: on time
+            await eventually(lambda: len(receiver.delivered()) >= len(stored) + len(more))
+            await cursor_reaches(world, "t1", more[-1].seq)
+        real = time.monotonic() - started
+
+    delivered = [r.headers["webhook-id"] for r in receiver.delivered()]
+    everything = stored + more
+    assert sorted(set(delivered)) == sorted(e.id for e in everything)  # none lost
+    assert len(delivered) == len(set(delivered))  # and, here, none twice
+    assert _in_order_per_call(delivered, everything)
+    failures = [r for r in receiver.received if r.answered == 503]
+    assert clock.now() >= back_at  # ten simulated minutes passed …
+    assert real < 20  # … in a few real seconds
+    # Exponential back-off: 5 s · 2ⁿ with jitter reaches 10 min in about 8 attempts, not 120.
+    assert 4 <= len(failures) <= 12, len(failures)
+    log = await world.store.deliveries((await world.store.list("t1"))[0].id, limit=500)
+    assert {a.status for a in log} == {"failed", "succeeded"}
+    assert sum(a.status == "succeeded" for a in log) == len(everything)
+
+
+async def test_slow_receiver_does_not_delay_other_endpoints_or_the_journal(
+    engine: AsyncEngine,
+) -> None:
+    world = await build_world(engine)
+    await allow_loopback(world, "t1")
+    slow, fast = Receiver(delay=30.0), Receiver()
+    async with serve(slow) as slow_url, serve(fast) as fast_url:
+        await _subscribe(world, slow_url)
+        await _subscribe(world, fast_url)
+        dispatcher = world.dispatcher(idle_wait=0.05, refresh=0.05)
+        async with _running(dispatcher.run()):
+            started = time.monotonic()
+            stored = await _write_calls(world, range(10))
+            write_s = time.monotonic() - started
+            await eventually(lambda: len(fast.delivered()) >= len(stored), within=3)
+            fast_s = time.monotonic() - started
+            assert len(slow.received) == 1  # stuck on its first event
+            assert slow.delivered() == []
+            # Journal writes (the AMI path's transactions) stay fast while the CRM hangs.
+            t0 = time.monotonic()
+            await _write_calls(world, range(10, 11))
+            assert time.monotonic() - t0 < 1.0
+    assert [r.headers["webhook-id"] for r in fast.delivered()][: len(stored)] == [
+        e.id for e in stored
+    ]
+    assert fast_s < 3.0, fast_s
+    assert write_s < 3.0, write_s
+
+
+async def test_killed_mid_delivery_resumes_without_loss(engine: AsyncEngine) -> None:
+    world = await build_world(engine)
+    await allow_loopback(world, "t1")
+    hang_on = asyncio.Event()
+    forever = asyncio.Event()
+    receiver = Receiver()
+    stored: list[StoredEvent] = []
+
+    async def hang_on_the_sixth(got: Any) -> None:
+        if len(receiver.received) == 6 and not hang_on.is_set():
+            hang_on.set()
+            await forever.wait()  # the process dies before this answer arrives
+
+    receiver.before_answer = hang_on_the_sixth
+    async with serve(receiver) as url:
+        await _subscribe(world, url)
+        stored = await _write_calls(world, range(3))
+        first = world.dispatcher(idle_wait=0.05, refresh=0.05)
+        async with _running(first.run()):
+            await asyncio.wait_for(hang_on.wait(), 5)
+        # "Killed": the worker was cancelled mid-request; nothing was committed for event 6.
+        endpoint = (await world.store.list("t1"))[0]
+        assert endpoint.cursor == stored[4].seq
+        second = world.dispatcher(idle_wait=0.05, refresh=0.05)
+        async with _running(second.run()):
+            await eventually(lambda: len(receiver.delivered()) >= len(stored) - 1, within=5)
+            await eventually(
+                lambda: (
+                    {r.headers["webhook-id"] for r in receiver.delivered()}
+                    >= {e.id for e in stored}
+                )
+            )
+        forever.set()
+
+    ids = [r.headers["webhook-id"] for r in receiver.received]
+    assert ids.count(stored[5].id) == 2  # sent, killed, sent again (at-least-once)
+    deduped = list(dict.fromkeys(ids))
+    assert deduped == [e.id for e in stored]  # after dedupe: each once, in order
+    assert _in_order_per_call(deduped, stored)

@@ -1,0 +1,52 @@
+"""The in-process hub: serves the tail from memory, refuses cursors it cannot answer, wakes
+waiters on publish and never busy-waits."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import UTC, datetime
+
+from ccbridge.domain.journal.types import StoredEvent
+from ccbridge.services.event_hub import EventHub
+
+T0 = datetime(2026, 11, 23, tzinfo=UTC)
+
+
+def ev(tenant: str, seq: int) -> StoredEvent:
+    return StoredEvent(tenant, seq, f"{tenant}-{seq}", "call.queued", T0, T0, {})
+
+
+def test_reads_after_the_first_published_cursor_only() -> None:
+    hub = EventHub(buffer=3)
+    assert hub.read_after("t1", 0, 10) is None  # nothing known: ask the database
+    hub.publish([ev("t1", 5), ev("t1", 6)])
+    assert hub.read_after("t1", 3, 10) is None  # 4 was committed before this process knew
+    assert [e.seq for e in hub.read_after("t1", 4, 10) or []] == [5, 6]
+    assert [e.seq for e in hub.read_after("t1", 5, 1) or []] == [6]
+    hub.publish([ev("t1", 7), ev("t1", 8)])  # 5 falls out of the 3-slot buffer
+    assert hub.read_after("t1", 4, 10) is None
+    assert [e.seq for e in hub.read_after("t1", 5, 10) or []] == [6, 7, 8]
+    assert hub.read_after("t2", 0, 10) is None
+    hub.publish([ev("t1", 8)])  # a repeat is ignored
+    assert hub.last_seq("t1") == 8
+
+
+async def test_wait_wakes_on_publish_and_times_out_otherwise() -> None:
+    hub = EventHub()
+    started = time.monotonic()
+    assert await hub.wait("t1", 0, 0.05) is False
+    assert time.monotonic() - started >= 0.04
+
+    async def later() -> None:
+        await asyncio.sleep(0.05)
+        hub.publish([ev("t2", 1)])  # another tenant does not wake t1
+        await asyncio.sleep(0.05)
+        hub.publish([ev("t1", 1)])
+
+    task = asyncio.create_task(later())
+    started = time.monotonic()
+    assert await hub.wait("t1", 0, 5) is True
+    assert 0.08 <= time.monotonic() - started < 1
+    await task
+    assert await hub.wait("t1", 0, 5) is True  # already past the cursor: at once
