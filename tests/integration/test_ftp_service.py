@@ -72,15 +72,24 @@ class Rig:
     async def add(self, user: str, tenant: str, password: str, tls: bool = False) -> None:
         await self.accounts.add(FtpAccount(user, tenant, hash_password(password), tls, NOW, "test"))
 
-    async def audit(self, action: str, bridge: LoopBridge) -> list[AuditEntry]:
+    async def audit(
+        self, action: str, bridge: LoopBridge, *, at_least: int = 0
+    ) -> list[AuditEntry]:
+        """Audit entries of *action*; waits (up to 2 s) for *at_least* of them, because the
+        FTP thread replies to the client before it hands the audit entry to the loop."""
+        entries: list[AuditEntry] = []
         for _ in range(200):
             if bridge.pending() == 0:
-                break
+                async with SqlAccessUnitOfWork(self.sessions) as uow:
+                    entries = [
+                        e
+                        for e in await uow.audit.list(tenant_id=None, limit=1000)
+                        if e.action == action
+                    ]
+                if len(entries) >= at_least:
+                    break
             await asyncio.sleep(0.01)
-        async with SqlAccessUnitOfWork(self.sessions) as uow:
-            return [
-                e for e in await uow.audit.list(tenant_id=None, limit=1000) if e.action == action
-            ]
+        return entries
 
 
 @pytest.fixture
@@ -159,9 +168,9 @@ async def test_tenant_sees_and_downloads_only_its_own_files(rig: Rig) -> None:
             return names
 
         assert [Path(p).name for p in await in_thread(beta)] == ["1768000000.2.wav"]
-        logins = await rig.audit("ftp.login", bridge)
+        logins = await rig.audit("ftp.login", bridge, at_least=2)
         assert {(e.tenant_id, e.object_id) for e in logins} == {("t1", "acme"), ("t2", "beta")}
-        downloads = await rig.audit("recording.ftp_download", bridge)
+        downloads = await rig.audit("recording.ftp_download", bridge, at_least=1)
         assert [(e.tenant_id, e.object_id) for e in downloads] == [
             ("t1", "/2026/01/10/1768000000.1.wav")
         ]
@@ -206,7 +215,7 @@ async def test_traversal_variants_answer_550_and_are_audited(rig: Rig) -> None:
             return answers
 
         assert await in_thread(attack) == ["550"] * len(TRAVERSALS)
-        refused = await rig.audit("ftp.path_refused", bridge)
+        refused = await rig.audit("ftp.path_refused", bridge, at_least=len(TRAVERSALS))
         assert len(refused) == len(TRAVERSALS)
         assert all(e.tenant_id == "t1" and e.actor == "ftp:acme" for e in refused)
         reasons = {e.detail["reason"] for e in refused}
@@ -242,7 +251,7 @@ async def test_ftps_login_with_self_signed_cert_and_tls_requirement(
             return str(err.value)
 
         assert "requires auth tls" in (await in_thread(plain_login_to_tls_account)).lower()
-        logins = await rig.audit("ftp.login", bridge)
+        logins = await rig.audit("ftp.login", bridge, at_least=1)
         assert [(e.object_id, e.detail["tls"]) for e in logins] == [("acme-tls", True)]
     finally:
         service.stop()
@@ -276,7 +285,7 @@ async def test_failed_logins_lock_the_account_out(rig: Rig) -> None:
             return str(err.value)
 
         assert "too many failed logins" in (await in_thread(guess)).lower()
-        failed = await rig.audit("ftp.login_failed", bridge)
+        failed = await rig.audit("ftp.login_failed", bridge, at_least=4)
         assert len(failed) == 4
         assert {e.object_id for e in failed} == {"acme"}
         assert await rig.audit("ftp.login", bridge) == []
