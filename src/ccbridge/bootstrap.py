@@ -9,6 +9,7 @@ import signal
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -67,6 +68,7 @@ from ccbridge.services.events import EventService
 from ccbridge.services.ftp_accounts import FtpAccountService
 from ccbridge.services.ivr import IvrService
 from ccbridge.services.ivr_runtime import ActiveFlowCache, BufferedCallLog
+from ccbridge.services.key_cache import KeyCache
 from ccbridge.services.leases import LeaseService
 from ccbridge.services.recording_export import ExportService
 from ccbridge.services.recordings import RecordingService
@@ -522,6 +524,7 @@ def build_access_service(settings: Settings, engine: AsyncEngine) -> AccessServi
         JwtCodec(settings.auth.jwt_secret.get_secret_value()),
         now=SystemClock().now,
         token_ttl_seconds=settings.auth.token_ttl_seconds,
+        key_cache=KeyCache(ttl=timedelta(seconds=settings.auth.key_cache_seconds)),
     )
 
 

@@ -68,6 +68,9 @@ class AuthSettings(BaseModel):
 
     jwt_secret: SecretStr = SecretStr(DEV_JWT_SECRET)
     token_ttl_seconds: int = Field(3600, ge=60, le=86400)
+    key_cache_seconds: float = Field(30.0, ge=0, le=300)
+    """How long a good API key is trusted without a database look-up (0 = every request).
+    A revocation in this process applies at once; in other processes after at most this."""
     dev_key_file: str = "./.ccbridge-dev-key"
     """Dev mode writes a platform-admin key here (0600) when none exists."""
 

@@ -16,10 +16,10 @@ from ccbridge.api.security import JwtCodec
 from ccbridge.db.access_uow import SqlAccessUnitOfWork
 from ccbridge.db.engine import create_session_factory
 from ccbridge.db.repositories import CallRepository
-from ccbridge.domain.access import ROLE_SCOPES, Principal, Role
+from ccbridge.domain.access import ROLE_SCOPES, Principal, Role, TenantStatus
 from ccbridge.domain.calls.model import CallRecord, CallState
 from ccbridge.observability.health import Readiness
-from ccbridge.services.tenants import AccessService
+from ccbridge.services.tenants import AccessService, TenantChanges
 
 SECRET = "integration-test-secret-0123456789abcdef"
 T0 = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
@@ -307,3 +307,55 @@ async def test_bad_input_is_problem_json_naming_the_field(world: World) -> None:
         assert field in [e["field"] for e in resp.json()["errors"]], resp.json()
     resp = await c.post("/api/v1/tenants", json={"id": "ta", "name": "dup"}, headers=world.platform)
     assert resp.status_code == 409
+
+
+async def test_key_cache_skips_the_database_and_revocation_here_applies_at_once(
+    engine: AsyncEngine,
+) -> None:
+    """A good key is looked up once per TTL; a revocation or a suspension through this
+    process's service is seen by the next request; one made elsewhere after the TTL."""
+    sessions = create_session_factory(engine)
+    now = [T0]
+    lookups = [0]
+
+    def uow() -> SqlAccessUnitOfWork:
+        lookups[0] += 1
+        return SqlAccessUnitOfWork(sessions)
+
+    access = AccessService(uow, JwtCodec(SECRET), now=lambda: now[0], token_ttl_seconds=600)
+    admin = Principal(
+        actor="t", role=Role.PLATFORM_ADMIN, tenant_id=None, scopes=ROLE_SCOPES[Role.PLATFORM_ADMIN]
+    )
+    await access.create_tenant(admin, tenant_id="ta", name="A")
+    key, plaintext = await access.create_system_key(
+        role=Role.CRM, tenant_id="ta", name="crm", actor="t"
+    )
+    lookups[0] = 0
+    for _ in range(5):
+        assert await access.authenticate_key(plaintext) is not None
+    assert lookups[0] == 1
+    assert await access.authenticate_key(plaintext[:-2] + "zz") is None  # bad keys: no cache
+    await access.revoke_api_key(admin, "ta", key.key_id)
+    assert await access.authenticate_key(plaintext) is None
+
+    key2, plaintext2 = await access.create_system_key(
+        role=Role.CRM, tenant_id="ta", name="crm2", actor="t"
+    )
+    assert await access.authenticate_key(plaintext2) is not None
+    await access.update_tenant(admin, "ta", TenantChanges(status=TenantStatus.SUSPENDED))
+    assert await access.authenticate_key(plaintext2) is None
+    await access.update_tenant(admin, "ta", TenantChanges(status=TenantStatus.ACTIVE))
+    assert await access.authenticate_key(plaintext2) is not None
+
+    # Revoked by another process (straight in the database): trusted until the TTL ends.
+    other = AccessService(
+        lambda: SqlAccessUnitOfWork(sessions),
+        JwtCodec(SECRET),
+        now=lambda: now[0],
+        token_ttl_seconds=600,
+    )
+    await other.revoke_api_key(admin, "ta", key2.key_id)
+    now[0] = T0 + timedelta(seconds=29)
+    assert await access.authenticate_key(plaintext2) is not None
+    now[0] = T0 + timedelta(seconds=31)
+    assert await access.authenticate_key(plaintext2) is None

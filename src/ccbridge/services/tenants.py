@@ -34,6 +34,7 @@ from ccbridge.domain.access import (
     tenant_not_found,
 )
 from ccbridge.errors import NotFoundError
+from ccbridge.services.key_cache import KeyCache, credential_digest
 from ccbridge.services.ports import AccessUnitOfWork, TokenSigner
 
 TOUCH_INTERVAL = timedelta(minutes=1)
@@ -78,13 +79,15 @@ class AccessService:
         *,
         now: Callable[[], datetime],
         token_ttl_seconds: int,
+        key_cache: KeyCache | None = None,
     ) -> None:
-        """Keep the unit-of-work factory, the token signer and the clock."""
+        """Keep the unit-of-work factory, the token signer, the clock and the key cache."""
         self._uow = uow
         self._signer = signer
         self._now = now
         self._ttl = token_ttl_seconds
         self._touched: dict[str, datetime] = {}
+        self._keys = key_cache if key_cache is not None else KeyCache()
 
     # --- authentication --------------------------------------------------------------------
 
@@ -93,6 +96,10 @@ class AccessService:
         parsed = parse_api_key(plaintext)
         if parsed is None:
             return None
+        digest = credential_digest(plaintext)
+        cached = self._keys.get(digest, self._now())
+        if cached is not None:
+            return cached
         key_id, secret = parsed
         async with self._uow() as uow:
             key = await uow.api_keys.get(key_id)
@@ -110,7 +117,9 @@ class AccessService:
                 self._touched[key_id] = now
                 await uow.api_keys.touch(key_id, now, unless_after=now - TOUCH_INTERVAL)
                 await uow.commit()
-        return key_principal(key)
+        found = key_principal(key)
+        self._keys.put(digest, key_id, found, now)
+        return found
 
     # --- tenants ---------------------------------------------------------------------------
 
@@ -191,6 +200,7 @@ class AccessService:
                 )
             )
             await uow.commit()
+        self._keys.drop_tenant(tenant_id)
         return updated
 
     # --- API keys --------------------------------------------------------------------------
@@ -256,6 +266,7 @@ class AccessService:
             )
             await uow.commit()
         self._touched.pop(key_id, None)
+        self._keys.drop_key(key_id)
         return replace(key, revoked_at=now)
 
     async def create_system_key(
