@@ -7,16 +7,18 @@ import asyncio
 import random
 from datetime import UTC, datetime, timedelta
 
+import orjson
 import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ccbridge.db.engine import create_session_factory
-from ccbridge.db.journal import SqlJournal, event_id
+from ccbridge.db.journal import SqlEventSettings, SqlJournal, event_id
 from ccbridge.db.repositories import CallRepository
 from ccbridge.domain.calls.model import CallRecord, CallState
 from ccbridge.domain.journal.types import EventType, NewEvent
 from ccbridge.services.event_hub import EventHub
+from ccbridge.services.events import EventService
 
 T0 = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)
 
@@ -130,3 +132,63 @@ async def test_call_events_are_written_with_the_call_or_not_at_all(engine: Async
     # Replaying the same snapshot (after a restart) adds nothing.
     assert await repo.upsert_many([rec]) == 1
     assert await journal.list_after("t1", 0, 10) == stored
+
+
+async def test_encoded_pages_are_the_envelopes_bytes_and_old_rows_still_read(
+    engine: AsyncEngine,
+) -> None:
+    """The fast read path serves the envelope stored at append, byte for byte what encoding
+    the decoded event gives; a row from before migration 0010 (no stored envelope) is
+    encoded on read; the type filter is keyset too."""
+    journal = SqlJournal(create_session_factory(engine))
+    stored = await journal.write(
+        [
+            _event("t1", "a"),
+            NewEvent(
+                tenant="t1",
+                type=EventType.CALL_ANSWERED,
+                occurred_at=T0 + timedelta(seconds=1),
+                key="b",
+                call_id="b",
+                data={"call_id": "b", "params": {"caller": "主叫"}, "extras": {"ivr_choice": "2"}},
+            ),
+            _event("t1", "c"),
+        ]
+    )
+    decoded = await journal.list_after("t1", 0, 10)
+    page = await journal.list_encoded("t1", 0, 10)
+    assert [e.seq for e in page] == [1, 2, 3]
+    assert [e.envelope for e in page] == [orjson.dumps(e.envelope()) for e in decoded]
+    assert [e.envelope for e in page] == [e.encoded for e in stored]
+    assert [e.has_extras for e in page] == [False, True, False]
+    assert orjson.loads(page[1].envelope)["data"]["params"]["caller"] == "主叫"
+    typed = await journal.list_encoded("t1", 0, 10, types=["call.answered"])
+    assert [e.seq for e in typed] == [2]
+    assert [e.seq for e in await journal.list_encoded("t1", 1, 1)] == [2]
+
+    async with engine.begin() as conn:
+        await conn.execute(text("UPDATE events SET envelope = NULL, has_extras = NULL"))
+    assert await journal.list_encoded("t1", 0, 10) == page
+
+
+async def test_a_stream_writes_every_available_frame_in_one_chunk(engine: AsyncEngine) -> None:
+    """SSE coalescing: what is available at a wake-up goes out as one chunk of frames, each
+    frame carrying the stored envelope; later commits come as the next chunk."""
+    sessions = create_session_factory(engine)
+    hub = EventHub()
+    journal = SqlJournal(sessions, on_commit=hub.publish)
+    events = EventService(
+        journal, hub, SqlEventSettings(sessions), CallRepository(sessions), None, lambda: T0
+    )
+    stored = await journal.write([_event("t1", f"k{i}") for i in range(3)])
+    stream = events.stream("t1", 0, ping_every=5.0)
+    first = await anext(stream)
+    assert first == b"".join(
+        b"id: %d\nevent: call.queued\ndata: %s\n\n" % (e.seq, e.encoded) for e in stored
+    )
+    more = await journal.write([_event("t1", "k3"), _event("t1", "k4")])
+    second = await anext(stream)
+    assert second is not None
+    assert second.count(b"\n\n") == 2
+    assert second.startswith(b"id: %d\n" % more[0].seq)
+    await stream.aclose()

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Boolean, Index, Integer, String, Text
+from sqlalchemy import JSON, BigInteger, Boolean, Index, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ccbridge.db.tables import Base, UTCDateTime
@@ -40,6 +40,11 @@ class EventRow(Base):
     occurred_at: Mapped[datetime] = mapped_column(UTCDateTime())
     recorded_at: Mapped[datetime] = mapped_column(UTCDateTime())
     data: Mapped[dict[str, Any]] = mapped_column(JSON)
+    envelope: Mapped[bytes | None] = mapped_column(LargeBinary)
+    """The compact JSON envelope, encoded once at append and served as is (NULL on rows
+    written before migration 0010, which are encoded on read)."""
+    has_extras: Mapped[bool | None] = mapped_column(Boolean)
+    """Whether ``data.extras`` is non-empty (then the tenant's switches filter it)."""
 
     __table_args__ = (
         # A call's events in order (replay, export) and the retention sweep by age.
@@ -113,4 +118,8 @@ class WebhookDeliveryRow(Base):
     duration_ms: Mapped[int | None] = mapped_column(Integer)
     at: Mapped[datetime] = mapped_column(UTCDateTime())
 
-    __table_args__ = (Index("ix_webhook_deliveries_endpoint_id", "endpoint_id", "id"),)
+    __table_args__ = (
+        Index("ix_webhook_deliveries_endpoint_id", "endpoint_id", "id"),
+        # The delivery-log retention sweep by age.
+        Index("ix_webhook_deliveries_at", "at"),
+    )

@@ -10,6 +10,8 @@ readers fall back to the database for anything older.
 from __future__ import annotations
 
 import asyncio
+import bisect
+import itertools
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -17,6 +19,10 @@ from dataclasses import dataclass, field
 from ccbridge.domain.journal.types import StoredEvent
 
 DEFAULT_BUFFER = 5000
+
+
+def _seq(event: StoredEvent) -> int:
+    return event.seq
 
 
 @dataclass(slots=True)
@@ -72,13 +78,15 @@ class EventHub:
         state = self._tenants.get(tenant)
         if state is None or state.base is None or after < state.base:
             return None
-        out: list[StoredEvent] = []
-        for event in state.buffer:
-            if event.seq > after:
-                out.append(event)
-                if len(out) >= limit:
-                    break
-        return out
+        buffer = state.buffer
+        if not buffer or buffer[-1].seq <= after:
+            return []
+        # Bisect, not a scan: hundreds of streams at the tail each read only what is new.
+        start = bisect.bisect_right(buffer, after, key=_seq)
+        end = min(len(buffer), start + limit)
+        if start > len(buffer) // 2:  # deque indexing is cheap near the ends
+            return [buffer[i] for i in range(start, end)]
+        return list(itertools.islice(buffer, start, end))
 
     async def wait(self, tenant: str, after: int, timeout: float) -> bool:  # noqa: ASYNC109
         """Wait until *tenant* has an event past *after* or *timeout* passes; say which."""

@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Protocol
 
 from ccbridge.domain.calls.model import CallRecord
-from ccbridge.domain.journal.types import NewEvent, StoredEvent
+from ccbridge.domain.journal.types import EncodedEvent, NewEvent, StoredEvent
 
 
 class JournalStore(Protocol):
@@ -29,6 +29,12 @@ class JournalStore(Protocol):
         call_id: str | None = None,
     ) -> list[StoredEvent]:
         """Events with ``seq > after`` in cursor order."""
+        ...
+
+    async def list_encoded(
+        self, tenant: str, after: int, limit: int = 100, *, types: Sequence[str] | None = None
+    ) -> list[EncodedEvent]:
+        """Events with ``seq > after`` in cursor order, as stored envelope bytes."""
         ...
 
     async def get(self, tenant: str, seq: int) -> StoredEvent | None:

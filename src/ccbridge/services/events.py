@@ -4,19 +4,21 @@ per-tenant switches (extras, sandbox), sample events, exports and retention."""
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
+import orjson
+
 from ccbridge.domain.access import Principal
 from ccbridge.domain.calls.model import CallRecord
 from ccbridge.domain.journal.derive import call_params, four_variables, segment_params
-from ccbridge.domain.journal.types import EventType, NewEvent, StoredEvent
+from ccbridge.domain.journal.types import EncodedEvent, EventType, NewEvent, StoredEvent
 from ccbridge.errors import ConflictError, NotFoundError
 from ccbridge.services.audit import AuditRecorder
+from ccbridge.services.event_codec import encode_json, envelope_bytes, sse_frame
 from ccbridge.services.event_hub import EventHub
 from ccbridge.services.event_ports import (
     CallParamsStore,
@@ -68,7 +70,7 @@ class EventService:
         self._audit = audit
         self._now = now
         self._cache: dict[str, tuple[float, EventSettings]] = {}
-        self._frames: OrderedDict[str, bytes] = OrderedDict()
+        self._filtered: OrderedDict[tuple[str, int], EncodedEvent] = OrderedDict()
 
     # --- settings ------------------------------------------------------------------------
 
@@ -95,7 +97,7 @@ class EventService:
             raise ConflictError(f"unknown extras {sorted(unknown)}", field="extras")
         await self._settings.put(tenant, sorted(new.extras), new.sandbox, list(new.allow_private))
         self._cache.pop(tenant, None)
-        self._frames.clear()
+        self._filtered.clear()
         if self._audit is not None:
             await self._audit.record(
                 who,
@@ -121,18 +123,20 @@ class EventService:
             out.append(env)
         return out
 
-    async def sse_frame(self, event: StoredEvent) -> bytes:
-        """The SSE frame of *event*, encoded once and shared by every subscriber of the tenant
-        (fan-out to hundreds of streams costs one encoding per event, not one per stream)."""
-        frame = self._frames.get(event.id)
-        if frame is None:
-            env = (await self.present([event]))[0]
-            body = json.dumps(env, ensure_ascii=False, separators=(",", ":"))
-            frame = f"id: {event.seq}\nevent: {event.type}\ndata: {body}\n\n".encode()
-            self._frames[event.id] = frame
-            if len(self._frames) > FRAME_CACHE:
-                self._frames.popitem(last=False)
-        return frame
+    async def visible(self, tenant: str, event: EncodedEvent) -> EncodedEvent:
+        """*event* as the tenant may see it: the stored bytes as they are, unless extras must
+        be filtered (then decoded, filtered and re-encoded once, and kept a while)."""
+        if not event.has_extras:
+            return event
+        key = (tenant, event.seq)
+        hit = self._filtered.get(key)
+        if hit is None:
+            env = orjson.loads(event.envelope)
+            env["data"] = filter_extras(env["data"], (await self.settings(tenant)).extras)
+            hit = self._filtered[key] = EncodedEvent(event.seq, event.type, encode_json(env), False)
+            if len(self._filtered) > FRAME_CACHE:
+                self._filtered.popitem(last=False)
+        return hit
 
     # --- reading ------------------------------------------------------------------------
 
@@ -143,13 +147,16 @@ class EventService:
         limit: int,
         *,
         types: Sequence[str] | None = None,
-    ) -> list[StoredEvent]:
-        """One page after *after*: from the hub when it covers the cursor, else SQL."""
+    ) -> list[EncodedEvent]:
+        """One page after *after*, as stored envelope bytes: from the hub when it covers the
+        cursor, else from the database (keyset)."""
         if not types:
             buffered = self._hub.read_after(tenant, after, limit)
             if buffered is not None:
-                return buffered
-        return await self._journal.list_after(tenant, after, limit, types=types)
+                return [
+                    EncodedEvent(e.seq, e.type, envelope_bytes(e), e.has_extras) for e in buffered
+                ]
+        return await self._journal.list_encoded(tenant, after, limit, types=types)
 
     async def poll(
         self,
@@ -159,17 +166,18 @@ class EventService:
         *,
         wait: float = 0.0,
         types: Sequence[str] | None = None,
-    ) -> list[StoredEvent]:
-        """A page; with *wait*, hold the request until an event arrives (long-poll)."""
+    ) -> list[EncodedEvent]:
+        """A page of visible envelopes; with *wait*, hold until an event arrives (long-poll)."""
         deadline = time.monotonic() + wait
         while True:
             page = await self.read(tenant, after, limit, types=types)
             left = deadline - time.monotonic()
-            if page or left <= 0:
-                return page
-            if not await self._hub.wait(tenant, after, left):
+            if not page and left > 0 and not await self._hub.wait(tenant, after, left):
                 # Timed out: one last look (another process may have written).
-                return await self.read(tenant, after, limit, types=types)
+                page = await self.read(tenant, after, limit, types=types)
+                left = 0
+            if page or left <= 0:
+                return [await self.visible(tenant, e) for e in page]
 
     async def stream(
         self,
@@ -178,14 +186,20 @@ class EventService:
         *,
         ping_every: float = 15.0,
         batch: int = 500,
-    ) -> AsyncIterator[StoredEvent | None]:
-        """Yield events after *after* forever; ``None`` is a keep-alive tick."""
+    ) -> AsyncIterator[bytes | None]:
+        """Yield SSE frames after *after* forever, every frame available at once joined into
+        one chunk (one write per wake-up, however many events); ``None`` is a keep-alive tick.
+
+        A reader that falls behind holds no queue: it reads on by cursor (the hub's memory,
+        then the database), so a slow consumer costs only its own socket buffer.
+        """
         cursor = after
         while True:
             page = await self.read(tenant, cursor, batch)
-            for event in page:
-                cursor = event.seq
-                yield event
+            if page:
+                frames = [await self.visible(tenant, e) for e in page]
+                cursor = page[-1].seq
+                yield b"".join(sse_frame(e.seq, e.type, e.envelope) for e in frames)
             if len(page) >= batch:
                 continue
             if not await self._hub.wait(tenant, cursor, ping_every):

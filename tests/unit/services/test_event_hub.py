@@ -50,3 +50,16 @@ async def test_wait_wakes_on_publish_and_times_out_otherwise() -> None:
     assert 0.08 <= time.monotonic() - started < 1
     await task
     assert await hub.wait("t1", 0, 5) is True  # already past the cursor: at once
+
+
+def test_reads_find_the_cursor_by_bisection_across_gaps_and_both_halves() -> None:
+    """Cursors are not dense: a read after a skipped number starts at the next event, from
+    the front or the back half of the buffer alike."""
+    hub = EventHub(buffer=100)
+    hub.publish([ev("t1", s) for s in range(1, 200, 2)])  # 1, 3, … 199; buffer keeps 1…199
+    assert [e.seq for e in hub.read_after("t1", 4, 3) or []] == [5, 7, 9]
+    assert [e.seq for e in hub.read_after("t1", 190, 10) or []] == [191, 193, 195, 197, 199]
+    assert hub.read_after("t1", 199, 10) == []
+    hub.publish([ev("t1", s) for s in range(200, 260)])
+    assert hub.read_after("t1", 100, 10) is None  # fell out of the buffer
+    assert [e.seq for e in hub.read_after("t1", 258, 10) or []] == [259]

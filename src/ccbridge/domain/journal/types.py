@@ -53,6 +53,13 @@ class StoredEvent:
     recorded_at: datetime
     data: dict[str, Any]
     call_id: str | None = None
+    encoded: bytes | None = field(default=None, compare=False, repr=False)
+    """The envelope as compact JSON, when the journal already encoded it (at append)."""
+
+    @property
+    def has_extras(self) -> bool:
+        """Whether the tenant's extras switches have something to filter."""
+        return bool(self.data.get("extras"))
 
     def envelope(self) -> dict[str, Any]:
         """The public JSON shape (docs/events.md): same bytes for poll, SSE and webhooks."""
@@ -67,3 +74,16 @@ class StoredEvent:
             "recorded_at": self.recorded_at.isoformat().replace("+00:00", "Z"),
             "data": self.data,
         }
+
+
+@dataclass(frozen=True, slots=True)
+class EncodedEvent:
+    """A journal event as the fast read path returns it: the envelope's JSON bytes, unparsed.
+
+    ``envelope`` may hold extras the tenant has not switched on when ``has_extras`` is true.
+    """
+
+    seq: int
+    type: str
+    envelope: bytes
+    has_extras: bool
