@@ -231,9 +231,7 @@ class SqlJournal:
             )
             last = int((await db.execute(bump.returning(_COUNTERS.c.last_seq))).scalar_one())
             first = last - len(batch) + 1
-            events_in = [
-                _stored(tenant, first + i, e, recorded_at) for i, e in enumerate(batch)
-            ]
+            events_in = [_stored(tenant, first + i, e, recorded_at) for i, e in enumerate(batch)]
             if dialect == "postgresql":
                 written = await _pg_insert(db, events_in, recorded_at)
             else:
