@@ -273,7 +273,7 @@ def _events(
     calls: CallRepository,
     clock: SystemClock,
 ) -> tuple[EventApi, WebhookDispatcher, list[tuple[str, float, Callable[[], Awaitable[object]]]]]:
-    """Wire the event journal, its readers, webhooks and the 30-day retention job."""
+    """Wire the event journal, its readers, webhooks and the 30-day retention jobs."""
     audit = AuditRecorder(lambda: SqlAccessUnitOfWork(sessions), clock.now)
     events = EventService(journal, hub, SqlEventSettings(sessions), calls, audit, clock.now)
     store = SqlWebhookStore(sessions)
@@ -282,6 +282,7 @@ def _events(
     webhooks = WebhookService(store, events, sender, journal, audit, clock, wake=dispatcher.wake)
     jobs: list[tuple[str, float, Callable[[], Awaitable[object]]]] = [
         ("events-retention", RETENTION_JOB_SECONDS, events.prune),
+        ("webhook-log-retention", RETENTION_JOB_SECONDS, webhooks.prune_log),
     ]
     return EventApi(events=events, webhooks=webhooks, clock=clock), dispatcher, jobs
 

@@ -25,10 +25,16 @@ from ccbridge.db.repositories.agents import AgentRepository
 from ccbridge.db.repositories.seat_sessions import SeatSessionRepository
 from ccbridge.domain.agents.state import AgentState, AgentStatus
 from ccbridge.domain.calls.model import CallRecord, CallSegment, CallState
-from ccbridge.domain.journal.types import EventType
+from ccbridge.domain.journal.types import EventType, NewEvent
 from ccbridge.domain.leases.model import SeatKind
-from ccbridge.services.event_ports import EventSettings
+from ccbridge.services.event_ports import (
+    DeliveryAttempt,
+    EventSettings,
+    WebhookEndpoint,
+    WebhookSecret,
+)
 from ccbridge.services.seat_ports import AgentRecord, SeatSession
+from tests.fakes.seats import FakeClock
 from tests.support.event_rig import (
     ADMIN,
     EventWorld,
@@ -391,3 +397,58 @@ async def test_recording_hook_and_every_payload_matches_its_schema(
     rec = next(e for e in items if e["type"] == "recording.ready")
     assert rec["data"]["params"]["agent_no"] == "1101"
     assert rec["data"]["recording_id"] == "r-1"
+
+
+async def test_retention_jobs_keep_30_days_of_journal_and_delivery_log(engine: AsyncEngine) -> None:
+    """The hourly jobs: ``events.prune`` drops journal events recorded over 30 days ago and
+    ``webhooks.prune_log`` delivery-log rows as old; a queued redelivery is never dropped."""
+    clock = FakeClock(datetime(2026, 11, 1, tzinfo=UTC))
+    w = await build_world(engine, clock=clock)
+    endpoint = WebhookEndpoint(
+        id="ep1",
+        tenant="t1",
+        url="https://crm.example/h",
+        event_types=(),
+        secrets=(WebhookSecret("whsec_x", clock.now(), None),),
+        enabled=True,
+        cursor=0,
+        created_at=clock.now(),
+    )
+    await w.store.add(endpoint)
+    old = await w.journal.write([_sample_event("t1", "old")])
+
+    def attempt(status: str) -> DeliveryAttempt:
+        return DeliveryAttempt(
+            id=0,
+            endpoint_id="ep1",
+            event_seq=old[0].seq,
+            event_id=old[0].id,
+            status=status,
+            manual=status == "queued",
+            attempt=1,
+            at=clock.now(),
+        )
+
+    for status in ("succeeded", "failed", "queued"):
+        await w.store.log(attempt(status))
+    clock.advance(days=31)
+    await w.journal.write([_sample_event("t1", "new")])
+    await w.store.log(attempt("succeeded"))
+
+    assert await w.events.prune() == 1
+    assert [e.call_id for e in await w.journal.list_after("t1", 0, 10)] == ["new"]
+    assert await w.webhooks.prune_log() == 2
+    left = await w.store.deliveries("ep1")
+    assert sorted(a.status for a in left) == ["queued", "succeeded"]
+    assert all(a.status == "queued" or a.at == clock.now() for a in left)
+
+
+def _sample_event(tenant: str, key: str) -> NewEvent:
+    return NewEvent(
+        tenant=tenant,
+        type=EventType.CALL_QUEUED,
+        occurred_at=datetime(2026, 11, 1, tzinfo=UTC),
+        key=key,
+        call_id=key,
+        data={"call_id": key, "params": {}, "extras": {}},
+    )

@@ -228,6 +228,32 @@ class SqlWebhookStore:
                 )
             )
 
+    async def delete_deliveries_before(self, cutoff: datetime, *, batch: int = 5000) -> int:
+        """Retention: delete sent or failed log rows older than *cutoff*, in bounded batches
+        (a queued manual redelivery is never dropped before it is sent)."""
+        total = 0
+        while True:
+            async with self._sessions() as db:
+                ids = (
+                    (
+                        await db.execute(
+                            select(WebhookDeliveryRow.id)
+                            .where(
+                                WebhookDeliveryRow.at < cutoff,
+                                WebhookDeliveryRow.status != "queued",
+                            )
+                            .limit(batch)
+                        )
+                    )
+                    .scalars()
+                    .all()
+                )
+                if not ids:
+                    return total
+                await db.execute(delete(WebhookDeliveryRow).where(WebhookDeliveryRow.id.in_(ids)))
+                await db.commit()
+            total += len(ids)
+
     async def _tenant(self, db: AsyncSession, endpoint_id: str) -> str:
         row = await db.get(WebhookEndpointRow, endpoint_id)
         return "" if row is None else row.tenant

@@ -198,6 +198,10 @@ class WebhookStore(Protocol):
         """Manual redeliveries waiting to be sent, oldest first."""
         ...
 
+    async def delete_deliveries_before(self, cutoff: datetime) -> int:
+        """Retention: drop log rows from before *cutoff* (queued redeliveries stay)."""
+        ...
+
     async def finish_queued(self, row_id: int, attempt: DeliveryAttempt) -> None:
         """Turn a queued manual row into its outcome."""
         ...

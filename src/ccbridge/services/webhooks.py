@@ -46,6 +46,8 @@ from ccbridge.services.events import EventService
 log = structlog.get_logger(__name__)
 
 ROTATION_OVERLAP = timedelta(hours=24)
+LOG_RETENTION = timedelta(days=30)
+"""How long the delivery log keeps an attempt (as long as the journal keeps the event)."""
 """How long the previous secret keeps signing after a rotation."""
 IDLE_WAIT = 15.0
 PAGE = 100
@@ -244,6 +246,10 @@ class WebhookService:
         await self._audit_write(who, tenant, "webhook.redeliver", ep.id, {"events": list(seqs)})
         self._wake()
         return count
+
+    async def prune_log(self) -> int:
+        """Retention job: drop delivery-log rows older than 30 days."""
+        return await self._store.delete_deliveries_before(self._clock.now() - LOG_RETENTION)
 
     async def replay_call(self, who: Principal, tenant: str, endpoint_id: str, call_id: str) -> int:
         """CPI-03: send every event of a past call to the endpoint again, in order."""
