@@ -1,26 +1,33 @@
-"""Events: poll pages under ingest and SSE fan-out, beside the raw SQL query (same run).
+"""Events: poll pages under ingest and SSE fan-out over real HTTP, beside the raw SQL query.
 
-Usage: .venv/bin/python bench/events.py [--events 1000000] [--tenants 20] [--seconds 10]
-       [--poll-rate 300] [--ingest-rate 10000] [--subscribers 500] [--fanout-rate 3000]
-       [--http-sse 50] [--pg URL]
+One command, at the targets of issue 7 (PostgreSQL on 127.0.0.1, trust auth)::
 
-On PostgreSQL (the production database). Steps:
+    .venv/bin/python bench/events.py
 
-1. Load ``--events`` journal rows for ``--tenants`` tenants with COPY (setup, not measured).
-2. Poll under ingest: ``--ingest-rate`` events/s are written through the real outbox path
-   (``SqlJournal.append`` + commit, batched every 100 ms like the call writer) while pages of
-   100 are read at ``--poll-rate`` requests/s from random cursors (cold reads that the
-   in-memory hub cannot answer), three ways in turn, each for ``--seconds``:
-   a. ``GET /api/v1/events`` through the whole FastAPI app (API-key auth included),
-   b. ``EventService.poll`` (the use case, no HTTP),
-   c. the raw asyncpg query ``WHERE tenant=$1 AND seq>$2 ORDER BY seq LIMIT 100`` (the peer).
-3. SSE fan-out: ``--subscribers`` in-process stream consumers (the code path of
-   ``/events/stream`` minus HTTP framing) spread over the tenants, plus ``--http-sse`` real
-   SSE connections over uvicorn, while ``--fanout-rate`` events/s are ingested; delivery
-   latency = commit → consumer receipt.
+prints one JSON line per phase and a ``verdict`` line with pass/fail per target. Options:
+``--events 1000000 --tenants 20 --seconds 20 --poll-rate 300 --ingest-rate 10000
+--subscribers 500 --fanout-rate 3000 --pg URL --db NAME`` (``--db`` keeps and reuses a
+loaded database between runs; without it a scratch database is created and dropped).
 
-Load generator and server share one process (and this 2-core machine), so the figures are
-pessimistic for the server.
+Every role runs in its own process, so the load generator never shares the server's event
+loop or interpreter:
+
+* **server**: the real app (``create_app`` wired by the composition root's own helpers) under
+  uvicorn, like an API process of ``ccbridge serve``;
+* **ingest**: writes ``--ingest-rate`` events/s through the real outbox path
+  (``SqlJournal.append`` + commit, one transaction per 100 ms, all tenants) — the process that
+  owns the PBX;
+* **poll**: open-loop HTTP client: ``GET /api/v1/events?after=<random cursor>&limit=100`` with
+  each tenant's CRM key, fired on a fixed schedule; latency is measured from the *scheduled*
+  send time, so a slow server cannot slow the offered load (no coordinated omission);
+* **sql**: the same schedule against the raw asyncpg keyset query (the peer, same run);
+* **sse**: ``--subscribers`` raw SSE connections (spread over tenants); latency = receipt
+  minus the event's ``recorded_at`` (stamped before its INSERT, so it includes the commit).
+
+Phases: (1) load ``--events`` rows with COPY (setup, not measured); (2) poll over HTTP at
+``--poll-rate`` while ingest runs in its own process; (3) the raw SQL peer at the same rate
+and ingest; (4) SSE fan-out: the server process itself ingests ``--fanout-rate`` events/s
+(its in-process hub wakes the streams, as in ``ccbridge serve``) while the subscribers read.
 """
 
 from __future__ import annotations
@@ -29,42 +36,29 @@ import argparse
 import asyncio
 import contextlib
 import json
-import logging
+import os
 import random
+import re
 import secrets
 import sys
+import tempfile
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
-import httpx
-import structlog
+import orjson
 from sqlalchemy import make_url
-
-from ccbridge.api.app import EventApi, create_app
-from ccbridge.api.security import JwtCodec
-from ccbridge.db.access_uow import SqlAccessUnitOfWork
-from ccbridge.db.engine import create_engine, create_session_factory
-from ccbridge.db.journal import SqlEventSettings, SqlJournal, event_id
-from ccbridge.db.migrate import run_migrations_async
-from ccbridge.db.repositories import CallRepository
-from ccbridge.db.webhooks import SqlWebhookStore
-from ccbridge.domain.access import ALL_SCOPES, Principal, Role
-from ccbridge.domain.journal.types import EventType, NewEvent, StoredEvent
-from ccbridge.domain.time import SystemClock
-from ccbridge.observability.health import Readiness
-from ccbridge.services.event_hub import EventHub
-from ccbridge.services.events import EventService
-from ccbridge.services.tenants import AccessService
-from ccbridge.services.webhooks import WebhookService
-from ccbridge.webhook_http.sender import HttpWebhookSender
 
 DEFAULT_PG = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
-ADMIN = Principal(actor="bench", role=Role.PLATFORM_ADMIN, tenant_id=None, scopes=ALL_SCOPES)
+PAGE_SQL = (
+    "SELECT seq, type, envelope, has_extras FROM events "
+    "WHERE tenant = $1 AND seq > $2 ORDER BY seq LIMIT 100"
+)
+TARGETS = {"poll_p99_ms": 25.0, "sse_p99_ms": 100.0}
 
 
 def _dsn(url: str) -> str:
@@ -75,6 +69,7 @@ def _payload(i: int, tenant: str) -> dict[str, Any]:
     return {
         "call_id": f"{1795433000 + i // 5}.{i}",
         "state": "connected",
+        "leg": 1,
         "params": {
             "agent_no": f"{1000 + i % 500}",
             "skill_group": f"{tenant}-sales",
@@ -87,59 +82,77 @@ def _payload(i: int, tenant: str) -> dict[str, Any]:
     }
 
 
-FAILURES: list[float] = []
-"""Requests that failed (pool timeout under overload); reported per phase."""
-
-
 def pct(values: Sequence[float], p: float) -> float:
-    """The p-th percentile (nearest rank) in milliseconds."""
+    """The p-th percentile (nearest rank), in milliseconds."""
     if not values:
         return float("nan")
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))] * 1000
 
 
-def summary(name: str, lat: Sequence[float], offered: int, seconds: float) -> dict[str, Any]:
-    """Print and return the latency figures of one phase."""
-    out = {
-        "phase": name,
-        "requests": len(lat),
-        "offered": offered,
-        "achieved_per_s": round(len(lat) / seconds, 1),
+def figures(lat: Sequence[float]) -> dict[str, float]:
+    """p50/p95/p99/max in ms."""
+    return {
         "p50_ms": round(pct(lat, 50), 2),
         "p95_ms": round(pct(lat, 95), 2),
         "p99_ms": round(pct(lat, 99), 2),
-        "max_ms": round(max(lat) * 1000, 2) if lat else None,
+        "max_ms": round(max(lat) * 1000, 2) if lat else float("nan"),
     }
-    print(json.dumps(out, ensure_ascii=False))
-    return out
+
+
+def emit(obj: dict[str, Any]) -> None:
+    """One JSON line on stdout (children report to the orchestrator this way)."""
+    print(json.dumps(obj, ensure_ascii=False), flush=True)
+
+
+def loadavg() -> str:
+    """The 1/5/15-minute load average, to judge how noisy a figure is."""
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+# --- setup -----------------------------------------------------------------------------------
 
 
 async def load(dsn: str, total: int, tenants: list[str]) -> dict[str, int]:
-    """COPY ``total`` events into the journal, round-robin over tenants."""
+    """COPY ``total`` events (envelopes encoded as the journal does) round-robin over tenants."""
+    from ccbridge.db.journal import event_id
+    from ccbridge.domain.journal.types import StoredEvent
+    from ccbridge.services.event_codec import envelope_bytes
+
     conn = await asyncpg.connect(dsn)
     try:
         per = dict.fromkeys(tenants, 0)
         batch: list[tuple[Any, ...]] = []
-        chunk = 50_000
         for i in range(total):
             tenant = tenants[i % len(tenants)]
             per[tenant] += 1
-            seq = per[tenant]
             at = T0 + timedelta(seconds=i * 0.1)
+            data = _payload(i, tenant)
+            ev = StoredEvent(
+                tenant=tenant,
+                seq=per[tenant],
+                id=event_id(tenant, f"load:{i}"),
+                type="call.answered",
+                occurred_at=at,
+                recorded_at=at,
+                data=data,
+                call_id=data["call_id"],
+            )
             batch.append(
                 (
                     tenant,
-                    seq,
-                    event_id(tenant, f"load:{i}"),
-                    "call.answered",
-                    f"{1795433000 + i // 5}.{i}",
+                    ev.seq,
+                    ev.id,
+                    ev.type,
+                    ev.call_id,
                     at,
                     at,
-                    json.dumps(_payload(i, tenant)),
+                    orjson.dumps(data).decode(),
+                    envelope_bytes(ev),
+                    False,
                 )
             )
-            if len(batch) >= chunk:
+            if len(batch) >= 50_000:
                 await _copy(conn, batch)
                 batch = []
         if batch:
@@ -147,10 +160,7 @@ async def load(dsn: str, total: int, tenants: list[str]) -> dict[str, int]:
         await conn.executemany(
             "INSERT INTO event_counters (tenant, last_seq) VALUES ($1, $2)", list(per.items())
         )
-        await conn.execute("ANALYZE events")
-        # Warm the cache (table and primary key) so no phase pays the first reads for another.
-        await conn.execute("SELECT sum(length(data::text)) FROM events")
-        await conn.execute("SELECT count(*) FROM events WHERE tenant > '' AND seq > 0")
+        await conn.execute("VACUUM ANALYZE events")
         return per
     finally:
         await conn.close()
@@ -169,26 +179,87 @@ async def _copy(conn: asyncpg.Connection, rows: list[tuple[Any, ...]]) -> None:
             "occurred_at",
             "recorded_at",
             "data",
+            "envelope",
+            "has_extras",
         ],
     )
+
+
+async def prepare(args: argparse.Namespace) -> tuple[str, dict[str, int], bool]:
+    """The database to run on: reused when ``--db`` names a loaded one, else created."""
+    from ccbridge.db.migrate import run_migrations_async
+
+    scratch = args.db is None
+    name = args.db or f"ccbridge_bench_events_{secrets.token_hex(3)}"
+    url = make_url(args.pg).set(database=name).render_as_string(hide_password=False)
+    admin = await asyncpg.connect(_dsn(args.pg))
+    try:
+        exists = await admin.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name)
+        if not exists:
+            await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    await run_migrations_async(url)
+    tenants = [f"t{i:02d}" for i in range(args.tenants)]
+    conn = await asyncpg.connect(_dsn(url))
+    try:
+        have = await conn.fetchval("SELECT count(*) FROM events")
+        if have and have >= args.events:
+            rows = await conn.fetch("SELECT tenant, last_seq FROM event_counters")
+            emit({"setup": "reused", "db": name, "events": have})
+            return url, {r[0]: int(r[1]) for r in rows if r[0] in tenants}, scratch
+        await conn.execute("TRUNCATE events, event_counters")
+    finally:
+        await conn.close()
+    t = time.perf_counter()
+    per = await load(_dsn(url), args.events, tenants)
+    emit({"setup": "copy", "db": name, "events": args.events, "s": round(time.perf_counter() - t)})
+    return url, per, scratch
+
+
+async def make_keys(url: str, tenants: list[str]) -> dict[str, str]:
+    """A CRM key per tenant (tenants created when missing)."""
+    from ccbridge.bootstrap import build_access_service
+    from ccbridge.db.engine import create_engine
+    from ccbridge.domain.access import ALL_SCOPES, Principal, Role
+    from ccbridge.errors import CcbridgeError
+    from ccbridge.settings import Settings
+
+    engine = create_engine(url)
+    access = build_access_service(Settings(), engine)
+    admin = Principal(actor="bench", role=Role.PLATFORM_ADMIN, tenant_id=None, scopes=ALL_SCOPES)
+    keys = {}
+    for tenant in tenants:
+        with contextlib.suppress(CcbridgeError):
+            await access.create_tenant(admin, tenant_id=tenant, name=tenant)
+        _, keys[tenant] = await access.create_system_key(
+            role=Role.CRM, tenant_id=tenant, name="bench", actor="bench"
+        )
+    await engine.dispose()
+    return keys
+
+
+# --- ingest ----------------------------------------------------------------------------------
 
 
 class Ingest:
     """Write ``rate`` events/s through the outbox path, one transaction per 100 ms batch."""
 
-    def __init__(self, journal: SqlJournal, sessions: Any, tenants: list[str], rate: int) -> None:
+    def __init__(self, journal: Any, sessions: Any, tenants: list[str], rate: int) -> None:
         self.journal, self.sessions, self.tenants, self.rate = journal, sessions, tenants, rate
         self.written = 0
-        self.batch_ms: list[float] = []
         self._n = 0
 
     async def run(self) -> None:
-        """Until cancelled."""
+        """Until cancelled; a late tick is not made up by a larger batch (fixed rate)."""
+        from ccbridge.domain.journal.types import EventType, NewEvent
+
         per_tick = max(1, self.rate // 10)
         start = time.perf_counter()
         tick = 0
         while True:
             events = []
+            now = datetime.now(UTC)
             for _ in range(per_tick):
                 self._n += 1
                 tenant = self.tenants[self._n % len(self.tenants)]
@@ -196,338 +267,518 @@ class Ingest:
                     NewEvent(
                         tenant=tenant,
                         type=EventType.CALL_ANSWERED,
-                        occurred_at=datetime.now(UTC),
+                        occurred_at=now,
                         key=f"ingest:{uuid.uuid4()}",
                         call_id=f"i{self._n}",
                         data=_payload(self._n, tenant),
                     )
                 )
-            t = time.perf_counter()
             async with self.sessions() as db:
                 stored = await self.journal.append(db, events)
                 await self.journal.commit(db, stored)
-            self.batch_ms.append((time.perf_counter() - t) * 1000)
             self.written += len(stored)
             tick += 1
             delay = start + tick * 0.1 - time.perf_counter()
+            if delay < -1.0:  # more than a second behind: drop the backlog, keep the rate
+                start, tick = time.perf_counter(), 0
             await asyncio.sleep(max(0.0, delay))
 
 
-async def open_loop(rate: int, seconds: float, one: Callable[[], Awaitable[None]]) -> list[float]:
-    """Fire ``one`` at a fixed rate (open loop: slow answers do not slow the offered load)."""
-    lat: list[float] = []
-    tasks: list[asyncio.Task[None]] = []
-
-    async def timed() -> None:
-        t = time.perf_counter()
-        try:
-            await one()
-        except Exception:  # an overloaded request counts, as a failure
-            FAILURES.append(time.perf_counter() - t)
-            return
-        lat.append(time.perf_counter() - t)
-
-    start = time.perf_counter()
-    total = int(rate * seconds)
-    for i in range(total):
-        delay = start + i / rate - time.perf_counter()
-        if delay > 0:
-            await asyncio.sleep(delay)
-        tasks.append(asyncio.create_task(timed()))
-    await asyncio.gather(*tasks)
-    return lat
-
-
-async def ingest_process(url: str, tenants: int, rate: int) -> None:
-    """Child process: the ingest load, so it does not share the poller's event loop."""
-    engine = create_engine(url)
-    sessions = create_session_factory(engine)
-    ingest = Ingest(SqlJournal(sessions), sessions, [f"t{i:02d}" for i in range(tenants)], rate)
-    task = asyncio.create_task(ingest.run())
+async def report_ingest(ingest: Ingest) -> None:
+    """Print events written per second."""
     last = 0
     while True:
         await asyncio.sleep(1.0)
-        print(json.dumps({"ingest_per_s": ingest.written - last}), flush=True)
+        emit({"ingest_per_s": ingest.written - last})
         last = ingest.written
-        if task.done():
-            task.result()
+
+
+async def role_ingest(url: str, tenants: int, rate: int) -> None:
+    """Child process: the PBX owner's journal writes."""
+    from ccbridge.db.engine import create_engine, create_session_factory
+    from ccbridge.db.journal import SqlJournal
+
+    engine = create_engine(url)
+    sessions = create_session_factory(engine)
+    ingest = Ingest(SqlJournal(sessions), sessions, [f"t{i:02d}" for i in range(tenants)], rate)
+    reporter = asyncio.create_task(report_ingest(ingest))
+    try:
+        await ingest.run()
+    finally:
+        reporter.cancel()
+
+
+# --- server ----------------------------------------------------------------------------------
+
+
+async def role_server(url: str, port: int, tenants: int) -> None:
+    """Child process: the app as the composition root wires it, under uvicorn. Reads
+    ``ingest <rate>`` / ``stop`` on stdin (the in-process writer of the fan-out phase)."""
+    import uvicorn
+
+    from ccbridge.api.app import create_app
+    from ccbridge.api.security import JwtCodec
+    from ccbridge.bootstrap import _events, build_access_service
+    from ccbridge.db.engine import PgReadPool, create_engine, create_session_factory
+    from ccbridge.db.journal import SqlJournal
+    from ccbridge.db.repositories import CallRepository
+    from ccbridge.domain.time import SystemClock
+    from ccbridge.observability.health import Readiness
+    from ccbridge.services.event_hub import EventHub
+    from ccbridge.settings import Settings
+
+    settings = Settings()
+    engine = create_engine(url)
+    sessions = create_session_factory(engine)
+    hub = EventHub()
+    journal = SqlJournal(sessions, on_commit=hub.publish, read_pool=PgReadPool.for_engine(engine))
+    calls = CallRepository(sessions, journal)
+    event_api, _dispatcher, _jobs = _events(sessions, journal, hub, calls, SystemClock())
+    app = create_app(
+        call_store=calls,
+        readiness=Readiness(),
+        access=build_access_service(settings, engine),
+        jwt=JwtCodec(settings.auth.jwt_secret.get_secret_value()),
+        event_api=event_api,
+    )
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app, host="127.0.0.1", port=port, log_config=None, access_log=False, lifespan="off"
+        )
+    )
+    serving = asyncio.create_task(server.serve())
+    while not server.started:  # noqa: ASYNC110
+        await asyncio.sleep(0.01)
+    emit({"ready": server.servers[0].sockets[0].getsockname()[1]})
+    loop = asyncio.get_running_loop()
+    stdin = asyncio.StreamReader()
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(stdin), sys.stdin)
+    writer: asyncio.Task[None] | None = None
+    reporter: asyncio.Task[None] | None = None
+    names = [f"t{i:02d}" for i in range(tenants)]
+    while line := (await stdin.readline()).decode().split():
+        if line[0] == "quit":
+            break
+        if line[0] == "ingest":
+            ingest = Ingest(journal, sessions, names, int(line[1]))
+            writer = asyncio.create_task(ingest.run())
+            reporter = asyncio.create_task(report_ingest(ingest))
+        elif line[0] == "stop" and writer and reporter:
+            writer.cancel()
+            reporter.cancel()
+            await asyncio.gather(writer, reporter, return_exceptions=True)
+            emit({"stopped": True})
+    server.should_exit = True
+    await serving
+
+
+# --- load generators -------------------------------------------------------------------------
+
+
+class Http:
+    """A minimal keep-alive HTTP/1.1 client pool (httpx would cost the generator more CPU
+    than the server spends on a page)."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
+
+    async def get(self, path: str, key: str) -> bytes:
+        """GET *path*; return the body (raises on a non-200)."""
+        conn = (
+            self.idle.pop() if self.idle else await asyncio.open_connection("127.0.0.1", self.port)
+        )
+        reader, writer = conn
+        writer.write(
+            f"GET {path} HTTP/1.1\r\nhost: bench\r\nauthorization: Bearer {key}\r\n\r\n".encode()
+        )
+        head = await reader.readuntil(b"\r\n\r\n")
+        match = re.search(rb"(?i)content-length: *(\d+)", head)
+        body = await reader.readexactly(int(match.group(1))) if match else b""
+        if not head.startswith(b"HTTP/1.1 200"):
+            raise RuntimeError(head[:40] + body[:200])
+        self.idle.append(conn)
+        return body
+
+
+async def open_loop(rate: int, seconds: float, one: Any) -> tuple[list[float], int]:
+    """Fire ``one()`` at a fixed rate; latency from each request's scheduled time."""
+    lat: list[float] = []
+    failed = 0
+
+    async def timed(scheduled: float) -> None:
+        nonlocal failed
+        try:
+            await one()
+        except Exception:
+            failed += 1
+            return
+        lat.append(time.perf_counter() - scheduled)
+
+    tasks = []
+    start = time.perf_counter() + 0.05
+    for i in range(int(rate * seconds)):
+        at = start + i / rate
+        delay = at - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(timed(at)))
+    await asyncio.gather(*tasks)
+    return lat, failed
+
+
+async def role_poll(args: argparse.Namespace) -> None:
+    """Child process: pages of 100 from random cursors, over HTTP or raw SQL."""
+    spec = json.loads(open(args.spec).read())  # noqa: ASYNC230, SIM115 (setup, not measured)
+    per: dict[str, int] = spec["per"]
+    keys: dict[str, str] = spec["keys"]
+    tenants = sorted(per)
+    rng = random.Random(args.seed)
+    checked = [0, 0]
+
+    def cursor() -> tuple[str, int]:
+        tenant = rng.choice(tenants)
+        return tenant, rng.randrange(0, per[tenant] - 100)
+
+    if args.mode == "http":
+        http = Http(args.port)
+
+        async def one() -> None:
+            tenant, after = cursor()
+            body = await http.get(f"/api/v1/events?after={after}&limit=100", keys[tenant])
+            checked[0] += 1
+            if checked[0] % 50 == 1:  # a sample is parsed in full; every page is counted
+                page = orjson.loads(body)
+                assert len(page["items"]) == 100
+                assert page["items"][0]["cursor"] == str(after + 1)
+            if body.count(b'"schema_version"') != 100:
+                checked[1] += 1
+
+    else:
+        pool = await asyncpg.create_pool(_dsn(args.url), min_size=8, max_size=32)
+
+        async def one() -> None:
+            tenant, after = cursor()
+            async with pool.acquire() as conn:
+                rows = await conn.fetch(PAGE_SQL, tenant, after)
+            body = b'{"items":[%s]}' % b",".join(r[2] for r in rows)
+            if len(rows) != 100 or not body:
+                checked[1] += 1
+
+    lat, failed = await open_loop(args.rate, args.seconds, one)
+    emit(
+        {
+            "achieved_per_s": round(len(lat) / args.seconds, 1),
+            "failed": failed,
+            "short_pages": checked[1],
+            **figures(lat),
+        }
+    )
+
+
+SSE_STAMP = re.compile(rb'"recorded_at":"([^"]+)"')
+
+
+async def role_sse(args: argparse.Namespace) -> None:
+    """Child process: SSE subscribers; report latency from ``recorded_at`` to receipt."""
+    spec = json.loads(open(args.spec).read())  # noqa: ASYNC230, SIM115 (setup, not measured)
+    keys: dict[str, str] = spec["keys"]
+    tenants = sorted(keys)
+    conn = await asyncpg.connect(_dsn(args.url))
+    tail = {r[0]: r[1] for r in await conn.fetch("SELECT tenant, last_seq FROM event_counters")}
+    await conn.close()
+    lat: list[float] = []
+    frames = [0]
+    connected = [0]
+    measuring = [False]
+
+    async def subscriber(tenant: str) -> None:
+        reader, writer = await asyncio.open_connection("127.0.0.1", args.port)
+        writer.write(
+            f"GET /api/v1/events/stream?after={tail[tenant]} HTTP/1.1\r\nhost: bench\r\n"
+            f"authorization: Bearer {keys[tenant]}\r\n\r\n".encode()
+        )
+        head = await reader.readuntil(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 200"), head
+        connected[0] += 1
+        buf = b""
+        while chunk := await reader.read(262_144):
+            now = time.time()
+            buf += chunk
+            cut = buf.rfind(b"\n\n")
+            if cut < 0:
+                continue
+            done, buf = buf[: cut + 2], buf[cut + 2 :]
+            if not measuring[0]:
+                continue
+            # Every frame of a read counts as received when the read returned, and as old as
+            # the chunk's first (oldest) frame: conservative, and one timestamp parse per read
+            # keeps the generator's CPU off the server's.
+            count = done.count(b'"recorded_at":"')
+            first = SSE_STAMP.search(done)
+            if first is None:
+                continue
+            age = now - datetime.fromisoformat(first.group(1).decode()).timestamp()
+            frames[0] += count
+            lat.extend([age] * count)
+
+    subs = [
+        asyncio.create_task(subscriber(tenants[i % len(tenants)])) for i in range(args.subscribers)
+    ]
+    while connected[0] < args.subscribers:
+        await asyncio.sleep(0.05)
+        if any(t.done() for t in subs):
+            for t in subs:
+                if t.done():
+                    t.result()
+    emit({"connected": connected[0]})
+    await asyncio.sleep(args.warmup)
+    measuring[0] = True
+    await asyncio.sleep(args.seconds)
+    measuring[0] = False
+    for t in subs:
+        t.cancel()
+    await asyncio.gather(*subs, return_exceptions=True)
+    emit(
+        {
+            "deliveries": frames[0],
+            "deliveries_per_s": round(frames[0] / args.seconds),
+            **figures(lat),
+        }
+    )
+
+
+# --- orchestration ---------------------------------------------------------------------------
+
+
+class Child:
+    """A role in its own process; its JSON lines are collected."""
+
+    def __init__(self, proc: asyncio.subprocess.Process) -> None:
+        self.proc = proc
+        self.lines: list[dict[str, Any]] = []
+        self._reader = asyncio.create_task(self._read())
+
+    @classmethod
+    async def start(cls, *argv: str, stdin: bool = False) -> Child:
+        """Run ``bench/events.py <argv>``."""
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            __file__,
+            *argv,
+            stdout=asyncio.subprocess.PIPE,
+            stdin=asyncio.subprocess.PIPE if stdin else None,
+        )
+        return cls(proc)
+
+    async def _read(self) -> None:
+        assert self.proc.stdout is not None
+        async for line in self.proc.stdout:
+            with contextlib.suppress(ValueError):
+                self.lines.append(json.loads(line))
+
+    async def wait_for(self, key: str, limit_s: float = 120.0) -> dict[str, Any]:
+        """The first line carrying *key*."""
+        async with asyncio.timeout(limit_s):
+            while True:
+                for line in self.lines:
+                    if key in line:
+                        return line
+                if self.proc.returncode is not None:
+                    raise RuntimeError(f"child exited {self.proc.returncode} before {key!r}")
+                await asyncio.sleep(0.05)
+
+    def send(self, text: str) -> None:
+        """A command line on its stdin."""
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(text.encode() + b"\n")
+
+    def counts(self, key: str) -> list[int]:
+        """Every value of *key* reported so far."""
+        return [int(line[key]) for line in self.lines if key in line]
+
+    async def stop(self) -> None:
+        """Terminate and wait."""
+        if self.proc.returncode is None:
+            self.proc.terminate()
+        await self.proc.wait()
+        self._reader.cancel()
 
 
 @contextlib.asynccontextmanager
-async def ingest_child(url: str, tenants: int, rate: int) -> Any:
-    """Run :func:`ingest_process` in a child; yield a list filled with its per-second counts."""
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        __file__,
-        "--ingest-child",
-        url,
-        str(tenants),
-        str(rate),
-        stdout=asyncio.subprocess.PIPE,
-    )
-    counts: list[int] = []
-
-    async def read() -> None:
-        assert proc.stdout is not None
-        async for line in proc.stdout:
-            with contextlib.suppress(ValueError):
-                counts.append(int(json.loads(line)["ingest_per_s"]))
-
-    reader = asyncio.create_task(read())
+async def child(*argv: str, stdin: bool = False) -> AsyncIterator[Child]:
+    """Start a role; always stop it."""
+    c = await Child.start(*argv, stdin=stdin)
     try:
-        yield counts
+        yield c
     finally:
-        proc.terminate()
-        await proc.wait()
-        reader.cancel()
+        await c.stop()
 
 
-async def main() -> None:
-    """Run every phase and print JSON lines."""
+def during(counts: list[int], first: int) -> int:
+    """Mean of the per-second counts after index *first* (the phase's window)."""
+    window = counts[first:] or [0]
+    return round(sum(window) / len(window))
+
+
+async def orchestrate(args: argparse.Namespace) -> None:
+    """Run every phase and print the verdict."""
+    url, per, scratch = await prepare(args)
+    try:
+        await phases(args, url, per)
+    finally:
+        if scratch:
+            admin = await asyncpg.connect(_dsn(args.pg))
+            name = make_url(url).database
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            await admin.close()
+
+
+async def phases(args: argparse.Namespace, url: str, per: dict[str, int]) -> None:
+    """Poll over HTTP and its SQL peer, then the SSE fan-out; one JSON line each, a verdict."""
+    tenants = sorted(per)
+    keys = await make_keys(url, tenants)
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
+        json.dump({"per": per, "keys": keys}, f)
+        spec = f.name
+    verdict: dict[str, Any] = {}
+    try:
+        async with child("--role", "server", "--url", url, "--tenants", str(args.tenants),
+                         stdin=True) as server:  # fmt: skip
+            port = str((await server.wait_for("ready"))["ready"])
+            if "poll" in args.phases:
+                verdict.update(await poll_phases(args, url, port, spec))
+            if "sse" in args.phases:
+                verdict.update(await sse_phase(args, url, port, spec, server, len(tenants)))
+            server.send("quit")
+    finally:
+        os.unlink(spec)
+    emit({"verdict": {**verdict, "load": loadavg()}})
+
+
+async def poll_phases(args: argparse.Namespace, url: str, port: str, spec: str) -> dict[str, Any]:
+    """Pages over HTTP, then the raw SQL peer, both while the ingest process writes."""
+    results: dict[str, dict[str, Any]] = {}
+    async with child("--role", "ingest", "--url", url, "--tenants", str(args.tenants),
+                     "--rate", str(args.ingest_rate)) as ingest:  # fmt: skip
+        await asyncio.sleep(3.0)  # the ingest reaches its rate
+        for mode in ("http", "sql"):
+            first = len(ingest.counts("ingest_per_s"))
+            load = loadavg()
+            async with child("--role", "poll", "--mode", mode, "--port", port, "--url", url,
+                             "--spec", spec, "--rate", str(args.poll_rate),
+                             "--seconds", str(args.seconds)) as gen:  # fmt: skip
+                res = await gen.wait_for("achieved_per_s", limit_s=args.seconds * 4 + 60)
+            res = {
+                "phase": f"poll_{mode}",
+                "offered_per_s": args.poll_rate,
+                **res,
+                "ingest_per_s": during(ingest.counts("ingest_per_s"), first),
+                "ingest_target": args.ingest_rate,
+                "load_before": load,
+                "load_after": loadavg(),
+            }
+            emit(res)
+            results[mode] = res
+    http, sql = results["http"], results["sql"]
+    ok = (
+        http["p99_ms"] <= TARGETS["poll_p99_ms"]
+        and http["achieved_per_s"] >= 0.99 * args.poll_rate
+        and http["failed"] == 0
+        and http["ingest_per_s"] >= 0.95 * args.ingest_rate
+    )
+    return {
+        "poll": "PASS" if ok else "FAIL",
+        "poll_detail": f"p99 {http['p99_ms']} ms (target ≤ 25) at {http['achieved_per_s']}/s "
+        f"of {args.poll_rate}/s, ingest {http['ingest_per_s']}/s of {args.ingest_rate}; raw SQL "
+        f"p99 {sql['p99_ms']} ms",
+        "poll_http_vs_raw_sql_p99": round(http["p99_ms"] / sql["p99_ms"], 2),
+    }
+
+
+async def sse_phase(
+    args: argparse.Namespace, url: str, port: str, spec: str, server: Child, tenants: int
+) -> dict[str, Any]:
+    """SSE fan-out: the server process writes (as the PBX owner does) and streams."""
+    load = loadavg()
+    async with child("--role", "sse", "--port", port, "--spec", spec, "--url", url,
+                     "--subscribers", str(args.subscribers), "--seconds", str(args.seconds),
+                     "--warmup", "2") as sse:  # fmt: skip
+        await sse.wait_for("connected", limit_s=120)
+        first = len(server.counts("ingest_per_s"))
+        server.send(f"ingest {args.fanout_rate}")
+        async with child("--role", "poll", "--mode", "sql", "--port", port, "--url", url,
+                         "--spec", spec, "--rate", "20",
+                         "--seconds", str(args.seconds + 2)) as peer:  # fmt: skip
+            res = await sse.wait_for("deliveries", limit_s=args.seconds * 4 + 60)
+            sql = await peer.wait_for("achieved_per_s", limit_s=args.seconds * 4 + 60)
+        server.send("stop")
+        await server.wait_for("stopped")
+    rate = during(server.counts("ingest_per_s"), first)
+    res = {
+        "phase": "sse_fanout_http",
+        "subscribers": args.subscribers,
+        "ingest_per_s": rate,
+        "ingest_target": args.fanout_rate,
+        "expected_deliveries_per_s": rate * args.subscribers // tenants,
+        **res,
+        "raw_sql_page_p99_ms_same_window": sql["p99_ms"],
+        "load_before": load,
+        "load_after": loadavg(),
+    }
+    emit(res)
+    ok = (
+        res["p99_ms"] <= TARGETS["sse_p99_ms"]
+        and rate >= 0.95 * args.fanout_rate
+        and res["deliveries_per_s"] >= 0.95 * res["expected_deliveries_per_s"]
+    )
+    return {
+        "sse": "PASS" if ok else "FAIL",
+        "sse_detail": f"p99 {res['p99_ms']} ms (target ≤ 100), {res['deliveries_per_s']} of "
+        f"{res['expected_deliveries_per_s']} deliveries/s, ingest {rate}/s of "
+        f"{args.fanout_rate}; raw SQL page p99 {sql['p99_ms']} ms",
+    }
+
+
+def main() -> None:
+    """Dispatch on ``--role`` (the orchestrator when absent)."""
+    import logging
+
+    import structlog
+
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.CRITICAL))
-    if len(sys.argv) == 5 and sys.argv[1] == "--ingest-child":
-        await ingest_process(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))
-        return
-    ap = argparse.ArgumentParser()
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--role", default="main", choices=["main", "server", "ingest", "poll", "sse"])
     ap.add_argument("--events", type=int, default=1_000_000)
     ap.add_argument("--tenants", type=int, default=20)
-    ap.add_argument("--seconds", type=float, default=10.0)
+    ap.add_argument("--seconds", type=float, default=20.0)
     ap.add_argument("--poll-rate", type=int, default=300)
     ap.add_argument("--ingest-rate", type=int, default=10_000)
     ap.add_argument("--subscribers", type=int, default=500)
     ap.add_argument("--fanout-rate", type=int, default=3000)
-    ap.add_argument("--http-sse", type=int, default=50)
     ap.add_argument("--pg", default=DEFAULT_PG)
-    ap.add_argument("--http-rate", type=int, default=300, help="poll rate of phase 2a")
+    ap.add_argument("--db", default=None, help="keep and reuse this database")
+    ap.add_argument("--phases", default="poll,sse", help="poll, sse or both")
+    # Internal (children).
+    ap.add_argument("--url", help=argparse.SUPPRESS)
+    ap.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
+    ap.add_argument("--rate", type=int, default=0, help=argparse.SUPPRESS)
+    ap.add_argument("--mode", default="http", help=argparse.SUPPRESS)
+    ap.add_argument("--spec", help=argparse.SUPPRESS)
+    ap.add_argument("--seed", type=int, default=1, help=argparse.SUPPRESS)
+    ap.add_argument("--warmup", type=float, default=2.0, help=argparse.SUPPRESS)
     args = ap.parse_args()
-
-    name = f"ccbridge_bench_events_{secrets.token_hex(3)}"
-    admin = await asyncpg.connect(_dsn(args.pg))
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    await admin.close()
-    url = make_url(args.pg).set(database=name).render_as_string(hide_password=False)
-    try:
-        await run(args, url)
-    finally:
-        admin = await asyncpg.connect(_dsn(args.pg))
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
-
-
-async def run(args: argparse.Namespace, url: str) -> None:
-    """The phases, on a migrated scratch database."""
-    await run_migrations_async(url)
-    tenants = [f"t{i:02d}" for i in range(args.tenants)]
-    t = time.perf_counter()
-    per = await load(_dsn(url), args.events, tenants)
-    print(
-        json.dumps(
-            {"setup": "copy", "events": args.events, "seconds": round(time.perf_counter() - t, 1)}
-        )
-    )
-
-    engine = create_engine(url)
-    sessions = create_session_factory(engine)
-    commit_at: dict[str, float] = {}
-    hub = EventHub()
-
-    def on_commit(events: Sequence[StoredEvent]) -> None:
-        now = time.perf_counter()
-        for e in events:
-            commit_at[e.id] = now
-        hub.publish(events)
-
-    journal = SqlJournal(sessions, on_commit=on_commit)
-    calls = CallRepository(sessions, journal)
-    clock = SystemClock()
-    access = AccessService(
-        lambda: SqlAccessUnitOfWork(sessions),
-        JwtCodec("x" * 40),
-        now=clock.now,
-        token_ttl_seconds=600,
-    )
-    events = EventService(journal, hub, SqlEventSettings(sessions), calls, None, clock.now)
-    sender = HttpWebhookSender()
-    webhooks = WebhookService(SqlWebhookStore(sessions), events, sender, journal, None, clock)
-    app = create_app(
-        call_store=calls,
-        readiness=Readiness(),
-        access=access,
-        jwt=JwtCodec("x" * 40),
-        event_api=EventApi(events=events, webhooks=webhooks, clock=clock),
-    )
-    keys: dict[str, str] = {}
-    for tenant in tenants:
-        await access.create_tenant(ADMIN, tenant_id=tenant, name=tenant)
-        _, keys[tenant] = await access.create_system_key(
-            role=Role.CRM, tenant_id=tenant, name="crm", actor="bench"
-        )
-    rng = random.Random(1)
-    pool = await asyncpg.create_pool(_dsn(url), min_size=4, max_size=10)
-
-    def cursor_of() -> tuple[str, int]:
-        tenant = rng.choice(tenants)
-        return tenant, rng.randrange(0, per[tenant] - 100)
-
-    results: list[dict[str, Any]] = []
-    async with (
-        ingest_child(url, args.tenants, args.ingest_rate) as ingested,
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://bench") as http,
-    ):
-        await asyncio.sleep(2.0)  # warm up the ingest
-
-        async def via_http() -> None:
-            tenant, after = cursor_of()
-            resp = await http.get(
-                "/api/v1/events",
-                params={"after": after, "limit": 100},
-                headers={"Authorization": f"Bearer {keys[tenant]}"},
-            )
-            assert resp.status_code == 200
-            assert len(resp.json()["items"]) == 100
-
-        async def via_service() -> None:
-            tenant, after = cursor_of()
-            page = await events.poll(tenant, after, 100)
-            assert len(page) == 100
-
-        async def via_sql() -> None:
-            tenant, after = cursor_of()
-            async with pool.acquire() as conn:
-                rows = await conn.fetch(
-                    "SELECT tenant, seq, id, type, call_id, occurred_at, recorded_at, data "
-                    "FROM events WHERE tenant = $1 AND seq > $2 ORDER BY seq LIMIT 100",
-                    tenant,
-                    after,
-                )
-            assert len(rows) == 100
-
-        phases = (
-            ("poll_http_app", via_http),
-            ("poll_service", via_service),
-            ("poll_raw_sql", via_sql),
-        )
-        for label, fn in phases:
-            first = len(ingested)
-            t = time.perf_counter()
-            rate = args.http_rate if label == "poll_http_app" else args.poll_rate
-            lat = await open_loop(rate, args.seconds, fn)
-            took = time.perf_counter() - t
-            res = summary(label, lat, int(rate * args.seconds), took)
-            res["failed"] = len(FAILURES)
-            print(json.dumps({"failed_requests": label, "count": len(FAILURES)}))
-            FAILURES.clear()
-            during = ingested[first:] or [0]
-            res["ingested_per_s_during"] = round(sum(during) / len(during))
-            print(
-                json.dumps({"ingest_during": label, "events_per_s": res["ingested_per_s_during"]})
-            )
-            results.append(res)
-
-    # SSE fan-out.
-    latencies: list[float] = []
-    http_latencies: list[float] = []
-    received = 0
-    stop = asyncio.Event()
-
-    async def subscriber(tenant: str) -> None:
-        nonlocal received
-        after = await journal.last_seq(tenant)
-        async for ev in events.stream(tenant, after, ping_every=15.0):
-            if ev is None:
-                continue
-            sent = commit_at.get(ev.id)
-            if sent is not None:
-                latencies.append(time.perf_counter() - sent)
-            received += 1
-            await events.sse_frame(ev)  # the per-event work the endpoint does
-            if stop.is_set():
-                return
-
-    async def http_subscriber(base: str, tenant: str) -> None:
-        async with (
-            httpx.AsyncClient(base_url=base, timeout=None) as client,
-            client.stream(
-                "GET",
-                "/api/v1/events/stream",
-                params={"after": await journal.last_seq(tenant)},
-                headers={"Authorization": f"Bearer {keys[tenant]}"},
-            ) as resp,
-        ):
-            async for line in resp.aiter_lines():
-                if line.startswith("data: "):
-                    env = json.loads(line[6:])
-                    sent = commit_at.get(env["id"])
-                    if sent is not None:
-                        http_latencies.append(time.perf_counter() - sent)
-
-    import uvicorn
-
-    server = uvicorn.Server(
-        uvicorn.Config(
-            app, host="127.0.0.1", port=0, log_config=None, access_log=False, lifespan="off"
-        )
-    )
-    server_task = asyncio.create_task(server.serve())
-    while not server.started:  # noqa: ASYNC110
-        await asyncio.sleep(0.01)
-    base = f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
-    subs = [
-        asyncio.create_task(subscriber(tenants[i % len(tenants)])) for i in range(args.subscribers)
-    ]
-    http_subs = [
-        asyncio.create_task(http_subscriber(base, tenants[i % len(tenants)]))
-        for i in range(args.http_sse)
-    ]
-    await asyncio.sleep(1.0)
-    fan = Ingest(journal, sessions, tenants, args.fanout_rate)
-    fan_task = asyncio.create_task(fan.run())
-    t = time.perf_counter()
-    await asyncio.sleep(args.seconds)
-    took = time.perf_counter() - t
-    fan_task.cancel()
-    stop.set()
-    await asyncio.sleep(0.5)
-    for task in [*subs, *http_subs]:
-        task.cancel()
-    await asyncio.gather(*subs, *http_subs, fan_task, return_exceptions=True)
-    server.should_exit = True
-    with contextlib.suppress(BaseException):
-        await asyncio.wait_for(server_task, 5)
-    fan_res = summary(
-        "sse_fanout_in_process", latencies, fan.written * args.subscribers // len(tenants), took
-    )
-    fan_res["ingested_per_s"] = round(fan.written / took)
-    fan_res["subscribers"] = args.subscribers
-    http_res = summary("sse_fanout_http", http_latencies, 0, took)
-    http_res["subscribers"] = args.http_sse
-    # The SQL peer for the fan-out: the same page query a polling subscriber would run.
-    async with pool.acquire() as conn:
-        sql_lat = []
-        for _ in range(200):
-            tenant = rng.choice(tenants)
-            t = time.perf_counter()
-            await conn.fetch(
-                "SELECT * FROM events WHERE tenant = $1 AND seq > $2 ORDER BY seq LIMIT 100",
-                tenant,
-                rng.randrange(0, per[tenant] - 100),
-            )
-            sql_lat.append(time.perf_counter() - t)
-    summary("raw_sql_page_idle", sql_lat, 200, 1.0)
-    print(
-        json.dumps(
-            {
-                "ratio_poll_http_vs_sql_p99": round(results[0]["p99_ms"] / results[2]["p99_ms"], 2),
-                "ratio_poll_service_vs_sql_p99": round(
-                    results[1]["p99_ms"] / results[2]["p99_ms"], 2
-                ),
-            }
-        )
-    )
-    await pool.close()
-    await sender.close()
-    await engine.dispose()
+    if args.role == "server":
+        asyncio.run(role_server(args.url, args.port, args.tenants))
+    elif args.role == "ingest":
+        asyncio.run(role_ingest(args.url, args.tenants, args.rate))
+    elif args.role == "poll":
+        asyncio.run(role_poll(args))
+    elif args.role == "sse":
+        asyncio.run(role_sse(args))
+    else:
+        asyncio.run(orchestrate(args))
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    main()

@@ -30,7 +30,7 @@ from ccbridge.asterisk.seat_feed import AmiSeatFeed
 from ccbridge.crm.http_lookup import HttpCrmLookup
 from ccbridge.db.access_uow import SqlAccessUnitOfWork
 from ccbridge.db.batch_writer import CallBatchWriter
-from ccbridge.db.engine import create_engine, create_session_factory, ping
+from ccbridge.db.engine import PgReadPool, create_engine, create_session_factory, ping
 from ccbridge.db.journal import SqlEventSettings, SqlJournal
 from ccbridge.db.migrate import run_migrations_async
 from ccbridge.db.repositories.agents import AgentRepository
@@ -105,6 +105,7 @@ class Service:
     seat_feed: AmiSeatFeed
     recordings: _RecordingRuntime | None = None
     webhook_dispatcher: WebhookDispatcher | None = None
+    read_pool: PgReadPool | None = None
 
     async def run(self) -> None:
         """Run until the HTTP server exits (SIGINT/SIGTERM); any task failing stops them all."""
@@ -127,6 +128,8 @@ class Service:
             pass
         finally:
             await self.writer.stop()
+            if self.read_pool is not None:
+                await self.read_pool.close()
 
 
 class _StopRequested(Exception):
@@ -207,7 +210,8 @@ def build_service(
     clock = SystemClock()
     sessions = create_session_factory(engine)
     hub = EventHub()
-    journal = SqlJournal(sessions, on_commit=hub.publish)
+    read_pool = PgReadPool.for_engine(engine)
+    journal = SqlJournal(sessions, on_commit=hub.publish, read_pool=read_pool)
     repo = CallRepository(sessions, journal)
     access = build_access_service(settings, engine)
     writer = CallBatchWriter(repo)
@@ -259,6 +263,7 @@ def build_service(
         seat_feed=seat_feed,
         recordings=recordings,
         webhook_dispatcher=dispatcher,
+        read_pool=read_pool,
     )
 
 

@@ -192,3 +192,24 @@ async def test_a_stream_writes_every_available_frame_in_one_chunk(engine: AsyncE
     assert second.count(b"\n\n") == 2
     assert second.startswith(b"id: %d\n" % more[0].seq)
     await stream.aclose()
+    # Two streams at the same cursor share one chunk (encoded once per tenant, not per stream).
+    a, b = events.stream("t1", stored[-1].seq), events.stream("t1", stored[-1].seq)
+    assert await anext(a) is await anext(b)
+    await a.aclose()
+    await b.aclose()
+
+
+async def test_appended_events_roll_back_with_their_transaction(engine: AsyncEngine) -> None:
+    """Outbox: the fast PostgreSQL insert runs inside the caller's transaction, so a rollback
+    takes the events and the counter bump with it."""
+    sessions = create_session_factory(engine)
+    journal = SqlJournal(sessions)
+    async with sessions() as db:
+        stored = await journal.append(db, [_event("t1", "a"), _event("t2", "b")])
+        assert len(stored) == 2
+        await db.rollback()
+    assert await journal.list_after("t1", 0, 10) == []
+    assert await journal.list_encoded("t2", 0, 10) == []
+    assert await journal.last_seq("t1") == 0
+    again = await journal.write([_event("t2", "b"), _event("t1", "a"), _event("t1", "c")])
+    assert [(e.tenant, e.seq) for e in again] == [("t1", 1), ("t1", 2), ("t2", 1)]

@@ -118,6 +118,9 @@ def create_app(
         app.state.sse_ping_seconds = event_api.sse_ping_seconds
     install_problem_handlers(app)
     install_auth_handlers(app)
+    # The CRM poll and stream routes are matched first: routes are tried in order and these
+    # are the hottest (hundreds of requests per second; docs/benchmarks.md, Events).
+    app.include_router(events.router)
     app.include_router(health.router)
     app.include_router(calls.router)
     app.include_router(tenants.router)
@@ -130,7 +133,6 @@ def create_app(
     app.include_router(recordings.router)
     app.include_router(ivr.router)
     app.include_router(call_params.router)
-    app.include_router(events.router)
     app.include_router(webhooks.router)
     return app
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import asyncpg  # type: ignore[import-untyped]
 from sqlalchemy import event, make_url, text
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import (
@@ -86,3 +87,52 @@ async def ping(engine: AsyncEngine, *, timeout_s: float = PING_TIMEOUT_S) -> Non
     """Run ``SELECT 1`` so /readyz can tell a dead database; raises on failure or timeout."""
     async with asyncio.timeout(timeout_s), engine.connect() as conn:
         await conn.execute(text("SELECT 1"))
+
+
+class PgReadPool:
+    """A small asyncpg pool for the hot keyset reads of the event journal: a page is one
+    prepared statement, with no ORM session, pre-ping or rollback around it (about a third
+    of a poll's server time; docs/benchmarks.md, Events). Opened on first use."""
+
+    def __init__(self, url: str, *, max_size: int = 20) -> None:
+        """Keep the DSN (a SQLAlchemy URL of a PostgreSQL database)."""
+        self._dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+        self._max = max_size
+        self._pool: asyncpg.Pool | None = None
+        self._lock = asyncio.Lock()
+
+    @classmethod
+    def for_engine(cls, engine: AsyncEngine) -> PgReadPool | None:
+        """A pool on *engine*'s database when that is PostgreSQL, else ``None``."""
+        if engine.dialect.name != "postgresql":
+            return None
+        return cls(engine.url.render_as_string(hide_password=False))
+
+    async def fetch(self, query: str, *args: Any) -> list[Any]:
+        """Run a read; one retry on a connection that died (what pre-ping does elsewhere)."""
+        pool = self._pool or await self._open()
+        rows: list[Any]
+        try:
+            rows = await pool.fetch(query, *args)
+        except (asyncpg.PostgresConnectionError, asyncpg.InterfaceError, OSError):
+            rows = await pool.fetch(query, *args)
+        return rows
+
+    async def _open(self) -> asyncpg.Pool:
+        async with self._lock:
+            if self._pool is None:
+                self._pool = await asyncpg.create_pool(
+                    self._dsn,
+                    min_size=1,
+                    max_size=self._max,
+                    timeout=10,
+                    command_timeout=60,
+                    server_settings={"application_name": "ccbridge-read", "timezone": "UTC"},
+                )
+            return self._pool
+
+    async def close(self) -> None:
+        """Close the connections (shutdown)."""
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None

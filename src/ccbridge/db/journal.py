@@ -19,10 +19,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import Table, delete, select
+from sqlalchemy import Table, delete, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from ccbridge.db.engine import PgReadPool
 from ccbridge.db.event_tables import EventCounterRow, EventRow, EventSettingsRow
 from ccbridge.domain.journal.types import EncodedEvent, NewEvent, StoredEvent
 from ccbridge.services.event_codec import envelope_bytes
@@ -96,10 +97,20 @@ _PG_INSERT = (
     "FROM unnest($1::varchar[], $2::bigint[], $3::varchar[], $4::varchar[], $5::varchar[],"
     " $6::timestamptz[], $8::text[], $9::bytea[], $10::bool[])"
     " AS u(tenant, seq, id, type, call_id, occurred_at, data, envelope, has_extras) "
-    "ON CONFLICT (id) DO NOTHING RETURNING seq"
+    "ON CONFLICT (id) DO NOTHING RETURNING tenant, seq"
 )
-"""All of a tenant's batch in one statement, arrays bound once (no per-row round trip or
+"""The whole batch in one statement, arrays bound once (no per-row round trip or
 SQLAlchemy parameter processing); the counter bump before it started the transaction."""
+_PG_BUMP = text(
+    "INSERT INTO event_counters (tenant, last_seq) "
+    "SELECT u.tenant, u.n FROM unnest(CAST(:tenants AS varchar[]), CAST(:counts AS bigint[]))"
+    " AS u(tenant, n) ORDER BY u.tenant "
+    "ON CONFLICT (tenant) DO UPDATE SET last_seq = event_counters.last_seq + EXCLUDED.last_seq "
+    "RETURNING tenant, last_seq"
+)
+"""Every tenant of a batch in one statement; ``ORDER BY`` makes it lock the counter rows in
+name order (writers of overlapping tenants queue, never deadlock). Run through the session,
+so it also begins the transaction the raw INSERT below joins."""
 
 
 async def _driver(db: AsyncSession) -> Any:
@@ -148,8 +159,8 @@ def _stored(tenant: str, seq: int, e: NewEvent, recorded_at: datetime) -> Stored
 
 async def _pg_insert(
     db: AsyncSession, events: Sequence[StoredEvent], recorded_at: datetime
-) -> set[int]:
-    """Insert a tenant's batch with one array-bound statement; return the seqs written."""
+) -> set[tuple[str, int]]:
+    """Insert a batch with one array-bound statement; return the (tenant, seq) written."""
     driver = await _driver(db)
     rows = await driver.fetch(
         _PG_INSERT,
@@ -164,7 +175,7 @@ async def _pg_insert(
         [e.encoded for e in events],
         [e.has_extras for e in events],
     )
-    return {r[0] for r in rows}
+    return {(r[0], r[1]) for r in rows}
 
 
 async def _sa_insert(db: AsyncSession, dialect: str, events: Sequence[StoredEvent]) -> set[int]:
@@ -197,9 +208,12 @@ class SqlJournal:
         *,
         on_commit: OnCommit | None = None,
         now: Callable[[], datetime] | None = None,
+        read_pool: PgReadPool | None = None,
     ) -> None:
-        """``on_commit`` (the in-process hub) hears every committed batch in commit order."""
+        """``on_commit`` (the in-process hub) hears every committed batch in commit order;
+        ``read_pool`` (PostgreSQL) serves the encoded pages without an ORM session."""
         self._sessions = session_factory
+        self._read_pool = read_pool
         self._on_commit = on_commit
         self._now = now or (lambda: datetime.now(UTC))
         self._commit_lock = asyncio.Lock()
@@ -221,6 +235,8 @@ class SqlJournal:
         by_tenant: dict[str, list[NewEvent]] = {}
         for event in events:
             by_tenant.setdefault(event.tenant, []).append(event)
+        if dialect == "postgresql":
+            return await self._pg_append(db, by_tenant, recorded_at)
         stored: list[StoredEvent] = []
         for tenant in sorted(by_tenant):
             batch = by_tenant[tenant]
@@ -232,12 +248,27 @@ class SqlJournal:
             last = int((await db.execute(bump.returning(_COUNTERS.c.last_seq))).scalar_one())
             first = last - len(batch) + 1
             events_in = [_stored(tenant, first + i, e, recorded_at) for i, e in enumerate(batch)]
-            if dialect == "postgresql":
-                written = await _pg_insert(db, events_in, recorded_at)
-            else:
-                written = await _sa_insert(db, dialect, events_in)
+            written = await _sa_insert(db, dialect, events_in)
             stored.extend(e for e in events_in if e.seq in written)
         return stored
+
+    async def _pg_append(
+        self, db: AsyncSession, by_tenant: dict[str, list[NewEvent]], recorded_at: datetime
+    ) -> list[StoredEvent]:
+        """Two statements whatever the batch: bump every tenant's counter (rows locked in
+        name order), then insert every event with arrays bound once."""
+        tenants = sorted(by_tenant)
+        bumped = await db.execute(
+            _PG_BUMP, {"tenants": tenants, "counts": [len(by_tenant[t]) for t in tenants]}
+        )
+        last = {row[0]: int(row[1]) for row in bumped}
+        events_in = [
+            _stored(tenant, last[tenant] - len(by_tenant[tenant]) + 1 + i, e, recorded_at)
+            for tenant in tenants
+            for i, e in enumerate(by_tenant[tenant])
+        ]
+        written = await _pg_insert(db, events_in, recorded_at)
+        return [e for e in events_in if (e.tenant, e.seq) in written]
 
     async def commit(self, db: AsyncSession, stored: Sequence[StoredEvent]) -> None:
         """Commit *db* and then tell the hub, in commit order across writers."""
@@ -287,6 +318,16 @@ class SqlJournal:
         """Like :meth:`list_after`, as stored envelope bytes (no row decoding, no JSON work)."""
         if not 1 <= limit <= MAX_PAGE:
             raise ValueError(f"limit must be between 1 and {MAX_PAGE}, got {limit}")
+        if self._read_pool is not None:
+            pooled: list[Any]
+            if types:
+                pooled = await self._read_pool.fetch(
+                    _PG_ENCODED_TYPES, tenant, after, limit, list(types)
+                )
+            else:
+                pooled = await self._read_pool.fetch(_PG_ENCODED, tenant, after, limit)
+            return await self._encoded(pooled, tenant, after, limit, types)
+        rows: Sequence[Any]
         async with self._sessions() as db:
             if db.get_bind().dialect.name == "postgresql":
                 driver = await _driver(db)
@@ -301,6 +342,16 @@ class SqlJournal:
                 if types:
                     stmt = stmt.where(_EVENTS.c.type.in_(list(types)))
                 rows = (await db.execute(stmt.order_by(_EVENTS.c.seq).limit(limit))).all()
+        return await self._encoded(rows, tenant, after, limit, types)
+
+    async def _encoded(
+        self,
+        rows: Sequence[Any],
+        tenant: str,
+        after: int,
+        limit: int,
+        types: Sequence[str] | None,
+    ) -> builtins.list[EncodedEvent]:
         if any(r[2] is None for r in rows):
             # Written before migration 0010: encode this page the slow way.
             return [

@@ -34,6 +34,8 @@ KNOWN_EXTRAS = frozenset({"ivr", "crm", "queue_wait", "recording"})
 ``recording`` = recording id."""
 SETTINGS_TTL = 5.0
 FRAME_CACHE = 20_000
+CHUNK_CACHE = 1_000
+"""Recent SSE chunks by (tenant, cursor): a few wake-ups' worth for every tenant."""
 
 
 def filter_extras(data: dict[str, Any], enabled: frozenset[str]) -> dict[str, Any]:
@@ -71,6 +73,7 @@ class EventService:
         self._now = now
         self._cache: dict[str, tuple[float, EventSettings]] = {}
         self._filtered: OrderedDict[tuple[str, int], EncodedEvent] = OrderedDict()
+        self._chunks: OrderedDict[tuple[str, int], tuple[bytes, int, int]] = OrderedDict()
 
     # --- settings ------------------------------------------------------------------------
 
@@ -98,6 +101,7 @@ class EventService:
         await self._settings.put(tenant, sorted(new.extras), new.sandbox, list(new.allow_private))
         self._cache.pop(tenant, None)
         self._filtered.clear()
+        self._chunks.clear()
         if self._audit is not None:
             await self._audit.record(
                 who,
@@ -195,15 +199,36 @@ class EventService:
         """
         cursor = after
         while True:
-            page = await self.read(tenant, cursor, batch)
-            if page:
-                frames = [await self.visible(tenant, e) for e in page]
-                cursor = page[-1].seq
-                yield b"".join(sse_frame(e.seq, e.type, e.envelope) for e in frames)
-            if len(page) >= batch:
+            chunk, end, count = await self._chunk(tenant, cursor, batch)
+            if count:
+                cursor = end
+                yield chunk
+            if count >= batch:
                 continue
             if not await self._hub.wait(tenant, cursor, ping_every):
                 yield None
+
+    async def _chunk(self, tenant: str, cursor: int, batch: int) -> tuple[bytes, int, int]:
+        """``(frames, last cursor, count)`` after *cursor*: built once per tenant and wake-up,
+        then shared by every stream at that cursor (encode once, not once per subscriber)."""
+        tail = self._hub.last_seq(tenant)
+        hit = self._chunks.get((tenant, cursor))
+        if hit is not None and hit[1] == tail:
+            return hit
+        page = await self.read(tenant, cursor, batch)
+        if not page:
+            return b"", cursor, 0
+        frames = [await self.visible(tenant, e) for e in page]
+        built = (
+            b"".join(sse_frame(e.seq, e.type, e.envelope) for e in frames),
+            page[-1].seq,
+            len(page),
+        )
+        if len(page) < batch and page[-1].seq == tail:  # exactly "all that is new": shareable
+            self._chunks[(tenant, cursor)] = built
+            if len(self._chunks) > CHUNK_CACHE:
+                self._chunks.popitem(last=False)
+        return built
 
     # --- writing ------------------------------------------------------------------------
 
