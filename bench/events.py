@@ -105,6 +105,51 @@ def emit(obj: dict[str, Any]) -> None:
     print(json.dumps(obj, ensure_ascii=False), flush=True)
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process so far (0 when it is gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def postgres_cpu() -> float:
+    """CPU seconds of every ``postgres`` process (a shared server: other users count too)."""
+    total = 0.0
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/comm") as f:
+                    if f.read().strip() != "postgres":
+                        continue
+            except OSError:
+                continue
+            total += cpu_seconds(int(entry))
+    return total
+
+
+class CpuMeter:
+    """CPU cores used by the server, the ingest and PostgreSQL over a phase."""
+
+    def __init__(self, **pids: int) -> None:
+        self.pids = pids
+        self.start = time.perf_counter()
+        self.before = {k: cpu_seconds(p) for k, p in pids.items()}
+        self.pg = postgres_cpu()
+
+    def cores(self) -> dict[str, float]:
+        """Mean cores per role since construction."""
+        took = time.perf_counter() - self.start
+        out = {
+            f"{k}_cpu_cores": round((cpu_seconds(p) - self.before[k]) / took, 2)
+            for k, p in self.pids.items()
+        }
+        out["postgres_cpu_cores"] = round((postgres_cpu() - self.pg) / took, 2)
+        return out
+
+
 def loadavg() -> str:
     """The 1/5/15-minute load average, to judge how noisy a figure is."""
     return " ".join(f"{x:.2f}" for x in os.getloadavg())
@@ -382,22 +427,33 @@ class Http:
     def __init__(self, port: int) -> None:
         self.port = port
         self.idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
+        self.reopened = 0
 
     async def get(self, path: str, key: str) -> bytes:
-        """GET *path*; return the body (raises on a non-200)."""
-        conn = (
-            self.idle.pop() if self.idle else await asyncio.open_connection("127.0.0.1", self.port)
-        )
-        reader, writer = conn
-        writer.write(
-            f"GET {path} HTTP/1.1\r\nhost: bench\r\nauthorization: Bearer {key}\r\n\r\n".encode()
-        )
+        """GET *path*; return the body (raises on a non-200). A kept-alive connection the
+        server closed meanwhile (uvicorn's 5 s idle timeout) is replaced once, as any
+        HTTP client does."""
+        request = f"GET {path} HTTP/1.1\r\nhost: bench\r\nauthorization: Bearer {key}\r\n\r\n"
+        while self.idle:
+            reader, writer = self.idle.pop()
+            try:
+                return await self._exchange(reader, writer, request.encode())
+            except (asyncio.IncompleteReadError, ConnectionError):
+                writer.close()
+                self.reopened += 1
+        reader, writer = await asyncio.open_connection("127.0.0.1", self.port)
+        return await self._exchange(reader, writer, request.encode())
+
+    async def _exchange(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: bytes
+    ) -> bytes:
+        writer.write(request)
         head = await reader.readuntil(b"\r\n\r\n")
         match = re.search(rb"(?i)content-length: *(\d+)", head)
         body = await reader.readexactly(int(match.group(1))) if match else b""
         if not head.startswith(b"HTTP/1.1 200"):
             raise RuntimeError(head[:40] + body[:200])
-        self.idle.append(conn)
+        self.idle.append((reader, writer))
         return body
 
 
@@ -410,8 +466,10 @@ async def open_loop(rate: int, seconds: float, one: Any) -> tuple[list[float], i
         nonlocal failed
         try:
             await one()
-        except Exception:
+        except Exception as exc:
             failed += 1
+            if failed <= 3:
+                print(repr(exc)[:300], file=sys.stderr)
             return
         lat.append(time.perf_counter() - scheduled)
 
@@ -465,9 +523,11 @@ async def role_poll(args: argparse.Namespace) -> None:
             if len(rows) != 100 or not body:
                 checked[1] += 1
 
+    cpu = time.process_time()
     lat, failed = await open_loop(args.rate, args.seconds, one)
     emit(
         {
+            "generator_cpu_cores": round((time.process_time() - cpu) / args.seconds, 2),
             "achieved_per_s": round(len(lat) / args.seconds, 1),
             "failed": failed,
             "short_pages": checked[1],
@@ -534,13 +594,16 @@ async def role_sse(args: argparse.Namespace) -> None:
     emit({"connected": connected[0]})
     await asyncio.sleep(args.warmup)
     measuring[0] = True
+    cpu = time.process_time()
     await asyncio.sleep(args.seconds)
     measuring[0] = False
+    own_cpu = round((time.process_time() - cpu) / args.seconds, 2)
     for t in subs:
         t.cancel()
     await asyncio.gather(*subs, return_exceptions=True)
     emit(
         {
+            "generator_cpu_cores": own_cpu,
             "deliveries": frames[0],
             "deliveries_per_s": round(frames[0] / args.seconds),
             **figures(lat),
@@ -647,7 +710,7 @@ async def phases(args: argparse.Namespace, url: str, per: dict[str, int]) -> Non
                          stdin=True) as server:  # fmt: skip
             port = str((await server.wait_for("ready"))["ready"])
             if "poll" in args.phases:
-                verdict.update(await poll_phases(args, url, port, spec))
+                verdict.update(await poll_phases(args, url, port, spec, server))
             if "sse" in args.phases:
                 verdict.update(await sse_phase(args, url, port, spec, server, len(tenants)))
             server.send("quit")
@@ -656,15 +719,24 @@ async def phases(args: argparse.Namespace, url: str, per: dict[str, int]) -> Non
     emit({"verdict": {**verdict, "load": loadavg()}})
 
 
-async def poll_phases(args: argparse.Namespace, url: str, port: str, spec: str) -> dict[str, Any]:
+async def poll_phases(
+    args: argparse.Namespace, url: str, port: str, spec: str, server: Child
+) -> dict[str, Any]:
     """Pages over HTTP, then the raw SQL peer, both while the ingest process writes."""
     results: dict[str, dict[str, Any]] = {}
     async with child("--role", "ingest", "--url", url, "--tenants", str(args.tenants),
                      "--rate", str(args.ingest_rate)) as ingest:  # fmt: skip
-        await asyncio.sleep(3.0)  # the ingest reaches its rate
+        # Warm-up, not measured: the ingest reaches its rate, the server opens its read pool
+        # and every key lands in its cache (a cold start under open-loop load is not the
+        # steady state this measures).
+        async with child("--role", "poll", "--mode", "http", "--port", port, "--url", url,
+                         "--spec", spec, "--rate", str(args.poll_rate), "--seconds", "3",
+                         "--seed", "99") as warm:  # fmt: skip
+            emit({"warmup": await warm.wait_for("achieved_per_s", limit_s=60)})
         for mode in ("http", "sql"):
             first = len(ingest.counts("ingest_per_s"))
             load = loadavg()
+            meter = CpuMeter(server=server.proc.pid, ingest=ingest.proc.pid)
             async with child("--role", "poll", "--mode", mode, "--port", port, "--url", url,
                              "--spec", spec, "--rate", str(args.poll_rate),
                              "--seconds", str(args.seconds)) as gen:  # fmt: skip
@@ -675,9 +747,14 @@ async def poll_phases(args: argparse.Namespace, url: str, port: str, spec: str) 
                 **res,
                 "ingest_per_s": during(ingest.counts("ingest_per_s"), first),
                 "ingest_target": args.ingest_rate,
+                **meter.cores(),
                 "load_before": load,
                 "load_after": loadavg(),
             }
+            if mode == "http" and res["achieved_per_s"]:
+                res["server_cpu_ms_per_request"] = round(
+                    res["server_cpu_cores"] / res["achieved_per_s"] * 1000, 2
+                )
             emit(res)
             results[mode] = res
     http, sql = results["http"], results["sql"]
@@ -707,11 +784,13 @@ async def sse_phase(
         await sse.wait_for("connected", limit_s=120)
         first = len(server.counts("ingest_per_s"))
         server.send(f"ingest {args.fanout_rate}")
+        meter = CpuMeter(server=server.proc.pid)
         async with child("--role", "poll", "--mode", "sql", "--port", port, "--url", url,
                          "--spec", spec, "--rate", "20",
                          "--seconds", str(args.seconds + 2)) as peer:  # fmt: skip
             res = await sse.wait_for("deliveries", limit_s=args.seconds * 4 + 60)
             sql = await peer.wait_for("achieved_per_s", limit_s=args.seconds * 4 + 60)
+        cores = meter.cores()
         server.send("stop")
         await server.wait_for("stopped")
     rate = during(server.counts("ingest_per_s"), first)
@@ -723,6 +802,7 @@ async def sse_phase(
         "expected_deliveries_per_s": rate * args.subscribers // tenants,
         **res,
         "raw_sql_page_p99_ms_same_window": sql["p99_ms"],
+        **cores,
         "load_before": load,
         "load_after": loadavg(),
     }

@@ -123,7 +123,7 @@ class PgReadPool:
             if self._pool is None:
                 self._pool = await asyncpg.create_pool(
                     self._dsn,
-                    min_size=1,
+                    min_size=min(4, self._max),
                     max_size=self._max,
                     timeout=10,
                     command_timeout=60,
