@@ -14,7 +14,6 @@ import asyncio
 import builtins
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -25,8 +24,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ccbridge.db.engine import PgReadPool
 from ccbridge.db.event_tables import EventCounterRow, EventRow, EventSettingsRow
-from ccbridge.domain.journal.types import EncodedEvent, NewEvent, StoredEvent
-from ccbridge.services.event_codec import envelope_bytes
+from ccbridge.domain.journal.types import EncodedEvent, NewEvent, StoredEvent, envelope
+from ccbridge.services.event_codec import encode_json, envelope_bytes
 
 EVENT_NAMESPACE = uuid.UUID("1b0f2c6e-4f3a-5d7e-9a51-7c0c2b1de7a0")
 """UUIDv5 namespace of event ids: the same (tenant, key) always yields the same id."""
@@ -144,17 +143,20 @@ def _stored(tenant: str, seq: int, e: NewEvent, recorded_at: datetime) -> Stored
     """The event as it will be stored, its envelope encoded once for every later reader."""
     if e.occurred_at.tzinfo is None or e.occurred_at.utcoffset() is None:
         raise ValueError(f"naive occurred_at {e.occurred_at!r}; pass an aware UTC time")
-    event = StoredEvent(
+    eid = event_id(tenant, e.key)
+    occurred_at = e.occurred_at.astimezone(UTC)
+    env = envelope(tenant, seq, eid, e.type.value, occurred_at, recorded_at, e.data, e.call_id)
+    return StoredEvent(
         tenant=tenant,
         seq=seq,
-        id=event_id(tenant, e.key),
+        id=eid,
         type=e.type.value,
-        occurred_at=e.occurred_at.astimezone(UTC),
+        occurred_at=occurred_at,
         recorded_at=recorded_at,
         data=e.data,
         call_id=e.call_id,
+        encoded=encode_json(env),
     )
-    return replace(event, encoded=envelope_bytes(event))
 
 
 async def _pg_insert(

@@ -63,17 +63,40 @@ class StoredEvent:
 
     def envelope(self) -> dict[str, Any]:
         """The public JSON shape (docs/events.md): same bytes for poll, SSE and webhooks."""
-        return {
-            "id": self.id,
-            "cursor": str(self.seq),
-            "type": self.type,
-            "schema_version": SCHEMA_VERSION,
-            "tenant": self.tenant,
-            "call_id": self.call_id,
-            "occurred_at": self.occurred_at.isoformat().replace("+00:00", "Z"),
-            "recorded_at": self.recorded_at.isoformat().replace("+00:00", "Z"),
-            "data": self.data,
-        }
+        return envelope(
+            self.tenant,
+            self.seq,
+            self.id,
+            self.type,
+            self.occurred_at,
+            self.recorded_at,
+            self.data,
+            self.call_id,
+        )
+
+
+def envelope(
+    tenant: str,
+    seq: int,
+    event_id: str,
+    event_type: str,
+    occurred_at: datetime,
+    recorded_at: datetime,
+    data: dict[str, Any],
+    call_id: str | None,
+) -> dict[str, Any]:
+    """The envelope of an event from its fields (the journal builds it before the event)."""
+    return {
+        "id": event_id,
+        "cursor": str(seq),
+        "type": event_type,
+        "schema_version": SCHEMA_VERSION,
+        "tenant": tenant,
+        "call_id": call_id,
+        "occurred_at": occurred_at.isoformat().replace("+00:00", "Z"),
+        "recorded_at": recorded_at.isoformat().replace("+00:00", "Z"),
+        "data": data,
+    }
 
 
 @dataclass(frozen=True, slots=True)
