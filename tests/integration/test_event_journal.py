@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from ccbridge.db.engine import create_session_factory
+from ccbridge.db.engine import PgReadPool, create_session_factory
 from ccbridge.db.journal import SqlEventSettings, SqlJournal, event_id
 from ccbridge.db.repositories import CallRepository
 from ccbridge.domain.calls.model import CallRecord, CallState
@@ -213,3 +213,23 @@ async def test_appended_events_roll_back_with_their_transaction(engine: AsyncEng
     assert await journal.last_seq("t1") == 0
     again = await journal.write([_event("t2", "b"), _event("t1", "a"), _event("t1", "c")])
     assert [(e.tenant, e.seq) for e in again] == [("t1", 1), ("t1", 2), ("t2", 1)]
+
+
+async def test_the_read_pool_serves_the_same_pages(engine: AsyncEngine) -> None:
+    """PostgreSQL pages through the dedicated asyncpg pool equal the session path's; SQLite
+    has no such pool and keeps the session path."""
+    sessions = create_session_factory(engine)
+    pool = PgReadPool.for_engine(engine)
+    if engine.dialect.name != "postgresql":
+        assert pool is None
+        return
+    assert pool is not None
+    try:
+        plain = SqlJournal(sessions)
+        pooled = SqlJournal(sessions, read_pool=pool)
+        await plain.write([_event("t1", f"p{i}") for i in range(5)])
+        assert await pooled.list_encoded("t1", 1, 3) == await plain.list_encoded("t1", 1, 3)
+        typed = await pooled.list_encoded("t1", 0, 10, types=["call.answered"])
+        assert typed == []
+    finally:
+        await pool.close()
