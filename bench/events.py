@@ -35,6 +35,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import json
 import os
 import random
@@ -370,6 +371,31 @@ async def role_ingest(url: str, tenants: int, rate: int) -> None:
 # --- server ----------------------------------------------------------------------------------
 
 
+class GcPauses:
+    """Stop-the-world time of the cyclic garbage collector, per generation (a tail suspect)."""
+
+    def __init__(self) -> None:
+        self.pauses: dict[int, list[float]] = {0: [], 1: [], 2: []}
+        self._t = 0.0
+        gc.callbacks.append(self._on)
+
+    def _on(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._t = time.perf_counter()
+        else:
+            self.pauses[info["generation"]].append(time.perf_counter() - self._t)
+
+    def report(self) -> dict[str, Any]:
+        """Count and max pause (ms) per generation since the last report."""
+        out = {
+            f"gen{g}": {"n": len(p), "max_ms": round(max(p, default=0) * 1000, 1)}
+            for g, p in self.pauses.items()
+        }
+        for p in self.pauses.values():
+            p.clear()
+        return out
+
+
 async def role_server(url: str, port: int, tenants: int) -> None:
     """Child process: the app as the composition root wires it, under uvicorn. Reads
     ``ingest <rate>`` / ``stop`` on stdin (the in-process writer of the fan-out phase)."""
@@ -386,6 +412,7 @@ async def role_server(url: str, port: int, tenants: int) -> None:
     from ccbridge.services.event_hub import EventHub
     from ccbridge.settings import Settings
 
+    gc_pauses = GcPauses()
     settings = Settings()
     engine = create_engine(url)
     sessions = create_session_factory(engine)
@@ -408,6 +435,7 @@ async def role_server(url: str, port: int, tenants: int) -> None:
     serving = asyncio.create_task(server.serve())
     while not server.started:  # noqa: ASYNC110
         await asyncio.sleep(0.01)
+    gc.freeze()  # as ccbridge.bootstrap.run_service does once wired
     emit({"ready": server.servers[0].sockets[0].getsockname()[1]})
     loop = asyncio.get_running_loop()
     stdin = asyncio.StreamReader()
@@ -426,7 +454,7 @@ async def role_server(url: str, port: int, tenants: int) -> None:
             writer.cancel()
             reporter.cancel()
             await asyncio.gather(writer, reporter, return_exceptions=True)
-            emit({"stopped": True})
+            emit({"stopped": True, "server_gc": gc_pauses.report()})
     server.should_exit = True
     await serving
 
@@ -808,6 +836,7 @@ async def sse_phase(
         server.send("stop")
         await server.wait_for("stopped")
     rate = during(server.counts("ingest_per_s"), first)
+    stopped = await server.wait_for("stopped")
     res = {
         "phase": "sse_fanout_http",
         "subscribers": args.subscribers,
@@ -817,6 +846,7 @@ async def sse_phase(
         **res,
         "raw_sql_page_p99_ms_same_window": sql["p99_ms"],
         **cores,
+        "server_gc": stopped["server_gc"],
         "load_before": load,
         "load_after": loadavg(),
     }

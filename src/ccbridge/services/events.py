@@ -18,7 +18,7 @@ from ccbridge.domain.journal.derive import call_params, four_variables, segment_
 from ccbridge.domain.journal.types import EncodedEvent, EventType, NewEvent, StoredEvent
 from ccbridge.errors import ConflictError, NotFoundError
 from ccbridge.services.audit import AuditRecorder
-from ccbridge.services.event_codec import encode_json, envelope_bytes, sse_frame
+from ccbridge.services.event_codec import encode_json, sse_frame
 from ccbridge.services.event_hub import EventHub
 from ccbridge.services.event_ports import (
     CallParamsStore,
@@ -155,11 +155,9 @@ class EventService:
         """One page after *after*, as stored envelope bytes: from the hub when it covers the
         cursor, else from the database (keyset)."""
         if not types:
-            buffered = self._hub.read_after(tenant, after, limit)
+            buffered = self._hub.read_encoded(tenant, after, limit)
             if buffered is not None:
-                return [
-                    EncodedEvent(e.seq, e.type, envelope_bytes(e), e.has_extras) for e in buffered
-                ]
+                return buffered
         return await self._journal.list_encoded(tenant, after, limit, types=types)
 
     async def poll(

@@ -4,6 +4,7 @@ waiters on publish and never busy-waits."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import time
 from datetime import UTC, datetime
 
@@ -63,3 +64,22 @@ def test_reads_find_the_cursor_by_bisection_across_gaps_and_both_halves() -> Non
     hub.publish([ev("t1", s) for s in range(200, 260)])
     assert hub.read_after("t1", 100, 10) is None  # fell out of the buffer
     assert [e.seq for e in hub.read_after("t1", 258, 10) or []] == [259]
+
+
+def test_a_full_buffer_leaves_the_garbage_collector_nothing_to_walk() -> None:
+    """Buffered events are plain tuples of atoms, which the collector untracks: a full hub
+    must not lengthen the stop-the-world pause of a full collection."""
+    hub = EventHub(buffer=2000)
+    events = [
+        StoredEvent("t1", s, f"t1-{s}", "call.queued", T0, T0, {"params": {"a": "b"}, "x": [1]})
+        for s in range(1, 2001)
+    ]
+    gc.collect()
+    before = len(gc.get_objects())
+    hub.publish(events)
+    del events
+    gc.collect()
+    assert len(gc.get_objects()) - before < 50
+    page = hub.read_after("t1", 1990, 3) or []
+    assert [e.data for e in page] == [{"params": {"a": "b"}, "x": [1]}] * 3
+    assert page[0].occurred_at == T0
