@@ -454,7 +454,7 @@ async def role_server(url: str, port: int, tenants: int) -> None:
             writer.cancel()
             reporter.cancel()
             await asyncio.gather(writer, reporter, return_exceptions=True)
-            emit({"stopped": True, "server_gc": gc_pauses.report()})
+            emit({"stopped": True, "server_gc": {**gc_pauses.report(), "tracked": len(gc.get_objects())}})
     server.should_exit = True
     await serving
 
