@@ -454,7 +454,12 @@ async def role_server(url: str, port: int, tenants: int) -> None:
             writer.cancel()
             reporter.cancel()
             await asyncio.gather(writer, reporter, return_exceptions=True)
-            emit({"stopped": True, "server_gc": {**gc_pauses.report(), "tracked": len(gc.get_objects())}})
+            emit(
+                {
+                    "stopped": True,
+                    "server_gc": {**gc_pauses.report(), "tracked": len(gc.get_objects())},
+                }
+            )
     server.should_exit = True
     await serving
 
@@ -682,11 +687,11 @@ class Child:
             with contextlib.suppress(ValueError):
                 self.lines.append(json.loads(line))
 
-    async def wait_for(self, key: str, limit_s: float = 120.0) -> dict[str, Any]:
-        """The first line carrying *key*."""
+    async def wait_for(self, key: str, limit_s: float = 120.0, since: int = 0) -> dict[str, Any]:
+        """The first line carrying *key* (from line *since* on)."""
         async with asyncio.timeout(limit_s):
             while True:
-                for line in self.lines:
+                for line in self.lines[since:]:
                     if key in line:
                         return line
                 if self.proc.returncode is not None:
@@ -764,10 +769,20 @@ async def phases(args: argparse.Namespace, url: str, per: dict[str, int]) -> Non
 async def poll_phases(
     args: argparse.Namespace, url: str, port: str, spec: str, server: Child
 ) -> dict[str, Any]:
-    """Pages over HTTP, then the raw SQL peer, both while the ingest process writes."""
+    """Pages over HTTP, then the raw SQL peer, both while the ingest writes: in its own
+    process (``--poll-ingest process``: the PBX owner beside a separate API process) or in
+    the server process (``server``: one process writes and serves, as ``ccbridge serve``)."""
     results: dict[str, dict[str, Any]] = {}
-    async with child("--role", "ingest", "--url", url, "--tenants", str(args.tenants),
-                     "--rate", str(args.ingest_rate)) as ingest:  # fmt: skip
+    in_server = args.poll_ingest == "server"
+    async with contextlib.AsyncExitStack() as stack:
+        if in_server:
+            mark = len(server.lines)
+            server.send(f"ingest {args.ingest_rate}")
+            ingest = server
+        else:
+            argv = ["--role", "ingest", "--url", url, "--tenants", str(args.tenants)]
+            argv += ["--rate", str(args.ingest_rate)]
+            ingest = await stack.enter_async_context(child(*argv))
         # Warm-up, not measured: the ingest reaches its rate, the server opens its read pool
         # and every key lands in its cache (a cold start under open-loop load is not the
         # steady state this measures).
@@ -778,13 +793,17 @@ async def poll_phases(
         for mode in ("http", "sql"):
             first = len(ingest.counts("ingest_per_s"))
             load = loadavg()
-            meter = CpuMeter(server=server.proc.pid, ingest=ingest.proc.pid)
+            pids = {"server": server.proc.pid}
+            if not in_server:
+                pids["ingest"] = ingest.proc.pid
+            meter = CpuMeter(**pids)
             async with child("--role", "poll", "--mode", mode, "--port", port, "--url", url,
                              "--spec", spec, "--rate", str(args.poll_rate),
                              "--seconds", str(args.seconds)) as gen:  # fmt: skip
                 res = await gen.wait_for("achieved_per_s", limit_s=args.seconds * 4 + 60)
             res = {
                 "phase": f"poll_{mode}",
+                "ingest_in": args.poll_ingest,
                 "offered_per_s": args.poll_rate,
                 **res,
                 "ingest_per_s": during(ingest.counts("ingest_per_s"), first),
@@ -799,6 +818,10 @@ async def poll_phases(
                 )
             emit(res)
             results[mode] = res
+        if in_server:
+            mark = len(server.lines)
+            server.send("stop")
+            await server.wait_for("stopped", since=mark)
     http, sql = results["http"], results["sql"]
     ok = (
         http["p99_ms"] <= TARGETS["poll_p99_ms"]
@@ -808,9 +831,9 @@ async def poll_phases(
     )
     return {
         "poll": "PASS" if ok else "FAIL",
-        "poll_detail": f"p99 {http['p99_ms']} ms (target ≤ 25) at {http['achieved_per_s']}/s "
-        f"of {args.poll_rate}/s, ingest {http['ingest_per_s']}/s of {args.ingest_rate}; raw SQL "
-        f"p99 {sql['p99_ms']} ms",
+        "poll_detail": f"ingest in {args.poll_ingest}: p99 {http['p99_ms']} ms (target ≤ 25) "
+        f"at {http['achieved_per_s']}/s of {args.poll_rate}/s, ingest "
+        f"{http['ingest_per_s']}/s of {args.ingest_rate}; raw SQL p99 {sql['p99_ms']} ms",
         "poll_http_vs_raw_sql_p99": round(http["p99_ms"] / sql["p99_ms"], 2),
     }
 
@@ -825,6 +848,7 @@ async def sse_phase(
                      "--warmup", "2") as sse:  # fmt: skip
         await sse.wait_for("connected", limit_s=120)
         first = len(server.counts("ingest_per_s"))
+        mark = len(server.lines)
         server.send(f"ingest {args.fanout_rate}")
         meter = CpuMeter(server=server.proc.pid)
         async with child("--role", "poll", "--mode", "sql", "--port", port, "--url", url,
@@ -834,9 +858,8 @@ async def sse_phase(
             sql = await peer.wait_for("achieved_per_s", limit_s=args.seconds * 4 + 60)
         cores = meter.cores()
         server.send("stop")
-        await server.wait_for("stopped")
+        stopped = await server.wait_for("stopped", since=mark)
     rate = during(server.counts("ingest_per_s"), first)
-    stopped = await server.wait_for("stopped")
     res = {
         "phase": "sse_fanout_http",
         "subscribers": args.subscribers,
@@ -883,6 +906,12 @@ def main() -> None:
     ap.add_argument("--pg", default=DEFAULT_PG)
     ap.add_argument("--db", default=None, help="keep and reuse this database")
     ap.add_argument("--phases", default="poll,sse", help="poll, sse or both")
+    ap.add_argument(
+        "--poll-ingest",
+        default="process",
+        choices=["process", "server"],
+        help="where the poll phase's ingest runs: its own process, or the server's",
+    )
     # Internal (children).
     ap.add_argument("--url", help=argparse.SUPPRESS)
     ap.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
