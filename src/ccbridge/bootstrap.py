@@ -32,6 +32,7 @@ from ccbridge.crm.http_lookup import HttpCrmLookup
 from ccbridge.db.access_uow import SqlAccessUnitOfWork
 from ccbridge.db.batch_writer import CallBatchWriter
 from ccbridge.db.engine import PgReadPool, create_engine, create_session_factory, ping
+from ccbridge.db.event_listener import PgEventListener
 from ccbridge.db.journal import SqlEventSettings, SqlJournal
 from ccbridge.db.migrate import run_migrations_async
 from ccbridge.db.repositories.agents import AgentRepository
@@ -201,6 +202,68 @@ async def run_service(settings: Settings) -> None:
     finally:
         await engine.dispose()
         log.info("ccbridge_stopped")
+
+
+async def run_api(settings: Settings) -> None:
+    """Run an API-only process beside the one that owns the PBX (PostgreSQL only): it serves
+    the HTTP API's reads (event polls, streams, calls) and never opens AMI or FastAGI (ADR
+    0001). Its event hub is fed by ``LISTEN`` on the journal's commits (ADR 0008)."""
+    configure_logging(settings.log_format, settings.log_level)
+    engine = create_engine(settings.database_url)
+    read_pool = PgReadPool.for_engine(engine)
+    if read_pool is None:
+        await engine.dispose()
+        raise ValueError("`ccbridge api` needs PostgreSQL (SQLite has no LISTEN/NOTIFY)")
+    log.info("ccbridge_api_starting")
+    clock = SystemClock()
+    sessions = create_session_factory(engine)
+    hub = EventHub()
+    journal = SqlJournal(sessions, read_pool=read_pool)
+    repo = CallRepository(sessions, journal)
+    event_api, _dispatcher, _jobs = _events(sessions, journal, hub, repo, clock)
+    listener = PgEventListener(settings.database_url, journal, hub)
+    readiness = Readiness()
+
+    async def db_check() -> CheckResult:
+        await ping(engine)
+        return CheckResult(True)
+
+    async def listener_check() -> CheckResult:
+        return CheckResult(listener.listening.is_set())
+
+    readiness.add("database", db_check)
+    readiness.add("event_listener", listener_check)
+    app = create_app(
+        call_store=repo,
+        readiness=readiness,
+        access=build_access_service(settings, engine),
+        jwt=JwtCodec(settings.auth.jwt_secret.get_secret_value()),
+        event_api=event_api,
+    )
+    http = _HttpServer(
+        uvicorn.Config(
+            app,
+            host=settings.api.host,
+            port=settings.api.port,
+            log_config=None,
+            access_log=False,
+            lifespan="off",
+        )
+    )
+    gc.freeze()
+    try:
+        with _stop_on_signals(http):
+            listening = asyncio.create_task(listener.run(), name="event-listener")
+            try:
+                await http.serve()
+            finally:
+                listening.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await listening
+    finally:
+        await read_pool.close()
+        await engine.dispose()
+        log.info("ccbridge_api_stopped")
 
 
 def build_service(

@@ -64,6 +64,35 @@ def serve(
 
 
 @app.command()
+def api(
+    host: Annotated[str | None, typer.Option(help="HTTP bind address.")] = None,
+    port: Annotated[int | None, typer.Option(help="HTTP port.")] = None,
+) -> None:
+    """Run an API-only process (PostgreSQL): event polls and streams, calls; no AMI/FastAGI.
+
+    Run any number beside the one `ccbridge serve` (the PBX owner) and route
+    `/api/v1/events` to them; they learn of new events by LISTEN/NOTIFY.
+    """
+    settings = _load_settings()
+    if host is not None:
+        settings.api.host = host
+    if port is not None:
+        settings.api.port = port
+    problems = settings.check_production_secrets()
+    if problems:
+        for p in problems:
+            typer.echo(f"refusing to start: {p}", err=True)
+        raise typer.Exit(2)
+    from ccbridge.bootstrap import run_api  # lazy: keeps `--help` fast
+
+    try:
+        asyncio.run(run_api(settings))
+    except ValueError as exc:
+        typer.echo(f"refusing to start: {exc}", err=True)
+        raise typer.Exit(2) from None
+
+
+@app.command()
 def migrate() -> None:
     """Bring the database schema up to date (Alembic ``upgrade head``)."""
     from ccbridge.db.migrate import run_migrations

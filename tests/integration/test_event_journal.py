@@ -4,6 +4,7 @@ skips a late-committing event), idempotent ids, retention, outbox atomicity."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 from datetime import UTC, datetime, timedelta
 
@@ -13,6 +14,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ccbridge.db.engine import PgReadPool, create_session_factory
+from ccbridge.db.event_listener import PgEventListener
 from ccbridge.db.journal import SqlEventSettings, SqlJournal, event_id
 from ccbridge.db.repositories import CallRepository
 from ccbridge.domain.calls.model import CallRecord, CallState
@@ -233,3 +235,41 @@ async def test_the_read_pool_serves_the_same_pages(engine: AsyncEngine) -> None:
         assert typed == []
     finally:
         await pool.close()
+
+
+async def test_an_api_process_hub_follows_another_process_commits(engine: AsyncEngine) -> None:
+    """PostgreSQL: a writer without a hub (the PBX owner) NOTIFYs at commit; a listener feeds
+    another hub (an API process), which wakes a long-poll and a stream; a rolled-back batch
+    announces nothing."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("LISTEN/NOTIFY is PostgreSQL's")
+    sessions = create_session_factory(engine)
+    writer = SqlJournal(sessions)
+    await writer.write([_event("t1", "before")])  # committed before the API process started
+    hub = EventHub()
+    reader = SqlJournal(sessions)
+    listener = PgEventListener(engine.url.render_as_string(hide_password=False), reader, hub)
+    events = EventService(reader, hub, SqlEventSettings(sessions), CallRepository(sessions),
+                          None, lambda: T0)  # fmt: skip
+    task = asyncio.create_task(listener.run())
+    try:
+        await asyncio.wait_for(listener.listening.wait(), 10)
+        poll = asyncio.create_task(events.poll("t1", 1, 100, wait=10))
+        stream = events.stream("t2", 0, ping_every=10)
+        await asyncio.sleep(0.1)
+        async with sessions() as db:
+            await writer.append(db, [_event("t1", "lost")])
+            await db.rollback()
+        await writer.write([_event("t1", "a"), _event("t1", "b"), _event("t2", "c")])
+        page = await asyncio.wait_for(poll, 5)
+        assert [orjson.loads(e.envelope)["call_id"] for e in page] == ["a", "b"]
+        chunk = await asyncio.wait_for(anext(stream), 5)
+        assert chunk is not None
+        assert b'"call_id":"c"' in chunk
+        await stream.aclose()
+        assert [e.call_id for e in hub.read_after("t1", 1, 10) or []] == ["a", "b"]
+        assert hub.read_after("t1", 0, 10) is None  # "before" predates the listener: database
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

@@ -201,6 +201,30 @@ async def _sa_insert(db: AsyncSession, dialect: str, events: Sequence[StoredEven
     return {r[0] for r in (await db.execute(stmt.returning(_EVENTS.c.seq), rows)).all()}
 
 
+NOTIFY_CHANNEL = "ccbridge_events"
+"""PostgreSQL channel on which a commit announces ``tenant:first_seq`` of what it wrote."""
+_NOTIFY_BYTES = 7000
+"""Under PostgreSQL's 8,000-byte payload limit."""
+
+
+async def _pg_notify(db: AsyncSession, stored: Sequence[StoredEvent]) -> None:
+    """Queue a NOTIFY in the writing transaction: delivered at commit, in commit order, to the
+    API processes' listeners (``PgEventListener``), never for a rolled-back batch."""
+    first: dict[str, int] = {}
+    for e in stored:
+        first.setdefault(e.tenant, e.seq)
+    parts = [f"{tenant}:{seq}" for tenant, seq in first.items()]
+    payloads: list[str] = []
+    while parts:
+        chunk: list[str] = []
+        while parts and sum(len(p) + 1 for p in chunk) + len(parts[0]) < _NOTIFY_BYTES:
+            chunk.append(parts.pop(0))
+        payloads.append(",".join(chunk))
+    driver = await _driver(db)
+    for payload in payloads:
+        await driver.execute("SELECT pg_notify($1, $2)", NOTIFY_CHANNEL, payload)
+
+
 class SqlJournal:
     """Append events in a caller's transaction; read them by tenant cursor."""
 
@@ -270,7 +294,9 @@ class SqlJournal:
             for i, e in enumerate(by_tenant[tenant])
         ]
         written = await _pg_insert(db, events_in, recorded_at)
-        return [e for e in events_in if (e.tenant, e.seq) in written]
+        stored = [e for e in events_in if (e.tenant, e.seq) in written]
+        await _pg_notify(db, stored)
+        return stored
 
     async def commit(self, db: AsyncSession, stored: Sequence[StoredEvent]) -> None:
         """Commit *db* and then tell the hub, in commit order across writers."""

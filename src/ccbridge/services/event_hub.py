@@ -61,21 +61,45 @@ class EventHub:
         """Take committed events (in commit order) and wake every waiter of their tenants."""
         touched: set[str] = set()
         for event in events:
-            state = self._tenant(event.tenant)
-            if event.seq <= state.last:
-                continue
-            if state.base is None:
-                state.base = event.seq - 1
-            if len(state.buffer) == state.buffer.maxlen:
-                state.base = state.buffer[0][0]
-            state.buffer.append((event.seq, event.type, envelope_bytes(event), event.has_extras))
-            state.last = event.seq
-            touched.add(event.tenant)
-            self.published += 1
-        for tenant in touched:
+            entry = (event.seq, event.type, envelope_bytes(event), event.has_extras)
+            if self._append(event.tenant, entry):
+                touched.add(event.tenant)
+        self._wake(touched)
+
+    def publish_encoded(self, tenant: str, events: Sequence[EncodedEvent]) -> None:
+        """Take one tenant's committed events read back from the database, in cursor order
+        (another process wrote them; ``PgEventListener`` heard its commit)."""
+        touched = False
+        for e in events:
+            touched |= self._append(tenant, (e.seq, e.type, e.envelope, e.has_extras))
+        self._wake({tenant} if touched else set())
+
+    def _append(self, tenant: str, entry: _Entry) -> bool:
+        state = self._tenant(tenant)
+        if entry[0] <= state.last:
+            return False
+        if state.base is None:
+            state.base = entry[0] - 1
+        if len(state.buffer) == state.buffer.maxlen:
+            state.base = state.buffer[0][0]
+        state.buffer.append(entry)
+        state.last = entry[0]
+        self.published += 1
+        return True
+
+    def _wake(self, tenants: set[str]) -> None:
+        for tenant in tenants:
             state = self._tenants[tenant]
             state.changed.set()
             state.changed = asyncio.Event()
+
+    def knows(self, tenant: str) -> bool:
+        """Whether this hub has heard of *tenant* since it started."""
+        return tenant in self._tenants and self._tenants[tenant].base is not None
+
+    def tenants(self) -> list[str]:
+        """Every tenant heard of (a listener catches them up after a reconnect)."""
+        return [t for t in self._tenants if self.knows(t)]
 
     def last_seq(self, tenant: str) -> int:
         """The newest cursor this process has published for *tenant* (0 if none)."""

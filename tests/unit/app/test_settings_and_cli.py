@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -94,3 +95,11 @@ def test_jwt_secret_is_masked_and_accepted_when_strong(monkeypatch: pytest.Monke
 def test_health_command_fails_when_nothing_listens() -> None:
     result = runner.invoke(app, ["health", "--url", "http://127.0.0.1:9/readyz"])
     assert result.exit_code == 1
+
+
+def test_api_process_refuses_sqlite(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """`ccbridge api` follows the journal by LISTEN/NOTIFY, which SQLite lacks."""
+    monkeypatch.setenv("CCBRIDGE_DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path}/x.db")
+    result = runner.invoke(app, ["api"])
+    assert result.exit_code == 2
+    assert "needs PostgreSQL" in result.output
