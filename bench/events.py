@@ -41,6 +41,7 @@ import os
 import random
 import re
 import secrets
+import socket
 import sys
 import tempfile
 import time
@@ -670,14 +671,18 @@ class Child:
         self._reader = asyncio.create_task(self._read())
 
     @classmethod
-    async def start(cls, *argv: str, stdin: bool = False) -> Child:
-        """Run ``bench/events.py <argv>``."""
+    async def start(
+        cls, *argv: str, stdin: bool = False, env: dict[str, str] | None = None
+    ) -> Child:
+        """Run ``bench/events.py <argv>`` (or ``python <argv>`` when argv starts with -m)."""
+        script = [] if argv and argv[0] == "-m" else [__file__]
         proc = await asyncio.create_subprocess_exec(
             sys.executable,
-            __file__,
+            *script,
             *argv,
             stdout=asyncio.subprocess.PIPE,
             stdin=asyncio.subprocess.PIPE if stdin else None,
+            env=env,
         )
         return cls(proc)
 
@@ -716,9 +721,11 @@ class Child:
 
 
 @contextlib.asynccontextmanager
-async def child(*argv: str, stdin: bool = False) -> AsyncIterator[Child]:
+async def child(
+    *argv: str, stdin: bool = False, env: dict[str, str] | None = None
+) -> AsyncIterator[Child]:
     """Start a role; always stop it."""
-    c = await Child.start(*argv, stdin=stdin)
+    c = await Child.start(*argv, stdin=stdin, env=env)
     try:
         yield c
     finally:
@@ -751,38 +758,76 @@ async def phases(args: argparse.Namespace, url: str, per: dict[str, int]) -> Non
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
         json.dump({"per": per, "keys": keys}, f)
         spec = f.name
-    verdict: dict[str, Any] = {}
+    verdict: dict[str, Any] = {"topology": args.topology}
     try:
-        async with child("--role", "server", "--url", url, "--tenants", str(args.tenants),
-                         stdin=True) as server:  # fmt: skip
-            port = str((await server.wait_for("ready"))["ready"])
+        async with serving(args, url) as (server, port):
             if "poll" in args.phases:
                 verdict.update(await poll_phases(args, url, port, spec, server))
             if "sse" in args.phases:
                 verdict.update(await sse_phase(args, url, port, spec, server, len(tenants)))
-            server.send("quit")
     finally:
         os.unlink(spec)
     emit({"verdict": {**verdict, "load": loadavg()}})
 
 
+@contextlib.asynccontextmanager
+async def serving(args: argparse.Namespace, url: str) -> AsyncIterator[tuple[Child, str]]:
+    """The process under test: ``split``: the real ``ccbridge api`` (its hub fed by
+    LISTEN/NOTIFY); ``single``: the app wired like ``ccbridge serve``, which also writes."""
+    if args.topology == "single":
+        argv = ["--role", "server", "--url", url, "--tenants", str(args.tenants)]
+        async with child(*argv, stdin=True) as server:
+            yield server, str((await server.wait_for("ready"))["ready"])
+            server.send("quit")
+        return
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = str(probe.getsockname()[1])
+    env = {**os.environ, "CCBRIDGE_DATABASE_URL": url, "CCBRIDGE_LOG_LEVEL": "WARNING"}
+    argv = ["-m", "ccbridge", "api", "--host", "127.0.0.1", "--port", port]
+    async with child(*argv, env=env) as server:
+        async with asyncio.timeout(60):
+            while True:
+                with contextlib.suppress(OSError, RuntimeError, asyncio.IncompleteReadError):
+                    await Http(int(port)).get("/readyz", "")
+                    break
+                await asyncio.sleep(0.2)
+        yield server, port
+
+
+@contextlib.asynccontextmanager
+async def writing(
+    args: argparse.Namespace, url: str, server: Child, rate: int
+) -> AsyncIterator[Child]:
+    """The PBX owner's journal writes at *rate*: its own process (``split``) or the server's
+    (``single``); yields the child whose ``ingest_per_s`` lines count them."""
+    if args.topology == "single":
+        mark = len(server.lines)
+        server.send(f"ingest {rate}")
+        try:
+            yield server
+        finally:
+            server.send("stop")
+            await server.wait_for("stopped", since=mark)
+        return
+    argv = ["--role", "ingest", "--url", url, "--tenants", str(args.tenants), "--rate", str(rate)]
+    async with child(*argv) as ingest:
+        yield ingest
+
+
+def cpu_pids(server: Child, ingest: Child) -> dict[str, int]:
+    """The processes whose CPU a phase reports."""
+    if ingest is server:
+        return {"server": server.proc.pid}
+    return {"server": server.proc.pid, "ingest": ingest.proc.pid}
+
+
 async def poll_phases(
     args: argparse.Namespace, url: str, port: str, spec: str, server: Child
 ) -> dict[str, Any]:
-    """Pages over HTTP, then the raw SQL peer, both while the ingest writes: in its own
-    process (``--poll-ingest process``: the PBX owner beside a separate API process) or in
-    the server process (``server``: one process writes and serves, as ``ccbridge serve``)."""
+    """Pages over HTTP, then the raw SQL peer, both while the PBX owner writes."""
     results: dict[str, dict[str, Any]] = {}
-    in_server = args.poll_ingest == "server"
-    async with contextlib.AsyncExitStack() as stack:
-        if in_server:
-            mark = len(server.lines)
-            server.send(f"ingest {args.ingest_rate}")
-            ingest = server
-        else:
-            argv = ["--role", "ingest", "--url", url, "--tenants", str(args.tenants)]
-            argv += ["--rate", str(args.ingest_rate)]
-            ingest = await stack.enter_async_context(child(*argv))
+    async with writing(args, url, server, args.ingest_rate) as ingest:
         # Warm-up, not measured: the ingest reaches its rate, the server opens its read pool
         # and every key lands in its cache (a cold start under open-loop load is not the
         # steady state this measures).
@@ -793,17 +838,14 @@ async def poll_phases(
         for mode in ("http", "sql"):
             first = len(ingest.counts("ingest_per_s"))
             load = loadavg()
-            pids = {"server": server.proc.pid}
-            if not in_server:
-                pids["ingest"] = ingest.proc.pid
-            meter = CpuMeter(**pids)
+            meter = CpuMeter(**cpu_pids(server, ingest))
             async with child("--role", "poll", "--mode", mode, "--port", port, "--url", url,
                              "--spec", spec, "--rate", str(args.poll_rate),
                              "--seconds", str(args.seconds)) as gen:  # fmt: skip
                 res = await gen.wait_for("achieved_per_s", limit_s=args.seconds * 4 + 60)
             res = {
                 "phase": f"poll_{mode}",
-                "ingest_in": args.poll_ingest,
+                "topology": args.topology,
                 "offered_per_s": args.poll_rate,
                 **res,
                 "ingest_per_s": during(ingest.counts("ingest_per_s"), first),
@@ -818,10 +860,6 @@ async def poll_phases(
                 )
             emit(res)
             results[mode] = res
-        if in_server:
-            mark = len(server.lines)
-            server.send("stop")
-            await server.wait_for("stopped", since=mark)
     http, sql = results["http"], results["sql"]
     ok = (
         http["p99_ms"] <= TARGETS["poll_p99_ms"]
@@ -831,9 +869,9 @@ async def poll_phases(
     )
     return {
         "poll": "PASS" if ok else "FAIL",
-        "poll_detail": f"ingest in {args.poll_ingest}: p99 {http['p99_ms']} ms (target ≤ 25) "
-        f"at {http['achieved_per_s']}/s of {args.poll_rate}/s, ingest "
-        f"{http['ingest_per_s']}/s of {args.ingest_rate}; raw SQL p99 {sql['p99_ms']} ms",
+        "poll_detail": f"p99 {http['p99_ms']} ms (target ≤ 25) at {http['achieved_per_s']}/s "
+        f"of {args.poll_rate}/s, ingest {http['ingest_per_s']}/s of {args.ingest_rate}; raw "
+        f"SQL p99 {sql['p99_ms']} ms",
         "poll_http_vs_raw_sql_p99": round(http["p99_ms"] / sql["p99_ms"], 2),
     }
 
@@ -841,27 +879,25 @@ async def poll_phases(
 async def sse_phase(
     args: argparse.Namespace, url: str, port: str, spec: str, server: Child, tenants: int
 ) -> dict[str, Any]:
-    """SSE fan-out: the server process writes (as the PBX owner does) and streams."""
+    """SSE fan-out while the PBX owner writes ``--fanout-rate`` events/s."""
     load = loadavg()
     async with child("--role", "sse", "--port", port, "--spec", spec, "--url", url,
                      "--subscribers", str(args.subscribers), "--seconds", str(args.seconds),
                      "--warmup", "2") as sse:  # fmt: skip
         await sse.wait_for("connected", limit_s=120)
-        first = len(server.counts("ingest_per_s"))
-        mark = len(server.lines)
-        server.send(f"ingest {args.fanout_rate}")
-        meter = CpuMeter(server=server.proc.pid)
-        async with child("--role", "poll", "--mode", "sql", "--port", port, "--url", url,
-                         "--spec", spec, "--rate", "20",
-                         "--seconds", str(args.seconds + 2)) as peer:  # fmt: skip
-            res = await sse.wait_for("deliveries", limit_s=args.seconds * 4 + 60)
-            sql = await peer.wait_for("achieved_per_s", limit_s=args.seconds * 4 + 60)
-        cores = meter.cores()
-        server.send("stop")
-        stopped = await server.wait_for("stopped", since=mark)
-    rate = during(server.counts("ingest_per_s"), first)
+        async with writing(args, url, server, args.fanout_rate) as ingest:
+            first = len(ingest.counts("ingest_per_s"))
+            meter = CpuMeter(**cpu_pids(server, ingest))
+            async with child("--role", "poll", "--mode", "sql", "--port", port, "--url", url,
+                             "--spec", spec, "--rate", "20",
+                             "--seconds", str(args.seconds + 2)) as peer:  # fmt: skip
+                res = await sse.wait_for("deliveries", limit_s=args.seconds * 4 + 60)
+                sql = await peer.wait_for("achieved_per_s", limit_s=args.seconds * 4 + 60)
+            cores = meter.cores()
+            rate = during(ingest.counts("ingest_per_s"), first)
     res = {
         "phase": "sse_fanout_http",
+        "topology": args.topology,
         "subscribers": args.subscribers,
         "ingest_per_s": rate,
         "ingest_target": args.fanout_rate,
@@ -869,10 +905,12 @@ async def sse_phase(
         **res,
         "raw_sql_page_p99_ms_same_window": sql["p99_ms"],
         **cores,
-        "server_gc": stopped["server_gc"],
         "load_before": load,
         "load_after": loadavg(),
     }
+    stops = [line for line in server.lines if "stopped" in line]
+    if args.topology == "single" and stops:
+        res["server_gc"] = stops[-1]["server_gc"]
     emit(res)
     ok = (
         res["p99_ms"] <= TARGETS["sse_p99_ms"]
@@ -907,10 +945,11 @@ def main() -> None:
     ap.add_argument("--db", default=None, help="keep and reuse this database")
     ap.add_argument("--phases", default="poll,sse", help="poll, sse or both")
     ap.add_argument(
-        "--poll-ingest",
-        default="process",
-        choices=["process", "server"],
-        help="where the poll phase's ingest runs: its own process, or the server's",
+        "--topology",
+        default="split",
+        choices=["split", "single"],
+        help="split: the PBX owner writes in its own process and `ccbridge api` serves; "
+        "single: one process writes and serves (ccbridge serve alone)",
     )
     # Internal (children).
     ap.add_argument("--url", help=argparse.SUPPRESS)

@@ -269,6 +269,21 @@ async def test_an_api_process_hub_follows_another_process_commits(engine: AsyncE
         await stream.aclose()
         assert [e.call_id for e in hub.read_after("t1", 1, 10) or []] == ["a", "b"]
         assert hub.read_after("t1", 0, 10) is None  # "before" predates the listener: database
+
+        # The listening connection dies; what commits meanwhile arrives after the reconnect.
+        async with engine.connect() as conn:
+            await conn.execute(
+                text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE application_name = 'ccbridge-listen' AND datname = current_database()"
+                )
+            )
+        await writer.write([_event("t1", "during")])
+        for _ in range(100):
+            if [e.call_id for e in hub.read_after("t1", 3, 10) or []] == ["during"]:
+                break
+            await asyncio.sleep(0.05)
+        assert [e.call_id for e in hub.read_after("t1", 3, 10) or []] == ["during"]
     finally:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):

@@ -25,6 +25,7 @@ from ccbridge.services.event_hub import EventHub
 log = structlog.get_logger(__name__)
 
 RECONNECT_DELAY = 1.0
+PROBE_SECONDS = 10.0
 
 
 class PgEventListener:
@@ -35,53 +36,91 @@ class PgEventListener:
         self._dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
         self._journal = journal
         self._hub = hub
-        self._pending: asyncio.Queue[str] = asyncio.Queue()
+        self._first: dict[str, int] = {}
+        """First announced cursor of tenants the hub does not know yet."""
+        self._readers: dict[str, asyncio.Task[None]] = {}
+        self._again: set[str] = set()
         self.listening = asyncio.Event()
 
     async def run(self) -> None:
         """Listen, reconnecting after a failure, until cancelled."""
-        while True:
-            try:
-                await self._listen()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # the database restarted or the network dropped
-                log.warning("event_listener_lost", error=repr(exc))
-            self.listening.clear()
-            await asyncio.sleep(RECONNECT_DELAY)
+        try:
+            while True:
+                try:
+                    await self._listen()
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:  # the database restarted or the network dropped
+                    log.warning("event_listener_lost", error=repr(exc))
+                self.listening.clear()
+                await asyncio.sleep(RECONNECT_DELAY)
+        finally:
+            for task in self._readers.values():
+                task.cancel()
+            await asyncio.gather(*self._readers.values(), return_exceptions=True)
 
     async def _listen(self) -> None:
-        conn = await asyncpg.connect(self._dsn, timeout=10)
+        conn = await asyncpg.connect(
+            self._dsn, timeout=10, server_settings={"application_name": "ccbridge-listen"}
+        )
+        closed = asyncio.Event()
+        conn.add_termination_listener(lambda _conn: closed.set())
         try:
             await conn.add_listener(NOTIFY_CHANNEL, self._on_notify)
-            # Whatever committed while we were not listening.
-            for tenant in self._hub.tenants():
-                self._pending.put_nowait(f"{tenant}:0")
+            for tenant in self._hub.tenants():  # what committed while we were not listening
+                self._wake(tenant)
             self.listening.set()
             log.info("event_listener_started")
-            while not conn.is_closed():
+            while True:
                 with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(5.0):
-                        await self._drain(await self._pending.get())
-                        while not self._pending.empty():
-                            await self._drain(self._pending.get_nowait())
+                    async with asyncio.timeout(PROBE_SECONDS):
+                        await closed.wait()
+                        return
+                # A silently dropped link shows only when used: probe it now and then.
+                await conn.fetchval("SELECT 1", timeout=5)
         finally:
             with contextlib.suppress(Exception):
                 await conn.close()
 
     def _on_notify(self, _conn: Any, _pid: int, _channel: str, payload: str) -> None:
         for part in payload.split(","):
-            self._pending.put_nowait(part)
+            tenant, _, first = part.rpartition(":")
+            if tenant:
+                self._first.setdefault(tenant, int(first))
+                self._wake(tenant)
 
-    async def _drain(self, part: str) -> None:
-        """Read one tenant's new rows into the hub (``tenant:first_seq`` of a commit)."""
-        tenant, _, first = part.rpartition(":")
-        if not tenant:
+    def _wake(self, tenant: str) -> None:
+        """Read *tenant* up now; tenants are read concurrently, each by one reader at a time
+        (a commit during a read makes that reader go round once more)."""
+        if tenant in self._readers:
+            self._again.add(tenant)
             return
-        after = self._hub.last_seq(tenant) if self._hub.knows(tenant) else int(first) - 1
+        self._readers[tenant] = asyncio.create_task(self._reader(tenant))
+
+    async def _reader(self, tenant: str) -> None:
+        try:
+            while True:
+                self._again.discard(tenant)
+                try:
+                    await self._drain(tenant)
+                except Exception as exc:  # keep the tenant; the next commit retries
+                    log.warning("event_listener_read_failed", tenant=tenant, error=repr(exc))
+                    return
+                if tenant not in self._again:
+                    return
+        finally:
+            del self._readers[tenant]
+
+    async def _drain(self, tenant: str) -> None:
+        """Read one tenant's new rows into the hub, in cursor order."""
+        if self._hub.knows(tenant):
+            after = self._hub.last_seq(tenant)
+        else:
+            after = max(self._first.get(tenant, 1) - 1, 0)
         while True:
-            page = await self._journal.list_encoded(tenant, max(after, 0), MAX_PAGE)
+            page = await self._journal.list_encoded(tenant, after, MAX_PAGE)
             self._hub.publish_encoded(tenant, page)
+            self._first.pop(tenant, None)
             if len(page) < MAX_PAGE:
                 return
             after = page[-1].seq
