@@ -1,10 +1,12 @@
 """Feed this process's event hub from commits made by another process (PostgreSQL only).
 
 The writing process (the PBX owner, ADR 0001) sends ``NOTIFY ccbridge_events`` with
-``tenant:first_seq`` pairs inside each journal transaction; PostgreSQL delivers it at commit,
-in commit order. An API process listens, reads each named tenant's new rows by cursor (the
-stored envelope bytes) and publishes them to its hub, which wakes its long-polls and SSE
-streams as if it had written them. A tenant's rows become visible in cursor order (ADR 0008),
+``tenant:first_seq:last_seq`` inside each journal transaction; PostgreSQL delivers it at
+commit, in commit order. An API process listens and, for a tenant that has a long-poll or
+stream waiting, reads the new rows by cursor (the stored envelope bytes) and publishes them to
+its hub, which wakes those waiters as if it had written them; for any other tenant it only
+notes the new last cursor (reading every commit back would cost a query per tenant and
+commit for nothing). A tenant's rows become visible in cursor order (ADR 0008),
 so reading after the hub's last cursor never skips one. After a lost connection every known
 tenant is read up again, so a missed notification costs a delay, not an event.
 """
@@ -84,10 +86,15 @@ class PgEventListener:
 
     def _on_notify(self, _conn: Any, _pid: int, _channel: str, payload: str) -> None:
         for part in payload.split(","):
-            tenant, _, first = part.rpartition(":")
-            if tenant:
+            tenant, first, last = part.rsplit(":", 2)
+            if self._hub.watched(tenant) or tenant in self._readers:
                 self._first.setdefault(tenant, int(first))
                 self._wake(tenant)
+            else:
+                # Nobody here waits on this tenant: note how far it got, read nothing (a
+                # poller at a random cursor reads the database anyway).
+                self._first.pop(tenant, None)
+                self._hub.skip_to(tenant, int(last))
 
     def _wake(self, tenant: str) -> None:
         """Read *tenant* up now; tenants are read concurrently, each by one reader at a time

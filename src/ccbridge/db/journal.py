@@ -202,7 +202,7 @@ async def _sa_insert(db: AsyncSession, dialect: str, events: Sequence[StoredEven
 
 
 NOTIFY_CHANNEL = "ccbridge_events"
-"""PostgreSQL channel on which a commit announces ``tenant:first_seq`` of what it wrote."""
+"""PostgreSQL channel on which a commit announces ``tenant:first_seq:last_seq`` it wrote."""
 _NOTIFY_BYTES = 7000
 """Under PostgreSQL's 8,000-byte payload limit."""
 
@@ -210,10 +210,10 @@ _NOTIFY_BYTES = 7000
 async def _pg_notify(db: AsyncSession, stored: Sequence[StoredEvent]) -> None:
     """Queue a NOTIFY in the writing transaction: delivered at commit, in commit order, to the
     API processes' listeners (``PgEventListener``), never for a rolled-back batch."""
-    first: dict[str, int] = {}
+    span: dict[str, tuple[int, int]] = {}
     for e in stored:
-        first.setdefault(e.tenant, e.seq)
-    parts = [f"{tenant}:{seq}" for tenant, seq in first.items()]
+        span[e.tenant] = (span.get(e.tenant, (e.seq, 0))[0], e.seq)
+    parts = [f"{tenant}:{first}:{last}" for tenant, (first, last) in span.items()]
     payloads: list[str] = []
     while parts:
         chunk: list[str] = []

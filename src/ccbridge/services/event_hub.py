@@ -41,6 +41,7 @@ class _Tenant:
     """Cursor just before the oldest buffered event (reads after it are complete)."""
     last: int = 0
     changed: asyncio.Event = field(default_factory=asyncio.Event)
+    waiters: int = 0
 
 
 class EventHub:
@@ -137,12 +138,31 @@ class EventHub:
         if state.last > after:
             return True
         changed = state.changed
+        state.waiters += 1
         try:
             async with asyncio.timeout(timeout):
                 await changed.wait()
         except TimeoutError:
             return False
+        finally:
+            state.waiters -= 1
         return True
+
+    def watched(self, tenant: str) -> bool:
+        """Whether a long-poll or stream of *tenant* is waiting for its next event."""
+        state = self._tenants.get(tenant)
+        return state is not None and state.waiters > 0
+
+    def skip_to(self, tenant: str, last: int) -> None:
+        """Note that *tenant* has events up to *last* without holding them (nobody waits for
+        them here): the buffer is dropped, so readers go to the database until it refills."""
+        state = self._tenant(tenant)
+        if last <= state.last:
+            return
+        state.buffer.clear()
+        state.base = None
+        state.last = last
+        self._wake({tenant})
 
 
 def _decode(entry: _Entry) -> StoredEvent:

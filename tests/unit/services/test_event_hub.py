@@ -83,3 +83,22 @@ def test_a_full_buffer_leaves_the_garbage_collector_nothing_to_walk() -> None:
     page = hub.read_after("t1", 1990, 3) or []
     assert [e.data for e in page] == [{"params": {"a": "b"}, "x": [1]}] * 3
     assert page[0].occurred_at == T0
+
+
+async def test_skip_to_notes_progress_without_holding_events() -> None:
+    """A tenant nobody waits on is not buffered: readers go to the database, and a waiter
+    behind the noted cursor returns at once."""
+    hub = EventHub()
+    hub.publish([ev("t1", 1), ev("t1", 2)])
+    assert not hub.watched("t1")
+    hub.skip_to("t1", 9)
+    assert hub.last_seq("t1") == 9
+    assert hub.read_after("t1", 2, 10) is None  # ask the database
+    assert await hub.wait("t1", 5, 5) is True
+    waiting = asyncio.create_task(hub.wait("t1", 9, 5))
+    await asyncio.sleep(0.01)
+    assert hub.watched("t1")
+    hub.publish([ev("t1", 10)])
+    assert await waiting is True
+    assert not hub.watched("t1")
+    assert [e.seq for e in hub.read_after("t1", 9, 10) or []] == [10]
