@@ -4,30 +4,31 @@ One command, at the targets of issue 7 (PostgreSQL on 127.0.0.1, trust auth)::
 
     .venv/bin/python bench/events.py
 
-prints one JSON line per phase and a ``verdict`` line with pass/fail per target. Options:
-``--events 1000000 --tenants 20 --seconds 20 --poll-rate 300 --ingest-rate 10000
---subscribers 500 --fanout-rate 3000 --pg URL --db NAME`` (``--db`` keeps and reuses a
-loaded database between runs; without it a scratch database is created and dropped).
+creates a scratch database, loads 1,000,000 events for 20 tenants with COPY (setup, not
+measured), runs every phase in both topologies and prints one JSON line per phase and a
+``verdict`` line with PASS/FAIL per target and topology. Options: ``--events --tenants
+--seconds 20 --poll-rate 300 --ingest-rate 10000 --subscribers 500 --fanout-rate 3000
+--phases poll,sse --topology split|single --pg URL --db NAME`` (``--db`` keeps the loaded
+database and reuses it, trimmed back to the loaded rows, on the next run).
 
-Every role runs in its own process, so the load generator never shares the server's event
-loop or interpreter:
+Topologies: ``split``: the PBX owner's journal writes run in their own process and the real
+``ccbridge api`` (API-only process, its hub fed by LISTEN/NOTIFY) serves; ``single``: one
+process writes and serves, as ``ccbridge serve`` alone does.
 
-* **server**: the real app (``create_app`` wired by the composition root's own helpers) under
-  uvicorn, like an API process of ``ccbridge serve``;
-* **ingest**: writes ``--ingest-rate`` events/s through the real outbox path
-  (``SqlJournal.append`` + commit, one transaction per 100 ms, all tenants) — the process that
-  owns the PBX;
+Every role is its own process, so the load generator never shares the server's interpreter:
+
+* **server**: ``ccbridge api`` (split) or the app wired by the composition root's helpers
+  (single), under uvicorn;
+* **ingest**: ``--ingest-rate`` events/s through the real outbox path (``SqlJournal.append``
+  + commit, one transaction per 100 ms, all tenants);
 * **poll**: open-loop HTTP client: ``GET /api/v1/events?after=<random cursor>&limit=100`` with
   each tenant's CRM key, fired on a fixed schedule; latency is measured from the *scheduled*
-  send time, so a slow server cannot slow the offered load (no coordinated omission);
+  send time (no coordinated omission); 3 s of warm-up first, not measured;
 * **sql**: the same schedule against the raw asyncpg keyset query (the peer, same run);
 * **sse**: ``--subscribers`` raw SSE connections (spread over tenants); latency = receipt
   minus the event's ``recorded_at`` (stamped before its INSERT, so it includes the commit).
 
-Phases: (1) load ``--events`` rows with COPY (setup, not measured); (2) poll over HTTP at
-``--poll-rate`` while ingest runs in its own process; (3) the raw SQL peer at the same rate
-and ingest; (4) SSE fan-out: the server process itself ingests ``--fanout-rate`` events/s
-(its in-process hub wakes the streams, as in ``ccbridge serve``) while the subscribers read.
+CPU per role (from ``/proc``) and the load average are printed with every phase.
 """
 
 from __future__ import annotations
@@ -258,16 +259,8 @@ async def prepare(args: argparse.Namespace) -> tuple[str, dict[str, int], bool]:
             "SELECT count(*) FROM events WHERE call_id NOT LIKE 'i%' AND tenant = ANY($1)", tenants
         )
         if have == args.events:
-            # Reuse: drop what earlier runs ingested, so every run starts from the same rows.
-            for tenant, last in loaded.items():
-                await conn.execute(
-                    "DELETE FROM events WHERE tenant = $1 AND seq > $2", tenant, last
-                )
-                await conn.execute(
-                    "UPDATE event_counters SET last_seq = $2 WHERE tenant = $1", tenant, last
-                )
-            await conn.execute("VACUUM ANALYZE events")
             emit({"setup": "reused", "db": name, "events": have})
+            await trim(url, loaded)
             return url, loaded, scratch
         await conn.execute("TRUNCATE events, event_counters")
     finally:
@@ -276,6 +269,20 @@ async def prepare(args: argparse.Namespace) -> tuple[str, dict[str, int], bool]:
     per = await load(_dsn(url), args.events, tenants)
     emit({"setup": "copy", "db": name, "events": args.events, "s": round(time.perf_counter() - t)})
     return url, per, scratch
+
+
+async def trim(url: str, loaded: dict[str, int]) -> None:
+    """Drop what earlier phases ingested, so every run starts from the same loaded rows."""
+    conn = await asyncpg.connect(_dsn(url))
+    try:
+        for tenant, last in loaded.items():
+            await conn.execute("DELETE FROM events WHERE tenant = $1 AND seq > $2", tenant, last)
+            await conn.execute(
+                "UPDATE event_counters SET last_seq = $2 WHERE tenant = $1", tenant, last
+            )
+        await conn.execute("VACUUM ANALYZE events")
+    finally:
+        await conn.close()
 
 
 async def make_keys(url: str, tenants: list[str]) -> dict[str, str]:
@@ -758,16 +765,22 @@ async def phases(args: argparse.Namespace, url: str, per: dict[str, int]) -> Non
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
         json.dump({"per": per, "keys": keys}, f)
         spec = f.name
-    verdict: dict[str, Any] = {"topology": args.topology}
+    verdicts: dict[str, Any] = {}
     try:
-        async with serving(args, url) as (server, port):
-            if "poll" in args.phases:
-                verdict.update(await poll_phases(args, url, port, spec, server))
-            if "sse" in args.phases:
-                verdict.update(await sse_phase(args, url, port, spec, server, len(tenants)))
+        for topology in args.topology.split(","):
+            run = argparse.Namespace(**{**vars(args), "topology": topology})
+            verdict: dict[str, Any] = {}
+            async with serving(run, url) as (server, port):
+                if "poll" in args.phases:
+                    verdict.update(await poll_phases(run, url, port, spec, server))
+                if "sse" in args.phases:
+                    verdict.update(await sse_phase(run, url, port, spec, server, len(tenants)))
+            verdicts[topology] = {**verdict, "load": loadavg()}
+            if topology != args.topology.split(",")[-1]:
+                await trim(url, per)  # the next topology starts from the same rows
     finally:
         os.unlink(spec)
-    emit({"verdict": {**verdict, "load": loadavg()}})
+    emit({"verdict": verdicts})
 
 
 @contextlib.asynccontextmanager
@@ -946,10 +959,10 @@ def main() -> None:
     ap.add_argument("--phases", default="poll,sse", help="poll, sse or both")
     ap.add_argument(
         "--topology",
-        default="split",
-        choices=["split", "single"],
+        default="split,single",
+        choices=["split", "single", "split,single"],
         help="split: the PBX owner writes in its own process and `ccbridge api` serves; "
-        "single: one process writes and serves (ccbridge serve alone)",
+        "single: one process writes and serves (ccbridge serve alone); default: both in turn",
     )
     # Internal (children).
     ap.add_argument("--url", help=argparse.SUPPRESS)
