@@ -328,7 +328,9 @@ class Ingest:
         while True:
             events = []
             now = datetime.now(UTC)
-            for _ in range(per_tick):
+            for k in range(per_tick):
+                if k and k % 200 == 0:
+                    await asyncio.sleep(0)  # a PBX's events arrive spread out, not in one go
                 self._n += 1
                 tenant = self.tenants[self._n % len(self.tenants)]
                 events.append(

@@ -30,6 +30,8 @@ from ccbridge.services.event_codec import encode_json, envelope_bytes
 EVENT_NAMESPACE = uuid.UUID("1b0f2c6e-4f3a-5d7e-9a51-7c0c2b1de7a0")
 """UUIDv5 namespace of event ids: the same (tenant, key) always yields the same id."""
 MAX_PAGE = 1000
+YIELD_EVERY = 200
+"""Events encoded between two yields to the event loop while a batch is appended."""
 
 _COUNTERS: Table = EventCounterRow.__table__  # type: ignore[assignment]
 _EVENTS: Table = EventRow.__table__  # type: ignore[assignment]
@@ -288,11 +290,15 @@ class SqlJournal:
             _PG_BUMP, {"tenants": tenants, "counts": [len(by_tenant[t]) for t in tenants]}
         )
         last = {row[0]: int(row[1]) for row in bumped}
-        events_in = [
-            _stored(tenant, last[tenant] - len(by_tenant[tenant]) + 1 + i, e, recorded_at)
-            for tenant in tenants
-            for i, e in enumerate(by_tenant[tenant])
-        ]
+        events_in: list[StoredEvent] = []
+        for tenant in tenants:
+            first = last[tenant] - len(by_tenant[tenant]) + 1
+            for i, e in enumerate(by_tenant[tenant]):
+                events_in.append(_stored(tenant, first + i, e, recorded_at))
+                if len(events_in) % YIELD_EVERY == 0:
+                    # Encoding a large batch takes tens of ms: let polls and streams of this
+                    # process run in between (docs/benchmarks.md, Events, "single").
+                    await asyncio.sleep(0)
         written = await _pg_insert(db, events_in, recorded_at)
         stored = [e for e in events_in if (e.tenant, e.seq) in written]
         await _pg_notify(db, stored)
