@@ -5,7 +5,6 @@ simulation, activation and tenant isolation."""
 from __future__ import annotations
 
 import asyncio
-import shutil
 import wave
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -422,13 +421,12 @@ async def test_simulate_over_http_returns_path_and_actions(world: World) -> None
     assert resp.status_code == 404
 
 
-@pytest.mark.skipif(shutil.which("sox") is None, reason="sox is not installed")
 async def test_prompt_upload_is_converted_to_8khz_mono_and_unlocks_publishing(
-    world: World, tmp_path: Path
+    world: World, tmp_path: Path, sox: str
 ) -> None:
     tone = tmp_path / "tone.wav"
     proc = await asyncio.create_subprocess_exec(
-        "sox", "-n", "-r", "44100", "-c", "2", "-b", "16", str(tone), "synth", "0.5", "sine", "440"
+        sox, "-n", "-r", "44100", "-c", "2", "-b", "16", str(tone), "synth", "0.5", "sine", "440"
     )
     assert await proc.wait() == 0
     resp = await world.client.post(
