@@ -8,7 +8,7 @@ import asyncio
 import wave
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -22,25 +22,33 @@ from ccbridge.api.security import JwtCodec
 from ccbridge.db.access_uow import SqlAccessUnitOfWork
 from ccbridge.db.engine import create_session_factory
 from ccbridge.db.repositories import CallRepository
+from ccbridge.db.repositories.dial_policies import DialPolicyRepository
 from ccbridge.db.repositories.ivr import (
     IvrCallLogRepository,
     IvrFlowRepository,
     IvrPromptRepository,
 )
+from ccbridge.db.repositories.leases import LeaseRepository
+from ccbridge.db.repositories.skill_groups import SkillGroupRepository
 from ccbridge.domain.access import Role
+from ccbridge.domain.acd.membership import queue_name
 from ccbridge.ivr_format.parse import YamlJsonFlowCodec
 from ccbridge.media.sox import SoxPromptConverter
 from ccbridge.observability.health import Readiness
 from ccbridge.services.audit import AuditRecorder
+from ccbridge.services.dialing import TenantFactsReader
 from ccbridge.services.ivr import IvrService
 from ccbridge.services.ivr_ports import IvrCallRecord, PromptRecord
 from ccbridge.services.ivr_runtime import ActiveFlowCache
+from ccbridge.services.seat_ports import SkillGroupRecord
 from ccbridge.services.tenants import AccessService
 from tests.fakes.ivr import FLOWS_DIR
 from tests.fakes.seats import FakeClock
 
 SECRET = "integration-test-secret-0123456789abcdef"
 BASE = "/api/v1/tenants/t1/ivr"
+HOLIDAYS = frozenset({date(2026, 12, 25)})
+"""The working-day calendar's holidays in these tests (Christmas Day)."""
 YAML = {"content-type": "application/yaml"}
 
 
@@ -55,6 +63,9 @@ class World:
     flows: IvrFlowRepository
     prompts: IvrPromptRepository
     service: IvrService
+    groups: SkillGroupRepository
+    leases: LeaseRepository
+    policies: DialPolicyRepository
     platform: dict[str, str]
     t1: dict[str, str]
     t2: dict[str, str]
@@ -73,6 +84,10 @@ class World:
             f"{BASE}/flows/{flow_id}", content=body, headers=headers, params=params
         )
 
+    async def add_groups(self, tenant: str, *names: str) -> None:
+        for name in names:
+            await self.groups.create(SkillGroupRecord(tenant, name, queue_name(tenant, name)))
+
     async def nothing_stored(self) -> None:
         assert await self.flows.list_flows("t1") == []
         assert await self.flows.count_revisions("t1") == 0
@@ -88,12 +103,16 @@ async def world(engine: AsyncEngine, tmp_path: Path) -> AsyncIterator[World]:
     )
     audit = AuditRecorder(lambda: SqlAccessUnitOfWork(sessions), clock.now)
     flows, prompts = IvrFlowRepository(sessions), IvrPromptRepository(sessions)
+    groups, leases = SkillGroupRepository(sessions), LeaseRepository(sessions)
+    policies = DialPolicyRepository(sessions)
     service = IvrService(
         flows,
         prompts,
         YamlJsonFlowCodec(),
         audit,
         clock.now,
+        tenants=TenantFactsReader(lambda: SqlAccessUnitOfWork(sessions), groups, leases, policies),
+        holidays=HOLIDAYS,
         converter=SoxPromptConverter(tmp_path / "prompts"),
         call_logs=IvrCallLogRepository(sessions),
     )
@@ -128,6 +147,9 @@ async def world(engine: AsyncEngine, tmp_path: Path) -> AsyncIterator[World]:
             flows,
             prompts,
             service,
+            groups,
+            leases,
+            policies,
             platform,
             admins["t1"],
             admins["t2"],
@@ -270,9 +292,23 @@ async def test_validate_lists_faults_and_stores_nothing(world: World) -> None:
     resp = await world.client.post(f"{BASE}/validate", content=body, headers={**world.t1, **YAML})
     assert resp.status_code == 200
     out = resp.json()
-    assert out["valid"] is False  # no prompt uploaded yet
-    assert {e["code"] for e in out["errors"]} == {"missing_prompt"}
+    assert out["valid"] is False  # no prompt uploaded, no skill group yet: all listed at once
+    assert {e["code"] for e in out["errors"]} == {"missing_prompt", "unknown_skill_group"}
     assert "$.nodes.main_menu.prompt.zh" in {e["path"] for e in out["errors"]}
+    groups = {e["path"] for e in out["errors"] if e["code"] == "unknown_skill_group"}
+    assert groups == {
+        "$.fallback.target",
+        "$.nodes.sales.skill_group",
+        "$.nodes.service.skill_group",
+        "$.nodes.vip.skill_group",
+    }
+    await world.add_groups("t1", "sales", "service")
+    out = (
+        await world.client.post(f"{BASE}/validate", content=body, headers={**world.t1, **YAML})
+    ).json()
+    assert [e["path"] for e in out["errors"] if e["code"] == "unknown_skill_group"] == [
+        "$.nodes.vip.skill_group"
+    ]
     await world.nothing_stored()
 
 
@@ -299,9 +335,10 @@ async def test_publish_schedule_revisions_diff_rollback_and_activation(world: Wo
         f"{BASE}/flows/main/publish", json={"message": "v1"}, headers=world.t1
     )
     assert resp.status_code == 422
-    assert {e["code"] for e in resp.json()["errors"]} == {"missing_prompt"}
+    assert {e["code"] for e in resp.json()["errors"]} == {"missing_prompt", "unknown_skill_group"}
     assert await world.flows.count_revisions("t1") == 0
     await _upload_prompts(world, "t1", "main_menu_bilingual.yaml")
+    await world.add_groups("t1", "sales", "service", "vip", "sales2")
 
     # tenant roles: effective one working day later by default; earlier is refused
     soon = (world.clock.now() + timedelta(hours=1)).isoformat()

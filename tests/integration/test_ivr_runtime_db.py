@@ -13,17 +13,23 @@ from ccbridge.asterisk.inbound_route import SCRIPT, InboundRoute, InboundRouteHa
 from ccbridge.asterisk.ivr_runner import IvrRunner
 from ccbridge.db.access_uow import SqlAccessUnitOfWork
 from ccbridge.db.engine import create_session_factory
+from ccbridge.db.repositories.dial_policies import DialPolicyRepository
 from ccbridge.db.repositories.ivr import (
     IvrCallLogRepository,
     IvrFlowRepository,
     IvrPromptRepository,
 )
+from ccbridge.db.repositories.leases import LeaseRepository
+from ccbridge.db.repositories.skill_groups import SkillGroupRepository
 from ccbridge.domain.access import ALL_SCOPES, Principal, Role
+from ccbridge.domain.acd.membership import queue_name
 from ccbridge.ivr_format.parse import YamlJsonFlowCodec
 from ccbridge.services.audit import AuditRecorder
+from ccbridge.services.dialing import TenantFactsReader
 from ccbridge.services.ivr import IvrService
 from ccbridge.services.ivr_ports import PromptRecord
 from ccbridge.services.ivr_runtime import ActiveFlowCache, BufferedCallLog
+from ccbridge.services.seat_ports import SkillGroupRecord
 from ccbridge.services.tenants import AccessService
 from ccbridge.testing.fake_agi import AgiCall
 from ccbridge.testing.fake_ivr_caller import FakeIvrCaller
@@ -46,7 +52,16 @@ async def test_published_flow_runs_from_the_db_and_logs_each_call(engine: AsyncE
     flows, prompts = IvrFlowRepository(sessions), IvrPromptRepository(sessions)
     codec = YamlJsonFlowCodec()
     audit = AuditRecorder(lambda: SqlAccessUnitOfWork(sessions), lambda: now)
-    service = IvrService(flows, prompts, codec, audit, lambda: now)
+    groups = SkillGroupRepository(sessions)
+    tenants = TenantFactsReader(
+        lambda: SqlAccessUnitOfWork(sessions),
+        groups,
+        LeaseRepository(sessions),
+        DialPolicyRepository(sessions),
+    )
+    for group in ("sales", "service", "vip"):
+        await groups.create(SkillGroupRecord("t1", group, queue_name("t1", group)))
+    service = IvrService(flows, prompts, codec, audit, lambda: now, tenants=tenants)
     body = (FLOWS_DIR / "main_menu_bilingual.yaml").read_bytes()
     await service.create_flow(ADMIN, "t1", "main", body, "application/yaml")
     parsed = codec.parse(codec.load(body, "application/yaml"))
@@ -85,7 +100,7 @@ async def test_published_flow_runs_from_the_db_and_logs_each_call(engine: AsyncE
     gone = by_call["1.2"]
     assert (gone.reason, gone.drop_off_node) == ("caller_hung_up", "main_menu")
     assert cache.reloads == 1
-    reader = IvrService(flows, prompts, codec, audit, lambda: now, call_logs=logs)
+    reader = IvrService(flows, prompts, codec, audit, lambda: now, tenants=tenants, call_logs=logs)
     (newest, older) = await reader.call_logs("t1", 10)
     assert {newest.uniqueid, older.uniqueid} == {"1.1", "1.2"}
     assert await reader.call_logs("t2", 10) == []
