@@ -4,6 +4,8 @@ in the tenant's time zone and re-checks a transfer against the outbound rights i
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime
 
 import orjson
@@ -44,6 +46,19 @@ DID = "4008001234"
 ADMIN = Principal("key:ops", Role.PLATFORM_ADMIN, None, ALL_SCOPES)
 
 
+@contextlib.asynccontextmanager
+async def fastagi(runner: IvrRunner) -> AsyncIterator[str]:
+    """A FastAGI server that runs tenant t1's flow on DID; yields its AGI URL."""
+    router = AgiRouter()
+    router.add_route(SCRIPT, InboundRouteHandler({DID: InboundRoute("t1", "t1-x")}, None, runner))
+    server = FastAgiServer(AgiServerConfig(port=0), router)
+    await server.start()
+    try:
+        yield f"agi://127.0.0.1:{server.port}/{SCRIPT}"
+    finally:
+        await server.stop()
+
+
 async def test_published_flow_runs_from_the_db_and_logs_each_call(engine: AsyncEngine) -> None:
     sessions = create_session_factory(engine)
     now = datetime.fromisoformat("2026-12-01T10:00+08:00").astimezone(UTC)
@@ -79,19 +94,12 @@ async def test_published_flow_runs_from_the_db_and_logs_each_call(engine: AsyncE
     call_log = BufferedCallLog(logs.add_many)
     cache = ActiveFlowCache(flows, prompts, codec, prompts_root="/srv/prompts", check_every=0)
     runner = IvrRunner(cache, call_log, lambda: now, prompts_root="/srv/prompts")
-    router = AgiRouter()
-    router.add_route(SCRIPT, InboundRouteHandler({DID: InboundRoute("t1", "t1-x")}, None, runner))
-    server = FastAgiServer(AgiServerConfig(port=0), router)
-    await server.start()
-    try:
-        url = f"agi://127.0.0.1:{server.port}/{SCRIPT}"
+    async with fastagi(runner) as url:
         chosen = await FakeIvrCaller(url, AgiCall(dnid=DID, uniqueid="1.1"), dtmf=["1", "1"]).run()
         dropped = FakeIvrCaller(
             url, AgiCall(dnid=DID, uniqueid="1.2"), dtmf=["2"], hangup_at_input=2
         )
         await dropped.run()
-    finally:
-        await server.stop()
     assert chosen.variables_set["CCB_QUEUE"] == "t1-sales"
     assert dropped.played[0] == "/srv/prompts/t1/flang_select"
     assert await call_log.flush() == 2
@@ -165,12 +173,7 @@ async def test_a_call_uses_the_tenants_zone_and_rechecks_the_transfer_when_it_st
     ticks = [0.0]
     facts = CachedTenantFacts(reader, ttl=5.0, monotonic=lambda: ticks[0])
     runner = IvrRunner(cache, call_log, lambda: now, tenants=facts, prompts_root="/p")
-    router = AgiRouter()
-    router.add_route(SCRIPT, InboundRouteHandler({DID: InboundRoute("t1", "t1-x")}, None, runner))
-    server = FastAgiServer(AgiServerConfig(port=0), router)
-    await server.start()
-    try:
-        url = f"agi://127.0.0.1:{server.port}/{SCRIPT}"
+    async with fastagi(runner) as url:
 
         async def call(uniqueid: str) -> dict[str, str]:
             caller = FakeIvrCaller(url, AgiCall(dnid=DID, uniqueid=uniqueid), dtmf=["1"])
@@ -184,8 +187,6 @@ async def test_a_call_uses_the_tenants_zone_and_rechecks_the_transfer_when_it_st
         ticks[0] = 5.0
         with capture_logs() as captured:
             refused = await call("2.3")
-    finally:
-        await server.stop()
     assert (first["CCB_ROUTE"], first["CCB_TRANSFER"]) == ("transfer", "13911112222")
     assert cached["CCB_ROUTE"] == "transfer"
     assert (refused["CCB_ROUTE"], refused["CCB_QUEUE"]) == ("queue", "t1-sales")
