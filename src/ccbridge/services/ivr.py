@@ -121,8 +121,10 @@ class IvrService:
         return {p.prompt_id for p in await self._prompts.list(tenant_id)}
 
     async def validate(self, tenant_id: str, data: bytes, media_type: str) -> ValidationReport:
-        """Check a document against every rule and the tenant's state (prompts, skill groups,
-        outbound rights); store nothing."""
+        """Check a document against every rule and the tenant's state; store nothing.
+
+        The tenant's state is its uploaded prompts, skill groups and outbound rights.
+        """
         document = self._codec.load(data, media_type)
         facts = await self._tenants.facts(tenant_id, self._now())
         parsed, errors = await self._check(tenant_id, document, facts)
@@ -209,8 +211,11 @@ class IvrService:
     # -- publishing ----------------------------------------------------------------------------
 
     def earliest_effective(self, who: Principal, now: datetime, timezone: str) -> datetime:
-        """Platform admins: now. Tenant roles: the next working day in the tenant's time zone,
-        at the same local time (IVR-01; the same notice rule as a lease change of kind IVR)."""
+        """Platform admins: now. Tenant roles: one working day later in the tenant's zone (IVR-01).
+
+        The day comes from the lease notice rule for a change of kind IVR; the local time of day
+        is kept.
+        """
         if who.is_platform:
             return now
         local = now.astimezone(tenant_zone(timezone))
@@ -396,8 +401,10 @@ class IvrService:
         context: CallContext,
         lookups: dict[str, dict[str, str]] | None = None,
     ) -> Simulation:
-        """Run the draft (or a revision) offline with scripted digits, time and caller, under the
-        tenant's time zone and outbound rights as a real call would be."""
+        """Run the draft (or a revision) offline with scripted digits, time and caller.
+
+        Like a real call, it runs in the tenant's time zone under its outbound rights in force.
+        """
         if revision is None:
             document = (await self.get_flow(tenant_id, flow_id)).draft
         else:
