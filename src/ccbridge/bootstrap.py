@@ -34,6 +34,7 @@ from ccbridge.db.journal import SqlEventSettings, SqlJournal
 from ccbridge.db.migrate import run_migrations_async
 from ccbridge.db.repositories.agents import AgentRepository
 from ccbridge.db.repositories.calls import CallRepository
+from ccbridge.db.repositories.dial_policies import DialPolicyRepository
 from ccbridge.db.repositories.ftp_accounts import FtpAccountRepository
 from ccbridge.db.repositories.ivr import (
     IvrCallLogRepository,
@@ -62,11 +63,12 @@ from ccbridge.services.acd import RECONCILE_INTERVAL, DriftLog, Reconciler
 from ccbridge.services.agents import AgentAdminService
 from ccbridge.services.audit import AuditRecorder
 from ccbridge.services.calls import CallTrackingService
+from ccbridge.services.dialing import DialPolicyService, TenantFactsReader
 from ccbridge.services.event_hub import EventHub
 from ccbridge.services.events import EventService
 from ccbridge.services.ftp_accounts import FtpAccountService
 from ccbridge.services.ivr import IvrService
-from ccbridge.services.ivr_runtime import ActiveFlowCache, BufferedCallLog
+from ccbridge.services.ivr_runtime import ActiveFlowCache, BufferedCallLog, CachedTenantFacts
 from ccbridge.services.leases import LeaseService
 from ccbridge.services.recording_export import ExportService
 from ccbridge.services.recordings import RecordingService
@@ -329,6 +331,9 @@ def _seats(
         ),
         seats=seats,
         leases=LeaseService(leases, seat_sessions, audit, clock.now),
+        dial_policy=DialPolicyService(
+            DialPolicyRepository(sessions), lambda: SqlAccessUnitOfWork(sessions), audit, clock.now
+        ),
         audit=audit,
         current_call=calls.current_call_of,
     )
@@ -457,7 +462,8 @@ class IvrWiring:
 
 
 def _ivr(settings: Settings, engine: AsyncEngine) -> IvrWiring:
-    """Wire flows, revisions, prompts, the active-flow cache, the call log and the CRM client."""
+    """Wire flows, revisions, prompts, the active-flow cache, the call log, the CRM client and
+    the tenant facts (zone, skill groups, outbound rights) flows are checked against."""
     clock = SystemClock()
     sessions = create_session_factory(engine)
     flows, prompts = IvrFlowRepository(sessions), IvrPromptRepository(sessions)
@@ -466,14 +472,29 @@ def _ivr(settings: Settings, engine: AsyncEngine) -> IvrWiring:
     cfg = settings.ivr
     converter = SoxPromptConverter(cfg.prompts_dir)
     call_logs = IvrCallLogRepository(sessions)
+    tenants = TenantFactsReader(
+        lambda: SqlAccessUnitOfWork(sessions),
+        SkillGroupRepository(sessions),
+        LeaseRepository(sessions),
+        DialPolicyRepository(sessions),
+    )
     service = IvrService(
-        flows, prompts, codec, audit, clock.now, converter=converter, call_logs=call_logs
+        flows,
+        prompts,
+        codec,
+        audit,
+        clock.now,
+        tenants=tenants,
+        converter=converter,
+        call_logs=call_logs,
     )
     root = cfg.asterisk_prompts_dir or str(cfg.prompts_dir.resolve())
     cache = ActiveFlowCache(flows, prompts, codec, prompts_root=root)
     call_log = BufferedCallLog(call_logs.add_many)
     crm = HttpCrmLookup(allowed_hosts=cfg.crm_allowed_hosts)
-    runner = IvrRunner(cache, call_log, clock.now, crm=crm, prompts_root=root)
+    runner = IvrRunner(
+        cache, call_log, clock.now, crm=crm, tenants=CachedTenantFacts(tenants), prompts_root=root
+    )
     jobs: list[tuple[str, float, Callable[[], Awaitable[object]]]] = [
         ("ivr-activate", IVR_ACTIVATE_SECONDS, service.activate_due),
         ("ivr-call-log", IVR_LOG_FLUSH_SECONDS, call_log.flush),

@@ -202,7 +202,11 @@ def ivr_validate(
         str | None, typer.Option(help="Comma-separated prompt ids that exist (checks them).")
     ] = None,
 ) -> None:
-    """Exit 0 when the flow has no fault; otherwise print each fault with its JSON path, exit 1."""
+    """Exit 0 when the flow has no fault; otherwise print each fault with its JSON path, exit 1.
+
+    Offline there is no tenant: skill groups and transfer rights are left to the API's validate
+    and to publishing (the output's ``unchecked`` says so).
+    """
     from ccbridge.ivr_cli import validate_file  # lazy: keeps `--help` fast
 
     known = {p for p in prompts.split(",") if p} if prompts is not None else None

@@ -14,6 +14,7 @@ from ccbridge.api.routers import (
     agents,
     call_params,
     calls,
+    dial_policy,
     events,
     health,
     ivr,
@@ -29,6 +30,7 @@ from ccbridge.domain.time import Clock
 from ccbridge.observability.health import Readiness
 from ccbridge.services.agents import AgentAdminService
 from ccbridge.services.audit import AuditRecorder
+from ccbridge.services.dialing import DialPolicyService
 from ccbridge.services.events import EventService
 from ccbridge.services.ftp_accounts import FtpAccountService
 from ccbridge.services.ivr import IvrService
@@ -50,6 +52,7 @@ class SeatApi:
     leases: LeaseService
     audit: AuditRecorder
     current_call: Callable[[str], str | None]
+    dial_policy: DialPolicyService
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +104,7 @@ def create_app(
         app.state.agent_admin = seat_api.agent_admin
         app.state.seats = seat_api.seats
         app.state.leases = seat_api.leases
+        app.state.dial_policy = seat_api.dial_policy
         app.state.audit = seat_api.audit
         app.state.current_call = seat_api.current_call
     if recording_api is not None:
@@ -126,6 +130,7 @@ def create_app(
     app.include_router(tenants.audit_router)
     app.include_router(agents.router)
     app.include_router(leases.router)
+    app.include_router(dial_policy.router)
     app.include_router(seats.router)
     app.include_router(recordings.router)
     app.include_router(ivr.router)
