@@ -215,7 +215,7 @@ def build_service(
     ami = AmiClient(_ami_config(settings, ami_port))
     AmiCallFeed(ami, calls, clock.now).attach()
     recording_api, recordings, recording_jobs = _recordings(
-        settings.recordings, sessions, ami, calls, repo, clock
+        settings.recordings, sessions, ami, calls, repo, clock, journal
     )
     seat_api, seat_feed, seat_jobs, reconciler = _seats(
         settings, sessions, ami, calls, clock, journal
@@ -379,11 +379,12 @@ def _recordings(
     calls: CallTrackingService,
     repo: CallRepository,
     clock: SystemClock,
+    journal: SqlJournal,
 ) -> tuple[
     RecordingApi, _RecordingRuntime, list[tuple[str, float, Callable[[], Awaitable[object]]]]
 ]:
     """Wire recording control, the index, retention, exports and the FTP(S) service."""
-    store = RecordingRepository(sessions)
+    store = RecordingRepository(sessions, journal)
     files = LocalRecordingFiles(settings.dir)
     audit = AuditRecorder(lambda: SqlAccessUnitOfWork(sessions), clock.now)
 

@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from ccbridge.domain.access import AuditEntry
+from ccbridge.domain.journal.types import NewEvent
 from ccbridge.domain.recordings.export import ExportFile, ExportJob
 from ccbridge.domain.recordings.model import (
     ExportTarget,
@@ -85,7 +86,9 @@ class RecordingStore(Protocol):
     """The recording index (see ``db.repositories.recordings``)."""
 
     async def add(self, rec: Recording, now: datetime) -> Recording: ...
-    async def save(self, rec: Recording, now: datetime) -> None: ...
+    async def save(
+        self, rec: Recording, now: datetime, events: Sequence[NewEvent] = ()
+    ) -> None: ...
     async def get(self, recording_id: str, tenant: str | None = None) -> Recording | None: ...
     async def of_call(
         self, call_id: str, tenant: str | None = None

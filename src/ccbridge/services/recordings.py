@@ -19,6 +19,8 @@ import structlog
 
 from ccbridge.domain.access import Principal, Role
 from ccbridge.domain.calls.model import CallRecord
+from ccbridge.domain.journal.derive import four_variables, recording_ready_event
+from ccbridge.domain.journal.types import NewEvent
 from ccbridge.domain.recordings.model import (
     BadRecordingNameError,
     Recording,
@@ -236,9 +238,26 @@ class RecordingService:
             caller=(call.caller if call else None) or rec.caller,
             callee=(call.callee if call else None) or rec.callee,
         )
-        await self._store.save(rec, now)
+        events = [self._ready_event(rec, now)] if status is RecordingStatus.OK else []
+        await self._store.save(rec, now, events)
         log.info("recording_finalised", id=rec.id, call_id=rec.call_id, status=status.value)
         return rec
+
+    @staticmethod
+    def _ready_event(rec: Recording, now: datetime) -> NewEvent:
+        """``recording.ready`` with the four variables the row was finalised with."""
+        params = four_variables(
+            agent_no=rec.agent_no, skill_group=rec.skill_group, caller=rec.caller, callee=rec.callee
+        )
+        return recording_ready_event(
+            tenant=rec.tenant,
+            call_id=rec.call_id,
+            recording_id=rec.id,
+            params=params,
+            url=f"/api/v1/recordings/{rec.id}",
+            duration_s=None if rec.duration_ms is None else rec.duration_ms / 1000,
+            at=now,
+        )
 
     async def finalise_stale(self) -> int:
         """Periodic: finalise rows left ``recording`` whose channel is no longer known (restart)."""

@@ -11,10 +11,12 @@ from typing import Any
 from sqlalchemy import Select, and_, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from ccbridge.db.journal import SqlJournal
 from ccbridge.db.recording_tables import CallHoldRow, RecordingPolicyRow, RecordingRow
 from ccbridge.db.repositories.audit import AuditRepository
 from ccbridge.db.tables import CallRow
 from ccbridge.domain.access import AuditEntry
+from ccbridge.domain.journal.types import NewEvent
 from ccbridge.domain.recordings.model import (
     ExportTarget,
     Recording,
@@ -137,11 +139,20 @@ def _policy(row: RecordingPolicyRow | None, tenant: str) -> RecordingPolicy:
 
 
 class RecordingRepository:
-    """Implements ``services.recording_ports.RecordingStore``; each call is one transaction."""
+    """Implements ``services.recording_ports.RecordingStore``; each call is one transaction.
 
-    def __init__(self, session_factory: async_sessionmaker[AsyncSession]) -> None:
+    With a journal, events handed to :meth:`save` (``recording.ready``) are appended in the
+    same transaction as the row (outbox, ADR 0008): both are stored or neither.
+    """
+
+    def __init__(
+        self,
+        session_factory: async_sessionmaker[AsyncSession],
+        journal: SqlJournal | None = None,
+    ) -> None:
         """Keep the factory; every method uses its own short session."""
         self._sessions = session_factory
+        self._journal = journal
 
     async def add(self, rec: Recording, now: datetime) -> Recording:
         """Insert a new recording; a call under legal hold makes it held from the start."""
@@ -152,15 +163,19 @@ class RecordingRepository:
             await session.commit()
         return rec
 
-    async def save(self, rec: Recording, now: datetime) -> None:
-        """Overwrite every mutable column of an existing recording."""
+    async def save(self, rec: Recording, now: datetime, events: Sequence[NewEvent] = ()) -> None:
+        """Overwrite every mutable column of an existing recording (and journal *events*)."""
         values = to_row(rec, now)
         values.pop("id")
         async with self._sessions() as session:
             await session.execute(
                 update(RecordingRow).where(RecordingRow.id == rec.id).values(**values)
             )
-            await session.commit()
+            if self._journal is None or not events:
+                await session.commit()
+                return
+            stored = await self._journal.append(session, events)
+            await self._journal.commit(session, stored)
 
     async def get(self, recording_id: str, tenant: str | None = None) -> Recording | None:
         """One recording; with *tenant*, another tenant's is reported as missing."""
