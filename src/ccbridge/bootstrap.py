@@ -27,6 +27,7 @@ from ccbridge.asterisk.queue_control import AmiQueueControl
 from ccbridge.asterisk.recording_control import AmiRecorderControl, AmiRecordingFeed
 from ccbridge.asterisk.seat_feed import AmiSeatFeed
 from ccbridge.crm.http_lookup import HttpCrmLookup
+from ccbridge.crypto.secret_box import SecretBox
 from ccbridge.db.access_uow import SqlAccessUnitOfWork
 from ccbridge.db.batch_writer import CallBatchWriter
 from ccbridge.db.engine import create_engine, create_session_factory, ping
@@ -71,12 +72,13 @@ from ccbridge.services.ivr import IvrService
 from ccbridge.services.ivr_runtime import ActiveFlowCache, BufferedCallLog, CachedTenantFacts
 from ccbridge.services.leases import LeaseService
 from ccbridge.services.recording_export import ExportService
+from ccbridge.services.recording_policy import RecordingPolicyService
 from ccbridge.services.recordings import RecordingService
 from ccbridge.services.retention import RetentionService
 from ccbridge.services.seats import DesiredSeats, SeatService
 from ccbridge.services.tenants import AccessService
 from ccbridge.services.webhooks import WebhookDispatcher, WebhookService
-from ccbridge.settings import Mode, RecordingSettings, Settings
+from ccbridge.settings import Mode, Settings
 from ccbridge.storage.recording_files import LocalRecordingFiles
 from ccbridge.webhook_http.sender import HttpWebhookSender
 
@@ -215,7 +217,7 @@ def build_service(
     ami = AmiClient(_ami_config(settings, ami_port))
     AmiCallFeed(ami, calls, clock.now).attach()
     recording_api, recordings, recording_jobs = _recordings(
-        settings.recordings, sessions, ami, calls, repo, clock, journal
+        settings, sessions, ami, calls, repo, clock, journal
     )
     seat_api, seat_feed, seat_jobs, reconciler = _seats(
         settings, sessions, ami, calls, clock, journal
@@ -352,9 +354,13 @@ class _RecordingRuntime:
     ftp: Callable[[asyncio.AbstractEventLoop], FtpService] | None
     exports: ExportService
     tasks: set[asyncio.Task[object]]
+    reencrypt: Callable[[], Awaitable[int]]
 
     async def run(self) -> None:
         """Resume unfinished exports, serve FTP in its thread, apply answers until cancelled."""
+        rotated = await self.reencrypt()  # after a key rotation: every secret under the new key
+        if rotated:
+            log.info("secrets_reencrypted", rows=rotated)
         server = self.ftp(asyncio.get_running_loop()) if self.ftp else None
         if server is not None:
             server.start()
@@ -372,8 +378,16 @@ RECORDING_FINALISE_SECONDS = 60.0
 EXPORT_SCHEDULE_SECONDS = 600.0
 
 
+def secret_box(settings: Settings) -> SecretBox:
+    """The at-rest cipher for stored secrets (current key plus old keys during a rotation)."""
+    return SecretBox(
+        settings.secrets_key.get_secret_value(),
+        [k.get_secret_value() for k in settings.secrets_old_keys],
+    )
+
+
 def _recordings(
-    settings: RecordingSettings,
+    app_settings: Settings,
     sessions: async_sessionmaker[AsyncSession],
     ami: AmiClient,
     calls: CallTrackingService,
@@ -384,7 +398,8 @@ def _recordings(
     RecordingApi, _RecordingRuntime, list[tuple[str, float, Callable[[], Awaitable[object]]]]
 ]:
     """Wire recording control, the index, retention, exports and the FTP(S) service."""
-    store = RecordingRepository(sessions, journal)
+    settings = app_settings.recordings
+    store = RecordingRepository(sessions, journal, cipher=secret_box(app_settings))
     files = LocalRecordingFiles(settings.dir)
     audit = AuditRecorder(lambda: SqlAccessUnitOfWork(sessions), clock.now)
 
@@ -438,6 +453,7 @@ def _recordings(
         ftp_accounts=FtpAccountService(accounts, audit, clock),
         audit=audit,
         run_export=run_export,
+        policies=RecordingPolicyService(store, audit, clock),
     )
     retention = RetentionService(store, files, clock)
     jobs: list[tuple[str, float, Callable[[], Awaitable[object]]]] = [
@@ -445,7 +461,9 @@ def _recordings(
         ("recording-finalise", RECORDING_FINALISE_SECONDS, service.finalise_stale),
         ("recording-export-schedule", EXPORT_SCHEDULE_SECONDS, exports.nightly),
     ]
-    runtime = _RecordingRuntime(feed, ftp if settings.ftp_enabled else None, exports, tasks)
+    runtime = _RecordingRuntime(
+        feed, ftp if settings.ftp_enabled else None, exports, tasks, store.reencrypt_secrets
+    )
     return api, runtime, jobs
 
 

@@ -11,6 +11,7 @@ from typing import Annotated, TypeVar
 import typer
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from ccbridge.bootstrap import secret_box
 from ccbridge.db.engine import create_engine, create_session_factory
 from ccbridge.db.repositories.recording_exports import ExportRepository
 from ccbridge.db.repositories.recordings import RecordingRepository
@@ -48,7 +49,7 @@ def purge(
     settings = Settings()
 
     async def work(sessions: async_sessionmaker[AsyncSession]) -> None:
-        store = RecordingRepository(sessions)
+        store = RecordingRepository(sessions, cipher=secret_box(settings))
         files = LocalRecordingFiles(settings.recordings.dir)
         service = RetentionService(store, files, SystemClock())
         dry = await service.purge(dry_run=True)
@@ -82,7 +83,7 @@ def export(
     settings = Settings()
 
     async def work(sessions: async_sessionmaker[AsyncSession]) -> None:
-        store = RecordingRepository(sessions)
+        store = RecordingRepository(sessions, cipher=secret_box(settings))
         files = LocalRecordingFiles(settings.recordings.dir)
         transport = FtplibTransport(
             max_bytes_per_second=settings.recordings.export_max_bytes_per_second
@@ -127,7 +128,7 @@ def offboard(
         if found is None or found.status is not TenantStatus.TERMINATED:
             typer.echo(f"refusing: tenant {tenant} is not terminated", err=True)
             raise typer.Exit(2)
-        store = RecordingRepository(sessions)
+        store = RecordingRepository(sessions, cipher=secret_box(settings))
         exports = ExportRepository(sessions)
         files = LocalRecordingFiles(settings.recordings.dir)
         clock = SystemClock()

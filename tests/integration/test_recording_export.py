@@ -22,7 +22,7 @@ from ccbridge.domain.recordings.model import ExportTarget, RecordingPolicy
 from ccbridge.ftp.push import FtplibTransport
 from ccbridge.services.recording_export import ExportService
 from ccbridge.storage.recording_files import LocalRecordingFiles
-from tests.integration.recording_support import SettableClock, make_recording
+from tests.integration.recording_support import CIPHER, SettableClock, make_recording
 
 
 class ClientServer:
@@ -66,7 +66,7 @@ async def test_export_killed_mid_transfer_resumes_without_duplicates(
     root.mkdir()
     server = ClientServer(root)
     port = server.port
-    store = RecordingRepository(session_factory)
+    store = RecordingRepository(session_factory, cipher=CIPHER)
     exports = ExportRepository(session_factory)
     files = LocalRecordingFiles(tmp_path / "rec")
     clock = SettableClock(datetime(2026, 1, 11, 3, 0, tzinfo=UTC))

@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from typer.testing import CliRunner
 
+from ccbridge.bootstrap import secret_box
 from ccbridge.cli import app
 from ccbridge.db.access_uow import SqlAccessUnitOfWork
 from ccbridge.db.engine import create_engine, create_session_factory
@@ -24,8 +25,9 @@ from ccbridge.domain.recordings.signing import verify_report
 from ccbridge.ftp.push import FtplibTransport
 from ccbridge.services.offboarding import OffboardingService
 from ccbridge.services.recording_export import ExportService
+from ccbridge.settings import Settings
 from ccbridge.storage.recording_files import LocalRecordingFiles
-from tests.integration.recording_support import SettableClock, make_recording
+from tests.integration.recording_support import CIPHER, SettableClock, make_recording
 from tests.integration.test_recording_export import ClientServer
 
 KEY = b"offboarding-test-key-0123456789"
@@ -37,7 +39,7 @@ async def test_final_export_then_signed_purge(
     client_root = tmp_path / "client"
     client_root.mkdir()
     server = ClientServer(client_root)
-    store = RecordingRepository(session_factory)
+    store = RecordingRepository(session_factory, cipher=CIPHER)
     exports = ExportRepository(session_factory)
     calls = CallRepository(session_factory)
     files = LocalRecordingFiles(tmp_path / "rec")
@@ -104,8 +106,9 @@ def test_purge_cli_dry_run_counts_and_deletes_nothing(
     async def seed() -> Path:
         await run_migrations_async(url)
         engine = create_engine(url)
+        box = secret_box(Settings())  # what the CLI will decrypt with (the dev default)
         try:
-            store = RecordingRepository(create_session_factory(engine))
+            store = RecordingRepository(create_session_factory(engine), cipher=box)
             old = await make_recording(files, "t1", old_start)
             await store.add(old, datetime.now(UTC))
             await store.add(await make_recording(files, "t1", datetime.now(UTC)), datetime.now(UTC))
@@ -144,8 +147,9 @@ def test_export_cli_pushes_a_range_with_a_report(
     async def seed() -> str:
         await run_migrations_async(url)
         engine = create_engine(url)
+        box = secret_box(Settings())  # what the CLI will decrypt with (the dev default)
         try:
-            store = RecordingRepository(create_session_factory(engine))
+            store = RecordingRepository(create_session_factory(engine), cipher=box)
             rec = await make_recording(files, "t1", datetime(2026, 1, 10, 9, tzinfo=UTC))
             await store.add(rec, datetime.now(UTC))
             target = ExportTarget("127.0.0.1", server.port, "client", "client-pw", tls=False)

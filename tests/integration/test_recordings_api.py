@@ -30,11 +30,12 @@ from ccbridge.observability.health import Readiness
 from ccbridge.services.audit import AuditRecorder
 from ccbridge.services.ftp_accounts import FtpAccountService
 from ccbridge.services.recording_export import ExportService
+from ccbridge.services.recording_policy import RecordingPolicyService
 from ccbridge.services.recordings import RecordingService
 from ccbridge.services.retention import RetentionService
 from ccbridge.services.tenants import AccessService
 from ccbridge.storage.recording_files import LocalRecordingFiles
-from tests.integration.recording_support import SettableClock, make_recording
+from tests.integration.recording_support import CIPHER, SettableClock, make_recording
 
 SECRET = "integration-test-secret-0123456789abcdef"
 
@@ -74,7 +75,7 @@ async def world(engine: AsyncEngine, tmp_path: Path) -> AsyncIterator[World]:
         lambda: SqlAccessUnitOfWork(sessions), codec, now=clock.now, token_ttl_seconds=600
     )
     audit = AuditRecorder(lambda: SqlAccessUnitOfWork(sessions), clock.now)
-    store = RecordingRepository(sessions)
+    store = RecordingRepository(sessions, cipher=CIPHER)
     files = LocalRecordingFiles(tmp_path / "rec")
 
     async def no_call(call_id: str) -> CallRecord | None:
@@ -93,6 +94,7 @@ async def world(engine: AsyncEngine, tmp_path: Path) -> AsyncIterator[World]:
             ftp_accounts=FtpAccountService(FtpAccountRepository(sessions), audit, clock),
             audit=audit,
             run_export=lambda _job: None,
+            policies=RecordingPolicyService(store, audit, clock),
         ),
     )
     _, platform_key = await access.create_system_key(

@@ -37,6 +37,7 @@ from ccbridge.services.ivr import IvrService
 from ccbridge.services.leases import LeaseService
 from ccbridge.services.ports import CallStore
 from ccbridge.services.recording_export import ExportService
+from ccbridge.services.recording_policy import RecordingPolicyService
 from ccbridge.services.recordings import RecordingService
 from ccbridge.services.seats import SeatService
 from ccbridge.services.tenants import AccessService
@@ -65,6 +66,7 @@ class RecordingApi:
     audit: AuditRecorder
     run_export: Callable[[str], None]
     """Start an export job in the background."""
+    policies: RecordingPolicyService
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +115,7 @@ def create_app(
         app.state.ftp_accounts = recording_api.ftp_accounts
         app.state.audit = recording_api.audit
         app.state.run_export = recording_api.run_export
+        app.state.recording_policies = recording_api.policies
     if ivr_api is not None:
         app.state.ivr = ivr_api
     if event_api is not None:

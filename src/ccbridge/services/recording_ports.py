@@ -46,6 +46,41 @@ class FileFacts:
     """Bytes after the WAV header (0: empty or header-only)."""
 
 
+class SecretCipher(Protocol):
+    """Encrypts secrets at rest (export passwords), bound to a context such as the tenant."""
+
+    def encrypt(self, plaintext: str, context: str) -> str:
+        """An opaque token holding *plaintext*; only *context* opens it again."""
+        ...
+
+    def decrypt(self, token: str, context: str) -> str:
+        """The plaintext of *token*; raises when no configured key opens it."""
+        ...
+
+    def is_current(self, token: str) -> bool:
+        """Say whether *token* uses the current key (else it is re-encrypted on rotation)."""
+        ...
+
+
+class ReportSigner(Protocol):
+    """Signs purge reports so a client can verify them with our public key alone."""
+
+    algorithm: str
+    key_id: str
+
+    def sign(self, manifest: dict[str, Any]) -> str:
+        """The signature (base64) over the report bytes of *manifest*."""
+        ...
+
+    def verify(self, manifest: dict[str, Any], signature: str) -> bool:
+        """Say whether *signature* is ours over *manifest*."""
+        ...
+
+    def public_key_pem(self) -> str:
+        """The public key, PEM (SubjectPublicKeyInfo)."""
+        ...
+
+
 class RecorderControl(Protocol):
     """Start, stop and mute MixMonitor on a channel."""
 
@@ -104,6 +139,8 @@ class RecordingStore(Protocol):
     async def policy(self, tenant: str) -> RecordingPolicy: ...
     async def policies(self) -> builtins.list[RecordingPolicy]: ...
     async def set_policy(self, policy: RecordingPolicy, now: datetime) -> None: ...
+    async def reencrypt_secrets(self) -> int: ...
+    async def tenant_timezone(self, tenant: str) -> str | None: ...
     async def mark_for_purge(
         self, tenant: str, started_before: datetime, now: datetime, limit: int = 1000
     ) -> int: ...

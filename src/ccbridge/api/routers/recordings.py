@@ -19,6 +19,8 @@ from ccbridge.api.schemas.recordings import (
     LinkOut,
     RecordingOut,
     RecordingPage,
+    RecordingPolicyIn,
+    RecordingPolicyOut,
     encode_cursor,
 )
 from ccbridge.api.security import require
@@ -28,6 +30,7 @@ from ccbridge.domain.recordings.signing import BadSignatureError
 from ccbridge.errors import NotFoundError
 from ccbridge.services.ftp_accounts import FtpAccountService
 from ccbridge.services.recording_export import ExportService
+from ccbridge.services.recording_policy import InvalidPolicyError, RecordingPolicyService
 from ccbridge.services.recordings import RecordingService
 
 router = APIRouter(tags=["recordings"])
@@ -300,3 +303,47 @@ async def export_status(
         return ExportOut.of(await _exports(request).status(export_id, tenant_id))
     except NotFoundError:
         raise NotFoundError(f"export {export_id} not found") from None
+
+
+def _policies(request: Request) -> RecordingPolicyService:
+    service: RecordingPolicyService = request.app.state.recording_policies
+    return service
+
+
+@router.get(
+    "/api/v1/tenants/{tenant_id}/recording-policy",
+    response_model=RecordingPolicyOut,
+    responses={404: {"description": "No such tenant (or another tenant's)"}},
+    summary="The tenant's recording policy",
+)
+async def get_recording_policy(
+    request: Request, tenant_id: TenantPath, _who: Admin
+) -> RecordingPolicyOut:
+    """Retention, automatic recording, the export target and its nightly time (no password)."""
+    return RecordingPolicyOut.of(await _policies(request).get(tenant_id))
+
+
+@router.put(
+    "/api/v1/tenants/{tenant_id}/recording-policy",
+    response_model=RecordingPolicyOut,
+    responses={
+        404: {"description": "No such tenant (or another tenant's)"},
+        422: {"description": "A field is invalid (problem+json names it)"},
+    },
+    summary="Replace the tenant's recording policy",
+)
+async def put_recording_policy(
+    request: Request, tenant_id: TenantPath, body: RecordingPolicyIn, who: Admin
+) -> RecordingPolicyOut:
+    """Applies at once (next answered call, next purge, next schedule check); audited.
+
+    The export password is write-only: omit it to keep the stored one, ``""`` to clear it.
+    """
+    try:
+        policy = await _policies(request).replace(who, tenant_id, body.change())
+    except InvalidPolicyError as exc:
+        for error in exc.errors:  # the same field paths as a schema error: body.export.host
+            error["field"] = f"body.{error['field']}"
+        exc.field = exc.errors[0]["field"]
+        raise
+    return RecordingPolicyOut.of(policy)

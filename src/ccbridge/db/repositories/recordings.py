@@ -5,12 +5,13 @@ from __future__ import annotations
 import builtins
 from collections.abc import Sequence
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, time
 from typing import Any
 
 from sqlalchemy import Select, and_, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from ccbridge.db.access_tables import TenantRow
 from ccbridge.db.journal import SqlJournal
 from ccbridge.db.recording_tables import CallHoldRow, RecordingPolicyRow, RecordingRow
 from ccbridge.db.repositories.audit import AuditRepository
@@ -24,6 +25,7 @@ from ccbridge.domain.recordings.model import (
     RecordingQuery,
     RecordingStatus,
 )
+from ccbridge.services.recording_ports import SecretCipher
 
 MAX_PAGE = 1000
 _TEXT_LIMITS = {"agent_no": 64, "skill_group": 64, "caller": 255, "callee": 255, "channel": 255}
@@ -114,28 +116,15 @@ def search_statement(
     return stmt.order_by(RecordingRow.started_at.desc(), RecordingRow.id.desc()).limit(limit)
 
 
-def _policy(row: RecordingPolicyRow | None, tenant: str) -> RecordingPolicy:
-    if row is None:
-        return RecordingPolicy(tenant=tenant)
-    target = None
-    if row.export_host:
-        target = ExportTarget(
-            host=row.export_host,
-            port=row.export_port or 21,
-            username=row.export_username or "anonymous",
-            password=row.export_password or "",
-            tls=row.export_tls,
-            directory=row.export_dir or "/",
-        )
-    groups = row.auto_record_groups
-    return RecordingPolicy(
-        tenant=tenant,
-        retention_months=row.retention_months,
-        auto_record=row.auto_record,
-        auto_record_groups=None if groups is None else tuple(groups),
-        export_target=target,
-        export_hour_utc=row.export_hour_utc,
-    )
+def _hhmm(value: str | None) -> time | None:
+    if not value:
+        return None
+    hour, minute = value.split(":")
+    return time(int(hour), int(minute))
+
+
+class MissingCipherError(RuntimeError):
+    """A password was to be stored or read but no secrets cipher is configured."""
 
 
 class RecordingRepository:
@@ -149,10 +138,55 @@ class RecordingRepository:
         self,
         session_factory: async_sessionmaker[AsyncSession],
         journal: SqlJournal | None = None,
+        *,
+        cipher: SecretCipher | None = None,
     ) -> None:
-        """Keep the factory; every method uses its own short session."""
+        """Keep the factory; *cipher* encrypts export passwords (none stored without it)."""
         self._sessions = session_factory
         self._journal = journal
+        self._cipher = cipher
+
+    def _seal(self, password: str, tenant: str) -> str | None:
+        if not password:
+            return None
+        if self._cipher is None:
+            raise MissingCipherError("no secrets cipher: refusing to store a password")
+        return self._cipher.encrypt(password, tenant)
+
+    def _open(self, token: str | None, tenant: str) -> str:
+        if not token:
+            return ""
+        if self._cipher is None:
+            raise MissingCipherError("no secrets cipher: cannot read the export password")
+        return self._cipher.decrypt(token, tenant)
+
+    def _policy(
+        self, row: RecordingPolicyRow | None, tenant: str, timezone: str | None
+    ) -> RecordingPolicy:
+        zone = timezone or "UTC"
+        if row is None:
+            return RecordingPolicy(tenant=tenant, timezone=zone)
+        target = None
+        if row.export_host:
+            target = ExportTarget(
+                host=row.export_host,
+                port=row.export_port or 21,
+                username=row.export_username or "anonymous",
+                password=self._open(row.export_password, tenant),
+                tls=row.export_tls,
+                directory=row.export_dir or "/",
+                ca_pem=row.export_ca_pem,
+            )
+        groups = row.auto_record_groups
+        return RecordingPolicy(
+            tenant=tenant,
+            retention_months=row.retention_months,
+            auto_record=row.auto_record,
+            auto_record_groups=None if groups is None else tuple(groups),
+            export_target=target,
+            export_time=_hhmm(row.export_time),
+            timezone=zone,
+        )
 
     async def add(self, rec: Recording, now: datetime) -> Recording:
         """Insert a new recording; a call under legal hold makes it held from the start."""
@@ -254,9 +288,11 @@ class RecordingRepository:
         return int(result.rowcount)  # type: ignore[attr-defined]
 
     async def policy(self, tenant: str) -> RecordingPolicy:
-        """The tenant's recording policy (defaults when none is stored)."""
+        """The tenant's recording policy (defaults when none is stored), in its time zone."""
         async with self._sessions() as session:
-            return _policy(await session.get(RecordingPolicyRow, tenant), tenant)
+            row = await session.get(RecordingPolicyRow, tenant)
+            zone = await session.scalar(select(TenantRow.timezone).where(TenantRow.id == tenant))
+        return self._policy(row, tenant, zone)
 
     async def policies(self) -> builtins.list[RecordingPolicy]:
         """Every stored policy, plus defaults for tenants that only have recordings."""
@@ -266,7 +302,30 @@ class RecordingRepository:
             }
             tenants = (await session.execute(select(RecordingRow.tenant).distinct())).scalars()
             names = sorted(set(rows) | set(tenants))
-        return [_policy(rows.get(t), t) for t in names]
+            found = await session.execute(select(TenantRow.id, TenantRow.timezone))
+            zones: dict[str, str] = dict(found.all())
+        return [self._policy(rows.get(t), t, zones.get(t)) for t in names]
+
+    async def tenant_timezone(self, tenant: str) -> str | None:
+        """The tenant's IANA zone, or ``None`` when there is no such tenant."""
+        async with self._sessions() as session:
+            return await session.scalar(select(TenantRow.timezone).where(TenantRow.id == tenant))
+
+    async def reencrypt_secrets(self) -> int:
+        """Rotation: rewrite export passwords not under the current key; return rows changed."""
+        if self._cipher is None:
+            return 0
+        changed = 0
+        async with self._sessions() as session:
+            stmt = select(RecordingPolicyRow).where(RecordingPolicyRow.export_password.is_not(None))
+            for row in (await session.execute(stmt)).scalars():
+                token = row.export_password
+                if token and not self._cipher.is_current(token):
+                    plain = self._open(token, row.tenant)
+                    row.export_password = self._cipher.encrypt(plain, row.tenant)
+                    changed += 1
+            await session.commit()
+        return changed
 
     async def set_policy(self, policy: RecordingPolicy, now: datetime) -> None:
         """Store the tenant's policy (insert or replace)."""
@@ -280,10 +339,11 @@ class RecordingRepository:
             "export_host": target.host if target else None,
             "export_port": target.port if target else None,
             "export_username": target.username if target else None,
-            "export_password": target.password if target else None,
+            "export_password": self._seal(target.password, policy.tenant) if target else None,
             "export_tls": target.tls if target else False,
             "export_dir": target.directory if target else None,
-            "export_hour_utc": policy.export_hour_utc,
+            "export_ca_pem": target.ca_pem if target else None,
+            "export_time": policy.export_time.strftime("%H:%M") if policy.export_time else None,
             "updated_at": now,
         }
         async with self._sessions() as session:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, time
 from enum import StrEnum
 from pathlib import PurePosixPath
 
@@ -108,7 +108,11 @@ class ExportTarget:
     username: str = "anonymous"
     password: str = ""
     tls: bool = True
+    """Explicit FTPS (``AUTH TLS``) required; plain FTP only when the tenant says so."""
     directory: str = "/"
+    ca_pem: str | None = None
+    """PEM certificate(s) to trust for this server (e.g. its self-signed cert); ``None``:
+    the system CA store. Host names are checked either way."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,8 +125,10 @@ class RecordingPolicy:
     auto_record_groups: tuple[str, ...] | None = None
     """``None``: every skill group; otherwise only calls answered in these groups."""
     export_target: ExportTarget | None = None
-    export_hour_utc: int | None = None
-    """Push yesterday's recordings nightly at this UTC hour; ``None``: no scheduled export."""
+    export_time: time | None = None
+    """Push the tenant's previous local day nightly at this local time; ``None``: never."""
+    timezone: str = "UTC"
+    """The tenant's IANA zone (from the tenant record), in which ``export_time`` is read."""
 
     def records(self, skill_group: str | None) -> bool:
         """Say whether a call answered in *skill_group* is recorded automatically."""
