@@ -13,8 +13,10 @@ import pytest
 from pyftpdlib.authorizers import DummyAuthorizer
 from pyftpdlib.handlers import FTPHandler
 from pyftpdlib.servers import FTPServer
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from ccbridge.db.recording_tables import RecordingPolicyRow
 from ccbridge.db.repositories.recording_exports import ExportRepository
 from ccbridge.db.repositories.recordings import RecordingRepository
 from ccbridge.domain.recordings.export import ExportStatus
@@ -79,6 +81,10 @@ async def test_export_killed_mid_transfer_resumes_without_duplicates(
         await store.add(rec, clock.now())
     target = ExportTarget("127.0.0.1", port, "client", "client-pw", tls=False, directory="/in")
     await store.set_policy(RecordingPolicy("t1", export_target=target), clock.now())
+    async with session_factory() as session:  # encrypted at rest; the pushes below log in
+        raw = await session.scalar(select(RecordingPolicyRow.export_password))
+    assert raw is not None
+    assert "client-pw" not in raw
 
     first = ExportService(
         store, exports, files, FtplibTransport(timeout=5, max_bytes_per_second=48_000), clock

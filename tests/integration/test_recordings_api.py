@@ -64,6 +64,7 @@ class World:
     files: LocalRecordingFiles
     access: AccessService
     sessions: async_sessionmaker[AsyncSession]
+    platform: dict[str, str]
 
 
 @pytest.fixture
@@ -122,7 +123,18 @@ async def world(engine: AsyncEngine, tmp_path: Path) -> AsyncIterator[World]:
                 headers=platform,
             )
             admins[tid] = {"Authorization": f"Bearer {resp.json()['key']}"}
-        yield World(client, clock, admins["t1"], admins["t2"], recs, store, files, access, sessions)
+        yield World(
+            client,
+            clock,
+            admins["t1"],
+            admins["t2"],
+            recs,
+            store,
+            files,
+            access,
+            sessions,
+            platform,
+        )
 
 
 async def test_search_by_agent_with_cursor_pages_and_tenant_isolation(world: World) -> None:

@@ -31,6 +31,7 @@ class InvalidPolicyError(CcbridgeError):
     def __init__(self, problems: dict[str, str]) -> None:
         fields = ", ".join(sorted(problems))
         super().__init__(f"invalid value for {fields}", field=next(iter(sorted(problems))))
+        self.problems = dict(problems)
         self.errors = [{"field": k, "message": v} for k, v in sorted(problems.items())]
 
 

@@ -341,9 +341,6 @@ async def put_recording_policy(
     """
     try:
         policy = await _policies(request).replace(who, tenant_id, body.change())
-    except InvalidPolicyError as exc:
-        for error in exc.errors:  # the same field paths as a schema error: body.export.host
-            error["field"] = f"body.{error['field']}"
-        exc.field = exc.errors[0]["field"]
-        raise
+    except InvalidPolicyError as exc:  # the same field paths as a schema error: body.export.host
+        raise InvalidPolicyError({f"body.{k}": v for k, v in exc.problems.items()}) from None
     return RecordingPolicyOut.of(policy)
