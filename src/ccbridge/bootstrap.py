@@ -27,6 +27,7 @@ from ccbridge.asterisk.queue_control import AmiQueueControl
 from ccbridge.asterisk.recording_control import AmiRecorderControl, AmiRecordingFeed
 from ccbridge.asterisk.seat_feed import AmiSeatFeed
 from ccbridge.crm.http_lookup import HttpCrmLookup
+from ccbridge.crypto.report_signing import Ed25519ReportSigner
 from ccbridge.crypto.secret_box import SecretBox
 from ccbridge.db.access_uow import SqlAccessUnitOfWork
 from ccbridge.db.batch_writer import CallBatchWriter
@@ -43,7 +44,7 @@ from ccbridge.db.repositories.ivr import (
     IvrPromptRepository,
 )
 from ccbridge.db.repositories.leases import LeaseRepository
-from ccbridge.db.repositories.recording_exports import ExportRepository
+from ccbridge.db.repositories.recording_exports import ExportRepository, OffboardingRepository
 from ccbridge.db.repositories.recordings import RecordingRepository
 from ccbridge.db.repositories.seat_sessions import SeatSessionRepository, StateIntervalRepository
 from ccbridge.db.repositories.skill_groups import SkillGroupRepository
@@ -71,6 +72,7 @@ from ccbridge.services.ftp_accounts import FtpAccountService
 from ccbridge.services.ivr import IvrService
 from ccbridge.services.ivr_runtime import ActiveFlowCache, BufferedCallLog, CachedTenantFacts
 from ccbridge.services.leases import LeaseService
+from ccbridge.services.offboarding import OffboardingService
 from ccbridge.services.recording_export import ExportService
 from ccbridge.services.recording_policy import RecordingPolicyService
 from ccbridge.services.recordings import RecordingService
@@ -352,12 +354,14 @@ class _RecordingRuntime:
 
     feed: AmiRecordingFeed
     ftp: Callable[[asyncio.AbstractEventLoop], FtpService] | None
-    exports: ExportService
-    tasks: set[asyncio.Task[object]]
     reencrypt: Callable[[], Awaitable[int]]
+    resume: tuple[Callable[[], Awaitable[int]], ...]
+    """Unfinished exports and off-boardings a stopped process left behind."""
+    background: Callable[[Awaitable[object]], None]
 
     async def run(self) -> None:
-        """Resume unfinished exports, serve FTP in its thread, apply answers until cancelled."""
+        """Re-encrypt under a rotated key, resume unfinished exports and off-boardings, serve
+        FTP in its thread, apply answers until cancelled."""
         rotated = await self.reencrypt()  # after a key rotation: every secret under the new key
         if rotated:
             log.info("secrets_reencrypted", rows=rotated)
@@ -365,13 +369,21 @@ class _RecordingRuntime:
         if server is not None:
             server.start()
         try:
-            resume = asyncio.create_task(self.exports.run_pending())
-            self.tasks.add(resume)
-            resume.add_done_callback(self.tasks.discard)
+            for pending in self.resume:
+                self.background(pending())
             await self.feed.run()
         finally:
             if server is not None:
                 await asyncio.to_thread(server.stop)
+
+
+async def _logged(work: Awaitable[object]) -> object:
+    """Await background work; its failure is logged (and stored by the service), not lost."""
+    try:
+        return await work
+    except Exception:
+        log.exception("recording_background_task_failed")
+        return None
 
 
 RECORDING_FINALISE_SECONDS = 60.0
@@ -384,6 +396,11 @@ def secret_box(settings: Settings) -> SecretBox:
         settings.secrets_key.get_secret_value(),
         [k.get_secret_value() for k in settings.secrets_old_keys],
     )
+
+
+def report_signer(settings: Settings) -> Ed25519ReportSigner:
+    """The Ed25519 key purge reports are signed with (clients verify with its public key)."""
+    return Ed25519ReportSigner(settings.recordings.report_signing_key.get_secret_value())
 
 
 def _recordings(
@@ -422,10 +439,22 @@ def _recordings(
     accounts = FtpAccountRepository(sessions)
     tasks: set[asyncio.Task[object]] = set()
 
-    def run_export(job_id: str) -> None:
-        task: asyncio.Task[object] = asyncio.get_running_loop().create_task(exports.run(job_id))
+    def background(work: Awaitable[object]) -> None:
+        task: asyncio.Task[object] = asyncio.get_running_loop().create_task(_logged(work))
         tasks.add(task)
         task.add_done_callback(tasks.discard)
+
+    export_store = ExportRepository(sessions)
+    offboarding = OffboardingService(
+        store,
+        export_store,
+        exports,
+        files,
+        clock,
+        report_signer(app_settings),
+        OffboardingRepository(sessions),
+        audit,
+    )
 
     async def append(entry: AuditEntry) -> None:
         async with SqlAccessUnitOfWork(sessions) as uow:
@@ -447,22 +476,29 @@ def _recordings(
         )
         return FtpService(config, LoopBridge(loop, append, accounts.get))
 
+    retention = RetentionService(store, files, clock)
     api = RecordingApi(
         recordings=service,
         exports=exports,
         ftp_accounts=FtpAccountService(accounts, audit, clock),
         audit=audit,
-        run_export=run_export,
+        run_export=lambda job_id: background(exports.run(job_id)),
         policies=RecordingPolicyService(store, audit, clock),
+        offboarding=offboarding,
+        run_offboarding=lambda tenant: background(offboarding.run(tenant)),
+        retention=retention,
     )
-    retention = RetentionService(store, files, clock)
     jobs: list[tuple[str, float, Callable[[], Awaitable[object]]]] = [
         ("recording-purge", settings.purge_interval_seconds, retention.purge),
         ("recording-finalise", RECORDING_FINALISE_SECONDS, service.finalise_stale),
         ("recording-export-schedule", EXPORT_SCHEDULE_SECONDS, exports.nightly),
     ]
     runtime = _RecordingRuntime(
-        feed, ftp if settings.ftp_enabled else None, exports, tasks, store.reencrypt_secrets
+        feed,
+        ftp if settings.ftp_enabled else None,
+        store.reencrypt_secrets,
+        (exports.run_pending, offboarding.run_pending),
+        background,
     )
     return api, runtime, jobs
 

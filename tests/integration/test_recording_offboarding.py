@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 
 from ccbridge.bootstrap import secret_box
 from ccbridge.cli import app
+from ccbridge.crypto.report_signing import Ed25519ReportSigner, verify_with_public_key
 from ccbridge.db.access_uow import SqlAccessUnitOfWork
 from ccbridge.db.engine import create_engine, create_session_factory
 from ccbridge.db.migrate import run_migrations_async
@@ -21,7 +22,6 @@ from ccbridge.db.repositories.recording_exports import ExportRepository
 from ccbridge.db.repositories.recordings import RecordingRepository
 from ccbridge.domain.calls.model import CallRecord, CallState
 from ccbridge.domain.recordings.model import ExportTarget, RecordingPolicy
-from ccbridge.domain.recordings.signing import verify_report
 from ccbridge.ftp.push import FtplibTransport
 from ccbridge.services.offboarding import OffboardingService
 from ccbridge.services.recording_export import ExportService
@@ -30,7 +30,7 @@ from ccbridge.storage.recording_files import LocalRecordingFiles
 from tests.integration.recording_support import CIPHER, SettableClock, make_recording
 from tests.integration.test_recording_export import ClientServer
 
-KEY = b"offboarding-test-key-0123456789"
+SIGNER = Ed25519ReportSigner("offboarding-test-report-key-0123456789")
 
 
 async def test_final_export_then_signed_purge(
@@ -65,7 +65,7 @@ async def test_final_export_then_signed_purge(
     target = ExportTarget("127.0.0.1", server.port, "client", "client-pw", tls=False, directory="/")
     await store.set_policy(RecordingPolicy("t9", export_target=target), clock.now())
     export = ExportService(store, exports, files, FtplibTransport(timeout=5), clock)
-    service = OffboardingService(store, exports, export, files, clock, KEY)
+    service = OffboardingService(store, exports, export, files, clock, SIGNER)
     try:
         job = await service.final_export("t9")
     finally:
@@ -88,9 +88,16 @@ async def test_final_export_then_signed_purge(
     assert m["final_export"] == job
     stored = await exports.purge_report(report.id)
     assert stored == (m, report.signature)
-    assert verify_report(KEY, stored[0], stored[1])
+    # The client verifies with the public key alone (no secret of ours).
+    pem = SIGNER.public_key_pem()
+    assert "PRIVATE" not in pem
+    assert verify_with_public_key(pem, stored[0], stored[1])
+    assert m["signature_algorithm"] == "Ed25519"
+    assert m["key_id"] == SIGNER.key_id
     tampered = {**stored[0], "call_rows_deleted": 0}
-    assert not verify_report(KEY, tampered, stored[1])
+    assert not verify_with_public_key(pem, tampered, stored[1])
+    other = Ed25519ReportSigner("another-key-entirely-0123456789abc").public_key_pem()
+    assert not verify_with_public_key(other, stored[0], stored[1])
     async with SqlAccessUnitOfWork(session_factory) as uow:
         entries = await uow.audit.list(tenant_id="t9", limit=10)
     assert [e.action for e in entries] == ["tenant.data_purge"]

@@ -3,6 +3,7 @@ through the real app on both databases; another tenant's recording answers 404."
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -14,11 +15,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from ccbridge.api.app import RecordingApi, create_app
 from ccbridge.api.security import JwtCodec
+from ccbridge.crypto.report_signing import Ed25519ReportSigner
 from ccbridge.db.access_uow import SqlAccessUnitOfWork
 from ccbridge.db.engine import create_session_factory
 from ccbridge.db.repositories import CallRepository
 from ccbridge.db.repositories.ftp_accounts import FtpAccountRepository
-from ccbridge.db.repositories.recording_exports import ExportRepository
+from ccbridge.db.repositories.recording_exports import ExportRepository, OffboardingRepository
 from ccbridge.db.repositories.recordings import RecordingRepository
 from ccbridge.domain.access import Role
 from ccbridge.domain.calls.model import CallRecord
@@ -29,6 +31,7 @@ from ccbridge.ftp.push import FtplibTransport
 from ccbridge.observability.health import Readiness
 from ccbridge.services.audit import AuditRecorder
 from ccbridge.services.ftp_accounts import FtpAccountService
+from ccbridge.services.offboarding import OffboardingService
 from ccbridge.services.recording_export import ExportService
 from ccbridge.services.recording_policy import RecordingPolicyService
 from ccbridge.services.recordings import RecordingService
@@ -84,6 +87,23 @@ async def world(engine: AsyncEngine, tmp_path: Path) -> AsyncIterator[World]:
 
     service = RecordingService(store, files, NoPbx(), no_call, audit, clock, LinkSigner(b"k" * 32))
     exports = ExportService(store, ExportRepository(sessions), files, FtplibTransport(), clock)
+    offboarding = OffboardingService(
+        store,
+        ExportRepository(sessions),
+        exports,
+        files,
+        clock,
+        Ed25519ReportSigner("api-test-report-signing-key-0123456789"),
+        OffboardingRepository(sessions),
+        audit,
+    )
+    background: set[asyncio.Task[object]] = set()
+
+    def run_offboarding(tenant: str) -> None:
+        task: asyncio.Task[object] = asyncio.get_running_loop().create_task(offboarding.run(tenant))
+        background.add(task)
+        task.add_done_callback(background.discard)
+
     app = create_app(
         call_store=CallRepository(sessions),
         readiness=Readiness(),
@@ -96,6 +116,9 @@ async def world(engine: AsyncEngine, tmp_path: Path) -> AsyncIterator[World]:
             audit=audit,
             run_export=lambda _job: None,
             policies=RecordingPolicyService(store, audit, clock),
+            offboarding=offboarding,
+            run_offboarding=run_offboarding,
+            retention=RetentionService(store, files, clock),
         ),
     )
     _, platform_key = await access.create_system_key(

@@ -35,10 +35,12 @@ from ccbridge.services.events import EventService
 from ccbridge.services.ftp_accounts import FtpAccountService
 from ccbridge.services.ivr import IvrService
 from ccbridge.services.leases import LeaseService
+from ccbridge.services.offboarding import OffboardingService
 from ccbridge.services.ports import CallStore
 from ccbridge.services.recording_export import ExportService
 from ccbridge.services.recording_policy import RecordingPolicyService
 from ccbridge.services.recordings import RecordingService
+from ccbridge.services.retention import RetentionService
 from ccbridge.services.seats import SeatService
 from ccbridge.services.tenants import AccessService
 from ccbridge.services.webhooks import WebhookService
@@ -67,6 +69,10 @@ class RecordingApi:
     run_export: Callable[[str], None]
     """Start an export job in the background."""
     policies: RecordingPolicyService
+    offboarding: OffboardingService
+    run_offboarding: Callable[[str], None]
+    """Run (or resume) a tenant's off-boarding in the background."""
+    retention: RetentionService
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +122,9 @@ def create_app(
         app.state.audit = recording_api.audit
         app.state.run_export = recording_api.run_export
         app.state.recording_policies = recording_api.policies
+        app.state.offboarding = recording_api.offboarding
+        app.state.run_offboarding = recording_api.run_offboarding
+        app.state.retention = recording_api.retention
     if ivr_api is not None:
         app.state.ivr = ivr_api
     if event_api is not None:

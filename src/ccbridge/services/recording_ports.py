@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 from ccbridge.domain.access import AuditEntry
 from ccbridge.domain.journal.types import NewEvent
-from ccbridge.domain.recordings.export import ExportFile, ExportJob
+from ccbridge.domain.recordings.export import ExportFile, ExportJob, Offboarding
 from ccbridge.domain.recordings.model import (
     ExportTarget,
     FtpAccount,
@@ -81,6 +81,21 @@ class ReportSigner(Protocol):
         ...
 
 
+@dataclass(frozen=True, slots=True)
+class SignedReport:
+    """A purge report as stored: its manifest (what was deleted) and signature."""
+
+    id: str
+    tenant: str
+    created_at: datetime
+    manifest: dict[str, Any]
+    signature: str
+
+
+SealReport = Callable[[int, int], SignedReport]
+"""Given the recording and call rows deleted, build and sign the report (same transaction)."""
+
+
 class RecorderControl(Protocol):
     """Start, stop and mute MixMonitor on a channel."""
 
@@ -141,6 +156,7 @@ class RecordingStore(Protocol):
     async def set_policy(self, policy: RecordingPolicy, now: datetime) -> None: ...
     async def reencrypt_secrets(self) -> int: ...
     async def tenant_timezone(self, tenant: str) -> str | None: ...
+    async def tenant_status(self, tenant: str) -> str | None: ...
     async def mark_for_purge(
         self, tenant: str, started_before: datetime, now: datetime, limit: int = 1000
     ) -> int: ...
@@ -152,7 +168,9 @@ class RecordingStore(Protocol):
         self, recording_id: str, reason: str, now: datetime, audit: AuditEntry
     ) -> bool: ...
     async def all_of_tenant(self, tenant: str) -> builtins.list[Recording]: ...
-    async def erase_tenant(self, tenant: str, audit: AuditEntry) -> tuple[int, int]: ...
+    async def erase_tenant(
+        self, tenant: str, audit: AuditEntry, seal: SealReport
+    ) -> SignedReport: ...
 
 
 class FtpAccountStore(Protocol):
@@ -174,10 +192,16 @@ class ExportStore(Protocol):
     async def files(self, job_id: str) -> builtins.list[ExportFile]: ...
     async def mark_sent(self, job_id: str, recording_id: str, now: datetime) -> None: ...
     async def update(self, job_id: str, **values: Any) -> None: ...
-    async def add_purge_report(
-        self, report_id: str, tenant: str, at: datetime, manifest: dict[str, Any], signature: str
-    ) -> None: ...
     async def purge_report(self, report_id: str) -> tuple[dict[str, Any], str] | None: ...
+    async def purge_reports_of(self, tenant: str) -> builtins.list[SignedReport]: ...
+
+
+class OffboardingStore(Protocol):
+    """Off-boarding state per tenant (see ``db.repositories.recording_exports``)."""
+
+    async def get(self, tenant: str) -> Offboarding | None: ...
+    async def put(self, offboarding: Offboarding) -> None: ...
+    async def unfinished(self) -> builtins.list[Offboarding]: ...
 
 
 class ExportSession(Protocol):

@@ -17,10 +17,16 @@ from ccbridge.api.schemas.recordings import (
     FtpAccountOut,
     HoldIn,
     LinkOut,
+    OffboardingIn,
+    OffboardingOut,
+    PublicKeyOut,
+    PurgeProgressOut,
+    PurgeReportOut,
     RecordingOut,
     RecordingPage,
     RecordingPolicyIn,
     RecordingPolicyOut,
+    RetentionStatusOut,
     encode_cursor,
 )
 from ccbridge.api.security import require
@@ -29,9 +35,11 @@ from ccbridge.domain.recordings.model import RecordingQuery
 from ccbridge.domain.recordings.signing import BadSignatureError
 from ccbridge.errors import NotFoundError
 from ccbridge.services.ftp_accounts import FtpAccountService
+from ccbridge.services.offboarding import OffboardingService
 from ccbridge.services.recording_export import ExportService
 from ccbridge.services.recording_policy import InvalidPolicyError, RecordingPolicyService
 from ccbridge.services.recordings import RecordingService
+from ccbridge.services.retention import RetentionService
 
 router = APIRouter(tags=["recordings"])
 
@@ -40,6 +48,7 @@ LINK_TTL_MAX = 3600
 Reader = Annotated[Principal, Depends(require("recordings:read"))]
 Controller = Annotated[Principal, Depends(require("recordings:control"))]
 Admin = Annotated[Principal, Depends(require("recordings:admin"))]
+TenantWriter = Annotated[Principal, Depends(require("tenants:write"))]
 TenantPath = Annotated[str, Path(max_length=64)]
 _NOT_FOUND: dict[int | str, dict[str, Any]] = {
     404: {"description": "No such recording (or another tenant's)"},
@@ -344,3 +353,102 @@ async def put_recording_policy(
     except InvalidPolicyError as exc:  # the same field paths as a schema error: body.export.host
         raise InvalidPolicyError({f"body.{k}": v for k, v in exc.problems.items()}) from None
     return RecordingPolicyOut.of(policy)
+
+
+def _offboarding(request: Request) -> OffboardingService:
+    service: OffboardingService = request.app.state.offboarding
+    return service
+
+
+def _platform_only(who: Principal) -> None:
+    """Off-boarding and purge status span tenants: the platform admin's alone."""
+    if not who.is_platform:
+        raise AccessDeniedError("only the platform admin may do this")
+
+
+@router.post(
+    "/api/v1/tenants/{tenant_id}/offboarding",
+    status_code=202,
+    response_model=OffboardingOut,
+    responses={
+        403: {"description": "Not the platform admin"},
+        409: {"description": "The tenant is not terminated, or off-boarding already runs"},
+    },
+    summary="Off-board a terminated tenant: final export, then a signed purge",
+)
+async def start_offboarding(
+    request: Request, tenant_id: TenantPath, body: OffboardingIn, who: TenantWriter
+) -> OffboardingOut:
+    """Runs in the background (resumed after a restart); poll the status endpoint.
+
+    A failed off-boarding (e.g. the client's server was down) can be started again: the
+    final export resumes where it stopped.
+    """
+    _platform_only(who)
+    service = _offboarding(request)
+    state = await service.start(who, tenant_id, skip_export=body.skip_export)
+    request.app.state.run_offboarding(tenant_id)
+    return OffboardingOut.of(state, None)
+
+
+@router.get(
+    "/api/v1/tenants/{tenant_id}/offboarding",
+    response_model=OffboardingOut,
+    responses={403: {"description": "Not the platform admin"}, 404: {"description": "None"}},
+    summary="Off-boarding status and progress",
+)
+async def offboarding_status(
+    request: Request, tenant_id: TenantPath, who: TenantWriter
+) -> OffboardingOut:
+    """Phase, the final export's bytes and files, recordings purged, the report id, errors."""
+    _platform_only(who)
+    view = await _offboarding(request).status(tenant_id)
+    return OffboardingOut.of(view.state, view.export)
+
+
+@router.get(
+    "/api/v1/purge-reports/public-key",
+    response_model=PublicKeyOut,
+    summary="The public key purge reports are verified with (no authentication)",
+)
+async def purge_report_public_key(request: Request) -> PublicKeyOut:
+    """Public by design: a client checks its purge report with this key and nothing else."""
+    signer = _offboarding(request).signer
+    return PublicKeyOut(
+        algorithm=signer.algorithm, key_id=signer.key_id, public_key_pem=signer.public_key_pem()
+    )
+
+
+@router.get(
+    "/api/v1/purge-reports/{report_id}",
+    response_model=PurgeReportOut,
+    responses={403: {"description": "Not the platform admin"}, 404: {"description": "None"}},
+    summary="A signed purge report (to hand to the client)",
+)
+async def get_purge_report(
+    request: Request, report_id: Annotated[str, Path(max_length=32)], who: TenantWriter
+) -> PurgeReportOut:
+    """The manifest and its signature, exactly as signed."""
+    _platform_only(who)
+    manifest, signature = await _offboarding(request).report(report_id)
+    return PurgeReportOut(manifest=manifest, signature=signature)
+
+
+@router.get(
+    "/api/v1/recording-purge",
+    response_model=RetentionStatusOut,
+    responses={403: {"description": "Not the platform admin"}},
+    summary="Retention purge status and progress",
+)
+async def retention_status(request: Request, who: Admin) -> RetentionStatusOut:
+    """Whether the hourly purge runs now, how far it is, and what the last run deleted."""
+    _platform_only(who)
+    retention: RetentionService = request.app.state.retention
+    done, total = retention.progress
+    last = retention.last
+    return RetentionStatusOut(
+        running=retention.running,
+        progress=PurgeProgressOut(done=done, total=total),
+        last_deleted=None if last is None else last.deleted,
+        last_eligible=None if last is None else dict(last.eligible),
+    )

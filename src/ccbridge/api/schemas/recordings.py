@@ -9,7 +9,12 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from ccbridge.domain.recordings.export import ExportJob, ExportStatus
+from ccbridge.domain.recordings.export import (
+    ExportJob,
+    ExportStatus,
+    Offboarding,
+    OffboardingStatus,
+)
 from ccbridge.domain.recordings.model import (
     FtpAccount,
     Recording,
@@ -307,3 +312,77 @@ class RecordingPolicyOut(BaseModel):
             auto_record_groups=None if groups is None else list(groups),
             export=export,
         )
+
+
+class OffboardingIn(BaseModel):
+    """Start off-boarding a terminated tenant: final export, then purge."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    skip_export: bool = Field(
+        False, description="purge without a final export (the client waived it)"
+    )
+
+
+class PurgeProgressOut(BaseModel):
+    """Recordings deleted so far of those the purge found."""
+
+    done: int
+    total: int
+
+
+class OffboardingOut(BaseModel):
+    """Where a tenant's off-boarding is, with the final export's and the purge's progress."""
+
+    tenant: str
+    status: OffboardingStatus
+    skip_export: bool
+    requested_by: str
+    started_at: datetime
+    updated_at: datetime
+    finished_at: datetime | None
+    export: ExportOut | None = Field(description="the final export job (progress in bytes)")
+    purge: PurgeProgressOut
+    report_id: str | None = Field(description="the signed purge report, once done")
+    error: str | None
+
+    @classmethod
+    def of(cls, state: Offboarding, export: ExportJob | None) -> OffboardingOut:
+        """Map the domain record."""
+        return cls(
+            tenant=state.tenant,
+            status=state.status,
+            skip_export=state.skip_export,
+            requested_by=state.requested_by,
+            started_at=state.started_at,
+            updated_at=state.updated_at,
+            finished_at=state.finished_at,
+            export=None if export is None else ExportOut.of(export),
+            purge=PurgeProgressOut(done=state.purge_done, total=state.purge_total),
+            report_id=state.report_id,
+            error=state.error,
+        )
+
+
+class PurgeReportOut(BaseModel):
+    """A signed purge report: verify ``signature`` over ``purge-report|`` + canonical JSON."""
+
+    manifest: dict[str, Any]
+    signature: str = Field(description="base64 Ed25519 (legacy reports: HMAC-SHA256 hex)")
+
+
+class PublicKeyOut(BaseModel):
+    """The key clients verify purge reports with."""
+
+    algorithm: str
+    key_id: str
+    public_key_pem: str
+
+
+class RetentionStatusOut(BaseModel):
+    """The hourly retention purge: running now, its progress, and what the last run did."""
+
+    running: bool
+    progress: PurgeProgressOut
+    last_deleted: int | None
+    last_eligible: dict[str, int] | None

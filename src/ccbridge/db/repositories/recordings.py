@@ -13,7 +13,12 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ccbridge.db.access_tables import TenantRow
 from ccbridge.db.journal import SqlJournal
-from ccbridge.db.recording_tables import CallHoldRow, RecordingPolicyRow, RecordingRow
+from ccbridge.db.recording_tables import (
+    CallHoldRow,
+    PurgeReportRow,
+    RecordingPolicyRow,
+    RecordingRow,
+)
 from ccbridge.db.repositories.audit import AuditRepository
 from ccbridge.db.tables import CallRow
 from ccbridge.domain.access import AuditEntry
@@ -25,7 +30,7 @@ from ccbridge.domain.recordings.model import (
     RecordingQuery,
     RecordingStatus,
 )
-from ccbridge.services.recording_ports import SecretCipher
+from ccbridge.services.recording_ports import SealReport, SecretCipher, SignedReport
 
 MAX_PAGE = 1000
 _TEXT_LIMITS = {"agent_no": 64, "skill_group": 64, "caller": 255, "callee": 255, "channel": 255}
@@ -306,6 +311,11 @@ class RecordingRepository:
             zones: dict[str, str] = dict(found.all())
         return [self._policy(rows.get(t), t, zones.get(t)) for t in names]
 
+    async def tenant_status(self, tenant: str) -> str | None:
+        """The tenant's lifecycle status, or ``None`` when there is no such tenant."""
+        async with self._sessions() as session:
+            return await session.scalar(select(TenantRow.status).where(TenantRow.id == tenant))
+
     async def tenant_timezone(self, tenant: str) -> str | None:
         """The tenant's IANA zone, or ``None`` when there is no such tenant."""
         async with self._sessions() as session:
@@ -475,8 +485,9 @@ class RecordingRepository:
         async with self._sessions() as session:
             return [from_row(r) for r in (await session.execute(stmt)).scalars()]
 
-    async def erase_tenant(self, tenant: str, audit: AuditEntry) -> tuple[int, int]:
-        """Delete every recording, hold, policy and call row of *tenant*, with one audit entry."""
+    async def erase_tenant(self, tenant: str, audit: AuditEntry, seal: SealReport) -> SignedReport:
+        """Delete every recording, hold, policy and call row of *tenant*; store the signed
+        report and one audit entry in the same transaction (a crash leaves all or nothing)."""
         async with self._sessions() as session:
             recs = await session.execute(delete(RecordingRow).where(RecordingRow.tenant == tenant))
             await session.execute(delete(CallHoldRow).where(CallHoldRow.tenant == tenant))
@@ -484,9 +495,19 @@ class RecordingRepository:
                 delete(RecordingPolicyRow).where(RecordingPolicyRow.tenant == tenant)
             )
             calls = await session.execute(delete(CallRow).where(CallRow.tenant == tenant))
+            report = seal(int(recs.rowcount), int(calls.rowcount))  # type: ignore[attr-defined]
+            session.add(
+                PurgeReportRow(
+                    id=report.id,
+                    tenant=report.tenant,
+                    created_at=report.created_at,
+                    manifest=report.manifest,
+                    signature=report.signature,
+                )
+            )
             await AuditRepository(session).append(audit)
             await session.commit()
-        return int(recs.rowcount), int(calls.rowcount)  # type: ignore[attr-defined]
+        return report
 
     async def add_many(self, recs: Sequence[Recording], now: datetime) -> None:
         """Bulk insert (the benchmark's 100k index and imports)."""
