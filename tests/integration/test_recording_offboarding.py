@@ -17,6 +17,7 @@ from ccbridge.crypto.report_signing import Ed25519ReportSigner, verify_with_publ
 from ccbridge.db.access_uow import SqlAccessUnitOfWork
 from ccbridge.db.engine import create_engine, create_session_factory
 from ccbridge.db.migrate import run_migrations_async
+from ccbridge.db.recording_tables import PurgeReportRow
 from ccbridge.db.repositories import CallRepository
 from ccbridge.db.repositories.recording_exports import ExportRepository
 from ccbridge.db.repositories.recordings import RecordingRepository
@@ -179,3 +180,95 @@ def test_export_cli_pushes_a_range_with_a_report(
     assert report["files"] == 1
     assert (client_root / remote).read_bytes() == (files.root / "t1" / remote).read_bytes()
     assert (client_root / "MANIFEST.sha256").read_text().endswith(f"  {remote}\n")
+
+
+def test_offboard_cli_prints_a_report_clients_verify_with_the_public_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import asyncio
+    import json
+
+    from sqlalchemy import text
+
+    from ccbridge.domain.recordings.signing import sign_report
+    from ccbridge.settings import DEV_LINK_SECRET
+
+    url = f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}"
+    files = LocalRecordingFiles(tmp_path / "rec")
+    client_root = tmp_path / "client"
+    client_root.mkdir()
+    server = ClientServer(client_root)
+    legacy_manifest = {"report_id": "old", "tenant": "t0", "recordings": []}
+
+    async def seed() -> str:
+        await run_migrations_async(url)
+        engine = create_engine(url)
+        try:
+            async with engine.begin() as conn:
+                await conn.execute(
+                    text(
+                        "INSERT INTO tenants (id, name, status, timezone, created_at) VALUES "
+                        "('t9', 'T9', 'terminated', 'UTC', CURRENT_TIMESTAMP)"
+                    )
+                )
+            sessions = create_session_factory(engine)
+            store = RecordingRepository(sessions, cipher=secret_box(Settings()))
+            rec = await make_recording(files, "t9", datetime(2026, 1, 10, 9, tzinfo=UTC))
+            await store.add(rec, datetime.now(UTC))
+            target = ExportTarget("127.0.0.1", server.port, "client", "client-pw", tls=False)
+            await store.set_policy(RecordingPolicy("t9", export_target=target), datetime.now(UTC))
+            async with sessions() as session:  # a report signed before Ed25519 (HMAC)
+                session.add(
+                    PurgeReportRow(
+                        id="old",
+                        tenant="t0",
+                        created_at=datetime.now(UTC),
+                        manifest=legacy_manifest,
+                        signature=sign_report(DEV_LINK_SECRET.encode(), legacy_manifest),
+                    )
+                )
+                await session.commit()
+            return rec.path.split("/", 1)[1]
+        finally:
+            await engine.dispose()
+
+    remote = asyncio.run(seed())
+    monkeypatch.setenv("CCBRIDGE_DATABASE_URL", url)
+    monkeypatch.setenv("CCBRIDGE_RECORDINGS__DIR", str(files.root))
+    runner = CliRunner()
+    try:
+        result = runner.invoke(app, ["recordings", "offboard", "t9", "--yes"])
+    finally:
+        server.kill()
+    assert result.exit_code == 0, result.output
+    assert "final export" in result.output
+    assert (client_root / remote).exists()
+    printed = json.loads(result.output.strip().splitlines()[-1])
+    assert printed["manifest"]["tenant"] == "t9"
+    assert not (files.root / "t9").exists()
+    again = runner.invoke(app, ["recordings", "offboard", "t9", "--yes"])  # already done
+    assert again.exit_code == 0, again.output
+    assert json.loads(again.output.strip().splitlines()[-1]) == printed
+
+    pem = runner.invoke(app, ["recordings", "public-key"])
+    assert pem.exit_code == 0
+    (tmp_path / "ccbridge.pub").write_text(pem.stdout)
+    (tmp_path / "report.json").write_text(json.dumps(printed))
+    offline = [
+        "--file",
+        str(tmp_path / "report.json"),
+        "--public-key",
+        str(tmp_path / "ccbridge.pub"),
+    ]
+    monkeypatch.setenv("CCBRIDGE_RECORDINGS__REPORT_SIGNING_KEY", "not-the-key-that-signed-it-0123")
+    ok = runner.invoke(app, ["recordings", "verify-report", *offline])
+    assert (ok.exit_code, ok.output.strip()) == (0, "signature OK")  # public key only
+    printed["manifest"]["call_rows_deleted"] = 99
+    (tmp_path / "report.json").write_text(json.dumps(printed))
+    bad = runner.invoke(app, ["recordings", "verify-report", *offline])
+    assert (bad.exit_code, bad.output.strip()) == (1, "signature MISMATCH")
+    monkeypatch.delenv("CCBRIDGE_RECORDINGS__REPORT_SIGNING_KEY")
+    stored = runner.invoke(app, ["recordings", "verify-report", printed["manifest"]["report_id"]])
+    assert (stored.exit_code, stored.output.strip()) == (0, "signature OK")
+    legacy = runner.invoke(app, ["recordings", "verify-report", "old"])
+    assert (legacy.exit_code, legacy.output.strip()) == (0, "signature OK")
