@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from pyftpdlib.authorizers import DummyAuthorizer
-from pyftpdlib.handlers import FTPHandler
+from pyftpdlib.handlers import FTPHandler, TLS_FTPHandler
 from pyftpdlib.servers import FTPServer
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -30,14 +30,24 @@ from tests.integration.recording_support import CIPHER, SettableClock, make_reco
 class ClientServer:
     """The tenant's own FTP server: writable, slow data channel, logs every STOR outcome."""
 
-    def __init__(self, root: Path, port: int = 0) -> None:
+    def __init__(self, root: Path, port: int = 0, certfile: Path | None = None) -> None:
+        """With *certfile*, explicit FTPS is required on control and data connections."""
         self.root = root
         self.events: list[tuple[str, str]] = []
         auth = DummyAuthorizer()
         auth.add_user("client", "client-pw", str(root), perm="elradfmwMT")
         events = self.events
+        base: type[FTPHandler] = FTPHandler
+        if certfile is not None:
 
-        class Handler(FTPHandler):
+            class Tls(TLS_FTPHandler):  # type: ignore[misc]
+                tls_control_required = True
+                tls_data_required = True
+
+            Tls.certfile = str(certfile)
+            base = Tls
+
+        class Handler(base):  # type: ignore[misc,valid-type]
             def on_file_received(self, file: str) -> None:
                 events.append(("complete", Path(file).name))
 
