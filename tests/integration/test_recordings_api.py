@@ -205,8 +205,38 @@ async def test_signed_download_with_range_expiry_and_audit(world: World) -> None
     async with SqlAccessUnitOfWork(world.sessions) as uow:
         entries = await uow.audit.list(tenant_id="t1", limit=100)
     downloads = [e for e in entries if e.action == "recording.download"]
-    assert len(downloads) == 3  # 200, 206 and 416: every request that passed the signature
+    assert len(downloads) == 1  # 200, 206 and 416 on one link: one download
     assert {e.object_id for e in downloads} == {rec.id}
+    assert downloads[0].detail["range"] is None  # the first request's
+
+
+async def test_a_seeking_player_is_audited_once_per_link(world: World) -> None:
+    c, rec = world.client, world.recs[0]
+    data = (world.files.root / rec.path).read_bytes()
+
+    async def link() -> str:
+        resp = await c.post(f"/api/v1/recordings/{rec.id}/link?ttl_seconds=60", headers=world.t1)
+        assert resp.status_code == 200, resp.text
+        url: str = resp.json()["url"]
+        return url
+
+    first = await link()
+    for start in range(100, 3000, 100):  # a player seeking: 29 range requests
+        part = await c.get(first, headers={"Range": f"bytes={start}-{start + 99}"})
+        assert part.status_code == 206
+        assert part.content == data[start : start + 100]
+    world.clock.at += timedelta(seconds=1)  # a second link (another expiry) is another download
+    second = await link()
+    assert second != first
+    assert (await c.get(second, headers={"Range": "bytes=0-1"})).status_code == 206
+    assert (await c.get(second)).status_code == 200
+    assert (await c.get(first.replace("sig=", "sig=x"))).status_code == 403  # not audited
+    async with SqlAccessUnitOfWork(world.sessions) as uow:
+        entries = await uow.audit.list(tenant_id="t1", limit=100)
+    downloads = [e for e in entries if e.action == "recording.download"]
+    assert [e.detail["range"] for e in downloads] == ["bytes=0-1", "bytes=100-199"]  # newest first
+    links = [e for e in entries if e.action == "recording.link"]
+    assert len(links) == 2
 
 
 async def test_purged_recording_answers_410_and_held_ones_survive(world: World) -> None:
