@@ -50,6 +50,12 @@ Controller = Annotated[Principal, Depends(require("recordings:control"))]
 Admin = Annotated[Principal, Depends(require("recordings:admin"))]
 TenantWriter = Annotated[Principal, Depends(require("tenants:write"))]
 TenantPath = Annotated[str, Path(max_length=64)]
+RecordingIdPath = Annotated[str, Path(max_length=32)]
+TenantQuery = Annotated[str | None, Query(max_length=64)]
+"""Platform admin: which tenant; everyone else: their own (another answers 404)."""
+_TENANT_404: dict[int | str, dict[str, Any]] = {
+    404: {"description": "No such tenant (or another tenant's)"}
+}
 _NOT_FOUND: dict[int | str, dict[str, Any]] = {
     404: {"description": "No such recording (or another tenant's)"},
     410: {"description": "Deleted by retention or off-boarding"},
@@ -75,7 +81,7 @@ def _ftp(request: Request) -> FtpAccountService:
 async def search_recordings(
     request: Request,
     who: Reader,
-    tenant: Annotated[str | None, Query(max_length=64)] = None,
+    tenant: TenantQuery = None,
     agent_no: Annotated[str | None, Query(max_length=64)] = None,
     caller: Annotated[str | None, Query(max_length=255)] = None,
     callee: Annotated[str | None, Query(max_length=255)] = None,
@@ -118,9 +124,9 @@ async def search_recordings(
 )
 async def get_recording(
     request: Request,
-    recording_id: Annotated[str, Path(max_length=32)],
+    recording_id: RecordingIdPath,
     who: Reader,
-    tenant: Annotated[str | None, Query(max_length=64)] = None,
+    tenant: TenantQuery = None,
 ) -> RecordingOut:
     """The index row; 410 once purged."""
     return RecordingOut.of(await _recordings(request).get(recording_id, scoped_tenant(who, tenant)))
@@ -134,9 +140,9 @@ async def get_recording(
 )
 async def sign_link(
     request: Request,
-    recording_id: Annotated[str, Path(max_length=32)],
+    recording_id: RecordingIdPath,
     who: Reader,
-    tenant: Annotated[str | None, Query(max_length=64)] = None,
+    tenant: TenantQuery = None,
     ttl_seconds: Annotated[int, Query(ge=10, le=LINK_TTL_MAX)] = 300,
 ) -> LinkOut:
     """The URL needs no Authorization header; it names one recording of one tenant and expires."""
@@ -160,7 +166,7 @@ async def sign_link(
 )
 async def download(
     request: Request,
-    recording_id: Annotated[str, Path(max_length=32)],
+    recording_id: RecordingIdPath,
     tenant: Annotated[str, Query(max_length=64)],
     expires: Annotated[int, Query(ge=0)],
     sig: Annotated[str, Query(max_length=128)],
@@ -188,17 +194,15 @@ async def download(
 )
 async def hold_recording(
     request: Request,
-    recording_id: Annotated[str, Path(max_length=32)],
+    recording_id: RecordingIdPath,
     body: HoldIn,
     who: Admin,
-    tenant: Annotated[str | None, Query(max_length=64)] = None,
+    tenant: TenantQuery = None,
 ) -> dict[str, int]:
     """A held recording is never purged."""
-    scope = scoped_tenant(who, tenant)
-    rec = await _recordings(request).get(recording_id, scope)
-    changed = await _recordings(request).hold(
-        who, rec.tenant, recording_id, None, body.held, body.reason
-    )
+    service = _recordings(request)
+    rec = await service.get(recording_id, scoped_tenant(who, tenant))
+    changed = await service.hold(who, rec.tenant, recording_id, None, body.held, body.reason)
     return {"changed": changed}
 
 
@@ -322,7 +326,7 @@ def _policies(request: Request) -> RecordingPolicyService:
 @router.get(
     "/api/v1/tenants/{tenant_id}/recording-policy",
     response_model=RecordingPolicyOut,
-    responses={404: {"description": "No such tenant (or another tenant's)"}},
+    responses=_TENANT_404,
     summary="The tenant's recording policy",
 )
 async def get_recording_policy(
@@ -335,10 +339,7 @@ async def get_recording_policy(
 @router.put(
     "/api/v1/tenants/{tenant_id}/recording-policy",
     response_model=RecordingPolicyOut,
-    responses={
-        404: {"description": "No such tenant (or another tenant's)"},
-        422: {"description": "A field is invalid (problem+json names it)"},
-    },
+    responses={**_TENANT_404, 422: {"description": "A field is invalid (problem+json names it)"}},
     summary="Replace the tenant's recording policy",
 )
 async def put_recording_policy(

@@ -8,7 +8,7 @@ from dataclasses import replace
 from datetime import datetime, time
 from typing import Any
 
-from sqlalchemy import Select, and_, delete, func, or_, select, update
+from sqlalchemy import ColumnElement, Select, and_, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ccbridge.db.access_tables import TenantRow
@@ -126,6 +126,22 @@ def _hhmm(value: str | None) -> time | None:
         return None
     hour, minute = value.split(":")
     return time(int(hour), int(minute))
+
+
+_FINISHED = (RecordingStatus.OK, RecordingStatus.EMPTY, RecordingStatus.MISSING)
+"""Statuses a purge may take (a row still ``recording`` is never purged)."""
+
+
+def _past_horizon(
+    tenant: str, started_before: datetime, statuses: tuple[RecordingStatus, ...]
+) -> tuple[ColumnElement[bool], ...]:
+    """Unheld recordings of *tenant* in *statuses* started before the retention horizon."""
+    return (
+        RecordingRow.tenant == tenant,
+        RecordingRow.started_at < started_before,
+        RecordingRow.held.is_(False),
+        RecordingRow.status.in_([s.value for s in statuses]),
+    )
 
 
 class MissingCipherError(RuntimeError):
@@ -373,21 +389,7 @@ class RecordingRepository:
         """Mark up to *limit* unheld, finished recordings started before the horizon."""
         eligible = (
             select(RecordingRow.id)
-            .where(
-                RecordingRow.tenant == tenant,
-                RecordingRow.started_at < started_before,
-                RecordingRow.held.is_(False),
-                RecordingRow.status.in_(
-                    [
-                        s.value
-                        for s in (
-                            RecordingStatus.OK,
-                            RecordingStatus.EMPTY,
-                            RecordingStatus.MISSING,
-                        )
-                    ]
-                ),
-            )
+            .where(*_past_horizon(tenant, started_before, _FINISHED))
             .order_by(RecordingRow.started_at)
             .limit(limit)
         )
@@ -407,22 +409,7 @@ class RecordingRepository:
         stmt = (
             select(func.count())
             .select_from(RecordingRow)
-            .where(
-                RecordingRow.tenant == tenant,
-                RecordingRow.started_at < started_before,
-                RecordingRow.held.is_(False),
-                RecordingRow.status.in_(
-                    [
-                        s.value
-                        for s in (
-                            RecordingStatus.OK,
-                            RecordingStatus.EMPTY,
-                            RecordingStatus.MISSING,
-                            RecordingStatus.PURGING,
-                        )
-                    ]
-                ),
-            )
+            .where(*_past_horizon(tenant, started_before, (*_FINISHED, RecordingStatus.PURGING)))
         )
         async with self._sessions() as session:
             return int((await session.execute(stmt)).scalar_one())
