@@ -22,7 +22,7 @@ PREFIX = "v1"
 _NONCE = 12
 
 
-class SecretDecryptError(Exception):
+class SecretDecryptError(ValueError):
     """A stored token that no key of the ring opens (unknown key, tampered, wrong context)."""
 
 

@@ -54,7 +54,7 @@ class SecretCipher(Protocol):
         ...
 
     def decrypt(self, token: str, context: str) -> str:
-        """The plaintext of *token*; raises when no configured key opens it."""
+        """The plaintext of *token*; raises ``ValueError`` when no configured key opens it."""
         ...
 
     def is_current(self, token: str) -> bool:

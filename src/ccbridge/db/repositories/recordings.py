@@ -8,6 +8,7 @@ from dataclasses import replace
 from datetime import datetime, time
 from typing import Any
 
+import structlog
 from sqlalchemy import ColumnElement, Select, and_, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -31,6 +32,8 @@ from ccbridge.domain.recordings.model import (
     RecordingStatus,
 )
 from ccbridge.services.recording_ports import SealReport, SecretCipher, SignedReport
+
+log = structlog.get_logger(__name__)
 
 MAX_PAGE = 1000
 _TEXT_LIMITS = {"agent_no": 64, "skill_group": 64, "caller": 255, "callee": 255, "channel": 255}
@@ -179,7 +182,13 @@ class RecordingRepository:
             return ""
         if self._cipher is None:
             raise MissingCipherError("no secrets cipher: cannot read the export password")
-        return self._cipher.decrypt(token, tenant)
+        try:
+            return self._cipher.decrypt(token, tenant)
+        except ValueError as exc:
+            # Retention and auto-record must not stop over one unreadable password: only
+            # that tenant's export fails (at login), and this says why.
+            log.error("export_password_undecryptable", tenant=tenant, error=str(exc))
+            return ""
 
     def _policy(
         self, row: RecordingPolicyRow | None, tenant: str, timezone: str | None
@@ -346,10 +355,15 @@ class RecordingRepository:
             stmt = select(RecordingPolicyRow).where(RecordingPolicyRow.export_password.is_not(None))
             for row in (await session.execute(stmt)).scalars():
                 token = row.export_password
-                if token and not self._cipher.is_current(token):
-                    plain = self._open(token, row.tenant)
-                    row.export_password = self._cipher.encrypt(plain, row.tenant)
-                    changed += 1
+                if not token or self._cipher.is_current(token):
+                    continue
+                try:
+                    plain = self._cipher.decrypt(token, row.tenant)
+                except ValueError as exc:  # keep the token: an old key may still be added
+                    log.error("export_password_undecryptable", tenant=row.tenant, error=str(exc))
+                    continue
+                row.export_password = self._cipher.encrypt(plain, row.tenant)
+                changed += 1
             await session.commit()
         return changed
 
