@@ -1,7 +1,7 @@
 """Recording policy: encrypted export password, CA to trust, local export time; off-boardings.
 
 Revision ID: 0009
-Revises: 0007 (re-chain to 0008 when the dial-policy revision lands; nothing here depends on it)
+Revises: 0008
 Create Date: 2026-12-02
 
 Existing plain-text export passwords are encrypted with ``CCBRIDGE_SECRETS_KEY`` (AES-GCM,
@@ -22,7 +22,7 @@ from ccbridge.crypto.secret_box import SecretBox
 from ccbridge.settings import Settings
 
 revision: str = "0009"
-down_revision: str | Sequence[str] | None = "0007"
+down_revision: str | Sequence[str] | None = "0008"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -122,7 +122,7 @@ async def test_0009_encrypts_stored_export_passwords_and_localises_the_hour(
 
     key = "migration-test-secrets-key-0123456789"
     monkeypatch.setenv("CCBRIDGE_SECRETS_KEY", key)
-    await run_migrations_async(db_url, "0007")
+    await run_migrations_async(db_url, "0008")
     engine = create_engine(db_url)
     try:
         async with engine.begin() as conn:
