@@ -8,8 +8,15 @@ from datetime import datetime, time
 from enum import StrEnum
 from pathlib import PurePosixPath
 
-CALL_ID_RE = re.compile(r"^[0-9]{1,20}\.[0-9]{1,10}$")
-"""An Asterisk ``Linkedid`` (epoch seconds, a dot, a counter); nothing else reaches a file name."""
+CALL_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+"""An Asterisk ``Linkedid``, the only text that reaches a file name.
+
+Usually epoch seconds, a dot and a counter (``1768000000.12``); with ``systemname`` set in
+asterisk.conf it is ``<systemname>-1768000000.12``, and a call placed by ``Originate`` with a
+``ChannelId`` takes that id (often a UUID). Letters, digits, ``.``, ``_`` and ``-`` only, never a
+leading dot, at most 64 characters (the ``call_id`` columns), so it is one path component and
+safe in an AMI header.
+"""
 TENANT_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,31}$")
 """The tenant slug (same rule as ``domain.access.TENANT_ID_RE``)."""
 WAV_HEADER_BYTES = 44
