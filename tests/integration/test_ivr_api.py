@@ -22,6 +22,7 @@ from ccbridge.api.security import JwtCodec
 from ccbridge.db.access_uow import SqlAccessUnitOfWork
 from ccbridge.db.engine import create_session_factory
 from ccbridge.db.repositories import CallRepository
+from ccbridge.db.repositories.calendar import CalendarRepository
 from ccbridge.db.repositories.dial_policies import DialPolicyRepository
 from ccbridge.db.repositories.ivr import (
     IvrCallLogRepository,
@@ -30,12 +31,13 @@ from ccbridge.db.repositories.ivr import (
 )
 from ccbridge.db.repositories.leases import LeaseRepository
 from ccbridge.db.repositories.skill_groups import SkillGroupRepository
-from ccbridge.domain.access import Role
+from ccbridge.domain.access import Principal, Role
 from ccbridge.domain.acd.membership import queue_name
 from ccbridge.ivr_format.parse import YamlJsonFlowCodec
 from ccbridge.media.sox import SoxPromptConverter
 from ccbridge.observability.health import Readiness
 from ccbridge.services.audit import AuditRecorder
+from ccbridge.services.calendar import CalendarService
 from ccbridge.services.dialing import TenantFactsReader
 from ccbridge.services.ivr import IvrService
 from ccbridge.services.ivr_ports import IvrCallRecord, PromptRecord
@@ -47,9 +49,10 @@ from tests.fakes.seats import FakeClock
 
 SECRET = "integration-test-secret-0123456789abcdef"
 BASE = "/api/v1/tenants/t1/ivr"
-HOLIDAYS = frozenset({date(2026, 12, 25)})
-"""The working-day calendar's holidays in these tests (Christmas Day)."""
+HOLIDAYS = (date(2026, 12, 25),)
+"""The working-day calendar's 2026 holidays in these tests (Christmas Day), stored in the DB."""
 YAML = {"content-type": "application/yaml"}
+ROOT = Principal(actor="test", role=Role.PLATFORM_ADMIN, tenant_id=None)
 
 
 def auth(key: str) -> dict[str, str]:
@@ -105,6 +108,8 @@ async def world(engine: AsyncEngine, tmp_path: Path) -> AsyncIterator[World]:
     flows, prompts = IvrFlowRepository(sessions), IvrPromptRepository(sessions)
     groups, leases = SkillGroupRepository(sessions), LeaseRepository(sessions)
     policies = DialPolicyRepository(sessions)
+    calendar = CalendarService(CalendarRepository(sessions), audit, clock.now)
+    await calendar.put(ROOT, 2026, HOLIDAYS, ())
     service = IvrService(
         flows,
         prompts,
@@ -112,7 +117,7 @@ async def world(engine: AsyncEngine, tmp_path: Path) -> AsyncIterator[World]:
         audit,
         clock.now,
         tenants=TenantFactsReader(lambda: SqlAccessUnitOfWork(sessions), groups, leases, policies),
-        holidays=HOLIDAYS,
+        calendar=calendar,
         converter=SoxPromptConverter(tmp_path / "prompts"),
         call_logs=IvrCallLogRepository(sessions),
     )
