@@ -9,6 +9,7 @@ import signal
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -236,7 +237,7 @@ def build_service(
     event_api, dispatcher, event_jobs = _events(sessions, journal, hub, repo, clock)
     readiness = _readiness(ami, agi, lambda: ping(engine))
     readiness.add("acd_reconciler", _reconciler_check(reconciler))
-    readiness.add("calendar", _calendar_check(calendar, clock))
+    readiness.add("calendar", calendar_check(calendar, clock.now))
     app = create_app(
         call_store=repo,
         readiness=readiness,
@@ -586,14 +587,14 @@ def build_calendar_service(engine: AsyncEngine) -> CalendarService:
     return CalendarService(CalendarRepository(sessions), audit, clock.now)
 
 
-def _calendar_check(
-    calendar: CalendarService, clock: SystemClock
+def calendar_check(
+    calendar: CalendarService, now: Callable[[], datetime]
 ) -> Callable[[], Awaitable[CheckResult]]:
     """Readiness detail: the years loaded, and a warning (not a failure) for a year notices
     reach without one; those notices count Monday to Friday only."""
 
     async def check() -> CheckResult:
-        coverage = await calendar.coverage(local_date(clock.now()))
+        coverage = await calendar.coverage(local_date(now()))
         detail: dict[str, object] = {
             "loaded_years": coverage.loaded_years,
             "missing_years": coverage.missing_years,
