@@ -73,6 +73,7 @@ class World:
     t1: dict[str, str]
     t2: dict[str, str]
     prompts_dir: Path
+    calendar: CalendarService
 
     async def put(
         self,
@@ -159,6 +160,7 @@ async def world(engine: AsyncEngine, tmp_path: Path) -> AsyncIterator[World]:
             admins["t1"],
             admins["t2"],
             tmp_path / "prompts",
+            calendar,
         )
 
 
@@ -612,6 +614,29 @@ async def test_default_publish_time_is_one_working_day_in_the_tenants_zone(
         headers=who,
     )
     assert resp.status_code == 201, resp.text
+
+
+async def test_publish_time_counts_a_makeup_saturday_stored_in_the_calendar(world: World) -> None:
+    who = await _tenant(world, "mk", "Asia/Shanghai")
+    flows = "/api/v1/tenants/mk/ivr/flows"
+    body = _flow({"a": {"type": "hangup"}})
+    put = await world.client.put(
+        f"{flows}/main", content=body, headers={**who, "content-type": "application/json"}
+    )
+    assert put.status_code == 200, put.text
+    world.clock.current = datetime(2026, 10, 9, 2, 0, tzinfo=UTC)  # Fri 9 Oct, 10:00 Shanghai
+    resp = await world.client.post(f"{flows}/main/publish", json={"message": "v1"}, headers=who)
+    assert resp.status_code == 201, resp.text
+    assert datetime.fromisoformat(resp.json()["effective_at"]) == datetime(
+        2026, 10, 12, 2, 0, tzinfo=UTC
+    )
+    # The platform admin loads Saturday 10 Oct as a make-up working day (调休): it counts now.
+    await world.calendar.put(ROOT, 2026, HOLIDAYS, (date(2026, 10, 10),))
+    resp = await world.client.post(f"{flows}/main/publish", json={"message": "v2"}, headers=who)
+    assert resp.status_code == 201, resp.text
+    assert datetime.fromisoformat(resp.json()["effective_at"]) == datetime(
+        2026, 10, 10, 2, 0, tzinfo=UTC
+    )
 
 
 TRANSFER_FLOW = {
