@@ -553,6 +553,7 @@ def _ivr(settings: Settings, engine: AsyncEngine, calendar: CalendarService) -> 
         SkillGroupRepository(sessions),
         LeaseRepository(sessions),
         DialPolicyRepository(sessions),
+        calendar,
     )
     service = IvrService(
         flows,

@@ -117,7 +117,9 @@ async def world(engine: AsyncEngine, tmp_path: Path) -> AsyncIterator[World]:
         YamlJsonFlowCodec(),
         audit,
         clock.now,
-        tenants=TenantFactsReader(lambda: SqlAccessUnitOfWork(sessions), groups, leases, policies),
+        tenants=TenantFactsReader(
+            lambda: SqlAccessUnitOfWork(sessions), groups, leases, policies, calendar
+        ),
         calendar=calendar,
         converter=SoxPromptConverter(tmp_path / "prompts"),
         call_logs=IvrCallLogRepository(sessions),
@@ -463,6 +465,32 @@ async def test_simulate_over_http_returns_path_and_actions(world: World) -> None
     }
     resp = await world.client.post(f"{BASE}/flows/survey/simulate", json={}, headers=world.t2)
     assert resp.status_code == 404
+
+
+async def test_simulated_workdays_hours_are_closed_on_a_holiday_in_the_calendar(
+    world: World,
+) -> None:
+    nodes = {
+        "t": {
+            "type": "time_switch",
+            "hours": [{"days": ["workdays"], "from": "09:00", "to": "18:00"}],
+            "open": "o",
+            "closed": "c",
+        },
+        "o": {"type": "queue", "skill_group": "sales"},
+        "c": {"type": "hangup"},
+    }
+    assert (await world.put("hours", _flow(nodes, start="t"))).status_code == 200
+
+    async def ends_at(when: str) -> str:
+        resp = await world.client.post(
+            f"{BASE}/flows/hours/simulate", json={"at": when}, headers=world.t1
+        )
+        assert resp.status_code == 200, resp.text
+        return str(resp.json()["path"][-1])
+
+    assert await ends_at("2026-12-24T10:00:00+08:00") == "o"
+    assert await ends_at("2026-12-25T10:00:00+08:00") == "c"  # Christmas, in the calendar
 
 
 async def test_prompt_upload_is_converted_to_8khz_mono_and_unlocks_publishing(

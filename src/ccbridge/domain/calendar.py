@@ -137,3 +137,7 @@ def merge_years(years: Iterable[CalendarYear]) -> WorkingCalendar:
         frozenset(d for y in loaded for d in y.makeup_days),
         frozenset(y.year for y in loaded),
     )
+
+
+WEEKDAYS_ONLY = WorkingCalendar()
+"""No year loaded: Monday to Friday are the working days."""

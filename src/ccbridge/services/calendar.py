@@ -73,6 +73,14 @@ class NoticeCalendar(Protocol):
         ...
 
 
+class WorkingDaysSource(Protocol):
+    """Hand out the working-day calendar for a span of dates."""
+
+    async def calendar(self, start: date, end: date) -> WorkingCalendar:
+        """The calendar for the years from ``start`` to ``end`` (those loaded)."""
+        ...
+
+
 class TenantZones(Protocol):
     """Say which time zone a tenant's dates are in."""
 

@@ -404,7 +404,8 @@ class IvrService:
     ) -> Simulation:
         """Run the draft (or a revision) offline with scripted digits, time and caller.
 
-        Like a real call, it runs in the tenant's time zone under its outbound rights in force.
+        Like a real call, it runs in the tenant's time zone under its outbound rights in force,
+        on the platform's working-day calendar.
         """
         if revision is None:
             document = (await self.get_flow(tenant_id, flow_id)).draft
@@ -412,5 +413,10 @@ class IvrService:
             document = (await self.get_revision(tenant_id, flow_id, revision)).document
         flow = self._valid(self._codec.parse(document))
         facts = await self._tenants.facts(tenant_id, context.now)
-        context = replace(context, timezone=context.timezone or facts.timezone, dial=facts.outbound)
+        context = replace(
+            context,
+            timezone=context.timezone or facts.timezone,
+            dial=facts.outbound,
+            calendar=facts.calendar,
+        )
         return simulate(flow, context, digits, lookups=lookups)
