@@ -1,7 +1,7 @@
 """The platform's working-day calendar: holidays and make-up working days (调休) per year.
 
 Revision ID: 0010
-Revises: 0008 (0009 when it lands: see the report on feat/calendar)
+Revises: 0009
 Create Date: 2026-12-02
 """
 
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0010"
-down_revision: str | Sequence[str] | None = "0008"
+down_revision: str | Sequence[str] | None = "0009"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
