@@ -9,6 +9,7 @@ import signal
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -35,6 +36,7 @@ from ccbridge.db.engine import create_engine, create_session_factory, ping
 from ccbridge.db.journal import SqlEventSettings, SqlJournal
 from ccbridge.db.migrate import run_migrations_async
 from ccbridge.db.repositories.agents import AgentRepository
+from ccbridge.db.repositories.calendar import CalendarRepository
 from ccbridge.db.repositories.calls import CallRepository
 from ccbridge.db.repositories.dial_policies import DialPolicyRepository
 from ccbridge.db.repositories.ftp_accounts import FtpAccountRepository
@@ -50,6 +52,7 @@ from ccbridge.db.repositories.seat_sessions import SeatSessionRepository, StateI
 from ccbridge.db.repositories.skill_groups import SkillGroupRepository
 from ccbridge.db.webhooks import SqlWebhookStore
 from ccbridge.domain.access import AuditEntry, Role
+from ccbridge.domain.calendar import local_date
 from ccbridge.domain.calls.model import CallRecord
 from ccbridge.domain.recordings.signing import LinkSigner
 from ccbridge.domain.time import SystemClock
@@ -64,6 +67,7 @@ from ccbridge.observability.health import CheckResult, Readiness
 from ccbridge.services.acd import RECONCILE_INTERVAL, DriftLog, Reconciler
 from ccbridge.services.agents import AgentAdminService
 from ccbridge.services.audit import AuditRecorder
+from ccbridge.services.calendar import CalendarService, TenantZoneReader
 from ccbridge.services.calls import CallTrackingService
 from ccbridge.services.dialing import DialPolicyService, TenantFactsReader
 from ccbridge.services.event_hub import EventHub
@@ -177,13 +181,14 @@ async def run_service(settings: Settings) -> None:
         await run_migrations_async(settings.database_url)
     engine = create_engine(settings.database_url)
     try:
-        ivr = _ivr(settings, engine)
+        calendar = build_calendar_service(engine)
+        ivr = _ivr(settings, engine, calendar)
         agi = _fastagi(settings, ivr.runner)
         await agi.start()
         try:
             async with _simulator(settings, agi.port) as pbx:
                 ami_port = pbx.ami_port if pbx else None
-                service = build_service(settings, engine, agi, ami_port, ivr)
+                service = build_service(settings, engine, agi, ami_port, ivr, calendar)
                 # Before AMI connects: calls left open by a crash get reconciled on first sync.
                 service.calls.restore(await service.repo.open_calls())
                 if settings.mode is Mode.DEV:
@@ -205,9 +210,14 @@ def build_service(
     agi: FastAgiServer,
     ami_port: int | None,
     ivr: IvrWiring | None = None,
+    calendar: CalendarService | None = None,
 ) -> Service:
-    """Wire the services to their adapters (the one place that knows every concrete class)."""
-    ivr = ivr or _ivr(settings, engine)
+    """Wire the services to their adapters (the one place that knows every concrete class).
+
+    One calendar service serves leases, IVR and the API, so a PUT refreshes its one cache.
+    """
+    calendar = calendar or build_calendar_service(engine)
+    ivr = ivr or _ivr(settings, engine, calendar)
     clock = SystemClock()
     sessions = create_session_factory(engine)
     hub = EventHub()
@@ -222,11 +232,12 @@ def build_service(
         settings, sessions, ami, calls, repo, clock, journal
     )
     seat_api, seat_feed, seat_jobs, reconciler = _seats(
-        settings, sessions, ami, calls, clock, journal
+        settings, sessions, ami, calls, clock, calendar, journal
     )
     event_api, dispatcher, event_jobs = _events(sessions, journal, hub, repo, clock)
     readiness = _readiness(ami, agi, lambda: ping(engine))
     readiness.add("acd_reconciler", _reconciler_check(reconciler))
+    readiness.add("calendar", calendar_check(calendar, clock.now))
     app = create_app(
         call_store=repo,
         readiness=readiness,
@@ -236,6 +247,7 @@ def build_service(
         recording_api=recording_api,
         ivr_api=ivr.service,
         event_api=event_api,
+        calendar_api=calendar,
     )
     http = _HttpServer(
         uvicorn.Config(
@@ -296,6 +308,7 @@ def _seats(
     ami: AmiClient,
     calls: CallTrackingService,
     clock: SystemClock,
+    calendar: CalendarService,
     journal: SqlJournal | None = None,
 ) -> tuple[
     SeatApi, AmiSeatFeed, list[tuple[str, float, Callable[[], Awaitable[object]]]], Reconciler
@@ -334,7 +347,14 @@ def _seats(
             agents, groups, seat_sessions, audit, on_groups_changed=publisher.publish
         ),
         seats=seats,
-        leases=LeaseService(leases, seat_sessions, audit, clock.now),
+        leases=LeaseService(
+            leases,
+            seat_sessions,
+            audit,
+            clock.now,
+            calendar=calendar,
+            zones=TenantZoneReader(lambda: SqlAccessUnitOfWork(sessions)),
+        ),
         dial_policy=DialPolicyService(
             DialPolicyRepository(sessions), lambda: SqlAccessUnitOfWork(sessions), audit, clock.now
         ),
@@ -516,9 +536,10 @@ class IvrWiring:
     jobs: list[tuple[str, float, Callable[[], Awaitable[object]]]]
 
 
-def _ivr(settings: Settings, engine: AsyncEngine) -> IvrWiring:
+def _ivr(settings: Settings, engine: AsyncEngine, calendar: CalendarService) -> IvrWiring:
     """Wire flows, revisions, prompts, the active-flow cache, the call log, the CRM client and
-    the tenant facts (zone, skill groups, outbound rights) flows are checked against."""
+    the tenant facts (zone, skill groups, outbound rights) flows are checked against; publish
+    times count working days on ``calendar``."""
     clock = SystemClock()
     sessions = create_session_factory(engine)
     flows, prompts = IvrFlowRepository(sessions), IvrPromptRepository(sessions)
@@ -532,6 +553,7 @@ def _ivr(settings: Settings, engine: AsyncEngine) -> IvrWiring:
         SkillGroupRepository(sessions),
         LeaseRepository(sessions),
         DialPolicyRepository(sessions),
+        calendar,
     )
     service = IvrService(
         flows,
@@ -540,6 +562,7 @@ def _ivr(settings: Settings, engine: AsyncEngine) -> IvrWiring:
         audit,
         clock.now,
         tenants=tenants,
+        calendar=calendar,
         converter=converter,
         call_logs=call_logs,
     )
@@ -555,6 +578,37 @@ def _ivr(settings: Settings, engine: AsyncEngine) -> IvrWiring:
         ("ivr-call-log", IVR_LOG_FLUSH_SECONDS, call_log.flush),
     ]
     return IvrWiring(service, runner, jobs)
+
+
+def build_calendar_service(engine: AsyncEngine) -> CalendarService:
+    """The platform's working-day calendar over *engine* (also used by ``ccbridge calendar``)."""
+    sessions = create_session_factory(engine)
+    clock = SystemClock()
+    audit = AuditRecorder(lambda: SqlAccessUnitOfWork(sessions), clock.now)
+    return CalendarService(CalendarRepository(sessions), audit, clock.now)
+
+
+def calendar_check(
+    calendar: CalendarService, now: Callable[[], datetime]
+) -> Callable[[], Awaitable[CheckResult]]:
+    """Readiness detail: the years loaded, and a warning (not a failure) for a year notices
+    reach without one; those notices count Monday to Friday only."""
+
+    async def check() -> CheckResult:
+        coverage = await calendar.coverage(local_date(now()))
+        detail: dict[str, object] = {
+            "loaded_years": coverage.loaded_years,
+            "missing_years": coverage.missing_years,
+        }
+        if coverage.missing_years:
+            years = ", ".join(str(y) for y in coverage.missing_years)
+            detail["warning"] = (
+                f"no working-day calendar for {years}: holidays and make-up days are not "
+                "counted in notice periods (ccbridge calendar import FILE)"
+            )
+        return CheckResult(True, detail)
+
+    return check
 
 
 def _reconciler_check(reconciler: Reconciler) -> Callable[[], Awaitable[CheckResult]]:

@@ -22,6 +22,7 @@ from ccbridge.api.security import JwtCodec
 from ccbridge.db.access_uow import SqlAccessUnitOfWork
 from ccbridge.db.engine import create_session_factory
 from ccbridge.db.repositories import CallRepository
+from ccbridge.db.repositories.calendar import CalendarRepository
 from ccbridge.db.repositories.dial_policies import DialPolicyRepository
 from ccbridge.db.repositories.ivr import (
     IvrCallLogRepository,
@@ -30,12 +31,13 @@ from ccbridge.db.repositories.ivr import (
 )
 from ccbridge.db.repositories.leases import LeaseRepository
 from ccbridge.db.repositories.skill_groups import SkillGroupRepository
-from ccbridge.domain.access import Role
+from ccbridge.domain.access import Principal, Role
 from ccbridge.domain.acd.membership import queue_name
 from ccbridge.ivr_format.parse import YamlJsonFlowCodec
 from ccbridge.media.sox import SoxPromptConverter
 from ccbridge.observability.health import Readiness
 from ccbridge.services.audit import AuditRecorder
+from ccbridge.services.calendar import CalendarService
 from ccbridge.services.dialing import TenantFactsReader
 from ccbridge.services.ivr import IvrService
 from ccbridge.services.ivr_ports import IvrCallRecord, PromptRecord
@@ -47,9 +49,10 @@ from tests.fakes.seats import FakeClock
 
 SECRET = "integration-test-secret-0123456789abcdef"
 BASE = "/api/v1/tenants/t1/ivr"
-HOLIDAYS = frozenset({date(2026, 12, 25)})
-"""The working-day calendar's holidays in these tests (Christmas Day)."""
+HOLIDAYS = (date(2026, 12, 25),)
+"""The working-day calendar's 2026 holidays in these tests (Christmas Day), stored in the DB."""
 YAML = {"content-type": "application/yaml"}
+ROOT = Principal(actor="test", role=Role.PLATFORM_ADMIN, tenant_id=None)
 
 
 def auth(key: str) -> dict[str, str]:
@@ -70,6 +73,7 @@ class World:
     t1: dict[str, str]
     t2: dict[str, str]
     prompts_dir: Path
+    calendar: CalendarService
 
     async def put(
         self,
@@ -105,14 +109,18 @@ async def world(engine: AsyncEngine, tmp_path: Path) -> AsyncIterator[World]:
     flows, prompts = IvrFlowRepository(sessions), IvrPromptRepository(sessions)
     groups, leases = SkillGroupRepository(sessions), LeaseRepository(sessions)
     policies = DialPolicyRepository(sessions)
+    calendar = CalendarService(CalendarRepository(sessions), audit, clock.now)
+    await calendar.put(ROOT, 2026, HOLIDAYS, ())
     service = IvrService(
         flows,
         prompts,
         YamlJsonFlowCodec(),
         audit,
         clock.now,
-        tenants=TenantFactsReader(lambda: SqlAccessUnitOfWork(sessions), groups, leases, policies),
-        holidays=HOLIDAYS,
+        tenants=TenantFactsReader(
+            lambda: SqlAccessUnitOfWork(sessions), groups, leases, policies, calendar
+        ),
+        calendar=calendar,
         converter=SoxPromptConverter(tmp_path / "prompts"),
         call_logs=IvrCallLogRepository(sessions),
     )
@@ -154,6 +162,7 @@ async def world(engine: AsyncEngine, tmp_path: Path) -> AsyncIterator[World]:
             admins["t1"],
             admins["t2"],
             tmp_path / "prompts",
+            calendar,
         )
 
 
@@ -458,6 +467,32 @@ async def test_simulate_over_http_returns_path_and_actions(world: World) -> None
     assert resp.status_code == 404
 
 
+async def test_simulated_workdays_hours_are_closed_on_a_holiday_in_the_calendar(
+    world: World,
+) -> None:
+    nodes = {
+        "t": {
+            "type": "time_switch",
+            "hours": [{"days": ["workdays"], "from": "09:00", "to": "18:00"}],
+            "open": "o",
+            "closed": "c",
+        },
+        "o": {"type": "queue", "skill_group": "sales"},
+        "c": {"type": "hangup"},
+    }
+    assert (await world.put("hours", _flow(nodes, start="t"))).status_code == 200
+
+    async def ends_at(when: str) -> str:
+        resp = await world.client.post(
+            f"{BASE}/flows/hours/simulate", json={"at": when}, headers=world.t1
+        )
+        assert resp.status_code == 200, resp.text
+        return str(resp.json()["path"][-1])
+
+    assert await ends_at("2026-12-24T10:00:00+08:00") == "o"
+    assert await ends_at("2026-12-25T10:00:00+08:00") == "c"  # Christmas, in the calendar
+
+
 async def test_prompt_upload_is_converted_to_8khz_mono_and_unlocks_publishing(
     world: World, tmp_path: Path, sox: str
 ) -> None:
@@ -607,6 +642,29 @@ async def test_default_publish_time_is_one_working_day_in_the_tenants_zone(
         headers=who,
     )
     assert resp.status_code == 201, resp.text
+
+
+async def test_publish_time_counts_a_makeup_saturday_stored_in_the_calendar(world: World) -> None:
+    who = await _tenant(world, "mk", "Asia/Shanghai")
+    flows = "/api/v1/tenants/mk/ivr/flows"
+    body = _flow({"a": {"type": "hangup"}})
+    put = await world.client.put(
+        f"{flows}/main", content=body, headers={**who, "content-type": "application/json"}
+    )
+    assert put.status_code == 200, put.text
+    world.clock.current = datetime(2026, 10, 9, 2, 0, tzinfo=UTC)  # Fri 9 Oct, 10:00 Shanghai
+    resp = await world.client.post(f"{flows}/main/publish", json={"message": "v1"}, headers=who)
+    assert resp.status_code == 201, resp.text
+    assert datetime.fromisoformat(resp.json()["effective_at"]) == datetime(
+        2026, 10, 12, 2, 0, tzinfo=UTC
+    )
+    # The platform admin loads Saturday 10 Oct as a make-up working day (调休): it counts now.
+    await world.calendar.put(ROOT, 2026, HOLIDAYS, (date(2026, 10, 10),))
+    resp = await world.client.post(f"{flows}/main/publish", json={"message": "v2"}, headers=who)
+    assert resp.status_code == 201, resp.text
+    assert datetime.fromisoformat(resp.json()["effective_at"]) == datetime(
+        2026, 10, 10, 2, 0, tzinfo=UTC
+    )
 
 
 TRANSFER_FLOW = {

@@ -18,6 +18,7 @@ from ccbridge.asterisk.inbound_route import SCRIPT, InboundRoute, InboundRouteHa
 from ccbridge.asterisk.ivr_runner import IvrRunner
 from ccbridge.db.access_uow import SqlAccessUnitOfWork
 from ccbridge.db.engine import create_session_factory
+from ccbridge.db.repositories.calendar import CalendarRepository
 from ccbridge.db.repositories.dial_policies import DialPolicyRepository
 from ccbridge.db.repositories.ivr import (
     IvrCallLogRepository,
@@ -32,6 +33,7 @@ from ccbridge.domain.dialing import DialPolicy
 from ccbridge.domain.leases.model import SeatKind, SeatLease
 from ccbridge.ivr_format.parse import YamlJsonFlowCodec
 from ccbridge.services.audit import AuditRecorder
+from ccbridge.services.calendar import CalendarService
 from ccbridge.services.dialing import TenantFactsReader
 from ccbridge.services.ivr import IvrService
 from ccbridge.services.ivr_ports import PromptRecord
@@ -81,7 +83,10 @@ async def test_published_flow_runs_from_the_db_and_logs_each_call(engine: AsyncE
     )
     for group in ("sales", "service", "vip"):
         await groups.create(SkillGroupRecord("t1", group, queue_name("t1", group)))
-    service = IvrService(flows, prompts, codec, audit, lambda: now, tenants=tenants)
+    calendar = CalendarService(CalendarRepository(sessions), audit, lambda: now)
+    service = IvrService(
+        flows, prompts, codec, audit, lambda: now, tenants=tenants, calendar=calendar
+    )
     body = (FLOWS_DIR / "main_menu_bilingual.yaml").read_bytes()
     await service.create_flow(ADMIN, "t1", "main", body, "application/yaml")
     parsed = codec.parse(codec.load(body, "application/yaml"))
@@ -113,7 +118,16 @@ async def test_published_flow_runs_from_the_db_and_logs_each_call(engine: AsyncE
     gone = by_call["1.2"]
     assert (gone.reason, gone.drop_off_node) == ("caller_hung_up", "main_menu")
     assert cache.reloads == 1
-    reader = IvrService(flows, prompts, codec, audit, lambda: now, tenants=tenants, call_logs=logs)
+    reader = IvrService(
+        flows,
+        prompts,
+        codec,
+        audit,
+        lambda: now,
+        tenants=tenants,
+        calendar=calendar,
+        call_logs=logs,
+    )
     (newest, older) = await reader.call_logs("t1", 10)
     assert {newest.uniqueid, older.uniqueid} == {"1.1", "1.2"}
     assert await reader.call_logs("t2", 10) == []
@@ -163,7 +177,10 @@ async def test_a_call_uses_the_tenants_zone_and_rechecks_the_transfer_when_it_st
     flows, prompts = IvrFlowRepository(sessions), IvrPromptRepository(sessions)
     codec = YamlJsonFlowCodec()
     audit = AuditRecorder(lambda: SqlAccessUnitOfWork(sessions), lambda: now)
-    service = IvrService(flows, prompts, codec, audit, lambda: now, tenants=reader)
+    calendar = CalendarService(CalendarRepository(sessions), audit, lambda: now)
+    service = IvrService(
+        flows, prompts, codec, audit, lambda: now, tenants=reader, calendar=calendar
+    )
     await service.create_flow(ADMIN, "t1", "desk", orjson.dumps(LONDON_FLOW), "application/json")
     await service.publish(ADMIN, "t1", "desk", "go live")  # the transfer is allowed now
 

@@ -21,6 +21,7 @@ from ccbridge.db.access_uow import SqlAccessUnitOfWork
 from ccbridge.db.engine import create_session_factory
 from ccbridge.db.repositories import CallRepository
 from ccbridge.db.repositories.agents import AgentRepository
+from ccbridge.db.repositories.calendar import CalendarRepository
 from ccbridge.db.repositories.dial_policies import DialPolicyRepository
 from ccbridge.db.repositories.leases import LeaseRepository
 from ccbridge.db.repositories.seat_sessions import SeatSessionRepository, StateIntervalRepository
@@ -29,6 +30,7 @@ from ccbridge.domain.access import Role
 from ccbridge.observability.health import Readiness
 from ccbridge.services.agents import AgentAdminService
 from ccbridge.services.audit import AuditRecorder
+from ccbridge.services.calendar import CalendarService, TenantZoneReader
 from ccbridge.services.dialing import DialPolicyService
 from ccbridge.services.leases import LeaseService
 from ccbridge.services.seats import SeatService
@@ -83,7 +85,14 @@ async def world(engine: AsyncEngine) -> AsyncIterator[World]:
         seat_api=SeatApi(
             agent_admin=AgentAdminService(agents, groups, seat_sessions, audit),
             seats=seats,
-            leases=LeaseService(leases, seat_sessions, audit, clock.now),
+            leases=LeaseService(
+                leases,
+                seat_sessions,
+                audit,
+                clock.now,
+                calendar=CalendarService(CalendarRepository(sessions), audit, clock.now),
+                zones=TenantZoneReader(lambda: SqlAccessUnitOfWork(sessions)),
+            ),
             audit=audit,
             current_call=lambda _interface: None,
             dial_policy=DialPolicyService(

@@ -12,6 +12,7 @@ from ccbridge import __version__
 from ccbridge.api.problems import install_problem_handlers
 from ccbridge.api.routers import (
     agents,
+    calendar,
     call_params,
     calls,
     dial_policy,
@@ -30,6 +31,7 @@ from ccbridge.domain.time import Clock
 from ccbridge.observability.health import Readiness
 from ccbridge.services.agents import AgentAdminService
 from ccbridge.services.audit import AuditRecorder
+from ccbridge.services.calendar import CalendarService
 from ccbridge.services.dialing import DialPolicyService
 from ccbridge.services.events import EventService
 from ccbridge.services.ftp_accounts import FtpAccountService
@@ -95,6 +97,7 @@ def create_app(
     recording_api: RecordingApi | None = None,
     ivr_api: IvrService | None = None,
     event_api: EventApi | None = None,
+    calendar_api: CalendarService | None = None,
 ) -> FastAPI:
     """Return the ASGI app; the composition root owns the services' lifetimes."""
     app = FastAPI(
@@ -132,6 +135,8 @@ def create_app(
         app.state.webhooks = event_api.webhooks
         app.state.events_clock = event_api.clock
         app.state.sse_ping_seconds = event_api.sse_ping_seconds
+    if calendar_api is not None:
+        app.state.calendar = calendar_api
     install_problem_handlers(app)
     install_auth_handlers(app)
     app.include_router(health.router)
@@ -143,6 +148,7 @@ def create_app(
     app.include_router(agents.router)
     app.include_router(leases.router)
     app.include_router(dial_policy.router)
+    app.include_router(calendar.router)
     app.include_router(seats.router)
     app.include_router(recordings.router)
     app.include_router(ivr.router)

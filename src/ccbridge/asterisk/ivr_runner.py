@@ -94,7 +94,10 @@ class IvrRunner:
         if self._tenants is not None:  # the zone and outbound rights in force now, not at publish
             facts = await self._tenants.facts(tenant_id, started)
             context = replace(
-                context, timezone=context.timezone or facts.timezone, dial=facts.outbound
+                context,
+                timezone=context.timezone or facts.timezone,
+                dial=facts.outbound,
+                calendar=facts.calendar,
             )
         run = FlowRun(active.flow, context)
         clock = time.perf_counter_ns

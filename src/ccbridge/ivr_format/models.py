@@ -213,15 +213,15 @@ class HoursModel(BaseModel):
         """Return the domain rule."""
         days: set[int] = set()
         for day in self.days:
-            if day in ("all", "workdays"):
-                days.update(range(7) if day == "all" else range(5))
-            else:
+            if day == "all":
+                days.update(range(7))
+            elif day != "workdays":  # the calendar's working days, decided on the date
                 days.add(m.WEEKDAYS.index(day))
         return m.OpenHours(
             frozenset(days),
             time.fromisoformat(self.start),
             time.fromisoformat(self.end),
-            workdays_only="workdays" in self.days,
+            workdays="workdays" in self.days,
         )
 
 

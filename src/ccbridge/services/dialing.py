@@ -4,12 +4,13 @@ are checked against: time zone, skill groups and outbound rights in force."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from ccbridge.domain.access import AccessDeniedError, Principal, tenant_not_found
-from ccbridge.domain.calendar import DEFAULT_TIMEZONE
+from ccbridge.domain.calendar import DEFAULT_TIMEZONE, WEEKDAYS_ONLY
 from ccbridge.domain.dialing import DialPolicy, OutboundRights
 from ccbridge.services.audit import AuditRecorder
+from ccbridge.services.calendar import WorkingDaysSource
 from ccbridge.services.ivr_ports import TenantFacts
 from ccbridge.services.ports import AccessUnitOfWork
 from ccbridge.services.seat_ports import (
@@ -67,7 +68,8 @@ class DialPolicyService:
 
 
 class TenantFactsReader:
-    """``TenantFactsSource`` over the stores: tenant zone, skill groups, lease, dial policy."""
+    """``TenantFactsSource`` over the stores: tenant zone, skill groups, lease, dial policy and
+    the working-day calendar."""
 
     def __init__(
         self,
@@ -75,14 +77,17 @@ class TenantFactsReader:
         groups: SkillGroupRepo,
         leases: LeaseRepo,
         policies: DialPolicyRepo,
+        calendar: WorkingDaysSource | None = None,
     ) -> None:
         self._uow = uow
         self._groups = groups
         self._leases = leases
         self._policies = policies
+        self._calendar = calendar
 
     async def facts(self, tenant_id: str, at: datetime) -> TenantFacts:
-        """Return the tenant's time zone, skill groups and outbound rights in force at ``at``."""
+        """Return the tenant's time zone, skill groups, outbound rights in force at ``at``, and the
+        working days around it (a day either side covers every zone's local date)."""
         async with self._uow() as uow:
             tenant = await uow.tenants.get(tenant_id)
         names: list[str] = []
@@ -93,6 +98,11 @@ class TenantFactsReader:
                 break
         lease = await lease_in_force(self._leases, tenant_id, at)
         stored = await self._policies.get(tenant_id)
+        day = at.date()
+        one = timedelta(days=1)
+        calendar = (
+            await self._calendar.calendar(day - one, day + one) if self._calendar else WEEKDAYS_ONLY
+        )
         return TenantFacts(
             timezone=tenant.timezone if tenant is not None else DEFAULT_TIMEZONE,
             skill_groups=frozenset(names),
@@ -100,4 +110,5 @@ class TenantFactsReader:
                 stored.policy if stored is not None else DialPolicy(),
                 dict(lease.seats) if lease is not None else {},
             ),
+            calendar=calendar,
         )

@@ -3,9 +3,9 @@ simulation and the activation job. Every change is audited; a refused flow store
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection
+from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any
 
 from ccbridge.domain.access import Principal, Role
@@ -15,9 +15,10 @@ from ccbridge.domain.ivr.engine import CallContext
 from ccbridge.domain.ivr.model import PROMPT_ID_RE, Flow
 from ccbridge.domain.ivr.simulator import Simulation, simulate
 from ccbridge.domain.ivr.validation import FlowError, tenant_faults
-from ccbridge.domain.leases.model import ChangeKind, earliest_effective_date
+from ccbridge.domain.leases.model import ChangeKind
 from ccbridge.errors import CcbridgeError, ConflictError, ErrorCode, NotFoundError
 from ccbridge.services.audit import AuditRecorder
+from ccbridge.services.calendar import NoticeCalendar
 from ccbridge.services.ivr_ports import (
     CallLogQuery,
     FlowCodec,
@@ -98,9 +99,9 @@ class IvrService:
         now: Callable[[], datetime],
         *,
         tenants: TenantFactsSource,
+        calendar: NoticeCalendar,
         converter: PromptConverter | None = None,
         call_logs: CallLogQuery | None = None,
-        holidays: Collection[date] = (),
     ) -> None:
         self._tenants = tenants
         self._converter = converter
@@ -110,7 +111,7 @@ class IvrService:
         self._codec = codec
         self._audit = audit
         self._now = now
-        self._holidays = holidays
+        self._calendar = calendar
 
     # -- validation ----------------------------------------------------------------------------
 
@@ -210,17 +211,17 @@ class IvrService:
 
     # -- publishing ----------------------------------------------------------------------------
 
-    def earliest_effective(self, who: Principal, now: datetime, timezone: str) -> datetime:
+    async def earliest_effective(self, who: Principal, now: datetime, timezone: str) -> datetime:
         """Platform admins: now. Tenant roles: one working day later in the tenant's zone (IVR-01).
 
-        The day comes from the lease notice rule for a change of kind IVR; the local time of day
-        is kept.
+        The day comes from the lease notice rule for a change of kind IVR, counted on the
+        platform's working-day calendar; the local time of day is kept.
         """
         if who.is_platform:
             return now
         local = now.astimezone(tenant_zone(timezone))
-        day = earliest_effective_date(ChangeKind.IVR, now, self._holidays, timezone=timezone)
-        return datetime.combine(day, local.time(), local.tzinfo)
+        notice = await self._calendar.notice(ChangeKind.IVR, now, timezone)
+        return datetime.combine(notice.earliest, local.time(), local.tzinfo)
 
     async def publish(
         self,
@@ -253,7 +254,7 @@ class IvrService:
         rollback_of: int | None,
     ) -> RevisionRecord:
         now = self._now()
-        earliest = self.earliest_effective(who, now, timezone)
+        earliest = await self.earliest_effective(who, now, timezone)
         when = effective_at or earliest
         if when < earliest:
             raise ScheduleRefusedError(
@@ -403,7 +404,8 @@ class IvrService:
     ) -> Simulation:
         """Run the draft (or a revision) offline with scripted digits, time and caller.
 
-        Like a real call, it runs in the tenant's time zone under its outbound rights in force.
+        Like a real call, it runs in the tenant's time zone under its outbound rights in force,
+        on the platform's working-day calendar.
         """
         if revision is None:
             document = (await self.get_flow(tenant_id, flow_id)).draft
@@ -411,5 +413,10 @@ class IvrService:
             document = (await self.get_revision(tenant_id, flow_id, revision)).document
         flow = self._valid(self._codec.parse(document))
         facts = await self._tenants.facts(tenant_id, context.now)
-        context = replace(context, timezone=context.timezone or facts.timezone, dial=facts.outbound)
+        context = replace(
+            context,
+            timezone=context.timezone or facts.timezone,
+            dial=facts.outbound,
+            calendar=facts.calendar,
+        )
         return simulate(flow, context, digits, lookups=lookups)

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
+from ccbridge.domain.calendar import WEEKDAYS_ONLY, WorkingCalendar
 from ccbridge.domain.dialing import OutboundRights
 from ccbridge.domain.ivr.engine import LookupAnswer
 from ccbridge.domain.ivr.model import Flow
@@ -93,6 +94,8 @@ class TenantFacts:
     timezone: str
     skill_groups: frozenset[str]
     outbound: OutboundRights
+    calendar: WorkingCalendar = WEEKDAYS_ONLY
+    """The platform's working days around the moment asked about (time switches' ``workdays``)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from ccbridge.domain.calendar import WEEKDAYS_ONLY, WorkingCalendar
 from ccbridge.domain.dialing import OutboundRights
 from ccbridge.domain.ivr.model import (
     DIAL_NUMBER_RE,
@@ -159,6 +160,8 @@ class CallContext:
     timezone: str | None = None
     dial: OutboundRights | None = None
     """The tenant's outbound rights at call time; ``None`` checks the number's form only."""
+    calendar: WorkingCalendar = WEEKDAYS_ONLY
+    """The platform's working days around the call, for ``workdays`` hours (none: Mon–Fri)."""
 
 
 def dtmf_reply(typed: str, max_digits: int) -> Digits:
@@ -337,7 +340,8 @@ class FlowRun:
         return node.default
 
     def _time_switch(self, node: TimeSwitchNode) -> str:
-        period, holiday = decide(node, self.context.now, self.context.timezone)
+        context = self.context
+        period, holiday = decide(node, context.now, context.timezone, context.calendar)
         if holiday is not None:
             self._log(node.id, "time_switch", None, f"holiday:{holiday.name}")
             return holiday.next

@@ -216,13 +216,14 @@ WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 class OpenHours:
     """Open from ``start`` to ``end`` (local time) on the given weekdays (0 = Monday).
 
-    ``workdays_only`` restricts to working days (Mon–Fri minus the calendar's holidays).
+    ``workdays`` adds the working-day calendar's working days: Monday to Friday minus public
+    holidays, plus make-up working days (调休).
     """
 
     days: frozenset[int]
     start: time
     end: time
-    workdays_only: bool = False
+    workdays: bool = False
 
 
 @dataclass(frozen=True, slots=True)
