@@ -12,6 +12,7 @@ from sqlalchemy.engine import Connection
 
 import ccbridge.db.access_tables  # noqa: F401  (registers tenants, api_keys, audit_log)
 from ccbridge.db import (
+    calendar_tables,  # noqa: F401  (the platform's working-day calendar)
     event_tables,  # noqa: F401  (event journal, call params, webhooks)
     ivr_tables,  # noqa: F401  (IVR flows, revisions, prompts, call logs)
     recording_tables,  # noqa: F401  (recordings, FTP accounts, exports)

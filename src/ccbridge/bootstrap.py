@@ -10,7 +10,7 @@ import signal
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -29,6 +29,8 @@ from ccbridge.asterisk.queue_control import AmiQueueControl
 from ccbridge.asterisk.recording_control import AmiRecorderControl, AmiRecordingFeed
 from ccbridge.asterisk.seat_feed import AmiSeatFeed
 from ccbridge.crm.http_lookup import HttpCrmLookup
+from ccbridge.crypto.report_signing import Ed25519ReportSigner
+from ccbridge.crypto.secret_box import SecretBox
 from ccbridge.db.access_uow import SqlAccessUnitOfWork
 from ccbridge.db.batch_writer import CallBatchWriter
 from ccbridge.db.engine import PgReadPool, create_engine, create_session_factory, ping
@@ -36,7 +38,9 @@ from ccbridge.db.event_listener import PgEventListener
 from ccbridge.db.journal import SqlEventSettings, SqlJournal
 from ccbridge.db.migrate import run_migrations_async
 from ccbridge.db.repositories.agents import AgentRepository
+from ccbridge.db.repositories.calendar import CalendarRepository
 from ccbridge.db.repositories.calls import CallRepository
+from ccbridge.db.repositories.dial_policies import DialPolicyRepository
 from ccbridge.db.repositories.ftp_accounts import FtpAccountRepository
 from ccbridge.db.repositories.ivr import (
     IvrCallLogRepository,
@@ -44,12 +48,13 @@ from ccbridge.db.repositories.ivr import (
     IvrPromptRepository,
 )
 from ccbridge.db.repositories.leases import LeaseRepository
-from ccbridge.db.repositories.recording_exports import ExportRepository
+from ccbridge.db.repositories.recording_exports import ExportRepository, OffboardingRepository
 from ccbridge.db.repositories.recordings import RecordingRepository
 from ccbridge.db.repositories.seat_sessions import SeatSessionRepository, StateIntervalRepository
 from ccbridge.db.repositories.skill_groups import SkillGroupRepository
 from ccbridge.db.webhooks import SqlWebhookStore
 from ccbridge.domain.access import AuditEntry, Role
+from ccbridge.domain.calendar import local_date
 from ccbridge.domain.calls.model import CallRecord
 from ccbridge.domain.recordings.signing import LinkSigner
 from ccbridge.domain.time import SystemClock
@@ -64,21 +69,25 @@ from ccbridge.observability.health import CheckResult, Readiness
 from ccbridge.services.acd import RECONCILE_INTERVAL, DriftLog, Reconciler
 from ccbridge.services.agents import AgentAdminService
 from ccbridge.services.audit import AuditRecorder
+from ccbridge.services.calendar import CalendarService, TenantZoneReader
 from ccbridge.services.calls import CallTrackingService
+from ccbridge.services.dialing import DialPolicyService, TenantFactsReader
 from ccbridge.services.event_hub import EventHub
 from ccbridge.services.events import EventService
 from ccbridge.services.ftp_accounts import FtpAccountService
 from ccbridge.services.ivr import IvrService
-from ccbridge.services.ivr_runtime import ActiveFlowCache, BufferedCallLog
+from ccbridge.services.ivr_runtime import ActiveFlowCache, BufferedCallLog, CachedTenantFacts
 from ccbridge.services.key_cache import KeyCache
 from ccbridge.services.leases import LeaseService
+from ccbridge.services.offboarding import OffboardingService
 from ccbridge.services.recording_export import ExportService
+from ccbridge.services.recording_policy import RecordingPolicyService
 from ccbridge.services.recordings import RecordingService
 from ccbridge.services.retention import RetentionService
 from ccbridge.services.seats import DesiredSeats, SeatService
 from ccbridge.services.tenants import AccessService
 from ccbridge.services.webhooks import WebhookDispatcher, WebhookService
-from ccbridge.settings import Mode, RecordingSettings, Settings
+from ccbridge.settings import Mode, Settings
 from ccbridge.storage.recording_files import LocalRecordingFiles
 from ccbridge.webhook_http.sender import HttpWebhookSender
 
@@ -178,13 +187,14 @@ async def run_service(settings: Settings) -> None:
         await run_migrations_async(settings.database_url)
     engine = create_engine(settings.database_url)
     try:
-        ivr = _ivr(settings, engine)
+        calendar = build_calendar_service(engine)
+        ivr = _ivr(settings, engine, calendar)
         agi = _fastagi(settings, ivr.runner)
         await agi.start()
         try:
             async with _simulator(settings, agi.port) as pbx:
                 ami_port = pbx.ami_port if pbx else None
-                service = build_service(settings, engine, agi, ami_port, ivr)
+                service = build_service(settings, engine, agi, ami_port, ivr, calendar)
                 # Before AMI connects: calls left open by a crash get reconciled on first sync.
                 service.calls.restore(await service.repo.open_calls())
                 if settings.mode is Mode.DEV:
@@ -272,9 +282,14 @@ def build_service(
     agi: FastAgiServer,
     ami_port: int | None,
     ivr: IvrWiring | None = None,
+    calendar: CalendarService | None = None,
 ) -> Service:
-    """Wire the services to their adapters (the one place that knows every concrete class)."""
-    ivr = ivr or _ivr(settings, engine)
+    """Wire the services to their adapters (the one place that knows every concrete class).
+
+    One calendar service serves leases, IVR and the API, so a PUT refreshes its one cache.
+    """
+    calendar = calendar or build_calendar_service(engine)
+    ivr = ivr or _ivr(settings, engine, calendar)
     clock = SystemClock()
     sessions = create_session_factory(engine)
     hub = EventHub()
@@ -287,14 +302,15 @@ def build_service(
     ami = AmiClient(_ami_config(settings, ami_port))
     AmiCallFeed(ami, calls, clock.now).attach()
     recording_api, recordings, recording_jobs = _recordings(
-        settings.recordings, sessions, ami, calls, repo, clock
+        settings, sessions, ami, calls, repo, clock, journal
     )
     seat_api, seat_feed, seat_jobs, reconciler = _seats(
-        settings, sessions, ami, calls, clock, journal
+        settings, sessions, ami, calls, clock, calendar, journal
     )
     event_api, dispatcher, event_jobs = _events(sessions, journal, hub, repo, clock)
     readiness = _readiness(ami, agi, lambda: ping(engine))
     readiness.add("acd_reconciler", _reconciler_check(reconciler))
+    readiness.add("calendar", calendar_check(calendar, clock.now))
     app = create_app(
         call_store=repo,
         readiness=readiness,
@@ -304,6 +320,7 @@ def build_service(
         recording_api=recording_api,
         ivr_api=ivr.service,
         event_api=event_api,
+        calendar_api=calendar,
     )
     http = _HttpServer(
         uvicorn.Config(
@@ -366,6 +383,7 @@ def _seats(
     ami: AmiClient,
     calls: CallTrackingService,
     clock: SystemClock,
+    calendar: CalendarService,
     journal: SqlJournal | None = None,
 ) -> tuple[
     SeatApi, AmiSeatFeed, list[tuple[str, float, Callable[[], Awaitable[object]]]], Reconciler
@@ -404,7 +422,17 @@ def _seats(
             agents, groups, seat_sessions, audit, on_groups_changed=publisher.publish
         ),
         seats=seats,
-        leases=LeaseService(leases, seat_sessions, audit, clock.now),
+        leases=LeaseService(
+            leases,
+            seat_sessions,
+            audit,
+            clock.now,
+            calendar=calendar,
+            zones=TenantZoneReader(lambda: SqlAccessUnitOfWork(sessions)),
+        ),
+        dial_policy=DialPolicyService(
+            DialPolicyRepository(sessions), lambda: SqlAccessUnitOfWork(sessions), audit, clock.now
+        ),
         audit=audit,
         current_call=calls.current_call_of,
     )
@@ -421,40 +449,69 @@ class _RecordingRuntime:
 
     feed: AmiRecordingFeed
     ftp: Callable[[asyncio.AbstractEventLoop], FtpService] | None
-    exports: ExportService
-    tasks: set[asyncio.Task[object]]
+    reencrypt: Callable[[], Awaitable[int]]
+    resume: tuple[Callable[[], Awaitable[int]], ...]
+    """Unfinished exports and off-boardings a stopped process left behind."""
+    background: Callable[[Awaitable[object]], None]
 
     async def run(self) -> None:
-        """Resume unfinished exports, serve FTP in its thread, apply answers until cancelled."""
+        """Re-encrypt under a rotated key, resume unfinished exports and off-boardings, serve
+        FTP in its thread, apply answers until cancelled."""
+        rotated = await self.reencrypt()  # after a key rotation: every secret under the new key
+        if rotated:
+            log.info("secrets_reencrypted", rows=rotated)
         server = self.ftp(asyncio.get_running_loop()) if self.ftp else None
         if server is not None:
             server.start()
         try:
-            resume = asyncio.create_task(self.exports.run_pending())
-            self.tasks.add(resume)
-            resume.add_done_callback(self.tasks.discard)
+            for pending in self.resume:
+                self.background(pending())
             await self.feed.run()
         finally:
             if server is not None:
                 await asyncio.to_thread(server.stop)
 
 
+async def _logged(work: Awaitable[object]) -> object:
+    """Await background work; its failure is logged (and stored by the service), not lost."""
+    try:
+        return await work
+    except Exception:
+        log.exception("recording_background_task_failed")
+        return None
+
+
 RECORDING_FINALISE_SECONDS = 60.0
 EXPORT_SCHEDULE_SECONDS = 600.0
 
 
+def secret_box(settings: Settings) -> SecretBox:
+    """The at-rest cipher for stored secrets (current key plus old keys during a rotation)."""
+    return SecretBox(
+        settings.secrets_key.get_secret_value(),
+        [k.get_secret_value() for k in settings.secrets_old_keys],
+    )
+
+
+def report_signer(settings: Settings) -> Ed25519ReportSigner:
+    """The Ed25519 key purge reports are signed with (clients verify with its public key)."""
+    return Ed25519ReportSigner(settings.recordings.report_signing_key.get_secret_value())
+
+
 def _recordings(
-    settings: RecordingSettings,
+    app_settings: Settings,
     sessions: async_sessionmaker[AsyncSession],
     ami: AmiClient,
     calls: CallTrackingService,
     repo: CallRepository,
     clock: SystemClock,
+    journal: SqlJournal,
 ) -> tuple[
     RecordingApi, _RecordingRuntime, list[tuple[str, float, Callable[[], Awaitable[object]]]]
 ]:
     """Wire recording control, the index, retention, exports and the FTP(S) service."""
-    store = RecordingRepository(sessions)
+    settings = app_settings.recordings
+    store = RecordingRepository(sessions, journal, cipher=secret_box(app_settings))
     files = LocalRecordingFiles(settings.dir)
     audit = AuditRecorder(lambda: SqlAccessUnitOfWork(sessions), clock.now)
 
@@ -477,10 +534,22 @@ def _recordings(
     accounts = FtpAccountRepository(sessions)
     tasks: set[asyncio.Task[object]] = set()
 
-    def run_export(job_id: str) -> None:
-        task: asyncio.Task[object] = asyncio.get_running_loop().create_task(exports.run(job_id))
+    def background(work: Awaitable[object]) -> None:
+        task: asyncio.Task[object] = asyncio.get_running_loop().create_task(_logged(work))
         tasks.add(task)
         task.add_done_callback(tasks.discard)
+
+    export_store = ExportRepository(sessions)
+    offboarding = OffboardingService(
+        store,
+        export_store,
+        exports,
+        files,
+        clock,
+        report_signer(app_settings),
+        OffboardingRepository(sessions),
+        audit,
+    )
 
     async def append(entry: AuditEntry) -> None:
         async with SqlAccessUnitOfWork(sessions) as uow:
@@ -502,20 +571,30 @@ def _recordings(
         )
         return FtpService(config, LoopBridge(loop, append, accounts.get))
 
+    retention = RetentionService(store, files, clock)
     api = RecordingApi(
         recordings=service,
         exports=exports,
         ftp_accounts=FtpAccountService(accounts, audit, clock),
         audit=audit,
-        run_export=run_export,
+        run_export=lambda job_id: background(exports.run(job_id)),
+        policies=RecordingPolicyService(store, audit, clock),
+        offboarding=offboarding,
+        run_offboarding=lambda tenant: background(offboarding.run(tenant)),
+        retention=retention,
     )
-    retention = RetentionService(store, files, clock)
     jobs: list[tuple[str, float, Callable[[], Awaitable[object]]]] = [
         ("recording-purge", settings.purge_interval_seconds, retention.purge),
         ("recording-finalise", RECORDING_FINALISE_SECONDS, service.finalise_stale),
         ("recording-export-schedule", EXPORT_SCHEDULE_SECONDS, exports.nightly),
     ]
-    runtime = _RecordingRuntime(feed, ftp if settings.ftp_enabled else None, exports, tasks)
+    runtime = _RecordingRuntime(
+        feed,
+        ftp if settings.ftp_enabled else None,
+        store.reencrypt_secrets,
+        (exports.run_pending, offboarding.run_pending),
+        background,
+    )
     return api, runtime, jobs
 
 
@@ -532,8 +611,10 @@ class IvrWiring:
     jobs: list[tuple[str, float, Callable[[], Awaitable[object]]]]
 
 
-def _ivr(settings: Settings, engine: AsyncEngine) -> IvrWiring:
-    """Wire flows, revisions, prompts, the active-flow cache, the call log and the CRM client."""
+def _ivr(settings: Settings, engine: AsyncEngine, calendar: CalendarService) -> IvrWiring:
+    """Wire flows, revisions, prompts, the active-flow cache, the call log, the CRM client and
+    the tenant facts (zone, skill groups, outbound rights) flows are checked against; publish
+    times count working days on ``calendar``."""
     clock = SystemClock()
     sessions = create_session_factory(engine)
     flows, prompts = IvrFlowRepository(sessions), IvrPromptRepository(sessions)
@@ -542,19 +623,67 @@ def _ivr(settings: Settings, engine: AsyncEngine) -> IvrWiring:
     cfg = settings.ivr
     converter = SoxPromptConverter(cfg.prompts_dir)
     call_logs = IvrCallLogRepository(sessions)
+    tenants = TenantFactsReader(
+        lambda: SqlAccessUnitOfWork(sessions),
+        SkillGroupRepository(sessions),
+        LeaseRepository(sessions),
+        DialPolicyRepository(sessions),
+        calendar,
+    )
     service = IvrService(
-        flows, prompts, codec, audit, clock.now, converter=converter, call_logs=call_logs
+        flows,
+        prompts,
+        codec,
+        audit,
+        clock.now,
+        tenants=tenants,
+        calendar=calendar,
+        converter=converter,
+        call_logs=call_logs,
     )
     root = cfg.asterisk_prompts_dir or str(cfg.prompts_dir.resolve())
     cache = ActiveFlowCache(flows, prompts, codec, prompts_root=root)
     call_log = BufferedCallLog(call_logs.add_many)
     crm = HttpCrmLookup(allowed_hosts=cfg.crm_allowed_hosts)
-    runner = IvrRunner(cache, call_log, clock.now, crm=crm, prompts_root=root)
+    runner = IvrRunner(
+        cache, call_log, clock.now, crm=crm, tenants=CachedTenantFacts(tenants), prompts_root=root
+    )
     jobs: list[tuple[str, float, Callable[[], Awaitable[object]]]] = [
         ("ivr-activate", IVR_ACTIVATE_SECONDS, service.activate_due),
         ("ivr-call-log", IVR_LOG_FLUSH_SECONDS, call_log.flush),
     ]
     return IvrWiring(service, runner, jobs)
+
+
+def build_calendar_service(engine: AsyncEngine) -> CalendarService:
+    """The platform's working-day calendar over *engine* (also used by ``ccbridge calendar``)."""
+    sessions = create_session_factory(engine)
+    clock = SystemClock()
+    audit = AuditRecorder(lambda: SqlAccessUnitOfWork(sessions), clock.now)
+    return CalendarService(CalendarRepository(sessions), audit, clock.now)
+
+
+def calendar_check(
+    calendar: CalendarService, now: Callable[[], datetime]
+) -> Callable[[], Awaitable[CheckResult]]:
+    """Readiness detail: the years loaded, and a warning (not a failure) for a year notices
+    reach without one; those notices count Monday to Friday only."""
+
+    async def check() -> CheckResult:
+        coverage = await calendar.coverage(local_date(now()))
+        detail: dict[str, object] = {
+            "loaded_years": coverage.loaded_years,
+            "missing_years": coverage.missing_years,
+        }
+        if coverage.missing_years:
+            years = ", ".join(str(y) for y in coverage.missing_years)
+            detail["warning"] = (
+                f"no working-day calendar for {years}: holidays and make-up days are not "
+                "counted in notice periods (ccbridge calendar import FILE)"
+            )
+        return CheckResult(True, detail)
+
+    return check
 
 
 def _reconciler_check(reconciler: Reconciler) -> Callable[[], Awaitable[CheckResult]]:

@@ -231,7 +231,11 @@ def ivr_validate(
         str | None, typer.Option(help="Comma-separated prompt ids that exist (checks them).")
     ] = None,
 ) -> None:
-    """Exit 0 when the flow has no fault; otherwise print each fault with its JSON path, exit 1."""
+    """Exit 0 when the flow has no fault; otherwise print each fault with its JSON path, exit 1.
+
+    Offline there is no tenant: skill groups and transfer rights are left to the API's validate
+    and to publishing (the output's ``unchecked`` says so).
+    """
     from ccbridge.ivr_cli import validate_file  # lazy: keeps `--help` fast
 
     known = {p for p in prompts.split(",") if p} if prompts is not None else None
@@ -265,6 +269,40 @@ def ivr_schema() -> None:
     from ccbridge.ivr_format.parse import schema_text  # lazy: keeps `--help` fast
 
     typer.echo(schema_text(), nl=False)
+
+
+calendar_app = typer.Typer(help="The platform's working-day calendar (holidays, 调休).")
+app.add_typer(calendar_app, name="calendar")
+
+
+@calendar_app.command("import")
+def calendar_import(
+    file: Annotated[
+        Path,
+        typer.Argument(help="{year, holidays: [...], makeup_workdays: [...]} as .json or .yaml"),
+    ],
+) -> None:
+    """Store one year of holidays and make-up working days (replaces it; audited as ``cli``).
+
+    Exit 0 when stored, 1 listing every faulty date, 2 when the file cannot be read.
+    docs/calendars/ holds the State Council arrangements.
+    """
+    settings = _load_settings()
+    code, out = asyncio.run(_import_calendar(settings, file))
+    typer.echo(out, err=code != 0)
+    raise typer.Exit(code)
+
+
+async def _import_calendar(settings: Settings, file: Path) -> tuple[int, str]:
+    from ccbridge.bootstrap import build_calendar_service  # lazy: keeps `--help` fast
+    from ccbridge.calendar_cli import import_file
+    from ccbridge.db.engine import create_engine
+
+    engine = create_engine(settings.database_url, null_pool=True)
+    try:
+        return await import_file(build_calendar_service(engine), file)
+    finally:
+        await engine.dispose()
 
 
 @app.command()

@@ -17,22 +17,42 @@ def _read(path: Path, known: set[str] | None = None) -> ParsedFlow:
     return parse_flow(load_document(path.read_bytes(), media), known)
 
 
-def _errors_json(errors: list[dict[str, str]]) -> str:
-    return json.dumps({"valid": False, "errors": errors}, ensure_ascii=False, indent=2)
+OFFLINE_NOTE = (
+    "offline: no tenant, so skill groups and transfer rights (seat kinds, dial policy) are not "
+    "checked; POST /api/v1/tenants/{tenant}/ivr/validate checks them, and publishing does"
+)
+"""What ``ccbridge ivr validate`` cannot know without a tenant, said in every answer."""
+
+
+def _unchecked(known: set[str] | None) -> list[str]:
+    return ["skill_groups", "transfer_rights"] + (["prompts"] if known is None else [])
+
+
+def _errors_json(errors: list[dict[str, str]], known: set[str] | None) -> str:
+    out = {"valid": False, "errors": errors, "unchecked": _unchecked(known), "note": OFFLINE_NOTE}
+    return json.dumps(out, ensure_ascii=False, indent=2)
 
 
 def validate_file(path: Path, known: set[str] | None) -> tuple[int, str]:
-    """Return (exit code, output): 0 and a summary, or 1 and every fault with its JSON path."""
+    """Return (exit code, output): 0 and a summary, or 1 and every fault with its JSON path.
+
+    Either way the output lists what an offline check leaves to the tenant-aware validate.
+    """
     try:
         parsed = _read(path, known)
     except FlowLimitError as exc:
-        return 1, _errors_json(exc.errors)
+        return 1, _errors_json(exc.errors, known)
     except OSError as exc:
         return 2, f"cannot read {path}: {exc.strerror}"
     if parsed.errors or parsed.flow is None:
-        return 1, _errors_json([e.as_dict() for e in parsed.errors])
-    nodes = len(parsed.flow.nodes)
-    return 0, json.dumps({"valid": True, "nodes": nodes}, ensure_ascii=False)
+        return 1, _errors_json([e.as_dict() for e in parsed.errors], known)
+    out = {
+        "valid": True,
+        "nodes": len(parsed.flow.nodes),
+        "unchecked": _unchecked(known),
+        "note": OFFLINE_NOTE,
+    }
+    return 0, json.dumps(out, ensure_ascii=False)
 
 
 def simulate_file(

@@ -3,22 +3,30 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Annotated, TypeVar
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
 
 import typer
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from ccbridge.bootstrap import report_signer, secret_box
+from ccbridge.crypto.report_signing import verify_with_public_key
+from ccbridge.db.access_uow import SqlAccessUnitOfWork
 from ccbridge.db.engine import create_engine, create_session_factory
-from ccbridge.db.repositories.recording_exports import ExportRepository
+from ccbridge.db.repositories.recording_exports import ExportRepository, OffboardingRepository
 from ccbridge.db.repositories.recordings import RecordingRepository
-from ccbridge.db.repositories.tenants import TenantRepository
-from ccbridge.domain.access import TenantStatus
-from ccbridge.domain.recordings.signing import verify_report as check
+from ccbridge.domain.access import Principal, Role
+from ccbridge.domain.recordings.export import OffboardingStatus
+from ccbridge.domain.recordings.signing import is_legacy_report_signature
+from ccbridge.domain.recordings.signing import verify_report as check_legacy
 from ccbridge.domain.time import SystemClock
+from ccbridge.errors import ConflictError, NotFoundError
 from ccbridge.ftp.push import FtplibTransport
+from ccbridge.services.audit import AuditRecorder
 from ccbridge.services.offboarding import OffboardingService
 from ccbridge.services.recording_export import ExportService
 from ccbridge.services.retention import RetentionService
@@ -48,7 +56,7 @@ def purge(
     settings = Settings()
 
     async def work(sessions: async_sessionmaker[AsyncSession]) -> None:
-        store = RecordingRepository(sessions)
+        store = RecordingRepository(sessions, cipher=secret_box(settings))
         files = LocalRecordingFiles(settings.recordings.dir)
         service = RetentionService(store, files, SystemClock())
         dry = await service.purge(dry_run=True)
@@ -82,7 +90,7 @@ def export(
     settings = Settings()
 
     async def work(sessions: async_sessionmaker[AsyncSession]) -> None:
-        store = RecordingRepository(sessions)
+        store = RecordingRepository(sessions, cipher=secret_box(settings))
         files = LocalRecordingFiles(settings.recordings.dir)
         transport = FtplibTransport(
             max_bytes_per_second=settings.recordings.export_max_bytes_per_second
@@ -116,45 +124,142 @@ def offboard(
     ] = False,
     yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
 ) -> None:
-    """Final export, then delete every recording and call row of the tenant; print the report."""
+    """Final export, then delete every recording and call row of the tenant; print the report.
+
+    The same resumable job as ``POST /api/v1/tenants/{t}/offboarding``: run it again after
+    an interruption and it continues where it stopped.
+    """
     settings = Settings()
     if not yes:
         typer.confirm(f"Delete ALL recordings and call data of {tenant}?", abort=True)
 
     async def work(sessions: async_sessionmaker[AsyncSession]) -> None:
-        async with sessions() as session:
-            found = await TenantRepository(session).get(tenant)
-        if found is None or found.status is not TenantStatus.TERMINATED:
-            typer.echo(f"refusing: tenant {tenant} is not terminated", err=True)
-            raise typer.Exit(2)
-        store = RecordingRepository(sessions)
-        exports = ExportRepository(sessions)
-        files = LocalRecordingFiles(settings.recordings.dir)
-        clock = SystemClock()
-        export = ExportService(store, exports, files, FtplibTransport(), clock)
-        key = settings.recordings.link_secret.get_secret_value().encode()
-        service = OffboardingService(store, exports, export, files, clock, key)
-        job = None if skip_export else await service.final_export(tenant)
-        typer.echo(f"final export: {job or 'skipped'}")
-        report = await service.purge(tenant, job)
-        typer.echo(json.dumps({"manifest": report.manifest, "signature": report.signature}))
+        service = _offboarding(settings, sessions)
+        try:
+            await service.start(CLI_ADMIN, tenant, skip_export=skip_export)
+        except ConflictError as exc:
+            if exc.field != "tenant":  # not terminated: refuse
+                typer.echo(f"refusing: {exc.detail}", err=True)
+                raise typer.Exit(2) from None
+            typer.echo(f"resuming: {exc.detail}")
+        except NotFoundError as exc:
+            typer.echo(f"refusing: {exc.detail}", err=True)
+            raise typer.Exit(2) from None
+        run = asyncio.create_task(service.run(tenant))
+        await _follow(service, tenant, run)
+        state = await run
+        typer.echo(f"final export: {state.export_job or 'skipped'}")
+        report = await ExportRepository(sessions).purge_report(state.report_id or "")
+        assert report is not None
+        typer.echo(json.dumps({"manifest": report[0], "signature": report[1]}, ensure_ascii=False))
 
     _run(settings, work)
 
 
+CLI_ADMIN = Principal(actor="cli:recordings", role=Role.PLATFORM_ADMIN, tenant_id=None)
+
+
+def _offboarding(
+    settings: Settings, sessions: async_sessionmaker[AsyncSession]
+) -> OffboardingService:
+    store = RecordingRepository(sessions, cipher=secret_box(settings))
+    exports = ExportRepository(sessions)
+    files = LocalRecordingFiles(settings.recordings.dir)
+    clock = SystemClock()
+    transport = FtplibTransport(
+        max_bytes_per_second=settings.recordings.export_max_bytes_per_second
+    )
+    export = ExportService(store, exports, files, transport, clock)
+    audit = AuditRecorder(lambda: SqlAccessUnitOfWork(sessions), clock.now)
+    return OffboardingService(
+        store,
+        exports,
+        export,
+        files,
+        clock,
+        report_signer(settings),
+        OffboardingRepository(sessions),
+        audit,
+    )
+
+
+async def _follow(service: OffboardingService, tenant: str, run: asyncio.Task[object]) -> None:
+    """One progress bar per phase: bytes of the final export, then recordings purged."""
+    phase: OffboardingStatus | None = None
+    stack = contextlib.ExitStack()
+    bar: Any = None
+    shown = 0
+    with stack:
+        while not run.done():
+            view = await service.status(tenant)
+            st = view.state.status
+            if st is OffboardingStatus.EXPORTING and view.export is not None:
+                total, now = view.export.total_bytes, view.export.sent_bytes
+            elif st is OffboardingStatus.PURGING:
+                total, now = view.state.purge_total, view.state.purge_done
+            else:
+                await asyncio.sleep(0.1)
+                continue
+            if st is not phase:
+                stack.close()
+                label = "final export" if st is OffboardingStatus.EXPORTING else "purging"
+                bar = stack.enter_context(typer.progressbar(length=max(total, 1), label=label))
+                phase, shown = st, 0
+            bar.update(now - shown)
+            shown = now
+            await asyncio.sleep(0.2)
+
+
+@recordings_app.command("public-key")
+def public_key() -> None:
+    """Print the Ed25519 public key (PEM) that purge reports are verified with."""
+    signer = report_signer(Settings())
+    typer.echo(signer.public_key_pem().rstrip())
+    typer.echo(f"key id: {signer.key_id}", err=True)
+
+
 @recordings_app.command("verify-report")
-def verify_report(report_id: Annotated[str, typer.Argument()]) -> None:
-    """Check a stored purge report's HMAC signature (exit 1 when it does not match)."""
+def verify_report(
+    report_id: Annotated[str | None, typer.Argument(help="A stored report's id.")] = None,
+    report_file: Annotated[
+        Path | None,
+        typer.Option("--file", help='A report as JSON {"manifest": …, "signature": …}.'),
+    ] = None,
+    public_key_file: Annotated[
+        Path | None,
+        typer.Option("--public-key", help="Verify with this PEM public key (no secret needed)."),
+    ] = None,
+) -> None:
+    """Check a purge report's Ed25519 signature (exit 1 when it does not match).
+
+    With ``--file`` and ``--public-key`` no database and no secret are needed: what a client
+    does. Reports signed before Ed25519 (HMAC hex) are checked with the link secret.
+    """
     settings = Settings()
+    if report_file is not None:
+        loaded = json.loads(report_file.read_text(encoding="utf-8"))
+        stored: tuple[dict[str, Any], str] | None = (loaded["manifest"], loaded["signature"])
+    elif report_id is not None:
 
-    async def work(sessions: async_sessionmaker[AsyncSession]) -> bool:
-        stored = await ExportRepository(sessions).purge_report(report_id)
-        if stored is None:
-            typer.echo("no such report", err=True)
-            raise typer.Exit(2)
+        async def work(sessions: async_sessionmaker[AsyncSession]) -> Any:
+            return await ExportRepository(sessions).purge_report(report_id)
+
+        stored = _run(settings, work)
+    else:
+        typer.echo("name a report id or --file", err=True)
+        raise typer.Exit(2)
+    if stored is None:
+        typer.echo("no such report", err=True)
+        raise typer.Exit(2)
+    manifest, signature = stored
+    if is_legacy_report_signature(signature):
         key = settings.recordings.link_secret.get_secret_value().encode()
-        return check(key, stored[0], stored[1])
-
-    ok = _run(settings, work)
+        ok = check_legacy(key, manifest, signature)
+    else:
+        if public_key_file is not None:
+            pem = public_key_file.read_text(encoding="utf-8")
+        else:
+            pem = report_signer(settings).public_key_pem()
+        ok = verify_with_public_key(pem, manifest, signature)
     typer.echo("signature OK" if ok else "signature MISMATCH")
     raise typer.Exit(0 if ok else 1)

@@ -93,6 +93,8 @@ class SimulatorSettings(BaseModel):
 
 
 DEV_LINK_SECRET = "ccbridge-dev-recording-link-secret"  # noqa: S105 (refused in prod)
+DEV_REPORT_KEY = "ccbridge-dev-purge-report-signing-key"
+DEV_SECRETS_KEY = "ccbridge-dev-secrets-key-change-me"
 
 
 class RecordingSettings(BaseModel):
@@ -101,7 +103,10 @@ class RecordingSettings(BaseModel):
     dir: Path = Path("./recordings")
     """Recordings root; MixMonitor must be able to write ``<dir>/<tenant>/…`` (same path)."""
     link_secret: SecretStr = SecretStr(DEV_LINK_SECRET)
-    """HMAC key of signed download links and purge reports (32+ characters in prod)."""
+    """HMAC key of signed download links (32+ characters in prod)."""
+    report_signing_key: SecretStr = SecretStr(DEV_REPORT_KEY)
+    """Ed25519 private key of purge reports: a PEM private key, or a secret string (32+
+    characters) it is derived from. Clients verify with the public key only."""
     purge_interval_seconds: float = Field(3600.0, gt=0)
     ftp_enabled: bool = False
     ftp_host: str = "127.0.0.1"
@@ -138,6 +143,10 @@ class Settings(BaseSettings):
     simulator: SimulatorSettings = Field(default_factory=SimulatorSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
     recordings: RecordingSettings = Field(default_factory=RecordingSettings)
+    secrets_key: SecretStr = SecretStr(DEV_SECRETS_KEY)
+    """Encrypts secrets stored in the database (export passwords; AES-256-GCM, derived key)."""
+    secrets_old_keys: list[SecretStr] = Field(default_factory=list)
+    """Earlier ``secrets_key`` values, still accepted for decryption during a rotation."""
     routes: dict[str, RouteSettings] = Field(default_factory=dict)
     """DID → route: ``CCBRIDGE_ROUTES='{"4008001234": {"tenant": "t1", "queue": "t1-sales"}}'``."""
     fallback_route: RouteSettings | None = None
@@ -183,6 +192,15 @@ class Settings(BaseSettings):
                 problems.append(
                     "CCBRIDGE_RECORDINGS__LINK_SECRET must be set (32+ characters) in prod mode"
                 )
+            report = self.recordings.report_signing_key.get_secret_value()
+            if report == DEV_REPORT_KEY or len(report) < 32:
+                problems.append(
+                    "CCBRIDGE_RECORDINGS__REPORT_SIGNING_KEY must be set (32+ characters or an "
+                    "Ed25519 PEM private key) in prod mode"
+                )
+            box = self.secrets_key.get_secret_value()
+            if box == DEV_SECRETS_KEY or len(box) < 32:
+                problems.append("CCBRIDGE_SECRETS_KEY must be set (32+ characters) in prod mode")
             if self.use_simulator:
                 problems.append("the PBX simulator cannot run in prod mode; set CCBRIDGE_AMI__HOST")
         return problems

@@ -85,6 +85,11 @@ async def test_flow_on_a_real_channel_ends_in_the_queue(real_ami: AmiClient) -> 
     finally:
         unsubscribe()
         await server.stop()
+        waiting = joined.result().get("Channel") if joined.done() else None
+        if waiting:
+            # Leave the shared queue empty: a caller left waiting in ``ccbridge-test`` would be
+            # handed to the next test's agent and starve that test's own call.
+            await real_ami.send_action(act.hangup(waiting))
     (record,) = sink.records
     assert record.path == ["menu", "to_queue"]
     assert (record.route, record.target, record.reason) == ("queue", "test", "flow")

@@ -1,5 +1,6 @@
 """Recording on a real Asterisk 22: an answered queue call is recorded through MixMonitor and
-the file lands in the index with the four call variables.
+the file lands in the index with the four call variables, and ``recording.ready`` lands in the
+event journal in the same transaction.
 
 Needs ``extensions-dev-recording.conf`` (context ``rec-test-queue``: sets CCB_TENANT=t1 and
 CCB_DID=4008001234, then queues in ``ccbridge-test``; see docs/recordings.md) and a
@@ -23,6 +24,7 @@ from ccbridge.asterisk.queue_control import AmiQueueControl
 from ccbridge.asterisk.recording_control import AmiRecorderControl, AmiRecordingFeed
 from ccbridge.db.access_uow import SqlAccessUnitOfWork
 from ccbridge.db.engine import create_engine, create_session_factory
+from ccbridge.db.journal import SqlJournal
 from ccbridge.db.migrate import run_migrations_async
 from ccbridge.db.repositories.recordings import RecordingRepository
 from ccbridge.domain.acd.membership import QueueMemberSpec
@@ -57,7 +59,8 @@ async def test_answered_call_is_recorded_and_indexed(real_ami: AmiClient, tmp_pa
     clock = SystemClock()
     calls = CallTrackingService(Sink())
     AmiCallFeed(real_ami, calls, clock.now).attach()
-    store = RecordingRepository(sessions)
+    journal = SqlJournal(sessions)
+    store = RecordingRepository(sessions, journal)
     files = LocalRecordingFiles(ROOT)
 
     async def lookup(call_id: str) -> CallRecord | None:
@@ -98,11 +101,22 @@ async def test_answered_call_is_recorded_and_indexed(real_ami: AmiClient, tmp_pa
                 if found and found[0].status is not RecordingStatus.RECORDING:
                     break
                 await asyncio.sleep(0.2)
+        ready = await journal.list_after("t1", 0, 100, types=["recording.ready"])
     finally:
         runner.cancel()
         await control.remove_member(QUEUE, MEMBER)
         await engine.dispose()
     rec = found[0]
+    (event,) = ready
+    assert event.call_id == rec.call_id
+    assert event.data["recording_id"] == rec.id
+    params = event.data["params"]
+    assert (params["agent_no"], params["skill_group"], params["caller_original"]) == (
+        "9001",
+        QUEUE,
+        "13800138000",
+    )
+    assert params["callee_original"] == "4008001234"
     try:
         assert rec.status is RecordingStatus.OK
         assert rec.path.startswith("t1/")

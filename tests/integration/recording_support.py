@@ -7,9 +7,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from ccbridge.crypto.secret_box import SecretBox
 from ccbridge.domain.recordings.model import Recording, RecordingStatus, recording_path
 from ccbridge.domain.recordings.wav import tone, wav_header
 from ccbridge.storage.recording_files import LocalRecordingFiles
+
+CIPHER = SecretBox("recording-tests-secrets-key-0123456789")
+"""What the repositories of these tests encrypt export passwords with."""
 
 
 @dataclass

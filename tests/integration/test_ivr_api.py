@@ -5,11 +5,10 @@ simulation, activation and tenant isolation."""
 from __future__ import annotations
 
 import asyncio
-import shutil
 import wave
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -23,26 +22,37 @@ from ccbridge.api.security import JwtCodec
 from ccbridge.db.access_uow import SqlAccessUnitOfWork
 from ccbridge.db.engine import create_session_factory
 from ccbridge.db.repositories import CallRepository
+from ccbridge.db.repositories.calendar import CalendarRepository
+from ccbridge.db.repositories.dial_policies import DialPolicyRepository
 from ccbridge.db.repositories.ivr import (
     IvrCallLogRepository,
     IvrFlowRepository,
     IvrPromptRepository,
 )
-from ccbridge.domain.access import Role
+from ccbridge.db.repositories.leases import LeaseRepository
+from ccbridge.db.repositories.skill_groups import SkillGroupRepository
+from ccbridge.domain.access import Principal, Role
+from ccbridge.domain.acd.membership import queue_name
 from ccbridge.ivr_format.parse import YamlJsonFlowCodec
 from ccbridge.media.sox import SoxPromptConverter
 from ccbridge.observability.health import Readiness
 from ccbridge.services.audit import AuditRecorder
+from ccbridge.services.calendar import CalendarService
+from ccbridge.services.dialing import TenantFactsReader
 from ccbridge.services.ivr import IvrService
 from ccbridge.services.ivr_ports import IvrCallRecord, PromptRecord
 from ccbridge.services.ivr_runtime import ActiveFlowCache
+from ccbridge.services.seat_ports import SkillGroupRecord
 from ccbridge.services.tenants import AccessService
 from tests.fakes.ivr import FLOWS_DIR
 from tests.fakes.seats import FakeClock
 
 SECRET = "integration-test-secret-0123456789abcdef"
 BASE = "/api/v1/tenants/t1/ivr"
+HOLIDAYS = (date(2026, 12, 25),)
+"""The working-day calendar's 2026 holidays in these tests (Christmas Day), stored in the DB."""
 YAML = {"content-type": "application/yaml"}
+ROOT = Principal(actor="test", role=Role.PLATFORM_ADMIN, tenant_id=None)
 
 
 def auth(key: str) -> dict[str, str]:
@@ -56,10 +66,14 @@ class World:
     flows: IvrFlowRepository
     prompts: IvrPromptRepository
     service: IvrService
+    groups: SkillGroupRepository
+    leases: LeaseRepository
+    policies: DialPolicyRepository
     platform: dict[str, str]
     t1: dict[str, str]
     t2: dict[str, str]
     prompts_dir: Path
+    calendar: CalendarService
 
     async def put(
         self,
@@ -73,6 +87,10 @@ class World:
         return await self.client.put(
             f"{BASE}/flows/{flow_id}", content=body, headers=headers, params=params
         )
+
+    async def add_groups(self, tenant: str, *names: str) -> None:
+        for name in names:
+            await self.groups.create(SkillGroupRecord(tenant, name, queue_name(tenant, name)))
 
     async def nothing_stored(self) -> None:
         assert await self.flows.list_flows("t1") == []
@@ -89,12 +107,20 @@ async def world(engine: AsyncEngine, tmp_path: Path) -> AsyncIterator[World]:
     )
     audit = AuditRecorder(lambda: SqlAccessUnitOfWork(sessions), clock.now)
     flows, prompts = IvrFlowRepository(sessions), IvrPromptRepository(sessions)
+    groups, leases = SkillGroupRepository(sessions), LeaseRepository(sessions)
+    policies = DialPolicyRepository(sessions)
+    calendar = CalendarService(CalendarRepository(sessions), audit, clock.now)
+    await calendar.put(ROOT, 2026, HOLIDAYS, ())
     service = IvrService(
         flows,
         prompts,
         YamlJsonFlowCodec(),
         audit,
         clock.now,
+        tenants=TenantFactsReader(
+            lambda: SqlAccessUnitOfWork(sessions), groups, leases, policies, calendar
+        ),
+        calendar=calendar,
         converter=SoxPromptConverter(tmp_path / "prompts"),
         call_logs=IvrCallLogRepository(sessions),
     )
@@ -129,10 +155,14 @@ async def world(engine: AsyncEngine, tmp_path: Path) -> AsyncIterator[World]:
             flows,
             prompts,
             service,
+            groups,
+            leases,
+            policies,
             platform,
             admins["t1"],
             admins["t2"],
             tmp_path / "prompts",
+            calendar,
         )
 
 
@@ -271,9 +301,23 @@ async def test_validate_lists_faults_and_stores_nothing(world: World) -> None:
     resp = await world.client.post(f"{BASE}/validate", content=body, headers={**world.t1, **YAML})
     assert resp.status_code == 200
     out = resp.json()
-    assert out["valid"] is False  # no prompt uploaded yet
-    assert {e["code"] for e in out["errors"]} == {"missing_prompt"}
+    assert out["valid"] is False  # no prompt uploaded, no skill group yet: all listed at once
+    assert {e["code"] for e in out["errors"]} == {"missing_prompt", "unknown_skill_group"}
     assert "$.nodes.main_menu.prompt.zh" in {e["path"] for e in out["errors"]}
+    groups = {e["path"] for e in out["errors"] if e["code"] == "unknown_skill_group"}
+    assert groups == {
+        "$.fallback.target",
+        "$.nodes.sales.skill_group",
+        "$.nodes.service.skill_group",
+        "$.nodes.vip.skill_group",
+    }
+    await world.add_groups("t1", "sales", "service")
+    out = (
+        await world.client.post(f"{BASE}/validate", content=body, headers={**world.t1, **YAML})
+    ).json()
+    assert [e["path"] for e in out["errors"] if e["code"] == "unknown_skill_group"] == [
+        "$.nodes.vip.skill_group"
+    ]
     await world.nothing_stored()
 
 
@@ -300,9 +344,10 @@ async def test_publish_schedule_revisions_diff_rollback_and_activation(world: Wo
         f"{BASE}/flows/main/publish", json={"message": "v1"}, headers=world.t1
     )
     assert resp.status_code == 422
-    assert {e["code"] for e in resp.json()["errors"]} == {"missing_prompt"}
+    assert {e["code"] for e in resp.json()["errors"]} == {"missing_prompt", "unknown_skill_group"}
     assert await world.flows.count_revisions("t1") == 0
     await _upload_prompts(world, "t1", "main_menu_bilingual.yaml")
+    await world.add_groups("t1", "sales", "service", "vip", "sales2")
 
     # tenant roles: effective one working day later by default; earlier is refused
     soon = (world.clock.now() + timedelta(hours=1)).isoformat()
@@ -422,13 +467,38 @@ async def test_simulate_over_http_returns_path_and_actions(world: World) -> None
     assert resp.status_code == 404
 
 
-@pytest.mark.skipif(shutil.which("sox") is None, reason="sox is not installed")
+async def test_simulated_workdays_hours_are_closed_on_a_holiday_in_the_calendar(
+    world: World,
+) -> None:
+    nodes = {
+        "t": {
+            "type": "time_switch",
+            "hours": [{"days": ["workdays"], "from": "09:00", "to": "18:00"}],
+            "open": "o",
+            "closed": "c",
+        },
+        "o": {"type": "queue", "skill_group": "sales"},
+        "c": {"type": "hangup"},
+    }
+    assert (await world.put("hours", _flow(nodes, start="t"))).status_code == 200
+
+    async def ends_at(when: str) -> str:
+        resp = await world.client.post(
+            f"{BASE}/flows/hours/simulate", json={"at": when}, headers=world.t1
+        )
+        assert resp.status_code == 200, resp.text
+        return str(resp.json()["path"][-1])
+
+    assert await ends_at("2026-12-24T10:00:00+08:00") == "o"
+    assert await ends_at("2026-12-25T10:00:00+08:00") == "c"  # Christmas, in the calendar
+
+
 async def test_prompt_upload_is_converted_to_8khz_mono_and_unlocks_publishing(
-    world: World, tmp_path: Path
+    world: World, tmp_path: Path, sox: str
 ) -> None:
     tone = tmp_path / "tone.wav"
     proc = await asyncio.create_subprocess_exec(
-        "sox", "-n", "-r", "44100", "-c", "2", "-b", "16", str(tone), "synth", "0.5", "sine", "440"
+        sox, "-n", "-r", "44100", "-c", "2", "-b", "16", str(tone), "synth", "0.5", "sine", "440"
     )
     assert await proc.wait() == 0
     resp = await world.client.post(
@@ -511,3 +581,180 @@ async def test_call_logs_are_listed_per_tenant(world: World, engine: AsyncEngine
     )
     assert (await world.client.get(f"{BASE}/calls", headers=world.t2)).status_code == 404
     assert (await world.client.get("/api/v1/tenants/t2/ivr/calls", headers=world.t2)).json() == []
+
+
+async def _tenant(world: World, tenant_id: str, timezone: str) -> dict[str, str]:
+    """A tenant in ``timezone`` with a tenant-admin key."""
+    resp = await world.client.post(
+        "/api/v1/tenants",
+        json={"id": tenant_id, "name": tenant_id, "timezone": timezone},
+        headers=world.platform,
+    )
+    assert resp.status_code == 201, resp.text
+    resp = await world.client.post(
+        f"/api/v1/tenants/{tenant_id}/api-keys",
+        json={"name": "admin", "role": "tenant_admin"},
+        headers=world.platform,
+    )
+    return auth(resp.json()["key"])
+
+
+@pytest.mark.parametrize(
+    ("timezone", "now", "earliest"),
+    [
+        # Friday 23:30 in London is already Saturday 07:30 in Shanghai: Monday 23:30 London,
+        # not Monday 07:30 Shanghai (Sunday 23:30 UTC).
+        ("Europe/London", "2026-12-04T23:30:00+00:00", "2026-12-07T23:30:00+00:00"),
+        # Thursday 20:00 in New York is Christmas morning in Shanghai: Friday 25th is a
+        # holiday and the weekend follows, so Monday 28th 20:00 New York.
+        ("America/New_York", "2026-12-25T01:00:00+00:00", "2026-12-29T01:00:00+00:00"),
+        # Sunday 22:00 in New York: the next working day is Monday, 24 hours on.
+        ("America/New_York", "2026-11-30T03:00:00+00:00", "2026-12-01T03:00:00+00:00"),
+        # Shanghai tenants keep their rule: Friday 10:00 → Monday 10:00.
+        ("Asia/Shanghai", "2026-12-04T02:00:00+00:00", "2026-12-07T02:00:00+00:00"),
+    ],
+)
+async def test_default_publish_time_is_one_working_day_in_the_tenants_zone(
+    world: World, timezone: str, now: str, earliest: str
+) -> None:
+    who = await _tenant(world, "tz", timezone)
+    world.clock.current = datetime.fromisoformat(now)
+    flows = "/api/v1/tenants/tz/ivr/flows"
+    body = _flow({"a": {"type": "hangup"}})
+    put = await world.client.put(
+        f"{flows}/main", content=body, headers={**who, "content-type": "application/json"}
+    )
+    assert put.status_code == 200, put.text
+    due = datetime.fromisoformat(earliest)
+    early = (due - timedelta(minutes=1)).isoformat()
+    resp = await world.client.post(
+        f"{flows}/main/publish", json={"message": "early", "effective_at": early}, headers=who
+    )
+    assert resp.status_code == 422, resp.text
+    assert resp.json()["errors"][0]["field"] == "effective_at"
+    assert await world.flows.count_revisions("tz") == 0
+    resp = await world.client.post(f"{flows}/main/publish", json={"message": "v1"}, headers=who)
+    assert resp.status_code == 201, resp.text
+    assert datetime.fromisoformat(resp.json()["effective_at"]) == due
+    resp = await world.client.post(
+        f"{flows}/main/publish",
+        json={"message": "on time", "effective_at": due.isoformat()},
+        headers=who,
+    )
+    assert resp.status_code == 201, resp.text
+
+
+async def test_publish_time_counts_a_makeup_saturday_stored_in_the_calendar(world: World) -> None:
+    who = await _tenant(world, "mk", "Asia/Shanghai")
+    flows = "/api/v1/tenants/mk/ivr/flows"
+    body = _flow({"a": {"type": "hangup"}})
+    put = await world.client.put(
+        f"{flows}/main", content=body, headers={**who, "content-type": "application/json"}
+    )
+    assert put.status_code == 200, put.text
+    world.clock.current = datetime(2026, 10, 9, 2, 0, tzinfo=UTC)  # Fri 9 Oct, 10:00 Shanghai
+    resp = await world.client.post(f"{flows}/main/publish", json={"message": "v1"}, headers=who)
+    assert resp.status_code == 201, resp.text
+    assert datetime.fromisoformat(resp.json()["effective_at"]) == datetime(
+        2026, 10, 12, 2, 0, tzinfo=UTC
+    )
+    # The platform admin loads Saturday 10 Oct as a make-up working day (调休): it counts now.
+    await world.calendar.put(ROOT, 2026, HOLIDAYS, (date(2026, 10, 10),))
+    resp = await world.client.post(f"{flows}/main/publish", json={"message": "v2"}, headers=who)
+    assert resp.status_code == 201, resp.text
+    assert datetime.fromisoformat(resp.json()["effective_at"]) == datetime(
+        2026, 10, 10, 2, 0, tzinfo=UTC
+    )
+
+
+TRANSFER_FLOW = {
+    "m": {
+        "type": "menu",
+        "prompt": "sys:beep",
+        "options": {"1": {"next": "sales"}, "2": {"next": "boss"}, "3": {"next": "abroad"}},
+        "on_fail": "bye",
+    },
+    "sales": {"type": "queue", "skill_group": "sales"},
+    "boss": {"type": "transfer", "number": "13911112222"},
+    "abroad": {"type": "transfer", "number": "00442079460000"},
+    "bye": {"type": "hangup", "prompt": "bye_zh"},
+}
+
+
+async def test_publish_refuses_every_group_and_transfer_fault_at_once(world: World) -> None:
+    from ccbridge.domain.dialing import DialPolicy
+    from ccbridge.domain.leases.model import SeatKind, SeatLease
+    from ccbridge.services.seat_ports import DialPolicyRecord
+
+    body = _flow(TRANSFER_FLOW, start="m")
+    assert (await world.put("main", body)).status_code == 200  # drafts may wait for the tenant
+    publish = f"{BASE}/flows/main/publish"
+    resp = await world.client.post(publish, json={"message": "v1"}, headers=world.platform)
+    assert resp.status_code == 422, resp.text
+    assert resp.headers["content-type"] == "application/problem+json"
+    assert _paths(resp) == {
+        "$.nodes.bye.prompt": "missing_prompt",
+        "$.nodes.sales.skill_group": "unknown_skill_group",
+        "$.nodes.boss.number": "transfer_not_leased",  # t1 has no inbound+outbound seat
+        "$.nodes.abroad.number": "transfer_not_leased",
+    }
+    assert "4 fault(s)" in resp.json()["detail"]
+    assert "$.nodes.boss.number (transfer_not_leased)" in resp.json()["detail"]
+
+    await world.add_groups("t1", "sales")
+    await world.prompts.add(PromptRecord("t1", "bye_zh", "b.wav", 1, 1, world.clock.now(), "t"))
+    await world.leases.create(
+        SeatLease("t1", {SeatKind.INBOUND: 5, SeatKind.INBOUND_OUTBOUND: 1}, date(2026, 1, 1))
+    )
+    resp = await world.client.post(f"{BASE}/validate", content=body, headers=world.t1)
+    assert [(e["path"], e["code"]) for e in resp.json()["errors"]] == [
+        ("$.nodes.abroad.number", "number_not_allowed")  # the default policy: no 00
+    ]
+    resp = await world.client.post(publish, json={"message": "v1"}, headers=world.platform)
+    assert _paths(resp) == {"$.nodes.abroad.number": "number_not_allowed"}
+    assert await world.flows.count_revisions("t1") == 0
+    audit = (await world.client.get("/api/v1/audit", headers=world.t1)).json()["items"]
+    assert "ivr.revision.publish" not in {e["action"] for e in audit}
+
+    wide = DialPolicy(allow=("0", "1", "0044"), deny=("00",))
+    await world.policies.put(DialPolicyRecord("t1", wide, world.clock.now(), "test"))
+    resp = await world.client.post(publish, json={"message": "v1"}, headers=world.platform)
+    assert resp.status_code == 201, resp.text
+
+    # the simulator applies the tenant's rights in force, as a real call would
+    await world.policies.put(DialPolicyRecord("t1", DialPolicy(), world.clock.now(), "test"))
+    resp = await world.client.post(
+        f"{BASE}/flows/main/simulate", json={"digits": ["3"]}, headers=world.t1
+    )
+    out = resp.json()
+    assert (out["route"], out["reason"]) == ("hangup", "transfer_not_allowed")
+    # and a rollback is checked like a publish
+    resp = await world.client.post(
+        f"{BASE}/flows/main/revisions/1/rollback", json={"message": "again"}, headers=world.platform
+    )
+    assert _paths(resp) == {"$.nodes.abroad.number": "number_not_allowed"}
+    assert await world.flows.count_revisions("t1") == 1
+
+
+async def test_a_broken_shell_does_not_hide_the_nodes_faults(world: World) -> None:
+    body = orjson.dumps(
+        {
+            "start": "a",
+            "max_steps": 0,
+            "nodes": {
+                "a": {"type": "play", "prompt": "../x", "next": "b"},
+                "b": {"type": "teleport"},
+                "c": {"type": "menu", "prompt": "m", "options": {}, "on_fail": "a"},
+            },
+        }
+    )
+    resp = await world.put("main", body)
+    assert resp.status_code == 422
+    assert _paths(resp) == {
+        "$.name": "missing",
+        "$.max_steps": "greater_than_equal",
+        "$.nodes.a.prompt": "bad_prompt_id",
+        "$.nodes.b.type": "unknown_node_type",
+        "$.nodes.c.options": "too_short",
+    }
+    await world.nothing_stored()

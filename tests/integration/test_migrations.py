@@ -13,6 +13,7 @@ from sqlalchemy import inspect
 from sqlalchemy.engine import Connection
 
 import ccbridge.db.access_tables
+import ccbridge.db.calendar_tables
 import ccbridge.db.recording_tables  # noqa: F401  (recordings and FTP tables join the metadata)
 from ccbridge.db import migrate
 from ccbridge.db.engine import create_engine
@@ -109,3 +110,52 @@ def test_env_var_overrides_migrations_folder(
 def test_percent_in_url_survives_config_interpolation() -> None:
     url = "postgresql+asyncpg://app:p%40ss@db/ccbridge"
     assert alembic_config(url).get_main_option("sqlalchemy.url") == url
+
+
+async def test_0009_encrypts_stored_export_passwords_and_localises_the_hour(
+    db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sqlalchemy import text
+
+    from ccbridge.crypto.secret_box import SecretBox
+    from ccbridge.db.engine import create_session_factory
+    from ccbridge.db.repositories.recordings import RecordingRepository
+
+    key = "migration-test-secrets-key-0123456789"
+    monkeypatch.setenv("CCBRIDGE_SECRETS_KEY", key)
+    await run_migrations_async(db_url, "0008")
+    engine = create_engine(db_url)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(
+                text(
+                    "INSERT INTO tenants (id, name, status, timezone, created_at) "
+                    "VALUES ('t1', 'T1', 'active', 'Asia/Shanghai', CURRENT_TIMESTAMP)"
+                )
+            )
+            await conn.execute(
+                text(
+                    "INSERT INTO recording_policies (tenant, retention_months, auto_record, "
+                    "export_host, export_port, export_username, export_password, export_tls, "
+                    "export_dir, export_hour_utc, updated_at) VALUES ('t1', 1, true, "
+                    "'127.0.0.1', 21, 'client', 'plain-pw', false, '/', 18, CURRENT_TIMESTAMP)"
+                )
+            )
+        await run_migrations_async(db_url)
+        async with engine.connect() as conn:
+            stored, at = (
+                await conn.execute(
+                    text("SELECT export_password, export_time FROM recording_policies")
+                )
+            ).one()
+        assert "plain-pw" not in stored
+        assert at == "02:00"  # 18:00 UTC is 02:00 in Shanghai
+        store = RecordingRepository(create_session_factory(engine), cipher=SecretBox(key))
+        policy = await store.policy("t1")
+        assert policy.export_target is not None
+        assert policy.export_target.password == "plain-pw"
+        assert policy.export_time is not None
+        assert policy.export_time.hour == 2
+    finally:
+        await engine.dispose()
+    assert await schema_diff(db_url) == []

@@ -11,10 +11,12 @@ from pathlib import Path
 
 import pytest
 from pyftpdlib.authorizers import DummyAuthorizer
-from pyftpdlib.handlers import FTPHandler
+from pyftpdlib.handlers import FTPHandler, TLS_FTPHandler
 from pyftpdlib.servers import FTPServer
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from ccbridge.db.recording_tables import RecordingPolicyRow
 from ccbridge.db.repositories.recording_exports import ExportRepository
 from ccbridge.db.repositories.recordings import RecordingRepository
 from ccbridge.domain.recordings.export import ExportStatus
@@ -22,20 +24,30 @@ from ccbridge.domain.recordings.model import ExportTarget, RecordingPolicy
 from ccbridge.ftp.push import FtplibTransport
 from ccbridge.services.recording_export import ExportService
 from ccbridge.storage.recording_files import LocalRecordingFiles
-from tests.integration.recording_support import SettableClock, make_recording
+from tests.integration.recording_support import CIPHER, SettableClock, make_recording
 
 
 class ClientServer:
     """The tenant's own FTP server: writable, slow data channel, logs every STOR outcome."""
 
-    def __init__(self, root: Path, port: int = 0) -> None:
+    def __init__(self, root: Path, port: int = 0, certfile: Path | None = None) -> None:
+        """With *certfile*, explicit FTPS is required on control and data connections."""
         self.root = root
         self.events: list[tuple[str, str]] = []
         auth = DummyAuthorizer()
         auth.add_user("client", "client-pw", str(root), perm="elradfmwMT")
         events = self.events
+        base: type[FTPHandler] = FTPHandler
+        if certfile is not None:
 
-        class Handler(FTPHandler):
+            class Tls(TLS_FTPHandler):  # type: ignore[misc]
+                tls_control_required = True
+                tls_data_required = True
+
+            Tls.certfile = str(certfile)
+            base = Tls
+
+        class Handler(base):  # type: ignore[misc,valid-type]
             def on_file_received(self, file: str) -> None:
                 events.append(("complete", Path(file).name))
 
@@ -66,7 +78,7 @@ async def test_export_killed_mid_transfer_resumes_without_duplicates(
     root.mkdir()
     server = ClientServer(root)
     port = server.port
-    store = RecordingRepository(session_factory)
+    store = RecordingRepository(session_factory, cipher=CIPHER)
     exports = ExportRepository(session_factory)
     files = LocalRecordingFiles(tmp_path / "rec")
     clock = SettableClock(datetime(2026, 1, 11, 3, 0, tzinfo=UTC))
@@ -79,6 +91,10 @@ async def test_export_killed_mid_transfer_resumes_without_duplicates(
         await store.add(rec, clock.now())
     target = ExportTarget("127.0.0.1", port, "client", "client-pw", tls=False, directory="/in")
     await store.set_policy(RecordingPolicy("t1", export_target=target), clock.now())
+    async with session_factory() as session:  # encrypted at rest; the pushes below log in
+        raw = await session.scalar(select(RecordingPolicyRow.export_password))
+    assert raw is not None
+    assert "client-pw" not in raw
 
     first = ExportService(
         store, exports, files, FtplibTransport(timeout=5, max_bytes_per_second=48_000), clock

@@ -11,24 +11,27 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from typer.testing import CliRunner
 
+from ccbridge.bootstrap import secret_box
 from ccbridge.cli import app
+from ccbridge.crypto.report_signing import Ed25519ReportSigner, verify_with_public_key
 from ccbridge.db.access_uow import SqlAccessUnitOfWork
 from ccbridge.db.engine import create_engine, create_session_factory
 from ccbridge.db.migrate import run_migrations_async
+from ccbridge.db.recording_tables import PurgeReportRow
 from ccbridge.db.repositories import CallRepository
 from ccbridge.db.repositories.recording_exports import ExportRepository
 from ccbridge.db.repositories.recordings import RecordingRepository
 from ccbridge.domain.calls.model import CallRecord, CallState
 from ccbridge.domain.recordings.model import ExportTarget, RecordingPolicy
-from ccbridge.domain.recordings.signing import verify_report
 from ccbridge.ftp.push import FtplibTransport
 from ccbridge.services.offboarding import OffboardingService
 from ccbridge.services.recording_export import ExportService
+from ccbridge.settings import Settings
 from ccbridge.storage.recording_files import LocalRecordingFiles
-from tests.integration.recording_support import SettableClock, make_recording
+from tests.integration.recording_support import CIPHER, SettableClock, make_recording
 from tests.integration.test_recording_export import ClientServer
 
-KEY = b"offboarding-test-key-0123456789"
+SIGNER = Ed25519ReportSigner("offboarding-test-report-key-0123456789")
 
 
 async def test_final_export_then_signed_purge(
@@ -37,7 +40,7 @@ async def test_final_export_then_signed_purge(
     client_root = tmp_path / "client"
     client_root.mkdir()
     server = ClientServer(client_root)
-    store = RecordingRepository(session_factory)
+    store = RecordingRepository(session_factory, cipher=CIPHER)
     exports = ExportRepository(session_factory)
     calls = CallRepository(session_factory)
     files = LocalRecordingFiles(tmp_path / "rec")
@@ -63,7 +66,7 @@ async def test_final_export_then_signed_purge(
     target = ExportTarget("127.0.0.1", server.port, "client", "client-pw", tls=False, directory="/")
     await store.set_policy(RecordingPolicy("t9", export_target=target), clock.now())
     export = ExportService(store, exports, files, FtplibTransport(timeout=5), clock)
-    service = OffboardingService(store, exports, export, files, clock, KEY)
+    service = OffboardingService(store, exports, export, files, clock, SIGNER)
     try:
         job = await service.final_export("t9")
     finally:
@@ -86,9 +89,16 @@ async def test_final_export_then_signed_purge(
     assert m["final_export"] == job
     stored = await exports.purge_report(report.id)
     assert stored == (m, report.signature)
-    assert verify_report(KEY, stored[0], stored[1])
+    # The client verifies with the public key alone (no secret of ours).
+    pem = SIGNER.public_key_pem()
+    assert "PRIVATE" not in pem
+    assert verify_with_public_key(pem, stored[0], stored[1])
+    assert m["signature_algorithm"] == "Ed25519"
+    assert m["key_id"] == SIGNER.key_id
     tampered = {**stored[0], "call_rows_deleted": 0}
-    assert not verify_report(KEY, tampered, stored[1])
+    assert not verify_with_public_key(pem, tampered, stored[1])
+    other = Ed25519ReportSigner("another-key-entirely-0123456789abc").public_key_pem()
+    assert not verify_with_public_key(other, stored[0], stored[1])
     async with SqlAccessUnitOfWork(session_factory) as uow:
         entries = await uow.audit.list(tenant_id="t9", limit=10)
     assert [e.action for e in entries] == ["tenant.data_purge"]
@@ -104,8 +114,9 @@ def test_purge_cli_dry_run_counts_and_deletes_nothing(
     async def seed() -> Path:
         await run_migrations_async(url)
         engine = create_engine(url)
+        box = secret_box(Settings())  # what the CLI will decrypt with (the dev default)
         try:
-            store = RecordingRepository(create_session_factory(engine))
+            store = RecordingRepository(create_session_factory(engine), cipher=box)
             old = await make_recording(files, "t1", old_start)
             await store.add(old, datetime.now(UTC))
             await store.add(await make_recording(files, "t1", datetime.now(UTC)), datetime.now(UTC))
@@ -144,8 +155,9 @@ def test_export_cli_pushes_a_range_with_a_report(
     async def seed() -> str:
         await run_migrations_async(url)
         engine = create_engine(url)
+        box = secret_box(Settings())  # what the CLI will decrypt with (the dev default)
         try:
-            store = RecordingRepository(create_session_factory(engine))
+            store = RecordingRepository(create_session_factory(engine), cipher=box)
             rec = await make_recording(files, "t1", datetime(2026, 1, 10, 9, tzinfo=UTC))
             await store.add(rec, datetime.now(UTC))
             target = ExportTarget("127.0.0.1", server.port, "client", "client-pw", tls=False)
@@ -168,3 +180,95 @@ def test_export_cli_pushes_a_range_with_a_report(
     assert report["files"] == 1
     assert (client_root / remote).read_bytes() == (files.root / "t1" / remote).read_bytes()
     assert (client_root / "MANIFEST.sha256").read_text().endswith(f"  {remote}\n")
+
+
+def test_offboard_cli_prints_a_report_clients_verify_with_the_public_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import asyncio
+    import json
+
+    from sqlalchemy import text
+
+    from ccbridge.domain.recordings.signing import sign_report
+    from ccbridge.settings import DEV_LINK_SECRET
+
+    url = f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}"
+    files = LocalRecordingFiles(tmp_path / "rec")
+    client_root = tmp_path / "client"
+    client_root.mkdir()
+    server = ClientServer(client_root)
+    legacy_manifest = {"report_id": "old", "tenant": "t0", "recordings": []}
+
+    async def seed() -> str:
+        await run_migrations_async(url)
+        engine = create_engine(url)
+        try:
+            async with engine.begin() as conn:
+                await conn.execute(
+                    text(
+                        "INSERT INTO tenants (id, name, status, timezone, created_at) VALUES "
+                        "('t9', 'T9', 'terminated', 'UTC', CURRENT_TIMESTAMP)"
+                    )
+                )
+            sessions = create_session_factory(engine)
+            store = RecordingRepository(sessions, cipher=secret_box(Settings()))
+            rec = await make_recording(files, "t9", datetime(2026, 1, 10, 9, tzinfo=UTC))
+            await store.add(rec, datetime.now(UTC))
+            target = ExportTarget("127.0.0.1", server.port, "client", "client-pw", tls=False)
+            await store.set_policy(RecordingPolicy("t9", export_target=target), datetime.now(UTC))
+            async with sessions() as session:  # a report signed before Ed25519 (HMAC)
+                session.add(
+                    PurgeReportRow(
+                        id="old",
+                        tenant="t0",
+                        created_at=datetime.now(UTC),
+                        manifest=legacy_manifest,
+                        signature=sign_report(DEV_LINK_SECRET.encode(), legacy_manifest),
+                    )
+                )
+                await session.commit()
+            return rec.path.split("/", 1)[1]
+        finally:
+            await engine.dispose()
+
+    remote = asyncio.run(seed())
+    monkeypatch.setenv("CCBRIDGE_DATABASE_URL", url)
+    monkeypatch.setenv("CCBRIDGE_RECORDINGS__DIR", str(files.root))
+    runner = CliRunner()
+    try:
+        result = runner.invoke(app, ["recordings", "offboard", "t9", "--yes"])
+    finally:
+        server.kill()
+    assert result.exit_code == 0, result.output
+    assert "final export" in result.output
+    assert (client_root / remote).exists()
+    printed = json.loads(result.output.strip().splitlines()[-1])
+    assert printed["manifest"]["tenant"] == "t9"
+    assert not (files.root / "t9").exists()
+    again = runner.invoke(app, ["recordings", "offboard", "t9", "--yes"])  # already done
+    assert again.exit_code == 0, again.output
+    assert json.loads(again.output.strip().splitlines()[-1]) == printed
+
+    pem = runner.invoke(app, ["recordings", "public-key"])
+    assert pem.exit_code == 0
+    (tmp_path / "ccbridge.pub").write_text(pem.stdout)
+    (tmp_path / "report.json").write_text(json.dumps(printed))
+    offline = [
+        "--file",
+        str(tmp_path / "report.json"),
+        "--public-key",
+        str(tmp_path / "ccbridge.pub"),
+    ]
+    monkeypatch.setenv("CCBRIDGE_RECORDINGS__REPORT_SIGNING_KEY", "not-the-key-that-signed-it-0123")
+    ok = runner.invoke(app, ["recordings", "verify-report", *offline])
+    assert (ok.exit_code, ok.output.strip()) == (0, "signature OK")  # public key only
+    printed["manifest"]["call_rows_deleted"] = 99
+    (tmp_path / "report.json").write_text(json.dumps(printed))
+    bad = runner.invoke(app, ["recordings", "verify-report", *offline])
+    assert (bad.exit_code, bad.output.strip()) == (1, "signature MISMATCH")
+    monkeypatch.delenv("CCBRIDGE_RECORDINGS__REPORT_SIGNING_KEY")
+    stored = runner.invoke(app, ["recordings", "verify-report", printed["manifest"]["report_id"]])
+    assert (stored.exit_code, stored.output.strip()) == (0, "signature OK")
+    legacy = runner.invoke(app, ["recordings", "verify-report", "old"])
+    assert (legacy.exit_code, legacy.output.strip()) == (0, "signature OK")

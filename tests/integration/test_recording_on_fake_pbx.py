@@ -7,12 +7,14 @@ import asyncio
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+import httpx
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ccbridge.asterisk.call_feed import AmiCallFeed
 from ccbridge.asterisk.queue_control import AmiQueueControl
 from ccbridge.asterisk.recording_control import AmiRecorderControl, AmiRecordingFeed
 from ccbridge.db.access_uow import SqlAccessUnitOfWork
+from ccbridge.db.engine import create_session_factory
 from ccbridge.db.repositories.recordings import RecordingRepository
 from ccbridge.domain.access import Principal, Role
 from ccbridge.domain.acd.membership import QueueMemberSpec
@@ -28,6 +30,7 @@ from ccbridge.storage.recording_files import LocalRecordingFiles
 from ccbridge.testing.fake_pbx import FakeAsterisk
 from ccbridge.testing.pbx_model import QueueSpec
 from tests.support.ami_rig import fake_pbx_client, running
+from tests.support.event_rig import build_world
 
 
 class Sink:
@@ -36,15 +39,17 @@ class Sink:
 
 
 async def test_answered_call_recorded_paused_and_indexed(
-    session_factory: async_sessionmaker[AsyncSession], tmp_path: Path
+    engine: AsyncEngine, tmp_path: Path
 ) -> None:
+    world = await build_world(engine)
+    session_factory = create_session_factory(engine)
     pbx = FakeAsterisk(queues=[QueueSpec("t1-sales")], agi_url=None, seed=5, auth_fail_delay=0)
     await pbx.start()
     client = fake_pbx_client(pbx.ami_port)
     clock = SystemClock()
     calls = CallTrackingService(Sink())
     AmiCallFeed(client, calls, clock.now).attach()
-    store = RecordingRepository(session_factory)
+    store = RecordingRepository(session_factory, world.journal)
     files = LocalRecordingFiles(tmp_path / "rec")
 
     async def lookup(call_id: str) -> CallRecord | None:
@@ -113,5 +118,27 @@ async def test_answered_call_recorded_paused_and_indexed(
     hits = await store.search(RecordingQuery(tenant="t1", agent_no="1101"))
     assert [r.id for r in hits] == [rec.id]
     async with SqlAccessUnitOfWork(session_factory) as uow:
-        actions = [e.action for e in await uow.audit.list(tenant_id="t1", limit=20)]
+        entries = await uow.audit.list(tenant_id="t1", limit=20)
+    actions = [e.action for e in entries if e.action.startswith("recording.")]
     assert sorted(actions) == ["recording.pause", "recording.resume", "recording.start"]
+
+    # recording.ready went into the journal with the row: a CRM sees it by polling.
+    transport = httpx.ASGITransport(app=world.app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+        resp = await http.get("/api/v1/events?type=recording.ready", headers=world.keys["t1:crm"])
+        assert resp.status_code == 200, resp.text
+        items = resp.json()["items"]
+        other = await http.get("/api/v1/events", headers=world.keys["t2:crm"])
+        assert other.json()["items"] == []
+    assert len(items) == 1
+    data = items[0]["data"]
+    assert items[0]["call_id"] == handle.linkedid
+    assert data["recording_id"] == rec.id
+    assert data["url"] == f"/api/v1/recordings/{rec.id}"
+    assert data["duration_s"] == (rec.duration_ms or 0) / 1000 > 1
+    params = data["params"]
+    assert (params["agent_no"], params["skill_group"]) == ("1101", "t1-sales")
+    assert (params["caller_original"], params["callee_original"]) == ("13800138000", "4008001234")
+    again = await service.finalise(rec.id)  # a second finalise adds no second event
+    assert again.status is RecordingStatus.OK
+    assert len(await world.journal.list_after("t1", 0, 100, types=["recording.ready"])) == 1

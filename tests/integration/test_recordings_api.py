@@ -3,6 +3,7 @@ through the real app on both databases; another tenant's recording answers 404."
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -14,11 +15,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from ccbridge.api.app import RecordingApi, create_app
 from ccbridge.api.security import JwtCodec
+from ccbridge.crypto.report_signing import Ed25519ReportSigner
 from ccbridge.db.access_uow import SqlAccessUnitOfWork
 from ccbridge.db.engine import create_session_factory
 from ccbridge.db.repositories import CallRepository
 from ccbridge.db.repositories.ftp_accounts import FtpAccountRepository
-from ccbridge.db.repositories.recording_exports import ExportRepository
+from ccbridge.db.repositories.recording_exports import ExportRepository, OffboardingRepository
 from ccbridge.db.repositories.recordings import RecordingRepository
 from ccbridge.domain.access import Role
 from ccbridge.domain.calls.model import CallRecord
@@ -29,12 +31,14 @@ from ccbridge.ftp.push import FtplibTransport
 from ccbridge.observability.health import Readiness
 from ccbridge.services.audit import AuditRecorder
 from ccbridge.services.ftp_accounts import FtpAccountService
+from ccbridge.services.offboarding import OffboardingService
 from ccbridge.services.recording_export import ExportService
+from ccbridge.services.recording_policy import RecordingPolicyService
 from ccbridge.services.recordings import RecordingService
 from ccbridge.services.retention import RetentionService
 from ccbridge.services.tenants import AccessService
 from ccbridge.storage.recording_files import LocalRecordingFiles
-from tests.integration.recording_support import SettableClock, make_recording
+from tests.integration.recording_support import CIPHER, SettableClock, make_recording
 
 SECRET = "integration-test-secret-0123456789abcdef"
 
@@ -63,6 +67,7 @@ class World:
     files: LocalRecordingFiles
     access: AccessService
     sessions: async_sessionmaker[AsyncSession]
+    platform: dict[str, str]
 
 
 @pytest.fixture
@@ -74,7 +79,7 @@ async def world(engine: AsyncEngine, tmp_path: Path) -> AsyncIterator[World]:
         lambda: SqlAccessUnitOfWork(sessions), codec, now=clock.now, token_ttl_seconds=600
     )
     audit = AuditRecorder(lambda: SqlAccessUnitOfWork(sessions), clock.now)
-    store = RecordingRepository(sessions)
+    store = RecordingRepository(sessions, cipher=CIPHER)
     files = LocalRecordingFiles(tmp_path / "rec")
 
     async def no_call(call_id: str) -> CallRecord | None:
@@ -82,6 +87,23 @@ async def world(engine: AsyncEngine, tmp_path: Path) -> AsyncIterator[World]:
 
     service = RecordingService(store, files, NoPbx(), no_call, audit, clock, LinkSigner(b"k" * 32))
     exports = ExportService(store, ExportRepository(sessions), files, FtplibTransport(), clock)
+    offboarding = OffboardingService(
+        store,
+        ExportRepository(sessions),
+        exports,
+        files,
+        clock,
+        Ed25519ReportSigner("api-test-report-signing-key-0123456789"),
+        OffboardingRepository(sessions),
+        audit,
+    )
+    background: set[asyncio.Task[object]] = set()
+
+    def run_offboarding(tenant: str) -> None:
+        task: asyncio.Task[object] = asyncio.get_running_loop().create_task(offboarding.run(tenant))
+        background.add(task)
+        task.add_done_callback(background.discard)
+
     app = create_app(
         call_store=CallRepository(sessions),
         readiness=Readiness(),
@@ -93,6 +115,10 @@ async def world(engine: AsyncEngine, tmp_path: Path) -> AsyncIterator[World]:
             ftp_accounts=FtpAccountService(FtpAccountRepository(sessions), audit, clock),
             audit=audit,
             run_export=lambda _job: None,
+            policies=RecordingPolicyService(store, audit, clock),
+            offboarding=offboarding,
+            run_offboarding=run_offboarding,
+            retention=RetentionService(store, files, clock),
         ),
     )
     _, platform_key = await access.create_system_key(
@@ -120,7 +146,18 @@ async def world(engine: AsyncEngine, tmp_path: Path) -> AsyncIterator[World]:
                 headers=platform,
             )
             admins[tid] = {"Authorization": f"Bearer {resp.json()['key']}"}
-        yield World(client, clock, admins["t1"], admins["t2"], recs, store, files, access, sessions)
+        yield World(
+            client,
+            clock,
+            admins["t1"],
+            admins["t2"],
+            recs,
+            store,
+            files,
+            access,
+            sessions,
+            platform,
+        )
 
 
 async def test_search_by_agent_with_cursor_pages_and_tenant_isolation(world: World) -> None:
@@ -168,8 +205,38 @@ async def test_signed_download_with_range_expiry_and_audit(world: World) -> None
     async with SqlAccessUnitOfWork(world.sessions) as uow:
         entries = await uow.audit.list(tenant_id="t1", limit=100)
     downloads = [e for e in entries if e.action == "recording.download"]
-    assert len(downloads) == 3  # 200, 206 and 416: every request that passed the signature
+    assert len(downloads) == 1  # 200, 206 and 416 on one link: one download
     assert {e.object_id for e in downloads} == {rec.id}
+    assert downloads[0].detail["range"] is None  # the first request's
+
+
+async def test_a_seeking_player_is_audited_once_per_link(world: World) -> None:
+    c, rec = world.client, world.recs[0]
+    data = (world.files.root / rec.path).read_bytes()
+
+    async def link() -> str:
+        resp = await c.post(f"/api/v1/recordings/{rec.id}/link?ttl_seconds=60", headers=world.t1)
+        assert resp.status_code == 200, resp.text
+        url: str = resp.json()["url"]
+        return url
+
+    first = await link()
+    for start in range(100, 3000, 100):  # a player seeking: 29 range requests
+        part = await c.get(first, headers={"Range": f"bytes={start}-{start + 99}"})
+        assert part.status_code == 206
+        assert part.content == data[start : start + 100]
+    world.clock.at += timedelta(seconds=1)  # a second link (another expiry) is another download
+    second = await link()
+    assert second != first
+    assert (await c.get(second, headers={"Range": "bytes=0-1"})).status_code == 206
+    assert (await c.get(second)).status_code == 200
+    assert (await c.get(first.replace("sig=", "sig=x"))).status_code == 403  # not audited
+    async with SqlAccessUnitOfWork(world.sessions) as uow:
+        entries = await uow.audit.list(tenant_id="t1", limit=100)
+    downloads = [e for e in entries if e.action == "recording.download"]
+    assert [e.detail["range"] for e in downloads] == ["bytes=0-1", "bytes=100-199"]  # newest first
+    links = [e for e in entries if e.action == "recording.link"]
+    assert len(links) == 2
 
 
 async def test_purged_recording_answers_410_and_held_ones_survive(world: World) -> None:

@@ -21,6 +21,8 @@ from ccbridge.db.access_uow import SqlAccessUnitOfWork
 from ccbridge.db.engine import create_session_factory
 from ccbridge.db.repositories import CallRepository
 from ccbridge.db.repositories.agents import AgentRepository
+from ccbridge.db.repositories.calendar import CalendarRepository
+from ccbridge.db.repositories.dial_policies import DialPolicyRepository
 from ccbridge.db.repositories.leases import LeaseRepository
 from ccbridge.db.repositories.seat_sessions import SeatSessionRepository, StateIntervalRepository
 from ccbridge.db.repositories.skill_groups import SkillGroupRepository
@@ -28,6 +30,8 @@ from ccbridge.domain.access import Role
 from ccbridge.observability.health import Readiness
 from ccbridge.services.agents import AgentAdminService
 from ccbridge.services.audit import AuditRecorder
+from ccbridge.services.calendar import CalendarService, TenantZoneReader
+from ccbridge.services.dialing import DialPolicyService
 from ccbridge.services.leases import LeaseService
 from ccbridge.services.seats import SeatService
 from ccbridge.services.tenants import AccessService
@@ -81,9 +85,22 @@ async def world(engine: AsyncEngine) -> AsyncIterator[World]:
         seat_api=SeatApi(
             agent_admin=AgentAdminService(agents, groups, seat_sessions, audit),
             seats=seats,
-            leases=LeaseService(leases, seat_sessions, audit, clock.now),
+            leases=LeaseService(
+                leases,
+                seat_sessions,
+                audit,
+                clock.now,
+                calendar=CalendarService(CalendarRepository(sessions), audit, clock.now),
+                zones=TenantZoneReader(lambda: SqlAccessUnitOfWork(sessions)),
+            ),
             audit=audit,
             current_call=lambda _interface: None,
+            dial_policy=DialPolicyService(
+                DialPolicyRepository(sessions),
+                lambda: SqlAccessUnitOfWork(sessions),
+                audit,
+                clock.now,
+            ),
         ),
     )
     _, platform_key = await access.create_system_key(
@@ -284,6 +301,8 @@ ENDPOINTS: list[tuple[str, str, Any]] = [
     ("POST", "/api/v1/tenants/{t}/seats/1000/sign-out", None),
     ("POST", "/api/v1/tenants/{t}/seats/1000/state", {"action": "ready"}),
     ("GET", "/api/v1/seats/live?tenant={t}", None),
+    ("GET", "/api/v1/tenants/{t}/dial-policy", None),
+    ("PUT", "/api/v1/tenants/{t}/dial-policy", {"allow": ["0"], "deny": []}),
 ]
 
 
@@ -311,3 +330,33 @@ async def test_lease_dates_validate(world: World) -> None:
     assert resp.json()["errors"][0]["field"] == "body.valid_until"
     listing = await world.client.get("/api/v1/tenants/t1/leases", headers=world.t1)
     assert len(listing.json()) == 1
+
+
+async def test_dial_policy_defaults_then_only_the_platform_admin_changes_it(world: World) -> None:
+    path = "/api/v1/tenants/t1/dial-policy"
+    resp = await world.client.get(path, headers=world.t1)
+    assert resp.status_code == 200, resp.text
+    assert resp.json() == {
+        "allow": ["0", "1", "400", "800"],
+        "deny": ["00", "+", "160", "168"],
+        "updated_at": None,
+        "updated_by": None,
+    }
+    wider = {"allow": ["0", "1", "0044"], "deny": ["00"]}
+    resp = await world.client.put(path, json=wider, headers=world.t1)
+    assert resp.status_code == 403
+    resp = await world.client.put(path, json={"allow": ["0", "9x"]}, headers=world.platform)
+    assert resp.status_code == 422
+    assert resp.json()["errors"][0]["field"] == "body.allow[1]"
+    resp = await world.client.put(path, json=wider, headers=world.platform)
+    assert resp.status_code == 200, resp.text
+    assert (resp.json()["allow"], resp.json()["deny"]) == (["0", "1", "0044"], ["00"])
+    assert resp.json()["updated_by"].startswith("key:")
+    assert (await world.client.get(path, headers=world.t1)).json()["allow"] == ["0", "1", "0044"]
+    assert (await world.client.get("/api/v1/tenants/t2/dial-policy", headers=world.t2)).json()[
+        "updated_at"
+    ] is None
+    audit = (await world.client.get("/api/v1/audit", headers=world.t1)).json()["items"]
+    (entry,) = [e for e in audit if e["action"] == "dial_policy.update"]
+    assert entry["detail"]["allow"] == ["0", "1", "0044"]
+    assert entry["detail"]["before"]["deny"] == ["00", "+", "160", "168"]

@@ -12,8 +12,10 @@ from ccbridge import __version__
 from ccbridge.api.problems import install_problem_handlers
 from ccbridge.api.routers import (
     agents,
+    calendar,
     call_params,
     calls,
+    dial_policy,
     events,
     health,
     ivr,
@@ -29,13 +31,18 @@ from ccbridge.domain.time import Clock
 from ccbridge.observability.health import Readiness
 from ccbridge.services.agents import AgentAdminService
 from ccbridge.services.audit import AuditRecorder
+from ccbridge.services.calendar import CalendarService
+from ccbridge.services.dialing import DialPolicyService
 from ccbridge.services.events import EventService
 from ccbridge.services.ftp_accounts import FtpAccountService
 from ccbridge.services.ivr import IvrService
 from ccbridge.services.leases import LeaseService
+from ccbridge.services.offboarding import OffboardingService
 from ccbridge.services.ports import CallStore
 from ccbridge.services.recording_export import ExportService
+from ccbridge.services.recording_policy import RecordingPolicyService
 from ccbridge.services.recordings import RecordingService
+from ccbridge.services.retention import RetentionService
 from ccbridge.services.seats import SeatService
 from ccbridge.services.tenants import AccessService
 from ccbridge.services.webhooks import WebhookService
@@ -50,6 +57,7 @@ class SeatApi:
     leases: LeaseService
     audit: AuditRecorder
     current_call: Callable[[str], str | None]
+    dial_policy: DialPolicyService
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +70,11 @@ class RecordingApi:
     audit: AuditRecorder
     run_export: Callable[[str], None]
     """Start an export job in the background."""
+    policies: RecordingPolicyService
+    offboarding: OffboardingService
+    run_offboarding: Callable[[str], None]
+    """Run (or resume) a tenant's off-boarding in the background."""
+    retention: RetentionService
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +97,7 @@ def create_app(
     recording_api: RecordingApi | None = None,
     ivr_api: IvrService | None = None,
     event_api: EventApi | None = None,
+    calendar_api: CalendarService | None = None,
 ) -> FastAPI:
     """Return the ASGI app; the composition root owns the services' lifetimes."""
     app = FastAPI(
@@ -101,6 +115,7 @@ def create_app(
         app.state.agent_admin = seat_api.agent_admin
         app.state.seats = seat_api.seats
         app.state.leases = seat_api.leases
+        app.state.dial_policy = seat_api.dial_policy
         app.state.audit = seat_api.audit
         app.state.current_call = seat_api.current_call
     if recording_api is not None:
@@ -109,6 +124,10 @@ def create_app(
         app.state.ftp_accounts = recording_api.ftp_accounts
         app.state.audit = recording_api.audit
         app.state.run_export = recording_api.run_export
+        app.state.recording_policies = recording_api.policies
+        app.state.offboarding = recording_api.offboarding
+        app.state.run_offboarding = recording_api.run_offboarding
+        app.state.retention = recording_api.retention
     if ivr_api is not None:
         app.state.ivr = ivr_api
     if event_api is not None:
@@ -116,6 +135,8 @@ def create_app(
         app.state.webhooks = event_api.webhooks
         app.state.events_clock = event_api.clock
         app.state.sse_ping_seconds = event_api.sse_ping_seconds
+    if calendar_api is not None:
+        app.state.calendar = calendar_api
     install_problem_handlers(app)
     install_auth_handlers(app)
     # The CRM poll and stream routes are matched first: routes are tried in order and these
@@ -129,6 +150,8 @@ def create_app(
     app.include_router(tenants.audit_router)
     app.include_router(agents.router)
     app.include_router(leases.router)
+    app.include_router(dial_policy.router)
+    app.include_router(calendar.router)
     app.include_router(seats.router)
     app.include_router(recordings.router)
     app.include_router(ivr.router)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime
 
 import structlog
@@ -17,6 +18,7 @@ from ccbridge.asterisk.agi.errors import AgiHangup
 from ccbridge.asterisk.agi.session import AgiSession
 from ccbridge.domain.acd.membership import queue_name
 from ccbridge.domain.ivr.engine import (
+    TRANSFER_NOT_ALLOWED,
     Action,
     Ask,
     CallContext,
@@ -38,6 +40,7 @@ from ccbridge.services.ivr_ports import (
     CallLogSink,
     CrmLookup,
     IvrCallRecord,
+    TenantFactsSource,
 )
 
 log = structlog.get_logger(__name__)
@@ -67,10 +70,12 @@ class IvrRunner:
         now: Callable[[], datetime],
         *,
         crm: CrmLookup | None = None,
+        tenants: TenantFactsSource | None = None,
         prompts_root: str = "ccbridge",
         on_step: Callable[[int], None] | None = None,
     ) -> None:
         self._flows = flows
+        self._tenants = tenants
         self._calls = calls
         self._now = now
         self._crm: CrmLookup = crm or _NoCrm()
@@ -83,10 +88,18 @@ class IvrRunner:
         if active is None:
             return False
         started = self._now()
-        run = FlowRun(
-            active.flow,
-            CallContext(now=started, caller=session.callerid, did=did, timezone=active.timezone),
+        context = CallContext(
+            now=started, caller=session.callerid, did=did, timezone=active.timezone
         )
+        if self._tenants is not None:  # the zone and outbound rights in force now, not at publish
+            facts = await self._tenants.facts(tenant_id, started)
+            context = replace(
+                context,
+                timezone=context.timezone or facts.timezone,
+                dial=facts.outbound,
+                calendar=facts.calendar,
+            )
+        run = FlowRun(active.flow, context)
         clock = time.perf_counter_ns
         on_step = self._on_step
         action: Action = run.start()
@@ -96,6 +109,18 @@ class IvrRunner:
             action = run.resume(event)
             if on_step is not None:
                 on_step(clock() - t0)
+        if action.reason == TRANSFER_NOT_ALLOWED:
+            refused = next((s for s in reversed(run.steps) if s.type == "transfer"), None)
+            log.warning(
+                "ivr_transfer_refused",
+                tenant=tenant_id,
+                flow=active.flow_id,
+                revision=active.revision,
+                node=action.node,
+                number=refused.input if refused else None,
+                refusal=refused.outcome if refused else None,
+                fallback=action.route.value,
+            )
         if action.reason != "caller_hung_up":
             try:
                 await self._finish(session, active, action)

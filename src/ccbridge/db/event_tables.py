@@ -42,7 +42,7 @@ class EventRow(Base):
     data: Mapped[dict[str, Any]] = mapped_column(JSON)
     envelope: Mapped[bytes | None] = mapped_column(LargeBinary)
     """The compact JSON envelope, encoded once at append and served as is (NULL on rows
-    written before migration 0010, which are encoded on read)."""
+    written before migration 0011, which are encoded on read)."""
     has_extras: Mapped[bool | None] = mapped_column(Boolean)
     """Whether ``data.extras`` is non-empty (then the tenant's switches filter it)."""
 

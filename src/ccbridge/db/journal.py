@@ -387,7 +387,7 @@ class SqlJournal:
         types: Sequence[str] | None,
     ) -> builtins.list[EncodedEvent]:
         if any(r[2] is None for r in rows):
-            # Written before migration 0010: encode this page the slow way.
+            # Written before migration 0011: encode this page the slow way.
             return [
                 EncodedEvent(e.seq, e.type, envelope_bytes(e), e.has_extras)
                 for e in await self.list_after(tenant, after, limit, types=types)

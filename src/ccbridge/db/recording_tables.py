@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Boolean, Index, Integer, String
+from sqlalchemy import JSON, BigInteger, Boolean, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ccbridge.db.tables import Base, UTCDateTime
@@ -51,7 +51,7 @@ class RecordingRow(Base):
 
 
 class RecordingPolicyRow(Base):
-    """Per-tenant recording settings: retention months and automatic recording."""
+    """Per-tenant recording settings: retention, automatic recording, the push-export target."""
 
     __tablename__ = "recording_policies"
 
@@ -62,10 +62,13 @@ class RecordingPolicyRow(Base):
     export_host: Mapped[str | None] = mapped_column(String(255))
     export_port: Mapped[int | None] = mapped_column(Integer)
     export_username: Mapped[str | None] = mapped_column(String(128))
-    export_password: Mapped[str | None] = mapped_column(String(255))
+    export_password: Mapped[str | None] = mapped_column(String(1024))
+    """AES-GCM token (``v1.<kid>.<data>``, ``crypto.secret_box``); never the password."""
     export_tls: Mapped[bool] = mapped_column(Boolean)
     export_dir: Mapped[str | None] = mapped_column(String(255))
-    export_hour_utc: Mapped[int | None] = mapped_column(Integer)
+    export_ca_pem: Mapped[str | None] = mapped_column(Text)
+    export_time: Mapped[str | None] = mapped_column(String(5))
+    """``HH:MM`` in the tenant's time zone: push the previous local day then."""
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
@@ -147,3 +150,22 @@ class PurgeReportRow(Base):
     signature: Mapped[str] = mapped_column(String(128))
 
     __table_args__ = (Index("ix_purge_reports_tenant", "tenant"),)
+
+
+class OffboardingRow(Base):
+    """Off-boarding of one terminated tenant: where it is, so a restart resumes it."""
+
+    __tablename__ = "tenant_offboardings"
+
+    tenant: Mapped[str] = mapped_column(String(64), primary_key=True)
+    status: Mapped[str] = mapped_column(String(16))
+    skip_export: Mapped[bool] = mapped_column(Boolean)
+    requested_by: Mapped[str] = mapped_column(String(200))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    export_job: Mapped[str | None] = mapped_column(String(32))
+    purge_done: Mapped[int] = mapped_column(Integer)
+    purge_total: Mapped[int] = mapped_column(Integer)
+    report_id: Mapped[str | None] = mapped_column(String(32))
+    error: Mapped[str | None] = mapped_column(String(1000))

@@ -1,4 +1,4 @@
-"""Tables of agents, skill groups, seat leases, seat sessions and agent state history.
+"""Tables of agents, skill groups, dial policies, seat leases, seat sessions and state history.
 
 Every row belongs to a tenant (``tenant_id`` references ``tenants.id``). Child rows reference
 their parent by ``(tenant_id, natural key)`` so the database itself refuses to attach one
@@ -78,6 +78,20 @@ class SkillGroupRow(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
     __table_args__ = (UniqueConstraint("queue", name="uq_skill_groups_queue"),)
+
+
+class DialPolicyRow(Base):
+    """A tenant's dial policy: allowed and denied number prefixes (JSON lists of strings)."""
+
+    __tablename__ = "dial_policies"
+
+    tenant_id: Mapped[str] = mapped_column(
+        String(TENANT_ID_LENGTH), ForeignKey(_TENANT_FK), primary_key=True
+    )
+    allow: Mapped[list[str]] = mapped_column(JSON)
+    deny: Mapped[list[str]] = mapped_column(JSON)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_by: Mapped[str] = mapped_column(String(128))
 
 
 class AgentSkillRow(Base):

@@ -17,6 +17,10 @@ TIMEOUT = 30.0
 BLOCK = 64 * 1024
 
 
+class ExportTlsError(OSError):
+    """The tenant's server failed TLS verification (untrusted or mismatched certificate)."""
+
+
 class FtplibSession:
     """One connection to a tenant's server; every call runs in a thread (ftplib blocks)."""
 
@@ -106,16 +110,36 @@ class FtplibTransport:
         self._timeout = timeout
         self._rate = max_bytes_per_second
 
+    def _tls_context(self, target: ExportTarget) -> ssl.SSLContext:
+        """The target's own CA (e.g. its self-signed cert) when given, else the default."""
+        if target.ca_pem:
+            try:
+                return ssl.create_default_context(cadata=target.ca_pem)
+            except (ssl.SSLError, ValueError) as exc:
+                raise ExportTlsError(f"the export target's ca_pem is not usable: {exc}") from None
+        return self._context or ssl.create_default_context()
+
     def _connect(self, target: ExportTarget) -> FtplibSession:
-        ftp: ftplib.FTP
-        if target.tls:
-            ftp = ftplib.FTP_TLS(context=self._context or ssl.create_default_context())  # noqa: S321
-        else:
-            ftp = ftplib.FTP()  # noqa: S321 (the tenant chose plain FTP for its server)
-        ftp.connect(target.host, target.port, timeout=self._timeout)
-        ftp.login(target.username, target.password)  # FTP_TLS sends AUTH TLS first
-        if isinstance(ftp, ftplib.FTP_TLS):
-            ftp.prot_p()
+        # Plain FTP only when the tenant's target says so (tls=false); else AUTH TLS.
+        ftp = (
+            ftplib.FTP_TLS(context=self._tls_context(target))  # noqa: S321
+            if target.tls
+            else ftplib.FTP()  # noqa: S321
+        )
+        try:
+            ftp.connect(target.host, target.port, timeout=self._timeout)
+            ftp.login(target.username, target.password)  # FTP_TLS sends AUTH TLS first
+            if isinstance(ftp, ftplib.FTP_TLS):
+                ftp.prot_p()
+        except ssl.SSLCertVerificationError as exc:
+            ftp.close()
+            raise ExportTlsError(
+                f"TLS certificate of {target.host}:{target.port} not trusted "
+                f"({exc.verify_message}); set the target's ca_pem to its CA or certificate"
+            ) from None
+        except BaseException:
+            ftp.close()
+            raise
         return FtplibSession(ftp, self._rate)
 
     async def connect(self, target: ExportTarget) -> FtplibSession:

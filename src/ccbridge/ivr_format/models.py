@@ -28,8 +28,6 @@ Retries = Annotated[int, Field(ge=0, le=5)]
 Did = Annotated[str, StringConstraints(pattern=r"^\+?[0-9]{1,32}$")]
 Day = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun", "all", "workdays"]
 
-_PROMPT_FIELDS = ("prompt", "invalid_prompt")
-
 
 def _check_prompt(value: object) -> object:
     """Refuse a prompt given as a path before pattern checks blur the message."""
@@ -67,7 +65,7 @@ class _Node(BaseModel):
     max_visits: Annotated[int, Field(ge=1, le=100)] | None = None
     on_limit: NodeId | None = None
 
-    @field_validator(*_PROMPT_FIELDS, mode="before", check_fields=False)
+    @field_validator(*m.PROMPT_FIELDS, mode="before", check_fields=False)
     @classmethod
     def _prompt_is_an_id(cls, value: object) -> object:
         return _check_prompt(value)
@@ -215,15 +213,15 @@ class HoursModel(BaseModel):
         """Return the domain rule."""
         days: set[int] = set()
         for day in self.days:
-            if day in ("all", "workdays"):
-                days.update(range(7) if day == "all" else range(5))
-            else:
+            if day == "all":
+                days.update(range(7))
+            elif day != "workdays":  # the calendar's working days, decided on the date
                 days.add(m.WEEKDAYS.index(day))
         return m.OpenHours(
             frozenset(days),
             time.fromisoformat(self.start),
             time.fromisoformat(self.end),
-            workdays_only="workdays" in self.days,
+            workdays="workdays" in self.days,
         )
 
 

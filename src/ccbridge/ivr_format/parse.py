@@ -144,11 +144,34 @@ def parse_flow(doc: dict[str, Any], known_prompts: Collection[str] | None = None
     try:
         shell = FlowShell.model_validate(doc)
     except ValidationError as exc:
-        return ParsedFlow(doc, None, _errors("$", exc))
+        # A broken shell (say, no name) must not hide the nodes' faults: list those too.
+        raw_nodes = doc.get("nodes")
+        node_errors = _parse_nodes(raw_nodes)[2] if isinstance(raw_nodes, dict) else []
+        return ParsedFlow(doc, None, _errors("$", exc) + node_errors)
+    nodes, broken, errors = _parse_nodes(shell.nodes)
+    fb = shell.fallback
+    flow = m.Flow(
+        name=shell.name,
+        start=shell.start,
+        nodes=nodes,
+        language=shell.language,
+        languages=tuple(shell.languages),
+        max_steps=shell.max_steps,
+        fallback=m.Fallback(m.RouteKind(fb.route), fb.target),
+        dids=tuple(shell.dids),
+    )
+    errors.extend(validate_graph(flow, broken, known_prompts))
+    return ParsedFlow(doc, flow, errors)
+
+
+def _parse_nodes(
+    raw_nodes: Mapping[str, Any],
+) -> tuple[dict[str, m.Node], list[str], list[FlowError]]:
+    """Parse each node on its own: (the nodes that parsed, the ids that did not, their faults)."""
     errors: list[FlowError] = []
     nodes: dict[str, m.Node] = {}
     broken: list[str] = []
-    for node_id, raw in shell.nodes.items():
+    for node_id, raw in raw_nodes.items():
         where = node_path(node_id)
         if not m.NODE_ID_RE.fullmatch(node_id):
             errors.append(FlowError(where, "bad_node_id", "node ids are [A-Za-z][A-Za-z0-9_-]*"))
@@ -173,19 +196,7 @@ def parse_flow(doc: dict[str, Any], known_prompts: Collection[str] | None = None
             broken.append(node_id)
             continue
         nodes[node_id] = parsed.to_domain(node_id)
-    fb = shell.fallback
-    flow = m.Flow(
-        name=shell.name,
-        start=shell.start,
-        nodes=nodes,
-        language=shell.language,
-        languages=tuple(shell.languages),
-        max_steps=shell.max_steps,
-        fallback=m.Fallback(m.RouteKind(fb.route), fb.target),
-        dids=tuple(shell.dids),
-    )
-    errors.extend(validate_graph(flow, broken, known_prompts))
-    return ParsedFlow(doc, flow, errors)
+    return nodes, broken, errors
 
 
 class YamlJsonFlowCodec:

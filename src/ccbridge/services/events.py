@@ -14,7 +14,12 @@ import orjson
 
 from ccbridge.domain.access import Principal
 from ccbridge.domain.calls.model import CallRecord
-from ccbridge.domain.journal.derive import call_params, four_variables, segment_params
+from ccbridge.domain.journal.derive import (
+    call_params,
+    four_variables,
+    recording_ready_event,
+    segment_params,
+)
 from ccbridge.domain.journal.types import EncodedEvent, EventType, NewEvent, StoredEvent
 from ccbridge.errors import ConflictError, NotFoundError
 from ccbridge.services.audit import AuditRecorder
@@ -251,25 +256,16 @@ class EventService:
             if record
             else four_variables(agent_no=None, skill_group=None, caller=None, callee=None)
         )
-        stored = await self.emit(
-            [
-                NewEvent(
-                    tenant=tenant,
-                    type=EventType.RECORDING_READY,
-                    occurred_at=at or self._now(),
-                    key=f"recording:{recording_id}",
-                    call_id=call_id,
-                    data={
-                        "call_id": call_id,
-                        "params": params,
-                        "recording_id": recording_id,
-                        "url": url,
-                        "duration_s": duration_s,
-                        "extras": {},
-                    },
-                )
-            ]
+        event = recording_ready_event(
+            tenant=tenant,
+            call_id=call_id,
+            recording_id=recording_id,
+            params=params,
+            url=url,
+            duration_s=duration_s,
+            at=at or self._now(),
         )
+        stored = await self.emit([event])
         return stored[0] if stored else None
 
     async def submit_wrapup(

@@ -3,20 +3,22 @@ simulation and the activation job. Every change is audited; a refused flow store
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import Any
 
 from ccbridge.domain.access import Principal, Role
-from ccbridge.domain.calendar import add_working_days, tenant_zone
+from ccbridge.domain.calendar import tenant_zone
 from ccbridge.domain.ivr.diff import FlowDiff, diff_documents
 from ccbridge.domain.ivr.engine import CallContext
 from ccbridge.domain.ivr.model import PROMPT_ID_RE, Flow
 from ccbridge.domain.ivr.simulator import Simulation, simulate
-from ccbridge.domain.ivr.validation import FlowError
+from ccbridge.domain.ivr.validation import FlowError, tenant_faults
+from ccbridge.domain.leases.model import ChangeKind
 from ccbridge.errors import CcbridgeError, ConflictError, ErrorCode, NotFoundError
 from ccbridge.services.audit import AuditRecorder
+from ccbridge.services.calendar import NoticeCalendar
 from ccbridge.services.ivr_ports import (
     CallLogQuery,
     FlowCodec,
@@ -28,6 +30,8 @@ from ccbridge.services.ivr_ports import (
     PromptRecord,
     PromptRepo,
     RevisionRecord,
+    TenantFacts,
+    TenantFactsSource,
 )
 
 SYSTEM = Principal(actor="system:ivr-scheduler", role=Role.PLATFORM_ADMIN, tenant_id=None)
@@ -42,12 +46,18 @@ class FlowInvalidError(CcbridgeError):
     title = "Invalid IVR flow"
 
     def __init__(self, errors: list[FlowError]) -> None:
-        first = errors[0]
+        shown = "; ".join(f"{e.path} ({e.code})" for e in errors[:MAX_FAULTS_IN_DETAIL])
+        more = len(errors) - MAX_FAULTS_IN_DETAIL
         super().__init__(
-            f"the flow has {len(errors)} fault(s); first: {first.path}: {first.message}",
-            field=first.path,
+            f"the flow has {len(errors)} fault(s), all listed in errors: {shown}"
+            + (f"; and {more} more" if more > 0 else ""),
+            field=errors[0].path,
         )
         self.errors = [{"field": e.path, "code": e.code, "message": e.message} for e in errors]
+
+
+MAX_FAULTS_IN_DETAIL = 10
+"""The ``detail`` line names this many faults; ``errors`` always lists every one."""
 
 
 MAX_PROMPT_BYTES = 10 * 1024 * 1024
@@ -88,10 +98,12 @@ class IvrService:
         audit: AuditRecorder,
         now: Callable[[], datetime],
         *,
+        tenants: TenantFactsSource,
+        calendar: NoticeCalendar,
         converter: PromptConverter | None = None,
         call_logs: CallLogQuery | None = None,
-        holidays: Collection[Any] = (),
     ) -> None:
+        self._tenants = tenants
         self._converter = converter
         self._call_logs = call_logs
         self._flows = flows
@@ -99,7 +111,7 @@ class IvrService:
         self._codec = codec
         self._audit = audit
         self._now = now
-        self._holidays = holidays
+        self._calendar = calendar
 
     # -- validation ----------------------------------------------------------------------------
 
@@ -110,10 +122,32 @@ class IvrService:
         return {p.prompt_id for p in await self._prompts.list(tenant_id)}
 
     async def validate(self, tenant_id: str, data: bytes, media_type: str) -> ValidationReport:
-        """Check a document against every rule, including uploaded prompts; store nothing."""
-        parsed = self._parse(data, media_type, await self._known_prompts(tenant_id))
+        """Check a document against every rule and the tenant's state; store nothing.
+
+        The tenant's state is its uploaded prompts, skill groups and outbound rights.
+        """
+        document = self._codec.load(data, media_type)
+        facts = await self._tenants.facts(tenant_id, self._now())
+        parsed, errors = await self._check(tenant_id, document, facts)
         nodes = len(parsed.flow.nodes) if parsed.flow is not None else 0
-        return ValidationReport(parsed.errors, nodes)
+        return ValidationReport(errors, nodes)
+
+    async def _check(
+        self, tenant_id: str, document: dict[str, Any], facts: TenantFacts
+    ) -> tuple[ParseResult, list[FlowError]]:
+        """Every fault at once: shape and graph, missing prompts, then the tenant's state."""
+        parsed = self._codec.parse(document, await self._known_prompts(tenant_id))
+        errors = list(parsed.errors)
+        if parsed.flow is not None:
+            errors += tenant_faults(parsed.flow, facts.skill_groups, facts.outbound)
+        return parsed, errors
+
+    async def _publishable(self, tenant_id: str, document: dict[str, Any]) -> TenantFacts:
+        """Refuse (422, every fault by JSON path) a document the tenant cannot run now."""
+        facts = await self._tenants.facts(tenant_id, self._now())
+        parsed, errors = await self._check(tenant_id, document, facts)
+        self._valid(ParseResult(parsed.document, parsed.flow, errors))
+        return facts
 
     def _valid(self, parsed: ParseResult) -> Flow:
         if parsed.errors or parsed.flow is None:
@@ -177,13 +211,17 @@ class IvrService:
 
     # -- publishing ----------------------------------------------------------------------------
 
-    def earliest_effective(self, who: Principal, now: datetime, timezone: str | None) -> datetime:
-        """Platform admins: now. Tenant roles: the next working day, same local time (contract)."""
+    async def earliest_effective(self, who: Principal, now: datetime, timezone: str) -> datetime:
+        """Platform admins: now. Tenant roles: one working day later in the tenant's zone (IVR-01).
+
+        The day comes from the lease notice rule for a change of kind IVR, counted on the
+        platform's working-day calendar; the local time of day is kept.
+        """
         if who.is_platform:
             return now
         local = now.astimezone(tenant_zone(timezone))
-        day = add_working_days(local.date(), 1, self._holidays)
-        return local + timedelta(days=(day - local.date()).days)
+        notice = await self._calendar.notice(ChangeKind.IVR, now, timezone)
+        return datetime.combine(notice.earliest, local.time(), local.tzinfo)
 
     async def publish(
         self,
@@ -192,15 +230,16 @@ class IvrService:
         flow_id: str,
         message: str,
         effective_at: datetime | None = None,
-        *,
-        timezone: str | None = None,
     ) -> RevisionRecord:
-        """Publish the draft as a new immutable revision, effective now or at a later time."""
+        """Publish the draft as a new immutable revision, effective now or at a later time.
+
+        Refused, with every fault, when the tenant could not run it: a prompt not uploaded, a
+        skill group it lacks, a number it may not dial.
+        """
         flow_record = await self.get_flow(tenant_id, flow_id)
-        known = await self._known_prompts(tenant_id)
-        self._valid(self._codec.parse(flow_record.draft, known))
+        facts = await self._publishable(tenant_id, flow_record.draft)
         return await self._add_revision(
-            who, flow_record.draft, tenant_id, flow_id, message, effective_at, timezone, None
+            who, flow_record.draft, tenant_id, flow_id, message, effective_at, facts.timezone, None
         )
 
     async def _add_revision(
@@ -211,11 +250,11 @@ class IvrService:
         flow_id: str,
         message: str,
         effective_at: datetime | None,
-        timezone: str | None,
+        timezone: str,
         rollback_of: int | None,
     ) -> RevisionRecord:
         now = self._now()
-        earliest = self.earliest_effective(who, now, timezone)
+        earliest = await self.earliest_effective(who, now, timezone)
         when = effective_at or earliest
         if when < earliest:
             raise ScheduleRefusedError(
@@ -258,13 +297,16 @@ class IvrService:
         revision: int,
         message: str,
         effective_at: datetime | None = None,
-        *,
-        timezone: str | None = None,
     ) -> RevisionRecord:
-        """Publish an old revision's document again as a new revision (history is kept)."""
+        """Publish an old revision's document again as a new revision (history is kept).
+
+        Checked like a publish: the tenant's prompts, skill groups or dial rights may have
+        changed since that revision was published.
+        """
         old = await self.get_revision(tenant_id, flow_id, revision)
+        facts = await self._publishable(tenant_id, old.document)
         return await self._add_revision(
-            who, old.document, tenant_id, flow_id, message, effective_at, timezone, revision
+            who, old.document, tenant_id, flow_id, message, effective_at, facts.timezone, revision
         )
 
     async def get_revision(self, tenant_id: str, flow_id: str, revision: int) -> RevisionRecord:
@@ -360,10 +402,21 @@ class IvrService:
         context: CallContext,
         lookups: dict[str, dict[str, str]] | None = None,
     ) -> Simulation:
-        """Run the draft (or a revision) offline with scripted digits, time and caller."""
+        """Run the draft (or a revision) offline with scripted digits, time and caller.
+
+        Like a real call, it runs in the tenant's time zone under its outbound rights in force,
+        on the platform's working-day calendar.
+        """
         if revision is None:
             document = (await self.get_flow(tenant_id, flow_id)).draft
         else:
             document = (await self.get_revision(tenant_id, flow_id, revision)).document
         flow = self._valid(self._codec.parse(document))
+        facts = await self._tenants.facts(tenant_id, context.now)
+        context = replace(
+            context,
+            timezone=context.timezone or facts.timezone,
+            dial=facts.outbound,
+            calendar=facts.calendar,
+        )
         return simulate(flow, context, digits, lookups=lookups)

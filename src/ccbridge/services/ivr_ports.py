@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
+from ccbridge.domain.calendar import WEEKDAYS_ONLY, WorkingCalendar
+from ccbridge.domain.dialing import OutboundRights
 from ccbridge.domain.ivr.engine import LookupAnswer
 from ccbridge.domain.ivr.model import Flow
 from ccbridge.domain.ivr.validation import FlowError
@@ -83,6 +85,17 @@ class ActiveFlow:
     flow: Flow
     prompt_files: Mapping[str, str] = field(default_factory=dict)
     timezone: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TenantFacts:
+    """What a tenant's flows are checked against: its zone, skill groups and outbound rights."""
+
+    timezone: str
+    skill_groups: frozenset[str]
+    outbound: OutboundRights
+    calendar: WorkingCalendar = WEEKDAYS_ONLY
+    """The platform's working days around the moment asked about (time switches' ``workdays``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,4 +214,12 @@ class ActiveFlowSource(Protocol):
 
     async def flow_for(self, tenant_id: str, did: str) -> ActiveFlow | None:
         """Return the active flow for this DID (or the tenant's default), or ``None``."""
+        ...
+
+
+class TenantFactsSource(Protocol):
+    """The tenant's state a flow depends on, read when publishing and when a call starts."""
+
+    async def facts(self, tenant_id: str, at: datetime) -> TenantFacts:
+        """Return the tenant's time zone, skill groups and outbound rights in force at ``at``."""
         ...

@@ -5,20 +5,26 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 
 import structlog
 
+from ccbridge.domain.calendar import DEFAULT_TIMEZONE
+from ccbridge.domain.dialing import NO_OUTBOUND
 from ccbridge.services.ivr_ports import (
     ActiveFlow,
     FlowCodec,
     IvrCallRecord,
     IvrFlowRepo,
     PromptRepo,
+    TenantFacts,
+    TenantFactsSource,
 )
 
 log = structlog.get_logger(__name__)
 
 STAMP_CHECK_SECONDS = 1.0
+TENANT_FACTS_SECONDS = 5.0
 MAX_BUFFERED_LOGS = 10_000
 
 
@@ -85,6 +91,43 @@ class ActiveFlowCache:
         self._by_tenant = by_tenant
         self._stamp = stamp
         self.reloads += 1
+
+
+class CachedTenantFacts:
+    """TenantFactsSource for calls: each tenant's facts are read at most every few seconds.
+
+    A call starts without waiting on the database most of the time, and a changed dial policy
+    or lease still reaches calls within ``ttl`` seconds. When the store cannot be read, the
+    last facts stand; with none yet, the call may transfer nowhere (fail closed, SEC-01).
+    """
+
+    def __init__(
+        self,
+        source: TenantFactsSource,
+        *,
+        ttl: float = TENANT_FACTS_SECONDS,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._source = source
+        self._ttl = ttl
+        self._monotonic = monotonic
+        self._cached: dict[str, tuple[float, TenantFacts]] = {}
+
+    async def facts(self, tenant_id: str, at: datetime) -> TenantFacts:
+        """Return the tenant's facts, read again when older than ``ttl`` seconds."""
+        now = self._monotonic()
+        hit = self._cached.get(tenant_id)
+        if hit is not None and now - hit[0] < self._ttl:
+            return hit[1]
+        try:
+            fresh = await self._source.facts(tenant_id, at)
+        except Exception:
+            log.exception("ivr_tenant_facts_unreadable", tenant=tenant_id)
+            if hit is not None:
+                return hit[1]
+            return TenantFacts(DEFAULT_TIMEZONE, frozenset(), NO_OUTBOUND)
+        self._cached[tenant_id] = (now, fresh)
+        return fresh
 
 
 class BufferedCallLog:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import builtins
-from collections.abc import Callable, Collection
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 
@@ -14,7 +14,7 @@ from ccbridge.domain.leases.model import (
     LeaseChange,
     SeatKind,
     SeatLease,
-    validate_change,
+    check_notice,
 )
 from ccbridge.domain.leases.utilisation import (
     HourlyPeak,
@@ -24,6 +24,7 @@ from ccbridge.domain.leases.utilisation import (
 )
 from ccbridge.errors import NotFoundError
 from ccbridge.services.audit import AuditRecorder
+from ccbridge.services.calendar import NoticeCalendar, TenantZones
 from ccbridge.services.seat_ports import LeaseChangeRecord, LeaseRecord, LeaseRepo, SeatSessionRepo
 from ccbridge.services.seats import SeatRefusedError, lease_in_force
 
@@ -36,6 +37,14 @@ class Utilisation:
     month_seats_used: dict[SeatKind, int]
 
 
+@dataclass(frozen=True, slots=True)
+class FiledChange:
+    """A stored change request, and whether its notice was counted on a loaded calendar."""
+
+    record: LeaseChangeRecord
+    calendar_loaded: bool
+
+
 class LeaseService:
     """Create leases (platform admin), take change requests, report utilisation."""
 
@@ -45,13 +54,16 @@ class LeaseService:
         sessions: SeatSessionRepo,
         audit: AuditRecorder,
         now: Callable[[], datetime],
-        holidays: Collection[date] = (),
+        *,
+        calendar: NoticeCalendar,
+        zones: TenantZones,
     ) -> None:
         self._leases = leases
         self._sessions = sessions
         self._audit = audit
         self._now = now
-        self._holidays = holidays
+        self._calendar = calendar
+        self._zones = zones
 
     async def create(self, who: Principal, lease: SeatLease) -> LeaseRecord:
         """Store a new lease for ``lease.tenant`` (platform admin only)."""
@@ -87,19 +99,26 @@ class LeaseService:
         seats: dict[SeatKind, int] | None,
         *,
         override: bool = False,
-    ) -> LeaseChangeRecord:
-        """File a change; 7 working days' notice for seats, 1 for skill groups (admin override)."""
+    ) -> FiledChange:
+        """File a change; 7 working days' notice for seats, 1 for skill groups (admin override).
+
+        The notice is counted in working days of the platform calendar from the request's date
+        in the tenant's own time zone.
+        """
         if override and not who.is_platform:
             raise AccessDeniedError("only the platform admin may waive the notice period")
+        now = self._now()
+        timezone = await self._zones.zone_of(tenant_id)
+        notice = await self._calendar.notice(kind, now, timezone)
         change = LeaseChange(
             tenant=tenant_id,
             kind=kind,
-            requested_at=self._now(),
+            requested_at=now,
             effective_on=effective_on,
             seats=seats,
             override_by=who.actor if override else None,
         )
-        decision = validate_change(change, self._holidays)
+        decision = check_notice(change, notice.earliest, timezone)
         if isinstance(decision, Refused):
             raise SeatRefusedError(decision)
         record = await self._leases.add_change(change)
@@ -114,9 +133,12 @@ class LeaseService:
                 "effective_on": effective_on.isoformat(),
                 "seats": {k.value: v for k, v in (seats or {}).items()},
                 "override_by": change.override_by,
+                "earliest": notice.earliest.isoformat(),
+                "timezone": timezone,
+                "calendar_loaded": notice.calendar_loaded,
             },
         )
-        return record
+        return FiledChange(record, notice.calendar_loaded)
 
     async def utilisation(self, tenant_id: str, year: int, month: int) -> Utilisation:
         """Hourly peak concurrent sign-ins vs leased seats, and the month's seats used."""

@@ -11,7 +11,7 @@ import posixpath
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import structlog
@@ -24,6 +24,7 @@ from ccbridge.domain.recordings.export import (
     manifest_text,
 )
 from ccbridge.domain.recordings.model import RecordingQuery
+from ccbridge.domain.recordings.policy import due_export_window
 from ccbridge.domain.time import Clock
 from ccbridge.errors import ConflictError, NotFoundError
 from ccbridge.services.recording_ports import (
@@ -215,14 +216,15 @@ class ExportService:
         return done
 
     async def nightly(self) -> int:
-        """Scheduled job: at each tenant's export hour, export yesterday (UTC); once a day."""
+        """Scheduled job: once the tenant's local clock passed its export time, push its
+        previous local day (once; the job runs every few minutes and skips done windows)."""
         now = self._clock.now()
         started = 0
         for policy in await self._store.policies():
-            if policy.export_target is None or policy.export_hour_utc != now.hour:
+            window = due_export_window(policy, now)
+            if window is None:
                 continue
-            day_end = now.replace(hour=0, minute=0, second=0, microsecond=0)
-            day_start = day_end - timedelta(days=1)
+            day_start, day_end = window
             recent = await self._exports.of_tenant(policy.tenant, limit=20)
             if any(j.kind == "scheduled" and j.range_from == day_start for j in recent):
                 continue

@@ -13,7 +13,8 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from ccbridge.domain.access import AuditEntry
-from ccbridge.domain.recordings.export import ExportFile, ExportJob
+from ccbridge.domain.journal.types import NewEvent
+from ccbridge.domain.recordings.export import ExportFile, ExportJob, Offboarding
 from ccbridge.domain.recordings.model import (
     ExportTarget,
     FtpAccount,
@@ -43,6 +44,56 @@ class FileFacts:
     sha256: str
     audio_bytes: int
     """Bytes after the WAV header (0: empty or header-only)."""
+
+
+class SecretCipher(Protocol):
+    """Encrypts secrets at rest (export passwords), bound to a context such as the tenant."""
+
+    def encrypt(self, plaintext: str, context: str) -> str:
+        """An opaque token holding *plaintext*; only *context* opens it again."""
+        ...
+
+    def decrypt(self, token: str, context: str) -> str:
+        """The plaintext of *token*; raises ``ValueError`` when no configured key opens it."""
+        ...
+
+    def is_current(self, token: str) -> bool:
+        """Say whether *token* uses the current key (else it is re-encrypted on rotation)."""
+        ...
+
+
+class ReportSigner(Protocol):
+    """Signs purge reports so a client can verify them with our public key alone."""
+
+    algorithm: str
+    key_id: str
+
+    def sign(self, manifest: dict[str, Any]) -> str:
+        """The signature (base64) over the report bytes of *manifest*."""
+        ...
+
+    def verify(self, manifest: dict[str, Any], signature: str) -> bool:
+        """Say whether *signature* is ours over *manifest*."""
+        ...
+
+    def public_key_pem(self) -> str:
+        """The public key, PEM (SubjectPublicKeyInfo)."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class SignedReport:
+    """A purge report as stored: its manifest (what was deleted) and signature."""
+
+    id: str
+    tenant: str
+    created_at: datetime
+    manifest: dict[str, Any]
+    signature: str
+
+
+SealReport = Callable[[int, int], SignedReport]
+"""Given the recording and call rows deleted, build and sign the report (same transaction)."""
 
 
 class RecorderControl(Protocol):
@@ -85,7 +136,9 @@ class RecordingStore(Protocol):
     """The recording index (see ``db.repositories.recordings``)."""
 
     async def add(self, rec: Recording, now: datetime) -> Recording: ...
-    async def save(self, rec: Recording, now: datetime) -> None: ...
+    async def save(
+        self, rec: Recording, now: datetime, events: Sequence[NewEvent] = ()
+    ) -> None: ...
     async def get(self, recording_id: str, tenant: str | None = None) -> Recording | None: ...
     async def of_call(
         self, call_id: str, tenant: str | None = None
@@ -101,6 +154,9 @@ class RecordingStore(Protocol):
     async def policy(self, tenant: str) -> RecordingPolicy: ...
     async def policies(self) -> builtins.list[RecordingPolicy]: ...
     async def set_policy(self, policy: RecordingPolicy, now: datetime) -> None: ...
+    async def reencrypt_secrets(self) -> int: ...
+    async def tenant_timezone(self, tenant: str) -> str | None: ...
+    async def tenant_status(self, tenant: str) -> str | None: ...
     async def mark_for_purge(
         self, tenant: str, started_before: datetime, now: datetime, limit: int = 1000
     ) -> int: ...
@@ -112,7 +168,9 @@ class RecordingStore(Protocol):
         self, recording_id: str, reason: str, now: datetime, audit: AuditEntry
     ) -> bool: ...
     async def all_of_tenant(self, tenant: str) -> builtins.list[Recording]: ...
-    async def erase_tenant(self, tenant: str, audit: AuditEntry) -> tuple[int, int]: ...
+    async def erase_tenant(
+        self, tenant: str, audit: AuditEntry, seal: SealReport
+    ) -> SignedReport: ...
 
 
 class FtpAccountStore(Protocol):
@@ -134,10 +192,16 @@ class ExportStore(Protocol):
     async def files(self, job_id: str) -> builtins.list[ExportFile]: ...
     async def mark_sent(self, job_id: str, recording_id: str, now: datetime) -> None: ...
     async def update(self, job_id: str, **values: Any) -> None: ...
-    async def add_purge_report(
-        self, report_id: str, tenant: str, at: datetime, manifest: dict[str, Any], signature: str
-    ) -> None: ...
     async def purge_report(self, report_id: str) -> tuple[dict[str, Any], str] | None: ...
+    async def purge_reports_of(self, tenant: str) -> builtins.list[SignedReport]: ...
+
+
+class OffboardingStore(Protocol):
+    """Off-boarding state per tenant (see ``db.repositories.recording_exports``)."""
+
+    async def get(self, tenant: str) -> Offboarding | None: ...
+    async def put(self, offboarding: Offboarding) -> None: ...
+    async def unfinished(self) -> builtins.list[Offboarding]: ...
 
 
 class ExportSession(Protocol):

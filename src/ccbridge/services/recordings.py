@@ -19,6 +19,8 @@ import structlog
 
 from ccbridge.domain.access import Principal, Role
 from ccbridge.domain.calls.model import CallRecord
+from ccbridge.domain.journal.derive import four_variables, recording_ready_event
+from ccbridge.domain.journal.types import NewEvent
 from ccbridge.domain.recordings.model import (
     BadRecordingNameError,
     Recording,
@@ -47,6 +49,9 @@ SYSTEM = Principal(actor="system:recorder", role=Role.PLATFORM_ADMIN, tenant_id=
 FINALISE_TRIES = 5
 FINALISE_DELAY = 0.2
 """Asterisk closes the file in its own thread just after the hangup; look a few times."""
+
+LINKS_REMEMBERED = 1000
+"""Past this many remembered links, expired ones are forgotten on the next first use."""
 
 CallLookup = Callable[[str], Awaitable[CallRecord | None]]
 
@@ -87,6 +92,8 @@ class RecordingService:
         self._tasks: set[asyncio.Task[Recording]] = set()
         self._answered: dict[str, str] = {}
         """Answered call → its caller channel (what API control records)."""
+        self._links_used: dict[str, int] = {}
+        """Signature of each signed link already audited → its expiry (epoch s)."""
 
     # --- control -------------------------------------------------------------------------
 
@@ -236,9 +243,26 @@ class RecordingService:
             caller=(call.caller if call else None) or rec.caller,
             callee=(call.callee if call else None) or rec.callee,
         )
-        await self._store.save(rec, now)
+        events = [self._ready_event(rec, now)] if status is RecordingStatus.OK else []
+        await self._store.save(rec, now, events)
         log.info("recording_finalised", id=rec.id, call_id=rec.call_id, status=status.value)
         return rec
+
+    @staticmethod
+    def _ready_event(rec: Recording, now: datetime) -> NewEvent:
+        """``recording.ready`` with the four variables the row was finalised with."""
+        params = four_variables(
+            agent_no=rec.agent_no, skill_group=rec.skill_group, caller=rec.caller, callee=rec.callee
+        )
+        return recording_ready_event(
+            tenant=rec.tenant,
+            call_id=rec.call_id,
+            recording_id=rec.id,
+            params=params,
+            url=f"/api/v1/recordings/{rec.id}",
+            duration_s=None if rec.duration_ms is None else rec.duration_ms / 1000,
+            at=now,
+        )
 
     async def finalise_stale(self) -> int:
         """Periodic: finalise rows left ``recording`` whose channel is no longer known (restart)."""
@@ -288,16 +312,36 @@ class RecordingService:
     async def open_signed(
         self, recording_id: str, tenant: str, expires: int, sig: str, peer: str, range_: str | None
     ) -> tuple[Recording, str]:
-        """Check a signed link and return the recording and its absolute path; audited."""
-        self._signer.verify(DownloadGrant(tenant, recording_id, expires), sig, self._clock.now())
+        """Check a signed link and return the recording and its absolute path.
+
+        Audited once per link: its first request that passes the signature. A player seeking
+        sends dozens of ``Range`` requests on one link; they are one download, not dozens.
+        Every new link is audited again (``recording.link`` when issued, this on first use).
+        """
+        now = self._clock.now()
+        self._signer.verify(DownloadGrant(tenant, recording_id, expires), sig, now)
         rec = await self.get(recording_id, tenant)
         if not rec.downloadable:
             raise RecordingNotFoundError(f"recording {recording_id} is not offered")
-        who = Principal(actor="link:signed", role=SYSTEM.role, tenant_id=tenant)
-        await self._audit.record(
-            who, tenant, "recording.download", "recording", rec.id, {"peer": peer, "range": range_}
-        )
+        if sig not in self._links_used:
+            self._forget_expired_links(now.timestamp())
+            self._links_used[sig] = expires
+            who = Principal(actor="link:signed", role=SYSTEM.role, tenant_id=tenant)
+            detail = {"peer": peer, "range": range_, "link_expires": expires}
+            try:
+                await self._audit.record(
+                    who, tenant, "recording.download", "recording", rec.id, detail
+                )
+            except Exception:
+                self._links_used.pop(sig, None)  # not audited: the next request tries again
+                raise
         return rec, self._files.absolute(rec.path)
+
+    def _forget_expired_links(self, now: float) -> None:
+        """Drop links past their expiry (they can no longer be used), bounding the memory."""
+        if len(self._links_used) >= LINKS_REMEMBERED:
+            for key in [k for k, exp in self._links_used.items() if exp <= now]:
+                del self._links_used[key]
 
     async def hold(
         self,

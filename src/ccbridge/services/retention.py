@@ -47,11 +47,22 @@ class RetentionService:
         self._clock = clock
         self.last: PurgeResult | None = None
         self.progress: tuple[int, int] = (0, 0)
+        """``(done, total)`` of the running or last purge (the status endpoint shows it)."""
+        self.running = False
 
     async def purge(
         self, *, dry_run: bool = False, progress: Progress | None = None
     ) -> PurgeResult:
         """Purge every tenant's recordings past its horizon (or only count them when dry)."""
+        if dry_run:
+            return await self._purge(dry_run=True, progress=progress)
+        self.running = True
+        try:
+            return await self._purge(dry_run=False, progress=progress)
+        finally:
+            self.running = False
+
+    async def _purge(self, *, dry_run: bool, progress: Progress | None) -> PurgeResult:
         now = self._clock.now()
         result = PurgeResult(dry_run=dry_run)
         for policy in await self._store.policies():

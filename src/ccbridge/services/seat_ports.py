@@ -18,6 +18,7 @@ from datetime import datetime
 from typing import Protocol
 
 from ccbridge.domain.agents.state import AgentState, AgentStatus
+from ccbridge.domain.dialing import DialPolicy
 from ccbridge.domain.leases.model import LeaseChange, SeatKind, SeatLease
 from ccbridge.domain.leases.utilisation import SignInInterval
 from ccbridge.errors import ConflictError, NotFoundError
@@ -93,6 +94,16 @@ class SkillGroupRecord:
     queue: str
     strategy: str = "rrmemory"
     description: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class DialPolicyRecord:
+    """A tenant's dial policy; ``updated_at`` is ``None`` while the default applies."""
+
+    tenant_id: str
+    policy: DialPolicy
+    updated_at: datetime | None = None
+    updated_by: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,6 +206,18 @@ class SkillGroupRepo(Protocol):
 
     async def delete(self, tenant_id: str, name: str) -> bool:
         """Delete the group (and agents' memberships of it); say whether it existed."""
+        ...
+
+
+class DialPolicyRepo(Protocol):
+    """Per-tenant dial policies (outbound prefixes)."""
+
+    async def get(self, tenant_id: str) -> DialPolicyRecord | None:
+        """Return the tenant's policy, or ``None`` when it was never set."""
+        ...
+
+    async def put(self, record: DialPolicyRecord) -> None:
+        """Create or replace the policy (``RecordNotFoundError`` for an unknown tenant)."""
         ...
 
 

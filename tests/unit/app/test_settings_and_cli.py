@@ -86,10 +86,22 @@ def test_jwt_secret_is_masked_and_accepted_when_strong(monkeypatch: pytest.Monke
     monkeypatch.setenv("CCBRIDGE_AMI__HOST", "10.0.0.5")
     monkeypatch.setenv("CCBRIDGE_AMI__SECRET", "not-the-default")
     assert Settings().check_production_secrets() == [
-        "CCBRIDGE_RECORDINGS__LINK_SECRET must be set (32+ characters) in prod mode"
+        "CCBRIDGE_RECORDINGS__LINK_SECRET must be set (32+ characters) in prod mode",
+        "CCBRIDGE_RECORDINGS__REPORT_SIGNING_KEY must be set (32+ characters or an "
+        "Ed25519 PEM private key) in prod mode",
+        "CCBRIDGE_SECRETS_KEY must be set (32+ characters) in prod mode",
     ]
     monkeypatch.setenv("CCBRIDGE_RECORDINGS__LINK_SECRET", "l1nk-" * 8)
-    assert Settings().check_production_secrets() == []
+    monkeypatch.setenv("CCBRIDGE_RECORDINGS__REPORT_SIGNING_KEY", "r3p0rt-" * 6)
+    monkeypatch.setenv("CCBRIDGE_SECRETS_KEY", "b0x-" * 10)
+    monkeypatch.setenv("CCBRIDGE_SECRETS_OLD_KEYS", '["old-key-0123456789"]')
+    settings = Settings()
+    assert settings.check_production_secrets() == []
+    assert [k.get_secret_value() for k in settings.secrets_old_keys] == ["old-key-0123456789"]
+    shown = runner.invoke(app, ["check-config"]).output
+    assert "b0x-b0x-" not in shown
+    assert "r3p0rt-" not in shown
+    assert "old-key-0123456789" not in shown
 
 
 def test_health_command_fails_when_nothing_listens() -> None:

@@ -22,23 +22,36 @@ T = TypeVar("T")
 
 HEARTBEAT_PERIOD = 0.005
 MAX_OVERSHOOT = 0.050
-FLOOD_MAX_OVERSHOOT = 0.300  # 600 accepts in bursts of 100; generous for loaded CI
+FLOOD_MAX_OVERSHOOT = 0.300  # 600 accepts in bursts of 100
+# Wall-clock lateness catches a loop blocked without using CPU (a blocking call); it is loose
+# because a loaded CI machine deschedules the whole process.
+MAX_WALL_OVERSHOOT = 2.0
 
 
 @dataclass
 class Heartbeat:
-    """Measure event-loop latency: how late a 5 ms sleep wakes up, at worst."""
+    """Measure how long the server's own work holds the event loop during one 5 ms sleep.
+
+    ``max_overshoot`` is the worst CPU time the loop's thread spent while one beat slept: the
+    work the loop did instead of waking the beat. It is thread CPU time, so other processes on
+    a loaded CI machine (or the peers' thread waiting for the GIL) do not count; the wall-clock
+    lateness is kept in ``max_wall_overshoot`` for the failure message only.
+    """
 
     max_overshoot: float = 0.0
+    max_wall_overshoot: float = 0.0
     beats: int = 0
     _task: asyncio.Task[None] | None = field(default=None, repr=False)
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
-            start = loop.time()
+            start, cpu_start = loop.time(), time.thread_time()
             await asyncio.sleep(HEARTBEAT_PERIOD)
-            self.max_overshoot = max(self.max_overshoot, loop.time() - start - HEARTBEAT_PERIOD)
+            self.max_overshoot = max(self.max_overshoot, time.thread_time() - cpu_start)
+            self.max_wall_overshoot = max(
+                self.max_wall_overshoot, loop.time() - start - HEARTBEAT_PERIOD
+            )
             self.beats += 1
 
     def start(self) -> None:
@@ -222,19 +235,8 @@ async def test_hostile_peers_keep_the_loop_responsive(server: FastAgiServer) -> 
 
     await heartbeat.stop()
     assert heartbeat.beats > 50
-    assert heartbeat.max_overshoot < MAX_OVERSHOOT, heartbeat.max_overshoot
-
-    # 600 connections at once against max_sessions=500: 100 are refused at once. asyncio
-    # accepts up to 100 connections per loop turn, so a flood costs more than one hostile
-    # peer; it must still not stall the loop for long.
-    flood_beat = Heartbeat()
-    flood_beat.start()
-    refused_before = stats.refused_capacity
-    await elsewhere(flood(server, 600))
-    assert server.stats.refused_capacity - refused_before == 100
-    await wait_until(lambda: server.stats.active == 0)
-    await flood_beat.stop()
-    assert flood_beat.max_overshoot < FLOOD_MAX_OVERSHOOT, flood_beat.max_overshoot
+    assert heartbeat.max_overshoot < MAX_OVERSHOOT, heartbeat
+    assert heartbeat.max_wall_overshoot < MAX_WALL_OVERSHOOT, heartbeat
 
     # the server still serves a normal call afterwards
     assert await normal_session(port) == ["ANSWER", 'VERBOSE "still alive" 1']
@@ -242,6 +244,32 @@ async def test_hostile_peers_keep_the_loop_responsive(server: FastAgiServer) -> 
     await asyncio.sleep(0.05)  # let transports finish closing
     assert len(asyncio.all_tasks()) == tasks_before
     assert server.listening
+
+
+async def test_flood_beyond_the_session_cap_is_refused_without_stalling() -> None:
+    """600 connections at once against max_sessions=500: 100 are refused at once.
+
+    asyncio accepts up to 100 connections per loop turn, so a flood costs more than one hostile
+    peer; it must still not stall the loop for long. The header timeout is long here so that no
+    held connection times out on a slow machine before all 600 have arrived.
+    """
+    router = AgiRouter()
+    router.add_route("ivr-main", echo_handler)
+    config = AgiServerConfig(port=0, header_timeout=30.0, max_sessions=500, command_timeout=2.0)
+    server = FastAgiServer(config, router)
+    await server.start()
+    try:
+        flood_beat = Heartbeat()
+        flood_beat.start()
+        await elsewhere(flood(server, 600))
+        assert server.stats.refused_capacity == 100
+        await wait_until(lambda: server.stats.active == 0)
+        await flood_beat.stop()
+        assert flood_beat.max_overshoot < FLOOD_MAX_OVERSHOOT, flood_beat
+        assert flood_beat.max_wall_overshoot < MAX_WALL_OVERSHOOT, flood_beat
+        assert await normal_session(server.port) == ["ANSWER", 'VERBOSE "still alive" 1']
+    finally:
+        await server.stop()
 
 
 async def test_huge_header_is_not_buffered(server: FastAgiServer) -> None:

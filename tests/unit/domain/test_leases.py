@@ -17,6 +17,7 @@ from ccbridge.domain.leases.model import (
     SeatLease,
     can_sign_in,
     check_capability,
+    check_notice,
     earliest_effective_date,
     lease_on,
     validate_change,
@@ -148,3 +149,13 @@ def test_lease_on_applies_seat_changes_from_their_effective_date() -> None:
     assert after.seats_of(SeatKind.INBOUND) == 12
     assert after.seats_of(SeatKind.INBOUND_OUTBOUND) == 0
     assert after.valid_until == LEASE.valid_until
+
+
+def test_check_notice_judges_against_an_earliest_date_in_the_tenants_zone() -> None:
+    # 03:30 UTC on Fri 4 Dec is Thu 3 Dec 22:30 in New York: today there is the 3rd.
+    at = datetime(2026, 12, 4, 3, 30, tzinfo=UTC)
+    change = LeaseChange("acme", ChangeKind.SKILL_GROUP, at, date(2026, 12, 3), None, "root")
+    assert isinstance(check_notice(change, date(2026, 12, 4), "America/New_York"), Allowed)
+    past = check_notice(change, date(2026, 12, 7), "Asia/Shanghai")  # Shanghai is on the 4th
+    assert isinstance(past, Refused)
+    assert past.code is RefusalCode.EFFECTIVE_DATE_IN_PAST

@@ -63,7 +63,19 @@ def test_paths_are_generated_from_validated_ids_only() -> None:
     at = datetime(2026, 1, 5, 23, 0, tzinfo=UTC)
     assert recording_path("t1", "1768000000.12", at) == "t1/2026/01/05/1768000000.12.wav"
     assert recording_path("t1", "1768000000.12", at, 2).endswith("1768000000.12-2.wav")
-    for tenant, call_id in [("../t2", "1.2"), ("t1", "../../etc/passwd"), ("t1", "1.2\r\nX: y")]:
+    for call_id in ("pbx-a-1768000000.12", "ccb-ivr-4f2a9c1e0b7d", "3f6c8a2e-1b7d-4c9e-a0f2-9d8e"):
+        # systemname-prefixed Linkedids and Originate ChannelIds are recordable too
+        assert recording_path("t1", call_id, at) == f"t1/2026/01/05/{call_id}.wav"
+    bad = [
+        ("../t2", "1.2"),
+        ("t1", "../../etc/passwd"),
+        ("t1", "1.2\r\nX: y"),
+        ("t1", ".hidden"),
+        ("t1", "a/b"),
+        ("t1", "x" * 65),  # wider than the call_id columns
+        ("t1", ""),
+    ]
+    for tenant, call_id in bad:
         with pytest.raises(BadRecordingNameError):
             recording_path(tenant, call_id, at)
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from dataclasses import replace
+from datetime import date, datetime
 from typing import Any
 
 import pytest
 
+from ccbridge.domain.calendar import CalendarYear, merge_years
 from ccbridge.domain.ivr.engine import CallContext
 from ccbridge.domain.ivr.simulator import simulate
 from ccbridge.ivr_format.parse import parse_flow
@@ -72,6 +74,22 @@ def test_seven_by_twenty_four_and_seasons() -> None:
     assert simulate(seasonal, at("2027-01-09T11:00+08:00")).path[-1] == "o"  # Saturday, winter
     assert simulate(seasonal, at("2026-06-06T11:00+08:00")).path[-1] == "c"  # Saturday, summer
     assert simulate(seasonal, at("2026-06-08T09:30+08:00")).path[-1] == "o"
+
+
+def test_workdays_hours_follow_the_working_day_calendar() -> None:
+    workdays = switch(hours=[{"days": ["workdays"], "from": "09:00", "to": "18:00"}])
+    golden_week = tuple(date(2026, 10, d) for d in range(1, 8))
+    cn = merge_years([CalendarYear(2026, golden_week, (date(2026, 10, 10),))])
+
+    def on(when: str, calendar: Any = None) -> str:
+        context = at(when) if calendar is None else replace(at(when), calendar=calendar)
+        return str(simulate(workdays, context).path[-1])
+
+    assert on("2026-10-05T10:00+08:00") == "o"  # a Monday, with no calendar loaded
+    assert on("2026-10-05T10:00+08:00", cn) == "c"  # National Day week
+    assert on("2026-10-10T10:00+08:00") == "c"  # a Saturday
+    assert on("2026-10-10T10:00+08:00", cn) == "o"  # worked instead (调休)
+    assert on("2026-10-12T10:00+08:00", cn) == "o"
 
 
 def test_step_budget_ends_in_the_fallback_with_a_reason() -> None:

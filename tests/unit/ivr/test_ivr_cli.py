@@ -20,6 +20,35 @@ def test_every_example_validates() -> None:
         assert json.loads(result.output)["valid"] is True
 
 
+def test_validate_says_what_it_cannot_check_without_a_tenant(tmp_path: Path) -> None:
+    flow = tmp_path / "f.json"
+    flow.write_text(
+        json.dumps(
+            {
+                "name": "f",
+                "start": "a",
+                "nodes": {
+                    "a": {
+                        "type": "menu",
+                        "prompt": "m",
+                        "options": {"1": {"next": "q"}},
+                        "on_fail": "x",
+                    },
+                    "q": {"type": "queue", "skill_group": "nosuch"},
+                    "x": {"type": "transfer", "number": "00442079460000"},
+                },
+            }
+        )
+    )
+    result = runner.invoke(app, ["ivr", "validate", str(flow)])
+    assert result.exit_code == 0, result.output  # the group and the number need the tenant
+    out = json.loads(result.output)
+    assert out["unchecked"] == ["skill_groups", "transfer_rights", "prompts"]
+    assert "/ivr/validate" in out["note"]
+    result = runner.invoke(app, ["ivr", "validate", str(flow), "--prompts", "m"])
+    assert json.loads(result.output)["unchecked"] == ["skill_groups", "transfer_rights"]
+
+
 def test_validate_exits_nonzero_with_json_paths(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text(

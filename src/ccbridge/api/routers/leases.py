@@ -36,6 +36,10 @@ class LeaseChangeOut(LeaseChangeIn):
     """A stored change request."""
 
     id: str
+    calendar_loaded: bool = Field(
+        description="False when the notice ran into a year with no holiday calendar loaded, so "
+        "it was counted Monday to Friday only"
+    )
 
 
 def _svc(request: Request) -> LeaseService:
@@ -93,8 +97,12 @@ async def request_change(
     body: LeaseChangeIn,
     who: Annotated[Principal, Depends(require("tenants:write"))],
 ) -> LeaseChangeOut:
-    """File a change with its effective date; too short a notice is refused (409)."""
-    record = await _svc(request).request_change(
+    """File a change with its effective date; too short a notice is refused (409).
+
+    Working days are counted on the platform calendar (`/api/v1/calendar/{year}`) from the
+    request's date in the tenant's time zone.
+    """
+    filed = await _svc(request).request_change(
         who,
         tenant_id,
         body.kind,
@@ -102,7 +110,9 @@ async def request_change(
         dict(body.seats) if body.seats is not None else None,
         override=body.override_notice,
     )
-    return LeaseChangeOut(id=record.id, **body.model_dump())
+    return LeaseChangeOut(
+        id=filed.record.id, calendar_loaded=filed.calendar_loaded, **body.model_dump()
+    )
 
 
 @router.get("/utilisation", response_model=UtilisationOut, responses=_RESPONSES)

@@ -17,8 +17,16 @@ from ccbridge.api.schemas.recordings import (
     FtpAccountOut,
     HoldIn,
     LinkOut,
+    OffboardingIn,
+    OffboardingOut,
+    PublicKeyOut,
+    PurgeProgressOut,
+    PurgeReportOut,
     RecordingOut,
     RecordingPage,
+    RecordingPolicyIn,
+    RecordingPolicyOut,
+    RetentionStatusOut,
     encode_cursor,
 )
 from ccbridge.api.security import require
@@ -27,8 +35,11 @@ from ccbridge.domain.recordings.model import RecordingQuery
 from ccbridge.domain.recordings.signing import BadSignatureError
 from ccbridge.errors import NotFoundError
 from ccbridge.services.ftp_accounts import FtpAccountService
+from ccbridge.services.offboarding import OffboardingService
 from ccbridge.services.recording_export import ExportService
+from ccbridge.services.recording_policy import InvalidPolicyError, RecordingPolicyService
 from ccbridge.services.recordings import RecordingService
+from ccbridge.services.retention import RetentionService
 
 router = APIRouter(tags=["recordings"])
 
@@ -37,7 +48,14 @@ LINK_TTL_MAX = 3600
 Reader = Annotated[Principal, Depends(require("recordings:read"))]
 Controller = Annotated[Principal, Depends(require("recordings:control"))]
 Admin = Annotated[Principal, Depends(require("recordings:admin"))]
+TenantWriter = Annotated[Principal, Depends(require("tenants:write"))]
 TenantPath = Annotated[str, Path(max_length=64)]
+RecordingIdPath = Annotated[str, Path(max_length=32)]
+TenantQuery = Annotated[str | None, Query(max_length=64)]
+"""Platform admin: which tenant; everyone else: their own (another answers 404)."""
+_TENANT_404: dict[int | str, dict[str, Any]] = {
+    404: {"description": "No such tenant (or another tenant's)"}
+}
 _NOT_FOUND: dict[int | str, dict[str, Any]] = {
     404: {"description": "No such recording (or another tenant's)"},
     410: {"description": "Deleted by retention or off-boarding"},
@@ -63,7 +81,7 @@ def _ftp(request: Request) -> FtpAccountService:
 async def search_recordings(
     request: Request,
     who: Reader,
-    tenant: Annotated[str | None, Query(max_length=64)] = None,
+    tenant: TenantQuery = None,
     agent_no: Annotated[str | None, Query(max_length=64)] = None,
     caller: Annotated[str | None, Query(max_length=255)] = None,
     callee: Annotated[str | None, Query(max_length=255)] = None,
@@ -106,9 +124,9 @@ async def search_recordings(
 )
 async def get_recording(
     request: Request,
-    recording_id: Annotated[str, Path(max_length=32)],
+    recording_id: RecordingIdPath,
     who: Reader,
-    tenant: Annotated[str | None, Query(max_length=64)] = None,
+    tenant: TenantQuery = None,
 ) -> RecordingOut:
     """The index row; 410 once purged."""
     return RecordingOut.of(await _recordings(request).get(recording_id, scoped_tenant(who, tenant)))
@@ -122,9 +140,9 @@ async def get_recording(
 )
 async def sign_link(
     request: Request,
-    recording_id: Annotated[str, Path(max_length=32)],
+    recording_id: RecordingIdPath,
     who: Reader,
-    tenant: Annotated[str | None, Query(max_length=64)] = None,
+    tenant: TenantQuery = None,
     ttl_seconds: Annotated[int, Query(ge=10, le=LINK_TTL_MAX)] = 300,
 ) -> LinkOut:
     """The URL needs no Authorization header; it names one recording of one tenant and expires."""
@@ -148,7 +166,7 @@ async def sign_link(
 )
 async def download(
     request: Request,
-    recording_id: Annotated[str, Path(max_length=32)],
+    recording_id: RecordingIdPath,
     tenant: Annotated[str, Query(max_length=64)],
     expires: Annotated[int, Query(ge=0)],
     sig: Annotated[str, Query(max_length=128)],
@@ -176,17 +194,15 @@ async def download(
 )
 async def hold_recording(
     request: Request,
-    recording_id: Annotated[str, Path(max_length=32)],
+    recording_id: RecordingIdPath,
     body: HoldIn,
     who: Admin,
-    tenant: Annotated[str | None, Query(max_length=64)] = None,
+    tenant: TenantQuery = None,
 ) -> dict[str, int]:
     """A held recording is never purged."""
-    scope = scoped_tenant(who, tenant)
-    rec = await _recordings(request).get(recording_id, scope)
-    changed = await _recordings(request).hold(
-        who, rec.tenant, recording_id, None, body.held, body.reason
-    )
+    service = _recordings(request)
+    rec = await service.get(recording_id, scoped_tenant(who, tenant))
+    changed = await service.hold(who, rec.tenant, recording_id, None, body.held, body.reason)
     return {"changed": changed}
 
 
@@ -300,3 +316,140 @@ async def export_status(
         return ExportOut.of(await _exports(request).status(export_id, tenant_id))
     except NotFoundError:
         raise NotFoundError(f"export {export_id} not found") from None
+
+
+def _policies(request: Request) -> RecordingPolicyService:
+    service: RecordingPolicyService = request.app.state.recording_policies
+    return service
+
+
+@router.get(
+    "/api/v1/tenants/{tenant_id}/recording-policy",
+    response_model=RecordingPolicyOut,
+    responses=_TENANT_404,
+    summary="The tenant's recording policy",
+)
+async def get_recording_policy(
+    request: Request, tenant_id: TenantPath, _who: Admin
+) -> RecordingPolicyOut:
+    """Retention, automatic recording, the export target and its nightly time (no password)."""
+    return RecordingPolicyOut.of(await _policies(request).get(tenant_id))
+
+
+@router.put(
+    "/api/v1/tenants/{tenant_id}/recording-policy",
+    response_model=RecordingPolicyOut,
+    responses={**_TENANT_404, 422: {"description": "A field is invalid (problem+json names it)"}},
+    summary="Replace the tenant's recording policy",
+)
+async def put_recording_policy(
+    request: Request, tenant_id: TenantPath, body: RecordingPolicyIn, who: Admin
+) -> RecordingPolicyOut:
+    """Applies at once (next answered call, next purge, next schedule check); audited.
+
+    The export password is write-only: omit it to keep the stored one, ``""`` to clear it.
+    """
+    try:
+        policy = await _policies(request).replace(who, tenant_id, body.change())
+    except InvalidPolicyError as exc:  # the same field paths as a schema error: body.export.host
+        raise InvalidPolicyError({f"body.{k}": v for k, v in exc.problems.items()}) from None
+    return RecordingPolicyOut.of(policy)
+
+
+def _offboarding(request: Request) -> OffboardingService:
+    service: OffboardingService = request.app.state.offboarding
+    return service
+
+
+def _platform_only(who: Principal) -> None:
+    """Off-boarding and purge status span tenants: the platform admin's alone."""
+    if not who.is_platform:
+        raise AccessDeniedError("only the platform admin may do this")
+
+
+@router.post(
+    "/api/v1/tenants/{tenant_id}/offboarding",
+    status_code=202,
+    response_model=OffboardingOut,
+    responses={
+        403: {"description": "Not the platform admin"},
+        409: {"description": "The tenant is not terminated, or off-boarding already runs"},
+    },
+    summary="Off-board a terminated tenant: final export, then a signed purge",
+)
+async def start_offboarding(
+    request: Request, tenant_id: TenantPath, body: OffboardingIn, who: TenantWriter
+) -> OffboardingOut:
+    """Runs in the background (resumed after a restart); poll the status endpoint.
+
+    A failed off-boarding (e.g. the client's server was down) can be started again: the
+    final export resumes where it stopped.
+    """
+    _platform_only(who)
+    service = _offboarding(request)
+    state = await service.start(who, tenant_id, skip_export=body.skip_export)
+    request.app.state.run_offboarding(tenant_id)
+    return OffboardingOut.of(state, None)
+
+
+@router.get(
+    "/api/v1/tenants/{tenant_id}/offboarding",
+    response_model=OffboardingOut,
+    responses={403: {"description": "Not the platform admin"}, 404: {"description": "None"}},
+    summary="Off-boarding status and progress",
+)
+async def offboarding_status(
+    request: Request, tenant_id: TenantPath, who: TenantWriter
+) -> OffboardingOut:
+    """Phase, the final export's bytes and files, recordings purged, the report id, errors."""
+    _platform_only(who)
+    view = await _offboarding(request).status(tenant_id)
+    return OffboardingOut.of(view.state, view.export)
+
+
+@router.get(
+    "/api/v1/purge-reports/public-key",
+    response_model=PublicKeyOut,
+    summary="The public key purge reports are verified with (no authentication)",
+)
+async def purge_report_public_key(request: Request) -> PublicKeyOut:
+    """Public by design: a client checks its purge report with this key and nothing else."""
+    signer = _offboarding(request).signer
+    return PublicKeyOut(
+        algorithm=signer.algorithm, key_id=signer.key_id, public_key_pem=signer.public_key_pem()
+    )
+
+
+@router.get(
+    "/api/v1/purge-reports/{report_id}",
+    response_model=PurgeReportOut,
+    responses={403: {"description": "Not the platform admin"}, 404: {"description": "None"}},
+    summary="A signed purge report (to hand to the client)",
+)
+async def get_purge_report(
+    request: Request, report_id: Annotated[str, Path(max_length=32)], who: TenantWriter
+) -> PurgeReportOut:
+    """The manifest and its signature, exactly as signed."""
+    _platform_only(who)
+    manifest, signature = await _offboarding(request).report(report_id)
+    return PurgeReportOut(manifest=manifest, signature=signature)
+
+
+@router.get(
+    "/api/v1/recording-purge",
+    response_model=RetentionStatusOut,
+    responses={403: {"description": "Not the platform admin"}},
+    summary="Retention purge status and progress",
+)
+async def retention_status(request: Request, who: Admin) -> RetentionStatusOut:
+    """Whether the hourly purge runs now, how far it is, and what the last run deleted."""
+    _platform_only(who)
+    retention: RetentionService = request.app.state.retention
+    done, total = retention.progress
+    last = retention.last
+    return RetentionStatusOut(
+        running=retention.running,
+        progress=PurgeProgressOut(done=done, total=total),
+        last_deleted=None if last is None else last.deleted,
+        last_eligible=None if last is None else dict(last.eligible),
+    )

@@ -9,8 +9,15 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, Field, ValidationInfo, field_validator
 
 from ccbridge.domain.agents.state import AgentState
+from ccbridge.domain.dialing import DEFAULT_ALLOW, DEFAULT_DENY, MAX_PREFIXES, PREFIX_RE, DialPolicy
 from ccbridge.domain.leases.model import SeatKind, SeatLease
-from ccbridge.services.seat_ports import AgentRecord, SeatSession, SkillGroupRecord, SkillLevel
+from ccbridge.services.seat_ports import (
+    AgentRecord,
+    DialPolicyRecord,
+    SeatSession,
+    SkillGroupRecord,
+    SkillLevel,
+)
 
 
 def _no_control_chars(value: str) -> str:
@@ -127,6 +134,39 @@ class LeaseIn(BaseModel):
             valid_from=self.valid_from,
             valid_until=self.valid_until,
             monthly_price=dict(self.monthly_price),
+        )
+
+
+DialPrefix = Annotated[str, Field(pattern=PREFIX_RE.pattern, max_length=16)]
+DialPrefixes = Annotated[list[DialPrefix], Field(max_length=MAX_PREFIXES)]
+
+
+class DialPolicyIn(BaseModel):
+    """Where the tenant's calls may be transferred out to: the longest matching prefix decides,
+    a tie goes to ``deny``, and a number matching no prefix is refused."""
+
+    allow: DialPrefixes = Field(default_factory=lambda: list(DEFAULT_ALLOW))
+    deny: DialPrefixes = Field(default_factory=lambda: list(DEFAULT_DENY))
+
+    def to_policy(self) -> DialPolicy:
+        """Map to the domain policy (duplicates dropped, order kept)."""
+        return DialPolicy(tuple(dict.fromkeys(self.allow)), tuple(dict.fromkeys(self.deny)))
+
+
+class DialPolicyOut(DialPolicyIn):
+    """The policy in force; ``updated_at`` is null while the default applies."""
+
+    updated_at: datetime | None
+    updated_by: str | None
+
+    @classmethod
+    def of(cls, record: DialPolicyRecord) -> DialPolicyOut:
+        """Build from the stored record."""
+        return cls(
+            allow=list(record.policy.allow),
+            deny=list(record.policy.deny),
+            updated_at=record.updated_at,
+            updated_by=record.updated_by,
         )
 
 

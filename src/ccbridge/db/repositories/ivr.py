@@ -10,35 +10,17 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ccbridge.db.ivr_tables import IvrCallLogRow, IvrFlowRow, IvrPromptRow, IvrRevisionRow
+from ccbridge.db.rowmap import record_from_row, row_values
 from ccbridge.services.ivr_ports import FlowRecord, IvrCallRecord, PromptRecord, RevisionRecord
 from ccbridge.services.seat_ports import AlreadyExistsError, RecordNotFoundError, StaleWriteError
 
 
 def _flow(row: IvrFlowRow) -> FlowRecord:
-    return FlowRecord(
-        tenant_id=row.tenant_id,
-        flow_id=row.flow_id,
-        name=row.name,
-        draft=row.draft,
-        draft_version=row.draft_version,
-        updated_at=row.updated_at,
-        updated_by=row.updated_by,
-    )
+    return record_from_row(FlowRecord, row)
 
 
 def _revision(row: IvrRevisionRow) -> RevisionRecord:
-    return RevisionRecord(
-        tenant_id=row.tenant_id,
-        flow_id=row.flow_id,
-        revision=row.revision,
-        document=row.document,
-        author=row.author,
-        message=row.message,
-        created_at=row.created_at,
-        effective_at=row.effective_at,
-        activated_at=row.activated_at,
-        rollback_of=row.rollback_of,
-    )
+    return record_from_row(RevisionRecord, row)
 
 
 class IvrFlowRepository:
@@ -132,18 +114,7 @@ class IvrFlowRepository:
                 )
             )
             number = (last or 0) + 1
-            row = IvrRevisionRow(
-                tenant_id=record.tenant_id,
-                flow_id=record.flow_id,
-                revision=number,
-                document=record.document,
-                author=record.author,
-                message=record.message,
-                created_at=record.created_at,
-                effective_at=record.effective_at,
-                activated_at=record.activated_at,
-                rollback_of=record.rollback_of,
-            )
+            row = IvrRevisionRow(**row_values(record, revision=number))
             session.add(row)
         return _revision(row)
 
@@ -232,17 +203,7 @@ class IvrPromptRepository:
         """Store the prompt; ``AlreadyExistsError`` when its id is taken."""
         try:
             async with self._sessions() as session, session.begin():
-                session.add(
-                    IvrPromptRow(
-                        tenant_id=record.tenant_id,
-                        prompt_id=record.prompt_id,
-                        file_name=record.file_name,
-                        bytes=record.bytes,
-                        duration_ms=record.duration_ms,
-                        created_at=record.created_at,
-                        created_by=record.created_by,
-                    )
-                )
+                session.add(IvrPromptRow(**row_values(record)))
         except IntegrityError as exc:
             raise AlreadyExistsError(
                 f"prompt {record.prompt_id} already exists", field="prompt_id"
@@ -257,18 +218,7 @@ class IvrPromptRepository:
                 .where(IvrPromptRow.tenant_id == tenant_id)
                 .order_by(IvrPromptRow.prompt_id)
             )
-            return [
-                PromptRecord(
-                    r.tenant_id,
-                    r.prompt_id,
-                    r.file_name,
-                    r.bytes,
-                    r.duration_ms,
-                    r.created_at,
-                    r.created_by,
-                )
-                for r in rows
-            ]
+            return [record_from_row(PromptRecord, r) for r in rows]
 
 
 class IvrCallLogRepository:
@@ -283,27 +233,7 @@ class IvrCallLogRepository:
         if not entries:
             return
         async with self._sessions() as session, session.begin():
-            await session.execute(
-                insert(IvrCallLogRow),
-                [
-                    {
-                        "tenant_id": e.tenant_id,
-                        "flow_id": e.flow_id,
-                        "revision": e.revision,
-                        "uniqueid": e.uniqueid,
-                        "caller": e.caller,
-                        "started_at": e.started_at,
-                        "ended_at": e.ended_at,
-                        "path": e.path,
-                        "steps": e.steps,
-                        "route": e.route,
-                        "target": e.target,
-                        "reason": e.reason,
-                        "drop_off_node": e.drop_off_node,
-                    }
-                    for e in entries
-                ],
-            )
+            await session.execute(insert(IvrCallLogRow), [row_values(e) for e in entries])
 
     async def list(self, tenant_id: str, limit: int = 100) -> list[IvrCallRecord]:
         """Return the tenant's newest call logs."""
@@ -314,21 +244,4 @@ class IvrCallLogRepository:
                 .order_by(IvrCallLogRow.started_at.desc(), IvrCallLogRow.id.desc())
                 .limit(limit)
             )
-            return [
-                IvrCallRecord(
-                    r.tenant_id,
-                    r.flow_id,
-                    r.revision,
-                    r.uniqueid,
-                    r.caller,
-                    r.started_at,
-                    r.ended_at,
-                    r.path,
-                    r.steps,
-                    r.route,
-                    r.target,
-                    r.reason,
-                    r.drop_off_node,
-                )
-                for r in rows
-            ]
+            return [record_from_row(IvrCallRecord, r) for r in rows]

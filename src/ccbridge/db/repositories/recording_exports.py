@@ -1,4 +1,4 @@
-"""Push-export jobs, their per-file state, and signed purge reports in SQL."""
+"""Push-export jobs, their per-file state, signed purge reports and off-boardings in SQL."""
 
 from __future__ import annotations
 
@@ -10,40 +10,37 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from ccbridge.db.recording_tables import ExportFileRow, ExportJobRow, PurgeReportRow
-from ccbridge.domain.recordings.export import ExportFile, ExportJob, ExportStatus
+from ccbridge.db.recording_tables import (
+    ExportFileRow,
+    ExportJobRow,
+    OffboardingRow,
+    PurgeReportRow,
+)
+from ccbridge.db.rowmap import record_from_row, row_values
+from ccbridge.domain.recordings.export import (
+    ExportFile,
+    ExportJob,
+    ExportStatus,
+    Offboarding,
+    OffboardingStatus,
+)
+from ccbridge.services.recording_ports import SignedReport
 
 
 def _job(row: ExportJobRow) -> ExportJob:
-    return ExportJob(
-        id=row.id,
-        tenant=row.tenant,
-        kind=row.kind,
-        range_from=row.range_from,
-        range_to=row.range_to,
-        status=ExportStatus(row.status),
-        total_files=row.total_files,
-        sent_files=row.sent_files,
-        total_bytes=row.total_bytes,
-        sent_bytes=row.sent_bytes,
-        attempts=row.attempts,
-        error=row.error,
-        report=row.report,
-        created_at=row.created_at,
-        finished_at=row.finished_at,
-    )
+    return record_from_row(ExportJob, row, status=ExportStatus(row.status))
 
 
 def _file(row: ExportFileRow) -> ExportFile:
-    return ExportFile(
-        job_id=row.job_id,
-        recording_id=row.recording_id,
-        remote_path=row.remote_path,
-        size_bytes=row.size_bytes,
-        sha256=row.sha256,
-        sent=row.status == "sent",
-        sent_at=row.sent_at,
-    )
+    return record_from_row(ExportFile, row, sent=row.status == "sent")
+
+
+def _offboarding(row: OffboardingRow) -> Offboarding:
+    return record_from_row(Offboarding, row, status=OffboardingStatus(row.status))
+
+
+def _report(row: PurgeReportRow) -> SignedReport:
+    return record_from_row(SignedReport, row, manifest=dict(row.manifest))
 
 
 class ExportRepository:
@@ -56,37 +53,10 @@ class ExportRepository:
     async def create(self, job: ExportJob, files: Sequence[ExportFile]) -> None:
         """Store a new job and its file list in one transaction."""
         async with self._sessions() as session:
-            session.add(
-                ExportJobRow(
-                    id=job.id,
-                    tenant=job.tenant,
-                    kind=job.kind,
-                    range_from=job.range_from,
-                    range_to=job.range_to,
-                    status=job.status.value,
-                    total_files=job.total_files,
-                    sent_files=job.sent_files,
-                    total_bytes=job.total_bytes,
-                    sent_bytes=job.sent_bytes,
-                    attempts=job.attempts,
-                    error=job.error,
-                    report=job.report,
-                    created_at=job.created_at,
-                    finished_at=job.finished_at,
-                )
-            )
+            session.add(ExportJobRow(**row_values(job, status=job.status.value)))
             for f in files:
-                session.add(
-                    ExportFileRow(
-                        job_id=f.job_id,
-                        recording_id=f.recording_id,
-                        remote_path=f.remote_path,
-                        size_bytes=f.size_bytes,
-                        sha256=f.sha256,
-                        status="sent" if f.sent else "pending",
-                        sent_at=f.sent_at,
-                    )
-                )
+                status = "sent" if f.sent else "pending"
+                session.add(ExportFileRow(**row_values(f, skip=("sent",), status=status)))
             await session.commit()
 
     async def get(self, job_id: str, tenant: str | None = None) -> ExportJob | None:
@@ -150,24 +120,51 @@ class ExportRepository:
             )
             await session.commit()
 
-    async def add_purge_report(
-        self, report_id: str, tenant: str, at: datetime, manifest: dict[str, Any], signature: str
-    ) -> None:
-        """Keep a signed purge report (it names files and counts, no customer data)."""
-        async with self._sessions() as session:
-            session.add(
-                PurgeReportRow(
-                    id=report_id,
-                    tenant=tenant,
-                    created_at=at,
-                    manifest=manifest,
-                    signature=signature,
-                )
-            )
-            await session.commit()
-
     async def purge_report(self, report_id: str) -> tuple[dict[str, Any], str] | None:
         """A stored report's manifest and signature."""
         async with self._sessions() as session:
             row = await session.get(PurgeReportRow, report_id)
             return None if row is None else (dict(row.manifest), row.signature)
+
+    async def purge_reports_of(self, tenant: str) -> builtins.list[SignedReport]:
+        """Every purge report of *tenant*, oldest first (kept after the tenant's data)."""
+        stmt = (
+            select(PurgeReportRow)
+            .where(PurgeReportRow.tenant == tenant)
+            .order_by(PurgeReportRow.created_at)
+        )
+        async with self._sessions() as session:
+            return [_report(r) for r in (await session.execute(stmt)).scalars()]
+
+
+class OffboardingRepository:
+    """Implements ``services.recording_ports.OffboardingStore``."""
+
+    def __init__(self, session_factory: async_sessionmaker[AsyncSession]) -> None:
+        """Keep the factory; every method uses its own short session."""
+        self._sessions = session_factory
+
+    async def get(self, tenant: str) -> Offboarding | None:
+        """The tenant's off-boarding, or ``None`` when none was started."""
+        async with self._sessions() as session:
+            row = await session.get(OffboardingRow, tenant)
+            return None if row is None else _offboarding(row)
+
+    async def put(self, offboarding: Offboarding) -> None:
+        """Insert or overwrite the tenant's off-boarding state."""
+        values = row_values(offboarding, status=offboarding.status.value)
+        async with self._sessions() as session:
+            row = await session.get(OffboardingRow, offboarding.tenant)
+            if row is None:
+                session.add(OffboardingRow(**values))
+            else:
+                for key, value in values.items():
+                    setattr(row, key, value)
+            await session.commit()
+
+    async def unfinished(self) -> builtins.list[Offboarding]:
+        """Off-boardings a stopped process left neither done nor failed (resumed on start)."""
+        final = [OffboardingStatus.DONE.value, OffboardingStatus.FAILED.value]
+        stmt = select(OffboardingRow).where(OffboardingRow.status.not_in(final))
+        async with self._sessions() as session:
+            return [_offboarding(r) for r in (await session.execute(stmt)).scalars()]

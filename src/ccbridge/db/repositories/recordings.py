@@ -5,16 +5,25 @@ from __future__ import annotations
 import builtins
 from collections.abc import Sequence
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, time
 from typing import Any
 
-from sqlalchemy import Select, and_, delete, func, or_, select, update
+import structlog
+from sqlalchemy import ColumnElement, Select, and_, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from ccbridge.db.recording_tables import CallHoldRow, RecordingPolicyRow, RecordingRow
+from ccbridge.db.access_tables import TenantRow
+from ccbridge.db.journal import SqlJournal
+from ccbridge.db.recording_tables import (
+    CallHoldRow,
+    PurgeReportRow,
+    RecordingPolicyRow,
+    RecordingRow,
+)
 from ccbridge.db.repositories.audit import AuditRepository
 from ccbridge.db.tables import CallRow
 from ccbridge.domain.access import AuditEntry
+from ccbridge.domain.journal.types import NewEvent
 from ccbridge.domain.recordings.model import (
     ExportTarget,
     Recording,
@@ -22,6 +31,9 @@ from ccbridge.domain.recordings.model import (
     RecordingQuery,
     RecordingStatus,
 )
+from ccbridge.services.recording_ports import SealReport, SecretCipher, SignedReport
+
+log = structlog.get_logger(__name__)
 
 MAX_PAGE = 1000
 _TEXT_LIMITS = {"agent_no": 64, "skill_group": 64, "caller": 255, "callee": 255, "channel": 255}
@@ -112,36 +124,99 @@ def search_statement(
     return stmt.order_by(RecordingRow.started_at.desc(), RecordingRow.id.desc()).limit(limit)
 
 
-def _policy(row: RecordingPolicyRow | None, tenant: str) -> RecordingPolicy:
-    if row is None:
-        return RecordingPolicy(tenant=tenant)
-    target = None
-    if row.export_host:
-        target = ExportTarget(
-            host=row.export_host,
-            port=row.export_port or 21,
-            username=row.export_username or "anonymous",
-            password=row.export_password or "",
-            tls=row.export_tls,
-            directory=row.export_dir or "/",
-        )
-    groups = row.auto_record_groups
-    return RecordingPolicy(
-        tenant=tenant,
-        retention_months=row.retention_months,
-        auto_record=row.auto_record,
-        auto_record_groups=None if groups is None else tuple(groups),
-        export_target=target,
-        export_hour_utc=row.export_hour_utc,
+def _hhmm(value: str | None) -> time | None:
+    if not value:
+        return None
+    hour, minute = value.split(":")
+    return time(int(hour), int(minute))
+
+
+_FINISHED = (RecordingStatus.OK, RecordingStatus.EMPTY, RecordingStatus.MISSING)
+"""Statuses a purge may take (a row still ``recording`` is never purged)."""
+
+
+def _past_horizon(
+    tenant: str, started_before: datetime, statuses: tuple[RecordingStatus, ...]
+) -> tuple[ColumnElement[bool], ...]:
+    """Unheld recordings of *tenant* in *statuses* started before the retention horizon."""
+    return (
+        RecordingRow.tenant == tenant,
+        RecordingRow.started_at < started_before,
+        RecordingRow.held.is_(False),
+        RecordingRow.status.in_([s.value for s in statuses]),
     )
 
 
-class RecordingRepository:
-    """Implements ``services.recording_ports.RecordingStore``; each call is one transaction."""
+class MissingCipherError(RuntimeError):
+    """A password was to be stored or read but no secrets cipher is configured."""
 
-    def __init__(self, session_factory: async_sessionmaker[AsyncSession]) -> None:
-        """Keep the factory; every method uses its own short session."""
+
+class RecordingRepository:
+    """Implements ``services.recording_ports.RecordingStore``; each call is one transaction.
+
+    With a journal, events handed to :meth:`save` (``recording.ready``) are appended in the
+    same transaction as the row (outbox, ADR 0008): both are stored or neither.
+    """
+
+    def __init__(
+        self,
+        session_factory: async_sessionmaker[AsyncSession],
+        journal: SqlJournal | None = None,
+        *,
+        cipher: SecretCipher | None = None,
+    ) -> None:
+        """Keep the factory; *cipher* encrypts export passwords (none stored without it)."""
         self._sessions = session_factory
+        self._journal = journal
+        self._cipher = cipher
+
+    def _seal(self, password: str, tenant: str) -> str | None:
+        if not password:
+            return None
+        if self._cipher is None:
+            raise MissingCipherError("no secrets cipher: refusing to store a password")
+        return self._cipher.encrypt(password, tenant)
+
+    def _open(self, token: str | None, tenant: str) -> str:
+        if not token:
+            return ""
+        if self._cipher is None:
+            raise MissingCipherError("no secrets cipher: cannot read the export password")
+        try:
+            return self._cipher.decrypt(token, tenant)
+        except ValueError as exc:
+            # Retention and auto-record must not stop over one unreadable password: only
+            # that tenant's export fails (at login), and this says why.
+            log.error("export_password_undecryptable", tenant=tenant, error=str(exc))
+            return ""
+
+    def _policy(
+        self, row: RecordingPolicyRow | None, tenant: str, timezone: str | None
+    ) -> RecordingPolicy:
+        zone = timezone or "UTC"
+        if row is None:
+            return RecordingPolicy(tenant=tenant, timezone=zone)
+        target = None
+        if row.export_host:
+            target = ExportTarget(
+                host=row.export_host,
+                port=row.export_port or 21,
+                username=row.export_username or "anonymous",
+                password=self._open(row.export_password, tenant),
+                tls=row.export_tls,
+                directory=row.export_dir or "/",
+                ca_pem=row.export_ca_pem,
+            )
+        groups = row.auto_record_groups
+        return RecordingPolicy(
+            tenant=tenant,
+            retention_months=row.retention_months,
+            auto_record=row.auto_record,
+            auto_record_groups=None if groups is None else tuple(groups),
+            export_target=target,
+            export_time=_hhmm(row.export_time),
+            timezone=zone,
+        )
 
     async def add(self, rec: Recording, now: datetime) -> Recording:
         """Insert a new recording; a call under legal hold makes it held from the start."""
@@ -152,15 +227,19 @@ class RecordingRepository:
             await session.commit()
         return rec
 
-    async def save(self, rec: Recording, now: datetime) -> None:
-        """Overwrite every mutable column of an existing recording."""
+    async def save(self, rec: Recording, now: datetime, events: Sequence[NewEvent] = ()) -> None:
+        """Overwrite every mutable column of an existing recording (and journal *events*)."""
         values = to_row(rec, now)
         values.pop("id")
         async with self._sessions() as session:
             await session.execute(
                 update(RecordingRow).where(RecordingRow.id == rec.id).values(**values)
             )
-            await session.commit()
+            if self._journal is None or not events:
+                await session.commit()
+                return
+            stored = await self._journal.append(session, events)
+            await self._journal.commit(session, stored)
 
     async def get(self, recording_id: str, tenant: str | None = None) -> Recording | None:
         """One recording; with *tenant*, another tenant's is reported as missing."""
@@ -239,9 +318,11 @@ class RecordingRepository:
         return int(result.rowcount)  # type: ignore[attr-defined]
 
     async def policy(self, tenant: str) -> RecordingPolicy:
-        """The tenant's recording policy (defaults when none is stored)."""
+        """The tenant's recording policy (defaults when none is stored), in its time zone."""
         async with self._sessions() as session:
-            return _policy(await session.get(RecordingPolicyRow, tenant), tenant)
+            row = await session.get(RecordingPolicyRow, tenant)
+            zone = await session.scalar(select(TenantRow.timezone).where(TenantRow.id == tenant))
+        return self._policy(row, tenant, zone)
 
     async def policies(self) -> builtins.list[RecordingPolicy]:
         """Every stored policy, plus defaults for tenants that only have recordings."""
@@ -251,7 +332,40 @@ class RecordingRepository:
             }
             tenants = (await session.execute(select(RecordingRow.tenant).distinct())).scalars()
             names = sorted(set(rows) | set(tenants))
-        return [_policy(rows.get(t), t) for t in names]
+            found = await session.execute(select(TenantRow.id, TenantRow.timezone))
+            zones: dict[str, str] = dict(found.all())
+        return [self._policy(rows.get(t), t, zones.get(t)) for t in names]
+
+    async def tenant_status(self, tenant: str) -> str | None:
+        """The tenant's lifecycle status, or ``None`` when there is no such tenant."""
+        async with self._sessions() as session:
+            return await session.scalar(select(TenantRow.status).where(TenantRow.id == tenant))
+
+    async def tenant_timezone(self, tenant: str) -> str | None:
+        """The tenant's IANA zone, or ``None`` when there is no such tenant."""
+        async with self._sessions() as session:
+            return await session.scalar(select(TenantRow.timezone).where(TenantRow.id == tenant))
+
+    async def reencrypt_secrets(self) -> int:
+        """Rotation: rewrite export passwords not under the current key; return rows changed."""
+        if self._cipher is None:
+            return 0
+        changed = 0
+        async with self._sessions() as session:
+            stmt = select(RecordingPolicyRow).where(RecordingPolicyRow.export_password.is_not(None))
+            for row in (await session.execute(stmt)).scalars():
+                token = row.export_password
+                if not token or self._cipher.is_current(token):
+                    continue
+                try:
+                    plain = self._cipher.decrypt(token, row.tenant)
+                except ValueError as exc:  # keep the token: an old key may still be added
+                    log.error("export_password_undecryptable", tenant=row.tenant, error=str(exc))
+                    continue
+                row.export_password = self._cipher.encrypt(plain, row.tenant)
+                changed += 1
+            await session.commit()
+        return changed
 
     async def set_policy(self, policy: RecordingPolicy, now: datetime) -> None:
         """Store the tenant's policy (insert or replace)."""
@@ -265,10 +379,11 @@ class RecordingRepository:
             "export_host": target.host if target else None,
             "export_port": target.port if target else None,
             "export_username": target.username if target else None,
-            "export_password": target.password if target else None,
+            "export_password": self._seal(target.password, policy.tenant) if target else None,
             "export_tls": target.tls if target else False,
             "export_dir": target.directory if target else None,
-            "export_hour_utc": policy.export_hour_utc,
+            "export_ca_pem": target.ca_pem if target else None,
+            "export_time": policy.export_time.strftime("%H:%M") if policy.export_time else None,
             "updated_at": now,
         }
         async with self._sessions() as session:
@@ -288,21 +403,7 @@ class RecordingRepository:
         """Mark up to *limit* unheld, finished recordings started before the horizon."""
         eligible = (
             select(RecordingRow.id)
-            .where(
-                RecordingRow.tenant == tenant,
-                RecordingRow.started_at < started_before,
-                RecordingRow.held.is_(False),
-                RecordingRow.status.in_(
-                    [
-                        s.value
-                        for s in (
-                            RecordingStatus.OK,
-                            RecordingStatus.EMPTY,
-                            RecordingStatus.MISSING,
-                        )
-                    ]
-                ),
-            )
+            .where(*_past_horizon(tenant, started_before, _FINISHED))
             .order_by(RecordingRow.started_at)
             .limit(limit)
         )
@@ -322,22 +423,7 @@ class RecordingRepository:
         stmt = (
             select(func.count())
             .select_from(RecordingRow)
-            .where(
-                RecordingRow.tenant == tenant,
-                RecordingRow.started_at < started_before,
-                RecordingRow.held.is_(False),
-                RecordingRow.status.in_(
-                    [
-                        s.value
-                        for s in (
-                            RecordingStatus.OK,
-                            RecordingStatus.EMPTY,
-                            RecordingStatus.MISSING,
-                            RecordingStatus.PURGING,
-                        )
-                    ]
-                ),
-            )
+            .where(*_past_horizon(tenant, started_before, (*_FINISHED, RecordingStatus.PURGING)))
         )
         async with self._sessions() as session:
             return int((await session.execute(stmt)).scalar_one())
@@ -400,8 +486,9 @@ class RecordingRepository:
         async with self._sessions() as session:
             return [from_row(r) for r in (await session.execute(stmt)).scalars()]
 
-    async def erase_tenant(self, tenant: str, audit: AuditEntry) -> tuple[int, int]:
-        """Delete every recording, hold, policy and call row of *tenant*, with one audit entry."""
+    async def erase_tenant(self, tenant: str, audit: AuditEntry, seal: SealReport) -> SignedReport:
+        """Delete every recording, hold, policy and call row of *tenant*; store the signed
+        report and one audit entry in the same transaction (a crash leaves all or nothing)."""
         async with self._sessions() as session:
             recs = await session.execute(delete(RecordingRow).where(RecordingRow.tenant == tenant))
             await session.execute(delete(CallHoldRow).where(CallHoldRow.tenant == tenant))
@@ -409,9 +496,19 @@ class RecordingRepository:
                 delete(RecordingPolicyRow).where(RecordingPolicyRow.tenant == tenant)
             )
             calls = await session.execute(delete(CallRow).where(CallRow.tenant == tenant))
+            report = seal(int(recs.rowcount), int(calls.rowcount))  # type: ignore[attr-defined]
+            session.add(
+                PurgeReportRow(
+                    id=report.id,
+                    tenant=report.tenant,
+                    created_at=report.created_at,
+                    manifest=report.manifest,
+                    signature=report.signature,
+                )
+            )
             await AuditRepository(session).append(audit)
             await session.commit()
-        return int(recs.rowcount), int(calls.rowcount)  # type: ignore[attr-defined]
+        return report
 
     async def add_many(self, recs: Sequence[Recording], now: datetime) -> None:
         """Bulk insert (the benchmark's 100k index and imports)."""

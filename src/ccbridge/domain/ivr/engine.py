@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from ccbridge.domain.calendar import WEEKDAYS_ONLY, WorkingCalendar
+from ccbridge.domain.dialing import OutboundRights
 from ccbridge.domain.ivr.model import (
     DIAL_NUMBER_RE,
     SCALE_KEYS,
@@ -44,6 +46,8 @@ from ccbridge.domain.ivr.schedule import Period, decide
 _TEMPLATE = re.compile(r"\{([a-z][a-z0-9_]{0,31})\}")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 MAX_VARIABLE_LENGTH = 256
+TRANSFER_NOT_ALLOWED = "transfer_not_allowed"
+"""The reason a call ends in the fallback when the tenant may not dial the number now."""
 
 
 # -- actions the engine asks for ---------------------------------------------------------------
@@ -154,6 +158,10 @@ class CallContext:
     did: str = ""
     tier: str = ""
     timezone: str | None = None
+    dial: OutboundRights | None = None
+    """The tenant's outbound rights at call time; ``None`` checks the number's form only."""
+    calendar: WorkingCalendar = WEEKDAYS_ONLY
+    """The platform's working days around the call, for ``workdays`` hours (none: Mon–Fri)."""
 
 
 def dtmf_reply(typed: str, max_digits: int) -> Digits:
@@ -241,7 +249,18 @@ class FlowRun:
 
     def _fallback(self, node_id: str, reason: str) -> Finish:
         fb = self.flow.fallback
+        if fb.kind is RouteKind.TRANSFER and self._dial_refusal(fb.target) is not None:
+            self._log(node_id, "fallback", None, "transfer_not_allowed")
+            return Finish(node_id, RouteKind.HANGUP, "", reason)
         return Finish(node_id, fb.kind, fb.target, reason)
+
+    def _dial_refusal(self, number: str) -> str | None:
+        """Say why the call may not be transferred out to ``number`` now (form, then rights)."""
+        if not DIAL_NUMBER_RE.fullmatch(number):
+            return "bad_number"
+        dial = self.context.dial
+        refused = dial.refusal(number) if dial is not None else None
+        return None if refused is None else refused.code.value.lower()
 
     def _log(self, node: str, kind: str, given: str | None, outcome: str) -> None:
         self.steps.append(Step(node, kind, given, outcome))
@@ -321,7 +340,8 @@ class FlowRun:
         return node.default
 
     def _time_switch(self, node: TimeSwitchNode) -> str:
-        period, holiday = decide(node, self.context.now, self.context.timezone)
+        context = self.context
+        period, holiday = decide(node, context.now, context.timezone, context.calendar)
         if holiday is not None:
             self._log(node.id, "time_switch", None, f"holiday:{holiday.name}")
             return holiday.next
@@ -364,9 +384,13 @@ class FlowRun:
 
     def _transfer(self, node: TransferNode) -> Generator[Action, Event, str | Finish]:
         number = self.render(node.number)
-        if not DIAL_NUMBER_RE.fullmatch(number):
-            self._log(node.id, "transfer", None, "bad_number")
+        refused = self._dial_refusal(number)
+        if refused == "bad_number":
+            self._log(node.id, "transfer", None, refused)
             return self._fallback(node.id, "bad_transfer_number")
+        if refused is not None:  # a well-formed number: the log shows which one was refused
+            self._log(node.id, "transfer", number, refused)
+            return self._fallback(node.id, TRANSFER_NOT_ALLOWED)
         return (yield from self._end(node, node.prompt, RouteKind.TRANSFER, number))
 
     def _voicemail(self, node: VoicemailNode) -> Generator[Action, Event, str | Finish]:

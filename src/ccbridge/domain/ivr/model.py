@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, time
 from enum import StrEnum
+from typing import ClassVar
 
 PROMPT_ID_RE = re.compile(r"^(?:sys:)?[a-z0-9][a-z0-9_-]{0,63}$")
 """A prompt id: lower-case slug; ``sys:`` names an Asterisk stock sound. No dots, no slashes."""
@@ -19,6 +20,9 @@ NODE_ID_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")
 VARIABLE_RE = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 DTMF_KEYS = frozenset("0123456789*#")
 DIAL_NUMBER_RE = re.compile(r"^\+?[0-9]{2,32}$")
+
+PROMPT_FIELDS = ("prompt", "invalid_prompt")
+"""The fields that hold prompts, in every node type that has them."""
 
 MAX_NODES = 500
 MAX_STEPS = 500
@@ -71,11 +75,13 @@ class Node:
     id: str
     max_visits: int | None = field(default=None, kw_only=True)
     on_limit: str | None = field(default=None, kw_only=True)
+    KIND: ClassVar[NodeType]
+    """Each node class fixes its type here."""
 
     @property
     def type(self) -> NodeType:
-        """The node's type (each subclass fixes it)."""
-        raise NotImplementedError
+        """The node's type."""
+        return self.KIND
 
     def transitions(self) -> list[tuple[str, str]]:
         """Return ``(field path, target node id)`` for every outgoing edge."""
@@ -89,25 +95,21 @@ class Node:
 
     def prompts(self) -> list[tuple[str, Prompt]]:
         """Return ``(field path, prompt)`` for every prompt the node may play."""
-        return []
+        found = ((name, getattr(self, name, None)) for name in PROMPT_FIELDS)
+        return [(name, prompt) for name, prompt in found if isinstance(prompt, Prompt)]
 
 
 @dataclass(frozen=True, slots=True)
 class PlayNode(Node):
     """Play a prompt, then go on."""
 
+    KIND = NodeType.PLAY
+
     prompt: Prompt
     next: str
 
-    @property
-    def type(self) -> NodeType:
-        return NodeType.PLAY
-
     def _edges(self) -> list[tuple[str, str]]:
         return [("next", self.next)]
-
-    def prompts(self) -> list[tuple[str, Prompt]]:
-        return [("prompt", self.prompt)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +124,8 @@ class MenuOption:
 class MenuNode(Node):
     """Play a prompt and branch on one DTMF key; retry on no input or a wrong key."""
 
+    KIND = NodeType.MENU
+
     prompt: Prompt
     options: Mapping[str, MenuOption]
     on_fail: str
@@ -129,24 +133,16 @@ class MenuNode(Node):
     retries: int = 2
     invalid_prompt: Prompt | None = None
 
-    @property
-    def type(self) -> NodeType:
-        return NodeType.MENU
-
     def _edges(self) -> list[tuple[str, str]]:
         out = [(f"options.{key}.next", opt.next) for key, opt in self.options.items()]
         return [*out, ("on_fail", self.on_fail)]
-
-    def prompts(self) -> list[tuple[str, Prompt]]:
-        out = [("prompt", self.prompt)]
-        if self.invalid_prompt is not None:
-            out.append(("invalid_prompt", self.invalid_prompt))
-        return out
 
 
 @dataclass(frozen=True, slots=True)
 class CollectNode(Node):
     """Collect a digit string (``#`` ends it) into a variable, checking its length."""
+
+    KIND = NodeType.COLLECT
 
     prompt: Prompt
     variable: str
@@ -158,31 +154,19 @@ class CollectNode(Node):
     retries: int = 2
     invalid_prompt: Prompt | None = None
 
-    @property
-    def type(self) -> NodeType:
-        return NodeType.COLLECT
-
     def _edges(self) -> list[tuple[str, str]]:
         return [("next", self.next), ("on_fail", self.on_fail)]
-
-    def prompts(self) -> list[tuple[str, Prompt]]:
-        out = [("prompt", self.prompt)]
-        if self.invalid_prompt is not None:
-            out.append(("invalid_prompt", self.invalid_prompt))
-        return out
 
 
 @dataclass(frozen=True, slots=True)
 class SetNode(Node):
     """Set a flow variable (``{name}`` in the value is replaced by that variable)."""
 
+    KIND = NodeType.SET
+
     variable: str
     value: str
     next: str
-
-    @property
-    def type(self) -> NodeType:
-        return NodeType.SET
 
     def _edges(self) -> list[tuple[str, str]]:
         return [("next", self.next)]
@@ -215,12 +199,10 @@ class Rule:
 class ConditionNode(Node):
     """Take the first rule that holds (on a variable, ``caller`` or ``tier``), else default."""
 
+    KIND = NodeType.CONDITION
+
     rules: tuple[Rule, ...]
     default: str
-
-    @property
-    def type(self) -> NodeType:
-        return NodeType.CONDITION
 
     def _edges(self) -> list[tuple[str, str]]:
         out = [(f"rules.{i}.next", r.next) for i, r in enumerate(self.rules)]
@@ -234,13 +216,14 @@ WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 class OpenHours:
     """Open from ``start`` to ``end`` (local time) on the given weekdays (0 = Monday).
 
-    ``workdays_only`` restricts to working days (Mon–Fri minus the calendar's holidays).
+    ``workdays`` adds the working-day calendar's working days: Monday to Friday minus public
+    holidays, plus make-up working days (调休).
     """
 
     days: frozenset[int]
     start: time
     end: time
-    workdays_only: bool = False
+    workdays: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -266,6 +249,8 @@ class Holiday:
 class TimeSwitchNode(Node):
     """Branch on the tenant-local time: holiday, open or closed."""
 
+    KIND = NodeType.TIME_SWITCH
+
     hours: tuple[OpenHours, ...]
     open: str
     closed: str
@@ -273,10 +258,6 @@ class TimeSwitchNode(Node):
     seasons: tuple[Season, ...] = ()
     holidays: tuple[Holiday, ...] = ()
     timezone: str | None = None
-
-    @property
-    def type(self) -> NodeType:
-        return NodeType.TIME_SWITCH
 
     def _edges(self) -> list[tuple[str, str]]:
         out = [(f"holidays.{i}.next", h.next) for i, h in enumerate(self.holidays)]
@@ -287,25 +268,22 @@ class TimeSwitchNode(Node):
 class LanguageNode(Node):
     """Let the caller pick a language with one key; no or a wrong key keeps the default."""
 
+    KIND = NodeType.LANGUAGE
+
     prompt: Prompt
     options: Mapping[str, str]
     next: str
     timeout_ms: int = 4000
 
-    @property
-    def type(self) -> NodeType:
-        return NodeType.LANGUAGE
-
     def _edges(self) -> list[tuple[str, str]]:
         return [("next", self.next)]
-
-    def prompts(self) -> list[tuple[str, Prompt]]:
-        return [("prompt", self.prompt)]
 
 
 @dataclass(frozen=True, slots=True)
 class HttpLookupNode(Node):
     """Ask the tenant's CRM (GET with query parameters) and copy answer fields to variables."""
+
+    KIND = NodeType.HTTP_LOOKUP
 
     url: str
     query: Mapping[str, str]
@@ -313,10 +291,6 @@ class HttpLookupNode(Node):
     next: str
     on_error: str
     timeout_ms: int = 2000
-
-    @property
-    def type(self) -> NodeType:
-        return NodeType.HTTP_LOOKUP
 
     def _edges(self) -> list[tuple[str, str]]:
         return [("next", self.next), ("on_error", self.on_error)]
@@ -326,64 +300,44 @@ class HttpLookupNode(Node):
 class QueueNode(Node):
     """End the IVR in a skill group's queue."""
 
+    KIND = NodeType.QUEUE
+
     skill_group: str
     prompt: Prompt | None = None
-
-    @property
-    def type(self) -> NodeType:
-        return NodeType.QUEUE
-
-    def prompts(self) -> list[tuple[str, Prompt]]:
-        return [] if self.prompt is None else [("prompt", self.prompt)]
 
 
 @dataclass(frozen=True, slots=True)
 class TransferNode(Node):
     """End the IVR by dialling a number (``{variable}`` allowed; checked again at run time)."""
 
+    KIND = NodeType.TRANSFER
+
     number: str
     prompt: Prompt | None = None
-
-    @property
-    def type(self) -> NodeType:
-        return NodeType.TRANSFER
-
-    def prompts(self) -> list[tuple[str, Prompt]]:
-        return [] if self.prompt is None else [("prompt", self.prompt)]
 
 
 @dataclass(frozen=True, slots=True)
 class VoicemailNode(Node):
     """End the IVR in a voicemail box."""
 
+    KIND = NodeType.VOICEMAIL
+
     mailbox: str
     prompt: Prompt | None = None
-
-    @property
-    def type(self) -> NodeType:
-        return NodeType.VOICEMAIL
-
-    def prompts(self) -> list[tuple[str, Prompt]]:
-        return [] if self.prompt is None else [("prompt", self.prompt)]
 
 
 @dataclass(frozen=True, slots=True)
 class CallbackNode(Node):
     """Record a call-back request for the caller's number (or a collected one), then go on."""
 
+    KIND = NodeType.CALLBACK
+
     next: str
     number_variable: str = "caller"
     prompt: Prompt | None = None
 
-    @property
-    def type(self) -> NodeType:
-        return NodeType.CALLBACK
-
     def _edges(self) -> list[tuple[str, str]]:
         return [("next", self.next)]
-
-    def prompts(self) -> list[tuple[str, Prompt]]:
-        return [] if self.prompt is None else [("prompt", self.prompt)]
 
 
 class Scale(StrEnum):
@@ -409,6 +363,8 @@ class SurveyNode(Node):
     Branch keys are answers (``yes``, ``satisfied``, ``7``) or, for scores, ranges ``1-5``.
     """
 
+    KIND = NodeType.SURVEY
+
     question: str
     scale: Scale
     prompt: Prompt
@@ -419,33 +375,18 @@ class SurveyNode(Node):
     retries: int = 1
     invalid_prompt: Prompt | None = None
 
-    @property
-    def type(self) -> NodeType:
-        return NodeType.SURVEY
-
     def _edges(self) -> list[tuple[str, str]]:
         out = [(f"branches.{key}", target) for key, target in self.branches.items()]
         return [*out, ("next", self.next), ("on_fail", self.on_fail)]
-
-    def prompts(self) -> list[tuple[str, Prompt]]:
-        out = [("prompt", self.prompt)]
-        if self.invalid_prompt is not None:
-            out.append(("invalid_prompt", self.invalid_prompt))
-        return out
 
 
 @dataclass(frozen=True, slots=True)
 class HangupNode(Node):
     """Play an optional goodbye, then hang up."""
 
+    KIND = NodeType.HANGUP
+
     prompt: Prompt | None = None
-
-    @property
-    def type(self) -> NodeType:
-        return NodeType.HANGUP
-
-    def prompts(self) -> list[tuple[str, Prompt]]:
-        return [] if self.prompt is None else [("prompt", self.prompt)]
 
 
 class RouteKind(StrEnum):

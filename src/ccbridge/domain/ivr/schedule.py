@@ -5,7 +5,12 @@ from __future__ import annotations
 from datetime import date, datetime
 from enum import StrEnum
 
-from ccbridge.domain.calendar import is_working_day, require_aware, tenant_zone
+from ccbridge.domain.calendar import (
+    WEEKDAYS_ONLY,
+    WorkingCalendar,
+    require_aware,
+    tenant_zone,
+)
 from ccbridge.domain.ivr.model import Holiday, OpenHours, Season, TimeSwitchNode
 
 
@@ -25,12 +30,11 @@ def _in_season(day: date, season: Season) -> bool:
     return md >= season.start or md <= season.end
 
 
-def _open_at(local: datetime, hours: tuple[OpenHours, ...]) -> bool:
+def _open_at(local: datetime, hours: tuple[OpenHours, ...], calendar: WorkingCalendar) -> bool:
     moment = local.time().replace(tzinfo=None)
     for rule in hours:
-        if local.weekday() not in rule.days:
-            continue
-        if rule.workdays_only and not is_working_day(local.date()):
+        named = local.weekday() in rule.days
+        if not named and not (rule.workdays and calendar.is_working_day(local.date())):
             continue
         if rule.start <= rule.end:
             if rule.start <= moment < rule.end:
@@ -49,9 +53,15 @@ def holiday_of(node: TimeSwitchNode, day: date) -> Holiday | None:
 
 
 def decide(
-    node: TimeSwitchNode, now: datetime, tenant_timezone: str | None
+    node: TimeSwitchNode,
+    now: datetime,
+    tenant_timezone: str | None,
+    calendar: WorkingCalendar = WEEKDAYS_ONLY,
 ) -> tuple[Period, Holiday | None]:
-    """Say whether ``now`` is a holiday (which), open or closed (node zone over tenant's)."""
+    """Say whether ``now`` is a holiday (which), open or closed (node zone over tenant's).
+
+    ``workdays`` hours follow ``calendar``: public holidays closed, make-up Saturdays open.
+    """
     require_aware(now)
     local = now.astimezone(tenant_zone(node.timezone or tenant_timezone))
     holiday = holiday_of(node, local.date())
@@ -64,4 +74,4 @@ def decide(
         if _in_season(local.date(), season):
             hours = season.hours
             break
-    return (Period.OPEN if _open_at(local, hours) else Period.CLOSED), None
+    return (Period.OPEN if _open_at(local, hours, calendar) else Period.CLOSED), None

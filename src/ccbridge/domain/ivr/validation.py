@@ -6,7 +6,10 @@ import re
 from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 
+from ccbridge.domain.agents.policy import RefusalCode
+from ccbridge.domain.dialing import OutboundRights
 from ccbridge.domain.ivr.model import (
+    DIAL_NUMBER_RE,
     DTMF_KEYS,
     INPUT_TYPES,
     SCALE_KEYS,
@@ -15,8 +18,11 @@ from ccbridge.domain.ivr.model import (
     LanguageNode,
     MenuNode,
     Node,
+    QueueNode,
+    RouteKind,
     Scale,
     SurveyNode,
+    TransferNode,
 )
 
 _SCORE_RANGE = re.compile(r"^(\d{1,2})-(\d{1,2})$")
@@ -71,7 +77,49 @@ def validate_graph(
         errors.append(
             FlowError("$.language", "unknown_language", f"{flow.language!r} is not in languages")
         )
+    fallback = flow.fallback
+    if fallback.kind is RouteKind.TRANSFER and not DIAL_NUMBER_RE.fullmatch(fallback.target):
+        errors.append(
+            FlowError("$.fallback.target", "bad_transfer_number", "a transfer needs digits to dial")
+        )
     return errors
+
+
+def tenant_faults(
+    flow: Flow, skill_groups: Collection[str], outbound: OutboundRights
+) -> list[FlowError]:
+    """Faults only the tenant's state shows: a queue it lacks, a number it may not dial now.
+
+    A templated number (``{variable}``) is known only at call time; it still needs a seat kind
+    that may transfer out, and the runner checks the number itself on the call.
+    """
+    errors: list[FlowError] = []
+    routes: list[tuple[str, RouteKind, str]] = [
+        ("$.fallback.target", flow.fallback.kind, flow.fallback.target)
+    ]
+    for node in flow.nodes.values():
+        if isinstance(node, QueueNode):
+            routes.append((node_path(node.id, "skill_group"), RouteKind.QUEUE, node.skill_group))
+        elif isinstance(node, TransferNode):
+            routes.append((node_path(node.id, "number"), RouteKind.TRANSFER, node.number))
+    for path, route, target in routes:
+        if route is RouteKind.QUEUE and target not in skill_groups:
+            errors.append(
+                FlowError(path, "unknown_skill_group", f"the tenant has no skill group {target!r}")
+            )
+        elif route is RouteKind.TRANSFER:
+            known = DIAL_NUMBER_RE.fullmatch(target) is not None
+            refused = outbound.refusal(target) if known else outbound.seat_refusal()
+            if refused is not None:
+                errors.append(FlowError(path, _TRANSFER_CODES[refused.code], refused.message))
+    return errors
+
+
+_TRANSFER_CODES = {
+    RefusalCode.CAPABILITY_NOT_LEASED: "transfer_not_leased",
+    RefusalCode.NUMBER_NOT_ALLOWED: "number_not_allowed",
+}
+"""Flow fault codes for the outbound refusals (``Refused.code``)."""
 
 
 def nodes_ok(flow: Flow) -> set[str]:

@@ -230,3 +230,31 @@ def agent_state_event(
             "reason": reason,
         },
     )
+
+
+def recording_ready_event(
+    *,
+    tenant: str,
+    call_id: str,
+    recording_id: str,
+    params: dict[str, Any],
+    url: str | None,
+    duration_s: float | None,
+    at: datetime,
+) -> NewEvent:
+    """``recording.ready`` for one stored recording; keyed by the recording (one event each)."""
+    return NewEvent(
+        tenant=tenant,
+        type=EventType.RECORDING_READY,
+        occurred_at=at,
+        key=f"recording:{recording_id}",
+        call_id=call_id,
+        data={
+            "call_id": call_id,
+            "params": params,
+            "recording_id": recording_id,
+            "url": url,
+            "duration_s": duration_s,
+            "extras": {},
+        },
+    )

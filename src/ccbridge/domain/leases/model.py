@@ -185,15 +185,20 @@ def validate_change(
     timezone: str = DEFAULT_TIMEZONE,
 ) -> Allowed | Refused:
     """Check the notice period; a platform-admin override waives it but not a past date."""
+    earliest = earliest_effective_date(
+        change.kind, change.requested_at, holidays, makeup_days, timezone
+    )
+    return check_notice(change, earliest, timezone)
+
+
+def check_notice(change: LeaseChange, earliest: date, timezone: str) -> Allowed | Refused:
+    """Judge ``change`` against an ``earliest`` date already counted on the working calendar."""
     today = local_date(change.requested_at, timezone)
     if change.effective_on < today:
         return Refused(
             RefusalCode.EFFECTIVE_DATE_IN_PAST,
             f"The effective date {change.effective_on} is in the past.",
         )
-    earliest = earliest_effective_date(
-        change.kind, change.requested_at, holidays, makeup_days, timezone
-    )
     if change.effective_on >= earliest:
         return ALLOWED
     if change.override_by:

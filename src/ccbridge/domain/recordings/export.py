@@ -64,3 +64,31 @@ MANIFEST_NAME = "MANIFEST.sha256"
 def manifest_text(files: Sequence[ExportFile]) -> str:
     """``sha256sum``-compatible lines (``<hex>  <path>``), so ``sha256sum -c`` verifies them."""
     return "".join(f"{f.sha256}  {f.remote_path.lstrip('/')}\n" for f in files)
+
+
+class OffboardingStatus(StrEnum):
+    """Where a tenant's off-boarding is; ``done`` and ``failed`` are final (failed: retry)."""
+
+    PENDING = "pending"
+    EXPORTING = "exporting"
+    PURGING = "purging"
+    DONE = "done"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True, slots=True)
+class Offboarding:
+    """A terminated tenant's final export and purge (REC-06), resumable after a restart."""
+
+    tenant: str
+    status: OffboardingStatus
+    skip_export: bool
+    requested_by: str
+    started_at: datetime
+    updated_at: datetime
+    finished_at: datetime | None = None
+    export_job: str | None = None
+    purge_done: int = 0
+    purge_total: int = 0
+    report_id: str | None = None
+    error: str | None = None

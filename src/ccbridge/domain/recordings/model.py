@@ -4,12 +4,19 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, time
 from enum import StrEnum
 from pathlib import PurePosixPath
 
-CALL_ID_RE = re.compile(r"^[0-9]{1,20}\.[0-9]{1,10}$")
-"""An Asterisk ``Linkedid`` (epoch seconds, a dot, a counter); nothing else reaches a file name."""
+CALL_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+"""An Asterisk ``Linkedid``, the only text that reaches a file name.
+
+Usually epoch seconds, a dot and a counter (``1768000000.12``); with ``systemname`` set in
+asterisk.conf it is ``<systemname>-1768000000.12``, and a call placed by ``Originate`` with a
+``ChannelId`` takes that id (often a UUID). Letters, digits, ``.``, ``_`` and ``-`` only, never a
+leading dot, at most 64 characters (the ``call_id`` columns), so it is one path component and
+safe in an AMI header.
+"""
 TENANT_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,31}$")
 """The tenant slug (same rule as ``domain.access.TENANT_ID_RE``)."""
 WAV_HEADER_BYTES = 44
@@ -108,7 +115,11 @@ class ExportTarget:
     username: str = "anonymous"
     password: str = ""
     tls: bool = True
+    """Explicit FTPS (``AUTH TLS``) required; plain FTP only when the tenant says so."""
     directory: str = "/"
+    ca_pem: str | None = None
+    """PEM certificate(s) to trust for this server (e.g. its self-signed cert); ``None``:
+    the system CA store. Host names are checked either way."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,8 +132,10 @@ class RecordingPolicy:
     auto_record_groups: tuple[str, ...] | None = None
     """``None``: every skill group; otherwise only calls answered in these groups."""
     export_target: ExportTarget | None = None
-    export_hour_utc: int | None = None
-    """Push yesterday's recordings nightly at this UTC hour; ``None``: no scheduled export."""
+    export_time: time | None = None
+    """Push the tenant's previous local day nightly at this local time; ``None``: never."""
+    timezone: str = "UTC"
+    """The tenant's IANA zone (from the tenant record), in which ``export_time`` is read."""
 
     def records(self, skill_group: str | None) -> bool:
         """Say whether a call answered in *skill_group* is recorded automatically."""

@@ -1,4 +1,4 @@
-"""HMAC-signed download links and purge reports (stdlib only, constant-time checks)."""
+"""HMAC-signed download links; the bytes purge reports are signed over (stdlib only)."""
 
 from __future__ import annotations
 
@@ -58,11 +58,21 @@ def canonical_json(data: Any) -> bytes:
     return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
+def report_bytes(manifest: dict[str, Any]) -> bytes:
+    """What a purge-report signature covers: a domain prefix and the canonical JSON."""
+    return b"purge-report|" + canonical_json(manifest)
+
+
+def is_legacy_report_signature(signature: str) -> bool:
+    """Say whether *signature* is an HMAC hex digest (reports signed before Ed25519)."""
+    return len(signature) == 64 and all(c in "0123456789abcdef" for c in signature)
+
+
 def sign_report(key: bytes, manifest: dict[str, Any]) -> str:
-    """HMAC-SHA256 (hex) over the canonical JSON of a purge manifest."""
-    return hmac.new(key, b"purge-report|" + canonical_json(manifest), hashlib.sha256).hexdigest()
+    """Legacy HMAC-SHA256 (hex) over the report bytes (reports signed before Ed25519)."""
+    return hmac.new(key, report_bytes(manifest), hashlib.sha256).hexdigest()
 
 
 def verify_report(key: bytes, manifest: dict[str, Any], signature: str) -> bool:
-    """Say whether *signature* is the report signature of *manifest* under *key*."""
+    """Say whether *signature* is the legacy HMAC report signature of *manifest* under *key*."""
     return hmac.compare_digest(sign_report(key, manifest), signature)

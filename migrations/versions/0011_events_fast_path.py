@@ -4,8 +4,8 @@
 decoding or re-encoding; ``has_extras`` says whether the tenant's extras switches must filter
 it. Rows from before this revision have ``envelope`` NULL and are encoded on read.
 
-Revision ID: 0010
-Revises: 0007
+Revision ID: 0011
+Revises: 0010
 Create Date: 2026-12-02
 """
 
@@ -16,9 +16,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0010"
-# The lead re-chains this after 0008/0009 at merge time (parallel branches).
-down_revision: str | Sequence[str] | None = "0007"
+revision: str = "0011"
+down_revision: str | Sequence[str] | None = "0010"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
