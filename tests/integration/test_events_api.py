@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import csv
+import gc
 import io
 import json
 import socket
@@ -463,8 +464,9 @@ async def test_an_api_process_serves_polls_woken_by_the_owner_commits(
 ) -> None:
     """`ccbridge api` (PostgreSQL): ready once listening; a long-poll there returns when the
     PBX owner (another journal, no shared hub) commits; SQLite refuses it."""
-    # The process-wide logging set-up stays the test session's.
+    # The process-wide logging set-up and garbage collector stay the test session's.
     monkeypatch.setattr("ccbridge.bootstrap.configure_logging", lambda *_a, **_k: None)
+    monkeypatch.setattr(gc, "freeze", lambda: None)
     url = engine.url.render_as_string(hide_password=False)
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
