@@ -5,9 +5,12 @@ switched on, sandbox samples, redeliver/replay, rotation, and every cross-tenant
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import csv
+import gc
 import io
 import json
+import socket
 import time
 from collections.abc import AsyncIterator
 from dataclasses import replace
@@ -20,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from standardwebhooks import Webhook
 
 from ccbridge.api.schemas.events import DATA_MODELS, EventOut
+from ccbridge.bootstrap import run_api
 from ccbridge.db.engine import create_session_factory
 from ccbridge.db.repositories.agents import AgentRepository
 from ccbridge.db.repositories.seat_sessions import SeatSessionRepository
@@ -34,6 +38,7 @@ from ccbridge.services.event_ports import (
     WebhookSecret,
 )
 from ccbridge.services.seat_ports import AgentRecord, SeatSession
+from ccbridge.settings import Settings
 from tests.fakes.seats import FakeClock
 from tests.support.event_rig import (
     ADMIN,
@@ -452,3 +457,57 @@ def _sample_event(tenant: str, key: str) -> NewEvent:
         call_id=key,
         data={"call_id": key, "params": {}, "extras": {}},
     )
+
+
+async def test_an_api_process_serves_polls_woken_by_the_owner_commits(
+    engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`ccbridge api` (PostgreSQL): ready once listening; a long-poll there returns when the
+    PBX owner (another journal, no shared hub) commits; SQLite refuses it."""
+    # The process-wide logging set-up and garbage collector stay the test session's.
+    monkeypatch.setattr("ccbridge.bootstrap.configure_logging", lambda *_a, **_k: None)
+    monkeypatch.setattr(gc, "freeze", lambda: None)
+    url = engine.url.render_as_string(hide_password=False)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    settings = Settings(database_url=url, log_level="WARNING")
+    settings.api.host, settings.api.port = "127.0.0.1", port
+    if engine.dialect.name != "postgresql":
+        with pytest.raises(ValueError, match="PostgreSQL"):
+            await run_api(settings)
+        return
+    owner = await build_world(engine)  # its journal writes; the API process has its own hub
+    server = asyncio.create_task(run_api(settings))
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
+
+            async def ready() -> bool:
+                with contextlib.suppress(httpx.TransportError):
+                    return (await http.get("/readyz")).status_code == 200
+                return False
+
+            for _ in range(200):
+                if await ready():
+                    break
+                await asyncio.sleep(0.05)
+            assert await ready()
+            poll = asyncio.create_task(
+                http.get(
+                    "/api/v1/events",
+                    params={"after": 0, "wait": 10},
+                    headers=owner.keys["t1:crm"],
+                    timeout=15,
+                )
+            )
+            await asyncio.sleep(0.3)
+            assert not poll.done()
+            started = time.monotonic()
+            await owner.journal.write([_sample_event("t1", "from-owner")])
+            resp = await poll
+            assert time.monotonic() - started < 5  # woken by NOTIFY, not by the timeout
+            assert [e["call_id"] for e in resp.json()["items"]] == ["from-owner"]
+    finally:
+        server.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await server
