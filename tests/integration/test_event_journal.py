@@ -233,6 +233,13 @@ async def test_the_read_pool_serves_the_same_pages(engine: AsyncEngine) -> None:
         assert await pooled.list_encoded("t1", 1, 3) == await plain.list_encoded("t1", 1, 3)
         typed = await pooled.list_encoded("t1", 0, 10, types=["call.answered"])
         assert typed == []
+        await plain.write([_event("t2", "q")])
+        many = await pooled.list_encoded_many({"t1": 3, "t2": 0, "t9": 0}, 10)
+        assert many == {
+            "t1": await plain.list_encoded("t1", 3, 10),
+            "t2": await plain.list_encoded("t2", 0, 10),
+            "t9": [],
+        }
     finally:
         await pool.close()
 

@@ -40,8 +40,9 @@ class PgEventListener:
         self._hub = hub
         self._first: dict[str, int] = {}
         """First announced cursor of tenants the hub does not know yet."""
-        self._readers: dict[str, asyncio.Task[None]] = {}
-        self._again: set[str] = set()
+        self._dirty: set[str] = set()
+        self._reading: set[str] = set()
+        self._reader: asyncio.Task[None] | None = None
         self.listening = asyncio.Event()
 
     async def run(self) -> None:
@@ -57,9 +58,9 @@ class PgEventListener:
                 self.listening.clear()
                 await asyncio.sleep(RECONNECT_DELAY)
         finally:
-            for task in self._readers.values():
-                task.cancel()
-            await asyncio.gather(*self._readers.values(), return_exceptions=True)
+            if self._reader is not None:
+                self._reader.cancel()
+                await asyncio.gather(self._reader, return_exceptions=True)
 
     async def _listen(self) -> None:
         conn = await asyncpg.connect(
@@ -87,7 +88,7 @@ class PgEventListener:
     def _on_notify(self, _conn: Any, _pid: int, _channel: str, payload: str) -> None:
         for part in payload.split(","):
             tenant, first, last = part.rsplit(":", 2)
-            if self._hub.watched(tenant) or tenant in self._readers:
+            if self._hub.watched(tenant) or tenant in self._dirty or tenant in self._reading:
                 self._first.setdefault(tenant, int(first))
                 self._wake(tenant)
             else:
@@ -97,37 +98,31 @@ class PgEventListener:
                 self._hub.skip_to(tenant, int(last))
 
     def _wake(self, tenant: str) -> None:
-        """Read *tenant* up now; tenants are read concurrently, each by one reader at a time
-        (a commit during a read makes that reader go round once more)."""
-        if tenant in self._readers:
-            self._again.add(tenant)
-            return
-        self._readers[tenant] = asyncio.create_task(self._reader(tenant))
+        """Read *tenant* up soon: one reader reads every pending tenant in one statement,
+        and goes round again for commits that arrived meanwhile."""
+        self._dirty.add(tenant)
+        if self._reader is None or self._reader.done():
+            self._reader = asyncio.create_task(self._read_pending())
 
-    async def _reader(self, tenant: str) -> None:
-        try:
-            while True:
-                self._again.discard(tenant)
-                try:
-                    await self._drain(tenant)
-                except Exception as exc:  # keep the tenant; the next commit retries
-                    log.warning("event_listener_read_failed", tenant=tenant, error=repr(exc))
-                    return
-                if tenant not in self._again:
-                    return
-        finally:
-            del self._readers[tenant]
-
-    async def _drain(self, tenant: str) -> None:
-        """Read one tenant's new rows into the hub, in cursor order."""
-        if self._hub.knows(tenant):
-            after = self._hub.last_seq(tenant)
-        else:
-            after = max(self._first.get(tenant, 1) - 1, 0)
-        while True:
-            page = await self._journal.list_encoded(tenant, after, MAX_PAGE)
-            self._hub.publish_encoded(tenant, page)
-            self._first.pop(tenant, None)
-            if len(page) < MAX_PAGE:
+    async def _read_pending(self) -> None:
+        while self._dirty:
+            tenants, self._dirty = self._dirty, set()
+            self._reading = tenants
+            cursors = {
+                t: self._hub.last_seq(t)
+                if self._hub.knows(t)
+                else max(self._first.get(t, 1) - 1, 0)
+                for t in tenants
+            }
+            try:
+                pages = await self._journal.list_encoded_many(cursors, MAX_PAGE)
+            except Exception as exc:  # the next commit of these tenants retries
+                log.warning("event_listener_read_failed", tenants=len(tenants), error=repr(exc))
                 return
-            after = page[-1].seq
+            finally:
+                self._reading = set()
+            for tenant, page in pages.items():
+                self._hub.publish_encoded(tenant, page)
+                self._first.pop(tenant, None)
+                if len(page) >= MAX_PAGE:
+                    self._dirty.add(tenant)
