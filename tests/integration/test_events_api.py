@@ -325,10 +325,18 @@ async def test_redeliver_replay_rotation_and_delivery_log(world: EventWorld) -> 
             assert [r.envelope["type"] for r in receiver.delivered()[2:]] == [
                 "call.queued",
                 "call.answered",
-            ]
-            log = (
-                await http.get(f"/api/v1/webhooks/{hook['id']}/deliveries", headers=admin)
-            ).json()
+            ], [(r.envelope["type"], r.envelope["cursor"]) for r in receiver.delivered()]
+
+            async def delivery_log() -> list[dict[str, Any]]:
+                path = f"/api/v1/webhooks/{hook['id']}/deliveries"
+                return list((await http.get(path, headers=admin)).json())
+
+            # The receiver answers before the worker records the outcome: wait for the log.
+            async with asyncio.timeout(5):
+                log = await delivery_log()
+                while any(d["status"] == "queued" for d in log):
+                    await asyncio.sleep(0.01)
+                    log = await delivery_log()
             assert [d["status"] for d in log] == ["succeeded"] * 4
             assert sum(d["manual"] for d in log) == 3
             resp = await http.patch(

@@ -13,9 +13,11 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Awaitable
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
+import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ccbridge.domain.journal.types import EventType, NewEvent, StoredEvent
@@ -195,3 +197,38 @@ async def test_killed_mid_delivery_resumes_without_loss(engine: AsyncEngine) -> 
     deduped = list(dict.fromkeys(ids))
     assert deduped == [e.id for e in stored]  # after dedupe: each once, in order
     assert _in_order_per_call(deduped, stored)
+
+
+async def test_admin_edits_and_the_worker_never_overwrite_each_other(engine: AsyncEngine) -> None:
+    """An admin works from a copy read before the worker moved on, and the worker from a copy
+    read before the admin's edit: neither may rewind the other's fields (a rewound cursor
+    re-sends delivered events; a worker's stale ``enabled`` would undo a disable)."""
+    world = await build_world(engine)
+    await allow_loopback(world, "t1")
+    stale = await _subscribe(world, "http://127.0.0.1:9/hook")  # no dispatcher runs here
+    stored = await _write_calls(world, range(1))
+    delivered = replace(stale, cursor=stored[-1].seq)
+    await world.store.advance(delivered, None)  # the worker delivered everything
+
+    await world.webhooks.rotate_secret(ADMIN, "t1", stale.id)  # reads the endpoint afresh
+    await world.store.update(replace(stale, url="http://127.0.0.1:9/v2"), {"url"})  # stale copy
+    now = await world.store.get("t1", stale.id)
+    assert now is not None
+    assert now.cursor == stored[-1].seq
+    assert now.url == "http://127.0.0.1:9/v2"
+    assert len(now.secrets) == 2
+
+    await world.webhooks.update(ADMIN, "t1", stale.id, enabled=False)
+    await world.store.advance(replace(delivered, attempts=2), None)  # worker's stale copy
+    now = await world.store.get("t1", stale.id)
+    assert now is not None
+    assert (now.enabled, now.disabled_reason) == (False, "disabled by a tenant admin")
+    assert now.attempts == 2
+
+
+async def test_store_update_refuses_delivery_state_fields(engine: AsyncEngine) -> None:
+    world = await build_world(engine)
+    await allow_loopback(world, "t1")
+    endpoint = await _subscribe(world, "http://127.0.0.1:9/hook")
+    with pytest.raises(ValueError, match="cursor"):
+        await world.store.update(replace(endpoint, cursor=99), {"cursor"})

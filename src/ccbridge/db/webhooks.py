@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import builtins
+from collections.abc import Collection
 from datetime import UTC, datetime
 from typing import Any
 
@@ -10,7 +11,12 @@ from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ccbridge.db.event_tables import WebhookDeliveryRow, WebhookEndpointRow
-from ccbridge.services.event_ports import DeliveryAttempt, WebhookEndpoint, WebhookSecret
+from ccbridge.services.event_ports import (
+    SETTINGS_FIELDS,
+    DeliveryAttempt,
+    WebhookEndpoint,
+    WebhookSecret,
+)
 
 
 def _secrets_to_json(endpoint: WebhookEndpoint) -> list[dict[str, Any]]:
@@ -62,7 +68,6 @@ def _values(endpoint: WebhookEndpoint) -> dict[str, Any]:
         "attempts": endpoint.attempts,
         "next_attempt_at": endpoint.next_attempt_at,
         "failing_since": endpoint.failing_since,
-        "updated_at": datetime.now(UTC),
     }
 
 
@@ -113,6 +118,7 @@ class SqlWebhookStore:
             id=endpoint.id,
             tenant=endpoint.tenant,
             created_at=endpoint.created_at or datetime.now(UTC),
+            updated_at=datetime.now(UTC),
         )
         async with self._sessions() as db, db.begin():
             await db.execute(insert(WebhookEndpointRow), [values])
@@ -134,13 +140,19 @@ class SqlWebhookStore:
             rows = (await db.execute(stmt)).scalars().all()
         return [row_to_endpoint(r) for r in rows]
 
-    async def update(self, endpoint: WebhookEndpoint) -> None:
-        """Overwrite the mutable fields."""
+    async def update(self, endpoint: WebhookEndpoint, fields: Collection[str]) -> None:
+        """Write only the named settings, so a stale copy never rewinds the worker's state."""
+        unknown = set(fields) - SETTINGS_FIELDS
+        if unknown:
+            raise ValueError(f"not endpoint settings: {sorted(unknown)}")
+        values = {k: v for k, v in _values(endpoint).items() if k in fields}
+        if not values:
+            return
         async with self._sessions() as db, db.begin():
             await db.execute(
                 update(WebhookEndpointRow)
                 .where(WebhookEndpointRow.id == endpoint.id)
-                .values(**_values(endpoint))
+                .values(**values, updated_at=datetime.now(UTC))
             )
 
     async def delete(self, tenant: str, endpoint_id: str) -> bool:
@@ -165,20 +177,25 @@ class SqlWebhookStore:
             await db.execute(insert(WebhookDeliveryRow), [_attempt_values(attempt, tenant)])
 
     async def advance(self, endpoint: WebhookEndpoint, attempt: DeliveryAttempt | None) -> None:
-        """Cursor/retry state and its log row together (a crash never splits them)."""
+        """Cursor/retry state and its log row together (a crash never splits them).
+
+        The worker's copy of the settings may be stale (an admin just rotated the secret or
+        disabled the endpoint), so only the delivery state is written, plus ``enabled=False``
+        when the worker disables a failing endpoint; it never re-enables one.
+        """
+        state: dict[str, Any] = {
+            "cursor": endpoint.cursor,
+            "attempts": endpoint.attempts,
+            "next_attempt_at": endpoint.next_attempt_at,
+            "failing_since": endpoint.failing_since,
+        }
+        if not endpoint.enabled:
+            state |= {"enabled": False, "disabled_reason": endpoint.disabled_reason}
         async with self._sessions() as db, db.begin():
             await db.execute(
                 update(WebhookEndpointRow)
                 .where(WebhookEndpointRow.id == endpoint.id)
-                .values(
-                    cursor=endpoint.cursor,
-                    attempts=endpoint.attempts,
-                    next_attempt_at=endpoint.next_attempt_at,
-                    failing_since=endpoint.failing_since,
-                    enabled=endpoint.enabled,
-                    disabled_reason=endpoint.disabled_reason,
-                    updated_at=datetime.now(UTC),
-                )
+                .values(**state, updated_at=datetime.now(UTC))
             )
             if attempt is not None:
                 await db.execute(

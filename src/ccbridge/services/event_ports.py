@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import builtins
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
@@ -102,6 +102,14 @@ class WebhookSecret:
     expires_at: datetime | None = None
 
 
+SETTINGS_FIELDS = frozenset(
+    {"url", "event_types", "secrets", "enabled", "disabled_reason", "attempts"}
+    | {"next_attempt_at", "failing_since"}
+)
+"""Endpoint fields an admin may write: settings, and the failure state a re-enable clears.
+``cursor`` is not among them: only the delivery worker moves it (``WebhookStore.advance``)."""
+
+
 @dataclass(frozen=True, slots=True)
 class WebhookEndpoint:
     """A tenant's subscription and its delivery state."""
@@ -172,8 +180,12 @@ class WebhookStore(Protocol):
         """Subscriptions of a tenant (``None``: all, for the dispatcher)."""
         ...
 
-    async def update(self, endpoint: WebhookEndpoint) -> None:
-        """Overwrite url, filter, secrets, enabled, cursor and retry state."""
+    async def update(self, endpoint: WebhookEndpoint, fields: Collection[str]) -> None:
+        """Write only the named settings of *endpoint* (never the worker's cursor).
+
+        *fields* is a subset of ``SETTINGS_FIELDS``; writing only what changed keeps an admin's
+        edit from overwriting the delivery state the worker advanced meanwhile.
+        """
         ...
 
     async def delete(self, tenant: str, endpoint_id: str) -> bool:

@@ -164,12 +164,15 @@ class WebhookService:
     ) -> WebhookEndpoint:
         """Change URL, filter or enable/disable (re-enabling clears the failure state)."""
         ep = await self.get(tenant, endpoint_id)
+        changed: set[str] = set()
         if url is not None and url != ep.url:
             await self._validate(tenant, url)
             ep = replace(ep, url=url)
+            changed.add("url")
         if event_types is not None:
             _check_types(event_types)
             ep = replace(ep, event_types=tuple(event_types))
+            changed.add("event_types")
         if enabled is not None and enabled != ep.enabled:
             ep = replace(
                 ep,
@@ -179,7 +182,9 @@ class WebhookService:
                 next_attempt_at=None,
                 failing_since=None,
             )
-        await self._store.update(ep)
+            changed |= {"enabled", "disabled_reason", "attempts", "next_attempt_at"}
+            changed.add("failing_since")
+        await self._store.update(ep, changed)
         await self._audit_write(
             who, tenant, "webhook.update", ep.id, {"url": ep.url, "enabled": ep.enabled}
         )
@@ -209,7 +214,7 @@ class WebhookService:
         kept.sort(key=lambda s: s.created_at, reverse=True)
         secret = signing.new_secret()
         ep = replace(ep, secrets=(WebhookSecret(secret, now), *kept[:1]))
-        await self._store.update(ep)
+        await self._store.update(ep, {"secrets"})
         await self._audit_write(who, tenant, "webhook.rotate_secret", ep.id, {})
         return ep, secret
 
