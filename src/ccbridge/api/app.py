@@ -98,8 +98,12 @@ def create_app(
     ivr_api: IvrService | None = None,
     event_api: EventApi | None = None,
     calendar_api: CalendarService | None = None,
+    all_routes: bool = False,
 ) -> FastAPI:
-    """Return the ASGI app; the composition root owns the services' lifetimes."""
+    """Return the ASGI app; the composition root owns the services' lifetimes.
+
+    ``all_routes`` mounts every router even without its service (the OpenAPI document only).
+    """
     app = FastAPI(
         title="ccbridge",
         version=__version__,
@@ -141,22 +145,38 @@ def create_app(
     install_auth_handlers(app)
     # The CRM poll and stream routes are matched first: routes are tried in order and these
     # are the hottest (hundreds of requests per second; docs/benchmarks.md, Events).
-    app.include_router(events.router)
+    # A router is mounted only when its service is wired (an API-only `ccbridge api` process
+    # has no seats, recordings or IVR): a request there is a clean 404, never a 500.
+    wired = {
+        "events": event_api is not None or all_routes,
+        "seats": seat_api is not None or all_routes,
+        "recordings": recording_api is not None or all_routes,
+        "ivr": ivr_api is not None or all_routes,
+        "calendar": calendar_api is not None or all_routes,
+    }
+    if wired["events"]:
+        app.include_router(events.router)
     app.include_router(health.router)
     app.include_router(calls.router)
     app.include_router(tenants.router)
     app.include_router(keys.router)
     app.include_router(keys.auth_router)
     app.include_router(tenants.audit_router)
-    app.include_router(agents.router)
-    app.include_router(leases.router)
-    app.include_router(dial_policy.router)
-    app.include_router(calendar.router)
-    app.include_router(seats.router)
-    app.include_router(recordings.router)
-    app.include_router(ivr.router)
-    app.include_router(call_params.router)
-    app.include_router(webhooks.router)
+    if wired["seats"]:
+        app.include_router(agents.router)
+        app.include_router(leases.router)
+        app.include_router(dial_policy.router)
+    if wired["calendar"]:
+        app.include_router(calendar.router)
+    if wired["seats"]:
+        app.include_router(seats.router)
+    if wired["recordings"]:
+        app.include_router(recordings.router)
+    if wired["ivr"]:
+        app.include_router(ivr.router)
+    if wired["events"]:
+        app.include_router(call_params.router)
+        app.include_router(webhooks.router)
     return app
 
 
@@ -170,4 +190,5 @@ def openapi_document() -> dict[str, Any]:
         readiness=Readiness(),
         access=cast(AccessService, None),
         jwt=cast(JwtCodec, None),
+        all_routes=True,
     ).openapi()

@@ -223,3 +223,19 @@ async def test_locked_database_is_503_with_retry_after(readiness: Readiness) -> 
     body = resp.json()
     assert body["code"] == "DATABASE_UNAVAILABLE"
     assert "nothing was changed" in body["detail"]
+
+
+async def test_routes_of_unwired_services_are_404_not_500(client: httpx.AsyncClient) -> None:
+    """An API-only process (`ccbridge api`) has no seats, recordings, IVR or calendar: their
+    routes answer a clean 404 problem, never a 500 from a missing service."""
+    for path in (
+        "/api/v1/tenants/t1/recordings",
+        "/api/v1/tenants/t1/ivr/flows",
+        "/api/v1/calendar/2026",
+        "/api/v1/seats/live",
+        "/api/v1/events",
+    ):
+        resp = await client.get(path)
+        assert resp.status_code == 404, (path, resp.text)
+        assert resp.headers["content-type"] == "application/problem+json"
+    assert (await client.get("/api/v1/calls")).status_code == 200
