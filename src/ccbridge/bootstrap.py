@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import os
 import signal
 import time
@@ -195,6 +196,7 @@ async def run_service(settings: Settings) -> None:
                     await ensure_dev_key(service.access, Path(settings.auth.dev_key_file))
                 if pbx is not None:
                     await _seed_demo(engine, service.access)
+                freeze_startup_heap()
                 with _stop_on_signals(service.http):
                     await service.run()
         finally:
@@ -790,6 +792,20 @@ def _readiness(
     readiness.add("database", db_check)
     readiness.add("fastagi", agi_check)
     return readiness
+
+
+def freeze_startup_heap() -> int:
+    """Move everything alive after start-up out of the collector's reach; return how many.
+
+    Imports and wiring leave ~170k long-lived objects that a full collection walks each time:
+    100+ ms with the loop stopped, which is an IVR step's (and AMI's) latency tail. Frozen
+    objects are still freed by reference counting; only cycles among them would stay.
+    """
+    gc.collect()
+    gc.freeze()
+    frozen = gc.get_freeze_count()
+    log.info("gc_startup_heap_frozen", objects=frozen)
+    return frozen
 
 
 async def _loop_lag_probe() -> None:
