@@ -183,8 +183,7 @@ async def run_service(settings: Settings) -> None:
     engine = create_engine(settings.database_url)
     try:
         calendar = build_calendar_service(engine)
-        ivr = _ivr(settings, engine, calendar)
-        agi = _fastagi(settings, ivr.runner)
+        ivr, agi = build_ivr_fastagi(settings, engine, calendar)
         await agi.start()
         try:
             async with _simulator(settings, agi.port) as pbx:
@@ -538,15 +537,37 @@ class IvrWiring:
     jobs: list[tuple[str, float, Callable[[], Awaitable[object]]]]
 
 
-def _ivr(settings: Settings, engine: AsyncEngine, calendar: CalendarService) -> IvrWiring:
+def build_ivr_fastagi(
+    settings: Settings,
+    engine: AsyncEngine,
+    calendar: CalendarService,
+    *,
+    now: Callable[[], datetime] | None = None,
+) -> tuple[IvrWiring, FastAgiServer]:
+    """The IVR runtime and the FastAGI server that runs it, as ``ccbridge serve`` wires them.
+
+    The IVR bench builds its server here too, so it measures the production path; ``now``
+    lets it fix the clock (service hours) and defaults to the system clock.
+    """
+    ivr = _ivr(settings, engine, calendar, now=now)
+    return ivr, _fastagi(settings, ivr.runner)
+
+
+def _ivr(
+    settings: Settings,
+    engine: AsyncEngine,
+    calendar: CalendarService,
+    *,
+    now: Callable[[], datetime] | None = None,
+) -> IvrWiring:
     """Wire flows, revisions, prompts, the active-flow cache, the call log, the CRM client and
     the tenant facts (zone, skill groups, outbound rights) flows are checked against; publish
     times count working days on ``calendar``."""
-    clock = SystemClock()
+    clock_now = now or SystemClock().now
     sessions = create_session_factory(engine)
     flows, prompts = IvrFlowRepository(sessions), IvrPromptRepository(sessions)
     codec = YamlJsonFlowCodec()
-    audit = AuditRecorder(lambda: SqlAccessUnitOfWork(sessions), clock.now)
+    audit = AuditRecorder(lambda: SqlAccessUnitOfWork(sessions), clock_now)
     cfg = settings.ivr
     converter = SoxPromptConverter(cfg.prompts_dir)
     call_logs = IvrCallLogRepository(sessions)
@@ -562,7 +583,7 @@ def _ivr(settings: Settings, engine: AsyncEngine, calendar: CalendarService) -> 
         prompts,
         codec,
         audit,
-        clock.now,
+        clock_now,
         tenants=tenants,
         calendar=calendar,
         converter=converter,
@@ -573,7 +594,7 @@ def _ivr(settings: Settings, engine: AsyncEngine, calendar: CalendarService) -> 
     call_log = BufferedCallLog(call_logs.add_many)
     crm = HttpCrmLookup(allowed_hosts=cfg.crm_allowed_hosts)
     runner = IvrRunner(
-        cache, call_log, clock.now, crm=crm, tenants=CachedTenantFacts(tenants), prompts_root=root
+        cache, call_log, clock_now, crm=crm, tenants=CachedTenantFacts(tenants), prompts_root=root
     )
     jobs: list[tuple[str, float, Callable[[], Awaitable[object]]]] = [
         ("ivr-activate", IVR_ACTIVATE_SECONDS, service.activate_due),
