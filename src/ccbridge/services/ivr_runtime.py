@@ -123,13 +123,29 @@ class CachedTenantFacts:
         self._ttl = ttl
         self._monotonic = monotonic
         self._cached: dict[str, tuple[float, TenantFacts]] = {}
+        self._reading: dict[str, asyncio.Future[TenantFacts]] = {}
 
     async def facts(self, tenant_id: str, at: datetime) -> TenantFacts:
-        """Return the tenant's facts, read again when older than ``ttl`` seconds."""
+        """Return the tenant's facts, read again when older than ``ttl`` seconds.
+
+        One read per tenant at a time: calls arriving while it runs wait for it. Without that,
+        every call starting during a slow read started its own, which made reads slower still
+        (measured: ~1 read per call at 200 concurrent IVR calls on SQLite).
+        """
         now = self._monotonic()
         hit = self._cached.get(tenant_id)
         if hit is not None and now - hit[0] < self._ttl:
             return hit[1]
+        reading = self._reading.get(tenant_id)
+        if reading is None:
+            reading = asyncio.ensure_future(self._read(tenant_id, at, now, hit))
+            self._reading[tenant_id] = reading
+        return await asyncio.shield(reading)  # a caller hanging up must not cancel the others'
+
+    async def _read(
+        self, tenant_id: str, at: datetime, now: float, hit: tuple[float, TenantFacts] | None
+    ) -> TenantFacts:
+        """Read the store once; on failure keep the last facts, or fail closed."""
         try:
             fresh = await self._source.facts(tenant_id, at)
         except Exception:
@@ -137,6 +153,8 @@ class CachedTenantFacts:
             if hit is not None:
                 return hit[1]
             return TenantFacts(DEFAULT_TIMEZONE, frozenset(), NO_OUTBOUND)
+        finally:
+            del self._reading[tenant_id]
         self._cached[tenant_id] = (now, fresh)
         return fresh
 
