@@ -32,6 +32,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -230,13 +231,25 @@ def summary(samples: list[int]) -> tuple[float, float]:
     return cuts[49] / 1000, cuts[98] / 1000
 
 
+def _exclusive(
+    busy: asyncio.Lock, job: Callable[[], Awaitable[object]]
+) -> Callable[[], Awaitable[object]]:
+    """Run ``job`` under ``busy``, so the bench can stop the jobs while none is writing."""
+
+    async def run() -> object:
+        async with busy:
+            return await job()
+
+    return run
+
+
 async def run_ccbridge(
     prod: Production, calls: int, concurrency: int, think_ms: float
 ) -> tuple[float, list[int], Any, float]:
     """Serve the flow; return (calls/s, turnarounds in ns, a transcript, server CPU seconds)."""
-    jobs = JobRunner()
+    jobs, busy = JobRunner(), asyncio.Lock()
     for name, interval, job in prod.ivr.jobs:
-        jobs.add(name, interval, job)
+        jobs.add(name, interval, _exclusive(busy, job))
     await prod.agi.start()
     running = asyncio.create_task(jobs.run())
     cpu = time.process_time()
@@ -244,9 +257,10 @@ async def run_ccbridge(
         elapsed, transcript, samples = await drive(prod.agi.port, calls, concurrency, think_ms)
     finally:
         cpu = time.process_time() - cpu
-        running.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await running
+        async with busy:  # stop the jobs between runs, not in the middle of a write
+            running.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await running
         await prod.agi.stop()
     logs = await stored_logs(prod)
     want = prod.logged + calls
