@@ -1,18 +1,22 @@
 """Benchmark B8: IVR flow execution on FastAGI, ccbridge's engine vs a bare panoramisk route.
 
 200 (``--concurrency``) fake callers run the bilingual main menu at once: language choice,
-menu, "9" (repeat) twice, then "1" (sales). ccbridge runs the real flow (inbound route →
-IvrRunner → pure engine → one AGI command per step); the peer is a panoramisk 1.4 FastAGI
-route sending the very same command lines in the same order, with no flow logic.
+menu, "9" (repeat) twice, then "1" (sales). ccbridge runs the production wiring
+(``bootstrap.build_ivr_fastagi`` over a SQLite database with the flow published: the
+active-flow cache with its stamp checks, the per-tenant facts cache, the buffered call log and
+its 2 s flush job, then inbound route → IvrRunner → pure engine → one AGI command per step),
+with the start-up heap frozen as ``ccbridge serve`` does. The peer is a panoramisk 1.4
+FastAGI route sending the very same command lines in the same order, with no flow logic.
 
 The step time is the server's turnaround as Asterisk sees it: from Asterisk writing a reply to
 receiving the next command (the session set-up before the first command is not a step).
 The callers run in a separate process (Asterisk is another process too), and each reply
 waits a random "media time" of 0–2×``--think-ms`` (a prompt playing, a caller pressing a
 key), so 200 calls are concurrently in the flow as on a PBX. ``--think-ms 0`` measures
-saturation instead.
+saturation instead. Server CPU per step (process time / steps, set-up included) is printed
+too: it is steadier than p99 on a shared machine.
 
-    .venv/bin/python bench/ivr_flows.py --calls 2000 --concurrency 200 --think-ms 50
+    .venv/bin/python bench/ivr_flows.py --calls 2000 --concurrency 200 --rounds 3 --think-ms 500
 """
 
 from __future__ import annotations
@@ -25,21 +29,44 @@ import multiprocessing
 import os
 import random
 import statistics
+import sys
+import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import structlog
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from agi_sessions import pin_to_one_core
-from ccbridge.asterisk.agi.server import AgiRouter, AgiServerConfig, FastAgiServer
-from ccbridge.asterisk.inbound_route import SCRIPT, InboundRoute, InboundRouteHandler
-from ccbridge.asterisk.ivr_runner import IvrRunner
+from ccbridge.api.security import JwtCodec
+from ccbridge.asterisk.agi.server import FastAgiServer
+from ccbridge.asterisk.inbound_route import SCRIPT
+from ccbridge.bootstrap import (
+    IvrWiring,
+    build_calendar_service,
+    build_ivr_fastagi,
+    freeze_startup_heap,
+)
+from ccbridge.db.access_uow import SqlAccessUnitOfWork
+from ccbridge.db.engine import create_engine, create_session_factory
+from ccbridge.db.migrate import run_migrations_async
+from ccbridge.db.repositories.ivr import IvrCallLogRepository, IvrPromptRepository
+from ccbridge.db.repositories.skill_groups import SkillGroupRepository
+from ccbridge.domain.access import ALL_SCOPES, Principal, Role
+from ccbridge.domain.acd.membership import queue_name
+from ccbridge.domain.ivr.engine import Ask, CallContext, Digits, Done, Finish, FlowRun
 from ccbridge.domain.ivr.model import Flow
 from ccbridge.ivr_format.parse import load_document, parse_flow
-from ccbridge.services.ivr_ports import ActiveFlow, IvrCallRecord
+from ccbridge.jobs.runner import JobRunner
+from ccbridge.services.ivr_ports import IvrCallRecord, PromptRecord
+from ccbridge.services.seat_ports import SkillGroupRecord
+from ccbridge.services.tenants import AccessService
+from ccbridge.settings import AgiSettings, IvrSettings, RouteSettings, Settings
 
 FLOW = Path(__file__).resolve().parent.parent / "ivr_flows" / "main_menu_bilingual.yaml"
 DID = "4008001234"
@@ -139,20 +166,63 @@ async def drive(
     return result
 
 
-class _Flows:
-    def __init__(self, flow: Flow) -> None:
-        self._active = ActiveFlow("t1", "main", 1, flow)
-
-    async def flow_for(self, tenant_id: str, did: str) -> ActiveFlow | None:  # noqa: ARG002
-        return self._active
+ADMIN = Principal("key:bench", Role.PLATFORM_ADMIN, None, ALL_SCOPES)
 
 
-class _Sink:
-    def __init__(self) -> None:
-        self.records: list[IvrCallRecord] = []
+@dataclass
+class Production:
+    """ccbridge's IVR as ``ccbridge serve`` wires it, over a seeded SQLite database."""
 
-    def record(self, entry: IvrCallRecord) -> None:
-        self.records.append(entry)
+    engine: AsyncEngine
+    ivr: IvrWiring
+    agi: FastAgiServer
+    logged: int = 0
+    steps: list[dict[str, str | None]] = field(default_factory=list)
+
+
+async def production(db_dir: Path, concurrency: int) -> Production:
+    """Migrate and seed a database (tenant t1, skill groups, the flow published), then wire."""
+    settings = Settings(
+        _env_file=None,
+        database_url=f"sqlite+aiosqlite:///{db_dir / 'bench.db'}",
+        simulate_pbx=False,
+        routes={DID: RouteSettings(tenant="t1", queue="t1-sales")},
+        agi=AgiSettings(port=0, max_sessions=max(500, concurrency)),
+        ivr=IvrSettings(prompts_dir=db_dir / "prompts", asterisk_prompts_dir="ccbridge"),
+    )
+    await run_migrations_async(settings.database_url)
+    engine = create_engine(settings.database_url)
+    sessions = create_session_factory(engine)
+    access = AccessService(
+        lambda: SqlAccessUnitOfWork(sessions),
+        JwtCodec("x" * 32),
+        now=lambda: NOW,
+        token_ttl_seconds=600,
+    )
+    await access.create_tenant(ADMIN, tenant_id="t1", name="T1")
+    groups = SkillGroupRepository(sessions)
+    for group in ("sales", "service", "vip"):
+        await groups.create(SkillGroupRecord("t1", group, queue_name("t1", group)))
+    calendar = build_calendar_service(engine)
+    ivr, agi = build_ivr_fastagi(settings, engine, calendar, now=lambda: NOW)
+    body = FLOW.read_bytes()
+    await ivr.service.create_flow(ADMIN, "t1", "main", body, "application/yaml")
+    prompts = IvrPromptRepository(sessions)
+    flow = parse_flow(load_document(body, "application/yaml")).flow
+    assert flow is not None
+    for pid in sorted(flow.prompt_ids()):  # as uploaded: Asterisk plays ccbridge/t1/<pid>
+        await prompts.add(PromptRecord("t1", pid, f"{pid}.wav", 1, 1, NOW, "bench"))
+    await ivr.service.publish(ADMIN, "t1", "main", "bench")
+    return Production(engine, ivr, agi)
+
+
+async def stored_logs(prod: Production) -> list[IvrCallRecord]:
+    """Flush the call-log buffer as its job would; return every stored call as reports read it."""
+    for name, _, job in prod.ivr.jobs:
+        if name == "ivr-call-log":
+            await job()
+    logs = IvrCallLogRepository(create_session_factory(prod.engine))
+    return await logs.list("t1", limit=1_000_000)
 
 
 def summary(samples: list[int]) -> tuple[float, float]:
@@ -161,30 +231,49 @@ def summary(samples: list[int]) -> tuple[float, float]:
     return cuts[49] / 1000, cuts[98] / 1000
 
 
+def _exclusive(
+    busy: asyncio.Lock, job: Callable[[], Awaitable[object]]
+) -> Callable[[], Awaitable[object]]:
+    """Run ``job`` under ``busy``, so the bench can stop the jobs while none is writing."""
+
+    async def run() -> object:
+        async with busy:
+            return await job()
+
+    return run
+
+
 async def run_ccbridge(
-    flow: Flow, calls: int, concurrency: int, think_ms: float
-) -> tuple[float, list[int], Any]:
-    """Serve the flow with ccbridge; return (calls/s, turnarounds in ns, a transcript)."""
-    sink = _Sink()
-    runner = IvrRunner(_Flows(flow), sink, lambda: NOW)
-    router = AgiRouter()
-    router.add_route(
-        SCRIPT, InboundRouteHandler({DID: InboundRoute("t1", "t1-sales")}, None, runner)
-    )
-    server = FastAgiServer(AgiServerConfig(port=0, max_sessions=max(500, concurrency)), router)
-    await server.start()
+    prod: Production, calls: int, concurrency: int, think_ms: float
+) -> tuple[float, list[int], Any, float]:
+    """Serve the flow; return (calls/s, turnarounds in ns, a transcript, server CPU seconds)."""
+    jobs, busy = JobRunner(), asyncio.Lock()
+    for name, interval, job in prod.ivr.jobs:
+        jobs.add(name, interval, _exclusive(busy, job))
+    await prod.agi.start()
+    running = asyncio.create_task(jobs.run())
+    cpu = time.process_time()
     try:
-        elapsed, transcript, samples = await drive(server.port, calls, concurrency, think_ms)
+        elapsed, transcript, samples = await drive(prod.agi.port, calls, concurrency, think_ms)
     finally:
-        await server.stop()
-    assert len(sink.records) == calls
-    assert all(r.target == "sales" for r in sink.records)
-    return calls / elapsed, samples, transcript
+        cpu = time.process_time() - cpu
+        async with busy:  # stop the jobs between runs, not in the middle of a write
+            running.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await running
+        await prod.agi.stop()
+    logs = await stored_logs(prod)
+    want = prod.logged + calls
+    assert len(logs) == want, f"{len(logs)} IVR call logs stored, want {want}"
+    assert all(log.target == "sales" for log in logs)
+    assert all(log.steps == prod.steps for log in logs), "every step is logged"
+    prod.logged = len(logs)
+    return calls / elapsed, samples, transcript, cpu
 
 
 async def run_panoramisk(
     commands: list[str], calls: int, concurrency: int, think_ms: float
-) -> tuple[float, list[int]]:
+) -> tuple[float, list[int], float]:
     """Serve the same command lines from a bare panoramisk route."""
     from panoramisk.fast_agi import Application
 
@@ -196,60 +285,103 @@ async def run_panoramisk(
     app.add_route(SCRIPT, handler)
     server = await asyncio.start_server(app.handler, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
+    cpu = time.process_time()
     try:
         elapsed, _, samples = await drive(port, calls, concurrency, think_ms)
     finally:
+        cpu = time.process_time() - cpu
         server.close()
         await server.wait_closed()
-    return calls / elapsed, samples
+    return calls / elapsed, samples, cpu
 
 
-async def main(calls: int, concurrency: int, rounds: int, think_ms: float) -> None:
-    """Warm up, then measure both (best p99 of ``rounds``) and print figures and ratios."""
-    path = FLOW
-    parsed = parse_flow(load_document(path.read_bytes(), "application/yaml"))
-    assert parsed.flow is not None
-    flow = parsed.flow
-    _, _, transcript = await run_ccbridge(flow, 200, 20, 0)
+def expected_steps(flow: Flow) -> list[dict[str, str | None]]:
+    """The steps the simulator logs for the callers' keys: what every stored call must hold."""
+    run = FlowRun(flow, CallContext(now=NOW, caller="13800138000", did=DID))
+    keys = list(KEYS)
+    action = run.start()
+    while not isinstance(action, Finish):
+        action = run.resume(Digits(keys.pop(0)) if isinstance(action, Ask) else Done())
+    return [step.as_dict() for step in run.steps]
+
+
+async def main(args: argparse.Namespace) -> bool:
+    """Warm up, then measure both (best p99 of ``rounds``); print figures, ratios, PASS/FAIL."""
+    with tempfile.TemporaryDirectory(prefix="ccbridge-ivr-bench-") as tmp:
+        prod = await production(Path(tmp), args.concurrency)
+        flow = parse_flow(load_document(FLOW.read_bytes(), "application/yaml")).flow
+        assert flow is not None
+        prod.steps = expected_steps(flow)
+        try:
+            return await measure(prod, args)
+        finally:
+            await prod.engine.dispose()
+
+
+async def measure(prod: Production, args: argparse.Namespace) -> bool:
+    """The warm-up and measured rounds over one production runtime."""
+    calls, concurrency, think_ms = args.calls, args.concurrency, args.think_ms
+    _, _, transcript, _ = await run_ccbridge(prod, 200, 20, 0)
     commands = [line.decode().rstrip("\n") for line in transcript]
     await run_panoramisk(commands, 200, 20, 0)
     print(f"{len(commands)} AGI commands per call: " + " | ".join(c[:28] for c in commands))
-    best: dict[str, tuple[float, float, float]] = {}
-    for _ in range(rounds):
-        cc_rate, cc_samples, _ = await run_ccbridge(flow, calls, concurrency, think_ms)
-        pk_rate, pk_samples = await run_panoramisk(commands, calls, concurrency, think_ms)
-        for name, rate, samples in (
-            ("ccbridge", cc_rate, cc_samples),
-            ("panoramisk", pk_rate, pk_samples),
+    if args.no_freeze:
+        print("start-up heap NOT frozen (--no-freeze)")
+    else:
+        print(f"start-up heap frozen as in ccbridge serve: {freeze_startup_heap():,} objects")
+    steps = calls * (len(commands) - 1)
+    best: dict[str, tuple[float, float, float, float]] = {}
+    for _ in range(args.rounds):
+        cc_rate, cc_samples, _, cc_cpu = await run_ccbridge(prod, calls, concurrency, think_ms)
+        pk_rate, pk_samples, pk_cpu = await run_panoramisk(commands, calls, concurrency, think_ms)
+        for name, rate, samples, cpu in (
+            ("ccbridge", cc_rate, cc_samples, cc_cpu),
+            ("panoramisk", pk_rate, pk_samples, pk_cpu),
         ):
             p50, p99 = summary(samples)
+            print(f"  round: {name:>10} p50 {p50:7.1f} us  p99 {p99:8.1f} us  {load()}")
             if name not in best or p99 < best[name][2]:
-                best[name] = (rate, p50, p99)
+                best[name] = (rate, p50, p99, cpu / steps * 1e6)
     cc, pk = best["ccbridge"], best["panoramisk"]
-    print(f"{'':>12} {'calls/s':>9} {'step p50 us':>12} {'step p99 us':>12}")
-    for name, (rate, p50, p99) in best.items():
-        print(f"{name:>12} {rate:>9,.0f} {p50:>12.1f} {p99:>12.1f}")
+    print(f"{'':>12} {'calls/s':>9} {'step p50 us':>12} {'step p99 us':>12} {'CPU us/step':>12}")
+    for name, (rate, p50, p99, cpu_us) in best.items():
+        print(f"{name:>12} {rate:>9,.0f} {p50:>12.1f} {p99:>12.1f} {cpu_us:>12.1f}")
+    passed = bool(cc[2] <= args.target_us)
     print(
-        f"ratio ccbridge/panoramisk: calls/s {cc[0] / pk[0]:.2f}, step p99 {cc[2] / pk[2]:.2f}; "
-        f"target step p99 <= 2000 us at {concurrency} concurrent calls: "
-        f"{'met' if cc[2] <= 2000 else 'NOT met'}"
+        f"ratio ccbridge/panoramisk: calls/s {cc[0] / pk[0]:.2f}, step p99 {cc[2] / pk[2]:.2f}, "
+        f"CPU/step {cc[3] / pk[3]:.2f}; {load()}"
     )
+    print(
+        f"{'PASS' if passed else 'FAIL'}: ccbridge step p99 {cc[2]:.0f} us "
+        f"{'<=' if passed else '>'} {args.target_us:g} us at {concurrency} concurrent calls "
+        f"({cc[2] / pk[2]:.2f}x bare panoramisk's {pk[2]:.0f} us)"
+    )
+    return passed
+
+
+def load() -> str:
+    """The load average, to judge how far a figure can be trusted on a shared machine."""
+    one, five, _ = os.getloadavg()
+    return f"load {one:.2f} {five:.2f}"
 
 
 def cli() -> None:
-    """Parse arguments, quieten logs, pin the CPU and run."""
+    """Parse arguments, quieten logs, pin the CPU and run; exit 1 when the target is missed."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=2000)
     parser.add_argument("--concurrency", type=int, default=200)
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--think-ms", type=float, default=50.0)
+    parser.add_argument("--think-ms", type=float, default=500.0)
+    parser.add_argument("--target-us", type=float, default=2000.0, help="step p99 target")
     parser.add_argument("--no-pin", action="store_true")
+    parser.add_argument("--no-freeze", action="store_true", help="skip gc.freeze() (A/B)")
     args = parser.parse_args()
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
     logging.getLogger("panoramisk").setLevel(logging.WARNING)
-    print("not pinned" if args.no_pin else pin_to_one_core())
+    print("not pinned" if args.no_pin else pin_to_one_core(), load())
     print(f"{args.calls} calls, {args.concurrency} at once, media time 0-{2 * args.think_ms:g} ms")
-    asyncio.run(main(args.calls, args.concurrency, args.rounds, args.think_ms))
+    passed: bool = asyncio.run(main(args))
+    sys.exit(0 if passed else 1)
 
 
 if __name__ == "__main__":

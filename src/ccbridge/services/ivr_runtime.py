@@ -3,6 +3,7 @@ stamp, so a call never waits on the database) and a buffered call log written by
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime
@@ -50,6 +51,7 @@ class ActiveFlowCache:
         self._checked_at = -float("inf")
         self._stamp: object = None
         self._by_tenant: dict[str, list[ActiveFlow]] = {}
+        self._first_load = asyncio.Lock()
         self.reloads = 0
 
     async def flow_for(self, tenant_id: str, did: str) -> ActiveFlow | None:
@@ -64,10 +66,19 @@ class ActiveFlowCache:
         return default
 
     async def _refresh(self) -> None:
+        if not self.reloads:  # nothing loaded yet: calls wait for the first load, none skip the IVR
+            async with self._first_load:
+                if not self.reloads:
+                    self._checked_at = self._monotonic()
+                    await self._reload_if_changed()
+            return
         now = self._monotonic()
         if now - self._checked_at < self._check_every:
             return
         self._checked_at = now
+        await self._reload_if_changed()
+
+    async def _reload_if_changed(self) -> None:
         stamp = await self._flows.state_stamp()
         if stamp == self._stamp:
             return
@@ -112,13 +123,29 @@ class CachedTenantFacts:
         self._ttl = ttl
         self._monotonic = monotonic
         self._cached: dict[str, tuple[float, TenantFacts]] = {}
+        self._reading: dict[str, asyncio.Future[TenantFacts]] = {}
 
     async def facts(self, tenant_id: str, at: datetime) -> TenantFacts:
-        """Return the tenant's facts, read again when older than ``ttl`` seconds."""
+        """Return the tenant's facts, read again when older than ``ttl`` seconds.
+
+        One read per tenant at a time: calls arriving while it runs wait for it. Without that,
+        every call starting during a slow read started its own, which made reads slower still
+        (measured: ~1 read per call at 200 concurrent IVR calls on SQLite).
+        """
         now = self._monotonic()
         hit = self._cached.get(tenant_id)
         if hit is not None and now - hit[0] < self._ttl:
             return hit[1]
+        reading = self._reading.get(tenant_id)
+        if reading is None:
+            reading = asyncio.ensure_future(self._read(tenant_id, at, now, hit))
+            self._reading[tenant_id] = reading
+        return await asyncio.shield(reading)  # a caller hanging up must not cancel the others'
+
+    async def _read(
+        self, tenant_id: str, at: datetime, now: float, hit: tuple[float, TenantFacts] | None
+    ) -> TenantFacts:
+        """Read the store once; on failure keep the last facts, or fail closed."""
         try:
             fresh = await self._source.facts(tenant_id, at)
         except Exception:
@@ -126,6 +153,8 @@ class CachedTenantFacts:
             if hit is not None:
                 return hit[1]
             return TenantFacts(DEFAULT_TIMEZONE, frozenset(), NO_OUTBOUND)
+        finally:
+            del self._reading[tenant_id]
         self._cached[tenant_id] = (now, fresh)
         return fresh
 
@@ -146,13 +175,16 @@ class BufferedCallLog:
         self._pending.append(entry)
 
     async def flush(self) -> int:
-        """Write what is queued; on failure the records are kept for the next run."""
+        """Write what is queued; on failure or cancellation the records are kept for the next run.
+
+        A job cancelled mid-write (shutdown) must not lose the batch it had taken.
+        """
         batch, self._pending = self._pending, []
         if not batch:
             return 0
         try:
             await self._write(batch)
-        except Exception:
+        except BaseException:
             self._pending = batch + self._pending
             raise
         return len(batch)

@@ -12,6 +12,7 @@ from ccbridge.asterisk.agi.errors import AgiProtocolError
 HANGUP_LINE = "HANGUP"
 
 _RESULT_PREFIX = "result="
+_PLAIN_200 = "200 " + _RESULT_PREFIX
 _CODE_LINE = re.compile(r"(?P<code>[1-5]\d\d)(?P<sep>[ -])(?P<rest>.*)", re.DOTALL)
 # "(data)" then optional "key=value" words; the data is greedy so a ")" inside a variable's
 # value (``200 result=1 (a (b) c)``) stays in the data.
@@ -60,6 +61,10 @@ def _to_int(text: str) -> int:
 def parse_result_line(line: str) -> AgiResult:
     """Parse one complete reply line such as ``200 result=1 (ok)`` or ``510 Invalid …``."""
     line = line.rstrip("\r\n")
+    if line.startswith(_PLAIN_200):  # "200 result=<n>" alone: most replies, no regex needed
+        value = line[len(_PLAIN_200) :]
+        if " " not in value:
+            return AgiResult(code=200, result=_to_int(value), data=None, extra={}, value=value)
     match = _CODE_LINE.fullmatch(line)
     if match is None:
         raise AgiProtocolError(f"not an AGI reply line: {line[:80]!r}")

@@ -15,7 +15,12 @@ from ccbridge.asterisk.agi.errors import (
     AgiProtocolError,
     AgiTimeoutError,
 )
-from ccbridge.asterisk.agi.result import AgiResult, ReplyAssembler, decode_line
+from ccbridge.asterisk.agi.result import (
+    AgiResult,
+    ReplyAssembler,
+    decode_line,
+    parse_result_line,
+)
 
 _FORBIDDEN = re.compile(r"[\r\n\x00]")
 # A bare word is safe for Asterisk's argument splitter (res_agi.c parse_args): no blank, quote
@@ -154,8 +159,10 @@ class AgiSession:
         delay = self.command_timeout if reply_timeout is None else reply_timeout
         self._arm(delay)
         try:
-            self._writer.write(text.encode("utf-8") + b"\n")
-            await self._writer.drain()
+            writer = self._writer
+            writer.write(text.encode("utf-8") + b"\n")
+            if writer.transport.get_write_buffer_size():  # only a peer not reading makes us wait
+                await writer.drain()
             result, hung_up_now = await self._read_reply()
         except (ConnectionError, OSError, AgiHangup) as exc:
             if self._timed_out:
@@ -176,8 +183,11 @@ class AgiSession:
         return result
 
     async def _read_reply(self) -> tuple[AgiResult, bool]:
-        """Read lines until one reply is complete; also tell whether ``HANGUP`` came first."""
-        assembler = ReplyAssembler()
+        """Read lines until one reply is complete; also tell whether ``HANGUP`` came first.
+
+        A first line ``200 …`` is the whole reply (the usual case), parsed without an assembler.
+        """
+        assembler: ReplyAssembler | None = None
         while True:
             try:
                 raw = await self._reader.readline()
@@ -188,6 +198,10 @@ class AgiSession:
                 self.hung_up = True
                 raise AgiHangup("Asterisk closed the FastAGI connection")
             try:
+                if assembler is None:
+                    if raw.startswith(b"200 "):
+                        return parse_result_line(decode_line(raw)), False
+                    assembler = ReplyAssembler()
                 result = assembler.feed(decode_line(raw))
             except AgiProtocolError:
                 self._broken = True
