@@ -218,7 +218,7 @@ async def production(db_dir: Path, concurrency: int) -> Production:
 
 async def stored_logs(prod: Production) -> list[IvrCallRecord]:
     """Flush the call-log buffer as its job would; return every stored call as reports read it."""
-    for name, _, job in prod.ivr.jobs:
+    for name, _, job in prod.ivr.flushes:
         if name == "ivr-call-log":
             await job()
     logs = IvrCallLogRepository(create_session_factory(prod.engine))
@@ -248,7 +248,7 @@ async def run_ccbridge(
 ) -> tuple[float, list[int], Any, float]:
     """Serve the flow; return (calls/s, turnarounds in ns, a transcript, server CPU seconds)."""
     jobs, busy = JobRunner(), asyncio.Lock()
-    for name, interval, job in prod.ivr.jobs:
+    for name, interval, job in (*prod.ivr.jobs, *prod.ivr.flushes):
         jobs.add(name, interval, _exclusive(busy, job))
     await prod.agi.start()
     running = asyncio.create_task(jobs.run())

@@ -138,6 +138,7 @@ class Service:
         except* _StopRequested:
             pass
         finally:
+            await self.jobs.run_final()  # after the FastAGI server stopped: no new records
             await self.writer.stop()
             if self.read_pool is not None:
                 await self.read_pool.close()
@@ -335,6 +336,8 @@ def build_service(
     jobs.add("loop-lag", 1.0, _loop_lag_probe)
     for name, interval, job in (*seat_jobs, *recording_jobs, *ivr.jobs, *event_jobs):
         jobs.add(name, interval, job)
+    for name, interval, job in ivr.flushes:
+        jobs.add(name, interval, job, on_stop=True)
     return Service(
         ami=ami,
         agi=agi,
@@ -608,6 +611,8 @@ class IvrWiring:
     service: IvrService
     runner: IvrRunner
     jobs: list[tuple[str, float, Callable[[], Awaitable[object]]]]
+    flushes: list[tuple[str, float, Callable[[], Awaitable[object]]]]
+    """Periodic jobs that also run once at shutdown (the buffered call log)."""
 
 
 def build_ivr_fastagi(
@@ -671,9 +676,10 @@ def _ivr(
     )
     jobs: list[tuple[str, float, Callable[[], Awaitable[object]]]] = [
         ("ivr-activate", IVR_ACTIVATE_SECONDS, service.activate_due),
-        ("ivr-call-log", IVR_LOG_FLUSH_SECONDS, call_log.flush),
     ]
-    return IvrWiring(service, runner, jobs)
+    return IvrWiring(
+        service, runner, jobs, [("ivr-call-log", IVR_LOG_FLUSH_SECONDS, call_log.flush)]
+    )
 
 
 def build_calendar_service(engine: AsyncEngine) -> CalendarService:

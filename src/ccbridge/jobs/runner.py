@@ -31,6 +31,8 @@ class PeriodicJob:
     name: str
     interval: float
     run: Callable[[], Awaitable[object]]
+    on_stop: bool = False
+    """Run once more at shutdown (a buffer's flush: what it holds must not be lost)."""
     stats: JobStats = field(default_factory=JobStats)
 
 
@@ -41,11 +43,31 @@ class JobRunner:
         self._jobs: list[PeriodicJob] = []
         self._max_backoff = max_backoff
 
-    def add(self, name: str, interval: float, run: Callable[[], Awaitable[object]]) -> PeriodicJob:
+    def add(
+        self,
+        name: str,
+        interval: float,
+        run: Callable[[], Awaitable[object]],
+        *,
+        on_stop: bool = False,
+    ) -> PeriodicJob:
         """Register a job; returns it so callers can read its stats."""
-        job = PeriodicJob(name, interval, run)
+        job = PeriodicJob(name, interval, run, on_stop)
         self._jobs.append(job)
         return job
+
+    async def run_final(self) -> None:
+        """At shutdown, after :meth:`run` is cancelled: run each ``on_stop`` job once more.
+
+        A failure is logged and the next job still runs; shutdown never hangs on one.
+        """
+        for job in self._jobs:
+            if not job.on_stop:
+                continue
+            try:
+                await job.run()
+            except Exception:
+                log.exception("job_final_run_failed", job=job.name)
 
     @property
     def jobs(self) -> list[PeriodicJob]:

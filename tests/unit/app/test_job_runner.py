@@ -32,3 +32,30 @@ async def test_failing_job_is_retried_and_others_keep_running() -> None:
     assert bad_job.stats.failures == 2
     assert bad_job.stats.consecutive_failures == 0
     assert bad_job.stats.last_error == "RuntimeError: boom"
+
+
+async def test_on_stop_jobs_run_once_more_at_shutdown_even_after_a_failing_one() -> None:
+    """A buffer flushed every few seconds would lose its last seconds at shutdown otherwise."""
+    runner = JobRunner()
+    flushed: list[str] = []
+
+    async def failing_flush() -> None:
+        raise RuntimeError("database gone")
+
+    async def flush() -> None:
+        flushed.append("call-log")
+
+    async def tick() -> None:
+        flushed.append("tick")
+
+    runner.add("broken", 3600.0, failing_flush, on_stop=True)
+    runner.add("call-log", 3600.0, flush, on_stop=True)
+    runner.add("tick", 3600.0, tick)
+    task = asyncio.create_task(runner.run())
+    await asyncio.sleep(0.05)  # every job ran once at start
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    flushed.clear()
+    await runner.run_final()
+    assert flushed == ["call-log"]
