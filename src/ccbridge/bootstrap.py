@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 import structlog
 import uvicorn
+from fastapi import FastAPI
 
 from ccbridge.api.app import EventApi, RecordingApi, SeatApi, create_app
 from ccbridge.api.security import JwtCodec
@@ -158,6 +159,20 @@ class _HttpServer(uvicorn.Server):
         yield
 
 
+def _http_server(app: FastAPI, settings: Settings) -> _HttpServer:
+    """uvicorn on the configured address; our JSON logs, no lifespan (we own start and stop)."""
+    return _HttpServer(
+        uvicorn.Config(
+            app,
+            host=settings.api.host,
+            port=settings.api.port,
+            log_config=None,
+            access_log=False,
+            lifespan="off",
+        )
+    )
+
+
 @contextlib.contextmanager
 def _stop_on_signals(http: uvicorn.Server) -> Iterator[None]:
     """Turn SIGINT/SIGTERM into a graceful HTTP stop, which then stops everything else."""
@@ -250,16 +265,7 @@ async def run_api(settings: Settings) -> None:
         jwt=JwtCodec(settings.auth.jwt_secret.get_secret_value()),
         event_api=event_api,
     )
-    http = _HttpServer(
-        uvicorn.Config(
-            app,
-            host=settings.api.host,
-            port=settings.api.port,
-            log_config=None,
-            access_log=False,
-            lifespan="off",
-        )
-    )
+    http = _http_server(app, settings)
     freeze_startup_heap()
     try:
         with _stop_on_signals(http):
@@ -322,16 +328,7 @@ def build_service(
         event_api=event_api,
         calendar_api=calendar,
     )
-    http = _HttpServer(
-        uvicorn.Config(
-            app,
-            host=settings.api.host,
-            port=settings.api.port,
-            log_config=None,
-            access_log=False,
-            lifespan="off",
-        )
-    )
+    http = _http_server(app, settings)
     jobs = JobRunner()
     jobs.add("loop-lag", 1.0, _loop_lag_probe)
     for name, interval, job in (*seat_jobs, *recording_jobs, *ivr.jobs, *event_jobs):

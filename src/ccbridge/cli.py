@@ -33,6 +33,15 @@ def _load_settings() -> Settings:
         raise typer.Exit(2) from None
 
 
+def _refuse_unsafe_production(settings: Settings) -> None:
+    """Exit 2 with every reason when prod mode would start with development secrets."""
+    problems = settings.check_production_secrets()
+    if problems:
+        for p in problems:
+            typer.echo(f"refusing to start: {p}", err=True)
+        raise typer.Exit(2)
+
+
 @app.command()
 def serve(
     simulate_pbx: Annotated[
@@ -53,11 +62,7 @@ def serve(
         settings.api.host = host
     if port is not None:
         settings.api.port = port
-    problems = settings.check_production_secrets()
-    if problems:
-        for p in problems:
-            typer.echo(f"refusing to start: {p}", err=True)
-        raise typer.Exit(2)
+    _refuse_unsafe_production(settings)
     from ccbridge.bootstrap import run_service  # lazy: keeps `--help` fast
 
     asyncio.run(run_service(settings))
@@ -78,11 +83,7 @@ def api(
         settings.api.host = host
     if port is not None:
         settings.api.port = port
-    problems = settings.check_production_secrets()
-    if problems:
-        for p in problems:
-            typer.echo(f"refusing to start: {p}", err=True)
-        raise typer.Exit(2)
+    _refuse_unsafe_production(settings)
     from ccbridge.bootstrap import run_api  # lazy: keeps `--help` fast
 
     try:
