@@ -115,3 +115,17 @@ def test_api_process_refuses_sqlite(monkeypatch: pytest.MonkeyPatch, tmp_path: P
     result = runner.invoke(app, ["api"])
     assert result.exit_code == 2
     assert "needs PostgreSQL" in result.output
+
+
+@pytest.mark.parametrize("command", ["serve", "api"])
+def test_serve_and_api_refuse_to_start_in_prod_with_dev_secrets(
+    command: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Both entry points refuse before opening anything, naming every default secret."""
+    monkeypatch.setenv("CCBRIDGE_MODE", "prod")
+    result = runner.invoke(app, [command])
+    assert result.exit_code == 2
+    assert "refusing to start: CCBRIDGE_AMI__SECRET still has the development default" in (
+        result.output
+    )
+    assert "CCBRIDGE_SECRETS_KEY must be set" in result.output
