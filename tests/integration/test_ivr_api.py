@@ -46,6 +46,7 @@ from ccbridge.services.seat_ports import SkillGroupRecord
 from ccbridge.services.tenants import AccessService
 from tests.fakes.ivr import FLOWS_DIR
 from tests.fakes.seats import FakeClock
+from tests.support.api_rig import auth, create_tenants
 
 SECRET = "integration-test-secret-0123456789abcdef"
 BASE = "/api/v1/tenants/t1/ivr"
@@ -53,10 +54,6 @@ HOLIDAYS = (date(2026, 12, 25),)
 """The working-day calendar's 2026 holidays in these tests (Christmas Day), stored in the DB."""
 YAML = {"content-type": "application/yaml"}
 ROOT = Principal(actor="test", role=Role.PLATFORM_ADMIN, tenant_id=None)
-
-
-def auth(key: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {key}"}
 
 
 @dataclass
@@ -137,18 +134,7 @@ async def world(engine: AsyncEngine, tmp_path: Path) -> AsyncIterator[World]:
     platform = auth(platform_key)
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
-        admins = {}
-        for tid in ("t1", "t2"):
-            resp = await client.post(
-                "/api/v1/tenants", json={"id": tid, "name": tid.upper()}, headers=platform
-            )
-            assert resp.status_code == 201, resp.text
-            resp = await client.post(
-                f"/api/v1/tenants/{tid}/api-keys",
-                json={"name": "admin", "role": "tenant_admin"},
-                headers=platform,
-            )
-            admins[tid] = auth(resp.json()["key"])
+        admins = await create_tenants(client, platform, {"t1": {}, "t2": {}})
         yield World(
             client,
             clock,

@@ -39,6 +39,7 @@ from ccbridge.services.retention import RetentionService
 from ccbridge.services.tenants import AccessService
 from ccbridge.storage.recording_files import LocalRecordingFiles
 from tests.integration.recording_support import CIPHER, SettableClock, make_recording
+from tests.support.api_rig import create_tenants
 
 SECRET = "integration-test-secret-0123456789abcdef"
 
@@ -134,18 +135,7 @@ async def world(engine: AsyncEngine, tmp_path: Path) -> AsyncIterator[World]:
         recs.append(await store.add(rec, clock.now()))
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
-        admins = {}
-        for tid in ("t1", "t2"):
-            resp = await client.post(
-                "/api/v1/tenants", json={"id": tid, "name": tid.upper()}, headers=platform
-            )
-            assert resp.status_code == 201, resp.text
-            resp = await client.post(
-                f"/api/v1/tenants/{tid}/api-keys",
-                json={"name": "admin", "role": "tenant_admin"},
-                headers=platform,
-            )
-            admins[tid] = {"Authorization": f"Bearer {resp.json()['key']}"}
+        admins = await create_tenants(client, platform, {"t1": {}, "t2": {}})
         yield World(
             client,
             clock,

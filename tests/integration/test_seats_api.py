@@ -15,33 +15,22 @@ import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from ccbridge.api.app import SeatApi, create_app
+from ccbridge.api.app import create_app
 from ccbridge.api.security import JwtCodec
 from ccbridge.db.access_uow import SqlAccessUnitOfWork
 from ccbridge.db.engine import create_session_factory
 from ccbridge.db.repositories import CallRepository
-from ccbridge.db.repositories.agents import AgentRepository
 from ccbridge.db.repositories.calendar import CalendarRepository
-from ccbridge.db.repositories.dial_policies import DialPolicyRepository
-from ccbridge.db.repositories.leases import LeaseRepository
-from ccbridge.db.repositories.seat_sessions import SeatSessionRepository, StateIntervalRepository
-from ccbridge.db.repositories.skill_groups import SkillGroupRepository
 from ccbridge.domain.access import Role
 from ccbridge.observability.health import Readiness
-from ccbridge.services.agents import AgentAdminService
 from ccbridge.services.audit import AuditRecorder
-from ccbridge.services.calendar import CalendarService, TenantZoneReader
-from ccbridge.services.dialing import DialPolicyService
-from ccbridge.services.leases import LeaseService
+from ccbridge.services.calendar import CalendarService
 from ccbridge.services.seats import SeatService
 from ccbridge.services.tenants import AccessService
 from tests.fakes.seats import FakeClock, RecordingQueues
+from tests.support.api_rig import auth, create_tenants, seat_api
 
 SECRET = "integration-test-secret-0123456789abcdef"
-
-
-def auth(key: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {key}"}
 
 
 @dataclass
@@ -66,42 +55,14 @@ async def world(engine: AsyncEngine) -> AsyncIterator[World]:
         lambda: SqlAccessUnitOfWork(sessions), codec, now=clock.now, token_ttl_seconds=600
     )
     audit = AuditRecorder(lambda: SqlAccessUnitOfWork(sessions), clock.now)
-    agents, groups = AgentRepository(sessions), SkillGroupRepository(sessions)
-    leases, seat_sessions = LeaseRepository(sessions), SeatSessionRepository(sessions)
     queues = RecordingQueues()
-    seats = SeatService(
-        agents=agents,
-        leases=leases,
-        sessions=seat_sessions,
-        intervals=StateIntervalRepository(sessions),
-        queues=queues,
-        clock=clock,
-    )
+    calendar = CalendarService(CalendarRepository(sessions), audit, clock.now)
     app = create_app(
         call_store=CallRepository(sessions),
         readiness=Readiness(),
         access=access,
         jwt=codec,
-        seat_api=SeatApi(
-            agent_admin=AgentAdminService(agents, groups, seat_sessions, audit),
-            seats=seats,
-            leases=LeaseService(
-                leases,
-                seat_sessions,
-                audit,
-                clock.now,
-                calendar=CalendarService(CalendarRepository(sessions), audit, clock.now),
-                zones=TenantZoneReader(lambda: SqlAccessUnitOfWork(sessions)),
-            ),
-            audit=audit,
-            current_call=lambda _interface: None,
-            dial_policy=DialPolicyService(
-                DialPolicyRepository(sessions),
-                lambda: SqlAccessUnitOfWork(sessions),
-                audit,
-                clock.now,
-            ),
-        ),
+        seat_api=seat_api(sessions, clock, audit, calendar, queues),
     )
     _, platform_key = await access.create_system_key(
         role=Role.PLATFORM_ADMIN, tenant_id=None, name="ops", actor="test"
@@ -109,18 +70,8 @@ async def world(engine: AsyncEngine) -> AsyncIterator[World]:
     platform = auth(platform_key)
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
-        admins = {}
-        for tid in ("t1", "t2"):
-            resp = await client.post(
-                "/api/v1/tenants", json={"id": tid, "name": tid.upper()}, headers=platform
-            )
-            assert resp.status_code == 201, resp.text
-            resp = await client.post(
-                f"/api/v1/tenants/{tid}/api-keys",
-                json={"name": "admin", "role": "tenant_admin"},
-                headers=platform,
-            )
-            admins[tid] = auth(resp.json()["key"])
+        admins = await create_tenants(client, platform, {"t1": {}, "t2": {}})
+        for tid in admins:
             lease = {"seats": {"inbound": 10}, "valid_from": "2026-01-01"}
             resp = await client.post(f"/api/v1/tenants/{tid}/leases", json=lease, headers=platform)
             assert resp.status_code == 201, resp.text
