@@ -5,6 +5,11 @@ played by an in-process asyncio client that acts as Asterisk 22 (the environment
 capture). Server and client share one event loop, pinned to one core when possible.
 
     .venv/bin/python bench/agi_sessions.py --sessions 5000 --concurrency 1,50,200
+
+Flow execution (the IVR issue's step-latency target, real flows through the production wiring
+beside a bare panoramisk route sending the same commands) is ``bench/ivr_flows.py``, also run as
+
+    .venv/bin/python bench/agi_sessions.py --flows --calls 2000 --concurrency 200 --think-ms 500
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import contextlib
 import logging
 import os
 import statistics
+import sys
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -217,8 +223,19 @@ async def main(sessions: int, levels: list[int], rounds: int) -> None:
 
 
 def cli() -> None:
-    """Parse arguments, quieten logs, pin the CPU and run."""
+    """Parse arguments, quieten logs, pin the CPU and run (``--flows``: the IVR flow bench)."""
+    if "--flows" in sys.argv[1:]:
+        import ivr_flows  # beside this file: the flow-execution variant of these sessions
+
+        sys.argv.remove("--flows")
+        ivr_flows.cli()
+        return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--flows",
+        action="store_true",
+        help="measure IVR flow execution instead (bench/ivr_flows.py; its options follow)",
+    )
     parser.add_argument("--sessions", type=int, default=5000)
     parser.add_argument("--concurrency", default="1,50,200")
     parser.add_argument("--rounds", type=int, default=1, help="best of N runs per level")
