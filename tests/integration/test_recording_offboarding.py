@@ -140,17 +140,25 @@ def test_purge_cli_dry_run_counts_and_deletes_nothing(
     assert not old_path.exists()
 
 
+def _cli_world(tmp_path: Path) -> tuple[str, LocalRecordingFiles, Path, ClientServer]:
+    """A database URL for the CLI, a recordings tree, and the client's FTP server with its root."""
+    client_root = tmp_path / "client"
+    client_root.mkdir()
+    return (
+        f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}",
+        LocalRecordingFiles(tmp_path / "rec"),
+        client_root,
+        ClientServer(client_root),
+    )
+
+
 def test_export_cli_pushes_a_range_with_a_report(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import asyncio
     import json
 
-    url = f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}"
-    files = LocalRecordingFiles(tmp_path / "rec")
-    client_root = tmp_path / "client"
-    client_root.mkdir()
-    server = ClientServer(client_root)
+    url, files, client_root, server = _cli_world(tmp_path)
 
     async def seed() -> str:
         await run_migrations_async(url)
@@ -193,11 +201,7 @@ def test_offboard_cli_prints_a_report_clients_verify_with_the_public_key(
     from ccbridge.domain.recordings.signing import sign_report
     from ccbridge.settings import DEV_LINK_SECRET
 
-    url = f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}"
-    files = LocalRecordingFiles(tmp_path / "rec")
-    client_root = tmp_path / "client"
-    client_root.mkdir()
-    server = ClientServer(client_root)
+    url, files, client_root, server = _cli_world(tmp_path)
     legacy_manifest = {"report_id": "old", "tenant": "t0", "recordings": []}
 
     async def seed() -> str:
