@@ -1,11 +1,11 @@
 """Real-PBX IVR: a flow plays on a real Asterisk channel, the caller side presses a key with
 SendDTMF, and the call ends in the queue the flow chose; the path equals the simulator's.
 
-Needs, besides the CCBRIDGE_TEST_AMI_* variables, this dialplan on the PBX (the worktree's
-``extensions-dev-ivr.conf``): ``[ivr-test-inbound]`` runs ``AGI(agi://127.0.0.1:4591/inbound)``
-then ``Queue(${CCB_QUEUE})``; ``[ivr-test-caller]`` waits 1.5 s, runs
-``SendDTMF(${CCB_TEST_DTMF})`` and stays on the line. The queue is the tier's ``ccbridge-test``
-(tenant ``ccbridge``, skill group ``test``).
+Needs, besides the CCBRIDGE_TEST_AMI_* variables, this dialplan on the PBX
+(asterisk/test-tier/extensions-ccbridge-test.conf): ``[ivr-test-inbound]`` runs
+``AGI(agi://127.0.0.1:4591/inbound)`` then ``Queue(${CCB_QUEUE})``; ``[ivr-test-caller]``
+waits 1.5 s, runs ``SendDTMF(${CCB_TEST_DTMF})`` and stays on the line. The queue is the
+tier's ``ccbridge-test`` (tenant ``ccbridge``, skill group ``test``).
 """
 
 from __future__ import annotations

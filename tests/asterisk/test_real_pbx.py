@@ -1,6 +1,7 @@
 """Against a real Asterisk 22: login, resync lists, queue membership, and a tracked call.
 
-Needs the snippets in asterisk/ (queue `ccbridge-test`, context `ccbridge-test-agents`).
+Needs the snippets in asterisk/ and asterisk/test-tier/ (queue `ccbridge-test`, context
+`ccbridge-test-agents`); docs/asterisk.md, section 5.
 """
 
 from __future__ import annotations

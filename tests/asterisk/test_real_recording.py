@@ -2,8 +2,8 @@
 the file lands in the index with the four call variables, and ``recording.ready`` lands in the
 event journal in the same transaction.
 
-Needs ``extensions-dev-recording.conf`` (context ``rec-test-queue``: sets CCB_TENANT=t1 and
-CCB_DID=4008001234, then queues in ``ccbridge-test``; see docs/recordings.md) and a
+Needs context ``rec-test-queue`` from asterisk/test-tier/ (sets CCB_TENANT=t1 and
+CCB_DID=4008001234, then queues in ``ccbridge-test``; see docs/asterisk.md, section 5) and a
 recordings directory the PBX writes to (``CCBRIDGE_TEST_RECORDINGS_DIR``, default
 ``/var/lib/ccbridge-test/recordings``).
 """
