@@ -15,6 +15,7 @@ import contextlib
 import time
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -31,12 +32,12 @@ from ccbridge.db.engine import create_engine
 from ccbridge.db.migrate import run_migrations_async
 from ccbridge.domain.acd.membership import QueueMemberSpec
 from ccbridge.services.calls import CallTrackingService
-from tests.support.event_rig import EventWorld, build_world, poll_all
+from tests.support.event_rig import build_world, poll_all
 
 QUEUE = "ccbridge-test"
 AGENTS = "ccbridge-test-agents"
 MEMBER_A = f"Local/2001@{AGENTS}"
-AGENT_A, AGENT_B = "9001", "2002"
+AGENT_A, AGENT_B, AGENT_RINGS = "9001", "2002", "2302"
 CALLER, DID = "13800138000", "4008001234"
 
 
@@ -71,103 +72,203 @@ async def _until(
     raise AssertionError(f"expected {state} with agent {agent}, got {got}")
 
 
-async def _channel(ami: AmiClient, prefix: str, linkedid: str) -> str:
-    """The ``;1`` half of the Local channel named *prefix* in the call *linkedid*."""
+async def _channels(ami: AmiClient, linkedid: str) -> list[AmiMessage]:
+    """Every live channel of the call *linkedid*."""
+    _, items = await ami.send_list_action(act.core_show_channels())
+    return [m for m in items if m.event == "CoreShowChannel" and m.get("Linkedid") == linkedid]
+
+
+async def _channel(ami: AmiClient, prefix: str, linkedid: str, *, up: bool = False) -> str:
+    """The ``;1`` half of the Local channel named *prefix* in the call *linkedid* (once it
+    is answered, with *up*)."""
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
-        _, items = await ami.send_list_action(act.core_show_channels())
-        for m in items:
+        for m in await _channels(ami, linkedid):
             name = m.get("Channel") or ""
-            if name.startswith(prefix) and name.endswith(";1") and m.get("Linkedid") == linkedid:
+            wanted = not up or m.get("ChannelStateDesc") == "Up"
+            if name.startswith(prefix) and name.endswith(";1") and wanted:
                 return name
-        await asyncio.sleep(0.2)
-    raise AssertionError(f"no channel {prefix}…;1 in call {linkedid}")
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"no channel {prefix}…;1 {'up ' if up else ''}in call {linkedid}")
+
+
+@dataclass(slots=True)
+class Scene:
+    """A tenant call answered by agent A on the real PBX, watched through the journal."""
+
+    ami: AmiClient
+    http: httpx.AsyncClient
+    crm: dict[str, str]
+    call_id: str
+    writer: CallBatchWriter
+    transfers: list[AmiMessage] = field(default_factory=list)
+
+    async def until(self, state: str, agent: str) -> dict[str, Any]:
+        return await _until(self.http, self.crm, self.call_id, state, agent)
+
+    async def params(self) -> Any:
+        return await _params(self.http, self.crm, self.call_id)
+
+    async def channel(self, prefix: str, *, up: bool = False) -> str:
+        return await _channel(self.ami, prefix, self.call_id, up=up)
+
+    async def hang_up_caller_and_read_journal(
+        self, last_agent: str
+    ) -> tuple[dict[str, Any], list[Any]]:
+        """End the call from the caller's side; return the final params and its events."""
+        caller = await self.channel("Local/s@xfer-test-queue-")
+        await self.ami.send_action(act.hangup(caller))
+        ended = await self.until("ended", last_agent)
+        await self.writer.flush()
+        events = [e for e in await poll_all(self.http, self.crm) if e["call_id"] == self.call_id]
+        return ended, events
+
+    def transfers_of_this_call(self) -> list[tuple[str | None, str | None]]:
+        """What Asterisk itself said: ``(Result, DestType)`` of each transfer of this call."""
+        return [
+            (m.get("Result"), m.get("DestType"))
+            for m in self.transfers
+            if m.get("TransfereeLinkedid") == self.call_id
+        ]
 
 
 @contextlib.asynccontextmanager
-async def _world(tmp_path: Path) -> AsyncIterator[EventWorld]:
+async def _answered_by_a(ami: AmiClient, tmp_path: Path) -> AsyncIterator[Scene]:
+    """Wire the journal to the real PBX, put agent A in the queue and let A answer a call."""
     url = f"sqlite+aiosqlite:///{tmp_path / 'xfer.db'}"
     await run_migrations_async(url)
     engine = create_engine(url)
+    world = await build_world(engine)
+    writer = CallBatchWriter(world.calls, flush_interval=0.02)
+    AmiCallFeed(ami, CallTrackingService(writer), lambda: datetime.now(UTC)).attach()
+    flushing = asyncio.create_task(writer.run())
+    control = AmiQueueControl(ami)
+    await control.add_member(QueueMemberSpec(QUEUE, MEMBER_A, f"{AGENT_A} 坐席A", 0, False, ""))
+    transport = httpx.ASGITransport(app=world.app)
     try:
-        yield await build_world(engine)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+            scene = Scene(
+                ami, http, world.keys["t1:crm"], f"ccb-xfer-{uuid.uuid4().hex[:12]}", writer
+            )
+            ami.subscribe("AttendedTransfer", scene.transfers.append)
+            await ami.send_action(
+                act.originate(
+                    "Local/s@xfer-test-queue",
+                    application="Wait",
+                    data="30",
+                    caller_id=f'"ccbridge test" <{CALLER}>',
+                    channel_id=scene.call_id,
+                )
+            )
+            answered = await scene.until("connected", AGENT_A)
+            assert answered["params"] == four(AGENT_A)
+            yield scene
     finally:
+        # Agents' legs talk on after the caller left (Wait(20)); free them for the next test.
+        for m in await _channels(ami, scene.call_id):
+            with contextlib.suppress(Exception):
+                await ami.send_action(act.hangup(m.get("Channel") or ""))
+        flushing.cancel()
+        with contextlib.suppress(BaseException):
+            await flushing
+        await writer.stop()
+        await control.remove_member(QUEUE, MEMBER_A)
         await engine.dispose()
+
+
+async def _consult(scene: Scene, target: str, *, answered: bool = True) -> str:
+    """A presses the attended-transfer code (AMI ``Atxfer``) to *target*; return A's channel
+    once the target rings, or has answered with *answered*."""
+    agent_a = await scene.channel(f"{MEMBER_A}-")
+    await scene.ami.send_action(act.atxfer(agent_a, target, AGENTS))
+    await scene.channel(f"Local/{target}@{AGENTS}-", up=answered)
+    # While A consults, the customer's call is unchanged.
+    during = await scene.params()
+    assert (during["state"], during["params"]) == ("connected", four(AGENT_A))
+    return agent_a
+
+
+def _legs(params: dict[str, Any]) -> list[tuple[str, str, bool]]:
+    return [
+        (leg["params"]["agent_no"], leg["via"], leg["ended_at"] is not None)
+        for leg in params["legs"]
+    ]
+
+
+def _journal(events: list[Any]) -> list[tuple[str, dict[str, Any]]]:
+    return [(e["type"], e["data"]["params"]) for e in events]
+
+
+def _expected(agent_b: str) -> list[tuple[str, dict[str, Any]]]:
+    """The journal a CRM reads for every variant: the same five events as on the fake PBX."""
+    return [
+        ("call.queued", four(None)),
+        ("call.ringing", four(AGENT_A)),
+        ("call.answered", four(AGENT_A)),
+        ("call.transferred", four(agent_b)),
+        ("call.ended", four(agent_b)),
+    ]
 
 
 async def test_attended_transfer_keeps_the_four_variables_right(
     real_ami: AmiClient, tmp_path: Path
 ) -> None:
-    transfers: list[AmiMessage] = []
-    real_ami.subscribe("AttendedTransfer", transfers.append)
-    async with _world(tmp_path) as world:
-        crm = world.keys["t1:crm"]
-        writer = CallBatchWriter(world.calls, flush_interval=0.02)
-        AmiCallFeed(real_ami, CallTrackingService(writer), lambda: datetime.now(UTC)).attach()
-        flushing = asyncio.create_task(writer.run())
-        control = AmiQueueControl(real_ami)
-        await control.add_member(QueueMemberSpec(QUEUE, MEMBER_A, f"{AGENT_A} 坐席A", 0, False, ""))
-        call_id = f"ccb-xfer-{uuid.uuid4().hex[:12]}"
-        transport = httpx.ASGITransport(app=world.app)
-        try:
-            async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
-                await real_ami.send_action(
-                    act.originate(
-                        "Local/s@xfer-test-queue",
-                        application="Wait",
-                        data="30",
-                        caller_id=f'"ccbridge test" <{CALLER}>',
-                        channel_id=call_id,
-                    )
-                )
-                answered = await _until(http, crm, call_id, "connected", AGENT_A)
-                assert answered["params"] == four(AGENT_A)
-
-                agent_a = await _channel(real_ami, f"{MEMBER_A}-", call_id)
-                await real_ami.send_action(act.atxfer(agent_a, AGENT_B, AGENTS))
-                consult = await _channel(real_ami, f"Local/{AGENT_B}@{AGENTS}-", call_id)
-                assert consult  # B answered A's consultation (Answer, then Wait)
-                # While A consults, the customer's call is unchanged.
-                during = await _params(http, crm, call_id)
-                assert (during["state"], during["params"]) == ("connected", four(AGENT_A))
-
-                await real_ami.send_action(act.hangup(agent_a))  # A hangs up: transfer done
-                moved = await _until(http, crm, call_id, "connected", AGENT_B)
-                assert moved["params"] == four(AGENT_B)
-                assert [(leg["params"]["agent_no"], leg["via"]) for leg in moved["legs"]] == [
-                    (AGENT_A, "queue"),
-                    (AGENT_B, "attended_transfer"),
-                ]
-
-                caller = await _channel(real_ami, "Local/s@xfer-test-queue-", call_id)
-                await real_ami.send_action(act.hangup(caller))
-                ended = await _until(http, crm, call_id, "ended", AGENT_B)
-                await writer.flush()
-                events = [e for e in await poll_all(http, crm) if e["call_id"] == call_id]
-        finally:
-            flushing.cancel()
-            with contextlib.suppress(BaseException):
-                await flushing
-            await writer.stop()
-            await control.remove_member(QUEUE, MEMBER_A)
+    async with _answered_by_a(real_ami, tmp_path) as scene:
+        agent_a = await _consult(scene, AGENT_B)
+        await real_ami.send_action(act.hangup(agent_a))  # A hangs up: transfer done
+        moved = await scene.until("connected", AGENT_B)
+        assert moved["params"] == four(AGENT_B)
+        assert _legs(moved) == [(AGENT_A, "queue", True), (AGENT_B, "attended_transfer", False)]
+        ended, events = await scene.hang_up_caller_and_read_journal(AGENT_B)
 
     assert ended["params"] == four(AGENT_B)
-    assert ended["transfers"] == [
-        {**ended["transfers"][0], "kind": "attended", "from_agent_no": AGENT_A, "target": AGENT_B}
+    assert [(t["kind"], t["from_agent_no"], t["target"]) for t in ended["transfers"]] == [
+        ("attended", AGENT_A, AGENT_B)
     ]
-    # What Asterisk itself said: one successful attended transfer, bridge to bridge, in this call.
-    mine = [m for m in transfers if m.get("TransfereeLinkedid") == call_id]
-    assert [(m.get("Result"), m.get("DestType")) for m in mine] == [("Success", "Bridge")]
-    # The journal as a CRM reads it: the same five events as on the fake PBX.
-    assert [(e["type"], e["data"]["params"]) for e in events] == [
-        ("call.queued", four(None)),
-        ("call.ringing", four(AGENT_A)),
-        ("call.answered", four(AGENT_A)),
-        ("call.transferred", four(AGENT_B)),
-        ("call.ended", four(AGENT_B)),
+    assert scene.transfers_of_this_call() == [("Success", "Bridge")]
+    assert _journal(events) == _expected(AGENT_B)
+    transfer = {"kind": "attended", "from_agent_no": AGENT_A, "target": AGENT_B}
+    assert events[3]["data"]["transfer"] == transfer
+
+
+async def test_transfer_completed_while_the_target_rings(
+    real_ami: AmiClient, tmp_path: Path
+) -> None:
+    """A hangs up before B answers (a "blond" transfer): Asterisk's ``AttendedTransfer``
+    names no target yet, so the new leg starts with whoever answers next in the call."""
+    async with _answered_by_a(real_ami, tmp_path) as scene:
+        agent_a = await _consult(scene, AGENT_RINGS, answered=False)
+        await real_ami.send_action(act.hangup(agent_a))
+        moved = await scene.until("connected", AGENT_RINGS)  # B answers 1.5 s later
+        assert moved["params"] == four(AGENT_RINGS)
+        assert _legs(moved) == [
+            (AGENT_A, "queue", True),
+            (AGENT_RINGS, "attended_transfer", False),
+        ]
+        ended, events = await scene.hang_up_caller_and_read_journal(AGENT_RINGS)
+
+    assert scene.transfers_of_this_call() == [("Success", "Bridge")]
+    assert [(t["kind"], t["from_agent_no"], t["target"]) for t in ended["transfers"]] == [
+        ("attended", AGENT_A, AGENT_RINGS)
     ]
-    assert events[3]["data"]["transfer"] == {
-        "kind": "attended",
-        "from_agent_no": AGENT_A,
-        "target": AGENT_B,
-    }
+    assert _journal(events) == _expected(AGENT_RINGS)
+
+
+async def test_three_way_keeps_agent_a_on_the_call(real_ami: AmiClient, tmp_path: Path) -> None:
+    async with _answered_by_a(real_ami, tmp_path) as scene:
+        agent_a = await _consult(scene, AGENT_B)
+        # A presses *3 during the consultation: A's phone sends the digits, which Asterisk
+        # reads on A's leg of the bridge (PlayDTMF with Receive on the ;1 half).
+        for digit in "*3":
+            await real_ami.send_action(act.play_dtmf(agent_a, digit, receive=True))
+        joined = await scene.until("connected", AGENT_B)
+        assert joined["params"] == four(AGENT_B)
+        assert _legs(joined) == [(AGENT_A, "queue", False), (AGENT_B, "threeway", False)]
+        ended, events = await scene.hang_up_caller_and_read_journal(AGENT_B)
+
+    assert scene.transfers_of_this_call() == [("Success", "Threeway")]
+    assert ended["params"] == four(AGENT_B)
+    assert _legs(ended) == [(AGENT_A, "queue", True), (AGENT_B, "threeway", True)]
+    assert _journal(events) == _expected(AGENT_B)
+    transfer = {"kind": "threeway", "from_agent_no": AGENT_A, "target": AGENT_B}
+    assert events[3]["data"]["transfer"] == transfer

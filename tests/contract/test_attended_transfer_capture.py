@@ -17,9 +17,9 @@ from ccbridge.testing.ami_frames import Fields
 from ccbridge.testing.fake_pbx import FakeAsterisk
 from ccbridge.testing.transfer_scenarios import ivr_queue_attended_transfer
 
-CAPTURE = (
-    Path(__file__).parents[1] / "fixtures" / "ccbridge-captures" / "attended-transfer-atxfer.txt"
-)
+CAPTURES = Path(__file__).parents[1] / "fixtures" / "ccbridge-captures"
+CAPTURE = CAPTURES / "attended-transfer-atxfer.txt"
+UNTOLD = CAPTURES / "attended-transfer-untold-target.txt"
 NOW = datetime(2026, 12, 2, tzinfo=UTC)
 
 
@@ -77,3 +77,16 @@ async def test_the_fake_emits_the_real_headers_in_the_real_order(
     real = _real()
     fake = frames["AttendedTransfer"]
     assert _shape(fake) == [k for k in _shape(real.fields) if k != "Timestamp"]
+
+
+def test_a_transfer_completed_while_the_target_rings_names_no_target() -> None:
+    """What Asterisk really sends then (the tracker finds the target itself, see
+    tests/unit/domain/test_call_params.py)."""
+    msg = parse_frame(UNTOLD.read_bytes())
+    assert not [k for k, _ in msg.fields if k.startswith("TransferTarget")]
+    (event,) = normalize(msg, lambda: NOW)
+    assert isinstance(event, AttendedTransferred)
+    assert (event.target_channel, event.target_caller_num) == (None, None)
+    assert (event.dest_type, event.merged_linkedid) == ("Bridge", None)
+    assert event.transferer_channel is not None
+    assert event.transferer_channel.startswith("Local/2001@ccbridge-test-agents-")

@@ -295,6 +295,17 @@ def test_originate_always_async_and_variables() -> None:
 def test_other_builders() -> None:
     assert act.hangup("PJSIP/x-1", cause=16).fields == (("Channel", "PJSIP/x-1"), ("Cause", "16"))
     assert act.atxfer("PJSIP/x-1", "2002", "agents").name == "Atxfer"
+    assert act.play_dtmf("Local/2001@a-1;2", "*", receive=True).fields == (
+        ("Channel", "Local/2001@a-1;2"),
+        ("Digit", "*"),
+        ("Receive", "true"),
+    )
+    assert act.play_dtmf("PJSIP/x-1", "3", duration_ms=250).get("Duration") == "250"
+    for bad in ("", "12", "x", "\r"):
+        with pytest.raises(ValueError, match="DTMF digit"):
+            act.play_dtmf("PJSIP/x-1", bad)
+    with pytest.raises(ValueError, match="duration"):
+        act.play_dtmf("PJSIP/x-1", "1", duration_ms=0)
     assert act.setvar("CCB_X", "1", channel="PJSIP/x-1").fields[1:] == (
         ("Variable", "CCB_X"),
         ("Value", "1"),

@@ -162,6 +162,71 @@ def test_attended_transfer_merges_the_consultation_call() -> None:
     assert call_events(None, consult) == []  # the consultation is no CRM call
 
 
+def _untold(at: float, dest: str = "Bridge") -> AttendedTransferred:
+    """An ``AttendedTransfer`` without ``TransferTarget*`` headers, as Asterisk sends one
+    completed while the target still rang (tests/fixtures/ccbridge-captures/)."""
+    return AttendedTransferred(
+        _at(at), L1, L1, "PJSIP/trunk-1", None, None, None, "Local/1101@agents-00000001;1", dest
+    )
+
+
+def _legs_of(agent: str, n: int, at: float) -> list[TelephonyEvent]:
+    """A Local pair of *agent* created in the customer's call (Linkedid L1)."""
+    return [
+        ChannelCreated(
+            _at(at),
+            L1,
+            f"9.{n}{half}",
+            f"Local/{agent}@agents-0000000{n};{half}",
+            None,
+            None,
+            agent,
+            "agents",
+        )
+        for half in (1, 2)
+    ]
+
+
+def test_a_transfer_completed_while_the_target_rings_finds_its_target() -> None:
+    events = [
+        *_queued_call(),
+        *_legs_of("1101", 1, 2),  # agent A's member leg
+        *_legs_of("1102", 2, 8),  # A's *2 dials B from A's leg: B joins the call's Linkedid
+        _untold(9),
+    ]
+    _, rec = _run(events)
+    assert [(s.agent_no, s.via, s.ended_at) for s in rec.segments] == [
+        ("1101", "queue", _at(9)),
+        ("1102", "attended_transfer", None),
+    ]
+    assert [(t.kind, t.from_agent_no, t.target) for t in rec.transfers] == [
+        ("attended", "1101", "1102")
+    ]
+
+
+def test_an_untold_three_way_target_is_found_too_and_a_stays() -> None:
+    events = [*_queued_call(), *_legs_of("1101", 1, 2), *_legs_of("1102", 2, 8)]
+    _, rec = _run([*events, _untold(9, "Threeway")])
+    assert [(s.agent_no, s.via, s.ended_at) for s in rec.segments] == [
+        ("1101", "queue", None),
+        ("1102", "threeway", None),
+    ]
+
+
+def test_an_untold_target_skips_legs_that_hung_up_and_else_stays_unknown() -> None:
+    gone = [
+        *_queued_call(),
+        *_legs_of("1101", 1, 2),
+        *_legs_of("1102", 2, 8),
+        ChannelHungUp(_at(8.5), L1, "9.21", "Local/1102@agents-00000002;1", "Busy"),
+        ChannelHungUp(_at(8.5), L1, "9.22", "Local/1102@agents-00000002;2", "Busy"),
+        _untold(9),
+    ]
+    _, rec = _run(gone)
+    assert [(t.kind, t.target) for t in rec.transfers] == [("attended", "unknown")]
+    assert [s.agent_no for s in rec.segments] == ["1101", "unknown"]
+
+
 def test_threeway_keeps_the_first_agent_on_the_call() -> None:
     events = [
         *_queued_call(),

@@ -268,6 +268,27 @@ def atxfer(channel: str, exten: str, context: str) -> AmiAction:
     return _build("Atxfer", ("Channel", channel), ("Exten", exten), ("Context", context))
 
 
+DTMF_DIGITS = frozenset("0123456789*#ABCD")
+
+
+def play_dtmf(
+    channel: str, digit: str, *, duration_ms: int | None = None, receive: bool = False
+) -> AmiAction:
+    """Play one DTMF digit to ``channel``; with ``receive``, as if the channel had sent it
+    (how a feature code such as the 3-way ``*3`` reaches a bridge from its phone)."""
+    if len(digit) != 1 or digit not in DTMF_DIGITS:
+        raise ValueError(f"bad DTMF digit {digit!r}: one of 0-9 * # A-D")
+    if duration_ms is not None and not 0 < duration_ms <= 10_000:
+        raise ValueError(f"bad DTMF duration {duration_ms!r} ms: 1 to 10000")
+    return _build(
+        "PlayDTMF",
+        ("Channel", channel),
+        ("Digit", digit),
+        ("Duration", duration_ms),
+        ("Receive", True if receive else None),
+    )
+
+
 def setvar(variable: str, value: str, channel: str | None = None) -> AmiAction:
     """Set a channel (or, without ``channel``, a global) variable."""
     return _build("Setvar", ("Channel", channel), ("Variable", variable), ("Value", value))

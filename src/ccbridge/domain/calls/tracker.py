@@ -202,6 +202,8 @@ class _CallLegs:
 
     seen: list[str] = field(default_factory=list)
     hung_up: set[str] = field(default_factory=set)
+    names: dict[str, str] = field(default_factory=dict)
+    """Channel name of each leg, newest name kept (a transfer's untold target is one)."""
 
 
 def _advance(record: CallRecord, state: CallState) -> CallRecord:
@@ -315,6 +317,8 @@ class CallTracker:
         survivor = self._aliases.get(event.linkedid)
         if survivor is not None:
             event = replace(event, linkedid=survivor)
+        if isinstance(event, AttendedTransferred) and not event.target_channel:
+            event = replace(event, target_channel=self._untold_target(event))
         changed: list[CallRecord] = []
         if isinstance(event, AttendedTransferred) and event.merged_linkedid:
             merged = self._merge(event.merged_linkedid, event.linkedid, event.at)
@@ -350,6 +354,24 @@ class CallTracker:
         if not old.state.is_final:
             self._remember_ended(merged_id)
         return done
+
+    def _untold_target(self, event: AttendedTransferred) -> str | None:
+        """The target of a transfer completed while it still rang ("blond"), which Asterisk's
+        ``AttendedTransfer`` then does not name: the newest live channel of the call that is
+        not the transferee's, the transferer's, the caller's or an agent's already on it."""
+        legs = self._legs.get(event.linkedid)
+        if legs is None:
+            return None
+        rec = self._calls.get(event.linkedid)
+        known_parties = [event.channel, event.transferer_channel, legs.names.get(event.linkedid)]
+        taken = {interface_of_channel(name) for name in known_parties if name}
+        if rec is not None:
+            taken |= {s.agent_interface for s in rec.segments if s.ended_at is None}
+        for uniqueid in reversed(legs.seen):
+            name = legs.names.get(uniqueid)
+            if name and uniqueid not in legs.hung_up and interface_of_channel(name) not in taken:
+                return name
+        return None
 
     def _apply_one(self, event: TelephonyEvent) -> CallRecord | None:
         old = self._calls.get(event.linkedid)
@@ -420,6 +442,8 @@ class CallTracker:
         if event.uniqueid not in legs.seen:
             legs.seen.append(event.uniqueid)
             rec = replace(rec, legs=(*rec.legs, event.uniqueid))
+        if event.channel:
+            legs.names[event.uniqueid] = event.channel
         if not isinstance(event, ChannelHungUp):
             return rec
         legs.hung_up.add(event.uniqueid)
