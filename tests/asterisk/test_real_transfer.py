@@ -36,8 +36,8 @@ from tests.support.event_rig import build_world, poll_all
 
 QUEUE = "ccbridge-test"
 AGENTS = "ccbridge-test-agents"
-MEMBER_A = f"Local/2001@{AGENTS}"
-AGENT_A, AGENT_B, AGENT_RINGS = "9001", "2002", "2302"
+MEMBER_A, MEMBER_C = f"Local/2001@{AGENTS}", f"Local/2003@{AGENTS}"
+AGENT_A, AGENT_B, AGENT_RINGS, AGENT_C = "9001", "2002", "2302", "9002"
 CALLER, DID = "13800138000", "4008001234"
 
 
@@ -134,7 +134,8 @@ class Scene:
 
 @contextlib.asynccontextmanager
 async def _answered_by_a(ami: AmiClient, tmp_path: Path) -> AsyncIterator[Scene]:
-    """Wire the journal to the real PBX, put agent A in the queue and let A answer a call."""
+    """Wire the journal to the real PBX, put agent A in the queue and let A answer a call
+    (agent C, 9002, is signed in too but paused, to take the call back from the IVR)."""
     url = f"sqlite+aiosqlite:///{tmp_path / 'xfer.db'}"
     await run_migrations_async(url)
     engine = create_engine(url)
@@ -144,6 +145,7 @@ async def _answered_by_a(ami: AmiClient, tmp_path: Path) -> AsyncIterator[Scene]
     flushing = asyncio.create_task(writer.run())
     control = AmiQueueControl(ami)
     await control.add_member(QueueMemberSpec(QUEUE, MEMBER_A, f"{AGENT_A} 坐席A", 0, False, ""))
+    await control.add_member(QueueMemberSpec(QUEUE, MEMBER_C, f"{AGENT_C} 坐席C", 0, True, "小休"))
     transport = httpx.ASGITransport(app=world.app)
     try:
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
@@ -173,6 +175,7 @@ async def _answered_by_a(ami: AmiClient, tmp_path: Path) -> AsyncIterator[Scene]
             await flushing
         await writer.stop()
         await control.remove_member(QUEUE, MEMBER_A)
+        await control.remove_member(QUEUE, MEMBER_C)
         await engine.dispose()
 
 
@@ -272,3 +275,53 @@ async def test_three_way_keeps_agent_a_on_the_call(real_ami: AmiClient, tmp_path
     assert _journal(events) == _expected(AGENT_B)
     transfer = {"kind": "threeway", "from_agent_no": AGENT_A, "target": AGENT_B}
     assert events[3]["data"]["transfer"] == transfer
+
+
+async def test_blind_transfer_opens_the_targets_leg_when_it_answers(
+    real_ami: AmiClient, tmp_path: Path
+) -> None:
+    async with _answered_by_a(real_ami, tmp_path) as scene:
+        agent_a = await scene.channel(f"{MEMBER_A}-")
+        # The caller goes to B's extension, which dials B's phone (a new leg in the call).
+        await real_ami.send_action(act.blind_transfer(agent_a, AGENT_B, "ccbridge-test-phones"))
+        moved = await scene.until("connected", AGENT_B)
+        assert moved["params"] == four(AGENT_B)
+        assert _legs(moved) == [(AGENT_A, "queue", True), (AGENT_B, "blind_transfer", False)]
+        ended, events = await scene.hang_up_caller_and_read_journal(AGENT_B)
+
+    assert [(t["kind"], t["from_agent_no"], t["target"]) for t in ended["transfers"]] == [
+        ("blind", AGENT_A, AGENT_B)
+    ]
+    # call.transferred is written when A hands the call on; B answers just after.
+    assert [e["type"] for e in events] == [t for t, _ in _expected(AGENT_B)]
+    assert events[4]["data"]["params"] == four(AGENT_B)
+    assert [(leg["agent_no"], leg["via"]) for leg in events[4]["data"]["legs"]] == [
+        (AGENT_A, "queue"),
+        (AGENT_B, "blind_transfer"),
+    ]
+
+
+async def test_ivr_round_trip_keeps_the_skill_group_and_opens_a_queue_leg(
+    real_ami: AmiClient, tmp_path: Path
+) -> None:
+    """Agent A hands the caller back to the IVR (AMI ``Redirect`` of the caller's leg), the
+    IVR queues it again, and agent C answers: 技能组, 主叫 and 被叫 stay; 工号 becomes C's."""
+    async with _answered_by_a(real_ami, tmp_path) as scene:
+        await real_ami.send_action(act.queue_pause(MEMBER_A, paused=True, queue=QUEUE))
+        await real_ami.send_action(act.queue_pause(MEMBER_C, paused=False, queue=QUEUE))
+        caller = await scene.channel("Local/s@xfer-test-queue-")
+        await real_ami.send_action(act.redirect(caller.replace(";1", ";2"), "xfer-test-queue", "s"))
+        back = await scene.until("connected", AGENT_C)
+        assert back["params"] == four(AGENT_C)
+        assert _legs(back) == [(AGENT_A, "queue", True), (AGENT_C, "queue", False)]
+        ended, events = await scene.hang_up_caller_and_read_journal(AGENT_C)
+
+    assert ended["transfers"] == []
+    assert [(e["type"], e["data"]["params"]) for e in events] == [
+        ("call.queued", four(None)),
+        ("call.ringing", four(AGENT_A)),
+        ("call.answered", four(AGENT_A)),
+        ("call.ringing", four(AGENT_C)),
+        ("call.answered", four(AGENT_C)),
+        ("call.ended", four(AGENT_C)),
+    ]
