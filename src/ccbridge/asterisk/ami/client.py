@@ -607,6 +607,9 @@ class AmiClient:
         session.closed = True
         self._connected = False
         self._logged_in = False
+        if session.close_reason and not self._stopping.is_set():
+            # In the same step as logged_in, so a status read never sees "down, no reason".
+            self._last_error = f"{AmiDisconnected.__name__}: {session.close_reason}"
         self._synced.clear()
         self._abort(session)
         for pending in list(self._pending.values()):
