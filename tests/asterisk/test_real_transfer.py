@@ -213,6 +213,13 @@ def _expected(agent_b: str) -> list[tuple[str, dict[str, Any]]]:
     ]
 
 
+def _assert_journal(events: list[Any], kind: str, agent_b: str) -> None:
+    """The five events with their four variables, and what ``call.transferred`` says."""
+    assert _journal(events) == _expected(agent_b)
+    transfer = {"kind": kind, "from_agent_no": AGENT_A, "target": agent_b}
+    assert events[3]["data"]["transfer"] == transfer
+
+
 async def test_attended_transfer_keeps_the_four_variables_right(
     real_ami: AmiClient, tmp_path: Path
 ) -> None:
@@ -229,9 +236,7 @@ async def test_attended_transfer_keeps_the_four_variables_right(
         ("attended", AGENT_A, AGENT_B)
     ]
     assert scene.transfers_of_this_call() == [("Success", "Bridge")]
-    assert _journal(events) == _expected(AGENT_B)
-    transfer = {"kind": "attended", "from_agent_no": AGENT_A, "target": AGENT_B}
-    assert events[3]["data"]["transfer"] == transfer
+    _assert_journal(events, "attended", AGENT_B)
 
 
 async def test_transfer_completed_while_the_target_rings(
@@ -254,7 +259,7 @@ async def test_transfer_completed_while_the_target_rings(
     assert [(t["kind"], t["from_agent_no"], t["target"]) for t in ended["transfers"]] == [
         ("attended", AGENT_A, AGENT_RINGS)
     ]
-    assert _journal(events) == _expected(AGENT_RINGS)
+    _assert_journal(events, "attended", AGENT_RINGS)
 
 
 async def test_three_way_keeps_agent_a_on_the_call(real_ami: AmiClient, tmp_path: Path) -> None:
@@ -272,9 +277,7 @@ async def test_three_way_keeps_agent_a_on_the_call(real_ami: AmiClient, tmp_path
     assert scene.transfers_of_this_call() == [("Success", "Threeway")]
     assert ended["params"] == four(AGENT_B)
     assert _legs(ended) == [(AGENT_A, "queue", True), (AGENT_B, "threeway", True)]
-    assert _journal(events) == _expected(AGENT_B)
-    transfer = {"kind": "threeway", "from_agent_no": AGENT_A, "target": AGENT_B}
-    assert events[3]["data"]["transfer"] == transfer
+    _assert_journal(events, "threeway", AGENT_B)
 
 
 async def test_blind_transfer_opens_the_targets_leg_when_it_answers(
