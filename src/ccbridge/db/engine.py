@@ -89,6 +89,13 @@ async def ping(engine: AsyncEngine, *, timeout_s: float = PING_TIMEOUT_S) -> Non
         await conn.execute(text("SELECT 1"))
 
 
+async def _keep_session(_connection: asyncpg.Connection) -> None:
+    """Release a read connection as it is: this pool runs only single read statements, which
+    leave no session state (no SET, LISTEN, cursor or lock), and asyncpg still rolls back an
+    open transaction first. The default reset (``RESET ALL``, ``UNLISTEN *``…) is a second
+    round trip per page."""
+
+
 class PgReadPool:
     """A small asyncpg pool for the hot keyset reads of the event journal: a page is one
     prepared statement, with no ORM session, pre-ping or rollback around it (about a third
@@ -128,6 +135,7 @@ class PgReadPool:
                     timeout=10,
                     command_timeout=60,
                     server_settings={"application_name": "ccbridge-read", "timezone": "UTC"},
+                    reset=_keep_session,
                 )
             return self._pool
 

@@ -30,7 +30,7 @@ from ccbridge.services.event_codec import encode_json, envelope_bytes
 EVENT_NAMESPACE = uuid.UUID("1b0f2c6e-4f3a-5d7e-9a51-7c0c2b1de7a0")
 """UUIDv5 namespace of event ids: the same (tenant, key) always yields the same id."""
 MAX_PAGE = 1000
-YIELD_EVERY = 200
+YIELD_EVERY = 50
 """Events encoded between two yields to the event loop while a batch is appended."""
 
 _COUNTERS: Table = EventCounterRow.__table__  # type: ignore[assignment]
