@@ -200,10 +200,10 @@ def _attended(rec: CallRecord, event: AttendedTransferred) -> CallRecord:
 class _CallLegs:
     """Channels seen per call: live legs decide when a multi-leg call is over."""
 
-    seen: list[str] = field(default_factory=list)
+    seen: dict[str, str] = field(default_factory=dict)
+    """Uniqueid → newest channel name ("" if unknown), in the order first seen (a transfer's
+    untold target is one of them)."""
     hung_up: set[str] = field(default_factory=set)
-    names: dict[str, str] = field(default_factory=dict)
-    """Channel name of each leg, newest name kept (a transfer's untold target is one)."""
 
 
 def _advance(record: CallRecord, state: CallState) -> CallRecord:
@@ -363,12 +363,11 @@ class CallTracker:
         if legs is None:
             return None
         rec = self._calls.get(event.linkedid)
-        known_parties = [event.channel, event.transferer_channel, legs.names.get(event.linkedid)]
+        known_parties = [event.channel, event.transferer_channel, legs.seen.get(event.linkedid)]
         taken = {interface_of_channel(name) for name in known_parties if name}
         if rec is not None:
             taken |= {s.agent_interface for s in rec.segments if s.ended_at is None}
-        for uniqueid in reversed(legs.seen):
-            name = legs.names.get(uniqueid)
+        for uniqueid, name in reversed(legs.seen.items()):
             if name and uniqueid not in legs.hung_up and interface_of_channel(name) not in taken:
                 return name
         return None
@@ -421,7 +420,7 @@ class CallTracker:
             if rec.state.is_final or rec.call_id in self._calls:
                 continue
             self._calls[rec.call_id] = rec
-            self._legs[rec.call_id] = _CallLegs(seen=list(rec.legs))
+            self._legs[rec.call_id] = _CallLegs(seen=dict.fromkeys(rec.legs, ""))
             count += 1
         return count
 
@@ -440,10 +439,8 @@ class CallTracker:
     def _track_legs(self, rec: CallRecord, event: TelephonyEvent) -> CallRecord:
         legs = self._legs.setdefault(event.linkedid, _CallLegs())
         if event.uniqueid not in legs.seen:
-            legs.seen.append(event.uniqueid)
             rec = replace(rec, legs=(*rec.legs, event.uniqueid))
-        if event.channel:
-            legs.names[event.uniqueid] = event.channel
+        legs.seen[event.uniqueid] = event.channel or legs.seen.get(event.uniqueid, "")
         if not isinstance(event, ChannelHungUp):
             return rec
         legs.hung_up.add(event.uniqueid)
