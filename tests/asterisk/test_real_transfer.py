@@ -53,45 +53,6 @@ def four(agent: str | None) -> dict[str, Any]:
     }
 
 
-async def _params(http: httpx.AsyncClient, who: dict[str, str], call_id: str) -> Any:
-    resp = await http.get(f"/api/v1/calls/{call_id}/params", headers=who)
-    return resp.json() if resp.status_code == 200 else None
-
-
-async def _until(
-    http: httpx.AsyncClient, who: dict[str, str], call_id: str, state: str, agent: str
-) -> dict[str, Any]:
-    """Wait until the call is in *state* with *agent* as its 工号."""
-    deadline = time.monotonic() + 15
-    got: Any = None
-    while time.monotonic() < deadline:
-        got = await _params(http, who, call_id)
-        if got and got["state"] == state and got["params"]["agent_no"] == agent:
-            return dict(got)
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"expected {state} with agent {agent}, got {got}")
-
-
-async def _channels(ami: AmiClient, linkedid: str) -> list[AmiMessage]:
-    """Every live channel of the call *linkedid*."""
-    _, items = await ami.send_list_action(act.core_show_channels())
-    return [m for m in items if m.event == "CoreShowChannel" and m.get("Linkedid") == linkedid]
-
-
-async def _channel(ami: AmiClient, prefix: str, linkedid: str, *, up: bool = False) -> str:
-    """The ``;1`` half of the Local channel named *prefix* in the call *linkedid* (once it
-    is answered, with *up*)."""
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        for m in await _channels(ami, linkedid):
-            name = m.get("Channel") or ""
-            wanted = not up or m.get("ChannelStateDesc") == "Up"
-            if name.startswith(prefix) and name.endswith(";1") and wanted:
-                return name
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"no channel {prefix}…;1 {'up ' if up else ''}in call {linkedid}")
-
-
 @dataclass(slots=True)
 class Scene:
     """A tenant call answered by agent A on the real PBX, watched through the journal."""
@@ -103,14 +64,41 @@ class Scene:
     writer: CallBatchWriter
     transfers: list[AmiMessage] = field(default_factory=list)
 
-    async def until(self, state: str, agent: str) -> dict[str, Any]:
-        return await _until(self.http, self.crm, self.call_id, state, agent)
-
     async def params(self) -> Any:
-        return await _params(self.http, self.crm, self.call_id)
+        """``GET /calls/{id}/params`` as the CRM sees it (``None`` while unknown)."""
+        resp = await self.http.get(f"/api/v1/calls/{self.call_id}/params", headers=self.crm)
+        return resp.json() if resp.status_code == 200 else None
+
+    async def until(self, state: str, agent: str) -> dict[str, Any]:
+        """Wait until the call is in *state* with *agent* as its 工号."""
+        deadline = time.monotonic() + 15
+        got: Any = None
+        while time.monotonic() < deadline:
+            got = await self.params()
+            if got and got["state"] == state and got["params"]["agent_no"] == agent:
+                return dict(got)
+            await asyncio.sleep(0.1)
+        raise AssertionError(f"expected {state} with agent {agent}, got {got}")
+
+    async def channels(self) -> list[AmiMessage]:
+        """Every live channel of this call."""
+        _, items = await self.ami.send_list_action(act.core_show_channels())
+        return [
+            m for m in items if m.event == "CoreShowChannel" and m.get("Linkedid") == self.call_id
+        ]
 
     async def channel(self, prefix: str, *, up: bool = False) -> str:
-        return await _channel(self.ami, prefix, self.call_id, up=up)
+        """The ``;1`` half of the Local channel named *prefix* in this call (once it is
+        answered, with *up*)."""
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            for m in await self.channels():
+                name = m.get("Channel") or ""
+                wanted = not up or m.get("ChannelStateDesc") == "Up"
+                if name.startswith(prefix) and name.endswith(";1") and wanted:
+                    return name
+            await asyncio.sleep(0.1)
+        raise AssertionError(f"no channel {prefix}…;1 {'up ' if up else ''}in {self.call_id}")
 
     async def hang_up_caller_and_read_journal(
         self, last_agent: str
@@ -167,7 +155,7 @@ async def _answered_by_a(ami: AmiClient, tmp_path: Path) -> AsyncIterator[Scene]
             yield scene
     finally:
         # Agents' legs talk on after the caller left (Wait(20)); free them for the next test.
-        for m in await _channels(ami, scene.call_id):
+        for m in await scene.channels():
             with contextlib.suppress(Exception):
                 await ami.send_action(act.hangup(m.get("Channel") or ""))
         flushing.cancel()
