@@ -213,7 +213,7 @@ class SignInIn(BaseModel):
     )
     interface: EndpointRef | None = Field(
         None,
-        deprecated=True,
+        json_schema_extra={"deprecated": True},
         description="Deprecated: the interface of one of the tenant's endpoints; use `endpoint`",
     )
 
