@@ -140,5 +140,5 @@ class EndpointRepository:
                 stmt = select(EndpointRow.interface, EndpointRow.tenant_id).where(
                     EndpointRow.interface.in_(chunk)
                 )
-                out.update((i, t) for i, t in (await session.execute(stmt)).tuples())
+                out.update((row[0], row[1]) for row in await session.execute(stmt))
         return out
