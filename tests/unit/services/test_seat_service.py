@@ -19,8 +19,8 @@ from ccbridge.domain.agents.state import (
     StartBreak,
 )
 from ccbridge.domain.leases.model import SeatKind, SeatLease
-from ccbridge.services.seat_ports import AgentRecord, SkillLevel
 from ccbridge.services.endpoints import EndpointGuard, EndpointRefusedError
+from ccbridge.services.seat_ports import AgentRecord, SkillLevel
 from ccbridge.services.seats import AgentNotFoundError, DesiredSeats, SeatRefusedError, SeatService
 from tests.fakes.calendar import ListAudit
 from tests.fakes.seats import (
@@ -257,14 +257,15 @@ async def test_a_phone_that_is_not_the_tenants_never_reaches_the_queues(chosen: 
     assert info.value.status == 422
     assert rig.queues.calls == []
     assert await rig.sessions.get_open("t1", "1000") is None
-    ((actor, tenant, action, kind, _obj, detail),) = rig.audit.entries
+    ((_actor, tenant, action, kind, _obj, detail),) = rig.audit.entries
     assert (tenant, action, kind, detail["field"]) == (
         "t1",
         "endpoint.refused",
         "endpoint",
         "body.interface",
     )
-    assert "\r" not in detail["value"] and "\n" not in detail["value"]
+    assert "\r" not in detail["value"]
+    assert "\n" not in detail["value"]
 
 
 async def test_an_agents_own_phone_must_be_claimed_too() -> None:
