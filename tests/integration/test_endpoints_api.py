@@ -141,6 +141,8 @@ def _invalid(resp: httpx.Response, field: str) -> dict[str, Any]:
         ({"endpoint": "PJSIP/1000&PJSIP/2101"}, "body.endpoint"),
         ({"endpoint": "1000\r\nAction: Originate"}, "body.endpoint"),
         ({"endpoint": f"Local/1000@{AGENTS_CONTEXT}"}, "body.endpoint"),  # not claimed
+        ({"endpoint": ""}, "body.endpoint"),
+        ({"endpoint": "PJSIP/" + "9" * 1000}, "body.endpoint"),
     ],
 )
 async def test_an_agent_signs_in_only_on_a_phone_of_its_tenant(

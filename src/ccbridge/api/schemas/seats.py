@@ -39,7 +39,7 @@ AgentNo = Annotated[str, Field(pattern=r"^[0-9A-Za-z][0-9A-Za-z_-]{0,31}$")]
 # No "-" in group names: queue = "<tenant>-<group>" must map back to one (tenant, group).
 GroupName = Annotated[str, Field(pattern=r"^[A-Za-z0-9_]{1,40}$")]
 Price = Annotated[Decimal, Field(ge=0, max_digits=12, decimal_places=2)]
-EndpointRef = Annotated[str, Field(min_length=1, max_length=255)]
+EndpointRef = Annotated[str, Field(max_length=1024)]
 """One of the tenant's endpoints, by id, name or interface. Free text on purpose: the endpoint
 guard, not the schema, decides, so every refusal is audited (ADR 0009)."""
 
