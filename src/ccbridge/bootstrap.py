@@ -42,6 +42,7 @@ from ccbridge.db.repositories.agents import AgentRepository
 from ccbridge.db.repositories.calendar import CalendarRepository
 from ccbridge.db.repositories.calls import CallRepository
 from ccbridge.db.repositories.dial_policies import DialPolicyRepository
+from ccbridge.db.repositories.endpoints import EndpointRepository
 from ccbridge.db.repositories.ftp_accounts import FtpAccountRepository
 from ccbridge.db.repositories.ivr import (
     IvrCallLogRepository,
@@ -73,6 +74,7 @@ from ccbridge.services.audit import AuditRecorder
 from ccbridge.services.calendar import CalendarService, TenantZoneReader
 from ccbridge.services.calls import CallTrackingService
 from ccbridge.services.dialing import DialPolicyService, TenantFactsReader
+from ccbridge.services.endpoints import EndpointGuard, EndpointService
 from ccbridge.services.event_hub import EventHub
 from ccbridge.services.events import EventService
 from ccbridge.services.ftp_accounts import FtpAccountService
@@ -393,6 +395,8 @@ def _seats(
     leases = LeaseRepository(sessions)
     seat_sessions = SeatSessionRepository(sessions, journal)
     audit = AuditRecorder(lambda: SqlAccessUnitOfWork(sessions), clock.now)
+    endpoint_repo = EndpointRepository(sessions)
+    guard = EndpointGuard(endpoint_repo, audit)
     queues = AmiQueueControl(ami)
     publisher = QueueConfigPublisher(settings.asterisk_generated_dir, groups.all_groups, ami)
     seats = SeatService(
@@ -401,6 +405,7 @@ def _seats(
         sessions=seat_sessions,
         intervals=StateIntervalRepository(sessions),
         queues=queues,
+        endpoints=guard,
         clock=clock,
     )
 
@@ -408,7 +413,7 @@ def _seats(
         return [g.queue for g in await groups.all_groups()]
 
     reconciler = Reconciler(
-        queues, DesiredSeats(seat_sessions, agents, owned_queues), DriftLog(), clock
+        queues, DesiredSeats(seat_sessions, agents, owned_queues, guard), DriftLog(), clock
     )
     # After each login: queue file first, then restore every signed-in seat (the call
     # feed's resync hook was registered earlier and runs first).
@@ -418,7 +423,7 @@ def _seats(
     feed.attach()
     api = SeatApi(
         agent_admin=AgentAdminService(
-            agents, groups, seat_sessions, audit, on_groups_changed=publisher.publish
+            agents, groups, seat_sessions, audit, guard, on_groups_changed=publisher.publish
         ),
         seats=seats,
         leases=LeaseService(
@@ -434,6 +439,7 @@ def _seats(
         ),
         audit=audit,
         current_call=calls.current_call_of,
+        endpoints=EndpointService(endpoint_repo, audit, clock.now, settings.agents_context),
     )
     jobs: list[tuple[str, float, Callable[[], Awaitable[object]]]] = [
         ("seat-tick", SEAT_TICK_SECONDS, seats.tick),
@@ -740,6 +746,7 @@ async def _seed_demo(engine: AsyncEngine, access: AccessService) -> None:
         LeaseRepository(sessions),
         SkillGroupRepository(sessions),
         AgentRepository(sessions),
+        EndpointRepository(sessions),
     )
 
 

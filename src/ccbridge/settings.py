@@ -9,6 +9,8 @@ from typing import Any
 from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from ccbridge.domain.endpoints import CONTEXT_RE, DEFAULT_AGENTS_CONTEXT
+
 
 class Mode(StrEnum):
     """Run mode: ``dev`` migrates on start and allows default secrets; ``prod`` does not."""
@@ -153,6 +155,9 @@ class Settings(BaseSettings):
     ivr: IvrSettings = Field(default_factory=IvrSettings)
     asterisk_generated_dir: Path = Path("./asterisk/generated")
     """Where ccbridge writes the queues it owns (the PBX #includes ``queues.conf`` from here)."""
+    agents_context: str = Field(DEFAULT_AGENTS_CONTEXT, pattern=CONTEXT_RE.pattern)
+    """The dialplan context that rings an agent's softphone: the only context a
+    ``Local/<exten>@<context>`` endpoint may use (``[ccbridge-agents]`` in asterisk/)."""
 
     @field_validator("routes")
     @classmethod

@@ -10,9 +10,13 @@ from ccbridge.asterisk.ami.client import AmiClient
 from ccbridge.asterisk.ami.codec import AmiMessage
 from ccbridge.asterisk.queue_control import AmiQueueControl
 from ccbridge.domain.acd.membership import QueueMemberSpec
+from ccbridge.domain.endpoints import Technology, interface_for
 
 QUEUE = "ccbridge-test"
-MEMBER = "Local/2001@ccbridge-test-agents"
+AGENTS_CONTEXT = "ccbridge-test-agents"
+"""The test tier's agents context (``CCBRIDGE_AGENTS_CONTEXT`` when ccbridge runs on it)."""
+MEMBER = interface_for(Technology.LOCAL, "2001", AGENTS_CONTEXT)
+"""The interface of a claimed ``Local`` endpoint 2001: what a signed-in seat's QueueAdd sends."""
 
 
 def spec(paused: bool = False, reason: str = "") -> QueueMemberSpec:

@@ -7,7 +7,9 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from ccbridge.domain.acd.membership import QueueMemberSpec
+from ccbridge.domain.endpoints import Endpoint, Technology
 from ccbridge.domain.leases.model import SeatKind, SeatLease
+from ccbridge.services.endpoint_ports import EndpointClaimedError
 from ccbridge.services.seat_ports import (
     AgentRecord,
     AlreadySignedInError,
@@ -187,3 +189,58 @@ class RecordingQueues:
 
     async def snapshot(self, queues: Collection[str]) -> list[QueueMemberSpec]:
         return []
+
+
+class MemoryEndpoints:
+    """EndpointRepo over a dict, with the claimed-once rule on name and interface."""
+
+    def __init__(self, *endpoints: Endpoint) -> None:
+        self.rows = {e.id: e for e in endpoints}
+
+    def claim(self, tenant_id: str, *interfaces: str) -> None:
+        """Claim ``PJSIP/<name>`` style interfaces for a tenant, as its admin would."""
+        for interface in interfaces:
+            tech, _, rest = interface.partition("/")
+            name = rest.partition("@")[0]
+            ep = Endpoint(
+                id=f"ep-{len(self.rows)}",
+                tenant_id=tenant_id,
+                technology=Technology(tech),
+                name=name,
+                interface=interface,
+                created_at=datetime(2026, 11, 1, tzinfo=UTC),
+                created_by="test",
+            )
+            self.rows[ep.id] = ep
+
+    async def create(self, endpoint: Endpoint) -> Endpoint:
+        if any(
+            e.name == endpoint.name or e.interface == endpoint.interface for e in self.rows.values()
+        ):
+            raise EndpointClaimedError("claimed")
+        self.rows[endpoint.id] = endpoint
+        return endpoint
+
+    async def find(self, tenant_id: str, selector: str) -> Endpoint | None:
+        return next(
+            (e for e in self.rows.values() if e.tenant_id == tenant_id and e.matches(selector)),
+            None,
+        )
+
+    async def list(
+        self, tenant_id: str, after: str | None = None, limit: int = 100
+    ) -> list[Endpoint]:
+        rows = sorted(
+            (e for e in self.rows.values() if e.tenant_id == tenant_id), key=lambda e: e.name
+        )
+        return [e for e in rows if after is None or e.name > after][:limit]
+
+    async def delete(self, tenant_id: str, endpoint_id: str) -> bool:
+        found = self.rows.get(endpoint_id)
+        if found is None or found.tenant_id != tenant_id:
+            return False
+        del self.rows[endpoint_id]
+        return True
+
+    async def owners(self, interfaces: Collection[str]) -> dict[str, str]:
+        return {e.interface: e.tenant_id for e in self.rows.values() if e.interface in interfaces}

@@ -159,3 +159,67 @@ async def test_0009_encrypts_stored_export_passwords_and_localises_the_hour(
     finally:
         await engine.dispose()
     assert await schema_diff(db_url) == []
+
+
+async def test_0012_claims_the_phones_in_use_where_one_tenant_clearly_owns_them(
+    db_url: str,
+) -> None:
+    from sqlalchemy import text
+
+    await run_migrations_async(db_url, "0011")
+    engine = create_engine(db_url)
+    agents = [
+        ("t1", "1", "PJSIP/1001"),  # claimed for t1
+        ("t1", "2", "Local/1002@ccbridge-agents"),  # claimed for t1 (the agents context)
+        ("t2", "3", "Local/00881234567@outbound-trunk"),  # a trunk: never claimed
+        ("t1", "4", "PJSIP/2000"),  # used by two tenants: ambiguous
+        ("t2", "5", "PJSIP/2000"),
+        ("t2", "6", "PJSIP/3000"),  # one phone by two names in two tenants: ambiguous
+        ("t3", "7", "Local/3000@ccbridge-agents"),
+        ("t3", "8", "SIP/legacy"),  # not a PJSIP or agents-context phone
+    ]
+    try:
+        async with engine.begin() as conn:
+            for tid in ("t1", "t2", "t3"):
+                await conn.execute(
+                    text(
+                        "INSERT INTO tenants (id, name, status, timezone, created_at) "
+                        "VALUES (:t, :t, 'active', 'Asia/Shanghai', CURRENT_TIMESTAMP)"
+                    ),
+                    {"t": tid},
+                )
+            for tid, no, iface in agents:
+                await conn.execute(
+                    text(
+                        "INSERT INTO agents (tenant_id, agent_no, name, certified, interface, "
+                        "seat_kind, version, created_at, updated_at) VALUES (:t, :n, 'x', true, "
+                        ":i, 'inbound', 1, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+                    ),
+                    {"t": tid, "n": no, "i": iface},
+                )
+            for sid, iface, closed in (("s1", "PJSIP/4000", None), ("s2", "PJSIP/5000", "x")):
+                await conn.execute(
+                    text(
+                        "INSERT INTO seat_sessions (id, tenant_id, agent_no, kind, interface, "
+                        "signed_in_at, signed_out_at, status, version, updated_at) VALUES "
+                        "(:id, 't3', '7', 'inbound', :i, CURRENT_TIMESTAMP, "
+                        + ("NULL" if closed is None else "CURRENT_TIMESTAMP")
+                        + ", '{}', 1, CURRENT_TIMESTAMP)"
+                    ),
+                    {"id": sid, "i": iface},
+                )
+        await run_migrations_async(db_url)
+        async with engine.connect() as conn:
+            rows = (
+                await conn.execute(
+                    text("SELECT tenant_id, technology, name, interface FROM endpoints")
+                )
+            ).all()
+        assert sorted(tuple(r) for r in rows) == [
+            ("t1", "Local", "1002", "Local/1002@ccbridge-agents"),
+            ("t1", "PJSIP", "1001", "PJSIP/1001"),
+            ("t3", "PJSIP", "4000", "PJSIP/4000"),  # an open seat's phone; closed ones don't count
+        ]
+    finally:
+        await engine.dispose()
+    assert await schema_diff(db_url) == []

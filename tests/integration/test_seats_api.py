@@ -28,7 +28,7 @@ from ccbridge.services.calendar import CalendarService
 from ccbridge.services.seats import SeatService
 from ccbridge.services.tenants import AccessService
 from tests.fakes.seats import FakeClock, RecordingQueues
-from tests.support.api_rig import auth, create_tenants, seat_api
+from tests.support.api_rig import auth, claim_phones, create_tenants, seat_api
 
 SECRET = "integration-test-secret-0123456789abcdef"
 
@@ -80,18 +80,21 @@ async def world(engine: AsyncEngine) -> AsyncIterator[World]:
             )
             assert resp.status_code == 201, resp.text
         w = World(client, clock, queues, platform, admins["t1"], admins["t2"])
+        await claim_phones(client, w.t1, "t1", *(f"{1000 + i}" for i in range(12)), "2000", "3000")
         for i in range(12):
             resp = await w.post("/api/v1/tenants/t1/agents", _agent(f"{1000 + i}"))
             assert resp.status_code == 201, resp.text
         yield w
 
 
-def _agent(no: str, certified: bool = True, skills: list[str] | None = None) -> dict[str, Any]:
+def _agent(
+    no: str, certified: bool = True, skills: list[str] | None = None, phone: str | None = None
+) -> dict[str, Any]:
     return {
         "agent_no": no,
         "name": f"坐席 {no}",
         "certified": certified,
-        "interface": f"PJSIP/{no}",
+        "interface": f"PJSIP/{phone or no}",
         "skills": [{"skill_group": s, "level": 8} for s in (skills or ["sales"])],
     }
 
@@ -114,16 +117,16 @@ async def test_sign_in_joins_the_queue_and_the_eleventh_is_refused(world: World)
     resp = await world.post("/api/v1/tenants/t1/seats/1010/sign-in")
     body = _refusal(resp, 409, "SEAT_LIMIT_REACHED")
     assert "All 10 leased" in body["detail"]
-    # t2's lease is its own: t2 can still sign in (after creating an agent)
-    await world.post("/api/v1/tenants/t2/agents", _agent("1000"), world.t2)
-    # PJSIP endpoints are global on one PBX: t2's 1000 sits at another phone
-    resp = await world.post(
-        "/api/v1/tenants/t2/seats/1000/sign-in", {"interface": "PJSIP/t2-1000"}, world.t2
-    )
-    assert resp.status_code == 200, resp.text
-    resp = await world.post("/api/v1/tenants/t2/seats/1000/sign-out", who=world.t2)
+    # t2's lease is its own: t2 can still sign in (on a phone of its own, after creating agents)
+    await claim_phones(world.client, world.t2, "t2", "t2-1000")
+    for no in ("1000", "1001"):
+        resp = await world.post("/api/v1/tenants/t2/agents", _agent(no, phone="t2-1000"), world.t2)
+        assert resp.status_code == 201, resp.text
     resp = await world.post("/api/v1/tenants/t2/seats/1000/sign-in", who=world.t2)
-    _refusal(resp, 409, "DEVICE_IN_USE")  # PJSIP/1000 carries t1's seat
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["interface"] == "PJSIP/t2-1000"
+    resp = await world.post("/api/v1/tenants/t2/seats/1001/sign-in", who=world.t2)
+    _refusal(resp, 409, "DEVICE_IN_USE")  # PJSIP/t2-1000 carries 1000's seat
 
 
 async def test_uncertified_and_double_sign_in_are_refused(world: World) -> None:
@@ -239,6 +242,10 @@ ENDPOINTS: list[tuple[str, str, Any]] = [
     ("GET", "/api/v1/tenants/{t}/agents/1000", None),
     ("PUT", "/api/v1/tenants/{t}/agents/1000", _agent("1000")),
     ("DELETE", "/api/v1/tenants/{t}/agents/1000", None),
+    ("GET", "/api/v1/tenants/{t}/endpoints", None),
+    ("POST", "/api/v1/tenants/{t}/endpoints", {"name": "9001"}),
+    ("GET", "/api/v1/tenants/{t}/endpoints/nosuch", None),
+    ("DELETE", "/api/v1/tenants/{t}/endpoints/nosuch", None),
     ("GET", "/api/v1/tenants/{t}/skill-groups", None),
     ("POST", "/api/v1/tenants/{t}/skill-groups", {"name": "x"}),
     ("GET", "/api/v1/tenants/{t}/skill-groups/sales", None),

@@ -15,15 +15,20 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from ccbridge.asterisk.ami.client import AmiClient
 from ccbridge.asterisk.queue_control import AmiQueueControl
 from ccbridge.asterisk.seat_feed import AmiSeatFeed
+from ccbridge.db.access_uow import SqlAccessUnitOfWork
 from ccbridge.db.engine import create_session_factory
 from ccbridge.db.repositories.agents import AgentRepository
+from ccbridge.db.repositories.endpoints import EndpointRepository
 from ccbridge.db.repositories.leases import LeaseRepository
 from ccbridge.db.repositories.seat_sessions import SeatSessionRepository, StateIntervalRepository
 from ccbridge.db.repositories.skill_groups import SkillGroupRepository
 from ccbridge.domain.acd.membership import DriftKind, queue_name
 from ccbridge.domain.agents.state import AgentState, SetNotReady, StartBreak
+from ccbridge.domain.endpoints import Endpoint, Technology
 from ccbridge.domain.leases.model import SeatKind, SeatLease
 from ccbridge.services.acd import DriftLog, Reconciler
+from ccbridge.services.audit import AuditRecorder
+from ccbridge.services.endpoints import EndpointGuard
 from ccbridge.services.seat_ports import AgentRecord, SkillGroupRecord, SkillLevel
 from ccbridge.services.seats import DesiredSeats, SeatService
 from ccbridge.testing.fake_pbx import FakeAsterisk
@@ -46,6 +51,7 @@ class Rig:
     seats: SeatService
     reconciler: Reconciler
     drift: DriftLog
+    engine: AsyncEngine
 
     def members(self) -> dict[tuple[str, str], tuple[bool, str, int]]:
         return {
@@ -69,6 +75,22 @@ async def rig(engine: AsyncEngine) -> AsyncIterator[Rig]:
             {"at": datetime.now(UTC)},
         )
     agents, groups = AgentRepository(sessions), SkillGroupRepository(sessions)
+    phones = EndpointRepository(sessions)
+    for n in range(4):
+        await phones.create(
+            Endpoint(
+                f"ep{n}",
+                "t1",
+                Technology.PJSIP,
+                f"100{n}",
+                f"PJSIP/100{n}",
+                datetime.now(UTC),
+                "test",
+            )
+        )
+    guard = EndpointGuard(
+        phones, AuditRecorder(lambda: SqlAccessUnitOfWork(sessions), WallClock().now)
+    )
     for g in GROUPS:
         await groups.create(SkillGroupRecord("t1", g, queue_name("t1", g)))
     for n in range(4):
@@ -98,6 +120,7 @@ async def rig(engine: AsyncEngine) -> AsyncIterator[Rig]:
         sessions=seat_sessions,
         intervals=StateIntervalRepository(sessions),
         queues=queues,
+        endpoints=guard,
         clock=WallClock(),
     )
 
@@ -105,11 +128,12 @@ async def rig(engine: AsyncEngine) -> AsyncIterator[Rig]:
         return [g.queue for g in await groups.all_groups()]
 
     drift = DriftLog()
-    reconciler = Reconciler(queues, DesiredSeats(seat_sessions, agents, owned), drift, WallClock())
+    desired = DesiredSeats(seat_sessions, agents, owned, guard)
+    reconciler = Reconciler(queues, desired, drift, WallClock())
     client.add_login_hook(reconciler.on_login)
     try:
         async with running(client):
-            yield Rig(pbx, client, seats, reconciler, drift)
+            yield Rig(pbx, client, seats, reconciler, drift, engine)
     finally:
         await pbx.stop()
 
@@ -159,6 +183,24 @@ async def test_pbx_restart_restores_every_signed_in_seat(rig: Rig) -> None:
             await asyncio.sleep(0.02)
     assert rig.members() == before
     assert rig.members()[("t1-sales", "PJSIP/1003")] == (True, "培训", 0)
+
+
+async def test_pbx_restart_re_adds_only_seats_on_claimed_phones(rig: Rig) -> None:
+    for n in range(2):
+        await rig.seats.sign_in("t1", f"100{n}")
+    # A session row that names a trunk (edited in the database, or older than endpoints).
+    trunk = "Local/00881234567@outbound-trunk"
+    async with rig.engine.begin() as conn:
+        await conn.execute(
+            text("UPDATE seat_sessions SET interface = :i WHERE agent_no = '1001'"), {"i": trunk}
+        )
+    cycles = rig.reconciler.stats.cycles
+    await rig.pbx.ami.restart(lose_members=True)
+    async with asyncio.timeout(5):
+        while rig.reconciler.stats.cycles == cycles:  # noqa: ASYNC110 (the login hook runs it)
+            await asyncio.sleep(0.02)
+    assert {iface for _q, iface in rig.members()} == {"PJSIP/1000"}
+    assert all(trunk not in q.members for q in rig.pbx.model.queues.values())
 
 
 async def test_answered_queue_call_puts_the_seat_on_call_and_back(rig: Rig) -> None:

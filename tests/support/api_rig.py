@@ -13,6 +13,7 @@ from ccbridge.api.app import SeatApi
 from ccbridge.db.access_uow import SqlAccessUnitOfWork
 from ccbridge.db.repositories.agents import AgentRepository
 from ccbridge.db.repositories.dial_policies import DialPolicyRepository
+from ccbridge.db.repositories.endpoints import EndpointRepository
 from ccbridge.db.repositories.leases import LeaseRepository
 from ccbridge.db.repositories.seat_sessions import SeatSessionRepository, StateIntervalRepository
 from ccbridge.db.repositories.skill_groups import SkillGroupRepository
@@ -20,6 +21,7 @@ from ccbridge.services.agents import AgentAdminService
 from ccbridge.services.audit import AuditRecorder
 from ccbridge.services.calendar import CalendarService, TenantZoneReader
 from ccbridge.services.dialing import DialPolicyService
+from ccbridge.services.endpoints import EndpointGuard, EndpointService
 from ccbridge.services.leases import LeaseService
 from ccbridge.services.seats import SeatService
 from tests.fakes.seats import FakeClock, RecordingQueues
@@ -36,18 +38,23 @@ def seat_api(
     audit: AuditRecorder,
     calendar: CalendarService,
     queues: RecordingQueues,
+    agents_context: str = "ccbridge-agents",
 ) -> SeatApi:
-    """Agents, seats, leases and dial policies over the test database, PBX queues recorded."""
+    """Agents, seats, leases, dial policies and phones over the test database, PBX queues
+    recorded."""
     agents, groups = AgentRepository(sessions), SkillGroupRepository(sessions)
     leases, seat_sessions = LeaseRepository(sessions), SeatSessionRepository(sessions)
+    phones = EndpointRepository(sessions)
+    guard = EndpointGuard(phones, audit)
     return SeatApi(
-        agent_admin=AgentAdminService(agents, groups, seat_sessions, audit),
+        agent_admin=AgentAdminService(agents, groups, seat_sessions, audit, guard),
         seats=SeatService(
             agents=agents,
             leases=leases,
             sessions=seat_sessions,
             intervals=StateIntervalRepository(sessions),
             queues=queues,
+            endpoints=guard,
             clock=clock,
         ),
         leases=LeaseService(
@@ -66,7 +73,22 @@ def seat_api(
             audit,
             clock.now,
         ),
+        endpoints=EndpointService(phones, audit, clock.now, agents_context),
     )
+
+
+async def claim_phones(
+    client: httpx.AsyncClient, who: dict[str, str], tenant_id: str, *names: str
+) -> list[dict[str, Any]]:
+    """Claim ``PJSIP/<name>`` for each name as the tenant's admin; return the endpoints."""
+    claimed = []
+    for name in names:
+        resp = await client.post(
+            f"/api/v1/tenants/{tenant_id}/endpoints", json={"name": name}, headers=who
+        )
+        assert resp.status_code == 201, resp.text
+        claimed.append(resp.json())
+    return claimed
 
 
 async def create_tenants(

@@ -16,6 +16,7 @@ from ccbridge.api.routers import (
     call_params,
     calls,
     dial_policy,
+    endpoints,
     events,
     health,
     ivr,
@@ -33,6 +34,7 @@ from ccbridge.services.agents import AgentAdminService
 from ccbridge.services.audit import AuditRecorder
 from ccbridge.services.calendar import CalendarService
 from ccbridge.services.dialing import DialPolicyService
+from ccbridge.services.endpoints import EndpointService
 from ccbridge.services.events import EventService
 from ccbridge.services.ftp_accounts import FtpAccountService
 from ccbridge.services.ivr import IvrService
@@ -58,6 +60,7 @@ class SeatApi:
     audit: AuditRecorder
     current_call: Callable[[str], str | None]
     dial_policy: DialPolicyService
+    endpoints: EndpointService
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +123,7 @@ def create_app(
         app.state.seats = seat_api.seats
         app.state.leases = seat_api.leases
         app.state.dial_policy = seat_api.dial_policy
+        app.state.endpoints = seat_api.endpoints
         app.state.audit = seat_api.audit
         app.state.current_call = seat_api.current_call
     if recording_api is not None:
@@ -164,6 +168,7 @@ def create_app(
     app.include_router(tenants.audit_router)
     if wired["seats"]:
         app.include_router(agents.router)
+        app.include_router(endpoints.router)
         app.include_router(leases.router)
         app.include_router(dial_policy.router)
     if wired["calendar"]:

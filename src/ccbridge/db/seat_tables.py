@@ -246,3 +246,26 @@ Index(
     sqlite_where=StateIntervalRow.ended_at.is_(None),
     postgresql_where=StateIntervalRow.ended_at.is_(None),
 )
+
+
+class EndpointRow(Base):
+    """A phone a tenant claimed (ADR 0009): name and interface are unique across all tenants."""
+
+    __tablename__ = "endpoints"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    tenant_id: Mapped[str] = _tenant_column()
+    technology: Mapped[str] = mapped_column(String(8))
+    name: Mapped[str] = mapped_column(String(64))
+    interface: Mapped[str] = mapped_column(String(255))
+    description: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    created_by: Mapped[str] = mapped_column(String(128))
+
+    __table_args__ = (
+        # Claimed once: ``Local/<n>@<agents context>`` rings ``PJSIP/<n>``, so the name is
+        # the phone and is unique too, not only the interface string.
+        UniqueConstraint("interface", name="uq_endpoints_interface"),
+        UniqueConstraint("name", name="uq_endpoints_name"),
+        Index("ix_endpoints_tenant_id_name", "tenant_id", "name"),
+    )

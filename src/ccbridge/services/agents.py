@@ -10,6 +10,7 @@ from ccbridge.domain.access import Principal
 from ccbridge.domain.acd.membership import queue_name
 from ccbridge.errors import ConflictError, NotFoundError
 from ccbridge.services.audit import AuditRecorder
+from ccbridge.services.endpoints import EndpointGuard
 from ccbridge.services.seat_ports import (
     AgentRecord,
     AgentRepo,
@@ -32,16 +33,19 @@ class AgentAdminService:
         groups: SkillGroupRepo,
         sessions: SeatSessionRepo,
         audit: AuditRecorder,
+        endpoints: EndpointGuard,
         on_groups_changed: Callable[[], Awaitable[object]] | None = None,
     ) -> None:
         self._agents = agents
         self._groups = groups
         self._sessions = sessions
         self._audit = audit
+        self._endpoints = endpoints
         self._on_groups_changed = on_groups_changed
 
     async def create_agent(self, who: Principal, record: AgentRecord) -> AgentRecord:
-        """Add an agent; its skill groups must exist in the tenant."""
+        """Add an agent; its phone must be one of the tenant's endpoints, its groups must exist."""
+        record = await self._own_phone(who, record)
         await self._check_groups(record)
         created = await self._agents.create(record)
         await self._audit.record(
@@ -65,6 +69,7 @@ class AgentAdminService:
     async def update_agent(self, who: Principal, record: AgentRecord) -> AgentRecord:
         """Replace an agent at the version the caller read (409 if it changed meanwhile)."""
         current = await self.get_agent(record.tenant_id, record.agent_no)
+        record = await self._own_phone(who, record)
         await self._check_groups(record)
         updated = await self._agents.update(replace(record, version=current.version))
         await self._audit.record(
@@ -122,6 +127,13 @@ class AgentAdminService:
         """Re-render the PBX's queue file; the group is stored either way."""
         if self._on_groups_changed is not None:
             await self._on_groups_changed()
+
+    async def _own_phone(self, who: Principal, record: AgentRecord) -> AgentRecord:
+        """Store the interface of the tenant's endpoint the admin named (id, name or interface)."""
+        phone = await self._endpoints.resolve(
+            who, record.tenant_id, record.interface, field="body.interface"
+        )
+        return replace(record, interface=phone.interface)
 
     async def _check_groups(self, record: AgentRecord) -> None:
         for skill in record.skills:

@@ -17,6 +17,7 @@ from datetime import datetime
 
 import structlog
 
+from ccbridge.domain.access import Principal
 from ccbridge.domain.acd.membership import QueueMemberSpec, penalty_for_level, queue_name
 from ccbridge.domain.agents.policy import (
     AlertCode,
@@ -49,6 +50,7 @@ from ccbridge.domain.leases.model import SeatLease, can_sign_in, lease_on
 from ccbridge.domain.time import Clock
 from ccbridge.errors import ConflictError, NotFoundError
 from ccbridge.services.acd import QueueControl
+from ccbridge.services.endpoints import SYSTEM, EndpointGuard
 from ccbridge.services.seat_ports import (
     AgentRecord,
     AgentRepo,
@@ -111,6 +113,7 @@ class SeatService:
         sessions: SeatSessionRepo,
         intervals: StateIntervalRepo,
         queues: QueueControl,
+        endpoints: EndpointGuard,
         clock: Clock,
         policy_for: Callable[[str], SeatPolicy] = lambda _tenant: SeatPolicy(),
     ) -> None:
@@ -119,6 +122,7 @@ class SeatService:
         self._sessions = sessions
         self._intervals = intervals
         self._queues = queues
+        self._endpoints = endpoints
         self._clock = clock
         self._policy_for = policy_for
         # One process owns the seats (ADR 0001): a per-tenant lock makes "count, then open"
@@ -134,16 +138,22 @@ class SeatService:
         *,
         ready: bool = True,
         reason: str = "",
-        interface: str | None = None,
+        endpoint: str | None = None,
+        endpoint_field: str = "body.endpoint",
+        who: Principal = SYSTEM,
     ) -> SeatResult:
         """签入: check certification, one sign-in per 工号 and the lease, then join the queues.
 
-        Seats are not bound to a PC: ``interface`` names the softphone the agent sits at
-        today (default: the agent's own endpoint).
+        Seats are not bound to a PC: ``endpoint`` (id, name or interface) picks the tenant's
+        phone the agent sits at today (default: the agent's own). Either way the phone must be
+        one of the tenant's endpoints (422 naming ``endpoint_field`` otherwise, audited).
         """
         agent = await self._agent(tenant_id, agent_no)
-        if interface is not None:
-            agent = replace(agent, interface=interface)
+        selector, field = (
+            (agent.interface, "agent.interface") if endpoint is None else (endpoint, endpoint_field)
+        )
+        phone = await self._endpoints.resolve(who, tenant_id, selector, field=field)
+        agent = replace(agent, interface=phone.interface)
         now = self._clock.now()
         async with self._tenant_locks[tenant_id]:
             existing = await self._sessions.get_open(tenant_id, agent_no)
@@ -375,17 +385,23 @@ def _raise_if_refused(decision: object) -> None:
 
 
 class DesiredSeats:
-    """The reconciler's source: open sessions × agents' skill groups, paused as the DB says."""
+    """The reconciler's source: open sessions × agents' skill groups, paused as the DB says.
+
+    Only a seat on a phone its tenant has claimed is re-added: a session row that names any
+    other interface (edited in the database, or older than endpoints) never reaches the PBX.
+    """
 
     def __init__(
         self,
         sessions: SeatSessionRepo,
         agents: AgentRepo,
         owned_queues: Callable[[], Awaitable[Collection[str]]],
+        endpoints: EndpointGuard,
     ) -> None:
         self._sessions = sessions
         self._agents = agents
         self._owned_queues = owned_queues
+        self._endpoints = endpoints
         self._managed: frozenset[str] = frozenset()
 
     async def desired(self) -> list[QueueMemberSpec]:
@@ -395,7 +411,17 @@ class DesiredSeats:
         """
         self._managed = frozenset(await self._owned_queues())
         by_tenant: defaultdict[str, list[SeatSession]] = defaultdict(list)
-        for session in await self._sessions.list_open(None):
+        open_sessions = await self._sessions.list_open(None)
+        owners = await self._endpoints.owners({s.interface for s in open_sessions})
+        for session in open_sessions:
+            if owners.get(session.interface) != session.tenant_id:
+                log.warning(
+                    "seat_on_unclaimed_phone",
+                    tenant=session.tenant_id,
+                    agent_no=session.agent_no,
+                    interface=session.interface,
+                )
+                continue
             by_tenant[session.tenant_id].append(session)
         out: list[QueueMemberSpec] = []
         for tenant_id, sessions in by_tenant.items():

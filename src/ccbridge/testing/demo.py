@@ -1,20 +1,24 @@
 """Demo data for ``ccbridge serve`` with the PBX simulator: tenants, leases, groups, agents.
 
 They match the simulator's queues (``t1-sales``, ``t1-support``, ``t2-service``), so a
-newcomer can sign an agent in over HTTP and watch it join a queue and take calls. Seeding is
-idempotent: an existing tenant is left as it is.
+newcomer can sign an agent in over HTTP and watch it join a queue and take calls. Each tenant
+owns its agents' phones (endpoints ``PJSIP/<工号>``, ADR 0009). Seeding is idempotent: an
+existing tenant is left as it is.
 """
 
 from __future__ import annotations
 
-from datetime import date
+import uuid
+from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import structlog
 
 from ccbridge.domain.access import ROLE_SCOPES, Principal, Role
+from ccbridge.domain.endpoints import DEFAULT_AGENTS_CONTEXT, Endpoint, Technology, interface_for
 from ccbridge.domain.leases.model import SeatKind, SeatLease
 from ccbridge.errors import NotFoundError
+from ccbridge.services.endpoint_ports import EndpointRepo
 from ccbridge.services.seat_ports import (
     AgentRecord,
     AgentRepo,
@@ -46,7 +50,11 @@ _SYSTEM = Principal(
 
 
 async def seed_demo(
-    access: AccessService, leases: LeaseRepo, groups: SkillGroupRepo, agents: AgentRepo
+    access: AccessService,
+    leases: LeaseRepo,
+    groups: SkillGroupRepo,
+    agents: AgentRepo,
+    endpoints: EndpointRepo,
 ) -> list[str]:
     """Create the demo tenants that do not exist yet; return the ids created."""
     created: list[str] = []
@@ -71,13 +79,25 @@ async def seed_demo(
         for group in group_names:
             await groups.create(SkillGroupRecord(tenant_id, group, f"{tenant_id}-{group}"))
         for agent_no, person in people:
+            phone = await endpoints.create(
+                Endpoint(
+                    id=uuid.uuid4().hex,
+                    tenant_id=tenant_id,
+                    technology=Technology.PJSIP,
+                    name=agent_no,
+                    interface=interface_for(Technology.PJSIP, agent_no, DEFAULT_AGENTS_CONTEXT),
+                    created_at=datetime.now(UTC),
+                    created_by=_SYSTEM.actor,
+                    description=f"demo phone of {person}",
+                )
+            )
             await agents.create(
                 AgentRecord(
                     tenant_id=tenant_id,
                     agent_no=agent_no,
                     name=person,
                     certified=True,
-                    interface=f"PJSIP/{agent_no}",
+                    interface=phone.interface,
                     seat_kind=SeatKind.INBOUND,
                     skills=tuple(SkillLevel(g, 8) for g in group_names),
                 )

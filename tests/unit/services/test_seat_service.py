@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from datetime import date
 
 import pytest
@@ -18,11 +19,14 @@ from ccbridge.domain.agents.state import (
     StartBreak,
 )
 from ccbridge.domain.leases.model import SeatKind, SeatLease
+from ccbridge.services.endpoints import EndpointGuard, EndpointRefusedError
 from ccbridge.services.seat_ports import AgentRecord, SkillLevel
 from ccbridge.services.seats import AgentNotFoundError, DesiredSeats, SeatRefusedError, SeatService
+from tests.fakes.calendar import ListAudit
 from tests.fakes.seats import (
     FakeClock,
     MemoryAgents,
+    MemoryEndpoints,
     MemoryIntervals,
     MemoryLeases,
     MemorySessions,
@@ -51,12 +55,17 @@ class Rig:
         self.sessions = MemorySessions()
         self.intervals = MemoryIntervals()
         self.queues = RecordingQueues()
+        self.endpoints = MemoryEndpoints()
+        self.endpoints.claim("t1", *(f"PJSIP/{1000 + i}" for i in range(agents)), "PJSIP/2000")
+        self.audit = ListAudit()
+        self.guard = EndpointGuard(self.endpoints, self.audit)
         self.service = SeatService(
             agents=self.agents,
             leases=MemoryLeases(LEASE),
             sessions=self.sessions,
             intervals=self.intervals,
             queues=self.queues,
+            endpoints=self.guard,
             clock=self.clock,
             policy_for=lambda _t: policy or SeatPolicy(),
         )
@@ -206,7 +215,7 @@ async def test_desired_state_follows_the_stored_pause_state() -> None:
     async def owned() -> list[str]:
         return ["t1-sales", "t1-support"]
 
-    source = DesiredSeats(rig.sessions, rig.agents, owned)
+    source = DesiredSeats(rig.sessions, rig.agents, owned, rig.guard)
     desired = await source.desired()
     assert source.managed_queues() == {"t1-sales", "t1-support"}
     by_member = {(d.queue, d.interface): (d.paused, d.reason, d.penalty) for d in desired}
@@ -218,11 +227,68 @@ async def test_desired_state_follows_the_stored_pause_state() -> None:
 
 async def test_any_softphone_can_take_a_seat_but_only_one_seat_per_softphone() -> None:
     rig = Rig()
-    result = await rig.service.sign_in("t1", "1000", interface="PJSIP/hotdesk-7")
+    rig.endpoints.claim("t1", "PJSIP/hotdesk-7")
+    result = await rig.service.sign_in("t1", "1000", endpoint="hotdesk-7")
     assert result.session.interface == "PJSIP/hotdesk-7"
     assert rig.queues.calls[0][2] == "PJSIP/hotdesk-7"
     rig.queues.calls.clear()
     await rig.service.request("t1", "1000", SetNotReady("x"))
     assert {c[2] for c in rig.queues.calls} == {"PJSIP/hotdesk-7"}
-    code = await refused(rig.service.sign_in("t1", "1001", interface="PJSIP/hotdesk-7"))
+    code = await refused(rig.service.sign_in("t1", "1001", endpoint="PJSIP/hotdesk-7"))
     assert code is RefusalCode.DEVICE_IN_USE
+
+
+@pytest.mark.parametrize(
+    "chosen",
+    [
+        "Local/00881234567@outbound-trunk",  # a trunk: every queue call would dial abroad
+        "PJSIP/2101",  # another tenant's phone
+        "PJSIP/1000&PJSIP/2101",  # a second device smuggled into the dial string
+        "PJSIP/1000\r\nAction: Originate",
+        "",
+    ],
+)
+async def test_a_phone_that_is_not_the_tenants_never_reaches_the_queues(chosen: str) -> None:
+    rig = Rig()
+    rig.endpoints.claim("t2", "PJSIP/2101")
+    with pytest.raises(EndpointRefusedError) as info:
+        await rig.service.sign_in("t1", "1000", endpoint=chosen, endpoint_field="body.interface")
+    assert info.value.field == "body.interface"
+    assert info.value.status == 422
+    assert rig.queues.calls == []
+    assert await rig.sessions.get_open("t1", "1000") is None
+    ((_actor, tenant, action, kind, _obj, detail),) = rig.audit.entries
+    assert (tenant, action, kind, detail["field"]) == (
+        "t1",
+        "endpoint.refused",
+        "endpoint",
+        "body.interface",
+    )
+    assert "\r" not in detail["value"]
+    assert "\n" not in detail["value"]
+
+
+async def test_an_agents_own_phone_must_be_claimed_too() -> None:
+    rig = Rig()
+    await rig.endpoints.delete(
+        "t1", next(e.id for e in rig.endpoints.rows.values() if e.name == "1000")
+    )
+    with pytest.raises(EndpointRefusedError) as info:
+        await rig.service.sign_in("t1", "1000")
+    assert info.value.field == "agent.interface"
+    assert rig.queues.calls == []
+
+
+async def test_the_reconciler_re_adds_only_seats_on_phones_their_tenant_owns() -> None:
+    rig = Rig()
+    await rig.service.sign_in("t1", "1000")
+    await rig.service.sign_in("t1", "1001")
+    # The row of 1001 now names a phone t1 does not own (edited in the DB, or pre-0012 data).
+    phone = next(e for e in rig.endpoints.rows.values() if e.name == "1001")
+    rig.endpoints.rows[phone.id] = replace(phone, tenant_id="t2")
+
+    async def owned() -> list[str]:
+        return ["t1-sales", "t1-support"]
+
+    desired = await DesiredSeats(rig.sessions, rig.agents, owned, rig.guard).desired()
+    assert {d.interface for d in desired} == {"PJSIP/1000"}

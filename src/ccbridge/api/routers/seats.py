@@ -31,6 +31,10 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
     404: {"description": "No such agent (or another tenant's)"},
     409: {"description": "A seat rule refused the request; `reason` says which"},
 }
+_SIGN_IN_RESPONSES: dict[int | str, dict[str, Any]] = {
+    **_RESPONSES,
+    422: {"description": "The phone is not one of the tenant's endpoints; the field is named"},
+}
 _COMMANDS: dict[str, Callable[[str], Input]] = {
     "ready": lambda _r: SetReady(),
     "not_ready": SetNotReady,
@@ -98,7 +102,7 @@ async def _answer(
 @router.post(
     "/api/v1/tenants/{tenant_id}/seats/{agent_no}/sign-in",
     response_model=SeatOut,
-    responses=_RESPONSES,
+    responses=_SIGN_IN_RESPONSES,
     summary="签入: sign an agent in on a seat",
 )
 async def sign_in(
@@ -108,11 +112,23 @@ async def sign_in(
     who: Annotated[Principal, Depends(require("seats:read"))],
     body: SignInIn | None = None,
 ) -> SeatOut:
-    """Join the agent's skill-group queues (paused first, then ready unless asked otherwise)."""
+    """Join the agent's skill-group queues (paused first, then ready unless asked otherwise)
+    on one of the tenant's endpoints: ``endpoint`` names it, else the agent's own phone."""
     _may_act_on(who, agent_no)
     opts = body or SignInIn()
+    chosen, field = (
+        (opts.interface, "body.interface")
+        if opts.interface is not None
+        else (opts.endpoint, "body.endpoint")
+    )
     result = await _seats(request).sign_in(
-        tenant_id, agent_no, ready=opts.ready, reason=opts.reason, interface=opts.interface
+        tenant_id,
+        agent_no,
+        ready=opts.ready,
+        reason=opts.reason,
+        endpoint=chosen,
+        endpoint_field=field,
+        who=who,
     )
     return await _answer(request, who, tenant_id, "sign_in", result)
 

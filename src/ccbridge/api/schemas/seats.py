@@ -6,7 +6,14 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, Field, ValidationInfo, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from ccbridge.domain.agents.state import AgentState
 from ccbridge.domain.dialing import DEFAULT_ALLOW, DEFAULT_DENY, MAX_PREFIXES, PREFIX_RE, DialPolicy
@@ -32,9 +39,9 @@ AgentNo = Annotated[str, Field(pattern=r"^[0-9A-Za-z][0-9A-Za-z_-]{0,31}$")]
 # No "-" in group names: queue = "<tenant>-<group>" must map back to one (tenant, group).
 GroupName = Annotated[str, Field(pattern=r"^[A-Za-z0-9_]{1,40}$")]
 Price = Annotated[Decimal, Field(ge=0, max_digits=12, decimal_places=2)]
-Interface = Annotated[
-    str, Field(pattern=r"^(PJSIP|SIP|IAX2|Local)/[A-Za-z0-9_.@-]{1,80}$", max_length=90)
-]
+EndpointRef = Annotated[str, Field(max_length=1024)]
+"""One of the tenant's endpoints, by id, name or interface. Free text on purpose: the endpoint
+guard, not the schema, decides, so every refusal is audited (ADR 0009)."""
 
 
 class SkillIn(BaseModel):
@@ -50,7 +57,10 @@ class AgentIn(BaseModel):
     agent_no: AgentNo = Field(description="工号, unique in the tenant")
     name: Annotated[SafeText, Field(min_length=1, max_length=64)]
     certified: bool = False
-    interface: Interface = Field(description="The softphone endpoint, e.g. PJSIP/1001")
+    interface: EndpointRef = Field(
+        description="The agent's phone: one of the tenant's endpoints, by id, name or "
+        "interface (e.g. PJSIP/1001); stored as the endpoint's interface"
+    )
     seat_kind: SeatKind = SeatKind.INBOUND
     skills: list[SkillIn] = Field(default_factory=list, max_length=32)
 
@@ -196,9 +206,22 @@ class SignInIn(BaseModel):
 
     ready: bool = True
     reason: Annotated[SafeText, Field(max_length=64)] = ""
-    interface: Interface | None = Field(
-        None, description="The softphone the agent sits at today (default: the agent's own)"
+    endpoint: EndpointRef | None = Field(
+        None,
+        description="The tenant's endpoint (id or name) the agent sits at today "
+        "(default: the agent's own phone)",
     )
+    interface: EndpointRef | None = Field(
+        None,
+        json_schema_extra={"deprecated": True},
+        description="Deprecated: the interface of one of the tenant's endpoints; use `endpoint`",
+    )
+
+    @model_validator(mode="after")
+    def _one_choice(self) -> SignInIn:
+        if self.endpoint is not None and self.interface is not None:
+            raise ValueError("pass endpoint or interface, not both")
+        return self
 
 
 class SeatOut(BaseModel):
