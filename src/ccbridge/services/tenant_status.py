@@ -3,7 +3,7 @@
 Each tenant's status is read at most every ``ttl`` seconds; a change made in this process
 (suspend, reinstate, terminate) replaces the cached status at once, so it takes effect on the
 next request and the next call. Another process (``ccbridge api`` beside ``ccbridge serve``)
-sees the change within ``ttl``.
+sees the change within ``ttl``. While the store cannot be read, the last status read stands.
 """
 
 from __future__ import annotations
@@ -73,6 +73,11 @@ class TenantStatusCache:
         try:
             self.reads += 1
             status = await self._read(tenant_id)
+        except Exception:
+            hit = self._cached.get(tenant_id)
+            if hit is None:
+                raise
+            return hit[1]  # the store is unreachable: the last status read stands
         finally:
             del self._reading[tenant_id]
         if self._writes.get(tenant_id, 0) != writes:  # changed here while the read ran
