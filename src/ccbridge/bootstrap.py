@@ -847,8 +847,8 @@ def _fastagi(
 ) -> FastAgiServer:
     router = AgiRouter()
     routes, fallback = _routes(settings)
-    active = status.is_active if status is not None else None
-    router.add_route(SCRIPT, InboundRouteHandler(routes, fallback, ivr, tenant_active=active))
+    closed = status.is_closed if status is not None else None
+    router.add_route(SCRIPT, InboundRouteHandler(routes, fallback, ivr, tenant_closed=closed))
     config = AgiServerConfig(
         host=settings.agi.host,
         port=settings.agi.port,

@@ -55,12 +55,12 @@ class InboundRouteHandler:
         routes: Mapping[str, InboundRoute],
         fallback: InboundRoute | None,
         ivr: IvrRunner | None = None,
-        tenant_active: Callable[[str], Awaitable[bool]] | None = None,
+        tenant_closed: Callable[[str], Awaitable[bool]] | None = None,
     ) -> None:
         self._routes = dict(routes)
         self._fallback = fallback
         self._ivr = ivr
-        self._tenant_active = tenant_active
+        self._tenant_closed = tenant_closed
         self.unrouted = 0
 
     async def __call__(self, session: AgiSession) -> None:
@@ -83,15 +83,16 @@ class InboundRouteHandler:
         await session.set_variable("CCB_QUEUE", route.queue)
 
     async def _live(self, route: InboundRoute | None, did: str) -> InboundRoute | None:
-        """*route* if its tenant is active; a status that cannot be read lets the call through."""
-        if route is None or self._tenant_active is None:
+        """*route* unless its tenant is suspended or terminated; a status that cannot be read
+        lets the call through."""
+        if route is None or self._tenant_closed is None:
             return route
         try:
-            active = await self._tenant_active(route.tenant)
+            closed = await self._tenant_closed(route.tenant)
         except Exception:
             log.exception("inbound_tenant_status_unreadable", tenant=route.tenant, did=did)
             return route
-        if not active:
+        if closed:
             log.info("inbound_tenant_not_active", tenant=route.tenant, did=did)
             return None
         return route

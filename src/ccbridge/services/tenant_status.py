@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 from ccbridge.domain.access import TenantStatus
 
 DEFAULT_TTL_SECONDS = 5.0
+CLOSED = frozenset({TenantStatus.SUSPENDED, TenantStatus.TERMINATED})
 
 StatusRead = Callable[[str], Awaitable[TenantStatus | None]]
 """Reads one tenant's status from the store (``None``: no such tenant)."""
@@ -55,6 +56,11 @@ class TenantStatusCache:
     async def is_active(self, tenant_id: str) -> bool:
         """Say whether the tenant exists and is active (its credentials and numbers work)."""
         return await self.status(tenant_id) is TenantStatus.ACTIVE
+
+    async def is_closed(self, tenant_id: str) -> bool:
+        """Say whether the tenant is suspended or terminated (its numbers are not routed); a
+        tenant the store does not know is not closed (a configured route still works)."""
+        return await self.status(tenant_id) in CLOSED
 
     def changed(self, tenant_id: str, status: TenantStatus | None) -> None:
         """Record a status this process just wrote (effective at once, no store read)."""

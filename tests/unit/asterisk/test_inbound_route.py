@@ -90,7 +90,7 @@ async def test_numbers_of_a_tenant_that_is_not_active_are_unrouted() -> None:
 
     cache = TenantStatusCache(read, monotonic=lambda: 0.0)
     routes = {**ROUTES, "4008005678": InboundRoute("t2", "t2-sales")}
-    no_fallback = InboundRouteHandler(routes, fallback=None, tenant_active=cache.is_active)
+    no_fallback = InboundRouteHandler(routes, fallback=None, tenant_closed=cache.is_closed)
     server = await _server(no_fallback)
     try:
         assert await _call(server, "4008001234") == {"hung_up": "yes"}
@@ -106,7 +106,7 @@ async def test_numbers_of_a_tenant_that_is_not_active_are_unrouted() -> None:
     assert sorted(reads) == ["t1", "t2"]
 
     fallback = InboundRouteHandler(
-        ROUTES, fallback=InboundRoute("t2", "t2-sales"), tenant_active=cache.is_active
+        ROUTES, fallback=InboundRoute("t2", "t2-sales"), tenant_closed=cache.is_closed
     )
     server = await _server(fallback)
     try:
@@ -115,3 +115,12 @@ async def test_numbers_of_a_tenant_that_is_not_active_are_unrouted() -> None:
         await server.stop()
     assert got == {"CCB_TENANT": "t2", "CCB_DID": "4008001234", "CCB_QUEUE": "t2-sales"}
     assert fallback.unrouted == 0
+
+    unknown = InboundRouteHandler(
+        {"4008009999": InboundRoute("t-not-in-db", "q")}, None, tenant_closed=cache.is_closed
+    )
+    server = await _server(unknown)
+    try:  # a route to a tenant the database does not know still works, as before
+        assert (await _call(server, "4008009999"))["CCB_QUEUE"] == "q"
+    finally:
+        await server.stop()
