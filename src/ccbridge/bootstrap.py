@@ -55,7 +55,7 @@ from ccbridge.db.repositories.recordings import RecordingRepository
 from ccbridge.db.repositories.seat_sessions import SeatSessionRepository, StateIntervalRepository
 from ccbridge.db.repositories.skill_groups import SkillGroupRepository
 from ccbridge.db.webhooks import SqlWebhookStore
-from ccbridge.domain.access import AuditEntry, Role
+from ccbridge.domain.access import AuditEntry, Role, TenantStatus
 from ccbridge.domain.calendar import local_date
 from ccbridge.domain.calls.model import CallRecord
 from ccbridge.domain.recordings.signing import LinkSigner
@@ -88,7 +88,9 @@ from ccbridge.services.recording_policy import RecordingPolicyService
 from ccbridge.services.recordings import RecordingService
 from ccbridge.services.retention import RetentionService
 from ccbridge.services.seats import DesiredSeats, SeatService
-from ccbridge.services.tenants import AccessService
+from ccbridge.services.tenant_retirement import PbxRetirement
+from ccbridge.services.tenant_status import TenantStatusCache
+from ccbridge.services.tenants import AccessService, StatusChanged
 from ccbridge.services.webhooks import WebhookDispatcher, WebhookService
 from ccbridge.settings import Mode, Settings
 from ccbridge.storage.recording_files import LocalRecordingFiles
@@ -304,7 +306,6 @@ def build_service(
     read_pool = PgReadPool.for_engine(engine)
     journal = SqlJournal(sessions, on_commit=hub.publish, read_pool=read_pool)
     repo = CallRepository(sessions, journal)
-    access = build_access_service(settings, engine)
     writer = CallBatchWriter(repo)
     calls = CallTrackingService(writer)
     ami = AmiClient(_ami_config(settings, ami_port))
@@ -312,8 +313,17 @@ def build_service(
     recording_api, recordings, recording_jobs = _recordings(
         settings, sessions, ami, calls, repo, clock, journal
     )
-    seat_api, seat_feed, seat_jobs, reconciler = _seats(
-        settings, sessions, ami, calls, clock, calendar, journal
+    seat_api, seat_feed, seat_jobs, reconciler, retirement = _seats(
+        settings, sessions, ami, calls, clock, calendar, ivr.tenant_status, journal
+    )
+    # One tenant-status cache for credentials and inbound calls: a suspension through the API
+    # stops the tenant's tokens, keys and numbers at once; a termination also retires it
+    # from the PBX.
+    access = build_access_service(
+        settings,
+        engine,
+        tenant_status=ivr.tenant_status,
+        on_status_changed=retirement.on_status_changed,
     )
     event_api, dispatcher, event_jobs = _events(sessions, journal, hub, repo, clock)
     readiness = _readiness(ami, agi, lambda: ping(engine))
@@ -385,11 +395,19 @@ def _seats(
     calls: CallTrackingService,
     clock: SystemClock,
     calendar: CalendarService,
+    tenant_status: TenantStatusCache,
     journal: SqlJournal | None = None,
 ) -> tuple[
-    SeatApi, AmiSeatFeed, list[tuple[str, float, Callable[[], Awaitable[object]]]], Reconciler
+    SeatApi,
+    AmiSeatFeed,
+    list[tuple[str, float, Callable[[], Awaitable[object]]]],
+    Reconciler,
+    PbxRetirement,
 ]:
-    """Wire agents, leases, seats, the queue config and the reconciler to the DB and AMI."""
+    """Wire agents, leases, seats, the queue config and the reconciler to the DB and AMI.
+
+    A terminated tenant's queues are left out of the queue file and of what the reconciler
+    owns; its seats are closed by the retirement hook and job."""
     agents = AgentRepository(sessions)
     groups = SkillGroupRepository(sessions)
     leases = LeaseRepository(sessions)
@@ -398,7 +416,7 @@ def _seats(
     endpoint_repo = EndpointRepository(sessions)
     guard = EndpointGuard(endpoint_repo, audit)
     queues = AmiQueueControl(ami)
-    publisher = QueueConfigPublisher(settings.asterisk_generated_dir, groups.all_groups, ami)
+    publisher = QueueConfigPublisher(settings.asterisk_generated_dir, groups.live_groups, ami)
     seats = SeatService(
         agents=agents,
         leases=leases,
@@ -410,7 +428,14 @@ def _seats(
     )
 
     async def owned_queues() -> list[str]:
-        return [g.queue for g in await groups.all_groups()]
+        return [g.queue for g in await groups.live_groups()]
+
+    async def seated_tenants() -> set[str]:
+        return {s.tenant_id for s in await seat_sessions.list_open(None)}
+
+    retirement = PbxRetirement(
+        seats, publisher.publish, status=tenant_status.status, seated_tenants=seated_tenants
+    )
 
     reconciler = Reconciler(
         queues, DesiredSeats(seat_sessions, agents, owned_queues, guard), DriftLog(), clock
@@ -444,8 +469,9 @@ def _seats(
     jobs: list[tuple[str, float, Callable[[], Awaitable[object]]]] = [
         ("seat-tick", SEAT_TICK_SECONDS, seats.tick),
         ("acd-reconcile", RECONCILE_INTERVAL, reconciler.run_once),
+        ("tenant-pbx-retire", SEAT_TICK_SECONDS, retirement.sweep),
     ]
-    return api, feed, jobs, reconciler
+    return api, feed, jobs, reconciler, retirement
 
 
 @dataclass(slots=True)
@@ -616,6 +642,8 @@ class IvrWiring:
     jobs: list[tuple[str, float, Callable[[], Awaitable[object]]]]
     flushes: list[tuple[str, float, Callable[[], Awaitable[object]]]]
     """Periodic jobs that also run once at shutdown (the buffered call log)."""
+    tenant_status: TenantStatusCache
+    """Which tenants are active: inbound calls and (under ``serve``) credentials read it."""
 
 
 def build_ivr_fastagi(
@@ -631,7 +659,7 @@ def build_ivr_fastagi(
     lets it fix the clock (service hours) and defaults to the system clock.
     """
     ivr = _ivr(settings, engine, calendar, now=now)
-    return ivr, _fastagi(settings, ivr.runner)
+    return ivr, _fastagi(settings, ivr.runner, ivr.tenant_status)
 
 
 def _ivr(
@@ -681,7 +709,11 @@ def _ivr(
         ("ivr-activate", IVR_ACTIVATE_SECONDS, service.activate_due),
     ]
     return IvrWiring(
-        service, runner, jobs, [("ivr-call-log", IVR_LOG_FLUSH_SECONDS, call_log.flush)]
+        service,
+        runner,
+        jobs,
+        [("ivr-call-log", IVR_LOG_FLUSH_SECONDS, call_log.flush)],
+        tenant_status_cache(sessions),
     )
 
 
@@ -750,7 +782,13 @@ async def _seed_demo(engine: AsyncEngine, access: AccessService) -> None:
     )
 
 
-def build_access_service(settings: Settings, engine: AsyncEngine) -> AccessService:
+def build_access_service(
+    settings: Settings,
+    engine: AsyncEngine,
+    *,
+    tenant_status: TenantStatusCache | None = None,
+    on_status_changed: StatusChanged | None = None,
+) -> AccessService:
     """Tenants, keys, tokens and audit over *engine* (also used by ``ccbridge keys create``)."""
     sessions = create_session_factory(engine)
     return AccessService(
@@ -759,7 +797,20 @@ def build_access_service(settings: Settings, engine: AsyncEngine) -> AccessServi
         now=SystemClock().now,
         token_ttl_seconds=settings.auth.token_ttl_seconds,
         key_cache=KeyCache(ttl=timedelta(seconds=settings.auth.key_cache_seconds)),
+        tenant_status=tenant_status or tenant_status_cache(sessions),
+        on_status_changed=on_status_changed,
     )
+
+
+def tenant_status_cache(sessions: async_sessionmaker[AsyncSession]) -> TenantStatusCache:
+    """The tenant-status cache over the tenants table."""
+
+    async def read(tenant_id: str) -> TenantStatus | None:
+        async with SqlAccessUnitOfWork(sessions) as uow:
+            tenant = await uow.tenants.get(tenant_id)
+        return tenant.status if tenant is not None else None
+
+    return TenantStatusCache(read)
 
 
 async def ensure_dev_key(access: AccessService, key_file: Path) -> None:
@@ -798,10 +849,13 @@ def _write_key_file(path: Path, plaintext: str) -> str:
     return str(path.resolve())
 
 
-def _fastagi(settings: Settings, ivr: IvrRunner | None = None) -> FastAgiServer:
+def _fastagi(
+    settings: Settings, ivr: IvrRunner | None = None, status: TenantStatusCache | None = None
+) -> FastAgiServer:
     router = AgiRouter()
     routes, fallback = _routes(settings)
-    router.add_route(SCRIPT, InboundRouteHandler(routes, fallback, ivr))
+    closed = status.is_closed if status is not None else None
+    router.add_route(SCRIPT, InboundRouteHandler(routes, fallback, ivr, tenant_closed=closed))
     config = AgiServerConfig(
         host=settings.agi.host,
         port=settings.agi.port,

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from ccbridge.api.app import create_app
 from ccbridge.api.security import JwtCodec
@@ -19,6 +19,7 @@ from ccbridge.db.repositories import CallRepository
 from ccbridge.domain.access import ROLE_SCOPES, Principal, Role, TenantStatus
 from ccbridge.domain.calls.model import CallRecord, CallState
 from ccbridge.observability.health import Readiness
+from ccbridge.services.tenant_status import TenantStatusCache
 from ccbridge.services.tenants import AccessService, TenantChanges
 
 SECRET = "integration-test-secret-0123456789abcdef"
@@ -197,6 +198,89 @@ async def test_suspended_tenant_keys_stop_working(world: World) -> None:
     resp = await c.patch("/api/v1/tenants/tb", json={"status": "suspended"}, headers=world.platform)
     assert resp.status_code == 200
     assert (await c.get("/api/v1/calls", headers=world.b_admin)).status_code == 401
+
+
+@pytest.mark.parametrize("role", ["agent", "supervisor"])
+async def test_person_tokens_die_with_their_tenant_and_return_with_it(
+    world: World, role: str
+) -> None:
+    """One tenant check for keys and tokens: suspension locks a token out on the very next
+    request, reinstatement lets it in again, termination locks it out for good."""
+    c = world.client
+    body = {"subject": "wang", "role": role, "agent_no": "1001"}
+    resp = await c.post("/api/v1/auth/token", json=body, headers=world.b_admin)
+    assert resp.status_code == 200, resp.text
+    token = auth(resp.json()["access_token"])
+    assert (await c.get("/api/v1/calls", headers=token)).status_code == 200
+
+    resp = await c.patch("/api/v1/tenants/tb", json={"status": "suspended"}, headers=world.platform)
+    assert resp.status_code == 200
+    resp = await c.get("/api/v1/calls", headers=token)
+    assert resp.status_code == 401
+    assert resp.headers["content-type"] == "application/problem+json"
+    assert resp.headers["www-authenticate"].startswith("Bearer")
+    assert "suspended or terminated" in resp.json()["detail"]
+    assert (await c.get("/api/v1/calls", headers=world.b_admin)).status_code == 401
+    # the other tenant's people are untouched
+    other = await c.post("/api/v1/auth/token", json=body, headers=world.a_admin)
+    assert (await c.get("/api/v1/calls", headers=auth(other.json()["access_token"]))).is_success
+
+    resp = await c.patch("/api/v1/tenants/tb", json={"status": "active"}, headers=world.platform)
+    assert resp.status_code == 200
+    assert (await c.get("/api/v1/calls", headers=token)).status_code == 200
+
+    resp = await c.patch(
+        "/api/v1/tenants/tb", json={"status": "terminated"}, headers=world.platform
+    )
+    assert resp.status_code == 200
+    assert (await c.get("/api/v1/calls", headers=token)).status_code == 401
+    assert (await c.get("/api/v1/calls", headers=world.b_admin)).status_code == 401
+
+
+async def test_a_token_is_refused_once_another_process_suspends_its_tenant(
+    engine: AsyncEngine,
+) -> None:
+    """A suspension made elsewhere (the CLI, another API process) reaches this process's token
+    check within the status cache's TTL, not only at the token's expiry."""
+    sessions = create_session_factory(engine)
+    tick = [0.0]
+    status = TenantStatusCache(
+        lambda t: _status_of(sessions, t), ttl=5.0, monotonic=lambda: tick[0]
+    )
+    access = AccessService(
+        lambda: SqlAccessUnitOfWork(sessions),
+        JwtCodec(SECRET),
+        now=lambda: T0,
+        token_ttl_seconds=600,
+        tenant_status=status,
+    )
+    elsewhere = AccessService(
+        lambda: SqlAccessUnitOfWork(sessions),
+        JwtCodec(SECRET),
+        now=lambda: T0,
+        token_ttl_seconds=600,
+    )
+    admin = Principal(
+        actor="t", role=Role.PLATFORM_ADMIN, tenant_id=None, scopes=ROLE_SCOPES[Role.PLATFORM_ADMIN]
+    )
+    await access.create_tenant(admin, tenant_id="ta", name="A")
+    person = Principal("user:wang", Role.AGENT, "ta", ROLE_SCOPES[Role.AGENT], "1001")
+    for _ in range(3):
+        assert await access.admits(person)
+    assert status.reads == 1
+    await elsewhere.update_tenant(admin, "ta", TenantChanges(status=TenantStatus.SUSPENDED))
+    assert await access.admits(person)  # still cached
+    tick[0] = 5.0
+    assert not await access.admits(person)
+    assert status.reads == 2
+
+
+async def _status_of(
+    sessions: async_sessionmaker[AsyncSession], tenant_id: str
+) -> TenantStatus | None:
+    async with SqlAccessUnitOfWork(sessions) as uow:
+        tenant = await uow.tenants.get(tenant_id)
+    return tenant.status if tenant else None
 
 
 @pytest.mark.parametrize(

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from typer.testing import CliRunner
 
@@ -16,11 +17,19 @@ from ccbridge.cli import app
 from ccbridge.crypto.report_signing import Ed25519ReportSigner, verify_with_public_key
 from ccbridge.db.access_uow import SqlAccessUnitOfWork
 from ccbridge.db.engine import create_engine, create_session_factory
+from ccbridge.db.event_tables import (
+    CallParamsRow,
+    EventRow,
+    WebhookDeliveryRow,
+    WebhookEndpointRow,
+)
+from ccbridge.db.ivr_tables import IvrCallLogRow
 from ccbridge.db.migrate import run_migrations_async
 from ccbridge.db.recording_tables import PurgeReportRow
 from ccbridge.db.repositories import CallRepository
 from ccbridge.db.repositories.recording_exports import ExportRepository
 from ccbridge.db.repositories.recordings import RecordingRepository
+from ccbridge.db.tables import CallRow
 from ccbridge.domain.calls.model import CallRecord, CallState
 from ccbridge.domain.recordings.model import ExportTarget, RecordingPolicy
 from ccbridge.ftp.push import FtplibTransport
@@ -276,3 +285,136 @@ def test_offboard_cli_prints_a_report_clients_verify_with_the_public_key(
     assert (stored.exit_code, stored.output.strip()) == (0, "signature OK")
     legacy = runner.invoke(app, ["recordings", "verify-report", "old"])
     assert (legacy.exit_code, legacy.output.strip()) == (0, "signature OK")
+
+
+def _call_data(tenant: str, n: int, at: datetime) -> list[object]:
+    """*n* rows of every kind of per-call data for *tenant* (what the purge must remove)."""
+    endpoint = f"ep-{tenant}"
+    rows: list[object] = [
+        WebhookEndpointRow(
+            id=endpoint,
+            tenant=tenant,
+            url="https://crm.example.com/hook",
+            event_types=["*"],
+            secrets=[],
+            enabled=True,
+            disabled_reason=None,
+            cursor=0,
+            attempts=0,
+            next_attempt_at=None,
+            failing_since=None,
+            created_at=at,
+            updated_at=at,
+        )
+    ]
+    for i in range(n):
+        call_id = f"{tenant}-call-{i}"
+        rows += [
+            CallRow(
+                call_id=call_id,
+                started_at=at,
+                state="ended",
+                tenant=tenant,
+                legs=[],
+                version=1,
+                updated_at=at,
+            ),
+            CallParamsRow(
+                call_id=call_id,
+                tenant=tenant,
+                detail={"caller": "13800138000"},
+                version=1,
+                updated_at=at,
+            ),
+            EventRow(
+                tenant=tenant,
+                seq=i + 1,
+                id=f"{tenant}-ev-{i}",
+                type="call.ended",
+                call_id=call_id,
+                occurred_at=at,
+                recorded_at=at,
+                data={"caller": "13800138000"},
+                envelope=None,
+                has_extras=False,
+            ),
+            IvrCallLogRow(
+                tenant_id=tenant,
+                flow_id="main",
+                revision=1,
+                uniqueid=call_id,
+                caller="13800138000",
+                started_at=at,
+                ended_at=at,
+                path=["menu"],
+                steps=[],
+                route="queue",
+                target="sales",
+                reason="menu",
+                drop_off_node=None,
+            ),
+            WebhookDeliveryRow(
+                endpoint_id=endpoint,
+                tenant=tenant,
+                event_seq=i + 1,
+                event_id=f"{tenant}-ev-{i}",
+                status="succeeded",
+                manual=False,
+                attempt=1,
+                http_status=200,
+                error=None,
+                duration_ms=5,
+                at=at,
+            ),
+        ]
+    return rows
+
+
+async def test_purge_removes_every_kind_of_call_data_and_signs_the_counts(
+    session_factory: async_sessionmaker[AsyncSession], tmp_path: Path
+) -> None:
+    """REC-06: no copy of a terminated tenant's calls is kept: events, call records, call
+    parameters, IVR call logs and webhook deliveries go with its recordings, and the signed
+    report counts each; another tenant's rows stay."""
+    at = datetime(2026, 3, 1, tzinfo=UTC)
+    async with session_factory() as session:
+        session.add_all([*_call_data("t9", 3, at), *_call_data("t1", 2, at)])
+        await session.commit()
+    store = RecordingRepository(session_factory, cipher=CIPHER)
+    exports = ExportRepository(session_factory)
+    files = LocalRecordingFiles(tmp_path / "rec")
+    clock = SettableClock(at)
+    export = ExportService(store, exports, files, FtplibTransport(timeout=5), clock)
+    service = OffboardingService(store, exports, export, files, clock, SIGNER)
+
+    report = await service.purge("t9", None)
+
+    m = report.manifest
+    counted = {k: v for k, v in m.items() if k.endswith("_rows_deleted")}
+    assert counted == {
+        "recording_rows_deleted": 0,
+        "call_rows_deleted": 3,
+        "call_param_rows_deleted": 3,
+        "event_rows_deleted": 3,
+        "ivr_call_log_rows_deleted": 3,
+        "webhook_delivery_rows_deleted": 3,
+        "webhook_endpoint_rows_deleted": 1,
+    }
+    assert verify_with_public_key(SIGNER.public_key_pem(), m, report.signature)
+    assert not verify_with_public_key(
+        SIGNER.public_key_pem(), {**m, "event_rows_deleted": 0}, report.signature
+    )
+    async with session_factory() as session:
+        for table, column in (
+            (CallRow, CallRow.tenant),
+            (CallParamsRow, CallParamsRow.tenant),
+            (EventRow, EventRow.tenant),
+            (IvrCallLogRow, IvrCallLogRow.tenant_id),
+            (WebhookDeliveryRow, WebhookDeliveryRow.tenant),
+            (WebhookEndpointRow, WebhookEndpointRow.tenant),
+        ):
+            left = dict(
+                (await session.execute(select(column, func.count()).group_by(column))).all()
+            )
+            assert "t9" not in left, table.__tablename__
+            assert left["t1"] >= 1, table.__tablename__

@@ -7,12 +7,15 @@ import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from pathlib import Path
 
 import pytest
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from ccbridge.api.security import JwtCodec
 from ccbridge.asterisk.ami.client import AmiClient
+from ccbridge.asterisk.config.publisher import QueueConfigPublisher
 from ccbridge.asterisk.queue_control import AmiQueueControl
 from ccbridge.asterisk.seat_feed import AmiSeatFeed
 from ccbridge.db.access_uow import SqlAccessUnitOfWork
@@ -22,6 +25,7 @@ from ccbridge.db.repositories.endpoints import EndpointRepository
 from ccbridge.db.repositories.leases import LeaseRepository
 from ccbridge.db.repositories.seat_sessions import SeatSessionRepository, StateIntervalRepository
 from ccbridge.db.repositories.skill_groups import SkillGroupRepository
+from ccbridge.domain.access import ROLE_SCOPES, Principal, Role, TenantStatus
 from ccbridge.domain.acd.membership import DriftKind, queue_name
 from ccbridge.domain.agents.state import AgentState, SetNotReady, StartBreak
 from ccbridge.domain.endpoints import Endpoint, Technology
@@ -31,6 +35,9 @@ from ccbridge.services.audit import AuditRecorder
 from ccbridge.services.endpoints import EndpointGuard
 from ccbridge.services.seat_ports import AgentRecord, SkillGroupRecord, SkillLevel
 from ccbridge.services.seats import DesiredSeats, SeatService
+from ccbridge.services.tenant_retirement import PbxRetirement
+from ccbridge.services.tenant_status import TenantStatusCache
+from ccbridge.services.tenants import AccessService, TenantChanges
 from ccbridge.testing.fake_pbx import FakeAsterisk
 from ccbridge.testing.pbx_model import QueueSpec
 from tests.support.ami_rig import fake_pbx_client, running
@@ -125,7 +132,7 @@ async def rig(engine: AsyncEngine) -> AsyncIterator[Rig]:
     )
 
     async def owned() -> list[str]:
-        return [g.queue for g in await groups.all_groups()]
+        return [g.queue for g in await groups.live_groups()]
 
     drift = DriftLog()
     desired = DesiredSeats(seat_sessions, agents, owned, guard)
@@ -231,3 +238,70 @@ async def test_answered_queue_call_puts_the_seat_on_call_and_back(rig: Rig) -> N
 async def _status(rig: Rig) -> AgentState | None:
     live = await rig.seats.live("t1")
     return live[0].status.state if live else None
+
+
+async def test_terminating_a_tenant_retires_its_seats_members_and_queues(
+    rig: Rig, engine: AsyncEngine, tmp_path: Path
+) -> None:
+    """Termination (through the tenants service, as PATCH does) takes every signed-in member
+    out of the queues, closes the seats and drops the tenant's queues from the queue file; a
+    suspension does none of it; a termination made by another process is swept up."""
+    sessions = create_session_factory(engine)
+    groups, seat_sessions = SkillGroupRepository(sessions), SeatSessionRepository(sessions)
+    generated = tmp_path / "generated"
+    publisher = QueueConfigPublisher(generated, groups.live_groups, rig.client)
+    status = TenantStatusCache(lambda t: _tenant_status(sessions, t))
+
+    async def seated() -> set[str]:
+        return {s.tenant_id for s in await seat_sessions.list_open(None)}
+
+    retirement = PbxRetirement(
+        rig.seats, publisher.publish, status=status.status, seated_tenants=seated
+    )
+    access = AccessService(
+        lambda: SqlAccessUnitOfWork(sessions),
+        JwtCodec("retire-test-secret-0123456789abcdef"),
+        now=lambda: datetime.now(UTC),
+        token_ttl_seconds=600,
+        tenant_status=status,
+        on_status_changed=retirement.on_status_changed,
+    )
+    admin = Principal("t", Role.PLATFORM_ADMIN, None, ROLE_SCOPES[Role.PLATFORM_ADMIN])
+    await publisher.publish()
+    assert "[t1-sales]" in (generated / "queues.conf").read_text()
+    for n in range(2):
+        await rig.seats.sign_in("t1", f"100{n}")
+    assert len(rig.members()) == 4
+
+    await access.update_tenant(admin, "t1", TenantChanges(status=TenantStatus.SUSPENDED))
+    assert len(rig.members()) == 4  # suspended: kept for the reinstatement
+    await access.update_tenant(admin, "t1", TenantChanges(status=TenantStatus.TERMINATED))
+    assert rig.members() == {}
+    assert await seat_sessions.list_open("t1") == []
+    text_now = (generated / "queues.conf").read_text()
+    assert "[t1-sales]" not in text_now
+    assert "[t1-support]" not in text_now
+    # The reconciler no longer owns (nor restores) the terminated tenant's queues.
+    await rig.reconciler.run_once()
+    assert rig.members() == {}
+
+    # Terminated elsewhere (another process wrote the row): the sweep closes what is left.
+    async with engine.begin() as conn:
+        await conn.execute(text("UPDATE tenants SET status = 'active' WHERE id = 't1'"))
+    status.changed("t1", TenantStatus.ACTIVE)
+    await rig.seats.sign_in("t1", "1002")
+    assert len(rig.members()) == 2
+    async with engine.begin() as conn:
+        await conn.execute(text("UPDATE tenants SET status = 'terminated' WHERE id = 't1'"))
+    status.changed("t1", TenantStatus.TERMINATED)  # what the cache reads within its TTL
+    assert await retirement.sweep() == 1
+    assert rig.members() == {}
+    assert await retirement.sweep() == 0
+
+
+async def _tenant_status(
+    sessions: async_sessionmaker[AsyncSession], tenant_id: str
+) -> TenantStatus | None:
+    async with SqlAccessUnitOfWork(sessions) as uow:
+        tenant = await uow.tenants.get(tenant_id)
+    return tenant.status if tenant else None

@@ -11,10 +11,11 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ccbridge.errors import CcbridgeError, ErrorCode
+from ccbridge.errors import AsteriskUnavailableError, CcbridgeError, ErrorCode
 
 PROBLEM_JSON = "application/problem+json"
 DB_RETRY_AFTER_SECONDS = 1
+PBX_RETRY_AFTER_SECONDS = 5
 log = structlog.get_logger(__name__)
 
 
@@ -123,6 +124,20 @@ async def _on_database_busy(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+async def _on_pbx_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    """Not logged in, no answer in time, or an action refused: the PBX could not do it now."""
+    assert isinstance(exc, AsteriskUnavailableError)
+    log.warning("api_pbx_unavailable", path=request.url.path, error=type(exc).__name__)
+    return problem(
+        503,
+        exc.title,
+        f"the PBX could not carry out the request ({exc.detail}); retry shortly",
+        code=exc.code,
+        instance=request.url.path,
+        headers={"Retry-After": str(PBX_RETRY_AFTER_SECONDS)},
+    )
+
+
 async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
     log.exception("api_unhandled_error", path=request.url.path, error=type(exc).__name__)
     return problem(
@@ -137,6 +152,7 @@ async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
 def install_problem_handlers(app: FastAPI) -> None:
     """Make every error leave the API as problem+json."""
     app.add_exception_handler(CcbridgeError, _on_ccbridge_error)
+    app.add_exception_handler(AsteriskUnavailableError, _on_pbx_unavailable)
     app.add_exception_handler(RequestValidationError, _on_validation_error)
     app.add_exception_handler(StarletteHTTPException, _on_http_error)
     app.add_exception_handler(OperationalError, _on_database_busy)

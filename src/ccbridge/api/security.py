@@ -113,14 +113,17 @@ async def principal(
     credential = (bearer.credentials if bearer else api_key or "").strip()
     if not credential or len(credential) > 4096:
         raise AuthenticationError()
+    access: AccessService = request.app.state.access
     if credential.startswith("ccb_"):
-        access: AccessService = request.app.state.access
         found = await access.authenticate_key(credential)
         if found is None:
             raise AuthenticationError("the API key is not valid")
         return found
     codec: JwtCodec = request.app.state.jwt
-    return codec.verify(credential)
+    person = codec.verify(credential)
+    if not await access.admits(person):
+        raise AuthenticationError("the token's tenant is suspended or terminated")
+    return person
 
 
 CurrentPrincipal = Annotated[Principal, Depends(principal)]

@@ -4,12 +4,15 @@ This is the foundation's routing (DID → tenant and queue). The dialplan runs
 ``AGI(agi://ccbridge:4573/inbound)`` and then ``Queue(${CCB_QUEUE})``. When the tenant has an
 active IVR flow, the flow runs instead of the fixed queue and sets ``CCB_ROUTE`` (queue,
 transfer, voicemail or hangup) with its target; the queue contract is unchanged.
+
+A number of a suspended or terminated tenant is treated as unrouted (the fallback route, else
+hang up). The tenant's status comes from a cache, so a call rarely waits on the database.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
 import structlog
@@ -52,16 +55,21 @@ class InboundRouteHandler:
         routes: Mapping[str, InboundRoute],
         fallback: InboundRoute | None,
         ivr: IvrRunner | None = None,
+        tenant_closed: Callable[[str], Awaitable[bool]] | None = None,
     ) -> None:
         self._routes = dict(routes)
         self._fallback = fallback
         self._ivr = ivr
+        self._tenant_closed = tenant_closed
         self.unrouted = 0
 
     async def __call__(self, session: AgiSession) -> None:
-        """Tag the channel; an unknown DID takes the fallback route or hangs up."""
+        """Tag the channel; an unknown DID, or one of a tenant that is not active, takes the
+        fallback route or hangs up."""
         did = did_of(session.env)
-        route = self._routes.get(did, self._fallback)
+        route = await self._live(self._routes.get(did), did)
+        if route is None:
+            route = await self._live(self._fallback, did)
         if route is None:
             self.unrouted += 1
             log.warning("inbound_unrouted", did=did, uniqueid=session.env.get("agi_uniqueid"))
@@ -73,3 +81,18 @@ class InboundRouteHandler:
         if self._ivr is not None and await self._ivr.run(session, route.tenant, did):
             return
         await session.set_variable("CCB_QUEUE", route.queue)
+
+    async def _live(self, route: InboundRoute | None, did: str) -> InboundRoute | None:
+        """*route* unless its tenant is suspended or terminated; a status that cannot be read
+        lets the call through."""
+        if route is None or self._tenant_closed is None:
+            return route
+        try:
+            closed = await self._tenant_closed(route.tenant)
+        except Exception:
+            log.exception("inbound_tenant_status_unreadable", tenant=route.tenant, did=did)
+            return route
+        if closed:
+            log.info("inbound_tenant_not_active", tenant=route.tenant, did=did)
+            return None
+        return route

@@ -13,7 +13,7 @@ in one transaction, so a crash leaves either the data or the report, never neith
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -246,7 +246,8 @@ class OffboardingService:
         export_job: str | None,
         progress: Progress | None = None,
     ) -> PurgeReport:
-        """Delete the tenant's files, recording rows, holds, policy and call rows; sign it."""
+        """Delete the tenant's files and call data (recordings, calls, call parameters, events,
+        IVR call logs, webhooks), holds and policy; sign a report with every count."""
         recs = await self._store.all_of_tenant(tenant)
         total = len(recs)
         deleted_files = 0
@@ -289,9 +290,9 @@ class OffboardingService:
             detail={"report_id": report_id, "recordings": total},
         )
 
-        def seal(recording_rows: int, call_rows: int) -> SignedReport:
-            manifest["recording_rows_deleted"] = recording_rows
-            manifest["call_rows_deleted"] = call_rows
+        def seal(rows: Mapping[str, int]) -> SignedReport:
+            for kind, count in sorted(rows.items()):
+                manifest[f"{kind}_rows_deleted"] = count
             return SignedReport(report_id, tenant, now, manifest, self._signer.sign(manifest))
 
         report = await self._store.erase_tenant(tenant, entry, seal)

@@ -7,7 +7,7 @@ Implemented by ``ccbridge.db`` (stores), ``ccbridge.storage`` (files), ``ccbridg
 from __future__ import annotations
 
 import builtins
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -92,8 +92,9 @@ class SignedReport:
     signature: str
 
 
-SealReport = Callable[[int, int], SignedReport]
-"""Given the recording and call rows deleted, build and sign the report (same transaction)."""
+SealReport = Callable[[Mapping[str, int]], SignedReport]
+"""Given the rows deleted per kind (``recording``, ``call``, ``event``, …), build and sign the
+report (same transaction)."""
 
 
 class RecorderControl(Protocol):

@@ -228,6 +228,22 @@ class SeatService:
             raised += len(self.alerts) - before
         return raised
 
+    async def retire_tenant(self, tenant_id: str) -> int:
+        """A terminated tenant: close every open seat, even mid-call, and take its members out
+        of the queues; return how many seats closed. A PBX failure is counted and logged."""
+        closed = 0
+        async with self._tenant_locks[tenant_id]:
+            for session in await self._sessions.list_open(tenant_id):
+                now = self._clock.now()
+                outcome = Outcome(AgentStatus(since=now), (QueueRemoveEffect(),))
+                await self._store(session, outcome, now)
+                agent = await self._agents.get(tenant_id, session.agent_no)
+                if agent is not None:
+                    await self._apply(replace(agent, interface=session.interface), outcome)
+                closed += 1
+        log.info("seats_retired", tenant=tenant_id, closed=closed)
+        return closed
+
     async def live(self, tenant_id: str) -> list[SeatSession]:
         """Return every signed-in seat of the tenant (the wallboard)."""
         return await self._sessions.list_open(tenant_id)

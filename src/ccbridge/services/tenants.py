@@ -8,7 +8,7 @@ neither does. Tenant checks come before scope checks, so another tenant's object
 from __future__ import annotations
 
 import builtins
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -36,9 +36,15 @@ from ccbridge.domain.access import (
 from ccbridge.errors import NotFoundError
 from ccbridge.services.key_cache import KeyCache, credential_digest
 from ccbridge.services.ports import AccessUnitOfWork, TokenSigner
+from ccbridge.services.tenant_status import TenantStatusCache
 
 TOUCH_INTERVAL = timedelta(minutes=1)
 """``last_used_at`` is written at most this often per key, not on every request."""
+
+
+StatusChanged = Callable[[str, TenantStatus], Awaitable[None]]
+"""Called after a tenant's status change has committed (e.g. a termination retires its PBX
+queues and members)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,19 +86,45 @@ class AccessService:
         now: Callable[[], datetime],
         token_ttl_seconds: int,
         key_cache: KeyCache | None = None,
+        tenant_status: TenantStatusCache | None = None,
+        on_status_changed: StatusChanged | None = None,
     ) -> None:
-        """Keep the unit-of-work factory, the token signer, the clock and the key cache."""
+        """Keep the unit-of-work factory, the token signer, the clock and the caches."""
         self._uow = uow
         self._signer = signer
         self._now = now
         self._ttl = token_ttl_seconds
         self._touched: dict[str, datetime] = {}
         self._keys = key_cache if key_cache is not None else KeyCache()
+        self._status = tenant_status or TenantStatusCache(self._read_status)
+        self._on_status_changed = on_status_changed
+
+    @property
+    def tenant_status(self) -> TenantStatusCache:
+        """The cache every credential check reads (shared with inbound call routing)."""
+        return self._status
 
     # --- authentication --------------------------------------------------------------------
 
+    async def admits(self, principal: Principal) -> bool:
+        """The one tenant check of every credential (key or person token): its tenant is active.
+
+        The platform admin belongs to no tenant. The status is cached briefly and replaced at
+        once when this process changes it, so a suspension locks out the next request.
+        """
+        if principal.tenant_id is None:
+            return principal.is_platform
+        return await self._status.is_active(principal.tenant_id)
+
     async def authenticate_key(self, plaintext: str) -> Principal | None:
         """Return the key's principal, or ``None`` (unknown, wrong secret, revoked, tenant off)."""
+        found = await self._key_principal(plaintext)
+        if found is None or not await self.admits(found):
+            return None
+        return found
+
+    async def _key_principal(self, plaintext: str) -> Principal | None:
+        """The principal of a good, unrevoked key (cached), whatever its tenant's status."""
         parsed = parse_api_key(plaintext)
         if parsed is None:
             return None
@@ -107,10 +139,9 @@ class AccessService:
                 return None
             if key.revoked_at is not None:
                 return None
-            if key.tenant_id is not None:
+            if key.tenant_id is not None:  # same transaction: spares the status cache a read
                 tenant = await uow.tenants.get(key.tenant_id)
-                if tenant is None or tenant.status is not TenantStatus.ACTIVE:
-                    return None
+                self._status.remember(key.tenant_id, tenant.status if tenant else None)
             now = self._now()
             last = self._touched.get(key_id) or key.last_used_at
             if last is None or now - last >= TOUCH_INTERVAL:
@@ -201,6 +232,10 @@ class AccessService:
             )
             await uow.commit()
         self._keys.drop_tenant(tenant_id)
+        self._status.changed(tenant_id, updated.status)
+        hook = self._on_status_changed
+        if hook is not None and changes.status not in (None, tenant.status):
+            await hook(tenant_id, updated.status)
         return updated
 
     # --- API keys --------------------------------------------------------------------------
@@ -364,6 +399,11 @@ class AccessService:
             return list(await uow.audit.list(tenant_id=tenant, before_id=before_id, limit=limit))
 
     # --- helpers ---------------------------------------------------------------------------
+
+    async def _read_status(self, tenant_id: str) -> TenantStatus | None:
+        async with self._uow() as uow:
+            tenant = await uow.tenants.get(tenant_id)
+        return tenant.status if tenant is not None else None
 
     def _new_key(
         self, tenant_id: str | None, role: Role, scopes: frozenset[str], name: str, actor: str

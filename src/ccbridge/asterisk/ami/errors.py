@@ -1,9 +1,15 @@
-"""AMI client errors, one class per failure a caller must handle differently."""
+"""AMI client errors, one class per failure a caller must handle differently.
+
+Every one is an :class:`~ccbridge.errors.AsteriskUnavailableError`: services see only that
+port-level error (they never import this package), and the API answers it once, as 503.
+"""
 
 from __future__ import annotations
 
+from ccbridge.errors import AsteriskUnavailableError
 
-class AmiError(Exception):
+
+class AmiError(AsteriskUnavailableError):
     """Root of every AMI client error, so callers can catch them all at once."""
 
 

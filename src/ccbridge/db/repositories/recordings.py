@@ -13,6 +13,13 @@ from sqlalchemy import ColumnElement, Select, and_, delete, func, or_, select, u
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ccbridge.db.access_tables import TenantRow
+from ccbridge.db.event_tables import (
+    CallParamsRow,
+    EventRow,
+    WebhookDeliveryRow,
+    WebhookEndpointRow,
+)
+from ccbridge.db.ivr_tables import IvrCallLogRow
 from ccbridge.db.journal import SqlJournal
 from ccbridge.db.recording_tables import (
     CallHoldRow,
@@ -34,6 +41,18 @@ from ccbridge.domain.recordings.model import (
 from ccbridge.services.recording_ports import SealReport, SecretCipher, SignedReport
 
 log = structlog.get_logger(__name__)
+
+TENANT_CALL_DATA: tuple[tuple[str, type[Any], Any], ...] = (
+    ("recording", RecordingRow, RecordingRow.tenant),
+    ("call", CallRow, CallRow.tenant),
+    ("call_param", CallParamsRow, CallParamsRow.tenant),
+    ("event", EventRow, EventRow.tenant),
+    ("ivr_call_log", IvrCallLogRow, IvrCallLogRow.tenant_id),
+    ("webhook_delivery", WebhookDeliveryRow, WebhookDeliveryRow.tenant),
+    ("webhook_endpoint", WebhookEndpointRow, WebhookEndpointRow.tenant),
+)
+"""What an off-boarding purge deletes, by the kind named in the report's counts: every row of
+the tenant's calls and what was derived from them (docs/recordings.md, "Off-boarding")."""
 
 MAX_PAGE = 1000
 _TEXT_LIMITS = {"agent_no": 64, "skill_group": 64, "caller": 255, "callee": 255, "channel": 255}
@@ -487,16 +506,19 @@ class RecordingRepository:
             return [from_row(r) for r in (await session.execute(stmt)).scalars()]
 
     async def erase_tenant(self, tenant: str, audit: AuditEntry, seal: SealReport) -> SignedReport:
-        """Delete every recording, hold, policy and call row of *tenant*; store the signed
-        report and one audit entry in the same transaction (a crash leaves all or nothing)."""
+        """Delete every row of *tenant*'s call data (``TENANT_CALL_DATA``), its recording holds
+        and policy; store the signed report with the counts and one audit entry in the same
+        transaction (a crash leaves all or nothing)."""
         async with self._sessions() as session:
-            recs = await session.execute(delete(RecordingRow).where(RecordingRow.tenant == tenant))
+            counts: dict[str, int] = {}
+            for kind, table, column in TENANT_CALL_DATA:
+                result = await session.execute(delete(table).where(column == tenant))
+                counts[kind] = int(result.rowcount)  # type: ignore[attr-defined]
             await session.execute(delete(CallHoldRow).where(CallHoldRow.tenant == tenant))
             await session.execute(
                 delete(RecordingPolicyRow).where(RecordingPolicyRow.tenant == tenant)
             )
-            calls = await session.execute(delete(CallRow).where(CallRow.tenant == tenant))
-            report = seal(int(recs.rowcount), int(calls.rowcount))  # type: ignore[attr-defined]
+            report = seal(counts)
             session.add(
                 PurgeReportRow(
                     id=report.id,

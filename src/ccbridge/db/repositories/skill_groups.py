@@ -9,8 +9,10 @@ from sqlalchemy import delete, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from ccbridge.db.access_tables import TenantRow
 from ccbridge.db.repositories.agents import check_limit
 from ccbridge.db.seat_tables import AgentSkillRow, SkillGroupRow
+from ccbridge.domain.access import TenantStatus
 from ccbridge.services.seat_ports import AlreadyExistsError, RecordNotFoundError, SkillGroupRecord
 
 
@@ -79,6 +81,19 @@ class SkillGroupRepository:
     async def all_groups(self) -> builtins.list[SkillGroupRecord]:
         """Every tenant's groups: the queues ccbridge owns on the PBX (reconciler, config)."""
         stmt = select(SkillGroupRow).order_by(SkillGroupRow.queue)
+        async with self._sessions() as session:
+            rows = (await session.execute(stmt)).scalars().all()
+        return [row_to_record(r) for r in rows]
+
+    async def live_groups(self) -> builtins.list[SkillGroupRecord]:
+        """The groups of every tenant not terminated: the queues the PBX keeps (a terminated
+        tenant's queues leave queues.conf; a suspended one's stay for its reinstatement)."""
+        stmt = (
+            select(SkillGroupRow)
+            .join(TenantRow, TenantRow.id == SkillGroupRow.tenant_id)
+            .where(TenantRow.status != TenantStatus.TERMINATED.value)
+            .order_by(SkillGroupRow.queue)
+        )
         async with self._sessions() as session:
             rows = (await session.execute(stmt)).scalars().all()
         return [row_to_record(r) for r in rows]
