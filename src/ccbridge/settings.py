@@ -9,6 +9,8 @@ from typing import Any
 from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from ccbridge.domain.egress import parse_networks
+
 
 class Mode(StrEnum):
     """Run mode: ``dev`` migrates on start and allows default secrets; ``prod`` does not."""
@@ -50,7 +52,9 @@ class IvrSettings(BaseModel):
     asterisk_prompts_dir: str | None = None
     """The same directory as the PBX sees it (default: ``prompts_dir`` resolved)."""
     crm_allowed_hosts: list[str] = Field(default_factory=list)
-    """Private or loopback CRM hosts that HTTP lookup nodes may call anyway."""
+    """Deprecated: use ``egress_allow_networks`` or the tenant's allow-list. IP/CIDR entries
+    still open that network for CRM lookups; host names are ignored (with a warning), since
+    a name says nothing about the address it resolves to at connect time."""
 
 
 class ApiSettings(BaseModel):
@@ -151,8 +155,17 @@ class Settings(BaseSettings):
     """DID → route: ``CCBRIDGE_ROUTES='{"4008001234": {"tenant": "t1", "queue": "t1-sales"}}'``."""
     fallback_route: RouteSettings | None = None
     ivr: IvrSettings = Field(default_factory=IvrSettings)
+    egress_allow_networks: list[str] = Field(default_factory=list, max_length=20)
+    """Private networks (CIDR) every tenant's webhooks, exports and CRM lookups may reach;
+    per-tenant networks are set by a platform admin (``allow_private``). Default: none."""
     asterisk_generated_dir: Path = Path("./asterisk/generated")
     """Where ccbridge writes the queues it owns (the PBX #includes ``queues.conf`` from here)."""
+
+    @field_validator("egress_allow_networks")
+    @classmethod
+    def _networks_parse(cls, value: list[str]) -> list[str]:
+        parse_networks(value)
+        return value
 
     @field_validator("routes")
     @classmethod

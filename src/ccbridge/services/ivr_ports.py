@@ -204,8 +204,13 @@ class CallLogQuery(Protocol):
 class CrmLookup(Protocol):
     """Asks a tenant's CRM over HTTP, within a timeout, for the HTTP lookup node."""
 
-    async def lookup(self, url: str, query: Mapping[str, str], timeout_ms: int) -> LookupAnswer:
-        """Return the fields of the CRM's JSON object, or ``ok=False`` on any failure."""
+    async def lookup(
+        self, tenant_id: str, url: str, query: Mapping[str, str], timeout_ms: int
+    ) -> LookupAnswer:
+        """Return the fields of the CRM's JSON object, or ``ok=False`` on any failure.
+
+        *tenant_id* selects the tenant's egress allow-list.
+        """
         ...
 
 
