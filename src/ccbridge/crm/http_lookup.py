@@ -18,7 +18,7 @@ import httpx
 import orjson
 import structlog
 
-from ccbridge.domain.egress import EgressRefusedError, IpNetwork
+from ccbridge.domain.egress import EgressError, EgressRefusedError, IpNetwork
 from ccbridge.domain.ivr.engine import LookupAnswer
 from ccbridge.egress.failures import failure_of
 from ccbridge.egress.http import guarded_transport
@@ -87,7 +87,7 @@ class HttpCrmLookup:
                     if len(body) > MAX_RESPONSE_BYTES:
                         return LookupAnswer(False)
             data = orjson.loads(body)
-        except (TimeoutError, httpx.HTTPError, OSError, orjson.JSONDecodeError) as exc:
+        except (TimeoutError, httpx.HTTPError, OSError, EgressError, orjson.JSONDecodeError) as exc:
             log.info("ivr_crm_failed", tenant=tenant_id, host=host[:100], reason=failure_of(exc))
             return LookupAnswer(False)
         if not isinstance(data, dict):
