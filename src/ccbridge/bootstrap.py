@@ -80,6 +80,7 @@ from ccbridge.services.event_hub import EventHub
 from ccbridge.services.events import EventService
 from ccbridge.services.ftp_accounts import FtpAccountService
 from ccbridge.services.ivr import IvrService
+from ccbridge.services.ivr_ports import PromptLimits
 from ccbridge.services.ivr_runtime import ActiveFlowCache, BufferedCallLog, CachedTenantFacts
 from ccbridge.services.key_cache import KeyCache
 from ccbridge.services.leases import LeaseService
@@ -682,6 +683,13 @@ def _ivr(
         calendar=calendar,
         converter=converter,
         call_logs=call_logs,
+        prompt_limits=PromptLimits(
+            max_input_bytes=cfg.prompt_max_input_bytes,
+            max_duration_seconds=cfg.prompt_max_duration_seconds,
+            max_output_bytes=cfg.prompt_max_output_bytes,
+            quota_bytes=cfg.prompt_quota_bytes,
+            quota_overrides=dict(cfg.prompt_quota_overrides),
+        ),
     )
     root = cfg.asterisk_prompts_dir or str(cfg.prompts_dir.resolve())
     cache = ActiveFlowCache(flows, prompts, codec, prompts_root=root)

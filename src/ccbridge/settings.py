@@ -51,6 +51,16 @@ class IvrSettings(BaseModel):
     prompts_dir: Path = Path("./prompts")
     asterisk_prompts_dir: str | None = None
     """The same directory as the PBX sees it (default: ``prompts_dir`` resolved)."""
+    prompt_max_input_bytes: int = Field(10 * 1024 * 1024, ge=1024)
+    """Largest prompt upload accepted (413 above it, before the body is read in full)."""
+    prompt_max_duration_seconds: int = Field(600, ge=1)
+    """Longest decoded prompt audio (422 above it; probed before converting)."""
+    prompt_max_output_bytes: int = Field(20 * 1024 * 1024, ge=1024)
+    """Largest converted WAV; sox is stopped and the partial file deleted at this size."""
+    prompt_quota_bytes: int = Field(200 * 1024 * 1024, ge=0)
+    """Per-tenant storage for converted prompts (413 when an upload would exceed it)."""
+    prompt_quota_overrides: dict[str, int] = Field(default_factory=dict)
+    """Per-tenant quotas set by the platform operator: ``{"t1": 524288000}``."""
     crm_allowed_hosts: list[str] = Field(default_factory=list)
     """Deprecated: use ``egress_allow_networks`` or the tenant's allow-list. IP/CIDR entries
     still open that network for CRM lookups; host names are ignored (with a warning), since
