@@ -673,6 +673,7 @@ def _ivr(
         DialPolicyRepository(sessions),
         calendar,
     )
+    crm_egress = _crm_egress(settings, sessions)
     service = IvrService(
         flows,
         prompts,
@@ -690,11 +691,12 @@ def _ivr(
             quota_bytes=cfg.prompt_quota_bytes,
             quota_overrides=dict(cfg.prompt_quota_overrides),
         ),
+        crm_targets=ConfigurationChecker(crm_egress, ResolvingHostChecker()),
     )
     root = cfg.asterisk_prompts_dir or str(cfg.prompts_dir.resolve())
     cache = ActiveFlowCache(flows, prompts, codec, prompts_root=root)
     call_log = BufferedCallLog(call_logs.add_many)
-    crm = HttpCrmLookup(allow_for=_crm_egress(settings, sessions).networks)
+    crm = HttpCrmLookup(allow_for=crm_egress.networks)
     runner = IvrRunner(
         cache, call_log, clock_now, crm=crm, tenants=CachedTenantFacts(tenants), prompts_root=root
     )

@@ -7,18 +7,20 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 from ccbridge.domain.access import Principal, Role
 from ccbridge.domain.calendar import tenant_zone
 from ccbridge.domain.ivr.diff import FlowDiff, diff_documents
 from ccbridge.domain.ivr.engine import CallContext
-from ccbridge.domain.ivr.model import PROMPT_ID_RE, Flow
+from ccbridge.domain.ivr.model import PROMPT_ID_RE, Flow, HttpLookupNode
 from ccbridge.domain.ivr.simulator import Simulation, simulate
 from ccbridge.domain.ivr.validation import FlowError, tenant_faults
 from ccbridge.domain.leases.model import ChangeKind
 from ccbridge.errors import CcbridgeError, ConflictError, ErrorCode, NotFoundError
 from ccbridge.services.audit import AuditRecorder
 from ccbridge.services.calendar import NoticeCalendar
+from ccbridge.services.egress import ConfigurationChecker
 from ccbridge.services.ivr_ports import (
     CallLogQuery,
     FlowCodec,
@@ -101,7 +103,10 @@ class IvrService:
         converter: PromptConverter | None = None,
         call_logs: CallLogQuery | None = None,
         prompt_limits: PromptLimits | None = None,
+        crm_targets: ConfigurationChecker | None = None,
     ) -> None:
+        """*crm_targets* checks HTTP lookup hosts against the egress policy at publish."""
+        self.crm_targets = crm_targets
         self.prompt_limits = prompt_limits or PromptLimits()
         """Upload size, duration, output size and per-tenant storage quota."""
         self._tenants = tenants
@@ -141,7 +146,30 @@ class IvrService:
         errors = list(parsed.errors)
         if parsed.flow is not None:
             errors += tenant_faults(parsed.flow, facts.skill_groups, facts.outbound)
+            errors += await self._crm_faults(tenant_id, parsed.flow)
         return parsed, errors
+
+    async def _crm_faults(self, tenant_id: str, flow: Flow) -> list[FlowError]:
+        """HTTP lookup nodes whose host the tenant may not reach (checked again per call)."""
+        if self.crm_targets is None:
+            return []
+        faults: list[FlowError] = []
+        for node_id, node in flow.nodes.items():
+            if not isinstance(node, HttpLookupNode):
+                continue
+            parts = urlsplit(node.url)
+            try:
+                port = parts.port or (443 if parts.scheme == "https" else 80)
+            except ValueError:
+                port = 0
+            refused = (
+                await self.crm_targets.refusal(tenant_id, parts.hostname or "", port)
+                if port
+                else "the URL has a bad port"
+            )
+            if refused is not None:
+                faults.append(FlowError(f"$.nodes.{node_id}.url", "refused_address", refused))
+        return faults
 
     async def _publishable(self, tenant_id: str, document: dict[str, Any]) -> TenantFacts:
         """Refuse (422, every fault by JSON path) a document the tenant cannot run now."""
