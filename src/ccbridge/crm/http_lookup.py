@@ -52,6 +52,14 @@ class HttpCrmLookup:
         self._resolver = resolver
         self._transport = transport
 
+    async def _allowed(self, tenant_id: str) -> Sequence[IpNetwork]:
+        """The tenant's allow-list; none when it cannot be read (fail closed, keep the call)."""
+        try:
+            return await self._allow_for(tenant_id)
+        except Exception:  # the database may be away: public CRMs still work
+            log.warning("ivr_crm_allow_list_unavailable", tenant=tenant_id, exc_info=True)
+            return ()
+
     async def lookup(
         self, tenant_id: str, url: str, query: Mapping[str, str], timeout_ms: int
     ) -> LookupAnswer:
@@ -62,7 +70,7 @@ class HttpCrmLookup:
             port = parts.port or (443 if parts.scheme == "https" else 80)
             if parts.scheme not in ("http", "https") or not host:
                 raise EgressRefusedError(category="form")
-            allow = await self._allow_for(tenant_id)
+            allow = await self._allowed(tenant_id)
             await pick_address_async(host, port, allow, self._resolver)
         except (EgressRefusedError, ValueError) as exc:
             log.warning("ivr_crm_refused", tenant=tenant_id, host=host[:100], reason=repr(exc))

@@ -66,3 +66,15 @@ async def test_line_breaks_timeouts_and_errors_fail_the_lookup() -> None:
     assert (
         await crm(b'{"a": "' + b"x" * 70000 + b'"}').lookup("t1", url, {"caller": "138"}, 500)
     ).ok is False
+
+
+async def test_an_unreadable_allow_list_fails_closed_without_failing_the_call() -> None:
+    async def broken(tenant_id: str) -> Sequence[IpNetwork]:
+        raise OSError("database away")
+
+    public = HttpCrmLookup(
+        allow_for=broken, resolver=_public_dns, transport=_transport(b'{"tier": "vip"}')
+    )
+    assert (await public.lookup("t1", "https://crm.example/c", {"caller": "138"}, 500)).ok
+    private = HttpCrmLookup(allow_for=broken, transport=_transport(b'{"tier": "vip"}'))
+    assert not (await private.lookup("t1", "http://127.0.0.1/c", {"caller": "138"}, 500)).ok
