@@ -58,8 +58,10 @@ from ccbridge.db.webhooks import SqlWebhookStore
 from ccbridge.domain.access import AuditEntry, Role, TenantStatus
 from ccbridge.domain.calendar import local_date
 from ccbridge.domain.calls.model import CallRecord
+from ccbridge.domain.egress import parse_networks
 from ccbridge.domain.recordings.signing import LinkSigner
 from ccbridge.domain.time import SystemClock
+from ccbridge.egress.resolve import ResolvingHostChecker
 from ccbridge.ftp.bridge import LoopBridge
 from ccbridge.ftp.push import FtplibTransport
 from ccbridge.ftp.server import FtpServerConfig, FtpService
@@ -74,11 +76,13 @@ from ccbridge.services.audit import AuditRecorder
 from ccbridge.services.calendar import CalendarService, TenantZoneReader
 from ccbridge.services.calls import CallTrackingService
 from ccbridge.services.dialing import DialPolicyService, TenantFactsReader
+from ccbridge.services.egress import AllowListSource, ConfigurationChecker, EgressPolicy
 from ccbridge.services.endpoints import EndpointGuard, EndpointService
 from ccbridge.services.event_hub import EventHub
 from ccbridge.services.events import EventService
 from ccbridge.services.ftp_accounts import FtpAccountService
 from ccbridge.services.ivr import IvrService
+from ccbridge.services.ivr_ports import PromptLimits
 from ccbridge.services.ivr_runtime import ActiveFlowCache, BufferedCallLog, CachedTenantFacts
 from ccbridge.services.key_cache import KeyCache
 from ccbridge.services.leases import LeaseService
@@ -249,7 +253,7 @@ async def run_api(settings: Settings) -> None:
     hub = EventHub()
     journal = SqlJournal(sessions, read_pool=read_pool)
     repo = CallRepository(sessions, journal)
-    event_api, _dispatcher, _jobs = _events(sessions, journal, hub, repo, clock)
+    event_api, _dispatcher, _jobs = _events(settings, sessions, journal, hub, repo, clock)
     listener = PgEventListener(settings.database_url, journal, hub)
     readiness = Readiness()
 
@@ -325,7 +329,7 @@ def build_service(
         tenant_status=ivr.tenant_status,
         on_status_changed=retirement.on_status_changed,
     )
-    event_api, dispatcher, event_jobs = _events(sessions, journal, hub, repo, clock)
+    event_api, dispatcher, event_jobs = _events(settings, sessions, journal, hub, repo, clock)
     readiness = _readiness(ami, agi, lambda: ping(engine))
     readiness.add("acd_reconciler", _reconciler_check(reconciler))
     readiness.add("calendar", calendar_check(calendar, clock.now))
@@ -367,7 +371,13 @@ SEAT_TICK_SECONDS = 30.0
 RETENTION_JOB_SECONDS = 3600.0
 
 
+def egress_policy(settings: Settings, source: AllowListSource) -> EgressPolicy:
+    """The one egress allow-list: the tenant's (platform admin) plus the platform-wide one."""
+    return EgressPolicy(source, settings.egress_allow_networks)
+
+
 def _events(
+    settings: Settings,
     sessions: async_sessionmaker[AsyncSession],
     journal: SqlJournal,
     hub: EventHub,
@@ -377,10 +387,13 @@ def _events(
     """Wire the event journal, its readers, webhooks and the 30-day retention jobs."""
     audit = AuditRecorder(lambda: SqlAccessUnitOfWork(sessions), clock.now)
     events = EventService(journal, hub, SqlEventSettings(sessions), calls, audit, clock.now)
+    egress = egress_policy(settings, events)
     store = SqlWebhookStore(sessions)
     sender = HttpWebhookSender()
-    dispatcher = WebhookDispatcher(store, journal, events, sender, hub, clock)
-    webhooks = WebhookService(store, events, sender, journal, audit, clock, wake=dispatcher.wake)
+    dispatcher = WebhookDispatcher(store, journal, events, sender, hub, clock, egress=egress)
+    webhooks = WebhookService(
+        store, events, sender, journal, audit, clock, wake=dispatcher.wake, egress=egress
+    )
     jobs: list[tuple[str, float, Callable[[], Awaitable[object]]]] = [
         ("events-retention", RETENTION_JOB_SECONDS, events.prune),
         ("webhook-log-retention", RETENTION_JOB_SECONDS, webhooks.prune_log),
@@ -555,12 +568,14 @@ def _recordings(
     )
     feed = AmiRecordingFeed(ami, service.on_agent_connect, service.on_channel_gone)
     feed.attach()
+    egress = egress_policy(app_settings, SqlEventSettings(sessions))
     exports = ExportService(
         store,
         ExportRepository(sessions),
         files,
         FtplibTransport(max_bytes_per_second=settings.export_max_bytes_per_second),
         clock,
+        egress=egress,
     )
     accounts = FtpAccountRepository(sessions)
     tasks: set[asyncio.Task[object]] = set()
@@ -609,7 +624,12 @@ def _recordings(
         ftp_accounts=FtpAccountService(accounts, audit, clock),
         audit=audit,
         run_export=lambda job_id: background(exports.run(job_id)),
-        policies=RecordingPolicyService(store, audit, clock),
+        policies=RecordingPolicyService(
+            store,
+            audit,
+            clock,
+            targets=ConfigurationChecker(egress, ResolvingHostChecker()),
+        ),
         offboarding=offboarding,
         run_offboarding=lambda tenant: background(offboarding.run(tenant)),
         retention=retention,
@@ -687,6 +707,7 @@ def _ivr(
         DialPolicyRepository(sessions),
         calendar,
     )
+    crm_egress = _crm_egress(settings, sessions)
     service = IvrService(
         flows,
         prompts,
@@ -697,11 +718,19 @@ def _ivr(
         calendar=calendar,
         converter=converter,
         call_logs=call_logs,
+        prompt_limits=PromptLimits(
+            max_input_bytes=cfg.prompt_max_input_bytes,
+            max_duration_seconds=cfg.prompt_max_duration_seconds,
+            max_output_bytes=cfg.prompt_max_output_bytes,
+            quota_bytes=cfg.prompt_quota_bytes,
+            quota_overrides=dict(cfg.prompt_quota_overrides),
+        ),
+        crm_targets=ConfigurationChecker(crm_egress, ResolvingHostChecker()),
     )
     root = cfg.asterisk_prompts_dir or str(cfg.prompts_dir.resolve())
     cache = ActiveFlowCache(flows, prompts, codec, prompts_root=root)
     call_log = BufferedCallLog(call_logs.add_many)
-    crm = HttpCrmLookup(allowed_hosts=cfg.crm_allowed_hosts)
+    crm = HttpCrmLookup(allow_for=crm_egress.networks)
     runner = IvrRunner(
         cache, call_log, clock_now, crm=crm, tenants=CachedTenantFacts(tenants), prompts_root=root
     )
@@ -715,6 +744,19 @@ def _ivr(
         [("ivr-call-log", IVR_LOG_FLUSH_SECONDS, call_log.flush)],
         tenant_status_cache(sessions),
     )
+
+
+def _crm_egress(settings: Settings, sessions: async_sessionmaker[AsyncSession]) -> EgressPolicy:
+    """The egress policy for CRM lookups; honours the deprecated ``crm_allowed_hosts``."""
+    legacy: list[str] = []
+    for entry in settings.ivr.crm_allowed_hosts:
+        try:
+            parse_networks([entry])
+        except ValueError:
+            log.warning("crm_allowed_hosts_name_ignored", host=entry[:100])
+            continue
+        legacy.append(entry)
+    return EgressPolicy(SqlEventSettings(sessions), [*settings.egress_allow_networks, *legacy])
 
 
 def build_calendar_service(engine: AsyncEngine) -> CalendarService:

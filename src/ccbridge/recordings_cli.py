@@ -13,10 +13,11 @@ from typing import Annotated, Any, TypeVar
 import typer
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from ccbridge.bootstrap import report_signer, secret_box
+from ccbridge.bootstrap import egress_policy, report_signer, secret_box
 from ccbridge.crypto.report_signing import verify_with_public_key
 from ccbridge.db.access_uow import SqlAccessUnitOfWork
 from ccbridge.db.engine import create_engine, create_session_factory
+from ccbridge.db.journal import SqlEventSettings
 from ccbridge.db.repositories.recording_exports import ExportRepository, OffboardingRepository
 from ccbridge.db.repositories.recordings import RecordingRepository
 from ccbridge.domain.access import Principal, Role
@@ -95,7 +96,14 @@ def export(
         transport = FtplibTransport(
             max_bytes_per_second=settings.recordings.export_max_bytes_per_second
         )
-        service = ExportService(store, ExportRepository(sessions), files, transport, SystemClock())
+        service = ExportService(
+            store,
+            ExportRepository(sessions),
+            files,
+            transport,
+            SystemClock(),
+            egress=egress_policy(settings, SqlEventSettings(sessions)),
+        )
         if job_id is None:
             start, end = date_from.replace(tzinfo=UTC), date_to.replace(tzinfo=UTC)
             job = await service.create(tenant, start, end)
@@ -169,7 +177,8 @@ def _offboarding(
     transport = FtplibTransport(
         max_bytes_per_second=settings.recordings.export_max_bytes_per_second
     )
-    export = ExportService(store, exports, files, transport, clock)
+    egress = egress_policy(settings, SqlEventSettings(sessions))
+    export = ExportService(store, exports, files, transport, clock, egress=egress)
     audit = AuditRecorder(lambda: SqlAccessUnitOfWork(sessions), clock.now)
     return OffboardingService(
         store,

@@ -9,6 +9,7 @@ from typing import Any
 from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from ccbridge.domain.egress import parse_networks
 from ccbridge.domain.endpoints import CONTEXT_RE, DEFAULT_AGENTS_CONTEXT
 
 
@@ -51,8 +52,20 @@ class IvrSettings(BaseModel):
     prompts_dir: Path = Path("./prompts")
     asterisk_prompts_dir: str | None = None
     """The same directory as the PBX sees it (default: ``prompts_dir`` resolved)."""
+    prompt_max_input_bytes: int = Field(10 * 1024 * 1024, ge=1024)
+    """Largest prompt upload accepted (413 above it, before the body is read in full)."""
+    prompt_max_duration_seconds: int = Field(600, ge=1)
+    """Longest decoded prompt audio (422 above it; probed before converting)."""
+    prompt_max_output_bytes: int = Field(20 * 1024 * 1024, ge=1024)
+    """Largest converted WAV; sox is stopped and the partial file deleted at this size."""
+    prompt_quota_bytes: int = Field(200 * 1024 * 1024, ge=0)
+    """Per-tenant storage for converted prompts (413 when an upload would exceed it)."""
+    prompt_quota_overrides: dict[str, int] = Field(default_factory=dict)
+    """Per-tenant quotas set by the platform operator: ``{"t1": 524288000}``."""
     crm_allowed_hosts: list[str] = Field(default_factory=list)
-    """Private or loopback CRM hosts that HTTP lookup nodes may call anyway."""
+    """Deprecated: use ``egress_allow_networks`` or the tenant's allow-list. IP/CIDR entries
+    still open that network for CRM lookups; host names are ignored (with a warning), since
+    a name says nothing about the address it resolves to at connect time."""
 
 
 class ApiSettings(BaseModel):
@@ -153,11 +166,20 @@ class Settings(BaseSettings):
     """DID → route: ``CCBRIDGE_ROUTES='{"4008001234": {"tenant": "t1", "queue": "t1-sales"}}'``."""
     fallback_route: RouteSettings | None = None
     ivr: IvrSettings = Field(default_factory=IvrSettings)
+    egress_allow_networks: list[str] = Field(default_factory=list, max_length=20)
+    """Private networks (CIDR) every tenant's webhooks, exports and CRM lookups may reach;
+    per-tenant networks are set by a platform admin (``allow_private``). Default: none."""
     asterisk_generated_dir: Path = Path("./asterisk/generated")
     """Where ccbridge writes the queues it owns (the PBX #includes ``queues.conf`` from here)."""
     agents_context: str = Field(DEFAULT_AGENTS_CONTEXT, pattern=CONTEXT_RE.pattern)
     """The dialplan context that rings an agent's softphone: the only context a
     ``Local/<exten>@<context>`` endpoint may use (``[ccbridge-agents]`` in asterisk/)."""
+
+    @field_validator("egress_allow_networks")
+    @classmethod
+    def _networks_parse(cls, value: list[str]) -> list[str]:
+        parse_networks(value)
+        return value
 
     @field_validator("routes")
     @classmethod

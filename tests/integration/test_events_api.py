@@ -270,14 +270,32 @@ async def test_ssrf_guard_refuses_private_targets_unless_allow_listed(
         resp = await http.post("/api/v1/webhooks", json={"url": url}, headers=admin)
         assert resp.status_code == 422, (url, resp.text)
         assert resp.json()["errors"][0]["field"] == "url"
-    await http.put(
-        "/api/v1/events/settings", json={"allow_private": ["127.0.0.0/8"]}, headers=admin
+    # Opening a private network is the platform's decision: a tenant admin cannot.
+    opened = {"allow_private": ["127.0.0.0/8"]}
+    denied = await http.put("/api/v1/events/settings", json=opened, headers=admin)
+    assert denied.status_code == 403, denied.text
+    assert (await http.get("/api/v1/events/settings", headers=admin)).json()["allow_private"] == []
+    platform = world.keys["platform"]
+    done = await http.put(
+        "/api/v1/events/settings", params={"tenant": "t1"}, json=opened, headers=platform
     )
+    assert done.status_code == 200, done.text
+    # The tenant admin may still switch extras, sending the list back unchanged.
+    same = {"extras": ["ivr"], "allow_private": ["127.0.0.0/8"]}
+    assert (await http.put("/api/v1/events/settings", json=same, headers=admin)).status_code == 200
     resp = await http.post(
         "/api/v1/webhooks", json={"url": "http://127.0.0.1:9/hook"}, headers=admin
     )
     assert resp.status_code == 201, resp.text
     assert resp.json()["secret"].startswith("whsec_")
+    bad = await http.put(
+        "/api/v1/events/settings",
+        params={"tenant": "t1"},
+        json={"allow_private": ["10.0.0.0/8", "nonsense"]},
+        headers=platform,
+    )
+    assert bad.status_code == 422
+    assert bad.json()["errors"][0]["field"] == "body.allow_private"
 
 
 async def test_redeliver_replay_rotation_and_delivery_log(world: EventWorld) -> None:

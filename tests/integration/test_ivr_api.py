@@ -744,3 +744,58 @@ async def test_a_broken_shell_does_not_hide_the_nodes_faults(world: World) -> No
         "$.nodes.c.options": "too_short",
     }
     await world.nothing_stored()
+
+
+CRM_FLOW = {
+    "meta": {
+        "type": "http_lookup",
+        "url": "http://169.254.169.254/latest/meta-data",
+        "query": {"n": "{caller}"},
+        "assign": {"tier": "level"},
+        "next": "crm",
+        "on_error": "crm",
+    },
+    "crm": {
+        "type": "http_lookup",
+        "url": "https://crm.example.com/c",
+        "query": {"n": "{caller}"},
+        "assign": {"tier": "level"},
+        "next": "lan",
+        "on_error": "lan",
+    },
+    "lan": {
+        "type": "http_lookup",
+        "url": "http://internal-crm.example:8080/c",
+        "query": {"n": "{caller}"},
+        "assign": {"tier": "level"},
+        "next": "bye",
+        "on_error": "bye",
+    },
+    "bye": {"type": "hangup", "prompt": "sys:beep"},
+}
+
+
+async def test_publish_refuses_crm_lookups_to_addresses_the_tenant_may_not_reach(
+    world: World,
+) -> None:
+    from ccbridge.egress.resolve import ResolvingHostChecker
+    from ccbridge.services.egress import ConfigurationChecker, EgressPolicy
+    from tests.support.egress import StaticAllowLists, fake_dns
+
+    allow = StaticAllowLists()
+    world.service.crm_targets = ConfigurationChecker(
+        EgressPolicy(allow), ResolvingHostChecker(fake_dns)
+    )
+    body = _flow(CRM_FLOW, start="meta")
+    assert (await world.put("main", body)).status_code == 200
+    publish = f"{BASE}/flows/main/publish"
+    resp = await world.client.post(publish, json={"message": "v1"}, headers=world.platform)
+    assert resp.status_code == 422, resp.text
+    assert _paths(resp) == {
+        "$.nodes.meta.url": "refused_address",  # cloud metadata
+        "$.nodes.lan.url": "refused_address",  # resolves to 10.0.0.5
+    }
+    assert await world.flows.count_revisions("t1") == 0
+    allow.lists["t1"] = ["10.0.0.0/24", "169.254.169.254/32"]  # a platform admin opened both
+    resp = await world.client.post(publish, json={"message": "v1"}, headers=world.platform)
+    assert resp.status_code in (200, 201), resp.text

@@ -22,9 +22,10 @@ from ccbridge.db.repositories.recordings import RecordingRepository
 from ccbridge.domain.recordings.export import ExportStatus
 from ccbridge.domain.recordings.model import ExportTarget, RecordingPolicy
 from ccbridge.ftp.push import FtplibTransport
-from ccbridge.services.recording_export import ExportService
+from ccbridge.services.recording_export import ExportFailedError, ExportService
 from ccbridge.storage.recording_files import LocalRecordingFiles
 from tests.integration.recording_support import CIPHER, SettableClock, make_recording
+from tests.support.egress import loopback_egress
 
 
 class ClientServer:
@@ -97,7 +98,12 @@ async def test_export_killed_mid_transfer_resumes_without_duplicates(
     assert "client-pw" not in raw
 
     first = ExportService(
-        store, exports, files, FtplibTransport(timeout=5, max_bytes_per_second=48_000), clock
+        store,
+        exports,
+        files,
+        FtplibTransport(timeout=5, max_bytes_per_second=48_000),
+        clock,
+        egress=loopback_egress(),
     )
     job = await first.create(
         "t1", datetime(2026, 1, 10, tzinfo=UTC), datetime(2026, 1, 11, tzinfo=UTC)
@@ -114,11 +120,12 @@ async def test_export_killed_mid_transfer_resumes_without_duplicates(
     mid = (await first.status(job.id)).sent_bytes
     assert 0 < mid < job.total_bytes
     await asyncio.to_thread(server.kill)
-    with pytest.raises((OSError, EOFError)):  # whatever the dead socket says
+    with pytest.raises(ExportFailedError):  # whatever the dead socket said, logged only
         await run
     failed = await exports.get(job.id)
     assert failed is not None
     assert failed.status is ExportStatus.FAILED
+    assert failed.error in {"connect_failed", "protocol_error", "transfer_failed", "timeout"}
     assert failed.sent_files == 1
 
     # The server comes back on the same port; a new process resumes the stored job.
@@ -126,7 +133,12 @@ async def test_export_killed_mid_transfer_resumes_without_duplicates(
     server = ClientServer(root, port)
     try:
         restarted = ExportService(
-            store, exports, files, FtplibTransport(timeout=5, max_bytes_per_second=48_000), clock
+            store,
+            exports,
+            files,
+            FtplibTransport(timeout=5, max_bytes_per_second=48_000),
+            clock,
+            egress=loopback_egress(),
         )
         assert await restarted.run_pending() == 0  # a failed job is retried explicitly
         done = await restarted.run(job.id)

@@ -17,13 +17,15 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ccbridge.db.repositories.recording_exports import ExportRepository
 from ccbridge.db.repositories.recordings import RecordingRepository
+from ccbridge.domain.egress import EgressError
 from ccbridge.domain.recordings.export import ExportStatus
 from ccbridge.domain.recordings.model import ExportTarget, Recording, RecordingPolicy
 from ccbridge.ftp.push import ExportTlsError, FtplibTransport
-from ccbridge.services.recording_export import ExportService
+from ccbridge.services.recording_export import ExportFailedError, ExportService
 from ccbridge.storage.recording_files import LocalRecordingFiles
 from tests.integration.recording_support import CIPHER, SettableClock, make_recording
 from tests.integration.test_recording_export import ClientServer
+from tests.support.egress import loopback_egress
 
 DAY = datetime(2026, 1, 10, tzinfo=UTC)
 
@@ -71,7 +73,9 @@ async def _setup(
     for rec in recs:
         await store.add(rec, clock.now())
     exports = ExportRepository(session_factory)
-    service = ExportService(store, exports, files, FtplibTransport(timeout=5), clock)
+    service = ExportService(
+        store, exports, files, FtplibTransport(timeout=5), clock, egress=loopback_egress()
+    )
     return service, exports, recs, files
 
 
@@ -119,17 +123,19 @@ async def test_untrusted_ftps_certificate_fails_clearly_and_sends_nothing(
         store = RecordingRepository(session_factory, cipher=CIPHER)
         await store.set_policy(RecordingPolicy("t1", export_target=target), DAY)
         job = await service.create("t1", DAY, DAY + timedelta(days=1))
-        with pytest.raises(ExportTlsError, match="not trusted") as caught:
+        with pytest.raises(ExportFailedError) as caught:
             await service.run(job.id)
     finally:
         server.kill()
-    assert f"127.0.0.1:{server.port}" in str(caught.value)
-    assert "ca_pem" in str(caught.value)  # says what to do about it
+    tls = caught.value.__cause__
+    assert isinstance(tls, EgressError)
+    assert isinstance(tls.__cause__, ExportTlsError)  # our log keeps the detail ...
+    assert f"127.0.0.1:{server.port}" in str(tls.__cause__)
+    assert "ca_pem" in str(tls.__cause__)  # ... and what to do about it
     failed = await exports.get(job.id)
     assert failed is not None
     assert failed.status is ExportStatus.FAILED
-    assert failed.error is not None
-    assert "not trusted" in failed.error
+    assert failed.error == "tls_error"  # the tenant sees one word (docs: set ca_pem)
     assert (failed.sent_files, failed.sent_bytes) == (0, 0)
     assert not any(f.sent for f in await exports.files(job.id))
     assert not any(root.rglob("*"))  # the server received nothing

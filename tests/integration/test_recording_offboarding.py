@@ -39,6 +39,7 @@ from ccbridge.settings import Settings
 from ccbridge.storage.recording_files import LocalRecordingFiles
 from tests.integration.recording_support import CIPHER, SettableClock, make_recording
 from tests.integration.test_recording_export import ClientServer
+from tests.support.egress import loopback_egress
 
 SIGNER = Ed25519ReportSigner("offboarding-test-report-key-0123456789")
 
@@ -74,7 +75,9 @@ async def test_final_export_then_signed_purge(
     (files.root / "t9" / "stray.wav").write_bytes(b"RIFF")  # not in the index: goes too
     target = ExportTarget("127.0.0.1", server.port, "client", "client-pw", tls=False, directory="/")
     await store.set_policy(RecordingPolicy("t9", export_target=target), clock.now())
-    export = ExportService(store, exports, files, FtplibTransport(timeout=5), clock)
+    export = ExportService(
+        store, exports, files, FtplibTransport(timeout=5), clock, egress=loopback_egress()
+    )
     service = OffboardingService(store, exports, export, files, clock, SIGNER)
     try:
         job = await service.final_export("t9")
@@ -138,6 +141,7 @@ def test_purge_cli_dry_run_counts_and_deletes_nothing(
     old_path = asyncio.run(seed())
     monkeypatch.setenv("CCBRIDGE_DATABASE_URL", url)
     monkeypatch.setenv("CCBRIDGE_RECORDINGS__DIR", str(files.root))
+    monkeypatch.setenv("CCBRIDGE_EGRESS_ALLOW_NETWORKS", '["127.0.0.1/32"]')  # its FTP server
     runner = CliRunner()
     dry = runner.invoke(app, ["recordings", "purge", "--dry-run"])
     assert dry.exit_code == 0, dry.output
@@ -186,6 +190,7 @@ def test_export_cli_pushes_a_range_with_a_report(
     remote = asyncio.run(seed())
     monkeypatch.setenv("CCBRIDGE_DATABASE_URL", url)
     monkeypatch.setenv("CCBRIDGE_RECORDINGS__DIR", str(files.root))
+    monkeypatch.setenv("CCBRIDGE_EGRESS_ALLOW_NETWORKS", '["127.0.0.1/32"]')  # its FTP server
     try:
         result = CliRunner().invoke(
             app, ["recordings", "export", "t1", "--from", "2026-01-10", "--to", "2026-01-11"]
@@ -248,6 +253,7 @@ def test_offboard_cli_prints_a_report_clients_verify_with_the_public_key(
     remote = asyncio.run(seed())
     monkeypatch.setenv("CCBRIDGE_DATABASE_URL", url)
     monkeypatch.setenv("CCBRIDGE_RECORDINGS__DIR", str(files.root))
+    monkeypatch.setenv("CCBRIDGE_EGRESS_ALLOW_NETWORKS", '["127.0.0.1/32"]')  # its FTP server
     runner = CliRunner()
     try:
         result = runner.invoke(app, ["recordings", "offboard", "t9", "--yes"])

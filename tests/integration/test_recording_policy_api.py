@@ -26,6 +26,7 @@ from tests.integration.recording_support import make_recording
 from tests.integration.test_recording_export import ClientServer
 from tests.integration.test_recordings_api import World
 from tests.integration.test_recordings_api import world as world
+from tests.support.egress import loopback_egress
 
 URL = "/api/v1/tenants/t1/recording-policy"
 PASSWORD = "s3cret-Pässword!"
@@ -138,6 +139,14 @@ async def test_defaults_replace_and_write_only_encrypted_password(world: World) 
             "body.export.ca_pem",
         ),
         ({"surprise": 1}, "body.export.surprise"),
+        # The egress guard: private, link-local and unresolvable hosts (t1 may reach only
+        # 127.0.0.1, allow-listed for its stand-in server).
+        ({"host": "169.254.169.254"}, "body.export.host"),
+        ({"host": "10.1.2.3"}, "body.export.host"),
+        ({"host": "127.0.0.2"}, "body.export.host"),
+        ({"host": "::1"}, "body.export.host"),
+        ({"host": "internal.example"}, "body.export.host"),
+        ({"host": "nowhere.invalid"}, "body.export.host"),
     ],
 )
 async def test_bad_fields_answer_422_naming_the_field(
@@ -150,6 +159,23 @@ async def test_bad_fields_answer_422_naming_the_field(
     assert field in [e["field"] for e in problem["errors"]]
     assert field in problem["detail"]
     assert (await world.store.policy("t1")).export_target is None  # nothing stored
+
+
+async def test_export_host_refusal_does_not_say_whether_a_name_resolves(world: World) -> None:
+    internal = await world.client.put(URL, json=_policy(host="internal.example"), headers=world.t1)
+    missing = await world.client.put(URL, json=_policy(host="nowhere.invalid"), headers=world.t1)
+    assert internal.status_code == missing.status_code == 422
+    assert internal.json()["errors"] == missing.json()["errors"]  # no internal-DNS oracle
+    assert "10.0.0.5" not in internal.text
+
+
+async def test_loopback_export_host_needs_the_tenants_allow_list(world: World) -> None:
+    body, t2_url = _policy(host="127.0.0.1"), URL.replace("/t1/", "/t2/")
+    refused = await world.client.put(t2_url, json=body, headers=world.t2)
+    assert refused.status_code == 422
+    assert refused.json()["errors"][0]["field"] == "body.export.host"
+    world.allow.lists["t2"] = ["127.0.0.0/8"]  # a platform admin opened it for t2
+    assert (await world.client.put(t2_url, json=body, headers=world.t2)).status_code == 200
 
 
 async def test_bad_top_level_fields_and_tenant_isolation(world: World) -> None:
@@ -252,7 +278,12 @@ async def test_nightly_push_runs_at_the_tenants_local_time(world: World, tmp_pat
             await world.store.add(rec, world.clock.now())
         exports = ExportRepository(world.sessions)
         service = ExportService(
-            world.store, exports, world.files, FtplibTransport(timeout=5), world.clock
+            world.store,
+            exports,
+            world.files,
+            FtplibTransport(timeout=5),
+            world.clock,
+            egress=loopback_egress(),
         )
         world.clock.at = datetime(2026, 1, 10, 17, 59, tzinfo=UTC)  # 01:59 local on the 11th
         assert await service.nightly() == 0

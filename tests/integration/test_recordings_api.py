@@ -27,9 +27,11 @@ from ccbridge.domain.calls.model import CallRecord
 from ccbridge.domain.recordings.model import Recording
 from ccbridge.domain.recordings.passwords import verify_password
 from ccbridge.domain.recordings.signing import LinkSigner
+from ccbridge.egress.resolve import ResolvingHostChecker
 from ccbridge.ftp.push import FtplibTransport
 from ccbridge.observability.health import Readiness
 from ccbridge.services.audit import AuditRecorder
+from ccbridge.services.egress import ConfigurationChecker, EgressPolicy
 from ccbridge.services.ftp_accounts import FtpAccountService
 from ccbridge.services.offboarding import OffboardingService
 from ccbridge.services.recording_export import ExportService
@@ -40,6 +42,7 @@ from ccbridge.services.tenants import AccessService
 from ccbridge.storage.recording_files import LocalRecordingFiles
 from tests.integration.recording_support import CIPHER, SettableClock, make_recording
 from tests.support.api_rig import create_tenants
+from tests.support.egress import StaticAllowLists, fake_dns
 
 SECRET = "integration-test-secret-0123456789abcdef"
 
@@ -69,6 +72,7 @@ class World:
     access: AccessService
     sessions: async_sessionmaker[AsyncSession]
     platform: dict[str, str]
+    allow: StaticAllowLists
 
 
 @pytest.fixture
@@ -87,7 +91,11 @@ async def world(engine: AsyncEngine, tmp_path: Path) -> AsyncIterator[World]:
         return None
 
     service = RecordingService(store, files, NoPbx(), no_call, audit, clock, LinkSigner(b"k" * 32))
-    exports = ExportService(store, ExportRepository(sessions), files, FtplibTransport(), clock)
+    allow = StaticAllowLists({"t1": ["127.0.0.1/32"]})  # t1's stand-in FTP server
+    egress = EgressPolicy(allow)
+    exports = ExportService(
+        store, ExportRepository(sessions), files, FtplibTransport(), clock, egress=egress
+    )
     offboarding = OffboardingService(
         store,
         ExportRepository(sessions),
@@ -116,7 +124,12 @@ async def world(engine: AsyncEngine, tmp_path: Path) -> AsyncIterator[World]:
             ftp_accounts=FtpAccountService(FtpAccountRepository(sessions), audit, clock),
             audit=audit,
             run_export=lambda _job: None,
-            policies=RecordingPolicyService(store, audit, clock),
+            policies=RecordingPolicyService(
+                store,
+                audit,
+                clock,
+                targets=ConfigurationChecker(egress, ResolvingHostChecker(fake_dns)),
+            ),
             offboarding=offboarding,
             run_offboarding=run_offboarding,
             retention=RetentionService(store, files, clock),
@@ -147,6 +160,7 @@ async def world(engine: AsyncEngine, tmp_path: Path) -> AsyncIterator[World]:
             access,
             sessions,
             platform,
+            allow,
         )
 
 

@@ -56,7 +56,13 @@ _TARGET_VARIABLE = {
 class _NoCrm:
     """Used when no CRM client is wired: every lookup takes the node's error branch."""
 
-    async def lookup(self, url: str, query: object, timeout_ms: int) -> LookupAnswer:  # noqa: ARG002
+    async def lookup(
+        self,
+        tenant_id: str,  # noqa: ARG002
+        url: str,  # noqa: ARG002
+        query: object,  # noqa: ARG002
+        timeout_ms: int,  # noqa: ARG002
+    ) -> LookupAnswer:
         return LookupAnswer(False)
 
 
@@ -166,7 +172,9 @@ class IvrRunner:
                 await session.set_variable(action.name, action.value)
                 return Done()
             if isinstance(action, Lookup):
-                return await self._crm.lookup(action.url, action.query, action.timeout_ms)
+                return await self._crm.lookup(
+                    active.tenant_id, action.url, action.query, action.timeout_ms
+                )
         except AgiHangup:
             return HungUp()
         raise TypeError(f"unknown IVR action {action!r}")

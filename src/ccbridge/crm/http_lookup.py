@@ -1,36 +1,40 @@
-"""HTTP lookup to a tenant's CRM for the IVR: GET with a timeout, a size cap and an SSRF guard.
+"""HTTP lookup to a tenant's CRM for the IVR: GET with a timeout, a size cap and the egress guard.
 
-Only public addresses are called unless the host is allow-listed; redirects are not followed;
-the answer must be a JSON object whose values are scalars without CR, LF or NUL (they may end
-up in an AGI command). Any failure is ``ok=False`` and the flow takes its error branch.
+Only public addresses are called unless a platform admin allow-listed the network for the
+tenant (``services.egress``); the connection goes to the checked address (no DNS rebinding);
+redirects are not followed; the answer must be a JSON object whose values are scalars without
+CR, LF or NUL (they may end up in an AGI command). Any failure is ``ok=False`` and the flow
+takes its error branch.
 """
 
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import re
-import socket
-from collections.abc import Collection, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from urllib.parse import urlsplit
 
 import httpx
 import orjson
 import structlog
 
+from ccbridge.domain.egress import EgressError, EgressRefusedError, IpNetwork
 from ccbridge.domain.ivr.engine import LookupAnswer
+from ccbridge.egress.failures import failure_of
+from ccbridge.egress.http import guarded_transport
+from ccbridge.egress.resolve import Resolver, pick_address_async, system_resolve
 
 log = structlog.get_logger(__name__)
 
 MAX_RESPONSE_BYTES = 64 * 1024
 _CONTROL = re.compile(r"[\r\n\x00]")
 
+AllowFor = Callable[[str], Awaitable[Sequence[IpNetwork]]]
+"""A tenant's egress allow-list (``services.egress.EgressPolicy.networks``)."""
 
-def _public(address: str) -> bool:
-    ip = ipaddress.ip_address(address.partition("%")[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return ip.is_global and not ip.is_multicast
+
+async def _nothing_allowed(tenant_id: str) -> Sequence[IpNetwork]:  # noqa: ARG001
+    return ()
 
 
 class HttpCrmLookup:
@@ -39,36 +43,47 @@ class HttpCrmLookup:
     def __init__(
         self,
         *,
-        allowed_hosts: Collection[str] = (),
+        allow_for: AllowFor = _nothing_allowed,
+        resolver: Resolver = system_resolve,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
-        self._allowed = {h.lower() for h in allowed_hosts}
+        """*transport* replaces the guarded one in tests (the address check still runs)."""
+        self._allow_for = allow_for
+        self._resolver = resolver
         self._transport = transport
 
-    async def _host_allowed(self, host: str, port: int) -> bool:
-        if host.lower() in self._allowed:
-            return True
+    async def _allowed(self, tenant_id: str) -> Sequence[IpNetwork]:
+        """The tenant's allow-list; none when it cannot be read (fail closed, keep the call)."""
         try:
-            infos = await asyncio.get_running_loop().getaddrinfo(
-                host, port, type=socket.SOCK_STREAM
-            )
-        except OSError:
-            return False
-        return bool(infos) and all(_public(str(info[4][0])) for info in infos)
+            return await self._allow_for(tenant_id)
+        except Exception:  # the database may be away: public CRMs still work
+            log.warning("ivr_crm_allow_list_unavailable", tenant=tenant_id, exc_info=True)
+            return ()
 
-    async def lookup(self, url: str, query: Mapping[str, str], timeout_ms: int) -> LookupAnswer:
+    async def lookup(
+        self, tenant_id: str, url: str, query: Mapping[str, str], timeout_ms: int
+    ) -> LookupAnswer:
         """GET ``url`` with ``query``; return its JSON object's scalar fields as strings."""
         parts = urlsplit(url)
         host = parts.hostname or ""
-        port = parts.port or (443 if parts.scheme == "https" else 80)
-        if parts.scheme not in ("http", "https") or not await self._host_allowed(host, port):
-            log.warning("ivr_crm_refused", host=host)
+        try:
+            port = parts.port or (443 if parts.scheme == "https" else 80)
+            if parts.scheme not in ("http", "https") or not host:
+                raise EgressRefusedError(category="form")
+            allow = await self._allowed(tenant_id)
+            await pick_address_async(host, port, allow, self._resolver)
+        except (EgressRefusedError, ValueError) as exc:
+            log.warning("ivr_crm_refused", tenant=tenant_id, host=host[:100], reason=repr(exc))
             return LookupAnswer(False)
+        transport = self._transport or guarded_transport(allow, self._resolver)
         try:
             async with (
                 asyncio.timeout(timeout_ms / 1000),
                 httpx.AsyncClient(
-                    transport=self._transport, follow_redirects=False, timeout=timeout_ms / 1000
+                    transport=transport,
+                    follow_redirects=False,
+                    trust_env=False,
+                    timeout=timeout_ms / 1000,
                 ) as client,
                 client.stream("GET", url, params=dict(query)) as resp,
             ):
@@ -80,8 +95,8 @@ class HttpCrmLookup:
                     if len(body) > MAX_RESPONSE_BYTES:
                         return LookupAnswer(False)
             data = orjson.loads(body)
-        except (TimeoutError, httpx.HTTPError, orjson.JSONDecodeError) as exc:
-            log.info("ivr_crm_failed", host=host, error=type(exc).__name__)
+        except (TimeoutError, httpx.HTTPError, OSError, EgressError, orjson.JSONDecodeError) as exc:
+            log.info("ivr_crm_failed", tenant=tenant_id, host=host[:100], reason=failure_of(exc))
             return LookupAnswer(False)
         if not isinstance(data, dict):
             return LookupAnswer(False)

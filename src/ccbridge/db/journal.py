@@ -473,6 +473,11 @@ class SqlEventSettings:
             return None
         return list(row.extras), bool(row.sandbox), list(row.allow_private)
 
+    async def allow_list(self, tenant: str) -> list[str]:
+        """The tenant's egress allow-list (``services.egress.AllowListSource``)."""
+        stored = await self.get(tenant)
+        return [] if stored is None else stored[2]
+
     async def put(
         self, tenant: str, extras: Sequence[str], sandbox: bool, allow_private: Sequence[str]
     ) -> None:

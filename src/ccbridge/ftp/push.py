@@ -1,4 +1,10 @@
-"""Push client: ftplib (explicit FTPS with AUTH TLS when asked) run in worker threads."""
+"""Push client: ftplib (explicit FTPS with AUTH TLS when asked) run in worker threads.
+
+Connections go through the egress guard (``ccbridge.egress.ftp``): the tenant's host is
+resolved once, checked, and connected to at that address; PASV data connections stay on the
+control connection's peer. Every failure surfaces as an ``EgressError`` whose ``failure`` is
+one word of the fixed vocabulary; details go to our log, never to the tenant.
+"""
 
 from __future__ import annotations
 
@@ -9,16 +15,38 @@ import io
 import posixpath
 import ssl
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import TypeVar
 
+import structlog
+
+from ccbridge.domain.egress import EgressError, EgressFailure, parse_networks
 from ccbridge.domain.recordings.model import ExportTarget
+from ccbridge.egress.failures import failure_of
+from ccbridge.egress.ftp import guarded_connect
+from ccbridge.egress.resolve import Resolver, system_resolve
+
+log = structlog.get_logger(__name__)
+T = TypeVar("T")
 
 TIMEOUT = 30.0
 BLOCK = 64 * 1024
 
 
-class ExportTlsError(OSError):
+class ExportTlsError(ssl.SSLError):
     """The tenant's server failed TLS verification (untrusted or mismatched certificate)."""
+
+
+def _guarded(call: Callable[[], T], what: str) -> T:
+    """Run one ftplib step; any failure becomes an ``EgressError`` with a fixed reason."""
+    try:
+        return call()
+    except EgressError:
+        raise
+    except (OSError, EOFError, ftplib.Error, ValueError) as exc:
+        reason = failure_of(exc, EgressFailure.TRANSFER_FAILED)
+        log.info("export_ftp_failed", step=what, reason=reason, error=repr(exc)[:300])
+        raise EgressError(reason) from exc
 
 
 class FtplibSession:
@@ -39,7 +67,7 @@ class FtplibSession:
 
     async def remote_size(self, path: str) -> int | None:
         """``SIZE`` of *path*, or ``None`` when the server has no such file."""
-        return await asyncio.to_thread(self._size, path)
+        return await asyncio.to_thread(_guarded, lambda: self._size(path), "size")
 
     def _mkdirs(self, directory: str) -> None:
         parts = [p for p in directory.split("/") if p]
@@ -75,7 +103,9 @@ class FtplibSession:
         self, local: str, path: str, offset: int, progress: Callable[[int], None]
     ) -> None:
         """Send *local* from *offset* (``REST`` + ``STOR`` resumes a partial file)."""
-        await asyncio.to_thread(self._upload, local, path, offset, progress)
+        await asyncio.to_thread(
+            _guarded, lambda: self._upload(local, path, offset, progress), "upload"
+        )
 
     def _put_text(self, path: str, text: str) -> None:
         self._mkdirs(posixpath.dirname(path))
@@ -83,7 +113,7 @@ class FtplibSession:
 
     async def put_text(self, path: str, text: str) -> None:
         """Write a small text file (manifest or report)."""
-        await asyncio.to_thread(self._put_text, path, text)
+        await asyncio.to_thread(_guarded, lambda: self._put_text(path, text), "put_text")
 
     def _close(self) -> None:
         try:
@@ -104,11 +134,15 @@ class FtplibTransport:
         tls_context: ssl.SSLContext | None = None,
         timeout: float = TIMEOUT,
         max_bytes_per_second: int | None = None,
+        resolver: Resolver = system_resolve,
     ) -> None:
         """*tls_context* defaults to the system CA store with hostname checks."""
         self._context = tls_context
         self._timeout = timeout
         self._rate = max_bytes_per_second
+        self._resolver = resolver
+        self.connected: list[str] = []
+        """Addresses control connections went to (for tests and debugging)."""
 
     def _tls_context(self, target: ExportTarget) -> ssl.SSLContext:
         """The target's own CA (e.g. its self-signed cert) when given, else the default."""
@@ -119,7 +153,7 @@ class FtplibTransport:
                 raise ExportTlsError(f"the export target's ca_pem is not usable: {exc}") from None
         return self._context or ssl.create_default_context()
 
-    def _connect(self, target: ExportTarget) -> FtplibSession:
+    def _connect(self, target: ExportTarget, allow: Sequence[str]) -> FtplibSession:
         # Plain FTP only when the tenant's target says so (tls=false); else AUTH TLS.
         ftp = (
             ftplib.FTP_TLS(context=self._tls_context(target))  # noqa: S321
@@ -127,7 +161,15 @@ class FtplibTransport:
             else ftplib.FTP()  # noqa: S321
         )
         try:
-            ftp.connect(target.host, target.port, timeout=self._timeout)
+            address = guarded_connect(
+                ftp,
+                target.host,
+                target.port,
+                timeout=self._timeout,
+                allow=parse_networks(allow),
+                resolver=self._resolver,
+            )
+            self.connected.append(address)
             ftp.login(target.username, target.password)  # FTP_TLS sends AUTH TLS first
             if isinstance(ftp, ftplib.FTP_TLS):
                 ftp.prot_p()
@@ -142,6 +184,6 @@ class FtplibTransport:
             raise
         return FtplibSession(ftp, self._rate)
 
-    async def connect(self, target: ExportTarget) -> FtplibSession:
-        """Connect and log in (in a thread)."""
-        return await asyncio.to_thread(self._connect, target)
+    async def connect(self, target: ExportTarget, allow: Sequence[str] = ()) -> FtplibSession:
+        """Connect (only to an address the policy and *allow* permit) and log in, in a thread."""
+        return await asyncio.to_thread(_guarded, lambda: self._connect(target, allow), "connect")

@@ -12,7 +12,7 @@ from typing import Any
 
 import orjson
 
-from ccbridge.domain.access import Principal
+from ccbridge.domain.access import AccessDeniedError, Principal
 from ccbridge.domain.calls.model import CallRecord
 from ccbridge.domain.journal.derive import (
     call_params,
@@ -96,13 +96,25 @@ class EventService:
         self._cache[tenant] = (time.monotonic(), value)
         return value
 
+    async def allow_list(self, tenant: str) -> Sequence[str]:
+        """The tenant's egress allow-list (``services.egress.AllowListSource``; cached)."""
+        return (await self.settings(tenant)).allow_private
+
     async def update_settings(
         self, who: Principal, tenant: str, new: EventSettings
     ) -> EventSettings:
-        """Switch extras, sandbox and private webhook networks; audited."""
+        """Switch extras and sandbox; the egress allow-list only by a platform admin; audited.
+
+        ``allow_private`` is the tenant's egress allow-list (webhooks, exports, CRM lookups):
+        opening a private network is the platform's decision, never the tenant's, so a
+        tenant admin may send it back unchanged but not change it.
+        """
         unknown = new.extras - KNOWN_EXTRAS
         if unknown:
             raise ConflictError(f"unknown extras {sorted(unknown)}", field="extras")
+        current = await self.settings(tenant)
+        if not who.is_platform and sorted(new.allow_private) != sorted(current.allow_private):
+            raise AccessDeniedError("only a platform admin may change allow_private")
         await self._settings.put(tenant, sorted(new.extras), new.sandbox, list(new.allow_private))
         self._cache.pop(tenant, None)
         self._filtered.clear()

@@ -7,18 +7,20 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 from ccbridge.domain.access import Principal, Role
 from ccbridge.domain.calendar import tenant_zone
 from ccbridge.domain.ivr.diff import FlowDiff, diff_documents
 from ccbridge.domain.ivr.engine import CallContext
-from ccbridge.domain.ivr.model import PROMPT_ID_RE, Flow
+from ccbridge.domain.ivr.model import PROMPT_ID_RE, Flow, HttpLookupNode
 from ccbridge.domain.ivr.simulator import Simulation, simulate
 from ccbridge.domain.ivr.validation import FlowError, tenant_faults
 from ccbridge.domain.leases.model import ChangeKind
 from ccbridge.errors import CcbridgeError, ConflictError, ErrorCode, NotFoundError
 from ccbridge.services.audit import AuditRecorder
 from ccbridge.services.calendar import NoticeCalendar
+from ccbridge.services.egress import ConfigurationChecker
 from ccbridge.services.ivr_ports import (
     CallLogQuery,
     FlowCodec,
@@ -27,8 +29,10 @@ from ccbridge.services.ivr_ports import (
     IvrFlowRepo,
     ParseResult,
     PromptConverter,
+    PromptLimits,
     PromptRecord,
     PromptRepo,
+    PromptTooLargeError,
     RevisionRecord,
     TenantFacts,
     TenantFactsSource,
@@ -60,15 +64,11 @@ MAX_FAULTS_IN_DETAIL = 10
 """The ``detail`` line names this many faults; ``errors`` always lists every one."""
 
 
-MAX_PROMPT_BYTES = 10 * 1024 * 1024
-
-
-class PromptTooLargeError(CcbridgeError):
-    """An uploaded audio file over the size cap."""
-
-    code = ErrorCode.VALIDATION
-    status = 413
-    title = "Prompt too large"
+def _quota_message(quota: int) -> str:
+    return (
+        f"the tenant's prompts would exceed their storage quota of {quota} bytes; "
+        "delete prompts or ask the platform operator for a larger quota"
+    )
 
 
 class ScheduleRefusedError(CcbridgeError):
@@ -102,7 +102,13 @@ class IvrService:
         calendar: NoticeCalendar,
         converter: PromptConverter | None = None,
         call_logs: CallLogQuery | None = None,
+        prompt_limits: PromptLimits | None = None,
+        crm_targets: ConfigurationChecker | None = None,
     ) -> None:
+        """*crm_targets* checks HTTP lookup hosts against the egress policy at publish."""
+        self.crm_targets = crm_targets
+        self.prompt_limits = prompt_limits or PromptLimits()
+        """Upload size, duration, output size and per-tenant storage quota."""
         self._tenants = tenants
         self._converter = converter
         self._call_logs = call_logs
@@ -140,7 +146,30 @@ class IvrService:
         errors = list(parsed.errors)
         if parsed.flow is not None:
             errors += tenant_faults(parsed.flow, facts.skill_groups, facts.outbound)
+            errors += await self._crm_faults(tenant_id, parsed.flow)
         return parsed, errors
+
+    async def _crm_faults(self, tenant_id: str, flow: Flow) -> list[FlowError]:
+        """HTTP lookup nodes whose host the tenant may not reach (checked again per call)."""
+        if self.crm_targets is None:
+            return []
+        faults: list[FlowError] = []
+        for node_id, node in flow.nodes.items():
+            if not isinstance(node, HttpLookupNode):
+                continue
+            parts = urlsplit(node.url)
+            try:
+                port = parts.port or (443 if parts.scheme == "https" else 80)
+            except ValueError:
+                port = 0
+            refused = (
+                await self.crm_targets.refusal(tenant_id, parts.hostname or "", port)
+                if port
+                else "the URL has a bad port"
+            )
+            if refused is not None:
+                faults.append(FlowError(f"$.nodes.{node_id}.url", "refused_address", refused))
+        return faults
 
     async def _publishable(self, tenant_id: str, document: dict[str, Any]) -> TenantFacts:
         """Refuse (422, every fault by JSON path) a document the tenant cannot run now."""
@@ -356,15 +385,34 @@ class IvrService:
             raise FlowInvalidError(
                 [FlowError("prompt_id", "bad_prompt_id", "use a-z, 0-9, _ and - (max 64)")]
             )
-        if len(data) > MAX_PROMPT_BYTES:
+        limits = self.prompt_limits
+        if len(data) > limits.max_input_bytes:
             raise PromptTooLargeError(
-                f"the upload is {len(data)} bytes; the limit is {MAX_PROMPT_BYTES} bytes",
+                f"the upload is {len(data)} bytes; the limit is {limits.max_input_bytes} bytes",
                 field="file",
             )
-        if prompt_id in await self._known_prompts(tenant_id):
+        existing = await self._prompts.list(tenant_id)
+        if prompt_id in {p.prompt_id for p in existing}:
             raise ConflictError(f"prompt {prompt_id} already exists", field="prompt_id")
+        quota = limits.quota_for(tenant_id)
+        room = quota - sum(p.bytes for p in existing)
+        if room <= 0:
+            raise PromptTooLargeError(_quota_message(quota), field="file")
         suffix = "." + file_name.rsplit(".", 1)[-1] if "." in file_name else ""
-        stored, size, duration = await self._converter.convert(tenant_id, data, suffix)
+        try:
+            # The output cap is the smaller of the per-file limit and what the quota has left,
+            # so a conversion never writes past either.
+            stored, size, duration = await self._converter.convert(
+                tenant_id,
+                data,
+                suffix,
+                max_duration_seconds=limits.max_duration_seconds,
+                max_output_bytes=min(limits.max_output_bytes, room),
+            )
+        except PromptTooLargeError:
+            if room < limits.max_output_bytes:
+                raise PromptTooLargeError(_quota_message(quota), field="file") from None
+            raise
         record = PromptRecord(tenant_id, prompt_id, stored, size, duration, self._now(), who.actor)
         try:
             await self._prompts.add(record)

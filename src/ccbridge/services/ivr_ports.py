@@ -12,6 +12,41 @@ from ccbridge.domain.dialing import OutboundRights
 from ccbridge.domain.ivr.engine import LookupAnswer
 from ccbridge.domain.ivr.model import Flow
 from ccbridge.domain.ivr.validation import FlowError
+from ccbridge.errors import CcbridgeError, ErrorCode
+
+MIB = 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class PromptLimits:
+    """What one prompt upload and a tenant's prompts together may cost (settings)."""
+
+    max_input_bytes: int = 10 * MIB
+    max_duration_seconds: int = 600
+    max_output_bytes: int = 20 * MIB
+    quota_bytes: int = 200 * MIB
+    quota_overrides: Mapping[str, int] = field(default_factory=dict)
+    """Per-tenant quotas a platform operator set (tenant id → bytes)."""
+
+    def quota_for(self, tenant_id: str) -> int:
+        """The tenant's prompt storage quota in bytes."""
+        return self.quota_overrides.get(tenant_id, self.quota_bytes)
+
+
+class PromptTooLargeError(CcbridgeError):
+    """An upload, its converted audio or the tenant's prompts over a byte limit (named)."""
+
+    code = ErrorCode.VALIDATION
+    status = 413
+    title = "Prompt too large"
+
+
+class PromptTooLongError(CcbridgeError):
+    """Audio that plays longer than the limit (named)."""
+
+    code = ErrorCode.VALIDATION
+    status = 422
+    title = "Prompt too long"
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,8 +211,21 @@ class PromptRepo(Protocol):
 class PromptConverter(Protocol):
     """Turns uploaded audio into what Asterisk plays (8 kHz 16-bit mono WAV)."""
 
-    async def convert(self, tenant_id: str, data: bytes, suffix: str) -> tuple[str, int, int]:
-        """Convert and store; return (file name, bytes, duration in ms)."""
+    async def convert(
+        self,
+        tenant_id: str,
+        data: bytes,
+        suffix: str,
+        *,
+        max_duration_seconds: int,
+        max_output_bytes: int,
+    ) -> tuple[str, int, int]:
+        """Convert and store; return (file name, bytes, duration in ms).
+
+        Refuses audio longer than *max_duration_seconds* (``PromptTooLongError``) before
+        converting, and never writes more than *max_output_bytes* (``PromptTooLargeError``;
+        the partial file is deleted).
+        """
         ...
 
     def remove(self, tenant_id: str, file_name: str) -> None:
@@ -204,8 +252,13 @@ class CallLogQuery(Protocol):
 class CrmLookup(Protocol):
     """Asks a tenant's CRM over HTTP, within a timeout, for the HTTP lookup node."""
 
-    async def lookup(self, url: str, query: Mapping[str, str], timeout_ms: int) -> LookupAnswer:
-        """Return the fields of the CRM's JSON object, or ``ok=False`` on any failure."""
+    async def lookup(
+        self, tenant_id: str, url: str, query: Mapping[str, str], timeout_ms: int
+    ) -> LookupAnswer:
+        """Return the fields of the CRM's JSON object, or ``ok=False`` on any failure.
+
+        *tenant_id* selects the tenant's egress allow-list.
+        """
         ...
 
 

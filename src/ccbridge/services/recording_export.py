@@ -16,6 +16,7 @@ from typing import Any
 
 import structlog
 
+from ccbridge.domain.egress import EgressError
 from ccbridge.domain.recordings.export import (
     MANIFEST_NAME,
     ExportFile,
@@ -26,7 +27,8 @@ from ccbridge.domain.recordings.export import (
 from ccbridge.domain.recordings.model import RecordingQuery
 from ccbridge.domain.recordings.policy import due_export_window
 from ccbridge.domain.time import Clock
-from ccbridge.errors import ConflictError, NotFoundError
+from ccbridge.errors import CcbridgeError, ConflictError, ErrorCode, NotFoundError
+from ccbridge.services.egress import EgressPolicy
 from ccbridge.services.recording_ports import (
     ExportStore,
     ExportTransport,
@@ -37,6 +39,20 @@ from ccbridge.services.recording_ports import (
 log = structlog.get_logger(__name__)
 
 PAGE = 1000
+EXPORT_FAILED = "export_failed"
+"""The stored reason for a failure that is not a connection's (e.g. a size mismatch)."""
+
+
+class ExportFailedError(CcbridgeError):
+    """An export run failed; ``reason`` is the tenant-safe word also stored on the job."""
+
+    code = ErrorCode.CONFLICT
+    status = 409
+    title = "Export failed"
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"the export failed: {reason}")
+        self.reason = reason
 
 
 @dataclass(slots=True)
@@ -58,7 +74,11 @@ class ExportService:
         transport: ExportTransport,
         clock: Clock,
         new_id: Callable[[], str] = lambda: secrets.token_hex(16),
+        *,
+        egress: EgressPolicy | None = None,
     ) -> None:
+        """Without *egress* no private network is allowed (tests pass one for 127.0.0.1)."""
+        self._egress = egress
         self._store = store
         self._exports = exports
         self._files = files
@@ -135,7 +155,8 @@ class ExportService:
         skipped: list[str] = []
         session = None
         try:
-            session = await self._transport.connect(target)
+            allow = await self._egress.allow_list(job.tenant) if self._egress else ()
+            session = await self._transport.connect(target, allow)
             files = await self._exports.files(job_id)
             for f in files:
                 if f.sent:
@@ -175,11 +196,12 @@ class ExportService:
             )
             log.info("recording_export_done", job=job_id, files=len(sent))
         except Exception as exc:
-            await self._exports.update(
-                job_id, status=ExportStatus.FAILED, error=f"{type(exc).__name__}: {exc}"[:1000]
-            )
-            log.warning("recording_export_failed", job=job_id, error=str(exc))
-            raise
+            # The stored error is read by the tenant: one fixed word, never exception text
+            # (which could map the platform's internal network); the detail goes to our log.
+            reason = exc.failure if isinstance(exc, EgressError) else EXPORT_FAILED
+            await self._exports.update(job_id, status=ExportStatus.FAILED, error=reason)
+            log.warning("recording_export_failed", job=job_id, reason=reason, error=repr(exc))
+            raise ExportFailedError(reason) from exc
         finally:
             self.live.pop(job_id, None)
             if session is not None:

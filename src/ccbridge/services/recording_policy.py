@@ -18,6 +18,7 @@ from ccbridge.domain.recordings.policy import policy_problems
 from ccbridge.domain.time import Clock
 from ccbridge.errors import CcbridgeError, ErrorCode, NotFoundError
 from ccbridge.services.audit import AuditRecorder
+from ccbridge.services.egress import ConfigurationChecker
 from ccbridge.services.recording_ports import RecordingStore
 
 
@@ -87,7 +88,16 @@ def _public(policy: RecordingPolicy) -> dict[str, Any]:
 class RecordingPolicyService:
     """Read and replace a tenant's recording policy."""
 
-    def __init__(self, store: RecordingStore, audit: AuditRecorder, clock: Clock) -> None:
+    def __init__(
+        self,
+        store: RecordingStore,
+        audit: AuditRecorder,
+        clock: Clock,
+        *,
+        targets: ConfigurationChecker | None = None,
+    ) -> None:
+        """*targets* checks the export host against the egress policy (422 when refused)."""
+        self._targets = targets
         self._store = store
         self._audit = audit
         self._clock = clock
@@ -123,6 +133,10 @@ class RecordingPolicyService:
             export_time=change.export.schedule_time if change.export else None,
         )
         problems = policy_problems(new)
+        if target is not None and "export.host" not in problems and self._targets is not None:
+            refused = await self._targets.refusal(tenant, target.host, target.port)
+            if refused is not None:
+                problems["export.host"] = refused
         if problems:
             raise InvalidPolicyError(problems)
         await self._store.set_policy(new, self._clock.now())

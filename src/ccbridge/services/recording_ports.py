@@ -230,4 +230,6 @@ class ExportSession(Protocol):
 class ExportTransport(Protocol):
     """Opens sessions to tenants' servers."""
 
-    async def connect(self, target: ExportTarget) -> ExportSession: ...
+    async def connect(self, target: ExportTarget, allow: Sequence[str] = ()) -> ExportSession:
+        """Open a session; only to addresses the egress policy (plus *allow*) permits."""
+        ...

@@ -31,6 +31,7 @@ from ccbridge.domain.webhooks import retry, signing
 from ccbridge.domain.webhooks.targets import TargetRefusedError, check_url
 from ccbridge.errors import CcbridgeError, ErrorCode, NotFoundError
 from ccbridge.services.audit import AuditRecorder
+from ccbridge.services.egress import EgressPolicy
 from ccbridge.services.event_hub import EventHub
 from ccbridge.services.event_ports import (
     DeliveryAttempt,
@@ -82,9 +83,11 @@ class WebhookService:
         clock: Clock,
         *,
         wake: Callable[[], None] | None = None,
+        egress: EgressPolicy | None = None,
     ) -> None:
         self._store = store
         self._events = events
+        self._egress = egress or EgressPolicy(events)
         self._sender = sender
         self._journal = journal
         self._audit = audit
@@ -92,7 +95,7 @@ class WebhookService:
         self._wake = wake or (lambda: None)
 
     async def _validate(self, tenant: str, url: str) -> None:
-        allow = (await self._events.settings(tenant)).allow_private
+        allow = await self._egress.allow_list(tenant)
         try:
             check_url(url, allow_http=bool(allow))
             await self._sender.check_target(url, allow)
@@ -287,10 +290,12 @@ class WebhookDispatcher:
         rng: random.Random | None = None,
         idle_wait: float = IDLE_WAIT,
         refresh: float = 5.0,
+        egress: EgressPolicy | None = None,
     ) -> None:
         self._store = store
         self._journal = journal
         self._events = events
+        self._egress = egress or EgressPolicy(events)
         self._sender = sender
         self._hub = hub
         self._clock = clock
@@ -377,7 +382,7 @@ class WebhookDispatcher:
         timestamp = int(self._clock.now().timestamp())
         headers = signing.headers(ep.valid_secrets(self._clock.now()), event.id, timestamp, body)
         headers["content-type"] = "application/json"
-        allow = (await self._events.settings(ep.tenant)).allow_private
+        allow = await self._egress.allow_list(ep.tenant)
         return await self._sender.send(ep.url, body, headers, allow)
 
     async def _deliver(

@@ -1,93 +1,30 @@
-"""Send signed webhook requests with httpx; refuse forbidden addresses when connecting.
+"""Send signed webhook requests with httpx through the egress guard.
 
-The host is resolved here and every address is checked against the tenant's policy; the
-connection then goes to the checked address itself (TLS still verifies the host name), so
-a DNS answer that changes between the subscription check and the request (rebinding)
-cannot reach an internal service. Redirects are never followed.
+Every connection goes to an address the egress policy allowed, resolved once per connection
+(DNS rebinding cannot swap in an internal address between check and connect); redirects are
+never followed. A failure is reported with the fixed egress vocabulary only (``timeout``,
+``refused_address``, ``http_503``, ...): never exception text or the receiver's body.
 """
 
 from __future__ import annotations
 
-import asyncio
-import socket
 import time
-from collections.abc import Iterable, Sequence
-from typing import Any
+from collections.abc import Sequence
 
-import httpcore
 import httpx
+import structlog
 
-from ccbridge.domain.webhooks.targets import (
-    IpNetwork,
-    TargetRefusedError,
-    check_address,
-    check_url,
-    parse_networks,
-)
+from ccbridge.domain.egress import http_failure, parse_networks
+from ccbridge.domain.webhooks.targets import check_url
+from ccbridge.egress.failures import failure_of
+from ccbridge.egress.http import guarded_client
+from ccbridge.egress.resolve import Resolver, pick_address_async, system_resolve
 from ccbridge.services.event_ports import SendResult
 
+log = structlog.get_logger(__name__)
+
 REQUEST_TIMEOUT = 10.0
-"""A CRM that has not answered in 10 s counts as failed (and is retried later)."""
-MAX_ERROR = 300
-
-
-async def resolve(host: str, port: int) -> list[str]:
-    """Every address *host* resolves to (an IP literal resolves to itself)."""
-    loop = asyncio.get_running_loop()
-    infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    return list(dict.fromkeys(str(info[4][0]) for info in infos))
-
-
-class GuardedBackend(httpcore.AsyncNetworkBackend):
-    """httpcore network backend that connects only to addresses the policy allows."""
-
-    def __init__(self, allow: Sequence[IpNetwork]) -> None:
-        self._allow = list(allow)
-        self._inner = httpcore.AnyIOBackend()
-
-    async def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,  # noqa: ASYNC109  (httpcore's signature)
-        local_address: str | None = None,
-        socket_options: Iterable[Any] | None = None,
-    ) -> httpcore.AsyncNetworkStream:
-        """Resolve, check every address, connect to the first allowed one."""
-        addresses = await resolve(host, port)
-        for address in addresses:
-            check_address(address, self._allow)
-        if not addresses:
-            raise TargetRefusedError(f"{host} does not resolve")
-        return await self._inner.connect_tcp(
-            addresses[0], port, timeout, local_address, socket_options
-        )
-
-    async def connect_unix_socket(
-        self,
-        path: str,  # noqa: ARG002
-        timeout: float | None = None,  # noqa: ARG002, ASYNC109
-        socket_options: Iterable[Any] | None = None,  # noqa: ARG002
-    ) -> httpcore.AsyncNetworkStream:
-        """Unix sockets are never a webhook target."""
-        raise TargetRefusedError("unix sockets are not webhook targets")
-
-    async def sleep(self, seconds: float) -> None:
-        """Delegate."""
-        await self._inner.sleep(seconds)
-
-
-def _transport(allow: Sequence[IpNetwork]) -> httpx.AsyncHTTPTransport:
-    transport = httpx.AsyncHTTPTransport(retries=0)
-    # httpx does not expose the network backend; swap the pool for one that uses ours.
-    transport._pool = httpcore.AsyncConnectionPool(
-        ssl_context=httpx.create_ssl_context(),
-        max_connections=4,
-        max_keepalive_connections=2,
-        keepalive_expiry=30.0,
-        network_backend=GuardedBackend(allow),
-    )
-    return transport
+"""A receiver that has not answered in 10 s counts as failed (and is retried later)."""
 
 
 class HttpWebhookSender:
@@ -97,18 +34,21 @@ class HttpWebhookSender:
     private-network exception is never reused for a tenant without it.
     """
 
-    def __init__(self, *, timeout: float = REQUEST_TIMEOUT) -> None:
+    def __init__(
+        self, *, timeout: float = REQUEST_TIMEOUT, resolver: Resolver = system_resolve
+    ) -> None:
         self._timeout = timeout
+        self._resolver = resolver
         self._clients: dict[tuple[str, ...], httpx.AsyncClient] = {}
 
     def _client(self, allow_private: Sequence[str]) -> httpx.AsyncClient:
         key = tuple(sorted(allow_private))
         client = self._clients.get(key)
         if client is None:
-            client = httpx.AsyncClient(
-                transport=_transport(parse_networks(key)),
+            client = guarded_client(
+                parse_networks(key),
                 timeout=self._timeout,
-                follow_redirects=False,
+                resolver=self._resolver,
                 headers={"user-agent": "ccbridge-webhooks/1"},
             )
             self._clients[key] = client
@@ -117,13 +57,7 @@ class HttpWebhookSender:
     async def check_target(self, url: str, allow_private: Sequence[str]) -> None:
         """Subscription-time check (the connect-time check repeats it)."""
         host, port = check_url(url, allow_http=True)
-        allow = parse_networks(allow_private)
-        try:
-            addresses = await resolve(host, port)
-        except OSError as exc:
-            raise TargetRefusedError(f"{host} does not resolve: {exc}") from exc
-        for address in addresses:
-            check_address(address, allow)
+        await pick_address_async(host, port, parse_networks(allow_private), self._resolver)
 
     async def send(
         self, url: str, body: bytes, headers: dict[str, str], allow_private: Sequence[str]
@@ -132,18 +66,15 @@ class HttpWebhookSender:
         started = time.perf_counter()
         try:
             response = await self._client(allow_private).post(url, content=body, headers=headers)
-        except TargetRefusedError as exc:
-            return SendResult(False, None, f"refused: {exc}"[:MAX_ERROR], _ms(started))
-        except httpx.HTTPError as exc:
-            cause = exc.__cause__ if isinstance(exc.__cause__, TargetRefusedError) else exc
-            return SendResult(
-                False, None, f"{type(cause).__name__}: {cause}"[:MAX_ERROR], _ms(started)
-            )
+        except (httpx.HTTPError, OSError, ValueError) as exc:
+            reason = failure_of(exc)
+            log.info("webhook_send_failed", reason=reason, error=repr(exc)[:300])
+            return SendResult(False, None, reason, _ms(started))
         ok = 200 <= response.status_code < 300
         return SendResult(
             ok,
             response.status_code,
-            None if ok else response.text[:MAX_ERROR],
+            None if ok else http_failure(response.status_code),
             _ms(started),
         )
 

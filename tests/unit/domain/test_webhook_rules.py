@@ -11,13 +11,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from standardwebhooks import Webhook, WebhookVerificationError
 
+from ccbridge.domain.egress import check_addresses, parse_networks
 from ccbridge.domain.webhooks import retry, signing
-from ccbridge.domain.webhooks.targets import (
-    TargetRefusedError,
-    check_address,
-    check_url,
-    parse_networks,
-)
+from ccbridge.domain.webhooks.targets import TargetRefusedError, check_url
 
 # A fixed test vector: secret, id, timestamp, body → signature.
 VECTOR_SECRET = "whsec_" + base64.b64encode(b"ccbridge-test-vector-key-32bytes").decode()
@@ -97,17 +93,17 @@ def test_retry_delays_grow_exponentially_with_jitter_and_cap() -> None:
 )
 def test_forbidden_addresses_are_refused(address: str) -> None:
     with pytest.raises(TargetRefusedError):
-        check_address(address, [])
+        check_addresses([address], [])
 
 
 def test_public_addresses_pass_and_allow_list_opens_a_private_network() -> None:
-    check_address("8.8.8.8", [])
-    check_address("2606:4700:4700::1111", [])
+    check_addresses(["8.8.8.8"], [])
+    check_addresses(["2606:4700:4700::1111"], [])
     lan = parse_networks(["192.168.1.0/24"])
-    check_address("192.168.1.20", lan)
+    check_addresses(["192.168.1.20"], lan)
     with pytest.raises(TargetRefusedError):
-        check_address("192.168.2.20", lan)
-    with pytest.raises(TargetRefusedError):
+        check_addresses(["192.168.2.20"], lan)
+    with pytest.raises(ValueError, match="not-a-net"):
         parse_networks(["not-a-net"])
 
 

@@ -17,9 +17,9 @@ from ccbridge.api.schemas.events import EventOut, EventPage
 from ccbridge.api.security import require
 from ccbridge.domain.access import Principal, scoped_tenant
 from ccbridge.domain.calls.model import CallRecord
+from ccbridge.domain.egress import MAX_ALLOW_ENTRIES, parse_networks
 from ccbridge.domain.journal.derive import call_params, segment_params
 from ccbridge.domain.journal.types import EventType
-from ccbridge.domain.webhooks.targets import TargetRefusedError, parse_networks
 from ccbridge.errors import CcbridgeError, ErrorCode
 from ccbridge.services.event_ports import EventSettings
 from ccbridge.services.events import KNOWN_EXTRAS, EventService
@@ -136,8 +136,12 @@ class SettingsIn(BaseModel):
     sandbox: bool = Field(default=False, description="Allow POST /events/test (CPI-03)")
     allow_private: list[str] = Field(
         default_factory=list,
-        max_length=20,
-        description="Networks (CIDR) webhooks may reach although private, e.g. an on-prem CRM",
+        max_length=MAX_ALLOW_ENTRIES,
+        description=(
+            "The tenant's egress allow-list: networks (CIDR) its webhooks, recording export "
+            "and IVR CRM lookups may reach although private, e.g. an on-prem CRM. Only a "
+            "platform admin may change it (a tenant admin may send it back unchanged)."
+        ),
     )
 
 
@@ -160,15 +164,23 @@ async def get_settings(request: Request, who: EventsReader, tenant: TenantQuery 
     )
 
 
-@router.put("/settings", response_model=SettingsOut, summary="Change the tenant's event switches")
+@router.put(
+    "/settings",
+    response_model=SettingsOut,
+    summary="Change the tenant's event switches",
+    responses={403: {"description": "A tenant admin tried to change allow_private"}},
+)
 async def put_settings(
     request: Request, who: EventsWriter, body: SettingsIn, tenant: TenantQuery = None
 ) -> Any:
-    """Tenant admin: switch extras (CPI-02), sandbox (CPI-03) and private targets; audited."""
+    """Tenant admin: switch extras (CPI-02) and sandbox (CPI-03); audited.
+
+    ``allow_private`` (the egress allow-list) changes only by a platform admin.
+    """
     scope = one_tenant(who, tenant)
     try:
         parse_networks(body.allow_private)
-    except TargetRefusedError as exc:
+    except ValueError as exc:
         raise TenantRequiredError(str(exc), field="body.allow_private") from None
     await _service(request).update_settings(
         who,

@@ -7,7 +7,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, File, Form, Path, Query, Request, UploadFile
+from fastapi import APIRouter, Depends, Path, Query, Request
+from starlette.datastructures import UploadFile
 
 from ccbridge.api.schemas.ivr import (
     DiffOut,
@@ -23,10 +24,17 @@ from ccbridge.api.schemas.ivr import (
     ValidationOut,
 )
 from ccbridge.api.security import require
+from ccbridge.api.uploads import (
+    MULTIPART_SLACK,
+    UploadMalformedError,
+    read_capped,
+    read_multipart,
+    too_large,
+)
 from ccbridge.domain.access import Principal
 from ccbridge.domain.ivr.engine import CallContext
 from ccbridge.ivr_format.parse import MAX_BODY_BYTES, FlowLimitError
-from ccbridge.services.ivr import MAX_PROMPT_BYTES, IvrService
+from ccbridge.services.ivr import IvrService
 
 router = APIRouter(prefix="/api/v1/tenants/{tenant_id}/ivr", tags=["ivr"])
 
@@ -55,17 +63,8 @@ def _svc(request: Request) -> IvrService:
 
 async def _document(request: Request) -> tuple[bytes, str]:
     """Read the raw body, refusing (413) as soon as it passes the cap; nothing is parsed yet."""
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-        raise _too_large(int(declared))
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            raise _too_large(size)
-        chunks.append(chunk)
-    return b"".join(chunks), request.headers.get("content-type", "application/json")
+    data = await read_capped(request, MAX_BODY_BYTES, _too_large)
+    return data, request.headers.get("content-type", "application/json")
 
 
 def _too_large(size: int) -> FlowLimitError:
@@ -233,17 +232,65 @@ async def simulate(
     return SimulateOut.of(sim)
 
 
-@router.post("/prompts", status_code=201, response_model=PromptOut, responses=_RESPONSES)
+_PROMPT_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["prompt_id", "file"],
+                    "properties": {
+                        "prompt_id": {"type": "string", "maxLength": 64},
+                        "file": {"type": "string", "format": "binary"},
+                    },
+                }
+            }
+        },
+    }
+}
+_PROMPT_RESPONSES: dict[int | str, dict[str, Any]] = {
+    413: {
+        "description": "The upload, its converted audio or the tenant's prompt storage quota "
+        "is over its limit (the limit is named)"
+    },
+    422: {"description": "Not audio, too long (the limit is named), or a bad prompt_id"},
+}
+
+
+@router.post(
+    "/prompts",
+    status_code=201,
+    response_model=PromptOut,
+    responses=_PROMPT_RESPONSES,
+    openapi_extra=_PROMPT_BODY,
+)
 async def upload_prompt(
     request: Request,
     tenant_id: TenantPath,
-    prompt_id: Annotated[str, Form(max_length=64)],
-    file: Annotated[UploadFile, File()],
     who: Annotated[Principal, Depends(require("ivr:write"))],
 ) -> PromptOut:
-    """Upload audio (wav, mp3, ogg, …); stored as 8 kHz 16-bit mono WAV under ``prompt_id``."""
-    data = await file.read(MAX_PROMPT_BYTES + 1)
-    prompt = await _svc(request).upload_prompt(who, tenant_id, prompt_id, data, file.filename or "")
+    """Upload audio (wav, mp3, ogg, …); stored as 8 kHz 16-bit mono WAV under ``prompt_id``.
+
+    Refused above the maximum upload size (413, before the body is read in full), the
+    maximum decoded duration (422), the maximum converted size (413) or the tenant's prompt
+    storage quota (413); every limit is named in the answer.
+    """
+    service = _svc(request)
+    limit = service.prompt_limits.max_input_bytes
+    form = await read_multipart(
+        request, limit + MULTIPART_SLACK, too_large(limit, "the upload", field="file")
+    )
+    try:
+        upload, prompt_id = form.get("file"), form.get("prompt_id")
+        if not isinstance(upload, UploadFile):
+            raise UploadMalformedError("attach the audio as the file field", field="file")
+        if not isinstance(prompt_id, str) or not prompt_id or len(prompt_id) > 64:
+            raise UploadMalformedError("prompt_id is required (max 64)", field="prompt_id")
+        data = await upload.read(limit + 1)
+        prompt = await service.upload_prompt(who, tenant_id, prompt_id, data, upload.filename or "")
+    finally:
+        await form.close()
     return PromptOut.of(prompt)
 
 
