@@ -9,7 +9,7 @@ import os
 import signal
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -70,6 +70,7 @@ from ccbridge.jobs.runner import JobRunner
 from ccbridge.logging_setup import configure_logging
 from ccbridge.media.sox import SoxPromptConverter
 from ccbridge.observability.health import CheckResult, Readiness
+from ccbridge.observability.metrics import Metrics
 from ccbridge.services.acd import RECONCILE_INTERVAL, DriftLog, Reconciler
 from ccbridge.services.agents import AgentAdminService
 from ccbridge.services.audit import AuditRecorder
@@ -126,6 +127,7 @@ class Service:
     recordings: _RecordingRuntime | None = None
     webhook_dispatcher: WebhookDispatcher | None = None
     read_pool: PgReadPool | None = None
+    metrics: Metrics = field(default_factory=Metrics)
 
     async def run(self) -> None:
         """Run until the HTTP server exits (SIGINT/SIGTERM); any task failing stops them all."""
@@ -305,6 +307,7 @@ def build_service(
     calendar = calendar or build_calendar_service(engine)
     ivr = ivr or _ivr(settings, engine, calendar)
     clock = SystemClock()
+    metrics = Metrics()
     sessions = create_session_factory(engine)
     hub = EventHub()
     read_pool = PgReadPool.for_engine(engine)
@@ -343,6 +346,7 @@ def build_service(
         ivr_api=ivr.service,
         event_api=event_api,
         calendar_api=calendar,
+        metrics=metrics,
     )
     http = _http_server(app, settings)
     jobs = JobRunner()
@@ -364,6 +368,7 @@ def build_service(
         recordings=recordings,
         webhook_dispatcher=dispatcher,
         read_pool=read_pool,
+        metrics=metrics,
     )
 
 

@@ -30,6 +30,7 @@ from ccbridge.api.routers import (
 from ccbridge.api.security import JwtCodec, install_auth_handlers
 from ccbridge.domain.time import Clock
 from ccbridge.observability.health import Readiness
+from ccbridge.observability.metrics import Metrics
 from ccbridge.services.agents import AgentAdminService
 from ccbridge.services.audit import AuditRecorder
 from ccbridge.services.calendar import CalendarService
@@ -101,6 +102,7 @@ def create_app(
     ivr_api: IvrService | None = None,
     event_api: EventApi | None = None,
     calendar_api: CalendarService | None = None,
+    metrics: Metrics | None = None,
     all_routes: bool = False,
 ) -> FastAPI:
     """Return the ASGI app; the composition root owns the services' lifetimes.
@@ -118,6 +120,7 @@ def create_app(
     app.state.readiness = readiness
     app.state.access = access
     app.state.jwt = jwt
+    app.state.metrics = metrics if metrics is not None else Metrics()
     if seat_api is not None:
         app.state.agent_admin = seat_api.agent_admin
         app.state.seats = seat_api.seats

@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 from ccbridge.observability.health import Readiness
+from ccbridge.observability.metrics import CONTENT_TYPE, Metrics
 
 router = APIRouter(tags=["health"])
 
@@ -29,3 +30,15 @@ async def readyz(request: Request) -> JSONResponse:
     ok, checks = await readiness.run()
     body: dict[str, Any] = {"status": "ready" if ok else "not_ready", "checks": checks}
     return JSONResponse(body, status_code=200 if ok else 503)
+
+
+@router.get(
+    "/metrics",
+    summary="Prometheus metrics of this process (text exposition format)",
+    response_class=Response,
+    responses={200: {"content": {CONTENT_TYPE: {}}, "description": "Metrics in text format"}},
+)
+async def metrics(request: Request) -> Response:
+    """Expose the process's registry for a Prometheus scrape (no authentication: bind privately)."""
+    registry: Metrics = request.app.state.metrics
+    return Response(registry.exposition(), media_type=CONTENT_TYPE)
