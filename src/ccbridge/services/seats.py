@@ -187,6 +187,11 @@ class SeatService:
 
     async def request(self, tenant_id: str, agent_no: str, command: Input) -> SeatResult:
         """Apply a command (ready, not-ready, break, deferred actions, sign-out) to a seat."""
+        with structlog.contextvars.bound_contextvars(tenant=tenant_id, agent_no=agent_no):
+            return await self._request(tenant_id, agent_no, command)
+
+    async def _request(self, tenant_id: str, agent_no: str, command: Input) -> SeatResult:
+        """:meth:`request` with the seat bound to every log line it emits."""
         agent = await self._agent(tenant_id, agent_no)
         async with self._tenant_locks[tenant_id]:
             session = await self._open_session(tenant_id, agent_no)

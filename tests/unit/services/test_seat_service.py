@@ -7,6 +7,8 @@ from dataclasses import replace
 from datetime import date
 
 import pytest
+import structlog
+from structlog.testing import capture_logs
 
 from ccbridge.domain.agents.policy import BreakPolicy, RefusalCode, SeatPolicy
 from ccbridge.domain.agents.state import (
@@ -178,6 +180,18 @@ async def test_pbx_failure_keeps_the_state_and_says_so() -> None:
     assert result.session.status.state is AgentState.NOT_READY
     assert not result.pbx_synced
     assert rig.service.pbx_failures == 2  # two queues
+
+
+async def test_a_pbx_failure_log_line_names_the_tenant_and_agent() -> None:
+    rig = Rig()
+    await rig.service.sign_in("t1", "1000")
+    rig.queues.fail = True
+    with capture_logs(processors=[structlog.contextvars.merge_contextvars]) as logs:
+        await rig.service.request("t1", "1000", SetNotReady("lunch"))
+
+    failed = [e for e in logs if e["event"] == "seat_pbx_sync_failed"]
+    assert failed
+    assert {(e["tenant"], e["agent_no"]) for e in failed} == {("t1", "1000")}
 
 
 async def test_not_ready_over_15_minutes_raises_one_supervisor_alert() -> None:
