@@ -306,3 +306,17 @@ async def test_the_reconciler_re_adds_only_seats_on_phones_their_tenant_owns() -
 
     desired = await DesiredSeats(rig.sessions, rig.agents, owned, rig.guard).desired()
     assert {d.interface for d in desired} == {"PJSIP/1000"}
+
+
+async def test_the_census_counts_signed_in_agents_per_skill_group_and_state() -> None:
+    rig = Rig()
+    await rig.service.sign_in("t1", "1000")
+    await rig.service.sign_in("t1", "1001")
+    await rig.service.request("t1", "1001", SetNotReady("培训"))
+
+    assert await rig.service.census() == [
+        ("t1", "sales", "not_ready", 1),
+        ("t1", "sales", "ready", 1),
+        ("t1", "support", "not_ready", 1),
+        ("t1", "support", "ready", 1),
+    ]
