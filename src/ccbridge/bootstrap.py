@@ -8,7 +8,7 @@ import gc
 import os
 import signal
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -59,6 +59,7 @@ from ccbridge.domain.access import AuditEntry, Role, TenantStatus
 from ccbridge.domain.calendar import local_date
 from ccbridge.domain.calls.model import CallRecord
 from ccbridge.domain.egress import parse_networks
+from ccbridge.domain.journal.types import StoredEvent
 from ccbridge.domain.recordings.signing import LinkSigner
 from ccbridge.domain.time import SystemClock
 from ccbridge.egress.resolve import ResolvingHostChecker
@@ -311,11 +312,17 @@ def build_service(
     sessions = create_session_factory(engine)
     hub = EventHub()
     read_pool = PgReadPool.for_engine(engine)
-    journal = SqlJournal(sessions, on_commit=hub.publish, read_pool=read_pool)
+    journal = SqlJournal(
+        sessions, on_commit=_published_and_measured(hub, metrics, clock), read_pool=read_pool
+    )
     repo = CallRepository(sessions, journal)
     writer = CallBatchWriter(repo)
     calls = CallTrackingService(writer)
     ami = AmiClient(_ami_config(settings, ami_port))
+    ami.action_observer = metrics.ami.observe_action
+    metrics.ami.watch(lambda: ami.status)
+    metrics.floor.watch_calls(calls.open_calls, clock.now)
+    metrics.events.watch_journal(lambda: writer.pending)
     AmiCallFeed(ami, calls, clock.now).attach()
     recording_api, recordings, recording_jobs = _recordings(
         settings, sessions, ami, calls, repo, clock, journal
@@ -351,6 +358,12 @@ def build_service(
     http = _http_server(app, settings)
     jobs = JobRunner()
     jobs.add("loop-lag", 1.0, _loop_lag_probe)
+    if recordings is not None:
+        metrics.events.watch_ftp(recordings.ftp_sessions)
+    if dispatcher is not None:
+        webhooks = dispatcher
+        metrics.events.watch_webhooks(lambda: webhooks.sent, lambda: webhooks.failed)
+    jobs.add("metrics-sample", METRICS_SAMPLE_SECONDS, _sampler(metrics, seat_api, dispatcher))
     for name, interval, job in (*seat_jobs, *recording_jobs, *ivr.jobs, *event_jobs):
         jobs.add(name, interval, job)
     for name, interval, job in ivr.flushes:
@@ -370,6 +383,34 @@ def build_service(
         read_pool=read_pool,
         metrics=metrics,
     )
+
+
+METRICS_SAMPLE_SECONDS = 5.0
+
+
+def _published_and_measured(
+    hub: EventHub, metrics: Metrics, clock: SystemClock
+) -> Callable[[Sequence[StoredEvent]], None]:
+    """The journal's commit hook: publish to the hub, then sample the event lag."""
+
+    def on_commit(stored: Sequence[StoredEvent]) -> None:
+        hub.publish(stored)
+        metrics.events.committed(stored, clock.now())
+
+    return on_commit
+
+
+def _sampler(
+    metrics: Metrics, seat_api: SeatApi, dispatcher: WebhookDispatcher | None
+) -> Callable[[], Awaitable[None]]:
+    """The job that samples what lives in the database: the seat census, webhook backlogs."""
+
+    async def sample() -> None:
+        metrics.floor.record_census(await seat_api.seats.census())
+        if dispatcher is not None:
+            metrics.events.record_webhook_backlog(await dispatcher.backlog())
+
+    return sample
 
 
 SEAT_TICK_SECONDS = 30.0
@@ -502,6 +543,11 @@ class _RecordingRuntime:
     resume: tuple[Callable[[], Awaitable[int]], ...]
     """Unfinished exports and off-boardings a stopped process left behind."""
     background: Callable[[Awaitable[object]], None]
+    server: FtpService | None = None
+
+    def ftp_sessions(self) -> int:
+        """Connected FTP(S) sessions (0 while the FTP server is off)."""
+        return self.server.sessions() if self.server is not None else 0
 
     async def run(self) -> None:
         """Re-encrypt under a rotated key, resume unfinished exports and off-boardings, serve
@@ -512,12 +558,14 @@ class _RecordingRuntime:
         server = self.ftp(asyncio.get_running_loop()) if self.ftp else None
         if server is not None:
             server.start()
+            self.server = server
         try:
             for pending in self.resume:
                 self.background(pending())
             await self.feed.run()
         finally:
             if server is not None:
+                self.server = None
                 await asyncio.to_thread(server.stop)
 
 

@@ -10,6 +10,7 @@ from fastapi import FastAPI
 
 from ccbridge import __version__
 from ccbridge.api.problems import install_problem_handlers
+from ccbridge.api.request_context import RequestContextMiddleware
 from ccbridge.api.routers import (
     agents,
     calendar,
@@ -148,6 +149,7 @@ def create_app(
         app.state.sse_ping_seconds = event_api.sse_ping_seconds
     if calendar_api is not None:
         app.state.calendar = calendar_api
+    app.add_middleware(RequestContextMiddleware, metrics=app.state.metrics.http)
     install_problem_handlers(app)
     install_auth_handlers(app)
     # The CRM poll and stream routes are matched first: routes are tried in order and these

@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 import jwt
+import structlog
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
@@ -110,6 +111,18 @@ async def principal(
     api_key: Annotated[str | None, Depends(_api_key_header)],
 ) -> Principal:
     """FastAPI dependency: the authenticated caller, or 401."""
+    who = await _authenticate(request, bearer, api_key)
+    request.state.tenant_id = who.tenant_id
+    structlog.contextvars.bind_contextvars(tenant=who.tenant_id, actor=who.actor)
+    return who
+
+
+async def _authenticate(
+    request: Request,
+    bearer: HTTPAuthorizationCredentials | None,
+    api_key: str | None,
+) -> Principal:
+    """The principal behind the request's credential, or :class:`AuthenticationError`."""
     credential = (bearer.credentials if bearer else api_key or "").strip()
     if not credential or len(credential) > 4096:
         raise AuthenticationError()

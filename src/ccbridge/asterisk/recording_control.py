@@ -84,7 +84,8 @@ class AmiRecordingFeed:
         """Start recordings for answered calls until cancelled; a failure never stops it."""
         while True:
             call_id, channel = await self._queue.get()
-            try:
-                await self._on_answer(call_id, channel)
-            except Exception:
-                log.exception("recording_auto_start_failed", call_id=call_id)
+            with structlog.contextvars.bound_contextvars(call_id=call_id):
+                try:
+                    await self._on_answer(call_id, channel)
+                except Exception:
+                    log.exception("recording_auto_start_failed")

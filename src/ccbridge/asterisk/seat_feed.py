@@ -55,7 +55,8 @@ class AmiSeatFeed:
         """Apply queued events one by one until cancelled; one failure never stops the feed."""
         while True:
             interface, started = await self._queue.get()
-            try:
-                await self._handle(interface, started)
-            except Exception:
-                log.exception("seat_feed_failed", interface=interface, started=started)
+            with structlog.contextvars.bound_contextvars(interface=interface):
+                try:
+                    await self._handle(interface, started)
+                except Exception:
+                    log.exception("seat_feed_failed", started=started)

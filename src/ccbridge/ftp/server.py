@@ -246,6 +246,11 @@ class FtpService:
             raise RuntimeError("the FTP service is not running")
         return int(self._server.address[1])
 
+    def sessions(self) -> int:
+        """Connected FTP(S) sessions now (the FTP sessions metric)."""
+        server = self._server
+        return len(server.ip_map) if server is not None else 0
+
     def start(self) -> None:
         """Bind and start serving in a thread."""
         self.config.root.mkdir(parents=True, exist_ok=True)

@@ -7,10 +7,18 @@ Tests build their own ``Metrics()`` so nothing leaks between them through a glob
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client.registry import Collector
+
+from ccbridge.domain.calls.model import CallRecord
+from ccbridge.domain.calls.queue_figures import waiting_by_queue
 
 PREFIX = "ccbridge"
 
@@ -102,6 +110,233 @@ class HttpMetrics:
         )
 
 
+class _ReadAtScrape(Collector):
+    """Samples read from live in-memory state when Prometheus scrapes: free on the event path."""
+
+    def __init__(self, read: Callable[[], Iterable[Metric]]) -> None:
+        self._read = read
+
+    def collect(self) -> Iterator[Metric]:
+        """Read the state now."""
+        yield from self._read()
+
+    def describe(self) -> list[Metric]:
+        """Nothing up front: the families depend on what is live."""
+        return []
+
+
+class AmiStatusView(Protocol):
+    """What the AMI metrics read of the client's status (``AmiClient.status``)."""
+
+    @property
+    def connected(self) -> bool: ...
+    @property
+    def logged_in(self) -> bool: ...
+    @property
+    def reconnects(self) -> int: ...
+    @property
+    def queue_depth(self) -> int: ...
+    @property
+    def events_received(self) -> int: ...
+    @property
+    def events_dropped(self) -> int: ...
+
+
+@dataclass(slots=True)
+class AmiMetrics:
+    """The AMI link: up or not, reconnects, ingest, and how long the PBX takes to answer actions."""
+
+    action_seconds: Histogram
+    registry: CollectorRegistry
+
+    @classmethod
+    def on(cls, registry: CollectorRegistry) -> AmiMetrics:
+        """Declare the group on ``registry``."""
+        return cls(
+            action_seconds=Histogram(
+                f"{PREFIX}_ami_action_seconds",
+                "Time from sending an AMI action to its response, by action and outcome.",
+                ["action", "outcome"],
+                buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0, 10.0),
+                registry=registry,
+            ),
+            registry=registry,
+        )
+
+    def observe_action(self, action: str, seconds: float, outcome: str) -> None:
+        """Record one action's round trip (the AMI client's action observer)."""
+        self.action_seconds.labels(action, outcome).observe(seconds)
+
+    def watch(self, status: Callable[[], AmiStatusView]) -> None:
+        """Read the connection state and counters from ``status`` at each scrape."""
+
+        def read() -> Iterator[Metric]:
+            now = status()
+            yield _gauge("ami_connected", "1 while the AMI TCP link is up.", int(now.connected))
+            yield _gauge("ami_logged_in", "1 while logged in to AMI.", int(now.logged_in))
+            yield _counter("ami_reconnects", "AMI reconnections since start.", now.reconnects)
+            yield _counter(
+                "ami_events_received", "AMI events received since start.", now.events_received
+            )
+            yield _counter(
+                "ami_events_dropped",
+                "AMI events dropped because the ingest queue was full.",
+                now.events_dropped,
+            )
+            yield _gauge(
+                "ami_event_queue_depth", "AMI events read but not yet handled.", now.queue_depth
+            )
+
+        self.registry.register(_ReadAtScrape(read))
+
+
+SeatCensus = Sequence[tuple[str, str, str, int]]
+"""``(tenant, skill group, agent state, agents)`` rows."""
+
+
+@dataclass(slots=True)
+class FloorMetrics:
+    """The floor: agents by state per skill group, calls waiting and the longest wait per queue."""
+
+    registry: CollectorRegistry
+    census: SeatCensus = ()
+
+    @classmethod
+    def on(cls, registry: CollectorRegistry) -> FloorMetrics:
+        """Declare the group on ``registry``."""
+        floor = cls(registry=registry)
+        registry.register(_ReadAtScrape(floor._read_census))
+        return floor
+
+    def record_census(self, rows: SeatCensus) -> None:
+        """Keep the latest seat census (sampled from the database by a job)."""
+        self.census = tuple(rows)
+
+    def _read_census(self) -> Iterator[Metric]:
+        family = GaugeMetricFamily(
+            f"{PREFIX}_agents",
+            "Signed-in agents by tenant, skill group and state (an agent counts in each group).",
+            labels=["tenant", "skill_group", "state"],
+        )
+        for tenant, group, state, count in self.census:
+            family.add_metric([tenant, group, state], count)
+        yield family
+
+    def watch_calls(
+        self, open_calls: Callable[[], Iterable[CallRecord]], now: Callable[[], datetime]
+    ) -> None:
+        """Read the waiting calls from the call tracker at each scrape."""
+
+        def read() -> Iterator[Metric]:
+            waiting = GaugeMetricFamily(
+                f"{PREFIX}_queue_calls_waiting",
+                "Calls waiting for an agent, by tenant and skill group.",
+                labels=["tenant", "skill_group"],
+            )
+            longest = GaugeMetricFamily(
+                f"{PREFIX}_queue_longest_wait_seconds",
+                "How long the oldest waiting call has waited, by tenant and skill group.",
+                labels=["tenant", "skill_group"],
+            )
+            for row in waiting_by_queue(open_calls(), now()):
+                waiting.add_metric([row.tenant, row.skill_group], row.waiting)
+                longest.add_metric([row.tenant, row.skill_group], row.longest_wait_s)
+            yield waiting
+            yield longest
+
+        self.registry.register(_ReadAtScrape(read))
+
+
+class StampedEvent(Protocol):
+    """What the lag metric reads of a committed journal event."""
+
+    @property
+    def occurred_at(self) -> datetime: ...
+
+
+@dataclass(slots=True)
+class EventMetrics:
+    """The event path: lag to the journal, journal and webhook backlogs, webhook outcomes."""
+
+    lag_seconds: Histogram
+    webhook_backlog: Gauge
+    registry: CollectorRegistry
+
+    @classmethod
+    def on(cls, registry: CollectorRegistry) -> EventMetrics:
+        """Declare the group on ``registry``."""
+        return cls(
+            lag_seconds=Histogram(
+                f"{PREFIX}_event_lag_seconds",
+                "From the moment an event happened to its commit in the journal.",
+                buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0),
+                registry=registry,
+            ),
+            webhook_backlog=Gauge(
+                f"{PREFIX}_webhook_backlog",
+                "Journal events after a webhook endpoint's cursor, by tenant and endpoint.",
+                ["tenant", "endpoint"],
+                registry=registry,
+            ),
+            registry=registry,
+        )
+
+    def committed(self, events: Sequence[StampedEvent], now: datetime) -> None:
+        """Observe the lag of a committed batch: its oldest event's (one sample per batch)."""
+        if events:
+            oldest = min(e.occurred_at for e in events)
+            self.lag_seconds.observe(max(0.0, (now - oldest).total_seconds()))
+
+    def record_webhook_backlog(self, backlog: Iterable[tuple[str, str, int]]) -> None:
+        """Replace the per-endpoint backlog with ``(tenant, endpoint, events)`` rows."""
+        self.webhook_backlog.clear()
+        for tenant, endpoint, events in backlog:
+            self.webhook_backlog.labels(tenant, endpoint).set(events)
+
+    def watch_journal(self, pending: Callable[[], int]) -> None:
+        """Read the call writer's backlog (snapshots and their events not yet committed)."""
+        self.registry.register(
+            _ReadAtScrape(
+                lambda: [
+                    _gauge(
+                        "journal_backlog",
+                        "Call snapshots (with their journal events) waiting to be committed.",
+                        pending(),
+                    )
+                ]
+            )
+        )
+
+    def watch_webhooks(self, sent: Callable[[], int], failed: Callable[[], int]) -> None:
+        """Read the dispatcher's delivery counters."""
+        self.registry.register(
+            _ReadAtScrape(
+                lambda: [
+                    _counter("webhook_deliveries", "Webhook deliveries that succeeded.", sent()),
+                    _counter(
+                        "webhook_failures", "Webhook delivery attempts that failed.", failed()
+                    ),
+                ]
+            )
+        )
+
+    def watch_ftp(self, sessions: Callable[[], int]) -> None:
+        """Read the FTP(S) server's connected sessions."""
+        self.registry.register(
+            _ReadAtScrape(
+                lambda: [_gauge("ftp_sessions", "FTP(S) sessions connected now.", sessions())]
+            )
+        )
+
+
+def _gauge(name: str, documentation: str, value: float) -> GaugeMetricFamily:
+    return GaugeMetricFamily(f"{PREFIX}_{name}", documentation, value=value)
+
+
+def _counter(name: str, documentation: str, value: float) -> CounterMetricFamily:
+    return CounterMetricFamily(f"{PREFIX}_{name}", documentation, value=value)
+
+
 @dataclass(slots=True)
 class Metrics:
     """Every metric group of one ccbridge process, on one registry."""
@@ -112,11 +347,17 @@ class Metrics:
     held: HeldBacklogMetrics = field(init=False)
     db: DatabaseMetrics = field(init=False)
     http: HttpMetrics = field(init=False)
+    ami: AmiMetrics = field(init=False)
+    floor: FloorMetrics = field(init=False)
+    events: EventMetrics = field(init=False)
 
     def __post_init__(self) -> None:
         self.held = HeldBacklogMetrics.on(self.registry)
         self.db = DatabaseMetrics.on(self.registry)
         self.http = HttpMetrics.on(self.registry)
+        self.ami = AmiMetrics.on(self.registry)
+        self.floor = FloorMetrics.on(self.registry)
+        self.events = EventMetrics.on(self.registry)
 
     def exposition(self) -> bytes:
         """The text format a Prometheus server scrapes."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import uuid
-from collections import defaultdict, deque
+from collections import Counter, defaultdict, deque
 from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -187,6 +187,11 @@ class SeatService:
 
     async def request(self, tenant_id: str, agent_no: str, command: Input) -> SeatResult:
         """Apply a command (ready, not-ready, break, deferred actions, sign-out) to a seat."""
+        with structlog.contextvars.bound_contextvars(tenant=tenant_id, agent_no=agent_no):
+            return await self._request(tenant_id, agent_no, command)
+
+    async def _request(self, tenant_id: str, agent_no: str, command: Input) -> SeatResult:
+        """:meth:`request` with the seat bound to every log line it emits."""
         agent = await self._agent(tenant_id, agent_no)
         async with self._tenant_locks[tenant_id]:
             session = await self._open_session(tenant_id, agent_no)
@@ -247,6 +252,23 @@ class SeatService:
     async def live(self, tenant_id: str) -> list[SeatSession]:
         """Return every signed-in seat of the tenant (the wallboard)."""
         return await self._sessions.list_open(tenant_id)
+
+    async def census(self) -> list[tuple[str, str, str, int]]:
+        """Signed-in agents as ``(tenant, skill group, state, count)`` rows (the floor metric).
+
+        An agent counts once in each of its skill groups, as Asterisk counts queue members.
+        """
+        counts: Counter[tuple[str, str, str]] = Counter()
+        by_tenant: defaultdict[str, list[SeatSession]] = defaultdict(list)
+        for session in await self._sessions.list_open(None):
+            by_tenant[session.tenant_id].append(session)
+        for tenant_id, sessions in by_tenant.items():
+            agents = await all_agents(self._agents, tenant_id)
+            for session in sessions:
+                agent = agents.get(session.agent_no)
+                for skill in agent.skills if agent is not None else ():
+                    counts[(tenant_id, skill.skill_group, session.status.state.value)] += 1
+        return [(t, g, s, n) for (t, g, s), n in sorted(counts.items())]
 
     async def _agent(self, tenant_id: str, agent_no: str) -> AgentRecord:
         agent = await self._agents.get(tenant_id, agent_no)
@@ -362,6 +384,18 @@ class SeatService:
                 return
 
 
+async def all_agents(repo: AgentRepo, tenant_id: str) -> dict[str, AgentRecord]:
+    """Every agent of a tenant by 工号, read in pages."""
+    agents: dict[str, AgentRecord] = {}
+    after: str | None = None
+    while True:
+        page = await repo.list(tenant_id, after=after, limit=AGENT_PAGE)
+        agents.update((a.agent_no, a) for a in page)
+        if len(page) < AGENT_PAGE:
+            return agents
+        after = page[-1].agent_no
+
+
 async def lease_in_force(leases: LeaseRepo, tenant_id: str, at: datetime) -> SeatLease | None:
     """The lease at ``at``: the active lease with seat changes that are due applied."""
     lease = await leases.active_lease(tenant_id, at)
@@ -451,14 +485,7 @@ class DesiredSeats:
         return out
 
     async def _all_agents(self, tenant_id: str) -> dict[str, AgentRecord]:
-        agents: dict[str, AgentRecord] = {}
-        after: str | None = None
-        while True:
-            page = await self._agents.list(tenant_id, after=after, limit=AGENT_PAGE)
-            agents.update((a.agent_no, a) for a in page)
-            if len(page) < AGENT_PAGE:
-                return agents
-            after = page[-1].agent_no
+        return await all_agents(self._agents, tenant_id)
 
     def managed_queues(self) -> frozenset[str]:
         """The queues ccbridge owns, as of the last :meth:`desired`."""

@@ -354,6 +354,21 @@ class WebhookDispatcher:
                 ep = await self._store.get(tenant, endpoint_id)
                 await self._hub.wait(tenant, ep.cursor if ep else 0, idle)
 
+    async def backlog(self) -> list[tuple[str, str, int]]:
+        """``(tenant, endpoint, events)``: journal events after each enabled endpoint's cursor.
+
+        Counts every event after the cursor, also those of types the endpoint does not take.
+        """
+        heads: dict[str, int] = {}
+        rows: list[tuple[str, str, int]] = []
+        for ep in await self._store.list():
+            if not ep.enabled:
+                continue
+            if ep.tenant not in heads:
+                heads[ep.tenant] = await self._journal.last_seq(ep.tenant)
+            rows.append((ep.tenant, ep.id, max(0, heads[ep.tenant] - ep.cursor)))
+        return rows
+
     async def step(self, tenant: str, endpoint_id: str) -> float | None:
         """Do one unit of work; return how long to idle (0 = more to do, None = stop)."""
         ep = await self._store.get(tenant, endpoint_id)

@@ -211,6 +211,23 @@ async def test_action_error_carries_message(server: MiniAmi) -> None:
         assert resp.get("Ping") == "Pong"
 
 
+async def test_the_action_observer_hears_each_outcome(server: MiniAmi) -> None:
+    server.handlers["QueueAdd"] = lambda conn, msg: conn.reply(msg, ("Message", "no"), ok=False)
+    server.hold_actions.add("Redirect")
+    heard: list[tuple[str, str]] = []
+    client = AmiClient(make_config(server.port))
+    client.action_observer = lambda name, seconds, outcome: heard.append((name, outcome))
+    async with running(client):
+        await client.wait_synced(2)
+        heard.clear()  # login and its hooks are actions too
+        await client.send_action(act.ping())
+        with pytest.raises(AmiActionError):
+            await client.send_action(act.queue_add("sales", "Local/2001@agents"))
+        with pytest.raises(AmiTimeout):
+            await client.send_action(act.redirect("Local/x", "ivr", "s"), timeout=0.05)
+    assert heard[:3] == [("Ping", "ok"), ("QueueAdd", "error"), ("Redirect", "timeout")]
+
+
 async def test_every_action_times_out(server: MiniAmi) -> None:
     server.hold_actions.add("Redirect")
     client = AmiClient(make_config(server.port))

@@ -7,6 +7,8 @@ from dataclasses import replace
 from datetime import date
 
 import pytest
+import structlog
+from structlog.testing import capture_logs
 
 from ccbridge.domain.agents.policy import BreakPolicy, RefusalCode, SeatPolicy
 from ccbridge.domain.agents.state import (
@@ -180,6 +182,18 @@ async def test_pbx_failure_keeps_the_state_and_says_so() -> None:
     assert rig.service.pbx_failures == 2  # two queues
 
 
+async def test_a_pbx_failure_log_line_names_the_tenant_and_agent() -> None:
+    rig = Rig()
+    await rig.service.sign_in("t1", "1000")
+    rig.queues.fail = True
+    with capture_logs(processors=[structlog.contextvars.merge_contextvars]) as logs:
+        await rig.service.request("t1", "1000", SetNotReady("lunch"))
+
+    failed = [e for e in logs if e["event"] == "seat_pbx_sync_failed"]
+    assert failed
+    assert {(e["tenant"], e["agent_no"]) for e in failed} == {("t1", "1000")}
+
+
 async def test_not_ready_over_15_minutes_raises_one_supervisor_alert() -> None:
     rig = Rig()
     await rig.service.sign_in("t1", "1000")
@@ -292,3 +306,17 @@ async def test_the_reconciler_re_adds_only_seats_on_phones_their_tenant_owns() -
 
     desired = await DesiredSeats(rig.sessions, rig.agents, owned, rig.guard).desired()
     assert {d.interface for d in desired} == {"PJSIP/1000"}
+
+
+async def test_the_census_counts_signed_in_agents_per_skill_group_and_state() -> None:
+    rig = Rig()
+    await rig.service.sign_in("t1", "1000")
+    await rig.service.sign_in("t1", "1001")
+    await rig.service.request("t1", "1001", SetNotReady("培训"))
+
+    assert await rig.service.census() == [
+        ("t1", "sales", "not_ready", 1),
+        ("t1", "sales", "ready", 1),
+        ("t1", "support", "not_ready", 1),
+        ("t1", "support", "ready", 1),
+    ]

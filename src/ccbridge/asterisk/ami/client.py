@@ -71,6 +71,11 @@ class AmiConfig:
     max_frame: int = MAX_FRAME_BYTES
 
 
+ActionObserver = Callable[[str, float, str], None]
+"""``(action name, seconds to the response, outcome)``; outcome is ok, error, timeout or
+disconnected."""
+
+
 @dataclass(frozen=True)
 class AmiStatus:
     """A snapshot of connection health and ingest counters, for /health and metrics."""
@@ -169,6 +174,8 @@ class AmiClient:
         self._queue_lag = 0.0
         self._last_error: str | None = None
         self._failing = False
+        self.action_observer: ActionObserver | None = None
+        """Told ``(action, seconds, outcome)`` after each action (the metrics hook)."""
 
     # ------------------------------------------------------------------ public API
 
@@ -574,21 +581,31 @@ class AmiClient:
     async def _await_response(self, pending: _Pending, wait: float | None) -> AmiMessage:
         """Wait for the response of ``pending``; map Error, timeout and disconnect."""
         limit = self.config.action_timeout if wait is None else wait
+        started = time.monotonic()
         try:
             async with asyncio.timeout(limit):
                 msg = await pending.future
         except TimeoutError:
             self._forget(pending)
+            self._observe(pending, started, "timeout")
             raise AmiTimeout(f"{pending.name} got no response within {limit} s") from None
         except BaseException:
             self._forget(pending)
+            self._observe(pending, started, "disconnected")
             raise
         if msg.response == "Error":
             self._forget(pending)
+            self._observe(pending, started, "error")
             raise AmiActionError(msg.get("Message") or "", pending.name)
         if not pending.is_list:
             self._forget(pending)
+        self._observe(pending, started, "ok")
         return msg
+
+    def _observe(self, pending: _Pending, started: float, outcome: str) -> None:
+        """Tell the action observer how long ``pending`` took and how it ended."""
+        if self.action_observer is not None:
+            self.action_observer(pending.name, time.monotonic() - started, outcome)
 
     def _forget(self, pending: _Pending) -> None:
         """Drop ``pending`` from the correlation table."""
