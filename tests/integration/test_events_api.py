@@ -5,6 +5,7 @@ switched on, sandbox samples, redeliver/replay, rotation, and every cross-tenant
 from __future__ import annotations
 
 import asyncio
+import codecs
 import contextlib
 import csv
 import gc
@@ -194,7 +195,8 @@ async def test_sandbox_samples_and_export(world: EventWorld, http: httpx.AsyncCl
     window = {"start": T0.isoformat(), "end": (T0 + timedelta(hours=1)).isoformat()}
     resp = await http.get("/api/v1/events/export/calls", params=window, headers=crm)
     assert resp.status_code == 200
-    rows = list(csv.DictReader(io.StringIO(resp.text)))
+    assert resp.content.startswith(codecs.BOM_UTF8)  # zh-CN Excel needs it to read UTF-8
+    rows = list(csv.DictReader(io.StringIO(resp.content.decode("utf-8-sig"))))
     assert [(r["call_id"], r["agent_no"], r["skill_group"], r["caller"]) for r in rows] == [
         ("c1", "1101", "t1-sales", "+8613800138000")
     ]

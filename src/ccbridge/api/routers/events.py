@@ -240,6 +240,10 @@ def _export_rows(rec: CallRecord) -> list[dict[str, Any]]:
     return [{**base, "leg": s.seq, "via": s.via, **segment_params(s)} for s in rec.segments]
 
 
+EXCEL_BOM = "\ufeff"
+"""UTF-8 byte order mark: Excel opens a CSV as UTF-8 only when it starts with one."""
+
+
 @router.get(
     "/export/calls",
     summary="Call-parameter records for a time range (CSV or JSON lines, streamed)",
@@ -264,6 +268,7 @@ async def export_calls(
 
     async def csv_lines() -> AsyncIterator[str]:
         buf = io.StringIO()
+        buf.write(EXCEL_BOM)  # zh-CN Excel reads a BOM-less CSV as GBK and garbles 技能组
         writer = csv.DictWriter(buf, fieldnames=EXPORT_COLUMNS, extrasaction="ignore")
         writer.writeheader()
         async for rec in service.export_calls(scope, start, end):
