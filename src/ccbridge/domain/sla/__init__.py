@@ -1,0 +1,1 @@
+"""The contract's monthly system-stability SLA (F1) and its deduction tiers (F2)."""
