@@ -171,14 +171,19 @@ class InboundRouteHandler:
             self.unrouted += 1
             log.warning("inbound_no_target", did=did, tenant=route.tenant)
 
-    async def to_group(self, session: AgiSession, tenant: str, group: str) -> None:
-        """Queue the call on the tenant's *group*, as its routing policy (if any) says."""
+    async def to_group(
+        self, session: AgiSession, tenant: str, group: str, language: str = ""
+    ) -> None:
+        """Queue the call on the tenant's *group*, as its routing policy (if any) says; the
+        caller's *language* is the IVR flow's, else the channel's (asked when needed)."""
         decision = None
         if self._policies is not None:
+
+            async def spoken() -> str:
+                return language or await _language(session)
+
             try:
-                decision = await self._policies.route(
-                    tenant, group, session.callerid, lambda: _language(session)
-                )
+                decision = await self._policies.route(tenant, group, session.callerid, spoken)
             except Exception:  # a broken policy must not lose the call: queue it plainly
                 log.exception("routing_policy_failed", tenant=tenant, group=group)
         if decision is None:

@@ -46,8 +46,9 @@ from ccbridge.services.ivr_ports import (
 log = structlog.get_logger(__name__)
 
 ROUTE_VARIABLE = "CCB_ROUTE"
-ToGroup = Callable[[AgiSession, str, str], Awaitable[None]]
-"""Queues the call on a tenant's skill group (as its routing policy says)."""
+ToGroup = Callable[[AgiSession, str, str, str], Awaitable[None]]
+"""Queues the call on a tenant's skill group as its routing policy says:
+``(session, tenant, group, the caller's language in the flow)``."""
 _TARGET_VARIABLE = {
     RouteKind.QUEUE: "CCB_QUEUE",
     RouteKind.TRANSFER: "CCB_TRANSFER",
@@ -140,7 +141,8 @@ class IvrRunner:
             )
         if action.reason != "caller_hung_up":
             try:
-                await self._finish(session, active, action, to_group)
+                language = str(run.variables.get("language") or "")
+                await self._finish(session, active, action, to_group, language)
             except AgiHangup:
                 action = Finish(action.node, RouteKind.HANGUP, "", "caller_hung_up")
         self._calls.record(
@@ -191,7 +193,12 @@ class IvrRunner:
         raise TypeError(f"unknown IVR action {action!r}")
 
     async def _finish(
-        self, session: AgiSession, active: ActiveFlow, action: Finish, to_group: ToGroup | None
+        self,
+        session: AgiSession,
+        active: ActiveFlow,
+        action: Finish,
+        to_group: ToGroup | None = None,
+        language: str = "",
     ) -> None:
         """Tell the dialplan where the call goes; a bad queue name falls back to hang-up."""
         route, target = action.route, action.target
@@ -202,7 +209,7 @@ class IvrRunner:
                 log.warning("ivr_bad_queue", tenant=active.tenant_id, skill_group=target)
                 await session.set_variable(ROUTE_VARIABLE, RouteKind.HANGUP.value)
                 return
-            await to_group(session, active.tenant_id, target)
+            await to_group(session, active.tenant_id, target, language)
             await session.set_variable(ROUTE_VARIABLE, route.value)
             return
         if route is RouteKind.QUEUE:

@@ -123,9 +123,11 @@ async def test_language_is_asked_only_when_the_policy_has_language_groups() -> N
         return "en"
 
     got = await router.route("t1", "hotline", "1", english)
-    assert got is not None and (got.group, got.reason) == ("english", "language")
+    assert got is not None
+    assert (got.group, got.reason) == ("english", "language")
     plain = await router.route("t1", "plain", "1", english)
-    assert plain is not None and plain.group == "plain"
+    assert plain is not None
+    assert plain.group == "plain"
     assert asked == ["hotline"]
 
 
@@ -182,7 +184,8 @@ async def test_sticky_rings_the_owner_who_is_ready_and_answered_within_the_lookb
     )
     for caller in ("13800000002", "13800000003", "13800000004", "13800000009"):
         got = await router.route("t1", "sales", caller)
-        assert got is not None and got.sticky_interface is None, caller
+        assert got is not None
+        assert got.sticky_interface is None, caller
 
 
 async def test_snapshot_cache_never_serves_a_load_that_started_before_an_invalidation() -> None:

@@ -53,7 +53,8 @@ def test_split_over_10000_calls_lands_within_2_percent_of_the_weights(
 def test_split_interleaves_instead_of_running_one_group_dry() -> None:
     split = WeightedSplit([SplitShare("out", 70), SplitShare("in", 30)])
     first_ten = [split.pick() for _ in range(10)]
-    assert first_ten.count("out") == 7 and first_ten.count("in") == 3
+    assert first_ten.count("out") == 7
+    assert first_ten.count("in") == 3
     assert "in" in first_ten[:4]  # not seven "out" before the first "in"
 
 
@@ -85,7 +86,9 @@ def test_without_split_or_language_the_entry_group_takes_the_call() -> None:
     plain = RoutingPolicy(group="sales")
     got = decide(plain, CallFacts("13900000000"), None)
     assert (got.group, got.queue_seconds, got.reason) == ("sales", DEFAULT_QUEUE_SECONDS, "default")
-    assert got.on_max_wait is None and got.overflow_group is None and got.priority == 0
+    assert got.on_max_wait is None
+    assert got.overflow_group is None
+    assert got.priority == 0
 
 
 def test_vip_gets_the_priority_and_others_none() -> None:
@@ -111,7 +114,8 @@ def test_sticky_rings_the_owner_only_when_their_phone_is_known() -> None:
         15,
     )
     none = decide(POLICY, CallFacts("1", owner_agent="1101"), "x")
-    assert none.sticky_interface is None and none.sticky_seconds == 0
+    assert none.sticky_interface is None
+    assert none.sticky_seconds == 0
 
 
 def test_overflow_and_max_wait_share_the_total_wait() -> None:
@@ -124,9 +128,7 @@ def test_overflow_and_max_wait_share_the_total_wait() -> None:
 
 
 def test_voicemail_at_max_wait_carries_the_mailbox() -> None:
-    policy = RoutingPolicy(
-        "sales", max_wait=MaxWaitRule(120, MaxWaitAction.VOICEMAIL, "100@t1")
-    )
+    policy = RoutingPolicy("sales", max_wait=MaxWaitRule(120, MaxWaitAction.VOICEMAIL, "100@t1"))
     got = decide(check_policy(policy), CallFacts("1"), None)
     assert (got.queue_seconds, got.on_max_wait, got.mailbox) == (
         120,
@@ -154,7 +156,10 @@ def test_voicemail_at_max_wait_carries_the_mailbox() -> None:
             ),
             "overflow.after_seconds",
         ),
-        (RoutingPolicy("s", max_wait=MaxWaitRule(100, MaxWaitAction.VOICEMAIL)), "max_wait.mailbox"),
+        (
+            RoutingPolicy("s", max_wait=MaxWaitRule(100, MaxWaitAction.VOICEMAIL)),
+            "max_wait.mailbox",
+        ),
         (RoutingPolicy("s", max_wait=MaxWaitRule(5, MaxWaitAction.CALLBACK)), "max_wait.seconds"),
     ],
 )
