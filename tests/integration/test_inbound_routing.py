@@ -39,9 +39,11 @@ from ccbridge.db.repositories import CallRepository
 from ccbridge.db.repositories.routing import CallHistoryRepository
 from ccbridge.db.tables import CallRow
 from ccbridge.domain.access import ALL_SCOPES, Principal, Role
+from ccbridge.domain.inbound_numbers import NumberTarget, TargetType
 from ccbridge.observability.health import Readiness
 from ccbridge.services.audit import AuditRecorder
 from ccbridge.settings import AgiSettings, IvrSettings, Settings
+from ccbridge.testing.demo import seed_numbers
 from ccbridge.testing.fake_agi import AgiCall, AgiResult, FakeAgiClient, split_args
 from ccbridge.testing.fake_pbx import FakeAsterisk
 from tests.fakes.seats import FakeClock, RecordingQueues
@@ -420,3 +422,28 @@ async def test_the_last_agent_who_answered_a_caller_is_found_in_the_call_records
     assert await history.last_agent("t1", "13800138000", now - timedelta(days=30)) == "1102"
     assert await history.last_agent("t1", "13800138000", now - timedelta(days=2)) is None
     assert await history.last_agent("t2", "13800138000", now - timedelta(days=30)) is None
+
+
+async def test_seed_numbers_assign_only_what_nobody_holds(world: World) -> None:
+    """The simulator's seed (demo numbers and ``CCBRIDGE_ROUTES``) never overrides the API."""
+    repo = world.ivr.routing.number_repo
+    held = await world.client.put(f"{T1}/numbers/4008005678", headers=world.platform)
+    assert held.status_code == 201
+    seeded = await seed_numbers(
+        repo,
+        {
+            DID: ("t1", "t1-sales"),
+            "4008005678": ("t2", "t2-service"),  # held by t1 already: left alone
+            "12": ("t1", "t1-sales"),  # not a number
+            "95555": ("ghost", "ghost-x"),  # no such tenant
+        },
+        datetime(2026, 12, 1, tzinfo=UTC),
+    )
+    assert seeded == [DID]
+    mine = await repo.get(DID)
+    assert mine is not None
+    assert (mine.tenant_id, mine.target) == ("t1", NumberTarget(TargetType.GROUP, "sales"))
+    other = await repo.get("4008005678")
+    assert other is not None
+    assert (other.tenant_id, other.target) == ("t1", None)
+    assert await repo.get("95555") is None
