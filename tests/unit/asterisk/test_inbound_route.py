@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import inspect
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -200,3 +200,36 @@ def test_the_shipped_dialplan_acts_on_every_variable_a_decision_sets() -> None:
     for name in sorted(set_by_decision - unused):
         assert "${" + name + "}" in route, name
     assert "Gosub(ccbridge-route,s,1)" in conf
+
+
+class _LanguagePolicies:
+    """GroupRouter that routes by the caller's language, asking for it like a policy would."""
+
+    async def route(
+        self,
+        tenant_id: str,
+        group: str,
+        caller: str,
+        language: Callable[[], Awaitable[str]] | None = None,
+    ) -> RoutingDecision | None:
+        assert language is not None
+        spoken = await language()
+        return RoutingDecision(group=f"{group}_{spoken}", queue_seconds=300, reason="language")
+
+
+async def test_the_language_is_the_picked_one_else_the_channels() -> None:
+    numbers = _Numbers(
+        {"4008001234": _number("4008001234", NumberTarget(TargetType.GROUP, "desk"))}
+    )
+    handler = InboundRouteHandler({}, None, numbers=numbers, policies=_LanguagePolicies())
+    server = await _server(handler)
+    url = f"agi://127.0.0.1:{server.port}/{SCRIPT}"
+    try:
+        picked = AgiCall(dnid="4008001234", language="fr", variables={"CCB_LANGUAGE": "en"})
+        channel = AgiCall(dnid="4008001234", language="fr")
+        by_pick = (await FakeAgiClient(url, picked).run()).variables_set
+        by_channel = (await FakeAgiClient(url, channel).run()).variables_set
+    finally:
+        await server.stop()
+    assert (by_pick["CCB_QUEUE"], by_pick["CCB_X_ROUTING"]) == ("t1-desk_en", "language")
+    assert by_channel["CCB_QUEUE"] == "t1-desk_fr"
