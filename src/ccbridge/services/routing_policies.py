@@ -227,8 +227,10 @@ class CallRouter:
         if entry is None:
             return None
         version, policy = entry
-        pick = self._split(tenant_id, version, policy)
         spoken = await language() if policy.languages and language is not None else ""
+        # A call the language sends does not take a turn of the split: the split's shares
+        # hold among the calls it routes.
+        pick = None if spoken in policy.languages else self._split(tenant_id, version, policy)
         return await self._decide(tenant_id, policy, caller, spoken, pick)
 
     async def _decide(

@@ -211,3 +211,20 @@ async def test_snapshot_cache_never_serves_a_load_that_started_before_an_invalid
     assert await late == 1
     assert await cache.get() == 1
     assert cache.loads == 2
+
+
+async def test_calls_routed_by_language_do_not_take_turns_of_the_split() -> None:
+    policies = MemoryPolicies()
+    split = [{"group": "a", "weight": 1}, {"group": "b", "weight": 1}]
+    policies.set("t1", "hotline", {"split": split, "languages": {"en": "english"}})
+    router = _router(policies)
+    spoken = iter(["zh", "en", "zh", "en", "zh", "en", "zh", "en"])
+
+    async def language() -> str:
+        return next(spoken)
+
+    groups = [
+        d.group if d else None
+        for d in [await router.route("t1", "hotline", "1", language) for _ in range(8)]
+    ]
+    assert groups == ["a", "english", "b", "english", "a", "english", "b", "english"]
