@@ -193,7 +193,11 @@ class InboundRouteHandler:
 
     async def _find(self, did: str) -> InboundRoute | None:
         if self._numbers is not None and did:
-            assigned = await self._numbers.lookup(did)
+            try:
+                assigned = await self._numbers.lookup(did)
+            except Exception:  # no table read yet and the store is down: the fallback route
+                log.exception("inbound_numbers_unreadable", did=did)
+                assigned = None
             if assigned is not None:
                 return InboundRoute.of(assigned)
         return self._routes.get(did)

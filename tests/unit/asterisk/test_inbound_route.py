@@ -233,3 +233,22 @@ async def test_the_language_is_the_picked_one_else_the_channels() -> None:
         await server.stop()
     assert (by_pick["CCB_QUEUE"], by_pick["CCB_X_ROUTING"]) == ("t1-desk_en", "language")
     assert by_channel["CCB_QUEUE"] == "t1-desk_fr"
+
+
+class _DownNumbers:
+    """NumberLookup whose store cannot be read (and nothing was read before)."""
+
+    async def lookup(self, did: str) -> InboundNumber | None:
+        raise OSError("database down")
+
+
+async def test_numbers_that_cannot_be_read_leave_the_call_to_the_fallback_route() -> None:
+    handler = InboundRouteHandler(
+        {}, fallback=InboundRoute("t1", "t1-support"), numbers=_DownNumbers()
+    )
+    server = await _server(handler)
+    try:
+        got = await _call(server, "4008001234")
+    finally:
+        await server.stop()
+    assert got == {"CCB_TENANT": "t1", "CCB_DID": "4008001234", "CCB_QUEUE": "t1-support"}
