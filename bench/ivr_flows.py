@@ -66,7 +66,7 @@ from ccbridge.jobs.runner import JobRunner
 from ccbridge.services.ivr_ports import IvrCallRecord, PromptRecord
 from ccbridge.services.seat_ports import SkillGroupRecord
 from ccbridge.services.tenants import AccessService
-from ccbridge.settings import AgiSettings, IvrSettings, RouteSettings, Settings
+from ccbridge.settings import AgiSettings, IvrSettings, Settings
 
 FLOW = Path(__file__).resolve().parent.parent / "ivr_flows" / "main_menu_bilingual.yaml"
 DID = "4008001234"
@@ -186,7 +186,6 @@ async def production(db_dir: Path, concurrency: int) -> Production:
         _env_file=None,
         database_url=f"sqlite+aiosqlite:///{db_dir / 'bench.db'}",
         simulate_pbx=False,
-        routes={DID: RouteSettings(tenant="t1", queue="t1-sales")},
         agi=AgiSettings(port=0, max_sessions=max(500, concurrency)),
         ivr=IvrSettings(prompts_dir=db_dir / "prompts", asterisk_prompts_dir="ccbridge"),
     )
@@ -213,6 +212,7 @@ async def production(db_dir: Path, concurrency: int) -> Production:
     for pid in sorted(flow.prompt_ids()):  # as uploaded: Asterisk plays ccbridge/t1/<pid>
         await prompts.add(PromptRecord("t1", pid, f"{pid}.wav", 1, 1, NOW, "bench"))
     await ivr.service.publish(ADMIN, "t1", "main", "bench")
+    await ivr.routing.numbers.assign(ADMIN, "t1", DID)  # no target: the tenant's flow answers
     return Production(engine, ivr, agi)
 
 

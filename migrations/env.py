@@ -16,6 +16,7 @@ from ccbridge.db import (
     event_tables,  # noqa: F401  (event journal, call params, webhooks)
     ivr_tables,  # noqa: F401  (IVR flows, revisions, prompts, call logs)
     recording_tables,  # noqa: F401  (recordings, FTP accounts, exports)
+    routing_tables,  # noqa: F401  (inbound numbers, routing policies, call-back requests)
     seat_tables,  # noqa: F401  (agents, skill groups, leases, seat sessions)
 )
 from ccbridge.db.engine import DEFAULT_DATABASE_URL, create_engine

@@ -18,11 +18,13 @@ import structlog
 import uvicorn
 from fastapi import FastAPI
 
-from ccbridge.api.app import EventApi, RecordingApi, SeatApi, create_app
+from ccbridge.api.app import EventApi, RecordingApi, RoutingApi, SeatApi, create_app
 from ccbridge.api.security import JwtCodec
 from ccbridge.asterisk.agi.server import AgiRouter, AgiServerConfig, FastAgiServer
 from ccbridge.asterisk.ami.client import AmiClient, AmiConfig
 from ccbridge.asterisk.call_feed import AmiCallFeed
+from ccbridge.asterisk.callback_agi import SCRIPT as CALLBACK_SCRIPT
+from ccbridge.asterisk.callback_agi import CallbackHandler
 from ccbridge.asterisk.config.publisher import QueueConfigPublisher
 from ccbridge.asterisk.inbound_route import SCRIPT, InboundRoute, InboundRouteHandler
 from ccbridge.asterisk.ivr_runner import IvrRunner
@@ -52,6 +54,12 @@ from ccbridge.db.repositories.ivr import (
 from ccbridge.db.repositories.leases import LeaseRepository
 from ccbridge.db.repositories.recording_exports import ExportRepository, OffboardingRepository
 from ccbridge.db.repositories.recordings import RecordingRepository
+from ccbridge.db.repositories.routing import (
+    CallbackRepository,
+    CallHistoryRepository,
+    InboundNumberRepository,
+    RoutingPolicyRepository,
+)
 from ccbridge.db.repositories.seat_sessions import SeatSessionRepository, StateIntervalRepository
 from ccbridge.db.repositories.skill_groups import SkillGroupRepository
 from ccbridge.db.webhooks import SqlWebhookStore
@@ -76,6 +84,7 @@ from ccbridge.services.acd import RECONCILE_INTERVAL, DriftLog, Reconciler
 from ccbridge.services.agents import AgentAdminService
 from ccbridge.services.audit import AuditRecorder
 from ccbridge.services.calendar import CalendarService, TenantZoneReader
+from ccbridge.services.callbacks import CallbackService
 from ccbridge.services.calls import CallTrackingService
 from ccbridge.services.dialing import DialPolicyService, TenantFactsReader
 from ccbridge.services.egress import AllowListSource, ConfigurationChecker, EgressPolicy
@@ -83,6 +92,7 @@ from ccbridge.services.endpoints import EndpointGuard, EndpointService
 from ccbridge.services.event_hub import EventHub
 from ccbridge.services.events import EventService
 from ccbridge.services.ftp_accounts import FtpAccountService
+from ccbridge.services.inbound_numbers import InboundNumberService, NumberDirectory
 from ccbridge.services.ivr import IvrService
 from ccbridge.services.ivr_ports import PromptLimits
 from ccbridge.services.ivr_runtime import ActiveFlowCache, BufferedCallLog, CachedTenantFacts
@@ -93,6 +103,7 @@ from ccbridge.services.recording_export import ExportService
 from ccbridge.services.recording_policy import RecordingPolicyService
 from ccbridge.services.recordings import RecordingService
 from ccbridge.services.retention import RetentionService
+from ccbridge.services.routing_policies import CallRouter, RoutingPolicyService
 from ccbridge.services.seats import DesiredSeats, SeatService
 from ccbridge.services.tenant_retirement import PbxRetirement
 from ccbridge.services.tenant_status import TenantStatusCache
@@ -227,6 +238,13 @@ async def run_service(settings: Settings) -> None:
                     await ensure_dev_key(service.access, Path(settings.auth.dev_key_file))
                 if pbx is not None:
                     await _seed_demo(engine, service.access)
+                    await _seed_numbers(settings, ivr.routing)
+                elif settings.routes:
+                    log.warning(
+                        "routes_setting_ignored",
+                        hint="CCBRIDGE_ROUTES only seeds the simulator; assign numbers with "
+                        "PUT /api/v1/tenants/{tenant_id}/numbers/{number}",
+                    )
                 # Everything built so far lives as long as the process: move it out of the
                 # collector's reach, so full collections walk only what serving creates (their
                 # pauses were the SSE fan-out's and the IVR steps' p99; docs/benchmarks.md).
@@ -316,6 +334,7 @@ def build_service(
         sessions, on_commit=_published_and_measured(hub, metrics, clock), read_pool=read_pool
     )
     repo = CallRepository(sessions, journal)
+    ivr.routing.callbacks.use_journal(journal)
     writer = CallBatchWriter(repo)
     calls = CallTrackingService(writer)
     ami = AmiClient(_ami_config(settings, ami_port))
@@ -354,6 +373,11 @@ def build_service(
         event_api=event_api,
         calendar_api=calendar,
         metrics=metrics,
+        routing_api=RoutingApi(
+            numbers=ivr.routing.numbers,
+            policies=ivr.routing.policies,
+            callbacks=ivr.routing.callbacks,
+        ),
     )
     http = _http_server(app, settings)
     jobs = JobRunner()
@@ -717,6 +741,53 @@ class IvrWiring:
     """Periodic jobs that also run once at shutdown (the buffered call log)."""
     tenant_status: TenantStatusCache
     """Which tenants are active: inbound calls and (under ``serve``) credentials read it."""
+    routing: RoutingWiring
+
+
+@dataclass(frozen=True, slots=True)
+class RoutingWiring:
+    """Inbound numbers, routing policies and call-back requests: the API's services and what
+    the FastAGI route reads (both caches are invalidated by the services on every change)."""
+
+    numbers: InboundNumberService
+    directory: NumberDirectory
+    number_repo: InboundNumberRepository
+    policies: RoutingPolicyService
+    router: CallRouter
+    callbacks: CallbackService
+
+
+def _routing(
+    sessions: async_sessionmaker[AsyncSession],
+    audit: AuditRecorder,
+    now: Callable[[], datetime],
+    crm: HttpCrmLookup,
+    crm_targets: ConfigurationChecker,
+) -> RoutingWiring:
+    """Wire inbound numbers, routing policies and call-backs to the database."""
+    number_repo = InboundNumberRepository(sessions)
+    directory = NumberDirectory(number_repo)
+    policy_repo = RoutingPolicyRepository(sessions)
+    router = CallRouter(
+        policy_repo,
+        CallHistoryRepository(sessions),
+        SeatSessionRepository(sessions),
+        now,
+        crm=crm,
+    )
+    groups = SkillGroupRepository(sessions)
+    return RoutingWiring(
+        numbers=InboundNumberService(
+            number_repo, groups, IvrFlowRepository(sessions), audit, now, directory.invalidate
+        ),
+        directory=directory,
+        number_repo=number_repo,
+        policies=RoutingPolicyService(
+            policy_repo, groups, audit, now, router.invalidate, crm_targets=crm_targets
+        ),
+        router=router,
+        callbacks=CallbackService(CallbackRepository(sessions), now),
+    )
 
 
 def build_ivr_fastagi(
@@ -732,7 +803,7 @@ def build_ivr_fastagi(
     lets it fix the clock (service hours) and defaults to the system clock.
     """
     ivr = _ivr(settings, engine, calendar, now=now)
-    return ivr, _fastagi(settings, ivr.runner, ivr.tenant_status)
+    return ivr, _fastagi(settings, ivr.runner, ivr.tenant_status, ivr.routing)
 
 
 def _ivr(
@@ -761,6 +832,7 @@ def _ivr(
         calendar,
     )
     crm_egress = _crm_egress(settings, sessions)
+    crm_targets = ConfigurationChecker(crm_egress, ResolvingHostChecker())
     service = IvrService(
         flows,
         prompts,
@@ -778,7 +850,7 @@ def _ivr(
             quota_bytes=cfg.prompt_quota_bytes,
             quota_overrides=dict(cfg.prompt_quota_overrides),
         ),
-        crm_targets=ConfigurationChecker(crm_egress, ResolvingHostChecker()),
+        crm_targets=crm_targets,
     )
     root = cfg.asterisk_prompts_dir or str(cfg.prompts_dir.resolve())
     cache = ActiveFlowCache(flows, prompts, codec, prompts_root=root)
@@ -796,6 +868,7 @@ def _ivr(
         jobs,
         [("ivr-call-log", IVR_LOG_FLUSH_SECONDS, call_log.flush)],
         tenant_status_cache(sessions),
+        _routing(sessions, audit, clock_now, crm, crm_targets),
     )
 
 
@@ -877,6 +950,14 @@ async def _seed_demo(engine: AsyncEngine, access: AccessService) -> None:
     )
 
 
+async def _seed_numbers(settings: Settings, routing: RoutingWiring) -> None:
+    """With the simulator: assign the seed numbers nobody holds yet, effective at once."""
+    from ccbridge.testing.demo import seed_numbers  # lazy: the simulator is dev-only
+
+    if await seed_numbers(routing.number_repo, _seed_routes(settings), SystemClock().now()):
+        routing.directory.invalidate()
+
+
 def build_access_service(
     settings: Settings,
     engine: AsyncEngine,
@@ -945,12 +1026,30 @@ def _write_key_file(path: Path, plaintext: str) -> str:
 
 
 def _fastagi(
-    settings: Settings, ivr: IvrRunner | None = None, status: TenantStatusCache | None = None
+    settings: Settings,
+    ivr: IvrRunner | None = None,
+    status: TenantStatusCache | None = None,
+    routing: RoutingWiring | None = None,
 ) -> FastAgiServer:
+    """The FastAGI server: ``inbound`` routes by the numbers assigned over the API (no fixed
+    routes: ``CCBRIDGE_ROUTES`` only seeds the simulator's), ``callback`` stores requests."""
     router = AgiRouter()
-    routes, fallback = _routes(settings)
+    fb = settings.fallback_route
+    fallback = InboundRoute(fb.tenant, fb.queue) if fb else None
     closed = status.is_closed if status is not None else None
-    router.add_route(SCRIPT, InboundRouteHandler(routes, fallback, ivr, tenant_closed=closed))
+    router.add_route(
+        SCRIPT,
+        InboundRouteHandler(
+            {},
+            fallback,
+            ivr,
+            tenant_closed=closed,
+            numbers=routing.directory if routing else None,
+            policies=routing.router if routing else None,
+        ),
+    )
+    if routing is not None:
+        router.add_route(CALLBACK_SCRIPT, CallbackHandler(routing.callbacks))
     config = AgiServerConfig(
         host=settings.agi.host,
         port=settings.agi.port,
@@ -973,16 +1072,13 @@ def _ami_config(settings: Settings, port: int | None) -> AmiConfig:
     )
 
 
-def _routes(settings: Settings) -> tuple[dict[str, InboundRoute], InboundRoute | None]:
-    """DID routes: the simulator's demo numbers (when it runs) overlaid by configured ones."""
-    routes: dict[str, InboundRoute] = {}
-    if settings.use_simulator:
-        from ccbridge.testing.fake_pbx import demo_dids  # lazy: the simulator is dev-only
+def _seed_routes(settings: Settings) -> dict[str, tuple[str, str]]:
+    """Seed numbers for the simulator: its demo numbers overlaid by ``CCBRIDGE_ROUTES``."""
+    from ccbridge.testing.fake_pbx import demo_dids  # lazy: the simulator is dev-only
 
-        routes = {did: InboundRoute(r.tenant, r.queue) for did, r in demo_dids().items()}
-    routes.update({did: InboundRoute(r.tenant, r.queue) for did, r in settings.routes.items()})
-    fb = settings.fallback_route
-    return routes, InboundRoute(fb.tenant, fb.queue) if fb else None
+    routes = {did: (r.tenant, r.queue) for did, r in demo_dids().items()}
+    routes.update({did: (r.tenant, r.queue) for did, r in settings.routes.items()})
+    return routes
 
 
 @contextlib.asynccontextmanager

@@ -163,8 +163,12 @@ class Settings(BaseSettings):
     secrets_old_keys: list[SecretStr] = Field(default_factory=list)
     """Earlier ``secrets_key`` values, still accepted for decryption during a rotation."""
     routes: dict[str, RouteSettings] = Field(default_factory=dict)
-    """DID → route: ``CCBRIDGE_ROUTES='{"4008001234": {"tenant": "t1", "queue": "t1-sales"}}'``."""
+    """Seed numbers for the simulator only (``--simulate-pbx``): DID → tenant and queue,
+    ``CCBRIDGE_ROUTES='{"4008001234": {"tenant": "t1", "queue": "t1-sales"}}'``, assigned at
+    start when no tenant holds the number. Otherwise ignored (logged): numbers are assigned
+    over the API (docs/routing.md)."""
     fallback_route: RouteSettings | None = None
+    """Where a call to a number no tenant holds goes (else it is hung up)."""
     ivr: IvrSettings = Field(default_factory=IvrSettings)
     egress_allow_networks: list[str] = Field(default_factory=list, max_length=20)
     """Private networks (CIDR) every tenant's webhooks, exports and CRM lookups may reach;

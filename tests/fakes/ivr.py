@@ -29,9 +29,11 @@ class StaticFlows:
         self.flows = flows
         self.timezone = timezone
 
-    async def flow_for(self, tenant_id: str, did: str) -> ActiveFlow | None:
+    async def flow_for(
+        self, tenant_id: str, did: str, flow_id: str | None = None
+    ) -> ActiveFlow | None:
         flow = self.flows.get(tenant_id)
-        if flow is None:
+        if flow is None or flow_id not in (None, "main"):
             return None
         return ActiveFlow(tenant_id, "main", 1, flow, timezone=self.timezone)
 

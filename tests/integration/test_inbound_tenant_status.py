@@ -1,5 +1,6 @@
 """The served FastAGI, wired as ``ccbridge serve`` wires it, shares its tenant-status cache with
-the tenants service: suspending a tenant unroutes its numbers on the very next call."""
+the tenants service: suspending a tenant unroutes its numbers (assigned in the database, as the
+API assigns them) on the very next call."""
 
 from __future__ import annotations
 
@@ -9,9 +10,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ccbridge.asterisk.inbound_route import SCRIPT
 from ccbridge.bootstrap import build_access_service, build_calendar_service, build_ivr_fastagi
+from ccbridge.db.engine import create_session_factory
+from ccbridge.db.repositories.skill_groups import SkillGroupRepository
 from ccbridge.domain.access import ROLE_SCOPES, Principal, Role, TenantStatus
+from ccbridge.domain.inbound_numbers import NumberTarget, TargetType
+from ccbridge.services.seat_ports import SkillGroupRecord
 from ccbridge.services.tenants import TenantChanges
-from ccbridge.settings import AgiSettings, IvrSettings, RouteSettings, Settings
+from ccbridge.settings import AgiSettings, IvrSettings, Settings
 from ccbridge.testing.fake_agi import AgiCall, FakeAgiClient
 
 DID = "4008001234"
@@ -24,13 +29,17 @@ async def test_suspended_tenants_number_is_unrouted_at_once_and_routed_again_aft
     settings = Settings(
         _env_file=None,
         simulate_pbx=False,
-        routes={DID: RouteSettings(tenant="t1", queue="t1-sales")},
         agi=AgiSettings(port=0),
         ivr=IvrSettings(prompts_dir=tmp_path / "prompts"),
     )
     ivr, agi = build_ivr_fastagi(settings, engine, build_calendar_service(engine))
     access = build_access_service(settings, engine, tenant_status=ivr.tenant_status)
     await access.create_tenant(ADMIN, tenant_id="t1", name="T1")
+    await SkillGroupRepository(create_session_factory(engine)).create(
+        SkillGroupRecord("t1", "sales", "t1-sales")
+    )
+    await ivr.routing.numbers.assign(ADMIN, "t1", DID)
+    await ivr.routing.numbers.set_target(ADMIN, "t1", DID, NumberTarget(TargetType.GROUP, "sales"))
     await agi.start()
 
     async def call() -> dict[str, str]:

@@ -23,7 +23,9 @@ from ccbridge.api.routers import (
     ivr,
     keys,
     leases,
+    numbers,
     recordings,
+    routing_policies,
     seats,
     tenants,
     webhooks,
@@ -35,10 +37,12 @@ from ccbridge.observability.metrics import Metrics
 from ccbridge.services.agents import AgentAdminService
 from ccbridge.services.audit import AuditRecorder
 from ccbridge.services.calendar import CalendarService
+from ccbridge.services.callbacks import CallbackService
 from ccbridge.services.dialing import DialPolicyService
 from ccbridge.services.endpoints import EndpointService
 from ccbridge.services.events import EventService
 from ccbridge.services.ftp_accounts import FtpAccountService
+from ccbridge.services.inbound_numbers import InboundNumberService
 from ccbridge.services.ivr import IvrService
 from ccbridge.services.leases import LeaseService
 from ccbridge.services.offboarding import OffboardingService
@@ -47,6 +51,7 @@ from ccbridge.services.recording_export import ExportService
 from ccbridge.services.recording_policy import RecordingPolicyService
 from ccbridge.services.recordings import RecordingService
 from ccbridge.services.retention import RetentionService
+from ccbridge.services.routing_policies import RoutingPolicyService
 from ccbridge.services.seats import SeatService
 from ccbridge.services.tenants import AccessService
 from ccbridge.services.webhooks import WebhookService
@@ -83,6 +88,15 @@ class RecordingApi:
 
 
 @dataclass(frozen=True, slots=True)
+class RoutingApi:
+    """The services behind the inbound number, routing policy and call-back routes."""
+
+    numbers: InboundNumberService
+    policies: RoutingPolicyService
+    callbacks: CallbackService
+
+
+@dataclass(frozen=True, slots=True)
 class EventApi:
     """The services behind the events, webhooks and call-parameter routes."""
 
@@ -104,6 +118,7 @@ def create_app(
     event_api: EventApi | None = None,
     calendar_api: CalendarService | None = None,
     metrics: Metrics | None = None,
+    routing_api: RoutingApi | None = None,
     all_routes: bool = False,
 ) -> FastAPI:
     """Return the ASGI app; the composition root owns the services' lifetimes.
@@ -150,6 +165,10 @@ def create_app(
     if calendar_api is not None:
         app.state.calendar = calendar_api
     app.add_middleware(RequestContextMiddleware, metrics=app.state.metrics.http)
+    if routing_api is not None:
+        app.state.numbers = routing_api.numbers
+        app.state.routing_policies = routing_api.policies
+        app.state.callbacks = routing_api.callbacks
     install_problem_handlers(app)
     install_auth_handlers(app)
     # The CRM poll and stream routes are matched first: routes are tried in order and these
@@ -162,6 +181,7 @@ def create_app(
         "recordings": recording_api is not None or all_routes,
         "ivr": ivr_api is not None or all_routes,
         "calendar": calendar_api is not None or all_routes,
+        "routing": routing_api is not None or all_routes,
     }
     if wired["events"]:
         app.include_router(events.router)
@@ -184,6 +204,9 @@ def create_app(
         app.include_router(recordings.router)
     if wired["ivr"]:
         app.include_router(ivr.router)
+    if wired["routing"]:
+        app.include_router(numbers.router)
+        app.include_router(routing_policies.router)
     if wired["events"]:
         app.include_router(call_params.router)
         app.include_router(webhooks.router)

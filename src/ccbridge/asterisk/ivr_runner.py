@@ -8,7 +8,7 @@ target (``CCB_QUEUE``, ``CCB_TRANSFER``, ``CCB_VOICEMAIL``) for the dialplan to 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import datetime
 
@@ -46,6 +46,9 @@ from ccbridge.services.ivr_ports import (
 log = structlog.get_logger(__name__)
 
 ROUTE_VARIABLE = "CCB_ROUTE"
+ToGroup = Callable[[AgiSession, str, str, str], Awaitable[None]]
+"""Queues the call on a tenant's skill group as its routing policy says:
+``(session, tenant, group, the caller's language in the flow)``."""
 _TARGET_VARIABLE = {
     RouteKind.QUEUE: "CCB_QUEUE",
     RouteKind.TRANSFER: "CCB_TRANSFER",
@@ -88,9 +91,18 @@ class IvrRunner:
         self._root = prompts_root.rstrip("/")
         self._on_step = on_step
 
-    async def run(self, session: AgiSession, tenant_id: str, did: str) -> bool:
-        """Run the tenant's flow for ``did``; ``False`` when it has none (route by DID then)."""
-        active = await self._flows.flow_for(tenant_id, did)
+    async def run(
+        self,
+        session: AgiSession,
+        tenant_id: str,
+        did: str,
+        *,
+        flow_id: str | None = None,
+        to_group: ToGroup | None = None,
+    ) -> bool:
+        """Run the tenant's flow for ``did`` (or the flow *flow_id*); ``False`` when there is
+        none active. A queue ending goes through *to_group* (the group's routing policy)."""
+        active = await self._flows.flow_for(tenant_id, did, flow_id)
         if active is None:
             return False
         started = self._now()
@@ -129,7 +141,8 @@ class IvrRunner:
             )
         if action.reason != "caller_hung_up":
             try:
-                await self._finish(session, active, action)
+                language = str(run.variables.get("language") or "")
+                await self._finish(session, active, action, to_group, language)
             except AgiHangup:
                 action = Finish(action.node, RouteKind.HANGUP, "", "caller_hung_up")
         self._calls.record(
@@ -179,9 +192,26 @@ class IvrRunner:
             return HungUp()
         raise TypeError(f"unknown IVR action {action!r}")
 
-    async def _finish(self, session: AgiSession, active: ActiveFlow, action: Finish) -> None:
+    async def _finish(
+        self,
+        session: AgiSession,
+        active: ActiveFlow,
+        action: Finish,
+        to_group: ToGroup | None = None,
+        language: str = "",
+    ) -> None:
         """Tell the dialplan where the call goes; a bad queue name falls back to hang-up."""
         route, target = action.route, action.target
+        if route is RouteKind.QUEUE and to_group is not None:
+            try:
+                queue_name(active.tenant_id, target)
+            except ValueError:
+                log.warning("ivr_bad_queue", tenant=active.tenant_id, skill_group=target)
+                await session.set_variable(ROUTE_VARIABLE, RouteKind.HANGUP.value)
+                return
+            await to_group(session, active.tenant_id, target, language)
+            await session.set_variable(ROUTE_VARIABLE, route.value)
+            return
         if route is RouteKind.QUEUE:
             try:
                 target = queue_name(active.tenant_id, target)

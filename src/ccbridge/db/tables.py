@@ -98,4 +98,6 @@ class CallRow(Base):
         ),
         # Cross-tenant listing (operator view) and retention sweeps by age.
         Index("ix_calls_started_at", "started_at", "call_id"),
+        # Sticky routing: the last agent who answered a tenant's caller (migration 0015).
+        Index("ix_calls_tenant_caller_started_at", "tenant", "caller", "started_at"),
     )

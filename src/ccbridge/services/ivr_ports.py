@@ -265,8 +265,11 @@ class CrmLookup(Protocol):
 class ActiveFlowSource(Protocol):
     """The revision serving a tenant's DID now (cached)."""
 
-    async def flow_for(self, tenant_id: str, did: str) -> ActiveFlow | None:
-        """Return the active flow for this DID (or the tenant's default), or ``None``."""
+    async def flow_for(
+        self, tenant_id: str, did: str, flow_id: str | None = None
+    ) -> ActiveFlow | None:
+        """Return the active flow for this DID (or the tenant's default), or ``None``; with
+        *flow_id*, that flow's active revision (the number is mapped to it)."""
         ...
 
 

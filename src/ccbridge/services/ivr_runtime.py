@@ -54,9 +54,15 @@ class ActiveFlowCache:
         self._first_load = asyncio.Lock()
         self.reloads = 0
 
-    async def flow_for(self, tenant_id: str, did: str) -> ActiveFlow | None:
-        """Return the flow listing ``did``, else the tenant's flow without DIDs, else None."""
+    async def flow_for(
+        self, tenant_id: str, did: str, flow_id: str | None = None
+    ) -> ActiveFlow | None:
+        """Return the flow listing ``did``, else the tenant's flow without DIDs, else None;
+        with *flow_id* (the number is mapped to a flow), that flow's active revision."""
         await self._refresh()
+        if flow_id is not None:
+            flows = self._by_tenant.get(tenant_id, ())
+            return next((a for a in flows if a.flow_id == flow_id), None)
         default: ActiveFlow | None = None
         for active in self._by_tenant.get(tenant_id, ()):
             if did and did in active.flow.dids:

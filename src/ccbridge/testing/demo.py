@@ -9,6 +9,7 @@ existing tenant is left as it is.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
@@ -16,9 +17,17 @@ import structlog
 
 from ccbridge.domain.access import ROLE_SCOPES, Principal, Role
 from ccbridge.domain.endpoints import DEFAULT_AGENTS_CONTEXT, Endpoint, Technology, interface_for
+from ccbridge.domain.inbound_numbers import (
+    InboundNumber,
+    InvalidNumberError,
+    NumberTarget,
+    TargetType,
+    classify_number,
+)
 from ccbridge.domain.leases.model import SeatKind, SeatLease
-from ccbridge.errors import NotFoundError
+from ccbridge.errors import ConflictError, NotFoundError
 from ccbridge.services.endpoint_ports import EndpointRepo
+from ccbridge.services.routing_ports import InboundNumberRepo
 from ccbridge.services.seat_ports import (
     AgentRecord,
     AgentRepo,
@@ -106,3 +115,40 @@ async def seed_demo(
     if created:
         log.info("demo_tenants_seeded", tenants=created)
     return created
+
+
+async def seed_numbers(
+    numbers: InboundNumberRepo, routes: Mapping[str, tuple[str, str]], at: datetime
+) -> list[str]:
+    """Assign each seed number (DID → (tenant, queue ``<tenant>-<group>``)) that no tenant
+    holds yet and point it at the group; return the numbers assigned.
+
+    The simulator's demo numbers and ``CCBRIDGE_ROUTES`` come in here; a number assigned
+    already (over the API, or by an earlier start) is left as it is.
+    """
+    seeded: list[str] = []
+    for did, (tenant_id, queue) in sorted(routes.items()):
+        if await numbers.get(did) is not None:
+            continue
+        group = queue.removeprefix(f"{tenant_id}-")
+        try:
+            target = NumberTarget(TargetType.GROUP, group)
+            record = InboundNumber(
+                did,
+                tenant_id,
+                classify_number(did),
+                target,
+                "seed",
+                at,
+                _SYSTEM.actor,
+                at,
+                _SYSTEM.actor,
+            )
+            await numbers.add(record)
+        except (InvalidNumberError, NotFoundError, ConflictError) as exc:
+            log.warning("seed_number_skipped", did=did[:20], tenant=tenant_id, why=str(exc))
+            continue
+        seeded.append(did)
+    if seeded:
+        log.info("seed_numbers_assigned", numbers=seeded)
+    return seeded

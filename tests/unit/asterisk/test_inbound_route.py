@@ -2,13 +2,25 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import inspect
+import re
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
+from structlog.testing import capture_logs
 
 from ccbridge.asterisk.agi.server import AgiRouter, AgiServerConfig, FastAgiServer
-from ccbridge.asterisk.inbound_route import SCRIPT, InboundRoute, InboundRouteHandler
+from ccbridge.asterisk.inbound_route import (
+    SCRIPT,
+    InboundRoute,
+    InboundRouteHandler,
+    apply_decision,
+)
 from ccbridge.domain.access import TenantStatus
+from ccbridge.domain.acd.routing import RoutingDecision
+from ccbridge.domain.inbound_numbers import InboundNumber, NumberKind, NumberTarget, TargetType
 from ccbridge.services.tenant_status import TenantStatusCache
 from ccbridge.testing.fake_agi import AgiCall, FakeAgiClient
 
@@ -124,3 +136,119 @@ async def test_numbers_of_a_tenant_that_is_not_active_are_unrouted() -> None:
         assert (await _call(server, "4008009999"))["CCB_QUEUE"] == "q"
     finally:
         await server.stop()
+
+
+class _Numbers:
+    """NumberLookup over a dict of assigned numbers."""
+
+    def __init__(self, numbers: dict[str, InboundNumber]) -> None:
+        self.numbers = numbers
+
+    async def lookup(self, did: str) -> InboundNumber | None:
+        return self.numbers.get(did)
+
+
+class _BrokenPolicies:
+    """GroupRouter whose policy store fails."""
+
+    async def route(
+        self, tenant_id: str, group: str, caller: str, language: object = None
+    ) -> RoutingDecision | None:
+        raise RuntimeError("policy store down")
+
+
+def _number(did: str, target: NumberTarget | None) -> InboundNumber:
+    at = datetime(2026, 12, 1, tzinfo=UTC)
+    return InboundNumber(did, "t1", NumberKind.TOLL_FREE_400, target, "", at, "t", at, "t")
+
+
+async def test_assigned_numbers_win_over_fixed_routes_and_a_broken_policy_still_queues() -> None:
+    numbers = _Numbers({"4008001234": _number("4008001234", NumberTarget(TargetType.GROUP, "vip"))})
+    handler = InboundRouteHandler(
+        ROUTES, fallback=None, numbers=numbers, policies=_BrokenPolicies()
+    )
+    server = await _server(handler)
+    try:
+        with capture_logs() as logs:
+            got = await _call(server, "4008001234")
+    finally:
+        await server.stop()
+    assert got == {"CCB_TENANT": "t1", "CCB_DID": "4008001234", "CCB_QUEUE": "t1-vip"}
+    assert [e["event"] for e in logs if e["log_level"] == "error"] == ["routing_policy_failed"]
+
+
+async def test_a_number_without_target_and_without_flow_sets_no_queue() -> None:
+    handler = InboundRouteHandler({}, None, numbers=_Numbers({"95555": _number("95555", None)}))
+    server = await _server(handler)
+    try:
+        got = await _call(server, "95555")
+    finally:
+        await server.stop()
+    assert got == {"CCB_TENANT": "t1", "CCB_DID": "95555"}  # the dialplan plays ss-noservice
+    assert handler.unrouted == 1
+
+
+def test_the_shipped_dialplan_acts_on_every_variable_a_decision_sets() -> None:
+    conf = (Path(__file__).parents[3] / "asterisk" / "extensions-ccbridge.conf").read_text()
+    route = conf[conf.index("[ccbridge-route]") :]
+    set_by_decision = set(
+        re.findall(r'set_variable\(\s*"(CCB_[A-Z_]+)"', inspect.getsource(apply_decision))
+    )
+    unused = {"CCB_GROUP", "CCB_STICKY_AGENT", "CCB_X_ROUTING", "CCB_MAX_WAIT_SECONDS"}
+    # CCB_GROUP and CCB_MAX_WAIT_SECONDS are read by the callback AGI; the others are extras.
+    assert set_by_decision - unused
+    for name in sorted(set_by_decision - unused):
+        assert "${" + name + "}" in route, name
+    assert "Gosub(ccbridge-route,s,1)" in conf
+
+
+class _LanguagePolicies:
+    """GroupRouter that routes by the caller's language, asking for it like a policy would."""
+
+    async def route(
+        self,
+        tenant_id: str,
+        group: str,
+        caller: str,
+        language: Callable[[], Awaitable[str]] | None = None,
+    ) -> RoutingDecision | None:
+        assert language is not None
+        spoken = await language()
+        return RoutingDecision(group=f"{group}_{spoken}", queue_seconds=300, reason="language")
+
+
+async def test_the_language_is_the_picked_one_else_the_channels() -> None:
+    numbers = _Numbers(
+        {"4008001234": _number("4008001234", NumberTarget(TargetType.GROUP, "desk"))}
+    )
+    handler = InboundRouteHandler({}, None, numbers=numbers, policies=_LanguagePolicies())
+    server = await _server(handler)
+    url = f"agi://127.0.0.1:{server.port}/{SCRIPT}"
+    try:
+        picked = AgiCall(dnid="4008001234", language="fr", variables={"CCB_LANGUAGE": "en"})
+        channel = AgiCall(dnid="4008001234", language="fr")
+        by_pick = (await FakeAgiClient(url, picked).run()).variables_set
+        by_channel = (await FakeAgiClient(url, channel).run()).variables_set
+    finally:
+        await server.stop()
+    assert (by_pick["CCB_QUEUE"], by_pick["CCB_X_ROUTING"]) == ("t1-desk_en", "language")
+    assert by_channel["CCB_QUEUE"] == "t1-desk_fr"
+
+
+class _DownNumbers:
+    """NumberLookup whose store cannot be read (and nothing was read before)."""
+
+    async def lookup(self, did: str) -> InboundNumber | None:
+        raise OSError("database down")
+
+
+async def test_numbers_that_cannot_be_read_leave_the_call_to_the_fallback_route() -> None:
+    handler = InboundRouteHandler(
+        {}, fallback=InboundRoute("t1", "t1-support"), numbers=_DownNumbers()
+    )
+    server = await _server(handler)
+    try:
+        got = await _call(server, "4008001234")
+    finally:
+        await server.stop()
+    assert got == {"CCB_TENANT": "t1", "CCB_DID": "4008001234", "CCB_QUEUE": "t1-support"}

@@ -122,6 +122,17 @@ class WrapupSubmittedData(_Data):
     submitted_by: str
 
 
+class CallbackRequestedData(_Data):
+    """``callback.requested``: a caller waited the routing policy's maximum time and asked to
+    be called back (``call_id`` is the caller's channel, the conversation's Linkedid)."""
+
+    request_id: str
+    caller: str
+    did: str
+    skill_group: str
+    waited_seconds: int
+
+
 DATA_MODELS: dict[EventType, type[BaseModel]] = {
     EventType.CALL_QUEUED: CallQueuedData,
     EventType.CALL_RINGING: CallRingingData,
@@ -132,6 +143,7 @@ DATA_MODELS: dict[EventType, type[BaseModel]] = {
     EventType.RECORDING_READY: RecordingReadyData,
     EventType.AGENT_STATE_CHANGED: AgentStateChangedData,
     EventType.WRAPUP_SUBMITTED: WrapupSubmittedData,
+    EventType.CALLBACK_REQUESTED: CallbackRequestedData,
 }
 
 

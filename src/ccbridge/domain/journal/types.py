@@ -23,6 +23,7 @@ class EventType(StrEnum):
     RECORDING_READY = "recording.ready"
     AGENT_STATE_CHANGED = "agent.state_changed"
     WRAPUP_SUBMITTED = "wrapup.submitted"
+    CALLBACK_REQUESTED = "callback.requested"
 
 
 @dataclass(frozen=True, slots=True)
