@@ -9,6 +9,7 @@ from typing import Any, cast
 from fastapi import FastAPI
 
 from ccbridge import __version__
+from ccbridge.api.openapi import install_openapi, operation_id
 from ccbridge.api.problems import install_problem_handlers
 from ccbridge.api.routers import (
     agents,
@@ -113,6 +114,7 @@ def create_app(
         summary="A hosted, multi-tenant call centre on Asterisk",
         docs_url="/docs",
         openapi_url="/openapi.json",
+        generate_unique_id_function=operation_id,
     )
     app.state.call_store = call_store
     app.state.readiness = readiness
@@ -147,6 +149,7 @@ def create_app(
         app.state.calendar = calendar_api
     install_problem_handlers(app)
     install_auth_handlers(app)
+    install_openapi(app)
     # The CRM poll and stream routes are matched first: routes are tried in order and these
     # are the hottest (hundreds of requests per second; docs/benchmarks.md, Events).
     # A router is mounted only when its service is wired (an API-only `ccbridge api` process
