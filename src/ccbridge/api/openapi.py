@@ -19,6 +19,7 @@ from fastapi.routing import APIRoute
 from ccbridge.api.openapi_examples import OPERATION_EXAMPLES, SCHEMA_EXAMPLES
 from ccbridge.api.problems import PROBLEM_JSON, ProblemDetails
 from ccbridge.errors import ErrorCode
+from ccbridge.ivr_format.parse import json_schema as ivr_flow_schema
 
 Document = dict[str, Any]
 _REF = "#/components/schemas/"
@@ -50,6 +51,34 @@ _RETRY_AFTER = {
         "schema": {"type": "integer", "minimum": 1},
     }
 }
+
+
+def _inline_flow_schema(doc: Document, schemas: Document) -> None:
+    """Serve the IVR flow schema inside the document: a generator cannot fetch its ``$id``."""
+    flow = ivr_flow_schema()
+    external = flow.pop("$id")
+    flow.pop("$schema", None)
+    for name, sub in flow.pop("$defs", {}).items():
+        schemas[name] = sub
+    schemas["IvrFlowDocument"] = flow
+    local = f"{_REF}IvrFlowDocument"
+
+    def rewrite(node: Any) -> None:
+        if isinstance(node, dict):
+            if node.get("$ref") == external:
+                node["$ref"] = local
+            elif isinstance(node.get("$ref"), str) and node["$ref"].startswith("#/$defs/"):
+                node["$ref"] = _REF + node["$ref"].removeprefix("#/$defs/")
+            for value in node.values():
+                rewrite(value)
+        elif isinstance(node, list):
+            for value in node:
+                rewrite(value)
+
+    rewrite(flow)
+    for sub in schemas.values():
+        rewrite(sub)
+    rewrite(doc.get("paths", {}))
 
 
 def operation_id(route: APIRoute) -> str:
@@ -158,6 +187,7 @@ def complete(document: Document) -> Document:
     problem_schema = ProblemDetails.model_json_schema(ref_template=_REF + "{model}")
     schemas.update(problem_schema.pop("$defs", {}))
     schemas["ProblemDetails"] = problem_schema
+    _inline_flow_schema(doc, schemas)
     _attach_schema_examples(schemas)
     for path, operations in doc.get("paths", {}).items():
         for operation in operations.values():
