@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 
 import httpx
 import pytest
+import requests
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
 from schemathesis.checks import not_a_server_error
@@ -88,24 +89,26 @@ class Rig:
     headers: dict[str, dict[str, str]]
 
     def send(self, request: dict[str, Any], role: str) -> httpx.Response:
-        """Send one generated request as *role*; the body is read before returning."""
-        headers = {**request.pop("headers", {}), **self.headers[role]}
-        body: dict[str, Any] = {}
-        for key in ("json", "files"):
-            if key in request:
-                body[key] = request.pop(key)
-        if "data" in request:
-            data = request.pop("data")
-            body["content" if isinstance(data, bytes | str) else "data"] = data
-        return self.loop.run(
-            lambda: self.client.request(
-                request["method"],
-                request["url"],
-                params=request.get("params"),
-                headers=headers,
-                **body,
+        """Send one generated request as *role*.
+
+        Schemathesis serialises for ``requests``; ``requests`` prepares the exact bytes
+        (multipart included), which then go to the app through httpx's ASGI transport.
+        """
+        request["headers"] = {**request.get("headers", {}), **self.headers[role]}
+        prepared = requests.Request(**request).prepare()
+        assert prepared.url is not None and prepared.method is not None
+
+        async def send() -> httpx.Response:
+            response = await self.client.request(
+                prepared.method,
+                prepared.url,
+                headers=dict(prepared.headers),
+                content=prepared.body,
             )
-        )
+            await response.request.aread()
+            return response
+
+        return self.loop.run(send)
 
 
 async def _seed(client: httpx.AsyncClient, platform: dict[str, str]) -> dict[str, dict[str, str]]:
