@@ -96,7 +96,8 @@ class Rig:
         """
         request["headers"] = {**request.get("headers", {}), **self.headers[role]}
         prepared = requests.Request(**request).prepare()
-        assert prepared.url is not None and prepared.method is not None
+        assert prepared.url is not None
+        assert prepared.method is not None
 
         async def send() -> httpx.Response:
             response = await self.client.request(
@@ -125,7 +126,12 @@ async def _seed(client: httpx.AsyncClient, platform: dict[str, str]) -> dict[str
         "POST", f"{base}/api-keys", platform, json={"name": "admin", "role": "tenant_admin"}
     )
     admin = {"Authorization": f"Bearer {key['key']}"}
-    await ok("POST", f"{base}/leases", platform, json={"seats": {"inbound": 5}, "valid_from": "2026-01-01"})
+    await ok(
+        "POST",
+        f"{base}/leases",
+        platform,
+        json={"seats": {"inbound": 5}, "valid_from": "2026-01-01"},
+    )
     await ok("POST", f"{base}/skill-groups", admin, json={"name": "sales"})
     for n, phone in ((AGENT, "PJSIP/1001"), ("1002", "PJSIP/1002")):
         await ok("POST", f"{base}/endpoints", admin, json={"name": phone.split("/")[1]})
@@ -198,8 +204,8 @@ def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
 
         stack.push_async_callback(stop_tasks)
         async with asyncio.timeout(10):
-            while not (service.ami.status.logged_in and service.ami.status.synced):
-                await asyncio.sleep(0.02)
+            while not (service.ami.status.logged_in and service.ami.status.synced):  # noqa: ASYNC110
+                await asyncio.sleep(0.02)  # the AMI client has no "ready" event to await
         _key, plaintext = await service.access.create_system_key(
             role=Role.PLATFORM_ADMIN, tenant_id=None, name="fuzz", actor="system:test"
         )
@@ -257,4 +263,3 @@ def test_every_answer_is_declared_and_none_is_a_server_error(
         case.validate_response(response, checks=CHECKS)
 
     check()
-

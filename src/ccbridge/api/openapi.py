@@ -150,6 +150,9 @@ def _example_for(schema: Document, components: Document) -> Any:
         return None if item is None else [item]
     if "examples" in schema:
         return schema["examples"][0]
+    for option in schema.get("anyOf", []):  # an optional body: the example of what it may be
+        if option.get("type") != "null":
+            return _example_for(option, components)
     return None
 
 

@@ -17,7 +17,7 @@ T0 = datetime(2026, 1, 1, tzinfo=UTC)
     [
         (T0, T0, "after range_from"),
         (T0.replace(hour=1), T0, "after range_from"),
-        (T0, datetime(2026, 1, 2), "UTC offset"),
+        (T0, datetime(2026, 1, 2), "UTC offset"),  # noqa: DTZ001 (naive on purpose)
     ],
 )
 def test_an_empty_inverted_or_mixed_range_names_range_to(
