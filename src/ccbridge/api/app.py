@@ -29,6 +29,7 @@ from ccbridge.api.routers import (
     webhooks,
 )
 from ccbridge.api.security import JwtCodec, install_auth_handlers
+from ccbridge.api.tenant_scope import scope_by_path
 from ccbridge.domain.time import Clock
 from ccbridge.observability.health import Readiness
 from ccbridge.services.agents import AgentAdminService
@@ -162,13 +163,15 @@ def create_app(
         "calendar": calendar_api is not None or all_routes,
     }
     if wired["events"]:
-        app.include_router(events.router)
+        app.include_router(scope_by_path(events.router))
     app.include_router(health.router)
-    app.include_router(calls.router)
+    app.include_router(scope_by_path(calls.router, across_tenants=frozenset({"list_calls"})))
     app.include_router(tenants.router)
     app.include_router(keys.router)
     app.include_router(keys.auth_router)
-    app.include_router(tenants.audit_router)
+    app.include_router(
+        scope_by_path(tenants.audit_router, across_tenants=frozenset({"list_audit"}))
+    )
     if wired["seats"]:
         app.include_router(agents.router)
         app.include_router(endpoints.router)
@@ -177,14 +180,16 @@ def create_app(
     if wired["calendar"]:
         app.include_router(calendar.router)
     if wired["seats"]:
-        app.include_router(seats.router)
+        app.include_router(scope_by_path(seats.router))
     if wired["recordings"]:
-        app.include_router(recordings.router)
+        app.include_router(
+            scope_by_path(recordings.router, across_tenants=frozenset({"search_recordings"}))
+        )
     if wired["ivr"]:
         app.include_router(ivr.router)
     if wired["events"]:
-        app.include_router(call_params.router)
-        app.include_router(webhooks.router)
+        app.include_router(scope_by_path(call_params.router))
+        app.include_router(scope_by_path(webhooks.router))
     return app
 
 

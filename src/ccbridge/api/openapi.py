@@ -18,6 +18,7 @@ from fastapi.routing import APIRoute
 
 from ccbridge.api.openapi_examples import OPERATION_EXAMPLES, SCHEMA_EXAMPLES
 from ccbridge.api.problems import PROBLEM_JSON, ProblemDetails
+from ccbridge.api.tenant_scope import base_operation
 from ccbridge.errors import ErrorCode
 from ccbridge.ivr_format.parse import json_schema as ivr_flow_schema
 
@@ -157,7 +158,7 @@ def _example_for(schema: Document, components: Document) -> Any:
 
 
 def _attach_examples(operation: Document, components: Document) -> None:
-    own = OPERATION_EXAMPLES.get(operation["operationId"], {})
+    own = OPERATION_EXAMPLES.get(base_operation(operation["operationId"]), {})
     bodies: list[tuple[str, Document]] = []
     if "requestBody" in operation:
         bodies.append(("request", operation["requestBody"]))
