@@ -27,12 +27,14 @@ _REF = "#/components/schemas/"
 _PROBLEM_REF = {"$ref": f"{_REF}ProblemDetails"}
 _FASTAPI_VALIDATION = ("HTTPValidationError", "ValidationError")
 _HEALTH_PATHS = frozenset({"/healthz", "/readyz"})
+_WRITES = frozenset({"post", "put", "patch", "delete"})
 
 # What each problem status means when the route does not say more.
 _DEFAULT_DESCRIPTIONS = {
     401: "No credential, or one that is unknown, expired or revoked (`WWW-Authenticate: Bearer`)",
     403: "The credential lacks the scope or role this needs",
     404: "No such object (or another tenant's: the answer is the same)",
+    409: "The request conflicts with the current state (taken, stale or busy); `detail` says how",
     422: "A parameter or body field is invalid; `errors[].field` names each one",
     500: "An unexpected error; it has been logged",
     503: "The database or the PBX is unavailable; nothing was changed, retry after `Retry-After`",
@@ -107,7 +109,7 @@ def problem_example(status: int, path: str) -> dict[str, Any]:
     return example
 
 
-def _problem_statuses(path: str, operation: Document) -> set[int]:
+def _problem_statuses(path: str, method: str, operation: Document) -> set[int]:
     """The problems this operation can answer with, from what it takes and who may call it."""
     statuses = {500}
     if path not in _HEALTH_PATHS:
@@ -119,15 +121,17 @@ def _problem_statuses(path: str, operation: Document) -> set[int]:
         statuses |= {401, 403}
     if any(p["in"] == "path" or p["name"] == "tenant" for p in params):
         statuses.add(404)
+    if method in _WRITES:
+        statuses.add(409)  # a write can conflict with the current state (taken, stale, busy)
     return statuses
 
 
-def _declare_problems(path: str, operation: Document) -> None:
+def _declare_problems(path: str, method: str, operation: Document) -> None:
     responses: dict[str, Any] = operation.setdefault("responses", {})
     declared = {int(s) for s in responses if s.isdigit() and int(s) >= 400}
     if path == "/readyz":
         declared.discard(503)  # a readiness report, not a problem
-    for status in sorted(declared | _problem_statuses(path, operation)):
+    for status in sorted(declared | _problem_statuses(path, method, operation)):
         answer = responses.setdefault(str(status), {})
         if status == 503 and path == "/readyz":
             continue
@@ -194,8 +198,8 @@ def complete(document: Document) -> Document:
     _inline_flow_schema(doc, schemas)
     _attach_schema_examples(schemas)
     for path, operations in doc.get("paths", {}).items():
-        for operation in operations.values():
-            _declare_problems(path, operation)
+        for method, operation in operations.items():
+            _declare_problems(path, method, operation)
             _attach_examples(operation, schemas)
     return doc
 

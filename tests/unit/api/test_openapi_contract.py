@@ -22,7 +22,7 @@ from starlette.requests import Request
 from ccbridge.api import routers
 from ccbridge.api.app import openapi_document
 from ccbridge.api.problems import PROBLEM_JSON, _on_validation_error, problem
-from ccbridge.api.tenant_scope import base_operation
+from ccbridge.api.tenant_scope import API_ROOT, TENANT_ROOT, base_operation
 
 COMMITTED = Path(__file__).parents[3] / "docs" / "api" / "openapi.json"
 DOC = openapi_document()
@@ -147,3 +147,23 @@ def test_every_schema_example_is_valid() -> None:
         for example in examples:
             errors = [e.message for e in _validator(name).iter_errors(example)]
             assert not errors, (name, errors[:3])
+
+
+def test_tenant_scope_is_the_path_segment_and_query_forms_are_deprecated_aliases() -> None:
+    current = {(p, m) for p, m, op in OPERATIONS if not op.get("deprecated")}
+    for path, method, op in OPERATIONS:
+        tenant_query = [
+            p for p in op.get("parameters", []) if p["in"] == "query" and p["name"] == "tenant"
+        ]
+        if not tenant_query or op["operationId"] == "download":  # a signed link names its tenant
+            continue
+        assert tenant_query[0]["deprecated"] is True, op["operationId"]
+        canonical = TENANT_ROOT + path.removeprefix(API_ROOT)
+        assert (canonical, method) in current, (op["operationId"], canonical)
+        twin = DOC["paths"][canonical][method]
+        assert twin["operationId"] == base_operation(op["operationId"])
+        assert twin["responses"].keys() >= {"200", "201", "202", "204"} & op["responses"].keys()
+        if not op["operationId"].endswith("_all_tenants"):
+            assert op.get("deprecated") is True, op["operationId"]
+    assert ("/api/v1/tenants/{tenant_id}/webhooks", "post") in current
+    assert ("/api/v1/webhooks", "post") not in current
