@@ -146,22 +146,22 @@ def _declare_problems(path: str, method: str, operation: Document) -> None:
     operation["responses"] = dict(sorted(responses.items()))
 
 
-def _example_for(schema: Document, components: Document) -> Any:
+def _example_for(schema: Document) -> Any:
     """The example of a (possibly referenced, possibly array) schema; None if there is none."""
     if "$ref" in schema:
         return SCHEMA_EXAMPLES.get(schema["$ref"].removeprefix(_REF))
     if schema.get("type") == "array" and "items" in schema:
-        item = _example_for(schema["items"], components)
+        item = _example_for(schema["items"])
         return None if item is None else [item]
     if "examples" in schema:
         return schema["examples"][0]
     for option in schema.get("anyOf", []):  # an optional body: the example of what it may be
         if option.get("type") != "null":
-            return _example_for(option, components)
+            return _example_for(option)
     return None
 
 
-def _attach_examples(operation: Document, components: Document) -> None:
+def _attach_examples(operation: Document) -> None:
     own = OPERATION_EXAMPLES.get(base_operation(operation["operationId"]), {})
     bodies: list[tuple[str, Document]] = []
     if "requestBody" in operation:
@@ -175,7 +175,7 @@ def _attach_examples(operation: Document, components: Document) -> None:
                 continue
             example = own.get(key, own.get(media_type))
             if example is None:
-                example = _example_for(content.get("schema", {}), components)
+                example = _example_for(content.get("schema", {}))
             if example is not None:
                 content["example"] = example
 
@@ -200,7 +200,7 @@ def complete(document: Document) -> Document:
     for path, operations in doc.get("paths", {}).items():
         for method, operation in operations.items():
             _declare_problems(path, method, operation)
-            _attach_examples(operation, schemas)
+            _attach_examples(operation)
     return doc
 
 
