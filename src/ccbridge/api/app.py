@@ -9,6 +9,7 @@ from typing import Any, cast
 from fastapi import FastAPI
 
 from ccbridge import __version__
+from ccbridge.api.openapi import install_openapi, operation_id
 from ccbridge.api.problems import install_problem_handlers
 from ccbridge.api.request_context import RequestContextMiddleware
 from ccbridge.api.routers import (
@@ -31,6 +32,7 @@ from ccbridge.api.routers import (
     webhooks,
 )
 from ccbridge.api.security import JwtCodec, install_auth_handlers
+from ccbridge.api.tenant_scope import scope_by_path
 from ccbridge.domain.time import Clock
 from ccbridge.observability.health import Readiness
 from ccbridge.observability.metrics import Metrics
@@ -131,6 +133,7 @@ def create_app(
         summary="A hosted, multi-tenant call centre on Asterisk",
         docs_url="/docs",
         openapi_url="/openapi.json",
+        generate_unique_id_function=operation_id,
     )
     app.state.call_store = call_store
     app.state.readiness = readiness
@@ -171,6 +174,7 @@ def create_app(
         app.state.callbacks = routing_api.callbacks
     install_problem_handlers(app)
     install_auth_handlers(app)
+    install_openapi(app)
     # The CRM poll and stream routes are matched first: routes are tried in order and these
     # are the hottest (hundreds of requests per second; docs/benchmarks.md, Events).
     # A router is mounted only when its service is wired (an API-only `ccbridge api` process
@@ -184,13 +188,15 @@ def create_app(
         "routing": routing_api is not None or all_routes,
     }
     if wired["events"]:
-        app.include_router(events.router)
+        app.include_router(scope_by_path(events.router))
     app.include_router(health.router)
-    app.include_router(calls.router)
+    app.include_router(scope_by_path(calls.router, across_tenants=frozenset({"list_calls"})))
     app.include_router(tenants.router)
     app.include_router(keys.router)
     app.include_router(keys.auth_router)
-    app.include_router(tenants.audit_router)
+    app.include_router(
+        scope_by_path(tenants.audit_router, across_tenants=frozenset({"list_audit"}))
+    )
     if wired["seats"]:
         app.include_router(agents.router)
         app.include_router(endpoints.router)
@@ -199,17 +205,19 @@ def create_app(
     if wired["calendar"]:
         app.include_router(calendar.router)
     if wired["seats"]:
-        app.include_router(seats.router)
+        app.include_router(scope_by_path(seats.router))
     if wired["recordings"]:
-        app.include_router(recordings.router)
+        app.include_router(
+            scope_by_path(recordings.router, across_tenants=frozenset({"search_recordings"}))
+        )
     if wired["ivr"]:
         app.include_router(ivr.router)
     if wired["routing"]:
         app.include_router(numbers.router)
         app.include_router(routing_policies.router)
     if wired["events"]:
-        app.include_router(call_params.router)
-        app.include_router(webhooks.router)
+        app.include_router(scope_by_path(call_params.router))
+        app.include_router(scope_by_path(webhooks.router))
     return app
 
 

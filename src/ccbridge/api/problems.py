@@ -8,6 +8,7 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -157,3 +158,30 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, _on_http_error)
     app.add_exception_handler(OperationalError, _on_database_busy)
     app.add_exception_handler(Exception, _on_unexpected)
+
+
+class ProblemError(BaseModel):
+    """One faulty input: where it is and what is wrong with it."""
+
+    field: str = Field(description="Where: `query.limit`, `body.nodes[3].next`, `path.year`, …")
+    message: str
+    code: str | None = Field(default=None, description="A stable fault code, where one exists")
+
+
+class ProblemDetails(BaseModel):
+    """An RFC 9457 problem: the body of every 4xx and 5xx answer (`application/problem+json`)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str = Field(description="A URI naming the kind of problem")
+    title: str = Field(description="Short, the same for every occurrence of this kind")
+    status: int = Field(ge=400, le=599, description="The HTTP status code, repeated")
+    detail: str = Field(description="What went wrong this time, for a human")
+    code: str = Field(description="A stable machine-readable code (`NOT_FOUND`, `VALIDATION`, …)")
+    instance: str | None = Field(default=None, description="The request path")
+    errors: list[ProblemError] | None = Field(
+        default=None, description="Every faulty input, by field (validation problems)"
+    )
+    reason: str | None = Field(
+        default=None, description="Which rule refused (a stable code, e.g. SEAT_LIMIT_REACHED)"
+    )

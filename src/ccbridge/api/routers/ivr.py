@@ -305,7 +305,7 @@ async def list_prompts(
 
 
 @router.get("/calls", response_model=list[IvrCallOut], responses=_RESPONSES)
-async def list_calls(
+async def list_ivr_calls(
     request: Request,
     tenant_id: TenantPath,
     _who: Annotated[Principal, Depends(require("ivr:read"))],

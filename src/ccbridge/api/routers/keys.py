@@ -71,7 +71,9 @@ async def revoke_key(
     return ApiKeyOut.from_domain(await _access(request).revoke_api_key(who, tenant_id, key_id))
 
 
-@auth_router.post("/token", response_model=TokenOut, summary="Issue a person token")
+@auth_router.post(
+    "/token", response_model=TokenOut, summary="Issue a person token", responses=_NOT_FOUND
+)
 async def issue_token(request: Request, body: TokenRequest, who: CurrentPrincipal) -> TokenOut:
     """A tenant admin's key issues a short-lived JWT for a supervisor or agent (工号)."""
     issued = await _access(request).issue_token(

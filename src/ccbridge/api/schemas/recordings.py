@@ -7,7 +7,7 @@ import ssl
 from datetime import datetime, time
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from ccbridge.domain.recordings.export import (
     ExportJob,
@@ -137,6 +137,19 @@ class ExportIn(BaseModel):
 
     range_from: datetime
     range_to: datetime
+
+    @field_validator("range_to")
+    @classmethod
+    def _after_range_from(cls, value: datetime, info: ValidationInfo) -> datetime:
+        """An empty or inverted range is a faulty field (422 on ``body.range_to``)."""
+        start = info.data.get("range_from")
+        if start is None:
+            return value
+        if (start.tzinfo is None) != (value.tzinfo is None):
+            raise ValueError("give range_from and range_to both with a UTC offset, or neither")
+        if value <= start:
+            raise ValueError("range_to must be after range_from")
+        return value
 
 
 class ExportOut(BaseModel):
