@@ -170,7 +170,8 @@ class Settings(BaseSettings):
     """Private networks (CIDR) every tenant's webhooks, exports and CRM lookups may reach;
     per-tenant networks are set by a platform admin (``allow_private``). Default: none."""
     asterisk_generated_dir: Path = Path("./asterisk/generated")
-    """Where ccbridge writes the queues it owns (the PBX #includes ``queues.conf`` from here)."""
+    """Where ccbridge writes the queues it owns; the PBX #includes ``queues.conf`` from here.
+    Absolute in prod (checked at start: exists, writable); dev resolves and creates it."""
     agents_context: str = Field(DEFAULT_AGENTS_CONTEXT, pattern=CONTEXT_RE.pattern)
     """The dialplan context that rings an agent's softphone: the only context a
     ``Local/<exten>@<context>`` endpoint may use (``[ccbridge-agents]`` in asterisk/)."""
