@@ -74,7 +74,7 @@ from ccbridge.observability.health import CheckResult, Readiness
 from ccbridge.services.acd import RECONCILE_INTERVAL, DriftLog, Reconciler
 from ccbridge.services.agents import AgentAdminService
 from ccbridge.services.audit import AuditRecorder
-from ccbridge.services.calendar import CalendarService, TenantZoneReader
+from ccbridge.services.calendar import CalendarService, TenantZoneReader, load_hint
 from ccbridge.services.calls import CallTrackingService
 from ccbridge.services.dialing import DialPolicyService, TenantFactsReader
 from ccbridge.services.egress import AllowListSource, ConfigurationChecker, EgressPolicy
@@ -802,7 +802,7 @@ def calendar_check(
             years = ", ".join(str(y) for y in coverage.missing_years)
             detail["warning"] = (
                 f"no working-day calendar for {years}: holidays and make-up days are not "
-                "counted in notice periods (ccbridge calendar import FILE)"
+                f"counted in notice periods; {load_hint(coverage.missing_years[0])}"
             )
         return CheckResult(True, detail)
 
