@@ -288,6 +288,18 @@ def ivr_schema() -> None:
     typer.echo(schema_text(), nl=False)
 
 
+settings_app = typer.Typer(help="The settings model: what can be configured.")
+app.add_typer(settings_app, name="settings")
+
+
+@settings_app.command("env-example")
+def settings_env_example() -> None:
+    """Print every setting with its default and description (the committed .env.example)."""
+    from ccbridge.env_example import render_env_example
+
+    typer.echo(render_env_example(), nl=False)
+
+
 calendar_app = typer.Typer(help="The platform's working-day calendar (holidays, 调休).")
 app.add_typer(calendar_app, name="calendar")
 
