@@ -9,6 +9,7 @@ ccbridge writes to a folder the "PBX" does not include simply does not exist (is
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,21 +22,42 @@ class ConfigIncludeError(FileNotFoundError):
     """An ``#include`` names a missing file (Asterisk refuses the whole file then)."""
 
 
+Resolve = Callable[[Path], Path]
+"""Maps a path as the PBX sees it to where the file is here (a container's mounts)."""
+
+
 @dataclass(slots=True)
-class _Section:
+class ConfigSection:
+    """One ``[name](flags)`` section with its options in file order."""
+
     name: str
     template: bool
     parents: list[str]
     options: list[tuple[str, str]] = field(default_factory=list)
+    append: bool = False
+    """``[name](+)``: adds options to an earlier section of that name."""
+
+    def get(self, key: str) -> list[str]:
+        """Every value of ``key`` in this section."""
+        return [v for k, v in self.options if k == key]
 
 
-def read_queue_specs(path: Path, config_dir: Path | None = None) -> list[QueueSpec]:
-    """Return the queues ``path`` defines (missing ``path``: none, as with ``#tryinclude``)."""
-    base = config_dir or path.parent
+def read_sections(
+    path: Path, config_dir: Path | None = None, resolve: Resolve | None = None
+) -> list[ConfigSection]:
+    """Every section of ``path`` and what it includes, in order (missing ``path``: none)."""
     if not path.exists():
         return []
-    sections: list[_Section] = []
-    _parse(path, base, sections, depth=0)
+    sections: list[ConfigSection] = []
+    _parse(path, config_dir or path.parent, sections, 0, resolve or (lambda p: p))
+    return sections
+
+
+def read_queue_specs(
+    path: Path, config_dir: Path | None = None, resolve: Resolve | None = None
+) -> list[QueueSpec]:
+    """Return the queues ``path`` defines (missing ``path``: none, as with ``#tryinclude``)."""
+    sections = read_sections(path, config_dir, resolve)
     by_name = {s.name: s for s in sections}
     out = []
     for section in sections:
@@ -53,7 +75,9 @@ def read_queue_specs(path: Path, config_dir: Path | None = None) -> list[QueueSp
     return out
 
 
-def _parse(path: Path, base: Path, sections: list[_Section], depth: int) -> None:
+def _parse(
+    path: Path, base: Path, sections: list[ConfigSection], depth: int, resolve: Resolve
+) -> None:
     if depth > 10:
         raise ValueError(f"#include nested too deep at {path}")
     for raw in path.read_text(encoding="utf-8").splitlines():
@@ -63,16 +87,17 @@ def _parse(path: Path, base: Path, sections: list[_Section], depth: int) -> None
         if line.startswith("#"):
             directive, _, arg = line.partition(" ")
             target = Path(arg.strip().strip('"'))
-            target = target if target.is_absolute() else base / target
+            target = resolve(target if target.is_absolute() else base / target)
             if directive == "#include" and not target.exists():
                 raise ConfigIncludeError(f"{path}: #include {target} not found")
             if directive in ("#include", "#tryinclude") and target.exists():
-                _parse(target, base, sections, depth + 1)
+                _parse(target, base, sections, depth + 1, resolve)
             continue
         if line.startswith("["):
             name, _, rest = line[1:].partition("]")
             flags = [f.strip() for f in rest.strip().strip("()").split(",") if f.strip()]
-            sections.append(_Section(name, "!" in flags, [f for f in flags if f not in ("!", "+")]))
+            parents = [f for f in flags if f not in ("!", "+")]
+            sections.append(ConfigSection(name, "!" in flags, parents, append="+" in flags))
             continue
         if not sections:
             continue
@@ -81,7 +106,7 @@ def _parse(path: Path, base: Path, sections: list[_Section], depth: int) -> None
             sections[-1].options.append((key.strip(), value.lstrip(">").strip()))
 
 
-def _resolved(section: _Section, by_name: dict[str, _Section]) -> list[tuple[str, str]]:
+def _resolved(section: ConfigSection, by_name: dict[str, ConfigSection]) -> list[tuple[str, str]]:
     """Options inherited from the templates first, then the section's own (later wins)."""
     options: list[tuple[str, str]] = []
     for parent in section.parents:

@@ -24,6 +24,7 @@ def _etc(tmp_path: Path, generated: str | None) -> Path:
         "[general]\npersistentmembers = no\n\n"
         "[admin-own]\nstrategy = ringall\nmember => PJSIP/100,2,100 Front desk\n\n"
         "#include queues-ccbridge.conf\n"
+        f"#tryinclude {etc / 'generated' / 'queues.conf'}\n"
     )
     if generated is not None:
         (etc / "generated" / "queues.conf").write_text(generated)

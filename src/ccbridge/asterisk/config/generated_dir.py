@@ -1,7 +1,7 @@
 """Check, before anything starts, that the generated-config folder is one the PBX can share.
 
 ccbridge writes ``queues.conf`` into ``CCBRIDGE_ASTERISK_GENERATED_DIR`` and Asterisk
-``#include``\\ s it from there. A relative path depends on the directory ccbridge happens to be
+includes it from there. A relative path depends on the directory ccbridge happens to be
 started from, which is how skill groups silently never reached the PBX (issue 18); in prod
 mode the path must therefore be absolute. The folder must exist (dev mode creates it) and be
 writable by ccbridge.
