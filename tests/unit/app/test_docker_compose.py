@@ -301,3 +301,15 @@ def test_rtp_and_sip_ports_match_the_published_ones(tmp_path: Path) -> None:
     transport = merged(asterisk_sections("pjsip.conf", tmp_path), "transport-udp")
     sip_port = transport.get("bind")[0].rsplit(":", 1)[1]
     assert f"{sip_port}:{sip_port}/udp" in published("asterisk")
+
+
+def test_the_calendar_files_install_md_imports_in_the_container_are_in_the_image() -> None:
+    dockerfile = (DOCKER / "Dockerfile").read_text(encoding="utf-8")
+    assert re.search(r"^COPY docs/calendars \./docs/calendars$", dockerfile, re.M)
+    workdir = re.search(r"^WORKDIR (\S+)", dockerfile, re.M)
+    assert workdir is not None
+    install = (REPO / "docs" / "install.md").read_text(encoding="utf-8")
+    imported = re.findall(rf"calendar import {workdir.group(1)}/(docs/calendars/\S+)", install)
+    assert imported
+    for relative in imported:
+        assert (REPO / relative).is_file(), relative
