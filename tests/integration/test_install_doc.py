@@ -34,6 +34,7 @@ import httpx
 import pytest
 
 from ccbridge.testing.fake_pbx import FakeAsterisk
+from tests.integration.conftest import pg_execute
 
 pytestmark = pytest.mark.slow
 
@@ -146,7 +147,9 @@ async def test_the_bare_metal_install_reaches_readyz_200_and_its_first_group_rea
             env["PYTHONPATH"] = str(checkout / "src")  # the copy's code, the shared venv
         await bash(doc["configure"], checkout, env)
         if database == "postgresql":
-            env["DATABASE_URL"] = request.getfixturevalue("pg_database_url")
+            url: str = request.getfixturevalue("pg_database_url")  # shared by the session
+            await pg_execute(url, "DROP SCHEMA public CASCADE", "CREATE SCHEMA public")
+            env["DATABASE_URL"] = url
             await bash(doc["postgresql"], checkout, env)
             assert "postgresql+asyncpg://" in (checkout / ".env").read_text()
         await bash(doc["database"], checkout, env)
