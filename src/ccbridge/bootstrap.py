@@ -26,6 +26,7 @@ from ccbridge.asterisk.call_feed import AmiCallFeed
 from ccbridge.asterisk.callback_agi import SCRIPT as CALLBACK_SCRIPT
 from ccbridge.asterisk.callback_agi import CallbackHandler
 from ccbridge.asterisk.config.publisher import QueueConfigPublisher
+from ccbridge.asterisk.config.queues import GENERATED_FILE
 from ccbridge.asterisk.inbound_route import SCRIPT, InboundRoute, InboundRouteHandler
 from ccbridge.asterisk.ivr_runner import IvrRunner
 from ccbridge.asterisk.queue_control import AmiQueueControl
@@ -83,7 +84,7 @@ from ccbridge.observability.metrics import Metrics
 from ccbridge.services.acd import RECONCILE_INTERVAL, DriftLog, Reconciler
 from ccbridge.services.agents import AgentAdminService
 from ccbridge.services.audit import AuditRecorder
-from ccbridge.services.calendar import CalendarService, TenantZoneReader
+from ccbridge.services.calendar import CalendarService, TenantZoneReader, load_hint
 from ccbridge.services.callbacks import CallbackService
 from ccbridge.services.calls import CallTrackingService
 from ccbridge.services.dialing import DialPolicyService, TenantFactsReader
@@ -99,6 +100,7 @@ from ccbridge.services.ivr_runtime import ActiveFlowCache, BufferedCallLog, Cach
 from ccbridge.services.key_cache import KeyCache
 from ccbridge.services.leases import LeaseService
 from ccbridge.services.offboarding import OffboardingService
+from ccbridge.services.pbx_config import VERIFY_INTERVAL, PbxConfigMonitor
 from ccbridge.services.recording_export import ExportService
 from ccbridge.services.recording_policy import RecordingPolicyService
 from ccbridge.services.recordings import RecordingService
@@ -346,7 +348,7 @@ def build_service(
     recording_api, recordings, recording_jobs = _recordings(
         settings, sessions, ami, calls, repo, clock, journal
     )
-    seat_api, seat_feed, seat_jobs, reconciler, retirement = _seats(
+    seat_api, seat_feed, seat_jobs, reconciler, retirement, pbx_config = _seats(
         settings, sessions, ami, calls, clock, calendar, ivr.tenant_status, journal
     )
     # One tenant-status cache for credentials and inbound calls: a suspension through the API
@@ -361,6 +363,7 @@ def build_service(
     event_api, dispatcher, event_jobs = _events(settings, sessions, journal, hub, repo, clock)
     readiness = _readiness(ami, agi, lambda: ping(engine))
     readiness.add("acd_reconciler", _reconciler_check(reconciler))
+    readiness.add("pbx_config", _pbx_config_check(pbx_config))
     readiness.add("calendar", calendar_check(calendar, clock.now))
     app = create_app(
         call_store=repo,
@@ -486,6 +489,7 @@ def _seats(
     list[tuple[str, float, Callable[[], Awaitable[object]]]],
     Reconciler,
     PbxRetirement,
+    PbxConfigMonitor,
 ]:
     """Wire agents, leases, seats, the queue config and the reconciler to the DB and AMI.
 
@@ -516,22 +520,36 @@ def _seats(
     async def seated_tenants() -> set[str]:
         return {s.tenant_id for s in await seat_sessions.list_open(None)}
 
+    desired = DesiredSeats(seat_sessions, agents, owned_queues, guard)
+
+    async def expected_members() -> list[tuple[str, str]]:
+        return [(m.queue, m.interface) for m in await desired.desired()]
+
+    generated = settings.asterisk_generated_dir.absolute() / GENERATED_FILE
+    monitor = PbxConfigMonitor(
+        publisher,
+        queues,
+        owned_queues,
+        expected_members,
+        hint=f"ccbridge writes {generated}: the PBX must #include that file "
+        "(CCBRIDGE_ASTERISK_GENERATED_DIR, docs/install.md#pbx-includes)",
+    )
     retirement = PbxRetirement(
-        seats, publisher.publish, status=tenant_status.status, seated_tenants=seated_tenants
+        seats, monitor.apply, status=tenant_status.status, seated_tenants=seated_tenants
     )
 
-    reconciler = Reconciler(
-        queues, DesiredSeats(seat_sessions, agents, owned_queues, guard), DriftLog(), clock
-    )
-    # After each login: queue file first, then restore every signed-in seat (the call
-    # feed's resync hook was registered earlier and runs first).
+    reconciler = Reconciler(queues, desired, DriftLog(), clock)
+    # After each login: queue file first, then restore every signed-in seat, then verify the
+    # PBX has every queue and member (the call feed's resync hook was registered earlier and
+    # runs first).
     ami.add_login_hook(publisher.on_login)
     ami.add_login_hook(reconciler.on_login)
+    ami.add_login_hook(monitor.on_login)
     feed = AmiSeatFeed(ami, seats.call_event)
     feed.attach()
     api = SeatApi(
         agent_admin=AgentAdminService(
-            agents, groups, seat_sessions, audit, guard, on_groups_changed=publisher.publish
+            agents, groups, seat_sessions, audit, guard, pbx_queues=monitor
         ),
         seats=seats,
         leases=LeaseService(
@@ -553,8 +571,9 @@ def _seats(
         ("seat-tick", SEAT_TICK_SECONDS, seats.tick),
         ("acd-reconcile", RECONCILE_INTERVAL, reconciler.run_once),
         ("tenant-pbx-retire", SEAT_TICK_SECONDS, retirement.sweep),
+        ("pbx-config-verify", VERIFY_INTERVAL, monitor.recheck),
     ]
-    return api, feed, jobs, reconciler, retirement
+    return api, feed, jobs, reconciler, retirement, monitor
 
 
 @dataclass(slots=True)
@@ -909,9 +928,19 @@ def calendar_check(
             years = ", ".join(str(y) for y in coverage.missing_years)
             detail["warning"] = (
                 f"no working-day calendar for {years}: holidays and make-up days are not "
-                "counted in notice periods (ccbridge calendar import FILE)"
+                f"counted in notice periods; {load_hint(coverage.missing_years[0])}"
             )
         return CheckResult(True, detail)
+
+    return check
+
+
+def _pbx_config_check(monitor: PbxConfigMonitor) -> Callable[[], Awaitable[CheckResult]]:
+    """Readiness: not ready while the PBX lacks a queue or member ccbridge expects (by name)."""
+
+    async def check() -> CheckResult:
+        ok, detail = monitor.readiness()
+        return CheckResult(ok, detail)
 
     return check
 
@@ -1093,6 +1122,8 @@ async def _simulator(settings: Settings, agi_port: int) -> AsyncIterator[FakeAst
     sim = settings.simulator
     pbx = FakeAsterisk(
         users={settings.ami.username: settings.ami.secret.get_secret_value()},
+        # Like a PBX that includes the generated file: skill groups become its queues.
+        queues_conf=settings.asterisk_generated_dir / GENERATED_FILE,
         seed=sim.seed,
         config=SimulatorConfig(
             agi_url=f"agi://127.0.0.1:{agi_port}/{SCRIPT}",

@@ -13,7 +13,7 @@ import typer
 from pydantic import ValidationError
 
 from ccbridge import __version__
-from ccbridge.settings import Settings
+from ccbridge.settings import Mode, Settings
 
 app = typer.Typer(
     name="ccbridge",
@@ -30,6 +30,21 @@ def _load_settings() -> Settings:
         for err in exc.errors():
             field = ".".join(str(p) for p in err["loc"])
             typer.echo(f"config error: CCBRIDGE_{field.upper()}: {err['msg']}", err=True)
+        raise typer.Exit(2) from None
+
+
+def _checked_generated_dir(settings: Settings) -> None:
+    """Exit 2 when the PBX config folder is unusable; make it absolute (dev: create it)."""
+    from ccbridge.asterisk.config.generated_dir import GeneratedDirError, check_generated_dir
+
+    try:
+        settings.asterisk_generated_dir = check_generated_dir(
+            settings.asterisk_generated_dir,
+            require_absolute=settings.mode is Mode.PROD,
+            create=settings.mode is Mode.DEV,
+        )
+    except GeneratedDirError as exc:
+        typer.echo(f"refusing to start: {exc}", err=True)
         raise typer.Exit(2) from None
 
 
@@ -63,6 +78,7 @@ def serve(
     if port is not None:
         settings.api.port = port
     _refuse_unsafe_production(settings)
+    _checked_generated_dir(settings)
     from ccbridge.bootstrap import run_service  # lazy: keeps `--help` fast
 
     asyncio.run(run_service(settings))
@@ -270,6 +286,18 @@ def ivr_schema() -> None:
     from ccbridge.ivr_format.parse import schema_text  # lazy: keeps `--help` fast
 
     typer.echo(schema_text(), nl=False)
+
+
+settings_app = typer.Typer(help="The settings model: what can be configured.")
+app.add_typer(settings_app, name="settings")
+
+
+@settings_app.command("env-example")
+def settings_env_example() -> None:
+    """Print every setting with its default and description (the committed .env.example)."""
+    from ccbridge.env_example import render_env_example
+
+    typer.echo(render_env_example(), nl=False)
 
 
 calendar_app = typer.Typer(help="The platform's working-day calendar (holidays, 调休).")

@@ -12,6 +12,7 @@ class ErrorCode(StrEnum):
     CONFLICT = "CONFLICT"
     VALIDATION = "VALIDATION"
     ASTERISK_UNAVAILABLE = "ASTERISK_UNAVAILABLE"
+    PBX_CONFIG_MISMATCH = "PBX_CONFIG_MISMATCH"
     DATABASE_UNAVAILABLE = "DATABASE_UNAVAILABLE"
     INTERNAL = "INTERNAL"
 
@@ -51,3 +52,11 @@ class AsteriskUnavailableError(CcbridgeError):
     code = ErrorCode.ASTERISK_UNAVAILABLE
     status = 503
     title = "Asterisk unavailable"
+
+
+class PbxConfigMismatchError(CcbridgeError):
+    """Raised when the PBX, after a reload, does not report a queue ccbridge just configured."""
+
+    code = ErrorCode.PBX_CONFIG_MISMATCH
+    status = 502
+    title = "PBX configuration mismatch"

@@ -6,7 +6,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ccbridge.domain.egress import parse_networks
@@ -23,13 +23,22 @@ class Mode(StrEnum):
 class AmiSettings(BaseModel):
     """How to reach Asterisk's AMI; with no host, the built-in PBX simulator is used."""
 
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
     host: str | None = None
+    """The PBX's AMI address; empty runs the built-in PBX simulator instead."""
     port: int = Field(5038, ge=1, le=65535)
+    """The PBX's AMI port (``port`` in manager.conf)."""
     username: str = "ccbridge"
+    """The user in asterisk/manager.d/ccbridge.conf."""
     secret: SecretStr = SecretStr("ccbridge-dev-secret")
+    """That user's secret (prod refuses the default)."""
     auth: str = Field("md5", pattern="^(md5|plain)$")
+    """``md5`` (challenge/response) or ``plain``."""
     ping_interval: float = Field(5.0, gt=0)
+    """Seconds between pings; two missed pongs count as a dead link."""
     action_timeout: float = Field(10.0, gt=0)
+    """Seconds an action may wait for its response."""
 
     @field_validator("host", mode="before")
     @classmethod
@@ -40,16 +49,25 @@ class AmiSettings(BaseModel):
 class AgiSettings(BaseModel):
     """Where the FastAGI server listens and who may connect (FastAGI has no auth of its own)."""
 
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
     host: str = "127.0.0.1"
+    """Bind to the address the PBX reaches, never a public one."""
     port: int = Field(4573, ge=0, le=65535)
+    """The port in the dialplan's ``AGI(agi://<ccbridge>:<port>/inbound)``."""
     allowed_peers: list[str] = Field(default_factory=lambda: ["127.0.0.1/32", "::1/128"])
+    """The PBX's addresses (JSON list of IPs or CIDRs); other peers are closed unread."""
     max_sessions: int = Field(500, ge=1)
+    """Concurrent FastAGI calls; more are refused."""
 
 
 class IvrSettings(BaseModel):
     """Where uploaded prompts live (for ccbridge, and as Asterisk sees them) and CRM lookups."""
 
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
     prompts_dir: Path = Path("./prompts")
+    """Where ccbridge stores converted prompts (docs/ivr.md#prompts)."""
     asterisk_prompts_dir: str | None = None
     """The same directory as the PBX sees it (default: ``prompts_dir`` resolved)."""
     prompt_max_input_bytes: int = Field(10 * 1024 * 1024, ge=1024)
@@ -71,8 +89,12 @@ class IvrSettings(BaseModel):
 class ApiSettings(BaseModel):
     """HTTP API listener."""
 
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
     host: str = "127.0.0.1"
+    """Bind address (``0.0.0.0`` in a container)."""
     port: int = Field(8000, ge=0, le=65535)
+    """Port of the API, ``/healthz`` and ``/readyz``."""
 
 
 DEV_JWT_SECRET = "ccbridge-dev-jwt-secret-change-me"  # noqa: S105 (refused in prod)
@@ -81,8 +103,12 @@ DEV_JWT_SECRET = "ccbridge-dev-jwt-secret-change-me"  # noqa: S105 (refused in p
 class AuthSettings(BaseModel):
     """API keys and short-lived person tokens (JWT HS256)."""
 
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
     jwt_secret: SecretStr = SecretStr(DEV_JWT_SECRET)
+    """Signs person tokens; prod refuses the default (32+ characters, ``openssl rand -hex 32``)."""
     token_ttl_seconds: int = Field(3600, ge=60, le=86400)
+    """Lifetime of a person token."""
     key_cache_seconds: float = Field(30.0, ge=0, le=300)
     """How long a good API key is trusted without a database look-up (0 = every request).
     A revocation in this process applies at once; in other processes after at most this."""
@@ -100,11 +126,18 @@ class RouteSettings(BaseModel):
 class SimulatorSettings(BaseModel):
     """The built-in fake Asterisk used when no AMI host is configured."""
 
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
     calls_per_minute: float = Field(12.0, ge=0)
+    """Simulated inbound calls per minute (0: none)."""
     talk_seconds_min: float = Field(5.0, ge=0)
+    """Shortest simulated conversation."""
     talk_seconds_max: float = Field(20.0, ge=0)
+    """Longest simulated conversation."""
     abandon_ratio: float = Field(0.1, ge=0, le=1)
+    """Share of simulated callers who hang up while waiting."""
     seed: int | None = None
+    """Fixes the simulated traffic (for repeatable demos)."""
 
 
 DEV_LINK_SECRET = "ccbridge-dev-recording-link-secret"  # noqa: S105 (refused in prod)
@@ -115,6 +148,8 @@ DEV_SECRETS_KEY = "ccbridge-dev-secrets-key-change-me"
 class RecordingSettings(BaseModel):
     """Where recordings live, how links are signed, and the tenant-facing FTP(S) service."""
 
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
     dir: Path = Path("./recordings")
     """Recordings root; MixMonitor must be able to write ``<dir>/<tenant>/…`` (same path)."""
     link_secret: SecretStr = SecretStr(DEV_LINK_SECRET)
@@ -123,17 +158,25 @@ class RecordingSettings(BaseModel):
     """Ed25519 private key of purge reports: a PEM private key, or a secret string (32+
     characters) it is derived from. Clients verify with the public key only."""
     purge_interval_seconds: float = Field(3600.0, gt=0)
+    """How often recordings past their retention are deleted."""
     ftp_enabled: bool = False
+    """Serve the tenants' read-only FTP(S) (one root per tenant)."""
     ftp_host: str = "127.0.0.1"
+    """Bind address of the FTP(S) service."""
     ftp_port: int = Field(2121, ge=0, le=65535)
+    """Control port of the FTP(S) service."""
     ftp_passive_ports: str | None = Field(None, pattern=r"^[0-9]{1,5}-[0-9]{1,5}$")
     """``30000-30009``: publish the same range in docker."""
     ftp_masquerade_address: str | None = None
     """The address FTP clients reach (the docker host's), sent in PASV replies."""
     ftp_certfile: str | None = None
+    """PEM certificate (and key, unless ``ftp_keyfile``) that turns on FTPS."""
     ftp_keyfile: str | None = None
+    """PEM private key, when not inside ``ftp_certfile``."""
     ftp_tls_required: bool = False
+    """Refuse clients that do not switch to TLS."""
     export_max_bytes_per_second: int | None = Field(None, ge=1024)
+    """Bandwidth cap of pushes to tenants' FTP servers (none by default)."""
 
 
 class Settings(BaseSettings):
@@ -144,14 +187,20 @@ class Settings(BaseSettings):
         env_nested_delimiter="__",
         env_file=".env",
         extra="ignore",
+        use_attribute_docstrings=True,
     )
 
     mode: Mode = Mode.DEV
+    """``dev`` migrates on start and allows default secrets; ``prod`` refuses them and the
+    simulator."""
     database_url: str = "sqlite+aiosqlite:///./ccbridge.db"
+    """SQLite by default; PostgreSQL: ``postgresql+asyncpg://user:password@host:5432/db``."""
     log_format: str = Field("json", pattern="^(json|console)$")
+    """``json`` (one object per line) or ``console``."""
     log_level: str = "INFO"
+    """``DEBUG``, ``INFO``, ``WARNING`` or ``ERROR``."""
     simulate_pbx: bool | None = None
-    """Run the fake PBX in-process; ``None`` means "when no AMI host is set"."""
+    """Run the fake PBX in-process (``true``/``false``); unset: when no AMI host is set."""
     ami: AmiSettings = Field(default_factory=AmiSettings)
     agi: AgiSettings = Field(default_factory=AgiSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
@@ -161,20 +210,24 @@ class Settings(BaseSettings):
     secrets_key: SecretStr = SecretStr(DEV_SECRETS_KEY)
     """Encrypts secrets stored in the database (export passwords; AES-256-GCM, derived key)."""
     secrets_old_keys: list[SecretStr] = Field(default_factory=list)
-    """Earlier ``secrets_key`` values, still accepted for decryption during a rotation."""
+    """Earlier ``secrets_key`` values (JSON list), still accepted for decryption during a
+    rotation; on start ccbridge re-encrypts every stored secret under the new key, after which
+    the old one can be dropped."""
     routes: dict[str, RouteSettings] = Field(default_factory=dict)
     """Seed numbers for the simulator only (``--simulate-pbx``): DID → tenant and queue,
     ``CCBRIDGE_ROUTES='{"4008001234": {"tenant": "t1", "queue": "t1-sales"}}'``, assigned at
     start when no tenant holds the number. Otherwise ignored (logged): numbers are assigned
     over the API (docs/routing.md)."""
     fallback_route: RouteSettings | None = None
-    """Where a call to a number no tenant holds goes (else it is hung up)."""
+    """Where a call to a number no tenant holds goes: ``{"tenant": "t1", "queue": "t1-support"}``
+    (none: hang up)."""
     ivr: IvrSettings = Field(default_factory=IvrSettings)
     egress_allow_networks: list[str] = Field(default_factory=list, max_length=20)
     """Private networks (CIDR) every tenant's webhooks, exports and CRM lookups may reach;
     per-tenant networks are set by a platform admin (``allow_private``). Default: none."""
     asterisk_generated_dir: Path = Path("./asterisk/generated")
-    """Where ccbridge writes the queues it owns (the PBX #includes ``queues.conf`` from here)."""
+    """Where ccbridge writes the queues it owns; the PBX #includes ``queues.conf`` from here.
+    Absolute in prod (checked at start: exists, writable); dev resolves and creates it."""
     agents_context: str = Field(DEFAULT_AGENTS_CONTEXT, pattern=CONTEXT_RE.pattern)
     """The dialplan context that rings an agent's softphone: the only context a
     ``Local/<exten>@<context>`` endpoint may use (``[ccbridge-agents]`` in asterisk/)."""

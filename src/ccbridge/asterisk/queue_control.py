@@ -24,6 +24,7 @@ from ccbridge.asterisk.ami.actions import AmiAction
 from ccbridge.asterisk.ami.codec import AmiMessage
 from ccbridge.asterisk.ami.errors import AmiActionError
 from ccbridge.domain.acd.membership import SIGNING_IN_REASON, QueueMemberSpec
+from ccbridge.domain.acd.pbx_config import PbxInventory
 
 log = structlog.get_logger(__name__)
 
@@ -174,3 +175,17 @@ class AmiQueueControl:
             if spec is not None:
                 out.append(spec)
         return out
+
+    async def inventory(self) -> PbxInventory:
+        """Every queue (``QueueParams``) and member (``QueueMember``) one ``QueueStatus`` lists."""
+        _, items = await self._ami.send_list_action(
+            act.queue_status(), timeout=self._status_timeout
+        )
+        queues = {q for item in items if item.event == "QueueParams" if (q := item.get("Queue"))}
+        members = {
+            (q, loc)
+            for item in items
+            if item.event == "QueueMember"
+            if (q := item.get("Queue")) and (loc := item.get("Location"))
+        }
+        return PbxInventory(frozenset(queues), frozenset(members))

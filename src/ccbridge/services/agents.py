@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import builtins
-from collections.abc import Awaitable, Callable
 from dataclasses import asdict, replace
 
 from ccbridge.domain.access import Principal
@@ -11,6 +10,7 @@ from ccbridge.domain.acd.membership import queue_name
 from ccbridge.errors import ConflictError, NotFoundError
 from ccbridge.services.audit import AuditRecorder
 from ccbridge.services.endpoints import EndpointGuard
+from ccbridge.services.pbx_config import PbxQueueSync
 from ccbridge.services.seat_ports import (
     AgentRecord,
     AgentRepo,
@@ -34,14 +34,14 @@ class AgentAdminService:
         sessions: SeatSessionRepo,
         audit: AuditRecorder,
         endpoints: EndpointGuard,
-        on_groups_changed: Callable[[], Awaitable[object]] | None = None,
+        pbx_queues: PbxQueueSync | None = None,
     ) -> None:
         self._agents = agents
         self._groups = groups
         self._sessions = sessions
         self._audit = audit
         self._endpoints = endpoints
-        self._on_groups_changed = on_groups_changed
+        self._pbx_queues = pbx_queues
 
     async def create_agent(self, who: Principal, record: AgentRecord) -> AgentRecord:
         """Add an agent; its phone must be one of the tenant's endpoints, its groups must exist."""
@@ -88,7 +88,11 @@ class AgentAdminService:
     async def create_group(
         self, who: Principal, tenant_id: str, name: str, strategy: str, description: str
     ) -> SkillGroupRecord:
-        """Add a skill group; its Asterisk queue is ``<tenant>-<name>``."""
+        """Add a skill group; its Asterisk queue is ``<tenant>-<name>``.
+
+        Raises :class:`~ccbridge.errors.PbxConfigMismatchError` when the PBX, after the
+        reload, does not report the queue (the group stays stored and is retried on reload).
+        """
         record = SkillGroupRecord(
             tenant_id=tenant_id,
             name=name,
@@ -124,9 +128,10 @@ class AgentAdminService:
         await self._groups_changed()
 
     async def _groups_changed(self) -> None:
-        """Re-render the PBX's queue file; the group is stored either way."""
-        if self._on_groups_changed is not None:
-            await self._on_groups_changed()
+        """Re-render the PBX's queue file and verify the PBX loaded it; the group is stored
+        either way, but a queue the PBX does not report fails the request (502)."""
+        if self._pbx_queues is not None:
+            await self._pbx_queues.sync()
 
     async def _own_phone(self, who: Principal, record: AgentRecord) -> AgentRecord:
         """Store the interface of the tenant's endpoint the admin named (id, name or interface)."""

@@ -224,8 +224,17 @@ class CalendarService:
                 "working_calendar_missing",
                 year=year,
                 effect="holidays and make-up days of this year are not counted",
-                hint=f"PUT /api/v1/calendar/{year} or ccbridge calendar import FILE",
+                hint=load_hint(year),
             )
+
+
+def load_hint(year: int) -> str:
+    """How an operator loads a missing year (the log line and ``/readyz`` say the same)."""
+    return (
+        f"load it with `ccbridge calendar import docs/calendars/cn-{year}.yaml` (files there "
+        f"follow the State Council's notice; write one if {year} has none yet) or "
+        f"PUT /api/v1/calendar/{year}; see docs/install.md#working-day-calendar"
+    )
 
 
 def _view(year: int, record: CalendarRecord | None) -> CalendarView:

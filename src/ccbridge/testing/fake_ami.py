@@ -727,8 +727,9 @@ class FakeAmiServer:
         session.ok(req, "Interface penalty set successfully")
 
     async def _queue_reload(self, session: AmiSession, req: _Request) -> None:
-        # Not in the captures: the queues of the fake come from its model, so a reload only
-        # acknowledges (app_queue answers "Queue reloaded successfully").
+        # Not in the captures: the model re-reads its queues.conf (when it has one), as
+        # app_queue does; app_queue answers "Queue reloaded successfully" either way.
+        self.model.reload_config()
         session.ok(req, "Queue reloaded successfully")
 
     async def _queue_pause(self, session: AmiSession, req: _Request) -> None:

@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import structlog
 
 from ccbridge.testing.call_generator import CallSimulator, DidRoute, SimulatorConfig
 from ccbridge.testing.fake_ami import FakeAmiServer
 from ccbridge.testing.pbx_model import MemberSpec, PbxModel, QueueSpec
+from ccbridge.testing.queue_config_reader import read_queue_specs
 
 log = structlog.get_logger(__name__)
 
@@ -91,10 +93,15 @@ class FakeAsterisk:
         config: SimulatorConfig | None = None,
         auth_fail_delay: float = 1.0,
         write_timeout: float = 0.1,
+        queues_conf: Path | None = None,
     ) -> None:
+        """``queues`` are built in (the admin's own); ``queues_conf`` is the file this PBX
+        reads at start and on ``QueueReload`` (includes resolved from its folder)."""
         if clock is None:
             clock = time.time if time_scale == 1.0 else ScaledClock(time_scale)
-        self.model = PbxModel(clock, demo_queues() if queues is None else queues)
+        self.queues_conf = queues_conf
+        read = (lambda: read_queue_specs(queues_conf)) if queues_conf is not None else None
+        self.model = PbxModel(clock, demo_queues() if queues is None else queues, read)
         self.ami = FakeAmiServer(
             self.model,
             host=ami_host,

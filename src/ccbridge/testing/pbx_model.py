@@ -237,7 +237,12 @@ class QueueSpec:
 class PbxModel:
     """All mutable PBX state, shared by the AMI server and the call simulator."""
 
-    def __init__(self, clock: Callable[[], float], queues: list[QueueSpec] | None = None) -> None:
+    def __init__(
+        self,
+        clock: Callable[[], float],
+        queues: list[QueueSpec] | None = None,
+        config: Callable[[], list[QueueSpec]] | None = None,
+    ) -> None:
         self.clock = clock
         self.ids = IdAllocator(clock)
         self.channels: dict[str, Channel] = {}
@@ -245,25 +250,54 @@ class PbxModel:
         self.devices: dict[str, str] = {}
         self.started_at = clock()
         self._specs = list(queues or [])
+        self._config = config
+        """Queues read from configuration files (``queues.conf``), re-read on a reload."""
+        self._configured: set[str] = set()
         self.load_config()
 
     def load_config(self) -> None:
         """(Re)load queues and static members, as at Asterisk start."""
-        now = int(self.clock())
         self.queues = {}
         for spec in self._specs:
-            queue = Queue(name=spec.name, strategy=spec.strategy)
-            for m in spec.members:
-                queue.members[m.interface] = QueueMember(
-                    interface=m.interface,
-                    member_name=m.member_name,
-                    state_interface=m.interface,
-                    membership="static",
-                    penalty=m.penalty,
-                    login_time=now,
-                )
-            self.queues[spec.name] = queue
+            self.queues[spec.name] = self._new_queue(spec)
+        self._configured = set()
+        for spec in self._config() if self._config else []:
+            if spec.name not in self.queues:  # a built-in queue of that name was read first
+                self.queues[spec.name] = self._new_queue(spec)
+                self._configured.add(spec.name)
         self.sync_devices()
+
+    def reload_config(self) -> None:
+        """``QueueReload`` (parameters): new queues appear, changed strategies apply, queues
+        gone from the file are removed once no caller waits; members are left alone."""
+        if self._config is None:
+            return
+        builtin = {spec.name for spec in self._specs}
+        specs = {spec.name: spec for spec in self._config() if spec.name not in builtin}
+        for name in self._configured - set(specs):
+            if name in self.queues and not self.queues[name].entries:
+                del self.queues[name]
+        for name, spec in specs.items():
+            if name in self.queues:
+                self.queues[name].strategy = spec.strategy
+            else:
+                self.queues[name] = self._new_queue(spec)
+        self._configured = set(specs)
+        self.sync_devices()
+
+    def _new_queue(self, spec: QueueSpec) -> Queue:
+        now = int(self.clock())
+        queue = Queue(name=spec.name, strategy=spec.strategy)
+        for m in spec.members:
+            queue.members[m.interface] = QueueMember(
+                interface=m.interface,
+                member_name=m.member_name,
+                state_interface=m.interface,
+                membership="static",
+                penalty=m.penalty,
+                login_time=now,
+            )
+        return queue
 
     def sync_devices(self) -> None:
         """Recompute queue device states silently (as they stand after a config load)."""

@@ -129,3 +129,31 @@ def test_serve_and_api_refuse_to_start_in_prod_with_dev_secrets(
         result.output
     )
     assert "CCBRIDGE_SECRETS_KEY must be set" in result.output
+
+
+def _prod_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Prod mode with every secret set and a PBX: only the generated dir is left to check."""
+    monkeypatch.setenv("CCBRIDGE_MODE", "prod")
+    monkeypatch.setenv("CCBRIDGE_AMI__HOST", "pbx.invalid")
+    monkeypatch.setenv("CCBRIDGE_AMI__SECRET", "s" * 40)
+    for name in (
+        "AUTH__JWT_SECRET",
+        "RECORDINGS__LINK_SECRET",
+        "RECORDINGS__REPORT_SIGNING_KEY",
+        "SECRETS_KEY",
+    ):
+        monkeypatch.setenv(f"CCBRIDGE_{name}", name.lower() * 3)
+
+
+def test_serve_in_prod_refuses_a_relative_or_missing_generated_dir(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The PBX includes queues.conf from a fixed place: prod needs it absolute and present."""
+    _prod_env(monkeypatch)
+    result = runner.invoke(app, ["serve"])  # default ./asterisk/generated
+    assert result.exit_code == 2
+    assert "CCBRIDGE_ASTERISK_GENERATED_DIR must be an absolute path" in result.output
+    monkeypatch.setenv("CCBRIDGE_ASTERISK_GENERATED_DIR", str(tmp_path / "nowhere"))
+    result = runner.invoke(app, ["serve"])
+    assert result.exit_code == 2
+    assert f"{tmp_path / 'nowhere'} does not exist" in result.output

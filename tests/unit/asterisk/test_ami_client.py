@@ -589,19 +589,26 @@ async def test_shutdown_event_closes_and_resyncs(server: MiniAmi) -> None:
         hooks.append(1)
 
     client.add_login_hook(hook)
-    async with running(client):
-        await client.wait_synced(2)
-        server.push(
-            frame(
-                ("Event", "Shutdown"),
-                ("Privilege", "system,all"),
-                ("Shutdown", "Cleanly"),
-                ("Restart", "True"),
+    with capture_logs() as logs:
+        async with running(client):
+            await client.wait_synced(2)
+            server.push(
+                frame(
+                    ("Event", "Shutdown"),
+                    ("Privilege", "system,all"),
+                    ("Shutdown", "Cleanly"),
+                    ("Restart", "True"),
+                )
             )
-        )
-        await wait_for(lambda: len(hooks) == 2)
-        await client.wait_synced(2)
-        assert server.connections == 2
+            await wait_for(lambda: len(hooks) == 2)
+            await client.wait_synced(2)
+            assert server.connections == 2
+    # An orderly PBX restart is expected: info and warning lines, never an error.
+    levels = {e["event"]: e["log_level"] for e in logs}
+    assert levels["ami_pbx_shutdown"] == "info"
+    assert levels["ami_connection_failed"] == "warning"
+    assert levels["ami_recovered"] == "info"
+    assert not [e for e in logs if e["log_level"] == "error"]
 
 
 async def test_stop_logs_off_and_run_returns(server: MiniAmi) -> None:

@@ -136,6 +136,8 @@ async def test_without_a_calendar_the_notice_counts_weekdays_and_says_so_once_in
     assert again == Notice(date(2026, 2, 16), calendar_loaded=False)
     missing = [e for e in logs if e["event"] == "working_calendar_missing"]
     assert [(e["log_level"], e["year"]) for e in missing] == [("warning", 2026)]
+    # The line says how to load one, with the file the repository ships.
+    assert "ccbridge calendar import docs/calendars/cn-2026.yaml" in missing[0]["hint"]
 
 
 async def test_a_notice_reaching_an_unloaded_next_year_is_flagged(world: World) -> None:

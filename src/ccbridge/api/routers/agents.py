@@ -27,6 +27,12 @@ GroupPath = Annotated[GroupName, Path()]
 _NOT_FOUND: dict[int | str, dict[str, Any]] = {
     404: {"description": "No such object (or another tenant's)"}
 }
+_PBX_MISMATCH: dict[int | str, dict[str, Any]] = {
+    502: {
+        "description": "Stored, but after the reload the PBX does not report the queue "
+        "(problem code PBX_CONFIG_MISMATCH; see /readyz check pbx_config)"
+    }
+}
 MAX_PAGE = 500
 
 
@@ -103,7 +109,12 @@ async def delete_agent(
     return Response(status_code=204)
 
 
-@router.post("/skill-groups", status_code=201, response_model=SkillGroupOut, responses=_NOT_FOUND)
+@router.post(
+    "/skill-groups",
+    status_code=201,
+    response_model=SkillGroupOut,
+    responses={**_NOT_FOUND, **_PBX_MISMATCH},
+)
 async def create_skill_group(
     request: Request,
     tenant_id: TenantPath,
@@ -141,7 +152,7 @@ async def get_skill_group(
     return SkillGroupOut.of(await _svc(request).get_group(tenant_id, name))
 
 
-@router.delete("/skill-groups/{name}", status_code=204, responses=_NOT_FOUND)
+@router.delete("/skill-groups/{name}", status_code=204, responses={**_NOT_FOUND, **_PBX_MISMATCH})
 async def delete_skill_group(
     request: Request,
     tenant_id: TenantPath,

@@ -176,6 +176,8 @@ class AmiClient:
         self._failing = False
         self.action_observer: ActionObserver | None = None
         """Told ``(action, seconds, outcome)`` after each action (the metrics hook)."""
+        self._pbx_shutdown = False
+        """The PBX announced an orderly shutdown: the outage that follows is expected."""
 
     # ------------------------------------------------------------------ public API
 
@@ -327,6 +329,7 @@ class AmiClient:
                 await self._run_hook(hook, read_task)
             self._synced.set()
             synced = True
+            self._pbx_shutdown = False
             if self._failing:
                 log.info("ami_recovered", host=cfg.host, reconnects=self._reconnects)
                 self._failing = False
@@ -505,7 +508,8 @@ class AmiClient:
             self._fully_booted = True
             log.info("ami_fully_booted", host=self.config.host)
         elif name == b"Shutdown":
-            log.warning(
+            self._pbx_shutdown = True
+            log.info(
                 "ami_pbx_shutdown",
                 shutdown=msg.get("Shutdown"),
                 restart=msg.get("Restart"),
@@ -670,11 +674,18 @@ class AmiClient:
             self._abort(self._session)
 
     def _note_failure(self, event: str, exc: BaseException) -> None:
-        """Log a failure once per outage (repeats go to debug) and keep it in the status."""
+        """Log a failure once per outage (repeats go to debug) and keep it in the status.
+
+        After the PBX announced an orderly shutdown (``Shutdown`` event: ``core restart``),
+        the lost connection is expected and logged as a warning, not an error.
+        """
         self._last_error = f"{type(exc).__name__}: {exc}"
         self._connected = False
         if self._failing:
             log.debug(event, error=self._last_error, host=self.config.host)
+        elif self._pbx_shutdown:
+            self._failing = True
+            log.warning(event, error=self._last_error, host=self.config.host, expected=True)
         else:
             self._failing = True
             log.error(event, error=self._last_error, host=self.config.host)

@@ -1,4 +1,4 @@
-"""Keep asterisk/generated/queues.conf equal to the skill groups in the DB, and reload."""
+"""Keep the generated queues.conf equal to the skill groups in the DB, and reload."""
 
 from __future__ import annotations
 
@@ -32,20 +32,25 @@ class QueueConfigPublisher:
         self._ami = ami
         self.reload_failures = 0
 
-    async def publish(self) -> bool:
-        """Write the file; reload if it changed. A failed reload is retried on the next call."""
+    async def publish(self, *, force_reload: bool = False) -> bool:
+        """Write the file; reload if it changed, if a reload failed before, or if forced.
+
+        Return False when the reload failed (retried on the next call), True otherwise.
+        """
         groups = await self._groups()
         definitions = [QueueDefinition(g.queue, strategy=g.strategy) for g in groups]
         self._dir.mkdir(parents=True, exist_ok=True)
         changed = sync_queue_config(self._dir, definitions)
-        if changed or self.reload_failures:
-            try:
-                await reload_queues(self._ami)
-                self.reload_failures = 0
-            except Exception as exc:  # the file is written; Asterisk picks it up on reload
-                self.reload_failures += 1
-                log.warning("acd_queue_reload_failed", error=f"{type(exc).__name__}: {exc}")
-        return changed
+        if not (changed or self.reload_failures or force_reload):
+            return True
+        try:
+            await reload_queues(self._ami)
+        except Exception as exc:  # the file is written; Asterisk picks it up on reload
+            self.reload_failures += 1
+            log.warning("acd_queue_reload_failed", error=f"{type(exc).__name__}: {exc}")
+            return False
+        self.reload_failures = 0
+        return True
 
     async def on_login(self, _client: object) -> None:
         """AMI login hook: a restarted PBX gets the current queue file before the resync."""

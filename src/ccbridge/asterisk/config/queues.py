@@ -1,9 +1,10 @@
-"""Render the queues ccbridge owns into ``generated/queues.conf`` and reload app_queue.
+"""Render the queues ccbridge owns into ``<generated dir>/queues.conf`` and reload app_queue.
 
-The admin's ``queues.conf`` includes ``queues-ccbridge.conf``, which defines the
-``[ccbridge-queue-defaults](!)`` template and ``#tryinclude generated/queues.conf``. ccbridge
-writes only that generated file, atomically (temp file in the same folder, then
-``os.replace``), and refuses any path outside the configured generated folder.
+The admin's ``queues.conf`` includes ``queues-ccbridge.conf`` (the
+``[ccbridge-queue-defaults](!)`` template), then includes ``queues.conf`` from
+``CCBRIDGE_ASTERISK_GENERATED_DIR`` by absolute path (``#tryinclude``, ADR 0011). ccbridge
+writes only that file, atomically (temp file in the same folder, then ``os.replace``), and
+refuses any path outside the configured generated folder.
 
 Reload: ``Action: QueueReload`` with ``Members: no``, ``Rules: no``, ``Parameters: yes``.
 It needs no ``command``/``config`` write class (the ccbridge AMI user has only
@@ -68,7 +69,7 @@ class QueueDefinition:
 
 
 def render_queues(queues: Iterable[QueueDefinition]) -> str:
-    """Return the text of ``generated/queues.conf``: sorted by name, one section per queue."""
+    """Return the text of the generated ``queues.conf``: sorted by name, one section per queue."""
     ordered = sorted(queues, key=lambda q: q.name)
     names = [q.name for q in ordered]
     if len(set(names)) != len(names):
