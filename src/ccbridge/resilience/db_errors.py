@@ -1,0 +1,45 @@
+"""Tell "the database is away" (retry later) from a programming error (log loudly, do not retry).
+
+Drivers wrap the same loss differently: SQLAlchemy raises ``OperationalError`` or
+``InterfaceError`` (``connection_invalidated`` when it noticed the link died), asyncpg raises
+its connection errors or a bare ``ConnectionResetError``, a full pool raises SQLAlchemy's
+``TimeoutError``. The whole cause chain is inspected, so a wrapped driver error counts too.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+import asyncpg  # type: ignore[import-untyped]
+from sqlalchemy import exc as sa_exc
+
+_UNAVAILABLE: tuple[type[BaseException], ...] = (
+    sa_exc.OperationalError,  # PostgreSQL gone, SQLite locked or unopenable
+    sa_exc.InterfaceError,  # the driver's connection is closed
+    sa_exc.DisconnectionError,
+    sa_exc.TimeoutError,  # no pooled connection within pool_timeout
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,  # "connection is closed", "another operation is in progress"
+    asyncpg.CannotConnectNowError,  # the server is starting or in recovery
+    asyncpg.AdminShutdownError,
+    asyncpg.CrashShutdownError,
+    asyncpg.TooManyConnectionsError,
+    sqlite3.OperationalError,
+    ConnectionError,  # refused, reset, aborted, broken pipe
+    TimeoutError,
+    OSError,  # unreachable host, DNS failure
+)
+
+
+def is_database_unavailable(exc: BaseException) -> bool:
+    """True when *exc* (or anything in its cause chain) means the database cannot be reached."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, sa_exc.DBAPIError) and current.connection_invalidated:
+            return True
+        if isinstance(current, _UNAVAILABLE):
+            return True
+        current = current.__cause__ or current.__context__
+    return False
