@@ -1,1 +1,1 @@
-"""Staying up through dependency outages: supervised loops, the database's availability, held work."""
+"""Staying up through outages: supervised loops, the database's availability, held work."""

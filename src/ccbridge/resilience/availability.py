@@ -9,7 +9,6 @@ hammering a database that is not there.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 
@@ -117,11 +116,7 @@ class DatabaseAvailability:
             await self._down.wait()
             self._backoff.reset()
             while not self.is_up:
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(self._backoff.next_delay()):
-                        await self._up.wait()  # another component saw it answer first
-                if self.is_up:
-                    break
+                await asyncio.sleep(self._backoff.next_delay())
                 self.probes += 1
                 try:
                     await self._ping()
