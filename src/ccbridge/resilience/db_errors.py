@@ -8,6 +8,8 @@ its connection errors or a bare ``ConnectionResetError``, a full pool raises SQL
 
 from __future__ import annotations
 
+import errno
+import socket
 import sqlite3
 
 import asyncpg  # type: ignore[import-untyped]
@@ -27,8 +29,12 @@ _UNAVAILABLE: tuple[type[BaseException], ...] = (
     sqlite3.OperationalError,
     ConnectionError,  # refused, reset, aborted, broken pipe
     TimeoutError,
-    OSError,  # unreachable host, DNS failure
+    socket.gaierror,  # the database's host name does not resolve
 )
+_NETWORK_ERRNOS = frozenset(
+    {errno.ENETUNREACH, errno.EHOSTUNREACH, errno.ENETDOWN, errno.EHOSTDOWN, errno.ETIMEDOUT}
+)
+"""Other socket errors that mean the server cannot be reached (a full disk is not one)."""
 
 
 def is_database_unavailable(exc: BaseException) -> bool:
@@ -40,6 +46,8 @@ def is_database_unavailable(exc: BaseException) -> bool:
         if isinstance(current, sa_exc.DBAPIError) and current.connection_invalidated:
             return True
         if isinstance(current, _UNAVAILABLE):
+            return True
+        if isinstance(current, OSError) and current.errno in _NETWORK_ERRNOS:
             return True
         current = current.__cause__ or current.__context__
     return False

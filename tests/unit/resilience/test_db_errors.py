@@ -29,6 +29,7 @@ def _wrapped(inner: BaseException) -> BaseException:
         ConnectionRefusedError(111, "Connection refused"),
         ConnectionResetError(104, "Connection reset by peer"),
         TimeoutError(),
+        OSError(113, "No route to host"),
         _wrapped(ConnectionResetError(104, "reset")),
     ],
     ids=lambda e: type(e).__name__,
@@ -43,6 +44,7 @@ def test_outages_are_recognised(exc: BaseException) -> None:
         sa_exc.IntegrityError("INSERT", {}, Exception("duplicate key")),
         sa_exc.ProgrammingError("SELECT", {}, Exception("syntax error")),
         asyncpg.UndefinedColumnError("column x does not exist"),
+        OSError(28, "No space left on device"),  # a full disk is not the database away
         KeyError("tenant"),
         ValueError("bad value"),
     ],
