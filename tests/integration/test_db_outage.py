@@ -185,7 +185,7 @@ async def run_with_cut(admin_url: str, cut_seconds: float) -> None:
     ref_events, ref_calls = reference
     assert calls, "the PBX produced no calls"
     assert calls == ref_calls  # same calls, same final records
-    assert events == ref_events  # same events, same order per call
+    assert events == ref_events, _first_difference(events, ref_events)  # same order per call
     ids = [e[1] for evs in events.values() for e in evs]
     assert len(ids) == len(set(ids))  # no duplicates
 
@@ -318,6 +318,16 @@ async def test_a_60_second_database_cut_loses_and_duplicates_nothing(
     pg_database_url: str,
 ) -> None:
     await run_with_cut(_admin(pg_database_url), 60.0)
+
+
+def _first_difference(got: dict[str, list[Any]], want: dict[str, list[Any]]) -> str:
+    """The first call whose events differ, event by event, for the failure message."""
+    for call_id in sorted(set(got) | set(want)):
+        a, b = got.get(call_id, []), want.get(call_id, [])
+        if a != b:
+            pairs = [f"  cut: {x}\n  ref: {y}" for x, y in zip(a, b, strict=False) if x != y]
+            return f"call {call_id}: {len(a)} vs {len(b)} events\n" + "\n".join(pairs[:3])
+    return "no difference"
 
 
 def _admin(pg_database_url: str) -> str:
