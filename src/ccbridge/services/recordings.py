@@ -89,7 +89,7 @@ class RecordingService:
         self._delay = finalise_delay
         self._active: dict[str, str] = {}
         """Recorded channel → recording id (a hangup of that channel finalises it)."""
-        self._tasks: set[asyncio.Task[Recording]] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
         self._answered: dict[str, str] = {}
         """Answered call → its caller channel (what API control records)."""
         self._links_used: dict[str, int] = {}
