@@ -78,7 +78,7 @@ from ccbridge.media.sox import SoxPromptConverter
 from ccbridge.observability.health import CheckResult, Readiness
 from ccbridge.observability.metrics import Metrics
 from ccbridge.resilience.availability import DatabaseAvailability
-from ccbridge.resilience.db_errors import is_database_unavailable
+from ccbridge.resilience.db_errors import is_database_busy, is_database_unavailable
 from ccbridge.resilience.held import ErrorReport
 from ccbridge.resilience.supervise import supervise
 from ccbridge.services.acd import RECONCILE_INTERVAL, DriftLog, Reconciler
@@ -420,7 +420,11 @@ def database_availability(
 ) -> DatabaseAvailability:
     """The one availability tracker of the process: told by the engine of every lost link."""
     availability = DatabaseAvailability(
-        lambda: ping(engine), is_database_unavailable, clock.now, metrics=metrics.db
+        lambda: ping(engine),
+        is_database_unavailable,
+        clock.now,
+        metrics=metrics.db,
+        is_busy=is_database_busy,
     )
     on_connection_lost(engine, lambda exc: availability.report(exc, "engine"))
     return availability

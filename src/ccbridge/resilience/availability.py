@@ -34,10 +34,13 @@ class DatabaseAvailability:
         *,
         metrics: DatabaseMetrics | None = None,
         backoff: Backoff | None = None,
+        is_busy: Classifier | None = None,
     ) -> None:
-        """Nothing runs until :meth:`run` is scheduled; starts as up (the start-up ran queries)."""
+        """Nothing runs until :meth:`run` is scheduled; starts as up (the start-up ran queries).
+        *is_busy* picks the failures worth a retry that do not mean "away" (a locked file)."""
         self._ping = ping
         self._is_unavailable = is_unavailable
+        self._is_busy = is_busy
         self._now = now
         self._metrics = metrics
         self._backoff = backoff or Backoff(initial=0.2, maximum=5.0)
@@ -62,7 +65,8 @@ class DatabaseAvailability:
             self._metrics.errors.labels(component=component).inc()
         if not self._is_unavailable(exc):
             return False
-        self.mark_down(_reason(exc), component)
+        if self._is_busy is None or not self._is_busy(exc):
+            self.mark_down(_reason(exc), component)
         return True
 
     def mark_down(self, reason: str, component: str) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import errno
 import socket
 import sqlite3
+from collections.abc import Iterator
 
 import asyncpg  # type: ignore[import-untyped]
 from sqlalchemy import exc as sa_exc
@@ -37,17 +38,36 @@ _NETWORK_ERRNOS = frozenset(
 """Other socket errors that mean the server cannot be reached (a full disk is not one)."""
 
 
+def _chain(exc: BaseException) -> Iterator[BaseException]:
+    """*exc*, then its causes, and the driver error a SQLAlchemy error wraps (``orig``)."""
+    seen: set[int] = set()
+    pending: list[BaseException] = [exc]
+    while pending:
+        current = pending.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        yield current
+        for nxt in (getattr(current, "orig", None), current.__context__, current.__cause__):
+            if isinstance(nxt, BaseException):
+                pending.append(nxt)
+
+
 def is_database_unavailable(exc: BaseException) -> bool:
     """True when *exc* (or anything in its cause chain) means the database cannot be reached."""
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
+    for current in _chain(exc):
         if isinstance(current, sa_exc.DBAPIError) and current.connection_invalidated:
             return True
         if isinstance(current, _UNAVAILABLE):
             return True
         if isinstance(current, OSError) and current.errno in _NETWORK_ERRNOS:
             return True
-        current = current.__cause__ or current.__context__
     return False
+
+
+def is_database_busy(exc: BaseException) -> bool:
+    """True for a locked SQLite file: worth a retry, but the database is there (not "down")."""
+    return any(
+        isinstance(current, sqlite3.OperationalError) and "locked" in str(current)
+        for current in _chain(exc)
+    )

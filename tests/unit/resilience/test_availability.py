@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from datetime import UTC, datetime
+
+from sqlalchemy import exc as sa_exc
 
 from ccbridge.observability.metrics import Metrics
 from ccbridge.resilience.availability import DatabaseAvailability
 from ccbridge.resilience.backoff import Backoff
-from ccbridge.resilience.db_errors import is_database_unavailable
+from ccbridge.resilience.db_errors import is_database_busy, is_database_unavailable
 
 AT = datetime(2026, 12, 3, 4, 0, tzinfo=UTC)
 
@@ -33,6 +36,7 @@ def tracker(db: Db, metrics: Metrics) -> DatabaseAvailability:
         lambda: AT,
         metrics=metrics.db,
         backoff=Backoff(initial=0.001, maximum=0.002),
+        is_busy=is_database_busy,
     )
 
 
@@ -91,3 +95,11 @@ async def test_the_probe_marks_it_up_once_the_database_answers() -> None:
         assert availability.outages == 1
     finally:
         probe.cancel()
+
+
+async def test_a_locked_sqlite_file_is_retried_but_is_not_an_outage() -> None:
+    db, metrics = Db(), Metrics()
+    availability = tracker(db, metrics)
+    locked = sa_exc.OperationalError("UPDATE", {}, sqlite3.OperationalError("database is locked"))
+    assert availability.report(locked, "call-writer")  # hold and retry
+    assert availability.is_up  # but /readyz stays ready: the database is there
