@@ -37,7 +37,13 @@ from ccbridge.crypto.report_signing import Ed25519ReportSigner
 from ccbridge.crypto.secret_box import SecretBox
 from ccbridge.db.access_uow import SqlAccessUnitOfWork
 from ccbridge.db.batch_writer import CallBatchWriter
-from ccbridge.db.engine import PgReadPool, create_engine, create_session_factory, ping
+from ccbridge.db.engine import (
+    PgReadPool,
+    create_engine,
+    create_session_factory,
+    on_connection_lost,
+    ping,
+)
 from ccbridge.db.event_listener import PgEventListener
 from ccbridge.db.journal import SqlEventSettings, SqlJournal
 from ccbridge.db.migrate import run_migrations_async
@@ -81,6 +87,10 @@ from ccbridge.logging_setup import configure_logging
 from ccbridge.media.sox import SoxPromptConverter
 from ccbridge.observability.health import CheckResult, Readiness
 from ccbridge.observability.metrics import Metrics
+from ccbridge.resilience.availability import DatabaseAvailability
+from ccbridge.resilience.db_errors import is_database_busy, is_database_unavailable
+from ccbridge.resilience.held import ErrorReport
+from ccbridge.resilience.supervise import supervise
 from ccbridge.services.acd import RECONCILE_INTERVAL, DriftLog, Reconciler
 from ccbridge.services.agents import AgentAdminService
 from ccbridge.services.audit import AuditRecorder
@@ -142,19 +152,33 @@ class Service:
     webhook_dispatcher: WebhookDispatcher | None = None
     read_pool: PgReadPool | None = None
     metrics: Metrics = field(default_factory=Metrics)
+    availability: DatabaseAvailability | None = None
+
+    def background_loops(self) -> list[tuple[str, Callable[[], Awaitable[object]]]]:
+        """Every loop that runs beside the HTTP server, by name."""
+        loops: list[tuple[str, Callable[[], Awaitable[object]]]] = [
+            ("db-writer", self.writer.run),
+            ("ami-client", self.ami.run),
+            ("jobs", self.jobs.run),
+            ("seat-feed", self.seat_feed.run),
+        ]
+        if self.recordings is not None:
+            loops.append(("recordings", self.recordings.run))
+        if self.webhook_dispatcher is not None:
+            loops.append(("webhooks", self.webhook_dispatcher.run))
+        if self.availability is not None:
+            loops.append(("db-availability", self.availability.run))
+        return loops
 
     async def run(self) -> None:
-        """Run until the HTTP server exits (SIGINT/SIGTERM); any task failing stops them all."""
+        """Run until the HTTP server exits (SIGINT/SIGTERM). A background loop that raises
+        is restarted with back-off (``resilience.supervise``): a database outage or a bug
+        in one loop never ends the API, AMI or FastAGI."""
+        report = self.availability.report if self.availability is not None else None
         try:
             async with asyncio.TaskGroup() as tg:
-                tg.create_task(self.writer.run(), name="db-writer")
-                tg.create_task(self.ami.run(), name="ami-client")
-                tg.create_task(self.jobs.run(), name="jobs")
-                tg.create_task(self.seat_feed.run(), name="seat-feed")
-                if self.recordings is not None:
-                    tg.create_task(self.recordings.run(), name="recordings")
-                if self.webhook_dispatcher is not None:
-                    tg.create_task(self.webhook_dispatcher.run(), name="webhooks")
+                for name, loop in self.background_loops():
+                    tg.create_task(supervise(name, loop, on_error=report), name=name)
                 await tg.create_task(self.http.serve(), name="http")
                 log.info("ccbridge_stopping")
                 await self.ami.stop()
@@ -278,16 +302,13 @@ async def run_api(settings: Settings) -> None:
     repo = CallRepository(sessions, journal)
     event_api, _dispatcher, _jobs = _events(settings, sessions, journal, hub, repo, clock)
     listener = PgEventListener(settings.database_url, journal, hub)
+    availability = database_availability(engine, Metrics(), clock)
     readiness = Readiness()
-
-    async def db_check() -> CheckResult:
-        await ping(engine)
-        return CheckResult(True)
 
     async def listener_check() -> CheckResult:
         return CheckResult(listener.listening.is_set())
 
-    readiness.add("database", db_check)
+    readiness.add("database", database_check(availability))
     readiness.add("event_listener", listener_check)
     app = create_app(
         call_store=repo,
@@ -300,13 +321,19 @@ async def run_api(settings: Settings) -> None:
     freeze_startup_heap()
     try:
         with _stop_on_signals(http):
-            listening = asyncio.create_task(listener.run(), name="event-listener")
+            loops = [
+                asyncio.create_task(supervise(name, loop, on_error=availability.report), name=name)
+                for name, loop in (
+                    ("event-listener", listener.run),
+                    ("db-availability", availability.run),
+                )
+            ]
             try:
                 await http.serve()
             finally:
-                listening.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await listening
+                for task in loops:
+                    task.cancel()
+                await asyncio.gather(*loops, return_exceptions=True)
     finally:
         await read_pool.close()
         await engine.dispose()
@@ -329,6 +356,7 @@ def build_service(
     ivr = ivr or _ivr(settings, engine, calendar)
     clock = SystemClock()
     metrics = Metrics()
+    availability = database_availability(engine, metrics, clock)
     sessions = create_session_factory(engine)
     hub = EventHub()
     read_pool = PgReadPool.for_engine(engine)
@@ -337,7 +365,10 @@ def build_service(
     )
     repo = CallRepository(sessions, journal)
     ivr.routing.callbacks.use_journal(journal)
-    writer = CallBatchWriter(repo)
+    holds = settings.holds
+    writer = CallBatchWriter(
+        repo, max_pending=holds.calls, metrics=metrics.held, on_error=availability.report
+    )
     calls = CallTrackingService(writer)
     ami = AmiClient(_ami_config(settings, ami_port))
     ami.action_observer = metrics.ami.observe_action
@@ -346,10 +377,19 @@ def build_service(
     metrics.events.watch_journal(lambda: writer.pending)
     AmiCallFeed(ami, calls, clock.now).attach()
     recording_api, recordings, recording_jobs = _recordings(
-        settings, sessions, ami, calls, repo, clock, journal
+        settings, sessions, ami, calls, repo, clock, journal, availability, metrics
     )
     seat_api, seat_feed, seat_jobs, reconciler, retirement, pbx_config = _seats(
-        settings, sessions, ami, calls, clock, calendar, ivr.tenant_status, journal
+        settings,
+        sessions,
+        ami,
+        calls,
+        clock,
+        calendar,
+        ivr.tenant_status,
+        journal,
+        availability=availability,
+        metrics=metrics,
     )
     # One tenant-status cache for credentials and inbound calls: a suspension through the API
     # stops the tenant's tokens, keys and numbers at once; a termination also retires it
@@ -360,8 +400,10 @@ def build_service(
         tenant_status=ivr.tenant_status,
         on_status_changed=retirement.on_status_changed,
     )
-    event_api, dispatcher, event_jobs = _events(settings, sessions, journal, hub, repo, clock)
-    readiness = _readiness(ami, agi, lambda: ping(engine))
+    event_api, dispatcher, event_jobs = _events(
+        settings, sessions, journal, hub, repo, clock, on_error=availability.report
+    )
+    readiness = _readiness(ami, agi, availability)
     readiness.add("acd_reconciler", _reconciler_check(reconciler))
     readiness.add("pbx_config", _pbx_config_check(pbx_config))
     readiness.add("calendar", calendar_check(calendar, clock.now))
@@ -383,7 +425,7 @@ def build_service(
         ),
     )
     http = _http_server(app, settings)
-    jobs = JobRunner()
+    jobs = JobRunner(on_error=availability.report)
     jobs.add("loop-lag", 1.0, _loop_lag_probe)
     if recordings is not None:
         metrics.events.watch_ftp(recordings.ftp_sessions)
@@ -409,6 +451,7 @@ def build_service(
         webhook_dispatcher=dispatcher,
         read_pool=read_pool,
         metrics=metrics,
+        availability=availability,
     )
 
 
@@ -440,6 +483,21 @@ def _sampler(
     return sample
 
 
+def database_availability(
+    engine: AsyncEngine, metrics: Metrics, clock: SystemClock
+) -> DatabaseAvailability:
+    """The one availability tracker of the process: told by the engine of every lost link."""
+    availability = DatabaseAvailability(
+        lambda: ping(engine),
+        is_database_unavailable,
+        clock.now,
+        metrics=metrics.db,
+        is_busy=is_database_busy,
+    )
+    on_connection_lost(engine, lambda exc: availability.report(exc, "engine"))
+    return availability
+
+
 SEAT_TICK_SECONDS = 30.0
 RETENTION_JOB_SECONDS = 3600.0
 
@@ -456,6 +514,8 @@ def _events(
     hub: EventHub,
     calls: CallRepository,
     clock: SystemClock,
+    *,
+    on_error: ErrorReport | None = None,
 ) -> tuple[EventApi, WebhookDispatcher, list[tuple[str, float, Callable[[], Awaitable[object]]]]]:
     """Wire the event journal, its readers, webhooks and the 30-day retention jobs."""
     audit = AuditRecorder(lambda: SqlAccessUnitOfWork(sessions), clock.now)
@@ -463,7 +523,9 @@ def _events(
     egress = egress_policy(settings, events)
     store = SqlWebhookStore(sessions)
     sender = HttpWebhookSender()
-    dispatcher = WebhookDispatcher(store, journal, events, sender, hub, clock, egress=egress)
+    dispatcher = WebhookDispatcher(
+        store, journal, events, sender, hub, clock, egress=egress, on_error=on_error
+    )
     webhooks = WebhookService(
         store, events, sender, journal, audit, clock, wake=dispatcher.wake, egress=egress
     )
@@ -483,6 +545,9 @@ def _seats(
     calendar: CalendarService,
     tenant_status: TenantStatusCache,
     journal: SqlJournal | None = None,
+    *,
+    availability: DatabaseAvailability | None = None,
+    metrics: Metrics | None = None,
 ) -> tuple[
     SeatApi,
     AmiSeatFeed,
@@ -545,7 +610,14 @@ def _seats(
     ami.add_login_hook(publisher.on_login)
     ami.add_login_hook(reconciler.on_login)
     ami.add_login_hook(monitor.on_login)
-    feed = AmiSeatFeed(ami, seats.call_event)
+    feed = AmiSeatFeed(
+        ami,
+        seats.call_event,
+        settings.holds.seats,
+        on_error=availability.report if availability else None,
+        wait_ready=availability.wait_up if availability else None,
+        metrics=metrics.held if metrics else None,
+    )
     feed.attach()
     api = SeatApi(
         agent_admin=AgentAdminService(
@@ -592,6 +664,8 @@ class _RecordingRuntime:
         """Connected FTP(S) sessions (0 while the FTP server is off)."""
         return self.server.sessions() if self.server is not None else 0
 
+    _resumed: bool = False
+
     async def run(self) -> None:
         """Re-encrypt under a rotated key, resume unfinished exports and off-boardings, serve
         FTP in its thread, apply answers until cancelled."""
@@ -603,8 +677,10 @@ class _RecordingRuntime:
             server.start()
             self.server = server
         try:
-            for pending in self.resume:
-                self.background(pending())
+            if not self._resumed:  # once: a restarted loop must not start them twice
+                self._resumed = True
+                for pending in self.resume:
+                    self.background(pending())
             await self.feed.run()
         finally:
             if server is not None:
@@ -646,6 +722,8 @@ def _recordings(
     repo: CallRepository,
     clock: SystemClock,
     journal: SqlJournal,
+    availability: DatabaseAvailability | None = None,
+    metrics: Metrics | None = None,
 ) -> tuple[
     RecordingApi, _RecordingRuntime, list[tuple[str, float, Callable[[], Awaitable[object]]]]
 ]:
@@ -662,7 +740,15 @@ def _recordings(
     service = RecordingService(
         store, files, AmiRecorderControl(ami), call_of, audit, clock, LinkSigner(key)
     )
-    feed = AmiRecordingFeed(ami, service.on_agent_connect, service.on_channel_gone)
+    feed = AmiRecordingFeed(
+        ami,
+        service.on_agent_connect,
+        service.on_channel_gone,
+        app_settings.holds.recordings,
+        on_error=availability.report if availability else None,
+        wait_ready=availability.wait_up if availability else None,
+        metrics=metrics.held if metrics else None,
+    )
     feed.attach()
     egress = egress_policy(app_settings, SqlEventSettings(sessions))
     exports = ExportService(
@@ -1141,9 +1227,7 @@ async def _simulator(settings: Settings, agi_port: int) -> AsyncIterator[FakeAst
         await pbx.stop()
 
 
-def _readiness(
-    ami: AmiClient, agi: FastAgiServer, db_ping: Callable[[], Awaitable[None]]
-) -> Readiness:
+def _readiness(ami: AmiClient, agi: FastAgiServer, database: DatabaseAvailability) -> Readiness:
     """Register one readiness check per dependency /readyz reports on."""
     readiness = Readiness()
 
@@ -1162,17 +1246,23 @@ def _readiness(
             },
         )
 
-    async def db_check() -> CheckResult:
-        await db_ping()
-        return CheckResult(True)
-
     async def agi_check() -> CheckResult:
         return CheckResult(agi.listening, {"port": agi.port, "active": agi.stats.active})
 
     readiness.add("ami", ami_check)
-    readiness.add("database", db_check)
+    readiness.add("database", database_check(database))
     readiness.add("fastagi", agi_check)
     return readiness
+
+
+def database_check(database: DatabaseAvailability) -> Callable[[], Awaitable[CheckResult]]:
+    """Readiness: while the database is away, why and since when (503 until it answers)."""
+
+    async def check() -> CheckResult:
+        ok, detail = await database.check()
+        return CheckResult(ok, detail)
+
+    return check
 
 
 def freeze_startup_heap() -> int:

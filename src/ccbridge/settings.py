@@ -179,6 +179,21 @@ class RecordingSettings(BaseModel):
     """Bandwidth cap of pushes to tenants' FTP servers (none by default)."""
 
 
+class HoldSettings(BaseModel):
+    """How much ccbridge holds in memory while the database is away (docs/ops.md, "Failure
+    modes"); a warning is logged at 80 % of each bound."""
+
+    calls: int = Field(100_000, ge=100)
+    """Distinct calls whose latest snapshot (with its journal events) waits to be written;
+    past it, snapshots of other calls are dropped and counted."""
+    seats: int = Field(10_000, ge=100)
+    """Agent call starts/ends waiting to be applied to seats; past it they are dropped (the
+    reconciler restores seat state from the PBX)."""
+    recordings: int = Field(10_000, ge=100)
+    """Answered calls waiting for their automatic recording to start; past it they are not
+    recorded."""
+
+
 class Settings(BaseSettings):
     """Every knob of ccbridge; nested values use ``__`` (``CCBRIDGE_AMI__HOST``)."""
 
@@ -222,6 +237,8 @@ class Settings(BaseSettings):
     """Where a call to a number no tenant holds goes: ``{"tenant": "t1", "queue": "t1-support"}``
     (none: hang up)."""
     ivr: IvrSettings = Field(default_factory=IvrSettings)
+    holds: HoldSettings = Field(default_factory=HoldSettings)
+    """Bounds of what is held in memory while the database is unavailable."""
     egress_allow_networks: list[str] = Field(default_factory=list, max_length=20)
     """Private networks (CIDR) every tenant's webhooks, exports and CRM lookups may reach;
     per-tenant networks are set by a platform admin (``allow_private``). Default: none."""

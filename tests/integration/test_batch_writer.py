@@ -8,10 +8,14 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 
 import pytest
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from structlog.testing import capture_logs
 
 from ccbridge.db.batch_writer import CallBatchWriter
+from ccbridge.db.journal import SqlJournal
 from ccbridge.db.repositories import CallRepository
 from ccbridge.domain.calls.model import CallRecord, CallState
+from ccbridge.observability.metrics import Metrics
 
 T0 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 
@@ -184,13 +188,24 @@ async def test_stop_raises_when_final_flush_keeps_failing() -> None:
     assert writer.pending == 1
 
 
-async def test_overflow_never_drops_and_asks_for_a_flush() -> None:
+async def test_past_the_bound_new_calls_are_dropped_and_held_calls_still_coalesce() -> None:
     repo = MemoryRepo()
-    writer = CallBatchWriter(repo, max_pending=5, batch_size=1000)
+    metrics = Metrics()
+    writer = CallBatchWriter(repo, max_pending=5, batch_size=1000, metrics=metrics.held)
     for i in range(10):
         writer.submit(call(f"c{i}"))
-    assert (writer.pending, writer.overflows) == (10, 5)
-    assert await writer.flush() == 10
+    assert (writer.pending, writer.overflows) == (5, 5)
+    writer.submit(call("c0", version=2))  # a held call's newer snapshot still replaces it
+    assert writer.pending == 5
+    assert (
+        metrics.registry.get_sample_value("ccbridge_held_writes_dropped_total", {"kind": "calls"})
+        == 5
+    )
+    assert metrics.registry.get_sample_value("ccbridge_held_writes", {"kind": "calls"}) == 5
+    assert await writer.flush() == 5
+    assert metrics.registry.get_sample_value("ccbridge_held_writes", {"kind": "calls"}) == 0
+    writer.submit(call("c7", version=3))  # room again: a later snapshot of a dropped call
+    assert await writer.flush() == 1
 
 
 async def test_large_backlog_is_written_in_batch_size_chunks() -> None:
@@ -200,3 +215,89 @@ async def test_large_backlog_is_written_in_batch_size_chunks() -> None:
         writer.submit(call(f"c{i}"))
     assert await writer.flush() == 10
     assert [len(b) for b in repo.batches] == [4, 4, 2]
+
+
+async def test_held_records_go_back_ahead_of_later_ones_in_their_order() -> None:
+    class FailOnce(MemoryRepo):
+        failed = False
+
+        async def upsert_many(self, records: Sequence[CallRecord]) -> int:
+            if not self.failed:
+                self.failed = True
+                writer.submit(call("late", 1))  # arrives while the failing flush runs
+                raise ConnectionError("database went away")
+            return await super().upsert_many(records)
+
+    writer = CallBatchWriter(FailOnce())
+    for i in range(3):
+        writer.submit(call(f"c{i}", 1))
+    with pytest.raises(ConnectionError):
+        await writer.flush()
+    await writer.flush()
+    repo = writer._repo
+    assert isinstance(repo, MemoryRepo)
+    assert [r.call_id for r in repo.batches[0]] == ["c0", "c1", "c2", "late"]
+
+
+async def test_failed_flush_is_reported_to_the_availability_tracker() -> None:
+    reported: list[tuple[str, str]] = []
+
+    def on_error(exc: BaseException, component: str) -> bool:
+        reported.append((type(exc).__name__, component))
+        return True
+
+    class DownOnce(MemoryRepo):
+        down = True
+
+        async def upsert_many(self, records: Sequence[CallRecord]) -> int:
+            if self.down:
+                self.down = False
+                raise ConnectionError("database went away")
+            return await super().upsert_many(records)
+
+    repo = DownOnce()
+    writer = CallBatchWriter(repo, flush_interval=0.01, retry_initial=0.01, on_error=on_error)
+    async with running(writer):
+        writer.submit(call("c1"))
+        async with asyncio.timeout(5):
+            while not repo.batches:  # noqa: ASYNC110
+                await asyncio.sleep(0.01)
+    assert reported == [("ConnectionError", "call-writer")]
+
+
+async def test_near_the_bound_a_warning_is_logged_once() -> None:
+    writer = CallBatchWriter(MemoryRepo(), max_pending=10)
+    with capture_logs() as captured:
+        for i in range(10):
+            writer.submit(call(f"c{i}"))
+    near = [e for e in captured if e["event"] == "held_writes_near_bound"]
+    assert [(e["held"], e["capacity"]) for e in near] == [(8, 10)]
+
+
+async def test_a_retry_after_an_ambiguous_commit_writes_no_event_twice(
+    session_factory: async_sessionmaker[AsyncSession],
+) -> None:
+    """The commit reached the database but its answer was lost: the whole batch is retried,
+    and neither the call rows nor the journal get anything twice."""
+    journal = SqlJournal(session_factory)
+    inner = CallRepository(session_factory, journal)
+
+    class LostAnswer:
+        lost = True
+
+        async def upsert_many(self, records: Sequence[CallRecord]) -> int:
+            written = await inner.upsert_many(records)
+            if self.lost:
+                self.lost = False
+                raise ConnectionResetError("connection lost after COMMIT")
+            return written
+
+    writer = CallBatchWriter(LostAnswer())
+    writer.submit(call("c1", 1, state=CallState.QUEUED, queued_at=T0))
+    with pytest.raises(ConnectionResetError):
+        await writer.flush()
+    assert writer.pending == 1
+    await writer.flush()
+    events = await journal.list_after("acme", 0, 100)
+    assert [(e.type, e.call_id) for e in events] == [("call.queued", "c1")]
+    assert await inner.count() == 1

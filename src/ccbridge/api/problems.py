@@ -13,6 +13,7 @@ from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ccbridge.errors import AsteriskUnavailableError, CcbridgeError, ErrorCode
+from ccbridge.resilience.db_errors import is_database_unavailable
 
 PROBLEM_JSON = "application/problem+json"
 DB_RETRY_AFTER_SECONDS = 1
@@ -140,6 +141,8 @@ async def _on_pbx_unavailable(request: Request, exc: Exception) -> JSONResponse:
 
 
 async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
+    if is_database_unavailable(exc):  # a driver's own error type, a reset, a full pool
+        return await _on_database_busy(request, exc)
     log.exception("api_unhandled_error", path=request.url.path, error=type(exc).__name__)
     return problem(
         500,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
+from collections import Counter
 from collections.abc import Awaitable, Callable
 
 import structlog
@@ -10,6 +10,8 @@ import structlog
 from ccbridge.asterisk.ami.actions import mix_monitor, mix_monitor_mute, stop_mix_monitor
 from ccbridge.asterisk.ami.client import AmiClient
 from ccbridge.asterisk.ami.codec import AmiMessage
+from ccbridge.observability.metrics import HeldBacklogMetrics
+from ccbridge.resilience.held import ErrorReport, HeldQueue
 
 log = structlog.get_logger(__name__)
 
@@ -42,7 +44,8 @@ class AmiRecorderControl:
 class AmiRecordingFeed:
     """AgentConnect starts a recording; Hangup or MixMonitorStop of the channel finalises it.
 
-    The AMI consumer only enqueues; :meth:`run` applies the answers one by one.
+    The AMI consumer only enqueues; :meth:`run` applies the answers one by one. While the
+    database is away the answers are held in order and applied when it returns.
     """
 
     def __init__(
@@ -51,12 +54,35 @@ class AmiRecordingFeed:
         on_answer: Callable[[str, str], Awaitable[object]],
         on_gone: Callable[[str], None],
         maxsize: int = 10_000,
+        *,
+        on_error: ErrorReport | None = None,
+        wait_ready: Callable[[], Awaitable[None]] | None = None,
+        metrics: HeldBacklogMetrics | None = None,
     ) -> None:
+        """Hold at most *maxsize* answers; *on_error* says which failures are outages (held)."""
         self._client = client
         self._on_answer = on_answer
         self._on_gone = on_gone
-        self._queue: asyncio.Queue[tuple[str, str]] = asyncio.Queue(maxsize)
-        self.dropped = 0
+        self._waiting: Counter[str] = Counter()
+        """Channels with an answer still held (the database was away when it came)."""
+        self._hung_up: set[str] = set()
+        """Held channels that hung up meanwhile: their recording is not started late."""
+        self.skipped_gone = 0
+        self.held: HeldQueue[tuple[str, str]] = HeldQueue(
+            "recordings",
+            self._apply,
+            capacity=maxsize,
+            on_error=on_error,
+            wait_ready=wait_ready,
+            metrics=metrics,
+            on_done=lambda answer: self._done(answer[1]),
+            log_context=lambda answer: {"call_id": answer[0]},
+        )
+
+    @property
+    def dropped(self) -> int:
+        """Answers lost because the hold was full."""
+        return self.held.dropped
 
     def attach(self) -> None:
         """Subscribe to the three events."""
@@ -69,23 +95,34 @@ class AmiRecordingFeed:
         channel = msg.get("Channel")
         if not call_id or not channel:
             return
-        try:
-            self._queue.put_nowait((call_id, channel))
-        except asyncio.QueueFull:
-            self.dropped += 1
+        if self.held.put((call_id, channel)):
+            self._waiting[channel] += 1
+        else:
             log.warning("recording_feed_overflow", call_id=call_id)
 
     def _gone(self, msg: AmiMessage) -> None:
         channel = msg.get("Channel")
         if channel:
+            if self._waiting[channel] > 0:
+                self._hung_up.add(channel)
             self._on_gone(channel)
 
+    async def _apply(self, answer: tuple[str, str]) -> None:
+        call_id, channel = answer
+        if channel in self._hung_up:
+            self.skipped_gone += 1
+            log.info("recording_start_skipped_channel_gone", call_id=call_id)
+            return
+        await self._on_answer(call_id, channel)
+
+    def _done(self, channel: str) -> None:
+        """One held answer of *channel* is dealt with."""
+        self._waiting[channel] -= 1
+        if self._waiting[channel] <= 0:
+            del self._waiting[channel]
+            self._hung_up.discard(channel)
+
     async def run(self) -> None:
-        """Start recordings for answered calls until cancelled; a failure never stops it."""
-        while True:
-            call_id, channel = await self._queue.get()
-            with structlog.contextvars.bound_contextvars(call_id=call_id):
-                try:
-                    await self._on_answer(call_id, channel)
-                except Exception:
-                    log.exception("recording_auto_start_failed")
+        """Start recordings for answered calls in order until cancelled; an outage holds
+        them, any other failure skips that one (logged)."""
+        await self.held.run()

@@ -1,18 +1,20 @@
 """Tell seats when their agent answers or finishes a queue call (AgentConnect/AgentComplete).
 
 The AMI consumer only enqueues; a separate task applies the events to the seat service, so a
-slow database never holds up the AMI stream (Asterisk drops a slow reader).
+slow database never holds up the AMI stream (Asterisk drops a slow reader). While the database
+is away the events are held in order and applied when it returns (``resilience.held``).
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 
 import structlog
 
 from ccbridge.asterisk.ami.client import AmiClient
 from ccbridge.asterisk.ami.codec import AmiMessage
+from ccbridge.observability.metrics import HeldBacklogMetrics
+from ccbridge.resilience.held import ErrorReport, HeldQueue
 
 log = structlog.get_logger(__name__)
 
@@ -23,11 +25,33 @@ CallEventHandler = Callable[[str, bool], Awaitable[None]]
 class AmiSeatFeed:
     """Queue member call starts and ends from AMI, applied in order by :meth:`run`."""
 
-    def __init__(self, client: AmiClient, handle: CallEventHandler, maxsize: int = 10_000) -> None:
+    def __init__(
+        self,
+        client: AmiClient,
+        handle: CallEventHandler,
+        maxsize: int = 10_000,
+        *,
+        on_error: ErrorReport | None = None,
+        wait_ready: Callable[[], Awaitable[None]] | None = None,
+        metrics: HeldBacklogMetrics | None = None,
+    ) -> None:
+        """Hold at most *maxsize* events; *on_error* says which failures are outages (held)."""
         self._client = client
         self._handle = handle
-        self._queue: asyncio.Queue[tuple[str, bool]] = asyncio.Queue(maxsize)
-        self.dropped = 0
+        self.held: HeldQueue[tuple[str, bool]] = HeldQueue(
+            "seats",
+            self._apply,
+            capacity=maxsize,
+            on_error=on_error,
+            wait_ready=wait_ready,
+            metrics=metrics,
+            log_context=lambda event: {"interface": event[0]},
+        )
+
+    @property
+    def dropped(self) -> int:
+        """Events lost because the hold was full."""
+        return self.held.dropped
 
     def attach(self) -> None:
         """Subscribe to the two member events."""
@@ -44,19 +68,13 @@ class AmiSeatFeed:
         interface = msg.get("Interface")
         if not interface:
             return
-        try:
-            self._queue.put_nowait((interface, started))
-        except asyncio.QueueFull:
+        if not self.held.put((interface, started)):
             # The reconciler and the next call event restore the seat state; count the loss.
-            self.dropped += 1
             log.warning("seat_feed_overflow", interface=interface)
 
+    async def _apply(self, event: tuple[str, bool]) -> None:
+        await self._handle(*event)
+
     async def run(self) -> None:
-        """Apply queued events one by one until cancelled; one failure never stops the feed."""
-        while True:
-            interface, started = await self._queue.get()
-            with structlog.contextvars.bound_contextvars(interface=interface):
-                try:
-                    await self._handle(interface, started)
-                except Exception:
-                    log.exception("seat_feed_failed", started=started)
+        """Apply events in order until cancelled; an outage holds them, a bug skips one."""
+        await self.held.run()

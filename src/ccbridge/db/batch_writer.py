@@ -1,4 +1,10 @@
-"""Batch writer: keeps database round-trips off the AMI event path and loses nothing on errors."""
+"""Batch writer: keeps database round-trips off the AMI event path and loses nothing on errors.
+
+While the database is away the snapshots stay held here (one per call: a later snapshot of a
+call replaces the earlier one, and journal events are derived from the stored record, so no
+step is lost) and are written, oldest held first, when it returns. The hold is bounded by
+distinct calls; see :class:`CallBatchWriter` and docs/ops.md, "Failure modes".
+"""
 
 from __future__ import annotations
 
@@ -13,6 +19,8 @@ from typing import Protocol
 import structlog
 
 from ccbridge.domain.calls.model import CallRecord
+from ccbridge.observability.metrics import HeldBacklogMetrics
+from ccbridge.resilience.held import NEAR_BOUND, ErrorReport
 
 log = structlog.get_logger(__name__)
 
@@ -34,13 +42,20 @@ class WriterStats:
     flush_failures: int
     last_flush_ms: float
     overflows: int
+    """Snapshots of calls not yet held that were dropped because the hold was full."""
+
+
+HELD_KIND = "calls"
 
 
 class CallBatchWriter:
     """Coalesce call snapshots by call_id and write them in batches (implements ``CallSink``).
 
-    Back-pressure policy: records are never dropped. Past ``max_pending`` distinct calls the
-    writer counts an overflow, logs, and asks the run loop to flush at once.
+    Bound: at most ``max_pending`` distinct calls are held. Past it a snapshot of a call
+    already held still replaces the held one; a snapshot of any other call is dropped,
+    counted (``overflows``, ``ccbridge_held_writes_dropped{kind="calls"}``) and logged. Each
+    snapshot is the call's whole state, so a dropped one is lost only if no later snapshot of
+    that call reaches the writer once there is room again (a call that ended while full).
     """
 
     def __init__(
@@ -52,8 +67,11 @@ class CallBatchWriter:
         max_pending: int = 100_000,
         retry_initial: float = 0.1,
         retry_max: float = 5.0,
+        metrics: HeldBacklogMetrics | None = None,
+        on_error: ErrorReport | None = None,
     ) -> None:
-        """Configure; nothing runs until :meth:`run` is scheduled."""
+        """Configure; nothing runs until :meth:`run` is scheduled. *on_error* is told every
+        failed flush (the database availability tracker)."""
         if batch_size < 1 or max_pending < 1 or flush_interval <= 0:
             raise ValueError("batch_size, max_pending and flush_interval must be positive")
         self._repo = repo
@@ -70,6 +88,12 @@ class CallBatchWriter:
         self.flush_failures = 0
         self.last_flush_ms = 0.0
         self.overflows = 0
+        self._metrics = metrics
+        self._on_error = on_error
+        self._near_bound = False
+        if metrics is not None:
+            metrics.capacity.labels(kind=HELD_KIND).set(max_pending)
+            metrics.held.labels(kind=HELD_KIND).set(0)
 
     @property
     def pending(self) -> int:
@@ -91,20 +115,43 @@ class CallBatchWriter:
         seen = self._pending.get(record.call_id)
         if seen is not None and seen.version > record.version:
             return
+        if seen is None and len(self._pending) >= self._max_pending:
+            self._drop(record)
+            return
         self._pending[record.call_id] = record
         size = len(self._pending)
-        if size > self._max_pending:
-            self.overflows += 1
-            if self.overflows == 1 or self.overflows % 1000 == 0:
+        self._held_changed()
+        if size >= self._batch_size:
+            self._wake.set()
+
+    def _drop(self, record: CallRecord) -> None:
+        """The hold is full: count and log the snapshot of a call that is not held."""
+        self.overflows += 1
+        if self._metrics is not None:
+            self._metrics.dropped.labels(kind=HELD_KIND).inc()
+        if self.overflows == 1 or self.overflows % 1000 == 0:
+            log.error(
+                "call_writer_hold_full",
+                call_id=record.call_id,
+                pending=len(self._pending),
+                max_pending=self._max_pending,
+                dropped=self.overflows,
+            )
+        self._wake.set()
+
+    def _held_changed(self) -> None:
+        """Publish the hold's size; warn once each time it crosses 80 % of the bound."""
+        size = len(self._pending)
+        if self._metrics is not None:
+            self._metrics.held.labels(kind=HELD_KIND).set(size)
+        if size >= NEAR_BOUND * self._max_pending:
+            if not self._near_bound:
+                self._near_bound = True
                 log.warning(
-                    "call_writer_overflow",
-                    pending=size,
-                    max_pending=self._max_pending,
-                    overflows=self.overflows,
+                    "held_writes_near_bound", kind=HELD_KIND, held=size, capacity=self._max_pending
                 )
-            self._wake.set()
-        elif size >= self._batch_size:
-            self._wake.set()
+        elif self._near_bound and size < NEAR_BOUND * self._max_pending / 2:
+            self._near_bound = False
 
     async def flush(self) -> int:
         """Write everything pending now, in ``batch_size`` chunks; raise if a chunk fails.
@@ -120,6 +167,7 @@ class CallBatchWriter:
         if not self._pending:
             return 0
         taken, self._pending = self._pending, {}
+        self._held_changed()
         batch = list(taken.values())
         written = 0
         started = time.perf_counter()
@@ -138,11 +186,16 @@ class CallBatchWriter:
         return written
 
     def _requeue(self, records: Sequence[CallRecord]) -> None:
-        """Put unwritten records back, yielding to newer versions submitted during the flush."""
+        """Put unwritten records back ahead of what arrived during the flush (they are older),
+        each yielding to a newer version of the same call submitted meanwhile."""
+        arrived = self._pending
+        held: dict[str, CallRecord] = {}
         for record in records:
-            newer = self._pending.get(record.call_id)
-            if newer is None or newer.version < record.version:
-                self._pending[record.call_id] = record
+            newer = arrived.pop(record.call_id, None)
+            held[record.call_id] = newer if newer and newer.version > record.version else record
+        held.update(arrived)
+        self._pending = held
+        self._held_changed()
 
     async def run(self) -> None:
         """Flush every ``flush_interval`` or on demand until :meth:`stop`; retry with back-off.
@@ -162,6 +215,8 @@ class CallBatchWriter:
             try:
                 await self.flush()
             except Exception as exc:  # the loop must survive any storage error
+                if self._on_error is not None:
+                    self._on_error(exc, "call-writer")
                 log.warning(
                     "call_writer_flush_failed",
                     error=repr(exc),

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any
 
 import asyncpg  # type: ignore[import-untyped]
 from sqlalchemy import event, make_url, text
-from sqlalchemy.engine import URL
+from sqlalchemy.engine import URL, ExceptionContext
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -76,6 +77,20 @@ def create_engine(url: str, *, echo: bool = False, null_pool: bool = False) -> A
     if backend == "sqlite":
         event.listen(engine.sync_engine, "connect", _set_sqlite_pragmas)
     return engine
+
+
+def on_connection_lost(engine: AsyncEngine, notify: Callable[[BaseException], object]) -> None:
+    """Call *notify* with every error of *engine* that means the database link is gone (a
+    disconnect, a refused connect), whichever component's query met it. A failed pre-ping is
+    left out: it is the pool replacing a stale connection, and the reconnect follows."""
+
+    def handle_error(context: ExceptionContext) -> None:
+        if context.is_pre_ping:
+            return
+        if context.is_disconnect or context.connection is None:
+            notify(context.original_exception)
+
+    event.listen(engine.sync_engine, "handle_error", handle_error)
 
 
 def create_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

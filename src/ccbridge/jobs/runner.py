@@ -39,9 +39,17 @@ class PeriodicJob:
 class JobRunner:
     """Run periodic jobs side by side; back off a failing job up to ``max_backoff``."""
 
-    def __init__(self, *, max_backoff: float = 300.0) -> None:
+    def __init__(
+        self,
+        *,
+        max_backoff: float = 300.0,
+        on_error: Callable[[BaseException, str], bool] | None = None,
+    ) -> None:
+        """*on_error* is told each failure; when it says "the database is away" the failure
+        is logged as a warning without a traceback (the outage is reported once, elsewhere)."""
         self._jobs: list[PeriodicJob] = []
         self._max_backoff = max_backoff
+        self._on_error = on_error
 
     def add(
         self,
@@ -93,8 +101,14 @@ class JobRunner:
                 job.stats.failures += 1
                 job.stats.consecutive_failures += 1
                 job.stats.last_error = f"{type(exc).__name__}: {exc}"
+                outage = self._on_error(exc, f"job:{job.name}") if self._on_error else False
                 if job.stats.consecutive_failures == 1:
-                    log.exception("job_failed", job=job.name)
+                    if outage:
+                        log.warning(
+                            "job_failed_database_unavailable", job=job.name, error=repr(exc)
+                        )
+                    else:
+                        log.exception("job_failed", job=job.name)
                 backoff = job.interval * 2 ** min(job.stats.consecutive_failures, 10)
                 delay = min(backoff, self._max_backoff) * random.uniform(0.8, 1.2)
             else:

@@ -53,6 +53,7 @@ class ActiveFlowCache:
         self._by_tenant: dict[str, list[ActiveFlow]] = {}
         self._first_load = asyncio.Lock()
         self.reloads = 0
+        self.refresh_failures = 0
 
     async def flow_for(
         self, tenant_id: str, did: str, flow_id: str | None = None
@@ -82,7 +83,16 @@ class ActiveFlowCache:
         if now - self._checked_at < self._check_every:
             return
         self._checked_at = now
-        await self._reload_if_changed()
+        try:
+            await self._reload_if_changed()
+        except Exception as exc:
+            # The database is away: calls keep running the flows already loaded (FastAGI
+            # answers from memory); the check is tried again after ``check_every``.
+            self.refresh_failures += 1
+            if self.refresh_failures == 1 or self.refresh_failures % 100 == 0:
+                log.warning(
+                    "ivr_flows_refresh_failed", error=repr(exc), failures=self.refresh_failures
+                )
 
     async def _reload_if_changed(self) -> None:
         stamp = await self._flows.state_stamp()

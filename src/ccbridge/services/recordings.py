@@ -89,7 +89,7 @@ class RecordingService:
         self._delay = finalise_delay
         self._active: dict[str, str] = {}
         """Recorded channel → recording id (a hangup of that channel finalises it)."""
-        self._tasks: set[asyncio.Task[Recording]] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
         self._answered: dict[str, str] = {}
         """Answered call → its caller channel (what API control records)."""
         self._links_used: dict[str, int] = {}
@@ -196,12 +196,21 @@ class RecordingService:
         """The recorded channel hung up (or MixMonitor stopped): finalise in the background."""
         for call_id in [c for c, ch in self._answered.items() if ch == channel]:
             del self._answered[call_id]
-        rec_id = self._active.get(channel)
+        # Forget the channel now: if finalising fails (the database is away), the periodic
+        # ``finalise_stale`` job must see the row as no longer recording and finish it.
+        rec_id = self._active.pop(channel, None)
         if rec_id is None:
             return
-        task = asyncio.get_running_loop().create_task(self.finalise(rec_id))
+        task = asyncio.get_running_loop().create_task(self._finalise_logged(rec_id))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    async def _finalise_logged(self, recording_id: str) -> None:
+        """Finalise after a hang-up; a failure is logged and left to ``finalise_stale``."""
+        try:
+            await self.finalise(recording_id)
+        except Exception as exc:
+            log.warning("recording_finalise_deferred", id=recording_id, error=repr(exc))
 
     async def idle(self) -> None:
         """Wait for background finalisations (tests, shutdown)."""

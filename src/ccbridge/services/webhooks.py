@@ -30,6 +30,8 @@ from ccbridge.domain.time import Clock
 from ccbridge.domain.webhooks import retry, signing
 from ccbridge.domain.webhooks.targets import TargetRefusedError, check_url
 from ccbridge.errors import CcbridgeError, ErrorCode, NotFoundError
+from ccbridge.resilience.backoff import Backoff
+from ccbridge.resilience.held import ErrorReport
 from ccbridge.services.audit import AuditRecorder
 from ccbridge.services.egress import EgressPolicy
 from ccbridge.services.event_hub import EventHub
@@ -291,8 +293,11 @@ class WebhookDispatcher:
         idle_wait: float = IDLE_WAIT,
         refresh: float = 5.0,
         egress: EgressPolicy | None = None,
+        on_error: ErrorReport | None = None,
     ) -> None:
+        """*on_error* is told each failed storage read (the database availability tracker)."""
         self._store = store
+        self._on_error = on_error
         self._journal = journal
         self._events = events
         self._egress = egress or EgressPolicy(events)
@@ -307,16 +312,25 @@ class WebhookDispatcher:
         self._changed = asyncio.Event()
         self.sent = 0
         self.failed = 0
+        self.storage_errors = 0
 
     def wake(self) -> None:
         """Re-read subscriptions now (after a create, update or delete)."""
         self._changed.set()
 
     async def run(self) -> None:
-        """Supervise the workers until cancelled."""
+        """Supervise the workers until cancelled; while the subscriptions cannot be read (the
+        database is away) the running workers keep going and the read is tried again."""
+        backoff = Backoff(initial=min(1.0, self._refresh), maximum=max(30.0, self._refresh))
         try:
             while True:
-                await self._sync_workers()
+                try:
+                    await self._sync_workers()
+                except Exception as exc:
+                    self._storage_error(exc, "webhook-dispatcher")
+                    await self._sleep(backoff.next_delay())
+                    continue
+                backoff.reset()
                 self._changed.clear()
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(self._refresh):
@@ -338,21 +352,32 @@ class WebhookDispatcher:
                     self._worker(ep.tenant, ep_id), name=f"webhook-{ep_id}"
                 )
 
+    def _storage_error(self, exc: Exception, component: str) -> None:
+        """Count and report a failed read or write; a bug gets its traceback logged."""
+        self.storage_errors += 1
+        outage = self._on_error(exc, component) if self._on_error is not None else False
+        if outage:
+            log.warning("webhook_storage_unavailable", component=component, error=repr(exc))
+        else:
+            log.error("webhook_storage_error", component=component, exc_info=exc)
+
     async def _worker(self, tenant: str, endpoint_id: str) -> None:
+        backoff = Backoff(initial=1.0, maximum=30.0)
         while True:
             try:
                 idle = await self.step(tenant, endpoint_id)
+                if idle is not None and idle > 0:
+                    ep = await self._store.get(tenant, endpoint_id)
+                    await self._hub.wait(tenant, ep.cursor if ep else 0, idle)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # a storage hiccup must not kill the endpoint's queue
-                log.warning("webhook_worker_error", endpoint=endpoint_id, error=repr(exc))
-                await self._sleep(1.0)
+                self._storage_error(exc, "webhook-worker")
+                await self._sleep(backoff.next_delay())
                 continue
+            backoff.reset()
             if idle is None:
                 return
-            if idle > 0:
-                ep = await self._store.get(tenant, endpoint_id)
-                await self._hub.wait(tenant, ep.cursor if ep else 0, idle)
 
     async def backlog(self) -> list[tuple[str, str, int]]:
         """``(tenant, endpoint, events)``: journal events after each enabled endpoint's cursor.

@@ -7,8 +7,10 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import cast
 
+import asyncpg  # type: ignore[import-untyped]
 import httpx
 import pytest
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.exc import OperationalError
 
 from ccbridge.api.app import create_app
@@ -223,6 +225,55 @@ async def test_locked_database_is_503_with_retry_after(readiness: Readiness) -> 
     body = resp.json()
     assert body["code"] == "DATABASE_UNAVAILABLE"
     assert "nothing was changed" in body["detail"]
+
+
+class _BrokenStore(MemoryCallStore):
+    """A store whose read raises ``error`` (a driver error during the request)."""
+
+    def __init__(self, error: Exception) -> None:
+        super().__init__()
+        self.error = error
+
+    async def get(self, call_id: str, tenant: str | None = None) -> CallRecord | None:
+        raise self.error
+
+
+def _invalidated() -> Exception:
+    err = sa_exc.InterfaceError("SELECT …", {}, Exception("connection is closed"))
+    err.connection_invalidated = True
+    return err
+
+
+@pytest.mark.parametrize(
+    ("error", "status"),
+    [
+        pytest.param(_invalidated(), 503, id="sqlalchemy-connection-invalidated"),
+        pytest.param(
+            asyncpg.ConnectionDoesNotExistError("connection was closed"), 503, id="asyncpg-closed"
+        ),
+        pytest.param(ConnectionResetError(104, "reset by peer"), 503, id="reset"),
+        pytest.param(sa_exc.TimeoutError("QueuePool limit reached"), 503, id="pool-timeout"),
+        pytest.param(ValueError("a bug"), 500, id="programming-error-is-still-500"),
+    ],
+)
+async def test_driver_errors_answer_503_never_500(
+    readiness: Readiness, error: Exception, status: int
+) -> None:
+    app = create_app(
+        call_store=_BrokenStore(error),
+        readiness=readiness,
+        access=cast(AccessService, None),
+        jwt=JwtCodec("unit-test-secret-unit-test-secret"),
+    )
+    app.dependency_overrides[principal] = lambda: PLATFORM
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+        resp = await c.get("/api/v1/calls/1795433100.1")
+    assert resp.status_code == status
+    assert resp.headers["content-type"] == "application/problem+json"
+    if status == 503:
+        assert resp.headers["retry-after"] == "1"
+        assert resp.json()["code"] == "DATABASE_UNAVAILABLE"
 
 
 async def test_routes_of_unwired_services_are_404_not_500(client: httpx.AsyncClient) -> None:

@@ -10,9 +10,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ccbridge.asterisk.ami.normalize import normalize
-from ccbridge.domain.calls.events import ChannelHungUp, TelephonyEvent
+from ccbridge.domain.calls.events import CallerAbandoned, ChannelHungUp, TelephonyEvent
 from ccbridge.domain.calls.model import CallRecord, CallState
 from ccbridge.domain.calls.tracker import CallTracker, agent_no_from_member
+from ccbridge.domain.journal.derive import call_events
+from ccbridge.domain.journal.types import EventType
 from tests.support.captures import capture_messages
 
 NOW = datetime(2026, 11, 23, tzinfo=UTC)
@@ -59,6 +61,32 @@ def test_abandoned_call_is_abandoned_with_hold_start() -> None:
     assert call.skill_group == "sales"
     assert call.agent_no is None
     assert call.ended_at is not None
+
+
+def test_an_abandoned_call_ends_when_the_caller_gives_up_whatever_the_batching() -> None:
+    """QueueCallerAbandon may come before the caller's Hangup (the fake PBX sends it so). A
+    snapshot written between the two must already carry ``ended_at`` (the abandon moment), or
+    its call.abandoned event takes the call's start time, and a differently batched run (a
+    database outage) records another time for the same event."""
+    call_id = "1795433144.40"
+    events = _events("queue-call-and-sip")
+    abandon = next(e for e in events if isinstance(e, CallerAbandoned) and e.linkedid == call_id)
+    events.remove(abandon)
+    first_hangup = next(
+        i for i, e in enumerate(events) if isinstance(e, ChannelHungUp) and e.linkedid == call_id
+    )
+    events.insert(first_hangup, abandon)
+    tracker = CallTracker()
+    tracker.apply_all(events[: first_hangup + 1])
+    between = {r.call_id: r for r in tracker.all_calls()}[call_id]
+    assert (between.state, between.ended_at) == (CallState.ABANDONED, abandon.at)
+    tracker.apply_all(events[first_hangup + 1 :])
+    final = {r.call_id: r for r in tracker.all_calls()}[call_id]
+    assert (final.state, final.ended_at) == (CallState.ABANDONED, abandon.at)
+    for snapshot in (between, final):
+        derived = call_events(None, replace(snapshot, tenant="t1"))
+        [event] = [e for e in derived if e.type is EventType.CALL_ABANDONED]
+        assert event.occurred_at == abandon.at
 
 
 def test_chinese_caller_and_tenant_variable_from_call_centre_capture() -> None:

@@ -52,3 +52,39 @@ async def test_calls_during_the_first_load_get_the_flow_and_share_one_load() -> 
     flows = await asyncio.gather(*calls)
     assert all(f is not None and (f.flow_id, f.revision) == ("main", 1) for f in flows)
     assert (revisions.stamp_reads, cache.reloads) == (1, 1)
+
+
+class FlakyRevisions(SlowRevisions):
+    """Answers, then goes away like a database cut off from ccbridge."""
+
+    def __init__(self, document: dict[str, Any]) -> None:
+        super().__init__(document)
+        self.release.set()
+        self.down = False
+
+    async def state_stamp(self) -> tuple[int, datetime | None]:
+        if self.down:
+            self.stamp_reads += 1
+            raise ConnectionRefusedError("database unreachable")
+        return await super().state_stamp()
+
+
+async def test_calls_keep_the_loaded_flows_while_the_database_is_away() -> None:
+    codec = YamlJsonFlowCodec()
+    body = (FLOWS_DIR / "main_menu_bilingual.yaml").read_bytes()
+    revisions = FlakyRevisions(codec.load(body, "application/yaml"))
+    cache = ActiveFlowCache(
+        cast(IvrFlowRepo, revisions),
+        cast(PromptRepo, NoPrompts()),
+        codec,
+        prompts_root="/p",
+        check_every=0,
+    )
+    assert await cache.flow_for("t1", "4008001234") is not None
+    revisions.down = True
+    during = [await cache.flow_for("t1", "4008001234") for _ in range(3)]
+    assert all(f is not None and (f.flow_id, f.revision) == ("main", 1) for f in during)
+    assert cache.refresh_failures == 3  # each call tried the database, none failed for it
+    revisions.down = False
+    assert await cache.flow_for("t1", "4008001234") is not None
+    assert cache.reloads == 1  # the stamp did not change: nothing reloaded

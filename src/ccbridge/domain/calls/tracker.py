@@ -294,8 +294,13 @@ def reduce_call(record: CallRecord | None, event: TelephonyEvent) -> CallRecord:
             rec = _fill(rec, skill_group=event.queue)
         case CallerAbandoned():
             # Abandon outranks a plain hangup: the origin's Hangup may be processed first.
+            # The call ends when the caller gives up: ``ended_at`` is set with the state, so
+            # the call.abandoned event has the same time however snapshots were batched.
             if rec.state is not CallState.ABANDONED and rec.answered_at is None:
-                rec = replace(rec, state=CallState.ABANDONED, end_reason="abandoned")
+                rec = _fill(
+                    replace(rec, state=CallState.ABANDONED, end_reason="abandoned"),
+                    ended_at=event.at,
+                )
         case ChannelHungUp():
             pass
     return rec

@@ -1,0 +1,1 @@
+"""Staying up through outages: supervised loops, the database's availability, held work."""
