@@ -183,6 +183,8 @@ class HoldSettings(BaseModel):
     """How much ccbridge holds in memory while the database is away (docs/ops.md, "Failure
     modes"); a warning is logged at 80 % of each bound."""
 
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
     calls: int = Field(100_000, ge=100)
     """Distinct calls whose latest snapshot (with its journal events) waits to be written;
     past it, snapshots of other calls are dropped and counted."""

@@ -56,6 +56,7 @@ from ccbridge.services.calls import CallTrackingService
 from ccbridge.services.tenants import AccessService
 from ccbridge.settings import AgiSettings, RouteSettings, Settings
 from ccbridge.testing.call_generator import SimulatorConfig
+from ccbridge.testing.demo import seed_numbers
 from ccbridge.testing.fake_pbx import FakeAsterisk, demo_dids
 from tests.integration.conftest import asyncpg_dsn, pg_execute
 from tests.support.ami_rig import fake_pbx_client, running
@@ -222,7 +223,12 @@ async def _traffic_through_a_cut(
             did: RouteSettings(tenant=r.tenant, queue=r.queue) for did, r in demo_dids().items()
         },
     )
-    _ivr, agi = build_ivr_fastagi(settings, engine, build_calendar_service(engine))
+    ivr, agi = build_ivr_fastagi(settings, engine, build_calendar_service(engine))
+    # Inbound numbers live in the database (assigned over the API); seed the demo ones as
+    # `ccbridge serve --simulate-pbx` does, before the cut.
+    demo = {did: (r.tenant, r.queue) for did, r in demo_dids().items()}
+    await seed_numbers(ivr.routing.number_repo, demo, clock.now())
+    ivr.routing.directory.invalidate()
     dispatcher = world.dispatcher(refresh=0.2, on_error=availability.report)
     await agi.start()
     loops = [

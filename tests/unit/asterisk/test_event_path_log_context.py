@@ -50,6 +50,6 @@ async def test_a_seat_feed_failure_names_the_interface_it_was_handling() -> None
             await running
 
     assert [e["interface"] for e in logs if e["event"] == "handling"] == ["PJSIP/1101"]
-    failed = next(e for e in logs if e["event"] == "seat_feed_failed")
+    failed = next(e for e in logs if e["event"] == "held_write_failed")
     assert failed["interface"] == "PJSIP/1101"
-    assert failed["started"] is True
+    assert failed["kind"] == "seats"
