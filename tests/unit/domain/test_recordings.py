@@ -139,6 +139,15 @@ def test_signed_links_bind_tenant_recording_and_expiry() -> None:
         signer.verify(grant, sig, now + timedelta(minutes=5))
 
 
+@pytest.mark.parametrize("forged", ["é" * 43, "\u00a0", "签名", "\udcff"])
+def test_a_non_ascii_signature_is_refused_not_a_crash(forged: str) -> None:
+    signer = LinkSigner(b"k" * 32)
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    grant = DownloadGrant("t1", "abc", int((now + timedelta(minutes=5)).timestamp()))
+    with pytest.raises(BadSignatureError):
+        signer.verify(grant, forged, now)
+
+
 def test_report_signature_and_passwords() -> None:
     manifest = {"tenant": "t9", "recordings": [{"id": "a", "sha256": "00"}], "n": 1}
     sig = sign_report(b"key", manifest)

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import FileResponse
 
+from ccbridge.api.downloads import RangeFileResponse
 from ccbridge.api.schemas.calls import decode_cursor
 from ccbridge.api.schemas.recordings import (
     ControlIn,
@@ -179,7 +180,7 @@ async def download(
         )
     except BadSignatureError as exc:
         raise AccessDeniedError(str(exc)) from None
-    return FileResponse(
+    return RangeFileResponse(
         path,
         media_type="audio/wav",
         filename=f"{rec.call_id}.wav",

@@ -47,7 +47,9 @@ class LinkSigner:
 
     def verify(self, grant: DownloadGrant, signature: str, now: datetime) -> None:
         """Raise :class:`BadSignatureError` unless *signature* matches and has not expired."""
-        if not hmac.compare_digest(self._mac(grant), signature):
+        # Bytes, not str: compare_digest refuses non-ASCII str (a TypeError, i.e. a 500).
+        given = signature.encode("utf-8", "replace")
+        if not hmac.compare_digest(self._mac(grant).encode(), given):
             raise BadSignatureError("the link signature is not valid")
         if now.timestamp() >= grant.expires:
             raise BadSignatureError("the link has expired")
