@@ -916,6 +916,7 @@ def _ami_config(settings: Settings, port: int | None) -> AmiConfig:
         secret=ami.secret.get_secret_value(),
         auth="plain" if ami.auth == "plain" else "md5",
         ping_interval=ami.ping_interval,
+        max_missed_pongs=ami.max_missed_pongs,
         action_timeout=ami.action_timeout,
     )
 

@@ -29,6 +29,10 @@ class AmiSettings(BaseModel):
     secret: SecretStr = SecretStr("ccbridge-dev-secret")
     auth: str = Field("md5", pattern="^(md5|plain)$")
     ping_interval: float = Field(5.0, gt=0)
+    """Seconds between heartbeat pings."""
+    max_missed_pongs: int = Field(2, ge=1, le=100)
+    """Pings unanswered in a row that drop a (half-open) link; it is detected at most
+    ``ping_interval * (max_missed_pongs + 1)`` after its last pong: 15 s by default."""
     action_timeout: float = Field(10.0, gt=0)
 
     @field_validator("host", mode="before")

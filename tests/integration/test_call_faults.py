@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -19,8 +18,9 @@ from ccbridge.testing.fake_pbx import FakeAsterisk
 from tests.fakes.calls import MemoryCallStore
 from tests.support.ami_rig import fake_pbx_client, running
 from tests.support.fault_proxy import FaultProxy
+from tests.support.ticks import CountingTicks
 
-PING = 0.1  # scaled heartbeat: production is 5 s with a 15 s detection budget
+PING = 0.1  # a fast heartbeat: production pings every 5 s (a 15 s detection budget)
 
 
 async def until(cond: Callable[[], bool], limit: float = 5.0) -> None:
@@ -40,6 +40,7 @@ class Rig:
     store: MemoryCallStore
     service: CallTrackingService
     feed: AmiCallFeed
+    ticks: CountingTicks
 
     def record(self, call_id: str) -> CallRecord:
         return self.store.records[call_id]
@@ -71,14 +72,17 @@ async def rig() -> AsyncIterator[Rig]:
     )
     await pbx.start()
     proxy = await FaultProxy("127.0.0.1", pbx.ami_port).start()
-    client = fake_pbx_client(proxy.port, action_timeout=1.0, ping_interval=PING, backoff_max=0.2)
+    ticks = CountingTicks()
+    client = fake_pbx_client(
+        proxy.port, tick=ticks, action_timeout=1.0, ping_interval=PING, backoff_max=0.2
+    )
     store = MemoryCallStore()
     service = CallTrackingService(store)
     feed = AmiCallFeed(client, service, lambda: datetime.now(UTC))
     feed.attach()
     try:
         async with running(client, synced_within=3):
-            yield Rig(pbx, proxy, client, store, service, feed)
+            yield Rig(pbx, proxy, client, store, service, feed, ticks)
     finally:
         await proxy.close()
         await pbx.stop()
@@ -124,11 +128,11 @@ async def test_half_open_is_detected_and_calls_ended_meanwhile_are_reconciled_on
     await until(lambda: all(rig.state(i) is CallState.CONNECTED for i in ids))
     reconnects = rig.client.status.reconnects
     rig.proxy.blackhole()
-    started = time.monotonic()
+    before = rig.ticks.passed
+    await until(lambda: not rig.client.status.logged_in, limit=15)
+    # Counted in heartbeat ticks: (max_missed_pongs + 1) intervals, 15 s at the production 5 s.
+    assert rig.ticks.passed - before <= rig.client.config.max_missed_pongs + 1
     await until(lambda: rig.client.status.reconnects > reconnects, limit=15)
-    detected_after = time.monotonic() - started
-    # Two missed pongs at PING seconds each: the 15 s budget at the production 5 s interval.
-    assert detected_after <= 3 * PING + 0.5
     await until(lambda: not _live(rig, short))
     assert all(not rig.record(i).state.is_final for i in short)  # nothing seen yet
     rig.proxy.restore()
