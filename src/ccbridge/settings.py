@@ -77,6 +77,10 @@ class ApiSettings(BaseModel):
 
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=0, le=65535)
+    shutdown_grace_seconds: int = Field(10, ge=0, le=300)
+    """On SIGTERM, how long open responses may take to finish before they are cancelled
+    (event streams end at once); the final flush runs after. Keep it below the container's
+    stop grace period (``stop_grace_period: 30s`` in docker/compose.yaml)."""
 
 
 DEV_JWT_SECRET = "ccbridge-dev-jwt-secret-change-me"  # noqa: S105 (refused in prod)
