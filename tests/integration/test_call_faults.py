@@ -7,6 +7,7 @@ import asyncio
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
@@ -14,7 +15,7 @@ from ccbridge.asterisk.ami.client import AmiClient
 from ccbridge.asterisk.call_feed import AmiCallFeed
 from ccbridge.domain.calls.model import CallRecord, CallState
 from ccbridge.services.calls import CallTrackingService
-from ccbridge.testing.fake_pbx import FakeAsterisk
+from ccbridge.testing.fake_pbx import SHIPPED_CHANNELVARS, FakeAsterisk
 from tests.fakes.calls import MemoryCallStore
 from tests.support.ami_rig import fake_pbx_client, running
 from tests.support.fault_proxy import FaultProxy
@@ -178,3 +179,35 @@ async def test_a_failing_subscriber_does_not_cost_the_tracker_any_event(rig: Rig
     rec = rig.record(ids[0])
     assert (rec.skill_group, rec.callee) == ("t1-sales", "4008001234")
     assert rec.agent_no in {"1001", "1002"}
+
+
+async def test_a_call_first_seen_in_the_resync_names_its_tenant() -> None:
+    """A call already up when ccbridge logs in (a restart, or `ccbridge serve` whose simulator
+    placed it before AMI synced) is known only from CoreShowChannels: the tenant comes from
+    the ``ChanVariable`` headers that manager.conf ``channelvars`` adds, as on a real PBX."""
+    pbx = FakeAsterisk(
+        users={"ccbridge": "secret"}, agi_url=None, seed=7, time_scale=0.01, auth_fail_delay=0
+    )
+    await pbx.start()
+    try:
+        handle = await pbx.simulator.place_call(did="4008005678", talk_seconds=300.0)
+        await until(
+            lambda: any(
+                ch.linkedid == handle.linkedid and ch.variables.get("CCB_TENANT")
+                for ch in pbx.model.channels.values()
+            )
+        )
+        client = fake_pbx_client(pbx.ami_port)
+        store = MemoryCallStore()
+        AmiCallFeed(client, CallTrackingService(store), lambda: datetime.now(UTC)).attach()
+        async with running(client, synced_within=10):
+            await until(lambda: handle.linkedid in store.records)
+            assert store.records[handle.linkedid].tenant == "t2"
+    finally:
+        await pbx.stop()
+
+
+def test_the_simulator_reports_the_channelvars_the_shipped_manager_conf_sets() -> None:
+    conf = Path(__file__).parents[2] / "asterisk" / "manager.d" / "ccbridge.conf"
+    line = next(ln for ln in conf.read_text().splitlines() if ln.startswith("channelvars"))
+    assert tuple(v.strip() for v in line.split("=", 1)[1].split(",")) == SHIPPED_CHANNELVARS

@@ -6,7 +6,7 @@ What ``ccbridge serve --simulate-pbx`` and tests start instead of a real Asteris
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import structlog
 
@@ -73,6 +73,11 @@ def demo_dids() -> dict[str, DidRoute]:
     }
 
 
+SHIPPED_CHANNELVARS = ("CCB_TENANT", "CCB_DID", "CCB_QUEUE")
+"""``channelvars`` of asterisk/manager.d/ccbridge.conf: a real PBX set up as documented sends
+them with every channel event, so a call first seen in a resync still names its tenant."""
+
+
 class FakeAsterisk:
     """A stand-alone fake Asterisk 22: AMI on TCP, FastAGI calls out, simulated traffic."""
 
@@ -91,10 +96,11 @@ class FakeAsterisk:
         config: SimulatorConfig | None = None,
         auth_fail_delay: float = 1.0,
         write_timeout: float = 0.1,
+        channelvars: Sequence[str] = SHIPPED_CHANNELVARS,
     ) -> None:
         if clock is None:
             clock = time.time if time_scale == 1.0 else ScaledClock(time_scale)
-        self.model = PbxModel(clock, demo_queues() if queues is None else queues)
+        self.model = PbxModel(clock, demo_queues() if queues is None else queues, channelvars)
         self.ami = FakeAmiServer(
             self.model,
             host=ami_host,
