@@ -7,6 +7,7 @@ import contextlib
 import gc
 import os
 import signal
+import socket
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -189,6 +190,7 @@ class Service:
         finally:
             await self.jobs.run_final()  # after the FastAGI server stopped: no new records
             await self.writer.stop()
+            log.info("final_flush_done", pending=self.writer.pending)
             if self.read_pool is not None:
                 await self.read_pool.close()
 
@@ -201,13 +203,24 @@ class _HttpServer(uvicorn.Server):
     """uvicorn without its signal capture: uvicorn re-raises SIGTERM once it has stopped,
     which would kill the process before the batch writer's final flush."""
 
+    def __init__(self, config: uvicorn.Config, hub: EventHub) -> None:
+        super().__init__(config)
+        self._hub = hub
+
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
         """Leave signals to :func:`_stop_on_signals`."""
         yield
 
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        """End the event streams first: uvicorn waits for open responses, and an SSE
+        response never ends by itself (then the grace period cancels what is left)."""
+        log.info("http_stopping", open_connections=len(self.server_state.connections))
+        self._hub.close()
+        await super().shutdown(sockets)
 
-def _http_server(app: FastAPI, settings: Settings) -> _HttpServer:
+
+def _http_server(app: FastAPI, settings: Settings, hub: EventHub) -> _HttpServer:
     """uvicorn on the configured address; our JSON logs, no lifespan (we own start and stop)."""
     return _HttpServer(
         uvicorn.Config(
@@ -217,7 +230,9 @@ def _http_server(app: FastAPI, settings: Settings) -> _HttpServer:
             log_config=None,
             access_log=False,
             lifespan="off",
-        )
+            timeout_graceful_shutdown=settings.api.shutdown_grace_seconds,
+        ),
+        hub,
     )
 
 
@@ -317,7 +332,7 @@ async def run_api(settings: Settings) -> None:
         jwt=JwtCodec(settings.auth.jwt_secret.get_secret_value()),
         event_api=event_api,
     )
-    http = _http_server(app, settings)
+    http = _http_server(app, settings, hub)
     freeze_startup_heap()
     try:
         with _stop_on_signals(http):
@@ -424,7 +439,7 @@ def build_service(
             callbacks=ivr.routing.callbacks,
         ),
     )
-    http = _http_server(app, settings)
+    http = _http_server(app, settings, hub)
     jobs = JobRunner(on_error=availability.report)
     jobs.add("loop-lag", 1.0, _loop_lag_probe)
     if recordings is not None:
@@ -1183,6 +1198,7 @@ def _ami_config(settings: Settings, port: int | None) -> AmiConfig:
         secret=ami.secret.get_secret_value(),
         auth="plain" if ami.auth == "plain" else "md5",
         ping_interval=ami.ping_interval,
+        max_missed_pongs=ami.max_missed_pongs,
         action_timeout=ami.action_timeout,
     )
 

@@ -36,7 +36,10 @@ class AmiSettings(BaseModel):
     auth: str = Field("md5", pattern="^(md5|plain)$")
     """``md5`` (challenge/response) or ``plain``."""
     ping_interval: float = Field(5.0, gt=0)
-    """Seconds between pings; two missed pongs count as a dead link."""
+    """Seconds between heartbeat pings."""
+    max_missed_pongs: int = Field(2, ge=1, le=100)
+    """Pings unanswered in a row that drop a (half-open) link; it is detected at most
+    ``ping_interval * (max_missed_pongs + 1)`` after its last pong: 15 s by default."""
     action_timeout: float = Field(10.0, gt=0)
     """Seconds an action may wait for its response."""
 
@@ -95,6 +98,10 @@ class ApiSettings(BaseModel):
     """Bind address (``0.0.0.0`` in a container)."""
     port: int = Field(8000, ge=0, le=65535)
     """Port of the API, ``/healthz`` and ``/readyz``."""
+    shutdown_grace_seconds: int = Field(10, ge=0, le=300)
+    """On SIGTERM, how long open responses may take to finish before they are cancelled
+    (event streams end at once); the final flush runs after. Keep it below the container's
+    stop grace period (``stop_grace_period: 30s`` in docker/compose.yaml)."""
 
 
 DEV_JWT_SECRET = "ccbridge-dev-jwt-secret-change-me"  # noqa: S105 (refused in prod)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
 
@@ -16,6 +16,7 @@ from ccbridge.testing.fake_ami import FakeAmiServer
 from ccbridge.testing.fake_pbx import demo_queues
 from ccbridge.testing.pbx_model import PbxModel
 from tests.support.fault_proxy import FaultProxy
+from tests.support.ticks import CountingTicks
 
 
 async def until(cond: Callable[[], bool], limit: float = 3.0) -> None:
@@ -42,7 +43,9 @@ async def proxy(pbx: FakeAmiServer) -> AsyncIterator[FaultProxy]:
     await fp.close()
 
 
-def client_for(port: int, **kw: float) -> AmiClient:
+def client_for(
+    port: int, tick: Callable[[float], Awaitable[None]] = asyncio.sleep, **kw: float
+) -> AmiClient:
     return AmiClient(
         AmiConfig(
             host="127.0.0.1",
@@ -54,7 +57,8 @@ def client_for(port: int, **kw: float) -> AmiClient:
             ping_interval=kw.get("ping_interval", 5.0),
             backoff_initial=0.01,
             backoff_max=0.1,
-        )
+        ),
+        tick=tick,
     )
 
 
@@ -101,22 +105,22 @@ async def test_connection_reset_reconnects_and_reruns_hooks(
         assert (await client.send_action(act.ping())).get("Ping") == "Pong"
 
 
-async def test_half_open_detected_within_scaled_budget(
+async def test_half_open_detected_within_the_heartbeat_budget(
     pbx: FakeAmiServer, proxy: FaultProxy
 ) -> None:
-    # ping 0.1 s stands for 5 s: the 15 s budget scales to 0.3 s
-    client = client_for(proxy.port, ping_interval=0.1)
+    ticks = CountingTicks()
+    client = client_for(proxy.port, tick=ticks, ping_interval=0.1)
     resync = Resync()
     client.add_login_hook(resync)
     async with running(client):
         proxy.blackhole()
-        loop = asyncio.get_running_loop()
-        t0 = loop.time()
-        await until(lambda: not client.status.logged_in, limit=2)
-        assert loop.time() - t0 <= 0.3 + 0.15
+        before = ticks.passed
+        await until(lambda: not client.status.logged_in, limit=10)
+        # Counted in heartbeat ticks, not seconds: (max_missed_pongs + 1) intervals = 15 s.
+        assert ticks.passed - before <= client.config.max_missed_pongs + 1
         proxy.restore()
-        await until(lambda: resync.runs == 2, limit=3)
-        await client.wait_synced(3)
+        await until(lambda: resync.runs == 2, limit=10)
+        await client.wait_synced(10)
 
 
 async def test_shutdown_and_restart_resync(pbx: FakeAmiServer) -> None:

@@ -4,10 +4,10 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
@@ -15,12 +15,13 @@ from ccbridge.asterisk.ami.client import AmiClient
 from ccbridge.asterisk.call_feed import AmiCallFeed
 from ccbridge.domain.calls.model import CallRecord, CallState
 from ccbridge.services.calls import CallTrackingService
-from ccbridge.testing.fake_pbx import FakeAsterisk
+from ccbridge.testing.fake_pbx import SHIPPED_CHANNELVARS, FakeAsterisk
 from tests.fakes.calls import MemoryCallStore
 from tests.support.ami_rig import fake_pbx_client, running
 from tests.support.fault_proxy import FaultProxy
+from tests.support.ticks import CountingTicks
 
-PING = 0.1  # scaled heartbeat: production is 5 s with a 15 s detection budget
+PING = 0.1  # a fast heartbeat: production pings every 5 s (a 15 s detection budget)
 
 
 async def until(cond: Callable[[], bool], limit: float = 5.0) -> None:
@@ -40,6 +41,7 @@ class Rig:
     store: MemoryCallStore
     service: CallTrackingService
     feed: AmiCallFeed
+    ticks: CountingTicks
 
     def record(self, call_id: str) -> CallRecord:
         return self.store.records[call_id]
@@ -71,14 +73,17 @@ async def rig() -> AsyncIterator[Rig]:
     )
     await pbx.start()
     proxy = await FaultProxy("127.0.0.1", pbx.ami_port).start()
-    client = fake_pbx_client(proxy.port, action_timeout=1.0, ping_interval=PING, backoff_max=0.2)
+    ticks = CountingTicks()
+    client = fake_pbx_client(
+        proxy.port, tick=ticks, action_timeout=1.0, ping_interval=PING, backoff_max=0.2
+    )
     store = MemoryCallStore()
     service = CallTrackingService(store)
     feed = AmiCallFeed(client, service, lambda: datetime.now(UTC))
     feed.attach()
     try:
         async with running(client, synced_within=3):
-            yield Rig(pbx, proxy, client, store, service, feed)
+            yield Rig(pbx, proxy, client, store, service, feed, ticks)
     finally:
         await proxy.close()
         await pbx.stop()
@@ -124,11 +129,11 @@ async def test_half_open_is_detected_and_calls_ended_meanwhile_are_reconciled_on
     await until(lambda: all(rig.state(i) is CallState.CONNECTED for i in ids))
     reconnects = rig.client.status.reconnects
     rig.proxy.blackhole()
-    started = time.monotonic()
+    before = rig.ticks.passed
+    await until(lambda: not rig.client.status.logged_in, limit=15)
+    # Counted in heartbeat ticks: (max_missed_pongs + 1) intervals, 15 s at the production 5 s.
+    assert rig.ticks.passed - before <= rig.client.config.max_missed_pongs + 1
     await until(lambda: rig.client.status.reconnects > reconnects, limit=15)
-    detected_after = time.monotonic() - started
-    # Two missed pongs at PING seconds each: the 15 s budget at the production 5 s interval.
-    assert detected_after <= 3 * PING + 0.5
     await until(lambda: not _live(rig, short))
     assert all(not rig.record(i).state.is_final for i in short)  # nothing seen yet
     rig.proxy.restore()
@@ -174,3 +179,35 @@ async def test_a_failing_subscriber_does_not_cost_the_tracker_any_event(rig: Rig
     rec = rig.record(ids[0])
     assert (rec.skill_group, rec.callee) == ("t1-sales", "4008001234")
     assert rec.agent_no in {"1001", "1002"}
+
+
+async def test_a_call_first_seen_in_the_resync_names_its_tenant() -> None:
+    """A call already up when ccbridge logs in (a restart, or `ccbridge serve` whose simulator
+    placed it before AMI synced) is known only from CoreShowChannels: the tenant comes from
+    the ``ChanVariable`` headers that manager.conf ``channelvars`` adds, as on a real PBX."""
+    pbx = FakeAsterisk(
+        users={"ccbridge": "secret"}, agi_url=None, seed=7, time_scale=0.01, auth_fail_delay=0
+    )
+    await pbx.start()
+    try:
+        handle = await pbx.simulator.place_call(did="4008005678", talk_seconds=300.0)
+        await until(
+            lambda: any(
+                ch.linkedid == handle.linkedid and ch.variables.get("CCB_TENANT")
+                for ch in pbx.model.channels.values()
+            )
+        )
+        client = fake_pbx_client(pbx.ami_port)
+        store = MemoryCallStore()
+        AmiCallFeed(client, CallTrackingService(store), lambda: datetime.now(UTC)).attach()
+        async with running(client, synced_within=10):
+            await until(lambda: handle.linkedid in store.records)
+            assert store.records[handle.linkedid].tenant == "t2"
+    finally:
+        await pbx.stop()
+
+
+def test_the_simulator_reports_the_channelvars_the_shipped_manager_conf_sets() -> None:
+    conf = Path(__file__).parents[2] / "asterisk" / "manager.d" / "ccbridge.conf"
+    line = next(ln for ln in conf.read_text().splitlines() if ln.startswith("channelvars"))
+    assert tuple(v.strip() for v in line.split("=", 1)[1].split(",")) == SHIPPED_CHANNELVARS

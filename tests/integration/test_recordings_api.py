@@ -214,6 +214,24 @@ async def test_signed_download_with_range_expiry_and_audit(world: World) -> None
     assert downloads[0].detail["range"] is None  # the first request's
 
 
+async def test_an_invalid_range_is_ignored_and_a_non_ascii_signature_is_refused(
+    world: World,
+) -> None:
+    c, rec = world.client, world.recs[0]
+    data = (world.files.root / rec.path).read_bytes()
+    resp = await c.post(f"/api/v1/recordings/{rec.id}/link?ttl_seconds=60", headers=world.t1)
+    url = resp.json()["url"]
+    for invalid in ("bytes", "items=0-10", "bytes=", "bytes=x-y", "bytes=10-5", "bytes=-"):
+        full = await c.get(url, headers={"Range": invalid})
+        assert full.status_code == 200, (invalid, full.status_code)  # RFC 9110: ignored
+        assert full.content == data
+    sig = url.rsplit("sig=", 1)[1]
+    for forged in ("%C3%A9" * 43, "%E7%AD%BE", sig[:-1] + "%C3%A9"):
+        refused = await c.get(url.replace(f"sig={sig}", f"sig={forged}"))
+        assert refused.status_code == 403, refused.text
+        assert refused.headers["content-type"] == "application/problem+json"
+
+
 async def test_a_seeking_player_is_audited_once_per_link(world: World) -> None:
     c, rec = world.client, world.recs[0]
     data = (world.files.root / rec.path).read_bytes()

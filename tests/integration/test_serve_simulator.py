@@ -7,11 +7,13 @@ process with SIGTERM and checks that it exits cleanly.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import signal
 import socket
+import sqlite3
 import stat
 import subprocess
 import sys
@@ -60,8 +62,8 @@ def _ccbridge() -> list[str]:
     return [exe] if exe else [sys.executable, "-m", "ccbridge"]
 
 
-def test_serve_with_simulator_shows_calls_within_30_seconds(tmp_path: Path) -> None:
-    api_port, agi_port = _free_port(), _free_port()
+def _serve(tmp_path: Path, api_port: int, agi_port: int) -> subprocess.Popen[bytes]:
+    """`ccbridge serve` on SQLite with the simulator, in *tmp_path*, logging to serve.log."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("CCBRIDGE_")}
     env |= {
         "CCBRIDGE_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'ccbridge.db'}",
@@ -71,10 +73,15 @@ def test_serve_with_simulator_shows_calls_within_30_seconds(tmp_path: Path) -> N
         "CCBRIDGE_SIMULATOR__TALK_SECONDS_MIN": "1",
         "CCBRIDGE_SIMULATOR__TALK_SECONDS_MAX": "3",
     }
-    log = (tmp_path / "serve.log").open("w")
-    proc = subprocess.Popen(
-        [*_ccbridge(), "serve"], cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT
-    )
+    with (tmp_path / "serve.log").open("w") as log:
+        return subprocess.Popen(
+            [*_ccbridge(), "serve"], cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT
+        )
+
+
+def test_serve_with_simulator_shows_calls_within_30_seconds(tmp_path: Path) -> None:
+    api_port, agi_port = _free_port(), _free_port()
+    proc = _serve(tmp_path, api_port, agi_port)
     base = f"http://127.0.0.1:{api_port}"
     try:
         deadline = time.monotonic() + 30
@@ -120,10 +127,81 @@ def test_serve_with_simulator_shows_calls_within_30_seconds(tmp_path: Path) -> N
         finally:
             if proc.poll() is None:
                 proc.kill()
-            log.close()
     output = (tmp_path / "serve.log").read_text()
     assert code == 0, output[-3000:]
     assert '"ccbridge_stopped"' in output
     assert "Traceback" not in output
     assert '"dev_api_key_created"' in output
     assert key not in output, "the dev key must never be logged"
+
+
+def _wait_ready(proc: subprocess.Popen[bytes], base: str, log: Path) -> None:
+    """Until /readyz answers 200 (a hang guard of 60 s, not a performance bound)."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, log.read_text()[-3000:]
+        with contextlib.suppress(OSError):
+            if _get(f"{base}/readyz")[0] == 200:
+                return
+        time.sleep(0.3)
+    raise AssertionError("not ready: " + log.read_text()[-3000:])
+
+
+def _open_stream(port: int, key: str) -> socket.socket:
+    """An SSE client that has read the stream's first bytes (so the response is open)."""
+    sock = socket.create_connection(("127.0.0.1", port), timeout=30)
+    sock.sendall(
+        b"GET /api/v1/events/stream?tenant=t1 HTTP/1.1\r\nHost: x\r\n"
+        b"Authorization: Bearer " + key.encode() + b"\r\n\r\n"
+    )
+    head = b""
+    while b": connected" not in head:
+        chunk = sock.recv(4096)
+        assert chunk, head
+        head += chunk
+    assert head.startswith(b"HTTP/1.1 200"), head
+    return sock
+
+
+def _read_to_eof(sock: socket.socket) -> bytes:
+    """Whatever the server still sends until it closes the stream (30 s hang guard)."""
+    got = b""
+    with contextlib.suppress(ConnectionResetError):
+        while chunk := sock.recv(65536):
+            got += chunk
+    return got
+
+
+def test_sigterm_with_sse_clients_ends_the_streams_and_flushes(tmp_path: Path) -> None:
+    api_port, agi_port = _free_port(), _free_port()
+    proc = _serve(tmp_path, api_port, agi_port)
+    log = tmp_path / "serve.log"
+    base = f"http://127.0.0.1:{api_port}"
+    try:
+        _wait_ready(proc, base, log)
+        key = (tmp_path / ".ccbridge-dev-key").read_text().strip()
+        streams = [_open_stream(api_port, key) for _ in range(3)]
+        _, page = _get(f"{base}/api/v1/calls?limit=100", key)
+        proc.send_signal(signal.SIGTERM)
+        # A hang guard only: without the fix the process never exits (the streams hold it).
+        code = proc.wait(timeout=60)
+        for sock in streams:
+            _read_to_eof(sock)  # the server ended the stream: EOF, not a timeout
+            sock.close()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    output = log.read_text()
+    assert code == 0, output[-3000:]
+    assert "timeout graceful shutdown exceeded" not in output  # the streams ended themselves
+    lines = [json.loads(line) for line in output.splitlines() if line.startswith("{")]
+    events = [line["event"] for line in lines]
+    assert events.index("http_stopping") < events.index("final_flush_done")
+    assert events.index("final_flush_done") < events.index("ccbridge_stopped")
+    flushed = next(line for line in lines if line["event"] == "final_flush_done")
+    assert flushed["pending"] == 0
+    with sqlite3.connect(tmp_path / "ccbridge.db") as db:
+        (stored,) = db.execute("SELECT count(*) FROM calls").fetchone()
+    assert stored >= len(page["items"])
+    assert "Traceback" not in output

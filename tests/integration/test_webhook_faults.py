@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from collections.abc import Awaitable
 from dataclasses import replace
 from datetime import timedelta
@@ -106,13 +105,12 @@ async def test_receiver_down_ten_simulated_minutes_then_back(engine: AsyncEngine
         await _subscribe(world, url)
         stored = await _write_calls(world, range(5))
         dispatcher = world.dispatcher(sleep=simulated_sleep, idle_wait=0.05, refresh=0.05)
-        started = time.monotonic()
         async with _running(dispatcher.run()):
-            await eventually(lambda: len(receiver.delivered()) >= len(stored), within=20)
+            # A hang guard: ten minutes of back-off pass on the simulated clock only.
+            await eventually(lambda: len(receiver.delivered()) >= len(stored), within=30)
             more = await _write_calls(world, range(5, 7))  # after recovery: on time
             await eventually(lambda: len(receiver.delivered()) >= len(stored) + len(more))
             await cursor_reaches(world, "t1", more[-1].seq)
-        real = time.monotonic() - started
 
     delivered = [r.headers["webhook-id"] for r in receiver.delivered()]
     everything = stored + more
@@ -120,8 +118,7 @@ async def test_receiver_down_ten_simulated_minutes_then_back(engine: AsyncEngine
     assert len(delivered) == len(set(delivered))  # and, here, none twice
     assert _in_order_per_call(delivered, everything)
     failures = [r for r in receiver.received if r.answered == 503]
-    assert clock.now() >= back_at  # ten simulated minutes passed …
-    assert real < 20  # … in a few real seconds
+    assert clock.now() >= back_at  # ten minutes passed, all of them through the injected sleep
     # Exponential back-off: 5 s · 2ⁿ with jitter reaches 10 min in about 8 attempts, not 120.
     assert 4 <= len(failures) <= 12, len(failures)
     log = await world.store.deliveries((await world.store.list("t1"))[0].id, limit=500)
@@ -134,28 +131,32 @@ async def test_slow_receiver_does_not_delay_other_endpoints_or_the_journal(
 ) -> None:
     world = await build_world(engine)
     await allow_loopback(world, "t1")
-    slow, fast = Receiver(delay=30.0), Receiver()
+    crm_hangs = asyncio.Event()  # the slow CRM answers nothing until the test is over
+
+    async def hang(_request: object) -> None:
+        await crm_hangs.wait()
+
+    slow, fast = Receiver(before_answer=hang), Receiver()
     async with serve(slow) as slow_url, serve(fast) as fast_url:
         await _subscribe(world, slow_url)
         await _subscribe(world, fast_url)
         dispatcher = world.dispatcher(idle_wait=0.05, refresh=0.05)
-        async with _running(dispatcher.run()):
-            started = time.monotonic()
-            stored = await _write_calls(world, range(10))
-            write_s = time.monotonic() - started
-            await eventually(lambda: len(fast.delivered()) >= len(stored), within=3)
-            fast_s = time.monotonic() - started
-            assert len(slow.received) == 1  # stuck on its first event
-            assert slow.delivered() == []
-            # Journal writes (the AMI path's transactions) stay fast while the CRM hangs.
-            t0 = time.monotonic()
-            await _write_calls(world, range(10, 11))
-            assert time.monotonic() - t0 < 1.0
+        try:
+            async with _running(dispatcher.run()):
+                stored = await _write_calls(world, range(10))
+                # A hang guard only: were the fast endpoint queued behind the slow one, it
+                # would wait for an answer that never comes.
+                await eventually(lambda: len(fast.delivered()) >= len(stored), within=30)
+                assert len(slow.received) == 1  # stuck on its first event
+                assert slow.delivered() == []
+                # Journal writes (the AMI path's transactions) complete while the CRM hangs.
+                await _write_calls(world, range(10, 11))
+                assert slow.delivered() == []
+        finally:
+            crm_hangs.set()
     assert [r.headers["webhook-id"] for r in fast.delivered()][: len(stored)] == [
         e.id for e in stored
     ]
-    assert fast_s < 3.0, fast_s
-    assert write_s < 3.0, write_s
 
 
 async def test_killed_mid_delivery_resumes_without_loss(engine: AsyncEngine) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from ccbridge.asterisk.ami.client import AmiClient, AmiConfig
@@ -21,9 +21,11 @@ TEST_DEFAULTS: dict[str, Any] = {
 }
 
 
-def fake_pbx_client(port: int, **overrides: Any) -> AmiClient:
+def fake_pbx_client(
+    port: int, tick: Callable[[float], Awaitable[None]] = asyncio.sleep, **overrides: Any
+) -> AmiClient:
     """A client for the fake PBX on ``port``; keyword arguments override the fast defaults."""
-    return AmiClient(AmiConfig(**{**TEST_DEFAULTS, "port": port, **overrides}))
+    return AmiClient(AmiConfig(**{**TEST_DEFAULTS, "port": port, **overrides}), tick=tick)
 
 
 @contextlib.asynccontextmanager

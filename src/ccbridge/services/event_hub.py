@@ -51,6 +51,17 @@ class EventHub:
         self._size = buffer
         self._tenants: dict[str, _Tenant] = {}
         self.published = 0
+        self.closed = False
+        """Set at shutdown: streams and long-polls end instead of waiting for more."""
+
+    def close(self) -> None:
+        """Shutdown: wake every waiter; readers see :attr:`closed` and end their answer.
+
+        Without it an SSE stream never ends, and the HTTP server waits for it forever.
+        Webhook workers just wake once; the service stops them with everything else.
+        """
+        self.closed = True
+        self._wake(set(self._tenants))
 
     def _tenant(self, tenant: str) -> _Tenant:
         state = self._tenants.get(tenant)
@@ -150,8 +161,12 @@ class EventHub:
 
     def watched(self, tenant: str) -> bool:
         """Whether a long-poll or stream of *tenant* is waiting for its next event."""
+        return self.waiting(tenant) > 0
+
+    def waiting(self, tenant: str) -> int:
+        """How many long-polls, streams and webhook workers of *tenant* wait right now."""
         state = self._tenants.get(tenant)
-        return state is not None and state.waiters > 0
+        return 0 if state is None else state.waiters
 
     def skip_to(self, tenant: str, last: int) -> None:
         """Note that *tenant* has events up to *last* without holding them (nobody waits for

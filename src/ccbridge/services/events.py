@@ -191,11 +191,12 @@ class EventService:
         while True:
             page = await self.read(tenant, after, limit, types=types)
             left = deadline - time.monotonic()
-            if not page and left > 0 and not await self._hub.wait(tenant, after, left):
+            waiting = not page and left > 0 and not self._hub.closed
+            if waiting and not await self._hub.wait(tenant, after, left):
                 # Timed out: one last look (another process may have written).
                 page = await self.read(tenant, after, limit, types=types)
                 left = 0
-            if page or left <= 0:
+            if page or left <= 0 or self._hub.closed:
                 return [await self.visible(tenant, e) for e in page]
 
     async def stream(
@@ -206,8 +207,9 @@ class EventService:
         ping_every: float = 15.0,
         batch: int = 500,
     ) -> AsyncIterator[bytes | None]:
-        """Yield SSE frames after *after* forever, every frame available at once joined into
-        one chunk (one write per wake-up, however many events); ``None`` is a keep-alive tick.
+        """Yield SSE frames after *after* until the hub closes, every frame available at once
+        joined into one chunk (one write per wake-up, however many events); ``None`` is a
+        keep-alive tick.
 
         A reader that falls behind holds no queue: it reads on by cursor (the hub's memory,
         then the database), so a slow consumer costs only its own socket buffer.
@@ -218,6 +220,8 @@ class EventService:
             if count:
                 cursor = end
                 yield chunk
+            if self._hub.closed:
+                return  # shutdown: the client resumes elsewhere with Last-Event-ID
             if count >= batch:
                 continue
             if not await self._hub.wait(tenant, cursor, ping_every):

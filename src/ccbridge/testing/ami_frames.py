@@ -38,7 +38,8 @@ def event_tv(now: float) -> str:
 
 
 def channel_fields(ch: Channel, prefix: str = "") -> Fields:
-    """The channel snapshot block (``Channel`` … ``Linkedid``), optionally ``Dest``-prefixed."""
+    """The channel snapshot block (``Channel`` … ``Linkedid``), optionally ``Dest``-prefixed,
+    then ``ChanVariable: NAME=value`` for each ``channelvars`` name (empty when unset)."""
     return [
         (f"{prefix}Channel", ch.name),
         (f"{prefix}ChannelState", str(ch.state)),
@@ -54,6 +55,7 @@ def channel_fields(ch: Channel, prefix: str = "") -> Fields:
         (f"{prefix}Priority", str(ch.priority)),
         (f"{prefix}Uniqueid", ch.uniqueid),
         (f"{prefix}Linkedid", ch.linkedid),
+        *((f"{prefix}ChanVariable", f"{v}={ch.variables.get(v, '')}") for v in ch.reported_vars),
     ]
 
 

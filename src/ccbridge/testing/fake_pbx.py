@@ -6,7 +6,7 @@ What ``ccbridge serve --simulate-pbx`` and tests start instead of a real Asteris
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import structlog
@@ -75,6 +75,11 @@ def demo_dids() -> dict[str, DidRoute]:
     }
 
 
+SHIPPED_CHANNELVARS = ("CCB_TENANT", "CCB_DID", "CCB_QUEUE")
+"""``channelvars`` of asterisk/manager.d/ccbridge.conf: a real PBX set up as documented sends
+them with every channel event, so a call first seen in a resync still names its tenant."""
+
+
 class FakeAsterisk:
     """A stand-alone fake Asterisk 22: AMI on TCP, FastAGI calls out, simulated traffic."""
 
@@ -94,6 +99,7 @@ class FakeAsterisk:
         auth_fail_delay: float = 1.0,
         write_timeout: float = 0.1,
         queues_conf: Path | None = None,
+        channelvars: Sequence[str] = SHIPPED_CHANNELVARS,
     ) -> None:
         """``queues`` are built in (the admin's own); ``queues_conf`` is the file this PBX
         reads at start and on ``QueueReload`` (includes resolved from its folder)."""
@@ -101,7 +107,9 @@ class FakeAsterisk:
             clock = time.time if time_scale == 1.0 else ScaledClock(time_scale)
         self.queues_conf = queues_conf
         read = (lambda: read_queue_specs(queues_conf)) if queues_conf is not None else None
-        self.model = PbxModel(clock, demo_queues() if queues is None else queues, read)
+        self.model = PbxModel(
+            clock, demo_queues() if queues is None else queues, read, channelvars=channelvars
+        )
         self.ami = FakeAmiServer(
             self.model,
             host=ami_host,

@@ -6,7 +6,7 @@ changes into frames, so the same state answers ``QueueStatus`` and drives calls.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 UNKNOWN = "<unknown>"
@@ -99,6 +99,8 @@ class Channel:
     created_at: float = 0.0
     bridge_id: str = ""
     variables: dict[str, str] = field(default_factory=dict)
+    reported_vars: tuple[str, ...] = ()
+    """manager.conf ``channelvars``: every snapshot of this channel carries them."""
     recording_file: str | None = None
     recording_muted: bool = False
 
@@ -242,8 +244,11 @@ class PbxModel:
         clock: Callable[[], float],
         queues: list[QueueSpec] | None = None,
         config: Callable[[], list[QueueSpec]] | None = None,
+        channelvars: Sequence[str] = (),
     ) -> None:
         self.clock = clock
+        self.channelvars = tuple(channelvars)
+        """manager.conf ``channelvars``: reported as ``ChanVariable`` on every channel event."""
         self.ids = IdAllocator(clock)
         self.channels: dict[str, Channel] = {}
         self.queues: dict[str, Queue] = {}
@@ -440,6 +445,7 @@ class PbxModel:
             caller_num=caller_num,
             caller_name=caller_name,
             created_at=self.clock(),
+            reported_vars=self.channelvars,
         )
         self.channels[name] = channel
         return channel

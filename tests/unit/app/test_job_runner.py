@@ -4,8 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Callable
 
 from ccbridge.jobs.runner import JobRunner
+
+
+async def _until(cond: Callable[[], bool]) -> None:
+    """Wait for a condition, not for a number of seconds (a 30 s hang guard)."""
+    async with asyncio.timeout(30):
+        while not cond():  # noqa: ASYNC110
+            await asyncio.sleep(0.001)
 
 
 async def test_failing_job_is_retried_and_others_keep_running() -> None:
@@ -23,7 +31,7 @@ async def test_failing_job_is_retried_and_others_keep_running() -> None:
     bad_job = runner.add("bad", 0.005, bad)
     runner.add("good", 0.005, good)
     task = asyncio.create_task(runner.run())
-    await asyncio.sleep(0.3)
+    await _until(lambda: calls["bad"] >= 4 and calls["good"] >= 10)
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await task
@@ -52,7 +60,7 @@ async def test_on_stop_jobs_run_once_more_at_shutdown_even_after_a_failing_one()
     runner.add("call-log", 3600.0, flush, on_stop=True)
     runner.add("tick", 3600.0, tick)
     task = asyncio.create_task(runner.run())
-    await asyncio.sleep(0.05)  # every job ran once at start
+    await _until(lambda: all(job.stats.runs for job in runner.jobs))  # each ran once at start
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await task

@@ -85,7 +85,7 @@ async def test_hazard4_half_open_connection_is_detected(server: MiniAmi) -> None
     client = AmiClient(config(server.port, ping_interval=0.05))
     async with running(client):
         server.answer_pings = False
-        await until(lambda: server.connections >= 2, limit=1.0)  # 2 misses x 0.05 s + slack
+        await until(lambda: server.connections >= 2, limit=10.0)  # a hang guard only
         server.answer_pings = True
         await client.wait_synced(2)
         assert client.status.reconnects >= 1

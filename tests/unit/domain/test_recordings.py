@@ -139,13 +139,13 @@ def test_signed_links_bind_tenant_recording_and_expiry() -> None:
         signer.verify(grant, sig, now + timedelta(minutes=5))
 
 
-@pytest.mark.parametrize("sig", ["签名", "\udcff", "é" * 43])
-def test_a_non_ascii_signature_is_a_bad_link_not_a_crash(sig: str) -> None:
+@pytest.mark.parametrize("forged", ["é" * 43, "\u00a0", "签名", "\udcff"])
+def test_a_non_ascii_signature_is_refused_not_a_crash(forged: str) -> None:
     signer = LinkSigner(b"k" * 32)
     now = datetime(2026, 1, 1, tzinfo=UTC)
     grant = DownloadGrant("t1", "abc", int((now + timedelta(minutes=5)).timestamp()))
-    with pytest.raises(BadSignatureError, match="not valid"):
-        signer.verify(grant, sig, now)
+    with pytest.raises(BadSignatureError):
+        signer.verify(grant, forged, now)
 
 
 def test_report_signature_and_passwords() -> None:

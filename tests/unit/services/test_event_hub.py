@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import time
 from datetime import UTC, datetime
 
 from ccbridge.domain.journal.types import StoredEvent
@@ -33,24 +32,41 @@ def test_reads_after_the_first_published_cursor_only() -> None:
     assert hub.last_seq("t1") == 8
 
 
+async def _settle() -> None:
+    """Let every ready task run (ordering, not time)."""
+    for _ in range(5):
+        await asyncio.sleep(0)
+
+
 async def test_wait_wakes_on_publish_and_times_out_otherwise() -> None:
     hub = EventHub()
-    started = time.monotonic()
-    assert await hub.wait("t1", 0, 0.05) is False
-    assert time.monotonic() - started >= 0.04
+    assert await hub.wait("t1", 0, 0.01) is False  # nothing came: timed out
 
-    async def later() -> None:
-        await asyncio.sleep(0.05)
-        hub.publish([ev("t2", 1)])  # another tenant does not wake t1
-        await asyncio.sleep(0.05)
-        hub.publish([ev("t1", 1)])
+    waiter = asyncio.create_task(hub.wait("t1", 0, 60))
+    await _settle()
+    assert hub.watched("t1")
+    hub.publish([ev("t2", 1)])  # another tenant does not wake t1
+    await _settle()
+    assert not waiter.done()
+    hub.publish([ev("t1", 1)])
+    await _settle()
+    assert waiter.done()
+    assert waiter.result() is True
+    assert not hub.watched("t1")
+    assert await hub.wait("t1", 0, 60) is True  # already past the cursor: at once
 
-    task = asyncio.create_task(later())
-    started = time.monotonic()
-    assert await hub.wait("t1", 0, 5) is True
-    assert 0.08 <= time.monotonic() - started < 1
-    await task
-    assert await hub.wait("t1", 0, 5) is True  # already past the cursor: at once
+
+async def test_close_wakes_every_waiter_and_says_closed() -> None:
+    hub = EventHub()
+    hub.publish([ev("t1", 1), ev("t2", 1)])
+    waiters = [asyncio.create_task(hub.wait(t, 1, 60)) for t in ("t1", "t2", "t1")]
+    await _settle()
+    assert not any(w.done() for w in waiters)
+    assert not hub.closed
+    hub.close()
+    await _settle()
+    assert all(w.done() for w in waiters)
+    assert hub.closed
 
 
 def test_reads_find_the_cursor_by_bisection_across_gaps_and_both_halves() -> None:

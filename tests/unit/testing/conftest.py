@@ -136,7 +136,8 @@ class AmiTestClient:
 
 @pytest.fixture
 async def pbx() -> AsyncIterator[FakeAsterisk]:
-    fake = FakeAsterisk(agi_url=None, seed=7, time_scale=0.001, auth_fail_delay=0.0)
+    # channelvars=(): the captures compared with were taken before manager.conf set them.
+    fake = FakeAsterisk(agi_url=None, seed=7, time_scale=0.001, auth_fail_delay=0.0, channelvars=())
     await fake.start()
     try:
         yield fake

@@ -163,7 +163,9 @@ async def test_queue_status_lists_everything(client: AmiTestClient, pbx: FakeAst
     for q in pbx.model.queues.values():
         for m in q.members.values():
             m.paused = True  # nobody answers: the caller must show up as a QueueEntry
-    await asyncio.sleep(0.05)
+    async with asyncio.timeout(10):  # a hang guard: wait for the caller to reach the queue
+        while not any(q.entries for q in pbx.model.queues.values()):  # noqa: ASYNC110
+            await asyncio.sleep(0.005)
     await client.send(Action="QueueStatus", ActionID="qs")
     frames = await client.until(lambda m: m.event == "QueueStatusComplete")
     frames = [f for f in frames if f.action_id == "qs"]
@@ -313,7 +315,7 @@ async def test_slow_reader_is_dropped_after_writetimeout() -> None:
                 await asyncio.sleep(0)
             if not fake.ami.sessions or fake.ami.dropped_slow:
                 break
-        for _ in range(100):
+        for _ in range(500):  # a hang guard (10 s), not a time limit
             if fake.ami.dropped_slow:
                 break
             await asyncio.sleep(0.02)

@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
+from ccbridge.api.schemas.bounds import Int64
 from ccbridge.api.schemas.seats import (
     AgentIn,
     AgentNo,
@@ -66,7 +67,7 @@ async def list_agents(
     tenant_id: TenantPath,
     _who: Annotated[Principal, Depends(require("agents:read"))],
     after: Annotated[str | None, Query(max_length=32)] = None,
-    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
+    limit: Annotated[Int64, Query(ge=1, le=MAX_PAGE)] = 100,
 ) -> list[AgentOut]:
     """Agents ordered by 工号; pass the last 工号 as ``after`` for the next page."""
     return [AgentOut.of(a) for a in await _svc(request).list_agents(tenant_id, after, limit)]
@@ -134,7 +135,7 @@ async def list_skill_groups(
     tenant_id: TenantPath,
     _who: Annotated[Principal, Depends(require("agents:read"))],
     after: Annotated[str | None, Query(max_length=40)] = None,
-    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
+    limit: Annotated[Int64, Query(ge=1, le=MAX_PAGE)] = 100,
 ) -> list[SkillGroupOut]:
     """Skill groups ordered by name."""
     groups = await _svc(request).list_groups(tenant_id, after, limit)

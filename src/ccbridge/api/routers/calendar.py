@@ -8,13 +8,14 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Request
 from pydantic import BaseModel, ConfigDict, Field
 
+from ccbridge.api.schemas.bounds import Int64
 from ccbridge.api.security import require
 from ccbridge.domain.access import Principal
 from ccbridge.services.calendar import CalendarInvalidError, CalendarService, CalendarView
 
 router = APIRouter(prefix="/api/v1/calendar", tags=["leases"])
 
-Year = Annotated[int, Path(ge=2000, le=2100, description="The calendar year")]
+Year = Annotated[Int64, Path(ge=2000, le=2100, description="The calendar year")]
 Dates = Annotated[list[date], Field(max_length=366)]
 _RESPONSES: dict[int | str, dict[str, Any]] = {
     403: {"description": "Only the platform admin changes the calendar"},

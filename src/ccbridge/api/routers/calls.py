@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 
+from ccbridge.api.schemas.bounds import Int64
 from ccbridge.api.schemas.calls import CallOut, CallPage, decode_cursor, encode_cursor
 from ccbridge.api.security import require
 from ccbridge.domain.access import Principal, scoped_tenant
@@ -30,7 +31,7 @@ async def list_calls(
     who: CallsReader,
     tenant: Annotated[str | None, Query(max_length=64)] = None,
     state: CallState | None = None,
-    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
+    limit: Annotated[Int64, Query(ge=1, le=MAX_PAGE)] = 50,
     cursor: Annotated[str | None, Query(max_length=512)] = None,
 ) -> CallPage:
     """Keyset-paginated list; pass ``next_cursor`` back as ``cursor`` for the next page.

@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
+from ccbridge.api.schemas.bounds import Int64
 from ccbridge.api.schemas.endpoints import EndpointIn, EndpointOut
 from ccbridge.api.security import require
 from ccbridge.domain.access import Principal
@@ -51,7 +52,7 @@ async def list_endpoints(
     tenant_id: TenantPath,
     _who: Annotated[Principal, Depends(require("agents:read"))],
     after: Annotated[str | None, Query(max_length=64)] = None,
-    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
+    limit: Annotated[Int64, Query(ge=1, le=MAX_PAGE)] = 100,
 ) -> list[EndpointOut]:
     """The tenant's phones ordered by name; pass the last name as ``after`` for the next page."""
     return [EndpointOut.of(e) for e in await _svc(request).list(tenant_id, after, limit)]

@@ -13,6 +13,7 @@ from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel, Field
 
+from ccbridge.api.schemas.bounds import INT64_MAX, Int64
 from ccbridge.api.schemas.events import EventOut, EventPage
 from ccbridge.api.security import require
 from ccbridge.domain.access import Principal, scoped_tenant
@@ -57,7 +58,8 @@ def _service(request: Request) -> EventService:
 def _cursor(value: str | None, field: str) -> int:
     if value is None or value == "":
         return 0
-    if not value.isdigit() or len(value) > 19:
+    # isascii: "²".isdigit() holds but int("²") raises; a cursor beyond BIGINT never exists.
+    if not (value.isascii() and value.isdigit()) or len(value) > 19 or int(value) > INT64_MAX:
         raise TenantRequiredError("a cursor is a non-negative integer", field=field)
     return int(value)
 
@@ -67,9 +69,9 @@ async def list_events(
     request: Request,
     who: EventsReader,
     after: Annotated[str | None, Query(max_length=19, description="Last cursor you saw")] = None,
-    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
+    limit: Annotated[Int64, Query(ge=1, le=MAX_PAGE)] = 100,
     wait: Annotated[
-        int, Query(ge=0, le=MAX_WAIT, description="Seconds to hold an empty answer (long-poll)")
+        Int64, Query(ge=0, le=MAX_WAIT, description="Seconds to hold an empty answer (long-poll)")
     ] = 0,
     types: Annotated[
         list[EventType] | None, Query(alias="type", description="Only these types")

@@ -10,6 +10,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Query, Request
 from starlette.datastructures import UploadFile
 
+from ccbridge.api.schemas.bounds import Int64
 from ccbridge.api.schemas.ivr import (
     DiffOut,
     FlowErrorOut,
@@ -115,7 +116,7 @@ async def put_draft(
     tenant_id: TenantPath,
     flow_id: FlowPath,
     who: Annotated[Principal, Depends(require("ivr:write"))],
-    draft_version: Annotated[int | None, Query(ge=1)] = None,
+    draft_version: Annotated[Int64 | None, Query(ge=1)] = None,
 ) -> FlowOut:
     """Create the flow (no ``draft_version``) or replace its draft (the version you read).
 
@@ -172,7 +173,7 @@ async def get_revision(
     request: Request,
     tenant_id: TenantPath,
     flow_id: FlowPath,
-    revision: Annotated[int, Path(ge=1)],
+    revision: Annotated[Int64, Path(ge=1)],
     _who: Annotated[Principal, Depends(require("ivr:read"))],
 ) -> RevisionOut:
     """One revision with its document."""
@@ -190,7 +191,7 @@ async def rollback(
     request: Request,
     tenant_id: TenantPath,
     flow_id: FlowPath,
-    revision: Annotated[int, Path(ge=1)],
+    revision: Annotated[Int64, Path(ge=1)],
     body: PublishIn,
     who: Annotated[Principal, Depends(require("ivr:write"))],
 ) -> RevisionOut:
@@ -207,8 +208,8 @@ async def diff(
     tenant_id: TenantPath,
     flow_id: FlowPath,
     _who: Annotated[Principal, Depends(require("ivr:read"))],
-    old: Annotated[int, Query(alias="from", ge=1)],
-    new: Annotated[int | None, Query(alias="to", ge=1)] = None,
+    old: Annotated[Int64, Query(alias="from", ge=1)],
+    new: Annotated[Int64 | None, Query(alias="to", ge=1)] = None,
 ) -> DiffOut:
     """Per-node diff between two revisions (``to`` omitted: against the draft)."""
     return DiffOut.of(await _svc(request).diff(tenant_id, flow_id, old, new))
@@ -309,7 +310,7 @@ async def list_ivr_calls(
     request: Request,
     tenant_id: TenantPath,
     _who: Annotated[Principal, Depends(require("ivr:read"))],
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    limit: Annotated[Int64, Query(ge=1, le=500)] = 100,
 ) -> list[IvrCallOut]:
     """Newest IVR calls: path, steps (menu choices, survey answers), outcome, drop-off node."""
     return [IvrCallOut.of(r) for r in await _svc(request).call_logs(tenant_id, limit)]

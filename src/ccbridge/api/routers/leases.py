@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel, Field
 
+from ccbridge.api.schemas.bounds import Int64
 from ccbridge.api.schemas.seats import LeaseIn, LeaseOut, UtilisationHourOut, UtilisationOut
 from ccbridge.api.security import require
 from ccbridge.domain.access import Principal
@@ -120,8 +121,8 @@ async def utilisation(
     request: Request,
     tenant_id: TenantPath,
     _who: Annotated[Principal, Depends(require("leases:read"))],
-    year: Annotated[int, Query(ge=2020, le=2100)],
-    month: Annotated[int, Query(ge=1, le=12)],
+    year: Annotated[Int64, Query(ge=2020, le=2100)],
+    month: Annotated[Int64, Query(ge=1, le=12)],
 ) -> UtilisationOut:
     """Per hour: peak concurrent signed-in seats vs leased; per month: seats actually used."""
     result = await _svc(request).utilisation(tenant_id, year, month)

@@ -8,6 +8,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import FileResponse
 
+from ccbridge.api.downloads import RangeFileResponse
+from ccbridge.api.schemas.bounds import Int64
 from ccbridge.api.schemas.calls import decode_cursor
 from ccbridge.api.schemas.recordings import (
     ControlIn,
@@ -90,7 +92,7 @@ async def search_recordings(
     started_from: datetime | None = None,
     started_to: datetime | None = None,
     include_unavailable: bool = False,
-    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
+    limit: Annotated[Int64, Query(ge=1, le=MAX_PAGE)] = 50,
     cursor: Annotated[str | None, Query(max_length=512)] = None,
 ) -> RecordingPage:
     """By 工号, 主叫, 被叫, 技能组 and start time, newest first, keyset-paginated.
@@ -143,7 +145,7 @@ async def sign_link(
     recording_id: RecordingIdPath,
     who: Reader,
     tenant: TenantQuery = None,
-    ttl_seconds: Annotated[int, Query(ge=10, le=LINK_TTL_MAX)] = 300,
+    ttl_seconds: Annotated[Int64, Query(ge=10, le=LINK_TTL_MAX)] = 300,
 ) -> LinkOut:
     """The URL needs no Authorization header; it names one recording of one tenant and expires."""
     link = await _recordings(request).sign_download(
@@ -168,7 +170,7 @@ async def download(
     request: Request,
     recording_id: RecordingIdPath,
     tenant: Annotated[str, Query(max_length=64)],
-    expires: Annotated[int, Query(ge=0)],
+    expires: Annotated[Int64, Query(ge=0)],
     sig: Annotated[str, Query(max_length=128)],
 ) -> FileResponse:
     """WAV bytes; ``Range`` answers 206 (416 when unsatisfiable). Every request is audited."""
@@ -179,7 +181,7 @@ async def download(
         )
     except BadSignatureError as exc:
         raise AccessDeniedError(str(exc)) from None
-    return FileResponse(
+    return RangeFileResponse(
         path,
         media_type="audio/wav",
         filename=f"{rec.call_id}.wav",

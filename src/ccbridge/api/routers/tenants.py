@@ -15,6 +15,7 @@ from ccbridge.api.schemas.access import (
     TenantPage,
     TenantPatch,
 )
+from ccbridge.api.schemas.bounds import Int64
 from ccbridge.api.security import CurrentPrincipal, require
 from ccbridge.domain.access import Principal
 from ccbridge.services.tenants import AccessService, TenantChanges
@@ -53,7 +54,7 @@ async def list_tenants(
     request: Request,
     who: CurrentPrincipal,
     after: Annotated[str | None, Query(pattern=TENANT_ID_PATTERN)] = None,
-    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
+    limit: Annotated[Int64, Query(ge=1, le=MAX_PAGE)] = 100,
 ) -> TenantPage:
     """Every tenant for the platform admin; everyone else sees only their own."""
     rows = await _access(request).list_tenants(who, after=after, limit=limit + 1)
@@ -90,8 +91,8 @@ async def list_audit(
     request: Request,
     who: Annotated[Principal, Depends(require("audit:read"))],
     tenant: Annotated[str | None, Query(max_length=64)] = None,
-    before_id: Annotated[int | None, Query(ge=1)] = None,
-    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
+    before_id: Annotated[Int64 | None, Query(ge=1)] = None,
+    limit: Annotated[Int64, Query(ge=1, le=MAX_PAGE)] = 100,
 ) -> AuditPage:
     """Who did what, when. Your own tenant's entries; the platform admin sees all or one.
 

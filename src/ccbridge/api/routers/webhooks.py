@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from pydantic import BaseModel, Field
 
 from ccbridge.api.routers.events import TenantQuery, one_tenant
+from ccbridge.api.schemas.bounds import Int64
 from ccbridge.api.security import require
 from ccbridge.domain.access import Principal
 from ccbridge.domain.journal.types import EventType
@@ -121,7 +122,7 @@ class DeliveryOut(BaseModel):
 class RedeliverIn(BaseModel):
     """Events to send again, by cursor."""
 
-    cursors: list[int] = Field(min_length=1, max_length=500)
+    cursors: list[Int64] = Field(min_length=1, max_length=500)
 
 
 class ReplayIn(BaseModel):
@@ -223,8 +224,8 @@ async def deliveries(
     request: Request,
     who: Reader,
     webhook_id: IdPath,
-    before: Annotated[int | None, Query(ge=1)] = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    before: Annotated[Int64 | None, Query(ge=1)] = None,
+    limit: Annotated[Int64, Query(ge=1, le=500)] = 100,
     tenant: TenantQuery = None,
 ) -> Any:
     """Keyset on the row id: pass the last ``id`` as ``before``."""

@@ -63,6 +63,7 @@ class AmiConfig:
     action_timeout: float = 10
     ping_interval: float = 5
     max_missed_pongs: int = 2
+    """Unanswered pings in a row that drop the link: detected ≤ interval × (this + 1)."""
     backoff_initial: float = 0.5
     backoff_max: float = 30
     event_queue_size: int = 100_000
@@ -145,10 +146,13 @@ class AmiClient:
         *,
         rand: Callable[[], float] = random.random,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        tick: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
+        """``sleep`` paces reconnects and ``tick`` the heartbeat (tests drive both by hand)."""
         self.config = config
         self._rand = rand
         self._sleep = sleep
+        self._tick = tick
         self._ids = itertools.count(1)
         self._by_name: dict[str, list[Subscriber]] = {}
         self._catch_all: list[Subscriber] = []
@@ -402,27 +406,50 @@ class AmiClient:
         return await self._await_response(pending, None)
 
     async def _heartbeat(self, session: _Session) -> None:
-        """Ping every ``ping_interval``; after ``max_missed_pongs`` misses, drop the socket."""
+        """Ping at every tick; a ping still unanswered at the next tick is a missed pong.
+
+        After ``max_missed_pongs`` misses in a row the socket is dropped, so a half-open link
+        is detected at most ``ping_interval * (max_missed_pongs + 1)`` after its last pong
+        (15 s with the defaults). No wait for a pong ever delays the next ping.
+        """
         cfg = self.config
         missed = 0
-        while not session.closed:
-            await asyncio.sleep(cfg.ping_interval)
-            started = time.monotonic()
-            try:
-                await self.send_action(act.ping(), timeout=cfg.ping_interval)
-            except AmiTimeout:
-                missed += 1
-                log.warning("ami_pong_missed", missed=missed, host=cfg.host)
-                if missed >= cfg.max_missed_pongs:
-                    session.close_reason = f"{missed} pongs missed (half-open connection?)"
-                    log.warning("ami_heartbeat_lost", missed=missed, host=cfg.host)
-                    self._abort(session)
+        ping: _Pending | None = None
+        try:
+            while True:
+                await self._tick(cfg.ping_interval)
+                if session.closed:
                     return
-                continue
-            except AmiError:
-                return
-            missed = 0
-            self._last_pong_rtt = time.monotonic() - started
+                if ping is not None:
+                    self._forget(ping)
+                    if ping.future.done():
+                        missed = 0
+                    else:
+                        missed += 1
+                        log.warning("ami_pong_missed", missed=missed, host=cfg.host)
+                        if missed >= cfg.max_missed_pongs:
+                            session.close_reason = f"{missed} pongs missed (half-open connection?)"
+                            log.warning("ami_heartbeat_lost", missed=missed, host=cfg.host)
+                            self._abort(session)
+                            return
+                ping = self._send_ping()
+        except AmiError:
+            return  # not logged in any more: the connection loop handles it
+        finally:
+            if ping is not None:
+                self._forget(ping)
+
+    def _send_ping(self) -> _Pending:
+        """Send one Ping without waiting; its answer records the round-trip time."""
+        pending = self._submit(act.ping(), is_list=False)
+        sent = time.monotonic()
+
+        def pong(future: asyncio.Future[AmiMessage]) -> None:
+            if not future.cancelled() and future.exception() is None:
+                self._last_pong_rtt = time.monotonic() - sent
+
+        pending.future.add_done_callback(pong)
+        return pending
 
     async def _read_loop(self, session: _Session) -> None:
         """Read socket chunks until EOF; frames are handled inline, events queued."""
