@@ -30,6 +30,7 @@ from schemathesis.specs.openapi.checks import (
 
 from ccbridge.api.app import openapi_document
 from ccbridge.api.tenant_scope import base_operation
+from ccbridge.asterisk.config.queues import GENERATED_FILE
 from ccbridge.bootstrap import build_calendar_service, build_ivr_fastagi, build_service
 from ccbridge.db.engine import create_engine
 from ccbridge.db.migrate import run_migrations_async
@@ -170,8 +171,13 @@ def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
     async def start() -> Rig:
         url = f"sqlite+aiosqlite:///{tmp / 'fuzz.db'}"
         await run_migrations_async(url)
+        # The PBX reads the queue file ccbridge writes, as a correctly installed one does.
         pbx = FakeAsterisk(
-            users={"ccbridge": "fuzz-secret"}, agi_url=None, seed=1, auth_fail_delay=0
+            users={"ccbridge": "fuzz-secret"},
+            agi_url=None,
+            seed=1,
+            auth_fail_delay=0,
+            queues_conf=tmp / "generated" / GENERATED_FILE,
         )
         await pbx.start()
         stack.push_async_callback(pbx.stop)

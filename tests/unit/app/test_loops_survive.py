@@ -192,6 +192,8 @@ class _Http:
 
 
 class _Stoppable:
+    pending = 0
+
     async def stop(self) -> None:
         return None
 
