@@ -37,8 +37,16 @@ def event_tv(now: float) -> str:
     return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}+0000"
 
 
-def channel_fields(ch: Channel, prefix: str = "") -> Fields:
-    """The channel snapshot block (``Channel`` … ``Linkedid``), optionally ``Dest``-prefixed."""
+CHANNELVARS = ("CCB_TENANT", "CCB_DID", "CCB_QUEUE")
+"""``manager.conf`` ``channelvars`` as asterisk/manager.d/ccbridge.conf sets it."""
+
+
+def channel_fields(
+    ch: Channel, prefix: str = "", channelvars: tuple[str, ...] = CHANNELVARS
+) -> Fields:
+    """The channel snapshot block (``Channel`` … ``Linkedid``), optionally ``Dest``-prefixed,
+    then one ``ChanVariable: NAME=value`` per ``channelvars`` entry (empty when unset), as
+    Asterisk 22 appends them (tests/fixtures/ccbridge-captures/attended-transfer-atxfer.txt)."""
     return [
         (f"{prefix}Channel", ch.name),
         (f"{prefix}ChannelState", str(ch.state)),
@@ -54,6 +62,10 @@ def channel_fields(ch: Channel, prefix: str = "") -> Fields:
         (f"{prefix}Priority", str(ch.priority)),
         (f"{prefix}Uniqueid", ch.uniqueid),
         (f"{prefix}Linkedid", ch.linkedid),
+        *(
+            (f"{prefix}ChanVariable", f"{name}={ch.variables.get(name, '')}")
+            for name in channelvars
+        ),
     ]
 
 

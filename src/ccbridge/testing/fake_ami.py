@@ -21,6 +21,7 @@ import structlog
 from ccbridge.asterisk.ami.codec import AmiMessage, FrameDecoder, encode_message
 from ccbridge.testing import ami_frames as af
 from ccbridge.testing.fake_mixmonitor import MixMonitorTape
+from ccbridge.testing.pbx_records import PbxRecordFiles
 from ccbridge.testing.pbx_model import (
     DEVICE_INUSE,
     STATE_RINGING,
@@ -176,6 +177,8 @@ class FakeAmiServer:
         self.tapes: dict[str, MixMonitorTape] = {}
         """Recordings in progress by channel name (written when they stop)."""
         self.recording_errors: list[str] = []
+        self.records: PbxRecordFiles | None = None
+        """The queue log and CDR this PBX writes (``None``: it keeps no records)."""
         self.model = model if model is not None else PbxModel(clock)
         self.host = host
         self._port = port

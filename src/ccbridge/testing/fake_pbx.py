@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import structlog
 
 from ccbridge.testing.call_generator import CallSimulator, DidRoute, SimulatorConfig
 from ccbridge.testing.fake_ami import FakeAmiServer
 from ccbridge.testing.pbx_model import MemberSpec, PbxModel, QueueSpec
+from ccbridge.testing.pbx_records import PbxRecordFiles
 
 log = structlog.get_logger(__name__)
 
@@ -91,7 +93,9 @@ class FakeAsterisk:
         config: SimulatorConfig | None = None,
         auth_fail_delay: float = 1.0,
         write_timeout: float = 0.1,
+        records_dir: Path | None = None,
     ) -> None:
+        """``records_dir``: where the PBX writes ``queue_log`` and ``cdr-csv/Master.csv``."""
         if clock is None:
             clock = time.time if time_scale == 1.0 else ScaledClock(time_scale)
         self.model = PbxModel(clock, demo_queues() if queues is None else queues)
@@ -106,6 +110,8 @@ class FakeAsterisk:
             write_timeout=write_timeout,
             seed=seed,
         )
+        if records_dir is not None:
+            self.ami.records = PbxRecordFiles(records_dir)
         cfg = config or SimulatorConfig()
         cfg.agi_url = agi_url if config is None else cfg.agi_url
         cfg.time_scale = time_scale
