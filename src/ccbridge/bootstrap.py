@@ -27,6 +27,7 @@ from ccbridge.asterisk.config.publisher import QueueConfigPublisher
 from ccbridge.asterisk.inbound_route import SCRIPT, InboundRoute, InboundRouteHandler
 from ccbridge.asterisk.ivr_runner import IvrRunner
 from ccbridge.asterisk.queue_control import AmiQueueControl
+from ccbridge.asterisk.queue_log_file import QueueLogFile
 from ccbridge.asterisk.recording_control import AmiRecorderControl, AmiRecordingFeed
 from ccbridge.asterisk.seat_feed import AmiSeatFeed
 from ccbridge.crm.http_lookup import HttpCrmLookup
@@ -50,6 +51,7 @@ from ccbridge.db.repositories.ivr import (
     IvrPromptRepository,
 )
 from ccbridge.db.repositories.leases import LeaseRepository
+from ccbridge.db.repositories.pbx_cursors import SqlRecordCursors
 from ccbridge.db.repositories.recording_exports import ExportRepository, OffboardingRepository
 from ccbridge.db.repositories.recordings import RecordingRepository
 from ccbridge.db.repositories.seat_sessions import SeatSessionRepository, StateIntervalRepository
@@ -74,6 +76,7 @@ from ccbridge.services.acd import RECONCILE_INTERVAL, DriftLog, Reconciler
 from ccbridge.services.agents import AgentAdminService
 from ccbridge.services.audit import AuditRecorder
 from ccbridge.services.calendar import CalendarService, TenantZoneReader
+from ccbridge.services.call_backfill import CallBackfill
 from ccbridge.services.calls import CallTrackingService
 from ccbridge.services.dialing import DialPolicyService, TenantFactsReader
 from ccbridge.services.egress import AllowListSource, ConfigurationChecker, EgressPolicy
@@ -313,7 +316,7 @@ def build_service(
     writer = CallBatchWriter(repo)
     calls = CallTrackingService(writer)
     ami = AmiClient(_ami_config(settings, ami_port))
-    AmiCallFeed(ami, calls, clock.now).attach()
+    AmiCallFeed(ami, calls, clock.now, _backfill(settings, sessions, repo, calls, clock)).attach()
     recording_api, recordings, recording_jobs = _recordings(
         settings, sessions, ami, calls, repo, clock, journal
     )
@@ -364,6 +367,38 @@ def build_service(
         recordings=recordings,
         webhook_dispatcher=dispatcher,
         read_pool=read_pool,
+    )
+
+
+SIMULATOR_RECORDS_DIR = Path("./pbx-records")
+
+
+def queue_log_path(settings: Settings) -> Path | None:
+    """The PBX queue log ccbridge reads: the configured one, else the simulator's own."""
+    configured = settings.pbx_records.queue_log_path
+    if configured is None and settings.use_simulator:
+        return SIMULATOR_RECORDS_DIR / "queue_log"
+    return configured
+
+
+def _backfill(
+    settings: Settings,
+    sessions: async_sessionmaker[AsyncSession],
+    repo: CallRepository,
+    calls: CallTrackingService,
+    clock: SystemClock,
+) -> CallBackfill | None:
+    """The gap backfill from the PBX's queue log (ADR 0013), when one is readable and wanted."""
+    path = queue_log_path(settings)
+    if path is None or not settings.pbx_records.backfill:
+        return None
+    return CallBackfill(
+        QueueLogFile(path),
+        SqlRecordCursors(sessions),
+        repo,
+        calls,
+        clock.now,
+        lookback=timedelta(seconds=settings.pbx_records.lookback_seconds),
     )
 
 
@@ -942,9 +977,11 @@ async def _simulator(settings: Settings, agi_port: int) -> AsyncIterator[FakeAst
     from ccbridge.testing.fake_pbx import FakeAsterisk  # lazy: the simulator is dev-only
 
     sim = settings.simulator
+    records = queue_log_path(settings)
     pbx = FakeAsterisk(
         users={settings.ami.username: settings.ami.secret.get_secret_value()},
         seed=sim.seed,
+        records_dir=None if records is None else records.parent,
         config=SimulatorConfig(
             agi_url=f"agi://127.0.0.1:{agi_port}/{SCRIPT}",
             talk_seconds=(sim.talk_seconds_min, max(sim.talk_seconds_min, sim.talk_seconds_max)),

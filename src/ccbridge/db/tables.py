@@ -99,3 +99,14 @@ class CallRow(Base):
         # Cross-tenant listing (operator view) and retention sweeps by age.
         Index("ix_calls_started_at", "started_at", "call_id"),
     )
+
+
+class PbxRecordCursorRow(Base):
+    """How far ccbridge has read a PBX record source (the backfill after an AMI gap, ADR 0013)."""
+
+    __tablename__ = "pbx_record_cursors"
+
+    source: Mapped[str] = mapped_column(String(64), primary_key=True)
+    position: Mapped[datetime] = mapped_column(UTCDateTime())
+    """Time of the newest record read; the next backfill rereads from a lookback before it."""
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())

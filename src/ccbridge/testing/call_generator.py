@@ -20,7 +20,6 @@ import structlog
 from ccbridge.testing import ami_frames as af
 from ccbridge.testing.fake_agi import AgiCall, AgiResult, FakeAgiClient
 from ccbridge.testing.fake_ami import FakeAmiServer
-from ccbridge.testing.pbx_records import CdrLine
 from ccbridge.testing.pbx_model import (
     STATE_RING,
     STATE_UP,
@@ -30,6 +29,7 @@ from ccbridge.testing.pbx_model import (
     QueueEntry,
     QueueMember,
 )
+from ccbridge.testing.pbx_records import CdrLine
 
 log = structlog.get_logger(__name__)
 

@@ -21,7 +21,6 @@ import structlog
 from ccbridge.asterisk.ami.codec import AmiMessage, FrameDecoder, encode_message
 from ccbridge.testing import ami_frames as af
 from ccbridge.testing.fake_mixmonitor import MixMonitorTape
-from ccbridge.testing.pbx_records import PbxRecordFiles
 from ccbridge.testing.pbx_model import (
     DEVICE_INUSE,
     STATE_RINGING,
@@ -35,6 +34,7 @@ from ccbridge.testing.pbx_model import (
     Queue,
     QueueMember,
 )
+from ccbridge.testing.pbx_records import PbxRecordFiles
 
 log = structlog.get_logger(__name__)
 
