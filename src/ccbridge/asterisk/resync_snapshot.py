@@ -72,7 +72,8 @@ def agent_legs(
         agents = [
             (msg, member)
             for msg in legs
-            if (member := _member_for(interface_of_channel(msg.get("Channel") or ""), members))
+            if not (msg.get("Channel") or "").endswith(";2")  # a Local member's inner half
+            and (member := _member_for(interface_of_channel(msg.get("Channel") or ""), members))
         ]
         callers = [msg for msg in legs if all(msg is not a for a, _ in agents)]
         if len(agents) != 1 or not callers:
