@@ -17,14 +17,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
-from collections import defaultdict
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 from typer.testing import CliRunner
@@ -38,7 +36,6 @@ from ccbridge.db.engine import create_session_factory
 from ccbridge.db.repositories.pbx_cursors import SqlRecordCursors
 from ccbridge.domain.calls.audit import MISSING
 from ccbridge.domain.calls.pbx_records import PbxCall, assemble_calls, parse_queue_log_line
-from ccbridge.domain.calls.tracker import agent_no_from_member
 from ccbridge.domain.time import SystemClock
 from ccbridge.services.call_audit import audit_period
 from ccbridge.services.call_backfill import CallBackfill
@@ -47,8 +44,9 @@ from ccbridge.testing.call_generator import CallHandle, DidRoute, SimulatorConfi
 from ccbridge.testing.fake_pbx import FakeAsterisk
 from ccbridge.testing.pbx_model import MemberSpec, QueueSpec
 from tests.support.ami_rig import fake_pbx_client
-from tests.support.event_rig import EventWorld, build_world, poll_all
+from tests.support.event_rig import EventWorld, build_world
 from tests.support.fault_proxy import FaultProxy
+from tests.support.gap_drill import api_calls, assert_every_call_whole, journal_by_call
 
 SCALE = 0.01
 """Real seconds per PBX second: a 20 s cut takes 0.2 s."""
@@ -67,7 +65,6 @@ QUEUES = [
         [MemberSpec(f"Local/21{i:02d}@agents", f"20{i:02d} Agent {i}") for i in range(1, 11)],
     ),
 ]
-AUTH = {"t1": "t1:crm", "t2": "t2:crm"}
 
 
 def _closed_port() -> int:
@@ -248,53 +245,6 @@ async def run_cuts(drill: Drill, proc: Process) -> tuple[set[str], set[str]]:
     return in_gap, still_up
 
 
-async def _api_calls(drill: Drill, calls: list[PbxCall]) -> dict[str, dict[str, Any]]:
-    out: dict[str, dict[str, Any]] = {}
-    transport = httpx.ASGITransport(app=drill.world.app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
-        for call in calls:
-            who = drill.world.keys[AUTH[call.tenant or ""]]
-            resp = await http.get(f"/api/v1/calls/{call.linkedid}", headers=who)
-            assert resp.status_code == 200, (call, resp.text)
-            out[call.linkedid] = resp.json()
-    return out
-
-
-async def _journal(drill: Drill) -> dict[str, list[dict[str, Any]]]:
-    by_call: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    transport = httpx.ASGITransport(app=drill.world.app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
-        for key in AUTH.values():
-            for env in await poll_all(http, drill.world.keys[key]):
-                by_call[env["call_id"]].append(env)
-    return by_call
-
-
-def _assert_every_call_whole(
-    calls: list[PbxCall], api: dict[str, dict[str, Any]], journal: dict[str, list[dict[str, Any]]]
-) -> None:
-    for call in calls:
-        got = api[call.linkedid]
-        agent = agent_no_from_member(call.agent_member, "") if call.agent_member else None
-        assert (got["tenant"], got["skill_group"], got["caller"], got["callee"]) == (
-            call.tenant,
-            call.queue,
-            call.caller,
-            call.callee,
-        ), call
-        assert got["agent_no"] == agent, call
-        want_state = "abandoned" if call.outcome == "abandoned" else "ended"
-        assert got["state"] == want_state, (call, got)
-        types = [e["type"] for e in journal[call.linkedid]]
-        final = "call.abandoned" if call.outcome == "abandoned" else "call.ended"
-        expected = ["call.queued", *(["call.answered"] if agent else []), final]
-        # Each step exactly once, in the order the call lived them (ringing is live-only).
-        assert [t for t in types if t != "call.ringing"] == expected, (call, types)
-        assert len({e["id"] for e in journal[call.linkedid]}) == len(types)
-        for env in journal[call.linkedid]:
-            assert env["data"]["params"]["skill_group"] == call.queue
-
-
 async def test_three_cuts_lose_no_call(drill: Drill) -> None:
     proc = await drill.start_process(port=drill.proxy.port)
     try:
@@ -306,9 +256,9 @@ async def test_three_cuts_lose_no_call(drill: Drill) -> None:
     calls = drill.pbx_calls()
     assert len(calls) == 3 * 6
     assert sorted({c.outcome for c in calls}) == ["abandoned", "answered"]
-    api = await _api_calls(drill, calls)
-    journal = await _journal(drill)
-    _assert_every_call_whole(calls, api, journal)
+    api = await api_calls(drill.world, calls)
+    journal = await journal_by_call(drill.world)
+    assert_every_call_whole(calls, api, journal)
     # Calls that lived wholly inside a gap were learned late, and the journal says so.
     late = [
         e
@@ -384,7 +334,9 @@ async def test_ccbridge_stopped_for_a_minute_then_started(drill: Drill) -> None:
         await proc.stop()
     calls = drill.pbx_calls()
     assert len(calls) == 6
-    _assert_every_call_whole(calls, await _api_calls(drill, calls), await _journal(drill))
+    assert_every_call_whole(
+        calls, await api_calls(drill.world, calls), await journal_by_call(drill.world)
+    )
     start = min(c.started_at for c in calls) - timedelta(seconds=1)
     end = max(c.started_at for c in calls) + timedelta(seconds=1)
     _, diffs = await audit_period(drill.queue_log(), drill.world.calls, start, end)

@@ -133,7 +133,7 @@ def test_reconstruct_only_adds_what_a_call_lacks_and_marks_it_learned() -> None:
     changed = tracker.reconstruct(events, learned)
     assert [r.call_id for r in changed] == [call.linkedid]
     rec = changed[0]
-    assert rec.state is CallState.ENDED and rec.ended_at == at(30)
+    assert (rec.state, rec.ended_at) == (CallState.ENDED, at(30))
     assert len(rec.segments) == 1  # the interface-less answer was not attached twice
     assert rec.learned_at == learned
     # Applying the same records again changes nothing (backfills overlap by design).
