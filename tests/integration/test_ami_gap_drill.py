@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -46,7 +45,13 @@ from ccbridge.testing.pbx_model import MemberSpec, QueueSpec
 from tests.support.ami_rig import fake_pbx_client
 from tests.support.event_rig import EventWorld, build_world
 from tests.support.fault_proxy import FaultProxy
-from tests.support.gap_drill import api_calls, assert_every_call_whole, journal_by_call
+from tests.support.gap_drill import (
+    api_calls,
+    assert_every_call_whole,
+    cut,
+    heal,
+    journal_by_call,
+)
 
 SCALE = 0.01
 """Real seconds per PBX second: a 20 s cut takes 0.2 s."""
@@ -65,13 +70,6 @@ QUEUES = [
         [MemberSpec(f"Local/21{i:02d}@agents", f"20{i:02d} Agent {i}") for i in range(1, 11)],
     ),
 ]
-
-
-def _closed_port() -> int:
-    """A loopback port nothing listens on (connecting to it is refused)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass
@@ -171,27 +169,6 @@ class Drill:
     def pbx_calls(self) -> list[PbxCall]:
         text = (self.records / "queue_log").read_text(encoding="utf-8")
         return assemble_calls(e for line in text.split("\n") if (e := parse_queue_log_line(line)))
-
-
-async def cut(proxy: FaultProxy, shape: str, pbx_port: int) -> None:
-    """Open the gap in one of the three shapes."""
-    if shape == "reset":
-        proxy.upstream_port = _closed_port()  # reconnects reach a proxy that resets them
-        proxy.reset_all()
-    elif shape == "refused":
-        await proxy.refuse()
-    else:
-        proxy.blackhole()
-
-
-async def heal(proxy: FaultProxy, shape: str, pbx_port: int) -> None:
-    """Close the gap again."""
-    if shape == "reset":
-        proxy.upstream_port = pbx_port
-    elif shape == "refused":
-        await proxy.listen()
-    else:
-        proxy.restore()
 
 
 @pytest.fixture

@@ -3,6 +3,7 @@ log is in /api/v1/calls with its four variables and agent, and in the journal on
 
 from __future__ import annotations
 
+import socket
 from collections import defaultdict
 from typing import Any
 
@@ -11,6 +12,7 @@ import httpx
 from ccbridge.domain.calls.pbx_records import PbxCall
 from ccbridge.domain.calls.tracker import agent_no_from_member
 from tests.support.event_rig import EventWorld, poll_all
+from tests.support.fault_proxy import FaultProxy
 
 AUTH = {"t1": "t1:crm", "t2": "t2:crm"}
 
@@ -64,3 +66,31 @@ def assert_every_call_whole(
         assert len({e["id"] for e in journal[call.linkedid]}) == len(types)
         for env in journal[call.linkedid]:
             assert env["data"]["params"]["skill_group"] == call.queue
+
+
+def _closed_port() -> int:
+    """A loopback port nothing listens on (connecting to it is refused)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def cut(proxy: FaultProxy, shape: str, pbx_port: int) -> None:
+    """Open the gap in one of the three shapes."""
+    if shape == "reset":
+        proxy.upstream_port = _closed_port()  # reconnects reach a proxy that resets them
+        proxy.reset_all()
+    elif shape == "refused":
+        await proxy.refuse()
+    else:
+        proxy.blackhole()
+
+
+async def heal(proxy: FaultProxy, shape: str, pbx_port: int) -> None:
+    """Close the gap again."""
+    if shape == "reset":
+        proxy.upstream_port = pbx_port
+    elif shape == "refused":
+        await proxy.listen()
+    else:
+        proxy.restore()
