@@ -42,6 +42,7 @@ MEMBERS = [(f"Local/23{i:02d}@ccbridge-test-agents", f"91{i:02d} 演练{i}") for
 """``23NN`` ring 1.5 s, then answer and talk 20 s (asterisk/test-tier)."""
 QUEUE_LOG = Path(os.environ.get("CCBRIDGE_TEST_QUEUE_LOG", "/var/log/asterisk/queue_log"))
 CUT_SECONDS = float(os.environ.get("CCBRIDGE_TEST_GAP_SECONDS", "20"))
+DOWNTIME_SECONDS = float(os.environ.get("CCBRIDGE_TEST_DOWNTIME_SECONDS", "60"))
 
 
 async def _until(cond: Callable[[], bool], limit: float) -> None:
@@ -150,6 +151,106 @@ async def test_real_pbx_loses_no_call_to_an_ami_gap(
                 await task
         await writer.stop()
         await proxy.close()
+        for interface, _ in MEMBERS:
+            with contextlib.suppress(Exception):
+                await real_ami.send_action(act.queue_remove(QUEUE, interface))
+        await engine.dispose()
+
+
+async def test_real_pbx_ccbridge_stopped_for_a_minute_then_started(
+    real_ami: AmiClient, ami_config: AmiConfig, tmp_path: Path
+) -> None:
+    """ccbridge is down for 60 s while calls go on; started again, it has every one of them."""
+    if not os.access(QUEUE_LOG, os.R_OK):
+        pytest.skip(f"the PBX's queue log {QUEUE_LOG} is not readable here")
+    url = f"sqlite+aiosqlite:///{tmp_path / 'restart.db'}"
+    await run_migrations_async(url)
+    engine = create_engine(url)
+    world = await build_world(engine)
+    placed: list[str] = []
+
+    async def start() -> tuple[CallTrackingService, CallBatchWriter, AmiClient, list[object]]:
+        writer = CallBatchWriter(world.calls, flush_interval=0.05)
+        tracking = CallTrackingService(writer)
+        tracking.restore(await world.calls.open_calls())
+        client = AmiClient(ami_config)
+        backfill = CallBackfill(
+            QueueLogFile(QUEUE_LOG),
+            SqlRecordCursors(create_session_factory(engine)),
+            world.calls,
+            tracking,
+            SystemClock().now,
+            lookback=timedelta(minutes=10),
+        )
+        AmiCallFeed(client, tracking, SystemClock().now, backfill).attach()
+        tasks: list[object] = [
+            asyncio.create_task(writer.run()),
+            asyncio.create_task(client.run()),
+        ]
+        await client.wait_synced(10)
+        return tracking, writer, client, tasks
+
+    async def stop(writer: CallBatchWriter, client: AmiClient, tasks: list[object]) -> None:
+        await client.stop()
+        for task in tasks:
+            assert isinstance(task, asyncio.Task)
+            task.cancel()
+            with contextlib.suppress(BaseException):
+                await task
+        await writer.stop()
+
+    async def caller(wait_s: float) -> str:
+        call_id = f"ccb-down-{uuid.uuid4().hex[:12]}"
+        await real_ami.send_action(
+            act.originate(
+                "Local/s@drill-test-queue",
+                application="Wait",
+                data=str(wait_s),
+                caller_id='"drill" <13800138000>',
+                channel_id=call_id,
+            )
+        )
+        placed.append(call_id)
+        return call_id
+
+    for interface, name in MEMBERS:
+        await real_ami.send_action(act.queue_add(QUEUE, interface, member_name=name))
+    started = datetime.now(UTC) - timedelta(seconds=1)
+    try:
+        tracking, writer, client, tasks = await start()
+        pre = await caller(20)
+
+        def pre_answered() -> bool:
+            rec = tracking.get(pre)
+            return rec is not None and rec.answered_at is not None
+
+        await _until(pre_answered, 10)
+        await stop(writer, client, tasks)  # ccbridge is down; the PBX goes on
+        await caller(6)
+        await caller(6)
+        await caller(1)
+        await asyncio.sleep(DOWNTIME_SECONDS - 12)
+        await caller(30)
+        await caller(30)
+        await asyncio.sleep(10)
+        tracking, writer, client, tasks = await start()
+        try:
+            ended = lambda: all(  # noqa: E731
+                (rec := tracking.get(c)) is not None and rec.state.is_final for c in placed
+            )
+            await _until(ended, 90)
+            await writer.flush()
+        finally:
+            await stop(writer, client, tasks)
+        entries = await QueueLogFile(QUEUE_LOG).read_since(started)
+        calls = [c for c in assemble_calls(entries) if c.linkedid in set(placed)]
+        assert len(calls) == len(placed) == 6
+        assert_every_call_whole(calls, await api_calls(world, calls), await journal_by_call(world))
+        _, diffs = await audit_period(
+            QueueLogFile(QUEUE_LOG), world.calls, started, datetime.now(UTC)
+        )
+        assert [d for d in diffs if d.call_id in set(placed)] == []
+    finally:
         for interface, _ in MEMBERS:
             with contextlib.suppress(Exception):
                 await real_ami.send_action(act.queue_remove(QUEUE, interface))
