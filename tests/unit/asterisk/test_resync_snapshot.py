@@ -14,6 +14,7 @@ from ccbridge.asterisk.resync_snapshot import agent_legs, member_interfaces, mem
 from ccbridge.domain.calls.events import AgentAnswered
 from ccbridge.domain.calls.model import CallRecord
 from ccbridge.services.calls import CallTrackingService
+from tests.support.captures import capture_messages
 
 NOW = datetime(2026, 12, 3, 4, 0, tzinfo=UTC)
 
@@ -139,3 +140,19 @@ async def test_the_queue_log_file_is_read_across_a_rotation(tmp_path: Path) -> N
     got = await QueueLogFile(log).read_since(since)
     assert [(e.callid, e.event) for e in got] == [("1.1", "ABANDON"), ("2.1", "ENTERQUEUE")]
     assert await QueueLogFile(tmp_path / "absent").read_since(since) == []
+
+
+def test_the_captured_live_call_gets_its_agent_leg() -> None:
+    """Asterisk 22.10.1's own ``CoreShowChannels`` during a queue call (call-centre-scenarios)
+    and its ``QueueStatus``: the agent leg shares the caller's ``BridgeId``."""
+    frames = capture_messages("call-centre-scenarios")
+    channels = [m for m in frames if m.event == "CoreShowChannel"]
+    members = members_of(m for m in frames if m.event == "QueueMember")
+    (event,) = agent_legs(channels, members, lambda: NOW)
+    assert isinstance(event, AgentAnswered)
+    assert (event.linkedid, event.channel) == ("1795433102.17", "Local/sales@queue-in-00000008;2")
+    assert (event.queue, event.member_interface, event.member_name) == (
+        "sales",
+        "Local/2001@agents",
+        "T001 Zhang Wei",
+    )
