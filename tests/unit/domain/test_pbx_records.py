@@ -33,7 +33,7 @@ ANSWERED = lines(
     "0|1796271007.1|t1-sales|NONE|ENTERQUEUE||13800138000|1",
     "4|1796271007.1|t1-sales|1001 张伟|CONNECT|4|1796271007.3|2",
     "30|1796271007.1|t1-sales|1001 张伟|COMPLETECALLER|4|26|1",
-    "30|1796271007.1|t1-sales|NONE|CCBEND|1796271007.1|t1|4008001234|13800138000|1796271006.5|16",
+    "31|1796271007.1|t1-sales|NONE|CCBEND|1796271007.1|t1|4008001234|13800138000|1796271006.5|16",
 )
 ABANDONED = lines(
     "1|1796271008.2|t2-service|NONE|CCBCALL|1796271008.2|t2|4008005678|13900001111|",
@@ -78,7 +78,7 @@ def test_an_answered_and_an_abandoned_call_are_assembled() -> None:
     assert (answered.agent_member, answered.answered_at, answered.ended_at) == (
         "1001 张伟",
         at(4),
-        at(30),
+        at(31),
     )
     assert answered.outcome == "answered"
     assert abandoned.outcome == "abandoned"
@@ -100,9 +100,9 @@ def test_replayed_records_build_the_call_the_live_stream_builds() -> None:
         "t1-sales",
     )
     assert (rec.agent_no, rec.agent_interface) == ("1001", "Local/2001@agents")
-    assert (rec.queued_at, rec.answered_at, rec.ended_at) == (at(0), at(4), at(30))
+    assert (rec.queued_at, rec.answered_at, rec.ended_at) == (at(0), at(4), at(31))
     assert rec.end_reason == "Normal Clearing"
-    assert [(s.agent_no, s.via, s.ended_at) for s in rec.segments] == [("1001", "queue", at(30))]
+    assert [(s.agent_no, s.via, s.ended_at) for s in rec.segments] == [("1001", "queue", at(31))]
 
 
 def test_an_abandoned_call_is_rebuilt_abandoned() -> None:
@@ -133,7 +133,7 @@ def test_reconstruct_only_adds_what_a_call_lacks_and_marks_it_learned() -> None:
     changed = tracker.reconstruct(events, learned)
     assert [r.call_id for r in changed] == [call.linkedid]
     rec = changed[0]
-    assert (rec.state, rec.ended_at) == (CallState.ENDED, at(30))
+    assert (rec.state, rec.ended_at) == (CallState.ENDED, at(31))
     assert len(rec.segments) == 1  # the interface-less answer was not attached twice
     assert rec.learned_at == learned
     # Applying the same records again changes nothing (backfills overlap by design).
@@ -158,7 +158,7 @@ def test_late_events_say_they_are_reconstructed_and_when_they_were_learned() -> 
     rec = tracker.reconstruct(reconstruct_events(call), learned)[0]
     events = call_events(None, rec)
     assert [e.type.value for e in events] == ["call.queued", "call.answered", "call.ended"]
-    assert [e.occurred_at for e in events] == [at(0), at(4), at(30)]
+    assert [e.occurred_at for e in events] == [at(0), at(4), at(31)]
     assert all(e.data["reconstructed"] is True for e in events)
     assert all(e.data["learned_at"] == learned.isoformat() for e in events)
     # A later live change of the same record is not flagged again.

@@ -123,8 +123,8 @@ def _fold(call: PbxCall | None, entry: QueueLogEntry) -> PbxCall:
             caller=call.caller or caller,
             started_at=min(call.started_at, start),
         )
-        if entry.event == END_LINE:
-            call = replace(call, ended_at=call.ended_at or entry.at)
+        if entry.event == END_LINE:  # the hang-up itself: later than any queue exit line
+            call = replace(call, ended_at=entry.at)
     elif entry.event == "ENTERQUEUE" and call.queued_at is None:
         caller = entry.data[1] if len(entry.data) > 1 and entry.data[1] else None
         call = replace(call, queue=entry.queue, queued_at=entry.at, caller=call.caller or caller)
