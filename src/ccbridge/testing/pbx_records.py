@@ -8,8 +8,6 @@ the Linkedid like a real PBX configured for ccbridge does.
 
 from __future__ import annotations
 
-import csv
-import io
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -69,37 +67,33 @@ class PbxRecordFiles:
     def cdr_row(self, row: CdrLine) -> None:
         """One Master.csv row: text quoted, numbers and an empty answer time bare."""
         answer = _cdr_time(row.answer)
-        duration = int(row.end) - int(row.start)
         billsec = 0 if row.answer is None else int(row.end) - int(row.answer)
-        text = [
-            row.accountcode,
-            row.src,
-            row.dst,
-            row.dcontext,
-            row.clid,
-            row.channel,
-            row.dstchannel,
-            row.lastapp,
-            row.lastdata,
-            _cdr_time(row.start),
-        ]
-        buf = io.StringIO()
-        csv.writer(buf, quoting=csv.QUOTE_ALL, lineterminator="").writerow(text)
-        tail_quoted = io.StringIO()
-        csv.writer(tail_quoted, quoting=csv.QUOTE_ALL, lineterminator="").writerow(
-            [_cdr_time(row.end)]
-        )
-        parts = [
-            buf.getvalue(),
-            "" if answer is None else f'"{answer}"',
-            tail_quoted.getvalue(),
-            str(duration),
+        cells = [
+            *(
+                _quoted(v)
+                for v in (
+                    row.accountcode,
+                    row.src,
+                    row.dst,
+                    row.dcontext,
+                    row.clid,
+                    row.channel,
+                    row.dstchannel,
+                    row.lastapp,
+                    row.lastdata,
+                    _cdr_time(row.start) or "",
+                )
+            ),
+            "" if answer is None else _quoted(answer),
+            _quoted(_cdr_time(row.end) or ""),
+            str(int(row.end) - int(row.start)),
             str(billsec),
+            *(_quoted(v) for v in (row.disposition, "DOCUMENTATION", row.uniqueid, row.userfield)),
         ]
-        rest = io.StringIO()
-        csv.writer(rest, quoting=csv.QUOTE_ALL, lineterminator="").writerow(
-            [row.disposition, "DOCUMENTATION", row.uniqueid, row.userfield]
-        )
-        parts.append(rest.getvalue())
         with self.cdr.open("a", encoding="utf-8") as out:
-            out.write(",".join(parts) + "\n")
+            out.write(",".join(cells) + "\n")
+
+
+def _quoted(value: str) -> str:
+    """cdr_csv's quoting: every text cell in double quotes, inner quotes doubled."""
+    return '"' + value.replace('"', '""') + '"'
