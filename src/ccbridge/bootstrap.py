@@ -31,6 +31,7 @@ from ccbridge.asterisk.config.queues import GENERATED_FILE
 from ccbridge.asterisk.inbound_route import SCRIPT, InboundRoute, InboundRouteHandler
 from ccbridge.asterisk.ivr_runner import IvrRunner
 from ccbridge.asterisk.queue_control import AmiQueueControl
+from ccbridge.asterisk.queue_log_file import QueueLogFile
 from ccbridge.asterisk.recording_control import AmiRecorderControl, AmiRecordingFeed
 from ccbridge.asterisk.seat_feed import AmiSeatFeed
 from ccbridge.crm.http_lookup import HttpCrmLookup
@@ -60,6 +61,7 @@ from ccbridge.db.repositories.ivr import (
     IvrPromptRepository,
 )
 from ccbridge.db.repositories.leases import LeaseRepository
+from ccbridge.db.repositories.pbx_cursors import SqlRecordCursors
 from ccbridge.db.repositories.recording_exports import ExportRepository, OffboardingRepository
 from ccbridge.db.repositories.recordings import RecordingRepository
 from ccbridge.db.repositories.routing import (
@@ -96,6 +98,7 @@ from ccbridge.services.acd import RECONCILE_INTERVAL, DriftLog, Reconciler
 from ccbridge.services.agents import AgentAdminService
 from ccbridge.services.audit import AuditRecorder
 from ccbridge.services.calendar import CalendarService, TenantZoneReader, load_hint
+from ccbridge.services.call_backfill import CallBackfill
 from ccbridge.services.callbacks import CallbackService
 from ccbridge.services.calls import CallTrackingService
 from ccbridge.services.dialing import DialPolicyService, TenantFactsReader
@@ -390,7 +393,7 @@ def build_service(
     metrics.ami.watch(lambda: ami.status)
     metrics.floor.watch_calls(calls.open_calls, clock.now)
     metrics.events.watch_journal(lambda: writer.pending)
-    AmiCallFeed(ami, calls, clock.now).attach()
+    AmiCallFeed(ami, calls, clock.now, _backfill(settings, sessions, repo, calls, clock)).attach()
     recording_api, recordings, recording_jobs = _recordings(
         settings, sessions, ami, calls, repo, clock, journal, availability, metrics
     )
@@ -511,6 +514,38 @@ def database_availability(
     )
     on_connection_lost(engine, lambda exc: availability.report(exc, "engine"))
     return availability
+
+
+SIMULATOR_RECORDS_DIR = Path("./pbx-records")
+
+
+def queue_log_path(settings: Settings) -> Path | None:
+    """The PBX queue log ccbridge reads: the configured one, else the simulator's own."""
+    configured = settings.pbx_records.queue_log_path
+    if configured is None and settings.use_simulator:
+        return SIMULATOR_RECORDS_DIR / "queue_log"
+    return configured
+
+
+def _backfill(
+    settings: Settings,
+    sessions: async_sessionmaker[AsyncSession],
+    repo: CallRepository,
+    calls: CallTrackingService,
+    clock: SystemClock,
+) -> CallBackfill | None:
+    """The gap backfill from the PBX's queue log (ADR 0013), when one is readable and wanted."""
+    path = queue_log_path(settings)
+    if path is None or not settings.pbx_records.backfill:
+        return None
+    return CallBackfill(
+        QueueLogFile(path),
+        SqlRecordCursors(sessions),
+        repo,
+        calls,
+        clock.now,
+        lookback=timedelta(seconds=settings.pbx_records.lookback_seconds),
+    )
 
 
 SEAT_TICK_SECONDS = 30.0
@@ -1222,11 +1257,13 @@ async def _simulator(settings: Settings, agi_port: int) -> AsyncIterator[FakeAst
     from ccbridge.testing.fake_pbx import FakeAsterisk  # lazy: the simulator is dev-only
 
     sim = settings.simulator
+    records = queue_log_path(settings)
     pbx = FakeAsterisk(
         users={settings.ami.username: settings.ami.secret.get_secret_value()},
         # Like a PBX that includes the generated file: skill groups become its queues.
         queues_conf=settings.asterisk_generated_dir / GENERATED_FILE,
         seed=sim.seed,
+        records_dir=None if records is None else records.parent,
         config=SimulatorConfig(
             agi_url=f"agi://127.0.0.1:{agi_port}/{SCRIPT}",
             talk_seconds=(sim.talk_seconds_min, max(sim.talk_seconds_min, sim.talk_seconds_max)),

@@ -164,6 +164,15 @@ def _recordings_app() -> typer.Typer:
 app.add_typer(_recordings_app(), name="recordings")
 
 
+def _calls_app() -> typer.Typer:
+    from ccbridge.calls_cli import calls_app
+
+    return calls_app
+
+
+app.add_typer(_calls_app(), name="calls")
+
+
 @app.command("event-schemas")
 def event_schemas(
     out: Annotated[str, typer.Option(help="Directory to write <type>.json into.")] = (

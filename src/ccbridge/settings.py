@@ -203,6 +203,20 @@ class HoldSettings(BaseModel):
     recorded."""
 
 
+class PbxRecordSettings(BaseModel):
+    """The PBX's durable records that close AMI gaps (ADR 0013, docs/asterisk.md)."""
+
+    queue_log_path: Path | None = None
+    """Asterisk's queue log as ccbridge sees it (a shared volume on the PBX host, e.g.
+    ``/var/log/asterisk/queue_log``). ``None``: no backfill, only the live resync. The built-in
+    simulator writes its own under ``./pbx-records`` when this is unset."""
+    backfill: bool = True
+    """Read the records after every AMI login; off, ``ccbridge calls audit`` still reads them."""
+    lookback_seconds: float = Field(7200.0, gt=0)
+    """How far before the cursor each backfill rereads, so a call that began before it
+    (longest call expected) is read whole."""
+
+
 class Settings(BaseSettings):
     """Every knob of ccbridge; nested values use ``__`` (``CCBRIDGE_AMI__HOST``)."""
 
@@ -231,6 +245,7 @@ class Settings(BaseSettings):
     simulator: SimulatorSettings = Field(default_factory=SimulatorSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
     recordings: RecordingSettings = Field(default_factory=RecordingSettings)
+    pbx_records: PbxRecordSettings = Field(default_factory=PbxRecordSettings)
     secrets_key: SecretStr = SecretStr(DEV_SECRETS_KEY)
     """Encrypts secrets stored in the database (export passwords; AES-256-GCM, derived key)."""
     secrets_old_keys: list[SecretStr] = Field(default_factory=list)

@@ -57,6 +57,22 @@ class FaultProxy:
                 task.cancel()
         self.links.clear()
 
+    async def refuse(self) -> None:
+        """Stop listening and reset every link: reconnects are refused (RST to the SYN), like
+        a PBX host whose AMI port is closed, until :meth:`listen` reopens the same port."""
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+            self._server = None
+        self.reset_all()
+
+    async def listen(self) -> None:
+        """Listen again on the same port after :meth:`refuse`."""
+        if self._server is None:
+            self._server = await asyncio.start_server(
+                self._accept, "127.0.0.1", self.port, reuse_address=True
+            )
+
     def blackhole(self) -> None:
         """Stop forwarding in both directions but keep the sockets open (half-open TCP)."""
         self._blackholed = True

@@ -11,7 +11,9 @@ import structlog
 from ccbridge.asterisk.ami.actions import core_show_channels, queue_status
 from ccbridge.asterisk.ami.codec import AmiMessage
 from ccbridge.asterisk.ami.normalize import TRACKED_EVENTS, normalize
+from ccbridge.asterisk.resync_snapshot import agent_legs, member_interfaces, members_of
 from ccbridge.domain.calls.events import TelephonyEvent
+from ccbridge.services.call_backfill import CallBackfill
 from ccbridge.services.calls import CallTrackingService
 
 if TYPE_CHECKING:
@@ -24,15 +26,22 @@ LIVE_EVENTS = tuple(e for e in TRACKED_EVENTS if e not in ("CoreShowChannel", "Q
 
 
 class AmiCallFeed:
-    """Subscribe the call tracker to AMI; on login rebuild state from a PBX snapshot."""
+    """Subscribe the call tracker to AMI; on login close the gap from the PBX's records
+    (when a backfill is configured) and rebuild live calls whole from a PBX snapshot."""
 
     def __init__(
-        self, client: AmiClient, service: CallTrackingService, now: Callable[[], datetime]
+        self,
+        client: AmiClient,
+        service: CallTrackingService,
+        now: Callable[[], datetime],
+        backfill: CallBackfill | None = None,
     ) -> None:
         self._client = client
         self._service = service
         self._now = now
+        self._backfill = backfill
         self.resyncs = 0
+        self.backfill_failures = 0
 
     def attach(self) -> None:
         """Register the subscriptions and the login hook on the client."""
@@ -44,9 +53,17 @@ class AmiCallFeed:
         self._service.handle(normalize(msg, self._now))
 
     async def resync(self, client: AmiClient) -> None:
-        """Ask the PBX what is live (channels, then queue entries) and reconcile."""
+        """Ask the PBX what is live (channels, then queues), backfill what ended in the gap
+        from its records, then attach each live call's agent leg and reconcile."""
         _, channels = await client.send_list_action(core_show_channels())
         _, queue_items = await client.send_list_action(queue_status())
+        members = members_of(queue_items)
+        if self._backfill is not None:
+            try:
+                await self._backfill.run(member_interfaces(members))
+            except Exception as exc:  # the records may be unreachable; the resync still runs
+                self.backfill_failures += 1
+                log.warning("calls_backfill_failed", error=repr(exc))
         linkedid_of = {
             uid: msg.get("Linkedid") or uid
             for msg in channels
@@ -58,11 +75,13 @@ class AmiCallFeed:
         for msg in queue_items:
             if msg.event == "QueueEntry":
                 snapshot.extend(normalize(msg, self._now, linkedid_of))
-        closed = self._service.resync(snapshot, self._now())
+        attached = agent_legs(channels, members, self._now)
+        closed = self._service.resync([*snapshot, *attached], self._now())
         self.resyncs += 1
         log.info(
             "calls_resynced",
             channels=len(channels),
             queue_items=len(queue_items),
+            agent_legs=len(attached),
             reconciled=len(closed),
         )

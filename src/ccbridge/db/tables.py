@@ -101,3 +101,14 @@ class CallRow(Base):
         # Sticky routing: the last agent who answered a tenant's caller (migration 0015).
         Index("ix_calls_tenant_caller_started_at", "tenant", "caller", "started_at"),
     )
+
+
+class PbxRecordCursorRow(Base):
+    """How far ccbridge has read a PBX record source (the backfill after an AMI gap, ADR 0013)."""
+
+    __tablename__ = "pbx_record_cursors"
+
+    source: Mapped[str] = mapped_column(String(64), primary_key=True)
+    position: Mapped[datetime] = mapped_column(UTCDateTime())
+    """Time of the newest record read; the next backfill rereads from a lookback before it."""
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())

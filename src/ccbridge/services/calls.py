@@ -35,13 +35,13 @@ class CallTrackingService:
         """Merge a PBX snapshot and close calls the PBX no longer has.
 
         Called after every (re)connect: events may have been lost while disconnected, so
-        silence is never taken to mean "ended"; only the snapshot's absence is.
+        silence is never taken to mean "ended"; only the snapshot's absence is. What the
+        snapshot adds to a call (its agent leg, its queue) was learned late and says so.
         """
-        live: set[str] = set()
-        for event in snapshot:
-            live.add(event.linkedid)
-            for record in self._tracker.apply_event(event):
-                self._sink.submit(record)
+        events = list(snapshot)
+        live = {event.linkedid for event in events}
+        for record in self._tracker.reconstruct(events, at):
+            self._sink.submit(record)
         closed = self._tracker.reconcile(live, at)
         for record in closed:
             self._sink.submit(record)
@@ -49,6 +49,18 @@ class CallTrackingService:
         if closed:
             log.info("calls_reconciled", closed=len(closed), live=len(live))
         return closed
+
+    def reconstruct(self, events: Iterable[TelephonyEvent], learned_at: datetime) -> int:
+        """Apply events rebuilt from the PBX's records; return how many calls they changed."""
+        changed = self._tracker.reconstruct(events, learned_at)
+        for record in changed:
+            self._sink.submit(record)
+        return len(changed)
+
+    def adopt(self, records: Iterable[CallRecord]) -> int:
+        """Take stored records (ended ones too) the tracker no longer holds, so a backfill
+        compares against what was already written instead of starting the call afresh."""
+        return self._tracker.restore(records, include_final=True)
 
     def restore(self, records: Iterable[CallRecord]) -> int:
         """Take over the open calls an earlier process left; the first resync settles them."""

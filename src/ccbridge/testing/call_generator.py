@@ -29,6 +29,7 @@ from ccbridge.testing.pbx_model import (
     QueueEntry,
     QueueMember,
 )
+from ccbridge.testing.pbx_records import CdrLine
 
 log = structlog.get_logger(__name__)
 
@@ -116,6 +117,8 @@ class CallSimulator:
         self.rng = random.Random(seed)
         self.calls: dict[str, CallHandle] = {}
         self.outcomes: list[CallOutcome] = []
+        self._answered: dict[str, tuple[float, str]] = {}
+        """Caller uniqueid → (answer time, agent channel), for the call's CDR row."""
         self._traffic: asyncio.Task[None] | None = None
 
     # ----------------------------------------------------------------- public API
@@ -260,21 +263,67 @@ class CallSimulator:
                 if outcome.agi is not None and outcome.agi.hung_up:
                     outcome.hung_up_in_ivr = True
                     self._end_caller(ch, request=True)
-                    return self._done(outcome)
+                    return self._done(outcome, ch)
             target = ch.variables.get("CCB_QUEUE") or queue_name or (route.queue if route else "")
             queue = self.model.queues.get(target)
+            self._qlog(ch, target if queue else "", "", "CCBCALL", *self._identity(ch))
             if queue is None:
                 log.warning("simulator.no_queue", did=outcome.did, queue=target)
                 await self._hold(ch, 1.0)
                 self._end_caller(ch, request=True)
-                return self._done(outcome)
+                return self._done(outcome, ch)
             outcome.queue = queue.name
             await self._queue_call(ch, queue, outcome, talk_seconds, abandon_after, agent_hangs_up)
         except _CallerGone:
             outcome.reason = outcome.reason or "caller-hangup"
-        return self._done(outcome)
+        return self._done(outcome, ch)
 
-    def _done(self, outcome: CallOutcome) -> CallOutcome:
+    def _identity(self, ch: Channel) -> tuple[str, str, str, str, str]:
+        """What ccbridge's dialplan logs with ``QueueLog()``: Linkedid, tenant, DID, caller
+        and the channel's start (``${CDR(start,u)}``)."""
+        return (
+            ch.linkedid,
+            ch.variables.get("CCB_TENANT", ""),
+            ch.variables.get("CCB_DID", ""),
+            ch.caller_num,
+            f"{ch.created_at:.6f}",
+        )
+
+    def _qlog(self, ch: Channel, queue: str, agent: str, event: str, *data: str) -> None:
+        """Append a queue-log line for the caller's channel, when the PBX keeps records."""
+        records = self.server.records
+        if records is not None:
+            records.queue_event(self._now(), ch.uniqueid, queue, agent, event, *data)
+
+    def _write_end(self, ch: Channel, outcome: CallOutcome) -> None:
+        """The ``h`` extension's ``CCBEND`` line and the caller leg's CDR row."""
+        records = self.server.records
+        if records is None:
+            return
+        self._qlog(ch, outcome.queue or "", "", "CCBEND", *self._identity(ch), "16")
+        answered = self._answered.pop(ch.uniqueid, None)
+        known_name = "" if ch.caller_name == UNKNOWN else ch.caller_name
+        records.cdr_row(
+            CdrLine(
+                src=ch.caller_num,
+                dst=outcome.did,
+                dcontext=ch.context,
+                clid=f'"{known_name}" <{ch.caller_num}>',
+                channel=ch.name,
+                dstchannel=answered[1] if answered else "",
+                lastapp=ch.application or "AGI",
+                lastdata=ch.app_data,
+                start=ch.created_at,
+                answer=answered[0] if answered else None,
+                end=self._now(),
+                disposition="ANSWERED" if answered else "NO ANSWER",
+                uniqueid=ch.uniqueid,
+            )
+        )
+
+    def _done(self, outcome: CallOutcome, ch: Channel | None = None) -> CallOutcome:
+        if ch is not None:
+            self._write_end(ch, outcome)
         self.outcomes.append(outcome)
         log.info(
             "simulator.call_done",
@@ -337,6 +386,7 @@ class CallSimulator:
         position = len(queue.entries) + 1
         entry = QueueEntry(ch.name, ch.uniqueid, joined, position)
         queue.entries.append(entry)
+        self._qlog(ch, queue.name, "", "ENTERQUEUE", "", ch.caller_num, str(position))
         server.device_state(f"Queue:{queue.name}", "RINGING")
         server.emit_channel(
             "QueueCallerJoin",
@@ -420,6 +470,8 @@ class CallSimulator:
         queue.abandoned += 1
         hold = int(self._now() - entry.joined_at)
         outcome.abandoned, outcome.hold_seconds, outcome.reason = True, hold, "abandon"
+        orig = str(entry.original_position)
+        self._qlog(ch, queue.name, "", "ABANDON", str(pos), orig, str(hold))
         server.emit_channel("MusicOnHoldStop", ch)
         server.emit_channel(
             "QueueCallerAbandon",
@@ -447,6 +499,15 @@ class CallSimulator:
         queue.entries.remove(entry)
         outcome.timed_out, outcome.reason = True, "timeout"
         outcome.hold_seconds = int(self._now() - entry.joined_at)
+        self._qlog(
+            ch,
+            queue.name,
+            "",
+            "EXITWITHTIMEOUT",
+            str(pos),
+            str(entry.original_position),
+            str(outcome.hold_seconds),
+        )
         self.server.emit_channel("MusicOnHoldStop", ch)
         self._caller_leave(ch, queue, pos)
         self._end_caller(ch, request=True)
@@ -514,6 +575,8 @@ class CallSimulator:
                         ("RingTime", str(int(ring_s * 1000))),
                     ],
                 )
+                ring_ms = str(int(ring_s * 1000))
+                self._qlog(ch, queue.name, member.member_name, "RINGNOANSWER", ring_ms)
             self._drop_legs(ch, member, one, two, "CANCEL" if cancelled else "NOANSWER")
             if not cancelled:
                 await self._hold(ch, cfg.retry_seconds)
@@ -580,6 +643,10 @@ class CallSimulator:
                 ("RingTime", str(int(ring_s))),
             ],
         )
+        self._qlog(
+            ch, queue.name, member.member_name, "CONNECT", str(hold), one.uniqueid, str(int(ring_s))
+        )
+        self._answered[ch.uniqueid] = (self._now(), one.name)
         bridge = str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
         server.emit("BridgeCreate", af.bridge_fields(bridge, 0))
         one.bridge_id = bridge
@@ -609,6 +676,15 @@ class CallSimulator:
         talked = int(self._now() - talk_started)
         reason = "agent" if agent_hangs_up and not caller_gone else "caller"
         outcome.talk_seconds, outcome.reason = talked, reason
+        self._qlog(
+            ch,
+            queue.name,
+            member.member_name,
+            "COMPLETECALLER" if reason == "caller" else "COMPLETEAGENT",
+            str(hold),
+            str(talked),
+            str(entry.original_position),
+        )
         complete = [
             *af.channel_fields(one, "Dest"),
             *agent_fields,

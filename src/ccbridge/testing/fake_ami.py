@@ -34,6 +34,7 @@ from ccbridge.testing.pbx_model import (
     Queue,
     QueueMember,
 )
+from ccbridge.testing.pbx_records import PbxRecordFiles
 
 log = structlog.get_logger(__name__)
 
@@ -176,6 +177,8 @@ class FakeAmiServer:
         self.tapes: dict[str, MixMonitorTape] = {}
         """Recordings in progress by channel name (written when they stop)."""
         self.recording_errors: list[str] = []
+        self.records: PbxRecordFiles | None = None
+        """The queue log and CDR this PBX writes (``None``: it keeps no records)."""
         self.model = model if model is not None else PbxModel(clock)
         self.host = host
         self._port = port

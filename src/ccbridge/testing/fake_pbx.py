@@ -14,6 +14,7 @@ import structlog
 from ccbridge.testing.call_generator import CallSimulator, DidRoute, SimulatorConfig
 from ccbridge.testing.fake_ami import FakeAmiServer
 from ccbridge.testing.pbx_model import MemberSpec, PbxModel, QueueSpec
+from ccbridge.testing.pbx_records import PbxRecordFiles
 from ccbridge.testing.queue_config_reader import read_queue_specs
 
 log = structlog.get_logger(__name__)
@@ -100,9 +101,11 @@ class FakeAsterisk:
         write_timeout: float = 0.1,
         queues_conf: Path | None = None,
         channelvars: Sequence[str] = SHIPPED_CHANNELVARS,
+        records_dir: Path | None = None,
     ) -> None:
         """``queues`` are built in (the admin's own); ``queues_conf`` is the file this PBX
-        reads at start and on ``QueueReload`` (includes resolved from its folder)."""
+        reads at start and on ``QueueReload`` (includes resolved from its folder);
+        ``records_dir`` is where it writes ``queue_log`` and ``cdr-csv/Master.csv``."""
         if clock is None:
             clock = time.time if time_scale == 1.0 else ScaledClock(time_scale)
         self.queues_conf = queues_conf
@@ -121,6 +124,8 @@ class FakeAsterisk:
             write_timeout=write_timeout,
             seed=seed,
         )
+        if records_dir is not None:
+            self.ami.records = PbxRecordFiles(records_dir)
         cfg = config or SimulatorConfig()
         cfg.agi_url = agi_url if config is None else cfg.agi_url
         cfg.time_scale = time_scale

@@ -186,8 +186,12 @@ async def test_queue_status_lists_everything(client: AmiTestClient, pbx: FakeAst
     want = capture_frames(CC)
     params = next(m for m in want if m.event == "QueueParams")
     member = next(m for m in want if m.event == "QueueMember")
-    assert [k for k, _ in items[0].fields] == [k for k, _ in params.fields]
-    assert [k for k, _ in items[1].fields] == [k for k, _ in member.fields]
+    assert [k for k, _ in items[0].fields if k != "ChanVariable"] == [
+        k for k, _ in params.fields if k != "ChanVariable"
+    ]
+    assert [k for k, _ in items[1].fields if k != "ChanVariable"] == [
+        k for k, _ in member.fields if k != "ChanVariable"
+    ]
     handle.task.cancel()
 
 
@@ -196,7 +200,9 @@ async def test_queue_summary_and_core_show_channels_shape(client: AmiTestClient)
     await client.send(Action="QueueSummary", ActionID="cap-11")
     got = await client.until(lambda m: m.event == "QueueSummaryComplete")
     ref = after_action(want, "cap-11")
-    assert [k for k, _ in got[1].fields] == [k for k, _ in ref[1].fields]
+    assert [k for k, _ in got[1].fields if k != "ChanVariable"] == [
+        k for k, _ in ref[1].fields if k != "ChanVariable"
+    ]
     assert shape(got[-1]) == shape(ref[-1])
     await client.send(Action="CoreShowChannels", ActionID="cap-14")
     got = await client.until(lambda m: m.event == "CoreShowChannelsComplete")
@@ -236,7 +242,9 @@ async def test_originate_and_recording_actions(client: AmiTestClient, pbx: FakeA
     )
     got = await client.until(lambda m: m.event == "MixMonitorMute")
     ref = next(m for m in capture_frames(CC) if m.event == "MixMonitorMute")
-    assert [k for k, _ in got[-1].fields] == [k for k, _ in ref.fields]
+    assert [k for k, _ in got[-1].fields if k != "ChanVariable"] == [
+        k for k, _ in ref.fields if k != "ChanVariable"
+    ]
     await client.send(Action="StopMixMonitor", ActionID="cap-18", Channel=two)
     got = await client.until(lambda m: m.event == "MixMonitorStop")
     assert got[0].fields == [("Response", "Success"), ("ActionID", "cap-18")]

@@ -42,6 +42,16 @@ class CallData(_Data):
     call_id: str = Field(description="Asterisk Linkedid: stable across legs and transfers")
     state: str
     params: CallParams
+    reconstructed: bool | None = Field(
+        default=None,
+        description="True when ccbridge learned this step after the fact (an AMI gap closed "
+        "from the PBX's own records or a resync); absent on events from the live stream",
+    )
+    learned_at: str | None = Field(
+        default=None,
+        description="When a reconstructed step was learned (ISO 8601); occurred_at stays the "
+        "time it happened on the PBX",
+    )
 
 
 class CallQueuedData(CallData):

@@ -28,7 +28,7 @@ CCB_VAR_PREFIX = "CCB_"
 Now = Callable[[], datetime]
 
 
-def _duration(value: str | None) -> timedelta:
+def duration(value: str | None) -> timedelta:
     """Parse ``CoreShowChannel`` ``Duration: HH:MM:SS``; anything else counts as zero."""
     parts = (value or "").split(":")
     if len(parts) != 3 or not all(p.isdigit() for p in parts):
@@ -47,7 +47,7 @@ def _base(
     linkedid = msg.get("Linkedid") or (linkedid_of or {}).get(uniqueid) or uniqueid
     at = from_pbx_timestamp(msg.get("Timestamp"))
     if at is None:
-        at = now() - _duration(msg.get("Duration"))
+        at = now() - duration(msg.get("Duration"))
     return at, linkedid, uniqueid, msg.get("Channel") or ""
 
 

@@ -53,6 +53,7 @@ def detail_to_json(rec: CallRecord) -> dict[str, Any]:
         "pending_target": rec.pending_target,
         "merged_into": rec.merged_into,
         "extras": [[k, v] for k, v in rec.extras],
+        "learned_at": _t(rec.learned_at),
     }
 
 
@@ -87,4 +88,5 @@ def with_detail(rec: CallRecord, detail: dict[str, Any] | None) -> CallRecord:
         pending_target=detail.get("pending_target"),
         merged_into=detail.get("merged_into"),
         extras=tuple((str(k), str(v)) for k, v in detail.get("extras", [])),
+        learned_at=_p(detail.get("learned_at")),
     )

@@ -184,6 +184,16 @@ class CallRepository:
         rows = (await session.execute(stmt)).all()
         return {row.call_id: with_detail(row_to_record(row), detail) for row, detail in rows}
 
+    async def stored(self, call_ids: Sequence[str]) -> dict[str, CallRecord]:
+        """The stored records of *call_ids* with their detail (the backfill compares to them)."""
+        found: dict[str, CallRecord] = {}
+        async with self._sessions() as session:
+            for start in range(0, len(call_ids), 500):
+                found.update(
+                    await self._stored(session, builtins.list(call_ids[start : start + 500]))
+                )
+        return found
+
     async def get_with_params(self, call_id: str, tenant: str | None = None) -> CallRecord | None:
         """Return one call with its legs, offers, transfers and extras."""
         stmt = (

@@ -101,6 +101,9 @@ class CallRecord:
     extras: tuple[tuple[str, str], ...] = field(default=())
     """Extra variables (``CCB_X_*`` channel variables, e.g. IVR choices), in arrival order;
     exposed to a tenant only when it switched that extra on."""
+    learned_at: datetime | None = None
+    """When ccbridge last learned part of this call after the fact (from the PBX's records or
+    a resync after an AMI gap); the events of that change are flagged reconstructed."""
 
     @property
     def current_agent_no(self) -> str | None:

@@ -306,6 +306,28 @@ def reduce_call(record: CallRecord | None, event: TelephonyEvent) -> CallRecord:
     return rec
 
 
+def missing_events(
+    record: CallRecord | None, events: Iterable[TelephonyEvent]
+) -> list[TelephonyEvent]:
+    """The events that tell ccbridge something new about a call it may already hold.
+
+    A final call keeps what the live stream made of it; an agent already attached is never
+    attached twice (a reconstructed leg may lack the interface the live one had).
+    """
+    if record is None:
+        return list(events)
+    if record.state.is_final:
+        return []
+    out: list[TelephonyEvent] = []
+    for event in events:
+        if isinstance(event, AgentAnswered) and (record.answered_at is not None or record.segments):
+            continue
+        if isinstance(event, CallerJoinedQueue) and record.queued_at is not None:
+            continue
+        out.append(event)
+    return out
+
+
 class CallTracker:
     """Hold live calls and reduce events into them; report which records changed."""
 
@@ -397,6 +419,27 @@ class CallTracker:
                 changed[rec.call_id] = rec
         return list(changed.values())
 
+    def reconstruct(
+        self, events: Iterable[TelephonyEvent], learned_at: datetime
+    ) -> list[CallRecord]:
+        """Apply events rebuilt after a gap (PBX records, a resync's snapshot): per call only
+        what it lacks; every record they change is marked as learned at *learned_at*."""
+        by_call: dict[str, list[TelephonyEvent]] = {}
+        for event in events:
+            call_id = self._aliases.get(event.linkedid, event.linkedid)
+            by_call.setdefault(call_id, []).append(event)
+        changed: dict[str, CallRecord] = {}
+        for call_id, evs in by_call.items():
+            for event in missing_events(self._calls.get(call_id), evs):
+                for rec in self.apply_event(event):
+                    changed[rec.call_id] = rec
+        marked: list[CallRecord] = []
+        for call_id in changed:
+            rec = replace(self._calls[call_id], learned_at=learned_at)
+            self._calls[call_id] = rec
+            marked.append(rec)
+        return marked
+
     def reconcile(self, live_linkedids: set[str], at: datetime) -> list[CallRecord]:
         """End every open call the PBX no longer has (after a resync); each is closed once."""
         closed: list[CallRecord] = []
@@ -415,17 +458,20 @@ class CallTracker:
             closed.append(done)
         return closed
 
-    def restore(self, records: Iterable[CallRecord]) -> int:
-        """Load open calls persisted by an earlier process; the next resync reconciles them.
+    def restore(self, records: Iterable[CallRecord], *, include_final: bool = False) -> int:
+        """Load calls persisted by an earlier process; the next resync reconciles open ones.
 
         Without this, a call that was live when the process died would stay open forever.
+        With *include_final*, ended calls are loaded too (a backfill then leaves them be).
         """
         count = 0
         for rec in records:
-            if rec.state.is_final or rec.call_id in self._calls:
+            if rec.call_id in self._calls or (rec.state.is_final and not include_final):
                 continue
             self._calls[rec.call_id] = rec
             self._legs[rec.call_id] = _CallLegs(seen=dict.fromkeys(rec.legs, ""))
+            if rec.state.is_final:
+                self._remember_ended(rec.call_id)
             count += 1
         return count
 

@@ -1,0 +1,205 @@
+"""Calls as the PBX's durable records tell them (Asterisk's queue log), and the telephony events
+that rebuild them, so a call whose AMI events were lost ends up as the live stream makes it.
+
+The queue log is ``time|callid|queue|agent|event|data…`` (one line per fact, written whether or
+not anyone listens). ccbridge's dialplan adds two lines per inbound call with ``QueueLog()``:
+``CCBCALL`` before the queue and ``CCBEND`` in the ``h`` extension, both with
+``linkedid|tenant|did|caller|start`` (ADR 0013), so tenant, callee and Linkedid are in the
+record too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+
+from ccbridge.domain.calls.events import (
+    AgentAnswered,
+    CallerAbandoned,
+    CallerJoinedQueue,
+    ChannelCreated,
+    ChannelHungUp,
+    ChannelVariableSet,
+    TelephonyEvent,
+)
+from ccbridge.domain.calls.tracker import DID_VAR, TENANT_VAR
+
+CALL_LINE = "CCBCALL"
+END_LINE = "CCBEND"
+HANGUP_CAUSE = "Normal Clearing"
+"""``Cause-txt`` of the hang-up the live stream reports for a call that ends normally."""
+_NONE = "NONE"
+_ANSWER_LINES = frozenset({"CONNECT"})
+_ABANDON_LINES = frozenset({"ABANDON"})
+_END_LINES = frozenset({"COMPLETECALLER", "COMPLETEAGENT", "EXITWITHTIMEOUT", "EXITEMPTY"})
+
+
+@dataclass(frozen=True, slots=True)
+class QueueLogEntry:
+    """One queue-log line."""
+
+    at: datetime
+    callid: str
+    queue: str | None
+    agent: str | None
+    event: str
+    data: tuple[str, ...]
+
+
+def _named(value: str) -> str | None:
+    return None if value in ("", _NONE) else value
+
+
+def parse_queue_log_line(line: str) -> QueueLogEntry | None:
+    """Parse one line; anything that is not ``epoch|callid|queue|agent|event…`` is ``None``."""
+    parts = line.rstrip("\r\n").split("|")
+    if len(parts) < 5 or not parts[0].isdigit() or not parts[4]:
+        return None
+    return QueueLogEntry(
+        at=datetime.fromtimestamp(int(parts[0]), UTC),
+        callid=parts[1],
+        queue=_named(parts[2]),
+        agent=_named(parts[3]),
+        event=parts[4],
+        data=tuple(parts[5:]),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class PbxCall:
+    """One inbound call as the queue log records it (times to the second)."""
+
+    callid: str
+    """The queued channel's Uniqueid (the queue log's ``callid``)."""
+    linkedid: str
+    tenant: str | None
+    callee: str | None
+    caller: str | None
+    started_at: datetime
+    queue: str | None = None
+    queued_at: datetime | None = None
+    agent_member: str | None = None
+    """The queue member's name (``"<工号> <name>"`` for ccbridge's members)."""
+    answered_at: datetime | None = None
+    abandoned: bool = False
+    ended_at: datetime | None = None
+    lines: tuple[str, ...] = field(default=())
+    """The queue-log events seen, in order (for the audit's report)."""
+
+    @property
+    def outcome(self) -> str:
+        """``answered``, ``abandoned``, ``unanswered`` or ``in_progress``."""
+        if self.answered_at is not None:
+            return "answered"
+        if self.abandoned:
+            return "abandoned"
+        return "unanswered" if self.ended_at is not None else "in_progress"
+
+
+def _identity(entry: QueueLogEntry) -> tuple[str, str | None, str | None, str | None, datetime]:
+    """``linkedid|tenant|did|caller|start`` of a ``CCBCALL``/``CCBEND`` line."""
+    data = (*entry.data, "", "", "", "", "")
+    start = entry.at
+    try:
+        if data[4]:
+            start = datetime.fromtimestamp(float(data[4]), UTC)
+    except (ValueError, OverflowError, OSError):
+        start = entry.at
+    return data[0] or entry.callid, data[1] or None, data[2] or None, data[3] or None, start
+
+
+def _fold(call: PbxCall | None, entry: QueueLogEntry) -> PbxCall:
+    """Add one line to a call (the first of each kind counts: the skill group is frozen)."""
+    if call is None:
+        call = PbxCall(entry.callid, entry.callid, None, None, None, entry.at)
+    if entry.event in (CALL_LINE, END_LINE):
+        linkedid, tenant, did, caller, start = _identity(entry)
+        call = replace(
+            call,
+            linkedid=linkedid,
+            tenant=call.tenant or tenant,
+            callee=call.callee or did,
+            caller=call.caller or caller,
+            started_at=min(call.started_at, start),
+        )
+        if entry.event == END_LINE:  # the hang-up itself: later than any queue exit line
+            call = replace(call, ended_at=entry.at)
+    elif entry.event == "ENTERQUEUE" and call.queued_at is None:
+        caller = entry.data[1] if len(entry.data) > 1 and entry.data[1] else None
+        call = replace(call, queue=entry.queue, queued_at=entry.at, caller=call.caller or caller)
+    elif entry.event in _ANSWER_LINES and call.answered_at is None:
+        call = replace(call, agent_member=entry.agent, answered_at=entry.at)
+    elif entry.event in _ABANDON_LINES:
+        call = replace(call, abandoned=True, ended_at=call.ended_at or entry.at)
+    elif entry.event in _END_LINES:
+        call = replace(call, ended_at=call.ended_at or entry.at)
+    return replace(call, lines=(*call.lines, entry.event))
+
+
+def assemble_calls(entries: Iterable[QueueLogEntry]) -> list[PbxCall]:
+    """Group queue-log lines into calls by ``callid``, in order of first appearance.
+
+    Lines without a call (``NONE``, ``MANAGER``: member changes) are skipped, so are calls
+    that never carried ccbridge's ``CCBCALL``/``CCBEND`` line (not a ccbridge inbound call).
+    """
+    calls: dict[str, PbxCall] = {}
+    tagged: set[str] = set()
+    for entry in entries:
+        if entry.callid in ("", _NONE, "MANAGER"):
+            continue
+        calls[entry.callid] = _fold(calls.get(entry.callid), entry)
+        if entry.event in (CALL_LINE, END_LINE):
+            tagged.add(entry.callid)
+    return [call for callid, call in calls.items() if callid in tagged]
+
+
+def reconstruct_events(
+    call: PbxCall, member_interfaces: Mapping[str, str] | None = None
+) -> list[TelephonyEvent]:
+    """The telephony events the live stream would have carried for *call*, in order.
+
+    The member's interface comes from *member_interfaces* (member name → interface, from
+    ``QueueStatus``); unknown, the agent number is derived from the member name alone.
+    """
+    origin = call.linkedid
+    out: list[TelephonyEvent] = [
+        ChannelCreated(
+            call.started_at,
+            origin,
+            origin,
+            "",
+            caller_num=call.caller,
+            caller_name=None,
+            exten=call.callee,
+            context=None,
+        )
+    ]
+    if call.tenant:
+        out.append(ChannelVariableSet(call.started_at, origin, origin, "", TENANT_VAR, call.tenant))
+    if call.callee:
+        out.append(ChannelVariableSet(call.started_at, origin, origin, "", DID_VAR, call.callee))
+    if call.queue is not None and call.queued_at is not None:
+        out.append(
+            CallerJoinedQueue(
+                call.queued_at, origin, origin, "", call.queue, call.caller, caller_name=None
+            )
+        )
+    if call.queue is not None and call.answered_at is not None:
+        member = call.agent_member or ""
+        out.append(
+            AgentAnswered(
+                call.answered_at,
+                origin,
+                origin,
+                "",
+                queue=call.queue,
+                member_interface=(member_interfaces or {}).get(member, ""),
+                member_name=call.agent_member,
+            )
+        )
+    if call.abandoned and call.queue is not None and call.ended_at is not None:
+        out.append(CallerAbandoned(call.ended_at, origin, origin, "", queue=call.queue))
+    if call.ended_at is not None:
+        out.append(ChannelHungUp(call.ended_at, origin, origin, "", cause=HANGUP_CAUSE))
+    return out

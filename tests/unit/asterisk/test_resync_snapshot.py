@@ -1,0 +1,158 @@
+"""Resync of live calls whole (issue 14 item 2): the agent leg in the caller's bridge is
+attached from ``CoreShowChannels`` + ``QueueStatus``; the backfill runs first and may fail."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from ccbridge.asterisk.ami.codec import AmiMessage
+from ccbridge.asterisk.call_feed import AmiCallFeed
+from ccbridge.asterisk.queue_log_file import QueueLogFile
+from ccbridge.asterisk.resync_snapshot import agent_legs, member_interfaces, members_of
+from ccbridge.domain.calls.events import AgentAnswered
+from ccbridge.domain.calls.model import CallRecord
+from ccbridge.services.calls import CallTrackingService
+from tests.support.captures import capture_messages
+
+NOW = datetime(2026, 12, 3, 4, 0, tzinfo=UTC)
+
+
+def msg(**fields: str) -> AmiMessage:
+    return AmiMessage(headers=dict(fields), fields=list(fields.items()))
+
+
+def channel(name: str, uid: str, linked: str, bridge: str = "", duration: str = "00:00:10") -> Any:
+    return msg(
+        Event="CoreShowChannel",
+        Channel=name,
+        ChannelStateDesc="Up",
+        CallerIDNum="13800138000",
+        Exten="4008001234",
+        Uniqueid=uid,
+        Linkedid=linked,
+        BridgeId=bridge,
+        Duration=duration,
+    )
+
+
+def member(queue: str, name: str, location: str, in_call: bool) -> AmiMessage:
+    return msg(
+        Event="QueueMember",
+        Queue=queue,
+        Name=name,
+        Location=location,
+        InCall="1" if in_call else "0",
+    )
+
+
+CHANNELS = [
+    channel("PJSIP/trunk-00000001", "1.1", "1.1", "b-1", "00:01:00"),
+    channel("Local/2001@agents-00000001;1", "1.2", "1.1", "b-1", "00:00:30"),
+    channel("Local/2001@agents-00000001;2", "1.3", "1.1", "b-2"),
+    channel("PJSIP/2001-00000002", "1.4", "1.1", "b-2"),
+    channel("PJSIP/trunk-00000003", "2.1", "2.1"),  # waiting in a queue: no bridge
+    channel("PJSIP/conf-a-00000004", "3.1", "3.1", "b-3"),  # two non-members bridged
+    channel("PJSIP/conf-b-00000005", "3.2", "3.1", "b-3"),
+]
+QUEUE_ITEMS = [
+    msg(Event="QueueParams", Queue="t1-sales"),
+    member("t1-sales", "1001 张伟", "Local/2001@agents", in_call=False),
+    member("t1-support", "1001 张伟", "Local/2001@agents", in_call=True),
+    member("t1-sales", "1002 李娜", "Local/2002@agents", in_call=False),
+]
+
+
+def test_the_agent_leg_in_the_callers_bridge_is_attached() -> None:
+    members = members_of(QUEUE_ITEMS)
+    (event,) = agent_legs(CHANNELS, members, lambda: NOW)
+    assert isinstance(event, AgentAnswered)
+    assert (event.linkedid, event.uniqueid, event.channel) == ("1.1", "1.1", "PJSIP/trunk-00000001")
+    # The member is in two queues; the one it is in a call for is the call's.
+    assert (event.queue, event.member_interface, event.member_name) == (
+        "t1-support",
+        "Local/2001@agents",
+        "1001 张伟",
+    )
+    assert event.at == NOW - timedelta(seconds=30)
+    assert member_interfaces(members) == {
+        "1001 张伟": "Local/2001@agents",
+        "1002 李娜": "Local/2002@agents",
+    }
+
+
+def test_nothing_is_attached_without_a_member_in_the_bridge() -> None:
+    assert agent_legs(CHANNELS, [], lambda: NOW) == []
+
+
+class Sink:
+    def __init__(self) -> None:
+        self.records: list[CallRecord] = []
+
+    def submit(self, record: CallRecord) -> None:
+        self.records.append(record)
+
+
+class ListClient:
+    """Answers the two list actions of a resync with canned items."""
+
+    async def send_list_action(self, action: Any) -> tuple[None, list[AmiMessage]]:
+        return None, CHANNELS if action.name == "CoreShowChannels" else QUEUE_ITEMS
+
+
+class BrokenBackfill:
+    def __init__(self) -> None:
+        self.members: dict[str, str] | None = None
+
+    async def run(self, members: dict[str, str]) -> None:
+        self.members = members
+        raise OSError("queue log unreadable")
+
+
+async def test_resync_attaches_the_agent_even_when_the_backfill_fails() -> None:
+    sink = Sink()
+    service = CallTrackingService(sink)  # type: ignore[arg-type]
+    backfill = BrokenBackfill()
+    feed = AmiCallFeed(ListClient(), service, lambda: NOW, backfill)  # type: ignore[arg-type]
+    await feed.resync(ListClient())  # type: ignore[arg-type]
+    assert backfill.members == {"1001 张伟": "Local/2001@agents", "1002 李娜": "Local/2002@agents"}
+    assert (feed.backfill_failures, feed.resyncs) == (1, 1)
+    rec = service.get("1.1")
+    assert rec is not None
+    assert (rec.agent_no, rec.agent_interface, rec.skill_group) == (
+        "1001",
+        "Local/2001@agents",
+        "t1-support",
+    )
+    assert rec.answered_at == NOW - timedelta(seconds=30)
+    assert rec.learned_at == NOW
+
+
+async def test_the_queue_log_file_is_read_across_a_rotation(tmp_path: Path) -> None:
+    log = tmp_path / "queue_log"
+    (tmp_path / "queue_log.1").write_text(
+        "1796000000|1.1|q|NONE|ENTERQUEUE||1|1\n1796000100|1.1|q|NONE|ABANDON|1|1|100\n",
+        encoding="utf-8",
+    )
+    log.write_text("1796000200|2.1|q|NONE|ENTERQUEUE||2|1\ngarbage\n", encoding="utf-8")
+    since = datetime.fromtimestamp(1796000100, UTC)
+    got = await QueueLogFile(log).read_since(since)
+    assert [(e.callid, e.event) for e in got] == [("1.1", "ABANDON"), ("2.1", "ENTERQUEUE")]
+    assert await QueueLogFile(tmp_path / "absent").read_since(since) == []
+
+
+def test_the_captured_live_call_gets_its_agent_leg() -> None:
+    """Asterisk 22.10.1's own ``CoreShowChannels`` during a queue call (call-centre-scenarios)
+    and its ``QueueStatus``: the agent leg shares the caller's ``BridgeId``."""
+    frames = capture_messages("call-centre-scenarios")
+    channels = [m for m in frames if m.event == "CoreShowChannel"]
+    members = members_of(m for m in frames if m.event == "QueueMember")
+    (event,) = agent_legs(channels, members, lambda: NOW)
+    assert isinstance(event, AgentAnswered)
+    assert (event.linkedid, event.channel) == ("1795433102.17", "Local/sales@queue-in-00000008;2")
+    assert (event.queue, event.member_interface, event.member_name) == (
+        "sales",
+        "Local/2001@agents",
+        "T001 Zhang Wei",
+    )
