@@ -206,6 +206,8 @@ class HoldSettings(BaseModel):
 class PbxRecordSettings(BaseModel):
     """The PBX's durable records that close AMI gaps (ADR 0013, docs/asterisk.md)."""
 
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
     queue_log_path: Path | None = None
     """Asterisk's queue log as ccbridge sees it (a shared volume on the PBX host, e.g.
     ``/var/log/asterisk/queue_log``). ``None``: no backfill, only the live resync. The built-in

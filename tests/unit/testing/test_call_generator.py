@@ -130,7 +130,9 @@ async def test_abandon(pbx: FakeAsterisk, client: AmiTestClient) -> None:
         for f in capture_frames("queue-call-and-sip/ami-from-asterisk.txt")
         if f.event == "QueueCallerAbandon"
     )
-    assert [k for k, _ in abandon.fields] == [k for k, _ in ref.fields]
+    assert [k for k, _ in abandon.fields if k != "ChanVariable"] == [
+        k for k, _ in ref.fields if k != "ChanVariable"
+    ]
     join = next(f for f in got if f.event == "QueueCallerJoin")
     assert 18 <= int(abandon.get("HoldTime") or 0) <= int(_stamp(abandon) - _stamp(join)) + 1
     assert outcome.abandoned
