@@ -181,9 +181,18 @@ def test_shared_volumes_sit_at_the_same_path_in_both_containers() -> None:
     ours = {source: target for source, target, _ in mounts("ccbridge") if source[0] not in "./"}
     theirs = {source: target for source, target, _ in mounts("asterisk") if source[0] not in "./"}
     shared = set(ours) & set(theirs)
-    assert shared == {"asterisk-generated", "recordings", "prompts"}
+    assert shared == {"asterisk-generated", "recordings", "prompts", "asterisk-logs"}
     for volume in shared:
         assert ours[volume] == theirs[volume], volume
+
+
+def test_ccbridge_reads_the_queue_log_asterisk_writes() -> None:
+    path = env("ccbridge")["CCBRIDGE_PBX_RECORDS__QUEUE_LOG_PATH"]
+    volume, ro = named_volume_at("ccbridge", str(Path(path).parent))
+    assert ro  # ccbridge only reads the PBX's records
+    target, asterisk_ro = mount_of("asterisk", volume)
+    assert target == str(Path(path).parent)
+    assert not asterisk_ro  # Asterisk writes its queue log there
 
 
 def test_recordings_mixmonitor_writes_where_ccbridge_reads() -> None:
