@@ -23,7 +23,8 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    """Create ``idempotency_keys``; add ``region`` and ``limits`` to ``dial_policies``."""
+    """Create ``idempotency_keys``; add ``region``, ``limits`` and ``caller_id`` to
+    ``dial_policies``."""
     op.create_table(
         "idempotency_keys",
         sa.Column("tenant_id", sa.String(64), nullable=False),
@@ -42,11 +43,13 @@ def upgrade() -> None:
     with op.batch_alter_table("dial_policies") as batch:
         batch.add_column(sa.Column("region", sa.String(2), nullable=False, server_default="CN"))
         batch.add_column(sa.Column("limits", sa.JSON(), nullable=True))
+        batch.add_column(sa.Column("caller_id", sa.String(16), nullable=True))
 
 
 def downgrade() -> None:
     """Drop them again."""
     with op.batch_alter_table("dial_policies") as batch:
+        batch.drop_column("caller_id")
         batch.drop_column("limits")
         batch.drop_column("region")
     op.drop_index("ix_idempotency_keys_created_at", table_name="idempotency_keys")

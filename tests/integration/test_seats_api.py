@@ -298,6 +298,7 @@ async def test_dial_policy_defaults_then_only_the_platform_admin_changes_it(worl
         "allow": ["0", "1", "400", "800"],
         "deny": ["00", "+", "160", "168"],
         "region": "CN",
+        "caller_id": None,
         "limits": {
             "deny_international": True,
             "deny_premium_rate": True,

@@ -33,6 +33,7 @@ DEFAULT_DENY: tuple[str, ...] = ("00", "+", "160", "168")
 
 
 MAX_CAP = 100_000
+CALLER_ID_RE = re.compile(r"^\+[1-9][0-9]{6,14}$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,10 +108,14 @@ class DialPolicy:
     deny: tuple[str, ...] = DEFAULT_DENY
     region: str = DEFAULT_REGION
     limits: OutboundLimits = field(default_factory=OutboundLimits)
+    caller_id: str | None = None
+    """The number the tenant's agent-dialled calls present (E.164); none: no click-to-call."""
 
     def __post_init__(self) -> None:
         """Refuse a malformed prefix or an oversized list (the API checks first, with paths)."""
         check_region(self.region)
+        if self.caller_id is not None and not CALLER_ID_RE.fullmatch(self.caller_id):
+            raise ValueError(f"not an E.164 caller ID: {self.caller_id!r}")
         for prefixes in (self.allow, self.deny):
             if len(prefixes) > MAX_PREFIXES:
                 raise ValueError(f"at most {MAX_PREFIXES} prefixes per list")

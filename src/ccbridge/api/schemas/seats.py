@@ -16,7 +16,7 @@ from pydantic import (
 )
 
 from ccbridge.domain.agents.state import AgentState
-from ccbridge.domain.calls.numbers import DEFAULT_REGION, check_region
+from ccbridge.domain.calls.numbers import DEFAULT_REGION, check_region, to_e164
 from ccbridge.domain.dialing import (
     DEFAULT_ALLOW,
     DEFAULT_DENY,
@@ -239,6 +239,22 @@ class DialPolicyIn(BaseModel):
         description="ISO 3166 region numbers are read in (national numbers, international)",
     )
     limits: OutboundLimitsIn = Field(default_factory=OutboundLimitsIn)
+    caller_id: str | None = Field(
+        None,
+        max_length=32,
+        description="The number agent-dialled calls present (read in `region`, stored E.164); "
+        "click-to-call is refused until it is set",
+    )
+
+    @model_validator(mode="after")
+    def _caller_id_e164(self) -> DialPolicyIn:
+        if self.caller_id is not None:
+            check_region(self.region)
+            e164 = to_e164(self.caller_id, self.region)
+            if e164 is None:
+                raise ValueError(f"caller_id is not a valid number in region {self.region}")
+            self.caller_id = e164
+        return self
 
     @field_validator("region")
     @classmethod
@@ -253,6 +269,7 @@ class DialPolicyIn(BaseModel):
             tuple(dict.fromkeys(self.deny)),
             self.region,
             self.limits.to_limits(),
+            self.caller_id,
         )
 
 
@@ -270,6 +287,7 @@ class DialPolicyOut(DialPolicyIn):
             deny=list(record.policy.deny),
             region=record.policy.region,
             limits=OutboundLimitsIn.of(record.policy.limits),
+            caller_id=record.policy.caller_id,
             updated_at=record.updated_at,
             updated_by=record.updated_by,
         )

@@ -27,7 +27,11 @@ class DialPolicyRepository:
         if row is None:
             return None
         policy = DialPolicy(
-            tuple(row.allow), tuple(row.deny), row.region or "CN", limits_from_json(row.limits)
+            tuple(row.allow),
+            tuple(row.deny),
+            row.region or "CN",
+            limits_from_json(row.limits),
+            row.caller_id,
         )
         return DialPolicyRecord(row.tenant_id, policy, row.updated_at, row.updated_by)
 
@@ -41,6 +45,7 @@ class DialPolicyRepository:
             deny=list(record.policy.deny),
             region=record.policy.region,
             limits=limits_to_json(record.policy.limits),
+            caller_id=record.policy.caller_id,
             updated_at=record.updated_at,
             updated_by=record.updated_by,
         )
