@@ -51,3 +51,11 @@ class AsteriskUnavailableError(CcbridgeError):
     code = ErrorCode.ASTERISK_UNAVAILABLE
     status = 503
     title = "Asterisk unavailable"
+
+
+class InvalidRequestError(CcbridgeError):
+    """Raised when a request value is wrong in a way the schema cannot say (422, field named)."""
+
+    code = ErrorCode.VALIDATION
+    status = 422
+    title = "Invalid request"

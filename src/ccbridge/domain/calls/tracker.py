@@ -501,7 +501,7 @@ class CallTracker:
             return None
         return self._store(replace(rec, controls=(*rec.controls, step)))
 
-    def expect_transfer(self, call_id: str, intent: CallTransfer) -> CallRecord | None:
+    def expect_transfer(self, call_id: str, intent: CallTransfer | None) -> CallRecord | None:
         """Remember whom ccbridge is transferring the call to, so the PBX's transfer event is
         told with the agent, group or number the agent named."""
         rec = self._calls.get(call_id)
