@@ -18,10 +18,11 @@ import structlog
 import uvicorn
 from fastapi import FastAPI
 
-from ccbridge.api.app import EventApi, RecordingApi, SeatApi, create_app
+from ccbridge.api.app import CallControlApi, EventApi, RecordingApi, SeatApi, create_app
 from ccbridge.api.security import JwtCodec
 from ccbridge.asterisk.agi.server import AgiRouter, AgiServerConfig, FastAgiServer
 from ccbridge.asterisk.ami.client import AmiClient, AmiConfig
+from ccbridge.asterisk.call_control import AmiCallControl
 from ccbridge.asterisk.call_feed import AmiCallFeed
 from ccbridge.asterisk.config.publisher import QueueConfigPublisher
 from ccbridge.asterisk.inbound_route import SCRIPT, InboundRoute, InboundRouteHandler
@@ -44,6 +45,7 @@ from ccbridge.db.repositories.calls import CallRepository
 from ccbridge.db.repositories.dial_policies import DialPolicyRepository
 from ccbridge.db.repositories.endpoints import EndpointRepository
 from ccbridge.db.repositories.ftp_accounts import FtpAccountRepository
+from ccbridge.db.repositories.idempotency import IdempotencyRepository
 from ccbridge.db.repositories.ivr import (
     IvrCallLogRepository,
     IvrFlowRepository,
@@ -74,6 +76,7 @@ from ccbridge.services.acd import RECONCILE_INTERVAL, DriftLog, Reconciler
 from ccbridge.services.agents import AgentAdminService
 from ccbridge.services.audit import AuditRecorder
 from ccbridge.services.calendar import CalendarService, TenantZoneReader
+from ccbridge.services.call_control import CallControlService
 from ccbridge.services.calls import CallTrackingService
 from ccbridge.services.dialing import DialPolicyService, TenantFactsReader
 from ccbridge.services.egress import AllowListSource, ConfigurationChecker, EgressPolicy
@@ -81,6 +84,7 @@ from ccbridge.services.endpoints import EndpointGuard, EndpointService
 from ccbridge.services.event_hub import EventHub
 from ccbridge.services.events import EventService
 from ccbridge.services.ftp_accounts import FtpAccountService
+from ccbridge.services.idempotency import IdempotencyService
 from ccbridge.services.ivr import IvrService
 from ccbridge.services.ivr_ports import PromptLimits
 from ccbridge.services.ivr_runtime import ActiveFlowCache, BufferedCallLog, CachedTenantFacts
@@ -330,6 +334,7 @@ def build_service(
         on_status_changed=retirement.on_status_changed,
     )
     event_api, dispatcher, event_jobs = _events(settings, sessions, journal, hub, repo, clock)
+    control_api = _call_control(settings, sessions, ami, calls, clock, calendar)
     readiness = _readiness(ami, agi, lambda: ping(engine))
     readiness.add("acd_reconciler", _reconciler_check(reconciler))
     readiness.add("calendar", calendar_check(calendar, clock.now))
@@ -343,10 +348,12 @@ def build_service(
         ivr_api=ivr.service,
         event_api=event_api,
         calendar_api=calendar,
+        call_control_api=control_api,
     )
     http = _http_server(app, settings)
     jobs = JobRunner()
     jobs.add("loop-lag", 1.0, _loop_lag_probe)
+    jobs.add("idempotency-keys-retention", RETENTION_JOB_SECONDS, control_api.idempotency.purge)
     for name, interval, job in (*seat_jobs, *recording_jobs, *ivr.jobs, *event_jobs):
         jobs.add(name, interval, job)
     for name, interval, job in ivr.flushes:
@@ -399,6 +406,41 @@ def _events(
         ("webhook-log-retention", RETENTION_JOB_SECONDS, webhooks.prune_log),
     ]
     return EventApi(events=events, webhooks=webhooks, clock=clock), dispatcher, jobs
+
+
+def _call_control(
+    settings: Settings,
+    sessions: async_sessionmaker[AsyncSession],
+    ami: AmiClient,
+    calls: CallTrackingService,
+    clock: SystemClock,
+    calendar: CalendarService,
+) -> CallControlApi:
+    """Wire agent call control to AMI, the live calls, the seats and the dial policy."""
+    audit = AuditRecorder(lambda: SqlAccessUnitOfWork(sessions), clock.now)
+    groups = SkillGroupRepository(sessions)
+    facts = TenantFactsReader(
+        lambda: SqlAccessUnitOfWork(sessions),
+        groups,
+        LeaseRepository(sessions),
+        DialPolicyRepository(sessions),
+        calendar,
+    )
+    control = CallControlService(
+        calls=calls,
+        sessions=SeatSessionRepository(sessions),
+        agents=AgentRepository(sessions),
+        groups=groups,
+        facts=facts,
+        pbx=AmiCallControl(ami, settings.agents_context),
+        audit=audit,
+        now=clock.now,
+        agents_context=settings.agents_context,
+    )
+    return CallControlApi(
+        call_control=control,
+        idempotency=IdempotencyService(IdempotencyRepository(sessions), clock.now),
+    )
 
 
 def _seats(

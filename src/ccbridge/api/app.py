@@ -13,6 +13,7 @@ from ccbridge.api.problems import install_problem_handlers
 from ccbridge.api.routers import (
     agents,
     calendar,
+    call_control,
     call_params,
     calls,
     dial_policy,
@@ -33,10 +34,12 @@ from ccbridge.observability.health import Readiness
 from ccbridge.services.agents import AgentAdminService
 from ccbridge.services.audit import AuditRecorder
 from ccbridge.services.calendar import CalendarService
+from ccbridge.services.call_control import CallControlService
 from ccbridge.services.dialing import DialPolicyService
 from ccbridge.services.endpoints import EndpointService
 from ccbridge.services.events import EventService
 from ccbridge.services.ftp_accounts import FtpAccountService
+from ccbridge.services.idempotency import IdempotencyService
 from ccbridge.services.ivr import IvrService
 from ccbridge.services.leases import LeaseService
 from ccbridge.services.offboarding import OffboardingService
@@ -61,6 +64,14 @@ class SeatApi:
     current_call: Callable[[str], str | None]
     dial_policy: DialPolicyService
     endpoints: EndpointService
+
+
+@dataclass(frozen=True, slots=True)
+class CallControlApi:
+    """The services behind the call-control routes (the process that owns AMI)."""
+
+    call_control: CallControlService
+    idempotency: IdempotencyService
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +112,7 @@ def create_app(
     ivr_api: IvrService | None = None,
     event_api: EventApi | None = None,
     calendar_api: CalendarService | None = None,
+    call_control_api: CallControlApi | None = None,
     all_routes: bool = False,
 ) -> FastAPI:
     """Return the ASGI app; the composition root owns the services' lifetimes.
@@ -145,6 +157,9 @@ def create_app(
         app.state.sse_ping_seconds = event_api.sse_ping_seconds
     if calendar_api is not None:
         app.state.calendar = calendar_api
+    if call_control_api is not None:
+        app.state.call_control = call_control_api.call_control
+        app.state.idempotency = call_control_api.idempotency
     install_problem_handlers(app)
     install_auth_handlers(app)
     # The CRM poll and stream routes are matched first: routes are tried in order and these
@@ -157,6 +172,7 @@ def create_app(
         "recordings": recording_api is not None or all_routes,
         "ivr": ivr_api is not None or all_routes,
         "calendar": calendar_api is not None or all_routes,
+        "call_control": call_control_api is not None or all_routes,
     }
     if wired["events"]:
         app.include_router(events.router)
@@ -175,6 +191,8 @@ def create_app(
         app.include_router(calendar.router)
     if wired["seats"]:
         app.include_router(seats.router)
+    if wired["call_control"]:
+        app.include_router(call_control.router)
     if wired["recordings"]:
         app.include_router(recordings.router)
     if wired["ivr"]:
