@@ -300,6 +300,7 @@ def reduce_call(record: CallRecord | None, event: TelephonyEvent) -> CallRecord:
                 and event.state == "Up"
                 and rec.direction != "inbound"
                 and rec.answered_at is None
+                and interface_of_channel(event.channel) != rec.agent_interface
             ):
                 rec = _outbound_answered(rec, event.at)
             if not is_origin and event.state == "Up" and rec.pending_target is not None:
