@@ -117,6 +117,23 @@ class CallSimulator:
         self.calls: dict[str, CallHandle] = {}
         self.outcomes: list[CallOutcome] = []
         self._traffic: asyncio.Task[None] | None = None
+        server.call_control.requeue = self.requeue
+
+    def requeue(self, ch: Channel, queue_name: str, talk_seconds: float = 600.0) -> None:
+        """A caller transferred into a queue again (``ccbridge-queue``): it waits there and is
+        answered like any queued caller."""
+        queue = self.model.queues.get(queue_name)
+        if queue is None:
+            log.warning("simulator.no_queue", queue=queue_name)
+            return
+        outcome = CallOutcome(linkedid=ch.linkedid, tenant="", did=ch.exten)
+        outcome.queue = queue.name
+
+        async def run() -> None:
+            with contextlib.suppress(_CallerGone):
+                await self._queue_call(ch, queue, outcome, talk_seconds, None, None)
+
+        self.server.spawn(run())
 
     # ----------------------------------------------------------------- public API
 

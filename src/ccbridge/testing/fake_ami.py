@@ -1063,6 +1063,7 @@ class FakeAmiServer:
         fields += af.bridge_fields(ch.bridge_id, 2)
         fields += [("IsExternal", "Yes"), ("Context", ctx), ("Extension", exten)]
         self.emit("BlindTransfer", fields)
+        self.call_control.after_blind_transfer(ch, peer, ctx, exten)
 
     async def _setvar(self, session: AmiSession, req: _Request) -> None:
         var = req.get("Variable")

@@ -13,6 +13,7 @@ queued``). The dialplan the fake plays is ``asterisk/extensions-ccbridge.conf``.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -54,6 +55,8 @@ class FakeCallControl:
     """MuteAudio state by channel name (``in``/``out``/``all``)."""
     dialled: list[tuple[str, str]] = field(default_factory=list)
     """(context, exten) every originated endpoint was connected to, in order."""
+    requeue: Callable[[Channel, str], None] | None = None
+    """Put a channel into a queue again (the call simulator's queue, set by FakeAsterisk)."""
 
     # ------------------------------------------------------------------ helpers
 
@@ -238,6 +241,29 @@ class FakeCallControl:
         server.emit_channel("MusicOnHoldStop", peer)
         self._leave_bridge(peer)
         self._bridge(peer, target)
+
+    def after_blind_transfer(
+        self, transferer: Channel, peer: Channel, context: str, exten: str
+    ) -> None:
+        """What follows ``BlindTransfer`` (as captured): both leave the bridge, the transferer
+        hangs up (a Local leg with its other half), the transferee runs *exten@context*."""
+        server = self.server
+        self._leave_bridge(peer)
+        self._leave_bridge(transferer)
+        server.emit_channel(
+            "Newexten", peer, [("Extension", exten), ("Application", "NoOp"), ("AppData", "")]
+        )
+        server.hangup_channel(transferer)
+        if transferer.name.startswith("Local/") and transferer.name[-2:] in (";1", ";2"):
+            other = transferer.name[:-1] + ("2" if transferer.name[-1] == "1" else "1")
+            half = server.model.find_channel(other)
+            if half is not None:
+                server.hangup_channel(half)
+        if context == QUEUE_CONTEXT:
+            if self.requeue is not None:
+                self.requeue(peer, exten)
+            return
+        self.originate_into_dialplan(peer, context, exten)
 
     def originate_into_dialplan(self, one: Channel, context: str, exten: str) -> Channel | None:
         """An originated endpoint answered and runs *exten@context*: the far end answers."""
