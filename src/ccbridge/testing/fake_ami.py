@@ -990,11 +990,7 @@ class FakeAmiServer:
             cause = 16
         session.ok(req, "Channel Hungup")
         self.call_control.complete_on_hangup(ch)
-        self.hangup_channel(ch, cause)
-        if ch.name.startswith("Local/") and ch.name[-2:] in (";1", ";2"):
-            partner = self.model.find_channel(ch.name[:-1] + ("2" if ch.name[-1] == "1" else "1"))
-            if partner is not None:
-                self.hangup_channel(partner, cause)
+        self.call_control.hang_up(ch, cause)
 
     async def _mixmonitor(self, session: AmiSession, req: _Request) -> None:
         ch = self._channel(session, req)

@@ -219,6 +219,28 @@ class FakeCallControl:
         self._leave_bridge(consult.peer)
         self._bridge(consult.peer, consult.transferer)
 
+    def hang_up(self, ch: Channel, cause: int = 16) -> None:
+        """Hang *ch* up as Asterisk does: a Local channel's other half goes too, and a
+        two-party bridge dissolves (the remaining party hangs up, with its other half)."""
+        server = self.server
+        gone = [ch, *self._local_half(ch)]
+        bridge = ch.bridge_id
+        if bridge:
+            rest = [
+                c for c in server.model.channels.values() if c.bridge_id == bridge and c is not ch
+            ]
+            if len(rest) == 1:
+                gone += [rest[0], *self._local_half(rest[0])]
+        for leg in gone:
+            self._leave_bridge(leg)
+            server.hangup_channel(leg, cause)
+
+    def _local_half(self, ch: Channel) -> list[Channel]:
+        if not (ch.name.startswith("Local/") and ch.name[-2:] in (";1", ";2")):
+            return []
+        half = self.server.model.find_channel(ch.name[:-1] + ("2" if ch.name[-1] == "1" else "1"))
+        return [half] if half is not None else []
+
     def complete_on_hangup(self, ch: Channel) -> None:
         """The transferer of an attended transfer hung up: the transfer completes."""
         consult = self.consultations.pop(ch.name, None)
@@ -253,12 +275,7 @@ class FakeCallControl:
         server.emit_channel(
             "Newexten", peer, [("Extension", exten), ("Application", "NoOp"), ("AppData", "")]
         )
-        server.hangup_channel(transferer)
-        if transferer.name.startswith("Local/") and transferer.name[-2:] in (";1", ";2"):
-            other = transferer.name[:-1] + ("2" if transferer.name[-1] == "1" else "1")
-            half = server.model.find_channel(other)
-            if half is not None:
-                server.hangup_channel(half)
+        self.hang_up(transferer)
         if context == QUEUE_CONTEXT:
             if self.requeue is not None:
                 self.requeue(peer, exten)
