@@ -26,6 +26,8 @@ from ccbridge.asterisk.call_control import AmiCallControl
 from ccbridge.asterisk.call_feed import AmiCallFeed
 from ccbridge.asterisk.config.publisher import QueueConfigPublisher
 from ccbridge.asterisk.inbound_route import SCRIPT, InboundRoute, InboundRouteHandler
+from ccbridge.asterisk.ivr_return import SCRIPT as IVR_RETURN_SCRIPT
+from ccbridge.asterisk.ivr_return import IvrReturnHandler
 from ccbridge.asterisk.ivr_runner import IvrRunner
 from ccbridge.asterisk.queue_control import AmiQueueControl
 from ccbridge.asterisk.recording_control import AmiRecorderControl, AmiRecordingFeed
@@ -940,6 +942,8 @@ def _fastagi(
     routes, fallback = _routes(settings)
     closed = status.is_closed if status is not None else None
     router.add_route(SCRIPT, InboundRouteHandler(routes, fallback, ivr, tenant_closed=closed))
+    if ivr is not None:
+        router.add_route(IVR_RETURN_SCRIPT, IvrReturnHandler(ivr, tenant_closed=closed))
     config = AgiServerConfig(
         host=settings.agi.host,
         port=settings.agi.port,

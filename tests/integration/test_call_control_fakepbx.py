@@ -537,3 +537,259 @@ async def test_click_to_call_rings_the_agent_first_and_a_replay_never_dials_twic
     done = await rig.until(ended, "the call to end")
     assert [t for t, _, _ in _events(done)] == ["call.ringing", "call.answered", "call.ended"]
     assert all(p == outbound_four for _, p, _ in _events(done))
+
+
+async def test_attended_transfer_consults_then_completes_to_the_agent(rig: Rig) -> None:
+    rec = await rig.connected_call()
+    customer, agent = rig.calls.live_channels(rec.call_id)[:2]
+    mark = rig.mark()
+    body = {"agent_no": "1002", "mode": "attended"}
+    resp = await rig.post("1000/call/transfer", rig.agent["1000"], body)
+    assert resp.status_code == 200, resp.text
+    assert rig.actions(mark) == [
+        [("Action", "Atxfer"), ("Channel", agent), ("Exten", "1002"), ("Context", "agents")]
+    ]
+    (consult,) = rig.pbx.ami.call_control.consultations.values()
+    assert consult.peer.name == customer
+    assert consult.target.name.startswith("Local/1002@agents-")
+    consulting = rig.record(rec.call_id)
+    assert consulting.current_agent_no == "1000"  # still 1000's call while consulting
+    assert consulting.transfer_intent is not None
+    assert consulting.transfer_intent.to_agent_no == "1002"
+
+    mark = rig.mark()
+    resp = await rig.post("1000/call/transfer/complete", rig.agent["1000"])
+    assert resp.status_code == 200, resp.text
+    assert rig.actions(mark) == [[("Action", "Hangup"), ("Channel", agent)]]
+
+    def on_1002() -> CallRecord | None:
+        now = rig.record(rec.call_id)
+        return now if now.current_agent_no == "1002" else None
+
+    moved = await rig.until(on_1002, "the attended transfer to complete")
+    assert rig.channel(customer).bridge_id == rig.channel(consult.target.name).bridge_id
+    (transfer,) = moved.transfers
+    assert (transfer.kind, transfer.from_agent_no, transfer.to_agent_no) == (
+        "attended",
+        "1000",
+        "1002",
+    )
+    assert [(s.agent_no, s.via) for s in moved.segments] == [
+        ("1000", "queue"),
+        ("1002", "attended_transfer"),
+    ]
+    assert call_params(moved) == four("1002", "t1-sales", CALLER, DID)
+    (data,) = [d for t, _, d in _events(moved) if t == "call.transferred"]
+    assert data["params"] == four("1002", "t1-sales", CALLER, DID)
+    assert (data["transfer"]["kind"], data["transfer"]["to_agent_no"]) == ("attended", "1002")
+
+
+async def test_attended_transfer_cancelled_goes_back_to_the_customer(rig: Rig) -> None:
+    rec = await rig.connected_call()
+    customer, agent = rig.calls.live_channels(rec.call_id)[:2]
+    body = {"agent_no": "1002", "mode": "attended"}
+    assert (await rig.post("1000/call/transfer", rig.agent["1000"], body)).status_code == 200
+    (consult,) = rig.pbx.ami.call_control.consultations.values()
+    mark = rig.mark()
+    resp = await rig.post("1000/call/transfer/cancel", rig.agent["1000"])
+    assert resp.status_code == 200, resp.text
+    assert rig.actions(mark) == [[("Action", "CancelAtxfer"), ("Channel", agent)]]
+    assert rig.channel(consult.target.name) is None
+    assert rig.channel(customer).bridge_id == rig.channel(agent).bridge_id != ""
+    back = rig.record(rec.call_id)
+    assert back.transfer_intent is None
+    assert back.transfers == ()
+    assert [c.kind for c in back.controls] == ["transfer_started", "transfer_cancelled"]
+    assert call_params(back) == INBOUND_FOUR
+    # Completing now has nothing to complete.
+    assert (await rig.post("1000/call/transfer/complete", rig.agent["1000"])).status_code == 409
+
+
+async def test_three_way_call_with_an_agent_then_leaving_it(rig: Rig) -> None:
+    rec = await rig.connected_call()
+    customer, agent = rig.calls.live_channels(rec.call_id)[:2]
+    room = "".join(ch for ch in rec.call_id if ch.isdigit())
+    mark = rig.mark()
+    resp = await rig.post("1000/call/conference", rig.agent["1000"], {"agent_no": "1002"})
+    assert resp.status_code == 200, resp.text
+    redirect, originate = rig.actions(mark)
+    assert redirect == [
+        ("Action", "Redirect"),
+        ("Channel", customer),
+        ("ExtraChannel", agent),
+        ("Context", "ccbridge-conf"),
+        ("Exten", room),
+        ("Priority", "1"),
+        ("ExtraContext", "ccbridge-conf"),
+        ("ExtraExten", room),
+        ("ExtraPriority", "1"),
+    ]
+    assert originate == [
+        ("Action", "Originate"),
+        ("Channel", "Local/1002@agents"),
+        ("Exten", room),
+        ("Context", "ccbridge-conf"),
+        ("Priority", "1"),
+        ("CallerID", f"<{CALLER_ID}>"),
+        ("Async", "true"),
+        ("Timeout", "30000"),
+    ]
+    rooms = rig.pbx.ami.call_control.rooms
+    await rig.until(lambda: len(rooms.get(room, [])) == 3, "three parties in the room")
+    assert rooms[room][:2] == [customer, agent]
+    assert rooms[room][2].startswith("Local/1002@agents-")
+    conf = rig.record(rec.call_id)
+    (step,) = [c for c in conf.controls if c.kind == "conferenced"]
+    assert dict(step.detail) == {"room": room, "target": "1002", "to_agent_no": "1002"}
+    (data,) = [d for t, _, d in _events(conf) if t == "call.conferenced"]
+    assert data["params"] == INBOUND_FOUR
+    assert data["control"]["to_agent_no"] == "1002"
+
+    mark = rig.mark()
+    resp = await rig.post("1000/call/conference/leave", rig.agent["1000"])
+    assert resp.status_code == 200, resp.text
+    assert rig.actions(mark) == [[("Action", "Hangup"), ("Channel", agent)]]
+    assert rig.channel(agent) is None
+    assert rig.channel(customer) is not None  # the customer stays with 1002
+    assert rig.record(rec.call_id).state is CallState.CONNECTED
+
+
+async def test_three_way_with_a_number_cannot_be_left_to_the_two_trunks(rig: Rig) -> None:
+    rec = await rig.connected_call()
+    agent = rig.calls.live_channels(rec.call_id)[1]
+    resp = await rig.post("1000/call/conference", rig.agent["1000"], {"number": "13900139000"})
+    assert resp.status_code == 200, resp.text
+    (originate,) = rig.actions(0, "Originate")
+    assert ("Channel", "Local/13900139000@ccbridge-outbound") in originate
+    mark = rig.mark()
+    resp = await rig.post("1000/call/conference/leave", rig.agent["1000"])
+    assert resp.status_code == 403
+    assert resp.json()["reason"] == "NO_TRANSIT"
+    assert rig.actions(mark) == []
+    assert rig.channel(agent) is not None
+
+
+async def test_inbound_seat_may_not_start_a_three_way_call(rig: Rig) -> None:
+    await rig.connected_call()
+    resp = await rig.post("1001/call/conference", rig.agent["1001"], {"agent_no": "1000"})
+    assert resp.status_code == 403
+    assert resp.json()["reason"] == "CAPABILITY_NOT_LEASED"
+
+
+async def test_hand_back_to_ivr_at_a_node_and_back_to_the_agent(rig: Rig) -> None:
+    from ccbridge.asterisk.agi.server import AgiRouter, AgiServerConfig, FastAgiServer
+    from ccbridge.asterisk.ivr_return import SCRIPT as RETURN_SCRIPT
+    from ccbridge.asterisk.ivr_return import IvrReturnHandler
+    from ccbridge.asterisk.ivr_runner import IvrRunner
+    from tests.fakes.ivr import ListSink as IvrLog
+    from tests.fakes.ivr import StaticFlows, load_example
+
+    ivr_log = IvrLog()
+    runner = IvrRunner(
+        StaticFlows({"t1": load_example("return_visit_survey.yaml")}),
+        ivr_log,
+        lambda: datetime.now(UTC),
+    )
+    router = AgiRouter()
+    router.add_route(RETURN_SCRIPT, IvrReturnHandler(runner))
+    agi = FastAgiServer(AgiServerConfig(port=0), router)
+    await agi.start()
+    try:
+        rec = await rig.connected_call()
+        customer, agent = rig.calls.live_channels(rec.call_id)[:2]
+        rig.pbx.simulator.config.agi_url = f"agi://127.0.0.1:{agi.port}"
+        mark = rig.mark()
+        body = {"flow_node": "score", "back_to_agent": True}
+        resp = await rig.post("1000/call/ivr", rig.agent["1000"], body, key="ivr-1")
+        assert resp.status_code == 200, resp.text
+        assert rig.actions(mark) == [
+            [
+                ("Action", "Setvar"),
+                ("Channel", customer),
+                ("Variable", "CCB_IVR_NODE"),
+                ("Value", "score"),
+            ],
+            [
+                ("Action", "Setvar"),
+                ("Channel", customer),
+                ("Variable", "CCB_RETURN_TO"),
+                ("Value", "Local/1000@agents"),
+            ],
+            [
+                ("Action", "Setvar"),
+                ("Channel", customer),
+                ("Variable", "CCB_RETURN_AGENT"),
+                ("Value", "1000"),
+            ],
+            [
+                ("Action", "Redirect"),
+                ("Channel", customer),
+                ("Context", "ccbridge-ivr-return"),
+                ("Exten", "s"),
+                ("Priority", "1"),
+            ],
+        ]
+        assert rig.channel(agent) is None  # the agent's leg is released
+        sim = rig.pbx.simulator
+        await rig.until(lambda: sim.ivr_returns, "the FastAGI ivr-return session")
+        (record,) = ivr_log.records
+        assert record.path[0] == "score"  # the flow started at the node the agent named
+        assert record.tenant_id == "t1"
+        # Back to the same agent: the customer is bridged with 1000's phone again.
+        back = await rig.until(
+            lambda: [
+                c
+                for c in rig.pbx.model.channels.values()
+                if c.name.startswith("Local/1000@agents-")
+                and c.bridge_id
+                and c.bridge_id == rig.channel(customer).bridge_id
+            ],
+            "the caller back with agent 1000",
+        )
+        assert back
+        returned = rig.record(rec.call_id)
+        (step,) = [c for c in returned.controls if c.kind == "returned_to_ivr"]
+        assert dict(step.detail) == {"flow_node": "score", "back_to_agent": "true"}
+        assert call_params(returned) == INBOUND_FOUR
+        (data,) = [d for t, _, d in _events(returned) if t == "call.returned_to_ivr"]
+        assert data["params"] == INBOUND_FOUR
+        assert data["control"]["flow_node"] == "score"
+    finally:
+        await agi.stop()
+
+
+async def test_hand_back_names_a_bad_node_field(rig: Rig) -> None:
+    await rig.connected_call()
+    resp = await rig.post("1000/call/ivr", rig.agent["1000"], {"flow_node": "a b"})
+    assert resp.status_code == 422
+    assert resp.json()["errors"][0]["field"] == "body.flow_node"
+
+
+async def test_internal_call_rings_the_caller_agent_then_the_other(rig: Rig) -> None:
+    mark = rig.mark()
+    resp = await rig.post("1001/dial", rig.agent["1001"], {"agent_no": "1002"})
+    assert resp.status_code == 200, resp.text
+    call_id = resp.json()["call_id"]
+    (originate,) = rig.actions(mark, "Originate")
+    assert originate == [
+        ("Action", "Originate"),
+        ("Channel", "Local/1001@agents"),
+        ("Exten", "1002"),
+        ("Context", "agents"),
+        ("Priority", "1"),
+        ("CallerID", '"1001" <1001>'),
+        ("Async", "true"),
+        ("Timeout", "30000"),
+        ("ChannelId", call_id),
+        ("Variable", "CCB_TENANT=t1"),
+        ("Variable", "CCB_AGENT=1001"),
+    ]
+
+    def answered() -> CallRecord | None:
+        rec = rig.calls.get(call_id)
+        return rec if rec is not None and rec.state is CallState.CONNECTED else None
+
+    rec = await rig.until(answered, "the other agent to answer")
+    assert rec.direction == "internal"
+    assert call_params(rec)["agent_no"] == "1001"
+    assert (rec.caller, rec.callee) == ("1001", "1002")

@@ -88,8 +88,11 @@ class IvrRunner:
         self._root = prompts_root.rstrip("/")
         self._on_step = on_step
 
-    async def run(self, session: AgiSession, tenant_id: str, did: str) -> bool:
-        """Run the tenant's flow for ``did``; ``False`` when it has none (route by DID then)."""
+    async def run(
+        self, session: AgiSession, tenant_id: str, did: str, start_at: str | None = None
+    ) -> bool:
+        """Run the tenant's flow for ``did`` (from node *start_at* when an agent handed the
+        caller back); ``False`` when it has none (route by DID then)."""
         active = await self._flows.flow_for(tenant_id, did)
         if active is None:
             return False
@@ -105,7 +108,7 @@ class IvrRunner:
                 dial=facts.outbound,
                 calendar=facts.calendar,
             )
-        run = FlowRun(active.flow, context)
+        run = FlowRun(active.flow, context, start_at)
         clock = time.perf_counter_ns
         on_step = self._on_step
         action: Action = run.start()

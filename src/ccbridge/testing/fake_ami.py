@@ -921,7 +921,7 @@ class FakeAmiServer:
         self.emit("OriginateResponse", response)
         if self.originate_hook is not None and self.originate_hook(one, peer):
             return
-        if not app and req.get("Context").startswith("ccbridge-"):
+        if not app and req.get("Context") and req.get("Exten"):
             far = self.call_control.originate_into_dialplan(
                 one, req.get("Context"), req.get("Exten")
             )

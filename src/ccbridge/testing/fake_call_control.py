@@ -57,6 +57,8 @@ class FakeCallControl:
     """(context, exten) every originated endpoint was connected to, in order."""
     requeue: Callable[[Channel, str], None] | None = None
     """Put a channel into a queue again (the call simulator's queue, set by FakeAsterisk)."""
+    ivr_return: Callable[[Channel], None] | None = None
+    """Run ``ccbridge-ivr-return`` for a channel (FastAGI ``ivr-return``, set by the simulator)."""
 
     # ------------------------------------------------------------------ helpers
 
@@ -72,6 +74,15 @@ class FakeCallControl:
             "BridgeLeave", [*af.bridge_fields(ch.bridge_id, left), *af.channel_fields(ch)]
         )
         ch.bridge_id = ""
+
+    def _bridged_with(self, ch: Channel) -> list[Channel]:
+        if not ch.bridge_id:
+            return []
+        return [
+            c
+            for c in self.server.model.channels.values()
+            if c.bridge_id == ch.bridge_id and c is not ch
+        ]
 
     def _bridge(self, *legs: Channel) -> str:
         bridge = str(uuid.uuid4())
@@ -99,6 +110,10 @@ class FakeCallControl:
             room = self.rooms.setdefault(exten, [])
             room.append(ch.name)
             self.server.emit_channel("ConfbridgeJoin", ch, [("Conference", exten), ("Admin", "No")])
+        elif context == IVR_RETURN_CONTEXT:
+            ch.application, ch.app_data = "AGI", "agi://127.0.0.1:4573/ivr-return"
+            if self.ivr_return is not None:
+                self.ivr_return(ch)
         else:
             ch.application, ch.app_data = "Wait", ""
 
@@ -122,7 +137,10 @@ class FakeCallControl:
             session.error(req, "Redirect failed")
             return True
         session.ok(req, "Redirect successful")
+        alone = self._bridged_with(ch) if extra is None else []
         self._go(ch, ctx, exten, int(req.get("Priority") or 1))
+        if len(alone) == 1:  # a two-party bridge dissolves: the other party hangs up
+            self.hang_up(alone[0])
         if extra is not None:
             self._go(
                 extra,
