@@ -136,7 +136,8 @@ class FakeCallControl:
         if not ctx or not exten:
             session.error(req, "Redirect failed")
             return True
-        session.ok(req, "Redirect successful")
+        # As captured from Asterisk 22.10.1 (redirect-hold-moh): a dual redirect says so.
+        session.ok(req, "Dual Redirect successful" if extra is not None else "Redirect successful")
         alone = self._bridged_with(ch) if extra is None else []
         self._go(ch, ctx, exten, int(req.get("Priority") or 1))
         if len(alone) == 1:  # a two-party bridge dissolves: the other party hangs up
