@@ -49,12 +49,22 @@ class PbxRefusedError(ConflictError):
 class AmiCallControl:
     """Implements ``services.call_control_ports.CallControlPbx`` over one AMI client."""
 
-    def __init__(self, client: AmiSender, agents_context: str) -> None:
+    def __init__(
+        self,
+        client: AmiSender,
+        agents_context: str,
+        *,
+        outbound_context: str = OUTBOUND_CONTEXT,
+        ivr_return_context: str = IVR_RETURN_CONTEXT,
+    ) -> None:
+        """*outbound_context* and *ivr_return_context* are for a test PBX whose trunk and
+        FastAGI port differ (the shipped dialplan's names are the defaults)."""
         self._client = client
+        self._ivr_return = ivr_return_context
         self._contexts = {
             "agent": agents_context,
             "queue": QUEUE_CONTEXT,
-            "outbound": OUTBOUND_CONTEXT,
+            "outbound": outbound_context,
             "conference": CONFERENCE_CONTEXT,
         }
 
@@ -133,7 +143,7 @@ class AmiCallControl:
         """Set the variables, then redirect."""
         for name, value in variables.items():
             await self._send(act.setvar(name, value, customer))
-        await self._send(act.redirect(customer, IVR_RETURN_CONTEXT, "s"))
+        await self._send(act.redirect(customer, self._ivr_return, "s"))
 
     async def originate(self, call: OriginateCall) -> None:
         """``Originate`` of the endpoint into the place, async."""
