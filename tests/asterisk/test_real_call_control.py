@@ -201,7 +201,9 @@ async def test_hold_and_resume_on_real_channels(scene: Scene) -> None:
 
 async def test_blind_transfer_to_an_agent(scene: Scene) -> None:
     _, agent = scene.legs()
-    await scene.pbx.blind_transfer(agent, Dial("agent", "2002"))
+    # Like [ccbridge-agents] in production, [ccbridge-test-phones] dials the agent's "phone".
+    phones = AmiCallControl(scene.ami, "ccbridge-test-phones")
+    await phones.blind_transfer(agent, Dial("agent", "2002"))
     rec = await scene.agent_is("2002")
     assert [(s.agent_no, s.via) for s in rec.segments] == [
         (AGENT_A, "queue"),
