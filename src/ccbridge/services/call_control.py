@@ -473,11 +473,14 @@ class CallControlService:
         raise NoCurrentCallError(f"agent {agent_no} has no call to act on")
 
     async def _seat_group(self, seat: SeatSession) -> str | None:
-        """The agent's strongest skill group (an agent-dialled call's 技能组)."""
+        """The queue of the agent's strongest skill group (an agent-dialled call's 技能组,
+        named like an inbound call's: the queue)."""
         agent = await self._agents.get(seat.tenant_id, seat.agent_no)
         if agent is None or not agent.skills:
             return None
-        return max(agent.skills, key=lambda s: s.level).skill_group
+        name = max(agent.skills, key=lambda s: s.level).skill_group
+        group = await self._groups.get(seat.tenant_id, name)
+        return group.queue if group is not None else name
 
     def _endpoint_name(self, seat: SeatSession) -> str:
         parsed = parse_interface(seat.interface, self._agents_context)
@@ -507,7 +510,7 @@ class CallControlService:
             group = await self._groups.get(on.seat.tenant_id, target.value)
             if group is None:
                 raise NotFoundError(f"skill group {target.value} not found")
-            return Dial("queue", group.queue), _with(base, group.queue, to_group=group.name)
+            return Dial("queue", group.queue), _with(base, group.queue, to_group=group.queue)
         facts = await self._facts.facts(on.seat.tenant_id, at)
         policy = facts.outbound.policy
         parsed = dialled_number(target.value, policy.region)
