@@ -78,7 +78,7 @@ from ccbridge.services.acd import RECONCILE_INTERVAL, DriftLog, Reconciler
 from ccbridge.services.agents import AgentAdminService
 from ccbridge.services.audit import AuditRecorder
 from ccbridge.services.calendar import CalendarService, TenantZoneReader
-from ccbridge.services.call_control import CallControlService
+from ccbridge.services.call_control import CallControlService, SeatCallGate
 from ccbridge.services.calls import CallTrackingService
 from ccbridge.services.dialing import DialPolicyService, TenantFactsReader
 from ccbridge.services.egress import AllowListSource, ConfigurationChecker, EgressPolicy
@@ -501,7 +501,8 @@ def _seats(
     # feed's resync hook was registered earlier and runs first).
     ami.add_login_hook(publisher.on_login)
     ami.add_login_hook(reconciler.on_login)
-    feed = AmiSeatFeed(ami, seats.call_event)
+    gate = SeatCallGate(calls, seats.call_event)
+    feed = AmiSeatFeed(ami, gate)
     feed.attach()
     api = SeatApi(
         agent_admin=AgentAdminService(
@@ -525,6 +526,7 @@ def _seats(
     )
     jobs: list[tuple[str, float, Callable[[], Awaitable[object]]]] = [
         ("seat-tick", SEAT_TICK_SECONDS, seats.tick),
+        ("seat-call-gate", 2.0, gate.sweep),
         ("acd-reconcile", RECONCILE_INTERVAL, reconciler.run_once),
         ("tenant-pbx-retire", SEAT_TICK_SECONDS, retirement.sweep),
     ]

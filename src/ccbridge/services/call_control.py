@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import uuid
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import NoReturn
@@ -633,3 +633,50 @@ def _flow_node(node: str) -> str:
         return steps.check_flow_node(node)
     except ValueError as exc:
         raise InvalidRequestError(str(exc), field="body.flow_node") from None
+
+
+MOVED_OUT_OF_QUEUE = frozenset({steps.HELD, steps.CONFERENCED})
+"""Steps that take the agent's leg out of the queue's bridge (app_queue then reports the
+member's call complete while the agent is still on it)."""
+
+
+class SeatCallGate:
+    """Keep a seat on its call while ccbridge has moved the call out of the queue's bridge.
+
+    A hold or a 3-way call redirects both legs, and app_queue answers with ``AgentComplete``
+    (as captured on Asterisk 22.10.1): taken literally, the seat would go to after-call work
+    while the agent still talks. The gate defers that end until the agent's leg is really gone
+    (:meth:`sweep`, run every few seconds).
+    """
+
+    def __init__(
+        self, calls: CallTrackingService, handle: Callable[[str, bool], Awaitable[None]]
+    ) -> None:
+        self._calls = calls
+        self._handle = handle
+        self._deferred: dict[str, str] = {}
+        """Call id → the member interface whose call end waits."""
+
+    async def __call__(self, interface: str, started: bool) -> None:
+        """The seat feed's handler: pass everything on except a deferred call end."""
+        if not started:
+            for call in self._calls.open_calls():
+                moved = any(c.kind in MOVED_OUT_OF_QUEUE for c in call.controls)
+                if moved and _is_agents(call, interface):
+                    self._deferred[call.call_id] = interface
+                    log.info("seat_call_end_deferred", interface=interface, call_id=call.call_id)
+                    return
+        await self._handle(interface, started)
+
+    async def sweep(self) -> int:
+        """End the seat's call for every deferred call the agent has left; return how many."""
+        ended = 0
+        for call_id, interface in list(self._deferred.items()):
+            rec = self._calls.get(call_id)
+            live = self._calls.live_channels(call_id)
+            still_on = any(interface_of_channel(c) == interface for c in live)
+            if rec is None or rec.state.is_final or not still_on:
+                del self._deferred[call_id]
+                await self._handle(interface, False)
+                ended += 1
+        return ended
