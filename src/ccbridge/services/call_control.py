@@ -232,7 +232,7 @@ class CallControlService:
         """Complete the attended transfer: the agent leaves, customer and target talk."""
         on = await self._on_call(who, tenant_id, agent_no, ControlKind.COMPLETE_TRANSFER)
         intent = on.call.transfer_intent
-        if intent is None:
+        if intent is None or intent.kind != "attended":
             raise ConflictError("no attended transfer is in progress on this call")
         if intent.to_number is not None and on.call.direction != "internal":
             await self._refuse(who, on.seat, ControlKind.COMPLETE_TRANSFER, _transit())
