@@ -794,3 +794,32 @@ async def test_internal_call_rings_the_caller_agent_then_the_other(rig: Rig) -> 
     assert rec.direction == "internal"
     assert call_params(rec)["agent_no"] == "1001"
     assert (rec.caller, rec.callee) == ("1001", "1002")
+
+
+async def test_attended_transfer_out_consults_but_never_leaves_two_trunks_together(
+    rig: Rig,
+) -> None:
+    rec = await rig.connected_call()
+    agent = rig.calls.live_channels(rec.call_id)[1]
+    mark = rig.mark()
+    body = {"number": "020-8765-4321", "mode": "attended"}
+    resp = await rig.post("1000/call/transfer", rig.agent["1000"], body)
+    assert resp.status_code == 200, resp.text
+    assert rig.actions(mark) == [
+        [
+            ("Action", "Atxfer"),
+            ("Channel", agent),
+            ("Exten", "02087654321"),
+            ("Context", "ccbridge-outbound"),
+        ]
+    ]
+    intent = rig.record(rec.call_id).transfer_intent
+    assert intent is not None
+    assert intent.to_number == "+862087654321"
+    mark = rig.mark()
+    done = await rig.post("1000/call/transfer/complete", rig.agent["1000"])
+    assert done.status_code == 403
+    assert done.json()["reason"] == "NO_TRANSIT"
+    assert rig.actions(mark) == []
+    assert (await rig.post("1000/call/transfer/cancel", rig.agent["1000"])).status_code == 200
+    assert call_params(rig.record(rec.call_id)) == INBOUND_FOUR
