@@ -62,7 +62,7 @@ _NON_DIGIT = re.compile(r"\D")
 class CallControlRefusedError(CcbridgeError):
     """A seat or dial-policy rule refused the request (403); ``reason`` names the rule."""
 
-    code = ErrorCode.CONFLICT
+    code = ErrorCode.FORBIDDEN
     status = 403
     title = "Refused"
 
@@ -74,6 +74,7 @@ class CallControlRefusedError(CcbridgeError):
 class CallControlRateLimitedError(CallControlRefusedError):
     """A rate or concurrency cap of the dial policy refused the call (429)."""
 
+    code = ErrorCode.RATE_LIMITED
     status = 429
     title = "Too many calls"
 
