@@ -19,16 +19,19 @@ import structlog
 import uvicorn
 from fastapi import FastAPI
 
-from ccbridge.api.app import EventApi, RecordingApi, RoutingApi, SeatApi, create_app
+from ccbridge.api.app import CallControlApi, EventApi, RecordingApi, RoutingApi, SeatApi, create_app
 from ccbridge.api.security import JwtCodec
 from ccbridge.asterisk.agi.server import AgiRouter, AgiServerConfig, FastAgiServer
 from ccbridge.asterisk.ami.client import AmiClient, AmiConfig
+from ccbridge.asterisk.call_control import AmiCallControl
 from ccbridge.asterisk.call_feed import AmiCallFeed
 from ccbridge.asterisk.callback_agi import SCRIPT as CALLBACK_SCRIPT
 from ccbridge.asterisk.callback_agi import CallbackHandler
 from ccbridge.asterisk.config.publisher import QueueConfigPublisher
 from ccbridge.asterisk.config.queues import GENERATED_FILE
 from ccbridge.asterisk.inbound_route import SCRIPT, InboundRoute, InboundRouteHandler
+from ccbridge.asterisk.ivr_return import SCRIPT as IVR_RETURN_SCRIPT
+from ccbridge.asterisk.ivr_return import IvrReturnHandler
 from ccbridge.asterisk.ivr_runner import IvrRunner
 from ccbridge.asterisk.queue_control import AmiQueueControl
 from ccbridge.asterisk.queue_log_file import QueueLogFile
@@ -55,6 +58,7 @@ from ccbridge.db.repositories.calls import CallRepository
 from ccbridge.db.repositories.dial_policies import DialPolicyRepository
 from ccbridge.db.repositories.endpoints import EndpointRepository
 from ccbridge.db.repositories.ftp_accounts import FtpAccountRepository
+from ccbridge.db.repositories.idempotency import IdempotencyRepository
 from ccbridge.db.repositories.ivr import (
     IvrCallLogRepository,
     IvrFlowRepository,
@@ -99,6 +103,7 @@ from ccbridge.services.agents import AgentAdminService
 from ccbridge.services.audit import AuditRecorder
 from ccbridge.services.calendar import CalendarService, TenantZoneReader, load_hint
 from ccbridge.services.call_backfill import CallBackfill
+from ccbridge.services.call_control import CallControlService, SeatCallGate
 from ccbridge.services.callbacks import CallbackService
 from ccbridge.services.calls import CallTrackingService
 from ccbridge.services.dialing import DialPolicyService, TenantFactsReader
@@ -107,6 +112,7 @@ from ccbridge.services.endpoints import EndpointGuard, EndpointService
 from ccbridge.services.event_hub import EventHub
 from ccbridge.services.events import EventService
 from ccbridge.services.ftp_accounts import FtpAccountService
+from ccbridge.services.idempotency import IdempotencyService
 from ccbridge.services.inbound_numbers import InboundNumberService, NumberDirectory
 from ccbridge.services.ivr import IvrService
 from ccbridge.services.ivr_ports import PromptLimits
@@ -421,6 +427,7 @@ def build_service(
     event_api, dispatcher, event_jobs = _events(
         settings, sessions, journal, hub, repo, clock, on_error=availability.report
     )
+    control_api = _call_control(settings, sessions, ami, calls, clock, calendar)
     readiness = _readiness(ami, agi, availability)
     readiness.add("acd_reconciler", _reconciler_check(reconciler))
     readiness.add("pbx_config", _pbx_config_check(pbx_config))
@@ -441,6 +448,7 @@ def build_service(
             policies=ivr.routing.policies,
             callbacks=ivr.routing.callbacks,
         ),
+        call_control_api=control_api,
     )
     http = _http_server(app, settings, hub)
     jobs = JobRunner(on_error=availability.report)
@@ -451,6 +459,7 @@ def build_service(
         webhooks = dispatcher
         metrics.events.watch_webhooks(lambda: webhooks.sent, lambda: webhooks.failed)
     jobs.add("metrics-sample", METRICS_SAMPLE_SECONDS, _sampler(metrics, seat_api, dispatcher))
+    jobs.add("idempotency-keys-retention", RETENTION_JOB_SECONDS, control_api.idempotency.purge)
     for name, interval, job in (*seat_jobs, *recording_jobs, *ivr.jobs, *event_jobs):
         jobs.add(name, interval, job)
     for name, interval, job in ivr.flushes:
@@ -586,6 +595,41 @@ def _events(
     return EventApi(events=events, webhooks=webhooks, clock=clock), dispatcher, jobs
 
 
+def _call_control(
+    settings: Settings,
+    sessions: async_sessionmaker[AsyncSession],
+    ami: AmiClient,
+    calls: CallTrackingService,
+    clock: SystemClock,
+    calendar: CalendarService,
+) -> CallControlApi:
+    """Wire agent call control to AMI, the live calls, the seats and the dial policy."""
+    audit = AuditRecorder(lambda: SqlAccessUnitOfWork(sessions), clock.now)
+    groups = SkillGroupRepository(sessions)
+    facts = TenantFactsReader(
+        lambda: SqlAccessUnitOfWork(sessions),
+        groups,
+        LeaseRepository(sessions),
+        DialPolicyRepository(sessions),
+        calendar,
+    )
+    control = CallControlService(
+        calls=calls,
+        sessions=SeatSessionRepository(sessions),
+        agents=AgentRepository(sessions),
+        groups=groups,
+        facts=facts,
+        pbx=AmiCallControl(ami, settings.agents_context),
+        audit=audit,
+        now=clock.now,
+        agents_context=settings.agents_context,
+    )
+    return CallControlApi(
+        call_control=control,
+        idempotency=IdempotencyService(IdempotencyRepository(sessions), clock.now),
+    )
+
+
 def _seats(
     settings: Settings,
     sessions: async_sessionmaker[AsyncSession],
@@ -660,9 +704,10 @@ def _seats(
     ami.add_login_hook(publisher.on_login)
     ami.add_login_hook(reconciler.on_login)
     ami.add_login_hook(monitor.on_login)
+    gate = SeatCallGate(calls, seats.call_event)
     feed = AmiSeatFeed(
         ami,
-        seats.call_event,
+        gate,
         settings.holds.seats,
         on_error=availability.report if availability else None,
         wait_ready=availability.wait_up if availability else None,
@@ -691,6 +736,7 @@ def _seats(
     )
     jobs: list[tuple[str, float, Callable[[], Awaitable[object]]]] = [
         ("seat-tick", SEAT_TICK_SECONDS, seats.tick),
+        ("seat-call-gate", 2.0, gate.sweep),
         ("acd-reconcile", RECONCILE_INTERVAL, reconciler.run_once),
         ("tenant-pbx-retire", SEAT_TICK_SECONDS, retirement.sweep),
         ("pbx-config-verify", VERIFY_INTERVAL, monitor.recheck),
@@ -1215,6 +1261,8 @@ def _fastagi(
     )
     if routing is not None:
         router.add_route(CALLBACK_SCRIPT, CallbackHandler(routing.callbacks))
+    if ivr is not None:
+        router.add_route(IVR_RETURN_SCRIPT, IvrReturnHandler(ivr, tenant_closed=closed))
     config = AgiServerConfig(
         host=settings.agi.host,
         port=settings.agi.port,

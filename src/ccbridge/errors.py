@@ -10,6 +10,8 @@ class ErrorCode(StrEnum):
 
     NOT_FOUND = "NOT_FOUND"
     CONFLICT = "CONFLICT"
+    FORBIDDEN = "FORBIDDEN"
+    RATE_LIMITED = "RATE_LIMITED"
     VALIDATION = "VALIDATION"
     ASTERISK_UNAVAILABLE = "ASTERISK_UNAVAILABLE"
     PBX_CONFIG_MISMATCH = "PBX_CONFIG_MISMATCH"
@@ -60,3 +62,11 @@ class PbxConfigMismatchError(CcbridgeError):
     code = ErrorCode.PBX_CONFIG_MISMATCH
     status = 502
     title = "PBX configuration mismatch"
+
+
+class InvalidRequestError(CcbridgeError):
+    """Raised when a request value is wrong in a way the schema cannot say (422, field named)."""
+
+    code = ErrorCode.VALIDATION
+    status = 422
+    title = "Invalid request"

@@ -204,7 +204,15 @@ def _expected(agent_b: str) -> list[tuple[str, dict[str, Any]]]:
 def _assert_journal(events: list[Any], kind: str, agent_b: str) -> None:
     """The five events with their four variables, and what ``call.transferred`` says."""
     assert _journal(events) == _expected(agent_b)
-    transfer = {"kind": kind, "from_agent_no": AGENT_A, "target": agent_b}
+    transfer = {
+        "kind": kind,
+        "from_agent_no": AGENT_A,
+        "target": agent_b,
+        "from_group": QUEUE,
+        "to_agent_no": None,  # set only for transfers started through the call-control API
+        "to_group": None,
+        "to_number": None,
+    }
     assert events[3]["data"]["transfer"] == transfer
 
 

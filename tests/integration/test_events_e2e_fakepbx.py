@@ -214,7 +214,16 @@ async def test_ivr_queue_attended_transfer_seen_alike_by_poll_sse_and_webhook(
     assert [int(e["cursor"]) for e in polled] == sorted(int(e["cursor"]) for e in polled)
     assert all(e["call_id"] == call_id for e in polled)
     transferred = polled[3]["data"]["transfer"]
-    assert transferred == {"kind": "attended", "from_agent_no": AGENT_A, "target": AGENT_B}
+    assert transferred == {
+        "kind": "attended",
+        "from_agent_no": AGENT_A,
+        "target": AGENT_B,
+        "from_group": QUEUE,
+        # Set only for transfers started through ccbridge's call-control API.
+        "to_agent_no": None,
+        "to_group": None,
+        "to_number": None,
+    }
     legs = polled[4]["data"]["legs"]
     assert [(leg["agent_no"], leg["via"]) for leg in legs] == [
         (AGENT_A, "queue"),

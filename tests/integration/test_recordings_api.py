@@ -299,3 +299,19 @@ async def test_ftp_account_password_is_shown_once_and_stored_hashed(world: World
     )
     assert taken.status_code == 409
     assert (await c.get("/api/v1/tenants/t1/ftp-accounts", headers=world.t2)).status_code == 404
+
+
+async def test_legal_hold_of_a_call_and_its_deprecated_alias(world: World) -> None:
+    c = world.client
+    rec = world.recs[0]
+    path = f"/api/v1/tenants/t1/calls/{rec.call_id}"
+    resp = await c.put(f"{path}/legal-hold", json={"reason": "dispute"}, headers=world.t1)
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["changed"] >= 1
+    assert "Deprecation" not in resp.headers
+    assert (await c.get(f"/api/v1/recordings/{rec.id}", headers=world.t1)).json()["held"] is True
+    old = await c.put(f"{path}/hold", json={"held": False, "reason": "settled"}, headers=world.t1)
+    assert old.status_code == 200, old.text
+    assert old.headers["Deprecation"] == "true"
+    assert f"{path}/legal-hold" in old.headers["Link"]
+    assert (await c.get(f"/api/v1/recordings/{rec.id}", headers=world.t1)).json()["held"] is False

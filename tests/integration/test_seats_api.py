@@ -297,6 +297,17 @@ async def test_dial_policy_defaults_then_only_the_platform_admin_changes_it(worl
     assert resp.json() == {
         "allow": ["0", "1", "400", "800"],
         "deny": ["00", "+", "160", "168"],
+        "region": "CN",
+        "caller_id": None,
+        "limits": {
+            "deny_international": True,
+            "deny_premium_rate": True,
+            "per_seat_per_hour": 60,
+            "per_tenant_per_hour": None,
+            "concurrent_per_seat": 1,
+            "concurrent_per_tenant": None,
+            "business_hours": None,
+        },
         "updated_at": None,
         "updated_by": None,
     }
@@ -318,3 +329,32 @@ async def test_dial_policy_defaults_then_only_the_platform_admin_changes_it(worl
     (entry,) = [e for e in audit if e["action"] == "dial_policy.update"]
     assert entry["detail"]["allow"] == ["0", "1", "0044"]
     assert entry["detail"]["before"]["deny"] == ["00", "+", "160", "168"]
+
+
+async def test_dial_policy_limits_round_trip_and_bad_values_name_their_field(
+    world: World,
+) -> None:
+    path = "/api/v1/tenants/t1/dial-policy"
+    limits = {
+        "deny_international": False,
+        "deny_premium_rate": True,
+        "per_seat_per_hour": 5,
+        "per_tenant_per_hour": 100,
+        "concurrent_per_seat": 1,
+        "concurrent_per_tenant": 20,
+        "business_hours": {"start": "09:00:00", "end": "18:30:00", "working_days_only": True},
+    }
+    body = {"allow": ["0", "1"], "deny": ["160"], "region": "HK", "limits": limits}
+    resp = await world.client.put(path, json=body, headers=world.platform)
+    assert resp.status_code == 200, resp.text
+    got = (await world.client.get(path, headers=world.t1)).json()
+    assert (got["region"], got["limits"]) == ("HK", limits)
+    bad_hours = {**limits, "business_hours": {"start": "18:00:00", "end": "09:00:00"}}
+    for bad, field in [
+        ({**body, "region": "XX"}, "body.region"),
+        ({**body, "limits": {**limits, "per_seat_per_hour": 0}}, "body.limits.per_seat_per_hour"),
+        ({**body, "limits": bad_hours}, "body.limits.business_hours"),
+    ]:
+        resp = await world.client.put(path, json=bad, headers=world.platform)
+        assert resp.status_code == 422, resp.text
+        assert resp.json()["errors"][0]["field"] == field

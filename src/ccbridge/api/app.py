@@ -15,6 +15,7 @@ from ccbridge.api.request_context import RequestContextMiddleware
 from ccbridge.api.routers import (
     agents,
     calendar,
+    call_control,
     call_params,
     calls,
     dial_policy,
@@ -39,11 +40,13 @@ from ccbridge.observability.metrics import Metrics
 from ccbridge.services.agents import AgentAdminService
 from ccbridge.services.audit import AuditRecorder
 from ccbridge.services.calendar import CalendarService
+from ccbridge.services.call_control import CallControlService
 from ccbridge.services.callbacks import CallbackService
 from ccbridge.services.dialing import DialPolicyService
 from ccbridge.services.endpoints import EndpointService
 from ccbridge.services.events import EventService
 from ccbridge.services.ftp_accounts import FtpAccountService
+from ccbridge.services.idempotency import IdempotencyService
 from ccbridge.services.inbound_numbers import InboundNumberService
 from ccbridge.services.ivr import IvrService
 from ccbridge.services.leases import LeaseService
@@ -70,6 +73,14 @@ class SeatApi:
     current_call: Callable[[str], str | None]
     dial_policy: DialPolicyService
     endpoints: EndpointService
+
+
+@dataclass(frozen=True, slots=True)
+class CallControlApi:
+    """The services behind the call-control routes (the process that owns AMI)."""
+
+    call_control: CallControlService
+    idempotency: IdempotencyService
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +132,7 @@ def create_app(
     calendar_api: CalendarService | None = None,
     metrics: Metrics | None = None,
     routing_api: RoutingApi | None = None,
+    call_control_api: CallControlApi | None = None,
     all_routes: bool = False,
 ) -> FastAPI:
     """Return the ASGI app; the composition root owns the services' lifetimes.
@@ -172,6 +184,9 @@ def create_app(
         app.state.numbers = routing_api.numbers
         app.state.routing_policies = routing_api.policies
         app.state.callbacks = routing_api.callbacks
+    if call_control_api is not None:
+        app.state.call_control = call_control_api.call_control
+        app.state.idempotency = call_control_api.idempotency
     install_problem_handlers(app)
     install_auth_handlers(app)
     install_openapi(app)
@@ -186,6 +201,7 @@ def create_app(
         "ivr": ivr_api is not None or all_routes,
         "calendar": calendar_api is not None or all_routes,
         "routing": routing_api is not None or all_routes,
+        "call_control": call_control_api is not None or all_routes,
     }
     if wired["events"]:
         app.include_router(scope_by_path(events.router))
@@ -206,6 +222,8 @@ def create_app(
         app.include_router(calendar.router)
     if wired["seats"]:
         app.include_router(scope_by_path(seats.router))
+    if wired["call_control"]:
+        app.include_router(call_control.router)
     if wired["recordings"]:
         app.include_router(
             scope_by_path(recordings.router, across_tenants=frozenset({"search_recordings"}))

@@ -96,12 +96,14 @@ class IvrRunner:
         session: AgiSession,
         tenant_id: str,
         did: str,
+        start_at: str | None = None,
         *,
         flow_id: str | None = None,
         to_group: ToGroup | None = None,
     ) -> bool:
-        """Run the tenant's flow for ``did`` (or the flow *flow_id*); ``False`` when there is
-        none active. A queue ending goes through *to_group* (the group's routing policy)."""
+        """Run the tenant's flow for ``did`` (or the flow *flow_id*), from node *start_at* when
+        an agent handed the caller back; ``False`` when there is none active. A queue ending
+        goes through *to_group* (the group's routing policy)."""
         active = await self._flows.flow_for(tenant_id, did, flow_id)
         if active is None:
             return False
@@ -117,7 +119,7 @@ class IvrRunner:
                 dial=facts.outbound,
                 calendar=facts.calendar,
             )
-        run = FlowRun(active.flow, context)
+        run = FlowRun(active.flow, context, start_at)
         clock = time.perf_counter_ns
         on_step = self._on_step
         action: Action = run.start()

@@ -90,6 +90,10 @@ class DialPolicyRow(Base):
     )
     allow: Mapped[list[str]] = mapped_column(JSON)
     deny: Mapped[list[str]] = mapped_column(JSON)
+    region: Mapped[str] = mapped_column(String(2), server_default="CN")
+    limits: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    caller_id: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    """Toll-fraud limits (``OutboundLimits`` as JSON); NULL: the defaults."""
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_by: Mapped[str] = mapped_column(String(128))
 

@@ -8,7 +8,7 @@ from datetime import datetime
 import structlog
 
 from ccbridge.domain.calls.events import TelephonyEvent
-from ccbridge.domain.calls.model import CallRecord
+from ccbridge.domain.calls.model import CallControl, CallRecord, CallTransfer
 from ccbridge.domain.calls.tracker import CallTracker
 from ccbridge.services.ports import CallSink
 
@@ -83,3 +83,27 @@ class CallTrackingService:
     def get(self, call_id: str) -> CallRecord | None:
         """Return a call still held in memory."""
         return self._tracker.get(call_id)
+
+    def live_channels(self, call_id: str) -> list[str]:
+        """Names of the call's channels still up (call control acts on them)."""
+        return self._tracker.live_channels(call_id)
+
+    def note(self, call_id: str, step: CallControl) -> CallRecord | None:
+        """Record a call-control step on the call; it goes to the sink (and the journal)."""
+        return self._submit(self._tracker.note(call_id, step))
+
+    def expect_transfer(self, call_id: str, intent: CallTransfer | None) -> CallRecord | None:
+        """Remember the agent, group or number a transfer ccbridge starts is meant for."""
+        return self._submit(self._tracker.expect_transfer(call_id, intent))
+
+    def start_call(self, record: CallRecord) -> CallRecord:
+        """Register a call ccbridge originates, with its four variables, before the PBX
+        reports it."""
+        rec = self._tracker.start_call(record)
+        self._sink.submit(rec)
+        return rec
+
+    def _submit(self, record: CallRecord | None) -> CallRecord | None:
+        if record is not None:
+            self._sink.submit(record)
+        return record

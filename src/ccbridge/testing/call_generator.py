@@ -120,6 +120,52 @@ class CallSimulator:
         self._answered: dict[str, tuple[float, str]] = {}
         """Caller uniqueid → (answer time, agent channel), for the call's CDR row."""
         self._traffic: asyncio.Task[None] | None = None
+        server.call_control.requeue = self.requeue
+        server.call_control.ivr_return = self.ivr_return
+        self.ivr_returns: list[AgiResult | None] = []
+        """What each hand-back to the IVR (``ivr-return``) ran, in order."""
+
+    def ivr_return(self, ch: Channel, dtmf: str | list[str] = "") -> None:
+        """The caller was handed back to the IVR (``ccbridge-ivr-return``): run FastAGI
+        ``ivr-return`` as the shipped dialplan does, then dial ``CCB_RETURN_TO`` (back to the
+        agent) or follow the flow's route."""
+
+        async def run() -> None:
+            result = None
+            if self.config.agi_url and self._alive(ch):
+                result = await self._run_agi(
+                    ch, ch.variables.get("CCB_DID", ""), dtmf, "ivr-return"
+                )
+            self.ivr_returns.append(result)
+            if not self._alive(ch):
+                return
+            back = ch.variables.get("CCB_RETURN_TO", "")
+            route = ch.variables.get("CCB_ROUTE", "")
+            if back.startswith("Local/") and "@" in back:
+                exten, _, context = back.removeprefix("Local/").partition("@")
+                self.server.call_control.originate_into_dialplan(ch, context, exten)
+            elif route == "queue" and ch.variables.get("CCB_QUEUE"):
+                self.requeue(ch, ch.variables["CCB_QUEUE"])
+            else:
+                self._end_caller(ch, request=True)
+
+        self.server.spawn(run())
+
+    def requeue(self, ch: Channel, queue_name: str, talk_seconds: float = 600.0) -> None:
+        """A caller transferred into a queue again (``ccbridge-queue``): it waits there and is
+        answered like any queued caller."""
+        queue = self.model.queues.get(queue_name)
+        if queue is None:
+            log.warning("simulator.no_queue", queue=queue_name)
+            return
+        outcome = CallOutcome(linkedid=ch.linkedid, tenant="", did=ch.exten)
+        outcome.queue = queue.name
+
+        async def run() -> None:
+            with contextlib.suppress(_CallerGone):
+                await self._queue_call(ch, queue, outcome, talk_seconds, None, None)
+
+        self.server.spawn(run())
 
     # ----------------------------------------------------------------- public API
 
@@ -333,11 +379,15 @@ class CallSimulator:
         )
         return outcome
 
-    async def _run_agi(self, ch: Channel, did: str, dtmf: str | list[str]) -> AgiResult | None:
+    async def _run_agi(
+        self, ch: Channel, did: str, dtmf: str | list[str], script: str | None = None
+    ) -> AgiResult | None:
         cfg = self.config
         assert cfg.agi_url is not None
         base = cfg.agi_url.rstrip("/")
         url = base if base.count("/") > 2 else f"{base}/{cfg.agi_script}"
+        if script is not None:
+            url = f"{url.rsplit('/', 1)[0]}/{script}"
         call = AgiCall(
             channel=ch.name,
             uniqueid=ch.uniqueid,

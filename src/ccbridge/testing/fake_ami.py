@@ -20,6 +20,7 @@ import structlog
 
 from ccbridge.asterisk.ami.codec import AmiMessage, FrameDecoder, encode_message
 from ccbridge.testing import ami_frames as af
+from ccbridge.testing.fake_call_control import FakeCallControl
 from ccbridge.testing.fake_mixmonitor import MixMonitorTape
 from ccbridge.testing.pbx_model import (
     DEVICE_INUSE,
@@ -194,6 +195,9 @@ class FakeAmiServer:
         self._rng = random.Random(seed)
         self._server: asyncio.Server | None = None
         self._bg: set[asyncio.Task[None]] = set()
+        self.call_control = FakeCallControl(self)
+        self.actions: list[AmiMessage] = []
+        """Every action a logged-in client sent, in order (tests check them field by field)."""
         self.originate_hook: Callable[[Channel, Channel | None], bool] | None = None
         """Called with (outbound, peer) after Originate; return True to take over the call."""
         self._handlers: dict[str, Handler] = {
@@ -219,6 +223,10 @@ class FakeAmiServer:
             "stopmixmonitor": self._stop_mixmonitor,
             "mixmonitormute": self._mixmonitor_mute,
             "blindtransfer": self._blind_transfer,
+            "bridge": self.call_control.bridge,
+            "muteaudio": self.call_control.mute_audio,
+            "atxfer": self.call_control.atxfer,
+            "cancelatxfer": self.call_control.cancel_atxfer,
             "setvar": self._setvar,
             "getvar": self._getvar,
         }
@@ -486,6 +494,8 @@ class FakeAmiServer:
         if not session.authenticated and action not in UNAUTH_ALLOWED:
             session.error(req, "Permission denied")
             return
+        if session.authenticated:
+            self.actions.append(req.msg)
         handler = self._handlers.get(action)
         if handler is None:
             session.error(
@@ -875,6 +885,11 @@ class FakeAmiServer:
                 f"{tech}/{rest}-{self.model.ids.suffix(tech)}", context="", exten="s"
             )
             chans = [one]
+        channel_id = req.get("ChannelId")
+        if channel_id:  # Asterisk takes it as the first channel's Uniqueid (and Linkedid)
+            for ch in chans:
+                ch.linkedid = channel_id
+            one.uniqueid = channel_id
         for ch in chans:
             ch.caller_num = num or ch.caller_num
             ch.caller_name = name or ch.caller_name
@@ -910,12 +925,26 @@ class FakeAmiServer:
         self.emit("OriginateResponse", response)
         if self.originate_hook is not None and self.originate_hook(one, peer):
             return
-        wait = float(data) if app.lower() == "wait" and data.replace(".", "", 1).isdigit() else 10.0
-        await self.sleep(wait)
+        if not app and req.get("Context") and req.get("Exten"):
+            far = self.call_control.originate_into_dialplan(
+                one, req.get("Context"), req.get("Exten")
+            )
+            if far is not None:
+                chans.append(far)
+            await self.sleep(600.0)
+        else:
+            wait = (
+                float(data)
+                if app.lower() == "wait" and data.replace(".", "", 1).isdigit()
+                else 10.0
+            )
+            await self.sleep(wait)
         for ch in chans:
             self.hangup_channel(ch)
 
     async def _redirect(self, session: AmiSession, req: _Request) -> None:
+        if await self.call_control.redirect(session, req):
+            return
         ch = self._channel(session, req)
         if ch is None:
             return
@@ -964,7 +993,8 @@ class FakeAmiServer:
         except ValueError:
             cause = 16
         session.ok(req, "Channel Hungup")
-        self.hangup_channel(ch, cause)
+        self.call_control.complete_on_hangup(ch)
+        self.call_control.hang_up(ch, cause)
 
     async def _mixmonitor(self, session: AmiSession, req: _Request) -> None:
         ch = self._channel(session, req)
@@ -1033,6 +1063,7 @@ class FakeAmiServer:
         fields += af.bridge_fields(ch.bridge_id, 2)
         fields += [("IsExternal", "Yes"), ("Context", ctx), ("Extension", exten)]
         self.emit("BlindTransfer", fields)
+        self.call_control.after_blind_transfer(ch, peer, ctx, exten)
 
     async def _setvar(self, session: AmiSession, req: _Request) -> None:
         var = req.get("Variable")

@@ -71,3 +71,76 @@ def test_only_inbound_outbound_seats_may_transfer_out() -> None:
     assert denied is not None
     assert denied.code is RefusalCode.NUMBER_NOT_ALLOWED
     assert NO_OUTBOUND.seat_refusal() is not None
+
+
+# ---------------------------------------------------------------- agent-dialled calls (issue 15)
+
+from datetime import time as _time  # noqa: E402
+
+from ccbridge.domain.calls.numbers import dialled_number  # noqa: E402
+from ccbridge.domain.dialing import BusinessHours, OutboundLimits, OutboundUsage  # noqa: E402
+
+NOON = _time(12, 0)
+
+
+def _outbound(policy: DialPolicy, raw: str, usage: OutboundUsage | None = None) -> object:
+    refused = policy.outbound_refusal(
+        dialled_number(raw, policy.region), usage or OutboundUsage(), local=NOON, working_day=True
+    )
+    return None if refused is None else refused.code
+
+
+@pytest.mark.parametrize(
+    ("raw", "code"),
+    [
+        ("13800138000", None),
+        ("020-8765-4321", None),
+        ("+8613800138000", None),
+        ("4008001234", None),
+        ("+14155550123", RefusalCode.INTERNATIONAL_DENIED),
+        ("0014155550123", RefusalCode.INTERNATIONAL_DENIED),
+        ("95588", RefusalCode.NUMBER_INVALID),
+        ("16012345678", RefusalCode.NUMBER_INVALID),
+        ("not a number", RefusalCode.NUMBER_INVALID),
+    ],
+)
+def test_outbound_numbers_under_the_default_policy(raw: str, code: RefusalCode | None) -> None:
+    assert _outbound(DialPolicy(), raw) == code
+
+
+def test_international_allowed_still_needs_an_allowed_prefix() -> None:
+    open_world = DialPolicy(
+        allow=("02", "1", "0044"), deny=(), limits=OutboundLimits(deny_international=False)
+    )
+    assert _outbound(open_world, "+442079460000") is None
+    assert _outbound(open_world, "+14155550123") is RefusalCode.NUMBER_NOT_ALLOWED
+
+
+def test_caps_name_the_seat_before_the_tenant() -> None:
+    policy = DialPolicy(
+        limits=OutboundLimits(
+            per_seat_per_hour=3,
+            per_tenant_per_hour=10,
+            concurrent_per_seat=1,
+            concurrent_per_tenant=5,
+        )
+    )
+    ok = "13800138000"
+    assert _outbound(policy, ok, OutboundUsage(2, 9, 0, 4)) is None
+    assert _outbound(policy, ok, OutboundUsage(3, 9, 0, 0)) is RefusalCode.SEAT_RATE_LIMITED
+    assert _outbound(policy, ok, OutboundUsage(0, 10, 0, 0)) is RefusalCode.TENANT_RATE_LIMITED
+    assert _outbound(policy, ok, OutboundUsage(0, 0, 1, 0)) is RefusalCode.SEAT_CONCURRENCY_LIMITED
+    assert (
+        _outbound(policy, ok, OutboundUsage(0, 0, 0, 5)) is RefusalCode.TENANT_CONCURRENCY_LIMITED
+    )
+
+
+def test_business_hours_window_and_working_days() -> None:
+    hours = BusinessHours(_time(9), _time(18))
+    assert hours.refusal(_time(9), True) is None
+    assert hours.refusal(_time(17, 59), True) is None
+    assert hours.refusal(_time(18), True).code is RefusalCode.OUTSIDE_BUSINESS_HOURS  # type: ignore[union-attr]
+    assert hours.refusal(NOON, False).code is RefusalCode.OUTSIDE_BUSINESS_HOURS  # type: ignore[union-attr]
+    assert BusinessHours(_time(9), _time(18), False).refusal(NOON, False) is None
+    with pytest.raises(ValueError, match="start before"):
+        BusinessHours(_time(18), _time(9))

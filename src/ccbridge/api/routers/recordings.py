@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.responses import FileResponse
 
 from ccbridge.api.downloads import RangeFileResponse
@@ -209,8 +209,26 @@ async def hold_recording(
 
 
 @router.put(
-    "/api/v1/tenants/{tenant_id}/calls/{call_id}/hold",
+    "/api/v1/tenants/{tenant_id}/calls/{call_id}/legal-hold",
     summary="Put or lift a legal hold on every recording of a call",
+)
+async def legal_hold_call(
+    request: Request,
+    tenant_id: TenantPath,
+    call_id: Annotated[str, Path(max_length=64)],
+    body: HoldIn,
+    who: Admin,
+) -> dict[str, int]:
+    """Also holds recordings of the call made later. (Putting the *call* on hold is
+    ``POST /api/v1/tenants/{tenant_id}/seats/{agent_no}/call/hold``.)"""
+    changed = await _recordings(request).hold(who, tenant_id, None, call_id, body.held, body.reason)
+    return {"changed": changed}
+
+
+@router.put(
+    "/api/v1/tenants/{tenant_id}/calls/{call_id}/hold",
+    summary="Deprecated alias of .../legal-hold (a legal hold on the call's recordings)",
+    deprecated=True,
 )
 async def hold_call(
     request: Request,
@@ -218,10 +236,15 @@ async def hold_call(
     call_id: Annotated[str, Path(max_length=64)],
     body: HoldIn,
     who: Admin,
+    response: Response,
 ) -> dict[str, int]:
-    """Also holds recordings of the call made later."""
-    changed = await _recordings(request).hold(who, tenant_id, None, call_id, body.held, body.reason)
-    return {"changed": changed}
+    """Use ``PUT .../calls/{call_id}/legal-hold``; this path answers the same, with a
+    ``Deprecation`` header and a ``Link`` to the new one."""
+    response.headers["Deprecation"] = "true"
+    response.headers["Link"] = (
+        f'</api/v1/tenants/{tenant_id}/calls/{call_id}/legal-hold>; rel="successor-version"'
+    )
+    return await legal_hold_call(request, tenant_id, call_id, body, who)
 
 
 @router.post(

@@ -78,12 +78,34 @@ class Transfer(BaseModel):
     kind: Literal["blind", "attended", "threeway"]
     from_agent_no: str | None
     target: str
+    from_group: str | None = Field(default=None, description="技能组 of the leg handing on")
+    to_agent_no: str | None = Field(
+        default=None, description="工号 the call was handed to (transfers started over the API)"
+    )
+    to_group: str | None = Field(default=None, description="Skill group the call was re-queued to")
+    to_number: str | None = Field(default=None, description="E.164 number it was transferred to")
 
 
 class CallTransferredData(CallData):
     """``call.transferred``: params are the new leg's (the agent who has the call now)."""
 
     transfer: Transfer
+
+
+class Control(BaseModel):
+    """The call-control step behind the event."""
+
+    model_config = ConfigDict(extra="allow")
+
+    kind: Literal["held", "resumed", "conferenced", "returned_to_ivr"]
+    agent_no: str | None = Field(description="工号 of the agent who asked for it")
+
+
+class CallControlData(CallData):
+    """``call.held`` / ``call.resumed`` / ``call.conferenced`` / ``call.returned_to_ivr``:
+    params are the call's four variables as they stand (unchanged by the step)."""
+
+    control: Control
 
 
 class Leg(CallParams):
@@ -148,6 +170,10 @@ DATA_MODELS: dict[EventType, type[BaseModel]] = {
     EventType.CALL_RINGING: CallRingingData,
     EventType.CALL_ANSWERED: CallAnsweredData,
     EventType.CALL_TRANSFERRED: CallTransferredData,
+    EventType.CALL_HELD: CallControlData,
+    EventType.CALL_RESUMED: CallControlData,
+    EventType.CALL_CONFERENCED: CallControlData,
+    EventType.CALL_RETURNED_TO_IVR: CallControlData,
     EventType.CALL_ENDED: CallEndedData,
     EventType.CALL_ABANDONED: CallEndedData,
     EventType.RECORDING_READY: RecordingReadyData,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, time
 from decimal import Decimal
 from typing import Annotated, Literal
 
@@ -16,7 +16,17 @@ from pydantic import (
 )
 
 from ccbridge.domain.agents.state import AgentState
-from ccbridge.domain.dialing import DEFAULT_ALLOW, DEFAULT_DENY, MAX_PREFIXES, PREFIX_RE, DialPolicy
+from ccbridge.domain.calls.numbers import DEFAULT_REGION, check_region, to_e164
+from ccbridge.domain.dialing import (
+    DEFAULT_ALLOW,
+    DEFAULT_DENY,
+    MAX_CAP,
+    MAX_PREFIXES,
+    PREFIX_RE,
+    BusinessHours,
+    DialPolicy,
+    OutboundLimits,
+)
 from ccbridge.domain.leases.model import SeatKind, SeatLease
 from ccbridge.services.seat_ports import (
     AgentRecord,
@@ -151,16 +161,116 @@ DialPrefix = Annotated[str, Field(pattern=PREFIX_RE.pattern, max_length=16)]
 DialPrefixes = Annotated[list[DialPrefix], Field(max_length=MAX_PREFIXES)]
 
 
+Cap = Annotated[int, Field(ge=1, le=MAX_CAP)] | None
+
+
+class BusinessHoursIn(BaseModel):
+    """The tenant-time window in which agents may dial out."""
+
+    start: time = Field(description="Local time (tenant zone) from which dialling is allowed")
+    end: time = Field(description="Local time from which it is refused again; after `start`")
+    working_days_only: bool = Field(
+        True, description="Also refuse on weekends and public holidays (working-day calendar)"
+    )
+
+    @model_validator(mode="after")
+    def _ordered(self) -> BusinessHoursIn:
+        if not self.start < self.end:
+            raise ValueError("start must be before end")
+        return self
+
+
+class OutboundLimitsIn(BaseModel):
+    """Toll-fraud limits of agent-dialled calls (click-to-call, transfer out, 3-way)."""
+
+    deny_international: bool = True
+    deny_premium_rate: bool = True
+    per_seat_per_hour: Cap = 60
+    per_tenant_per_hour: Cap = None
+    concurrent_per_seat: Cap = 1
+    concurrent_per_tenant: Cap = None
+    business_hours: BusinessHoursIn | None = None
+
+    def to_limits(self) -> OutboundLimits:
+        """Map to the domain limits."""
+        hours = self.business_hours
+        return OutboundLimits(
+            deny_international=self.deny_international,
+            deny_premium_rate=self.deny_premium_rate,
+            per_seat_per_hour=self.per_seat_per_hour,
+            per_tenant_per_hour=self.per_tenant_per_hour,
+            concurrent_per_seat=self.concurrent_per_seat,
+            concurrent_per_tenant=self.concurrent_per_tenant,
+            business_hours=None
+            if hours is None
+            else BusinessHours(hours.start, hours.end, hours.working_days_only),
+        )
+
+    @classmethod
+    def of(cls, limits: OutboundLimits) -> OutboundLimitsIn:
+        """Build from the domain limits."""
+        hours = limits.business_hours
+        return cls(
+            deny_international=limits.deny_international,
+            deny_premium_rate=limits.deny_premium_rate,
+            per_seat_per_hour=limits.per_seat_per_hour,
+            per_tenant_per_hour=limits.per_tenant_per_hour,
+            concurrent_per_seat=limits.concurrent_per_seat,
+            concurrent_per_tenant=limits.concurrent_per_tenant,
+            business_hours=None
+            if hours is None
+            else BusinessHoursIn(
+                start=hours.start, end=hours.end, working_days_only=hours.working_days_only
+            ),
+        )
+
+
 class DialPolicyIn(BaseModel):
-    """Where the tenant's calls may be transferred out to: the longest matching prefix decides,
-    a tie goes to ``deny``, and a number matching no prefix is refused."""
+    """Where the tenant's calls may be dialled out to: the longest matching prefix decides,
+    a tie goes to ``deny``, and a number matching no prefix is refused. Agent-dialled calls
+    are also held to ``limits``; numbers are read in ``region``."""
 
     allow: DialPrefixes = Field(default_factory=lambda: list(DEFAULT_ALLOW))
     deny: DialPrefixes = Field(default_factory=lambda: list(DEFAULT_DENY))
+    region: str = Field(
+        DEFAULT_REGION,
+        min_length=2,
+        max_length=2,
+        description="ISO 3166 region numbers are read in (national numbers, international)",
+    )
+    limits: OutboundLimitsIn = Field(default_factory=OutboundLimitsIn)
+    caller_id: str | None = Field(
+        None,
+        max_length=32,
+        description="The number agent-dialled calls present (read in `region`, stored E.164); "
+        "click-to-call is refused until it is set",
+    )
+
+    @model_validator(mode="after")
+    def _caller_id_e164(self) -> DialPolicyIn:
+        if self.caller_id is not None:
+            check_region(self.region)
+            e164 = to_e164(self.caller_id, self.region)
+            if e164 is None:
+                raise ValueError(f"caller_id is not a valid number in region {self.region}")
+            self.caller_id = e164
+        return self
+
+    @field_validator("region")
+    @classmethod
+    def _known_region(cls, value: str) -> str:
+        check_region(value)
+        return value
 
     def to_policy(self) -> DialPolicy:
         """Map to the domain policy (duplicates dropped, order kept)."""
-        return DialPolicy(tuple(dict.fromkeys(self.allow)), tuple(dict.fromkeys(self.deny)))
+        return DialPolicy(
+            tuple(dict.fromkeys(self.allow)),
+            tuple(dict.fromkeys(self.deny)),
+            self.region,
+            self.limits.to_limits(),
+            self.caller_id,
+        )
 
 
 class DialPolicyOut(DialPolicyIn):
@@ -175,6 +285,9 @@ class DialPolicyOut(DialPolicyIn):
         return cls(
             allow=list(record.policy.allow),
             deny=list(record.policy.deny),
+            region=record.policy.region,
+            limits=OutboundLimitsIn.of(record.policy.limits),
+            caller_id=record.policy.caller_id,
             updated_at=record.updated_at,
             updated_by=record.updated_by,
         )

@@ -214,8 +214,14 @@ def redirect(
     priority: int | str = 1,
     *,
     extra_channel: str | None = None,
+    extra_context: str | None = None,
+    extra_exten: str | None = None,
+    extra_priority: int | str | None = None,
 ) -> AmiAction:
-    """Move a channel to another dialplan location (for example back to the IVR)."""
+    """Move a channel (and optionally a second one, elsewhere) to another dialplan location,
+    for example the customer to music on hold and the agent to silence."""
+    if extra_channel is None and (extra_context or extra_exten or extra_priority is not None):
+        raise ValueError("ExtraContext/ExtraExten/ExtraPriority need an ExtraChannel")
     return _build(
         "Redirect",
         ("Channel", channel),
@@ -223,7 +229,34 @@ def redirect(
         ("Context", context),
         ("Exten", exten),
         ("Priority", priority),
+        ("ExtraContext", extra_context),
+        ("ExtraExten", extra_exten),
+        ("ExtraPriority", extra_priority),
     )
+
+
+def bridge(channel1: str, channel2: str, *, tone: str = "no") -> AmiAction:
+    """Bridge two channels already in the PBX (resume: customer and agent back together)."""
+    if tone not in ("no", "Channel1", "Channel2", "Both"):
+        raise ValueError(f"bad Bridge tone: {tone!r}")
+    return _build("Bridge", ("Channel1", channel1), ("Channel2", channel2), ("Tone", tone))
+
+
+def mute_audio(channel: str, direction: str, mute: bool) -> AmiAction:
+    """Mute or unmute a channel's audio (``in``: what the agent says, ``out``: what it hears)."""
+    if direction not in ("in", "out", "all"):
+        raise ValueError(f"bad MuteAudio direction: {direction!r}")
+    return _build(
+        "MuteAudio",
+        ("Channel", channel),
+        ("Direction", direction),
+        ("State", "on" if mute else "off"),
+    )
+
+
+def cancel_atxfer(channel: str) -> AmiAction:
+    """Cancel the attended transfer ``channel`` (the transferer) started (Asterisk 13.18+)."""
+    return _build("CancelAtxfer", ("Channel", channel))
 
 
 def hangup(channel: str, cause: int | None = None) -> AmiAction:

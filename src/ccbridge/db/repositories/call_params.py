@@ -6,7 +6,13 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from ccbridge.domain.calls.model import CallOffer, CallRecord, CallSegment, CallTransfer
+from ccbridge.domain.calls.model import (
+    CallControl,
+    CallOffer,
+    CallRecord,
+    CallSegment,
+    CallTransfer,
+)
 
 DETAIL_FORMAT = 1
 
@@ -46,9 +52,14 @@ def detail_to_json(rec: CallRecord) -> dict[str, Any]:
             }
             for s in rec.segments
         ],
-        "transfers": [
-            {"kind": t.kind, "at": _t(t.at), "from_agent_no": t.from_agent_no, "target": t.target}
-            for t in rec.transfers
+        "transfers": [_transfer_json(t) for t in rec.transfers],
+        "transfer_intent": None
+        if rec.transfer_intent is None
+        else _transfer_json(rec.transfer_intent),
+        "direction": rec.direction,
+        "controls": [
+            {"kind": c.kind, "at": _t(c.at), "agent_no": c.agent_no, "detail": list(c.detail)}
+            for c in rec.controls
         ],
         "pending_target": rec.pending_target,
         "merged_into": rec.merged_into,
@@ -81,12 +92,48 @@ def with_detail(rec: CallRecord, detail: dict[str, Any] | None) -> CallRecord:
             )
             for s in detail["segments"]
         ),
-        transfers=tuple(
-            CallTransfer(t["kind"], _p(t["at"]), t["from_agent_no"], t["target"])  # type: ignore[arg-type]
-            for t in detail["transfers"]
+        transfers=tuple(_transfer(t) for t in detail["transfers"]),
+        transfer_intent=_transfer(detail["transfer_intent"])
+        if detail.get("transfer_intent")
+        else None,
+        direction=detail.get("direction", "inbound"),
+        controls=tuple(
+            CallControl(
+                c["kind"],
+                _p(c["at"]),  # type: ignore[arg-type]
+                c["agent_no"],
+                tuple((str(k), str(v)) for k, v in c.get("detail", [])),
+            )
+            for c in detail.get("controls", [])
         ),
         pending_target=detail.get("pending_target"),
         merged_into=detail.get("merged_into"),
         extras=tuple((str(k), str(v)) for k, v in detail.get("extras", [])),
         learned_at=_p(detail.get("learned_at")),
+    )
+
+
+def _transfer_json(t: CallTransfer) -> dict[str, Any]:
+    return {
+        "kind": t.kind,
+        "at": _t(t.at),
+        "from_agent_no": t.from_agent_no,
+        "target": t.target,
+        "to_agent_no": t.to_agent_no,
+        "to_group": t.to_group,
+        "to_number": t.to_number,
+        "from_group": t.from_group,
+    }
+
+
+def _transfer(t: dict[str, Any]) -> CallTransfer:
+    return CallTransfer(
+        t["kind"],
+        _p(t["at"]),  # type: ignore[arg-type]
+        t["from_agent_no"],
+        t["target"],
+        to_agent_no=t.get("to_agent_no"),
+        to_group=t.get("to_group"),
+        to_number=t.get("to_number"),
+        from_group=t.get("from_group"),
     )

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import time
+from typing import Any
+
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ccbridge.db.seat_tables import DialPolicyRow
-from ccbridge.domain.dialing import DialPolicy
+from ccbridge.domain.dialing import BusinessHours, DialPolicy, OutboundLimits
 from ccbridge.services.seat_ports import DialPolicyRecord, RecordNotFoundError
 
 
@@ -23,7 +26,13 @@ class DialPolicyRepository:
             row = await session.get(DialPolicyRow, tenant_id)
         if row is None:
             return None
-        policy = DialPolicy(tuple(row.allow), tuple(row.deny))
+        policy = DialPolicy(
+            tuple(row.allow),
+            tuple(row.deny),
+            row.region or "CN",
+            limits_from_json(row.limits),
+            row.caller_id,
+        )
         return DialPolicyRecord(row.tenant_id, policy, row.updated_at, row.updated_by)
 
     async def put(self, record: DialPolicyRecord) -> None:
@@ -34,6 +43,9 @@ class DialPolicyRepository:
             tenant_id=record.tenant_id,
             allow=list(record.policy.allow),
             deny=list(record.policy.deny),
+            region=record.policy.region,
+            limits=limits_to_json(record.policy.limits),
+            caller_id=record.policy.caller_id,
             updated_at=record.updated_at,
             updated_by=record.updated_by,
         )
@@ -42,3 +54,48 @@ class DialPolicyRepository:
                 await session.merge(row)
         except IntegrityError as exc:
             raise RecordNotFoundError(f"tenant {record.tenant_id} does not exist") from exc
+
+
+def limits_to_json(limits: OutboundLimits) -> dict[str, Any]:
+    """The limits as the ``limits`` column stores them (times as ``HH:MM``)."""
+    hours = limits.business_hours
+    return {
+        "deny_international": limits.deny_international,
+        "deny_premium_rate": limits.deny_premium_rate,
+        "per_seat_per_hour": limits.per_seat_per_hour,
+        "per_tenant_per_hour": limits.per_tenant_per_hour,
+        "concurrent_per_seat": limits.concurrent_per_seat,
+        "concurrent_per_tenant": limits.concurrent_per_tenant,
+        "business_hours": None
+        if hours is None
+        else {
+            "start": hours.start.strftime("%H:%M"),
+            "end": hours.end.strftime("%H:%M"),
+            "working_days_only": hours.working_days_only,
+        },
+    }
+
+
+def limits_from_json(data: dict[str, Any] | None) -> OutboundLimits:
+    """Read the ``limits`` column back; NULL is the defaults."""
+    if not data:
+        return OutboundLimits()
+    raw = data.get("business_hours")
+    hours = (
+        None
+        if not raw
+        else BusinessHours(
+            time.fromisoformat(raw["start"]),
+            time.fromisoformat(raw["end"]),
+            bool(raw.get("working_days_only", True)),
+        )
+    )
+    return OutboundLimits(
+        deny_international=bool(data.get("deny_international", True)),
+        deny_premium_rate=bool(data.get("deny_premium_rate", True)),
+        per_seat_per_hour=data.get("per_seat_per_hour"),
+        per_tenant_per_hour=data.get("per_tenant_per_hour"),
+        concurrent_per_seat=data.get("concurrent_per_seat"),
+        concurrent_per_tenant=data.get("concurrent_per_tenant"),
+        business_hours=hours,
+    )

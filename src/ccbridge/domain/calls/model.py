@@ -63,6 +63,24 @@ class CallTransfer:
     at: datetime
     from_agent_no: str | None
     target: str
+    to_agent_no: str | None = None
+    """The agent the call was handed to, when ccbridge started the transfer for an agent."""
+    to_group: str | None = None
+    """The skill group the call was re-queued to."""
+    to_number: str | None = None
+    """The external number (E.164) the call was transferred out to."""
+    from_group: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CallControl:
+    """A call-control step ccbridge carried out on the call (hold, resume, mute, conference,
+    hand-back to IVR...), in the order they happened."""
+
+    kind: str
+    at: datetime
+    agent_no: str | None
+    detail: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +122,20 @@ class CallRecord:
     learned_at: datetime | None = None
     """When ccbridge last learned part of this call after the fact (from the PBX's records or
     a resync after an AMI gap); the events of that change are flagged reconstructed."""
+    direction: str = "inbound"
+    """``inbound`` (a customer called in), ``outbound`` (click-to-call) or ``internal``."""
+    controls: tuple[CallControl, ...] = field(default=())
+    """Call-control steps in order (``held``, ``resumed``, ``conferenced``...)."""
+    transfer_intent: CallTransfer | None = None
+    """A transfer ccbridge has asked the PBX for and not yet seen happen."""
+
+    @property
+    def held(self) -> bool:
+        """Whether the customer is on hold now (the last hold/resume step was a hold)."""
+        for step in reversed(self.controls):
+            if step.kind in ("held", "resumed"):
+                return step.kind == "held"
+        return False
 
     @property
     def current_agent_no(self) -> str | None:

@@ -1,28 +1,46 @@
-"""Phone numbers to E.164 where the form is unambiguous; the original text is always kept.
+"""Phone numbers to E.164 with Google's libphonenumber rules (``phonenumbers``); the original text
+is always kept.
 
-Rules (CN-first, no external data; documented in docs/events.md):
-
-- ``+`` followed by 8-15 digits is already E.164 (kept, separators removed).
-- ``00`` international prefix: ``00`` + country code … → ``+`` … .
-- ``86`` + 11-digit mobile (``86 1XXXXXXXXXX``) → ``+861XXXXXXXXXX``.
-- 11-digit mobile ``1[3-9]XXXXXXXXX`` → ``+86`` + number.
-- 400/800 service numbers (10 digits, ``400…``/``800…``) → ``+86`` + number.
-- Fixed lines with trunk prefix ``0`` + area code (``010``, ``02X``, ``0[3-9]XX``) and a
-  7- or 8-digit subscriber number (10–12 digits in all) → ``+86`` without the ``0``.
-- Anything else (extensions, short codes such as ``95588`` or ``110``, anonymous) has no
-  E.164 form: ``e164`` is ``None`` and consumers use the original.
+``phonenumbers`` is a pure library (data tables and parsing, no I/O), so the domain uses it
+directly rather than behind a port (ADR 0014). A number is read in the tenant's region
+(default ``CN``): ``13800138000`` → ``+8613800138000``, ``02087654321`` → ``+862087654321``,
+``00`` or ``+`` for international numbers. A number libphonenumber does not consider valid
+(extensions, short codes such as ``95588`` or ``110``, anonymous) has no E.164 form: ``e164`` is
+``None`` and consumers use the original.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from enum import StrEnum
 
-_SEPARATORS = re.compile(r"[\s\-().]")
-_E164 = re.compile(r"^\+[1-9][0-9]{7,14}$")
-_CN_MOBILE = re.compile(r"^1[3-9][0-9]{9}$")
-_CN_SERVICE = re.compile(r"^[48]00[0-9]{7}$")
-_CN_FIXED = re.compile(r"^0(10|2[0-9]|[3-9][0-9]{2})[0-9]{7,8}$")
+import phonenumbers
+
+DEFAULT_REGION = "CN"
+REGION_RE = re.compile(r"^[A-Z]{2}$")
+_ALLOWED = re.compile(r"^\+?[0-9\s\-().]{1,40}$")
+
+
+class NumberKind(StrEnum):
+    """What sort of line a number reaches, as far as the dial policy cares."""
+
+    FIXED = "fixed"
+    MOBILE = "mobile"
+    TOLL_FREE = "toll_free"
+    PREMIUM_RATE = "premium_rate"
+    SHARED_COST = "shared_cost"
+    OTHER = "other"
+
+
+_KINDS = {
+    phonenumbers.PhoneNumberType.FIXED_LINE: NumberKind.FIXED,
+    phonenumbers.PhoneNumberType.MOBILE: NumberKind.MOBILE,
+    phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE: NumberKind.FIXED,
+    phonenumbers.PhoneNumberType.TOLL_FREE: NumberKind.TOLL_FREE,
+    phonenumbers.PhoneNumberType.PREMIUM_RATE: NumberKind.PREMIUM_RATE,
+    phonenumbers.PhoneNumberType.SHARED_COST: NumberKind.SHARED_COST,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,29 +56,72 @@ class PhoneNumber:
         return self.e164 or self.original
 
 
-def to_e164(raw: str) -> str | None:
-    """Return the E.164 form of *raw* under the module's rules, or ``None``."""
-    digits = _SEPARATORS.sub("", raw.strip())
-    if not digits:
-        return None
-    if digits.startswith("+"):
-        return digits if _E164.match(digits) else None
-    if not digits.isdigit():
-        return None
-    if digits.startswith("00"):
-        candidate = "+" + digits[2:]
-        return candidate if _E164.match(candidate) else None
-    if digits.startswith("86") and _CN_MOBILE.match(digits[2:]):
-        return "+" + digits
-    if _CN_MOBILE.match(digits) or _CN_SERVICE.match(digits):
-        return "+86" + digits
-    if _CN_FIXED.match(digits):
-        return "+86" + digits[1:]
-    return None
+@dataclass(frozen=True, slots=True)
+class DialledNumber:
+    """A number an agent asked to dial, parsed in the tenant's region."""
+
+    original: str
+    e164: str
+    national: str
+    """The digits the tenant's trunk dials for a call in its own country (``0`` trunk prefix
+    kept for fixed lines), or ``00`` + E.164 digits for an international call."""
+    international: bool
+    kind: NumberKind
 
 
-def phone_number(raw: str | None) -> PhoneNumber | None:
+def check_region(region: str) -> str:
+    """Return *region* if it is an ISO 3166 alpha-2 code libphonenumber knows, else raise."""
+    if not REGION_RE.fullmatch(region) or region not in phonenumbers.SUPPORTED_REGIONS:
+        raise ValueError(f"not a region libphonenumber knows: {region!r}")
+    return region
+
+
+def _parse(raw: str, region: str) -> phonenumbers.PhoneNumber | None:
+    text = raw.strip()
+    if not text or not _ALLOWED.fullmatch(text):
+        return None
+    try:
+        parsed = phonenumbers.parse(text, region)
+    except phonenumbers.NumberParseException:
+        return None
+    return parsed if phonenumbers.is_valid_number(parsed) else None
+
+
+def to_e164(raw: str, region: str = DEFAULT_REGION) -> str | None:
+    """Return the E.164 form of *raw* read in *region*, or ``None`` when it is not valid."""
+    parsed = _parse(raw, region)
+    if parsed is None:
+        return None
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+def phone_number(raw: str | None, region: str = DEFAULT_REGION) -> PhoneNumber | None:
     """Wrap *raw* (``None`` stays ``None``)."""
     if raw is None:
         return None
-    return PhoneNumber(original=raw, e164=to_e164(raw))
+    return PhoneNumber(original=raw, e164=to_e164(raw, region))
+
+
+def dialled_number(raw: str, region: str = DEFAULT_REGION) -> DialledNumber | None:
+    """Parse a number to dial out; ``None`` when libphonenumber does not consider it valid."""
+    parsed = _parse(raw, region)
+    if parsed is None:
+        return None
+    e164 = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+    home = phonenumbers.country_code_for_region(region)
+    international = parsed.country_code != home
+    if international:
+        digits = "00" + e164[1:]
+    else:
+        digits = phonenumbers.national_significant_number(parsed)
+        prefix = phonenumbers.ndd_prefix_for_region(region, True) or ""
+        kind = phonenumbers.number_type(parsed)
+        if prefix and kind == phonenumbers.PhoneNumberType.FIXED_LINE:
+            digits = prefix + digits
+    return DialledNumber(
+        original=raw,
+        e164=e164,
+        national=digits,
+        international=international,
+        kind=_KINDS.get(phonenumbers.number_type(parsed), NumberKind.OTHER),
+    )

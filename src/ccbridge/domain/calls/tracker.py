@@ -30,6 +30,7 @@ from ccbridge.domain.calls.events import (
     TelephonyEvent,
 )
 from ccbridge.domain.calls.model import (
+    CallControl,
     CallOffer,
     CallRecord,
     CallSegment,
@@ -166,11 +167,51 @@ def _answered(rec: CallRecord, event: AgentAnswered) -> CallRecord:
     return _advance(rec, CallState.CONNECTED)
 
 
+def _current_group(rec: CallRecord) -> str | None:
+    return rec.segments[-1].skill_group if rec.segments else rec.skill_group
+
+
 def _blind(rec: CallRecord, event: BlindTransferred) -> CallRecord:
-    done = CallTransfer("blind", event.at, rec.current_agent_no, event.target)
-    if done in rec.transfers:
+    intent = rec.transfer_intent
+    if any(
+        t.kind == "blind" and t.at == event.at and t.target == event.target for t in rec.transfers
+    ):
         return rec
+    done = CallTransfer(
+        "blind", event.at, rec.current_agent_no, event.target, from_group=_current_group(rec)
+    )
+    if intent is not None and intent.target == event.target:
+        done = replace(
+            done,
+            to_agent_no=intent.to_agent_no,
+            to_group=intent.to_group,
+            to_number=intent.to_number,
+        )
+        rec = replace(rec, transfer_intent=None)
     return replace(rec, transfers=(*rec.transfers, done), pending_target=event.target)
+
+
+def _pending_agent(rec: CallRecord) -> str | None:
+    """The agent a blind transfer is waiting for: the one ccbridge named, else the extension."""
+    if rec.pending_target is None:
+        return None
+    last = rec.transfers[-1] if rec.transfers else None
+    if last is not None and last.target == rec.pending_target and last.to_agent_no:
+        return last.to_agent_no
+    return rec.pending_target
+
+
+def _outbound_answered(rec: CallRecord, at: datetime) -> CallRecord:
+    """The far end of an agent-dialled call answered: the agent's leg starts."""
+    rec = _fill(rec, answered_at=at)
+    rec = _open_segment(
+        rec,
+        agent_no=rec.agent_no or "unknown",
+        interface=rec.agent_interface or "",
+        via=rec.direction,
+        at=at,
+    )
+    return _advance(rec, CallState.CONNECTED)
 
 
 def _attended(rec: CallRecord, event: AttendedTransferred) -> CallRecord:
@@ -181,9 +222,19 @@ def _attended(rec: CallRecord, event: AttendedTransferred) -> CallRecord:
         else (known(event.target_caller_num) or "unknown")
     )
     kind = "threeway" if event.dest_type.lower() == "threeway" else "attended"
-    done = CallTransfer(kind, event.at, rec.current_agent_no, agent)
-    if done in rec.transfers:
+    if any(t.kind == kind and t.at == event.at and t.target == agent for t in rec.transfers):
         return rec
+    done = CallTransfer(kind, event.at, rec.current_agent_no, agent, from_group=_current_group(rec))
+    intent = rec.transfer_intent
+    if intent is not None and kind == "attended":
+        done = replace(
+            done,
+            to_agent_no=intent.to_agent_no,
+            to_group=intent.to_group,
+            to_number=intent.to_number,
+        )
+        agent = intent.to_agent_no or agent
+        rec = replace(rec, transfer_intent=None)
     rec = replace(rec, transfers=(*rec.transfers, done))
     via = "threeway" if kind == "threeway" else "attended_transfer"
     return _open_segment(
@@ -244,12 +295,20 @@ def reduce_call(record: CallRecord | None, event: TelephonyEvent) -> CallRecord:
                 )
             if is_origin and event.state == "Up" and rec.skill_group is None:
                 rec = _advance(rec, CallState.IVR)
+            if (
+                not is_origin
+                and event.state == "Up"
+                and rec.direction != "inbound"
+                and rec.answered_at is None
+                and interface_of_channel(event.channel) != rec.agent_interface
+            ):
+                rec = _outbound_answered(rec, event.at)
             if not is_origin and event.state == "Up" and rec.pending_target is not None:
                 interface = interface_of_channel(event.channel)
                 if agent_no_from_member(None, interface) == rec.pending_target:
                     rec = _open_segment(
                         rec,
-                        agent_no=rec.pending_target,
+                        agent_no=_pending_agent(rec) or rec.pending_target,
                         interface=interface,
                         via="blind_transfer",
                         at=event.at,
@@ -478,6 +537,43 @@ class CallTracker:
     def get(self, call_id: str) -> CallRecord | None:
         """Return the current record of a call."""
         return self._calls.get(call_id)
+
+    def live_channels(self, call_id: str) -> list[str]:
+        """Names of the call's channels still up, in the order first seen."""
+        legs = self._legs.get(call_id)
+        if legs is None:
+            return []
+        return [n for u, n in legs.seen.items() if n and u not in legs.hung_up]
+
+    def note(self, call_id: str, step: CallControl) -> CallRecord | None:
+        """Record a call-control step ccbridge carried out; ``None`` if the call is unknown,
+        over, or already has this very step."""
+        rec = self._calls.get(call_id)
+        if rec is None or rec.state.is_final or step in rec.controls:
+            return None
+        return self._store(replace(rec, controls=(*rec.controls, step)))
+
+    def expect_transfer(self, call_id: str, intent: CallTransfer | None) -> CallRecord | None:
+        """Remember whom ccbridge is transferring the call to, so the PBX's transfer event is
+        told with the agent, group or number the agent named."""
+        rec = self._calls.get(call_id)
+        if rec is None or rec.state.is_final:
+            return None
+        return self._store(replace(rec, transfer_intent=intent))
+
+    def start_call(self, record: CallRecord) -> CallRecord:
+        """Register a call ccbridge originates, under the Linkedid it gave the first channel,
+        before the PBX reports it (the four variables are known up front)."""
+        old = self._calls.get(record.call_id)
+        if old is not None:
+            return old
+        return self._store(record)
+
+    def _store(self, rec: CallRecord) -> CallRecord:
+        old = self._calls.get(rec.call_id)
+        rec = replace(rec, version=(old.version + 1) if old else max(rec.version, 1))
+        self._calls[rec.call_id] = rec
+        return rec
 
     def open_calls(self) -> list[CallRecord]:
         """Return the calls that have not ended."""

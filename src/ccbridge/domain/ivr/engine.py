@@ -180,9 +180,11 @@ class _CallerGone(Exception):
 class FlowRun:
     """One call's walk through a flow: ``start()`` then ``resume(event)`` until a Finish."""
 
-    def __init__(self, flow: Flow, context: CallContext) -> None:
+    def __init__(self, flow: Flow, context: CallContext, start_at: str | None = None) -> None:
         self.flow = flow
         self.context = context
+        self.start_at = start_at or flow.start
+        """Where the walk begins: the flow's start, or a node an agent handed the caller to."""
         self.variables: dict[str, str] = {
             "caller": context.caller,
             "did": context.did,
@@ -199,7 +201,7 @@ class FlowRun:
     @property
     def current(self) -> str:
         """The node the call is at (its drop-off node if the caller hangs up now)."""
-        return self.path[-1] if self.path else self.flow.start
+        return self.path[-1] if self.path else self.start_at
 
     def start(self) -> Action:
         """Return the first action."""
@@ -220,7 +222,7 @@ class FlowRun:
 
     def _run(self) -> Generator[Action, Event, None]:
         flow = self.flow
-        node_id = flow.start
+        node_id = self.start_at
         try:
             while True:
                 if self._taken >= flow.max_steps:

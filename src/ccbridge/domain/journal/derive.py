@@ -137,7 +137,28 @@ def call_events(old: CallRecord | None, new: CallRecord) -> list[NewEvent]:
                         "kind": transfer.kind,
                         "from_agent_no": transfer.from_agent_no,
                         "target": transfer.target,
+                        "from_group": transfer.from_group,
+                        "to_agent_no": transfer.to_agent_no,
+                        "to_group": transfer.to_group,
+                        "to_number": transfer.to_number,
                     },
+                ),
+            )
+        )
+    old_controls = 0 if old is None else len(old.controls)
+    for idx, step in enumerate(new.controls[old_controls:], start=old_controls + 1):
+        kind = _CONTROL_EVENTS.get(step.kind)
+        if kind is None:
+            continue
+        out.append(
+            _Emit(
+                kind,
+                step.at,
+                f"control:{idx}",
+                _call_data(
+                    new,
+                    call_params(new),
+                    control={"kind": step.kind, "agent_no": step.agent_no, **dict(step.detail)},
                 ),
             )
         )
@@ -192,10 +213,22 @@ def call_events(old: CallRecord | None, new: CallRecord) -> list[NewEvent]:
     ]
 
 
+_CONTROL_EVENTS = {
+    "held": EventType.CALL_HELD,
+    "resumed": EventType.CALL_RESUMED,
+    "conferenced": EventType.CALL_CONFERENCED,
+    "returned_to_ivr": EventType.CALL_RETURNED_TO_IVR,
+}
+"""Call-control steps that are journal events (the others only live on the call record)."""
+
 _RANK = {
     EventType.CALL_QUEUED: 0,
     EventType.CALL_RINGING: 1,
     EventType.CALL_ANSWERED: 2,
+    EventType.CALL_HELD: 3,
+    EventType.CALL_RESUMED: 3,
+    EventType.CALL_CONFERENCED: 3,
+    EventType.CALL_RETURNED_TO_IVR: 3,
     EventType.CALL_TRANSFERRED: 3,
     EventType.CALL_ENDED: 4,
     EventType.CALL_ABANDONED: 4,

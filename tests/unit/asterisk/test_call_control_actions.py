@@ -1,0 +1,101 @@
+"""The AMI actions of call control: field names and order as Asterisk 22 takes them, and the
+CR/LF/NUL guard on every value."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import pytest
+
+from ccbridge.asterisk.ami import actions as act
+from ccbridge.asterisk.ami.actions import AmiAction
+from ccbridge.asterisk.ami.codec import AmiMessage
+from ccbridge.asterisk.ami.errors import AmiActionError
+from ccbridge.asterisk.call_control import AmiCallControl, PbxRefusedError
+from ccbridge.services.call_control_ports import Dial, OriginateCall
+
+
+class Recorder:
+    def __init__(self, error: str | None = None) -> None:
+        self.sent: list[AmiAction] = []
+        self.error = error
+
+    async def send_action(
+        self,
+        action: AmiAction | Mapping[str, str],
+        *,
+        timeout: float | None = None,  # noqa: ASYNC109
+    ) -> AmiMessage:
+        assert isinstance(action, AmiAction)
+        self.sent.append(action)
+        if self.error:
+            raise AmiActionError(self.error, action.name)
+        return AmiMessage([("Response", "Success")])
+
+    async def send_list_action(self, action: Any, *, timeout: float | None = None) -> Any:  # noqa: ASYNC109
+        raise NotImplementedError
+
+
+def test_builders_keep_asterisk_field_order() -> None:
+    assert act.redirect(
+        "A", "ctx", "s", extra_channel="B", extra_context="c2", extra_exten="e2", extra_priority=1
+    ).fields == (
+        ("Channel", "A"),
+        ("ExtraChannel", "B"),
+        ("Context", "ctx"),
+        ("Exten", "s"),
+        ("Priority", "1"),
+        ("ExtraContext", "c2"),
+        ("ExtraExten", "e2"),
+        ("ExtraPriority", "1"),
+    )
+    assert act.bridge("A", "B").fields == (("Channel1", "A"), ("Channel2", "B"), ("Tone", "no"))
+    assert act.mute_audio("A", "in", True).fields == (
+        ("Channel", "A"),
+        ("Direction", "in"),
+        ("State", "on"),
+    )
+    assert act.cancel_atxfer("A").fields == (("Channel", "A"),)
+
+
+@pytest.mark.parametrize(
+    "build",
+    [
+        lambda: act.redirect("A", "c", "s", extra_context="x"),
+        lambda: act.bridge("A", "B", tone="loud"),
+        lambda: act.mute_audio("A", "sideways", True),
+        lambda: act.redirect("A\r\nAction: Originate", "c", "s"),
+        lambda: act.setvar("CCB_IVR_NODE", "x\ny", "A"),
+        lambda: act.originate("PJSIP/1", exten="1\0", context="c"),
+    ],
+)
+def test_bad_values_never_become_an_action(build: Any) -> None:
+    with pytest.raises(ValueError):  # noqa: PT011 (each builder names its own fault)
+        build()
+
+
+async def test_adapter_maps_places_to_the_shipped_contexts() -> None:
+    ami = Recorder()
+    pbx = AmiCallControl(ami, "ccbridge-agents")
+    await pbx.blind_transfer("L;1", Dial("queue", "t1-support"))
+    await pbx.attended_transfer("L;1", Dial("agent", "1002"))
+    await pbx.originate(
+        OriginateCall("PJSIP/1000", Dial("outbound", "13900139000"), "<+8620>", "ccb-1", {})
+    )
+    await pbx.return_to_ivr("C", {"CCB_IVR_NODE": "survey"})
+    sent = [(a.name, a.get("Context"), a.get("Exten")) for a in ami.sent]
+    assert sent == [
+        ("BlindTransfer", "ccbridge-queue", "t1-support"),
+        ("Atxfer", "ccbridge-agents", "1002"),
+        ("Originate", "ccbridge-outbound", "13900139000"),
+        ("Setvar", None, None),
+        ("Redirect", "ccbridge-ivr-return", "s"),
+    ]
+
+
+async def test_an_asterisk_error_is_a_conflict_naming_the_action() -> None:
+    pbx = AmiCallControl(Recorder(error="No such channel"), "ccbridge-agents")
+    with pytest.raises(PbxRefusedError, match=r"Hangup.*No such channel") as err:
+        await pbx.hangup("gone")
+    assert err.value.status == 409
