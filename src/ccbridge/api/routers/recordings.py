@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Annotated, Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.responses import FileResponse
@@ -241,9 +242,9 @@ async def hold_call(
     """Use ``PUT .../calls/{call_id}/legal-hold``; this path answers the same, with a
     ``Deprecation`` header and a ``Link`` to the new one."""
     response.headers["Deprecation"] = "true"
-    response.headers["Link"] = (
-        f'</api/v1/tenants/{tenant_id}/calls/{call_id}/legal-hold>; rel="successor-version"'
-    )
+    successor = f"/api/v1/tenants/{quote(tenant_id, safe='')}/calls/{quote(call_id, safe='')}"
+    # Percent-encoded: a header is Latin-1, and the ids are whatever the path carried.
+    response.headers["Link"] = f'<{successor}/legal-hold>; rel="successor-version"'
     return await legal_hold_call(request, tenant_id, call_id, body, who)
 
 
