@@ -148,6 +148,15 @@ def _recordings_app() -> typer.Typer:
 app.add_typer(_recordings_app(), name="recordings")
 
 
+def _reports_app() -> typer.Typer:
+    from ccbridge.reports_cli import reports_app
+
+    return reports_app
+
+
+app.add_typer(_reports_app(), name="reports")
+
+
 @app.command("event-schemas")
 def event_schemas(
     out: Annotated[str, typer.Option(help="Directory to write <type>.json into.")] = (
