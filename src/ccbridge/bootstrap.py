@@ -52,6 +52,7 @@ from ccbridge.db.repositories.ivr import (
 from ccbridge.db.repositories.leases import LeaseRepository
 from ccbridge.db.repositories.recording_exports import ExportRepository, OffboardingRepository
 from ccbridge.db.repositories.recordings import RecordingRepository
+from ccbridge.db.repositories.reports import SqlReportSettingsStore, SqlReportSource
 from ccbridge.db.repositories.seat_sessions import SeatSessionRepository, StateIntervalRepository
 from ccbridge.db.repositories.skill_groups import SkillGroupRepository
 from ccbridge.db.webhooks import SqlWebhookStore
@@ -92,6 +93,7 @@ from ccbridge.services.offboarding import OffboardingService
 from ccbridge.services.recording_export import ExportService
 from ccbridge.services.recording_policy import RecordingPolicyService
 from ccbridge.services.recordings import RecordingService
+from ccbridge.services.reports import ReportService
 from ccbridge.services.retention import RetentionService
 from ccbridge.services.seats import DesiredSeats, SeatService
 from ccbridge.services.tenant_retirement import PbxRetirement
@@ -353,6 +355,7 @@ def build_service(
         ivr_api=ivr.service,
         event_api=event_api,
         calendar_api=calendar,
+        reports_api=build_report_service(engine),
         metrics=metrics,
     )
     http = _http_server(app, settings)
@@ -810,6 +813,20 @@ def _crm_egress(settings: Settings, sessions: async_sessionmaker[AsyncSession]) 
             continue
         legacy.append(entry)
     return EgressPolicy(SqlEventSettings(sessions), [*settings.egress_allow_networks, *legacy])
+
+
+def build_report_service(engine: AsyncEngine) -> ReportService:
+    """The four contract reports over *engine* (also used by ``ccbridge reports export``)."""
+    sessions = create_session_factory(engine)
+    clock = SystemClock()
+    audit = AuditRecorder(lambda: SqlAccessUnitOfWork(sessions), clock.now)
+    return ReportService(
+        SqlReportSource(sessions),
+        SqlReportSettingsStore(sessions),
+        TenantZoneReader(lambda: SqlAccessUnitOfWork(sessions)),
+        audit,
+        clock.now,
+    )
 
 
 def build_calendar_service(engine: AsyncEngine) -> CalendarService:

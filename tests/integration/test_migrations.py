@@ -12,9 +12,6 @@ from alembic.migration import MigrationContext
 from sqlalchemy import inspect
 from sqlalchemy.engine import Connection
 
-import ccbridge.db.access_tables
-import ccbridge.db.calendar_tables
-import ccbridge.db.recording_tables  # noqa: F401  (recordings and FTP tables join the metadata)
 from ccbridge.db import migrate
 from ccbridge.db.engine import create_engine
 from ccbridge.db.migrate import (

@@ -24,6 +24,7 @@ from ccbridge.api.routers import (
     keys,
     leases,
     recordings,
+    reports,
     seats,
     tenants,
     webhooks,
@@ -46,6 +47,7 @@ from ccbridge.services.ports import CallStore
 from ccbridge.services.recording_export import ExportService
 from ccbridge.services.recording_policy import RecordingPolicyService
 from ccbridge.services.recordings import RecordingService
+from ccbridge.services.reports import ReportService
 from ccbridge.services.retention import RetentionService
 from ccbridge.services.seats import SeatService
 from ccbridge.services.tenants import AccessService
@@ -103,6 +105,7 @@ def create_app(
     ivr_api: IvrService | None = None,
     event_api: EventApi | None = None,
     calendar_api: CalendarService | None = None,
+    reports_api: ReportService | None = None,
     metrics: Metrics | None = None,
     all_routes: bool = False,
 ) -> FastAPI:
@@ -149,6 +152,8 @@ def create_app(
         app.state.sse_ping_seconds = event_api.sse_ping_seconds
     if calendar_api is not None:
         app.state.calendar = calendar_api
+    if reports_api is not None:
+        app.state.reports = reports_api
     app.add_middleware(RequestContextMiddleware, metrics=app.state.metrics.http)
     install_problem_handlers(app)
     install_auth_handlers(app)
@@ -162,6 +167,7 @@ def create_app(
         "recordings": recording_api is not None or all_routes,
         "ivr": ivr_api is not None or all_routes,
         "calendar": calendar_api is not None or all_routes,
+        "reports": reports_api is not None or all_routes,
     }
     if wired["events"]:
         app.include_router(events.router)
@@ -187,6 +193,8 @@ def create_app(
     if wired["events"]:
         app.include_router(call_params.router)
         app.include_router(webhooks.router)
+    if wired["reports"]:
+        app.include_router(reports.router)
     return app
 
 

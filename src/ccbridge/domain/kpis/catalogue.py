@@ -58,9 +58,11 @@ class Kpi:
     threshold: Threshold | None = None
 
     def value(self, inputs: Mapping[str, float]) -> float | None:
-        """Evaluate on a tally's inputs; None where the denominator is zero."""
+        """Evaluate on a tally's inputs (counts as int); None where the denominator is zero."""
         out = self.compute(inputs)
-        return None if out is None else round(out, 4)
+        if out is None:
+            return None
+        return round(out) if self.unit is Unit.COUNT else round(out, 4)
 
 
 def _ratio(
