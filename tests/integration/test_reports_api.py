@@ -4,19 +4,23 @@ and XLSX (read with openpyxl), reshaped by a tenant template, and tenant-isolate
 
 from __future__ import annotations
 
+import asyncio
 import io
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
 import openpyxl
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
+from typer.testing import CliRunner
 
 from ccbridge.api.app import create_app
 from ccbridge.api.security import JwtCodec
+from ccbridge.cli import app as cli_app
 from ccbridge.db.access_uow import SqlAccessUnitOfWork
 from ccbridge.db.engine import create_session_factory
 from ccbridge.db.repositories import CallRepository
@@ -247,3 +251,44 @@ async def test_another_tenants_reports_answer_404(world: World) -> None:
     _problem(resp, 404)
     resp = await world.client.put(f"{BASE}/settings", json={}, headers=world.admins["other"])
     _problem(resp, 404)
+
+
+async def test_cli_export_writes_csv_and_xlsx(
+    world: World, db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CCBRIDGE_DATABASE_URL", db_url)
+    runner = CliRunner()
+    args = [
+        "reports",
+        "export",
+        "--tenant",
+        "acme",
+        "--report",
+        "service-level",
+        "--from",
+        "2026-03-02",
+        "--to",
+        "2026-03-02",
+        "--interval",
+        "30min",
+    ]
+    out = tmp_path / "sl.csv"
+    # The CLI runs its own event loop: run it in a thread so this test's loop is left alone.
+    result = await asyncio.to_thread(runner.invoke, cli_app, [*args, "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "wrote 2 rows" in result.output
+    assert out.read_bytes().startswith(b"\xef\xbb\xbf")
+    xlsx = tmp_path / "sl.xlsx"
+    result = await asyncio.to_thread(runner.invoke, cli_app, [*args, "--out", str(xlsx)])
+    assert result.exit_code == 0, result.output
+    sheet = openpyxl.load_workbook(xlsx)["话务服务水平统计报表"]
+    assert [c.value for c in sheet[2]][3] == 5  # offered in 09:00-09:30
+    bad = await asyncio.to_thread(
+        runner.invoke, cli_app, [*args[:-2], "--interval", "7min", "--out", str(out)]
+    )
+    assert bad.exit_code == 2
+    assert "7min" in bad.output
+    missing = await asyncio.to_thread(
+        runner.invoke, cli_app, [*args[:2], "--tenant", "nobody", *args[4:], "--out", str(out)]
+    )
+    assert missing.exit_code == 2
