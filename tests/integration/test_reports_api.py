@@ -27,6 +27,8 @@ from ccbridge.db.repositories import CallRepository
 from ccbridge.db.repositories.reports import SqlReportSettingsStore, SqlReportSource
 from ccbridge.db.repositories.seat_sessions import StateIntervalRepository
 from ccbridge.domain.access import Role
+from ccbridge.domain.reports.intervals import Granularity
+from ccbridge.domain.reports.model import Dimension, ReportKind
 from ccbridge.observability.health import Readiness
 from ccbridge.services.audit import AuditRecorder
 from ccbridge.services.calendar import TenantZoneReader
@@ -292,3 +294,20 @@ async def test_cli_export_writes_csv_and_xlsx(
         runner.invoke, cli_app, [*args[:2], "--tenant", "nobody", *args[4:], "--out", str(out)]
     )
     assert missing.exit_code == 2
+
+
+async def test_run_all_equals_the_four_single_reports(engine: AsyncEngine, world: World) -> None:
+    sessions = create_session_factory(engine)
+    svc = ReportService(
+        SqlReportSource(sessions),
+        SqlReportSettingsStore(sessions),
+        TenantZoneReader(lambda: SqlAccessUnitOfWork(sessions)),
+        AuditRecorder(lambda: SqlAccessUnitOfWork(sessions), lambda: datetime.now(UTC)),
+        lambda: datetime(2026, 3, 3, tzinfo=UTC),
+    )
+    day = datetime(2026, 3, 2, tzinfo=UTC).date()
+    pack = await svc.run_all("acme", day, day, Granularity.MIN30, Dimension.SKILL_GROUP)
+    for kind, run in pack.items():
+        single = await svc.run("acme", kind, day, day, Granularity.MIN30, Dimension.SKILL_GROUP)
+        assert run.table.rows == single.table.rows, kind
+    assert len(pack[ReportKind.SEAT_DETAIL].table.rows) == 7

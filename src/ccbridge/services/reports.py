@@ -217,6 +217,29 @@ class ReportService:
             table = call_attributes_report(calls, cfg, known)
         return ReportRun(table, cfg, w, gran)
 
+    async def run_all(
+        self,
+        tenant_id: str,
+        first: date,
+        last: date,
+        gran: Granularity = Granularity.DAY,
+        dimension: Dimension = Dimension.SKILL_GROUP,
+    ) -> dict[ReportKind, ReportRun]:
+        """All four reports of one window from one read of its calls and state intervals
+        (the period pack RPT-02 asks for)."""
+        cfg = (await self.settings(tenant_id)).kpis
+        w = window(first, last, cfg.timezone or "")
+        calls, spans = await self._inputs(tenant_id, w)
+        known = await self._source.callers_before(tenant_id, w.start - REPEAT_LOOKBACK, w.start)
+        until = min(w.end, self._now())
+        tables = {
+            ReportKind.SERVICE_LEVEL: service_level_report(calls, spans, cfg, gran, dimension),
+            ReportKind.SEAT_TIME: seat_time_report(calls, spans, cfg, gran, until),
+            ReportKind.SEAT_DETAIL: seat_detail_report(calls, cfg, tenant_id),
+            ReportKind.CALL_ATTRIBUTES: call_attributes_report(calls, cfg, known),
+        }
+        return {kind: ReportRun(table, cfg, w, gran) for kind, table in tables.items()}
+
     async def explain(
         self,
         tenant_id: str,
