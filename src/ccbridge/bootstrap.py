@@ -55,6 +55,7 @@ from ccbridge.db.repositories.recordings import RecordingRepository
 from ccbridge.db.repositories.reports import SqlReportSettingsStore, SqlReportSource
 from ccbridge.db.repositories.seat_sessions import SeatSessionRepository, StateIntervalRepository
 from ccbridge.db.repositories.skill_groups import SkillGroupRepository
+from ccbridge.db.repositories.sla import SqlIncidentStore
 from ccbridge.db.webhooks import SqlWebhookStore
 from ccbridge.domain.access import AuditEntry, Role, TenantStatus
 from ccbridge.domain.calendar import local_date
@@ -96,6 +97,7 @@ from ccbridge.services.recordings import RecordingService
 from ccbridge.services.reports import ReportService
 from ccbridge.services.retention import RetentionService
 from ccbridge.services.seats import DesiredSeats, SeatService
+from ccbridge.services.sla import AutomaticIncidents, SlaService
 from ccbridge.services.tenant_retirement import PbxRetirement
 from ccbridge.services.tenant_status import TenantStatusCache
 from ccbridge.services.tenants import AccessService, StatusChanged
@@ -356,6 +358,7 @@ def build_service(
         event_api=event_api,
         calendar_api=calendar,
         reports_api=build_report_service(engine),
+        sla_api=build_sla_service(engine),
         metrics=metrics,
     )
     http = _http_server(app, settings)
@@ -367,6 +370,8 @@ def build_service(
         webhooks = dispatcher
         metrics.events.watch_webhooks(lambda: webhooks.sent, lambda: webhooks.failed)
     jobs.add("metrics-sample", METRICS_SAMPLE_SECONDS, _sampler(metrics, seat_api, dispatcher))
+    ami_outages = AutomaticIncidents(SqlIncidentStore(sessions), clock.now, AMI_DOWN_CAUSE)
+    jobs.add("sla-ami", SLA_SAMPLE_SECONDS, lambda: ami_outages.sample(ami.status.logged_in))
     for name, interval, job in (*seat_jobs, *recording_jobs, *ivr.jobs, *event_jobs):
         jobs.add(name, interval, job)
     for name, interval, job in ivr.flushes:
@@ -389,6 +394,9 @@ def build_service(
 
 
 METRICS_SAMPLE_SECONDS = 5.0
+SLA_SAMPLE_SECONDS = 5.0
+"""How often the AMI link is sampled for automatic SLA incidents (down > 30 s opens one)."""
+AMI_DOWN_CAUSE = "ami_down"
 
 
 def _published_and_measured(
@@ -823,6 +831,19 @@ def build_report_service(engine: AsyncEngine) -> ReportService:
     return ReportService(
         SqlReportSource(sessions),
         SqlReportSettingsStore(sessions),
+        TenantZoneReader(lambda: SqlAccessUnitOfWork(sessions)),
+        audit,
+        clock.now,
+    )
+
+
+def build_sla_service(engine: AsyncEngine) -> SlaService:
+    """The incident log and the monthly stability figure over *engine*."""
+    sessions = create_session_factory(engine)
+    clock = SystemClock()
+    audit = AuditRecorder(lambda: SqlAccessUnitOfWork(sessions), clock.now)
+    return SlaService(
+        SqlIncidentStore(sessions),
         TenantZoneReader(lambda: SqlAccessUnitOfWork(sessions)),
         audit,
         clock.now,

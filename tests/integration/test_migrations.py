@@ -12,6 +12,11 @@ from alembic.migration import MigrationContext
 from sqlalchemy import inspect
 from sqlalchemy.engine import Connection
 
+import ccbridge.db.access_tables
+import ccbridge.db.calendar_tables
+import ccbridge.db.recording_tables
+import ccbridge.db.report_tables
+import ccbridge.db.sla_tables  # noqa: F401  (these tables join the metadata)
 from ccbridge.db import migrate
 from ccbridge.db.engine import create_engine
 from ccbridge.db.migrate import (

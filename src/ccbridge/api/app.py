@@ -26,6 +26,7 @@ from ccbridge.api.routers import (
     recordings,
     reports,
     seats,
+    sla,
     tenants,
     webhooks,
 )
@@ -50,6 +51,7 @@ from ccbridge.services.recordings import RecordingService
 from ccbridge.services.reports import ReportService
 from ccbridge.services.retention import RetentionService
 from ccbridge.services.seats import SeatService
+from ccbridge.services.sla import SlaService
 from ccbridge.services.tenants import AccessService
 from ccbridge.services.webhooks import WebhookService
 
@@ -106,6 +108,7 @@ def create_app(
     event_api: EventApi | None = None,
     calendar_api: CalendarService | None = None,
     reports_api: ReportService | None = None,
+    sla_api: SlaService | None = None,
     metrics: Metrics | None = None,
     all_routes: bool = False,
 ) -> FastAPI:
@@ -154,6 +157,8 @@ def create_app(
         app.state.calendar = calendar_api
     if reports_api is not None:
         app.state.reports = reports_api
+    if sla_api is not None:
+        app.state.sla = sla_api
     app.add_middleware(RequestContextMiddleware, metrics=app.state.metrics.http)
     install_problem_handlers(app)
     install_auth_handlers(app)
@@ -168,6 +173,7 @@ def create_app(
         "ivr": ivr_api is not None or all_routes,
         "calendar": calendar_api is not None or all_routes,
         "reports": reports_api is not None or all_routes,
+        "sla": sla_api is not None or all_routes,
     }
     if wired["events"]:
         app.include_router(events.router)
@@ -195,6 +201,8 @@ def create_app(
         app.include_router(webhooks.router)
     if wired["reports"]:
         app.include_router(reports.router)
+    if wired["sla"]:
+        app.include_router(sla.router)
     return app
 
 
