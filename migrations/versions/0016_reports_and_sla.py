@@ -1,4 +1,5 @@
-"""Report settings per tenant (KPI thresholds, targets, templates) and the SLA incident log.
+"""Report settings per tenant (KPI thresholds, targets, templates), the SLA incident log and
+tenants' fault reports.
 
 Revision ID: 0016
 Revises: 0012
@@ -53,10 +54,37 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name="pk_sla_incidents"),
     )
     op.create_index("ix_sla_incidents_started_at", "sla_incidents", ["started_at"])
+    op.create_table(
+        "sla_fault_reports",
+        sa.Column("id", sa.String(36), nullable=False),
+        sa.Column("tenant_id", sa.String(64), nullable=False),
+        sa.Column("reported_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("reported_by", sa.String(128), nullable=False),
+        sa.Column("noticed_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("summary", sa.Text(), nullable=False),
+        sa.Column("status", sa.String(16), nullable=False),
+        sa.Column("incident_id", sa.String(36), nullable=True),
+        sa.Column("decided_by", sa.String(128), nullable=True),
+        sa.Column("note", sa.Text(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["tenant_id"],
+            ["tenants.id"],
+            name="fk_sla_fault_reports_tenant_id_tenants",
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name="pk_sla_fault_reports"),
+    )
+    op.create_index(
+        "ix_sla_fault_reports_tenant_id_reported_at",
+        "sla_fault_reports",
+        ["tenant_id", "reported_at"],
+    )
 
 
 def downgrade() -> None:
-    """Drop ``sla_incidents`` and ``report_settings``."""
+    """Drop ``sla_fault_reports``, ``sla_incidents`` and ``report_settings``."""
+    op.drop_index("ix_sla_fault_reports_tenant_id_reported_at", table_name="sla_fault_reports")
+    op.drop_table("sla_fault_reports")
     op.drop_index("ix_sla_incidents_started_at", table_name="sla_incidents")
     op.drop_table("sla_incidents")
     op.drop_table("report_settings")

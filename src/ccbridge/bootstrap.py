@@ -55,7 +55,7 @@ from ccbridge.db.repositories.recordings import RecordingRepository
 from ccbridge.db.repositories.reports import SqlReportSettingsStore, SqlReportSource
 from ccbridge.db.repositories.seat_sessions import SeatSessionRepository, StateIntervalRepository
 from ccbridge.db.repositories.skill_groups import SkillGroupRepository
-from ccbridge.db.repositories.sla import SqlIncidentStore
+from ccbridge.db.repositories.sla import SqlFaultReportStore, SqlIncidentStore
 from ccbridge.db.webhooks import SqlWebhookStore
 from ccbridge.domain.access import AuditEntry, Role, TenantStatus
 from ccbridge.domain.calendar import local_date
@@ -847,6 +847,7 @@ def build_sla_service(engine: AsyncEngine) -> SlaService:
         TenantZoneReader(lambda: SqlAccessUnitOfWork(sessions)),
         audit,
         clock.now,
+        SqlFaultReportStore(sessions),
     )
 
 

@@ -18,7 +18,7 @@ from ccbridge.api.security import JwtCodec
 from ccbridge.db.access_uow import SqlAccessUnitOfWork
 from ccbridge.db.engine import create_session_factory
 from ccbridge.db.repositories import CallRepository
-from ccbridge.db.repositories.sla import SqlIncidentStore
+from ccbridge.db.repositories.sla import SqlFaultReportStore, SqlIncidentStore
 from ccbridge.domain.access import Role
 from ccbridge.observability.health import Readiness
 from ccbridge.services.audit import AuditRecorder
@@ -54,7 +54,11 @@ async def world(engine: AsyncEngine) -> AsyncIterator[World]:
     audit = AuditRecorder(lambda: SqlAccessUnitOfWork(sessions), clock.now)
     store = SqlIncidentStore(sessions)
     sla = SlaService(
-        store, TenantZoneReader(lambda: SqlAccessUnitOfWork(sessions)), audit, clock.now
+        store,
+        TenantZoneReader(lambda: SqlAccessUnitOfWork(sessions)),
+        audit,
+        clock.now,
+        SqlFaultReportStore(sessions),
     )
     app = create_app(
         call_store=CallRepository(sessions),
@@ -170,3 +174,65 @@ async def test_ami_down_over_30_s_becomes_an_incident_that_counts(world: World) 
     assert (inc.ended_at - inc.started_at).total_seconds() == 120  # 20 + 15 + 60 + 25
     world.clock.current = datetime(2026, 5, 2, tzinfo=UTC)
     assert (await _month(world))["fault_minutes"] == 2.0
+
+
+async def test_a_tenant_fault_report_counts_only_once_promoted(world: World) -> None:
+    noticed = APRIL + timedelta(days=5)
+    resp = await world.client.post(
+        "/api/v1/tenants/acme/sla/fault-reports",
+        json={"summary": "callers hear silence", "noticed_at": noticed.isoformat()},
+        headers=world.admins["acme"],
+    )
+    assert resp.status_code == 201, resp.text
+    report = resp.json()
+    assert (report["status"], report["tenant_id"]) == ("open", "acme")
+    assert (await _month(world))["stability_percent"] == "100.0000"
+    other = await world.client.get(
+        "/api/v1/tenants/other/sla/fault-reports", headers=world.admins["other"]
+    )
+    assert other.json() == []
+    resp = await world.client.post(
+        f"/api/v1/sla/fault-reports/{report['id']}/promote",
+        json={"ended_at": (noticed + timedelta(minutes=432)).isoformat()},
+        headers=world.platform,
+    )
+    assert resp.status_code == 200, resp.text
+    promoted = resp.json()
+    assert promoted["incident"]["source"] == "tenant_report"
+    assert promoted["incident"]["tenants"] == ["acme"]
+    assert promoted["report"]["incident_id"] == promoted["incident"]["id"]
+    # 432 minutes of 43,200: 99 %.
+    assert (await _month(world))["stability_percent"] == "99.0000"
+    assert (await _month(world, "other"))["stability_percent"] == "100.0000"
+    again = await world.client.post(
+        f"/api/v1/sla/fault-reports/{report['id']}/reject",
+        json={"note": "x"},
+        headers=world.platform,
+    )
+    assert again.status_code == 409
+    by_tenant = await world.client.post(
+        f"/api/v1/sla/fault-reports/{report['id']}/promote",
+        json={},
+        headers=world.admins["acme"],
+    )
+    assert by_tenant.status_code == 403
+
+
+async def test_a_rejected_fault_report_says_why_and_costs_nothing(world: World) -> None:
+    resp = await world.client.post(
+        "/api/v1/tenants/acme/sla/fault-reports",
+        json={"summary": "one phone mute"},
+        headers=world.admins["acme"],
+    )
+    rid = resp.json()["id"]
+    resp = await world.client.post(
+        f"/api/v1/sla/fault-reports/{rid}/reject",
+        json={"note": "terminal-side fault"},
+        headers=world.platform,
+    )
+    assert resp.status_code == 200, resp.text
+    assert (resp.json()["status"], resp.json()["note"]) == ("rejected", "terminal-side fault")
+    queue = await world.client.get("/api/v1/sla/fault-reports", headers=world.platform)
+    assert [r["id"] for r in queue.json()] == [rid]
+    forbidden = await world.client.get("/api/v1/sla/fault-reports", headers=world.admins["acme"])
+    assert forbidden.status_code == 403

@@ -8,6 +8,7 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
+from enum import StrEnum
 from typing import Protocol
 
 from ccbridge.domain.access import AccessDeniedError, Principal
@@ -21,7 +22,7 @@ from ccbridge.domain.sla.incidents import (
     fault_minutes,
 )
 from ccbridge.domain.sla.stability import SlaTier, sla_outcome, stability_percent
-from ccbridge.errors import NotFoundError
+from ccbridge.errors import ConflictError, NotFoundError
 from ccbridge.services.audit import AuditRecorder
 from ccbridge.services.calendar import TenantZones
 
@@ -51,6 +52,51 @@ class IncidentStore(Protocol):
 
     async def open_automatic(self, cause: str) -> Incident | None:
         """The open automatic incident with this cause, if any."""
+        ...
+
+
+class FaultStatus(StrEnum):
+    """Where a tenant's fault report stands."""
+
+    OPEN = "open"
+    PROMOTED = "promoted"
+    """Confirmed: it became an incident that counts against stability."""
+    REJECTED = "rejected"
+
+
+@dataclass(frozen=True, slots=True)
+class FaultReport:
+    """A fault a tenant reported (the contract's 5×8 fault hotline, 000:188)."""
+
+    id: str
+    tenant_id: str
+    reported_at: datetime
+    reported_by: str
+    noticed_at: datetime
+    summary: str
+    status: FaultStatus = FaultStatus.OPEN
+    incident_id: str | None = None
+    decided_by: str | None = None
+    note: str = ""
+
+
+class FaultReportStore(Protocol):
+    """Tenants' fault reports (implemented in ``ccbridge.db.repositories.sla``)."""
+
+    async def add(self, report: FaultReport) -> None:
+        """Insert a new report."""
+        ...
+
+    async def get(self, report_id: str) -> FaultReport | None:
+        """The report, or None."""
+        ...
+
+    async def save(self, report: FaultReport) -> None:
+        """Store the report's decision."""
+        ...
+
+    async def list(self, tenant_id: str | None) -> builtins.list[FaultReport]:
+        """Reports newest first, of one tenant or (None) of all."""
         ...
 
 
@@ -91,8 +137,10 @@ class SlaService:
         zones: TenantZones,
         audit: AuditRecorder,
         now: Callable[[], datetime],
+        faults: FaultReportStore | None = None,
     ) -> None:
         self._store = store
+        self._faults = faults
         self._zones = zones
         self._audit = audit
         self._now = now
@@ -213,6 +261,78 @@ class SlaService:
             outcome.payable if bill is not None else None,
             outcome.deduction if bill is not None else None,
         )
+
+    def _fault_store(self) -> FaultReportStore:
+        if self._faults is None:
+            raise NotFoundError("fault reports are not kept by this process")
+        return self._faults
+
+    async def report_fault(
+        self, who: Principal, tenant_id: str, summary: str, noticed_at: datetime | None
+    ) -> FaultReport:
+        """File a tenant's fault report; it counts only once the provider promotes it."""
+        await self._zones.zone_of(tenant_id)
+        now = self._now()
+        report = FaultReport(
+            str(uuid.uuid4()), tenant_id, now, who.actor, noticed_at or now, summary
+        )
+        await self._fault_store().add(report)
+        await self._audit.record(
+            who, tenant_id, "sla.fault.report", "sla_fault_report", report.id, {"summary": summary}
+        )
+        return report
+
+    async def faults(self, tenant_id: str | None) -> builtins.list[FaultReport]:
+        """Fault reports of a tenant (or all, for the platform admin's queue)."""
+        return await self._fault_store().list(tenant_id)
+
+    async def _open_fault(self, who: Principal, report_id: str) -> FaultReport:
+        _platform(who)
+        found = await self._fault_store().get(report_id)
+        if found is None:
+            raise IncidentNotFoundError(f"no fault report {report_id}")
+        if found.status is not FaultStatus.OPEN:
+            raise FaultAlreadyDecidedError(f"fault report {report_id} is {found.status.value}")
+        return found
+
+    async def promote_fault(
+        self,
+        who: Principal,
+        report_id: str,
+        started_at: datetime | None,
+        ended_at: datetime | None,
+        cause: str | None,
+    ) -> tuple[FaultReport, Incident]:
+        """Confirm a fault report: it becomes an incident of that tenant (source
+        ``tenant_report``), from ``started_at`` (default: when the tenant noticed it)."""
+        report = await self._open_fault(who, report_id)
+        incident = await self.record(
+            who,
+            started_at or report.noticed_at,
+            ended_at,
+            cause or report.summary,
+            [report.tenant_id],
+            IncidentSource.TENANT_REPORT,
+        )
+        decided = replace(
+            report, status=FaultStatus.PROMOTED, incident_id=incident.id, decided_by=who.actor
+        )
+        await self._fault_store().save(decided)
+        return decided, incident
+
+    async def reject_fault(self, who: Principal, report_id: str, note: str) -> FaultReport:
+        """Close a fault report without an incident (e.g. a terminal-side fault), saying why."""
+        report = await self._open_fault(who, report_id)
+        decided = replace(report, status=FaultStatus.REJECTED, decided_by=who.actor, note=note)
+        await self._fault_store().save(decided)
+        await self._audit.record(
+            who, report.tenant_id, "sla.fault.reject", "sla_fault_report", report_id, {"note": note}
+        )
+        return decided
+
+
+class FaultAlreadyDecidedError(ConflictError):
+    """The fault report was already promoted or rejected."""
 
 
 class AutomaticIncidents:

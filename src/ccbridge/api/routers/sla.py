@@ -10,9 +10,9 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from pydantic import BaseModel, Field
 
 from ccbridge.api.security import require
-from ccbridge.domain.access import Principal
+from ccbridge.domain.access import AccessDeniedError, Principal
 from ccbridge.domain.sla.incidents import ExclusionReason, Incident
-from ccbridge.services.sla import SlaService
+from ccbridge.services.sla import FaultReport, SlaService
 
 router = APIRouter(tags=["sla"])
 
@@ -210,3 +210,130 @@ async def monthly_sla(
         deduction=m.deduction,
         incidents=[IncidentOut.of(i) for i in m.incidents],
     )
+
+
+class FaultReportIn(BaseModel):
+    """A fault the tenant noticed (the 5×8 fault hotline, 000:188)."""
+
+    summary: Annotated[str, Field(min_length=1, max_length=2000)]
+    noticed_at: datetime | None = Field(None, description="When it began; default now")
+
+
+class FaultReportOut(FaultReportIn):
+    """A filed fault report and the provider's decision."""
+
+    id: str
+    tenant_id: str
+    reported_at: datetime
+    reported_by: str
+    status: str
+    incident_id: str | None
+    decided_by: str | None
+    note: str
+
+    @classmethod
+    def of(cls, r: FaultReport) -> FaultReportOut:
+        """Render a domain report."""
+        return cls(
+            id=r.id,
+            tenant_id=r.tenant_id,
+            reported_at=r.reported_at,
+            reported_by=r.reported_by,
+            noticed_at=r.noticed_at,
+            summary=r.summary,
+            status=r.status.value,
+            incident_id=r.incident_id,
+            decided_by=r.decided_by,
+            note=r.note,
+        )
+
+
+class PromoteIn(BaseModel):
+    """The incident a confirmed fault report becomes (defaults: the report's time and text)."""
+
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+    cause: Annotated[str | None, Field(min_length=1, max_length=2000)] = None
+
+
+class RejectIn(BaseModel):
+    """Why a fault report is not an incident."""
+
+    note: Annotated[str, Field(min_length=1, max_length=2000)]
+
+
+class PromotedOut(BaseModel):
+    """The promoted report and its incident."""
+
+    report: FaultReportOut
+    incident: IncidentOut
+
+
+TenantPath = Annotated[str, Path(max_length=64)]
+ReportId = Annotated[str, Path(max_length=36)]
+
+
+@router.post(
+    "/api/v1/tenants/{tenant_id}/sla/fault-reports",
+    status_code=201,
+    response_model=FaultReportOut,
+    responses={404: {"description": "No such tenant (or another tenant's)"}},
+)
+async def report_fault(
+    request: Request,
+    tenant_id: TenantPath,
+    body: FaultReportIn,
+    who: Annotated[Principal, Depends(require("reports:read"))],
+) -> FaultReportOut:
+    """File a fault report; it counts against stability once the provider promotes it."""
+    r = await _svc(request).report_fault(who, tenant_id, body.summary, body.noticed_at)
+    return FaultReportOut.of(r)
+
+
+@router.get(
+    "/api/v1/tenants/{tenant_id}/sla/fault-reports",
+    response_model=list[FaultReportOut],
+    responses={404: {"description": "No such tenant (or another tenant's)"}},
+)
+async def tenant_faults(
+    request: Request,
+    tenant_id: TenantPath,
+    _who: Annotated[Principal, Depends(require("reports:read"))],
+) -> list[FaultReportOut]:
+    """The tenant's fault reports, newest first."""
+    return [FaultReportOut.of(r) for r in await _svc(request).faults(tenant_id)]
+
+
+@router.get("/api/v1/sla/fault-reports", response_model=list[FaultReportOut], responses=_RESPONSES)
+async def all_faults(request: Request, who: Admin) -> list[FaultReportOut]:
+    """Every tenant's fault reports, newest first (platform admin's queue)."""
+    if not who.is_platform:
+        raise AccessDeniedError("only the platform admin sees every tenant's fault reports")
+    return [FaultReportOut.of(r) for r in await _svc(request).faults(None)]
+
+
+@router.post(
+    "/api/v1/sla/fault-reports/{report_id}/promote",
+    response_model=PromotedOut,
+    responses={**_RESPONSES, 409: {"description": "Already promoted or rejected"}},
+)
+async def promote_fault(
+    request: Request, report_id: ReportId, body: PromoteIn, who: Admin
+) -> PromotedOut:
+    """Confirm the fault: it becomes an incident of that tenant (source ``tenant_report``)."""
+    r, i = await _svc(request).promote_fault(
+        who, report_id, body.started_at, body.ended_at, body.cause
+    )
+    return PromotedOut(report=FaultReportOut.of(r), incident=IncidentOut.of(i))
+
+
+@router.post(
+    "/api/v1/sla/fault-reports/{report_id}/reject",
+    response_model=FaultReportOut,
+    responses={**_RESPONSES, 409: {"description": "Already promoted or rejected"}},
+)
+async def reject_fault(
+    request: Request, report_id: ReportId, body: RejectIn, who: Admin
+) -> FaultReportOut:
+    """Close the report without an incident, saying why (audited)."""
+    return FaultReportOut.of(await _svc(request).reject_fault(who, report_id, body.note))

@@ -8,8 +8,9 @@ from typing import Any
 from sqlalchemy import delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from ccbridge.db.sla_tables import SlaIncidentRow
+from ccbridge.db.sla_tables import SlaFaultReportRow, SlaIncidentRow
 from ccbridge.domain.sla.incidents import Exclusion, ExclusionReason, Incident, IncidentSource
+from ccbridge.services.sla import FaultReport, FaultStatus
 
 
 def _exclusion_json(e: Exclusion | None) -> dict[str, Any] | None:
@@ -119,3 +120,74 @@ class SqlIncidentStore:
         async with self._sessions() as db:
             row = (await db.execute(stmt)).scalars().first()
         return None if row is None else _incident(row)
+
+
+def _fault(row: SlaFaultReportRow) -> FaultReport:
+    return FaultReport(
+        id=row.id,
+        tenant_id=row.tenant_id,
+        reported_at=row.reported_at,
+        reported_by=row.reported_by,
+        noticed_at=row.noticed_at,
+        summary=row.summary,
+        status=FaultStatus(row.status),
+        incident_id=row.incident_id,
+        decided_by=row.decided_by,
+        note=row.note,
+    )
+
+
+class SqlFaultReportStore:
+    """``services.sla.FaultReportStore`` over ``sla_fault_reports``."""
+
+    def __init__(self, session_factory: async_sessionmaker[AsyncSession]) -> None:
+        """Keep the factory."""
+        self._sessions = session_factory
+
+    async def add(self, report: FaultReport) -> None:
+        """Insert the report."""
+        async with self._sessions() as db, db.begin():
+            db.add(
+                SlaFaultReportRow(
+                    id=report.id,
+                    tenant_id=report.tenant_id,
+                    reported_at=report.reported_at,
+                    reported_by=report.reported_by,
+                    noticed_at=report.noticed_at,
+                    summary=report.summary,
+                    status=report.status.value,
+                    incident_id=report.incident_id,
+                    decided_by=report.decided_by,
+                    note=report.note,
+                )
+            )
+
+    async def get(self, report_id: str) -> FaultReport | None:
+        """The report, or None."""
+        async with self._sessions() as db:
+            row = await db.get(SlaFaultReportRow, report_id)
+        return None if row is None else _fault(row)
+
+    async def save(self, report: FaultReport) -> None:
+        """Store the decision fields."""
+        stmt = (
+            update(SlaFaultReportRow)
+            .where(SlaFaultReportRow.id == report.id)
+            .values(
+                status=report.status.value,
+                incident_id=report.incident_id,
+                decided_by=report.decided_by,
+                note=report.note,
+            )
+        )
+        async with self._sessions() as db, db.begin():
+            await db.execute(stmt)
+
+    async def list(self, tenant_id: str | None) -> list[FaultReport]:
+        """Newest first, at most 1,000."""
+        stmt = select(SlaFaultReportRow)
+        if tenant_id is not None:
+            stmt = stmt.where(SlaFaultReportRow.tenant_id == tenant_id)
+        stmt = stmt.order_by(SlaFaultReportRow.reported_at.desc()).limit(1000)
+        async with self._sessions() as db:
+            return [_fault(r) for r in (await db.execute(stmt)).scalars().all()]
