@@ -1,5 +1,5 @@
-"""Report settings per tenant (KPI thresholds, targets, templates), the SLA incident log and
-tenants' fault reports.
+"""Report settings per tenant (KPI thresholds, targets, templates), the SLA incident log,
+tenants' fault reports and monthly statements.
 
 Revision ID: 0016
 Revises: 0012
@@ -74,6 +74,21 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("id", name="pk_sla_fault_reports"),
     )
+    op.create_table(
+        "statements",
+        sa.Column("tenant_id", sa.String(64), nullable=False),
+        sa.Column("period", sa.String(7), nullable=False),
+        sa.Column("model", sa.String(16), nullable=False),
+        sa.Column("body", sa.JSON(), nullable=False),
+        sa.Column("trail", sa.JSON(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["tenant_id"],
+            ["tenants.id"],
+            name="fk_statements_tenant_id_tenants",
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("tenant_id", "period", name="pk_statements"),
+    )
     op.create_index(
         "ix_sla_fault_reports_tenant_id_reported_at",
         "sla_fault_reports",
@@ -82,7 +97,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    """Drop ``sla_fault_reports``, ``sla_incidents`` and ``report_settings``."""
+    """Drop ``statements``, ``sla_fault_reports``, ``sla_incidents`` and ``report_settings``."""
+    op.drop_table("statements")
     op.drop_index("ix_sla_fault_reports_tenant_id_reported_at", table_name="sla_fault_reports")
     op.drop_table("sla_fault_reports")
     op.drop_index("ix_sla_incidents_started_at", table_name="sla_incidents")

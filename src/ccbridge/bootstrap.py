@@ -56,6 +56,7 @@ from ccbridge.db.repositories.reports import SqlReportSettingsStore, SqlReportSo
 from ccbridge.db.repositories.seat_sessions import SeatSessionRepository, StateIntervalRepository
 from ccbridge.db.repositories.skill_groups import SkillGroupRepository
 from ccbridge.db.repositories.sla import SqlFaultReportStore, SqlIncidentStore
+from ccbridge.db.repositories.statements import SqlStatementStore
 from ccbridge.db.webhooks import SqlWebhookStore
 from ccbridge.domain.access import AuditEntry, Role, TenantStatus
 from ccbridge.domain.calendar import local_date
@@ -98,6 +99,7 @@ from ccbridge.services.reports import ReportService
 from ccbridge.services.retention import RetentionService
 from ccbridge.services.seats import DesiredSeats, SeatService
 from ccbridge.services.sla import AutomaticIncidents, SlaService
+from ccbridge.services.statements import StatementService
 from ccbridge.services.tenant_retirement import PbxRetirement
 from ccbridge.services.tenant_status import TenantStatusCache
 from ccbridge.services.tenants import AccessService, StatusChanged
@@ -359,6 +361,7 @@ def build_service(
         calendar_api=calendar,
         reports_api=build_report_service(engine),
         sla_api=build_sla_service(engine),
+        statements_api=build_statement_service(engine, calendar),
         metrics=metrics,
     )
     http = _http_server(app, settings)
@@ -848,6 +851,24 @@ def build_sla_service(engine: AsyncEngine) -> SlaService:
         audit,
         clock.now,
         SqlFaultReportStore(sessions),
+    )
+
+
+def build_statement_service(engine: AsyncEngine, calendar: CalendarService) -> StatementService:
+    """Monthly statements over *engine*, counted on *calendar*'s working days."""
+    sessions = create_session_factory(engine)
+    clock = SystemClock()
+    audit = AuditRecorder(lambda: SqlAccessUnitOfWork(sessions), clock.now)
+    return StatementService(
+        SqlStatementStore(sessions),
+        LeaseRepository(sessions),
+        SeatSessionRepository(sessions),
+        SqlReportSource(sessions),
+        build_sla_service(engine),
+        calendar,
+        TenantZoneReader(lambda: SqlAccessUnitOfWork(sessions)),
+        audit,
+        clock.now,
     )
 
 

@@ -27,6 +27,7 @@ from ccbridge.api.routers import (
     reports,
     seats,
     sla,
+    statements,
     tenants,
     webhooks,
 )
@@ -52,6 +53,7 @@ from ccbridge.services.reports import ReportService
 from ccbridge.services.retention import RetentionService
 from ccbridge.services.seats import SeatService
 from ccbridge.services.sla import SlaService
+from ccbridge.services.statements import StatementService
 from ccbridge.services.tenants import AccessService
 from ccbridge.services.webhooks import WebhookService
 
@@ -109,6 +111,7 @@ def create_app(
     calendar_api: CalendarService | None = None,
     reports_api: ReportService | None = None,
     sla_api: SlaService | None = None,
+    statements_api: StatementService | None = None,
     metrics: Metrics | None = None,
     all_routes: bool = False,
 ) -> FastAPI:
@@ -159,6 +162,8 @@ def create_app(
         app.state.reports = reports_api
     if sla_api is not None:
         app.state.sla = sla_api
+    if statements_api is not None:
+        app.state.statements = statements_api
     app.add_middleware(RequestContextMiddleware, metrics=app.state.metrics.http)
     install_problem_handlers(app)
     install_auth_handlers(app)
@@ -174,6 +179,7 @@ def create_app(
         "calendar": calendar_api is not None or all_routes,
         "reports": reports_api is not None or all_routes,
         "sla": sla_api is not None or all_routes,
+        "statements": statements_api is not None or all_routes,
     }
     if wired["events"]:
         app.include_router(events.router)
@@ -203,6 +209,8 @@ def create_app(
         app.include_router(reports.router)
     if wired["sla"]:
         app.include_router(sla.router)
+    if wired["statements"]:
+        app.include_router(statements.router)
     return app
 
 

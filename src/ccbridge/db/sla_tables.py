@@ -48,3 +48,18 @@ class SlaFaultReportRow(Base):
     __table_args__ = (
         Index("ix_sla_fault_reports_tenant_id_reported_at", "tenant_id", "reported_at"),
     )
+
+
+class StatementRow(Base):
+    """A tenant's monthly statement: its computed body and its audit trail (JSON)."""
+
+    __tablename__ = "statements"
+
+    tenant_id: Mapped[str] = mapped_column(
+        String(64), ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True
+    )
+    period: Mapped[str] = mapped_column(String(7), primary_key=True)
+    """``YYYY-MM``."""
+    model: Mapped[str] = mapped_column(String(16))
+    body: Mapped[dict[str, Any]] = mapped_column(JSON)
+    trail: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
