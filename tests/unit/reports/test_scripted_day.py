@@ -6,7 +6,7 @@ import pytest
 
 from ccbridge.domain.kpis.settings import KpiSettings
 from ccbridge.domain.kpis.tally import CallTally
-from ccbridge.domain.reports.call_attributes import call_attributes_report
+from ccbridge.domain.reports.call_attributes import PrefixCache, call_attributes_report
 from ccbridge.domain.reports.intervals import Granularity
 from ccbridge.domain.reports.model import Dimension
 from ccbridge.domain.reports.seat_detail import seat_detail_report
@@ -161,3 +161,13 @@ def test_call_attributes_by_region_carrier_and_repeat_caller() -> None:
     assert rows[("hour", "09")]["offered"] == 6
     assert rows[("access_number", "4001234567")]["answer_rate"] == 80.0  # 4 / (6 - 1)
     assert ("region", "未知") not in rows  # C7 is outbound and not counted
+
+
+def test_region_and_carrier_for_fixed_lines_abroad_and_extensions() -> None:
+    numbers = PrefixCache()
+    assert numbers.region_and_carrier("075512345678") == ("广东省深圳市", "固话")
+    assert numbers.region_and_carrier("+442083661177") == ("英国", "固话")  # full parse path
+    assert numbers.region_and_carrier("8001") == ("未知", "未知")  # an extension
+    assert numbers.region_and_carrier(None) == ("未知", "未知")
+    # Two mobiles sharing the first 7 digits share one lookup.
+    assert numbers.region_and_carrier("13800138000") == numbers.region_and_carrier("13800130000")
