@@ -311,3 +311,23 @@ async def test_run_all_equals_the_four_single_reports(engine: AsyncEngine, world
         single = await svc.run("acme", kind, day, day, Granularity.MIN30, Dimension.SKILL_GROUP)
         assert run.table.rows == single.table.rows, kind
     assert len(pack[ReportKind.SEAT_DETAIL].table.rows) == 7
+
+
+async def test_operations_report_uses_the_tenants_targets(world: World) -> None:
+    body = {"targets": {"answer_rate": 90, "aht": 100}, "outbound_daily_quota": 40}
+    resp = await world.client.put(f"{BASE}/settings", json=body, headers=world.admins["acme"])
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["targets"] == {"aht": 100.0, "answer_rate": 90.0}
+    resp = await world.client.get(f"{BASE}/operations", params=DAY, headers=world.admins["acme"])
+    assert resp.status_code == 200, resp.text
+    rows = {(r["scope"], r["kpi"]): r for r in resp.json()["rows"]}
+    assert (rows[("tenant", "answer_rate")]["value"], rows[("tenant", "answer_rate")]["met"]) == (
+        80.0,
+        "no",
+    )
+    assert rows[("tenant", "aht")]["met"] == "yes"
+    assert ("A2", "daily_outbound") in rows
+    bad = await world.client.put(
+        f"{BASE}/settings", json={"targets": {"longest_wait": 5}}, headers=world.admins["acme"]
+    )
+    assert _problem(bad, 422)["errors"][0]["field"] == "targets.longest_wait"

@@ -15,6 +15,7 @@ from ccbridge.domain.kpis.settings import KpiSettings
 from ccbridge.domain.reports.call_attributes import call_attributes_report
 from ccbridge.domain.reports.intervals import Granularity, interval_start
 from ccbridge.domain.reports.model import REPORT_TITLES, Dimension, ReportKind, StateSpan, Table
+from ccbridge.domain.reports.operations import operations_report
 from ccbridge.domain.reports.seat_detail import seat_detail_report
 from ccbridge.domain.reports.seat_time import SpanPiece, seat_time_report, span_pieces
 from ccbridge.domain.reports.service_level import service_level_report, tally_calls
@@ -32,7 +33,7 @@ REPEAT_LOOKBACK = timedelta(days=90)
 QUEUE_LOOKBACK = timedelta(hours=1)
 """A call counts at its queue entry, which may come this long after its start."""
 
-THRESHOLD_FIELDS = tuple(f.name for f in fields(KpiSettings) if f.name != "timezone")
+SCALAR_FIELDS = tuple(f.name for f in fields(KpiSettings) if f.name not in ("timezone", "targets"))
 
 
 class ReportRequestError(CcbridgeError):
@@ -137,8 +138,11 @@ class ReportService:
         zone = await self._zones.zone_of(tenant_id)
         stored = await self._store.get(tenant_id)
         thresholds = dict(stored.thresholds) if stored else {}
+        targets = tuple(sorted((k, float(v)) for k, v in thresholds.get("targets", {}).items()))
         kpis = KpiSettings(
-            timezone=zone, **{k: v for k, v in thresholds.items() if k in THRESHOLD_FIELDS}
+            timezone=zone,
+            targets=targets,
+            **{k: v for k, v in thresholds.items() if k in SCALAR_FIELDS},
         )
         templates = {
             ReportKind(k): _template(v) for k, v in (stored.templates if stored else {}).items()
@@ -159,7 +163,14 @@ class ReportService:
     ) -> TenantReportSettings:
         """Replace the tenant's thresholds and templates (audited)."""
         await self._zones.zone_of(tenant_id)
-        thresholds = {k: v for k, v in asdict(kpis).items() if k in THRESHOLD_FIELDS}
+        for key, _ in kpis.targets:
+            k = BY_KEY.get(key)
+            if k is None or k.better is None:
+                raise ReportRequestError(
+                    f"targets.{key}", f"{key!r} is not a KPI with a direction to judge a target"
+                )
+        thresholds: dict[str, Any] = {k: v for k, v in asdict(kpis).items() if k in SCALAR_FIELDS}
+        thresholds["targets"] = dict(kpis.targets)
         stored_templates = {
             k.value: {
                 "columns": list(t.columns),
@@ -212,6 +223,8 @@ class ReportService:
                 table.rows = [r for r in table.rows if r["agent_no"] in (agent_no, "*")]
         elif kind is ReportKind.SEAT_DETAIL:
             table = seat_detail_report(calls, cfg, tenant_id, agent_no)
+        elif kind is ReportKind.OPERATIONS:
+            table = operations_report(calls, spans, cfg, until)
         else:
             known = await self._source.callers_before(tenant_id, w.start - REPEAT_LOOKBACK, w.start)
             table = call_attributes_report(calls, cfg, known)

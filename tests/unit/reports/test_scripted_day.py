@@ -9,6 +9,7 @@ from ccbridge.domain.kpis.tally import CallTally
 from ccbridge.domain.reports.call_attributes import PrefixCache, call_attributes_report
 from ccbridge.domain.reports.intervals import Granularity
 from ccbridge.domain.reports.model import Dimension
+from ccbridge.domain.reports.operations import operations_report
 from ccbridge.domain.reports.seat_detail import seat_detail_report
 from ccbridge.domain.reports.seat_time import seat_time_report, span_pieces, tally_seats
 from ccbridge.domain.reports.service_level import service_level_report, tally_calls
@@ -171,3 +172,36 @@ def test_region_and_carrier_for_fixed_lines_abroad_and_extensions() -> None:
     assert numbers.region_and_carrier(None) == ("未知", "未知")
     # Two mobiles sharing the first 7 digits share one lookup.
     assert numbers.region_and_carrier("13800138000") == numbers.region_and_carrier("13800130000")
+
+
+def test_operations_report_judges_the_month_against_targets_and_lists_misses() -> None:
+    settings = KpiSettings(
+        outbound_daily_quota=40,
+        targets=(("aht", 100.0), ("answer_rate", 80.0), ("service_level", 80.0)),
+    )
+    rows = {
+        (r["scope"], r["kpi"]): r for r in operations_report(CALLS, SPANS, settings, UNTIL).rows
+    }
+    # 接通率 4 / (6 - 1) = 80 % meets 80; 及时应答率 3 / 5 (C1, C5, C6) = 60 % misses 80.
+    assert (rows[("tenant", "answer_rate")]["value"], rows[("tenant", "answer_rate")]["met"]) == (
+        80.0,
+        "yes",
+    )
+    assert (
+        rows[("tenant", "service_level")]["value"],
+        rows[("tenant", "service_level")]["met"],
+    ) == (60.0, "no")
+    # AHT (210 + 40 talk + 60 ACW) / 4 = 77.5 s, at most 100: met.
+    assert (rows[("tenant", "aht")]["value"], rows[("tenant", "aht")]["met"]) == (77.5, "yes")
+    # 工作效率 defaults to the contract's 18 per hour: 4 legs over 15 s in 6,600 s signed in.
+    assert rows[("tenant", "work_efficiency")]["value"] == pytest.approx(4 * 3600 / 6600, abs=1e-4)
+    assert rows[("tenant", "work_efficiency")]["target"] == 18.0
+    # Each agent's misses: A1 2 legs in 3,000 s = 2.4/h; A2 2 legs in 3,600 s = 2.0/h; and
+    # 日呼出量 A1 0, A2 1 on their one day against 40.
+    assert rows[("A1", "work_efficiency")]["value"] == 2.4
+    assert rows[("A2", "work_efficiency")]["value"] == 2.0
+    assert (rows[("A2", "daily_outbound")]["value"], rows[("A2", "daily_outbound")]["met"]) == (
+        1.0,
+        "no",
+    )
+    assert rows[("tenant", "daily_outbound")]["value"] == 0.5  # 1 call over 2 agent-days

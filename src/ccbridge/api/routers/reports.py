@@ -55,6 +55,12 @@ class ReportSettingsIn(BaseModel):
     billable_seconds: Annotated[int, Field(ge=0, le=600)] = 15
     outbound_daily_quota: Annotated[int | None, Field(ge=0, le=100_000)] = None
     required_headcount: Annotated[int | None, Field(ge=0, le=100_000)] = None
+    targets: dict[Annotated[str, Field(max_length=64)], float] = Field(
+        default_factory=dict,
+        max_length=50,
+        description="Targets by KPI key for the operations report, e.g. answer_rate: 90 "
+        "(KPIs with a direction in docs/kpis.md)",
+    )
     templates: dict[ReportKind, TemplateIn] = Field(default_factory=dict)
 
 
@@ -121,6 +127,7 @@ def _settings_out(s: TenantReportSettings) -> ReportSettingsOut:
         billable_seconds=k.billable_seconds,
         outbound_daily_quota=k.outbound_daily_quota,
         required_headcount=k.required_headcount,
+        targets=dict(k.targets),
         templates={
             kind: TemplateIn(
                 columns=list(t.columns), headings=dict(t.headings), language=t.language
@@ -155,6 +162,7 @@ async def put_report_settings(
         billable_seconds=body.billable_seconds,
         outbound_daily_quota=body.outbound_daily_quota,
         required_headcount=body.required_headcount,
+        targets=tuple(sorted(body.targets.items())),
     )
     templates = {
         kind: ReportTemplate(tuple(t.columns), dict(t.headings), t.language)

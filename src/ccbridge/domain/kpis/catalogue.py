@@ -20,6 +20,13 @@ class Unit(StrEnum):
     PER_HOUR = "per hour"
 
 
+class Better(StrEnum):
+    """Which way a KPI improves (for judging it against a tenant's target)."""
+
+    HIGHER = "higher"
+    LOWER = "lower"
+
+
 class Basis(StrEnum):
     """Which tally a KPI reads: calls of a row, or the seat time of an agent."""
 
@@ -56,6 +63,13 @@ class Kpi:
     source: str
     compute: Callable[[Mapping[str, float]], float | None]
     threshold: Threshold | None = None
+    better: Better | None = None
+
+    def target(self, value: float) -> Threshold:
+        """A tenant's target for this KPI, judged in its direction."""
+        if self.better is None:
+            raise ValueError(f"KPI {self.key!r} has no direction to judge a target by")
+        return Threshold(value, at_least=self.better is Better.HIGHER, source="tenant target")
 
     def value(self, inputs: Mapping[str, float]) -> float | None:
         """Evaluate on a tally's inputs (counts as int); None where the denominator is zero."""
@@ -159,6 +173,7 @@ KPIS: tuple[Kpi, ...] = (
         ("answered", "offered", "short_abandoned"),
         "RPT-04, RPT-06; " + _SOURCE_6,
         _ratio("answered", "offered", 100.0, minus="short_abandoned"),
+        better=Better.HIGHER,
     ),
     Kpi(
         "service_level",
@@ -170,6 +185,7 @@ KPIS: tuple[Kpi, ...] = (
         ("answered_within_t", "offered", "short_abandoned"),
         "RPT-04, 001:147 (≤ 30 s); " + _SOURCE_6,
         _ratio("answered_within_t", "offered", 100.0, minus="short_abandoned"),
+        better=Better.HIGHER,
     ),
     Kpi(
         "abandon_rate",
@@ -187,6 +203,7 @@ KPIS: tuple[Kpi, ...] = (
             * (v["abandoned"] - v["short_abandoned"])
             / (v["offered"] - v["short_abandoned"])
         ),
+        better=Better.LOWER,
     ),
     Kpi(
         "asa",
@@ -198,6 +215,7 @@ KPIS: tuple[Kpi, ...] = (
         ("wait_answered_s", "answered"),
         "RPT-07 (接听速度); " + _SOURCE_6,
         _ratio("wait_answered_s", "answered"),
+        better=Better.LOWER,
     ),
     Kpi(
         "average_talk",
@@ -220,6 +238,7 @@ KPIS: tuple[Kpi, ...] = (
         ("talk_s", "wrap_s", "answered"),
         "RPT-04; " + _SOURCE_6,
         _sum_over(("talk_s", "wrap_s"), "answered"),
+        better=Better.LOWER,
     ),
     Kpi(
         "longest_wait",
@@ -386,6 +405,7 @@ KPIS: tuple[Kpi, ...] = (
         "RPT-04; " + _SOURCE_6,
         _per_signed_in_hour,
         Threshold(18.0, at_least=True, source="000:380 (18 valid calls per hour)"),
+        better=Better.HIGHER,
     ),
 )
 
@@ -428,8 +448,8 @@ def render_markdown() -> str:
         "  when the call ends (within 2 s).",
         "- A rate whose denominator is zero is empty, never 0.",
         "",
-        "| Key | 名称 | Name | Unit | Basis | Formula | Inputs | Threshold | Source |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| Key | 名称 | Name | Unit | Basis | Formula | Inputs | Threshold | Better | Source |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for k in KPIS:
         threshold = ""
@@ -438,7 +458,8 @@ def render_markdown() -> str:
             threshold = f"{sign} {k.threshold.value:g} ({k.threshold.source})"
         lines.append(
             f"| `{k.key}` | {k.name_zh} | {k.name_en} | {k.unit.value} | {k.basis.value} | "
-            f"{k.formula} | {', '.join(f'`{i}`' for i in k.inputs)} | {threshold} | {k.source} |"
+            f"{k.formula} | {', '.join(f'`{i}`' for i in k.inputs)} | {threshold} | "
+            f"{k.better.value if k.better else ''} | {k.source} |"
         )
     lines.append("")
     return "\n".join(lines)

@@ -25,6 +25,8 @@ class KpiSettings:
     """Agents the tenant needs on line at once (000:398); None when not set."""
     timezone: str | None = None
     """IANA zone of the tenant's intervals; None means Asia/Shanghai."""
+    targets: tuple[tuple[str, float], ...] = ()
+    """The tenant's targets by KPI key for the monthly operations report (RPT-04)."""
 
     def __post_init__(self) -> None:
         """Refuse negative thresholds."""

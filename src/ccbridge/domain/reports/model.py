@@ -23,6 +23,8 @@ class ReportKind(StrEnum):
     """坐席服务明细表."""
     CALL_ATTRIBUTES = "call-attributes"
     """来电属性分析报表."""
+    OPERATIONS = "operations"
+    """运营管理报告 (RPT-04/17): the month's KPIs against targets, misses listed."""
 
 
 REPORT_TITLES: dict[ReportKind, str] = {
@@ -30,6 +32,7 @@ REPORT_TITLES: dict[ReportKind, str] = {
     ReportKind.SEAT_TIME: "坐席服务时段分析表",
     ReportKind.SEAT_DETAIL: "坐席服务明细表",
     ReportKind.CALL_ATTRIBUTES: "来电属性分析报表",
+    ReportKind.OPERATIONS: "运营管理报告",
 }
 
 
