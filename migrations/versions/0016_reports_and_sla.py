@@ -7,7 +7,8 @@ Create Date: 2026-12-03
 
 Existing data: none to move; a tenant without a settings row uses the defaults (T = 30 s,
 short abandon 5 s, billable 15 s, no targets, the reports' own columns). The incident log
-starts empty: stability is 100 % until an incident is recorded.
+starts empty: stability is 100 % until an incident is recorded. Existing leases are billed by
+peak concurrent sign-ins (``seat_usage = 'peak'``) until changed.
 """
 
 from __future__ import annotations
@@ -24,7 +25,11 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    """Create ``report_settings`` and ``sla_incidents``."""
+    """Create the report, SLA and statement tables; leases get ``seat_usage``."""
+    op.add_column(
+        "leases",
+        sa.Column("seat_usage", sa.String(16), nullable=False, server_default="peak"),
+    )
     op.create_table(
         "report_settings",
         sa.Column("tenant_id", sa.String(64), nullable=False),
@@ -104,3 +109,4 @@ def downgrade() -> None:
     op.drop_index("ix_sla_incidents_started_at", table_name="sla_incidents")
     op.drop_table("sla_incidents")
     op.drop_table("report_settings")
+    op.drop_column("leases", "seat_usage")

@@ -30,7 +30,7 @@ from ccbridge.db.repositories.statements import SqlStatementStore
 from ccbridge.db.seat_tables import SeatSessionRow
 from ccbridge.domain.access import Principal, Role
 from ccbridge.domain.calls.model import CallRecord, CallState
-from ccbridge.domain.leases.model import SeatKind, SeatLease
+from ccbridge.domain.leases.model import SeatKind, SeatLease, SeatUsage
 from ccbridge.domain.sla.incidents import Incident, IncidentSource
 from ccbridge.observability.health import Readiness
 from ccbridge.services.audit import AuditRecorder
@@ -102,13 +102,14 @@ async def world(engine: AsyncEngine) -> AsyncIterator[World]:
             [date(2026, 4, 26), date(2026, 5, 9)],
         )
         prices = {SeatKind.INBOUND: Decimal("1000"), SeatKind.INBOUND_OUTBOUND: Decimal("1500")}
-        for tenant in ("acme", "beta"):
+        for tenant, usage in (("acme", SeatUsage.PEAK), ("beta", SeatUsage.SEAT_DAYS)):
             await LeaseRepository(sessions).create(
                 SeatLease(
                     tenant,
                     {SeatKind.INBOUND: 5, SeatKind.INBOUND_OUTBOUND: 2},
                     date(2026, 1, 1),
                     monthly_price=prices,
+                    seat_usage=usage,
                 )
             )
             # April: three inbound seats at once on the 1st, one two-way seat on the 2nd.
@@ -196,10 +197,16 @@ async def test_seat_model_by_peak_with_the_sla_deduction_and_vat(world: World) -
     await _issue(world, "acme", {"year": 2026, "month": 4, "model": "seats"}, 409)
 
 
-async def test_seat_model_by_seat_days(world: World) -> None:
+async def test_the_request_may_override_the_leases_seat_usage(world: World) -> None:
     s = await _issue(
-        world, "beta", {"year": 2026, "month": 4, "model": "seats", "seat_usage": "seat_days"}
+        world, "beta", {"year": 2026, "month": 4, "model": "seats", "seat_usage": "peak"}
     )
+    assert {ln["item"] for ln in s["lines"]} == {"纯呼入坐席 (peak)", "呼入呼出坐席 (peak)"}
+
+
+async def test_seat_model_by_seat_days_as_the_lease_says(world: World) -> None:
+    s = await _issue(world, "beta", {"year": 2026, "month": 4, "model": "seats"})
+    assert s["trail"][0]["note"] == "seat usage: seat_days"  # beta's lease setting
     lines = {ln["item"]: ln for ln in s["lines"]}
     # Daily peaks over 30 days: inbound 3 on one day = 0.10; two-way 1 on one day = 0.03.
     assert (

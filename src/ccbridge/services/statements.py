@@ -102,11 +102,12 @@ class StatementService:
         self._now = now
 
     async def _seat_lines(
-        self, tenant_id: str, start: datetime, end: datetime, usage: SeatUsage, zone: str
-    ) -> list[StatementLine]:
+        self, tenant_id: str, start: datetime, end: datetime, usage: SeatUsage | None, zone: str
+    ) -> tuple[list[StatementLine], SeatUsage]:
         lease = await self._leases.active_lease(tenant_id, end - timedelta(microseconds=1))
         if lease is None:
             raise NotFoundError(f"tenant {tenant_id} has no lease in force that month")
+        usage = usage or lease.seat_usage
         intervals = await self._sessions.intervals(tenant_id, start, end)
         lines = []
         for kind in SeatKind:
@@ -117,7 +118,7 @@ class StatementService:
                 lines.append(
                     StatementLine(f"{SEAT_LABELS[kind]} ({usage.value})", used, price, amount)
                 )
-        return lines
+        return lines, usage
 
     async def _per_call_lines(
         self,
@@ -164,11 +165,14 @@ class StatementService:
         month: int,
         model: BillingModel,
         *,
-        seat_usage: SeatUsage = SeatUsage.PEAK,
+        seat_usage: SeatUsage | None = None,
         contract_month: int = 3,
         adjustments: Decimal = Decimal(0),
     ) -> StatementView:
-        """Compute and store the month's statement in state ``issued`` (platform admin)."""
+        """Compute and store the month's statement in state ``issued`` (platform admin).
+
+        ``seat_usage`` overrides the lease's own setting for this statement.
+        """
         if not who.is_platform:
             raise AccessDeniedError("only the platform admin issues statements")
         zone = await self._zones.zone_of(tenant_id)
@@ -178,11 +182,13 @@ class StatementService:
             )
         start, end = month_bounds(year, month, zone)
         if model is BillingModel.SEATS:
-            lines = await self._seat_lines(tenant_id, start, end, seat_usage, zone)
+            lines, used_by = await self._seat_lines(tenant_id, start, end, seat_usage, zone)
+            basis = f"seat usage: {used_by.value}"
         else:
             lines = await self._per_call_lines(
                 tenant_id, start, end, zone, contract_month, adjustments
             )
+            basis = f"contract month {contract_month}"
         subtotal = totals(lines, None).subtotal
         monthly = await self._sla.monthly(tenant_id, year, month)
         outcome = sla_outcome(monthly.stability_percent, subtotal)
@@ -197,16 +203,7 @@ class StatementService:
             tuple(lines),
             outcome,
             deadlines(year, month, today, cal),
-            (
-                Transition(
-                    StatementState.ISSUED,
-                    now,
-                    who.actor,
-                    f"seat usage: {seat_usage.value}"
-                    if model is BillingModel.SEATS
-                    else f"contract month {contract_month}",
-                ),
-            ),
+            (Transition(StatementState.ISSUED, now, who.actor, basis),),
         )
         await self._store.add(statement)
         await self._audit.record(

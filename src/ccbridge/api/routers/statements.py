@@ -33,7 +33,9 @@ class IssueIn(BaseModel):
     year: Annotated[int, Field(ge=2000, le=2100)]
     month: Annotated[int, Field(ge=1, le=12)]
     model: BillingModel
-    seat_usage: SeatUsage = Field(SeatUsage.PEAK, description="seats model: what 'used' means")
+    seat_usage: SeatUsage | None = Field(
+        None, description="seats model: override the lease's own seat_usage for this statement"
+    )
     contract_month: Annotated[int, Field(ge=1, le=1200)] = Field(
         3, description="per-call model: 1 → 1.68, 2 → 1.49, 3 and later → 1.34 yuan per call"
     )

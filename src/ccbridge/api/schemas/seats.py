@@ -17,7 +17,7 @@ from pydantic import (
 
 from ccbridge.domain.agents.state import AgentState
 from ccbridge.domain.dialing import DEFAULT_ALLOW, DEFAULT_DENY, MAX_PREFIXES, PREFIX_RE, DialPolicy
-from ccbridge.domain.leases.model import SeatKind, SeatLease
+from ccbridge.domain.leases.model import SeatKind, SeatLease, SeatUsage
 from ccbridge.services.seat_ports import (
     AgentRecord,
     DialPolicyRecord,
@@ -127,6 +127,11 @@ class LeaseIn(BaseModel):
     monthly_price: dict[
         SeatKind, Annotated[Decimal, Field(ge=0, max_digits=12, decimal_places=2)]
     ] = Field(default_factory=dict)
+    seat_usage: SeatUsage = Field(
+        SeatUsage.PEAK,
+        description="How the monthly statement counts seats used: peak (largest number signed "
+        "in at once) or seat_days (daily peaks averaged over the month); docs/billing.md",
+    )
 
     @field_validator("valid_until")
     @classmethod
@@ -144,6 +149,7 @@ class LeaseIn(BaseModel):
             valid_from=self.valid_from,
             valid_until=self.valid_until,
             monthly_price=dict(self.monthly_price),
+            seat_usage=self.seat_usage,
         )
 
 

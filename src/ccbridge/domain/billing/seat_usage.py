@@ -10,20 +10,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
-from enum import StrEnum
 
 from ccbridge.domain.calendar import tenant_zone
-from ccbridge.domain.leases.model import SeatKind
+from ccbridge.domain.leases.model import SeatKind, SeatUsage
 from ccbridge.domain.leases.utilisation import SignInInterval, peak_concurrency
 
 HUNDREDTH = Decimal("0.01")
 
 
-class SeatUsage(StrEnum):
-    """The definition of "seats used" a lease is billed by."""
-
-    PEAK = "peak"
-    SEAT_DAYS = "seat_days"
+__all__ = ["SeatUsage", "seats_used"]
 
 
 def seats_used(
