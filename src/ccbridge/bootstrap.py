@@ -68,6 +68,7 @@ from ccbridge.db.repositories.leases import LeaseRepository
 from ccbridge.db.repositories.pbx_cursors import SqlRecordCursors
 from ccbridge.db.repositories.recording_exports import ExportRepository, OffboardingRepository
 from ccbridge.db.repositories.recordings import RecordingRepository
+from ccbridge.db.repositories.reports import SqlReportSettingsStore, SqlReportSource
 from ccbridge.db.repositories.routing import (
     CallbackRepository,
     CallHistoryRepository,
@@ -76,6 +77,8 @@ from ccbridge.db.repositories.routing import (
 )
 from ccbridge.db.repositories.seat_sessions import SeatSessionRepository, StateIntervalRepository
 from ccbridge.db.repositories.skill_groups import SkillGroupRepository
+from ccbridge.db.repositories.sla import SqlFaultReportStore, SqlIncidentStore
+from ccbridge.db.repositories.statements import SqlStatementStore
 from ccbridge.db.webhooks import SqlWebhookStore
 from ccbridge.domain.access import AuditEntry, Role, TenantStatus
 from ccbridge.domain.calendar import local_date
@@ -124,9 +127,12 @@ from ccbridge.services.pbx_config import VERIFY_INTERVAL, PbxConfigMonitor
 from ccbridge.services.recording_export import ExportService
 from ccbridge.services.recording_policy import RecordingPolicyService
 from ccbridge.services.recordings import RecordingService
+from ccbridge.services.reports import ReportService
 from ccbridge.services.retention import RetentionService
 from ccbridge.services.routing_policies import CallRouter, RoutingPolicyService
 from ccbridge.services.seats import DesiredSeats, SeatService
+from ccbridge.services.sla import AutomaticIncidents, SlaService
+from ccbridge.services.statements import StatementService
 from ccbridge.services.tenant_retirement import PbxRetirement
 from ccbridge.services.tenant_status import TenantStatusCache
 from ccbridge.services.tenants import AccessService, StatusChanged
@@ -442,6 +448,9 @@ def build_service(
         ivr_api=ivr.service,
         event_api=event_api,
         calendar_api=calendar,
+        reports_api=build_report_service(engine),
+        sla_api=build_sla_service(engine),
+        statements_api=build_statement_service(engine, calendar),
         metrics=metrics,
         routing_api=RoutingApi(
             numbers=ivr.routing.numbers,
@@ -460,6 +469,8 @@ def build_service(
         metrics.events.watch_webhooks(lambda: webhooks.sent, lambda: webhooks.failed)
     jobs.add("metrics-sample", METRICS_SAMPLE_SECONDS, _sampler(metrics, seat_api, dispatcher))
     jobs.add("idempotency-keys-retention", RETENTION_JOB_SECONDS, control_api.idempotency.purge)
+    ami_outages = AutomaticIncidents(SqlIncidentStore(sessions), clock.now, AMI_DOWN_CAUSE)
+    jobs.add("sla-ami", SLA_SAMPLE_SECONDS, lambda: ami_outages.sample(ami.status.logged_in))
     for name, interval, job in (*seat_jobs, *recording_jobs, *ivr.jobs, *event_jobs):
         jobs.add(name, interval, job)
     for name, interval, job in ivr.flushes:
@@ -483,6 +494,9 @@ def build_service(
 
 
 METRICS_SAMPLE_SECONDS = 5.0
+SLA_SAMPLE_SECONDS = 5.0
+"""How often the AMI link is sampled for automatic SLA incidents (down > 30 s opens one)."""
+AMI_DOWN_CAUSE = "ami_down"
 
 
 def _published_and_measured(
@@ -1084,6 +1098,52 @@ def _crm_egress(settings: Settings, sessions: async_sessionmaker[AsyncSession]) 
             continue
         legacy.append(entry)
     return EgressPolicy(SqlEventSettings(sessions), [*settings.egress_allow_networks, *legacy])
+
+
+def build_report_service(engine: AsyncEngine) -> ReportService:
+    """The four contract reports over *engine* (also used by ``ccbridge reports export``)."""
+    sessions = create_session_factory(engine)
+    clock = SystemClock()
+    audit = AuditRecorder(lambda: SqlAccessUnitOfWork(sessions), clock.now)
+    return ReportService(
+        SqlReportSource(sessions),
+        SqlReportSettingsStore(sessions),
+        TenantZoneReader(lambda: SqlAccessUnitOfWork(sessions)),
+        audit,
+        clock.now,
+    )
+
+
+def build_sla_service(engine: AsyncEngine) -> SlaService:
+    """The incident log and the monthly stability figure over *engine*."""
+    sessions = create_session_factory(engine)
+    clock = SystemClock()
+    audit = AuditRecorder(lambda: SqlAccessUnitOfWork(sessions), clock.now)
+    return SlaService(
+        SqlIncidentStore(sessions),
+        TenantZoneReader(lambda: SqlAccessUnitOfWork(sessions)),
+        audit,
+        clock.now,
+        SqlFaultReportStore(sessions),
+    )
+
+
+def build_statement_service(engine: AsyncEngine, calendar: CalendarService) -> StatementService:
+    """Monthly statements over *engine*, counted on *calendar*'s working days."""
+    sessions = create_session_factory(engine)
+    clock = SystemClock()
+    audit = AuditRecorder(lambda: SqlAccessUnitOfWork(sessions), clock.now)
+    return StatementService(
+        SqlStatementStore(sessions),
+        LeaseRepository(sessions),
+        SeatSessionRepository(sessions),
+        SqlReportSource(sessions),
+        build_sla_service(engine),
+        calendar,
+        TenantZoneReader(lambda: SqlAccessUnitOfWork(sessions)),
+        audit,
+        clock.now,
+    )
 
 
 def build_calendar_service(engine: AsyncEngine) -> CalendarService:

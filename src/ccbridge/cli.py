@@ -173,6 +173,15 @@ def _calls_app() -> typer.Typer:
 app.add_typer(_calls_app(), name="calls")
 
 
+def _reports_app() -> typer.Typer:
+    from ccbridge.reports_cli import reports_app
+
+    return reports_app
+
+
+app.add_typer(_reports_app(), name="reports")
+
+
 @app.command("event-schemas")
 def event_schemas(
     out: Annotated[str, typer.Option(help="Directory to write <type>.json into.")] = (

@@ -15,7 +15,9 @@ from sqlalchemy.engine import Connection
 import ccbridge.db.access_tables
 import ccbridge.db.calendar_tables
 import ccbridge.db.recording_tables
-import ccbridge.db.routing_tables  # noqa: F401  (recordings and FTP tables join the metadata)
+import ccbridge.db.report_tables
+import ccbridge.db.routing_tables
+import ccbridge.db.sla_tables  # noqa: F401  (these tables join the metadata)
 from ccbridge.db import migrate
 from ccbridge.db.engine import create_engine
 from ccbridge.db.migrate import (

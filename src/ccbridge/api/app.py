@@ -27,8 +27,11 @@ from ccbridge.api.routers import (
     leases,
     numbers,
     recordings,
+    reports,
     routing_policies,
     seats,
+    sla,
+    statements,
     tenants,
     webhooks,
 )
@@ -55,9 +58,12 @@ from ccbridge.services.ports import CallStore
 from ccbridge.services.recording_export import ExportService
 from ccbridge.services.recording_policy import RecordingPolicyService
 from ccbridge.services.recordings import RecordingService
+from ccbridge.services.reports import ReportService
 from ccbridge.services.retention import RetentionService
 from ccbridge.services.routing_policies import RoutingPolicyService
 from ccbridge.services.seats import SeatService
+from ccbridge.services.sla import SlaService
+from ccbridge.services.statements import StatementService
 from ccbridge.services.tenants import AccessService
 from ccbridge.services.webhooks import WebhookService
 
@@ -130,6 +136,9 @@ def create_app(
     ivr_api: IvrService | None = None,
     event_api: EventApi | None = None,
     calendar_api: CalendarService | None = None,
+    reports_api: ReportService | None = None,
+    sla_api: SlaService | None = None,
+    statements_api: StatementService | None = None,
     metrics: Metrics | None = None,
     routing_api: RoutingApi | None = None,
     call_control_api: CallControlApi | None = None,
@@ -179,6 +188,12 @@ def create_app(
         app.state.sse_ping_seconds = event_api.sse_ping_seconds
     if calendar_api is not None:
         app.state.calendar = calendar_api
+    if reports_api is not None:
+        app.state.reports = reports_api
+    if sla_api is not None:
+        app.state.sla = sla_api
+    if statements_api is not None:
+        app.state.statements = statements_api
     app.add_middleware(RequestContextMiddleware, metrics=app.state.metrics.http)
     if routing_api is not None:
         app.state.numbers = routing_api.numbers
@@ -202,6 +217,9 @@ def create_app(
         "calendar": calendar_api is not None or all_routes,
         "routing": routing_api is not None or all_routes,
         "call_control": call_control_api is not None or all_routes,
+        "reports": reports_api is not None or all_routes,
+        "sla": sla_api is not None or all_routes,
+        "statements": statements_api is not None or all_routes,
     }
     if wired["events"]:
         app.include_router(scope_by_path(events.router))
@@ -236,6 +254,12 @@ def create_app(
     if wired["events"]:
         app.include_router(scope_by_path(call_params.router))
         app.include_router(scope_by_path(webhooks.router))
+    if wired["reports"]:
+        app.include_router(reports.router)
+    if wired["sla"]:
+        app.include_router(sla.router)
+    if wired["statements"]:
+        app.include_router(statements.router)
     return app
 
 

@@ -138,6 +138,8 @@ class LeaseRow(Base):
     valid_until: Mapped[date | None] = mapped_column(Date)
     timezone: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    seat_usage: Mapped[str] = mapped_column(String(16), server_default="peak")
+    """``peak`` or ``seat_days``: how the statement counts seats used (docs/billing.md)."""
 
     __table_args__ = (Index("ix_leases_tenant_id_valid_from", "tenant_id", "valid_from", "id"),)
 

@@ -66,6 +66,8 @@ ALL_SCOPES: frozenset[str] = frozenset(
         "recordings:admin",
         "ivr:read",
         "ivr:write",
+        "reports:read",
+        "reports:write",
     }
 )
 
@@ -84,6 +86,7 @@ ROLE_SCOPES: dict[Role, frozenset[str]] = {
             "recordings:read",
             "recordings:control",
             "ivr:read",
+            "reports:read",
         }
     ),
     Role.AGENT: frozenset({"calls:read", "events:read", "seats:read", "recordings:control"}),

@@ -55,6 +55,7 @@ def _out(lease_id: str, lease: SeatLease) -> LeaseOut:
         valid_from=lease.valid_from,
         valid_until=lease.valid_until,
         monthly_price=dict(lease.monthly_price),
+        seat_usage=lease.seat_usage,
     )
 
 

@@ -27,7 +27,7 @@ from ccbridge.domain.dialing import (
     DialPolicy,
     OutboundLimits,
 )
-from ccbridge.domain.leases.model import SeatKind, SeatLease
+from ccbridge.domain.leases.model import SeatKind, SeatLease, SeatUsage
 from ccbridge.services.seat_ports import (
     AgentRecord,
     DialPolicyRecord,
@@ -137,6 +137,11 @@ class LeaseIn(BaseModel):
     monthly_price: dict[
         SeatKind, Annotated[Decimal, Field(ge=0, max_digits=12, decimal_places=2)]
     ] = Field(default_factory=dict)
+    seat_usage: SeatUsage = Field(
+        SeatUsage.PEAK,
+        description="How the monthly statement counts seats used: peak (largest number signed "
+        "in at once) or seat_days (daily peaks averaged over the month); docs/billing.md",
+    )
 
     @field_validator("valid_until")
     @classmethod
@@ -154,6 +159,7 @@ class LeaseIn(BaseModel):
             valid_from=self.valid_from,
             valid_until=self.valid_until,
             monthly_price=dict(self.monthly_price),
+            seat_usage=self.seat_usage,
         )
 
 

@@ -21,7 +21,7 @@ from ccbridge.db.seat_tables import (
     LeaseSeatRow,
 )
 from ccbridge.domain.calendar import require_aware
-from ccbridge.domain.leases.model import ChangeKind, LeaseChange, SeatKind, SeatLease
+from ccbridge.domain.leases.model import ChangeKind, LeaseChange, SeatKind, SeatLease, SeatUsage
 from ccbridge.services.seat_ports import LeaseChangeRecord, LeaseRecord, RecordNotFoundError
 
 _QUANTUM = Decimal(1).scaleb(-PRICE_SCALE)
@@ -73,6 +73,7 @@ def row_to_lease(row: LeaseRow, seats: Iterable[LeaseSeatRow]) -> SeatLease:
         valid_until=row.valid_until,
         monthly_price=prices,
         timezone=row.timezone,
+        seat_usage=SeatUsage(row.seat_usage),
     )
 
 
@@ -111,6 +112,7 @@ class LeaseRepository:
             "valid_from": lease.valid_from,
             "valid_until": lease.valid_until,
             "timezone": lease.timezone,
+            "seat_usage": lease.seat_usage.value,
             "created_at": datetime.now(UTC),
         }
         try:

@@ -22,6 +22,15 @@ class SeatKind(StrEnum):
     INBOUND_OUTBOUND = "inbound_outbound"
 
 
+class SeatUsage(StrEnum):
+    """What "seats actually used" means when the month is billed (BILL-02; docs/billing.md)."""
+
+    PEAK = "peak"
+    """The month's largest number of seats of the kind signed in at once."""
+    SEAT_DAYS = "seat_days"
+    """Each tenant-local day's peak, averaged over the days of the month."""
+
+
 class Capability(StrEnum):
     """Softphone functions of a seat (SEAT-01, SEAT-02)."""
 
@@ -84,6 +93,8 @@ class SeatLease:
     monthly_price: Mapping[SeatKind, Decimal] = field(default_factory=dict)
     """Monthly rent per seat of each kind (yuan)."""
     timezone: str = DEFAULT_TIMEZONE
+    seat_usage: SeatUsage = SeatUsage.PEAK
+    """How the seats used in a month are counted for the statement."""
 
     def __post_init__(self) -> None:
         """Reject negative seat counts and an inverted window."""
@@ -227,4 +238,5 @@ def lease_on(lease: SeatLease, changes: Collection[LeaseChange], day: date) -> S
         valid_until=lease.valid_until,
         monthly_price=lease.monthly_price,
         timezone=lease.timezone,
+        seat_usage=lease.seat_usage,
     )

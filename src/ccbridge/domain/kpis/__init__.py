@@ -1,0 +1,1 @@
+"""KPIs defined once (formula, unit, inputs, thresholds) and the per-call facts they count."""
