@@ -29,7 +29,7 @@ DOC = openapi_document()
 OPERATIONS = [
     (path, method, op) for path, ops in DOC["paths"].items() for method, op in ops.items()
 ]
-BINARY_MEDIA = ("audio/",)
+BINARY_MEDIA = ("audio/", "application/vnd.openxmlformats")
 
 
 def _validator(name: str) -> Any:
