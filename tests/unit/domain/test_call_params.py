@@ -113,6 +113,28 @@ def test_blind_transfer_opens_a_leg_when_the_target_answers() -> None:
     assert rec.extras == (("ivr_choice", "2"),)
 
 
+def test_blind_transfer_target_that_answers_before_the_transfer_event_gets_the_leg() -> None:
+    # A real Asterisk can dial, answer and bridge Local/1103@agents 0.5 ms before it sends
+    # BlindTransfer (captured on 22.10.1): the leg must open all the same, at the answer.
+    events = [
+        *_queued_call(),
+        ChannelCreated(
+            _at(10.0), L1, "9.1", "Local/1103@agents-00000009;1", None, None, "1103", "agents"
+        ),
+        ChannelStateChanged(_at(10.1), L1, "9.1", "Local/1103@agents-00000009;1", "Up", None, None),
+        BlindTransferred(_at(10.1005), L1, L1, "PJSIP/trunk-1", "1103", "agents", "Local/1101"),
+        ChannelHungUp(_at(20), L1, L1, "PJSIP/trunk-1", "Normal Clearing"),
+    ]
+    _, rec = _run(events)
+    assert [(s.agent_no, s.via, s.skill_group) for s in rec.segments] == [
+        ("1101", "queue", "t1-sales"),
+        ("1103", "blind_transfer", "t1-sales"),
+    ]
+    assert rec.segments[0].ended_at == _at(10.1)
+    assert rec.current_agent_no == "1103"
+    assert rec.pending_target is None
+
+
 def test_blind_transfer_back_to_a_queue_uses_the_queue_answer() -> None:
     events = [
         *_queued_call(),

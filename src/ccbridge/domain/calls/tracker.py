@@ -255,6 +255,9 @@ class _CallLegs:
     """Uniqueid → newest channel name ("" if unknown), in the order first seen (a transfer's
     untold target is one of them)."""
     hung_up: set[str] = field(default_factory=set)
+    answered: dict[str, datetime] = field(default_factory=dict)
+    """Uniqueid → when that non-origin leg answered: a blind transfer's target can answer
+    before Asterisk reports the ``BlindTransfer`` itself (seen on a real PBX)."""
 
 
 def _advance(record: CallRecord, state: CallState) -> CallRecord:
@@ -462,6 +465,8 @@ class CallTracker:
         old = self._calls.get(event.linkedid)
         new = reduce_call(old, event)
         new = self._track_legs(new, event)
+        if isinstance(event, BlindTransferred):
+            new = self._target_already_answered(new)
         if old is not None and _same(old, new):
             return None
         new = replace(new, version=(old.version + 1) if old else 1)
@@ -583,11 +588,41 @@ class CallTracker:
         """Return every record still held (open ones and recently ended ones)."""
         return list(self._calls.values())
 
+    def _target_already_answered(self, rec: CallRecord) -> CallRecord:
+        """Open the blind-transfer target's leg when it answered before the transfer event."""
+        legs = self._legs.get(rec.call_id)
+        if rec.pending_target is None or legs is None:
+            return rec
+        on_call = {s.agent_interface for s in rec.segments if s.ended_at is None}
+        for uniqueid, answered_at in legs.answered.items():
+            interface = interface_of_channel(legs.seen.get(uniqueid, ""))
+            if (
+                uniqueid in legs.hung_up
+                or interface in on_call
+                or agent_no_from_member(None, interface) != rec.pending_target
+            ):
+                continue
+            rec = _open_segment(
+                rec,
+                agent_no=_pending_agent(rec) or rec.pending_target,
+                interface=interface,
+                via="blind_transfer",
+                at=answered_at,
+            )
+            return replace(rec, pending_target=None)
+        return rec
+
     def _track_legs(self, rec: CallRecord, event: TelephonyEvent) -> CallRecord:
         legs = self._legs.setdefault(event.linkedid, _CallLegs())
         if event.uniqueid not in legs.seen:
             rec = replace(rec, legs=(*rec.legs, event.uniqueid))
         legs.seen[event.uniqueid] = event.channel or legs.seen.get(event.uniqueid, "")
+        if (
+            isinstance(event, ChannelStateChanged)
+            and event.state == "Up"
+            and event.uniqueid != event.linkedid
+        ):
+            legs.answered.setdefault(event.uniqueid, event.at)
         if not isinstance(event, ChannelHungUp):
             return rec
         legs.hung_up.add(event.uniqueid)
