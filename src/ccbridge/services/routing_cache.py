@@ -46,9 +46,16 @@ class SnapshotCache(Generic[T]):
         self._generation += 1
 
     async def get(self) -> T:
-        """The snapshot, loaded again when invalidated or older than ``ttl`` seconds."""
+        """The snapshot, loaded again when invalidated or older than ``ttl`` seconds.
+
+        Merely old (not invalidated), the snapshot answers at once and is reloaded in the
+        background: a call never waits on a slow or unreachable store for data it has.
+        """
         fresh = self._monotonic() - self._loaded_at < self._ttl
-        if self._value is not None and fresh and self._loaded_generation == self._generation:
+        if self._value is not None and self._loaded_generation == self._generation:
+            if not fresh and self._loading is None:
+                future = asyncio.ensure_future(self._reload(self._generation))
+                self._loading = (self._generation, future)
             return self._value
         if self._loading is None or self._loading[0] != self._generation:
             future = asyncio.ensure_future(self._reload(self._generation))
@@ -63,6 +70,7 @@ class SnapshotCache(Generic[T]):
             if self._value is None:
                 raise
             log.exception("routing_cache_unreadable")
+            self._loaded_at = self._monotonic()  # keep the snapshot; try again after ``ttl``
             return self._value
         finally:
             if self._loading is not None and self._loading[0] == generation:

@@ -213,6 +213,35 @@ async def test_snapshot_cache_never_serves_a_load_that_started_before_an_invalid
     assert cache.loads == 2
 
 
+async def test_an_old_snapshot_answers_at_once_while_the_store_hangs_or_fails() -> None:
+    # A database outage must not make every call wait for the store (FastAGI answers from
+    # memory): past its ttl the snapshot is served and reloaded in the background.
+    clock = {"t": 0.0}
+    hanging = asyncio.Event()
+    released = asyncio.Event()
+
+    async def load() -> int:
+        if hanging.is_set():
+            await released.wait()  # a connection attempt that hangs, then fails
+            raise ConnectionResetError("database away")
+        return 1
+
+    cache: SnapshotCache[int] = SnapshotCache(load, ttl=30, monotonic=lambda: clock["t"])
+    assert await cache.get() == 1
+    hanging.set()
+    clock["t"] = 31.0
+    async with asyncio.timeout(1):  # a hang guard: the answer needs no load at all
+        assert await cache.get() == 1
+        await asyncio.sleep(0)
+        assert await cache.get() == 1
+    assert cache.loads == 2  # one background reload, not one per call
+    released.set()
+    for _ in range(3):
+        await asyncio.sleep(0)
+    assert await cache.get() == 1  # the failed reload kept the snapshot
+    assert cache.loads == 2  # and it is not retried before another ttl
+
+
 async def test_calls_routed_by_language_do_not_take_turns_of_the_split() -> None:
     policies = MemoryPolicies()
     split = [{"group": "a", "weight": 1}, {"group": "b", "weight": 1}]
