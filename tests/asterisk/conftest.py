@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import os
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 
@@ -51,3 +52,21 @@ async def real_ami(ami_config: AmiConfig) -> AsyncIterator[AmiClient]:
         with contextlib.suppress(Exception):
             async with asyncio.timeout(5):
                 await task
+
+
+GENERATED_ENV = "CCBRIDGE_TEST_GENERATED_DIR"
+
+
+@pytest.fixture
+def pbx_generated_dir() -> Path:
+    """The folder the test PBX includes ``queues.conf`` from (absolute)."""
+    value = os.environ.get(GENERATED_ENV)
+    if not value:
+        pytest.skip(
+            f"set {GENERATED_ENV} to the folder the test PBX #tryincludes queues.conf from "
+            "(docs/install.md §1.5)"
+        )
+    path = Path(value)
+    assert path.is_absolute(), f"{GENERATED_ENV} must be absolute, got {value!r}"
+    path.mkdir(parents=True, exist_ok=True)
+    return path

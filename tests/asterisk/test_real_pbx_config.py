@@ -21,11 +21,7 @@ keeps no test queue.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import os
 import secrets
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -35,29 +31,7 @@ import pytest
 from ccbridge.asterisk.ami import actions as act
 from ccbridge.asterisk.ami.client import AmiClient
 from ccbridge.asterisk.config.queues import reload_queues, sync_queue_config
-from ccbridge.bootstrap import Service, build_calendar_service, build_ivr_fastagi, build_service
-from ccbridge.db.engine import create_engine
-from ccbridge.db.migrate import run_migrations_async
-from ccbridge.domain.access import Role
-from ccbridge.settings import Settings
-from tests.support.api_rig import auth, create_tenants
-
-GENERATED_ENV = "CCBRIDGE_TEST_GENERATED_DIR"
-
-
-@pytest.fixture
-def pbx_generated_dir() -> Path:
-    """The folder the test PBX includes ``queues.conf`` from (absolute)."""
-    value = os.environ.get(GENERATED_ENV)
-    if not value:
-        pytest.skip(
-            f"set {GENERATED_ENV} to the folder the test PBX #tryincludes queues.conf from "
-            "(docs/install.md §1.5)"
-        )
-    path = Path(value)
-    assert path.is_absolute(), f"{GENERATED_ENV} must be absolute, got {value!r}"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+from tests.asterisk.real_service import serving
 
 
 @pytest.fixture
@@ -78,47 +52,6 @@ async def _empty_and_reload(ami: AmiClient, generated: Path) -> None:
     await reload_queues(ami)
 
 
-@contextlib.asynccontextmanager
-async def serving(
-    tmp_path: Path, generated: Path, tenant: str
-) -> AsyncIterator[tuple[Service, httpx.AsyncClient, dict[str, str]]]:
-    """ccbridge as ``serve`` wires it, on the real PBX, writing into ``generated``."""
-    url = f"sqlite+aiosqlite:///{tmp_path / 'pbx-config.db'}"
-    await run_migrations_async(url)
-    engine = create_engine(url)
-    settings = Settings(
-        _env_file=None,  # type: ignore[call-arg]
-        ami={
-            "host": os.environ["CCBRIDGE_TEST_AMI_HOST"],
-            "port": int(os.environ.get("CCBRIDGE_TEST_AMI_PORT", "5038")),
-            "username": os.environ["CCBRIDGE_TEST_AMI_USER"],
-            "secret": os.environ["CCBRIDGE_TEST_AMI_SECRET"],
-        },
-        agi={"port": 0},
-        asterisk_generated_dir=generated,
-    )
-    calendar = build_calendar_service(engine)
-    ivr, agi = build_ivr_fastagi(settings, engine, calendar)
-    service = build_service(settings, engine, agi, None, ivr, calendar)
-    task = asyncio.create_task(service.ami.run())
-    try:
-        await service.ami.wait_synced(10)
-        _key, plaintext = await service.access.create_system_key(
-            role=Role.PLATFORM_ADMIN, tenant_id=None, name="test", actor="test"
-        )
-        async with httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=service.http.config.app), base_url="http://ccbridge"
-        ) as client:
-            admins = await create_tenants(client, auth(plaintext), {tenant: {}})
-            yield service, client, admins[tenant]
-    finally:
-        await service.ami.stop()
-        with contextlib.suppress(Exception):
-            async with asyncio.timeout(5):
-                await task
-        await engine.dispose()
-
-
 async def _pbx_config_check(client: httpx.AsyncClient) -> tuple[int, dict[str, Any]]:
     resp = await client.get("/readyz")
     body: dict[str, Any] = resp.json()
@@ -130,7 +63,12 @@ async def test_a_skill_group_created_over_the_api_becomes_a_queue_the_pbx_report
 ) -> None:
     queue = f"{tenant}-sales"
     try:
-        async with serving(tmp_path, pbx_generated_dir, tenant) as (_service, client, admin):
+        async with serving(tmp_path, pbx_generated_dir, tenant) as (
+            _service,
+            client,
+            admin,
+            _platform,
+        ):
             _status, check = await _pbx_config_check(client)
             assert check["ok"] is True, check  # nothing owned yet: nothing missing
             assert queue not in await _pbx_queues(real_ami)
@@ -164,7 +102,7 @@ async def test_with_the_pbx_reading_another_folder_readyz_names_the_missing_queu
     elsewhere = tmp_path / "ccbridge-generated"  # ccbridge writes here; the PBX never reads it
     elsewhere.mkdir()
     assert elsewhere != pbx_generated_dir
-    async with serving(tmp_path, elsewhere, tenant) as (_service, client, admin):
+    async with serving(tmp_path, elsewhere, tenant) as (_service, client, admin, _platform):
         resp = await client.post(
             f"/api/v1/tenants/{tenant}/skill-groups", json={"name": "sales"}, headers=admin
         )
