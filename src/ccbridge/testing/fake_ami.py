@@ -1041,14 +1041,7 @@ class FakeAmiServer:
         if not exten:
             session.error(req, "No extension specified")
             return
-        peer = next(
-            (
-                c
-                for c in self.model.channels.values()
-                if c.bridge_id and c.bridge_id == ch.bridge_id and c is not ch
-            ),
-            None,
-        )
+        peer = next(iter(self.model.bridged_with(ch)), None)
         if peer is None:
             session.error(req, "Transfer failed")
             return

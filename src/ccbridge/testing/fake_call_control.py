@@ -65,24 +65,14 @@ class FakeCallControl:
     def _leave_bridge(self, ch: Channel) -> None:
         if not ch.bridge_id:
             return
-        left = sum(
-            1
-            for c in self.server.model.channels.values()
-            if c.bridge_id == ch.bridge_id and c is not ch
-        )
+        left = len(self.server.model.bridged_with(ch))
         self.server.emit(
             "BridgeLeave", [*af.bridge_fields(ch.bridge_id, left), *af.channel_fields(ch)]
         )
         ch.bridge_id = ""
 
     def _bridged_with(self, ch: Channel) -> list[Channel]:
-        if not ch.bridge_id:
-            return []
-        return [
-            c
-            for c in self.server.model.channels.values()
-            if c.bridge_id == ch.bridge_id and c is not ch
-        ]
+        return self.server.model.bridged_with(ch)
 
     def _bridge(self, *legs: Channel) -> str:
         bridge = str(uuid.uuid4())
@@ -197,14 +187,7 @@ class FakeCallControl:
         if not exten:
             session.error(req, "No extension specified")
             return
-        peer = next(
-            (
-                c
-                for c in server.model.channels.values()
-                if ch.bridge_id and c.bridge_id == ch.bridge_id and c is not ch
-            ),
-            None,
-        )
+        peer = next(iter(server.model.bridged_with(ch)), None)
         if peer is None:
             session.error(req, "Atxfer failed: the channel is not bridged")
             return

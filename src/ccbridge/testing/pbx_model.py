@@ -465,6 +465,12 @@ class PbxModel:
         """Return a live channel by name."""
         return self.channels.get(name)
 
+    def bridged_with(self, ch: Channel) -> list[Channel]:
+        """The other channels in *ch*'s bridge (none when it is in no bridge)."""
+        if not ch.bridge_id:
+            return []
+        return [c for c in self.channels.values() if c.bridge_id == ch.bridge_id and c is not ch]
+
     def drop_channel(self, name: str) -> Channel | None:
         """Forget a hung-up channel."""
         return self.channels.pop(name, None)
