@@ -23,6 +23,7 @@ Every value is checked for CR/LF/NUL by :class:`AmiAction` before a byte is writ
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 
 from ccbridge.asterisk.ami import actions as act
@@ -40,6 +41,10 @@ QUEUE_CONTEXT = "ccbridge-queue"
 IVR_RETURN_CONTEXT = "ccbridge-ivr-return"
 ORIGINATE_TIMEOUT_MS = 30_000
 """How long the agent's phone rings before a click-to-call gives up."""
+RESUME_RETRY_DELAYS = (0.05, 0.1, 0.2, 0.4, 0.8)
+"""Seconds between ``Bridge`` attempts while a hold's ``Redirect`` is still moving the legs."""
+BRIDGE_IN_FLUX = "Unable to add"
+"""Asterisk 22's ``Bridge failed: Unable to add Channel…`` while a leg's old bridge dissolves."""
 
 
 class PbxRefusedError(ConflictError):
@@ -93,8 +98,20 @@ class AmiCallControl:
         )
 
     async def resume(self, customer: str, agent: str) -> None:
-        """Bridge them together again."""
-        await self._send(act.bridge(customer, agent))
+        """Bridge them together again.
+
+        A resume right after the hold can reach Asterisk while the hold's ``Redirect`` is
+        still taking the legs out of their old bridge; Asterisk then refuses with "Unable to
+        add Channel…". That refusal is retried for up to 1.55 s; any other is a conflict at once.
+        """
+        for delay in (*RESUME_RETRY_DELAYS, None):
+            try:
+                await self._client.send_action(act.bridge(customer, agent))
+                return
+            except AmiActionError as exc:
+                if delay is None or BRIDGE_IN_FLUX not in exc.message:
+                    raise PbxRefusedError(f"Asterisk refused Bridge: {exc.message}") from exc
+            await asyncio.sleep(delay)
 
     async def mute(self, agent: str, muted: bool) -> None:
         """Mute what the agent says."""

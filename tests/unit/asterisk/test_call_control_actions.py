@@ -17,9 +17,11 @@ from ccbridge.services.call_control_ports import Dial, OriginateCall
 
 
 class Recorder:
-    def __init__(self, error: str | None = None) -> None:
+    def __init__(self, error: str | None = None, failures: int | None = None) -> None:
         self.sent: list[AmiAction] = []
         self.error = error
+        self.failures = failures
+        """Fail only this many times, then succeed (None: always fail when *error*)."""
 
     async def send_action(
         self,
@@ -29,7 +31,7 @@ class Recorder:
     ) -> AmiMessage:
         assert isinstance(action, AmiAction)
         self.sent.append(action)
-        if self.error:
+        if self.error and (self.failures is None or len(self.sent) <= self.failures):
             raise AmiActionError(self.error, action.name)
         return AmiMessage([("Response", "Success")])
 
@@ -99,3 +101,31 @@ async def test_an_asterisk_error_is_a_conflict_naming_the_action() -> None:
     with pytest.raises(PbxRefusedError, match=r"Hangup.*No such channel") as err:
         await pbx.hangup("gone")
     assert err.value.status == 409
+
+
+BRIDGE_IN_FLUX = "Bridge failed: Unable to add Channel1 to bridge: Local/s@q-0001;2"
+
+
+async def test_resume_retries_while_the_hold_still_moves_the_legs(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Asterisk 22 refuses a Bridge while the hold's Redirect dissolves the old bridge."""
+    monkeypatch.setattr("ccbridge.asterisk.call_control.RESUME_RETRY_DELAYS", (0, 0, 0))
+    ami = Recorder(error=BRIDGE_IN_FLUX, failures=2)
+    await AmiCallControl(ami, "ccbridge-agents").resume("cust", "agent")
+    assert [a.name for a in ami.sent] == ["Bridge"] * 3
+
+
+async def test_resume_gives_up_after_the_retries(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("ccbridge.asterisk.call_control.RESUME_RETRY_DELAYS", (0, 0))
+    ami = Recorder(error=BRIDGE_IN_FLUX)
+    with pytest.raises(PbxRefusedError, match=r"Bridge.*Unable to add"):
+        await AmiCallControl(ami, "ccbridge-agents").resume("cust", "agent")
+    assert len(ami.sent) == 3
+
+
+async def test_resume_does_not_retry_a_channel_that_is_gone() -> None:
+    ami = Recorder(error="Channel1 does not exist: cust")
+    with pytest.raises(PbxRefusedError, match="does not exist"):
+        await AmiCallControl(ami, "ccbridge-agents").resume("cust", "agent")
+    assert len(ami.sent) == 1
