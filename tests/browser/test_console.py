@@ -1,0 +1,23 @@
+"""The web console in a real browser against `ccbridge serve` with the PBX simulator.
+
+Each scenario is a Node script (scenarios/*.mjs) that drives Debian's Chromium, runs axe-core
+on every page it shows, and saves a screenshot under docs/screenshots/ (ADR 0023).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.browser.conftest import Console, run_scenario
+
+pytestmark = pytest.mark.slow
+
+
+def test_agent_takes_a_simulated_call_sees_its_variables_holds_and_transfers_it(
+    node: str, console: Console, tmp_path: Path
+) -> None:
+    out = run_scenario(node, console, "seat", tmp_path)
+    assert "PASSED seat-bar" in out
+    assert "four variables:" in out
