@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.browser.conftest import Console, run_scenario
+from tests.browser.conftest import Console, api_status, run_scenario
 
 pytestmark = pytest.mark.slow
 
@@ -21,3 +21,16 @@ def test_agent_takes_a_simulated_call_sees_its_variables_holds_and_transfers_it(
     out = run_scenario(node, console, "seat", tmp_path)
     assert "PASSED seat-bar" in out
     assert "four variables:" in out
+
+
+def test_supervisor_sees_the_wallboard_follow_a_call_and_a_break_too_long_alert(
+    node: str, console: Console, tmp_path: Path
+) -> None:
+    if api_status(console, "/api/v1/tenants/t1/wallboard") == 404:
+        pytest.skip(
+            "this build has no wallboard API yet (GET /api/v1/tenants/t1/wallboard answers 404); "
+            "the page falls back to the live seat list until the floor-alerts work merges"
+        )
+    out = run_scenario(node, console, "wallboard", tmp_path)
+    assert "PASSED wallboard" in out
+    assert "alert shown:" in out

@@ -1,0 +1,71 @@
+// A flow is edited in the graph editor, fails validation visibly on the node, is fixed,
+// simulated with digits and published.
+
+import { adminApi, axeCheck, run, screenshot, signIn, step, until } from "../lib.mjs";
+
+const FLOW = "console-demo";
+const DOC = {
+  format: "ccbridge-ivr/1",
+  name: "Console demo menu",
+  start: "welcome",
+  language: "zh",
+  nodes: {
+    welcome: { type: "menu", prompt: "sys:welcome", options: { 1: { next: "sales", label: "销售" }, 2: { next: "support", label: "售后" } }, on_fail: "sales" },
+    sales: { type: "queue", skill_group: "sales" },
+    support: { type: "queue", skill_group: "support" },
+  },
+};
+
+await run("flow-editor", async ({ page }) => {
+  const created = await adminApi("PUT", `/api/v1/tenants/t1/ivr/flows/${FLOW}`, DOC);
+  if (![200, 409].includes(created.status)) throw new Error(`flow: ${created.status} ${JSON.stringify(created.body)}`);
+
+  step("sign in with the tenant's key and open the flow");
+  await signIn(page, { as: "key" });
+  await page.waitForURL("**/flows**");
+  await page.goto(`/flows?flow=${FLOW}`);
+  const support = page.locator('svg.flow-graph g[data-node="support"]');
+  await support.waitFor();
+  await axeCheck(page, "flow editor");
+
+  step("edit node support: a skill group the tenant does not have");
+  await support.focus();
+  await page.keyboard.press("Enter");
+  const group = page.getByLabel(/^Skill Group/);
+  await group.fill("nosuchgroup");
+  await page.getByRole("button", { name: "Apply", exact: true }).click();
+  await page.getByRole("button", { name: "Validate" }).first().click();
+  await until("the node to be marked invalid", async () => /invalid/.test(await support.getAttribute("class")));
+  const nodeErrors = await page.locator("#node-errors").textContent();
+  if (!/unknown_skill_group/.test(nodeErrors)) throw new Error(`node errors: ${nodeErrors}`);
+  if ((await group.getAttribute("aria-invalid")) !== "true") throw new Error("the field is not marked invalid");
+  step(`shown on the node: ${nodeErrors.trim()}`);
+  await screenshot(page, "flow-editor-invalid");
+  await axeCheck(page, "flow editor with a fault");
+
+  step("fix it, validate, simulate key 2");
+  await page.getByLabel(/^Skill Group/).fill("support");
+  await page.getByRole("button", { name: "Apply", exact: true }).click();
+  await page.getByRole("button", { name: "Validate" }).first().click();
+  await until("the flow to be valid", async () => /The flow is valid/.test(await page.locator("#status").textContent()));
+  if (/invalid/.test(await support.getAttribute("class"))) throw new Error("support is still marked invalid");
+  await page.getByLabel(/Digits the caller presses/).fill("2");
+  await page.getByRole("button", { name: "Simulate" }).click();
+  await until("the simulation", async () => (await page.locator("#sim-result").textContent()).includes("→"));
+  const sim = await page.locator("#sim-result").textContent();
+  step(`simulated: ${sim}`);
+  if (!/welcome → support/.test(sim)) throw new Error(`unexpected path: ${sim}`);
+  if (!/on-path/.test(await support.getAttribute("class"))) throw new Error("the path is not drawn on the graph");
+
+  step("publish now");
+  await page.getByLabel("Change note").fill("售后走 support 组");
+  await page.getByRole("button", { name: "Publish", exact: true }).click();
+  await until("the publication", async () => /Published revision/.test(await page.locator("#status").textContent()));
+  await page.locator("#revisions li").first().waitFor();
+  await page.locator("#revisions li button").first().click();
+  await page.locator("#diff li").first().waitFor();
+  await screenshot(page, "flow-editor");
+  const revs = await adminApi("GET", `/api/v1/tenants/t1/ivr/flows/${FLOW}/revisions`);
+  if (revs.status !== 200 || !revs.body.length) throw new Error(`revisions: ${JSON.stringify(revs.body)}`);
+  step(`revision ${revs.body[0].revision} by ${revs.body[0].author}: ${revs.body[0].message}`);
+});
