@@ -35,7 +35,7 @@ export async function launch({ lang = "en" } = {}) {
     viewport: { width: 1360, height: 900 },
     locale: lang === "zh" ? "zh-CN" : "en-GB",
   });
-  await context.addInitScript((l) => localStorage.setItem("ccbridge.lang", l), lang);
+  await context.addInitScript((l) => localStorage.getItem("ccbridge.lang") || localStorage.setItem("ccbridge.lang", l), lang);
   const page = await context.newPage();
   const problems = [];
   page.on("pageerror", (err) => problems.push(`page error: ${err.message}`));
