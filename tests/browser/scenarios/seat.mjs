@@ -37,6 +37,8 @@ await run("seat-bar", async ({ page }) => {
   if (!/^t1-(sales|support)$/.test(vars.skill_group)) throw new Error(`技能组 shows ${vars.skill_group}`);
   if (!/^\+?\d{5,}$/.test(vars.caller)) throw new Error(`主叫 shows ${vars.caller}`);
   if (!DEMO_DIDS.includes(vars.callee)) throw new Error(`被叫 shows ${vars.callee}`);
+  const pop = await page.locator("#pop").textContent();
+  if (!pop.includes(vars.caller) || !pop.includes(vars.callee)) throw new Error(`screen pop shows ${pop}`);
   const callId = (await page.locator("#call-id").textContent()).trim();
   await axeCheck(page, "seat bar (on a call)");
 

@@ -95,6 +95,13 @@ function render() {
   $("call-box").hidden = !onCall;
   if (onCall) {
     $("call-id").textContent = view.callId;
+    if (view.params) {
+      const p = view.params;
+      const pop = $("pop");
+      const text = t("seat.pop", { caller: p.caller ?? "?", callee: p.callee ?? "?", group: p.skill_group ?? "" });
+      if (pop.textContent !== text) pop.textContent = text; // the screen pop: re-set only on change
+      pop.hidden = false;
+    }
     const callState = $("call-state");
     callState.textContent = t(`call.${view.callState || "ringing"}`);
     callState.dataset.state = view.callState || "";
