@@ -22,10 +22,26 @@ await run("seat-bar", async ({ page }) => {
   await page.getByLabel(/^Phone/).fill(`soft${AGENT}`);
   await page.getByRole("button", { name: "Sign in", exact: true }).click();
   await until("signed in", async () => (await badge.getAttribute("data-state")) !== "signed_out");
-  if ((await badge.getAttribute("data-state")) !== "ready") {
-    await page.getByRole("button", { name: "Ready", exact: true }).click();
+  const state = async () => badge.getAttribute("data-state");
+  await until("signed in ready (or already rung)", async () => ["ready", "on_call"].includes(await state()));
+  if ((await state()) === "ready") {
+    step("not ready with a reason, then a break (counted, with time left), then ready again");
+    await page.getByLabel("Reason").fill("培训");
+    await page.getByRole("button", { name: "Not ready", exact: true }).click();
+    await until("not ready", async () => (await state()) === "not_ready" || (await state()) === "on_call");
+    if ((await state()) === "not_ready") {
+      if (!(await page.locator("#seat-reason").textContent()).includes("培训")) throw new Error("the reason is not shown");
+      await page.getByRole("button", { name: "Break", exact: true }).click();
+      await until("on break", async () => (await state()) === "break");
+      await until("today's break counted", async () => /Breaks today: 1 of 3/.test(await page.locator("#break-info").textContent()));
+      if (!/Break time left: \d+:\d\d/.test(await page.locator("#break-info").textContent())) throw new Error("no time left shown");
+      await page.getByRole("button", { name: "Ready", exact: true }).click();
+    }
   }
-  await until("ready or already on a call", async () => ["ready", "on_call"].includes(await badge.getAttribute("data-state")));
+  await until("ready or already on a call", async () => ["ready", "on_call"].includes(await state()));
+  if (!(await page.locator("#dial-row").isHidden()) || !(await page.locator("#dial-not-allowed").isVisible())) {
+    throw new Error("an inbound seat must not offer outbound dialling");
+  }
 
   step("wait for a simulated call to reach the seat");
   await page.locator("#call-box").waitFor({ state: "visible", timeout: 90000 });
