@@ -44,6 +44,15 @@ await run("wallboard", async ({ page }) => {
   await alert.waitFor({ timeout: 30000 });
   step(`alert shown: ${await alert.textContent()}`);
   await page.locator(`#seats tr[data-agent="${AGENT}"] [data-state="break"]`).waitFor();
+
+  step("listen in on 1101's call from the supervisor's own seat (1102)");
+  await adminApi("POST", "/api/v1/tenants/t1/endpoints", { technology: "Local", name: "soft1101", description: "soft phone" });
+  await adminApi("POST", "/api/v1/tenants/t1/seats/1101/sign-in", { endpoint: "soft1101" });
+  const listen = page.getByRole("button", { name: "Listen 1101" });
+  await listen.waitFor({ timeout: 90000 });
+  await page.getByLabel(/Your own 工号/).fill(AGENT);
+  await listen.click();
+  await until("the spy to start", async () => /Listen started on 1101/.test(await page.locator("#status").textContent()));
   await screenshot(page, "wallboard");
   await adminApi("POST", `/api/v1/tenants/t1/seats/${AGENT}/state`, { action: "ready" });
 });
