@@ -30,6 +30,7 @@ def test_agent_takes_a_simulated_call_sees_its_variables_holds_and_transfers_it(
     assert "PASSED seat-bar" in out
     assert "four variables:" in out
     assert '"kind":"blind"' in out
+    assert "refused: The request failed: 'three_way_call' is not available" in out
 
 
 def test_flow_fails_validation_on_its_node_then_is_fixed_simulated_and_published(

@@ -66,6 +66,12 @@ await run("seat-bar", async ({ page }) => {
   step("resume, then transfer blind to the support group");
   await hold.click();
   await until("the resume", async () => (await hold.getAttribute("aria-pressed")) === "false");
+  step("a 3-way call is refused on an inbound seat, in the server's own words");
+  await page.locator("#conf-kind").selectOption("agent_no");
+  await page.locator("#conf-target").fill("1102");
+  await page.locator("#btn-conference").click();
+  await until("the refusal", async () => (await page.locator("#status").getAttribute("role")) === "alert");
+  step(`refused: ${await page.locator("#status").textContent()}`);
   await page.getByLabel("Target", { exact: true }).first().selectOption("skill_group");
   await page.locator("#transfer-target").fill("support");
   await page.locator("#transfer-mode").selectOption("blind");
