@@ -136,6 +136,7 @@ def run_scenario(node: str, console: Console, name: str, tmp_path: Path) -> str:
         "CCB_CHROMIUM": CHROMIUM,
         "CCB_ARTIFACTS": str(tmp_path),
         "PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD": "1",
+        "CCB_HAVE_SOX": "1" if shutil.which("sox") else "0",
     }
     done = subprocess.run(
         [node, str(HERE / "scenarios" / f"{name}.mjs")],

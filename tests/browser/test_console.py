@@ -7,6 +7,7 @@ saves a screenshot under docs/screenshots/ (ADR 0023).
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -40,6 +41,8 @@ def test_flow_fails_validation_on_its_node_then_is_fixed_simulated_and_published
     assert "PASSED flow-editor" in out
     assert "unknown_skill_group" in out
     assert "welcome → support" in out
+    if shutil.which("sox"):  # the server converts uploaded prompts with sox
+        assert "upload a prompt" in out
 
 
 def test_recording_is_found_and_played_with_range_requests(

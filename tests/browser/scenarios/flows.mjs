@@ -16,6 +16,27 @@ const DOC = {
   },
 };
 
+/** A 1-second 440 Hz tone as a 16-bit 8 kHz mono WAV. */
+function tone() {
+  const rate = 8000;
+  const samples = rate;
+  const buf = Buffer.alloc(44 + samples * 2);
+  buf.write("RIFF", 0);
+  buf.writeUInt32LE(36 + samples * 2, 4);
+  buf.write("WAVEfmt ", 8);
+  buf.writeUInt32LE(16, 16);
+  buf.writeUInt16LE(1, 20);
+  buf.writeUInt16LE(1, 22);
+  buf.writeUInt32LE(rate, 24);
+  buf.writeUInt32LE(rate * 2, 28);
+  buf.writeUInt16LE(2, 32);
+  buf.writeUInt16LE(16, 34);
+  buf.write("data", 36);
+  buf.writeUInt32LE(samples * 2, 40);
+  for (let i = 0; i < samples; i++) buf.writeInt16LE(Math.round(8000 * Math.sin((2 * Math.PI * 440 * i) / rate)), 44 + i * 2);
+  return buf;
+}
+
 await run("flow-editor", async ({ page }) => {
   const created = await adminApi("PUT", `/api/v1/tenants/t1/ivr/flows/${FLOW}`, DOC);
   if (![200, 409].includes(created.status)) throw new Error(`flow: ${created.status} ${JSON.stringify(created.body)}`);
@@ -64,6 +85,17 @@ await run("flow-editor", async ({ page }) => {
   await page.locator("#revisions li").first().waitFor();
   await page.locator("#revisions li button").first().click();
   await page.locator("#diff li").first().waitFor();
+  if (process.env.CCB_HAVE_SOX === "1") {
+    step("upload a prompt (a 1 s tone) and play it back in the page");
+    await page.getByLabel("Prompt id").fill("console_beep");
+    await page.getByLabel("Audio file").setInputFiles({ name: "beep.wav", mimeType: "audio/wav", buffer: tone() });
+    if (!(await page.locator("#prompt-player").getAttribute("src"))?.startsWith("blob:")) throw new Error("the chosen file is not in the player");
+    await page.getByRole("button", { name: "Upload" }).click();
+    await until("the upload", async () => /Prompt console_beep uploaded/.test(await page.locator("#status").textContent()));
+    await page.locator("#prompts li", { hasText: "console_beep" }).waitFor();
+  } else {
+    step("sox is not installed: prompt upload not tried");
+  }
   await screenshot(page, "flow-editor");
   const revs = await adminApi("GET", `/api/v1/tenants/t1/ivr/flows/${FLOW}/revisions`);
   if (revs.status !== 200 || !revs.body.length) throw new Error(`revisions: ${JSON.stringify(revs.body)}`);
