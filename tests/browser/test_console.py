@@ -41,6 +41,7 @@ def test_flow_fails_validation_on_its_node_then_is_fixed_simulated_and_published
     assert "PASSED flow-editor" in out
     assert "unknown_skill_group" in out
     assert "welcome → support" in out
+    assert "scheduled revision" in out
     if shutil.which("sox"):  # the server converts uploaded prompts with sox
         assert "upload a prompt" in out
 

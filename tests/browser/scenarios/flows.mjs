@@ -83,6 +83,17 @@ await run("flow-editor", async ({ page }) => {
   await page.getByRole("button", { name: "Publish", exact: true }).click();
   await until("the publication", async () => /Published revision/.test(await page.locator("#status").textContent()));
   await page.locator("#revisions li").first().waitFor();
+  step("publish again on a schedule: tomorrow 09:00");
+  const tomorrow = new Date(Date.now() + 86400000);
+  const local = `${tomorrow.getFullYear()}-${String(tomorrow.getMonth() + 1).padStart(2, "0")}-${String(tomorrow.getDate()).padStart(2, "0")}T09:00`;
+  await page.getByLabel(/Effective at/).fill(local);
+  await page.getByLabel("Change note").fill("明早生效");
+  await page.getByRole("button", { name: "Publish", exact: true }).click();
+  await until("the scheduled revision", async () => (await page.locator("#revisions li").count()) >= 2);
+  const scheduled = await adminApi("GET", `/api/v1/tenants/t1/ivr/flows/${FLOW}/revisions`);
+  const later = scheduled.body.find((r) => r.message === "明早生效");
+  if (!later || later.activated_at !== null || new Date(later.effective_at) <= new Date()) throw new Error(`scheduled revision: ${JSON.stringify(later)}`);
+  step(`scheduled revision ${later.revision} effective ${later.effective_at}`);
   await page.locator("#revisions li button").first().click();
   await page.locator("#diff li").first().waitFor();
   if (process.env.CCB_HAVE_SOX === "1") {
@@ -98,6 +109,6 @@ await run("flow-editor", async ({ page }) => {
   }
   await screenshot(page, "flow-editor");
   const revs = await adminApi("GET", `/api/v1/tenants/t1/ivr/flows/${FLOW}/revisions`);
-  if (revs.status !== 200 || !revs.body.length) throw new Error(`revisions: ${JSON.stringify(revs.body)}`);
-  step(`revision ${revs.body[0].revision} by ${revs.body[0].author}: ${revs.body[0].message}`);
+  if (revs.status !== 200 || revs.body.length < 2) throw new Error(`revisions: ${JSON.stringify(revs.body)}`);
+  for (const r of revs.body) step(`revision ${r.revision} by ${r.author}: ${r.message}`);
 });
