@@ -98,15 +98,17 @@ await run("flow-editor", async ({ page }) => {
   await page.locator("#diff li").first().waitFor();
   if (process.env.CCB_HAVE_SOX === "1") {
     step("upload a prompt (a 1 s tone) and play it back in the page");
-    await page.getByLabel("Prompt id").fill("console_beep");
+    const promptId = `console_beep_${Date.now().toString(36)}`; // a new id each run: ids are unique
+    await page.getByLabel("Prompt id").fill(promptId);
     await page.getByLabel("Audio file").setInputFiles({ name: "beep.wav", mimeType: "audio/wav", buffer: tone() });
     if (!(await page.locator("#prompt-player").getAttribute("src"))?.startsWith("blob:")) throw new Error("the chosen file is not in the player");
     await page.getByRole("button", { name: "Upload" }).click();
-    await until("the upload", async () => /Prompt console_beep uploaded/.test(await page.locator("#status").textContent()));
-    await page.locator("#prompts li", { hasText: "console_beep" }).waitFor();
+    await until("the upload", async () => (await page.locator("#status").textContent()).includes(`Prompt ${promptId} uploaded`));
+    await page.locator("#prompts li", { hasText: promptId }).waitFor();
   } else {
     step("sox is not installed: prompt upload not tried");
   }
+  await axeCheck(page, "flow editor after publishing");
   await screenshot(page, "flow-editor");
   const revs = await adminApi("GET", `/api/v1/tenants/t1/ivr/flows/${FLOW}/revisions`);
   if (revs.status !== 200 || revs.body.length < 2) throw new Error(`revisions: ${JSON.stringify(revs.body)}`);

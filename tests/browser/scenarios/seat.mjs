@@ -62,6 +62,7 @@ await run("seat-bar", async ({ page }) => {
   const hold = page.locator("#btn-hold");
   await hold.click();
   await until("the hold to be confirmed", async () => (await hold.getAttribute("aria-pressed")) === "true");
+  await axeCheck(page, "seat bar (call on hold)");
   await screenshot(page, "seat-bar");
   step("resume, then transfer blind to the support group");
   await hold.click();
