@@ -66,6 +66,7 @@ from ccbridge.services.sla import SlaService
 from ccbridge.services.statements import StatementService
 from ccbridge.services.tenants import AccessService
 from ccbridge.services.webhooks import WebhookService
+from ccbridge.web.console import install_console
 
 
 @dataclass(frozen=True, slots=True)
@@ -260,6 +261,7 @@ def create_app(
         app.include_router(sla.router)
     if wired["statements"]:
         app.include_router(statements.router)
+    install_console(app)
     return app
 
 

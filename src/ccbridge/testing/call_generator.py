@@ -574,7 +574,7 @@ class CallSimulator:
     ) -> tuple[Channel, Channel, float] | None:
         """Ring one member; return its legs when it answers, None on no answer/cancel."""
         server, cfg = self.server, self.config
-        one, two = self.model.local_pair(member.extension, "agents", linkedid=ch.linkedid)
+        one, two = self.model.local_pair(member.extension, member.context, linkedid=ch.linkedid)
         server.emit_channel("Newchannel", one)
         server.emit_channel("Newchannel", two)
         for leg in (one, two):

@@ -147,6 +147,14 @@ class QueueMember:
         body = self.interface.split("/", 1)[-1]
         return body.split("@", 1)[0]
 
+    @property
+    def context(self) -> str:
+        """The dialplan context a ring of this member runs in: a ``Local/…@<context>``
+        interface's own (e.g. ``ccbridge-agents``), else ``agents``."""
+        tech, _, body = self.interface.partition("/")
+        _, at, context = body.partition("@")
+        return context if tech == "Local" and at and context else "agents"
+
 
 @dataclass(slots=True)
 class QueueEntry:

@@ -241,3 +241,25 @@ async def test_traffic_generator_runs_calls() -> None:
         await c.close()
     finally:
         await fake.stop()
+
+
+async def test_a_local_member_is_rung_in_its_own_context() -> None:
+    """Call control finds an agent by its leg's interface: ``Local/soft1@ccbridge-agents``
+    must ring as ``Local/soft1@ccbridge-agents-…;1``, not in a fixed ``agents`` context."""
+    queues = [QueueSpec("q", "rrmemory", [MemberSpec("Local/soft1@ccbridge-agents", "1 ok")])]
+    fake = FakeAsterisk(
+        agi_url=None, queues=queues, dids={}, time_scale=0.001, seed=3, auth_fail_delay=0.0
+    )
+    await fake.start()
+    try:
+        c = await AmiTestClient.connect(fake.ami_port)
+        await c.login()
+        handle = await fake.simulator.place_call(queue="q", talk_seconds=5)
+        await handle
+        got = await c.until(lambda m: m.event == "Hangup" and m.get("Uniqueid") == handle.linkedid)
+        connect = next(f for f in got if f.event == "AgentConnect")
+        assert connect.get("DestChannel", "").startswith("Local/soft1@ccbridge-agents-")
+        assert connect.get("DestChannel", "").endswith(";1")
+        await c.close()
+    finally:
+        await fake.stop()

@@ -1,0 +1,1 @@
+"""The web console: static pages (no build step) served by ccbridge over its own public API."""
