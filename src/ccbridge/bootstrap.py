@@ -405,10 +405,13 @@ def build_service(
     metrics.ami.watch(lambda: ami.status)
     metrics.floor.watch_calls(calls.open_calls, clock.now)
     metrics.events.watch_journal(lambda: writer.pending)
-    AmiCallFeed(ami, calls, clock.now, _backfill(settings, sessions, repo, calls, clock)).attach()
+    backfill = _backfill(settings, sessions, repo, calls, clock)
+    AmiCallFeed(ami, calls, clock.now, backfill).attach()
     recording_api, recordings, recording_jobs = _recordings(
         settings, sessions, ami, calls, repo, clock, journal, availability, metrics
     )
+    if backfill is not None:
+        backfill.use_recordings(recording_api.recordings)
     seat_api, seat_feed, seat_jobs, reconciler, retirement, pbx_config = _seats(
         settings,
         sessions,

@@ -133,6 +133,16 @@ class RecordingReadyData(_Data):
     duration_s: float | None = None
 
 
+class RecordingMissingData(_Data):
+    """``recording.missing``: the tenant's policy records this call, but no file exists (it
+    was answered while ccbridge's AMI link was down, so nobody started MixMonitor)."""
+
+    call_id: str
+    params: CallParams
+    recording_id: str = Field(description="The flagged row (status ``missing``)")
+    reason: str
+
+
 class AgentStateChangedData(_Data):
     """``agent.state_changed``: a seat changed state (sign-in, ready, not-ready, break…)."""
 
@@ -177,6 +187,7 @@ DATA_MODELS: dict[EventType, type[BaseModel]] = {
     EventType.CALL_ENDED: CallEndedData,
     EventType.CALL_ABANDONED: CallEndedData,
     EventType.RECORDING_READY: RecordingReadyData,
+    EventType.RECORDING_MISSING: RecordingMissingData,
     EventType.AGENT_STATE_CHANGED: AgentStateChangedData,
     EventType.WRAPUP_SUBMITTED: WrapupSubmittedData,
     EventType.CALLBACK_REQUESTED: CallbackRequestedData,

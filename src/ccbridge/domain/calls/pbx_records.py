@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 
 from ccbridge.domain.calls.events import (
     AgentAnswered,
+    BlindTransferred,
     CallerAbandoned,
     CallerJoinedQueue,
     ChannelCreated,
@@ -32,6 +33,8 @@ HANGUP_CAUSE = "Normal Clearing"
 _NONE = "NONE"
 _ANSWER_LINES = frozenset({"CONNECT"})
 _ABANDON_LINES = frozenset({"ABANDON"})
+_BLIND_LINE = "BLINDTRANSFER"
+"""app_queue's line when the agent blind-transfers: ``extension|context|holdtime|calltime|…``."""
 _END_LINES = frozenset({"COMPLETECALLER", "COMPLETEAGENT", "EXITWITHTIMEOUT", "EXITEMPTY"})
 
 
@@ -86,6 +89,9 @@ class PbxCall:
     ended_at: datetime | None = None
     lines: tuple[str, ...] = field(default=())
     """The queue-log events seen, in order (for the audit's report)."""
+    steps: tuple[QueueLogEntry, ...] = field(default=())
+    """The call's queue lines (queue joins, answers, blind transfers, abandons), in order:
+    every queue and agent segment is rebuilt from them, not only the first."""
 
     @property
     def outcome(self) -> str:
@@ -107,6 +113,9 @@ def _identity(entry: QueueLogEntry) -> tuple[str, str | None, str | None, str | 
     except (ValueError, OverflowError, OSError):
         start = entry.at
     return data[0] or entry.callid, data[1] or None, data[2] or None, data[3] or None, start
+
+
+_STEP_LINES = frozenset({"ENTERQUEUE", _BLIND_LINE, *_ANSWER_LINES, *_ABANDON_LINES})
 
 
 def _fold(call: PbxCall | None, entry: QueueLogEntry) -> PbxCall:
@@ -134,6 +143,8 @@ def _fold(call: PbxCall | None, entry: QueueLogEntry) -> PbxCall:
         call = replace(call, abandoned=True, ended_at=call.ended_at or entry.at)
     elif entry.event in _END_LINES:
         call = replace(call, ended_at=call.ended_at or entry.at)
+    if entry.event in _STEP_LINES:
+        call = replace(call, steps=(*call.steps, entry))
     return replace(call, lines=(*call.lines, entry.event))
 
 
@@ -160,7 +171,9 @@ def reconstruct_events(
     """The telephony events the live stream would have carried for *call*, in order.
 
     The member's interface comes from *member_interfaces* (member name → interface, from
-    ``QueueStatus``); unknown, the agent number is derived from the member name alone.
+    ``QueueStatus``); unknown, the agent number is derived from the member name alone. Every
+    queue the caller entered and every member who answered is replayed in order, so a call
+    re-queued after a transfer gets one segment per agent, as the live tracker gives it.
     """
     origin = call.linkedid
     out: list[TelephonyEvent] = [
@@ -179,27 +192,42 @@ def reconstruct_events(
         out.append(ChannelVariableSet(call.started_at, origin, origin, "", TENANT_VAR, call.tenant))
     if call.callee:
         out.append(ChannelVariableSet(call.started_at, origin, origin, "", DID_VAR, call.callee))
-    if call.queue is not None and call.queued_at is not None:
-        out.append(
-            CallerJoinedQueue(
-                call.queued_at, origin, origin, "", call.queue, call.caller, caller_name=None
-            )
-        )
-    if call.queue is not None and call.answered_at is not None:
-        member = call.agent_member or ""
-        out.append(
-            AgentAnswered(
-                call.answered_at,
-                origin,
-                origin,
-                "",
-                queue=call.queue,
-                member_interface=(member_interfaces or {}).get(member, ""),
-                member_name=call.agent_member,
-            )
-        )
-    if call.abandoned and call.queue is not None and call.ended_at is not None:
-        out.append(CallerAbandoned(call.ended_at, origin, origin, "", queue=call.queue))
+    out.extend(_segment_events(call, member_interfaces or {}))
     if call.ended_at is not None:
         out.append(ChannelHungUp(call.ended_at, origin, origin, "", cause=HANGUP_CAUSE))
+    return out
+
+
+def _segment_events(call: PbxCall, members: Mapping[str, str]) -> list[TelephonyEvent]:
+    """Queue joins, answers, blind transfers and abandons from the call's queue lines.
+
+    An attended transfer's target is not in the queue log (its line names a bridge), so only
+    the live stream attributes it; a blind transfer names the extension, and the next queue
+    answer (a re-queue to a skill group) opens the next segment.
+    """
+    origin = call.linkedid
+    out: list[TelephonyEvent] = []
+    for entry in call.steps:
+        if entry.queue is None:
+            continue
+        if entry.event == "ENTERQUEUE":
+            caller = entry.data[1] if len(entry.data) > 1 and entry.data[1] else call.caller
+            out.append(CallerJoinedQueue(entry.at, origin, origin, "", entry.queue, caller, None))
+        elif entry.event in _ANSWER_LINES:
+            out.append(
+                AgentAnswered(
+                    entry.at,
+                    origin,
+                    origin,
+                    "",
+                    queue=entry.queue,
+                    member_interface=members.get(entry.agent or "", ""),
+                    member_name=entry.agent,
+                )
+            )
+        elif entry.event == _BLIND_LINE and entry.data and entry.data[0]:
+            context = entry.data[1] if len(entry.data) > 1 and entry.data[1] else None
+            out.append(BlindTransferred(entry.at, origin, origin, "", entry.data[0], context, None))
+        elif entry.event in _ABANDON_LINES:
+            out.append(CallerAbandoned(entry.at, origin, origin, "", queue=entry.queue))
     return out

@@ -8,7 +8,7 @@ are sticky, so a late or duplicated event never resurrects an ended call.
 from __future__ import annotations
 
 import re
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -373,21 +373,44 @@ def missing_events(
 ) -> list[TelephonyEvent]:
     """The events that tell ccbridge something new about a call it may already hold.
 
-    A final call keeps what the live stream made of it; an agent already attached is never
-    attached twice (a reconstructed leg may lack the interface the live one had).
+    A final call keeps what the live stream made of it; an agent leg or a transfer already
+    attached is never attached twice (a reconstructed leg may lack the interface the live one
+    had), while the legs after it (a re-queue, a transfer in the gap) are added.
     """
     if record is None:
         return list(events)
     if record.state.is_final:
         return []
+    known_legs = _attached_steps(record)
     out: list[TelephonyEvent] = []
     for event in events:
-        if isinstance(event, AgentAnswered) and (record.answered_at is not None or record.segments):
-            continue
         if isinstance(event, CallerJoinedQueue) and record.queued_at is not None:
+            continue
+        step = _step_key(event)
+        if step is not None and known_legs[step] > 0:
+            known_legs[step] -= 1
             continue
         out.append(event)
     return out
+
+
+def _attached_steps(record: CallRecord) -> Counter[tuple[str, str, str | None]]:
+    """The agent legs (agent, group) and blind transfers (target) a call already has."""
+    steps: Counter[tuple[str, str, str | None]] = Counter(
+        ("leg", s.agent_no, s.skill_group) for s in record.segments
+    )
+    steps.update(("blind", t.target, None) for t in record.transfers if t.kind == "blind")
+    return steps
+
+
+def _step_key(event: TelephonyEvent) -> tuple[str, str, str | None] | None:
+    """What a rebuilt event would attach, in the terms of :func:`_attached_steps`."""
+    if isinstance(event, AgentAnswered):
+        agent = agent_no_from_member(event.member_name, event.member_interface)
+        return ("leg", agent, event.queue)
+    if isinstance(event, BlindTransferred):
+        return ("blind", event.target, None)
+    return None
 
 
 class CallTracker:

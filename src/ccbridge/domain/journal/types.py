@@ -25,6 +25,7 @@ class EventType(StrEnum):
     CALL_ENDED = "call.ended"
     CALL_ABANDONED = "call.abandoned"
     RECORDING_READY = "recording.ready"
+    RECORDING_MISSING = "recording.missing"
     AGENT_STATE_CHANGED = "agent.state_changed"
     WRAPUP_SUBMITTED = "wrapup.submitted"
     CALLBACK_REQUESTED = "callback.requested"
