@@ -319,10 +319,107 @@ class CallSimulator:
                 self._end_caller(ch, request=True)
                 return self._done(outcome, ch)
             outcome.queue = queue.name
+            if await self._sticky_ring(ch, outcome, talk_seconds, agent_hangs_up):
+                return self._done(outcome, ch)
             await self._queue_call(ch, queue, outcome, talk_seconds, abandon_after, agent_hangs_up)
         except _CallerGone:
             outcome.reason = outcome.reason or "caller-hangup"
         return self._done(outcome, ch)
+
+    async def _sticky_ring(
+        self,
+        ch: Channel,
+        outcome: CallOutcome,
+        talk_seconds: float | None,
+        agent_hangs_up: bool | None,
+    ) -> bool:
+        """``[ccbridge-route]``'s owner ring before the queue, as the shipped dialplan does it:
+        ``Set(__CCB_STICKY_*)``, ``Dial(<interface>,<seconds>)``; answered, the call is talked
+        out here (no queue, no ``AgentConnect``); not answered, the three are cleared and the
+        caller queues. An interface whose extension starts with ``29`` never answers."""
+        interface = ch.variables.get("CCB_STICKY_INTERFACE", "")
+        if not interface:
+            return False
+        server, cfg = self.server, self.config
+        inherited = {
+            "CCB_STICKY_AGENT": ch.variables.get("CCB_STICKY_AGENT", ""),
+            "CCB_STICKY_INTERFACE": interface,
+            "CCB_STICKY_QUEUE": ch.variables.get("CCB_QUEUE", ""),
+        }
+        for name, value in inherited.items():
+            server.set_var(ch, f"__{name}", value)
+            ch.variables[name] = value
+        ch.application, ch.app_data = (
+            "Dial",
+            f"{interface},{ch.variables.get('CCB_STICKY_SECONDS')}",
+        )
+        tech = interface.split("/", 1)[0]
+        leg = self.model.new_channel(
+            f"{interface}-{self.model.ids.suffix(tech)}",
+            linkedid=ch.linkedid,
+            context="ccbridge-route",
+            exten=interface.rsplit("/", 1)[-1],
+            caller_num=ch.caller_num,
+            caller_name=ch.caller_name,
+        )
+        leg.variables.update(inherited)
+        leg.connected_num, leg.connected_name = ch.caller_num, ch.caller_name
+        server.emit_channel("Newchannel", leg)
+        server.emit_channel(
+            "DialBegin", ch, [*af.channel_fields(leg, "Dest"), ("DialString", interface)]
+        )
+        seconds = float(ch.variables.get("CCB_STICKY_SECONDS") or 0)
+        never = leg.exten.startswith("29")
+        ring_s = seconds if never else min(seconds, self.rng.uniform(*cfg.ring_seconds))
+        try:
+            await self._hold(ch, ring_s)
+        except _CallerGone:
+            server.hangup_channel(leg, 0, request=False)
+            raise
+        if never:
+            server.emit_channel(
+                "DialEnd", ch, [*af.channel_fields(leg, "Dest"), ("DialStatus", "NOANSWER")]
+            )
+            server.hangup_channel(leg, 19, request=False)
+            for name in inherited:
+                server.set_var(ch, f"__{name}", "")
+                ch.variables[name] = ""
+            return False
+        leg.state = STATE_UP
+        server.emit_channel("Newstate", leg)
+        server.emit_channel(
+            "DialEnd", ch, [*af.channel_fields(leg, "Dest"), ("DialStatus", "ANSWER")]
+        )
+        self._answered[ch.uniqueid] = (self._now(), leg.name)
+        outcome.answered, outcome.member = True, interface
+        bridge = str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
+        server.emit("BridgeCreate", af.bridge_fields(bridge, 0))
+        for count, party in enumerate((leg, ch), 1):
+            party.bridge_id = bridge
+            server.emit(
+                "BridgeEnter", [*af.bridge_fields(bridge, count), *af.channel_fields(party)]
+            )
+        talk = talk_seconds if talk_seconds is not None else self.rng.uniform(*cfg.talk_seconds)
+        started = self._now()
+        caller_gone = False
+        try:
+            await self._hold(ch, talk)
+        except _CallerGone:
+            caller_gone = True
+        outcome.talk_seconds = int(self._now() - started)
+        agent_ends = bool(agent_hangs_up) and not caller_gone
+        outcome.reason = "agent" if agent_ends else "caller"
+        for count, party in enumerate((leg, ch) if agent_ends else (ch, leg)):
+            if self._alive(party):
+                server.emit(
+                    "BridgeLeave", [*af.bridge_fields(bridge, 1 - count), *af.channel_fields(party)]
+                )
+            party.bridge_id = ""
+        server.hangup_channel(leg, 16, request=agent_ends)
+        server.emit("BridgeDestroy", af.bridge_fields(bridge, 0))
+        if self._alive(ch):
+            self._end_caller(ch, request=agent_ends)
+        return True
 
     def _identity(self, ch: Channel) -> tuple[str, str, str, str, str]:
         """What ccbridge's dialplan logs with ``QueueLog()``: Linkedid, tenant, DID, caller

@@ -27,6 +27,7 @@ from ccbridge.domain.calls.events import (
     ChannelStateChanged,
     ChannelVariableSet,
     QueueEntrySnapshot,
+    StickyAgentAnswered,
     TelephonyEvent,
 )
 from ccbridge.domain.calls.model import (
@@ -164,6 +165,18 @@ def _answered(rec: CallRecord, event: AgentAnswered) -> CallRecord:
             pending_target=None,
             segments=(*rec.segments[:-1], replace(last, skill_group=event.queue)),
         )
+    return _advance(rec, CallState.CONNECTED)
+
+
+def _sticky_answered(rec: CallRecord, event: StickyAgentAnswered) -> CallRecord:
+    """The owner agent took the call on the sticky ring before the queue: its first agent leg
+    (``via="sticky"``), in the group the call was routed to, like a queue answer."""
+    if rec.agent_no is None:
+        rec = replace(rec, agent_no=event.agent_no, agent_interface=event.interface)
+    rec = _fill(rec, skill_group=event.queue, answered_at=event.at)
+    rec = _open_segment(
+        rec, agent_no=event.agent_no, interface=event.interface, via="sticky", at=event.at
+    )
     return _advance(rec, CallState.CONNECTED)
 
 
@@ -348,6 +361,8 @@ def reduce_call(record: CallRecord | None, event: TelephonyEvent) -> CallRecord:
             rec = _advance(rec, CallState.AGENT_RINGING)
         case AgentAnswered():
             rec = _answered(rec, event)
+        case StickyAgentAnswered():
+            rec = _sticky_answered(rec, event)
         case BlindTransferred():
             rec = _blind(rec, event)
         case AttendedTransferred():
@@ -408,6 +423,8 @@ def _step_key(event: TelephonyEvent) -> tuple[str, str, str | None] | None:
     if isinstance(event, AgentAnswered):
         agent = agent_no_from_member(event.member_name, event.member_interface)
         return ("leg", agent, event.queue)
+    if isinstance(event, StickyAgentAnswered):
+        return ("leg", event.agent_no, event.queue)
     if isinstance(event, BlindTransferred):
         return ("blind", event.target, None)
     return None
