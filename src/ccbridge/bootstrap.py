@@ -472,6 +472,11 @@ def build_service(
         metrics.events.watch_webhooks(lambda: webhooks.sent, lambda: webhooks.failed)
     jobs.add("metrics-sample", METRICS_SAMPLE_SECONDS, _sampler(metrics, seat_api, dispatcher))
     jobs.add("idempotency-keys-retention", RETENTION_JOB_SECONDS, control_api.idempotency.purge)
+    jobs.add(
+        "callbacks-settle",
+        CALLBACK_SETTLE_SECONDS,
+        lambda: ivr.routing.callbacks.settle(_call_lookup(calls, repo)),
+    )
     ami_outages = AutomaticIncidents(SqlIncidentStore(sessions), clock.now, AMI_DOWN_CAUSE)
     jobs.add("sla-ami", SLA_SAMPLE_SECONDS, lambda: ami_outages.sample(ami.status.logged_in))
     for name, interval, job in (*seat_jobs, *recording_jobs, *ivr.jobs, *event_jobs):
@@ -572,6 +577,21 @@ def _backfill(
         clock.now,
         lookback=timedelta(seconds=settings.pbx_records.lookback_seconds),
     )
+
+
+CALLBACK_SETTLE_SECONDS = 5.0
+"""How often call-back attempts whose call has ended are settled (connected or not)."""
+
+
+def _call_lookup(
+    calls: CallTrackingService, repo: CallRepository
+) -> Callable[[str], Awaitable[CallRecord | None]]:
+    """A call as the tracker holds it, else as stored."""
+
+    async def lookup(call_id: str) -> CallRecord | None:
+        return calls.get(call_id) or await repo.get(call_id)
+
+    return lookup
 
 
 SEAT_TICK_SECONDS = 30.0

@@ -29,6 +29,10 @@ class EventType(StrEnum):
     AGENT_STATE_CHANGED = "agent.state_changed"
     WRAPUP_SUBMITTED = "wrapup.submitted"
     CALLBACK_REQUESTED = "callback.requested"
+    CALLBACK_DIALING = "callback.dialing"
+    CALLBACK_CONNECTED = "callback.connected"
+    CALLBACK_FAILED = "callback.failed"
+    CALLBACK_CANCELLED = "callback.cancelled"
 
 
 @dataclass(frozen=True, slots=True)
