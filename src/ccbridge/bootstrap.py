@@ -65,6 +65,7 @@ from ccbridge.db.repositories.ivr import (
     IvrPromptRepository,
 )
 from ccbridge.db.repositories.leases import LeaseRepository
+from ccbridge.db.repositories.outbound_dials import SqlOutboundLedger
 from ccbridge.db.repositories.pbx_cursors import SqlRecordCursors
 from ccbridge.db.repositories.recording_exports import ExportRepository, OffboardingRepository
 from ccbridge.db.repositories.recordings import RecordingRepository
@@ -660,6 +661,7 @@ def _call_control(
         audit=audit,
         now=clock.now,
         agents_context=settings.agents_context,
+        ledger=SqlOutboundLedger(sessions),
     )
     return CallControlApi(
         call_control=control,
