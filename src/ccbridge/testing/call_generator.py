@@ -119,6 +119,9 @@ class CallSimulator:
         self.outcomes: list[CallOutcome] = []
         self._answered: dict[str, tuple[float, str]] = {}
         """Caller uniqueid → (answer time, agent channel), for the call's CDR row."""
+        self._sticky: dict[str, tuple[str, str, float]] = {}
+        """Caller uniqueid → (agent, interface, answer time) of an owner who took the sticky
+        ring, for the ``h`` extension's ``CCBSTICKY`` line."""
         self._traffic: asyncio.Task[None] | None = None
         server.call_control.requeue = self.requeue
         server.call_control.ivr_return = self.ivr_return
@@ -391,6 +394,7 @@ class CallSimulator:
             "DialEnd", ch, [*af.channel_fields(leg, "Dest"), ("DialStatus", "ANSWER")]
         )
         self._answered[ch.uniqueid] = (self._now(), leg.name)
+        self._sticky[ch.uniqueid] = (inherited["CCB_STICKY_AGENT"], interface, self._now())
         outcome.answered, outcome.member = True, interface
         bridge = str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
         server.emit("BridgeCreate", af.bridge_fields(bridge, 0))
@@ -439,10 +443,25 @@ class CallSimulator:
             records.queue_event(self._now(), ch.uniqueid, queue, agent, event, *data)
 
     def _write_end(self, ch: Channel, outcome: CallOutcome) -> None:
-        """The ``h`` extension's ``CCBEND`` line and the caller leg's CDR row."""
+        """The ``h`` extension's ``CCBSTICKY`` (the owner took the sticky ring) and ``CCBEND``
+        lines, and the caller leg's CDR row."""
         records = self.server.records
         if records is None:
             return
+        sticky = self._sticky.pop(ch.uniqueid, None)
+        if sticky is not None:
+            agent, interface, answered_at = sticky
+            identity = self._identity(ch)
+            self._qlog(
+                ch,
+                outcome.queue or "",
+                "",
+                "CCBSTICKY",
+                *identity,
+                agent,
+                interface,
+                str(int(answered_at)),
+            )
         self._qlog(ch, outcome.queue or "", "", "CCBEND", *self._identity(ch), "16")
         answered = self._answered.pop(ch.uniqueid, None)
         known_name = "" if ch.caller_name == UNKNOWN else ch.caller_name

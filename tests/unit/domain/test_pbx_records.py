@@ -247,3 +247,35 @@ def test_a_transfer_in_the_gap_adds_the_later_segments_without_doubling_the_firs
     assert [(t.kind, t.target) for t in rec.transfers] == [("blind", "t1-support")]
     assert rec.state is CallState.ENDED
     assert tracker.reconstruct(reconstruct_events(call, {}), at(200)) == []
+
+
+STICKY = lines(
+    "0|1796271200.1|t1-sales|NONE|CCBCALL|1796271200.1|t1|4008001234|13800138000|1796271200",
+    "40|1796271200.1|t1-sales|NONE|CCBSTICKY|1796271200.1|t1|4008001234|13800138000|"
+    f"1796271200|1101|PJSIP/1101|{T0 + 5}",
+    "40|1796271200.1|t1-sales|NONE|CCBEND|1796271200.1|t1|4008001234|13800138000|1796271200|16",
+)
+
+
+def test_the_owners_answer_on_the_sticky_ring_is_rebuilt_from_its_own_line() -> None:
+    (call,) = assemble_calls(parsed(STICKY))
+    assert (call.queue, call.agent_member, call.answered_at, call.outcome) == (
+        "t1-sales",
+        "1101",
+        at(5),
+        "answered",
+    )
+    tracker = CallTracker()
+    rec = tracker.reconstruct(reconstruct_events(call), at(100))[0]
+    assert (rec.state, rec.agent_no, rec.skill_group, rec.answered_at) == (
+        CallState.ENDED,
+        "1101",
+        "t1-sales",
+        at(5),
+    )
+    assert [(s.agent_no, s.agent_interface, s.via, s.ended_at) for s in rec.segments] == [
+        ("1101", "PJSIP/1101", "sticky", at(40))
+    ]
+    # A line without agent or interface credits nobody.
+    broken = [STICKY[0], STICKY[1].replace("|1101|PJSIP/1101|", "|||"), STICKY[2]]
+    assert assemble_calls(parsed(broken))[0].answered_at is None

@@ -22,12 +22,15 @@ from ccbridge.domain.calls.events import (
     ChannelCreated,
     ChannelHungUp,
     ChannelVariableSet,
+    StickyAgentAnswered,
     TelephonyEvent,
 )
 from ccbridge.domain.calls.tracker import DID_VAR, TENANT_VAR
 
 CALL_LINE = "CCBCALL"
 END_LINE = "CCBEND"
+STICKY_LINE = "CCBSTICKY"
+"""The owner agent answered the sticky ring: ``…|start|agent|interface|answer epoch``."""
 HANGUP_CAUSE = "Normal Clearing"
 """``Cause-txt`` of the hang-up the live stream reports for a call that ends normally."""
 _NONE = "NONE"
@@ -104,7 +107,7 @@ class PbxCall:
 
 
 def _identity(entry: QueueLogEntry) -> tuple[str, str | None, str | None, str | None, datetime]:
-    """``linkedid|tenant|did|caller|start`` of a ``CCBCALL``/``CCBEND`` line."""
+    """``linkedid|tenant|did|caller|start`` of a ``CCBCALL``/``CCBEND``/``CCBSTICKY`` line."""
     data = (*entry.data, "", "", "", "", "")
     start = entry.at
     try:
@@ -115,14 +118,27 @@ def _identity(entry: QueueLogEntry) -> tuple[str, str | None, str | None, str | 
     return data[0] or entry.callid, data[1] or None, data[2] or None, data[3] or None, start
 
 
-_STEP_LINES = frozenset({"ENTERQUEUE", _BLIND_LINE, *_ANSWER_LINES, *_ABANDON_LINES})
+_STEP_LINES = frozenset({"ENTERQUEUE", _BLIND_LINE, STICKY_LINE, *_ANSWER_LINES, *_ABANDON_LINES})
+
+
+def _sticky(entry: QueueLogEntry) -> tuple[str, str, datetime] | None:
+    """Agent, interface and answer time of a ``CCBSTICKY`` line (``None`` when malformed)."""
+    data = (*entry.data, "", "", "", "", "", "", "", "")
+    agent, interface, epoch = data[5], data[6], data[7]
+    if not agent or not interface:
+        return None
+    try:
+        at = datetime.fromtimestamp(float(epoch), UTC) if epoch else entry.at
+    except (ValueError, OverflowError, OSError):
+        at = entry.at
+    return agent, interface, min(at, entry.at)
 
 
 def _fold(call: PbxCall | None, entry: QueueLogEntry) -> PbxCall:
     """Add one line to a call (the first of each kind counts: the skill group is frozen)."""
     if call is None:
         call = PbxCall(entry.callid, entry.callid, None, None, None, entry.at)
-    if entry.event in (CALL_LINE, END_LINE):
+    if entry.event in (CALL_LINE, END_LINE, STICKY_LINE):
         linkedid, tenant, did, caller, start = _identity(entry)
         call = replace(
             call,
@@ -134,6 +150,14 @@ def _fold(call: PbxCall | None, entry: QueueLogEntry) -> PbxCall:
         )
         if entry.event == END_LINE:  # the hang-up itself: later than any queue exit line
             call = replace(call, ended_at=entry.at)
+        sticky = _sticky(entry) if entry.event == STICKY_LINE else None
+        if sticky is not None and call.answered_at is None:
+            call = replace(
+                call,
+                queue=call.queue or entry.queue,
+                agent_member=sticky[0],
+                answered_at=sticky[2],
+            )
     elif entry.event == "ENTERQUEUE" and call.queued_at is None:
         caller = entry.data[1] if len(entry.data) > 1 and entry.data[1] else None
         call = replace(call, queue=entry.queue, queued_at=entry.at, caller=call.caller or caller)
@@ -203,11 +227,15 @@ def _segment_events(call: PbxCall, members: Mapping[str, str]) -> list[Telephony
 
     An attended transfer's target is not in the queue log (its line names a bridge), so only
     the live stream attributes it; a blind transfer names the extension, and the next queue
-    answer (a re-queue to a skill group) opens the next segment.
+    answer (a re-queue to a skill group) opens the next segment. The owner agent's answer on
+    the sticky ring is ccbridge's own ``CCBSTICKY`` line.
     """
     origin = call.linkedid
     out: list[TelephonyEvent] = []
     for entry in call.steps:
+        if entry.event == STICKY_LINE and (sticky := _sticky(entry)) is not None:
+            agent, interface, at = sticky
+            out.append(StickyAgentAnswered(at, origin, origin, "", agent, interface, entry.queue))
         if entry.queue is None:
             continue
         if entry.event == "ENTERQUEUE":
