@@ -255,9 +255,16 @@ def normalize(
     return out
 
 
+def sticky_answer(msg: AmiMessage, now: Now) -> StickyAgentAnswered | None:
+    """The owner agent's leg of a sticky route going up, if *msg* is that (the recording
+    feed starts the call's recording on it: no ``AgentConnect`` comes)."""
+    base = _base(msg, now)
+    return None if base is None else _sticky_leg_answered(msg, base)
+
+
 def _sticky_leg_answered(
     msg: AmiMessage, base: tuple[datetime, str, str, str]
-) -> TelephonyEvent | None:
+) -> StickyAgentAnswered | None:
     """The owner agent's leg of a sticky route is up (``Newstate``, or a resync's
     ``CoreShowChannel``): the leg is the interface the dialplan dialled and carries the
     inherited ``CCB_STICKY_*`` variables. A queue member's leg inherits them too, but is
