@@ -844,6 +844,16 @@ def secret_box(settings: Settings) -> SecretBox:
     )
 
 
+def live_answered_calls(calls: CallTrackingService) -> list[tuple[CallRecord, str]]:
+    """Each open call with its first channel still up (the caller's), for late recording."""
+    out = []
+    for record in calls.open_calls():
+        channels = calls.live_channels(record.call_id)
+        if record.answered_at is not None and channels:
+            out.append((record, channels[0]))
+    return out
+
+
 def report_signer(settings: Settings) -> Ed25519ReportSigner:
     """The Ed25519 key purge reports are signed with (clients verify with its public key)."""
     return Ed25519ReportSigner(settings.recordings.report_signing_key.get_secret_value())
@@ -883,6 +893,7 @@ def _recordings(
         on_error=availability.report if availability else None,
         wait_ready=availability.wait_up if availability else None,
         metrics=metrics.held if metrics else None,
+        after_resync=lambda: service.record_calls_answered_in_gap(live_answered_calls(calls)),
     )
     feed.attach()
     egress = egress_policy(app_settings, SqlEventSettings(sessions))

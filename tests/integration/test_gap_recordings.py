@@ -3,8 +3,8 @@
 Nobody saw its ``AgentConnect``, so ccbridge never indexed a recording. The backfill that
 rebuilds the call from the queue log finds the PBX's file at the call's generated name and
 indexes it (``recording.ready``); when there is no file although the tenant's policy records
-the call, it flags the loss (a ``missing`` row and ``recording.missing``). Rerunning the
-backfill adds nothing.
+the call, it flags the loss (a ``missing`` row and ``recording.missing``); a call still up is
+left to the resync, which starts its recording. Rerunning the backfill adds nothing.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ from tests.support.event_rig import build_world
 
 T0 = int(datetime.now(UTC).timestamp()) - 600
 WITH_FILE, WITHOUT_FILE, NOT_RECORDED = f"{T0}.1", f"{T0}.5", f"{T0}.9"
+STILL_UP = f"{T0}.12"
 
 
 def _call(callid: str, tenant: str, queue: str, agent: str, offset: int) -> list[str]:
@@ -93,6 +94,7 @@ async def test_the_backfill_indexes_a_gap_calls_file_or_flags_it_missing(
                 *_call(WITH_FILE, "t1", "t1-sales", "1001 张伟", 0),
                 *_call(WITHOUT_FILE, "t1", "t1-sales", "1002 李娜", 5),
                 *_call(NOT_RECORDED, "t2", "t2-service", "2001 Agent", 9),
+                *_call(STILL_UP, "t1", "t1-sales", "1003 王磊", 12)[:3],  # answered, still up
             ]
         )
         + "\n",
@@ -111,7 +113,7 @@ async def test_the_backfill_indexes_a_gap_calls_file_or_flags_it_missing(
     )
     backfill.use_recordings(recordings)
 
-    assert (await backfill.run()).calls == 3
+    assert (await backfill.run()).calls == 4
     found = await store.of_call(WITH_FILE, "t1")
     assert [(r.status, r.path, r.agent_no, r.skill_group) for r in found] == [
         (RecordingStatus.OK, recording_path("t1", WITH_FILE, answered), "1001", "t1-sales")
@@ -123,6 +125,7 @@ async def test_the_backfill_indexes_a_gap_calls_file_or_flags_it_missing(
         (RecordingStatus.MISSING, "1002", "13800138000")
     ]
     assert await store.of_call(NOT_RECORDED, "t2") == []  # the policy does not record t2
+    assert await store.of_call(STILL_UP, "t1") == []  # not flagged: the resync records it
 
     t1_events = await world.journal.list_after(
         "t1", 0, 500, types=["recording.ready", "recording.missing"]

@@ -61,9 +61,13 @@ class AmiRecordingFeed:
         on_error: ErrorReport | None = None,
         wait_ready: Callable[[], Awaitable[None]] | None = None,
         metrics: HeldBacklogMetrics | None = None,
+        after_resync: Callable[[], Awaitable[object]] | None = None,
     ) -> None:
-        """Hold at most *maxsize* answers; *on_error* says which failures are outages (held)."""
+        """Hold at most *maxsize* answers; *on_error* says which failures are outages (held);
+        *after_resync* runs after every login, once the call feed has resynced (calls
+        answered while AMI was away get their recording then)."""
         self._client = client
+        self._after_resync = after_resync
         self._on_answer = on_answer
         self._on_gone = on_gone
         self._waiting: Counter[str] = Counter()
@@ -94,6 +98,16 @@ class AmiRecordingFeed:
         self._client.subscribe("Newstate", self._sticky)
         self._client.subscribe("Hangup", self._gone)
         self._client.subscribe("MixMonitorStop", self._gone)
+        if self._after_resync is not None:
+            self._client.add_login_hook(self._resynced)
+
+    async def _resynced(self, _client: AmiClient) -> None:
+        """Login hook (after the call feed's): a failure is logged, never a reconnect."""
+        assert self._after_resync is not None
+        try:
+            await self._after_resync()
+        except Exception as exc:
+            log.warning("recordings_after_resync_failed", error=repr(exc))
 
     def _connect(self, msg: AmiMessage) -> None:
         self._answered(msg.get("Linkedid") or msg.get("Uniqueid"), msg.get("Channel"))

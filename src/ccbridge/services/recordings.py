@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime
 
@@ -326,6 +326,8 @@ class RecordingService:
                 await self._store.add(replace(row, path=path), now)
                 log.info("recording_found_after_gap", call_id=call.call_id, path=path)
                 return await self.finalise(row.id)
+        if not call.state.is_final:
+            return None  # still up: the resync starts its recording (record_calls_answered_in_gap)
         if not (await self._store.policy(tenant)).records(call.skill_group):
             return None
         row = replace(row, status=RecordingStatus.MISSING, ended_at=call.ended_at or now)
@@ -339,6 +341,34 @@ class RecordingService:
         await self._store.save(row, now, [flag])
         log.warning("recording_missing_after_gap", call_id=call.call_id, tenant=tenant)
         return row
+
+    async def record_calls_answered_in_gap(self, live: Iterable[tuple[CallRecord, str]]) -> int:
+        """After a resync: record the live calls answered while AMI was away (no
+        ``AgentConnect`` reached ccbridge), from now on, on their caller's *channel*, when the
+        policy records them and nothing records them yet. Returns how many were started."""
+        started = 0
+        for call, channel in live:
+            tenant = call.tenant
+            if (
+                tenant is None
+                or call.answered_at is None
+                or call.learned_at is None
+                or call.state.is_final
+                or channel in self._active
+                or await self._store.of_call(call.call_id, tenant)
+            ):
+                continue
+            self._answered[call.call_id] = channel
+            if not (await self._store.policy(tenant)).records(call.skill_group):
+                continue
+            try:
+                await self.start(SYSTEM, tenant, call.call_id, channel)
+            except Exception as exc:  # one call's failure must not stop the others
+                log.warning("recording_late_start_failed", call_id=call.call_id, error=repr(exc))
+                continue
+            log.info("recording_started_after_gap", call_id=call.call_id)
+            started += 1
+        return started
 
     # --- index ---------------------------------------------------------------------------
 
