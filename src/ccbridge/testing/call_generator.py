@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import random
 import uuid
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -119,11 +120,15 @@ class CallSimulator:
         self.outcomes: list[CallOutcome] = []
         self._answered: dict[str, tuple[float, str]] = {}
         """Caller uniqueid → (answer time, agent channel), for the call's CDR row."""
+        self._talking: dict[str, tuple[str, str, int, float, int]] = {}
+        """Caller uniqueid → (queue, member, hold, talk start, position) of the queue
+        conversation it is in now (a blind transfer ends it)."""
         self._sticky: dict[str, tuple[str, str, float]] = {}
         """Caller uniqueid → (agent, interface, answer time) of an owner who took the sticky
         ring, for the ``h`` extension's ``CCBSTICKY`` line."""
         self._traffic: asyncio.Task[None] | None = None
         server.call_control.requeue = self.requeue
+        server.call_control.on_blind_transfer = self._blind_transferred
         server.call_control.ivr_return = self.ivr_return
         self.ivr_returns: list[AgiResult | None] = []
         """What each hand-back to the IVR (``ivr-return``) ran, in order."""
@@ -253,15 +258,18 @@ class CallSimulator:
     def _alive(self, ch: Channel) -> bool:
         return self.model.find_channel(ch.name) is ch
 
-    async def _hold(self, ch: Channel, seconds: float) -> None:
-        """Sleep PBX seconds, raising _CallerGone if the caller is hung up meanwhile."""
+    async def _hold(
+        self, ch: Channel, seconds: float, until: Callable[[], bool] | None = None
+    ) -> None:
+        """Sleep PBX seconds (or *until* it says stop), raising _CallerGone if the caller is
+        hung up meanwhile."""
         loop = asyncio.get_running_loop()
         end = loop.time() + max(0.0, seconds * self.config.time_scale)
         while True:
             if not self._alive(ch):
                 raise _CallerGone
             left = end - loop.time()
-            if left <= 0:
+            if left <= 0 or (until is not None and until()):
                 return
             await asyncio.sleep(min(left, max(self.config.poll_interval, 0.001)))
 
@@ -760,6 +768,36 @@ class CallSimulator:
         two.application, two.app_data, two.priority = "Wait", "", 3
         return one, two, ring_s
 
+    def _member_free(self, queue: Queue, member: QueueMember) -> None:
+        """The member's call is over: counted, free, its status told."""
+        now = int(self._now())
+        for q, m in self.model.members_of(member.interface):
+            if q is queue:
+                m.calls_taken += 1
+            m.last_call = now
+            m.status, m.in_call = 1, False
+            self.server.member_status(q, m)
+
+    def _blind_transferred(self, peer: Channel, context: str, exten: str) -> None:
+        """The agent blind-transferred a queue call: app_queue's ``BLINDTRANSFER`` line
+        (``exten|context|holdtime|calltime|position``) ends the member's part."""
+        talking = self._talking.pop(peer.uniqueid, None)
+        if talking is None:
+            return
+        queue, member_name, hold, talk_started, position = talking
+        calltime = str(int(self._now() - talk_started))
+        self._qlog(
+            peer,
+            queue,
+            member_name,
+            "BLINDTRANSFER",
+            exten,
+            context,
+            str(hold),
+            calltime,
+            str(position),
+        )
+
     def _drop_legs(
         self, ch: Channel, member: QueueMember, one: Channel, two: Channel, status: str
     ) -> None:
@@ -832,11 +870,22 @@ class CallSimulator:
         if agent_hangs_up is None:
             agent_hangs_up = self.rng.random() < cfg.agent_hangup_probability
         talk_started = self._now()
+        talking = (queue.name, member.member_name, hold, talk_started, entry.original_position)
+        self._talking[ch.uniqueid] = talking
         caller_gone = False
         try:
-            await self._hold(ch, talk)
+            await self._hold(ch, talk, until=lambda: self._talking.get(ch.uniqueid) is not talking)
         except _CallerGone:
             caller_gone = True
+        if self._talking.get(ch.uniqueid) is not talking:
+            # Blind-transferred (app_queue logged BLINDTRANSFER, not COMPLETE*): the agent's
+            # legs are gone and the member is free; the caller lives on elsewhere, and this
+            # call ends (the h extension's line) when the caller hangs up.
+            self._member_free(queue, member)
+            with contextlib.suppress(_CallerGone):
+                await self._hold(ch, math.inf)
+            return
+        del self._talking[ch.uniqueid]
         if not self._alive(one):
             agent_hangs_up = True
         talked = int(self._now() - talk_started)
@@ -877,13 +926,7 @@ class CallSimulator:
             server.hangup_channel(two, 16, request=False)
             server.emit("BridgeDestroy", af.bridge_fields(bridge, 0))
         queue.record_completed(hold, talked)
-        now = int(self._now())
-        for q, m in self.model.members_of(member.interface):
-            if q is queue:
-                m.calls_taken += 1
-            m.last_call = now
-            m.status, m.in_call = 1, False
-            server.member_status(q, m)
+        self._member_free(queue, member)
         ch.bridge_id = ""
         if reason == "agent":
             self._end_caller(ch, request=True)
