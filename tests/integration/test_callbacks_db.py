@@ -155,6 +155,23 @@ async def test_a_refused_dial_gives_the_claim_back_and_racing_agents_dial_once(
     gone = await service.cancel(SUPERVISOR, "t1", req.id)
     assert (gone.status, gone.reason) == (CallbackStatus.CANCELLED, "token:sup")
 
+    # Cancelled while the phones ring: the call is placed, the request stays cancelled.
+    late = await service.request(
+        "t1",
+        caller="13700137000",
+        did="4008001234",
+        skill_group="sales",
+        call_id="17963.4",
+        waited_seconds=60,
+    )
+
+    async def cancelled_meanwhile(who: Principal, tenant: str, agent_no: str, number: str) -> str:
+        await service.cancel(SUPERVISOR, "t1", late.id)
+        return "ccb-late"
+
+    got = await service.dial(AGENT, "t1", late.id, "1101", cancelled_meanwhile)
+    assert (got.status, got.attempts) == (CallbackStatus.CANCELLED, 1)
+
 
 async def test_requests_stored_before_the_lifecycle_read_as_requested(engine: AsyncEngine) -> None:
     await build_world(engine)

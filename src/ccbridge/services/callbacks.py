@@ -3,7 +3,7 @@ each is stored for the tenant's agents and journalled (``callback.requested``) f
 
 Then it is worked (``domain.callbacks``): an agent dials the caller back (click-to-call, one
 attempt, ``callback.dialing``); the attempt's call decides ``connected`` or, unanswered, the
-next attempt or ``failed``; a supervisor or the CRM can cancel it. Each change is stored with
+next attempt or ``failed``; a supervisor or tenant admin can cancel it. Each change is stored with
 a compare-and-set on the status (two agents never dial the same request) and journalled.
 """
 
@@ -156,8 +156,10 @@ class CallbackService:
                 log.warning("callback_claim_not_returned", request_id=request_id)
             raise
         dialing = replace(claimed, attempt_call_id=call_id)
-        if not await self._repo.transition(claimed, dialing):  # pragma: no cover (claimed)
-            raise CallbackConflictError(f"call-back request {request_id} changed meanwhile")
+        if not await self._repo.transition(claimed, dialing):
+            # Cancelled while the phones rang: the call is placed, the request stays cancelled.
+            log.warning("callback_changed_while_dialling", request_id=request_id, call_id=call_id)
+            return await self.get(tenant_id, request_id)
         await self._tell(dialing)
         log.info("callback_dialing", request_id=request_id, call_id=call_id, agent=agent_no)
         return dialing
