@@ -16,6 +16,7 @@ from ccbridge.db import (
     event_tables,  # noqa: F401  (event journal, call params, webhooks)
     idempotency_tables,  # noqa: F401  (Idempotency-Key answers of telephony POSTs)
     ivr_tables,  # noqa: F401  (IVR flows, revisions, prompts, call logs)
+    outbound_tables,  # noqa: F401  (agent-dialled calls of the last hour: outbound caps)
     recording_tables,  # noqa: F401  (recordings, FTP accounts, exports)
     routing_tables,  # noqa: F401  (inbound numbers, routing policies, call-back requests)
     seat_tables,  # noqa: F401  (agents, skill groups, leases, seat sessions)

@@ -65,6 +65,7 @@ from ccbridge.db.repositories.ivr import (
     IvrPromptRepository,
 )
 from ccbridge.db.repositories.leases import LeaseRepository
+from ccbridge.db.repositories.outbound_dials import SqlOutboundLedger
 from ccbridge.db.repositories.pbx_cursors import SqlRecordCursors
 from ccbridge.db.repositories.recording_exports import ExportRepository, OffboardingRepository
 from ccbridge.db.repositories.recordings import RecordingRepository
@@ -405,10 +406,13 @@ def build_service(
     metrics.ami.watch(lambda: ami.status)
     metrics.floor.watch_calls(calls.open_calls, clock.now)
     metrics.events.watch_journal(lambda: writer.pending)
-    AmiCallFeed(ami, calls, clock.now, _backfill(settings, sessions, repo, calls, clock)).attach()
+    backfill = _backfill(settings, sessions, repo, calls, clock)
+    AmiCallFeed(ami, calls, clock.now, backfill).attach()
     recording_api, recordings, recording_jobs = _recordings(
         settings, sessions, ami, calls, repo, clock, journal, availability, metrics
     )
+    if backfill is not None:
+        backfill.use_recordings(recording_api.recordings)
     seat_api, seat_feed, seat_jobs, reconciler, retirement, pbx_config = _seats(
         settings,
         sessions,
@@ -469,6 +473,11 @@ def build_service(
         metrics.events.watch_webhooks(lambda: webhooks.sent, lambda: webhooks.failed)
     jobs.add("metrics-sample", METRICS_SAMPLE_SECONDS, _sampler(metrics, seat_api, dispatcher))
     jobs.add("idempotency-keys-retention", RETENTION_JOB_SECONDS, control_api.idempotency.purge)
+    jobs.add(
+        "callbacks-settle",
+        CALLBACK_SETTLE_SECONDS,
+        lambda: ivr.routing.callbacks.settle(_call_lookup(calls, repo)),
+    )
     ami_outages = AutomaticIncidents(SqlIncidentStore(sessions), clock.now, AMI_DOWN_CAUSE)
     jobs.add("sla-ami", SLA_SAMPLE_SECONDS, lambda: ami_outages.sample(ami.status.logged_in))
     for name, interval, job in (*seat_jobs, *recording_jobs, *ivr.jobs, *event_jobs):
@@ -571,6 +580,21 @@ def _backfill(
     )
 
 
+CALLBACK_SETTLE_SECONDS = 5.0
+"""How often call-back attempts whose call has ended are settled (connected or not)."""
+
+
+def _call_lookup(
+    calls: CallTrackingService, repo: CallRepository
+) -> Callable[[str], Awaitable[CallRecord | None]]:
+    """A call as the tracker holds it, else as stored."""
+
+    async def lookup(call_id: str) -> CallRecord | None:
+        return calls.get(call_id) or await repo.get(call_id)
+
+    return lookup
+
+
 SEAT_TICK_SECONDS = 30.0
 RETENTION_JOB_SECONDS = 3600.0
 
@@ -637,6 +661,7 @@ def _call_control(
         audit=audit,
         now=clock.now,
         agents_context=settings.agents_context,
+        ledger=SqlOutboundLedger(sessions),
     )
     return CallControlApi(
         call_control=control,
@@ -819,6 +844,16 @@ def secret_box(settings: Settings) -> SecretBox:
     )
 
 
+def live_answered_calls(calls: CallTrackingService) -> list[tuple[CallRecord, str]]:
+    """Each open call with its first channel still up (the caller's), for late recording."""
+    out = []
+    for record in calls.open_calls():
+        channels = calls.live_channels(record.call_id)
+        if record.answered_at is not None and channels:
+            out.append((record, channels[0]))
+    return out
+
+
 def report_signer(settings: Settings) -> Ed25519ReportSigner:
     """The Ed25519 key purge reports are signed with (clients verify with its public key)."""
     return Ed25519ReportSigner(settings.recordings.report_signing_key.get_secret_value())
@@ -858,6 +893,7 @@ def _recordings(
         on_error=availability.report if availability else None,
         wait_ready=availability.wait_up if availability else None,
         metrics=metrics.held if metrics else None,
+        after_resync=lambda: service.record_calls_answered_in_gap(live_answered_calls(calls)),
     )
     feed.attach()
     egress = egress_policy(app_settings, SqlEventSettings(sessions))

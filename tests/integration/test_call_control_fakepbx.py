@@ -34,6 +34,7 @@ from ccbridge.db.repositories.calendar import CalendarRepository
 from ccbridge.db.repositories.dial_policies import DialPolicyRepository
 from ccbridge.db.repositories.idempotency import IdempotencyRepository
 from ccbridge.db.repositories.leases import LeaseRepository
+from ccbridge.db.repositories.outbound_dials import SqlOutboundLedger
 from ccbridge.db.repositories.seat_sessions import SeatSessionRepository
 from ccbridge.db.repositories.skill_groups import SkillGroupRepository
 from ccbridge.domain.access import Role
@@ -154,6 +155,35 @@ def four(agent: str | None, group: str | None, caller: str, callee: str) -> dict
 INBOUND_FOUR = four("1000", "t1-sales", CALLER, DID)
 
 
+def control_service(
+    sessions: Any,
+    calls: CallTrackingService,
+    ami: AmiClient,
+    audit: AuditRecorder,
+    calendar: CalendarService,
+) -> CallControlService:
+    """Call control wired as ``ccbridge serve`` wires it (a second one is a restarted process)."""
+    groups = SkillGroupRepository(sessions)
+    return CallControlService(
+        calls=calls,
+        sessions=SeatSessionRepository(sessions),
+        agents=AgentRepository(sessions),
+        groups=groups,
+        facts=TenantFactsReader(
+            lambda: SqlAccessUnitOfWork(sessions),
+            groups,
+            LeaseRepository(sessions),
+            DialPolicyRepository(sessions),
+            calendar,
+        ),
+        pbx=AmiCallControl(ami, AGENTS_CONTEXT),
+        audit=audit,
+        now=lambda: datetime.now(UTC),
+        agents_context=AGENTS_CONTEXT,
+        ledger=SqlOutboundLedger(sessions),
+    )
+
+
 @pytest.fixture
 async def rig(engine: AsyncEngine) -> AsyncIterator[Rig]:
     sessions = create_session_factory(engine)
@@ -176,24 +206,7 @@ async def rig(engine: AsyncEngine) -> AsyncIterator[Rig]:
     sink = ListSink()
     calls = CallTrackingService(sink)
     AmiCallFeed(ami, calls, lambda: datetime.now(UTC)).attach()
-    groups = SkillGroupRepository(sessions)
-    control = CallControlService(
-        calls=calls,
-        sessions=SeatSessionRepository(sessions),
-        agents=AgentRepository(sessions),
-        groups=groups,
-        facts=TenantFactsReader(
-            lambda: SqlAccessUnitOfWork(sessions),
-            groups,
-            LeaseRepository(sessions),
-            DialPolicyRepository(sessions),
-            calendar,
-        ),
-        pbx=AmiCallControl(ami, AGENTS_CONTEXT),
-        audit=audit,
-        now=lambda: datetime.now(UTC),
-        agents_context=AGENTS_CONTEXT,
-    )
+    control = control_service(sessions, calls, ami, audit, calendar)
     idempotency = IdempotencyService(IdempotencyRepository(sessions), clock.now)
     app = create_app(
         call_store=CallRepository(sessions),

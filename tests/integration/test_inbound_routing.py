@@ -379,7 +379,7 @@ async def test_a_callback_request_is_stored_listed_and_journalled(
     assert (request["call_id"], request["waited_seconds"], request["status"]) == (
         "1795433102.7",
         240,
-        "open",
+        "requested",
     )
     assert (await world.client.get(f"{T2}/callback-requests", headers=world.t2)).json() == []
     assert (await world.client.get(f"{T1}/callback-requests", headers=world.t2)).status_code == 404

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 
 import structlog
 
 from ccbridge.asterisk.ami.actions import mix_monitor, mix_monitor_mute, stop_mix_monitor
 from ccbridge.asterisk.ami.client import AmiClient
 from ccbridge.asterisk.ami.codec import AmiMessage
+from ccbridge.asterisk.ami.normalize import sticky_answer
 from ccbridge.observability.metrics import HeldBacklogMetrics
 from ccbridge.resilience.held import ErrorReport, HeldQueue
 
@@ -42,7 +44,8 @@ class AmiRecorderControl:
 
 
 class AmiRecordingFeed:
-    """AgentConnect starts a recording; Hangup or MixMonitorStop of the channel finalises it.
+    """AgentConnect (or the owner's sticky answer) starts a recording; Hangup or
+    MixMonitorStop of the channel finalises it.
 
     The AMI consumer only enqueues; :meth:`run` applies the answers one by one. While the
     database is away the answers are held in order and applied when it returns.
@@ -58,9 +61,13 @@ class AmiRecordingFeed:
         on_error: ErrorReport | None = None,
         wait_ready: Callable[[], Awaitable[None]] | None = None,
         metrics: HeldBacklogMetrics | None = None,
+        after_resync: Callable[[], Awaitable[object]] | None = None,
     ) -> None:
-        """Hold at most *maxsize* answers; *on_error* says which failures are outages (held)."""
+        """Hold at most *maxsize* answers; *on_error* says which failures are outages (held);
+        *after_resync* runs after every login, once the call feed has resynced (calls
+        answered while AMI was away get their recording then)."""
         self._client = client
+        self._after_resync = after_resync
         self._on_answer = on_answer
         self._on_gone = on_gone
         self._waiting: Counter[str] = Counter()
@@ -85,14 +92,33 @@ class AmiRecordingFeed:
         return self.held.dropped
 
     def attach(self) -> None:
-        """Subscribe to the three events."""
+        """Subscribe to the answers (``AgentConnect``; the owner agent's leg of a sticky
+        route going up, which no ``AgentConnect`` reports) and the ends."""
         self._client.subscribe("AgentConnect", self._connect)
+        self._client.subscribe("Newstate", self._sticky)
         self._client.subscribe("Hangup", self._gone)
         self._client.subscribe("MixMonitorStop", self._gone)
+        if self._after_resync is not None:
+            self._client.add_login_hook(self._resynced)
+
+    async def _resynced(self, _client: AmiClient) -> None:
+        """Login hook (after the call feed's): a failure is logged, never a reconnect."""
+        assert self._after_resync is not None
+        try:
+            await self._after_resync()
+        except Exception as exc:
+            log.warning("recordings_after_resync_failed", error=repr(exc))
 
     def _connect(self, msg: AmiMessage) -> None:
-        call_id = msg.get("Linkedid") or msg.get("Uniqueid")
-        channel = msg.get("Channel")
+        self._answered(msg.get("Linkedid") or msg.get("Uniqueid"), msg.get("Channel"))
+
+    def _sticky(self, msg: AmiMessage) -> None:
+        """The owner answered the sticky ring: record the call on the owner's leg."""
+        answer = sticky_answer(msg, lambda: datetime.now(UTC))
+        if answer is not None:
+            self._answered(answer.linkedid, answer.channel)
+
+    def _answered(self, call_id: str | None, channel: str | None) -> None:
         if not call_id or not channel:
             return
         if self.held.put((call_id, channel)):

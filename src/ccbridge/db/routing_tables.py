@@ -64,7 +64,13 @@ class CallbackRequestRow(Base):
     waited_seconds: Mapped[int] = mapped_column(Integer)
     status: Mapped[str] = mapped_column(String(16))
     requested_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    attempts: Mapped[int] = mapped_column(Integer, server_default="0")
+    agent_no: Mapped[str | None] = mapped_column(String(32))
+    attempt_call_id: Mapped[str | None] = mapped_column(String(64))
+    updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    reason: Mapped[str | None] = mapped_column(String(128))
 
     __table_args__ = (
         Index("ix_callback_requests_tenant_id_requested_at", "tenant_id", "requested_at", "id"),
+        Index("ix_callback_requests_status", "status"),
     )

@@ -57,6 +57,15 @@ class StoredCalls(Protocol):
         ...
 
 
+class GapRecordings(Protocol):
+    """Indexes the recording of a call answered in the gap: its file, or a flag that none
+    exists although the policy records the call (``RecordingService``)."""
+
+    async def register_gap_recording(self, call: CallRecord) -> object:
+        """Find and index *call*'s recording, or flag it missing; a second call is a no-op."""
+        ...
+
+
 @dataclass(frozen=True, slots=True)
 class BackfillResult:
     """What one backfill read and changed."""
@@ -88,6 +97,12 @@ class CallBackfill:
         self._lookback = lookback
         self.runs = 0
         self.changed_total = 0
+        self._recordings: GapRecordings | None = None
+
+    def use_recordings(self, recordings: GapRecordings) -> None:
+        """Index the recordings of calls the backfill learned were answered (wired late: the
+        recording service is built after the call feed)."""
+        self._recordings = recordings
 
     async def run(self, member_interfaces: Mapping[str, str] | None = None) -> BackfillResult:
         """Backfill from the cursor (less the lookback, so calls that began before it are
@@ -122,4 +137,20 @@ class CallBackfill:
         if unknown:
             self._calls.adopt((await self._stored.stored(unknown)).values())
         events = [e for call in pbx_calls for e in reconstruct_events(call, members)]
-        return self._calls.reconstruct(events, learned_at)
+        changed = self._calls.reconstruct(events, learned_at)
+        await self._register_recordings(pbx_calls)
+        return changed
+
+    async def _register_recordings(self, pbx_calls: list[PbxCall]) -> None:
+        """Every answered call learned late (now or by an earlier run) gets its recording
+        indexed or flagged; a failure is logged and retried by the next backfill."""
+        if self._recordings is None:
+            return
+        for pbx_call in pbx_calls:
+            record = self._calls.get(pbx_call.linkedid)
+            if record is None or record.learned_at is None or record.answered_at is None:
+                continue
+            try:
+                await self._recordings.register_gap_recording(record)
+            except Exception as exc:
+                log.warning("gap_recording_failed", call_id=record.call_id, error=repr(exc))

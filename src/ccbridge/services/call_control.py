@@ -8,10 +8,11 @@ recorded on the call record, from which the journal derives its events.
 
 from __future__ import annotations
 
+import asyncio
 import re
 import uuid
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import NoReturn
@@ -43,7 +44,13 @@ from ccbridge.errors import (
     NotFoundError,
 )
 from ccbridge.services.audit import AuditRecorder
-from ccbridge.services.call_control_ports import CallControlPbx, Dial, OriginateCall
+from ccbridge.services.call_control_ports import (
+    CallControlPbx,
+    Dial,
+    DialledCall,
+    OriginateCall,
+    OutboundLedger,
+)
 from ccbridge.services.calls import CallTrackingService
 from ccbridge.services.ivr_ports import TenantFactsSource
 from ccbridge.services.seat_ports import AgentRepo, SeatSession, SeatSessionRepo, SkillGroupRepo
@@ -112,39 +119,45 @@ class _OnCall:
     agent: str
 
 
-@dataclass(slots=True)
-class _Dialled:
-    tenant_id: str
-    agent_no: str
-    call_id: str
-    at: datetime
-
-
-class OutboundLedger:
-    """Agent-dialled calls of the last hour (this process is the one AMI owner, ADR 0001):
-    the rate and concurrency caps count here."""
+class MemoryOutboundLedger:
+    """Agent-dialled calls of the last hour in this process's memory (implements
+    ``OutboundLedger``): for tests and tools; a restart forgets them, another process never
+    sees them. ``ccbridge serve`` counts in the database (``SqlOutboundLedger``)."""
 
     def __init__(self) -> None:
-        self._recent: deque[_Dialled] = deque()
+        self._recent: deque[tuple[str, DialledCall]] = deque()
+        self._lock = asyncio.Lock()
 
-    def add(self, tenant_id: str, agent_no: str, call_id: str, at: datetime) -> None:
-        """Count one call."""
-        self._recent.append(_Dialled(tenant_id, agent_no, call_id, at))
+    async def admit(
+        self,
+        tenant_id: str,
+        agent_no: str,
+        call_id: str,
+        at: datetime,
+        decide: Callable[[Sequence[DialledCall]], Refused | None],
+    ) -> Refused | None:
+        """Decide on the tenant's last hour and count the call unless refused."""
+        async with self._lock:
+            while self._recent and self._recent[0][1].at <= at - RATE_WINDOW:
+                self._recent.popleft()
+            mine = [d for t, d in self._recent if t == tenant_id]
+            refused = decide(mine)
+            if refused is None:
+                self._recent.append((tenant_id, DialledCall(call_id, agent_no, at)))
+            return refused
 
-    def usage(
-        self, tenant_id: str, agent_no: str, at: datetime, is_live: Callable[[str, datetime], bool]
-    ) -> OutboundUsage:
-        """What the seat and the tenant dialled in the last hour, and how many are still up."""
-        while self._recent and self._recent[0].at <= at - RATE_WINDOW:
-            self._recent.popleft()
-        mine = [d for d in self._recent if d.tenant_id == tenant_id]
-        seat = [d for d in mine if d.agent_no == agent_no]
-        return OutboundUsage(
-            seat_last_hour=len(seat),
-            tenant_last_hour=len(mine),
-            seat_active=sum(1 for d in seat if is_live(d.call_id, d.at)),
-            tenant_active=sum(1 for d in mine if is_live(d.call_id, d.at)),
-        )
+
+def outbound_usage(
+    calls: Sequence[DialledCall], agent_no: str, is_live: Callable[[str, datetime], bool]
+) -> OutboundUsage:
+    """What the seat and the tenant dialled in the last hour, and how many are still up."""
+    seat = [d for d in calls if d.agent_no == agent_no]
+    return OutboundUsage(
+        seat_last_hour=len(seat),
+        tenant_last_hour=len(calls),
+        seat_active=sum(1 for d in seat if is_live(d.call_id, d.at)),
+        tenant_active=sum(1 for d in calls if is_live(d.call_id, d.at)),
+    )
 
 
 class CallControlService:
@@ -173,7 +186,7 @@ class CallControlService:
         self._audit = audit
         self._now = now
         self._agents_context = agents_context
-        self._ledger = ledger or OutboundLedger()
+        self._ledger: OutboundLedger = ledger or MemoryOutboundLedger()
 
     # ------------------------------------------------------------------ hold, mute, hang-up
 
@@ -338,15 +351,15 @@ class CallControlService:
                 ),
             )
         parsed = dialled_number(number, policy.region)
-        refusal = facts.outbound.seat_refusal() or self._outbound_refusal(
-            policy, parsed, seat, at, facts.timezone, facts.calendar.is_working_day
+        call_id = new_call_id()
+        refusal = facts.outbound.seat_refusal() or await self._admit_outbound(
+            policy, parsed, seat, at, facts.timezone, facts.calendar.is_working_day, call_id
         )
         if refusal is not None:
             await self._refuse(who, seat, ControlKind.OUTBOUND_CALL, refusal, number=number)
         if parsed is None or policy.caller_id is None:  # pragma: no cover (refused above)
             raise AssertionError("unreachable")
         group = await self._seat_group(seat)
-        call_id = new_call_id()
         record = CallRecord(
             call_id=call_id,
             started_at=at,
@@ -361,7 +374,6 @@ class CallControlService:
             offers=(CallOffer(seat.agent_no, seat.interface, group, at),),
         )
         self._calls.start_call(record)
-        self._ledger.add(tenant_id, seat.agent_no, call_id, at)
         await self._pbx.originate(
             OriginateCall(
                 endpoint=seat.interface,
@@ -515,20 +527,26 @@ class CallControlService:
         facts = await self._facts.facts(on.seat.tenant_id, at)
         policy = facts.outbound.policy
         parsed = dialled_number(target.value, policy.region)
-        refusal = self._outbound_refusal(
-            policy, parsed, on.seat, at, facts.timezone, facts.calendar.is_working_day
-        )
-        if (
-            refusal is None
-            and kind is ControlKind.BLIND_TRANSFER
-            and on.call.direction != "internal"
-        ):
-            refusal = _transit()
+        refusal = None
+        if kind is ControlKind.BLIND_TRANSFER and on.call.direction != "internal":
+            refusal = self._outbound_refusal(
+                policy, parsed, on.seat, at, facts.timezone, facts.calendar.is_working_day
+            )
+            refusal = refusal or _transit()  # the number is fine, the transfer is transit
+        else:
+            refusal = await self._admit_outbound(
+                policy,
+                parsed,
+                on.seat,
+                at,
+                facts.timezone,
+                facts.calendar.is_working_day,
+                on.call.call_id,
+            )
         if refusal is not None:
             await self._refuse(who, on.seat, kind, refusal, number=target.value)
         if parsed is None:  # pragma: no cover (refused above)
             raise AssertionError("unreachable")
-        self._ledger.add(on.seat.tenant_id, on.seat.agent_no, on.call.call_id, at)
         return Dial("outbound", parsed.national), _with(
             base, parsed.national, to_number=parsed.e164
         )
@@ -541,12 +559,34 @@ class CallControlService:
         at: datetime,
         timezone: str,
         is_working_day: Callable[..., bool],
+        recent: Sequence[DialledCall] = (),
     ) -> Refused | None:
+        """The dial policy's verdict on *parsed* now, given the tenant's *recent* calls."""
         local = at.astimezone(tenant_zone(timezone))
-        usage = self._ledger.usage(seat.tenant_id, seat.agent_no, at, self._is_live)
+        usage = outbound_usage(recent, seat.agent_no, self._is_live)
         return policy.outbound_refusal(
             parsed, usage, local=local.time(), working_day=is_working_day(local.date())
         )
+
+    async def _admit_outbound(
+        self,
+        policy: DialPolicy,
+        parsed: DialledNumber | None,
+        seat: SeatSession,
+        at: datetime,
+        timezone: str,
+        is_working_day: Callable[..., bool],
+        call_id: str,
+    ) -> Refused | None:
+        """Check the dial policy against the ledger and count the call, as one step: two
+        dials at once (in any process) can never both take the last place under a cap."""
+
+        def decide(recent: Sequence[DialledCall]) -> Refused | None:
+            return self._outbound_refusal(
+                policy, parsed, seat, at, timezone, is_working_day, recent
+            )
+
+        return await self._ledger.admit(seat.tenant_id, seat.agent_no, call_id, at, decide)
 
     def _is_live(self, call_id: str, at: datetime) -> bool:
         rec = self._calls.get(call_id)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
+from ccbridge.domain.agents.policy import Refused
 from ccbridge.errors import ConflictError, InvalidRequestError
 
 
@@ -116,3 +117,29 @@ class IdempotencyKeyReusedError(InvalidRequestError):
 
 class IdempotencyInProgressError(ConflictError):
     """The first request with this key has not finished yet (409; retry later)."""
+
+
+@dataclass(frozen=True, slots=True)
+class DialledCall:
+    """One agent-dialled call counted against the tenant's outbound caps."""
+
+    call_id: str
+    agent_no: str
+    at: datetime
+
+
+class OutboundLedger(Protocol):
+    """The agent-dialled calls of the last hour, per tenant (the rate and concurrency caps)."""
+
+    async def admit(
+        self,
+        tenant_id: str,
+        agent_no: str,
+        call_id: str,
+        at: datetime,
+        decide: Callable[[Sequence[DialledCall]], Refused | None],
+    ) -> Refused | None:
+        """In one step no other admission of the tenant interleaves with: hand *decide* the
+        tenant's calls since ``at - 1 h``; unless it refuses, count *call_id*. Returns the
+        refusal, or ``None`` when the call was counted."""
+        ...

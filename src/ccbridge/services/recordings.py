@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime
 
@@ -19,7 +19,11 @@ import structlog
 
 from ccbridge.domain.access import Principal, Role
 from ccbridge.domain.calls.model import CallRecord
-from ccbridge.domain.journal.derive import four_variables, recording_ready_event
+from ccbridge.domain.journal.derive import (
+    four_variables,
+    recording_missing_event,
+    recording_ready_event,
+)
 from ccbridge.domain.journal.types import NewEvent
 from ccbridge.domain.recordings.model import (
     BadRecordingNameError,
@@ -285,6 +289,86 @@ class RecordingService:
             await self.finalise(rec.id)
             done += 1
         return done
+
+    async def register_gap_recording(self, call: CallRecord) -> Recording | None:
+        """Index the recording of a call answered while AMI was away (found by a backfill).
+
+        Nobody saw the ``AgentConnect``, so no row exists. The file, if the PBX wrote one
+        (MixMonitor started by the dialplan with the same path rule), is at the call's
+        generated name: the answer's or the start's UTC date, first take. Found, it is
+        indexed and finalised like any other (``recording.ready``); not found while the
+        tenant's policy records the call, a ``missing`` row and ``recording.missing`` flag
+        the loss. A call that already has a row is left alone (backfills overlap).
+        """
+        tenant, answered = call.tenant, call.answered_at
+        if tenant is None or answered is None or await self._store.of_call(call.call_id, tenant):
+            return None
+        try:
+            candidates = dict.fromkeys(
+                recording_path(tenant, call.call_id, day) for day in (answered, call.started_at)
+            )
+        except BadRecordingNameError:
+            return None
+        now = self._clock.now()
+        row = Recording(
+            id=secrets.token_hex(16),
+            tenant=tenant,
+            call_id=call.call_id,
+            path=next(iter(candidates)),
+            started_at=answered,
+            agent_no=call.agent_no,
+            skill_group=call.skill_group,
+            caller=call.caller,
+            callee=call.callee,
+        )
+        for path in candidates:
+            if await self._files.inspect(path) is not None:
+                await self._store.add(replace(row, path=path), now)
+                log.info("recording_found_after_gap", call_id=call.call_id, path=path)
+                return await self.finalise(row.id)
+        if not call.state.is_final:
+            return None  # still up: the resync starts its recording (record_calls_answered_in_gap)
+        if not (await self._store.policy(tenant)).records(call.skill_group):
+            return None
+        row = replace(row, status=RecordingStatus.MISSING, ended_at=call.ended_at or now)
+        row = await self._store.add(row, now)
+        params = four_variables(
+            agent_no=row.agent_no, skill_group=row.skill_group, caller=row.caller, callee=row.callee
+        )
+        flag = recording_missing_event(
+            tenant=tenant, call_id=call.call_id, recording_id=row.id, params=params, at=now
+        )
+        await self._store.save(row, now, [flag])
+        log.warning("recording_missing_after_gap", call_id=call.call_id, tenant=tenant)
+        return row
+
+    async def record_calls_answered_in_gap(self, live: Iterable[tuple[CallRecord, str]]) -> int:
+        """After a resync: record the live calls answered while AMI was away (no
+        ``AgentConnect`` reached ccbridge), from now on, on their caller's *channel*, when the
+        policy records them and nothing records them yet. Returns how many were started."""
+        started = 0
+        for call, channel in live:
+            tenant = call.tenant
+            if (
+                tenant is None
+                or call.answered_at is None
+                or call.learned_at is None
+                or call.state.is_final
+                or channel in self._active
+                or await self._store.of_call(call.call_id, tenant)
+            ):
+                continue
+            self._answered[call.call_id] = channel
+            if not (await self._store.policy(tenant)).records(call.skill_group):
+                continue
+            try:
+                await self.start(SYSTEM, tenant, call.call_id, channel)
+            except Exception as exc:  # one call's failure must not stop the others
+                log.warning("recording_late_start_failed", call_id=call.call_id, error=repr(exc))
+                continue
+            log.info("recording_started_after_gap", call_id=call.call_id)
+            started += 1
+        return started
 
     # --- index ---------------------------------------------------------------------------
 

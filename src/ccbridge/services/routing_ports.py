@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
+from ccbridge.domain.callbacks import CallbackRequest, CallbackStatus
 from ccbridge.domain.inbound_numbers import InboundNumber, NumberTarget
 from ccbridge.errors import ConflictError
 
@@ -26,21 +27,6 @@ class PolicyRecord:
     version: int
     updated_at: datetime
     updated_by: str
-
-
-@dataclass(frozen=True, slots=True)
-class CallbackRequest:
-    """A caller who waited the maximum time and left a call-back request."""
-
-    id: str
-    tenant_id: str
-    caller: str
-    did: str
-    skill_group: str
-    call_id: str
-    waited_seconds: int
-    requested_at: datetime
-    status: str = "open"
 
 
 class InboundNumberRepo(Protocol):
@@ -105,9 +91,26 @@ class CallbackRepo(Protocol):
         ...
 
     async def list(
-        self, tenant_id: str, before: str | None = None, limit: int = 100
+        self,
+        tenant_id: str,
+        before: str | None = None,
+        limit: int = 100,
+        status: CallbackStatus | None = None,
     ) -> builtins.list[CallbackRequest]:
-        """The tenant's requests, newest first, strictly older than the request ``before``."""
+        """The tenant's requests (of *status*), newest first, strictly older than ``before``."""
+        ...
+
+    async def get(self, tenant_id: str, request_id: str) -> CallbackRequest | None:
+        """One request of the tenant (another tenant's is ``None``)."""
+        ...
+
+    async def dialing(self, limit: int = 500) -> builtins.list[CallbackRequest]:
+        """Requests of every tenant with an attempt under way, oldest first."""
+        ...
+
+    async def transition(self, before: CallbackRequest, after: CallbackRequest) -> bool:
+        """Store *after* only if the row is still *before* (status and attempts): of two
+        concurrent steps exactly one wins. ``False`` when another step came first."""
         ...
 
 

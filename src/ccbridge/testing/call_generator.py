@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import random
 import uuid
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -119,8 +120,15 @@ class CallSimulator:
         self.outcomes: list[CallOutcome] = []
         self._answered: dict[str, tuple[float, str]] = {}
         """Caller uniqueid → (answer time, agent channel), for the call's CDR row."""
+        self._talking: dict[str, tuple[str, str, int, float, int]] = {}
+        """Caller uniqueid → (queue, member, hold, talk start, position) of the queue
+        conversation it is in now (a blind transfer ends it)."""
+        self._sticky: dict[str, tuple[str, str, float]] = {}
+        """Caller uniqueid → (agent, interface, answer time) of an owner who took the sticky
+        ring, for the ``h`` extension's ``CCBSTICKY`` line."""
         self._traffic: asyncio.Task[None] | None = None
         server.call_control.requeue = self.requeue
+        server.call_control.on_blind_transfer = self._blind_transferred
         server.call_control.ivr_return = self.ivr_return
         self.ivr_returns: list[AgiResult | None] = []
         """What each hand-back to the IVR (``ivr-return``) ran, in order."""
@@ -250,15 +258,18 @@ class CallSimulator:
     def _alive(self, ch: Channel) -> bool:
         return self.model.find_channel(ch.name) is ch
 
-    async def _hold(self, ch: Channel, seconds: float) -> None:
-        """Sleep PBX seconds, raising _CallerGone if the caller is hung up meanwhile."""
+    async def _hold(
+        self, ch: Channel, seconds: float, until: Callable[[], bool] | None = None
+    ) -> None:
+        """Sleep PBX seconds (or *until* it says stop), raising _CallerGone if the caller is
+        hung up meanwhile."""
         loop = asyncio.get_running_loop()
         end = loop.time() + max(0.0, seconds * self.config.time_scale)
         while True:
             if not self._alive(ch):
                 raise _CallerGone
             left = end - loop.time()
-            if left <= 0:
+            if left <= 0 or (until is not None and until()):
                 return
             await asyncio.sleep(min(left, max(self.config.poll_interval, 0.001)))
 
@@ -319,10 +330,108 @@ class CallSimulator:
                 self._end_caller(ch, request=True)
                 return self._done(outcome, ch)
             outcome.queue = queue.name
+            if await self._sticky_ring(ch, outcome, talk_seconds, agent_hangs_up):
+                return self._done(outcome, ch)
             await self._queue_call(ch, queue, outcome, talk_seconds, abandon_after, agent_hangs_up)
         except _CallerGone:
             outcome.reason = outcome.reason or "caller-hangup"
         return self._done(outcome, ch)
+
+    async def _sticky_ring(
+        self,
+        ch: Channel,
+        outcome: CallOutcome,
+        talk_seconds: float | None,
+        agent_hangs_up: bool | None,
+    ) -> bool:
+        """``[ccbridge-route]``'s owner ring before the queue, as the shipped dialplan does it:
+        ``Set(__CCB_STICKY_*)``, ``Dial(<interface>,<seconds>)``; answered, the call is talked
+        out here (no queue, no ``AgentConnect``); not answered, the three are cleared and the
+        caller queues. An interface whose extension starts with ``29`` never answers."""
+        interface = ch.variables.get("CCB_STICKY_INTERFACE", "")
+        if not interface:
+            return False
+        server, cfg = self.server, self.config
+        inherited = {
+            "CCB_STICKY_AGENT": ch.variables.get("CCB_STICKY_AGENT", ""),
+            "CCB_STICKY_INTERFACE": interface,
+            "CCB_STICKY_QUEUE": ch.variables.get("CCB_QUEUE", ""),
+        }
+        for name, value in inherited.items():
+            server.set_var(ch, f"__{name}", value)
+            ch.variables[name] = value
+        ch.application, ch.app_data = (
+            "Dial",
+            f"{interface},{ch.variables.get('CCB_STICKY_SECONDS')}",
+        )
+        tech = interface.split("/", 1)[0]
+        leg = self.model.new_channel(
+            f"{interface}-{self.model.ids.suffix(tech)}",
+            linkedid=ch.linkedid,
+            context="ccbridge-route",
+            exten=interface.rsplit("/", 1)[-1],
+            caller_num=ch.caller_num,
+            caller_name=ch.caller_name,
+        )
+        leg.variables.update(inherited)
+        leg.connected_num, leg.connected_name = ch.caller_num, ch.caller_name
+        server.emit_channel("Newchannel", leg)
+        server.emit_channel(
+            "DialBegin", ch, [*af.channel_fields(leg, "Dest"), ("DialString", interface)]
+        )
+        seconds = float(ch.variables.get("CCB_STICKY_SECONDS") or 0)
+        never = leg.exten.startswith("29")
+        ring_s = seconds if never else min(seconds, self.rng.uniform(*cfg.ring_seconds))
+        try:
+            await self._hold(ch, ring_s)
+        except _CallerGone:
+            server.hangup_channel(leg, 0, request=False)
+            raise
+        if never:
+            server.emit_channel(
+                "DialEnd", ch, [*af.channel_fields(leg, "Dest"), ("DialStatus", "NOANSWER")]
+            )
+            server.hangup_channel(leg, 19, request=False)
+            for name in inherited:
+                server.set_var(ch, f"__{name}", "")
+                ch.variables[name] = ""
+            return False
+        leg.state = STATE_UP
+        server.emit_channel("Newstate", leg)
+        server.emit_channel(
+            "DialEnd", ch, [*af.channel_fields(leg, "Dest"), ("DialStatus", "ANSWER")]
+        )
+        self._answered[ch.uniqueid] = (self._now(), leg.name)
+        self._sticky[ch.uniqueid] = (inherited["CCB_STICKY_AGENT"], interface, self._now())
+        outcome.answered, outcome.member = True, interface
+        bridge = str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
+        server.emit("BridgeCreate", af.bridge_fields(bridge, 0))
+        for count, party in enumerate((leg, ch), 1):
+            party.bridge_id = bridge
+            server.emit(
+                "BridgeEnter", [*af.bridge_fields(bridge, count), *af.channel_fields(party)]
+            )
+        talk = talk_seconds if talk_seconds is not None else self.rng.uniform(*cfg.talk_seconds)
+        started = self._now()
+        caller_gone = False
+        try:
+            await self._hold(ch, talk)
+        except _CallerGone:
+            caller_gone = True
+        outcome.talk_seconds = int(self._now() - started)
+        agent_ends = bool(agent_hangs_up) and not caller_gone
+        outcome.reason = "agent" if agent_ends else "caller"
+        for count, party in enumerate((leg, ch) if agent_ends else (ch, leg)):
+            if self._alive(party):
+                server.emit(
+                    "BridgeLeave", [*af.bridge_fields(bridge, 1 - count), *af.channel_fields(party)]
+                )
+            party.bridge_id = ""
+        server.hangup_channel(leg, 16, request=agent_ends)
+        server.emit("BridgeDestroy", af.bridge_fields(bridge, 0))
+        if self._alive(ch):
+            self._end_caller(ch, request=agent_ends)
+        return True
 
     def _identity(self, ch: Channel) -> tuple[str, str, str, str, str]:
         """What ccbridge's dialplan logs with ``QueueLog()``: Linkedid, tenant, DID, caller
@@ -342,10 +451,25 @@ class CallSimulator:
             records.queue_event(self._now(), ch.uniqueid, queue, agent, event, *data)
 
     def _write_end(self, ch: Channel, outcome: CallOutcome) -> None:
-        """The ``h`` extension's ``CCBEND`` line and the caller leg's CDR row."""
+        """The ``h`` extension's ``CCBSTICKY`` (the owner took the sticky ring) and ``CCBEND``
+        lines, and the caller leg's CDR row."""
         records = self.server.records
         if records is None:
             return
+        sticky = self._sticky.pop(ch.uniqueid, None)
+        if sticky is not None:
+            agent, interface, answered_at = sticky
+            identity = self._identity(ch)
+            self._qlog(
+                ch,
+                outcome.queue or "",
+                "",
+                "CCBSTICKY",
+                *identity,
+                agent,
+                interface,
+                str(int(answered_at)),
+            )
         self._qlog(ch, outcome.queue or "", "", "CCBEND", *self._identity(ch), "16")
         answered = self._answered.pop(ch.uniqueid, None)
         known_name = "" if ch.caller_name == UNKNOWN else ch.caller_name
@@ -644,6 +768,36 @@ class CallSimulator:
         two.application, two.app_data, two.priority = "Wait", "", 3
         return one, two, ring_s
 
+    def _member_free(self, queue: Queue, member: QueueMember) -> None:
+        """The member's call is over: counted, free, its status told."""
+        now = int(self._now())
+        for q, m in self.model.members_of(member.interface):
+            if q is queue:
+                m.calls_taken += 1
+            m.last_call = now
+            m.status, m.in_call = 1, False
+            self.server.member_status(q, m)
+
+    def _blind_transferred(self, peer: Channel, context: str, exten: str) -> None:
+        """The agent blind-transferred a queue call: app_queue's ``BLINDTRANSFER`` line
+        (``exten|context|holdtime|calltime|position``) ends the member's part."""
+        talking = self._talking.pop(peer.uniqueid, None)
+        if talking is None:
+            return
+        queue, member_name, hold, talk_started, position = talking
+        calltime = str(int(self._now() - talk_started))
+        self._qlog(
+            peer,
+            queue,
+            member_name,
+            "BLINDTRANSFER",
+            exten,
+            context,
+            str(hold),
+            calltime,
+            str(position),
+        )
+
     def _drop_legs(
         self, ch: Channel, member: QueueMember, one: Channel, two: Channel, status: str
     ) -> None:
@@ -716,11 +870,22 @@ class CallSimulator:
         if agent_hangs_up is None:
             agent_hangs_up = self.rng.random() < cfg.agent_hangup_probability
         talk_started = self._now()
+        talking = (queue.name, member.member_name, hold, talk_started, entry.original_position)
+        self._talking[ch.uniqueid] = talking
         caller_gone = False
         try:
-            await self._hold(ch, talk)
+            await self._hold(ch, talk, until=lambda: self._talking.get(ch.uniqueid) is not talking)
         except _CallerGone:
             caller_gone = True
+        if self._talking.get(ch.uniqueid) is not talking:
+            # Blind-transferred (app_queue logged BLINDTRANSFER, not COMPLETE*): the agent's
+            # legs are gone and the member is free; the caller lives on elsewhere, and this
+            # call ends (the h extension's line) when the caller hangs up.
+            self._member_free(queue, member)
+            with contextlib.suppress(_CallerGone):
+                await self._hold(ch, math.inf)
+            return
+        del self._talking[ch.uniqueid]
         if not self._alive(one):
             agent_hangs_up = True
         talked = int(self._now() - talk_started)
@@ -761,13 +926,7 @@ class CallSimulator:
             server.hangup_channel(two, 16, request=False)
             server.emit("BridgeDestroy", af.bridge_fields(bridge, 0))
         queue.record_completed(hold, talked)
-        now = int(self._now())
-        for q, m in self.model.members_of(member.interface):
-            if q is queue:
-                m.calls_taken += 1
-            m.last_call = now
-            m.status, m.in_call = 1, False
-            server.member_status(q, m)
+        self._member_free(queue, member)
         ch.bridge_id = ""
         if reason == "agent":
             self._end_caller(ch, request=True)

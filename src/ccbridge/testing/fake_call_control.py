@@ -57,6 +57,8 @@ class FakeCallControl:
     """(context, exten) every originated endpoint was connected to, in order."""
     requeue: Callable[[Channel, str], None] | None = None
     """Put a channel into a queue again (the call simulator's queue, set by FakeAsterisk)."""
+    on_blind_transfer: Callable[[Channel, str, str], None] | None = None
+    """Told (transferee, context, exten) of every blind transfer (the simulator's queue log)."""
     ivr_return: Callable[[Channel], None] | None = None
     """Run ``ccbridge-ivr-return`` for a channel (FastAGI ``ivr-return``, set by the simulator)."""
 
@@ -278,6 +280,8 @@ class FakeCallControl:
             "Newexten", peer, [("Extension", exten), ("Application", "NoOp"), ("AppData", "")]
         )
         self.hang_up(transferer)
+        if self.on_blind_transfer is not None:
+            self.on_blind_transfer(peer, context, exten)
         if context == QUEUE_CONTEXT:
             if self.requeue is not None:
                 self.requeue(peer, exten)

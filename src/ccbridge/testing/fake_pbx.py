@@ -76,7 +76,14 @@ def demo_dids() -> dict[str, DidRoute]:
     }
 
 
-SHIPPED_CHANNELVARS = ("CCB_TENANT", "CCB_DID", "CCB_QUEUE")
+SHIPPED_CHANNELVARS = (
+    "CCB_TENANT",
+    "CCB_DID",
+    "CCB_QUEUE",
+    "CCB_STICKY_AGENT",
+    "CCB_STICKY_INTERFACE",
+    "CCB_STICKY_QUEUE",
+)
 """``channelvars`` of asterisk/manager.d/ccbridge.conf: a real PBX set up as documented sends
 them with every channel event, so a call first seen in a resync still names its tenant."""
 

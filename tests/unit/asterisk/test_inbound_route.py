@@ -194,7 +194,7 @@ def test_the_shipped_dialplan_acts_on_every_variable_a_decision_sets() -> None:
     set_by_decision = set(
         re.findall(r'set_variable\(\s*"(CCB_[A-Z_]+)"', inspect.getsource(apply_decision))
     )
-    unused = {"CCB_GROUP", "CCB_STICKY_AGENT", "CCB_X_ROUTING", "CCB_MAX_WAIT_SECONDS"}
+    unused = {"CCB_GROUP", "CCB_X_ROUTING", "CCB_MAX_WAIT_SECONDS"}
     # CCB_GROUP and CCB_MAX_WAIT_SECONDS are read by the callback AGI; the others are extras.
     assert set_by_decision - unused
     for name in sorted(set_by_decision - unused):

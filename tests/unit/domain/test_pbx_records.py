@@ -6,7 +6,14 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
-from ccbridge.domain.calls.events import AgentAnswered, CallerJoinedQueue, ChannelHungUp
+from ccbridge.domain.calls.events import (
+    AgentAnswered,
+    BlindTransferred,
+    CallerJoinedQueue,
+    ChannelCreated,
+    ChannelHungUp,
+    ChannelVariableSet,
+)
 from ccbridge.domain.calls.model import CallRecord, CallState
 from ccbridge.domain.calls.pbx_records import (
     assemble_calls,
@@ -165,3 +172,110 @@ def test_late_events_say_they_are_reconstructed_and_when_they_were_learned() -> 
     assert call_events(rec, rec) == []
     live = CallRecord(call_id="x", started_at=at(0), tenant="t1", queued_at=at(0))
     assert "reconstructed" not in call_events(None, live)[0].data
+
+
+REQUEUED = lines(
+    "0|1796271100.1|t1-sales|NONE|CCBCALL|1796271100.1|t1|4008001234|13800138000|1796271100",
+    "0|1796271100.1|t1-sales|NONE|ENTERQUEUE||13800138000|1",
+    "3|1796271100.1|t1-sales|1001 张伟|CONNECT|3|1796271100.3|1",
+    "20|1796271100.1|t1-sales|1001 张伟|BLINDTRANSFER|t1-support|ccbridge-queue|3|17|1",
+    "20|1796271100.1|t1-support|NONE|ENTERQUEUE||13800138000|1",
+    "25|1796271100.1|t1-support|1005 李娜|CONNECT|5|1796271100.7|1",
+    "60|1796271100.1|t1-support|1005 李娜|COMPLETECALLER|5|35|1",
+    "61|1796271100.1|t1-support|NONE|CCBEND|1796271100.1|t1|4008001234|13800138000|1796271100",
+)
+MEMBERS = {"1001 张伟": "Local/2001@agents", "1005 李娜": "Local/2005@agents"}
+
+
+def _live_requeued() -> list:  # type: ignore[type-arg]
+    """The AMI stream of REQUEUED as the live feed normalises it (whole seconds)."""
+    cid = "1796271100.1"
+    return [
+        ChannelCreated(at(0), cid, cid, "PJSIP/trunk-1", "13800138000", None, "4008001234", None),
+        ChannelVariableSet(at(0), cid, cid, "PJSIP/trunk-1", "CCB_TENANT", "t1"),
+        ChannelVariableSet(at(0), cid, cid, "PJSIP/trunk-1", "CCB_DID", "4008001234"),
+        CallerJoinedQueue(at(0), cid, cid, "PJSIP/trunk-1", "t1-sales", "13800138000", None),
+        AgentAnswered(
+            at(3), cid, cid, "PJSIP/trunk-1", "t1-sales", MEMBERS["1001 张伟"], "1001 张伟"
+        ),
+        BlindTransferred(at(20), cid, cid, "PJSIP/trunk-1", "t1-support", "ccbridge-queue", None),
+        CallerJoinedQueue(at(20), cid, cid, "PJSIP/trunk-1", "t1-support", "13800138000", None),
+        AgentAnswered(
+            at(25), cid, cid, "PJSIP/trunk-1", "t1-support", MEMBERS["1005 李娜"], "1005 李娜"
+        ),
+        ChannelHungUp(at(61), cid, cid, "PJSIP/trunk-1", "Normal Clearing"),
+    ]
+
+
+def _story(rec: CallRecord | None) -> tuple:  # type: ignore[type-arg]
+    assert rec is not None
+    segments = [
+        (s.seq, s.agent_no, s.agent_interface, s.skill_group, s.via, s.started_at, s.ended_at)
+        for s in rec.segments
+    ]
+    transfers = [(t.kind, t.at, t.from_agent_no, t.target, t.from_group) for t in rec.transfers]
+    return (rec.state, rec.skill_group, rec.agent_no, rec.answered_at, segments, transfers)
+
+
+def test_a_requeued_call_is_rebuilt_with_every_segment_as_the_live_tracker_builds_it() -> None:
+    call = assemble_calls(parsed(REQUEUED))[0]
+    rebuilt = CallTracker()
+    rebuilt.apply_all(reconstruct_events(call, MEMBERS))
+    live = CallTracker()
+    live.apply_all(_live_requeued())
+    story = _story(rebuilt.get(call.linkedid))
+    assert story == _story(live.get(call.linkedid))
+    segments = story[4]
+    assert [(s[1], s[3], s[4]) for s in segments] == [
+        ("1001", "t1-sales", "queue"),
+        ("1005", "t1-support", "blind_transfer"),
+    ]
+    assert segments[0][6] == at(25)  # the first leg ends when the second agent answers
+    assert story[5] == [("blind", at(20), "1001", "t1-support", "t1-sales")]
+
+
+def test_a_transfer_in_the_gap_adds_the_later_segments_without_doubling_the_first() -> None:
+    call = assemble_calls(parsed(REQUEUED))[0]
+    tracker = CallTracker()
+    tracker.apply_all(_live_requeued()[:5])  # live up to the first answer, then AMI is cut
+    rec = tracker.reconstruct(reconstruct_events(call, {}), at(100))[0]
+    assert [(s.agent_no, s.skill_group, s.via) for s in rec.segments] == [
+        ("1001", "t1-sales", "queue"),
+        ("1005", "t1-support", "blind_transfer"),
+    ]
+    assert rec.segments[0].agent_interface == MEMBERS["1001 张伟"]  # the live leg is kept
+    assert [(t.kind, t.target) for t in rec.transfers] == [("blind", "t1-support")]
+    assert rec.state is CallState.ENDED
+    assert tracker.reconstruct(reconstruct_events(call, {}), at(200)) == []
+
+
+STICKY = lines(
+    "0|1796271200.1|t1-sales|NONE|CCBCALL|1796271200.1|t1|4008001234|13800138000|1796271200",
+    "40|1796271200.1|t1-sales|NONE|CCBSTICKY|1796271200.1|t1|4008001234|13800138000|"
+    f"1796271200|1101|PJSIP/1101|{T0 + 5}",
+    "40|1796271200.1|t1-sales|NONE|CCBEND|1796271200.1|t1|4008001234|13800138000|1796271200|16",
+)
+
+
+def test_the_owners_answer_on_the_sticky_ring_is_rebuilt_from_its_own_line() -> None:
+    (call,) = assemble_calls(parsed(STICKY))
+    assert (call.queue, call.agent_member, call.answered_at, call.outcome) == (
+        "t1-sales",
+        "1101",
+        at(5),
+        "answered",
+    )
+    tracker = CallTracker()
+    rec = tracker.reconstruct(reconstruct_events(call), at(100))[0]
+    assert (rec.state, rec.agent_no, rec.skill_group, rec.answered_at) == (
+        CallState.ENDED,
+        "1101",
+        "t1-sales",
+        at(5),
+    )
+    assert [(s.agent_no, s.agent_interface, s.via, s.ended_at) for s in rec.segments] == [
+        ("1101", "PJSIP/1101", "sticky", at(40))
+    ]
+    # A line without agent or interface credits nobody.
+    broken = [STICKY[0], STICKY[1].replace("|1101|PJSIP/1101|", "|||"), STICKY[2]]
+    assert assemble_calls(parsed(broken))[0].answered_at is None

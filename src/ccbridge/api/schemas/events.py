@@ -133,6 +133,16 @@ class RecordingReadyData(_Data):
     duration_s: float | None = None
 
 
+class RecordingMissingData(_Data):
+    """``recording.missing``: the tenant's policy records this call, but no file exists (it
+    was answered while ccbridge's AMI link was down, so nobody started MixMonitor)."""
+
+    call_id: str
+    params: CallParams
+    recording_id: str = Field(description="The flagged row (status ``missing``)")
+    reason: str
+
+
 class AgentStateChangedData(_Data):
     """``agent.state_changed``: a seat changed state (sign-in, ready, not-ready, break…)."""
 
@@ -165,6 +175,20 @@ class CallbackRequestedData(_Data):
     waited_seconds: int
 
 
+class CallbackStatusData(_Data):
+    """``callback.dialing`` / ``.connected`` / ``.failed`` / ``.cancelled``: a call-back
+    request changed status (``call_id`` is the caller's original call). ``callback.failed``
+    with ``final: false`` is one unanswered attempt; the request is ``requested`` again."""
+
+    request_id: str
+    status: Literal["requested", "dialing", "connected", "failed", "cancelled"]
+    attempts: int
+    agent_no: str | None = Field(description="工号 of the agent of this attempt")
+    attempt_call_id: str | None = Field(description="The call of this attempt")
+    reason: str | None = Field(description="`no_answer`, or who cancelled")
+    final: bool
+
+
 DATA_MODELS: dict[EventType, type[BaseModel]] = {
     EventType.CALL_QUEUED: CallQueuedData,
     EventType.CALL_RINGING: CallRingingData,
@@ -177,9 +201,14 @@ DATA_MODELS: dict[EventType, type[BaseModel]] = {
     EventType.CALL_ENDED: CallEndedData,
     EventType.CALL_ABANDONED: CallEndedData,
     EventType.RECORDING_READY: RecordingReadyData,
+    EventType.RECORDING_MISSING: RecordingMissingData,
     EventType.AGENT_STATE_CHANGED: AgentStateChangedData,
     EventType.WRAPUP_SUBMITTED: WrapupSubmittedData,
     EventType.CALLBACK_REQUESTED: CallbackRequestedData,
+    EventType.CALLBACK_DIALING: CallbackStatusData,
+    EventType.CALLBACK_CONNECTED: CallbackStatusData,
+    EventType.CALLBACK_FAILED: CallbackStatusData,
+    EventType.CALLBACK_CANCELLED: CallbackStatusData,
 }
 
 

@@ -7,10 +7,11 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ccbridge.api.schemas.seats import GroupName, SafeText
+from ccbridge.api.schemas.seats import AgentNo, GroupName, SafeText
 from ccbridge.domain.acd.routing import MaxWaitAction
+from ccbridge.domain.callbacks import CallbackRequest, CallbackStatus
 from ccbridge.domain.inbound_numbers import InboundNumber, NumberKind, TargetType
-from ccbridge.services.routing_ports import CallbackRequest, PolicyRecord
+from ccbridge.services.routing_ports import PolicyRecord
 
 FlowOrGroupId = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
 Language = Annotated[str, Field(pattern=r"^[a-z]{2,3}(?:[-_][A-Za-z0-9]{2,8})?$")]
@@ -170,16 +171,24 @@ class RoutingPolicyOut(RoutingPolicyIn):
 
 
 class CallbackOut(BaseModel):
-    """A caller who waited the maximum time and asked to be called back."""
+    """A caller who waited the maximum time and asked to be called back, and how far the
+    call-back has got (``requested`` → ``dialing`` → ``connected``/``failed``/``cancelled``)."""
 
     id: str
     caller: str
     did: str
     skill_group: str
-    call_id: str
+    call_id: str = Field(description="The caller's original call")
     waited_seconds: int
     requested_at: datetime
-    status: str
+    status: CallbackStatus
+    attempts: int = Field(description="Call-back attempts started so far")
+    agent_no: str | None = Field(description="工号 of the agent of the current or last attempt")
+    attempt_call_id: str | None = Field(description="The call of the current or last attempt")
+    updated_at: datetime | None
+    reason: str | None = Field(
+        description="`no_answer` after an unanswered attempt, or who cancelled"
+    )
 
     @classmethod
     def of(cls, r: CallbackRequest) -> CallbackOut:
@@ -193,4 +202,17 @@ class CallbackOut(BaseModel):
             waited_seconds=r.waited_seconds,
             requested_at=r.requested_at,
             status=r.status,
+            attempts=r.attempts,
+            agent_no=r.agent_no,
+            attempt_call_id=r.attempt_call_id or None,
+            updated_at=r.updated_at,
+            reason=r.reason,
         )
+
+
+class CallbackDialIn(BaseModel):
+    """Which agent calls the caller back (an agent may only name itself)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    agent_no: AgentNo = Field(description="工号 of the agent whose phone rings first")

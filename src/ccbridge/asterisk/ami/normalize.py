@@ -20,11 +20,18 @@ from ccbridge.domain.calls.events import (
     ChannelStateChanged,
     ChannelVariableSet,
     QueueEntrySnapshot,
+    StickyAgentAnswered,
     TelephonyEvent,
 )
+from ccbridge.domain.calls.tracker import interface_of_channel
 from ccbridge.domain.time import from_pbx_timestamp
 
 CCB_VAR_PREFIX = "CCB_"
+STICKY_AGENT_VAR = "CCB_STICKY_AGENT"
+STICKY_INTERFACE_VAR = "CCB_STICKY_INTERFACE"
+STICKY_QUEUE_VAR = "CCB_STICKY_QUEUE"
+"""What ``[ccbridge-route]`` hands the owner agent's leg (inherited, reported by
+``channelvars``): the agent, the interface it dialled and the group's queue."""
 Now = Callable[[], datetime]
 
 
@@ -242,4 +249,37 @@ def normalize(
     event = builder(msg, base)
     if event is not None:
         out.append(event)
+    sticky = _sticky_leg_answered(msg, base)
+    if sticky is not None:
+        out.append(sticky)
     return out
+
+
+def sticky_answer(msg: AmiMessage, now: Now) -> StickyAgentAnswered | None:
+    """The owner agent's leg of a sticky route going up, if *msg* is that (the recording
+    feed starts the call's recording on it: no ``AgentConnect`` comes)."""
+    base = _base(msg, now)
+    return None if base is None else _sticky_leg_answered(msg, base)
+
+
+def _sticky_leg_answered(
+    msg: AmiMessage, base: tuple[datetime, str, str, str]
+) -> StickyAgentAnswered | None:
+    """The owner agent's leg of a sticky route is up (``Newstate``, or a resync's
+    ``CoreShowChannel``): the leg is the interface the dialplan dialled and carries the
+    inherited ``CCB_STICKY_*`` variables. A queue member's leg inherits them too, but is
+    another interface, so it never counts here (``AgentConnect`` attributes it)."""
+    if msg.event not in ("Newstate", "CoreShowChannel"):
+        return None
+    state = msg.get("ChannelStateDesc") or msg.get("ChannelState")
+    at, linkedid, uniqueid, channel = base
+    if state != "Up" or uniqueid == linkedid or "ChanVariable" not in msg.headers:
+        return None
+    found = msg.variables()
+    agent, interface = found.get(STICKY_AGENT_VAR), found.get(STICKY_INTERFACE_VAR)
+    if not agent or not interface or interface_of_channel(channel) != interface:
+        return None
+    queue = found.get(STICKY_QUEUE_VAR) or None
+    return StickyAgentAnswered(
+        at, linkedid, uniqueid, channel, agent_no=agent, interface=interface, queue=queue
+    )

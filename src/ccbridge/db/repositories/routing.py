@@ -14,12 +14,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from ccbridge.db.repositories.agents import check_limit
 from ccbridge.db.routing_tables import CallbackRequestRow, InboundNumberRow, RoutingPolicyRow
 from ccbridge.db.tables import CallRow
+from ccbridge.domain.callbacks import CallbackRequest, CallbackStatus
 from ccbridge.domain.inbound_numbers import InboundNumber, NumberKind, NumberTarget, TargetType
-from ccbridge.services.routing_ports import (
-    CallbackRequest,
-    NumberTakenError,
-    PolicyRecord,
-)
+from ccbridge.services.routing_ports import NumberTakenError, PolicyRecord
 from ccbridge.services.seat_ports import RecordNotFoundError
 
 
@@ -197,6 +194,8 @@ class RoutingPolicyRepository:
 
 
 def _callback(row: CallbackRequestRow) -> CallbackRequest:
+    # Rows written before the lifecycle (migration 0019) said "open": that is "requested".
+    status = CallbackStatus.REQUESTED if row.status == "open" else CallbackStatus(row.status)
     return CallbackRequest(
         id=row.id,
         tenant_id=row.tenant_id,
@@ -206,12 +205,35 @@ def _callback(row: CallbackRequestRow) -> CallbackRequest:
         call_id=row.call_id,
         waited_seconds=row.waited_seconds,
         requested_at=row.requested_at,
-        status=row.status,
+        status=status,
+        attempts=row.attempts or 0,
+        agent_no=row.agent_no,
+        attempt_call_id=row.attempt_call_id,
+        updated_at=row.updated_at,
+        reason=row.reason,
     )
 
 
+def _stored_as(status: CallbackStatus) -> tuple[str, ...]:
+    """The column values of *status* (``open`` is how rows before migration 0019 said
+    ``requested``)."""
+    return ("open", status.value) if status is CallbackStatus.REQUESTED else (status.value,)
+
+
+def _lifecycle(request: CallbackRequest) -> dict[str, Any]:
+    """The columns a status change writes."""
+    return {
+        "status": request.status.value,
+        "attempts": request.attempts,
+        "agent_no": request.agent_no,
+        "attempt_call_id": request.attempt_call_id,
+        "updated_at": request.updated_at,
+        "reason": request.reason,
+    }
+
+
 class CallbackRepository:
-    """Call-back requests, newest first per tenant."""
+    """Call-back requests, newest first per tenant, and their status changes."""
 
     def __init__(self, session_factory: async_sessionmaker[AsyncSession]) -> None:
         """Keep the factory; every method uses its own short transaction."""
@@ -229,17 +251,24 @@ class CallbackRepository:
                     skill_group=request.skill_group,
                     call_id=request.call_id,
                     waited_seconds=request.waited_seconds,
-                    status=request.status,
                     requested_at=request.requested_at,
+                    **_lifecycle(request),
                 )
             )
 
     async def list(
-        self, tenant_id: str, before: str | None = None, limit: int = 100
+        self,
+        tenant_id: str,
+        before: str | None = None,
+        limit: int = 100,
+        status: CallbackStatus | None = None,
     ) -> builtins.list[CallbackRequest]:
-        """The tenant's requests, newest first, strictly older than the request ``before``."""
+        """The tenant's requests (of *status*), newest first, strictly older than the request
+        ``before``."""
         check_limit(limit)
         stmt = select(CallbackRequestRow).where(CallbackRequestRow.tenant_id == tenant_id)
+        if status is not None:
+            stmt = stmt.where(CallbackRequestRow.status.in_(_stored_as(status)))
         async with self._sessions() as session:
             if before is not None:
                 cursor = await session.get(CallbackRequestRow, before)
@@ -257,6 +286,41 @@ class CallbackRepository:
             ).limit(limit)
             rows = (await session.execute(stmt)).scalars().all()
         return [_callback(r) for r in rows]
+
+    async def get(self, tenant_id: str, request_id: str) -> CallbackRequest | None:
+        """One request of the tenant (another tenant's is ``None``)."""
+        async with self._sessions() as session:
+            row = await session.get(CallbackRequestRow, request_id)
+        return None if row is None or row.tenant_id != tenant_id else _callback(row)
+
+    async def dialing(self, limit: int = 500) -> builtins.list[CallbackRequest]:
+        """Requests of every tenant with an attempt under way, oldest first."""
+        stmt = (
+            select(CallbackRequestRow)
+            .where(CallbackRequestRow.status == CallbackStatus.DIALING.value)
+            .order_by(CallbackRequestRow.updated_at, CallbackRequestRow.id)
+            .limit(limit)
+        )
+        async with self._sessions() as session:
+            rows = (await session.execute(stmt)).scalars().all()
+        return [_callback(r) for r in rows]
+
+    async def transition(self, before: CallbackRequest, after: CallbackRequest) -> bool:
+        """Store *after* only if the row is still *before* (compare-and-set on status and
+        attempts): of two concurrent steps exactly one wins."""
+        stmt = (
+            update(CallbackRequestRow)
+            .where(
+                CallbackRequestRow.id == before.id,
+                CallbackRequestRow.tenant_id == before.tenant_id,
+                CallbackRequestRow.status.in_(_stored_as(before.status)),
+                CallbackRequestRow.attempts == before.attempts,
+            )
+            .values(**_lifecycle(after))
+        )
+        async with self._sessions() as session, session.begin():
+            done = await session.execute(stmt)
+        return bool(getattr(done, "rowcount", 0))
 
 
 class CallHistoryRepository:

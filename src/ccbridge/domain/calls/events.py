@@ -81,6 +81,17 @@ class AgentAnswered(ChannelEvent):
 
 
 @dataclass(frozen=True, slots=True)
+class StickyAgentAnswered(ChannelEvent):
+    """The repeat caller's owner agent answered the routing policy's ``Dial`` before the queue
+    (no ``AgentConnect``: the leg is not a queue member's). Base fields are the agent's leg;
+    the dialplan hands it ``CCB_STICKY_AGENT``/``_INTERFACE``/``_QUEUE`` by inheritance."""
+
+    agent_no: str
+    interface: str
+    queue: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class AgentCompleted(ChannelEvent):
     """The agent conversation ended (``AgentComplete``)."""
 
@@ -155,6 +166,7 @@ TelephonyEvent = (
     | CallerJoinedQueue
     | AgentRinging
     | AgentAnswered
+    | StickyAgentAnswered
     | AgentCompleted
     | CallerAbandoned
     | ChannelSnapshot

@@ -16,22 +16,28 @@ from datetime import UTC, datetime
 
 from ccbridge.domain.calls.events import (
     AgentAnswered,
+    BlindTransferred,
     CallerAbandoned,
     CallerJoinedQueue,
     ChannelCreated,
     ChannelHungUp,
     ChannelVariableSet,
+    StickyAgentAnswered,
     TelephonyEvent,
 )
 from ccbridge.domain.calls.tracker import DID_VAR, TENANT_VAR
 
 CALL_LINE = "CCBCALL"
 END_LINE = "CCBEND"
+STICKY_LINE = "CCBSTICKY"
+"""The owner agent answered the sticky ring: ``…|start|agent|interface|answer epoch``."""
 HANGUP_CAUSE = "Normal Clearing"
 """``Cause-txt`` of the hang-up the live stream reports for a call that ends normally."""
 _NONE = "NONE"
 _ANSWER_LINES = frozenset({"CONNECT"})
 _ABANDON_LINES = frozenset({"ABANDON"})
+_BLIND_LINE = "BLINDTRANSFER"
+"""app_queue's line when the agent blind-transfers: ``extension|context|holdtime|calltime|…``."""
 _END_LINES = frozenset({"COMPLETECALLER", "COMPLETEAGENT", "EXITWITHTIMEOUT", "EXITEMPTY"})
 
 
@@ -86,6 +92,9 @@ class PbxCall:
     ended_at: datetime | None = None
     lines: tuple[str, ...] = field(default=())
     """The queue-log events seen, in order (for the audit's report)."""
+    steps: tuple[QueueLogEntry, ...] = field(default=())
+    """The call's queue lines (queue joins, answers, blind transfers, abandons), in order:
+    every queue and agent segment is rebuilt from them, not only the first."""
 
     @property
     def outcome(self) -> str:
@@ -98,7 +107,7 @@ class PbxCall:
 
 
 def _identity(entry: QueueLogEntry) -> tuple[str, str | None, str | None, str | None, datetime]:
-    """``linkedid|tenant|did|caller|start`` of a ``CCBCALL``/``CCBEND`` line."""
+    """``linkedid|tenant|did|caller|start`` of a ``CCBCALL``/``CCBEND``/``CCBSTICKY`` line."""
     data = (*entry.data, "", "", "", "", "")
     start = entry.at
     try:
@@ -109,11 +118,27 @@ def _identity(entry: QueueLogEntry) -> tuple[str, str | None, str | None, str | 
     return data[0] or entry.callid, data[1] or None, data[2] or None, data[3] or None, start
 
 
+_STEP_LINES = frozenset({"ENTERQUEUE", _BLIND_LINE, STICKY_LINE, *_ANSWER_LINES, *_ABANDON_LINES})
+
+
+def _sticky(entry: QueueLogEntry) -> tuple[str, str, datetime] | None:
+    """Agent, interface and answer time of a ``CCBSTICKY`` line (``None`` when malformed)."""
+    data = (*entry.data, "", "", "", "", "", "", "", "")
+    agent, interface, epoch = data[5], data[6], data[7]
+    if not agent or not interface:
+        return None
+    try:
+        at = datetime.fromtimestamp(float(epoch), UTC) if epoch else entry.at
+    except (ValueError, OverflowError, OSError):
+        at = entry.at
+    return agent, interface, min(at, entry.at)
+
+
 def _fold(call: PbxCall | None, entry: QueueLogEntry) -> PbxCall:
     """Add one line to a call (the first of each kind counts: the skill group is frozen)."""
     if call is None:
         call = PbxCall(entry.callid, entry.callid, None, None, None, entry.at)
-    if entry.event in (CALL_LINE, END_LINE):
+    if entry.event in (CALL_LINE, END_LINE, STICKY_LINE):
         linkedid, tenant, did, caller, start = _identity(entry)
         call = replace(
             call,
@@ -125,6 +150,14 @@ def _fold(call: PbxCall | None, entry: QueueLogEntry) -> PbxCall:
         )
         if entry.event == END_LINE:  # the hang-up itself: later than any queue exit line
             call = replace(call, ended_at=entry.at)
+        sticky = _sticky(entry) if entry.event == STICKY_LINE else None
+        if sticky is not None and call.answered_at is None:
+            call = replace(
+                call,
+                queue=call.queue or entry.queue,
+                agent_member=sticky[0],
+                answered_at=sticky[2],
+            )
     elif entry.event == "ENTERQUEUE" and call.queued_at is None:
         caller = entry.data[1] if len(entry.data) > 1 and entry.data[1] else None
         call = replace(call, queue=entry.queue, queued_at=entry.at, caller=call.caller or caller)
@@ -134,6 +167,8 @@ def _fold(call: PbxCall | None, entry: QueueLogEntry) -> PbxCall:
         call = replace(call, abandoned=True, ended_at=call.ended_at or entry.at)
     elif entry.event in _END_LINES:
         call = replace(call, ended_at=call.ended_at or entry.at)
+    if entry.event in _STEP_LINES:
+        call = replace(call, steps=(*call.steps, entry))
     return replace(call, lines=(*call.lines, entry.event))
 
 
@@ -160,7 +195,9 @@ def reconstruct_events(
     """The telephony events the live stream would have carried for *call*, in order.
 
     The member's interface comes from *member_interfaces* (member name → interface, from
-    ``QueueStatus``); unknown, the agent number is derived from the member name alone.
+    ``QueueStatus``); unknown, the agent number is derived from the member name alone. Every
+    queue the caller entered and every member who answered is replayed in order, so a call
+    re-queued after a transfer gets one segment per agent, as the live tracker gives it.
     """
     origin = call.linkedid
     out: list[TelephonyEvent] = [
@@ -179,27 +216,46 @@ def reconstruct_events(
         out.append(ChannelVariableSet(call.started_at, origin, origin, "", TENANT_VAR, call.tenant))
     if call.callee:
         out.append(ChannelVariableSet(call.started_at, origin, origin, "", DID_VAR, call.callee))
-    if call.queue is not None and call.queued_at is not None:
-        out.append(
-            CallerJoinedQueue(
-                call.queued_at, origin, origin, "", call.queue, call.caller, caller_name=None
-            )
-        )
-    if call.queue is not None and call.answered_at is not None:
-        member = call.agent_member or ""
-        out.append(
-            AgentAnswered(
-                call.answered_at,
-                origin,
-                origin,
-                "",
-                queue=call.queue,
-                member_interface=(member_interfaces or {}).get(member, ""),
-                member_name=call.agent_member,
-            )
-        )
-    if call.abandoned and call.queue is not None and call.ended_at is not None:
-        out.append(CallerAbandoned(call.ended_at, origin, origin, "", queue=call.queue))
+    out.extend(_segment_events(call, member_interfaces or {}))
     if call.ended_at is not None:
         out.append(ChannelHungUp(call.ended_at, origin, origin, "", cause=HANGUP_CAUSE))
+    return out
+
+
+def _segment_events(call: PbxCall, members: Mapping[str, str]) -> list[TelephonyEvent]:
+    """Queue joins, answers, blind transfers and abandons from the call's queue lines.
+
+    An attended transfer's target is not in the queue log (its line names a bridge), so only
+    the live stream attributes it; a blind transfer names the extension, and the next queue
+    answer (a re-queue to a skill group) opens the next segment. The owner agent's answer on
+    the sticky ring is ccbridge's own ``CCBSTICKY`` line.
+    """
+    origin = call.linkedid
+    out: list[TelephonyEvent] = []
+    for entry in call.steps:
+        if entry.event == STICKY_LINE and (sticky := _sticky(entry)) is not None:
+            agent, interface, at = sticky
+            out.append(StickyAgentAnswered(at, origin, origin, "", agent, interface, entry.queue))
+        if entry.queue is None:
+            continue
+        if entry.event == "ENTERQUEUE":
+            caller = entry.data[1] if len(entry.data) > 1 and entry.data[1] else call.caller
+            out.append(CallerJoinedQueue(entry.at, origin, origin, "", entry.queue, caller, None))
+        elif entry.event in _ANSWER_LINES:
+            out.append(
+                AgentAnswered(
+                    entry.at,
+                    origin,
+                    origin,
+                    "",
+                    queue=entry.queue,
+                    member_interface=members.get(entry.agent or "", ""),
+                    member_name=entry.agent,
+                )
+            )
+        elif entry.event == _BLIND_LINE and entry.data and entry.data[0]:
+            context = entry.data[1] if len(entry.data) > 1 and entry.data[1] else None
+            out.append(BlindTransferred(entry.at, origin, origin, "", entry.data[0], context, None))
+        elif entry.event in _ABANDON_LINES:
+            out.append(CallerAbandoned(entry.at, origin, origin, "", queue=entry.queue))
     return out

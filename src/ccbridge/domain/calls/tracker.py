@@ -8,7 +8,7 @@ are sticky, so a late or duplicated event never resurrects an ended call.
 from __future__ import annotations
 
 import re
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -27,6 +27,7 @@ from ccbridge.domain.calls.events import (
     ChannelStateChanged,
     ChannelVariableSet,
     QueueEntrySnapshot,
+    StickyAgentAnswered,
     TelephonyEvent,
 )
 from ccbridge.domain.calls.model import (
@@ -164,6 +165,18 @@ def _answered(rec: CallRecord, event: AgentAnswered) -> CallRecord:
             pending_target=None,
             segments=(*rec.segments[:-1], replace(last, skill_group=event.queue)),
         )
+    return _advance(rec, CallState.CONNECTED)
+
+
+def _sticky_answered(rec: CallRecord, event: StickyAgentAnswered) -> CallRecord:
+    """The owner agent took the call on the sticky ring before the queue: its first agent leg
+    (``via="sticky"``), in the group the call was routed to, like a queue answer."""
+    if rec.agent_no is None:
+        rec = replace(rec, agent_no=event.agent_no, agent_interface=event.interface)
+    rec = _fill(rec, skill_group=event.queue, answered_at=event.at)
+    rec = _open_segment(
+        rec, agent_no=event.agent_no, interface=event.interface, via="sticky", at=event.at
+    )
     return _advance(rec, CallState.CONNECTED)
 
 
@@ -348,6 +361,8 @@ def reduce_call(record: CallRecord | None, event: TelephonyEvent) -> CallRecord:
             rec = _advance(rec, CallState.AGENT_RINGING)
         case AgentAnswered():
             rec = _answered(rec, event)
+        case StickyAgentAnswered():
+            rec = _sticky_answered(rec, event)
         case BlindTransferred():
             rec = _blind(rec, event)
         case AttendedTransferred():
@@ -373,21 +388,46 @@ def missing_events(
 ) -> list[TelephonyEvent]:
     """The events that tell ccbridge something new about a call it may already hold.
 
-    A final call keeps what the live stream made of it; an agent already attached is never
-    attached twice (a reconstructed leg may lack the interface the live one had).
+    A final call keeps what the live stream made of it; an agent leg or a transfer already
+    attached is never attached twice (a reconstructed leg may lack the interface the live one
+    had), while the legs after it (a re-queue, a transfer in the gap) are added.
     """
     if record is None:
         return list(events)
     if record.state.is_final:
         return []
+    known_legs = _attached_steps(record)
     out: list[TelephonyEvent] = []
     for event in events:
-        if isinstance(event, AgentAnswered) and (record.answered_at is not None or record.segments):
-            continue
         if isinstance(event, CallerJoinedQueue) and record.queued_at is not None:
+            continue
+        step = _step_key(event)
+        if step is not None and known_legs[step] > 0:
+            known_legs[step] -= 1
             continue
         out.append(event)
     return out
+
+
+def _attached_steps(record: CallRecord) -> Counter[tuple[str, str, str | None]]:
+    """The agent legs (agent, group) and blind transfers (target) a call already has."""
+    steps: Counter[tuple[str, str, str | None]] = Counter(
+        ("leg", s.agent_no, s.skill_group) for s in record.segments
+    )
+    steps.update(("blind", t.target, None) for t in record.transfers if t.kind == "blind")
+    return steps
+
+
+def _step_key(event: TelephonyEvent) -> tuple[str, str, str | None] | None:
+    """What a rebuilt event would attach, in the terms of :func:`_attached_steps`."""
+    if isinstance(event, AgentAnswered):
+        agent = agent_no_from_member(event.member_name, event.member_interface)
+        return ("leg", agent, event.queue)
+    if isinstance(event, StickyAgentAnswered):
+        return ("leg", event.agent_no, event.queue)
+    if isinstance(event, BlindTransferred):
+        return ("blind", event.target, None)
+    return None
 
 
 class CallTracker:

@@ -297,3 +297,24 @@ def recording_ready_event(
             "extras": {},
         },
     )
+
+
+def recording_missing_event(
+    *, tenant: str, call_id: str, recording_id: str, params: dict[str, Any], at: datetime
+) -> NewEvent:
+    """``recording.missing``: the policy records this call but the PBX left no file (a call
+    answered while AMI was away); keyed by the flagged row, so it is told once."""
+    return NewEvent(
+        tenant=tenant,
+        type=EventType.RECORDING_MISSING,
+        occurred_at=at,
+        key=f"recording-missing:{recording_id}",
+        call_id=call_id,
+        data={
+            "call_id": call_id,
+            "params": params,
+            "recording_id": recording_id,
+            "reason": "no_file_after_ami_gap",
+            "extras": {},
+        },
+    )

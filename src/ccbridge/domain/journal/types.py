@@ -25,9 +25,14 @@ class EventType(StrEnum):
     CALL_ENDED = "call.ended"
     CALL_ABANDONED = "call.abandoned"
     RECORDING_READY = "recording.ready"
+    RECORDING_MISSING = "recording.missing"
     AGENT_STATE_CHANGED = "agent.state_changed"
     WRAPUP_SUBMITTED = "wrapup.submitted"
     CALLBACK_REQUESTED = "callback.requested"
+    CALLBACK_DIALING = "callback.dialing"
+    CALLBACK_CONNECTED = "callback.connected"
+    CALLBACK_FAILED = "callback.failed"
+    CALLBACK_CANCELLED = "callback.cancelled"
 
 
 @dataclass(frozen=True, slots=True)
