@@ -10,7 +10,7 @@ from typing import Any
 from ccbridge.domain.access import Principal
 from ccbridge.domain.calendar import tenant_zone
 from ccbridge.domain.calls.model import CallRecord
-from ccbridge.domain.kpis.catalogue import BY_KEY, Basis
+from ccbridge.domain.kpis.catalogue import BY_KEY, Basis, evaluate
 from ccbridge.domain.kpis.settings import KpiSettings
 from ccbridge.domain.reports.call_attributes import call_attributes_report
 from ccbridge.domain.reports.intervals import Granularity, interval_start
@@ -76,6 +76,19 @@ class Explanation:
     inputs: dict[str, float]
     call_ids: dict[str, list[str]]
     pieces: list[SpanPiece]
+
+
+TODAY_KPIS = ("offered", "answered", "abandoned", "service_level")
+"""The service-level report's KPIs a wallboard shows for the day so far."""
+
+
+@dataclass(frozen=True, slots=True)
+class TodayFigures:
+    """The day so far per skill-group queue, computed exactly as the service-level report."""
+
+    settings: KpiSettings
+    by_queue: dict[str, dict[str, float | None]]
+    """KPI values (``TODAY_KPIS``) by the calls' skill group (the Asterisk queue name)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -229,6 +242,19 @@ class ReportService:
             known = await self._source.callers_before(tenant_id, w.start - REPEAT_LOOKBACK, w.start)
             table = call_attributes_report(calls, cfg, known)
         return ReportRun(table, cfg, w, gran)
+
+    async def today(self, tenant_id: str) -> TodayFigures:
+        """The tenant-local day so far, per skill group: the service-level report's tally and
+        KPI catalogue over today's calls (the wallboard and the report cannot disagree)."""
+        cfg = (await self.settings(tenant_id)).kpis
+        now = self._now()
+        day = now.astimezone(tenant_zone(cfg.timezone)).date()
+        w = window(day, day, cfg.timezone or "")
+        calls, spans = await self._inputs(tenant_id, w)
+        rows = tally_calls(calls, spans, cfg, Granularity.DAY, Dimension.SKILL_GROUP)
+        return TodayFigures(
+            cfg, {group: evaluate(TODAY_KPIS, t.inputs()) for (_, group), t in rows.items()}
+        )
 
     async def run_all(
         self,

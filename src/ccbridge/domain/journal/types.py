@@ -28,6 +28,8 @@ class EventType(StrEnum):
     AGENT_STATE_CHANGED = "agent.state_changed"
     WRAPUP_SUBMITTED = "wrapup.submitted"
     CALLBACK_REQUESTED = "callback.requested"
+    FLOOR_ALERT = "floor.alert"
+    FLOOR_ALERT_CLEARED = "floor.alert_cleared"
 
 
 @dataclass(frozen=True, slots=True)
