@@ -143,7 +143,7 @@ def with_overrides(defaults: FloorRules, overrides: Mapping[str, Any]) -> FloorR
     anything wrong raises :class:`FloorRulesError` naming the field.
     """
     rules = dict(defaults.rules)
-    given = overrides.get("rules") or {}
+    given = overrides.get("rules", {})
     if not isinstance(given, Mapping):
         raise FloorRulesError("rules is an object keyed by rule name", "rules")
     for key, raw in given.items():
