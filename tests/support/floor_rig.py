@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -29,7 +30,7 @@ from ccbridge.services.floor_alerts import FloorAlertService
 from ccbridge.services.floor_rules import FloorRuleService
 from ccbridge.services.reports import ReportService
 from ccbridge.services.seats import SeatService
-from ccbridge.services.supervision import SpyService
+from ccbridge.services.supervision import SpyPbx, SpyService
 from ccbridge.services.wallboard import WallboardService
 from tests.fakes.seats import FakeClock
 
@@ -52,6 +53,16 @@ class LiveCalls:
             if rec.agent_interface == interface and rec.answered_at is not None:
                 return rec.call_id
         return None
+
+
+class Tracker(Protocol):
+    """What the floor reads of the live calls (``CallTrackingService`` or :class:`LiveCalls`)."""
+
+    def open_calls(self) -> list[CallRecord]: ...
+
+    def live_channels(self, call_id: str) -> list[str]: ...
+
+    def current_call_of(self, interface: str) -> str | None: ...
 
 
 @dataclass
@@ -85,8 +96,8 @@ def floor_api(
     seats: SeatService,
     journal: SqlJournal,
     hub: EventHub,
-    live: LiveCalls,
-    pbx: RecordingSpyPbx,
+    live: Tracker,
+    pbx: SpyPbx,
     listeners: list[Callable[[Sequence[StoredEvent]], None]],
     agents_context: str = "ccbridge-agents",
 ) -> FloorApi:

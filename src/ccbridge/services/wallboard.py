@@ -41,6 +41,9 @@ BOARD_STATES: dict[AgentState, str] = {
 WAITING_STATES = frozenset({CallState.QUEUED, CallState.AGENT_RINGING})
 TODAY_TTL = 5.0
 """Seconds today's figures are reused when no call of the tenant changed meanwhile."""
+TODAY_MIN_AGE = 1.0
+"""A call change refreshes the day's figures, but at most once a second per tenant (a busy
+tenant's calls change many times a second; each refresh reads the day's calls)."""
 MIN_FRAME_INTERVAL = 0.25
 """At most 4 frames a second per stream."""
 HEARTBEAT_SECONDS = 15.0
@@ -144,17 +147,22 @@ class WallboardService:
         self._today_ttl = today_ttl
         self._monotonic = monotonic
         self._today_cache: dict[str, tuple[float, TodayFigures]] = {}
+        self._stale: set[str] = set()
 
     def on_events(self, events: Sequence[StoredEvent]) -> None:
         """Journal commit hook: a call event makes the tenant's cached day figures stale."""
         for event in events:
             if event.type.startswith("call."):
-                self._today_cache.pop(event.tenant, None)
+                self._stale.add(event.tenant)
 
     async def _today_of(self, tenant_id: str) -> TodayFigures:
         hit = self._today_cache.get(tenant_id)
-        if hit is not None and self._monotonic() - hit[0] < self._today_ttl:
-            return hit[1]
+        if hit is not None:
+            age = self._monotonic() - hit[0]
+            fresh = age < (TODAY_MIN_AGE if tenant_id in self._stale else self._today_ttl)
+            if fresh:
+                return hit[1]
+        self._stale.discard(tenant_id)
         figures = await self._today.today(tenant_id)
         self._today_cache[tenant_id] = (self._monotonic(), figures)
         return figures
