@@ -23,6 +23,7 @@ from ccbridge.db.engine import create_session_factory
 from ccbridge.db.journal import SqlJournal
 from ccbridge.db.repositories import CallRepository
 from ccbridge.db.repositories.calendar import CalendarRepository
+from ccbridge.db.repositories.floor import SqlFloorAlertStore
 from ccbridge.db.repositories.reports import SqlReportSettingsStore, SqlReportSource
 from ccbridge.domain.access import Role
 from ccbridge.domain.calendar import local_date, tenant_zone
@@ -35,6 +36,7 @@ from ccbridge.observability.health import Readiness
 from ccbridge.services.audit import AuditRecorder
 from ccbridge.services.calendar import CalendarService, TenantZoneReader
 from ccbridge.services.event_hub import EventHub
+from ccbridge.services.floor_alerts import FloorAlertService
 from ccbridge.services.reports import ReportService
 from ccbridge.services.seats import SeatService
 from ccbridge.services.tenants import AccessService
@@ -589,3 +591,22 @@ async def test_a_channel_name_that_could_add_a_chanspy_argument_is_never_sent(
     resp = await world.post(SPY, body, world.supervisor)
     assert _problem(resp, 409)["reason"] == "NO_CURRENT_CALL"
     assert world.pbx.sent == []
+
+
+async def test_one_tenant_that_cannot_be_judged_does_not_stop_the_others(world: World) -> None:
+    await world.sign_in("1000")
+    await world.state("1000", "not_ready")
+    world.clock.advance(minutes=16)
+
+    async def with_a_ghost() -> set[str]:
+        return {"ghost", "t1"}  # no such tenant: its zone cannot be read, and it sorts first
+
+    alerts = FloorAlertService(
+        store=SqlFloorAlertStore(world.sessions, world.journal),
+        rules=world.floor.rules,
+        facts=world.floor.wallboard.facts,
+        tenants=with_a_ghost,
+        clock=world.clock,
+    )
+    assert await alerts.evaluate() == 1
+    assert [e.data["agent_no"] for e in await world.floor_events()] == ["1000"]

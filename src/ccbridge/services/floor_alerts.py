@@ -15,6 +15,7 @@ import structlog
 
 from ccbridge.domain.floor.alerts import FloorAlert, FloorFacts, breaches, opened, settle
 from ccbridge.domain.time import Clock
+from ccbridge.errors import CcbridgeError
 from ccbridge.services.floor_ports import FloorAlertStore
 from ccbridge.services.floor_rules import FloorRuleService
 
@@ -54,7 +55,10 @@ class FloorAlertService:
             by_tenant.setdefault(alert.tenant_id, []).append(alert)
         raised = 0
         for tenant_id in sorted(await self._tenants() | set(by_tenant)):
-            raised += await self.evaluate_tenant(tenant_id, by_tenant.get(tenant_id, []))
+            try:
+                raised += await self.evaluate_tenant(tenant_id, by_tenant.get(tenant_id, []))
+            except CcbridgeError as exc:  # one tenant (e.g. deleted meanwhile) never stops all
+                log.warning("floor_alerts_tenant_skipped", tenant=tenant_id, error=str(exc))
         return raised
 
     async def evaluate_tenant(self, tenant_id: str, open_alerts: list[FloorAlert]) -> int:
