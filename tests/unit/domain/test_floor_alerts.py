@@ -163,3 +163,13 @@ def test_events_carry_the_payload_and_are_keyed_by_the_alert() -> None:
     assert done.key == "floor:a7:cleared"
     assert done.data["cleared_at"] == "2026-12-03T01:12:00Z"
     assert done.data["id"] == "a7"
+
+
+def test_a_threshold_under_a_minute_is_told_in_seconds() -> None:
+    short = with_overrides(
+        RULES,
+        {"rules": {"break_too_long": {"enabled": True, "threshold": 5, "severity": "warning"}}},
+    )
+    [hit] = breaches(short, floor(seat("1001", S.BREAK)), T0 + timedelta(seconds=7))
+    assert hit.message == "Agent 1001 on break (小休) for 7 s, over the 5 s limit."
+    assert opened(hit, "a1", "t1", T0).payload()["value"] == 7

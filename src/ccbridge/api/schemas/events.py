@@ -180,7 +180,7 @@ class FloorAlertData(_Data):
     severity: Literal["warning", "critical"]
     agent_no: str | None = Field(description="工号 for the agent rules, else null")
     skill_group: str | None = Field(description="技能组 for the queue rules, else null")
-    value: float = Field(description="What was measured when the alert was raised")
+    value: int | float = Field(description="What was measured when the alert was raised")
     threshold: int = Field(description="The tenant's threshold, in the rule's unit")
     started_at: datetime = Field(description="When the rule was first found broken")
     message: str

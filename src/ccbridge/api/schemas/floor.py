@@ -98,7 +98,7 @@ class FloorAlertOut(BaseModel):
     severity: SeverityName
     agent_no: str | None
     skill_group: str | None
-    value: float
+    value: int | float = Field(description="What was measured, in the rule's unit")
     threshold: int
     started_at: datetime
     message: str
@@ -171,7 +171,7 @@ class SeatAlertOut(BaseModel):
     rule: RuleName
     severity: SeverityName
     skill_group: str | None
-    value: float
+    value: int | float
     threshold: int
     started_at: datetime
     cleared_at: datetime | None
@@ -188,7 +188,7 @@ class SeatAlertOut(BaseModel):
             rule=alert.rule.value,
             severity=alert.severity.value,
             skill_group=alert.skill_group,
-            value=alert.value,
+            value=alert.payload()["value"],
             threshold=alert.threshold,
             started_at=alert.started_at,
             cleared_at=alert.cleared_at,

@@ -121,8 +121,9 @@ def _stamp(at: datetime) -> str:
     return at.isoformat().replace("+00:00", "Z")
 
 
-def _minutes(seconds: float) -> int:
-    return int(seconds // 60)
+def _duration(seconds: float) -> str:
+    """``45 s`` under a minute, else whole minutes (``16 min``)."""
+    return f"{int(seconds)} s" if seconds < 60 else f"{int(seconds // 60)} min"
 
 
 def _key(rule: FloorRule, agent_no: str | None, group: str | None, anchor: str) -> str:
@@ -144,8 +145,8 @@ def _overstay(
         float(int(seconds)),
         cfg.threshold,
         seat.since + timedelta(seconds=cfg.threshold),
-        f"Agent {seat.agent_no} {label} for {_minutes(seconds)} min, over the "
-        f"{_minutes(cfg.threshold)} min limit.",
+        f"Agent {seat.agent_no} {label} for {_duration(seconds)}, over the "
+        f"{_duration(cfg.threshold)} limit.",
         _key(rule, seat.agent_no, None, seat.since.isoformat()),
     )
 
