@@ -61,7 +61,10 @@ class TodayKpis(Protocol):
 
 
 class ChangeSignal(Protocol):
-    """Tells a stream that the tenant's journal moved (``EventHub``)."""
+    """Tells a stream that the tenant's journal moved, or that the service stops (``EventHub``)."""
+
+    closed: bool
+    """Shutdown: streams end so the HTTP server can stop."""
 
     def last_seq(self, tenant: str) -> int:
         """The newest cursor known for *tenant*."""
@@ -290,19 +293,19 @@ async def wallboard_stream(
     """Yield a frame whenever the board differs from the last one sent (``generated_at``
     aside), never two within *min_interval*: changes in between are coalesced into the next
     frame, built after the pause so it carries the newest state. ``None`` is a heartbeat,
-    after *heartbeat* seconds without a frame."""
+    after *heartbeat* seconds without a frame. Ends when the signal closes (shutdown)."""
     last_body: bytes | None = None
     last_frame = -min_interval
     last_write = monotonic()
     cursor = signal.last_seq(tenant_id)
-    while True:
+    while not signal.closed:
         board = await build(tenant_id)
         body = encode_json({k: v for k, v in board.items() if k != "generated_at"})
         if body != last_body:
             pause = last_frame + min_interval - monotonic()
             if pause > 0:
                 await sleep(pause)
-                continue  # rebuild: what changed during the pause goes in this frame
+                continue  # rebuild: what changed during the pause goes in this frame (or end)
             last_body, last_frame = body, monotonic()
             last_write = last_frame
             yield wallboard_frame(board)

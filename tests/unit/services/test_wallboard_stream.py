@@ -29,6 +29,7 @@ class Signal:
 
     def __init__(self, clock: Clock, every: float | None) -> None:
         self.clock, self.every, self.seq = clock, every, 0
+        self.closed = False
 
     def last_seq(self, tenant: str) -> int:
         return self.seq
@@ -96,6 +97,18 @@ async def test_the_first_frame_is_immediate_and_an_unchanged_board_is_not_resent
     assert frames[0][1] is not None
     assert [f for _, f in frames[1:]] == [None]  # only the heartbeat after 15 s of quiet
     assert frames[1][0] - start >= 15.0
+
+
+async def test_the_stream_ends_when_the_service_stops() -> None:
+    clock = Clock()
+    signal = Signal(clock, every=None)
+    stream = wallboard_stream(
+        "t1", Board(clock, changing=False), signal, monotonic=clock.monotonic, sleep=clock.sleep
+    )
+    first = await anext(stream)
+    assert first is not None
+    signal.closed = True
+    assert [frame async for frame in stream] == []
 
 
 def test_calls_waiting_and_longest_wait_come_from_the_live_calls() -> None:
