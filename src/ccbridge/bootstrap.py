@@ -123,6 +123,7 @@ from ccbridge.services.dialing import DialPolicyService, TenantFactsReader
 from ccbridge.services.egress import AllowListSource, ConfigurationChecker, EgressPolicy
 from ccbridge.services.endpoints import EndpointGuard, EndpointService
 from ccbridge.services.event_hub import EventHub
+from ccbridge.services.day_figures import DayFigures
 from ccbridge.services.events import EventService
 from ccbridge.services.floor_alerts import FloorAlertService
 from ccbridge.services.floor_rules import FloorRuleService
@@ -678,7 +679,7 @@ def _floor(
         groups=SkillGroupRepository(sessions),
         live_calls=calls.open_calls,
         current_call=calls.current_call_of,
-        today=reports,
+        today=DayFigures(reports, calls.get, clock.now),
         rules=rules,
         alerts=store,
         clock=clock,

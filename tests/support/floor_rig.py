@@ -24,6 +24,7 @@ from ccbridge.domain.floor.rules import platform_defaults
 from ccbridge.domain.journal.types import StoredEvent
 from ccbridge.services.audit import AuditRecorder
 from ccbridge.services.calendar import TenantZoneReader
+from ccbridge.services.day_figures import DayFigures
 from ccbridge.services.endpoints import EndpointGuard
 from ccbridge.services.event_hub import EventHub
 from ccbridge.services.floor_alerts import FloorAlertService
@@ -48,6 +49,9 @@ class LiveCalls:
     def live_channels(self, call_id: str) -> list[str]:
         return list(self.channels.get(call_id, []))
 
+    def get(self, call_id: str) -> CallRecord | None:
+        return next((c for c in self.calls if c.call_id == call_id), None)
+
     def current_call_of(self, interface: str) -> str | None:
         for rec in self.calls:
             if rec.agent_interface == interface and rec.answered_at is not None:
@@ -63,6 +67,8 @@ class Tracker(Protocol):
     def live_channels(self, call_id: str) -> list[str]: ...
 
     def current_call_of(self, interface: str) -> str | None: ...
+
+    def get(self, call_id: str) -> CallRecord | None: ...
 
 
 @dataclass
@@ -119,7 +125,7 @@ def floor_api(
         groups=SkillGroupRepository(sessions),
         live_calls=live.open_calls,
         current_call=live.current_call_of,
-        today=reports,
+        today=DayFigures(reports, live.get, clock.now),
         rules=rules,
         alerts=store,
         clock=clock,

@@ -10,7 +10,7 @@ from typing import Any
 from ccbridge.domain.access import Principal
 from ccbridge.domain.calendar import tenant_zone
 from ccbridge.domain.calls.model import CallRecord
-from ccbridge.domain.kpis.catalogue import BY_KEY, Basis, evaluate
+from ccbridge.domain.kpis.catalogue import BY_KEY, Basis
 from ccbridge.domain.kpis.settings import KpiSettings
 from ccbridge.domain.reports.call_attributes import call_attributes_report
 from ccbridge.domain.reports.intervals import Granularity, interval_start
@@ -78,17 +78,14 @@ class Explanation:
     pieces: list[SpanPiece]
 
 
-TODAY_KPIS = ("offered", "answered", "abandoned", "service_level")
-"""The service-level report's KPIs a wallboard shows for the day so far."""
-
-
 @dataclass(frozen=True, slots=True)
-class TodayFigures:
-    """The day so far per skill-group queue, computed exactly as the service-level report."""
+class DayCalls:
+    """The tenant-local day so far: the settings and window it was read under, and its calls
+    exactly as the reports count them (queue entry, or start, inside the window)."""
 
     settings: KpiSettings
-    by_queue: dict[str, dict[str, float | None]]
-    """KPI values (``TODAY_KPIS``) by the calls' skill group (the Asterisk queue name)."""
+    window: Window
+    calls: list[CallRecord]
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +116,11 @@ def _template(data: Mapping[str, Any]) -> ReportTemplate:
         headings=dict(data.get("headings", {})),
         language=str(data.get("language", "zh")),
     )
+
+
+def _counted_in(calls: list[CallRecord], w: Window) -> list[CallRecord]:
+    """The calls a window counts: queue entry (inbound) or start (others) inside it."""
+    return [c for c in calls if w.start <= (c.queued_at or c.started_at) < w.end]
 
 
 def _clip(spans: list[StateSpan], w: Window) -> list[StateSpan]:
@@ -207,7 +209,7 @@ class ReportService:
 
     async def _inputs(self, tenant_id: str, w: Window) -> tuple[list[CallRecord], list[StateSpan]]:
         calls = await self._source.calls(tenant_id, w.start - QUEUE_LOOKBACK, w.end)
-        kept = [c for c in calls if w.start <= (c.queued_at or c.started_at) < w.end]
+        kept = _counted_in(calls, w)
         spans = _clip(await self._source.spans(tenant_id, w.start, w.end), w)
         return kept, spans
 
@@ -243,18 +245,13 @@ class ReportService:
             table = call_attributes_report(calls, cfg, known)
         return ReportRun(table, cfg, w, gran)
 
-    async def today(self, tenant_id: str) -> TodayFigures:
-        """The tenant-local day so far, per skill group: the service-level report's tally and
-        KPI catalogue over today's calls (the wallboard and the report cannot disagree)."""
+    async def today_calls(self, tenant_id: str) -> DayCalls:
+        """The calls of the tenant-local day so far, read as every report reads its window."""
         cfg = (await self.settings(tenant_id)).kpis
-        now = self._now()
-        day = now.astimezone(tenant_zone(cfg.timezone)).date()
+        day = self._now().astimezone(tenant_zone(cfg.timezone)).date()
         w = window(day, day, cfg.timezone or "")
-        calls, spans = await self._inputs(tenant_id, w)
-        rows = tally_calls(calls, spans, cfg, Granularity.DAY, Dimension.SKILL_GROUP)
-        return TodayFigures(
-            cfg, {group: evaluate(TODAY_KPIS, t.inputs()) for (_, group), t in rows.items()}
-        )
+        calls = await self._source.calls(tenant_id, w.start - QUEUE_LOOKBACK, w.end)
+        return DayCalls(cfg, w, _counted_in(calls, w))
 
     async def run_all(
         self,

@@ -1,9 +1,8 @@
 """The supervisor's wallboard: live queues and seats, today's figures and the open alerts.
 
 Calls waiting and the longest wait come from the live call tracker in memory; today's offered,
-answered, abandoned and service level come from the reports' own code (``ReportService.today``,
-cached a few seconds per tenant and dropped when one of its calls changes); seats and alerts
-come from the database. The stream sends the board when it changes, at most 4 times a second.
+answered, abandoned and service level come from the reports' own definitions, kept current call
+by call (``DayFigures``); seats and alerts come from the database. The stream sends the board when it changes, at most 4 times a second.
 """
 
 from __future__ import annotations
@@ -26,7 +25,7 @@ from ccbridge.domain.time import Clock
 from ccbridge.services.event_codec import encode_json
 from ccbridge.services.floor_ports import FloorAlertStore
 from ccbridge.services.floor_rules import FloorRuleService
-from ccbridge.services.reports import TodayFigures
+from ccbridge.services.day_figures import TodayFigures
 from ccbridge.services.seat_ports import AgentRecord, AgentRepo, SeatSession, SkillGroupRepo
 from ccbridge.services.seats import SeatService, all_agents
 
@@ -39,11 +38,6 @@ BOARD_STATES: dict[AgentState, str] = {
 }
 """Seat states as the wallboard names them (话后处理 is ``wrap_up``)."""
 WAITING_STATES = frozenset({CallState.QUEUED, CallState.AGENT_RINGING})
-TODAY_TTL = 5.0
-"""Seconds today's figures are reused when no call of the tenant changed meanwhile."""
-TODAY_MIN_AGE = 1.0
-"""A call change refreshes the day's figures, but at most once a second per tenant (a busy
-tenant's calls change many times a second; each refresh reads the day's calls)."""
 MIN_FRAME_INTERVAL = 0.25
 """At most 4 frames a second per stream."""
 HEARTBEAT_SECONDS = 15.0
@@ -53,10 +47,14 @@ GROUP_PAGE = 500
 
 
 class TodayKpis(Protocol):
-    """Today's service-level figures of a tenant (``ReportService``)."""
+    """Today's service-level figures of a tenant (``DayFigures``)."""
 
-    async def today(self, tenant_id: str) -> TodayFigures:
+    async def figures(self, tenant_id: str) -> TodayFigures:
         """The day so far per queue."""
+        ...
+
+    def on_events(self, events: Sequence[StoredEvent]) -> None:
+        """Journal commit hook: calls changed."""
         ...
 
 
@@ -135,8 +133,6 @@ class WallboardService:
         rules: FloorRuleService,
         alerts: FloorAlertStore,
         clock: Clock,
-        today_ttl: float = TODAY_TTL,
-        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._seats = seats
         self._agents = agents
@@ -147,28 +143,10 @@ class WallboardService:
         self._rules = rules
         self._alerts = alerts
         self._clock = clock
-        self._today_ttl = today_ttl
-        self._monotonic = monotonic
-        self._today_cache: dict[str, tuple[float, TodayFigures]] = {}
-        self._stale: set[str] = set()
 
     def on_events(self, events: Sequence[StoredEvent]) -> None:
-        """Journal commit hook: a call event makes the tenant's cached day figures stale."""
-        for event in events:
-            if event.type.startswith("call."):
-                self._stale.add(event.tenant)
-
-    async def _today_of(self, tenant_id: str) -> TodayFigures:
-        hit = self._today_cache.get(tenant_id)
-        if hit is not None:
-            age = self._monotonic() - hit[0]
-            fresh = age < (TODAY_MIN_AGE if tenant_id in self._stale else self._today_ttl)
-            if fresh:
-                return hit[1]
-        self._stale.discard(tenant_id)
-        figures = await self._today.today(tenant_id)
-        self._today_cache[tenant_id] = (self._monotonic(), figures)
-        return figures
+        """Journal commit hook: the day's figures follow the calls that changed."""
+        self._today.on_events(events)
 
     async def _group_list(self, tenant_id: str) -> list[tuple[str, str]]:
         out: list[tuple[str, str]] = []
@@ -188,7 +166,7 @@ class WallboardService:
             agents=await all_agents(self._agents, tenant_id),
             groups=await self._group_list(tenant_id),
             queues=queues_now(self._live_calls(), now),
-            today=await self._today_of(tenant_id),
+            today=await self._today.figures(tenant_id),
             rules=await self._rules.rules(tenant_id),
         )
 
