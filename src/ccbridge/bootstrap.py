@@ -119,11 +119,11 @@ from ccbridge.services.call_backfill import CallBackfill
 from ccbridge.services.call_control import CallControlService, SeatCallGate
 from ccbridge.services.callbacks import CallbackService
 from ccbridge.services.calls import CallTrackingService
+from ccbridge.services.day_figures import DayFigures
 from ccbridge.services.dialing import DialPolicyService, TenantFactsReader
 from ccbridge.services.egress import AllowListSource, ConfigurationChecker, EgressPolicy
 from ccbridge.services.endpoints import EndpointGuard, EndpointService
 from ccbridge.services.event_hub import EventHub
-from ccbridge.services.day_figures import DayFigures
 from ccbridge.services.events import EventService
 from ccbridge.services.floor_alerts import FloorAlertService
 from ccbridge.services.floor_rules import FloorRuleService
@@ -651,6 +651,7 @@ def floor_rule_defaults(settings: Settings) -> FloorRules:
         calls_waiting=f.calls_waiting_over,
         service_level_pct=f.service_level_target_pct,
         amber_band_pct=f.amber_band_pct,
+        service_level_min_offered=f.service_level_min_offered,
     )
 
 

@@ -241,6 +241,8 @@ class FloorSettings(BaseModel):
     """Today's service level of a skill group under this alerts; also the wallboard's target."""
     amber_band_pct: int = Field(10, ge=0, le=100)
     """Points under the target the wallboard's light stays amber before it turns red."""
+    service_level_min_offered: int = Field(10, ge=0, le=100_000)
+    """The service-level alert judges a skill group once this many calls were offered today."""
 
 
 class Settings(BaseSettings):

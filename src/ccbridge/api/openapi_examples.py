@@ -321,6 +321,7 @@ SCHEMA_EXAMPLES: dict[str, Any] = {
             )
         },
         "amber_band_pct": 5,
+        "service_level_min_offered": 10,
         "customised": True,
         "updated_at": AT,
         "updated_by": "key:admin01",

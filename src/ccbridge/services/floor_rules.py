@@ -8,12 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from ccbridge.domain.access import Principal
-from ccbridge.domain.floor.rules import (
-    FloorRules,
-    FloorRulesError,
-    overrides_of,
-    with_overrides,
-)
+from ccbridge.domain.floor.rules import FloorRules, FloorRulesError, overrides_of, with_overrides
 from ccbridge.errors import CcbridgeError, ErrorCode
 from ccbridge.services.audit import AuditRecorder
 from ccbridge.services.floor_ports import FloorRulesStore, StoredFloorRules
@@ -89,12 +84,7 @@ class FloorRuleService:
             rules = with_overrides(self._defaults, overrides)
         except FloorRulesError as exc:
             raise FloorRulesInvalidError(str(exc), field=f"body.{exc.field}") from exc
-        stored = overrides_of(
-            FloorRules(
-                {n: c for n, c in rules.rules.items() if n.value in (overrides.get("rules") or {})},
-                rules.amber_band_pct,
-            )
-        )
+        stored = overrides_of(rules, overrides)
         now = self._now()
         await self._store.put(StoredFloorRules(tenant_id, stored, now, who.actor))
         self._cache.pop(tenant_id, None)

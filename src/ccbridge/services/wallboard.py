@@ -2,7 +2,8 @@
 
 Calls waiting and the longest wait come from the live call tracker in memory; today's offered,
 answered, abandoned and service level come from the reports' own definitions, kept current call
-by call (``DayFigures``); seats and alerts come from the database. The stream sends the board when it changes, at most 4 times a second.
+by call (``DayFigures``); seats and alerts come from the database. The stream sends the board
+when it changes, at most 4 times a second.
 """
 
 from __future__ import annotations
@@ -22,10 +23,10 @@ from ccbridge.domain.floor.alerts import FloorFacts, GroupFact, SeatFact
 from ccbridge.domain.floor.rules import FloorRules, light
 from ccbridge.domain.journal.types import StoredEvent
 from ccbridge.domain.time import Clock
+from ccbridge.services.day_figures import TodayFigures
 from ccbridge.services.event_codec import encode_json
 from ccbridge.services.floor_ports import FloorAlertStore
 from ccbridge.services.floor_rules import FloorRuleService
-from ccbridge.services.day_figures import TodayFigures
 from ccbridge.services.seat_ports import AgentRecord, AgentRepo, SeatSession, SkillGroupRepo
 from ccbridge.services.seats import SeatService, all_agents
 
@@ -188,6 +189,7 @@ class WallboardService:
                     name,
                     floor.queues.get(queue, QueueNow()).waiting,
                     floor.today.by_queue.get(queue, {}).get("service_level"),
+                    _count(floor.today.by_queue.get(queue, {}).get("offered")),
                 )
                 for name, queue in floor.groups
             ],

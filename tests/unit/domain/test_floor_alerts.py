@@ -79,8 +79,9 @@ def test_too_many_on_break_and_break_count_exceeded() -> None:
 
 def test_queue_rules_per_skill_group() -> None:
     groups = (
-        GroupFact("sales", calls_waiting=6, service_level_pct=79.5),
+        GroupFact("sales", calls_waiting=6, service_level_pct=79.5, offered_today=10),
         GroupFact("support", calls_waiting=5, service_level_pct=None),
+        GroupFact("vip", calls_waiting=0, service_level_pct=0.0, offered_today=9),  # too few
     )
     found = breaches(RULES, floor(groups=groups), T0)
     assert rules_of(found) == [

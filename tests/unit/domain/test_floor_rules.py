@@ -41,7 +41,13 @@ def test_an_override_replaces_one_rule_and_keeps_the_others() -> None:
     assert rules.rule(FloorRule.BREAK_TOO_LONG) == RuleConfig(True, 60, Severity.CRITICAL)
     assert rules.rule(FloorRule.NOT_READY_TOO_LONG) == DEFAULTS.rule(FloorRule.NOT_READY_TOO_LONG)
     assert rules.amber_band_pct == 5
-    assert with_overrides(DEFAULTS, overrides_of(rules)) == rules
+    assert rules.service_level_min_offered == 10
+    stored = overrides_of(rules, {"rules": {"break_too_long": {}}, "amber_band_pct": 5})
+    assert stored == {
+        "rules": {"break_too_long": {"enabled": True, "threshold": 60, "severity": "critical"}},
+        "amber_band_pct": 5,
+    }
+    assert with_overrides(DEFAULTS, stored) == rules
 
 
 @pytest.mark.parametrize(
@@ -78,6 +84,7 @@ def test_an_override_replaces_one_rule_and_keeps_the_others() -> None:
             "rules.calls_waiting_over.severity",
         ),
         ({"amber_band_pct": -1}, "amber_band_pct"),
+        ({"service_level_min_offered": "5"}, "service_level_min_offered"),
         ({"rules": []}, "rules"),
     ],
 )

@@ -50,12 +50,18 @@ class FloorRulesIn(BaseModel):
         default=None,
         description="Points under the service-level target that are still amber (0–100)",
     )
+    service_level_min_offered: int | None = Field(
+        default=None,
+        description="Calls offered today before service_level_under judges a group (0–100000)",
+    )
 
     def overrides(self) -> dict[str, Any]:
-        """The request as the domain's overrides document."""
+        """The request as the domain's overrides document (options left out: not given)."""
         out: dict[str, Any] = {"rules": {k: v.model_dump() for k, v in self.rules.items()}}
-        if self.amber_band_pct is not None:
-            out["amber_band_pct"] = self.amber_band_pct
+        for name in ("amber_band_pct", "service_level_min_offered"):
+            value = getattr(self, name)
+            if value is not None:
+                out[name] = value
         return out
 
 
@@ -65,6 +71,7 @@ class FloorRulesOut(BaseModel):
     tenant_id: str
     rules: dict[RuleName, RuleOut]
     amber_band_pct: int
+    service_level_min_offered: int
     customised: bool = Field(description="False while the platform defaults apply unchanged")
     updated_at: datetime | None
     updated_by: str | None
@@ -84,6 +91,7 @@ class FloorRulesOut(BaseModel):
                 for name, cfg in value.rules.rules.items()
             },
             amber_band_pct=value.rules.amber_band_pct,
+            service_level_min_offered=value.rules.service_level_min_offered,
             customised=value.customised,
             updated_at=value.updated_at,
             updated_by=value.updated_by,

@@ -35,6 +35,7 @@ class GroupFact:
     calls_waiting: int
     service_level_pct: float | None
     """``None`` while nothing was offered today."""
+    offered_today: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,7 +214,8 @@ def _floor_breaches(rules: FloorRules, facts: FloorFacts, now: datetime) -> Iter
                 _key(FloorRule.CALLS_WAITING_OVER, None, group.name, ""),
             )
         level = group.service_level_pct
-        if service and level is not None and level < service.threshold:
+        judged = group.offered_today >= rules.service_level_min_offered
+        if service and judged and level is not None and level < service.threshold:
             yield Breach(
                 FloorRule.SERVICE_LEVEL_UNDER,
                 service.severity,

@@ -36,6 +36,12 @@ UNITS: dict[FloorRule, str] = {
 }
 """What a rule's threshold and an alert's value count."""
 
+OPTIONS: dict[str, tuple[int, int]] = {
+    "amber_band_pct": (0, 100),
+    "service_level_min_offered": (0, 100_000),
+}
+"""The whole-number options beside the rules, with their accepted range (inclusive)."""
+
 BOUNDS: dict[str, tuple[int, int]] = {
     "seconds": (1, 86_400),
     "agents": (0, 10_000),
@@ -70,6 +76,9 @@ class FloorRules:
     rules: Mapping[FloorRule, RuleConfig] = field(default_factory=dict)
     amber_band_pct: int = 10
     """Below the target by at most this many points the light is amber, further down red."""
+    service_level_min_offered: int = 10
+    """``service_level_under`` judges a group only once this many calls were offered today
+    (one unanswered first call is 0 %, which says nothing yet)."""
 
     def rule(self, name: FloorRule) -> RuleConfig:
         """The rule's settings (a rule never configured is off)."""
@@ -95,6 +104,7 @@ def platform_defaults(
     calls_waiting: int = 5,
     service_level_pct: int = 80,
     amber_band_pct: int = 10,
+    service_level_min_offered: int = 10,
 ) -> FloorRules:
     """The rules every tenant starts with (contract: 示忙 15 min SEAT-07, 小休 10 min, 3 a day,
     3 at once SEAT-08; the queue figures are not in the sources)."""
@@ -109,6 +119,7 @@ def platform_defaults(
             FloorRule.SERVICE_LEVEL_UNDER: RuleConfig(True, service_level_pct, crit),
         },
         amber_band_pct,
+        service_level_min_offered,
     )
 
 
@@ -139,8 +150,9 @@ def _rule_config(name: FloorRule, raw: object, where: str) -> RuleConfig:
 def with_overrides(defaults: FloorRules, overrides: Mapping[str, Any]) -> FloorRules:
     """The platform defaults with a tenant's stored or requested overrides applied.
 
-    *overrides* is ``{"rules": {name: {...}}, "amber_band_pct": n}``, either key optional;
-    anything wrong raises :class:`FloorRulesError` naming the field.
+    *overrides* is ``{"rules": {name: {...}}, "amber_band_pct": n,
+    "service_level_min_offered": n}``, every key optional; anything wrong raises
+    :class:`FloorRulesError` naming the field.
     """
     rules = dict(defaults.rules)
     given = overrides.get("rules", {})
@@ -151,14 +163,19 @@ def with_overrides(defaults: FloorRules, overrides: Mapping[str, Any]) -> FloorR
         if key not in tuple(FloorRule):
             raise FloorRulesError(f"unknown rule {key!r}; known: {', '.join(FloorRule)}", where)
         rules[FloorRule(key)] = _rule_config(FloorRule(key), raw, where)
-    band = overrides.get("amber_band_pct", defaults.amber_band_pct)
-    if isinstance(band, bool) or not isinstance(band, int) or not 0 <= band <= 100:
-        raise FloorRulesError("amber_band_pct is a whole number from 0 to 100", "amber_band_pct")
-    return FloorRules(rules, band)
+    options = {name: getattr(defaults, name) for name in OPTIONS}
+    for name, (low, high) in OPTIONS.items():
+        value = overrides.get(name, options[name])
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            raise FloorRulesError(f"{name} is a whole number from {low} to {high}", name)
+        options[name] = value
+    return FloorRules(rules, **options)
 
 
-def overrides_of(rules: FloorRules) -> dict[str, Any]:
-    """*rules* as the JSON a tenant's row stores (the inverse of :func:`with_overrides`)."""
+def overrides_of(rules: FloorRules, given: Mapping[str, Any]) -> dict[str, Any]:
+    """What a tenant's row stores: the rules and options *given* (a request's overrides), with
+    the values *rules* (checked) has for them; everything else keeps following the defaults."""
+    names = given.get("rules") or {}
     return {
         "rules": {
             name.value: {
@@ -167,8 +184,9 @@ def overrides_of(rules: FloorRules) -> dict[str, Any]:
                 "severity": cfg.severity.value,
             }
             for name, cfg in rules.rules.items()
+            if name.value in names
         },
-        "amber_band_pct": rules.amber_band_pct,
+        **{name: getattr(rules, name) for name in OPTIONS if name in given},
     }
 
 
