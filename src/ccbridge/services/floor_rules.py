@@ -7,11 +7,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import structlog
+
 from ccbridge.domain.access import Principal
 from ccbridge.domain.floor.rules import FloorRules, FloorRulesError, overrides_of, with_overrides
 from ccbridge.errors import CcbridgeError, ErrorCode
 from ccbridge.services.audit import AuditRecorder
 from ccbridge.services.floor_ports import FloorRulesStore, StoredFloorRules
+
+log = structlog.get_logger(__name__)
 
 
 class FloorRulesInvalidError(CcbridgeError):
@@ -66,7 +70,8 @@ class FloorRuleService:
         else:
             try:
                 rules = with_overrides(self._defaults, stored.overrides)
-            except FloorRulesError:  # a stored rule the current code no longer accepts
+            except FloorRulesError as exc:  # a stored rule the current code no longer accepts
+                log.warning("floor_rules_stored_invalid", tenant=tenant_id, field=exc.field)
                 rules = self._defaults
             value = TenantFloorRules(tenant_id, rules, True, stored.updated_at, stored.updated_by)
         self._cache[tenant_id] = value
