@@ -144,6 +144,7 @@ class WallboardService:
         self._rules = rules
         self._alerts = alerts
         self._clock = clock
+        self._building: dict[str, asyncio.Future[dict[str, Any]]] = {}
 
     def on_events(self, events: Sequence[StoredEvent]) -> None:
         """Journal commit hook: the day's figures follow the calls that changed."""
@@ -195,6 +196,16 @@ class WallboardService:
             ],
             day=local_date(floor.now, floor.today.settings.timezone).isoformat(),
         )
+
+    async def shared_board(self, tenant_id: str) -> dict[str, Any]:
+        """:meth:`board` for streams: streams of one tenant woken by the same change share one
+        build (the one in flight), so ten supervisors cost one build, not ten."""
+        task = self._building.get(tenant_id)
+        if task is None:
+            task = asyncio.ensure_future(self.board(tenant_id))
+            self._building[tenant_id] = task
+            task.add_done_callback(lambda _t: self._building.pop(tenant_id, None))
+        return await asyncio.shield(task)
 
     async def board(self, tenant_id: str) -> dict[str, Any]:
         """The wallboard JSON (docs/wallboard.md)."""

@@ -4,16 +4,24 @@ call is no longer in memory."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, time, timedelta
+from typing import Any, cast
 
 from ccbridge.domain.calls.model import CallRecord, CallState
+from ccbridge.domain.floor.rules import platform_defaults
 from ccbridge.domain.journal.types import StoredEvent
 from ccbridge.domain.kpis.settings import KpiSettings
 from ccbridge.domain.reports.intervals import Granularity
 from ccbridge.domain.reports.model import Dimension
 from ccbridge.domain.reports.service_level import service_level_report
 from ccbridge.services.day_figures import DayFigures
+from ccbridge.services.floor_rules import FloorRuleService
 from ccbridge.services.reports import DayCalls, window
+from ccbridge.services.seat_ports import SkillGroupRecord
+from ccbridge.services.seats import SeatService
+from ccbridge.services.wallboard import WallboardService
+from tests.fakes.seats import FakeClock, MemoryAgents
 
 DAY = datetime(2026, 12, 3, tzinfo=UTC).date()
 W = window(DAY, DAY, "Asia/Shanghai")
@@ -49,6 +57,43 @@ class Ticks:
 
     def __call__(self) -> float:
         return self.t
+
+
+class _Seats:
+    async def live(self, tenant_id: str) -> list[Any]:
+        return []
+
+
+class _Groups:
+    async def list(
+        self, tenant_id: str, after: str | None = None, limit: int = 100
+    ) -> list[SkillGroupRecord]:
+        return [SkillGroupRecord(tenant_id, "sales", f"{tenant_id}-sales")]
+
+
+class _NoRows:
+    async def get(self, tenant_id: str) -> None:
+        return None
+
+    async def open_alerts(self, tenant_id: str | None) -> list[Any]:
+        return []
+
+
+def _board(today: DayFigures) -> WallboardService:
+    rules = FloorRuleService(
+        cast(Any, _NoRows()), platform_defaults(), cast(Any, None), FakeClock(NOON).now
+    )
+    return WallboardService(
+        seats=cast(SeatService, _Seats()),
+        agents=MemoryAgents(),
+        groups=_Groups(),
+        live_calls=list,
+        current_call=lambda _i: None,
+        today=today,
+        rules=rules,
+        alerts=cast(Any, _NoRows()),
+        clock=FakeClock(NOON),
+    )
 
 
 def event(cid: str, tenant: str = "t1") -> StoredEvent:
@@ -114,3 +159,23 @@ async def test_a_call_of_another_day_is_not_counted_and_midnight_reads_again() -
     clock[0] = W.end + timedelta(seconds=1)
     await figures.figures("t1")
     assert figures.reads == 2
+
+
+async def test_streams_woken_together_share_one_build() -> None:
+    class Counting(Source):
+        def __init__(self) -> None:
+            super().__init__([call("c1", 10, True)])
+            self.reads = 0
+
+        async def today_calls(self, tenant_id: str) -> DayCalls:
+            self.reads += 1
+            await asyncio.sleep(0)
+            return await super().today_calls(tenant_id)
+
+    source = Counting()
+    board = _board(DayFigures(source, {}.get, lambda: NOON))
+    boards = await asyncio.gather(*(board.shared_board("t1") for _ in range(10)))
+    assert source.reads == 1
+    assert all(b is boards[0] for b in boards)
+    again = await board.shared_board("t1")
+    assert again is not boards[0]  # the next change gets a fresh build
