@@ -14,6 +14,7 @@ import ccbridge.db.access_tables  # noqa: F401  (registers tenants, api_keys, au
 from ccbridge.db import (
     calendar_tables,  # noqa: F401  (the platform's working-day calendar)
     event_tables,  # noqa: F401  (event journal, call params, webhooks)
+    floor_tables,  # noqa: F401  (floor rules and alerts)
     idempotency_tables,  # noqa: F401  (Idempotency-Key answers of telephony POSTs)
     ivr_tables,  # noqa: F401  (IVR flows, revisions, prompts, call logs)
     outbound_tables,  # noqa: F401  (agent-dialled calls of the last hour: outbound caps)

@@ -19,7 +19,15 @@ import structlog
 import uvicorn
 from fastapi import FastAPI
 
-from ccbridge.api.app import CallControlApi, EventApi, RecordingApi, RoutingApi, SeatApi, create_app
+from ccbridge.api.app import (
+    CallControlApi,
+    EventApi,
+    FloorApi,
+    RecordingApi,
+    RoutingApi,
+    SeatApi,
+    create_app,
+)
 from ccbridge.api.security import JwtCodec
 from ccbridge.asterisk.agi.server import AgiRouter, AgiServerConfig, FastAgiServer
 from ccbridge.asterisk.ami.client import AmiClient, AmiConfig
@@ -57,6 +65,7 @@ from ccbridge.db.repositories.calendar import CalendarRepository
 from ccbridge.db.repositories.calls import CallRepository
 from ccbridge.db.repositories.dial_policies import DialPolicyRepository
 from ccbridge.db.repositories.endpoints import EndpointRepository
+from ccbridge.db.repositories.floor import SqlFloorAlertStore, SqlFloorRulesStore
 from ccbridge.db.repositories.ftp_accounts import FtpAccountRepository
 from ccbridge.db.repositories.idempotency import IdempotencyRepository
 from ccbridge.db.repositories.ivr import (
@@ -85,6 +94,7 @@ from ccbridge.domain.access import AuditEntry, Role, TenantStatus
 from ccbridge.domain.calendar import local_date
 from ccbridge.domain.calls.model import CallRecord
 from ccbridge.domain.egress import parse_networks
+from ccbridge.domain.floor.rules import FloorRules, platform_defaults
 from ccbridge.domain.journal.types import StoredEvent
 from ccbridge.domain.recordings.signing import LinkSigner
 from ccbridge.domain.time import SystemClock
@@ -110,11 +120,14 @@ from ccbridge.services.call_backfill import CallBackfill
 from ccbridge.services.call_control import CallControlService, SeatCallGate
 from ccbridge.services.callbacks import CallbackService
 from ccbridge.services.calls import CallTrackingService
+from ccbridge.services.day_figures import DayFigures
 from ccbridge.services.dialing import DialPolicyService, TenantFactsReader
 from ccbridge.services.egress import AllowListSource, ConfigurationChecker, EgressPolicy
 from ccbridge.services.endpoints import EndpointGuard, EndpointService
 from ccbridge.services.event_hub import EventHub
 from ccbridge.services.events import EventService
+from ccbridge.services.floor_alerts import FloorAlertService
+from ccbridge.services.floor_rules import FloorRuleService
 from ccbridge.services.ftp_accounts import FtpAccountService
 from ccbridge.services.idempotency import IdempotencyService
 from ccbridge.services.inbound_numbers import InboundNumberService, NumberDirectory
@@ -134,9 +147,11 @@ from ccbridge.services.routing_policies import CallRouter, RoutingPolicyService
 from ccbridge.services.seats import DesiredSeats, SeatService
 from ccbridge.services.sla import AutomaticIncidents, SlaService
 from ccbridge.services.statements import StatementService
+from ccbridge.services.supervision import SpyService
 from ccbridge.services.tenant_retirement import PbxRetirement
 from ccbridge.services.tenant_status import TenantStatusCache
 from ccbridge.services.tenants import AccessService, StatusChanged
+from ccbridge.services.wallboard import WallboardService
 from ccbridge.services.webhooks import WebhookDispatcher, WebhookService
 from ccbridge.settings import Mode, Settings
 from ccbridge.storage.recording_files import LocalRecordingFiles
@@ -391,8 +406,11 @@ def build_service(
     sessions = create_session_factory(engine)
     hub = EventHub()
     read_pool = PgReadPool.for_engine(engine)
+    committed: list[Callable[[Sequence[StoredEvent]], None]] = []
     journal = SqlJournal(
-        sessions, on_commit=_published_and_measured(hub, metrics, clock), read_pool=read_pool
+        sessions,
+        on_commit=_published_and_measured(hub, metrics, clock, committed),
+        read_pool=read_pool,
     )
     repo = CallRepository(sessions, journal)
     ivr.routing.callbacks.use_journal(journal)
@@ -438,6 +456,11 @@ def build_service(
         settings, sessions, journal, hub, repo, clock, on_error=availability.report
     )
     control_api = _call_control(settings, sessions, ami, calls, clock, calendar)
+    reports_api = build_report_service(engine)
+    floor_api, floor_job = _floor(
+        settings, sessions, journal, hub, seat_api.seats, calls, ami, clock, reports_api
+    )
+    committed.append(floor_api.wallboard.on_events)
     readiness = _readiness(ami, agi, availability)
     readiness.add("acd_reconciler", _reconciler_check(reconciler))
     readiness.add("pbx_config", _pbx_config_check(pbx_config))
@@ -452,7 +475,7 @@ def build_service(
         ivr_api=ivr.service,
         event_api=event_api,
         calendar_api=calendar,
-        reports_api=build_report_service(engine),
+        reports_api=reports_api,
         sla_api=build_sla_service(engine),
         statements_api=build_statement_service(engine, calendar),
         metrics=metrics,
@@ -462,9 +485,11 @@ def build_service(
             callbacks=ivr.routing.callbacks,
         ),
         call_control_api=control_api,
+        floor_api=floor_api,
     )
     http = _http_server(app, settings, hub)
     jobs = JobRunner(on_error=availability.report)
+    jobs.add("floor-alerts", settings.floor.evaluate_seconds, floor_job)
     jobs.add("loop-lag", 1.0, _loop_lag_probe)
     if recordings is not None:
         metrics.events.watch_ftp(recordings.ftp_sessions)
@@ -509,11 +534,17 @@ AMI_DOWN_CAUSE = "ami_down"
 
 
 def _published_and_measured(
-    hub: EventHub, metrics: Metrics, clock: SystemClock
+    hub: EventHub,
+    metrics: Metrics,
+    clock: SystemClock,
+    listeners: Sequence[Callable[[Sequence[StoredEvent]], None]] = (),
 ) -> Callable[[Sequence[StoredEvent]], None]:
-    """The journal's commit hook: publish to the hub, then sample the event lag."""
+    """The journal's commit hook: publish to the hub, tell the *listeners* (the wallboard's
+    day figures), then sample the event lag."""
 
     def on_commit(stored: Sequence[StoredEvent]) -> None:
+        for listener in listeners:
+            listener(stored)
         hub.publish(stored)
         metrics.events.committed(stored, clock.now())
 
@@ -631,6 +662,73 @@ def _events(
         ("webhook-log-retention", RETENTION_JOB_SECONDS, webhooks.prune_log),
     ]
     return EventApi(events=events, webhooks=webhooks, clock=clock), dispatcher, jobs
+
+
+def floor_rule_defaults(settings: Settings) -> FloorRules:
+    """The platform's floor rules from ``CCBRIDGE_FLOOR__*``."""
+    f = settings.floor
+    return platform_defaults(
+        not_ready_seconds=f.not_ready_too_long_seconds,
+        break_seconds=f.break_too_long_seconds,
+        on_break=f.too_many_on_break,
+        breaks_per_day=f.break_count_exceeded,
+        calls_waiting=f.calls_waiting_over,
+        service_level_pct=f.service_level_target_pct,
+        amber_band_pct=f.amber_band_pct,
+        service_level_min_offered=f.service_level_min_offered,
+    )
+
+
+def _floor(
+    settings: Settings,
+    sessions: async_sessionmaker[AsyncSession],
+    journal: SqlJournal,
+    hub: EventHub,
+    seats: SeatService,
+    calls: CallTrackingService,
+    ami: AmiClient,
+    clock: SystemClock,
+    reports: ReportService,
+) -> tuple[FloorApi, Callable[[], Awaitable[object]]]:
+    """Wire floor rules, alerts (journal events), the wallboard and listen/whisper/barge."""
+    audit = AuditRecorder(lambda: SqlAccessUnitOfWork(sessions), clock.now)
+    rules = FloorRuleService(
+        SqlFloorRulesStore(sessions), floor_rule_defaults(settings), audit, clock.now
+    )
+    store = SqlFloorAlertStore(sessions, journal)
+    seat_sessions = SeatSessionRepository(sessions)
+    agents = AgentRepository(sessions)
+    wallboard = WallboardService(
+        seats=seats,
+        agents=agents,
+        groups=SkillGroupRepository(sessions),
+        live_calls=calls.open_calls,
+        current_call=calls.current_call_of,
+        today=DayFigures(reports, calls.get, clock.now),
+        rules=rules,
+        alerts=store,
+        clock=clock,
+    )
+
+    async def busy_tenants() -> set[str]:
+        seated = {s.tenant_id for s in await seat_sessions.list_open(None)}
+        waiting = {c.tenant for c in calls.open_calls() if c.tenant and c.queued_at}
+        return seated | waiting
+
+    alerts = FloorAlertService(
+        store=store, rules=rules, facts=wallboard.facts, tenants=busy_tenants, clock=clock
+    )
+    spy = SpyService(
+        calls=calls,
+        sessions=seat_sessions,
+        agents=agents,
+        endpoints=EndpointGuard(EndpointRepository(sessions), audit),
+        pbx=AmiCallControl(ami, settings.agents_context),
+        audit=audit,
+        agents_context=settings.agents_context,
+    )
+    api = FloorApi(rules=rules, alerts=alerts, wallboard=wallboard, signal=hub, spy=spy)
+    return api, alerts.evaluate
 
 
 def _call_control(

@@ -219,6 +219,32 @@ class PbxRecordSettings(BaseModel):
     (longest call expected) is read whole."""
 
 
+class FloorSettings(BaseModel):
+    """The platform's floor rules (every tenant's defaults; a tenant admin overrides them over
+    ``PUT /api/v1/tenants/{id}/floor-rules``) and how often they are judged (docs/wallboard.md)."""
+
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
+    evaluate_seconds: float = Field(1.0, ge=0.2, le=60.0)
+    """How often every tenant's floor is judged; an alert appears at most this late."""
+    not_ready_too_long_seconds: int = Field(900, ge=1, le=86_400)
+    """示忙 longer than this alerts the supervisor (SEAT-07: 15 min)."""
+    break_too_long_seconds: int = Field(600, ge=1, le=86_400)
+    """小休 longer than this alerts the supervisor (SEAT-08: 10 min)."""
+    too_many_on_break: int = Field(3, ge=0, le=10_000)
+    """More agents of a tenant on break at once than this alerts (SEAT-08: 3)."""
+    break_count_exceeded: int = Field(3, ge=0, le=10_000)
+    """More breaks by one agent in a day than this alerts (SEAT-08: 3)."""
+    calls_waiting_over: int = Field(5, ge=0, le=10_000)
+    """More calls waiting in one skill group's queue than this alerts."""
+    service_level_target_pct: int = Field(80, ge=0, le=100)
+    """Today's service level of a skill group under this alerts; also the wallboard's target."""
+    amber_band_pct: int = Field(10, ge=0, le=100)
+    """Points under the target the wallboard's light stays amber before it turns red."""
+    service_level_min_offered: int = Field(10, ge=0, le=100_000)
+    """The service-level alert judges a skill group once this many calls were offered today."""
+
+
 class Settings(BaseSettings):
     """Every knob of ccbridge; nested values use ``__`` (``CCBRIDGE_AMI__HOST``)."""
 
@@ -265,6 +291,8 @@ class Settings(BaseSettings):
     ivr: IvrSettings = Field(default_factory=IvrSettings)
     holds: HoldSettings = Field(default_factory=HoldSettings)
     """Bounds of what is held in memory while the database is unavailable."""
+    floor: FloorSettings = Field(default_factory=FloorSettings)
+    """Floor rules (alerts) and the wallboard's service-level target."""
     egress_allow_networks: list[str] = Field(default_factory=list, max_length=20)
     """Private networks (CIDR) every tenant's webhooks, exports and CRM lookups may reach;
     per-tenant networks are set by a platform admin (``allow_private``). Default: none."""

@@ -28,6 +28,7 @@ from ccbridge.asterisk.call_feed import AmiCallFeed
 from ccbridge.asterisk.queue_control import AmiQueueControl
 from ccbridge.db.access_uow import SqlAccessUnitOfWork
 from ccbridge.db.engine import create_session_factory
+from ccbridge.db.journal import SqlJournal
 from ccbridge.db.repositories import CallRepository
 from ccbridge.db.repositories.agents import AgentRepository
 from ccbridge.db.repositories.calendar import CalendarRepository
@@ -46,6 +47,7 @@ from ccbridge.services.calendar import CalendarService
 from ccbridge.services.call_control import CallControlService
 from ccbridge.services.calls import CallTrackingService
 from ccbridge.services.dialing import TenantFactsReader
+from ccbridge.services.event_hub import EventHub
 from ccbridge.services.idempotency import IdempotencyService
 from ccbridge.services.tenants import AccessService
 from ccbridge.testing.call_generator import DidRoute
@@ -54,6 +56,7 @@ from ccbridge.testing.pbx_model import QueueSpec
 from tests.fakes.seats import FakeClock
 from tests.support.ami_rig import fake_pbx_client, running
 from tests.support.api_rig import auth, create_tenants, seat_api
+from tests.support.floor_rig import floor_api
 
 SECRET = "integration-test-secret-0123456789abcdef"
 DID, CALLER = "4008001234", "13800138000"
@@ -208,15 +211,29 @@ async def rig(engine: AsyncEngine) -> AsyncIterator[Rig]:
     AmiCallFeed(ami, calls, lambda: datetime.now(UTC)).attach()
     control = control_service(sessions, calls, ami, audit, calendar)
     idempotency = IdempotencyService(IdempotencyRepository(sessions), clock.now)
+    seats = seat_api(
+        sessions, clock, audit, calendar, AmiQueueControl(ami), agents_context=AGENTS_CONTEXT
+    )
+    spy_pbx = AmiCallControl(ami, AGENTS_CONTEXT)
+    floor = floor_api(
+        sessions,
+        clock,
+        seats.seats,
+        SqlJournal(sessions),
+        EventHub(),
+        calls,
+        spy_pbx,
+        [],
+        agents_context=AGENTS_CONTEXT,
+    )
     app = create_app(
         call_store=CallRepository(sessions),
         readiness=Readiness(),
         access=access,
         jwt=codec,
-        seat_api=seat_api(
-            sessions, clock, audit, calendar, AmiQueueControl(ami), agents_context=AGENTS_CONTEXT
-        ),
+        seat_api=seats,
         call_control_api=CallControlApi(control, idempotency),
+        floor_api=floor,
     )
     _, platform_key = await access.create_system_key(
         role=Role.PLATFORM_ADMIN, tenant_id=None, name="ops", actor="test"
@@ -836,3 +853,39 @@ async def test_attended_transfer_out_consults_but_never_leaves_two_trunks_togeth
     assert rig.actions(mark) == []
     assert (await rig.post("1000/call/transfer/cancel", rig.agent["1000"])).status_code == 200
     assert call_params(rig.record(rec.call_id)) == INBOUND_FOUR
+
+
+async def test_whisper_rings_the_supervisors_phone_into_chanspy_on_the_agents_channel(
+    rig: Rig,
+) -> None:
+    rec = await rig.connected_call("1000")
+    agent_channel = next(
+        c for c in rig.calls.live_channels(rec.call_id) if c.startswith("Local/1000@")
+    )
+    supervisor = await rig.http.post(
+        "/api/v1/auth/token",
+        json={"subject": "lead", "role": "supervisor", "agent_no": "1002"},
+        headers=rig.admin,
+    )
+    who = auth(supervisor.json()["access_token"])
+    since = rig.mark()
+    resp = await rig.post("1000/spy", who, {"mode": "whisper", "supervisor_agent_no": "1002"})
+    assert resp.status_code == 202, resp.text
+    assert resp.json()["call_id"] == rec.call_id
+    [originate] = rig.actions(since, "Originate")
+    assert originate == [
+        ("Action", "Originate"),
+        ("Channel", f"Local/1002@{AGENTS_CONTEXT}"),
+        ("Application", "ChanSpy"),
+        ("Data", f"{agent_channel},qw"),
+        ("CallerID", '"Spy 1000" <1000>'),
+        ("Async", "true"),
+        ("Timeout", "30000"),
+    ]
+    spied = await rig.until(lambda: rig.pbx.ami.call_control.spied, "ChanSpy on the fake PBX")
+    [(spy_channel, target, options)] = spied
+    assert (target, options) == (agent_channel, "qw")
+    assert spy_channel.startswith(f"Local/1002@{AGENTS_CONTEXT}-")
+    resp = await rig.post("1001/spy", who, {"mode": "barge", "supervisor_agent_no": "1002"})
+    assert resp.status_code == 409, resp.text  # 1001 has no call
+    assert resp.json()["reason"] == "NO_CURRENT_CALL"

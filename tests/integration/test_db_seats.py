@@ -393,7 +393,6 @@ async def test_status_json_round_trip(sessions: SeatSessionRepository) -> None:
         resume_reason="培训 — 等待主班批准",
         deferred=DeferredAction.PAUSE,
         deferred_reason="午餐 🍚",
-        alerted=True,
         break_requested=True,
         breaks=DailyCounter(date(2026, 11, 23), 2),
         paused=True,

@@ -26,9 +26,12 @@ from ccbridge.api.schemas.events import DATA_MODELS, EventOut
 from ccbridge.bootstrap import run_api
 from ccbridge.db.engine import create_session_factory
 from ccbridge.db.repositories.agents import AgentRepository
+from ccbridge.db.repositories.floor import SqlFloorAlertStore
 from ccbridge.db.repositories.seat_sessions import SeatSessionRepository
 from ccbridge.domain.agents.state import AgentState, AgentStatus
 from ccbridge.domain.calls.model import CallRecord, CallSegment, CallState
+from ccbridge.domain.floor.alerts import FloorFacts, SeatFact, breaches, opened
+from ccbridge.domain.floor.rules import platform_defaults
 from ccbridge.domain.journal.types import EventType, NewEvent
 from ccbridge.domain.leases.model import SeatKind
 from ccbridge.services.event_ports import (
@@ -566,3 +569,40 @@ async def test_an_api_process_serves_polls_woken_by_the_owner_commits(
         server.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await server
+
+
+async def test_floor_alerts_reach_poll_and_a_webhook_subscribed_to_them(
+    world: EventWorld, engine: AsyncEngine
+) -> None:
+    admin, crm = world.keys["t1:tenant_admin"], world.keys["t1:crm"]
+    await allow_loopback(world, "t1")
+    receiver = Receiver()
+    facts = FloorFacts([SeatFact("1001", AgentState.BREAK, T0, 0)], [], "2026-11-23")
+    [breach] = breaches(platform_defaults(), facts, T0 + timedelta(minutes=11))
+    alert = opened(breach, "a1", "t1", T0 + timedelta(minutes=11))
+    store = SqlFloorAlertStore(create_session_factory(engine), world.journal)
+    async with (
+        serve(receiver) as url,
+        serve(world.app) as api,
+        httpx.AsyncClient(base_url=api) as http,
+    ):
+        kinds = ["floor.alert", "floor.alert_cleared"]
+        resp = await http.post(
+            "/api/v1/webhooks", json={"url": f"{url}/h", "event_types": kinds}, headers=admin
+        )
+        assert resp.status_code == 201, resp.text
+        task = asyncio.create_task(world.dispatcher(idle_wait=0.05, refresh=0.05).run())
+        try:
+            await world.calls.upsert_many([_call("c1")])  # not subscribed: never delivered
+            await store.raise_alerts([alert])
+            await store.clear_alerts([alert], T0 + timedelta(minutes=12))
+            await eventually(lambda: len(receiver.delivered()) == 2)
+        finally:
+            task.cancel()
+        delivered = [r.envelope for r in receiver.delivered()]
+        assert [e["type"] for e in delivered] == kinds
+        assert [e["data"]["id"] for e in delivered] == ["a1", "a1"]
+        polled = [e for e in await poll_all(http, crm) if e["type"].startswith("floor.")]
+        assert polled == delivered
+        for envelope in polled:
+            DATA_MODELS[EventType(envelope["type"])].model_validate(envelope["data"])

@@ -15,20 +15,22 @@ import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from ccbridge.api.app import create_app
+from ccbridge.api.app import FloorApi, create_app
 from ccbridge.api.security import JwtCodec
 from ccbridge.db.access_uow import SqlAccessUnitOfWork
 from ccbridge.db.engine import create_session_factory
+from ccbridge.db.journal import SqlJournal
 from ccbridge.db.repositories import CallRepository
 from ccbridge.db.repositories.calendar import CalendarRepository
 from ccbridge.domain.access import Role
 from ccbridge.observability.health import Readiness
 from ccbridge.services.audit import AuditRecorder
 from ccbridge.services.calendar import CalendarService
-from ccbridge.services.seats import SeatService
+from ccbridge.services.event_hub import EventHub
 from ccbridge.services.tenants import AccessService
 from tests.fakes.seats import FakeClock, RecordingQueues
 from tests.support.api_rig import auth, claim_phones, create_tenants, seat_api
+from tests.support.floor_rig import LiveCalls, RecordingSpyPbx, committed_to, floor_api
 
 SECRET = "integration-test-secret-0123456789abcdef"
 
@@ -41,6 +43,7 @@ class World:
     platform: dict[str, str]
     t1: dict[str, str]
     t2: dict[str, str]
+    floor: FloorApi
 
     async def post(self, path: str, body: Any = None, who: dict[str, str] | None = None) -> Any:
         return await self.client.post(path, json=body, headers=who or self.t1)
@@ -57,12 +60,19 @@ async def world(engine: AsyncEngine) -> AsyncIterator[World]:
     audit = AuditRecorder(lambda: SqlAccessUnitOfWork(sessions), clock.now)
     queues = RecordingQueues()
     calendar = CalendarService(CalendarRepository(sessions), audit, clock.now)
+    seats = seat_api(sessions, clock, audit, calendar, queues)
+    hub, listeners = EventHub(), []
+    journal = SqlJournal(sessions, on_commit=committed_to(hub, listeners))
+    floor = floor_api(
+        sessions, clock, seats.seats, journal, hub, LiveCalls(), RecordingSpyPbx(), listeners
+    )
     app = create_app(
         call_store=CallRepository(sessions),
         readiness=Readiness(),
         access=access,
         jwt=codec,
-        seat_api=seat_api(sessions, clock, audit, calendar, queues),
+        seat_api=seats,
+        floor_api=floor,
     )
     _, platform_key = await access.create_system_key(
         role=Role.PLATFORM_ADMIN, tenant_id=None, name="ops", actor="test"
@@ -79,7 +89,7 @@ async def world(engine: AsyncEngine) -> AsyncIterator[World]:
                 f"/api/v1/tenants/{tid}/skill-groups", json={"name": "sales"}, headers=admins[tid]
             )
             assert resp.status_code == 201, resp.text
-        w = World(client, clock, queues, platform, admins["t1"], admins["t2"])
+        w = World(client, clock, queues, platform, admins["t1"], admins["t2"], floor)
         await claim_phones(client, w.t1, "t1", *(f"{1000 + i}" for i in range(12)), "2000", "3000")
         for i in range(12):
             resp = await w.post("/api/v1/tenants/t1/agents", _agent(f"{1000 + i}"))
@@ -162,9 +172,11 @@ async def test_not_ready_break_cap_and_live_view(world: World) -> None:
 async def test_not_ready_over_15_minutes_alerts_the_supervisor(world: World) -> None:
     await world.post("/api/v1/tenants/t1/seats/1000/sign-in")
     await world.post("/api/v1/tenants/t1/seats/1000/state", {"action": "not_ready", "reason": "x"})
-    world.clock.advance(minutes=16)
-    seats: SeatService = world.client._transport.app.state.seats  # type: ignore[attr-defined]
-    assert await seats.tick() == 1
+    world.clock.advance(minutes=15)
+    assert await world.floor.alerts.evaluate() == 0
+    world.clock.advance(minutes=1)
+    assert await world.floor.alerts.evaluate() == 1
+    assert await world.floor.alerts.evaluate() == 0  # once per episode
     resp = await world.client.get("/api/v1/seats/alerts", headers=world.t1)
     assert [(a["agent_no"], a["code"]) for a in resp.json()] == [("1000", "NOT_READY_TOO_LONG")]
     other = await world.client.get("/api/v1/seats/alerts", headers=world.t2)

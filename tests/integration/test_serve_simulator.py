@@ -147,11 +147,13 @@ def _wait_ready(proc: subprocess.Popen[bytes], base: str, log: Path) -> None:
     raise AssertionError("not ready: " + log.read_text()[-3000:])
 
 
-def _open_stream(port: int, key: str) -> socket.socket:
+def _open_stream(
+    port: int, key: str, path: bytes = b"/api/v1/events/stream?tenant=t1"
+) -> socket.socket:
     """An SSE client that has read the stream's first bytes (so the response is open)."""
     sock = socket.create_connection(("127.0.0.1", port), timeout=30)
     sock.sendall(
-        b"GET /api/v1/events/stream?tenant=t1 HTTP/1.1\r\nHost: x\r\n"
+        b"GET " + path + b" HTTP/1.1\r\nHost: x\r\n"
         b"Authorization: Bearer " + key.encode() + b"\r\n\r\n"
     )
     head = b""
@@ -181,6 +183,7 @@ def test_sigterm_with_sse_clients_ends_the_streams_and_flushes(tmp_path: Path) -
         _wait_ready(proc, base, log)
         key = (tmp_path / ".ccbridge-dev-key").read_text().strip()
         streams = [_open_stream(api_port, key) for _ in range(3)]
+        streams.append(_open_stream(api_port, key, b"/api/v1/tenants/t1/wallboard/stream"))
         _, page = _get(f"{base}/api/v1/calls?limit=100", key)
         proc.send_signal(signal.SIGTERM)
         # A hang guard only: without the fix the process never exits (the streams hold it).
@@ -205,3 +208,62 @@ def test_sigterm_with_sse_clients_ends_the_streams_and_flushes(tmp_path: Path) -
         (stored,) = db.execute("SELECT count(*) FROM calls").fetchone()
     assert stored >= len(page["items"])
     assert "Traceback" not in output
+
+
+def _send(method: str, url: str, key: str, body: Any) -> tuple[int, Any]:
+    request = urllib.request.Request(
+        url,
+        data=json.dumps(body).encode(),
+        method=method,
+        headers={"Authorization": f"Bearer {key}", "content-type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=5) as resp:
+            return resp.status, json.loads(resp.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+def test_a_break_alert_reaches_the_wallboard_and_the_journal(tmp_path: Path) -> None:
+    """What the web wallboard relies on: a tenant's own threshold, the alert on the board,
+    in ``/seats/alerts`` and as a ``floor.alert`` event, from the real process."""
+    api_port, agi_port = _free_port(), _free_port()
+    proc = _serve(tmp_path, api_port, agi_port)
+    log = tmp_path / "serve.log"
+    base = f"http://127.0.0.1:{api_port}"
+    try:
+        _wait_ready(proc, base, log)
+        key = (tmp_path / ".ccbridge-dev-key").read_text().strip()
+        assert _post(f"{base}/api/v1/tenants/t1/seats/1101/sign-in", key)[0] == 200
+        rule = {"enabled": True, "threshold": 1, "severity": "warning"}
+        status, rules = _send(
+            "PUT", f"{base}/api/v1/tenants/t1/floor-rules", key, {"rules": {"break_too_long": rule}}
+        )
+        assert status == 200, rules
+        status, seat = _send(
+            "POST", f"{base}/api/v1/tenants/t1/seats/1101/state", key, {"action": "break"}
+        )
+        assert status == 200, seat
+        deadline = time.monotonic() + 30  # a hang guard; the rules are judged every second
+        alerts: list[Any] = []
+        while time.monotonic() < deadline and not alerts:
+            time.sleep(0.3)
+            _, listed = _get(f"{base}/api/v1/tenants/t1/seats/alerts", key)
+            alerts = [a for a in listed if a["rule"] == "break_too_long"]
+        assert alerts, log.read_text()[-3000:]
+        assert (alerts[0]["agent_no"], alerts[0]["cleared_at"]) == ("1101", None)
+        _, board = _get(f"{base}/api/v1/tenants/t1/wallboard", key)
+        assert alerts[0]["id"] in [a["id"] for a in board["alerts"]]
+        assert {g["name"] for g in board["skill_groups"]} >= {"sales"}
+        assert [(s["agent_no"], s["state"]) for s in board["seats"]] == [("1101", "break")]
+        _, events = _get(f"{base}/api/v1/tenants/t1/events?limit=1000", key)
+        raised = [e for e in events["items"] if e["type"] == "floor.alert"]
+        assert alerts[0]["id"] in [e["data"]["id"] for e in raised]
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+    assert "Traceback" not in log.read_text()

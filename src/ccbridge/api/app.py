@@ -21,6 +21,7 @@ from ccbridge.api.routers import (
     dial_policy,
     endpoints,
     events,
+    floor,
     health,
     ivr,
     keys,
@@ -48,6 +49,8 @@ from ccbridge.services.callbacks import CallbackService
 from ccbridge.services.dialing import DialPolicyService
 from ccbridge.services.endpoints import EndpointService
 from ccbridge.services.events import EventService
+from ccbridge.services.floor_alerts import FloorAlertService
+from ccbridge.services.floor_rules import FloorRuleService
 from ccbridge.services.ftp_accounts import FtpAccountService
 from ccbridge.services.idempotency import IdempotencyService
 from ccbridge.services.inbound_numbers import InboundNumberService
@@ -64,7 +67,9 @@ from ccbridge.services.routing_policies import RoutingPolicyService
 from ccbridge.services.seats import SeatService
 from ccbridge.services.sla import SlaService
 from ccbridge.services.statements import StatementService
+from ccbridge.services.supervision import SpyService
 from ccbridge.services.tenants import AccessService
+from ccbridge.services.wallboard import ChangeSignal, WallboardService
 from ccbridge.services.webhooks import WebhookService
 from ccbridge.web.console import install_console
 
@@ -80,6 +85,19 @@ class SeatApi:
     current_call: Callable[[str], str | None]
     dial_policy: DialPolicyService
     endpoints: EndpointService
+
+
+@dataclass(frozen=True, slots=True)
+class FloorApi:
+    """The services behind the wallboard, floor-rule, alert and spy routes (the process that
+    owns the seats and the live calls)."""
+
+    rules: FloorRuleService
+    alerts: FloorAlertService
+    wallboard: WallboardService
+    signal: ChangeSignal
+    """Wakes wallboard streams when the tenant's journal moves (the event hub)."""
+    spy: SpyService | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,6 +161,7 @@ def create_app(
     metrics: Metrics | None = None,
     routing_api: RoutingApi | None = None,
     call_control_api: CallControlApi | None = None,
+    floor_api: FloorApi | None = None,
     all_routes: bool = False,
 ) -> FastAPI:
     """Return the ASGI app; the composition root owns the services' lifetimes.
@@ -203,6 +222,12 @@ def create_app(
     if call_control_api is not None:
         app.state.call_control = call_control_api.call_control
         app.state.idempotency = call_control_api.idempotency
+    if floor_api is not None:
+        app.state.floor_rules = floor_api.rules
+        app.state.floor_alerts = floor_api.alerts
+        app.state.wallboard = floor_api.wallboard
+        app.state.floor_signal = floor_api.signal
+        app.state.spy = floor_api.spy
     install_problem_handlers(app)
     install_auth_handlers(app)
     install_openapi(app)
@@ -221,6 +246,7 @@ def create_app(
         "reports": reports_api is not None or all_routes,
         "sla": sla_api is not None or all_routes,
         "statements": statements_api is not None or all_routes,
+        "floor": floor_api is not None or all_routes,
     }
     if wired["events"]:
         app.include_router(scope_by_path(events.router))
@@ -241,6 +267,8 @@ def create_app(
         app.include_router(calendar.router)
     if wired["seats"]:
         app.include_router(scope_by_path(seats.router))
+    if wired["floor"]:
+        app.include_router(scope_by_path(floor.router))
     if wired["call_control"]:
         app.include_router(call_control.router)
     if wired["recordings"]:

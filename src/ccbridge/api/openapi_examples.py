@@ -209,6 +209,17 @@ _STATEMENT = {
     "termination_right": False,
     "trail": [],
 }
+_FLOOR_ALERT = {
+    "id": "5b0f3c1e9a7d4e2f8c6b1a0d9e8f7a6b",
+    "rule": "not_ready_too_long",
+    "severity": "warning",
+    "agent_no": "1001",
+    "skill_group": None,
+    "value": 912,
+    "threshold": 900,
+    "started_at": AT,
+    "message": "Agent 1001 not ready (示忙) for 15 min, over the 15 min limit.",
+}
 _STEP = {"node": "menu", "type": "menu", "input": "1", "next": "sales"}
 _POLICY = {
     "split": [{"group": "sales", "weight": 70}, {"group": "sales_outsourced", "weight": 30}],
@@ -287,8 +298,76 @@ SCHEMA_EXAMPLES: dict[str, Any] = {
     "SeatAlertOut": {
         "agent_no": "1001",
         "code": "NOT_READY_TOO_LONG",
-        "message": "1001 示忙 over 15 min",
+        "message": _FLOOR_ALERT["message"],
         "at": AT,
+        **{k: v for k, v in _FLOOR_ALERT.items() if k not in ("agent_no", "message")},
+        "cleared_at": None,
+    },
+    "FloorRulesIn": {
+        "rules": {"break_too_long": {"enabled": True, "threshold": 480, "severity": "warning"}},
+        "amber_band_pct": 5,
+    },
+    "FloorRulesOut": {
+        "tenant_id": "acme",
+        "rules": {
+            name: {"enabled": True, "threshold": threshold, "severity": severity, "unit": unit}
+            for name, threshold, severity, unit in (
+                ("not_ready_too_long", 900, "warning", "seconds"),
+                ("break_too_long", 480, "warning", "seconds"),
+                ("too_many_on_break", 3, "warning", "agents"),
+                ("break_count_exceeded", 3, "warning", "breaks"),
+                ("calls_waiting_over", 5, "critical", "calls"),
+                ("service_level_under", 80, "critical", "percent"),
+            )
+        },
+        "amber_band_pct": 5,
+        "service_level_min_offered": 10,
+        "customised": True,
+        "updated_at": AT,
+        "updated_by": "key:admin01",
+    },
+    "WallboardOut": {
+        "tenant_id": "acme",
+        "generated_at": AT,
+        "skill_groups": [
+            {
+                "name": "sales",
+                "calls_waiting": 2,
+                "longest_wait_seconds": 41,
+                "offered_today": 120,
+                "answered_today": 110,
+                "abandoned_today": 6,
+                "agents": {"ready": 3, "not_ready": 1, "break": 1, "on_call": 4, "wrap_up": 0},
+                "service_level": {
+                    "value_pct": 86.4,
+                    "target_pct": 80.0,
+                    "threshold_seconds": 30,
+                    "status": "green",
+                },
+            }
+        ],
+        "seats": [
+            {
+                "agent_no": "1001",
+                "name": "张伟",
+                "state": "on_call",
+                "state_since": AT,
+                "reason": "",
+                "skill_groups": ["sales"],
+                "call_id": "1764638100.42",
+            }
+        ],
+        "alerts": [_FLOOR_ALERT],
+    },
+    "SpyIn": {"mode": "whisper", "supervisor_agent_no": "1000"},
+    "SpyOut": {
+        "tenant_id": "acme",
+        "agent_no": "1001",
+        "supervisor_agent_no": "1000",
+        "mode": "whisper",
+        "options": "qw",
+        "call_id": "1764638100.42",
+        "supervisor_interface": "PJSIP/1000",
     },
     "LeaseIn": {"seats": {"inbound": 20, "inbound_outbound": 5}, "valid_from": "2026-01-01"},
     "LeaseOut": {
@@ -656,6 +735,9 @@ OPERATION_EXAMPLES: dict[str, dict[str, Any]] = {
     "validate_flow": {"application/yaml": "format: ccbridge-ivr/1\nname: Demo\n..."},
     "put_draft": {"application/yaml": "format: ccbridge-ivr/1\nname: Demo\n..."},
     "upload_prompt": {"request": {"prompt_id": "closed_options", "file": "(audio bytes)"}},
+    "stream_wallboard": {
+        "text/event-stream": 'event: wallboard\ndata: {"tenant_id":"acme","skill_groups":[…]}\n\n'
+    },
     "stream_events": {
         "text/event-stream": 'id: 1042\nevent: call.answered\ndata: {"id":"5f0c6c8e-…"}\n\n'
     },

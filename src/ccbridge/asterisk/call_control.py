@@ -16,6 +16,8 @@ Which action does what (``asterisk/extensions-ccbridge.conf`` has the contexts):
 - click-to-call / internal call: ``Originate`` of the agent's endpoint (it rings first) into
   ``ccbridge-outbound`` / the agents context, ``Async: true``, with ``ChannelId`` so the call's
   Linkedid is known before the PBX reports it.
+- listen / whisper / barge: ``Originate`` of the supervisor's endpoint into the application
+  ``ChanSpy(<agent channel>,q|qw|qB)`` (no dialplan needed: the endpoint is the tenant's phone).
 
 Every value is checked for CR/LF/NUL by :class:`AmiAction` before a byte is written; a
 ``Response: Error`` (the channel has gone meanwhile) is a 409 naming the action.
@@ -30,6 +32,7 @@ from ccbridge.asterisk.ami import actions as act
 from ccbridge.asterisk.ami.actions import AmiAction
 from ccbridge.asterisk.ami.errors import AmiActionError
 from ccbridge.asterisk.queue_control import AmiSender
+from ccbridge.domain.calls.spy import SpyMode, chanspy_data
 from ccbridge.errors import ConflictError
 from ccbridge.services.call_control_ports import Dial, OriginateCall
 
@@ -180,3 +183,17 @@ class AmiCallControl:
     async def hangup(self, channel: str) -> None:
         """``Hangup`` one channel."""
         await self._send(act.hangup(channel))
+
+    async def spy(
+        self, supervisor_endpoint: str, agent_channel: str, mode: SpyMode, caller_id: str
+    ) -> None:
+        """Ring the supervisor's phone into ``ChanSpy`` on the agent's channel."""
+        await self._send(
+            act.originate(
+                supervisor_endpoint,
+                application="ChanSpy",
+                data=chanspy_data(agent_channel, mode),
+                caller_id=caller_id,
+                timeout_ms=ORIGINATE_TIMEOUT_MS,
+            )
+        )

@@ -79,6 +79,16 @@ class Explanation:
 
 
 @dataclass(frozen=True, slots=True)
+class DayCalls:
+    """The tenant-local day so far: the settings and window it was read under, and its calls
+    exactly as the reports count them (queue entry, or start, inside the window)."""
+
+    settings: KpiSettings
+    window: Window
+    calls: list[CallRecord]
+
+
+@dataclass(frozen=True, slots=True)
 class TenantReportSettings:
     """A tenant's thresholds and templates as the API shows them."""
 
@@ -106,6 +116,11 @@ def _template(data: Mapping[str, Any]) -> ReportTemplate:
         headings=dict(data.get("headings", {})),
         language=str(data.get("language", "zh")),
     )
+
+
+def _counted_in(calls: list[CallRecord], w: Window) -> list[CallRecord]:
+    """The calls a window counts: queue entry (inbound) or start (others) inside it."""
+    return [c for c in calls if w.start <= (c.queued_at or c.started_at) < w.end]
 
 
 def _clip(spans: list[StateSpan], w: Window) -> list[StateSpan]:
@@ -194,7 +209,7 @@ class ReportService:
 
     async def _inputs(self, tenant_id: str, w: Window) -> tuple[list[CallRecord], list[StateSpan]]:
         calls = await self._source.calls(tenant_id, w.start - QUEUE_LOOKBACK, w.end)
-        kept = [c for c in calls if w.start <= (c.queued_at or c.started_at) < w.end]
+        kept = _counted_in(calls, w)
         spans = _clip(await self._source.spans(tenant_id, w.start, w.end), w)
         return kept, spans
 
@@ -229,6 +244,14 @@ class ReportService:
             known = await self._source.callers_before(tenant_id, w.start - REPEAT_LOOKBACK, w.start)
             table = call_attributes_report(calls, cfg, known)
         return ReportRun(table, cfg, w, gran)
+
+    async def today_calls(self, tenant_id: str) -> DayCalls:
+        """The calls of the tenant-local day so far, read as every report reads its window."""
+        cfg = (await self.settings(tenant_id)).kpis
+        day = self._now().astimezone(tenant_zone(cfg.timezone)).date()
+        w = window(day, day, cfg.timezone or "")
+        calls = await self._source.calls(tenant_id, w.start - QUEUE_LOOKBACK, w.end)
+        return DayCalls(cfg, w, _counted_in(calls, w))
 
     async def run_all(
         self,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import uuid
-from collections import Counter, defaultdict, deque
+from collections import Counter, defaultdict
 from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -20,7 +20,6 @@ import structlog
 from ccbridge.domain.access import Principal
 from ccbridge.domain.acd.membership import QueueMemberSpec, penalty_for_level, queue_name
 from ccbridge.domain.agents.policy import (
-    AlertCode,
     Queued,
     RefusalCode,
     Refused,
@@ -30,7 +29,6 @@ from ccbridge.domain.agents.policy import (
 from ccbridge.domain.agents.state import (
     AgentState,
     AgentStatus,
-    AlertEffect,
     BreakGranted,
     CallEnded,
     CallStarted,
@@ -64,7 +62,6 @@ from ccbridge.services.seat_ports import (
 
 log = structlog.get_logger(__name__)
 
-RECENT_ALERTS = 1000
 AGENT_PAGE = 1000
 
 
@@ -78,17 +75,6 @@ class SeatRefusedError(ConflictError):
 
 class AgentNotFoundError(NotFoundError):
     """Raised when the 工号 does not exist in the caller's tenant."""
-
-
-@dataclass(frozen=True, slots=True)
-class SeatAlert:
-    """A supervisor alert raised by a seat rule (e.g. 示忙 for more than 15 minutes)."""
-
-    tenant_id: str
-    agent_no: str
-    code: AlertCode
-    message: str
-    at: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,7 +114,6 @@ class SeatService:
         # One process owns the seats (ADR 0001): a per-tenant lock makes "count, then open"
         # atomic, so the 11th sign-in on a 10-seat lease cannot slip through concurrently.
         self._tenant_locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
-        self.alerts: deque[SeatAlert] = deque(maxlen=RECENT_ALERTS)
         self.pbx_failures = 0
 
     async def sign_in(
@@ -222,16 +207,22 @@ class SeatService:
                     log.info("seat_call_event_ignored", agent_no=session.agent_no, why=str(exc))
 
     async def tick(self) -> int:
-        """Let time pass for every open seat (alerts, end of wrap-up); return alerts raised."""
-        raised = 0
+        """Let time pass for every open seat (the end of wrap-up); return the seats ticked.
+
+        Floor alerts (示忙 or 小休 too long…) are the floor rules' (``FloorAlertService``)."""
+        ticked = 0
         for session in await self._sessions.list_open(None):
-            before = len(self.alerts)
             try:
                 await self.request(session.tenant_id, session.agent_no, Tick())
             except (SeatRefusedError, NotFoundError):
                 continue
-            raised += len(self.alerts) - before
-        return raised
+            ticked += 1
+        return ticked
+
+    def breaks_today(self, session: SeatSession, now: datetime) -> int:
+        """Breaks the seat has taken on the tenant-local day of *now* (its rules' day)."""
+        zone = self._policy_for(session.tenant_id).timezone
+        return session.status.breaks.on(local_date(now, zone))
 
     async def retire_tenant(self, tenant_id: str) -> int:
         """A terminated tenant: close every open seat, even mid-call, and take its members out
@@ -324,19 +315,12 @@ class SeatService:
         )
 
     async def _apply(self, agent: AgentRecord, outcome: Outcome) -> bool:
-        """Send the outcome's queue effects to the PBX, one queue at a time; record alerts.
+        """Send the outcome's queue effects to the PBX, one queue at a time.
 
         One queue failing does not stop the others. Returns False if any failed.
         """
         synced = True
         for effect in outcome.effects:
-            if isinstance(effect, AlertEffect):
-                alert = SeatAlert(
-                    agent.tenant_id, agent.agent_no, effect.code, effect.message, self._clock.now()
-                )
-                self.alerts.append(alert)
-                log.warning("seat_alert", agent_no=agent.agent_no, code=effect.code.value)
-                continue
             for operation in self._operations(agent, effect):
                 try:
                     await operation()

@@ -925,7 +925,9 @@ class FakeAmiServer:
         self.emit("OriginateResponse", response)
         if self.originate_hook is not None and self.originate_hook(one, peer):
             return
-        if not app and req.get("Context") and req.get("Exten"):
+        if app and app.lower() == "chanspy":
+            await self.call_control.chanspy(one, data or "")
+        elif not app and req.get("Context") and req.get("Exten"):
             far = self.call_control.originate_into_dialplan(
                 one, req.get("Context"), req.get("Exten")
             )

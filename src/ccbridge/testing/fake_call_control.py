@@ -61,6 +61,10 @@ class FakeCallControl:
     """Told (transferee, context, exten) of every blind transfer (the simulator's queue log)."""
     ivr_return: Callable[[Channel], None] | None = None
     """Run ``ccbridge-ivr-return`` for a channel (FastAGI ``ivr-return``, set by the simulator)."""
+    spies: dict[str, tuple[str, str]] = field(default_factory=dict)
+    """ChanSpy sessions running now: spy channel name → (spied channel name, options)."""
+    spied: list[tuple[str, str, str]] = field(default_factory=list)
+    """Every ChanSpy started, in order: (spy channel, spied channel, options)."""
 
     # ------------------------------------------------------------------ helpers
 
@@ -318,3 +322,34 @@ class FakeCallControl:
         )
         self._bridge(one, far)
         return far
+
+    # ------------------------------------------------------------------ ChanSpy
+
+    async def chanspy(self, spy: Channel, data: str) -> None:
+        """``ChanSpy(<channel prefix>,<options>)`` on an answered, originated channel: the
+        first live channel whose name starts with the prefix is spied on (``ChanSpyStart``)
+        until it or the spy hangs up (``ChanSpyStop``); none found, the spy just ends."""
+        server = self.server
+        prefix, _, options = data.partition(",")
+        spy.application, spy.app_data = "ChanSpy", data
+        target = next(
+            (
+                c
+                for c in server.model.channels.values()
+                if prefix and c.name.startswith(prefix) and c is not spy
+            ),
+            None,
+        )
+        if target is None:
+            return
+        self.spies[spy.name] = (target.name, options)
+        self.spied.append((spy.name, target.name, options))
+        pair = [*af.channel_fields(spy, "Spyer"), *af.channel_fields(target, "Spyee")]
+        server.emit("ChanSpyStart", pair)
+        while (
+            server.model.find_channel(target.name) is not None
+            and server.model.find_channel(spy.name) is not None
+        ):
+            await server.sleep(0.05)
+        self.spies.pop(spy.name, None)
+        server.emit("ChanSpyStop", pair)

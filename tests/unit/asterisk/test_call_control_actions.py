@@ -13,6 +13,7 @@ from ccbridge.asterisk.ami.actions import AmiAction
 from ccbridge.asterisk.ami.codec import AmiMessage
 from ccbridge.asterisk.ami.errors import AmiActionError
 from ccbridge.asterisk.call_control import AmiCallControl, PbxRefusedError
+from ccbridge.domain.calls.spy import SpyMode
 from ccbridge.services.call_control_ports import Dial, OriginateCall
 
 
@@ -129,3 +130,27 @@ async def test_resume_does_not_retry_a_channel_that_is_gone() -> None:
     with pytest.raises(PbxRefusedError, match="does not exist"):
         await AmiCallControl(ami, "ccbridge-agents").resume("cust", "agent")
     assert len(ami.sent) == 1
+
+
+async def test_spy_originates_the_supervisors_phone_into_chanspy() -> None:
+    ami = Recorder()
+    pbx = AmiCallControl(ami, "ccbridge-agents")
+    await pbx.spy("PJSIP/1009", "PJSIP/1000-0000002a", SpyMode.WHISPER, '"Spy 1000" <1000>')
+    [action] = ami.sent
+    assert action.name == "Originate"
+    assert action.fields == (
+        ("Channel", "PJSIP/1009"),
+        ("Application", "ChanSpy"),
+        ("Data", "PJSIP/1000-0000002a,qw"),
+        ("CallerID", '"Spy 1000" <1000>'),
+        ("Async", "true"),
+        ("Timeout", "30000"),
+    )
+
+
+async def test_spy_refuses_a_channel_that_would_add_chanspy_options() -> None:
+    ami = Recorder()
+    pbx = AmiCallControl(ami, "ccbridge-agents")
+    with pytest.raises(ValueError, match="channel"):
+        await pbx.spy("PJSIP/1009", "PJSIP/1000,B", SpyMode.LISTEN, "<1000>")
+    assert ami.sent == []

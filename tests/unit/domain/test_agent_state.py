@@ -11,7 +11,6 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
 from ccbridge.domain.agents.policy import (
-    AlertCode,
     BreakPolicy,
     Queued,
     RefusalCode,
@@ -22,7 +21,6 @@ from ccbridge.domain.agents.state import (
     TRANSITIONS,
     AgentState,
     AgentStatus,
-    AlertEffect,
     BreakGranted,
     CallEnded,
     CallStarted,
@@ -212,26 +210,12 @@ def test_floor_cap_refuses_or_queues_then_grants() -> None:
     assert isinstance(cancelled.decision, Refused)
 
 
-def test_not_ready_over_fifteen_minutes_alerts_once() -> None:
-    status = _run(_status(S.READY), SetNotReady("toilet")).status
-    assert _run(status, Tick(), at=T0 + timedelta(minutes=15)).effects == ()
-    out = _run(status, Tick(), at=T0 + timedelta(minutes=16))
-    assert out.effects == (
-        AlertEffect(
-            AlertCode.NOT_READY_TOO_LONG,
-            "Not ready (示忙) for 16 min, over the 15 min limit: "
-            "the department manager should arrange a substitute.",
-        ),
-    )
-    assert _run(out.status, Tick(), at=T0 + timedelta(minutes=30)).effects == ()
-
-
-def test_break_over_ten_minutes_alerts() -> None:
-    status = _run(_status(S.READY), StartBreak()).status
-    out = _run(status, Tick(), at=T0 + timedelta(minutes=11))
-    assert out.effects == (
-        AlertEffect(AlertCode.BREAK_TOO_LONG, "On break (小休) for 11 min, over the 10 min limit."),
-    )
+def test_time_alone_never_changes_not_ready_or_break() -> None:
+    """示忙 and 小休 overruns are floor alerts (domain/floor), not seat transitions."""
+    for start in (SetNotReady("toilet"), StartBreak()):
+        status = _run(_status(S.READY), start).status
+        out = _run(status, Tick(), at=T0 + timedelta(hours=2))
+        assert (out.status, out.effects) == (status, ())
 
 
 def test_pause_after_this_call() -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 
 import pytest
 
@@ -10,13 +10,11 @@ from ccbridge.domain.agents.policy import (
     Allowed,
     BreakPolicy,
     DailyCounter,
-    NotReadyPolicy,
     Queued,
     RefusalCode,
     Refused,
     check_agent_sign_in,
     check_break,
-    overdue,
 )
 from ccbridge.domain.calendar import local_date
 
@@ -26,9 +24,7 @@ NOW = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)
 def test_contract_defaults() -> None:
     policy = BreakPolicy()
     assert (policy.max_per_day, policy.floor_cap) == (3, 3)
-    assert policy.max_duration == timedelta(minutes=10)
     assert not policy.queue_when_floor_full
-    assert NotReadyPolicy().alert_after == timedelta(minutes=15)
 
 
 @pytest.mark.parametrize("taken", [0, 1, 2])
@@ -68,7 +64,6 @@ def test_daily_limit_wins_over_queueing() -> None:
 def test_outbound_projects_have_no_daily_or_floor_limit() -> None:
     policy = BreakPolicy.outbound_project()
     assert check_break(policy, 10, 10) == Allowed()
-    assert policy.max_duration == timedelta(minutes=10)
 
 
 def test_daily_counter_resets_at_tenant_local_midnight() -> None:
@@ -80,13 +75,6 @@ def test_daily_counter_resets_at_tenant_local_midnight() -> None:
     assert tomorrow == date(2026, 11, 24)
     assert counter.on(tomorrow) == 0
     assert counter.incremented(tomorrow) == DailyCounter(tomorrow, 1)
-
-
-def test_overdue() -> None:
-    limit = timedelta(minutes=15)
-    assert not overdue(NOW, NOW + limit, limit)
-    assert overdue(NOW, NOW + limit + timedelta(seconds=1), limit)
-    assert not overdue(NOW, NOW + timedelta(days=1), None)
 
 
 def test_uncertified_agent_cannot_sign_in() -> None:

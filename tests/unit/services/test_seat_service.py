@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import replace
-from datetime import date
+from datetime import date, timedelta
 
 import pytest
 import structlog
@@ -194,16 +194,15 @@ async def test_a_pbx_failure_log_line_names_the_tenant_and_agent() -> None:
     assert {(e["tenant"], e["agent_no"]) for e in failed} == {("t1", "1000")}
 
 
-async def test_not_ready_over_15_minutes_raises_one_supervisor_alert() -> None:
+async def test_breaks_today_counts_the_seats_breaks_of_the_tenant_local_day() -> None:
     rig = Rig()
     await rig.service.sign_in("t1", "1000")
-    await rig.service.request("t1", "1000", SetNotReady("toilet"))
-    rig.clock.advance(minutes=14)
-    assert await rig.service.tick() == 0
-    rig.clock.advance(minutes=2)
-    assert await rig.service.tick() == 1
-    assert await rig.service.tick() == 0
-    assert rig.service.alerts[-1].code.value == "NOT_READY_TOO_LONG"
+    for _ in range(2):
+        await rig.service.request("t1", "1000", StartBreak())
+        await rig.service.request("t1", "1000", SetReady())
+    session = (await rig.service.live("t1"))[0]
+    assert rig.service.breaks_today(session, rig.clock.now()) == 2
+    assert rig.service.breaks_today(session, rig.clock.now() + timedelta(days=1)) == 0
 
 
 async def test_sign_out_after_this_call_happens_when_the_call_ends() -> None:

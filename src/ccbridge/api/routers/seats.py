@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 
-from ccbridge.api.schemas.seats import AgentNo, SeatAlertOut, SeatOut, SignInIn, StateChangeIn
+from ccbridge.api.schemas.seats import AgentNo, SeatOut, SignInIn, StateChangeIn
 from ccbridge.api.security import CurrentPrincipal, require
 from ccbridge.domain.access import AccessDeniedError, Principal, Role, scoped_tenant
 from ccbridge.domain.agents.state import (
@@ -187,23 +187,4 @@ async def live(
     return [
         SeatOut.of(s, current_call=_current_call(request, s.interface))
         for s in sorted(sessions, key=lambda s: s.agent_no)
-    ]
-
-
-@router.get(
-    "/api/v1/seats/alerts",
-    response_model=list[SeatAlertOut],
-    summary="Recent supervisor alerts (示忙 over 15 min, 小休 overrun)",
-)
-async def alerts(
-    request: Request,
-    who: CurrentPrincipal,
-    tenant: Annotated[str | None, Query(max_length=64)] = None,
-) -> list[SeatAlertOut]:
-    """Newest first: the seat rules' alerts for the caller's tenant."""
-    tenant_id = _readable_tenant(who, tenant)
-    return [
-        SeatAlertOut(agent_no=a.agent_no, code=a.code.value, message=a.message, at=a.at)
-        for a in reversed(_seats(request).alerts)
-        if a.tenant_id == tenant_id
     ]

@@ -189,6 +189,33 @@ class CallbackStatusData(_Data):
     final: bool
 
 
+class FloorAlertData(_Data):
+    """``floor.alert``: a floor rule is broken (raised once per episode; docs/wallboard.md)."""
+
+    id: str = Field(description="The alert; its floor.alert_cleared carries the same id")
+    rule: Literal[
+        "not_ready_too_long",
+        "break_too_long",
+        "too_many_on_break",
+        "break_count_exceeded",
+        "calls_waiting_over",
+        "service_level_under",
+    ]
+    severity: Literal["warning", "critical"]
+    agent_no: str | None = Field(description="工号 for the agent rules, else null")
+    skill_group: str | None = Field(description="技能组 for the queue rules, else null")
+    value: int | float = Field(description="What was measured when the alert was raised")
+    threshold: int = Field(description="The tenant's threshold, in the rule's unit")
+    started_at: datetime = Field(description="When the rule was first found broken")
+    message: str
+
+
+class FloorAlertClearedData(FloorAlertData):
+    """``floor.alert_cleared``: the episode of an earlier ``floor.alert`` (same ``id``) ended."""
+
+    cleared_at: datetime
+
+
 DATA_MODELS: dict[EventType, type[BaseModel]] = {
     EventType.CALL_QUEUED: CallQueuedData,
     EventType.CALL_RINGING: CallRingingData,
@@ -209,6 +236,8 @@ DATA_MODELS: dict[EventType, type[BaseModel]] = {
     EventType.CALLBACK_CONNECTED: CallbackStatusData,
     EventType.CALLBACK_FAILED: CallbackStatusData,
     EventType.CALLBACK_CANCELLED: CallbackStatusData,
+    EventType.FLOOR_ALERT: FloorAlertData,
+    EventType.FLOOR_ALERT_CLEARED: FloorAlertClearedData,
 }
 
 

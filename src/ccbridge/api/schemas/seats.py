@@ -402,12 +402,3 @@ class UtilisationOut(BaseModel):
 
     hours: list[UtilisationHourOut]
     month_seats_used: dict[SeatKind, int]
-
-
-class SeatAlertOut(BaseModel):
-    """A supervisor alert raised by a seat rule."""
-
-    agent_no: str
-    code: str
-    message: str
-    at: datetime

@@ -61,7 +61,7 @@ def status_to_json(status: AgentStatus) -> dict[str, Any]:
         "resume_reason": status.resume_reason,
         "deferred": None if status.deferred is None else status.deferred.value,
         "deferred_reason": status.deferred_reason,
-        "alerted": status.alerted,
+        "alerted": False,  # read by releases before floor rules; alerts are floor_alerts now
         "break_requested": status.break_requested,
         "breaks": {
             "day": None if status.breaks.day is None else status.breaks.day.isoformat(),
@@ -86,7 +86,6 @@ def status_from_json(data: dict[str, Any]) -> AgentStatus:
         resume_reason=str(data["resume_reason"]),
         deferred=None if deferred is None else DeferredAction(deferred),
         deferred_reason=str(data["deferred_reason"]),
-        alerted=bool(data["alerted"]),
         break_requested=bool(data["break_requested"]),
         breaks=DailyCounter(
             day=None if breaks["day"] is None else date.fromisoformat(breaks["day"]),

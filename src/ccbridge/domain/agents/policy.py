@@ -7,7 +7,7 @@ or ``Queued(message)``. ``code`` is stable (the API maps it); ``message`` is for
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from enum import StrEnum
 
 from ccbridge.domain.calendar import DEFAULT_TIMEZONE
@@ -41,13 +41,6 @@ class RefusalCode(StrEnum):
     NO_CALLER_ID = "NO_CALLER_ID"
 
 
-class AlertCode(StrEnum):
-    """Supervisor alerts raised by the seat rules."""
-
-    NOT_READY_TOO_LONG = "NOT_READY_TOO_LONG"
-    BREAK_TOO_LONG = "BREAK_TOO_LONG"
-
-
 @dataclass(frozen=True, slots=True)
 class Allowed:
     """The request may go ahead."""
@@ -77,24 +70,17 @@ ALLOWED = Allowed()
 
 @dataclass(frozen=True, slots=True)
 class BreakPolicy:
-    """小休 rules; contract defaults: 3 a day, 10 min each, 3 of a floor at once (SEAT-08)."""
+    """小休 rules; contract defaults: 3 a day, 3 of a floor at once (SEAT-08). The 10-minute
+    length is a floor rule (``break_too_long``), which alerts rather than refuses."""
 
     max_per_day: int | None = 3
-    max_duration: timedelta = timedelta(minutes=10)
     floor_cap: int | None = 3
     queue_when_floor_full: bool = False
 
     @classmethod
     def outbound_project(cls) -> BreakPolicy:
-        """Outbound projects choose their own breaks, each at most 10 min (SEAT-09)."""
+        """Outbound projects choose their own breaks (SEAT-09; 10 min each is a floor rule)."""
         return cls(max_per_day=None, floor_cap=None)
-
-
-@dataclass(frozen=True, slots=True)
-class NotReadyPolicy:
-    """示忙 rule: over ``alert_after`` (15 min by contract, SEAT-07) the supervisor is alerted."""
-
-    alert_after: timedelta | None = timedelta(minutes=15)
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,7 +88,6 @@ class SeatPolicy:
     """All seat rules of one tenant (or one project of a tenant)."""
 
     breaks: BreakPolicy = BreakPolicy()
-    not_ready: NotReadyPolicy = NotReadyPolicy()
     wrapup: timedelta = timedelta(0)
     """After-call work after each call; zero means the agent goes straight back."""
     timezone: str = DEFAULT_TIMEZONE
@@ -145,11 +130,6 @@ def check_break(policy: BreakPolicy, taken_today: int, floor_on_break: int) -> D
             f"(limit {policy.floor_cap}); try again when one of them is back.",
         )
     return ALLOWED
-
-
-def overdue(since: datetime, now: datetime, limit: timedelta | None) -> bool:
-    """Say whether a state entered at ``since`` has lasted longer than ``limit`` at ``now``."""
-    return limit is not None and now - since > limit
 
 
 def check_agent_sign_in(agent_no: str, certified: bool, already_signed_in: bool) -> Decision:

@@ -2,7 +2,8 @@
 
 ``transition`` is pure: it takes the agent's status, one command or event, the injected ``now``,
 the tenant's ``SeatPolicy`` and the floor context, and returns the new status with the effects
-the services must carry out (pause or unpause queue members, alert a supervisor, ...).
+the services must carry out (pause or unpause queue members, deferred actions, ...). Floor
+alerts (示忙 or 小休 too long) are judged by the floor rules (``domain/floor``).
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ from enum import StrEnum
 
 from ccbridge.domain.agents.policy import (
     ALLOWED,
-    AlertCode,
     DailyCounter,
     Decision,
     Queued,
@@ -22,7 +22,6 @@ from ccbridge.domain.agents.policy import (
     Refused,
     SeatPolicy,
     check_break,
-    overdue,
 )
 from ccbridge.domain.calendar import local_date, require_aware
 
@@ -120,7 +119,7 @@ class BreakGranted:
 
 @dataclass(frozen=True, slots=True)
 class Tick:
-    """Time passed: raises alerts and ends the wrap-up when it is due."""
+    """Time passed: ends the wrap-up when it is due."""
 
 
 Command = (
@@ -163,14 +162,6 @@ class QueuePauseEffect:
 
 
 @dataclass(frozen=True, slots=True)
-class AlertEffect:
-    """Tell the supervisor (e.g. 示忙 longer than allowed)."""
-
-    code: AlertCode
-    message: str
-
-
-@dataclass(frozen=True, slots=True)
 class DeferredSet:
     """A deferred action was registered for the end of the current call."""
 
@@ -184,14 +175,7 @@ class DeferredCleared:
     action: DeferredAction
 
 
-Effect = (
-    QueueAddEffect
-    | QueueRemoveEffect
-    | QueuePauseEffect
-    | AlertEffect
-    | DeferredSet
-    | DeferredCleared
-)
+Effect = QueueAddEffect | QueueRemoveEffect | QueuePauseEffect | DeferredSet | DeferredCleared
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,8 +191,6 @@ class AgentStatus:
     resume_reason: str = ""
     deferred: DeferredAction | None = None
     deferred_reason: str = ""
-    alerted: bool = False
-    """The over-time alert of the current state was already raised."""
     break_requested: bool = False
     breaks: DailyCounter = field(default_factory=DailyCounter)
     paused: bool = False
@@ -399,7 +381,6 @@ def _enter(
         state=state,
         reason=reason if state is _S.NOT_READY else "",
         since=now if moved else status.since,
-        alerted=status.alerted and not moved,
         paused=paused,
         pause_reason=pause_reason,
     )
@@ -544,28 +525,4 @@ def _finish_call(s: AgentStatus, now: datetime) -> Outcome:
 def _tick(s: AgentStatus, now: datetime, p: SeatPolicy) -> Outcome:
     if s.state is _S.AFTER_CALL_WORK and now - s.since >= p.wrapup:
         return _finish_call(s, now)
-    if s.alerted:
-        return Outcome(s)
-    if s.state is _S.NOT_READY and overdue(s.since, now, p.not_ready.alert_after):
-        minutes = int((now - s.since).total_seconds() // 60)
-        limit = p.not_ready.alert_after
-        assert limit is not None
-        alert = AlertEffect(
-            AlertCode.NOT_READY_TOO_LONG,
-            f"Not ready (示忙) for {minutes} min, over the {_minutes(limit)} min limit: "
-            "the department manager should arrange a substitute.",
-        )
-        return Outcome(replace(s, alerted=True), (alert,))
-    if s.state is _S.BREAK and overdue(s.since, now, p.breaks.max_duration):
-        minutes = int((now - s.since).total_seconds() // 60)
-        alert = AlertEffect(
-            AlertCode.BREAK_TOO_LONG,
-            f"On break (小休) for {minutes} min, over the "
-            f"{_minutes(p.breaks.max_duration)} min limit.",
-        )
-        return Outcome(replace(s, alerted=True), (alert,))
     return Outcome(s)
-
-
-def _minutes(delta: timedelta) -> int:
-    return int(delta.total_seconds() // 60)

@@ -33,6 +33,8 @@ class EventType(StrEnum):
     CALLBACK_CONNECTED = "callback.connected"
     CALLBACK_FAILED = "callback.failed"
     CALLBACK_CANCELLED = "callback.cancelled"
+    FLOOR_ALERT = "floor.alert"
+    FLOOR_ALERT_CLEARED = "floor.alert_cleared"
 
 
 @dataclass(frozen=True, slots=True)

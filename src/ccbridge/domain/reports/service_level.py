@@ -104,6 +104,19 @@ def tally_calls(
     return rows
 
 
+def group_tallies(facts: Iterable[CallFacts]) -> dict[str, CallTally]:
+    """One tally per skill group over calls of one interval: the report's skill-group rows of
+    that interval, without after-call work (none of the service-level counts need it)."""
+    rows: dict[str, CallTally] = {}
+    for f in facts:
+        key = group_of(f, Dimension.SKILL_GROUP)
+        tally = rows.get(key)
+        if tally is None:
+            tally = rows[key] = CallTally()
+        tally.add(f)
+    return rows
+
+
 def service_level_report(
     calls: Sequence[CallRecord],
     spans: Sequence[StateSpan],
