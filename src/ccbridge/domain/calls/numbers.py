@@ -11,6 +11,7 @@ directly rather than behind a port (ADR 0014). A number is read in the tenant's 
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from enum import StrEnum
@@ -18,6 +19,8 @@ from enum import StrEnum
 import phonenumbers
 
 DEFAULT_REGION = "CN"
+E164_CACHE = 65_536
+"""Distinct (number, region) pairs whose E.164 form is kept (a few MB at most)."""
 REGION_RE = re.compile(r"^[A-Z]{2}$")
 _ALLOWED = re.compile(r"^\+?[0-9\s\-().]{1,40}$")
 
@@ -87,8 +90,12 @@ def _parse(raw: str, region: str) -> phonenumbers.PhoneNumber | None:
     return parsed if phonenumbers.is_valid_number(parsed) else None
 
 
+@functools.lru_cache(maxsize=E164_CACHE)
 def to_e164(raw: str, region: str = DEFAULT_REGION) -> str | None:
-    """Return the E.164 form of *raw* read in *region*, or ``None`` when it is not valid."""
+    """Return the E.164 form of *raw* read in *region*, or ``None`` when it is not valid.
+
+    Memoised: every journal event of a call carries its caller and callee, and parsing with
+    libphonenumber took three quarters of deriving the events (docs/benchmarks.md, B8)."""
     parsed = _parse(raw, region)
     if parsed is None:
         return None
