@@ -113,7 +113,7 @@ def call_steps(n: int) -> list[list[CallRecord]]:
                     None,
                     "1100",
                     "agents",
-                ),  # fmt: skip
+                ),
                 AgentAnswered(at + timedelta(seconds=9), lid, lid, trunk, queue, agent, member),
             ],
             [
@@ -209,10 +209,10 @@ def prepare(batches: list[list[CallRecord]], *, sqlite: bool) -> tuple[list[Prep
                 e.call_id,
                 stamp(e.occurred_at),
                 updated,
-                _json(e.data),
+                orjson.dumps(e.data).decode(),
                 e.encoded,
                 e.has_extras,
-            )  # fmt: skip
+            )
             for e in stored
         ]
         total += len(events)
