@@ -4,14 +4,24 @@ the repository, the version guard, the writer thread and the commit order of the
 from __future__ import annotations
 
 import threading
+import uuid
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 
+import orjson
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ccbridge.db.engine import create_session_factory
-from ccbridge.db.journal import CommitOrder, SqlJournal
+from ccbridge.db.journal import (
+    EVENT_NAMESPACE,
+    CommitOrder,
+    SqlJournal,
+    data_text,
+    envelope_time,
+    event_id,
+    stored_event,
+)
 from ccbridge.db.repositories import CallRepository
 from ccbridge.db.writer_thread import ThreadedCallWrites
 from ccbridge.domain.calls.model import (
@@ -22,7 +32,7 @@ from ccbridge.domain.calls.model import (
     CallState,
     CallTransfer,
 )
-from ccbridge.domain.journal.types import StoredEvent
+from ccbridge.domain.journal.types import EventType, NewEvent, StoredEvent
 from ccbridge.services.event_hub import EventHub
 from ccbridge.services.ports import CallWrite, WrittenCalls
 
@@ -158,3 +168,24 @@ def test_commits_reach_the_hub_in_ticket_order_whichever_finishes_first() -> Non
     assert published == [[1, 2], [3]]
     order.finish(order.ticket(), [event(4)])
     assert published == [[1, 2], [3], [4]]
+
+
+def test_event_ids_are_the_uuid5_of_tenant_and_key() -> None:
+    for tenant, key in [("t1", "call:1795433000.1:queued"), ("租户", "agent:s-1:7"), ("", "")]:
+        assert event_id(tenant, key) == str(uuid.uuid5(EVENT_NAMESPACE, f"{tenant}\x00{key}"))
+
+
+def test_an_envelope_spelt_with_the_batch_time_is_the_same_bytes() -> None:
+    event = NewEvent(
+        "t1",
+        EventType.CALL_QUEUED,
+        T0.astimezone(CST),
+        "call:c1:queued",
+        {"params": {"caller": '+86 "138"'}, "data": {"nested": True}},
+        "c1",
+    )
+    plain = stored_event("t1", 5, event, T0)
+    batch = stored_event("t1", 5, event, T0, envelope_time(T0))
+    assert plain.encoded == batch.encoded == orjson.dumps(plain.envelope())
+    assert batch.encoded is not None
+    assert data_text(batch.encoded) == orjson.dumps(event.data).decode()

@@ -29,6 +29,8 @@ from ccbridge.db.journal import (
     NOTIFY_CHANNEL,
     PG_NOTIFY,
     CommitOrder,
+    data_text,
+    envelope_time,
     notify_payloads,
     stored_event,
 )
@@ -94,7 +96,7 @@ def sqlite_time(value: datetime | None) -> str | None:
         if value.tzinfo is None or value.utcoffset() is None:
             raise ValueError(f"naive datetime {value!r} cannot be stored; pass an aware UTC time")
         value = value.astimezone(UTC)
-    return value.replace(tzinfo=None).isoformat(" ", "microseconds")
+    return value.isoformat(" ", "microseconds")[:26]  # without the "+00:00"
 
 
 def pg_time(value: datetime | None) -> datetime | None:
@@ -324,11 +326,14 @@ class SqliteCallBatches:
     ) -> list[StoredEvent]:
         """Bump each tenant's counter (name order) and insert its events; the ones written."""
         events: list[StoredEvent] = []
+        spelt = envelope_time(now)
         for tenant in sorted(by_tenant):
             batch = by_tenant[tenant]
             (last,) = conn.execute(_SQLITE_BUMP, (tenant, len(batch))).fetchone()
             first = last - len(batch) + 1
-            events.extend(stored_event(tenant, first + i, e, now) for i, e in enumerate(batch))
+            events.extend(
+                stored_event(tenant, first + i, e, now, spelt) for i, e in enumerate(batch)
+            )
         if not events:
             return events
         recorded_at = sqlite_time(now)
@@ -341,7 +346,7 @@ class SqliteCallBatches:
                 e.call_id,
                 sqlite_time(e.occurred_at),
                 recorded_at,
-                orjson.dumps(e.data).decode(),
+                data_text(e.encoded),  # type: ignore[arg-type]  # encoded by stored_event
                 e.encoded,
                 e.has_extras,
             )
@@ -474,10 +479,12 @@ class PgCallBatches:
         bumped = await conn.fetch(_PG_BUMP, tenants, [len(by_tenant[t]) for t in tenants])
         last = {r[0]: int(r[1]) for r in bumped}
         events: list[StoredEvent] = []
+        spelt = envelope_time(now)
         for tenant in tenants:
             first = last[tenant] - len(by_tenant[tenant]) + 1
             events.extend(
-                stored_event(tenant, first + i, e, now) for i, e in enumerate(by_tenant[tenant])
+                stored_event(tenant, first + i, e, now, spelt)
+                for i, e in enumerate(by_tenant[tenant])
             )
         rows = await conn.fetch(
             _PG_INSERT,
@@ -488,7 +495,7 @@ class PgCallBatches:
             [e.call_id for e in events],
             [e.occurred_at for e in events],
             now,
-            [orjson.dumps(e.data).decode() for e in events],
+            [data_text(e.encoded) for e in events],  # type: ignore[arg-type]
             [e.encoded for e in events],
             [e.has_extras for e in events],
         )

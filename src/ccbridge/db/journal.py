@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import builtins
 import contextlib
+import hashlib
 import threading
 import uuid
 from collections.abc import Callable, Sequence
@@ -26,7 +27,13 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ccbridge.db.engine import PgReadPool
 from ccbridge.db.event_tables import EventCounterRow, EventRow, EventSettingsRow
-from ccbridge.domain.journal.types import EncodedEvent, NewEvent, StoredEvent, envelope
+from ccbridge.domain.journal.types import (
+    SCHEMA_VERSION,
+    EncodedEvent,
+    NewEvent,
+    StoredEvent,
+    envelope,
+)
 from ccbridge.services.event_codec import encode_json, envelope_bytes
 
 EVENT_NAMESPACE = uuid.UUID("1b0f2c6e-4f3a-5d7e-9a51-7c0c2b1de7a0")
@@ -53,9 +60,23 @@ _COLUMNS = (
 OnCommit = Callable[[Sequence[StoredEvent]], None]
 
 
+_NAMESPACE_BYTES = EVENT_NAMESPACE.bytes
+
+
 def event_id(tenant: str, key: str) -> str:
-    """The idempotency id of an event (stable across re-derivation and restarts)."""
-    return str(uuid.uuid5(EVENT_NAMESPACE, f"{tenant}\x00{key}"))
+    """The idempotency id of an event (stable across re-derivation and restarts).
+
+    ``str(uuid.uuid5(EVENT_NAMESPACE, tenant + NUL + key))``, computed without building a
+    ``UUID`` object (a third of encoding an event on the write path)."""
+    digest = bytearray(
+        hashlib.sha1(
+            _NAMESPACE_BYTES + f"{tenant}\x00{key}".encode(), usedforsecurity=False
+        ).digest()
+    )
+    digest[6] = (digest[6] & 0x0F) | 0x50
+    digest[8] = (digest[8] & 0x3F) | 0x80
+    h = digest[:16].hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:32]}"
 
 
 def _insert(dialect: str, table: Table) -> Any:
@@ -151,18 +172,38 @@ async def _pg_page(db: AsyncSession, tenant: str, after: int, limit: int) -> lis
     ]
 
 
-def stored_event(tenant: str, seq: int, e: NewEvent, recorded_at: datetime) -> StoredEvent:
-    """The event as it will be stored, its envelope encoded once for every later reader."""
-    if e.occurred_at.tzinfo is None or e.occurred_at.utcoffset() is None:
-        raise ValueError(f"naive occurred_at {e.occurred_at!r}; pass an aware UTC time")
+def stored_event(
+    tenant: str, seq: int, e: NewEvent, recorded_at: datetime, recorded_text: str | None = None
+) -> StoredEvent:
+    """The event as it will be stored, its envelope encoded once for every later reader.
+
+    *recorded_text* is ``recorded_at`` as the envelope spells it, when a batch computed it."""
+    occurred_at = e.occurred_at
+    if occurred_at.tzinfo is not UTC:
+        if occurred_at.tzinfo is None or occurred_at.utcoffset() is None:
+            raise ValueError(f"naive occurred_at {occurred_at!r}; pass an aware UTC time")
+        occurred_at = occurred_at.astimezone(UTC)
     eid = event_id(tenant, e.key)
-    occurred_at = e.occurred_at.astimezone(UTC)
-    env = envelope(tenant, seq, eid, e.type.value, occurred_at, recorded_at, e.data, e.call_id)
+    kind = e.type.value
+    if recorded_text is None:
+        env = envelope(tenant, seq, eid, kind, occurred_at, recorded_at, e.data, e.call_id)
+    else:  # the same keys in the same order as ``envelope``, the batch's time spelt once
+        env = {
+            "id": eid,
+            "cursor": str(seq),
+            "type": kind,
+            "schema_version": SCHEMA_VERSION,
+            "tenant": tenant,
+            "call_id": e.call_id,
+            "occurred_at": occurred_at.isoformat().replace("+00:00", "Z"),
+            "recorded_at": recorded_text,
+            "data": e.data,
+        }
     return StoredEvent(
         tenant=tenant,
         seq=seq,
         id=eid,
-        type=e.type.value,
+        type=kind,
         occurred_at=occurred_at,
         recorded_at=recorded_at,
         data=e.data,
@@ -217,6 +258,17 @@ NOTIFY_CHANNEL = "ccbridge_events"
 """PostgreSQL channel on which a commit announces ``tenant:first_seq:last_seq`` it wrote."""
 _NOTIFY_BYTES = 7000
 """Under PostgreSQL's 8,000-byte payload limit."""
+
+
+def envelope_time(at: datetime) -> str:
+    """A UTC time as the envelope spells it (``…Z``)."""
+    return at.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def data_text(encoded: bytes) -> str:
+    """The ``data`` member of an encoded envelope as JSON text (it is the last member, and
+    ``,"data":`` cannot occur earlier: quotes inside JSON strings are escaped)."""
+    return encoded[encoded.index(b',"data":') + 8 : -1].decode()
 
 
 def notify_payloads(stored: Sequence[StoredEvent]) -> list[str]:
