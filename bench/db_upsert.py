@@ -367,6 +367,8 @@ async def main() -> int:
     parser.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432/test")
     parser.add_argument("--only", choices=("sqlite", "pg"))
     args = parser.parse_args()
+    with contextlib.suppress(AttributeError, OSError):
+        os.sched_setaffinity(0, {0})  # one core: the loop and the writer thread share it
     batches = waves(call_steps(args.calls), args.batch)
     rows = sum(len(b) for b in batches)
     print(
