@@ -88,15 +88,30 @@ Stamp = Callable[[datetime | None], Any]
 """How a backend binds a datetime (SQLite: text; PostgreSQL: the aware value)."""
 
 
+SPELLINGS = 65_536
+"""Datetimes whose SQLite text is remembered: a call's snapshots repeat the same instants, and
+a lookup (datetimes cache their hash) costs a twentieth of ``isoformat``."""
+_SQLITE_TEXT: dict[datetime, str] = {}
+
+
 def sqlite_time(value: datetime | None) -> str | None:
     """A datetime as ``UTCDateTime`` stores it in SQLite: naive UTC text with microseconds."""
     if value is None:
         return None
-    if value.tzinfo is not UTC:
-        if value.tzinfo is None or value.utcoffset() is None:
-            raise ValueError(f"naive datetime {value!r} cannot be stored; pass an aware UTC time")
-        value = value.astimezone(UTC)
-    return value.isoformat(" ", "microseconds")[:26]  # without the "+00:00"
+    text = _SQLITE_TEXT.get(value)  # equal instants spell the same UTC text; naive ones miss
+    if text is None:
+        utc = value
+        if value.tzinfo is not UTC:
+            if value.tzinfo is None or value.utcoffset() is None:
+                raise ValueError(
+                    f"naive datetime {value!r} cannot be stored; pass an aware UTC time"
+                )
+            utc = value.astimezone(UTC)
+        text = utc.isoformat(" ", "microseconds")[:26]  # without the "+00:00"
+        if len(_SQLITE_TEXT) >= SPELLINGS:
+            _SQLITE_TEXT.clear()
+        _SQLITE_TEXT[value] = text
+    return text
 
 
 def pg_time(value: datetime | None) -> datetime | None:

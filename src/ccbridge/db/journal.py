@@ -195,7 +195,7 @@ def stored_event(
             "schema_version": SCHEMA_VERSION,
             "tenant": tenant,
             "call_id": e.call_id,
-            "occurred_at": occurred_at.isoformat().replace("+00:00", "Z"),
+            "occurred_at": _envelope_utc(occurred_at),
             "recorded_at": recorded_text,
             "data": e.data,
         }
@@ -258,6 +258,20 @@ NOTIFY_CHANNEL = "ccbridge_events"
 """PostgreSQL channel on which a commit announces ``tenant:first_seq:last_seq`` it wrote."""
 _NOTIFY_BYTES = 7000
 """Under PostgreSQL's 8,000-byte payload limit."""
+
+
+_ENVELOPE_TEXT: dict[datetime, str] = {}
+
+
+def _envelope_utc(at: datetime) -> str:
+    """A UTC time as the envelope spells it, remembered (a call's events repeat instants)."""
+    text = _ENVELOPE_TEXT.get(at)
+    if text is None:
+        text = at.isoformat().replace("+00:00", "Z")
+        if len(_ENVELOPE_TEXT) >= 65_536:
+            _ENVELOPE_TEXT.clear()
+        _ENVELOPE_TEXT[at] = text
+    return text
 
 
 def envelope_time(at: datetime) -> str:
