@@ -17,8 +17,10 @@ from ccbridge.domain.journal.derive import call_events
 from ccbridge.services.ports import CallBatchStore, CallWrite
 
 DEFAULT_BASELINE = 100_000
-"""Calls whose last written record is kept; beyond it the oldest written is forgotten (its
-next snapshot then costs one indexed read, nothing else)."""
+"""Open calls whose last written record is kept; beyond it the oldest written is forgotten
+(its next snapshot then costs one indexed read, nothing else). An ended call is forgotten as
+soon as its final snapshot is written: it rarely changes again, and memory stays bounded by
+the calls in progress."""
 
 
 def newest_per_call(records: Sequence[CallRecord]) -> list[CallRecord]:
@@ -85,9 +87,12 @@ class CallPersistence:
         return previous
 
     def _remember(self, record: CallRecord) -> None:
-        """Make *record* the call's baseline; forget the least recently written past the bound."""
+        """Make *record* the call's baseline (an ended call is forgotten instead); forget the
+        least recently written past the bound."""
         written = self._written
         written.pop(record.call_id, None)
+        if record.state.is_final:
+            return
         written[record.call_id] = record
         if len(written) > self._limit:
             del written[next(iter(written))]

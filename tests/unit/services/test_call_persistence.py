@@ -115,6 +115,20 @@ async def test_past_its_bound_the_oldest_written_call_is_read_again() -> None:
     assert event_types(store.batches[-1]) == [["call.abandoned"], ["call.abandoned"]]
 
 
+async def test_an_ended_call_is_forgotten_and_read_back_if_it_changes_again() -> None:
+    store = MemoryStore()
+    persistence = CallPersistence(store)
+    first = queued("c1")
+    await persistence.upsert_many([first])
+    done = ended(first)
+    await persistence.upsert_many([done])
+    store.reads.clear()
+    merged = replace(done, merged_into="c9", version=done.version + 1)
+    await persistence.upsert_many([merged])
+    assert store.reads == [["c1"]]
+    assert event_types(store.batches[-1]) == [[]]  # derived against the stored ended call
+
+
 async def test_snapshots_of_one_call_in_a_batch_become_its_newest() -> None:
     store = MemoryStore()
     persistence = CallPersistence(store)
