@@ -18,9 +18,10 @@ from ccbridge.services.ports import CallBatchStore, CallWrite
 
 DEFAULT_BASELINE = 100_000
 """Open calls whose last written record is kept; beyond it the oldest written is forgotten
-(its next snapshot then costs one indexed read, nothing else). An ended call is forgotten as
-soon as its final snapshot is written: it rarely changes again, and memory stays bounded by
-the calls in progress."""
+(its next snapshot then costs one indexed read, nothing else)."""
+RECENTLY_ENDED = 10_000
+"""Ended calls whose final record is kept too (a late hang-up or merge may still change one),
+as many as the tracker keeps; memory stays bounded by the calls in progress plus these."""
 
 
 def newest_per_call(records: Sequence[CallRecord]) -> list[CallRecord]:
@@ -43,13 +44,22 @@ class CallPersistence:
     Not thread-safe: one writer (the batch writer, on the database writer thread) owns it.
     """
 
-    def __init__(self, store: CallBatchStore, *, baseline: int = DEFAULT_BASELINE) -> None:
-        """Write through *store*; remember the last written record of up to *baseline* calls."""
-        if baseline < 1:
-            raise ValueError("baseline must be positive")
+    def __init__(
+        self,
+        store: CallBatchStore,
+        *,
+        baseline: int = DEFAULT_BASELINE,
+        ended: int = RECENTLY_ENDED,
+    ) -> None:
+        """Write through *store*; remember the last written record of up to *baseline* open
+        calls and *ended* ended ones."""
+        if baseline < 1 or ended < 0:
+            raise ValueError("baseline must be positive and ended not negative")
         self._store = store
         self._limit = baseline
+        self._ended_limit = ended
         self._written: dict[str, CallRecord] = {}
+        self._ended: dict[str, CallRecord] = {}
         self.lookups = 0
         """Calls read back from the store because the baseline did not hold them."""
 
@@ -72,11 +82,11 @@ class CallPersistence:
 
     async def _previous(self, records: Sequence[CallRecord]) -> dict[str, CallRecord]:
         """The last written record of each call: from the baseline, else from the store."""
-        known = self._written
+        known, ended = self._written, self._ended
         previous: dict[str, CallRecord] = {}
         missing: list[str] = []
         for record in records:
-            held = known.get(record.call_id)
+            held = known.get(record.call_id) or ended.get(record.call_id)
             if held is None:
                 missing.append(record.call_id)
             else:
@@ -87,12 +97,14 @@ class CallPersistence:
         return previous
 
     def _remember(self, record: CallRecord) -> None:
-        """Make *record* the call's baseline (an ended call is forgotten instead); forget the
-        least recently written past the bound."""
-        written = self._written
-        written.pop(record.call_id, None)
-        if record.state.is_final:
+        """Make *record* the call's baseline; past either bound forget the least recently
+        written of its kind (open or ended)."""
+        written = self._ended if record.state.is_final else self._written
+        self._written.pop(record.call_id, None)
+        self._ended.pop(record.call_id, None)
+        limit = self._ended_limit if record.state.is_final else self._limit
+        if limit == 0:
             return
         written[record.call_id] = record
-        if len(written) > self._limit:
+        if len(written) > limit:
             del written[next(iter(written))]

@@ -115,14 +115,20 @@ async def test_past_its_bound_the_oldest_written_call_is_read_again() -> None:
     assert event_types(store.batches[-1]) == [["call.abandoned"], ["call.abandoned"]]
 
 
-async def test_an_ended_call_is_forgotten_and_read_back_if_it_changes_again() -> None:
+async def test_past_the_ended_bound_an_ended_call_is_read_back_if_it_changes_again() -> None:
     store = MemoryStore()
-    persistence = CallPersistence(store)
+    persistence = CallPersistence(store, ended=1)
     first = queued("c1")
     await persistence.upsert_many([first])
     done = ended(first)
     await persistence.upsert_many([done])
     store.reads.clear()
+    late = replace(done, end_reason="16", version=done.version + 1)
+    await persistence.upsert_many([late])
+    assert store.reads == []  # a recently ended call is still held
+    await persistence.upsert_many([ended(queued("c2"))])  # pushes c1 out of the ended bound
+    store.reads.clear()
+    done = late
     merged = replace(done, merged_into="c9", version=done.version + 1)
     await persistence.upsert_many([merged])
     assert store.reads == [["c1"]]
