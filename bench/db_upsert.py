@@ -44,19 +44,19 @@ import orjson
 
 from ccbridge.db.batch_writer import CallBatchWriter
 from ccbridge.db.call_batches import (
-    _PG_BUMP,
-    _SQLITE_BUMP,
-    _SQLITE_CALLS,
-    _SQLITE_EVENTS,
-    _SQLITE_PARAMS,
     CALL_COLUMNS,
     EVENT_COLUMNS,
     PARAM_COLUMNS,
-    _upsert_set,
+    PG_BUMP,
+    SQLITE_BUMP,
+    SQLITE_CALLS,
+    SQLITE_EVENTS,
+    SQLITE_PARAMS,
     call_row,
     params_row,
     pg_time,
     sqlite_time,
+    upsert_set,
 )
 from ccbridge.db.engine import SQLITE_PRAGMAS, create_engine, create_session_factory
 from ccbridge.db.journal import SqlJournal, stored_event
@@ -238,11 +238,11 @@ def sqlite_raw_run(path: Path, prepared: list[Prepared], events: int) -> Run:
         start = time.perf_counter()
         for p in prepared:
             conn.execute("BEGIN IMMEDIATE")
-            conn.executemany(_SQLITE_CALLS, p.calls)
-            conn.executemany(_SQLITE_PARAMS, p.params)
+            conn.executemany(SQLITE_CALLS, p.calls)
+            conn.executemany(SQLITE_PARAMS, p.params)
             for tenant, n in p.counts:
-                conn.execute(_SQLITE_BUMP, (tenant, n)).fetchone()
-            conn.executemany(_SQLITE_EVENTS, p.events)
+                conn.execute(SQLITE_BUMP, (tenant, n)).fetchone()
+            conn.executemany(SQLITE_EVENTS, p.events)
             conn.execute("COMMIT")
             rows += len(p.calls)
         return Run(rows, events, time.perf_counter() - start)
@@ -252,7 +252,7 @@ def sqlite_raw_run(path: Path, prepared: list[Prepared], events: int) -> Run:
 
 def _merge(table: str, columns: Sequence[str]) -> str:
     cols = ", ".join(columns)
-    return f"INSERT INTO {table} ({cols}) SELECT {cols} FROM tmp_{table} " + _upsert_set(
+    return f"INSERT INTO {table} ({cols}) SELECT {cols} FROM tmp_{table} " + upsert_set(
         columns, table
     )
 
@@ -279,7 +279,7 @@ async def pg_raw_run(dsn: str, prepared: list[Prepared], events: int) -> Run:
                     "tmp_call_params", records=p.params, columns=list(PARAM_COLUMNS)
                 )
                 await conn.execute(merge_params)
-                await conn.fetch(_PG_BUMP, [t for t, _ in p.counts], [n for _, n in p.counts])
+                await conn.fetch(PG_BUMP, [t for t, _ in p.counts], [n for _, n in p.counts])
                 await conn.copy_records_to_table(
                     "events", records=p.events, columns=list(EVENT_COLUMNS)
                 )

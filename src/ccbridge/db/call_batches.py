@@ -25,8 +25,8 @@ from sqlalchemy import Table, make_url
 from ccbridge.db.engine import SQLITE_PRAGMAS
 from ccbridge.db.event_tables import CallParamsRow
 from ccbridge.db.journal import (
-    _PG_INSERT,
     NOTIFY_CHANNEL,
+    PG_EVENTS_INSERT,
     PG_NOTIFY,
     CommitOrder,
     data_text,
@@ -211,7 +211,7 @@ _SELECT_STORED = (
 )
 
 
-def _upsert_set(columns: Sequence[str], table: str) -> str:
+def upsert_set(columns: Sequence[str], table: str) -> str:
     updates = ", ".join(f"{c} = excluded.{c}" for c in columns[1:])
     return (
         f"ON CONFLICT (call_id) DO UPDATE SET {updates} WHERE {table}.version <= excluded.version"
@@ -226,16 +226,16 @@ def _marks(n: int) -> str:
 def _sqlite_upsert(table: str, columns: Sequence[str]) -> str:
     """The version-guarded ``INSERT … ON CONFLICT DO UPDATE`` of one row of *table*."""
     insert = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({_marks(len(columns))}) "  # noqa: S608  (constant names)
-    return insert + _upsert_set(columns, table)
+    return insert + upsert_set(columns, table)
 
 
-_SQLITE_CALLS = _sqlite_upsert("calls", CALL_COLUMNS)
-_SQLITE_PARAMS = _sqlite_upsert("call_params", PARAM_COLUMNS)
-_SQLITE_BUMP = (
+SQLITE_CALLS = _sqlite_upsert("calls", CALL_COLUMNS)
+SQLITE_PARAMS = _sqlite_upsert("call_params", PARAM_COLUMNS)
+SQLITE_BUMP = (
     "INSERT INTO event_counters (tenant, last_seq) VALUES (?, ?) ON CONFLICT (tenant) "
     "DO UPDATE SET last_seq = event_counters.last_seq + excluded.last_seq RETURNING last_seq"
 )
-_SQLITE_EVENTS = (
+SQLITE_EVENTS = (
     f"INSERT INTO events ({', '.join(EVENT_COLUMNS)}) VALUES ({_marks(len(EVENT_COLUMNS))}) "  # noqa: S608
     "ON CONFLICT (id) DO NOTHING"
 )
@@ -295,7 +295,7 @@ class SqliteCallBatches:
         try:
             conn.execute("BEGIN IMMEDIATE")
             written = self._upsert_calls(conn, batch, calls)
-            conn.executemany(_SQLITE_PARAMS, params)
+            conn.executemany(SQLITE_PARAMS, params)
             stored = self._append(conn, _by_tenant(batch, written), now)
             ticket = self._order.ticket()
             conn.execute("COMMIT")
@@ -323,7 +323,7 @@ class SqliteCallBatches:
     ) -> frozenset[str]:
         """Upsert the rows; the ids written (all of them unless a stored version was newer)."""
         ids = [item.record.call_id for item in batch]
-        cursor = conn.executemany(_SQLITE_CALLS, rows)
+        cursor = conn.executemany(SQLITE_CALLS, rows)
         if cursor.rowcount == len(rows):
             return frozenset(ids)
         # Some were skipped by the version guard: they are the ones still stored newer.
@@ -344,7 +344,7 @@ class SqliteCallBatches:
         spelt = envelope_time(now)
         for tenant in sorted(by_tenant):
             batch = by_tenant[tenant]
-            (last,) = conn.execute(_SQLITE_BUMP, (tenant, len(batch))).fetchone()
+            (last,) = conn.execute(SQLITE_BUMP, (tenant, len(batch))).fetchone()
             first = last - len(batch) + 1
             events.extend(
                 stored_event(tenant, first + i, e, now, spelt) for i, e in enumerate(batch)
@@ -367,7 +367,7 @@ class SqliteCallBatches:
             )
             for e in events
         ]
-        if conn.executemany(_SQLITE_EVENTS, rows).rowcount == len(rows):
+        if conn.executemany(SQLITE_EVENTS, rows).rowcount == len(rows):
             return events
         # Some ids existed (a retried batch): keep the events that took their own number.
         kept: set[tuple[str, int]] = set()
@@ -390,7 +390,7 @@ def _pg_unnest(table: str, columns: Sequence[str], types: Sequence[str]) -> str:
     pairs = zip(columns, types, strict=True)
     select = ", ".join(f"u.{c}::json" if t == "text" else f"u.{c}" for c, t in pairs)
     insert = f"INSERT INTO {table} ({', '.join(columns)}) SELECT {select} "
-    return insert + f"FROM unnest({args}) AS u({', '.join(columns)}) " + _upsert_set(columns, table)
+    return insert + f"FROM unnest({args}) AS u({', '.join(columns)}) " + upsert_set(columns, table)
 
 
 _PG_CALLS = (
@@ -404,7 +404,7 @@ _PG_CALLS = (
 _PG_PARAMS = _pg_unnest(
     "call_params", PARAM_COLUMNS, ("varchar", "varchar", "text", "int4", "timestamptz")
 )
-_PG_BUMP = (
+PG_BUMP = (
     "INSERT INTO event_counters (tenant, last_seq) "
     "SELECT u.tenant, u.n FROM unnest($1::varchar[], $2::bigint[]) AS u(tenant, n) "
     "ORDER BY u.tenant ON CONFLICT (tenant) "
@@ -491,7 +491,7 @@ class PgCallBatches:
         if not by_tenant:
             return []
         tenants = sorted(by_tenant)
-        bumped = await conn.fetch(_PG_BUMP, tenants, [len(by_tenant[t]) for t in tenants])
+        bumped = await conn.fetch(PG_BUMP, tenants, [len(by_tenant[t]) for t in tenants])
         last = {r[0]: int(r[1]) for r in bumped}
         events: list[StoredEvent] = []
         spelt = envelope_time(now)
@@ -502,7 +502,7 @@ class PgCallBatches:
                 for i, e in enumerate(by_tenant[tenant])
             )
         rows = await conn.fetch(
-            _PG_INSERT,
+            PG_EVENTS_INSERT,
             [e.tenant for e in events],
             [e.seq for e in events],
             [e.id for e in events],

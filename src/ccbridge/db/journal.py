@@ -121,7 +121,7 @@ _PG_ENCODED_MANY = (
     "ORDER BY c.tenant, e.seq"
 )
 """Several tenants' pages in one round trip (each still a keyset read on the primary key)."""
-_PG_INSERT = (
+PG_EVENTS_INSERT = (
     "INSERT INTO events (tenant, seq, id, type, call_id, occurred_at, recorded_at, data,"
     " envelope, has_extras) "
     "SELECT u.tenant, u.seq, u.id, u.type, u.call_id, u.occurred_at, $7, u.data::json,"
@@ -218,7 +218,7 @@ async def _pg_insert(
     """Insert a batch with one array-bound statement; return the (tenant, seq) written."""
     driver = await _driver(db)
     rows = await driver.fetch(
-        _PG_INSERT,
+        PG_EVENTS_INSERT,
         [e.tenant for e in events],
         [e.seq for e in events],
         [e.id for e in events],
