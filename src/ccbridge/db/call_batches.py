@@ -13,6 +13,7 @@ The columns and their encoding match what the SQLAlchemy tables read back: UTC d
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
@@ -300,9 +301,8 @@ class SqliteCallBatches:
             ticket = self._order.ticket()
             conn.execute("COMMIT")
         except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
             stored = []
+            self._drop(conn)
             raise
         finally:
             if ticket is not None:
@@ -376,6 +376,16 @@ class SqliteCallBatches:
             sql = _SQLITE_EVENT_KEYS.format(marks=_marks(len(chunk)))
             kept.update(conn.execute(sql, chunk))
         return [e for e in events if (e.tenant, e.seq) in kept]
+
+    def _drop(self, conn: sqlite3.Connection) -> None:
+        """Roll back and forget a connection an error met (the next batch opens a fresh one:
+        a file replaced or a disk error must not wedge the writer)."""
+        self._conn = None
+        with contextlib.suppress(sqlite3.Error):
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+        with contextlib.suppress(sqlite3.Error):
+            conn.close()
 
     async def close(self) -> None:
         """Close the connection (the writer thread's shutdown)."""
