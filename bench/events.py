@@ -428,7 +428,7 @@ async def role_server(url: str, port: int, tenants: int) -> None:
     sessions = create_session_factory(engine)
     hub = EventHub()
     journal = SqlJournal(sessions, on_commit=hub.publish, read_pool=PgReadPool.for_engine(engine))
-    calls = CallRepository(sessions, journal)
+    calls = CallRepository(sessions)
     event_api, _dispatcher, _jobs = _events(sessions, journal, hub, calls, SystemClock())
     app = create_app(
         call_store=calls,

@@ -90,6 +90,7 @@ from ccbridge.db.repositories.skill_groups import SkillGroupRepository
 from ccbridge.db.repositories.sla import SqlFaultReportStore, SqlIncidentStore
 from ccbridge.db.repositories.statements import SqlStatementStore
 from ccbridge.db.webhooks import SqlWebhookStore
+from ccbridge.db.writer_thread import ThreadedCallWrites
 from ccbridge.domain.access import AuditEntry, Role, TenantStatus
 from ccbridge.domain.calendar import local_date
 from ccbridge.domain.calls.model import CallRecord
@@ -185,6 +186,7 @@ class Service:
     read_pool: PgReadPool | None = None
     metrics: Metrics = field(default_factory=Metrics)
     availability: DatabaseAvailability | None = None
+    call_writes: ThreadedCallWrites | None = None
 
     def background_loops(self) -> list[tuple[str, Callable[[], Awaitable[object]]]]:
         """Every loop that runs beside the HTTP server, by name."""
@@ -220,8 +222,12 @@ class Service:
             pass
         finally:
             await self.jobs.run_final()  # after the FastAGI server stopped: no new records
-            await self.writer.stop()
-            log.info("final_flush_done", pending=self.writer.pending)
+            try:
+                await self.writer.stop()
+                log.info("final_flush_done", pending=self.writer.pending)
+            finally:
+                if self.call_writes is not None:
+                    self.call_writes.close()
             if self.read_pool is not None:
                 await self.read_pool.close()
 
@@ -345,7 +351,7 @@ async def run_api(settings: Settings) -> None:
     sessions = create_session_factory(engine)
     hub = EventHub()
     journal = SqlJournal(sessions, read_pool=read_pool)
-    repo = CallRepository(sessions, journal)
+    repo = CallRepository(sessions)
     event_api, _dispatcher, _jobs = _events(settings, sessions, journal, hub, repo, clock)
     listener = PgEventListener(settings.database_url, journal, hub)
     availability = database_availability(engine, Metrics(), clock)
@@ -412,11 +418,14 @@ def build_service(
         on_commit=_published_and_measured(hub, metrics, clock, committed),
         read_pool=read_pool,
     )
-    repo = CallRepository(sessions, journal)
+    repo = CallRepository(sessions)
     ivr.routing.callbacks.use_journal(journal)
     holds = settings.holds
+    # Calls and their journal events are derived, encoded and written on the database writer
+    # thread, on its own connection; the HTTP loop only hands batches over (ADR 0021).
+    call_writes = ThreadedCallWrites.for_engine(engine, journal)
     writer = CallBatchWriter(
-        repo, max_pending=holds.calls, metrics=metrics.held, on_error=availability.report
+        call_writes, max_pending=holds.calls, metrics=metrics.held, on_error=availability.report
     )
     calls = CallTrackingService(writer)
     ami = AmiClient(_ami_config(settings, ami_port))
@@ -513,6 +522,7 @@ def build_service(
         ami=ami,
         agi=agi,
         writer=writer,
+        call_writes=call_writes,
         calls=calls,
         repo=repo,
         access=access,

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from structlog.testing import capture_logs
 
 from ccbridge.db.batch_writer import CallBatchWriter
@@ -16,6 +16,7 @@ from ccbridge.db.journal import SqlJournal
 from ccbridge.db.repositories import CallRepository
 from ccbridge.domain.calls.model import CallRecord, CallState
 from ccbridge.observability.metrics import Metrics
+from tests.support.call_writes import JournalledCalls
 
 T0 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 
@@ -275,12 +276,12 @@ async def test_near_the_bound_a_warning_is_logged_once() -> None:
 
 
 async def test_a_retry_after_an_ambiguous_commit_writes_no_event_twice(
-    session_factory: async_sessionmaker[AsyncSession],
+    engine: AsyncEngine, session_factory: async_sessionmaker[AsyncSession]
 ) -> None:
     """The commit reached the database but its answer was lost: the whole batch is retried,
     and neither the call rows nor the journal get anything twice."""
     journal = SqlJournal(session_factory)
-    inner = CallRepository(session_factory, journal)
+    inner = JournalledCalls(engine, journal)
 
     class LostAnswer:
         lost = True

@@ -11,7 +11,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ccbridge.db.engine import create_session_factory
 from ccbridge.db.journal import SqlJournal
-from ccbridge.db.repositories import CallRepository
 from ccbridge.db.repositories.idempotency import IdempotencyRepository
 from ccbridge.domain.calls.events import (
     AgentAnswered,
@@ -21,6 +20,7 @@ from ccbridge.domain.calls.events import (
 )
 from ccbridge.domain.calls.model import CallControl
 from ccbridge.domain.calls.tracker import CallTracker
+from tests.support.call_writes import JournalledCalls
 
 T0 = datetime(2026, 12, 3, 2, 0, tzinfo=UTC)
 L1 = "1795433102.17"
@@ -64,7 +64,7 @@ async def test_hold_and_resume_reach_the_journal_once_with_the_four_variables(
     await _tenant(engine)
     sessions = create_session_factory(engine)
     journal = SqlJournal(sessions)
-    calls = CallRepository(sessions, journal)
+    calls = JournalledCalls(engine, journal)
     tracker = CallTracker()
     trunk = "PJSIP/trunk-00000001"
     tracker.apply_all(

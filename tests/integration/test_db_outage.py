@@ -46,7 +46,6 @@ from ccbridge.db.batch_writer import CallBatchWriter
 from ccbridge.db.engine import create_engine, create_session_factory
 from ccbridge.db.journal import SqlJournal
 from ccbridge.db.migrate import run_migrations_async
-from ccbridge.db.repositories import CallRepository
 from ccbridge.domain.calls.model import CallRecord
 from ccbridge.domain.time import SystemClock
 from ccbridge.observability.health import Readiness
@@ -60,6 +59,7 @@ from ccbridge.testing.demo import seed_numbers
 from ccbridge.testing.fake_pbx import FakeAsterisk, demo_dids
 from tests.integration.conftest import asyncpg_dsn, pg_execute
 from tests.support.ami_rig import fake_pbx_client, running
+from tests.support.call_writes import JournalledCalls
 from tests.support.db_cut_proxy import DbCutProxy
 from tests.support.event_rig import build_world
 
@@ -151,7 +151,7 @@ async def reference_run(admin_url: str, snapshots: list[CallRecord]) -> tuple[An
         engine = create_engine(url)
         try:
             sessions = create_session_factory(engine)
-            repo = CallRepository(sessions, SqlJournal(sessions))
+            repo = JournalledCalls(engine, SqlJournal(sessions))
             for snapshot in snapshots:
                 await repo.upsert_many([snapshot])
         finally:

@@ -21,6 +21,7 @@ from ccbridge.domain.calls.model import CallRecord, CallState
 from ccbridge.domain.journal.types import EventType, NewEvent
 from ccbridge.services.event_hub import EventHub
 from ccbridge.services.events import EventService
+from tests.support.call_writes import JournalledCalls
 
 T0 = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)
 
@@ -106,7 +107,7 @@ async def test_call_events_are_written_with_the_call_or_not_at_all(engine: Async
     sessions = create_session_factory(engine)
     hub = EventHub()
     journal = SqlJournal(sessions, on_commit=hub.publish)
-    repo = CallRepository(sessions, journal)
+    repo = JournalledCalls(engine, journal)
     rec = CallRecord(
         call_id="c1",
         started_at=T0,

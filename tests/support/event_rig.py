@@ -19,7 +19,6 @@ from ccbridge.api.security import JwtCodec
 from ccbridge.db.access_uow import SqlAccessUnitOfWork
 from ccbridge.db.engine import create_session_factory
 from ccbridge.db.journal import SqlEventSettings, SqlJournal
-from ccbridge.db.repositories import CallRepository
 from ccbridge.db.webhooks import SqlWebhookStore
 from ccbridge.domain.access import ALL_SCOPES, Principal, Role
 from ccbridge.domain.time import Clock, SystemClock
@@ -31,6 +30,7 @@ from ccbridge.services.events import EventService
 from ccbridge.services.tenants import AccessService
 from ccbridge.services.webhooks import WebhookDispatcher, WebhookService
 from ccbridge.webhook_http.sender import HttpWebhookSender
+from tests.support.call_writes import JournalledCalls
 
 SECRET = "event-tests-secret-0123456789abcdef0123"
 ADMIN = Principal(actor="test:admin", role=Role.PLATFORM_ADMIN, tenant_id=None, scopes=ALL_SCOPES)
@@ -47,7 +47,7 @@ class EventWorld:
 
     hub: EventHub
     journal: SqlJournal
-    calls: CallRepository
+    calls: JournalledCalls
     events: EventService
     store: SqlWebhookStore
     webhooks: WebhookService
@@ -76,7 +76,7 @@ async def build_world(
     sessions = create_session_factory(engine)
     hub = EventHub()
     journal = SqlJournal(sessions, on_commit=hub.publish, now=clock.now)
-    calls = CallRepository(sessions, journal)
+    calls = JournalledCalls(engine, journal)
     codec = JwtCodec(SECRET)
     access = AccessService(
         lambda: SqlAccessUnitOfWork(sessions), codec, now=SystemClock().now, token_ttl_seconds=600

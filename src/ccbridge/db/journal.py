@@ -12,6 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import contextlib
+import hashlib
+import threading
 import uuid
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
@@ -24,7 +27,13 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ccbridge.db.engine import PgReadPool
 from ccbridge.db.event_tables import EventCounterRow, EventRow, EventSettingsRow
-from ccbridge.domain.journal.types import EncodedEvent, NewEvent, StoredEvent, envelope
+from ccbridge.domain.journal.types import (
+    SCHEMA_VERSION,
+    EncodedEvent,
+    NewEvent,
+    StoredEvent,
+    envelope,
+)
 from ccbridge.services.event_codec import encode_json, envelope_bytes
 
 EVENT_NAMESPACE = uuid.UUID("1b0f2c6e-4f3a-5d7e-9a51-7c0c2b1de7a0")
@@ -51,9 +60,23 @@ _COLUMNS = (
 OnCommit = Callable[[Sequence[StoredEvent]], None]
 
 
+_NAMESPACE_BYTES = EVENT_NAMESPACE.bytes
+
+
 def event_id(tenant: str, key: str) -> str:
-    """The idempotency id of an event (stable across re-derivation and restarts)."""
-    return str(uuid.uuid5(EVENT_NAMESPACE, f"{tenant}\x00{key}"))
+    """The idempotency id of an event (stable across re-derivation and restarts).
+
+    ``str(uuid.uuid5(EVENT_NAMESPACE, tenant + NUL + key))``, computed without building a
+    ``UUID`` object (a third of encoding an event on the write path)."""
+    digest = bytearray(
+        hashlib.sha1(
+            _NAMESPACE_BYTES + f"{tenant}\x00{key}".encode(), usedforsecurity=False
+        ).digest()
+    )
+    digest[6] = (digest[6] & 0x0F) | 0x50
+    digest[8] = (digest[8] & 0x3F) | 0x80
+    h = digest[:16].hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:32]}"
 
 
 def _insert(dialect: str, table: Table) -> Any:
@@ -98,7 +121,7 @@ _PG_ENCODED_MANY = (
     "ORDER BY c.tenant, e.seq"
 )
 """Several tenants' pages in one round trip (each still a keyset read on the primary key)."""
-_PG_INSERT = (
+PG_EVENTS_INSERT = (
     "INSERT INTO events (tenant, seq, id, type, call_id, occurred_at, recorded_at, data,"
     " envelope, has_extras) "
     "SELECT u.tenant, u.seq, u.id, u.type, u.call_id, u.occurred_at, $7, u.data::json,"
@@ -149,18 +172,38 @@ async def _pg_page(db: AsyncSession, tenant: str, after: int, limit: int) -> lis
     ]
 
 
-def _stored(tenant: str, seq: int, e: NewEvent, recorded_at: datetime) -> StoredEvent:
-    """The event as it will be stored, its envelope encoded once for every later reader."""
-    if e.occurred_at.tzinfo is None or e.occurred_at.utcoffset() is None:
-        raise ValueError(f"naive occurred_at {e.occurred_at!r}; pass an aware UTC time")
+def stored_event(
+    tenant: str, seq: int, e: NewEvent, recorded_at: datetime, recorded_text: str | None = None
+) -> StoredEvent:
+    """The event as it will be stored, its envelope encoded once for every later reader.
+
+    *recorded_text* is ``recorded_at`` as the envelope spells it, when a batch computed it."""
+    occurred_at = e.occurred_at
+    if occurred_at.tzinfo is not UTC:
+        if occurred_at.tzinfo is None or occurred_at.utcoffset() is None:
+            raise ValueError(f"naive occurred_at {occurred_at!r}; pass an aware UTC time")
+        occurred_at = occurred_at.astimezone(UTC)
     eid = event_id(tenant, e.key)
-    occurred_at = e.occurred_at.astimezone(UTC)
-    env = envelope(tenant, seq, eid, e.type.value, occurred_at, recorded_at, e.data, e.call_id)
+    kind = e.type.value
+    if recorded_text is None:
+        env = envelope(tenant, seq, eid, kind, occurred_at, recorded_at, e.data, e.call_id)
+    else:  # the same keys in the same order as ``envelope``, the batch's time spelt once
+        env = {
+            "id": eid,
+            "cursor": str(seq),
+            "type": kind,
+            "schema_version": SCHEMA_VERSION,
+            "tenant": tenant,
+            "call_id": e.call_id,
+            "occurred_at": _envelope_utc(occurred_at),
+            "recorded_at": recorded_text,
+            "data": e.data,
+        }
     return StoredEvent(
         tenant=tenant,
         seq=seq,
         id=eid,
-        type=e.type.value,
+        type=kind,
         occurred_at=occurred_at,
         recorded_at=recorded_at,
         data=e.data,
@@ -175,7 +218,7 @@ async def _pg_insert(
     """Insert a batch with one array-bound statement; return the (tenant, seq) written."""
     driver = await _driver(db)
     rows = await driver.fetch(
-        _PG_INSERT,
+        PG_EVENTS_INSERT,
         [e.tenant for e in events],
         [e.seq for e in events],
         [e.id for e in events],
@@ -217,9 +260,33 @@ _NOTIFY_BYTES = 7000
 """Under PostgreSQL's 8,000-byte payload limit."""
 
 
-async def _pg_notify(db: AsyncSession, stored: Sequence[StoredEvent]) -> None:
-    """Queue a NOTIFY in the writing transaction: delivered at commit, in commit order, to the
-    API processes' listeners (``PgEventListener``), never for a rolled-back batch."""
+_ENVELOPE_TEXT: dict[datetime, str] = {}
+
+
+def _envelope_utc(at: datetime) -> str:
+    """A UTC time as the envelope spells it, remembered (a call's events repeat instants)."""
+    text = _ENVELOPE_TEXT.get(at)
+    if text is None:
+        text = at.isoformat().replace("+00:00", "Z")
+        if len(_ENVELOPE_TEXT) >= 65_536:
+            _ENVELOPE_TEXT.clear()
+        _ENVELOPE_TEXT[at] = text
+    return text
+
+
+def envelope_time(at: datetime) -> str:
+    """A UTC time as the envelope spells it (``…Z``)."""
+    return at.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def data_text(encoded: bytes) -> str:
+    """The ``data`` member of an encoded envelope as JSON text (it is the last member, and
+    ``,"data":`` cannot occur earlier: quotes inside JSON strings are escaped)."""
+    return encoded[encoded.index(b',"data":') + 8 : -1].decode()
+
+
+def notify_payloads(stored: Sequence[StoredEvent]) -> list[str]:
+    """``tenant:first_seq:last_seq`` per tenant of *stored*, packed under the payload limit."""
     span: dict[str, tuple[int, int]] = {}
     for e in stored:
         span[e.tenant] = (span.get(e.tenant, (e.seq, 0))[0], e.seq)
@@ -230,9 +297,60 @@ async def _pg_notify(db: AsyncSession, stored: Sequence[StoredEvent]) -> None:
         while parts and sum(len(p) + 1 for p in chunk) + len(parts[0]) < _NOTIFY_BYTES:
             chunk.append(parts.pop(0))
         payloads.append(",".join(chunk))
+    return payloads
+
+
+PG_NOTIFY = "SELECT pg_notify($1, $2)"
+
+
+async def _pg_notify(db: AsyncSession, stored: Sequence[StoredEvent]) -> None:
+    """Queue a NOTIFY in the writing transaction: delivered at commit, in commit order, to the
+    API processes' listeners (``PgEventListener``), never for a rolled-back batch."""
     driver = await _driver(db)
-    for payload in payloads:
-        await driver.execute("SELECT pg_notify($1, $2)", NOTIFY_CHANNEL, payload)
+    for payload in notify_payloads(stored):
+        await driver.execute(PG_NOTIFY, NOTIFY_CHANNEL, payload)
+
+
+class CommitOrder:
+    """Hands committed journal batches to the hub in commit order, whichever thread committed.
+
+    A writer takes a ticket while it still holds its tenants' counter rows (PostgreSQL) or the
+    database's write lock (SQLite), right before COMMIT; a later writer of the same tenant can
+    only take its ticket after that COMMIT. Batches are published in ticket order, so the hub
+    sees each tenant's events in ``seq`` order even when the call writer's thread and the
+    event loop both write (ADR 0021). Every ticket must be finished, failed commits with ``[]``.
+    """
+
+    def __init__(self, publish: Callable[[Sequence[StoredEvent]], None]) -> None:
+        """*publish* runs on the event loop that finishes tickets (the hub's)."""
+        self._publish = publish
+        self._lock = threading.Lock()
+        self._issued = 0
+        self._next = 1
+        self._done: dict[int, Sequence[StoredEvent]] = {}
+
+    def ticket(self) -> int:
+        """Take the next place in the commit order (any thread)."""
+        with self._lock:
+            self._issued += 1
+            return self._issued
+
+    def finish(self, ticket: int, stored: Sequence[StoredEvent]) -> None:
+        """Hand over a ticket's committed events; publish every batch whose turn has come.
+        Call it on the hub's event loop."""
+        self._done[ticket] = stored
+        while self._next in self._done:
+            ready = self._done.pop(self._next)
+            self._next += 1
+            if ready:
+                self._publish(ready)
+
+    def finish_from_thread(
+        self, loop: asyncio.AbstractEventLoop, ticket: int, stored: Sequence[StoredEvent]
+    ) -> None:
+        """:meth:`finish` from another thread: scheduled on *loop* (the hub's)."""
+        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody to tell
+            loop.call_soon_threadsafe(self.finish, ticket, stored)
 
 
 class SqlJournal:
@@ -253,10 +371,21 @@ class SqlJournal:
         self._on_commit = on_commit
         self._now = now or (lambda: datetime.now(UTC))
         self._commit_lock = asyncio.Lock()
+        self.order = CommitOrder(self._published)
+        """Shared with the call writer's thread, so the hub hears every commit in order."""
+
+    @property
+    def now(self) -> Callable[[], datetime]:
+        """The clock that stamps ``recorded_at`` (the call writer's thread uses it too)."""
+        return self._now
 
     def set_on_commit(self, on_commit: OnCommit) -> None:
         """Attach the hub after construction (the composition root wires both ways)."""
         self._on_commit = on_commit
+
+    def _published(self, stored: Sequence[StoredEvent]) -> None:
+        if self._on_commit is not None:
+            self._on_commit(stored)
 
     async def append(self, db: AsyncSession, events: Sequence[NewEvent]) -> list[StoredEvent]:
         """Insert *events* in the open transaction of *db*; tenants are locked in name order.
@@ -283,7 +412,9 @@ class SqlJournal:
             )
             last = int((await db.execute(bump.returning(_COUNTERS.c.last_seq))).scalar_one())
             first = last - len(batch) + 1
-            events_in = [_stored(tenant, first + i, e, recorded_at) for i, e in enumerate(batch)]
+            events_in = [
+                stored_event(tenant, first + i, e, recorded_at) for i, e in enumerate(batch)
+            ]
             written = await _sa_insert(db, dialect, events_in)
             stored.extend(e for e in events_in if e.seq in written)
         return stored
@@ -302,7 +433,7 @@ class SqlJournal:
         for tenant in tenants:
             first = last[tenant] - len(by_tenant[tenant]) + 1
             for i, e in enumerate(by_tenant[tenant]):
-                events_in.append(_stored(tenant, first + i, e, recorded_at))
+                events_in.append(stored_event(tenant, first + i, e, recorded_at))
                 if len(events_in) % YIELD_EVERY == 0:
                     # Encoding a large batch takes tens of ms: let polls and streams of this
                     # process run in between (docs/benchmarks.md, Events, "single").
@@ -315,9 +446,13 @@ class SqlJournal:
     async def commit(self, db: AsyncSession, stored: Sequence[StoredEvent]) -> None:
         """Commit *db* and then tell the hub, in commit order across writers."""
         async with self._commit_lock:
-            await db.commit()
-            if stored and self._on_commit is not None:
-                self._on_commit(stored)
+            ticket = self.order.ticket()
+            committed: Sequence[StoredEvent] = ()
+            try:
+                await db.commit()
+                committed = stored
+            finally:
+                self.order.finish(ticket, committed)
 
     async def write(self, events: Sequence[NewEvent]) -> list[StoredEvent]:
         """Append events in a transaction of their own (API-originated events)."""

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
 from typing import Protocol, Self
 
 from ccbridge.domain.access import ApiKey, AuditEntry, Principal, Tenant
 from ccbridge.domain.calls.model import CallRecord, CallState
+from ccbridge.domain.journal.types import NewEvent, StoredEvent
 
 
 class CallSink(Protocol):
@@ -16,6 +18,36 @@ class CallSink(Protocol):
 
     def submit(self, record: CallRecord) -> None:
         """Queue a record for writing; never blocks."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class CallWrite:
+    """One call snapshot to persist with the journal events it adds over the stored state."""
+
+    record: CallRecord
+    events: Sequence[NewEvent]
+
+
+@dataclass(frozen=True, slots=True)
+class WrittenCalls:
+    """What one batch transaction wrote: the calls not skipped by the version guard, and the
+    journal events committed with them (in commit order; already handed to the hub)."""
+
+    call_ids: frozenset[str]
+    events: Sequence[StoredEvent]
+
+
+class CallBatchStore(Protocol):
+    """Writes prepared call batches at driver speed (calls, call parameters and journal
+    events in one transaction) and reads back the stored records the writer does not hold."""
+
+    async def write(self, batch: Sequence[CallWrite]) -> WrittenCalls:
+        """Upsert every record (version-guarded) and append the events of the written ones."""
+        ...
+
+    async def stored(self, call_ids: Sequence[str]) -> dict[str, CallRecord]:
+        """The stored records of *call_ids* with their detail (absent ones left out)."""
         ...
 
 

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import random
+
+import phonenumbers
 import pytest
 
 from ccbridge.domain.agents.policy import RefusalCode
+from ccbridge.domain.calls import numbers
 from ccbridge.domain.dialing import NO_OUTBOUND, DialPolicy, OutboundRights
 from ccbridge.domain.leases.model import SeatKind
 
@@ -144,3 +148,19 @@ def test_business_hours_window_and_working_days() -> None:
     assert BusinessHours(_time(9), _time(18), False).refusal(NOON, False) is None
     with pytest.raises(ValueError, match="start before"):
         BusinessHours(_time(18), _time(9))
+
+
+def test_plain_chinese_mobile_digits_parse_as_libphonenumber_parses_them() -> None:
+    rng = random.Random(16)
+    samples = [f"1{p:02d}{rng.randrange(10**8):08d}" for p in range(30, 100) for _ in range(40)]
+    samples += ["13800138000", "17012345678", "17812345678", "19912345678", "14012345678"]
+    for raw in samples:
+        parsed = phonenumbers.parse(raw, "CN")
+        slow = (
+            phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+            if phonenumbers.is_valid_number(parsed)
+            else None
+        )
+        numbers.to_e164.cache_clear()
+        assert numbers.to_e164(raw) == slow, raw
+        assert numbers._parse(raw, "CN") == (parsed if slow else None), raw

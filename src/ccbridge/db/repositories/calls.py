@@ -12,12 +12,10 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ccbridge.db.event_tables import CallParamsRow
-from ccbridge.db.journal import SqlJournal
 from ccbridge.db.repositories.call_params import detail_to_json, with_detail
 from ccbridge.db.tables import CallRow
 from ccbridge.domain.calls.model import CallRecord, CallState
-from ccbridge.domain.journal.derive import call_events
-from ccbridge.domain.journal.types import NewEvent, StoredEvent
+from ccbridge.services.call_persistence import newest_per_call
 
 _TABLE: Table = CallRow.__table__  # type: ignore[assignment]  # declarative maps a Table
 _PARAMS: Table = CallParamsRow.__table__  # type: ignore[assignment]
@@ -87,19 +85,6 @@ def row_to_record(row: CallRow) -> CallRecord:
     )
 
 
-def newest_per_call(records: Sequence[CallRecord]) -> builtins.list[CallRecord]:
-    """Keep one record per call_id, the highest version (the later one on a tie).
-
-    PostgreSQL rejects an ON CONFLICT DO UPDATE statement that touches one row twice.
-    """
-    newest: dict[str, CallRecord] = {}
-    for record in records:
-        seen = newest.get(record.call_id)
-        if seen is None or record.version >= seen.version:
-            newest[record.call_id] = record
-    return builtins.list(newest.values())
-
-
 def _upsert(dialect: str, table: Table, key: str) -> Any:
     """Version-guarded ``INSERT … ON CONFLICT DO UPDATE`` for *table* keyed by *key*."""
     if dialect == "postgresql":
@@ -118,21 +103,17 @@ def _upsert(dialect: str, table: Table, key: str) -> Any:
 class CallRepository:
     """Persist and query :class:`CallRecord` (implements ``services.ports.CallStore``)."""
 
-    def __init__(
-        self,
-        session_factory: async_sessionmaker[AsyncSession],
-        journal: SqlJournal | None = None,
-    ) -> None:
-        """Keep the factory; with *journal*, every write also appends the call's events."""
+    def __init__(self, session_factory: async_sessionmaker[AsyncSession]) -> None:
+        """Keep the factory."""
         self._sessions = session_factory
-        self._journal = journal
 
     async def upsert_many(self, records: Sequence[CallRecord]) -> int:
-        """Write a batch in one statement and one transaction; return rows inserted or updated.
+        """Write a batch in one transaction, without journal events (tools, tests, imports);
+        return rows inserted or updated.
 
-        A row is only overwritten by a snapshot whose version is not lower, so a stale or
-        replayed batch can never roll a call back. With a journal, the events of each written
-        record's transitions (derived from the stored version) go in the same transaction.
+        A row is only overwritten by a snapshot whose version is not lower. The service's
+        write path (``services.call_persistence`` over ``db.call_batches``) is the one that
+        also journals; this one is the plain SQLAlchemy upsert.
         """
         if not records:
             return 0
@@ -149,28 +130,17 @@ class CallRepository:
             }
             for r in newest
         ]
-        # Core insert on the Table, not the mapped class: the ORM bulk path costs ~30 % more.
         async with self._sessions() as session:
             dialect = session.get_bind().dialect.name
-            old = await self._stored(session, [r.call_id for r in newest]) if self._journal else {}
             # RETURNING yields only rows that were actually written (skipped stale ones are
             # absent), and lets SQLAlchemy send the batch as multi-row VALUES pages.
             result = await session.execute(
                 _upsert(dialect, _TABLE, "call_id").returning(_TABLE.c.call_id), rows
             )
-            written_ids = {r[0] for r in result.all()}
+            written = len(result.all())
             await session.execute(_upsert(dialect, _PARAMS, "call_id"), params)
-            stored: list[StoredEvent] = []
-            if self._journal is not None:
-                events: list[NewEvent] = []
-                for record in newest:
-                    if record.call_id in written_ids:
-                        events.extend(call_events(old.get(record.call_id), record))
-                stored = await self._journal.append(session, events)
-                await self._journal.commit(session, stored)
-            else:
-                await session.commit()
-        return len(written_ids)
+            await session.commit()
+        return written
 
     async def _stored(
         self, session: AsyncSession, call_ids: builtins.list[str]

@@ -193,7 +193,8 @@ def call_events(old: CallRecord | None, new: CallRecord) -> list[NewEvent]:
                 ),
             )
         )
-    out.sort(key=lambda e: (e.at, _RANK[e.type]))
+    if len(out) > 1:
+        out.sort(key=lambda e: (e.at, _RANK[e.type]))
     learned = new.learned_at
     if learned is not None and (old is None or old.learned_at != learned):
         # Learned after the fact (an AMI gap): say so, and when, on every event it yields.
