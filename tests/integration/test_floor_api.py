@@ -42,6 +42,7 @@ from ccbridge.services.seats import SeatService
 from ccbridge.services.tenants import AccessService
 from tests.fakes.seats import FakeClock, RecordingQueues
 from tests.support.api_rig import auth, claim_phones, create_tenants, seat_api
+from tests.support.call_writes import JournalledCalls
 from tests.support.event_rig import serve
 from tests.support.floor_rig import LiveCalls, RecordingSpyPbx, committed_to, floor_api
 
@@ -202,7 +203,7 @@ async def world(engine: AsyncEngine) -> AsyncIterator[World]:
             live,
             pbx,
             floor,
-            CallRepository(sessions, journal),
+            JournalledCalls(engine, journal),
             platform,
             admins["t1"],
             admins["t2"],
