@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 
 import structlog
 
 from ccbridge.asterisk.ami.actions import mix_monitor, mix_monitor_mute, stop_mix_monitor
 from ccbridge.asterisk.ami.client import AmiClient
-from ccbridge.asterisk.ami.codec import AmiMessage
+from ccbridge.asterisk.ami.codec import AmiFields
 from ccbridge.observability.metrics import HeldBacklogMetrics
 from ccbridge.resilience.held import ErrorReport, HeldQueue
 
@@ -42,15 +42,17 @@ class AmiRecorderControl:
 
 
 class AmiRecordingFeed:
-    """AgentConnect starts a recording; Hangup or MixMonitorStop of the channel finalises it.
+    """The coordinator's recordings handler: AgentConnect starts a recording; Hangup or
+    MixMonitorStop of the channel finalises it.
 
-    The AMI consumer only enqueues; :meth:`run` applies the answers one by one. While the
+    The handler only enqueues; :meth:`run` applies the answers one by one. While the
     database is away the answers are held in order and applied when it returns.
     """
 
+    events = frozenset({"AgentConnect", "Hangup", "MixMonitorStop"})
+
     def __init__(
         self,
-        client: AmiClient,
         on_answer: Callable[[str, str], Awaitable[object]],
         on_gone: Callable[[str], None],
         maxsize: int = 10_000,
@@ -60,7 +62,6 @@ class AmiRecordingFeed:
         metrics: HeldBacklogMetrics | None = None,
     ) -> None:
         """Hold at most *maxsize* answers; *on_error* says which failures are outages (held)."""
-        self._client = client
         self._on_answer = on_answer
         self._on_gone = on_gone
         self._waiting: Counter[str] = Counter()
@@ -84,13 +85,15 @@ class AmiRecordingFeed:
         """Answers lost because the hold was full."""
         return self.held.dropped
 
-    def attach(self) -> None:
-        """Subscribe to the three events."""
-        self._client.subscribe("AgentConnect", self._connect)
-        self._client.subscribe("Hangup", self._gone)
-        self._client.subscribe("MixMonitorStop", self._gone)
+    def on_events(self, frames: Sequence[AmiFields]) -> None:
+        """Enqueue each answer; tell the service at once about each channel gone."""
+        for frame in frames:
+            if frame.event == "AgentConnect":
+                self._connect(frame)
+            else:
+                self._gone(frame)
 
-    def _connect(self, msg: AmiMessage) -> None:
+    def _connect(self, msg: AmiFields) -> None:
         call_id = msg.get("Linkedid") or msg.get("Uniqueid")
         channel = msg.get("Channel")
         if not call_id or not channel:
@@ -100,7 +103,7 @@ class AmiRecordingFeed:
         else:
             log.warning("recording_feed_overflow", call_id=call_id)
 
-    def _gone(self, msg: AmiMessage) -> None:
+    def _gone(self, msg: AmiFields) -> None:
         channel = msg.get("Channel")
         if channel:
             if self._waiting[channel] > 0:
