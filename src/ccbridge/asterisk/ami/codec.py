@@ -206,13 +206,23 @@ class EventFrame:
         if key == "Event":
             return self.name
         raw = self.raw
-        needle = _needle(key)
-        skip = len(needle)
+        needle = _NEEDLES.get(key) or _needle(key)
         pos = raw.find(needle)
+        if pos < 0:
+            return default
+        start = pos + len(needle)
+        if raw[start : start + 1] == b" ":  # the common "Key: value\r\n", inlined
+            start += 1
+            end = raw.find(b"\n", start)
+            value = raw[start:] if end < 0 else raw[start:end]
+            cr = value.find(b"\r")
+            if cr >= 0:
+                value = value[:cr]
+            return value.decode("ascii") if value.isascii() else self._decode(value)
         while pos >= 0:
-            value = self._value_at(raw, pos + skip)
-            if value is not None:
-                return value
+            found = self._value_at(raw, pos + len(needle))
+            if found is not None:
+                return found
             pos = raw.find(needle, pos + 1)
         return default
 
