@@ -171,3 +171,24 @@ def test_handlers_read_lazy_frames_like_parsed_messages() -> None:
     pbx.attach()
     pbx.on_events([EventFrame(b"Event: Hangup\r\nUniqueid: 7\r\nCause-txt: Normal", "Hangup")])
     assert log == [("calls", "Hangup", "7")]
+
+
+async def test_a_sink_that_raises_is_logged_and_the_link_stays_up(server: MiniAmi) -> None:
+    client = AmiClient(config(server.port))
+    got: list[str] = []
+
+    def sink(frames: list[EventFrame]) -> None:
+        ids = [f.get("Uniqueid") or "" for f in frames]
+        got.extend(ids)
+        if "boom" in ids:
+            raise RuntimeError("sink bug")
+
+    client.set_event_sink({"Hangup"}, sink)
+    with capture_logs() as logs:
+        async with running(client):
+            server.push(frame(("Event", "Hangup"), ("Uniqueid", "boom")))
+            await wait_for(lambda: got == ["boom"])
+            server.push(frame(("Event", "Hangup"), ("Uniqueid", "next")))
+            await wait_for(lambda: got == ["boom", "next"])
+            assert client.status.reconnects == 0
+    assert [e["events"] for e in logs if e["event"] == "ami_event_sink_failed"] == [1]
