@@ -41,6 +41,7 @@ from ccbridge.asterisk.ami.client import AmiClient, AmiConfig
 from ccbridge.asterisk.ami.codec import EventFrame, FrameDecoder, peek_event_name
 from ccbridge.asterisk.ami.normalize import normalize
 from ccbridge.asterisk.call_feed import LIVE_EVENTS
+from ccbridge.bootstrap import freeze_startup_heap
 
 KICK_SECONDS = 0.100
 LAG_GOAL = 0.500
@@ -185,6 +186,7 @@ async def run_once(rate: int, seconds: float, counts: list[int]) -> dict[str, fl
 
     pbx.on_events = timed  # type: ignore[method-assign]
     pbx.attach()
+    freeze_startup_heap()  # as `ccbridge serve` does after wiring
     service = pbx.calls._service  # type: ignore[union-attr]
     tasks = [asyncio.create_task(w.run()) for w in writers]  # type: ignore[attr-defined]
     runner = asyncio.create_task(client.run())

@@ -46,6 +46,7 @@ from ccbridge.asterisk.call_feed import AmiCallFeed
 from ccbridge.asterisk.coordinator import PbxCoordinator
 from ccbridge.asterisk.recording_control import AmiRecordingFeed
 from ccbridge.asterisk.seat_feed import AmiSeatFeed
+from ccbridge.bootstrap import freeze_startup_heap
 from ccbridge.domain.calls.model import CallRecord
 from ccbridge.services.calls import CallTrackingService
 
@@ -171,16 +172,19 @@ class FakePbx:
 
 
 class KeepLatest:
-    """The call writer's place: takes each changed snapshot, keeps the latest per call."""
+    """The call writer's place: takes each changed snapshot and counts the distinct calls
+    (the batch writer drains what it holds, so neither keeps every call alive)."""
 
     def __init__(self) -> None:
-        self.records: dict[str, CallRecord] = {}
+        self.records: set[str] = set()
         self.submitted = 0
+        self.last: CallRecord | None = None
 
     def submit(self, record: CallRecord) -> None:
-        """Keep it (the batch writer coalesces the same way before writing)."""
+        """Count it and keep only the latest."""
         self.submitted += 1
-        self.records[record.call_id] = record
+        self.records.add(record.call_id)
+        self.last = record
 
 
 async def _nothing(*_args: object) -> None:
@@ -335,6 +339,7 @@ def main() -> int:
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
     logging.getLogger("panoramisk").setLevel(logging.CRITICAL)
     stream, n_events, reps = build_stream(args.mb)
+    freeze_startup_heap()  # as `ccbridge serve` does after wiring (both sides share it)
     print(
         f"stream: {len(stream) / 1e6:.1f} MB, {n_events:,} events "
         f"({reps} repetitions of the capture mix, distinct calls), runs: {args.runs}"
