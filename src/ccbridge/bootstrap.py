@@ -37,6 +37,7 @@ from ccbridge.asterisk.callback_agi import SCRIPT as CALLBACK_SCRIPT
 from ccbridge.asterisk.callback_agi import CallbackHandler
 from ccbridge.asterisk.config.publisher import QueueConfigPublisher
 from ccbridge.asterisk.config.queues import GENERATED_FILE
+from ccbridge.asterisk.coordinator import PbxCoordinator
 from ccbridge.asterisk.inbound_route import SCRIPT, InboundRoute, InboundRouteHandler
 from ccbridge.asterisk.ivr_return import SCRIPT as IVR_RETURN_SCRIPT
 from ccbridge.asterisk.ivr_return import IvrReturnHandler
@@ -433,13 +434,16 @@ def build_service(
     metrics.ami.watch(lambda: ami.status)
     metrics.floor.watch_calls(calls.open_calls, clock.now)
     metrics.events.watch_journal(lambda: writer.pending)
+    # The one owner of the AMI stream and the login sequence (docs/adr/0020-pbx-coordinator.md):
+    # calls, then seats, then recordings; resync, then queue config, seat restore, verify.
     backfill = _backfill(settings, sessions, repo, calls, clock)
-    AmiCallFeed(ami, calls, clock.now, backfill).attach()
+    pbx = PbxCoordinator(ami, calls=AmiCallFeed(calls, clock.now, backfill))
     recording_api, recordings, recording_jobs = _recordings(
         settings, sessions, ami, calls, repo, clock, journal, availability, metrics
     )
     if backfill is not None:
         backfill.use_recordings(recording_api.recordings)
+    pbx.recordings = recordings.feed
     seat_api, seat_feed, seat_jobs, reconciler, retirement, pbx_config = _seats(
         settings,
         sessions,
@@ -451,7 +455,12 @@ def build_service(
         journal,
         availability=availability,
         metrics=metrics,
+        pbx=pbx,
     )
+    pbx.seats = seat_feed
+    # Calls answered while AMI was away get their recording once the PBX state is known.
+    pbx.add_login_step(recordings.feed.after_login)
+    pbx.attach()
     # One tenant-status cache for credentials and inbound calls: a suspension through the API
     # stops the tenant's tokens, keys and numbers at once; a termination also retires it
     # from the PBX.
@@ -789,6 +798,7 @@ def _seats(
     *,
     availability: DatabaseAvailability | None = None,
     metrics: Metrics | None = None,
+    pbx: PbxCoordinator,
 ) -> tuple[
     SeatApi,
     AmiSeatFeed,
@@ -845,22 +855,19 @@ def _seats(
     )
 
     reconciler = Reconciler(queues, desired, DriftLog(), clock)
-    # After each login: queue file first, then restore every signed-in seat, then verify the
-    # PBX has every queue and member (the call feed's resync hook was registered earlier and
-    # runs first).
-    ami.add_login_hook(publisher.on_login)
-    ami.add_login_hook(reconciler.on_login)
-    ami.add_login_hook(monitor.on_login)
+    # After each login (the coordinator runs the calls resync first): queue file, then
+    # restore every signed-in seat, then verify the PBX has every queue and member.
+    pbx.add_login_step(publisher.on_login)
+    pbx.add_login_step(reconciler.on_login)
+    pbx.add_login_step(monitor.on_login)
     gate = SeatCallGate(calls, seats.call_event)
     feed = AmiSeatFeed(
-        ami,
         gate,
         settings.holds.seats,
         on_error=availability.report if availability else None,
         wait_ready=availability.wait_up if availability else None,
         metrics=metrics.held if metrics else None,
     )
-    feed.attach()
     api = SeatApi(
         agent_admin=AgentAdminService(
             agents, groups, seat_sessions, audit, guard, pbx_queues=monitor
@@ -994,7 +1001,6 @@ def _recordings(
         store, files, AmiRecorderControl(ami), call_of, audit, clock, LinkSigner(key)
     )
     feed = AmiRecordingFeed(
-        ami,
         service.on_agent_connect,
         service.on_channel_gone,
         app_settings.holds.recordings,
@@ -1003,7 +1009,6 @@ def _recordings(
         metrics=metrics.held if metrics else None,
         after_resync=lambda: service.record_calls_answered_in_gap(live_answered_calls(calls)),
     )
-    feed.attach()
     egress = egress_policy(app_settings, SqlEventSettings(sessions))
     exports = ExportService(
         store,

@@ -31,6 +31,7 @@ from ccbridge.asterisk.ami.codec import AmiMessage
 from ccbridge.asterisk.ami.errors import AmiActionError
 from ccbridge.asterisk.call_control import AmiCallControl
 from ccbridge.asterisk.call_feed import AmiCallFeed
+from ccbridge.asterisk.coordinator import PbxCoordinator
 from ccbridge.asterisk.ivr_return import SCRIPT as RETURN_SCRIPT
 from ccbridge.asterisk.ivr_return import IvrReturnHandler
 from ccbridge.asterisk.ivr_runner import IvrRunner
@@ -139,7 +140,7 @@ async def scene(real_ami: AmiClient) -> AsyncIterator[Scene]:
     if missing:
         pytest.skip(f"the test PBX lacks the dialplan contexts {missing} (docs/call-control.md)")
     calls = CallTrackingService(Sink())
-    AmiCallFeed(real_ami, calls, lambda: datetime.now(UTC)).attach()
+    PbxCoordinator(real_ami, calls=AmiCallFeed(calls, lambda: datetime.now(UTC))).attach()
     control = AmiQueueControl(real_ami)
     await control.add_member(QUEUE_SPEC_A)
     await control.add_member(QUEUE_SPEC_C)
@@ -294,7 +295,7 @@ async def test_click_to_call_rings_the_agent_then_the_customer(real_ami: AmiClie
     if missing:
         pytest.skip(f"the test PBX lacks the dialplan contexts {missing}")
     calls = CallTrackingService(Sink())
-    AmiCallFeed(real_ami, calls, lambda: datetime.now(UTC)).attach()
+    PbxCoordinator(real_ami, calls=AmiCallFeed(calls, lambda: datetime.now(UTC))).attach()
     pbx = AmiCallControl(real_ami, AGENTS, outbound_context="ccbridge-test-outbound")
     call_id = new_call_id()
     now = datetime.now(UTC)

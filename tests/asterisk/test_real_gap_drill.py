@@ -23,6 +23,7 @@ import pytest
 from ccbridge.asterisk.ami import actions as act
 from ccbridge.asterisk.ami.client import AmiClient, AmiConfig
 from ccbridge.asterisk.call_feed import AmiCallFeed
+from ccbridge.asterisk.coordinator import PbxCoordinator
 from ccbridge.asterisk.queue_log_file import QueueLogFile
 from ccbridge.db.batch_writer import CallBatchWriter
 from ccbridge.db.engine import create_engine, create_session_factory
@@ -85,8 +86,8 @@ async def test_real_pbx_loses_no_call_to_an_ami_gap(
         SystemClock().now,
         lookback=timedelta(minutes=10),
     )
-    feed = AmiCallFeed(client, tracking, SystemClock().now, backfill)
-    feed.attach()
+    feed = AmiCallFeed(tracking, SystemClock().now, backfill)
+    PbxCoordinator(client, calls=feed).attach()
     placed: list[str] = []
 
     async def caller(wait_s: float) -> str:
@@ -182,7 +183,7 @@ async def test_real_pbx_ccbridge_stopped_for_a_minute_then_started(
             SystemClock().now,
             lookback=timedelta(minutes=10),
         )
-        AmiCallFeed(client, tracking, SystemClock().now, backfill).attach()
+        PbxCoordinator(client, calls=AmiCallFeed(tracking, SystemClock().now, backfill)).attach()
         tasks: list[object] = [
             asyncio.create_task(writer.run()),
             asyncio.create_task(client.run()),

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from ccbridge.asterisk.ami import actions as act
 from ccbridge.asterisk.ami.client import AmiClient
 from ccbridge.asterisk.call_feed import AmiCallFeed
+from ccbridge.asterisk.coordinator import PbxCoordinator
 from ccbridge.domain.calls.model import CallState
 from ccbridge.services.calls import CallTrackingService
 from tests.fakes.calls import MemoryCallStore
@@ -48,7 +49,7 @@ async def test_sign_in_paused_then_unpause_and_remove(real_ami: AmiClient) -> No
 async def test_a_real_call_is_tracked_under_its_linkedid(real_ami: AmiClient) -> None:
     store = MemoryCallStore()
     service = CallTrackingService(store)
-    AmiCallFeed(real_ami, service, lambda: datetime.now(UTC)).attach()
+    PbxCoordinator(real_ami, calls=AmiCallFeed(service, lambda: datetime.now(UTC))).attach()
     call_id = f"ccb-test-{uuid.uuid4().hex[:12]}"
     await real_ami.send_action(
         act.originate(

@@ -20,6 +20,7 @@ import pytest
 from ccbridge.asterisk.ami import actions as act
 from ccbridge.asterisk.ami.client import AmiClient
 from ccbridge.asterisk.call_feed import AmiCallFeed
+from ccbridge.asterisk.coordinator import PbxCoordinator
 from ccbridge.asterisk.queue_control import AmiQueueControl
 from ccbridge.asterisk.recording_control import AmiRecorderControl, AmiRecordingFeed
 from ccbridge.db.access_uow import SqlAccessUnitOfWork
@@ -58,7 +59,7 @@ async def test_answered_call_is_recorded_and_indexed(real_ami: AmiClient, tmp_pa
     sessions = create_session_factory(engine)
     clock = SystemClock()
     calls = CallTrackingService(Sink())
-    AmiCallFeed(real_ami, calls, clock.now).attach()
+    call_feed = AmiCallFeed(calls, clock.now)
     journal = SqlJournal(sessions)
     store = RecordingRepository(sessions, journal)
     files = LocalRecordingFiles(ROOT)
@@ -76,8 +77,8 @@ async def test_answered_call_is_recorded_and_indexed(real_ami: AmiClient, tmp_pa
         LinkSigner(b"real-pbx-test-link-key"),
         finalise_delay=0.3,
     )
-    feed = AmiRecordingFeed(real_ami, service.on_agent_connect, service.on_channel_gone)
-    feed.attach()
+    feed = AmiRecordingFeed(service.on_agent_connect, service.on_channel_gone)
+    PbxCoordinator(real_ami, calls=call_feed, recordings=feed).attach()
     runner = asyncio.create_task(feed.run())
     control = AmiQueueControl(real_ami)
     await control.add_member(QueueMemberSpec(QUEUE, MEMBER, "9001 测试", 0, False, ""))

@@ -22,6 +22,7 @@ from ccbridge.asterisk.ami import actions as act
 from ccbridge.asterisk.ami.client import AmiClient
 from ccbridge.asterisk.ami.errors import AmiActionError
 from ccbridge.asterisk.call_feed import AmiCallFeed
+from ccbridge.asterisk.coordinator import PbxCoordinator
 from ccbridge.domain.calls.model import CallRecord, CallState
 from ccbridge.services.calls import CallTrackingService
 
@@ -57,7 +58,7 @@ async def test_the_owner_agent_who_answers_the_sticky_ring_is_credited(
     except AmiActionError:
         pytest.skip("the test PBX lacks [sticky-test-caller] (asterisk/test-tier/)")
     calls = CallTrackingService(Sink())
-    AmiCallFeed(real_ami, calls, lambda: datetime.now(UTC)).attach()
+    PbxCoordinator(real_ami, calls=AmiCallFeed(calls, lambda: datetime.now(UTC))).attach()
     call_id = f"ccb-sticky-{uuid.uuid4().hex[:12]}"
     await real_ami.send_action(
         act.originate(

@@ -26,6 +26,7 @@ from ccbridge.asterisk.ami import actions as act
 from ccbridge.asterisk.ami.client import AmiClient
 from ccbridge.asterisk.ami.codec import AmiMessage
 from ccbridge.asterisk.call_feed import AmiCallFeed
+from ccbridge.asterisk.coordinator import PbxCoordinator
 from ccbridge.asterisk.queue_control import AmiQueueControl
 from ccbridge.db.batch_writer import CallBatchWriter
 from ccbridge.db.engine import create_engine
@@ -129,7 +130,9 @@ async def _answered_by_a(ami: AmiClient, tmp_path: Path) -> AsyncIterator[Scene]
     engine = create_engine(url)
     world = await build_world(engine)
     writer = CallBatchWriter(world.calls, flush_interval=0.02)
-    AmiCallFeed(ami, CallTrackingService(writer), lambda: datetime.now(UTC)).attach()
+    PbxCoordinator(
+        ami, calls=AmiCallFeed(CallTrackingService(writer), lambda: datetime.now(UTC))
+    ).attach()
     flushing = asyncio.create_task(writer.run())
     control = AmiQueueControl(ami)
     await control.add_member(QueueMemberSpec(QUEUE, MEMBER_A, f"{AGENT_A} 坐席A", 0, False, ""))

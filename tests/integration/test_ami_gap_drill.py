@@ -28,6 +28,7 @@ from typer.testing import CliRunner
 
 from ccbridge.asterisk.ami.client import AmiClient
 from ccbridge.asterisk.call_feed import AmiCallFeed
+from ccbridge.asterisk.coordinator import PbxCoordinator
 from ccbridge.asterisk.queue_log_file import QueueLogFile
 from ccbridge.cli import app as cli_app
 from ccbridge.db.batch_writer import CallBatchWriter
@@ -124,8 +125,8 @@ class Drill:
             else None
         )
         client = fake_pbx_client(port, ping_interval=0.1, action_timeout=1.0)
-        feed = AmiCallFeed(client, tracking, SystemClock().now, filler)
-        feed.attach()
+        feed = AmiCallFeed(tracking, SystemClock().now, filler)
+        PbxCoordinator(client, calls=feed).attach()
         proc = Process(tracking, writer, client, feed)
         proc.tasks = [asyncio.create_task(writer.run()), asyncio.create_task(client.run())]
         await client.wait_synced(5)

@@ -25,6 +25,7 @@ from ccbridge.api.security import JwtCodec
 from ccbridge.asterisk.ami.client import AmiClient
 from ccbridge.asterisk.call_control import AmiCallControl
 from ccbridge.asterisk.call_feed import AmiCallFeed
+from ccbridge.asterisk.coordinator import PbxCoordinator
 from ccbridge.asterisk.queue_control import AmiQueueControl
 from ccbridge.db.access_uow import SqlAccessUnitOfWork
 from ccbridge.db.engine import create_session_factory
@@ -208,7 +209,7 @@ async def rig(engine: AsyncEngine) -> AsyncIterator[Rig]:
     ami = fake_pbx_client(pbx.ami_port)
     sink = ListSink()
     calls = CallTrackingService(sink)
-    AmiCallFeed(ami, calls, lambda: datetime.now(UTC)).attach()
+    PbxCoordinator(ami, calls=AmiCallFeed(calls, lambda: datetime.now(UTC))).attach()
     control = control_service(sessions, calls, ami, audit, calendar)
     idempotency = IdempotencyService(IdempotencyRepository(sessions), clock.now)
     seats = seat_api(

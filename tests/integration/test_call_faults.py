@@ -13,6 +13,7 @@ import pytest
 
 from ccbridge.asterisk.ami.client import AmiClient
 from ccbridge.asterisk.call_feed import AmiCallFeed
+from ccbridge.asterisk.coordinator import PbxCoordinator
 from ccbridge.domain.calls.model import CallRecord, CallState
 from ccbridge.services.calls import CallTrackingService
 from ccbridge.testing.fake_pbx import SHIPPED_CHANNELVARS, FakeAsterisk
@@ -79,8 +80,8 @@ async def rig() -> AsyncIterator[Rig]:
     )
     store = MemoryCallStore()
     service = CallTrackingService(store)
-    feed = AmiCallFeed(client, service, lambda: datetime.now(UTC))
-    feed.attach()
+    feed = AmiCallFeed(service, lambda: datetime.now(UTC))
+    PbxCoordinator(client, calls=feed).attach()
     try:
         async with running(client, synced_within=3):
             yield Rig(pbx, proxy, client, store, service, feed, ticks)
@@ -199,7 +200,9 @@ async def test_a_call_first_seen_in_the_resync_names_its_tenant() -> None:
         )
         client = fake_pbx_client(pbx.ami_port)
         store = MemoryCallStore()
-        AmiCallFeed(client, CallTrackingService(store), lambda: datetime.now(UTC)).attach()
+        PbxCoordinator(
+            client, calls=AmiCallFeed(CallTrackingService(store), lambda: datetime.now(UTC))
+        ).attach()
         async with running(client, synced_within=10):
             await until(lambda: handle.linkedid in store.records)
             assert store.records[handle.linkedid].tenant == "t2"

@@ -35,6 +35,7 @@ from sqlalchemy import make_url
 from ccbridge.api.app import create_app
 from ccbridge.api.security import JwtCodec
 from ccbridge.asterisk.call_feed import AmiCallFeed
+from ccbridge.asterisk.coordinator import PbxCoordinator
 from ccbridge.asterisk.inbound_route import SCRIPT
 from ccbridge.bootstrap import (
     build_calendar_service,
@@ -254,7 +255,7 @@ async def _traffic_through_a_cut(
         )
         async with FakeAsterisk(seed=13, time_scale=TIME_SCALE, config=config) as pbx:
             client = fake_pbx_client(pbx.ami_port)
-            AmiCallFeed(client, CallTrackingService(tee), clock.now).attach()
+            PbxCoordinator(client, calls=AmiCallFeed(CallTrackingService(tee), clock.now)).attach()
             async with running(client):
                 assert (await readyz()).status_code == 200
                 pbx.simulator.start_traffic(CALLS_PER_PBX_MINUTE)

@@ -16,6 +16,7 @@ from standardwebhooks import Webhook
 
 from ccbridge.api.schemas.events import DATA_MODELS
 from ccbridge.asterisk.call_feed import AmiCallFeed
+from ccbridge.asterisk.coordinator import PbxCoordinator
 from ccbridge.db.batch_writer import CallBatchWriter
 from ccbridge.domain.journal.types import EventType
 from ccbridge.domain.time import SystemClock
@@ -154,7 +155,7 @@ async def test_ivr_queue_attended_transfer_seen_alike_by_poll_sse_and_webhook(
         try:
             async with FakeAsterisk(seed=7, agi_url=None) as pbx:
                 client = fake_pbx_client(pbx.ami_port)
-                AmiCallFeed(client, tracking, SystemClock().now).attach()
+                PbxCoordinator(client, calls=AmiCallFeed(tracking, SystemClock().now)).attach()
                 async with running(client):
                     steps: asyncio.Queue[str] = asyncio.Queue()
                     gate = asyncio.Event()

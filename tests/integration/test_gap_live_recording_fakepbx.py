@@ -10,6 +10,7 @@ from pathlib import Path
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ccbridge.asterisk.call_feed import AmiCallFeed
+from ccbridge.asterisk.coordinator import PbxCoordinator
 from ccbridge.asterisk.recording_control import AmiRecorderControl, AmiRecordingFeed
 from ccbridge.bootstrap import live_answered_calls
 from ccbridge.db.access_uow import SqlAccessUnitOfWork
@@ -55,7 +56,7 @@ async def test_a_call_answered_in_the_gap_is_recorded_from_the_resync(
 
         client = fake_pbx_client(pbx.ami_port)
         calls = CallTrackingService(MemoryCallStore())
-        AmiCallFeed(client, calls, clock.now).attach()
+        call_feed = AmiCallFeed(calls, clock.now)
 
         async def lookup(call_id: str) -> CallRecord | None:
             return calls.get(call_id)
@@ -71,12 +72,13 @@ async def test_a_call_answered_in_the_gap_is_recorded_from_the_resync(
             finalise_delay=0.05,
         )
         feed = AmiRecordingFeed(
-            client,
             service.on_agent_connect,
             service.on_channel_gone,
             after_resync=lambda: service.record_calls_answered_in_gap(live_answered_calls(calls)),
         )
-        feed.attach()
+        pbx_coordinator = PbxCoordinator(client, calls=call_feed, recordings=feed)
+        pbx_coordinator.add_login_step(feed.after_login)
+        pbx_coordinator.attach()
         async with running(client):
             runner = asyncio.create_task(feed.run())
             (rec,) = await store.of_call(handle.linkedid)

@@ -11,6 +11,7 @@ import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ccbridge.asterisk.call_feed import AmiCallFeed
+from ccbridge.asterisk.coordinator import PbxCoordinator
 from ccbridge.asterisk.queue_control import AmiQueueControl
 from ccbridge.asterisk.recording_control import AmiRecorderControl, AmiRecordingFeed
 from ccbridge.db.access_uow import SqlAccessUnitOfWork
@@ -48,7 +49,7 @@ async def test_answered_call_recorded_paused_and_indexed(
     client = fake_pbx_client(pbx.ami_port)
     clock = SystemClock()
     calls = CallTrackingService(Sink())
-    AmiCallFeed(client, calls, clock.now).attach()
+    call_feed = AmiCallFeed(calls, clock.now)
     store = RecordingRepository(session_factory, world.journal)
     files = LocalRecordingFiles(tmp_path / "rec")
 
@@ -65,8 +66,8 @@ async def test_answered_call_recorded_paused_and_indexed(
         LinkSigner(b"fake-pbx-test-key-0123"),
         finalise_delay=0.05,
     )
-    feed = AmiRecordingFeed(client, service.on_agent_connect, service.on_channel_gone)
-    feed.attach()
+    feed = AmiRecordingFeed(service.on_agent_connect, service.on_channel_gone)
+    PbxCoordinator(client, calls=call_feed, recordings=feed).attach()
     started = datetime.now(UTC)
     try:
         async with running(client):

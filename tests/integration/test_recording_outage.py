@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ccbridge.db.access_uow import SqlAccessUnitOfWork
@@ -17,6 +18,7 @@ from ccbridge.domain.recordings.model import Recording, RecordingStatus
 from ccbridge.domain.recordings.signing import LinkSigner
 from ccbridge.domain.time import SystemClock
 from ccbridge.services.audit import AuditRecorder
+from ccbridge.services.recording_ports import RecordingNotFoundError
 from ccbridge.services.recordings import SYSTEM, RecordingService
 from ccbridge.storage.recording_files import LocalRecordingFiles
 from tests.integration.recording_support import CIPHER, write_wav
@@ -96,3 +98,49 @@ async def test_a_hangup_during_an_outage_is_finalised_by_the_job_afterwards(
     done = await store.inner.get(rec.id)
     assert done is not None
     assert done.status is RecordingStatus.OK
+
+
+async def test_a_hangup_ends_api_control_of_the_calls_answered_on_that_channel_only(
+    engine: AsyncEngine, tmp_path: Path
+) -> None:
+    world = await build_world(engine)
+    sessions = create_session_factory(engine)
+    clock = SystemClock()
+    calls = {
+        cid: CallRecord(
+            call_id=cid,
+            started_at=datetime.now(UTC),
+            state=CallState.CONNECTED,
+            tenant="t1",
+            agent_no="1101",
+        )
+        for cid in ("1796000000.1", "1796000000.2", "1796000000.3")
+    }
+
+    answering = True
+
+    async def lookup(call_id: str) -> CallRecord | None:
+        return None if answering else calls.get(call_id)  # no auto-recording on answer
+
+    service = RecordingService(
+        RecordingRepository(sessions, world.journal, cipher=CIPHER),
+        LocalRecordingFiles(tmp_path / "rec"),
+        Recorder(),
+        lookup,
+        AuditRecorder(lambda: SqlAccessUnitOfWork(sessions), clock.now),
+        clock,
+        LinkSigner(b"outage-test-key-0123456789"),
+    )
+    other = "PJSIP/1102-00000002"
+    await service.on_agent_connect("1796000000.1", CHANNEL)
+    await service.on_agent_connect("1796000000.2", other)
+    await service.on_agent_connect("1796000000.3", CHANNEL)
+    third = "PJSIP/1103-00000003"
+    await service.on_agent_connect("1796000000.3", third)  # transferred: now on a third
+    answering = False
+    service.on_channel_gone(CHANNEL)
+    with pytest.raises(RecordingNotFoundError):
+        await service.control(SYSTEM, "t1", "1796000000.1", "start")
+    for still_up, channel in (("1796000000.2", other), ("1796000000.3", third)):
+        rec = await service.control(SYSTEM, "t1", still_up, "start")
+        assert rec.channel == channel

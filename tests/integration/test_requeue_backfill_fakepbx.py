@@ -11,6 +11,7 @@ from pathlib import Path
 
 from ccbridge.asterisk.ami.actions import blind_transfer, hangup
 from ccbridge.asterisk.call_feed import AmiCallFeed
+from ccbridge.asterisk.coordinator import PbxCoordinator
 from ccbridge.domain.calls.audit import audit_calls
 from ccbridge.domain.calls.model import CallRecord, CallState
 from ccbridge.domain.calls.pbx_records import (
@@ -64,7 +65,7 @@ async def test_a_requeued_call_rebuilt_from_the_queue_log_matches_the_live_one(
         records_dir=tmp_path,
     ) as pbx:
         client = fake_pbx_client(pbx.ami_port)
-        AmiCallFeed(client, calls, lambda: datetime.now(UTC)).attach()
+        PbxCoordinator(client, calls=AmiCallFeed(calls, lambda: datetime.now(UTC))).attach()
         async with running(client):
             handle = await pbx.simulator.place_call(
                 "13800138000", did=DID, talk_seconds=600, agent_hangs_up=False

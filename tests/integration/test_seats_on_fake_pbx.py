@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from ccbridge.api.security import JwtCodec
 from ccbridge.asterisk.ami.client import AmiClient
 from ccbridge.asterisk.config.publisher import QueueConfigPublisher
+from ccbridge.asterisk.coordinator import PbxCoordinator
 from ccbridge.asterisk.queue_control import AmiQueueControl
 from ccbridge.asterisk.seat_feed import AmiSeatFeed
 from ccbridge.db.access_uow import SqlAccessUnitOfWork
@@ -211,8 +212,8 @@ async def test_pbx_restart_re_adds_only_seats_on_claimed_phones(rig: Rig) -> Non
 
 
 async def test_answered_queue_call_puts_the_seat_on_call_and_back(rig: Rig) -> None:
-    feed = AmiSeatFeed(rig.client, rig.seats.call_event)
-    feed.attach()
+    feed = AmiSeatFeed(rig.seats.call_event)
+    PbxCoordinator(rig.client, seats=feed).attach()
     runner = asyncio.create_task(feed.run())
     try:
         await rig.seats.sign_in("t1", "1000")

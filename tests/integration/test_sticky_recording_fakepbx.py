@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ccbridge.asterisk.agi.server import AgiRouter, AgiServerConfig, FastAgiServer
 from ccbridge.asterisk.call_feed import AmiCallFeed
+from ccbridge.asterisk.coordinator import PbxCoordinator
 from ccbridge.asterisk.inbound_route import SCRIPT, InboundRoute, InboundRouteHandler
 from ccbridge.asterisk.recording_control import AmiRecorderControl, AmiRecordingFeed
 from ccbridge.db.access_uow import SqlAccessUnitOfWork
@@ -58,7 +59,7 @@ async def test_the_owners_sticky_answer_is_recorded_and_indexed(
     try:
         async with FakeAsterisk(seed=15, time_scale=0.05, config=config) as pbx:
             client = fake_pbx_client(pbx.ami_port)
-            AmiCallFeed(client, calls, clock.now).attach()
+            call_feed = AmiCallFeed(calls, clock.now)
             service = RecordingService(
                 store,
                 files,
@@ -69,8 +70,8 @@ async def test_the_owners_sticky_answer_is_recorded_and_indexed(
                 LinkSigner(b"sticky-recording-key-0123"),
                 finalise_delay=0.05,
             )
-            feed = AmiRecordingFeed(client, service.on_agent_connect, service.on_channel_gone)
-            feed.attach()
+            feed = AmiRecordingFeed(service.on_agent_connect, service.on_channel_gone)
+            PbxCoordinator(client, calls=call_feed, recordings=feed).attach()
             started = datetime.now(UTC)
             async with running(client):
                 runner = asyncio.create_task(feed.run())

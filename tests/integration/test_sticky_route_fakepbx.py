@@ -19,6 +19,7 @@ from pathlib import Path
 
 from ccbridge.asterisk.agi.server import AgiRouter, AgiServerConfig, FastAgiServer
 from ccbridge.asterisk.call_feed import AmiCallFeed
+from ccbridge.asterisk.coordinator import PbxCoordinator
 from ccbridge.asterisk.inbound_route import SCRIPT, InboundRoute, InboundRouteHandler
 from ccbridge.domain.acd.routing import RoutingDecision
 from ccbridge.domain.calls.audit import audit_calls
@@ -88,7 +89,7 @@ async def test_the_owner_answering_the_sticky_ring_is_the_calls_agent(tmp_path: 
             seed=15, time_scale=0.01, config=config, records_dir=tmp_path
         ) as pbx:
             client = fake_pbx_client(pbx.ami_port)
-            AmiCallFeed(client, tracking, lambda: datetime.now(UTC)).attach()
+            PbxCoordinator(client, calls=AmiCallFeed(tracking, lambda: datetime.now(UTC))).attach()
             async with running(client):
                 owner = await pbx.simulator.place_call("13800138000", did=DID, agent_hangs_up=False)
                 outcome = await owner

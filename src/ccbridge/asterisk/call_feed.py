@@ -1,15 +1,15 @@
-"""Feed AMI call events into the call-tracking service and resync it after every login."""
+"""The coordinator's calls handler: AMI call events into the call tracker; resync on login."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING
 
 import structlog
 
 from ccbridge.asterisk.ami.actions import core_show_channels, queue_status
-from ccbridge.asterisk.ami.codec import AmiMessage
+from ccbridge.asterisk.ami.codec import AmiFields
 from ccbridge.asterisk.ami.normalize import TRACKED_EVENTS, normalize
 from ccbridge.asterisk.resync_snapshot import agent_legs, member_interfaces, members_of
 from ccbridge.domain.calls.events import TelephonyEvent
@@ -21,36 +21,40 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger(__name__)
 
-LIVE_EVENTS = tuple(e for e in TRACKED_EVENTS if e not in ("CoreShowChannel", "QueueEntry"))
-"""Events subscribed to on the live stream; the two snapshot items come from the resync."""
+LIVE_EVENTS = frozenset(e for e in TRACKED_EVENTS if e not in ("CoreShowChannel", "QueueEntry"))
+"""Events read on the live stream; the two snapshot items come from the resync."""
 
 
 class AmiCallFeed:
-    """Subscribe the call tracker to AMI; on login close the gap from the PBX's records
-    (when a backfill is configured) and rebuild live calls whole from a PBX snapshot."""
+    """The calls handler of :class:`~ccbridge.asterisk.coordinator.PbxCoordinator`: reduce
+    live events in the tracker; on login close the gap from the PBX's records (when a
+    backfill is configured) and rebuild live calls whole from a PBX snapshot."""
+
+    events = LIVE_EVENTS
 
     def __init__(
         self,
-        client: AmiClient,
         service: CallTrackingService,
         now: Callable[[], datetime],
         backfill: CallBackfill | None = None,
     ) -> None:
-        self._client = client
         self._service = service
         self._now = now
         self._backfill = backfill
         self.resyncs = 0
         self.backfill_failures = 0
+        self.failures = 0
 
-    def attach(self) -> None:
-        """Register the subscriptions and the login hook on the client."""
-        for name in LIVE_EVENTS:
-            self._client.subscribe(name, self._on_event)
-        self._client.add_login_hook(self.resync)
-
-    def _on_event(self, msg: AmiMessage) -> None:
-        self._service.handle(normalize(msg, self._now))
+    def on_events(self, frames: Sequence[AmiFields]) -> None:
+        """Normalise each event once and reduce it, in wire order (a bad one is logged)."""
+        now = self._now
+        handle = self._service.handle
+        for frame in frames:
+            try:
+                handle(normalize(frame, now))
+            except Exception:
+                self.failures += 1
+                log.exception("call_event_failed", ami_event=frame.event)
 
     async def resync(self, client: AmiClient) -> None:
         """Ask the PBX what is live (channels, then queues), backfill what ended in the gap

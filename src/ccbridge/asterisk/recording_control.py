@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 
 import structlog
 
 from ccbridge.asterisk.ami.actions import mix_monitor, mix_monitor_mute, stop_mix_monitor
 from ccbridge.asterisk.ami.client import AmiClient
-from ccbridge.asterisk.ami.codec import AmiMessage
+from ccbridge.asterisk.ami.codec import AmiFields
 from ccbridge.asterisk.ami.normalize import sticky_answer
 from ccbridge.observability.metrics import HeldBacklogMetrics
 from ccbridge.resilience.held import ErrorReport, HeldQueue
@@ -44,16 +44,18 @@ class AmiRecorderControl:
 
 
 class AmiRecordingFeed:
-    """AgentConnect (or the owner's sticky answer) starts a recording; Hangup or
+    """The coordinator's recordings handler: AgentConnect (or the owner's sticky answer, a
+    ``Newstate`` to Up that no ``AgentConnect`` reports) starts a recording; Hangup or
     MixMonitorStop of the channel finalises it.
 
-    The AMI consumer only enqueues; :meth:`run` applies the answers one by one. While the
+    The handler only enqueues; :meth:`run` applies the answers one by one. While the
     database is away the answers are held in order and applied when it returns.
     """
 
+    events = frozenset({"AgentConnect", "Newstate", "Hangup", "MixMonitorStop"})
+
     def __init__(
         self,
-        client: AmiClient,
         on_answer: Callable[[str, str], Awaitable[object]],
         on_gone: Callable[[str], None],
         maxsize: int = 10_000,
@@ -64,9 +66,8 @@ class AmiRecordingFeed:
         after_resync: Callable[[], Awaitable[object]] | None = None,
     ) -> None:
         """Hold at most *maxsize* answers; *on_error* says which failures are outages (held);
-        *after_resync* runs after every login, once the call feed has resynced (calls
+        *after_resync* runs as a coordinator login step, after the calls resync (calls
         answered while AMI was away get their recording then)."""
-        self._client = client
         self._after_resync = after_resync
         self._on_answer = on_answer
         self._on_gone = on_gone
@@ -91,28 +92,30 @@ class AmiRecordingFeed:
         """Answers lost because the hold was full."""
         return self.held.dropped
 
-    def attach(self) -> None:
-        """Subscribe to the answers (``AgentConnect``; the owner agent's leg of a sticky
-        route going up, which no ``AgentConnect`` reports) and the ends."""
-        self._client.subscribe("AgentConnect", self._connect)
-        self._client.subscribe("Newstate", self._sticky)
-        self._client.subscribe("Hangup", self._gone)
-        self._client.subscribe("MixMonitorStop", self._gone)
-        if self._after_resync is not None:
-            self._client.add_login_hook(self._resynced)
+    def on_events(self, frames: Sequence[AmiFields]) -> None:
+        """Enqueue each answer; tell the service at once about each channel gone."""
+        for frame in frames:
+            name = frame.event
+            if name == "AgentConnect":
+                self._connect(frame)
+            elif name == "Newstate":
+                self._sticky(frame)
+            else:
+                self._gone(frame)
 
-    async def _resynced(self, _client: AmiClient) -> None:
-        """Login hook (after the call feed's): a failure is logged, never a reconnect."""
-        assert self._after_resync is not None
+    async def after_login(self, _client: AmiClient) -> None:
+        """Login step (after the calls resync): a failure is logged, never a reconnect."""
+        if self._after_resync is None:
+            return
         try:
             await self._after_resync()
         except Exception as exc:
             log.warning("recordings_after_resync_failed", error=repr(exc))
 
-    def _connect(self, msg: AmiMessage) -> None:
+    def _connect(self, msg: AmiFields) -> None:
         self._answered(msg.get("Linkedid") or msg.get("Uniqueid"), msg.get("Channel"))
 
-    def _sticky(self, msg: AmiMessage) -> None:
+    def _sticky(self, msg: AmiFields) -> None:
         """The owner answered the sticky ring: record the call on the owner's leg."""
         answer = sticky_answer(msg, lambda: datetime.now(UTC))
         if answer is not None:
@@ -126,7 +129,7 @@ class AmiRecordingFeed:
         else:
             log.warning("recording_feed_overflow", call_id=call_id)
 
-    def _gone(self, msg: AmiMessage) -> None:
+    def _gone(self, msg: AmiFields) -> None:
         channel = msg.get("Channel")
         if channel:
             if self._waiting[channel] > 0:

@@ -1,18 +1,18 @@
 """Tell seats when their agent answers or finishes a queue call (AgentConnect/AgentComplete).
 
-The AMI consumer only enqueues; a separate task applies the events to the seat service, so a
-slow database never holds up the AMI stream (Asterisk drops a slow reader). While the database
-is away the events are held in order and applied when it returns (``resilience.held``).
+The coordinator's seats handler only enqueues; a separate task applies the events to the seat
+service, so a slow database never holds up the AMI stream (Asterisk drops a slow reader).
+While the database is away the events are held in order and applied when it returns
+(``resilience.held``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 
 import structlog
 
-from ccbridge.asterisk.ami.client import AmiClient
-from ccbridge.asterisk.ami.codec import AmiMessage
+from ccbridge.asterisk.ami.codec import AmiFields
 from ccbridge.observability.metrics import HeldBacklogMetrics
 from ccbridge.resilience.held import ErrorReport, HeldQueue
 
@@ -23,11 +23,13 @@ CallEventHandler = Callable[[str, bool], Awaitable[None]]
 
 
 class AmiSeatFeed:
-    """Queue member call starts and ends from AMI, applied in order by :meth:`run`."""
+    """The coordinator's seats handler: queue member call starts and ends from AMI, applied
+    in order by :meth:`run`."""
+
+    events = frozenset({"AgentConnect", "AgentComplete"})
 
     def __init__(
         self,
-        client: AmiClient,
         handle: CallEventHandler,
         maxsize: int = 10_000,
         *,
@@ -36,7 +38,6 @@ class AmiSeatFeed:
         metrics: HeldBacklogMetrics | None = None,
     ) -> None:
         """Hold at most *maxsize* events; *on_error* says which failures are outages (held)."""
-        self._client = client
         self._handle = handle
         self.held: HeldQueue[tuple[str, bool]] = HeldQueue(
             "seats",
@@ -53,24 +54,15 @@ class AmiSeatFeed:
         """Events lost because the hold was full."""
         return self.held.dropped
 
-    def attach(self) -> None:
-        """Subscribe to the two member events."""
-        self._client.subscribe("AgentConnect", self._on_connect)
-        self._client.subscribe("AgentComplete", self._on_complete)
-
-    def _on_connect(self, msg: AmiMessage) -> None:
-        self._put(msg, started=True)
-
-    def _on_complete(self, msg: AmiMessage) -> None:
-        self._put(msg, started=False)
-
-    def _put(self, msg: AmiMessage, *, started: bool) -> None:
-        interface = msg.get("Interface")
-        if not interface:
-            return
-        if not self.held.put((interface, started)):
-            # The reconciler and the next call event restore the seat state; count the loss.
-            log.warning("seat_feed_overflow", interface=interface)
+    def on_events(self, frames: Sequence[AmiFields]) -> None:
+        """Enqueue each member's call start (AgentConnect) or end (AgentComplete)."""
+        for frame in frames:
+            interface = frame.get("Interface")
+            if not interface:
+                continue
+            if not self.held.put((interface, frame.event == "AgentConnect")):
+                # The reconciler and the next call event restore the seat state; count it.
+                log.warning("seat_feed_overflow", interface=interface)
 
     async def _apply(self, event: tuple[str, bool]) -> None:
         await self._handle(*event)

@@ -96,6 +96,9 @@ class RecordingService:
         self._tasks: set[asyncio.Task[None]] = set()
         self._answered: dict[str, str] = {}
         """Answered call → its caller channel (what API control records)."""
+        self._answered_on: dict[str, set[str]] = {}
+        """Channel → the answered calls noted on it: a hang-up finds them without a scan (it
+        runs for every Hangup on the AMI event path)."""
         self._links_used: dict[str, int] = {}
         """Signature of each signed link already audited → its expiry (epoch s)."""
 
@@ -104,6 +107,7 @@ class RecordingService:
     async def on_agent_connect(self, call_id: str, channel: str) -> Recording | None:
         """An agent answered: record when the tenant's policy says so."""
         self._answered[call_id] = channel
+        self._answered_on.setdefault(channel, set()).add(call_id)
         call = await self._calls(call_id)
         if call is None or call.tenant is None:
             return None
@@ -198,8 +202,9 @@ class RecordingService:
 
     def on_channel_gone(self, channel: str) -> None:
         """The recorded channel hung up (or MixMonitor stopped): finalise in the background."""
-        for call_id in [c for c, ch in self._answered.items() if ch == channel]:
-            del self._answered[call_id]
+        for call_id in self._answered_on.pop(channel, ()):
+            if self._answered.get(call_id) == channel:
+                del self._answered[call_id]
         # Forget the channel now: if finalising fails (the database is away), the periodic
         # ``finalise_stale`` job must see the row as no longer recording and finish it.
         rec_id = self._active.pop(channel, None)

@@ -12,8 +12,8 @@ from typing import Any, cast
 
 from structlog.testing import capture_logs
 
-from ccbridge.asterisk.ami.client import AmiClient
 from ccbridge.asterisk.ami.codec import AmiMessage
+from ccbridge.asterisk.coordinator import EventHandler
 from ccbridge.asterisk.recording_control import AmiRecordingFeed
 from ccbridge.asterisk.seat_feed import AmiSeatFeed
 from ccbridge.bootstrap import Service
@@ -41,17 +41,15 @@ async def until(cond: Callable[[], bool]) -> None:
 
 
 class FakeAmi:
-    """Only what the feeds use: subscribe, and a way to deliver events."""
+    """Delivers events to a coordinator handler, one per batch, as the coordinator does."""
 
     def __init__(self) -> None:
-        self.subscribers: dict[str, list[Callable[[AmiMessage], None]]] = {}
-
-    def subscribe(self, event: str, callback: Callable[[AmiMessage], None]) -> None:
-        self.subscribers.setdefault(event, []).append(callback)
+        self.handler: EventHandler | None = None
 
     def emit(self, event: str, **headers: str) -> None:
-        for callback in self.subscribers.get(event, []):
-            callback(AmiMessage({"Event": event, **headers}))
+        assert self.handler is not None
+        if event in self.handler.events:
+            self.handler.on_events([AmiMessage({"Event": event, **headers})])
 
 
 async def test_seat_events_are_held_through_an_outage_and_applied_in_order() -> None:
@@ -64,8 +62,8 @@ async def test_seat_events_are_held_through_an_outage_and_applied_in_order() -> 
             raise ConnectionResetError("database went away")
         applied.append((interface, started))
 
-    feed = AmiSeatFeed(cast(AmiClient, ami), call_event, on_error=is_outage, wait_ready=no_wait)
-    feed.attach()
+    feed = AmiSeatFeed(call_event, on_error=is_outage, wait_ready=no_wait)
+    ami.handler = feed
     task = asyncio.create_task(feed.run())
     try:
         ami.emit("AgentConnect", Interface="PJSIP/1101")
@@ -90,10 +88,8 @@ async def test_a_held_recording_start_is_skipped_when_its_channel_hung_up_meanwh
             raise ConnectionRefusedError("database unreachable")
         started.append(call_id)
 
-    feed = AmiRecordingFeed(
-        cast(AmiClient, ami), on_answer, gone.append, on_error=is_outage, wait_ready=no_wait
-    )
-    feed.attach()
+    feed = AmiRecordingFeed(on_answer, gone.append, on_error=is_outage, wait_ready=no_wait)
+    ami.handler = feed
     task = asyncio.create_task(feed.run())
     try:
         ami.emit("AgentConnect", Linkedid="c1", Channel="PJSIP/1101-1")

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from ccbridge.asterisk.ami import actions as act
 from ccbridge.asterisk.ami.codec import (
     MAX_FRAME_BYTES,
+    EventFrame,
     FrameDecoder,
     HeaderInjectionError,
     check_header,
@@ -334,3 +335,47 @@ def test_other_builders() -> None:
     assert act.AmiAction.from_mapping({"action": "Ping", "ActionID": "x"}) == act.ping()
     with pytest.raises(ValueError, match="Action"):
         act.AmiAction.from_mapping({"Channel": "x"})
+
+
+# --------------------------------------------------------------------------- lazy event frames
+
+
+def _lazy_matches_full(frame: bytes) -> None:
+    name = peek_event_name(frame)
+    assert name is not None
+    lazy = EventFrame(frame, name.decode())
+    full = parse_frame(frame)
+    assert lazy.event == full.event
+    for key in {k for k, _ in full.fields} | {"Missing", "Uniqueid", "Linkedid"}:
+        assert lazy.get(key) == full.get(key), key
+        assert lazy.get_all(key) == full.get_all(key), key
+        assert lazy.has(key) == full.has(key), key
+    assert lazy.variables() == full.variables()
+    assert lazy.headers == full.headers
+
+
+def test_event_frame_reads_every_capture_header_like_parse_frame(captures_dir: Path) -> None:
+    for name in ("queue-call-and-sip", "call-centre-scenarios"):
+        for frame in FrameDecoder().feed(stream(captures_dir, name)):
+            if peek_event_name(frame) is not None:
+                _lazy_matches_full(frame)
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        b"Event: X\r\nCallerIDName: " + "李娜".encode("gbk") + b"\r\nQueue: q",
+        b"Event: X\nName: \xff\xfe\xfd\nQueue: \xe5\xbc\xa0",
+        "Event: X\r\nCallerIDName: a\u2028b\x1cc\r\nEmpty:\r\nTrail: ".encode(),
+        b"Event: X\r\nChanVariable: CCB_TENANT=t1\r\nChanVariable: CCB_DID=100\r\nfree text",
+        b"Event: X\r\nQueueX: no\r\nQueue:no\r\nQueue: yes\r\nQueue: second",
+        b"Event: X\r\nKey: a: b\r\nEvent: Y",
+    ],
+)
+def test_event_frame_edge_cases_match_parse_frame(frame: bytes) -> None:
+    _lazy_matches_full(frame)
+
+
+def test_event_frame_gbk_value_decodes_like_the_whole_frame() -> None:
+    frame = EventFrame(b"Event: X\r\nCallerIDName: " + "李娜".encode("gbk"), "X")
+    assert frame.get("CallerIDName") == "李娜"

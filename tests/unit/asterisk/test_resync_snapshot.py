@@ -114,7 +114,7 @@ async def test_resync_attaches_the_agent_even_when_the_backfill_fails() -> None:
     sink = Sink()
     service = CallTrackingService(sink)  # type: ignore[arg-type]
     backfill = BrokenBackfill()
-    feed = AmiCallFeed(ListClient(), service, lambda: NOW, backfill)  # type: ignore[arg-type]
+    feed = AmiCallFeed(service, lambda: NOW, backfill)
     await feed.resync(ListClient())  # type: ignore[arg-type]
     assert backfill.members == {"1001 张伟": "Local/2001@agents", "1002 李娜": "Local/2002@agents"}
     assert (feed.backfill_failures, feed.resyncs) == (1, 1)

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from ccbridge.asterisk.ami.normalize import normalize
 from ccbridge.domain.calls.events import CallerAbandoned, ChannelHungUp, TelephonyEvent
-from ccbridge.domain.calls.model import CallRecord, CallState
+from ccbridge.domain.calls.model import CallControl, CallRecord, CallState
 from ccbridge.domain.calls.tracker import CallTracker, agent_no_from_member
 from ccbridge.domain.journal.derive import call_events
 from ccbridge.domain.journal.types import EventType
@@ -178,3 +178,38 @@ def test_agent_number_convention() -> None:
     assert agent_no_from_member("Agent 2001", "Local/2001@agents") == "2001"
     assert agent_no_from_member(None, "PJSIP/8001") == "8001"
     assert agent_no_from_member(None, "weird") == "weird"
+
+
+def test_records_given_out_never_change_afterwards() -> None:
+    """The tracker reduces into a mutable working copy; what it hands out is a snapshot."""
+    tracker = CallTracker()
+    given: list[tuple[CallRecord, CallRecord]] = []
+    for event in _events("queue-call-and-sip"):
+        for rec in tracker.apply_event(event):
+            given.append((rec, replace(rec)))
+    assert len(given) > 30
+    assert all(rec == copy for rec, copy in given)
+    versions: dict[str, int] = {}
+    for rec, _ in given:  # each change is a new version, one at a time
+        assert rec.version == versions.get(rec.call_id, 0) + 1
+        versions[rec.call_id] = rec.version
+
+
+def test_a_step_noted_between_events_is_kept_by_the_next_event() -> None:
+    tracker = CallTracker()
+    events = _events("queue-call-and-sip")
+    call_id = "1795433123.29"
+    mine = [e for e in events if e.linkedid == call_id]
+    hangups = [i for i, e in enumerate(mine) if isinstance(e, ChannelHungUp)]
+    before, after = mine[: hangups[0]], mine[hangups[0] :]
+    tracker.apply_all(before)
+    step = CallControl("held", NOW, "2001")
+    noted = tracker.note(call_id, step)
+    assert noted is not None
+    assert noted.controls == (step,)
+    tracker.apply_all(after)
+    final = tracker.get(call_id)
+    assert final is not None
+    assert final.controls == (step,)
+    assert final.state is CallState.ENDED
+    assert final.version > noted.version

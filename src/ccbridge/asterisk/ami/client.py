@@ -1,9 +1,11 @@
 """In-house asyncio AMI client: login, ActionID correlation, heartbeat, reconnect, dispatch.
 
 Design (see docs/adr/0002-in-house-ami-client.md): one socket reader that frames bytes and
-resolves action futures; one ordered consumer task per connection fed through a bounded
-queue, so slow or failing subscribers never block the socket or kill the connection; no
-automatic replay of actions after a disconnect; login hooks (resync) run before ``synced``.
+resolves action futures; the event sink (the PBX coordinator, docs/adr/0020) gets the events
+it names as one batch per socket read, inline and unparsed (:class:`EventFrame`); other
+subscribers run on one ordered consumer task per connection fed through a bounded queue, so
+slow or failing subscribers never block the socket or kill the connection; no automatic
+replay of actions after a disconnect; login hooks (resync) run before ``synced``.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import inspect
 import itertools
 import random
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -25,6 +27,7 @@ from ccbridge.asterisk.ami.actions import AmiAction
 from ccbridge.asterisk.ami.codec import (
     MAX_FRAME_BYTES,
     AmiMessage,
+    EventFrame,
     FrameDecoder,
     encode_message,
     parse_frame,
@@ -44,6 +47,8 @@ log = structlog.get_logger(__name__)
 
 Subscriber = Callable[[AmiMessage], Awaitable[None] | None]
 LoginHook = Callable[["AmiClient"], Awaitable[None]]
+EventSink = Callable[[list[EventFrame]], None]
+"""Takes the events of one socket read, in wire order, synchronously (the PBX coordinator)."""
 
 _READ_SIZE = 64 * 1024
 _BANNER_PREFIX = b"Asterisk Call Manager/"
@@ -158,6 +163,8 @@ class AmiClient:
         self._catch_all: list[Subscriber] = []
         self._wanted: frozenset[bytes] = _INTERNAL_EVENTS
         self._hooks: list[LoginHook] = []
+        self._sink: EventSink | None = None
+        self._sink_names: dict[bytes, str] = {}
         self._pending: dict[str, _Pending] = {}
         self._lists_pending = 0
         self._session: _Session | None = None
@@ -197,6 +204,18 @@ class AmiClient:
             self._rebuild_wanted()
 
         return unsubscribe
+
+    def set_event_sink(self, names: Iterable[str], sink: EventSink) -> None:
+        """Hand the events named in ``names`` to ``sink``, one batch per socket read, inline.
+
+        No queue and no parsing: each event is an :class:`EventFrame` over its bytes. The sink
+        runs on the reader, so it must only do synchronous, bounded work (it enqueues the
+        rest); an exception in it is logged and the connection carries on.
+        """
+        if self._sink is not None:
+            raise RuntimeError("the AMI client already has an event sink")
+        self._sink = sink
+        self._sink_names = {name.encode("utf-8"): name for name in names}
 
     def add_login_hook(self, hook: LoginHook) -> None:
         """Run ``hook(client)`` after every login, in order, before the client reports synced."""
@@ -464,37 +483,61 @@ class AmiClient:
     # ------------------------------------------------------------------ hot path
 
     def _ingest(self, session: _Session, data: bytes) -> None:
-        """Frame ``data``; resolve responses; queue wanted events, skip the rest unparsed."""
+        """Frame ``data``; resolve responses; batch the sink's events, queue subscribers'
+        events, skip the rest unparsed; then hand the batch to the sink."""
         frames = session.decoder.feed(data)
         if not frames:
             return
         wanted = self._wanted
+        sink_names = self._sink_names
         catch_all = bool(self._catch_all)
         now = time.monotonic()
         self._last_event_at = now
         put = session.queue.put_nowait
-        for frame in frames:
-            name = peek_event_name(frame)
-            if name is None:
-                self._on_non_event(parse_frame(frame))
-                continue
-            self._events_received += 1
-            if self._lists_pending and b"ActionID:" in frame:
-                msg = parse_frame(frame)
-                if self._on_list_item(msg):
+        batch: list[EventFrame] = []
+        received = skipped = 0
+        try:
+            for frame in frames:
+                name = peek_event_name(frame)
+                if name is None:
+                    self._on_non_event(parse_frame(frame))
                     continue
-            elif catch_all or name in wanted:
-                msg = parse_frame(frame)
-            else:
-                self._events_skipped += 1
-                continue
-            if name in _INTERNAL_EVENTS:
-                self._on_internal_event(session, name, msg)
-            try:
-                put((now, msg))
-            except asyncio.QueueFull:
-                self._on_queue_full(session)
-                return
+                received += 1
+                msg: AmiMessage | None = None
+                if self._lists_pending and b"ActionID:" in frame:
+                    msg = parse_frame(frame)
+                    if self._on_list_item(msg):
+                        continue
+                text = sink_names.get(name)
+                if text is not None:
+                    batch.append(EventFrame(frame, text))
+                if catch_all or name in wanted:
+                    if msg is None:
+                        msg = parse_frame(frame)
+                    if name in _INTERNAL_EVENTS:
+                        self._on_internal_event(session, name, msg)
+                    try:
+                        put((now, msg))
+                    except asyncio.QueueFull:
+                        self._on_queue_full(session)
+                        return
+                elif text is None:
+                    skipped += 1
+        finally:
+            self._events_received += received
+            self._events_skipped += skipped
+            if batch:
+                self._to_sink(batch)
+
+    def _to_sink(self, batch: list[EventFrame]) -> None:
+        """Run the sink on one read's events; its failure is logged, the stream goes on."""
+        sink = self._sink
+        if sink is None:
+            return
+        try:
+            sink(batch)
+        except Exception:
+            log.exception("ami_event_sink_failed", events=len(batch))
 
     def _on_non_event(self, msg: AmiMessage) -> None:
         """Resolve the pending action this response answers (unknown ones are ignored)."""

@@ -1,7 +1,8 @@
 """AMI wire codec: frame bytes on the blank line, parse headers, encode actions safely.
 
 Framing works on bytes so a multi-byte UTF-8 character split across TCP reads is never
-corrupted; text is decoded once per complete frame.
+corrupted. Responses and actions are decoded whole (:func:`parse_frame`); events on the hot
+path stay bytes (:class:`EventFrame`) and only the headers a handler reads are decoded.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from typing import Protocol
 
 MAX_FRAME_BYTES = 1024 * 1024
 """Largest frame accepted (1 MiB); a larger one is dropped, not buffered."""
@@ -74,14 +76,205 @@ class AmiMessage:
         """Return every value of a repeated key, in wire order."""
         return [v for k, v in self.fields if k == key]
 
+    def has(self, key: str) -> bool:
+        """Say whether the frame carries ``key`` at all."""
+        return key in self.headers
+
     def variables(self, key: str = "ChanVariable") -> dict[str, str]:
         """Return ``ChanVariable: NAME=value`` style headers as a dict."""
-        out: dict[str, str] = {}
-        for value in self.get_all(key):
-            name, sep, val = value.partition("=")
-            if sep:
-                out[name] = val
+        return _split_variables(self.get_all(key))
+
+
+def _split_variables(values: Iterable[str]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for value in values:
+        name, sep, val = value.partition("=")
+        if sep:
+            out[name] = val
+    return out
+
+
+class AmiFields(Protocol):
+    """What an event handler reads from a frame: a parsed :class:`AmiMessage` or a lazy
+    :class:`EventFrame` (the coordinator's hot path) both answer it."""
+
+    @property
+    def event(self) -> str | None:
+        """The event name."""
+        ...
+
+    def get(self, key: str, default: str | None = None) -> str | None:
+        """The first value of ``key``."""
+        ...
+
+    def has(self, key: str) -> bool:
+        """Whether ``key`` is present."""
+        ...
+
+    def get_all(self, key: str) -> list[str]:
+        """Every value of a repeated key, in wire order."""
+        ...
+
+    def variables(self, key: str = "ChanVariable") -> dict[str, str]:
+        """``NAME=value`` headers as a dict."""
+        ...
+
+
+_NEEDLES: dict[str, bytes] = {}
+
+
+def _needle(key: str) -> bytes:
+    needle = _NEEDLES.get(key)
+    if needle is None:
+        needle = _NEEDLES[key] = b"\n" + key.encode("utf-8") + b":"
+    return needle
+
+
+class EventFrame:
+    """An event kept as its wire bytes: the name is read first, each header only when asked.
+
+    Lookups give what :func:`parse_frame` would (first value of a key, ``Key:`` alone is an
+    empty value, lines end at LF with an optional CR before it), and non-ASCII values are
+    decoded the way the whole frame would be (UTF-8, else GB18030). Anything beyond header
+    lookups (``headers``, ``fields``, ``body``) parses the frame once and keeps the result.
+    """
+
+    __slots__ = ("_codec", "_full", "name", "raw")
+
+    def __init__(self, raw: bytes, name: str) -> None:
+        self.raw = raw
+        self.name = name
+        self._codec: str | None = None
+        self._full: AmiMessage | None = None
+
+    @property
+    def event(self) -> str:
+        """The event name (read from the first line)."""
+        return self.name
+
+    @property
+    def response(self) -> None:
+        """Events are not responses."""
+        return None
+
+    @property
+    def action_id(self) -> str | None:
+        """The ``ActionID`` this event answers, if any."""
+        return self.get("ActionID")
+
+    def _value_at(self, raw: bytes, start: int) -> str | None:
+        """Decode the value that starts at ``start`` (just after ``\nKey:``); ``None`` when
+        the line is not ``Key: value`` / ``Key:`` (then it was a longer key or body text)."""
+        size = len(raw)
+        if start == size:
+            return ""
+        first = raw[start]
+        if first == 0x20:  # "Key: value"
+            start += 1
+        elif first not in (0x0D, 0x0A):
+            return None
+        end = raw.find(b"\n", start)
+        if end < 0:
+            end = size
+        value = raw[start:end]
+        cr = value.find(b"\r")
+        if cr >= 0:
+            value = value[:cr]
+        if value.isascii():
+            return value.decode("ascii")
+        return self._decode(value)
+
+    def _decode(self, value: bytes) -> str:
+        codec = self._codec
+        if codec is None:
+            try:
+                self.raw.decode("utf-8")
+                codec = "utf-8"
+            except UnicodeDecodeError:
+                try:
+                    self.raw.decode("gb18030")
+                    codec = "gb18030"
+                except UnicodeDecodeError:
+                    codec = "replace"
+            self._codec = codec
+        if codec == "replace":
+            return value.decode("utf-8", errors="replace")
+        return value.decode(codec)
+
+    def get(self, key: str, default: str | None = None) -> str | None:
+        """Return the first value of ``key``, decoding only that value."""
+        if key == "Event":
+            return self.name
+        raw = self.raw
+        needle = _NEEDLES.get(key) or _needle(key)
+        pos = raw.find(needle)
+        if pos < 0:
+            return default
+        start = pos + len(needle)
+        if raw[start : start + 1] == b" ":  # the common "Key: value\r\n", inlined
+            start += 1
+            end = raw.find(b"\n", start)
+            value = raw[start:] if end < 0 else raw[start:end]
+            cr = value.find(b"\r")
+            if cr >= 0:
+                value = value[:cr]
+            return value.decode("ascii") if value.isascii() else self._decode(value)
+        while pos >= 0:
+            found = self._value_at(raw, pos + len(needle))
+            if found is not None:
+                return found
+            pos = raw.find(needle, pos + 1)
+        return default
+
+    def has(self, key: str) -> bool:
+        """Say whether the frame carries ``key``."""
+        return self.get(key) is not None
+
+    def get_all(self, key: str) -> list[str]:
+        """Return every value of a repeated key (``ChanVariable``...), in wire order."""
+        raw = self.raw
+        needle = _needle(key)
+        skip = len(needle)
+        out: list[str] = []
+        if raw.startswith(needle[1:]):  # the first line (``Event: X``) has no LF before it
+            first = self._value_at(raw, skip - 1)
+            if first is not None:
+                out.append(first)
+        pos = raw.find(needle)
+        while pos >= 0:
+            value = self._value_at(raw, pos + skip)
+            if value is not None:
+                out.append(value)
+            pos = raw.find(needle, pos + 1)
         return out
+
+    def variables(self, key: str = "ChanVariable") -> dict[str, str]:
+        """Return ``ChanVariable: NAME=value`` style headers as a dict."""
+        return _split_variables(self.get_all(key))
+
+    def parsed(self) -> AmiMessage:
+        """The whole frame parsed (once), for readers that need every header."""
+        if self._full is None:
+            self._full = parse_frame(self.raw)
+        return self._full
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """Every header (first value each): parses the whole frame."""
+        return self.parsed().headers
+
+    @property
+    def fields(self) -> list[tuple[str, str]]:
+        """Every header line in order: parses the whole frame."""
+        return self.parsed().fields
+
+    @property
+    def body(self) -> list[str]:
+        """Lines without ``": "``: parses the whole frame."""
+        return self.parsed().body
+
+    def __repr__(self) -> str:
+        return f"EventFrame({self.name!r}, {len(self.raw)} bytes)"
 
 
 def parse_frame(frame: bytes) -> AmiMessage:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 
-from ccbridge.asterisk.ami.codec import AmiMessage
+from ccbridge.asterisk.ami.codec import AmiFields
 from ccbridge.domain.calls.events import (
     AgentAnswered,
     AgentCompleted,
@@ -45,7 +45,7 @@ def duration(value: str | None) -> timedelta:
 
 
 def _base(
-    msg: AmiMessage, now: Now, linkedid_of: Mapping[str, str] | None = None
+    msg: AmiFields, now: Now, linkedid_of: Mapping[str, str] | None = None
 ) -> tuple[datetime, str, str, str] | None:
     uniqueid = msg.get("Uniqueid")
     if not uniqueid:
@@ -58,9 +58,9 @@ def _base(
     return at, linkedid, uniqueid, msg.get("Channel") or ""
 
 
-def _channel_vars(msg: AmiMessage, now: Now) -> list[TelephonyEvent]:
+def _channel_vars(msg: AmiFields, now: Now) -> list[TelephonyEvent]:
     """Read ``ChanVariable: CCB_X=…`` headers that ``manager.conf channelvars=`` adds."""
-    if "ChanVariable" not in msg.headers:
+    if not msg.has("ChanVariable"):
         return []
     base = _base(msg, now)
     if base is None:
@@ -72,7 +72,7 @@ def _channel_vars(msg: AmiMessage, now: Now) -> list[TelephonyEvent]:
     ]
 
 
-def _newchannel(msg: AmiMessage, base: tuple[datetime, str, str, str]) -> TelephonyEvent:
+def _newchannel(msg: AmiFields, base: tuple[datetime, str, str, str]) -> TelephonyEvent:
     return ChannelCreated(
         *base,
         caller_num=msg.get("CallerIDNum"),
@@ -82,7 +82,7 @@ def _newchannel(msg: AmiMessage, base: tuple[datetime, str, str, str]) -> Teleph
     )
 
 
-def _newstate(msg: AmiMessage, base: tuple[datetime, str, str, str]) -> TelephonyEvent:
+def _newstate(msg: AmiFields, base: tuple[datetime, str, str, str]) -> TelephonyEvent:
     return ChannelStateChanged(
         *base,
         state=msg.get("ChannelStateDesc") or "",
@@ -91,18 +91,18 @@ def _newstate(msg: AmiMessage, base: tuple[datetime, str, str, str]) -> Telephon
     )
 
 
-def _varset(msg: AmiMessage, base: tuple[datetime, str, str, str]) -> TelephonyEvent | None:
+def _varset(msg: AmiFields, base: tuple[datetime, str, str, str]) -> TelephonyEvent | None:
     name = msg.get("Variable") or ""
     if not name.startswith(CCB_VAR_PREFIX):
         return None
     return ChannelVariableSet(*base, name=name, value=msg.get("Value") or "")
 
 
-def _hangup(msg: AmiMessage, base: tuple[datetime, str, str, str]) -> TelephonyEvent:
+def _hangup(msg: AmiFields, base: tuple[datetime, str, str, str]) -> TelephonyEvent:
     return ChannelHungUp(*base, cause=msg.get("Cause-txt"))
 
 
-def _join(msg: AmiMessage, base: tuple[datetime, str, str, str]) -> TelephonyEvent:
+def _join(msg: AmiFields, base: tuple[datetime, str, str, str]) -> TelephonyEvent:
     return CallerJoinedQueue(
         *base,
         queue=msg.get("Queue") or "",
@@ -111,7 +111,7 @@ def _join(msg: AmiMessage, base: tuple[datetime, str, str, str]) -> TelephonyEve
     )
 
 
-def _called(msg: AmiMessage, base: tuple[datetime, str, str, str]) -> TelephonyEvent:
+def _called(msg: AmiFields, base: tuple[datetime, str, str, str]) -> TelephonyEvent:
     return AgentRinging(
         *base,
         queue=msg.get("Queue") or "",
@@ -120,7 +120,7 @@ def _called(msg: AmiMessage, base: tuple[datetime, str, str, str]) -> TelephonyE
     )
 
 
-def _connect(msg: AmiMessage, base: tuple[datetime, str, str, str]) -> TelephonyEvent:
+def _connect(msg: AmiFields, base: tuple[datetime, str, str, str]) -> TelephonyEvent:
     return AgentAnswered(
         *base,
         queue=msg.get("Queue") or "",
@@ -129,15 +129,15 @@ def _connect(msg: AmiMessage, base: tuple[datetime, str, str, str]) -> Telephony
     )
 
 
-def _complete(msg: AmiMessage, base: tuple[datetime, str, str, str]) -> TelephonyEvent:
+def _complete(msg: AmiFields, base: tuple[datetime, str, str, str]) -> TelephonyEvent:
     return AgentCompleted(*base, queue=msg.get("Queue") or "", reason=msg.get("Reason"))
 
 
-def _abandon(msg: AmiMessage, base: tuple[datetime, str, str, str]) -> TelephonyEvent:
+def _abandon(msg: AmiFields, base: tuple[datetime, str, str, str]) -> TelephonyEvent:
     return CallerAbandoned(*base, queue=msg.get("Queue") or "")
 
 
-def _show_channel(msg: AmiMessage, base: tuple[datetime, str, str, str]) -> TelephonyEvent:
+def _show_channel(msg: AmiFields, base: tuple[datetime, str, str, str]) -> TelephonyEvent:
     return ChannelSnapshot(
         *base,
         caller_num=msg.get("CallerIDNum"),
@@ -147,7 +147,7 @@ def _show_channel(msg: AmiMessage, base: tuple[datetime, str, str, str]) -> Tele
     )
 
 
-def _queue_entry(msg: AmiMessage, base: tuple[datetime, str, str, str]) -> TelephonyEvent:
+def _queue_entry(msg: AmiFields, base: tuple[datetime, str, str, str]) -> TelephonyEvent:
     return QueueEntrySnapshot(
         *base,
         queue=msg.get("Queue") or "",
@@ -156,7 +156,7 @@ def _queue_entry(msg: AmiMessage, base: tuple[datetime, str, str, str]) -> Telep
     )
 
 
-_Builder = Callable[[AmiMessage, tuple[datetime, str, str, str]], TelephonyEvent | None]
+_Builder = Callable[[AmiFields, tuple[datetime, str, str, str]], TelephonyEvent | None]
 
 BUILDERS: dict[str, _Builder] = {
     "Newchannel": _newchannel,
@@ -174,7 +174,7 @@ BUILDERS: dict[str, _Builder] = {
 """The AMI events the call tracker needs, by name."""
 
 
-def _transfer_base(msg: AmiMessage, now: Now) -> tuple[datetime, str, str, str] | None:
+def _transfer_base(msg: AmiFields, now: Now) -> tuple[datetime, str, str, str] | None:
     """Transfer events name channels by role; the transferee's leg survives the transfer."""
     uniqueid = msg.get("TransfereeUniqueid")
     if not uniqueid or msg.get("Result") != "Success":
@@ -184,7 +184,7 @@ def _transfer_base(msg: AmiMessage, now: Now) -> tuple[datetime, str, str, str] 
     return at, linkedid, uniqueid, msg.get("TransfereeChannel") or ""
 
 
-def _blind_transfer(msg: AmiMessage, now: Now) -> TelephonyEvent | None:
+def _blind_transfer(msg: AmiFields, now: Now) -> TelephonyEvent | None:
     base = _transfer_base(msg, now)
     if base is None or not msg.get("Extension"):
         return None
@@ -196,7 +196,7 @@ def _blind_transfer(msg: AmiMessage, now: Now) -> TelephonyEvent | None:
     )
 
 
-def _attended_transfer(msg: AmiMessage, now: Now) -> TelephonyEvent | None:
+def _attended_transfer(msg: AmiFields, now: Now) -> TelephonyEvent | None:
     base = _transfer_base(msg, now)
     if base is None:
         return None
@@ -218,7 +218,7 @@ def _attended_transfer(msg: AmiMessage, now: Now) -> TelephonyEvent | None:
     )
 
 
-TRANSFER_BUILDERS: dict[str, Callable[[AmiMessage, Now], TelephonyEvent | None]] = {
+TRANSFER_BUILDERS: dict[str, Callable[[AmiFields, Now], TelephonyEvent | None]] = {
     "BlindTransfer": _blind_transfer,
     "AttendedTransfer": _attended_transfer,
 }
@@ -228,7 +228,7 @@ TRACKED_EVENTS = (*BUILDERS, *TRANSFER_BUILDERS)
 
 
 def normalize(
-    msg: AmiMessage, now: Now, linkedid_of: Mapping[str, str] | None = None
+    msg: AmiFields, now: Now, linkedid_of: Mapping[str, str] | None = None
 ) -> list[TelephonyEvent]:
     """Return the telephony events one AMI frame carries (none for frames we do not track).
 
@@ -242,6 +242,12 @@ def normalize(
     builder = BUILDERS.get(name) if name else None
     if builder is None:
         return []
+    if (
+        name == "VarSet"
+        and not (msg.get("Variable") or "").startswith(CCB_VAR_PREFIX)
+        and not msg.has("ChanVariable")
+    ):
+        return []  # most VarSets are dialplan noise: skip before reading anything else
     base = _base(msg, now, linkedid_of)
     if base is None:
         return []
@@ -255,7 +261,7 @@ def normalize(
     return out
 
 
-def sticky_answer(msg: AmiMessage, now: Now) -> StickyAgentAnswered | None:
+def sticky_answer(msg: AmiFields, now: Now) -> StickyAgentAnswered | None:
     """The owner agent's leg of a sticky route going up, if *msg* is that (the recording
     feed starts the call's recording on it: no ``AgentConnect`` comes)."""
     base = _base(msg, now)
@@ -263,7 +269,7 @@ def sticky_answer(msg: AmiMessage, now: Now) -> StickyAgentAnswered | None:
 
 
 def _sticky_leg_answered(
-    msg: AmiMessage, base: tuple[datetime, str, str, str]
+    msg: AmiFields, base: tuple[datetime, str, str, str]
 ) -> StickyAgentAnswered | None:
     """The owner agent's leg of a sticky route is up (``Newstate``, or a resync's
     ``CoreShowChannel``): the leg is the interface the dialplan dialled and carries the
@@ -273,7 +279,7 @@ def _sticky_leg_answered(
         return None
     state = msg.get("ChannelStateDesc") or msg.get("ChannelState")
     at, linkedid, uniqueid, channel = base
-    if state != "Up" or uniqueid == linkedid or "ChanVariable" not in msg.headers:
+    if state != "Up" or uniqueid == linkedid or not msg.has("ChanVariable"):
         return None
     found = msg.variables()
     agent, interface = found.get(STICKY_AGENT_VAR), found.get(STICKY_INTERFACE_VAR)

@@ -10,8 +10,9 @@ from __future__ import annotations
 import re
 from collections import Counter, deque
 from collections.abc import Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from datetime import datetime
+from operator import attrgetter
 
 from ccbridge.domain.calls.events import (
     AgentAnswered,
@@ -93,9 +94,80 @@ def interface_of_channel(channel: str) -> str:
     return _CHANNEL_SUFFIX.sub("", channel)
 
 
+_RECORD_FIELDS = tuple(f.name for f in fields(CallRecord))
+_record_values = attrgetter(*_RECORD_FIELDS)
+
+
+class _WorkingCall:
+    """The tracker's mutable copy of one call: events change it in place (no frozen copy per
+    event); :meth:`snapshot` gives out an immutable :class:`CallRecord` only when it changed.
+
+    Same fields as :class:`CallRecord`, plus ``dirty`` (set by :func:`_set` on a real change).
+    """
+
+    __slots__ = (*_RECORD_FIELDS, "dirty")
+
+    call_id: str
+    started_at: datetime
+    state: CallState
+    tenant: str | None
+    caller: str | None
+    caller_name: str | None
+    callee: str | None
+    skill_group: str | None
+    agent_no: str | None
+    agent_interface: str | None
+    queued_at: datetime | None
+    answered_at: datetime | None
+    ended_at: datetime | None
+    end_reason: str | None
+    legs: tuple[str, ...]
+    version: int
+    offers: tuple[CallOffer, ...]
+    segments: tuple[CallSegment, ...]
+    transfers: tuple[CallTransfer, ...]
+    pending_target: str | None
+    merged_into: str | None
+    extras: tuple[tuple[str, str], ...]
+    learned_at: datetime | None
+    direction: str
+    controls: tuple[CallControl, ...]
+    transfer_intent: CallTransfer | None
+    dirty: bool
+
+    def __init__(self, record: CallRecord) -> None:
+        for name, value in zip(_RECORD_FIELDS, _record_values(record), strict=True):
+            object.__setattr__(self, name, value)
+        self.dirty = False
+
+    def snapshot(self) -> CallRecord:
+        """The immutable record as it stands now."""
+        return CallRecord(*_record_values(self))
+
+    @property
+    def current_agent_no(self) -> str | None:
+        """The agent handling the call now (the last segment's), or ``None``."""
+        return self.segments[-1].agent_no if self.segments else None
+
+
+def _set(rec: _WorkingCall, **values: object) -> _WorkingCall:
+    """Change fields in place; only a value that differs marks the call changed."""
+    for name, value in values.items():
+        if getattr(rec, name) != value:
+            setattr(rec, name, value)
+            rec.dirty = True
+    return rec
+
+
 def _open_segment(
-    rec: CallRecord, *, agent_no: str, interface: str, via: str, at: datetime, close: bool = True
-) -> CallRecord:
+    rec: _WorkingCall,
+    *,
+    agent_no: str,
+    interface: str,
+    via: str,
+    at: datetime,
+    close: bool = True,
+) -> _WorkingCall:
     """Start the next agent leg, copying the conversation's four variables into it."""
     current = rec.segments[-1] if rec.segments else None
     same_leg = current is not None and current.agent_interface == interface
@@ -123,44 +195,46 @@ def _open_segment(
             ended_at=rec.ended_at if rec.state.is_final else None,
         )
     )
-    return replace(rec, segments=tuple(segments))
+    return _set(rec, segments=tuple(segments))
 
 
 def _offer_key(offer: CallOffer) -> tuple[datetime, str]:
     return offer.at, offer.agent_interface
 
 
-def _close_segments(rec: CallRecord, at: datetime) -> CallRecord:
+def _closed_segments(segments: tuple[CallSegment, ...], at: datetime) -> tuple[CallSegment, ...]:
     """End every open agent leg (the call is over)."""
-    if not any(s.ended_at is None for s in rec.segments):
-        return rec
-    return replace(
-        rec,
-        segments=tuple(s if s.ended_at else replace(s, ended_at=at) for s in rec.segments),
-    )
+    if not any(s.ended_at is None for s in segments):
+        return segments
+    return tuple(s if s.ended_at else replace(s, ended_at=at) for s in segments)
 
 
-def _set_extra(rec: CallRecord, name: str, value: str) -> CallRecord:
+def _close_segments(rec: _WorkingCall, at: datetime) -> _WorkingCall:
+    """End every open agent leg of a working call."""
+    return _set(rec, segments=_closed_segments(rec.segments, at))
+
+
+def _set_extra(rec: _WorkingCall, name: str, value: str) -> _WorkingCall:
     """Keep the latest value per extra name, first-seen order."""
     key = name.removeprefix(EXTRA_VAR_PREFIX).lower()
     if not key or dict(rec.extras).get(key) == value:
         return rec
     items = [(k, v) for k, v in rec.extras if k != key]
     items.append((key, value))
-    return replace(rec, extras=tuple(items))
+    return _set(rec, extras=tuple(items))
 
 
-def _answered(rec: CallRecord, event: AgentAnswered) -> CallRecord:
+def _answered(rec: _WorkingCall, event: AgentAnswered) -> _WorkingCall:
     agent = agent_no_from_member(event.member_name, event.member_interface)
     if rec.agent_no is None:
-        rec = replace(rec, agent_no=agent, agent_interface=event.member_interface)
+        rec = _set(rec, agent_no=agent, agent_interface=event.member_interface)
     rec = _fill(rec, skill_group=event.queue, answered_at=event.at)
     via = "blind_transfer" if rec.pending_target is not None else "queue"
     before = rec.segments
     rec = _open_segment(rec, agent_no=agent, interface=event.member_interface, via=via, at=event.at)
     if rec.segments != before:
         last = rec.segments[-1]
-        rec = replace(
+        rec = _set(
             rec,
             pending_target=None,
             segments=(*rec.segments[:-1], replace(last, skill_group=event.queue)),
@@ -168,11 +242,11 @@ def _answered(rec: CallRecord, event: AgentAnswered) -> CallRecord:
     return _advance(rec, CallState.CONNECTED)
 
 
-def _sticky_answered(rec: CallRecord, event: StickyAgentAnswered) -> CallRecord:
+def _sticky_answered(rec: _WorkingCall, event: StickyAgentAnswered) -> _WorkingCall:
     """The owner agent took the call on the sticky ring before the queue: its first agent leg
     (``via="sticky"``), in the group the call was routed to, like a queue answer."""
     if rec.agent_no is None:
-        rec = replace(rec, agent_no=event.agent_no, agent_interface=event.interface)
+        rec = _set(rec, agent_no=event.agent_no, agent_interface=event.interface)
     rec = _fill(rec, skill_group=event.queue, answered_at=event.at)
     rec = _open_segment(
         rec, agent_no=event.agent_no, interface=event.interface, via="sticky", at=event.at
@@ -180,11 +254,11 @@ def _sticky_answered(rec: CallRecord, event: StickyAgentAnswered) -> CallRecord:
     return _advance(rec, CallState.CONNECTED)
 
 
-def _current_group(rec: CallRecord) -> str | None:
+def _current_group(rec: _WorkingCall) -> str | None:
     return rec.segments[-1].skill_group if rec.segments else rec.skill_group
 
 
-def _blind(rec: CallRecord, event: BlindTransferred) -> CallRecord:
+def _blind(rec: _WorkingCall, event: BlindTransferred) -> _WorkingCall:
     intent = rec.transfer_intent
     if any(
         t.kind == "blind" and t.at == event.at and t.target == event.target for t in rec.transfers
@@ -200,11 +274,11 @@ def _blind(rec: CallRecord, event: BlindTransferred) -> CallRecord:
             to_group=intent.to_group,
             to_number=intent.to_number,
         )
-        rec = replace(rec, transfer_intent=None)
-    return replace(rec, transfers=(*rec.transfers, done), pending_target=event.target)
+        rec = _set(rec, transfer_intent=None)
+    return _set(rec, transfers=(*rec.transfers, done), pending_target=event.target)
 
 
-def _pending_agent(rec: CallRecord) -> str | None:
+def _pending_agent(rec: _WorkingCall) -> str | None:
     """The agent a blind transfer is waiting for: the one ccbridge named, else the extension."""
     if rec.pending_target is None:
         return None
@@ -214,7 +288,7 @@ def _pending_agent(rec: CallRecord) -> str | None:
     return rec.pending_target
 
 
-def _outbound_answered(rec: CallRecord, at: datetime) -> CallRecord:
+def _outbound_answered(rec: _WorkingCall, at: datetime) -> _WorkingCall:
     """The far end of an agent-dialled call answered: the agent's leg starts."""
     rec = _fill(rec, answered_at=at)
     rec = _open_segment(
@@ -227,7 +301,7 @@ def _outbound_answered(rec: CallRecord, at: datetime) -> CallRecord:
     return _advance(rec, CallState.CONNECTED)
 
 
-def _attended(rec: CallRecord, event: AttendedTransferred) -> CallRecord:
+def _attended(rec: _WorkingCall, event: AttendedTransferred) -> _WorkingCall:
     interface = interface_of_channel(event.target_channel or "")
     agent = (
         agent_no_from_member(None, interface)
@@ -247,8 +321,8 @@ def _attended(rec: CallRecord, event: AttendedTransferred) -> CallRecord:
             to_number=intent.to_number,
         )
         agent = intent.to_agent_no or agent
-        rec = replace(rec, transfer_intent=None)
-    rec = replace(rec, transfers=(*rec.transfers, done))
+        rec = _set(rec, transfer_intent=None)
+    rec = _set(rec, transfers=(*rec.transfers, done))
     via = "threeway" if kind == "threeway" else "attended_transfer"
     return _open_segment(
         rec,
@@ -273,24 +347,32 @@ class _CallLegs:
     before Asterisk reports the ``BlindTransfer`` itself (seen on a real PBX)."""
 
 
-def _advance(record: CallRecord, state: CallState) -> CallRecord:
+def _advance(record: _WorkingCall, state: CallState) -> _WorkingCall:
     """Move forward only: a late event never moves a call back or out of a final state."""
     if record.state.is_final or _STATE_RANK[state] < _STATE_RANK[record.state]:
         return record
-    return replace(record, state=state)
+    return _set(record, state=state)
 
 
-def _fill(record: CallRecord, **values: object) -> CallRecord:
+def _fill(record: _WorkingCall, **values: object) -> _WorkingCall:
     """Set fields that are still empty; frozen values (the four variables) never change."""
-    changes = {k: v for k, v in values.items() if v is not None and getattr(record, k) is None}
-    return replace(record, **changes) if changes else record  # type: ignore[arg-type]
+    for name, value in values.items():
+        if value is not None and getattr(record, name) is None:
+            setattr(record, name, value)
+            record.dirty = True
+    return record
 
 
 def reduce_call(record: CallRecord | None, event: TelephonyEvent) -> CallRecord:
     """Apply one event to a call record (``None`` = first sight) and return the new record."""
-    rec = record or CallRecord(call_id=event.linkedid, started_at=event.at)
+    work = _WorkingCall(record or CallRecord(call_id=event.linkedid, started_at=event.at))
+    return _reduce(work, event).snapshot()
+
+
+def _reduce(rec: _WorkingCall, event: TelephonyEvent) -> _WorkingCall:
+    """Apply one event to a working call in place (what :func:`reduce_call` does, uncopied)."""
     if event.at < rec.started_at:
-        rec = replace(rec, started_at=event.at)
+        rec = _set(rec, started_at=event.at)
     is_origin = event.uniqueid == event.linkedid
     match event:
         case ChannelCreated() | ChannelSnapshot():
@@ -329,13 +411,13 @@ def reduce_call(record: CallRecord | None, event: TelephonyEvent) -> CallRecord:
                         via="blind_transfer",
                         at=event.at,
                     )
-                    rec = replace(rec, pending_target=None)
+                    rec = _set(rec, pending_target=None)
         case ChannelVariableSet():
             if event.name == TENANT_VAR:
                 rec = _fill(rec, tenant=event.value or None)
             elif event.name == DID_VAR and event.value and rec.queued_at is None:
                 # An explicit DID beats an Exten guess, but only before the call is queued.
-                rec = replace(rec, callee=event.value)
+                rec = _set(rec, callee=event.value)
             elif event.name.startswith(EXTRA_VAR_PREFIX):
                 rec = _set_extra(rec, event.name, event.value)
         case CallerJoinedQueue() | QueueEntrySnapshot():
@@ -357,7 +439,7 @@ def reduce_call(record: CallRecord | None, event: TelephonyEvent) -> CallRecord:
             )
             if offer not in rec.offers:
                 # Sorted by time, so arrival order (AMI only orders per channel) never matters.
-                rec = replace(rec, offers=tuple(sorted((*rec.offers, offer), key=_offer_key)))
+                rec = _set(rec, offers=tuple(sorted((*rec.offers, offer), key=_offer_key)))
             rec = _advance(rec, CallState.AGENT_RINGING)
         case AgentAnswered():
             rec = _answered(rec, event)
@@ -375,7 +457,7 @@ def reduce_call(record: CallRecord | None, event: TelephonyEvent) -> CallRecord:
             # the call.abandoned event has the same time however snapshots were batched.
             if rec.state is not CallState.ABANDONED and rec.answered_at is None:
                 rec = _fill(
-                    replace(rec, state=CallState.ABANDONED, end_reason="abandoned"),
+                    _set(rec, state=CallState.ABANDONED, end_reason="abandoned"),
                     ended_at=event.at,
                 )
         case ChannelHungUp():
@@ -440,6 +522,15 @@ class CallTracker:
         self._keep_ended = keep_ended
         self._aliases: dict[str, str] = {}
         """Consultation Linkedids folded into a surviving conversation by attended transfer."""
+        self._work: dict[str, _WorkingCall] = {}
+        """The working copy of each call events last changed; dropped whenever anything else
+        replaces the call's record, and rebuilt from that record on the next event."""
+
+    def _put(self, rec: CallRecord) -> CallRecord:
+        """Store a record made outside the event path (its working copy is now stale)."""
+        self._calls[rec.call_id] = rec
+        self._work.pop(rec.call_id, None)
+        return rec
 
     def apply_event(self, event: TelephonyEvent) -> list[CallRecord]:
         """Apply one event; return every record it changed (a transfer may close a second)."""
@@ -472,14 +563,15 @@ class CallTracker:
         if old is None or old.merged_into == survivor:
             return None
         done = replace(
-            _close_segments(old, at),
+            old,
+            segments=_closed_segments(old.segments, at),
             merged_into=survivor,
             state=CallState.ENDED if not old.state.is_final else old.state,
             ended_at=old.ended_at or at,
             end_reason=old.end_reason or "merged",
             version=old.version + 1,
         )
-        self._calls[merged_id] = done
+        self._put(done)
         if not old.state.is_final:
             self._remember_ended(merged_id)
         return done
@@ -502,17 +594,30 @@ class CallTracker:
         return None
 
     def _apply_one(self, event: TelephonyEvent) -> CallRecord | None:
-        old = self._calls.get(event.linkedid)
-        new = reduce_call(old, event)
-        new = self._track_legs(new, event)
-        if isinstance(event, BlindTransferred):
-            new = self._target_already_answered(new)
-        if old is not None and _same(old, new):
+        call_id = event.linkedid
+        old = self._calls.get(call_id)
+        work = self._work.get(call_id)
+        if work is None:
+            work = _WorkingCall(old or CallRecord(call_id=call_id, started_at=event.at))
+            self._work[call_id] = work
+        was_final = work.state.is_final
+        work.dirty = old is None
+        try:
+            work = _reduce(work, event)
+            work = self._track_legs(work, event)
+            if isinstance(event, BlindTransferred):
+                work = self._target_already_answered(work)
+        except BaseException:
+            del self._work[call_id]  # half-applied: rebuild from the last record next time
+            raise
+        if not work.dirty:
             return None
-        new = replace(new, version=(old.version + 1) if old else 1)
-        self._calls[new.call_id] = new
-        if new.state.is_final and (old is None or not old.state.is_final):
-            self._remember_ended(new.call_id)
+        work.dirty = False
+        work.version = (old.version + 1) if old else 1
+        new = work.snapshot()
+        self._calls[call_id] = new
+        if new.state.is_final and (old is None or not was_final):
+            self._remember_ended(call_id)
         return new
 
     def apply_all(self, events: Iterable[TelephonyEvent]) -> list[CallRecord]:
@@ -539,9 +644,7 @@ class CallTracker:
                     changed[rec.call_id] = rec
         marked: list[CallRecord] = []
         for call_id in changed:
-            rec = replace(self._calls[call_id], learned_at=learned_at)
-            self._calls[call_id] = rec
-            marked.append(rec)
+            marked.append(self._put(replace(self._calls[call_id], learned_at=learned_at)))
         return marked
 
     def reconcile(self, live_linkedids: set[str], at: datetime) -> list[CallRecord]:
@@ -550,14 +653,16 @@ class CallTracker:
         for call_id, rec in list(self._calls.items()):
             if rec.state.is_final or call_id in live_linkedids:
                 continue
-            done = replace(
-                _close_segments(rec, at),
-                state=CallState.ENDED,
-                ended_at=at,
-                end_reason=RECONCILED,
-                version=rec.version + 1,
+            done = self._put(
+                replace(
+                    rec,
+                    segments=_closed_segments(rec.segments, at),
+                    state=CallState.ENDED,
+                    ended_at=at,
+                    end_reason=RECONCILED,
+                    version=rec.version + 1,
+                )
             )
-            self._calls[call_id] = done
             self._remember_ended(call_id)
             closed.append(done)
         return closed
@@ -572,7 +677,7 @@ class CallTracker:
         for rec in records:
             if rec.call_id in self._calls or (rec.state.is_final and not include_final):
                 continue
-            self._calls[rec.call_id] = rec
+            self._put(rec)
             self._legs[rec.call_id] = _CallLegs(seen=dict.fromkeys(rec.legs, ""))
             if rec.state.is_final:
                 self._remember_ended(rec.call_id)
@@ -616,9 +721,7 @@ class CallTracker:
 
     def _store(self, rec: CallRecord) -> CallRecord:
         old = self._calls.get(rec.call_id)
-        rec = replace(rec, version=(old.version + 1) if old else max(rec.version, 1))
-        self._calls[rec.call_id] = rec
-        return rec
+        return self._put(replace(rec, version=(old.version + 1) if old else max(rec.version, 1)))
 
     def open_calls(self) -> list[CallRecord]:
         """Return the calls that have not ended."""
@@ -628,7 +731,7 @@ class CallTracker:
         """Return every record still held (open ones and recently ended ones)."""
         return list(self._calls.values())
 
-    def _target_already_answered(self, rec: CallRecord) -> CallRecord:
+    def _target_already_answered(self, rec: _WorkingCall) -> _WorkingCall:
         """Open the blind-transfer target's leg when it answered before the transfer event."""
         legs = self._legs.get(rec.call_id)
         if rec.pending_target is None or legs is None:
@@ -649,13 +752,13 @@ class CallTracker:
                 via="blind_transfer",
                 at=answered_at,
             )
-            return replace(rec, pending_target=None)
+            return _set(rec, pending_target=None)
         return rec
 
-    def _track_legs(self, rec: CallRecord, event: TelephonyEvent) -> CallRecord:
+    def _track_legs(self, rec: _WorkingCall, event: TelephonyEvent) -> _WorkingCall:
         legs = self._legs.setdefault(event.linkedid, _CallLegs())
         if event.uniqueid not in legs.seen:
-            rec = replace(rec, legs=(*rec.legs, event.uniqueid))
+            rec = _set(rec, legs=(*rec.legs, event.uniqueid))
         legs.seen[event.uniqueid] = event.channel or legs.seen.get(event.uniqueid, "")
         if (
             isinstance(event, ChannelStateChanged)
@@ -675,9 +778,7 @@ class CallTracker:
         if rec.state.is_final:
             return rec
         return _close_segments(
-            replace(
-                rec, state=CallState.ENDED, ended_at=event.at, end_reason=event.cause or "hangup"
-            ),
+            _set(rec, state=CallState.ENDED, ended_at=event.at, end_reason=event.cause or "hangup"),
             event.at,
         )
 
@@ -686,10 +787,6 @@ class CallTracker:
         while len(self._ended_order) > self._keep_ended:
             old = self._ended_order.popleft()
             self._calls.pop(old, None)
+            self._work.pop(old, None)
             self._legs.pop(old, None)
             self._aliases.pop(old, None)
-
-
-def _same(a: CallRecord, b: CallRecord) -> bool:
-    """Compare two records ignoring the version counter."""
-    return replace(a, version=0) == replace(b, version=0)
