@@ -1,0 +1,59 @@
+"""ADR 0022: a serving process freezes its start-up heap, widens the young generation and
+times every collection into ``ccbridge_gc_pause_seconds``."""
+
+from __future__ import annotations
+
+import gc
+
+from ccbridge import gc_policy
+from ccbridge.bootstrap import apply_gc_policy
+from ccbridge.observability.metrics import Metrics
+
+
+def _count(metrics: Metrics, generation: str) -> float:
+    value = metrics.registry.get_sample_value(
+        "ccbridge_gc_pause_seconds_count", {"generation": generation}
+    )
+    return value or 0.0
+
+
+def test_the_serving_thresholds_widen_only_the_young_generation() -> None:
+    previous = gc_policy.apply_serving_thresholds()
+    try:
+        assert gc.get_threshold() == (gc_policy.YOUNG_THRESHOLD, *previous[1:])
+        assert previous[0] < gc_policy.YOUNG_THRESHOLD
+    finally:
+        gc.set_threshold(*previous)
+
+
+def test_the_observer_times_each_collection_by_generation_until_removed() -> None:
+    seen: list[tuple[int, float]] = []
+    observer = gc_policy.GcPauseObserver(lambda g, s: seen.append((g, s)))
+    observer.install()
+    observer.install()  # once only
+    try:
+        gc.collect(0)
+        gc.collect(2)
+    finally:
+        observer.remove()
+    assert [g for g, _ in seen] == [0, 2]
+    assert all(s >= 0 for _, s in seen)
+    gc.collect(1)
+    assert len(seen) == 2
+
+
+def test_serve_applies_the_policy_and_the_pauses_reach_the_metrics() -> None:
+    previous = gc.get_threshold()
+    metrics = Metrics()
+    observer = apply_gc_policy(metrics)
+    try:
+        assert gc.get_freeze_count() > 1000
+        assert gc.get_threshold()[0] == gc_policy.YOUNG_THRESHOLD
+        before = _count(metrics, "2")
+        gc.collect()
+        assert _count(metrics, "2") == before + 1
+        assert b'ccbridge_gc_pause_seconds_bucket{generation="2"' in metrics.exposition()
+    finally:
+        observer.remove()
+        gc.unfreeze()
+        gc.set_threshold(*previous)
