@@ -380,7 +380,7 @@ async def role_server(args: argparse.Namespace) -> None:
     names = [f"t{i:02d}" for i in range(args.tenants)]
     journal, sessions = service.repo._journal, service.repo._sessions
     profiler: Any = None
-    while line := (await stdin.readline()).decode().split():
+    while line := await next_command(stdin, serving):
         if line[0] == "quit":
             break
         if line[0] == "ingest":
@@ -411,6 +411,16 @@ async def role_server(args: argparse.Namespace) -> None:
     await serving
 
 
+async def next_command(stdin: asyncio.StreamReader, serving: asyncio.Task[None]) -> list[str]:
+    """The next command line, or none once the service ended by itself (SIGTERM)."""
+    read = asyncio.ensure_future(stdin.readline())
+    await asyncio.wait({read, serving}, return_when=asyncio.FIRST_COMPLETED)
+    if not read.done():
+        read.cancel()
+        return []
+    return read.result().decode().split()
+
+
 def server_env(url: str, ami_port: int, http_port: int, work: str) -> dict[str, str]:
     """``ccbridge serve``'s settings for the bench (dev mode, the fake PBX, quiet logs)."""
     return {
@@ -432,6 +442,50 @@ def server_env(url: str, ami_port: int, http_port: int, work: str) -> dict[str, 
     }
 
 
+# --- cost ------------------------------------------------------------------------------------
+
+
+async def role_closed(args: argparse.Namespace) -> None:
+    """Child process: ``--rate`` pages back to back on 4 connections (closed loop)."""
+    import random
+
+    spec = json.loads(Path(args.spec).read_text())  # noqa: ASYNC240 (setup)
+    per: dict[str, int] = spec["per"]
+    keys: dict[str, str] = spec["keys"]
+    tenants = sorted(per)
+    rng = random.Random(args.seed)
+
+    async def worker(n: int) -> None:
+        http = Http(args.port)
+        for _ in range(n):
+            tenant = rng.choice(tenants)
+            after = rng.randrange(0, per[tenant] - 100)
+            body = await http.get(f"/api/v1/events?after={after}&limit=100", keys[tenant])
+            assert body.count(b'"schema_version"') == 100
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker(args.rate // 4) for _ in range(4)))
+    emit({"closed_pages": args.rate // 4 * 4, "wall_s": time.perf_counter() - started})
+
+
+async def page_cost(port: int, pid: int, spec: str, pages: int) -> dict[str, float]:
+    """Server CPU per page over *pages* closed-loop pages (after 200 unmeasured)."""
+    from events import cpu_seconds
+
+    async with role("--role", "closed", "--port", str(port), "--spec", spec,
+                    "--rate", "200") as warm:  # fmt: skip
+        await warm.wait_for("closed_pages", limit_s=600)
+    before = cpu_seconds(pid)
+    async with role("--role", "closed", "--port", str(port), "--spec", spec,
+                    "--rate", str(pages)) as gen:  # fmt: skip
+        res = await gen.wait_for("closed_pages", limit_s=600)
+    used = cpu_seconds(pid) - before
+    return {
+        "cpu_ms_per_page": round(used / res["closed_pages"] * 1000, 3),
+        "pages_per_s": round(res["closed_pages"] / res["wall_s"]),
+    }
+
+
 # --- sse -------------------------------------------------------------------------------------
 
 
@@ -446,13 +500,21 @@ async def role_sse(args: argparse.Namespace) -> None:
     connected = [0]
     measuring = [False]
 
+    refused = [0]
+
     async def subscriber(tenant: str) -> None:
-        reader, writer = await asyncio.open_connection("127.0.0.1", args.port)
-        writer.write(
-            f"GET /api/v1/events/stream?after={tail[tenant]} HTTP/1.1\r\nhost: bench\r\n"
-            f"authorization: Bearer {keys[tenant]}\r\n\r\n".encode()
-        )
-        head = await reader.readuntil(b"\r\n\r\n")
+        while True:  # a 503 (database busy) is retried, as its Retry-After asks
+            reader, writer = await asyncio.open_connection("127.0.0.1", args.port)
+            writer.write(
+                f"GET /api/v1/events/stream?after={tail[tenant]} HTTP/1.1\r\nhost: bench\r\n"
+                f"authorization: Bearer {keys[tenant]}\r\n\r\n".encode()
+            )
+            head = await reader.readuntil(b"\r\n\r\n")
+            if not head.startswith(b"HTTP/1.1 503"):
+                break
+            writer.close()
+            refused[0] += 1
+            await asyncio.sleep(1.0)
         assert head.startswith(b"HTTP/1.1 200"), head
         connected[0] += 1
         buf = b""
@@ -483,7 +545,7 @@ async def role_sse(args: argparse.Namespace) -> None:
         for t in subs:
             if t.done():
                 t.result()
-    emit({"connected": connected[0]})
+    emit({"connected": connected[0], "refused_503": refused[0]})
     await asyncio.sleep(args.warmup)
     measuring[0] = True
     cpu = time.process_time()
@@ -529,6 +591,12 @@ async def role(*argv: str, stdin: bool = False, env: dict[str, str] | None = Non
     try:
         yield c
     finally:
+        if proc.returncode is None:
+            proc.terminate()
+            try:
+                await asyncio.wait_for(proc.wait(), 30)
+            except TimeoutError:
+                proc.kill()
         await c.stop()
 
 
@@ -592,8 +660,16 @@ class Rig:
         return {"server_gc": line["server_gc"], "loop_lag": line["loop_lag"]}
 
 
-async def b6(args: argparse.Namespace, rig: Rig, spec: str, naive_port: int) -> dict[str, Any]:
-    """One B6 run: poll at 300/s under 10k AMI ev/s, then capacity of both servers."""
+async def b6(
+    args: argparse.Namespace, rig: Rig, spec: str, naive_port: int, naive_pid: int
+) -> dict[str, Any]:
+    """One B6 run: CPU per page of both servers (no ingest), poll at 300/s under 10k AMI
+    ev/s, then capacity of both servers under that ingest."""
+    ours_cost = await page_cost(rig.port, rig.server.proc.pid, spec, args.cost_pages)
+    their_cost = await page_cost(naive_port, naive_pid, spec, args.cost_pages)
+    cost_ratio = round(their_cost["cpu_ms_per_page"] / ours_cost["cpu_ms_per_page"], 2)
+    emit({"phase": "b6_page_cost", "ccbridge": ours_cost, "naive": their_cost,
+          "naive_vs_ccbridge_cpu": cost_ratio, "load": loadavg()})  # fmt: skip
     rig.pbx.send(f"rate {args.ami_rate}")
     await asyncio.sleep(3)
     await poll_once(rig.port, spec, args.poll_rate, 3, seed=99)  # warm-up, not measured
@@ -643,6 +719,9 @@ async def b6(args: argparse.Namespace, rig: Rig, spec: str, naive_port: int) -> 
         "capacity_ccbridge_per_s": ours,
         "capacity_naive_per_s": theirs,
         "capacity_ratio": ratio,
+        "cpu_ms_per_page_ccbridge": ours_cost["cpu_ms_per_page"],
+        "cpu_ms_per_page_naive": their_cost["cpu_ms_per_page"],
+        "page_cpu_ratio": cost_ratio,
         "ladder_ccbridge": our_steps,
         "ladder_naive": their_steps,
         "pass": ok,
@@ -755,12 +834,12 @@ async def measure(args: argparse.Namespace, work: str, db: str, url: str, tenant
             await wait_http(http_port, keys[tenants[0]])
             rig = Rig(pbx, server, http_port)
             naive_argv = ["--db", db, "--spec", spec, "--port", str(naive_port)]
-            async with role(*naive_argv, script=str(HERE / "naive_poll_app.py")):
+            async with role(*naive_argv, script=str(HERE / "naive_poll_app.py")) as naive:
                 await wait_http(naive_port, keys[tenants[0]])
                 for run in range(args.runs):
                     emit({"run": run + 1, "load": loadavg()})
                     if "b6" in args.bench:
-                        results["B6"].append(await b6(args, rig, spec, naive_port))
+                        results["B6"].append(await b6(args, rig, spec, naive_port, naive.proc.pid))
                     if "b7" in args.bench:
                         results["B7"].append(await b7(args, rig, spec))
             server.send("quit")
@@ -770,7 +849,8 @@ async def measure(args: argparse.Namespace, work: str, db: str, url: str, tenant
             continue
         keys_of = {
             "B6": ("poll_p99_ms", "ami_ingested_per_s", "capacity_ccbridge_per_s",
-                   "capacity_naive_per_s", "capacity_ratio"),
+                   "capacity_naive_per_s", "capacity_ratio", "cpu_ms_per_page_ccbridge",
+                   "cpu_ms_per_page_naive", "page_cpu_ratio"),
             "B7": ("sse_p99_ms", "deliveries_per_s", "single_subscriber_p99_ms",
                    "p99_vs_single_subscriber", "gen2_max_ms"),
         }[name]  # fmt: skip
@@ -790,7 +870,9 @@ def main() -> None:
 
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.CRITICAL))
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--role", default="main", choices=["main", "pbx", "server", "poll", "sse"])
+    ap.add_argument(
+        "--role", default="main", choices=["main", "pbx", "server", "poll", "closed", "sse"]
+    )
     ap.add_argument("--bench", default="b6,b7")
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--events", type=int, default=200_000)
@@ -798,8 +880,15 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=15.0)
     ap.add_argument("--step-seconds", type=float, default=5.0)
     ap.add_argument("--poll-rate", type=int, default=300)
+    ap.add_argument("--cost-pages", type=int, default=2000, help="closed-loop pages per server")
     ap.add_argument("--ami-rate", type=int, default=10_000)
-    ap.add_argument("--ami-write-timeout", type=float, default=0.1)
+    ap.add_argument(
+        "--ami-write-timeout",
+        type=float,
+        default=1.0,
+        help="seconds a blocked write may take before the PBX drops the reader "
+        "(writetimeout in asterisk/manager.d/ccbridge.conf: 1000 ms)",
+    )
     ap.add_argument("--subscribers", type=int, default=500)
     ap.add_argument("--fanout-rate", type=int, default=3000)
     ap.add_argument(
@@ -826,6 +915,8 @@ def main() -> None:
         run(role_server(args), Settings().api.event_loop)
     elif args.role == "poll":
         asyncio.run(role_poll(args))
+    elif args.role == "closed":
+        asyncio.run(role_closed(args))
     elif args.role == "sse":
         asyncio.run(role_sse(args))
     else:
