@@ -5,7 +5,8 @@ loop and the connection's thread (check-out, cursor, execute, fetch, close, roll
 queue put, a wake-up of the loop and a fight for the GIL; that was most of a poll's server
 time (docs/benchmarks.md, B6). Here a page is one function call on a small thread pool, each
 thread with its own read-only connection, in autocommit: every statement sees the newest
-commit, as a fresh session would (ADR 0022).
+commit, as a fresh session would, and no read transaction stays open between pages to hold
+back the WAL checkpoint (ADR 0022).
 """
 
 from __future__ import annotations
@@ -65,7 +66,9 @@ class SqliteReadPool:
         return conn.execute(query, args).fetchall()
 
     async def close(self) -> None:
-        """Close the connections (shutdown)."""
+        """Close the connections (shutdown), after the reads in flight (each a page, so
+        the wait is short; not through the loop's default executor, which the runner
+        shuts down after this)."""
         self._executor.shutdown(wait=True)
         with self._lock:
             for conn in self._connections:
