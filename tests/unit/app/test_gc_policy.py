@@ -18,10 +18,12 @@ def _count(metrics: Metrics, generation: str) -> float:
 
 
 def test_the_serving_thresholds_widen_only_the_young_generation() -> None:
-    previous = gc_policy.apply_serving_thresholds()
+    previous = gc.get_threshold()
+    gc.set_threshold(700, 10, 10)  # CPython's defaults
     try:
-        assert gc.get_threshold() == (gc_policy.YOUNG_THRESHOLD, *previous[1:])
-        assert previous[0] < gc_policy.YOUNG_THRESHOLD
+        assert gc_policy.apply_serving_thresholds() == (700, 10, 10)
+        assert gc.get_threshold() == (gc_policy.YOUNG_THRESHOLD, 10, 10)
+        assert gc_policy.YOUNG_THRESHOLD > 700
     finally:
         gc.set_threshold(*previous)
 
@@ -31,6 +33,12 @@ def test_the_observer_times_each_collection_by_generation_until_removed() -> Non
     observer = gc_policy.GcPauseObserver(lambda g, s: seen.append((g, s)))
     observer.install()
     observer.install()  # once only
+    other = gc_policy.GcPauseObserver(lambda g, s: None)
+    other.install()  # a second wiring takes the first one's place
+    assert len([c for c in gc.callbacks if getattr(c, "__self__", None) is other]) == 1
+    assert not [c for c in gc.callbacks if getattr(c, "__self__", None) is observer]
+    other.remove()
+    observer.install()
     try:
         gc.collect(0)
         gc.collect(2)
