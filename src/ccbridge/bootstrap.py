@@ -307,7 +307,7 @@ async def run_service(settings: Settings) -> None:
                 # Everything built so far lives as long as the process: move it out of the
                 # collector's reach, so full collections walk only what serving creates (their
                 # pauses were the SSE fan-out's and the IVR steps' p99; docs/benchmarks.md).
-                apply_gc_policy(service.metrics)
+                apply_gc_policy(service.metrics, settings.gc_young_threshold)
                 with _stop_on_signals(service.http):
                     await service.run()
         finally:
@@ -352,7 +352,7 @@ async def run_api(settings: Settings) -> None:
         event_api=event_api,
     )
     http = _http_server(app, settings, hub)
-    apply_gc_policy(metrics)
+    apply_gc_policy(metrics, settings.gc_young_threshold)
     try:
         with _stop_on_signals(http):
             loops = [
@@ -1442,10 +1442,12 @@ def freeze_startup_heap() -> int:
     return frozen
 
 
-def apply_gc_policy(metrics: Metrics) -> gc_policy.GcPauseObserver:
+def apply_gc_policy(
+    metrics: Metrics, young: int = gc_policy.YOUNG_THRESHOLD
+) -> gc_policy.GcPauseObserver:
     """ADR 0022: freeze the start-up heap, widen the young generation, time every pause."""
     freeze_startup_heap()
-    gc_policy.apply_serving_thresholds()
+    gc_policy.apply_serving_thresholds(young)
     observer = gc_policy.GcPauseObserver(metrics.gc.observe)
     observer.install()
     log.info("gc_policy_applied", threshold=list(gc.get_threshold()))

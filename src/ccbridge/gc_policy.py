@@ -21,7 +21,8 @@ from collections.abc import Callable
 from typing import Any
 
 YOUNG_THRESHOLD = 5_000
-"""Net new container objects between young collections (CPython's default: 700). On a
+"""Net new container objects between young collections (CPython's default: 700; the setting
+``CCBRIDGE_GC_YOUNG_THRESHOLD`` overrides it). On a
 serving-shaped heap (``bench/gc_thresholds.py``): full collections per 300k requests 12 → 2,
 total collector time × 0.75, longest pause about the same (~2 ms); 10,000 doubled the
 longest middle collection for little more."""
@@ -44,10 +45,10 @@ def freeze_startup_heap() -> int:
     return gc.get_freeze_count()
 
 
-def apply_serving_thresholds() -> tuple[int, int, int]:
+def apply_serving_thresholds(young: int = YOUNG_THRESHOLD) -> tuple[int, int, int]:
     """Set the serving thresholds; return the previous ones (tests restore them)."""
     previous = gc.get_threshold()
-    gc.set_threshold(YOUNG_THRESHOLD, *OLDER_THRESHOLDS)
+    gc.set_threshold(young, *OLDER_THRESHOLDS)
     return previous
 
 

@@ -246,6 +246,10 @@ class Settings(BaseSettings):
     """``json`` (one object per line) or ``console``."""
     log_level: str = "INFO"
     """``DEBUG``, ``INFO``, ``WARNING`` or ``ERROR``."""
+    gc_young_threshold: int = Field(5_000, ge=100, le=1_000_000)
+    """Net new objects between the garbage collector's young collections in ``ccbridge
+    serve``/``api`` (CPython's default is 700). Larger means rarer full collections but longer
+    young ones; ``ccbridge_gc_pause_seconds`` shows both (ADR 0022)."""
     simulate_pbx: bool | None = None
     """Run the fake PBX in-process (``true``/``false``); unset: when no AMI host is set."""
     ami: AmiSettings = Field(default_factory=AmiSettings)

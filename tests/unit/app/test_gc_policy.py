@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import gc
 
+import pytest
+
 from ccbridge import gc_policy
 from ccbridge.bootstrap import apply_gc_policy
 from ccbridge.observability.metrics import Metrics
+from ccbridge.settings import Settings
 
 
 def _count(metrics: Metrics, generation: str) -> float:
@@ -61,6 +64,19 @@ def test_serve_applies_the_policy_and_the_pauses_reach_the_metrics() -> None:
         gc.collect()
         assert _count(metrics, "2") == before + 1
         assert b'ccbridge_gc_pause_seconds_bucket{generation="2"' in metrics.exposition()
+    finally:
+        observer.remove()
+        gc.unfreeze()
+        gc.set_threshold(*previous)
+
+
+def test_the_young_threshold_is_a_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert Settings().gc_young_threshold == gc_policy.YOUNG_THRESHOLD
+    monkeypatch.setenv("CCBRIDGE_GC_YOUNG_THRESHOLD", "2000")
+    previous = gc.get_threshold()
+    observer = apply_gc_policy(Metrics(), Settings().gc_young_threshold)
+    try:
+        assert gc.get_threshold()[0] == 2000
     finally:
         observer.remove()
         gc.unfreeze()
