@@ -19,6 +19,7 @@ import structlog
 import uvicorn
 from fastapi import FastAPI
 
+from ccbridge import gc_policy
 from ccbridge.api.app import (
     CallControlApi,
     EventApi,
@@ -90,6 +91,7 @@ from ccbridge.db.repositories.seat_sessions import SeatSessionRepository, StateI
 from ccbridge.db.repositories.skill_groups import SkillGroupRepository
 from ccbridge.db.repositories.sla import SqlFaultReportStore, SqlIncidentStore
 from ccbridge.db.repositories.statements import SqlStatementStore
+from ccbridge.db.sqlite_reads import ReadPool, read_pool_for
 from ccbridge.db.webhooks import SqlWebhookStore
 from ccbridge.db.writer_thread import ThreadedCallWrites
 from ccbridge.domain.access import AuditEntry, Role, TenantStatus
@@ -184,10 +186,12 @@ class Service:
     seat_feed: AmiSeatFeed
     recordings: _RecordingRuntime | None = None
     webhook_dispatcher: WebhookDispatcher | None = None
-    read_pool: PgReadPool | None = None
+    read_pool: ReadPool | None = None
     metrics: Metrics = field(default_factory=Metrics)
     availability: DatabaseAvailability | None = None
     call_writes: ThreadedCallWrites | None = None
+    journal: SqlJournal | None = None
+    """The event journal (API-side events are appended through it; benches write with it)."""
 
     def background_loops(self) -> list[tuple[str, Callable[[], Awaitable[object]]]]:
         """Every loop that runs beside the HTTP server, by name."""
@@ -269,6 +273,7 @@ def _http_server(app: FastAPI, settings: Settings, hub: EventHub) -> _HttpServer
             access_log=False,
             lifespan="off",
             timeout_graceful_shutdown=settings.api.shutdown_grace_seconds,
+            timeout_keep_alive=settings.api.keep_alive_seconds,
         ),
         hub,
     )
@@ -327,7 +332,7 @@ async def run_service(settings: Settings) -> None:
                 # Everything built so far lives as long as the process: move it out of the
                 # collector's reach, so full collections walk only what serving creates (their
                 # pauses were the SSE fan-out's and the IVR steps' p99; docs/benchmarks.md).
-                freeze_startup_heap()
+                apply_gc_policy(service.metrics, settings.gc_young_threshold)
                 with _stop_on_signals(service.http):
                     await service.run()
         finally:
@@ -355,7 +360,8 @@ async def run_api(settings: Settings) -> None:
     repo = CallRepository(sessions)
     event_api, _dispatcher, _jobs = _events(settings, sessions, journal, hub, repo, clock)
     listener = PgEventListener(settings.database_url, journal, hub)
-    availability = database_availability(engine, Metrics(), clock)
+    metrics = Metrics()
+    availability = database_availability(engine, metrics, clock)
     readiness = Readiness()
 
     async def listener_check() -> CheckResult:
@@ -371,7 +377,7 @@ async def run_api(settings: Settings) -> None:
         event_api=event_api,
     )
     http = _http_server(app, settings, hub)
-    freeze_startup_heap()
+    apply_gc_policy(metrics, settings.gc_young_threshold)
     try:
         with _stop_on_signals(http):
             loops = [
@@ -412,7 +418,7 @@ def build_service(
     availability = database_availability(engine, metrics, clock)
     sessions = create_session_factory(engine)
     hub = EventHub()
-    read_pool = PgReadPool.for_engine(engine)
+    read_pool = read_pool_for(engine)
     committed: list[Callable[[Sequence[StoredEvent]], None]] = []
     journal = SqlJournal(
         sessions,
@@ -532,6 +538,7 @@ def build_service(
         agi=agi,
         writer=writer,
         call_writes=call_writes,
+        journal=journal,
         calls=calls,
         repo=repo,
         access=access,
@@ -1582,11 +1589,21 @@ def freeze_startup_heap() -> int:
     100+ ms with the loop stopped, which is an IVR step's (and AMI's) latency tail. Frozen
     objects are still freed by reference counting; only cycles among them would stay.
     """
-    gc.collect()
-    gc.freeze()
-    frozen = gc.get_freeze_count()
+    frozen = gc_policy.freeze_startup_heap()
     log.info("gc_startup_heap_frozen", objects=frozen)
     return frozen
+
+
+def apply_gc_policy(
+    metrics: Metrics, young: int = gc_policy.YOUNG_THRESHOLD
+) -> gc_policy.GcPauseObserver:
+    """ADR 0022: freeze the start-up heap, widen the young generation, time every pause."""
+    freeze_startup_heap()
+    gc_policy.apply_serving_thresholds(young)
+    observer = gc_policy.GcPauseObserver(metrics.gc.observe)
+    observer.install()
+    log.info("gc_policy_applied", threshold=list(gc.get_threshold()))
+    return observer
 
 
 async def _loop_lag_probe() -> None:

@@ -80,8 +80,9 @@ def serve(
     _refuse_unsafe_production(settings)
     _checked_generated_dir(settings)
     from ccbridge.bootstrap import run_service  # lazy: keeps `--help` fast
+    from ccbridge.event_loop import run
 
-    asyncio.run(run_service(settings))
+    run(run_service(settings), settings.api.event_loop)
 
 
 @app.command()
@@ -101,9 +102,10 @@ def api(
         settings.api.port = port
     _refuse_unsafe_production(settings)
     from ccbridge.bootstrap import run_api  # lazy: keeps `--help` fast
+    from ccbridge.event_loop import run
 
     try:
-        asyncio.run(run_api(settings))
+        run(run_api(settings), settings.api.event_loop)
     except ValueError as exc:
         typer.echo(f"refusing to start: {exc}", err=True)
         raise typer.Exit(2) from None

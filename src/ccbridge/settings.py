@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -102,6 +102,13 @@ class ApiSettings(BaseModel):
     """On SIGTERM, how long open responses may take to finish before they are cancelled
     (event streams end at once); the final flush runs after. Keep it below the container's
     stop grace period (``stop_grace_period: 30s`` in docker/compose.yaml)."""
+    keep_alive_seconds: int = Field(75, ge=1, le=3600)
+    """How long an idle HTTP/1.1 connection stays open for the client's next request: CRMs
+    that poll every few seconds reuse one connection instead of opening one per poll
+    (uvicorn's default is 5 s; 75 s is nginx's)."""
+    event_loop: Literal["auto", "uvloop", "asyncio"] = "auto"
+    """Event loop of ``ccbridge serve`` and ``ccbridge api``: ``auto`` = uvloop when it is
+    installed (it is with ``uvicorn[standard]``), else the standard asyncio loop (ADR 0022)."""
 
 
 DEV_JWT_SECRET = "ccbridge-dev-jwt-secret-change-me"  # noqa: S105 (refused in prod)
@@ -265,6 +272,10 @@ class Settings(BaseSettings):
     """``json`` (one object per line) or ``console``."""
     log_level: str = "INFO"
     """``DEBUG``, ``INFO``, ``WARNING`` or ``ERROR``."""
+    gc_young_threshold: int = Field(5_000, ge=100, le=1_000_000)
+    """Net new objects between the garbage collector's young collections in ``ccbridge
+    serve``/``api`` (CPython's default is 700). Larger means rarer full collections but longer
+    young ones; ``ccbridge_gc_pause_seconds`` shows both (ADR 0022)."""
     simulate_pbx: bool | None = None
     """Run the fake PBX in-process (``true``/``false``); unset: when no AMI host is set."""
     ami: AmiSettings = Field(default_factory=AmiSettings)

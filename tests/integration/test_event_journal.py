@@ -17,6 +17,7 @@ from ccbridge.db.engine import PgReadPool, create_session_factory
 from ccbridge.db.event_listener import PgEventListener
 from ccbridge.db.journal import SqlEventSettings, SqlJournal, event_id
 from ccbridge.db.repositories import CallRepository
+from ccbridge.db.sqlite_reads import SqliteReadPool, read_pool_for
 from ccbridge.domain.calls.model import CallRecord, CallState
 from ccbridge.domain.journal.types import EventType, NewEvent
 from ccbridge.services.event_hub import EventHub
@@ -296,3 +297,41 @@ async def test_an_api_process_hub_follows_another_process_commits(engine: AsyncE
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+
+
+async def test_the_sqlite_read_pool_serves_the_same_pages_and_every_commit(
+    engine: AsyncEngine,
+) -> None:
+    """On a SQLite file the hot pages come from the read pool's own connections: the same
+    bytes as the session path, a commit visible to the very next page, the pre-0011 rows
+    still encoded on read, several tenants per call; PostgreSQL keeps its asyncpg pool."""
+    sessions = create_session_factory(engine)
+    pool = read_pool_for(engine)
+    if engine.dialect.name == "postgresql":
+        assert isinstance(pool, PgReadPool)
+        await pool.close()
+        return
+    assert isinstance(pool, SqliteReadPool)
+    try:
+        plain = SqlJournal(sessions)
+        pooled = SqlJournal(sessions, read_pool=pool)
+        assert await pooled.list_encoded("t1", 0, 10) == []
+        await plain.write([_event("t1", f"s{i}") for i in range(5)])
+        assert await pooled.list_encoded("t1", 1, 3) == await plain.list_encoded("t1", 1, 3)
+        await plain.write([_event("t1", "s5"), _event("t2", "u")])
+        page = await pooled.list_encoded("t1", 4, 10)
+        assert [e.seq for e in page] == [5, 6]
+        many = await pooled.list_encoded_many({"t1": 5, "t2": 0, "t9": 0}, 10)
+        assert many == {
+            "t1": await plain.list_encoded("t1", 5, 10),
+            "t2": await plain.list_encoded("t2", 0, 10),
+            "t9": [],
+        }
+        assert await pooled.list_encoded("t1", 0, 10, types=["call.queued"]) == (
+            await plain.list_encoded("t1", 0, 10)
+        )
+        async with engine.begin() as conn:
+            await conn.execute(text("UPDATE events SET envelope = NULL, has_extras = NULL"))
+        assert await pooled.list_encoded("t1", 0, 10) == await plain.list_encoded("t1", 0, 10)
+    finally:
+        await pool.close()

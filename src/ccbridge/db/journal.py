@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ccbridge.db.engine import PgReadPool
 from ccbridge.db.event_tables import EventCounterRow, EventRow, EventSettingsRow
+from ccbridge.db.sqlite_reads import ReadPool, SqliteReadPool
 from ccbridge.domain.journal.types import (
     SCHEMA_VERSION,
     EncodedEvent,
@@ -121,6 +122,10 @@ _PG_ENCODED_MANY = (
     "ORDER BY c.tenant, e.seq"
 )
 """Several tenants' pages in one round trip (each still a keyset read on the primary key)."""
+_SQLITE_ENCODED = (
+    "SELECT seq, type, envelope, has_extras FROM events "
+    "WHERE tenant = ? AND seq > ? ORDER BY seq LIMIT ?"
+)
 PG_EVENTS_INSERT = (
     "INSERT INTO events (tenant, seq, id, type, call_id, occurred_at, recorded_at, data,"
     " envelope, has_extras) "
@@ -362,10 +367,10 @@ class SqlJournal:
         *,
         on_commit: OnCommit | None = None,
         now: Callable[[], datetime] | None = None,
-        read_pool: PgReadPool | None = None,
+        read_pool: ReadPool | None = None,
     ) -> None:
         """``on_commit`` (the in-process hub) hears every committed batch in commit order;
-        ``read_pool`` (PostgreSQL) serves the encoded pages without an ORM session."""
+        ``read_pool`` serves the encoded pages without an ORM session (ADR 0022)."""
         self._sessions = session_factory
         self._read_pool = read_pool
         self._on_commit = on_commit
@@ -495,8 +500,11 @@ class SqlJournal:
         """Like :meth:`list_after`, as stored envelope bytes (no row decoding, no JSON work)."""
         if not 1 <= limit <= MAX_PAGE:
             raise ValueError(f"limit must be between 1 and {MAX_PAGE}, got {limit}")
-        if self._read_pool is not None:
-            pooled: list[Any]
+        pooled: list[Any]
+        if isinstance(self._read_pool, SqliteReadPool) and not types:
+            pooled = await self._read_pool.fetch(_SQLITE_ENCODED, tenant, after, limit)
+            return await self._encoded(pooled, tenant, after, limit, types)
+        if isinstance(self._read_pool, PgReadPool):
             if types:
                 pooled = await self._read_pool.fetch(
                     _PG_ENCODED_TYPES, tenant, after, limit, list(types)
@@ -541,7 +549,7 @@ class SqlJournal:
         self, cursors: dict[str, int], limit: int = MAX_PAGE
     ) -> dict[str, builtins.list[EncodedEvent]]:
         """:meth:`list_encoded` for several tenants at once (one statement on PostgreSQL)."""
-        if self._read_pool is None:
+        if not isinstance(self._read_pool, PgReadPool):
             return {t: await self.list_encoded(t, after, limit) for t, after in cursors.items()}
         tenants = sorted(cursors)
         rows = await self._read_pool.fetch(

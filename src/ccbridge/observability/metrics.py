@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -350,6 +350,7 @@ class Metrics:
     ami: AmiMetrics = field(init=False)
     floor: FloorMetrics = field(init=False)
     events: EventMetrics = field(init=False)
+    gc: GcMetrics = field(init=False)
 
     def __post_init__(self) -> None:
         self.held = HeldBacklogMetrics.on(self.registry)
@@ -358,7 +359,33 @@ class Metrics:
         self.ami = AmiMetrics.on(self.registry)
         self.floor = FloorMetrics.on(self.registry)
         self.events = EventMetrics.on(self.registry)
+        self.gc = GcMetrics.on(self.registry)
 
     def exposition(self) -> bytes:
         """The text format a Prometheus server scrapes."""
         return generate_latest(self.registry)
+
+
+@dataclass(slots=True)
+class GcMetrics:
+    """Pauses of the cyclic garbage collector: each one stops the event loop (ADR 0022)."""
+
+    pause_seconds: Histogram
+    _by_generation: tuple[Any, ...] = ()
+
+    @classmethod
+    def on(cls, registry: CollectorRegistry) -> GcMetrics:
+        """Declare the group on ``registry``."""
+        pause = Histogram(
+            f"{PREFIX}_gc_pause_seconds",
+            "How long each cyclic garbage collection stopped the event loop, by generation "
+            "(2 = full collection).",
+            ["generation"],
+            buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0),
+            registry=registry,
+        )
+        return cls(pause, tuple(pause.labels(str(g)) for g in range(3)))
+
+    def observe(self, generation: int, seconds: float) -> None:
+        """One collection of *generation* took *seconds* (``gc_policy.PauseSink``)."""
+        self._by_generation[generation].observe(seconds)

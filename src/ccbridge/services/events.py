@@ -159,6 +159,13 @@ class EventService:
                 self._filtered.popitem(last=False)
         return hit
 
+    async def _visible_page(self, tenant: str, page: list[EncodedEvent]) -> list[EncodedEvent]:
+        """:meth:`visible` for a page; the page itself when no event carries extras (the
+        common case: no await per event)."""
+        if not any(e.has_extras for e in page):
+            return page
+        return [await self.visible(tenant, e) for e in page]
+
     # --- reading ------------------------------------------------------------------------
 
     async def read(
@@ -197,7 +204,7 @@ class EventService:
                 page = await self.read(tenant, after, limit, types=types)
                 left = 0
             if page or left <= 0 or self._hub.closed:
-                return [await self.visible(tenant, e) for e in page]
+                return await self._visible_page(tenant, page)
 
     async def stream(
         self,
@@ -237,7 +244,7 @@ class EventService:
         page = await self.read(tenant, cursor, batch)
         if not page:
             return b"", cursor, 0
-        frames = [await self.visible(tenant, e) for e in page]
+        frames = await self._visible_page(tenant, page)
         built = (
             b"".join(sse_frame(e.seq, e.type, e.envelope) for e in frames),
             page[-1].seq,

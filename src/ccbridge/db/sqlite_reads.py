@@ -1,0 +1,85 @@
+"""Hot journal reads on SQLite: one thread hop per page instead of one per driver call.
+
+Through an ORM session on aiosqlite a poll page costs about six hand-offs between the event
+loop and the connection's thread (check-out, cursor, execute, fetch, close, rollback), each a
+queue put, a wake-up of the loop and a fight for the GIL; that was most of a poll's server
+time (docs/benchmarks.md, B6). Here a page is one function call on a small thread pool, each
+thread with its own read-only connection, in autocommit: every statement sees the newest
+commit, as a fresh session would, and no read transaction stays open between pages to hold
+back the WAL checkpoint (ADR 0022).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from ccbridge.db.engine import PgReadPool
+
+READ_THREADS = 2
+"""Enough for a 2-core host: a page is ~0.1 ms of SQLite work; more threads only add GIL
+contention with the event loop."""
+BUSY_TIMEOUT_MS = 30_000
+"""As the writer's connections: wait for a checkpoint instead of failing (then 503)."""
+
+
+class SqliteReadPool:
+    """Read-only SQLite connections on their own threads for the journal's keyset pages."""
+
+    def __init__(self, path: str, *, threads: int = READ_THREADS) -> None:
+        """Keep the file path; connections open on first use, one per thread."""
+        self._path = path
+        self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="sqlite-read")
+        self._local = threading.local()
+        self._connections: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+
+    @classmethod
+    def for_engine(cls, engine: AsyncEngine) -> SqliteReadPool | None:
+        """A pool on *engine*'s database file when that is SQLite (not in memory)."""
+        url = engine.url
+        if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+            return None
+        if url.query.get("mode") == "memory":
+            return None
+        return cls(url.database)
+
+    async def fetch(self, query: str, *args: Any) -> list[Any]:
+        """Run one read statement and return its rows (tuples)."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, self._run, query, args)
+
+    def _run(self, query: str, args: tuple[Any, ...]) -> list[Any]:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
+            conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+            conn.execute("PRAGMA query_only=1")
+            self._local.conn = conn
+            with self._lock:
+                self._connections.append(conn)
+        return conn.execute(query, args).fetchall()
+
+    async def close(self) -> None:
+        """Close the connections (shutdown), after the reads in flight (each a page, so
+        the wait is short; not through the loop's default executor, which the runner
+        shuts down after this)."""
+        self._executor.shutdown(wait=True)
+        with self._lock:
+            for conn in self._connections:
+                conn.close()
+            self._connections.clear()
+
+
+ReadPool = PgReadPool | SqliteReadPool
+"""The journal's pool for hot pages, by backend."""
+
+
+def read_pool_for(engine: AsyncEngine) -> ReadPool | None:
+    """The hot-read pool for *engine*'s backend (``None``: read through sessions)."""
+    return PgReadPool.for_engine(engine) or SqliteReadPool.for_engine(engine)
