@@ -68,6 +68,7 @@ from ccbridge.db.repositories.leases import LeaseRepository
 from ccbridge.db.repositories.pbx_cursors import SqlRecordCursors
 from ccbridge.db.repositories.recording_exports import ExportRepository, OffboardingRepository
 from ccbridge.db.repositories.recordings import RecordingRepository
+from ccbridge.db.repositories.report_tallies import SqlReportTallies
 from ccbridge.db.repositories.reports import SqlReportSettingsStore, SqlReportSource
 from ccbridge.db.repositories.routing import (
     CallbackRepository,
@@ -438,6 +439,7 @@ def build_service(
     readiness.add("acd_reconciler", _reconciler_check(reconciler))
     readiness.add("pbx_config", _pbx_config_check(pbx_config))
     readiness.add("calendar", calendar_check(calendar, clock.now))
+    reports_api = build_report_service(engine)
     app = create_app(
         call_store=repo,
         readiness=readiness,
@@ -448,7 +450,7 @@ def build_service(
         ivr_api=ivr.service,
         event_api=event_api,
         calendar_api=calendar,
-        reports_api=build_report_service(engine),
+        reports_api=reports_api,
         sla_api=build_sla_service(engine),
         statements_api=build_statement_service(engine, calendar),
         metrics=metrics,
@@ -471,6 +473,7 @@ def build_service(
     jobs.add("idempotency-keys-retention", RETENTION_JOB_SECONDS, control_api.idempotency.purge)
     ami_outages = AutomaticIncidents(SqlIncidentStore(sessions), clock.now, AMI_DOWN_CAUSE)
     jobs.add("sla-ami", SLA_SAMPLE_SECONDS, lambda: ami_outages.sample(ami.status.logged_in))
+    jobs.add("report-tallies", settings.reports.tally_interval_seconds, reports_api.tallies.refresh)
     for name, interval, job in (*seat_jobs, *recording_jobs, *ivr.jobs, *event_jobs):
         jobs.add(name, interval, job)
     for name, interval, job in ivr.flushes:
@@ -1111,6 +1114,7 @@ def build_report_service(engine: AsyncEngine) -> ReportService:
         TenantZoneReader(lambda: SqlAccessUnitOfWork(sessions)),
         audit,
         clock.now,
+        SqlReportTallies(sessions),
     )
 
 

@@ -219,6 +219,16 @@ class PbxRecordSettings(BaseModel):
     (longest call expected) is read whole."""
 
 
+class ReportSettings(BaseModel):
+    """Report tallies and scheduled report generation (ADR 0019, docs/reports.md)."""
+
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
+    tally_interval_seconds: float = Field(60.0, gt=0)
+    """How often the 15-minute tallies are brought up to date with the calls and state
+    intervals written since the last pass (reports stay exact in between, only slower)."""
+
+
 class Settings(BaseSettings):
     """Every knob of ccbridge; nested values use ``__`` (``CCBRIDGE_AMI__HOST``)."""
 
@@ -264,6 +274,7 @@ class Settings(BaseSettings):
     (none: hang up)."""
     ivr: IvrSettings = Field(default_factory=IvrSettings)
     holds: HoldSettings = Field(default_factory=HoldSettings)
+    reports: ReportSettings = Field(default_factory=ReportSettings)
     """Bounds of what is held in memory while the database is unavailable."""
     egress_allow_networks: list[str] = Field(default_factory=list, max_length=20)
     """Private networks (CIDR) every tenant's webhooks, exports and CRM lookups may reach;

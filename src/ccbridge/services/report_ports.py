@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
 from ccbridge.domain.calls.model import CallRecord
+from ccbridge.domain.kpis.tally import CallTally, SeatTally
+from ccbridge.domain.reports.buckets import CallBucketKey, SeatBucketKey
 from ccbridge.domain.reports.model import StateSpan
 
 
@@ -47,4 +49,78 @@ class ReportSettingsStore(Protocol):
 
     async def put(self, settings: StoredReportSettings) -> None:
         """Insert or replace the tenant's settings."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class TallyState:
+    """How far a tenant's 15-minute tallies are maintained (one row per tenant)."""
+
+    tenant_id: str
+    fingerprint: str
+    """The thresholds the tallies were counted under; a change invalidates them."""
+    covered_from: datetime
+    """First UTC day the tallies cover; earlier days are computed from the raw rows."""
+    calls_seen_at: datetime
+    """Calls written before this instant (less a margin) are reflected or marked dirty."""
+    spans_seen_id: int
+    """State intervals up to this id are reflected or marked dirty."""
+    open_spans: tuple[int, ...]
+    """Ids of the state intervals that were open at the last pass (not in the tallies)."""
+
+
+@dataclass(frozen=True, slots=True)
+class TallyChanges:
+    """What changed since a tenant's cursors: instant ranges touched, and the new cursors."""
+
+    ranges: list[tuple[datetime, datetime]]
+    max_span_id: int
+    open_spans: list[StateSpan]
+    open_span_ids: tuple[int, ...]
+
+
+class ReportTallyStore(Protocol):
+    """The stored 15-minute tallies, their state and the change feed they are kept by."""
+
+    async def tenant_ids(self) -> list[str]:
+        """Every tenant (the maintenance job walks them)."""
+        ...
+
+    async def state(self, tenant_id: str) -> TallyState | None:
+        """The tenant's maintenance state, or None before the first pass."""
+        ...
+
+    async def changes(
+        self, tenant_id: str, calls_since: datetime, spans_after_id: int, open_ids: Sequence[int]
+    ) -> TallyChanges:
+        """Ranges touched by calls written since *calls_since*, intervals added after
+        *spans_after_id* or closed among *open_ids*, and the calls whose after-call work closed."""
+        ...
+
+    async def cursor_start(self, tenant_id: str) -> tuple[int, tuple[int, ...]]:
+        """The newest state-interval id and the open intervals' ids (a first pass's cursors)."""
+        ...
+
+    async def dirty_days(self, tenant_id: str) -> list[datetime]:
+        """UTC days marked for recomputation, oldest first."""
+        ...
+
+    async def save_state(self, state: TallyState, dirty: Sequence[datetime]) -> None:
+        """Store the state and mark *dirty* days, in one transaction."""
+        ...
+
+    async def replace_day(
+        self,
+        tenant_id: str,
+        day_start: datetime,
+        calls: Mapping[CallBucketKey, CallTally],
+        seats: Mapping[SeatBucketKey, SeatTally],
+    ) -> None:
+        """Replace one UTC day's tallies and clear its dirty mark, in one transaction."""
+        ...
+
+    async def read(
+        self, tenant_id: str, start: datetime, end: datetime
+    ) -> tuple[dict[CallBucketKey, CallTally], dict[SeatBucketKey, SeatTally]]:
+        """Stored tallies with bucket start in ``[start, end)``."""
         ...
