@@ -1,5 +1,6 @@
-"""15-minute report tallies (calls and seat time), their maintenance state, and the
-``calls (tenant, updated_at)`` index the incremental job finds changed calls by (ADR 0019).
+"""15-minute report tallies (calls and seat time), their maintenance state, the
+``calls (tenant, updated_at)`` index the incremental job finds changed calls by, and a
+``state_intervals (tenant_id, ended_at, started_at)`` index for long intervals (ADR 0019).
 
 Revision ID: 0018
 Revises: 0016
@@ -94,10 +95,16 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("tenant_id", "day_start", name="pk_report_tally_dirty"),
     )
     op.create_index("ix_calls_tenant_updated_at", "calls", ["tenant", "updated_at"])
+    op.create_index(
+        "ix_state_intervals_tenant_ended_at",
+        "state_intervals",
+        ["tenant_id", "ended_at", "started_at"],
+    )
 
 
 def downgrade() -> None:
     """Drop the index and the tally tables."""
+    op.drop_index("ix_state_intervals_tenant_ended_at", table_name="state_intervals")
     op.drop_index("ix_calls_tenant_updated_at", table_name="calls")
     for table in (
         "report_tally_dirty",

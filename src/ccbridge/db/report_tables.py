@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import JSON, Float, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
+from ccbridge.db.seat_tables import StateIntervalRow
 from ccbridge.db.tables import Base, CallRow, UTCDateTime
 
 
@@ -97,3 +98,10 @@ class ReportTallyDirtyRow(Base):
 
 Index("ix_calls_tenant_updated_at", CallRow.tenant, CallRow.updated_at)
 """Change detection for the tallies: calls written since the cursor (migration 0018)."""
+Index(
+    "ix_state_intervals_tenant_ended_at",
+    StateIntervalRow.tenant_id,
+    StateIntervalRow.ended_at,
+    StateIntervalRow.started_at,
+)
+"""Long state intervals still running at a window's start, found by their end (0018)."""

@@ -120,7 +120,8 @@ class ReportTallyStore(Protocol):
         ...
 
     async def read(
-        self, tenant_id: str, start: datetime, end: datetime
+        self, tenant_id: str, start: datetime, end: datetime, by_agent: bool = False
     ) -> tuple[dict[CallBucketKey, CallTally], dict[SeatBucketKey, SeatTally]]:
-        """Stored tallies with bucket start in ``[start, end)``."""
+        """Stored tallies with bucket start in ``[start, end)``; call tallies per agent with
+        *by_agent*, else the per-group sums (agent ``*``)."""
         ...

@@ -20,6 +20,7 @@ from ccbridge.domain.kpis.tally import CallTally, SeatTally
 from ccbridge.domain.reports.buckets import (
     CallBucketKey,
     SeatBucketKey,
+    by_group,
     call_buckets,
     merge_calls,
     merge_seats,
@@ -111,9 +112,18 @@ class ReportTallies:
         return by_call, seat_buckets(work, spans, cfg, lo, min(hi, until))
 
     async def buckets(
-        self, tenant_id: str, cfg: KpiSettings, start: datetime, end: datetime, until: datetime
+        self,
+        tenant_id: str,
+        cfg: KpiSettings,
+        start: datetime,
+        end: datetime,
+        until: datetime,
+        by_agent: bool = False,
     ) -> Buckets:
-        """The buckets of ``[start, end)``: stored where valid, else computed from raw rows."""
+        """The buckets of ``[start, end)``: stored where valid, else computed from raw rows.
+
+        Call buckets are per agent with *by_agent*, else summed per group (``ANY_AGENT``).
+        """
         stored: set[datetime] = set()
         still_open: list[StateSpan] = []
         state = await self._store.state(tenant_id) if self._store else None
@@ -141,7 +151,7 @@ class ReportTallies:
         seats: dict[SeatBucketKey, SeatTally] = {}
         self.days_from_store += len(stored)
         if stored and self._store is not None:
-            sc, ss = await self._store.read(tenant_id, start, end)
+            sc, ss = await self._store.read(tenant_id, start, end, by_agent)
             calls.update((k, t) for k, t in sc.items() if utc_day(k[0]) in stored)
             seats.update((k, t) for k, t in ss.items() if utc_day(k[0]) in stored)
         for lo, hi, keep in pieces:
@@ -149,7 +159,7 @@ class ReportTallies:
                 merge_seats(seats, seat_buckets([], still_open, cfg, lo, min(hi, until)))
             else:
                 lc, ls = await self.live(tenant_id, cfg, lo, hi, until)
-                merge_calls(calls, lc)
+                merge_calls(calls, lc if by_agent else by_group(lc))
                 merge_seats(seats, ls)
         return calls, seats
 
@@ -162,12 +172,20 @@ class ReportTallies:
             done += await self.refresh_tenant(tenant_id)
         return done
 
-    async def refresh_tenant(self, tenant_id: str, extend_to: datetime | None = None) -> int:
+    async def refresh_tenant(
+        self,
+        tenant_id: str,
+        extend_to: datetime | None = None,
+        recompute: tuple[datetime, datetime] | None = None,
+        prefer: frozenset[datetime] = frozenset(),
+    ) -> int:
         """Mark what changed since the last pass dirty, then recompute dirty days.
 
         Idempotent: a day is recomputed whole from raw rows and replaced in one transaction,
         so a pass run twice, or a pass interrupted, leaves the same tallies.
-        With *extend_to*, coverage is widened back to that UTC day (all of it marked dirty).
+        With *extend_to*, coverage is widened back to that UTC day (all of it marked dirty);
+        *recompute* marks the UTC days of an instant range dirty even if nothing changed;
+        dirty days in *prefer* are recomputed first.
         """
         assert self._store is not None
         now = self._now()
@@ -189,33 +207,36 @@ class ReportTallies:
         if state.fingerprint != fp:
             dirty |= _days(covered_from, utc_day(now) + DAY)
         dirty |= {d for d in days_touched(changes.ranges) if d >= covered_from}
+        first_up = set(prefer)
+        if recompute is not None:
+            first_up |= {d for d in days_touched([recompute]) if d >= covered_from}
+            dirty |= first_up
         await self._store.save_state(
             TallyState(
                 tenant_id, fp, covered_from, now, changes.max_span_id, changes.open_span_ids
             ),
             sorted(dirty),
         )
-        todo = (await self._store.dirty_days(tenant_id))[: self._days_per_pass]
+        pending = await self._store.dirty_days(tenant_id)
+        todo = sorted(pending, key=lambda d: (d not in first_up, d))[: self._days_per_pass]
         for day in todo:
             calls, seats = await self.live(tenant_id, cfg, day, day + DAY, day + DAY, True)
-            await self._store.replace_day(tenant_id, day, calls, seats)
+            await self._store.replace_day(tenant_id, day, {**calls, **by_group(calls)}, seats)
         if todo:
             log.info("report_tallies_recomputed", tenant=tenant_id, days=len(todo))
         return len(todo)
 
     async def rebuild(self, tenant_id: str, first: datetime, last: datetime) -> int:
-        """Recompute the UTC days ``first``..``last`` now (``ccbridge reports rebuild``)."""
+        """Recompute the UTC days ``first``..``last`` now (``ccbridge reports rebuild``),
+        widening the coverage back to *first*; the days between the old coverage and the
+        range are left marked for the job. Returns the days recomputed."""
         assert self._store is not None
-        await self.refresh_tenant(tenant_id, extend_to=first)
-        state = await self._store.state(tenant_id)
-        assert state is not None
-        days = _days(max(utc_day(first), state.covered_from), utc_day(last) + DAY)
-        await self._store.save_state(state, sorted(days))
-        done = 0
-        for _ in range(len(days) // self._days_per_pass + 2):
-            if not set(await self._store.dirty_days(tenant_id)) & days:
+        wanted = frozenset(days_touched([(first, last)]))
+        done = await self.refresh_tenant(tenant_id, extend_to=first, recompute=(first, last))
+        for _ in range(len(wanted) // self._days_per_pass + 2):
+            if not set(await self._store.dirty_days(tenant_id)) & wanted:
                 break
-            done += await self.refresh_tenant(tenant_id)
+            done += await self.refresh_tenant(tenant_id, prefer=frozenset(wanted))
         return done
 
 

@@ -241,7 +241,10 @@ class ReportService:
         until = min(w.end, self._now())
         out: dict[ReportKind, Table] = {}
         if set(kinds) & _TALLIED:
-            by_call, by_seat = await self.tallies.buckets(tenant_id, cfg, w.start, w.end, until)
+            by_agent = ReportKind.SERVICE_LEVEL in kinds and dimension is Dimension.AGENT
+            by_call, by_seat = await self.tallies.buckets(
+                tenant_id, cfg, w.start, w.end, until, by_agent
+            )
             if ReportKind.SERVICE_LEVEL in kinds:
                 rows = roll_calls(by_call, gran, zone, dimension)
                 out[ReportKind.SERVICE_LEVEL] = service_level_table(rows, gran, dimension)

@@ -23,7 +23,7 @@ from ccbridge.db.seat_tables import StateIntervalRow
 from ccbridge.db.tables import CallRow
 from ccbridge.domain.agents.state import AgentState
 from ccbridge.domain.kpis.tally import CALL_COUNTERS, SEAT_COUNTERS, CallTally, SeatTally
-from ccbridge.domain.reports.buckets import CallBucketKey, SeatBucketKey
+from ccbridge.domain.reports.buckets import ANY_AGENT, CallBucketKey, SeatBucketKey
 from ccbridge.domain.reports.model import StateSpan
 from ccbridge.domain.reports.seat_time import CALL_REACH
 from ccbridge.domain.reports.service_level import WRAP_TOLERANCE
@@ -259,9 +259,10 @@ class SqlReportTallies:
             )
 
     async def read(
-        self, tenant_id: str, start: datetime, end: datetime
+        self, tenant_id: str, start: datetime, end: datetime, by_agent: bool = False
     ) -> tuple[dict[CallBucketKey, CallTally], dict[SeatBucketKey, SeatTally]]:
-        """Stored tallies with bucket start in ``[start, end)`` (primary-key range reads)."""
+        """Stored tallies with bucket start in ``[start, end)`` (primary-key range reads):
+        call tallies per agent with *by_agent*, else the group sums."""
         c = ReportCallBucketRow
         s = ReportSeatBucketRow
         call_cols = [getattr(c, n) for n in CALL_COUNTERS]
@@ -270,7 +271,10 @@ class SqlReportTallies:
             call_rows = (
                 await db.execute(
                     select(c.bucket_start, c.skill_group, c.agent_no, *call_cols).where(
-                        c.tenant_id == tenant_id, c.bucket_start >= start, c.bucket_start < end
+                        c.tenant_id == tenant_id,
+                        c.bucket_start >= start,
+                        c.bucket_start < end,
+                        (c.agent_no != ANY_AGENT) if by_agent else (c.agent_no == ANY_AGENT),
                     )
                 )
             ).all()

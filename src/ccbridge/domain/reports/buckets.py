@@ -70,6 +70,22 @@ def seat_buckets(
     return {(start.astimezone(UTC), agent): t for (start, agent), t in rows.items()}
 
 
+ANY_AGENT = "*"
+"""The agent column of a group-level call tally (the sum over agents), stored beside the
+per-agent ones so reports by tenant or skill group read a few rows per quarter hour."""
+
+
+def by_group(buckets: Mapping[CallBucketKey, CallTally]) -> dict[CallBucketKey, CallTally]:
+    """Sum call buckets over agents: one ``(bucket, group, ANY_AGENT)`` tally per group."""
+    out: dict[CallBucketKey, CallTally] = {}
+    for (b, g, _), t in buckets.items():
+        into = out.get((b, g, ANY_AGENT))
+        if into is None:
+            into = out[(b, g, ANY_AGENT)] = CallTally()
+        into.absorb(t)
+    return out
+
+
 def _group(key: CallBucketKey, dimension: Dimension) -> str:
     if dimension is Dimension.SKILL_GROUP:
         return key[1]
