@@ -87,6 +87,8 @@ from ccbridge.domain.calls.model import CallRecord
 from ccbridge.domain.egress import parse_networks
 from ccbridge.domain.journal.types import StoredEvent
 from ccbridge.domain.recordings.signing import LinkSigner
+from ccbridge.domain.sla.detector import OutageDetector
+from ccbridge.domain.sla.health import ErrorRateHealth, FastAgiHealth, JournalLagHealth
 from ccbridge.domain.time import SystemClock
 from ccbridge.egress.resolve import ResolvingHostChecker
 from ccbridge.ftp.bridge import LoopBridge
@@ -97,7 +99,7 @@ from ccbridge.jobs.runner import JobRunner
 from ccbridge.logging_setup import configure_logging
 from ccbridge.media.sox import SoxPromptConverter
 from ccbridge.observability.health import CheckResult, Readiness
-from ccbridge.observability.metrics import Metrics
+from ccbridge.observability.metrics import Metrics, answered_and_server_errors, lag_count_and_sum
 from ccbridge.resilience.availability import DatabaseAvailability
 from ccbridge.resilience.db_errors import is_database_busy, is_database_unavailable
 from ccbridge.resilience.held import ErrorReport
@@ -138,7 +140,7 @@ from ccbridge.services.tenant_retirement import PbxRetirement
 from ccbridge.services.tenant_status import TenantStatusCache
 from ccbridge.services.tenants import AccessService, StatusChanged
 from ccbridge.services.webhooks import WebhookDispatcher, WebhookService
-from ccbridge.settings import Mode, Settings
+from ccbridge.settings import Mode, Settings, SlaSettings
 from ccbridge.storage.recording_files import LocalRecordingFiles
 from ccbridge.webhook_http.sender import HttpWebhookSender
 
@@ -471,8 +473,10 @@ def build_service(
         metrics.events.watch_webhooks(lambda: webhooks.sent, lambda: webhooks.failed)
     jobs.add("metrics-sample", METRICS_SAMPLE_SECONDS, _sampler(metrics, seat_api, dispatcher))
     jobs.add("idempotency-keys-retention", RETENTION_JOB_SECONDS, control_api.idempotency.purge)
-    ami_outages = AutomaticIncidents(SqlIncidentStore(sessions), clock.now, AMI_DOWN_CAUSE)
-    jobs.add("sla-ami", SLA_SAMPLE_SECONDS, lambda: ami_outages.sample(ami.status.logged_in))
+    for name, sampler in _sla_monitors(
+        settings.sla, sessions, clock.now, ami, agi, metrics, writer
+    ):
+        jobs.add(name, settings.sla.sample_seconds, sampler)
     jobs.add("report-tallies", settings.reports.tally_interval_seconds, reports_api.tallies.refresh)
     for name, interval, job in (*seat_jobs, *recording_jobs, *ivr.jobs, *event_jobs):
         jobs.add(name, interval, job)
@@ -497,9 +501,54 @@ def build_service(
 
 
 METRICS_SAMPLE_SECONDS = 5.0
-SLA_SAMPLE_SECONDS = 5.0
-"""How often the AMI link is sampled for automatic SLA incidents (down > 30 s opens one)."""
 AMI_DOWN_CAUSE = "ami_down"
+FASTAGI_CAUSE = "fastagi_refusing"
+HTTP_5XX_CAUSE = "http_5xx_rate"
+EVENT_LAG_CAUSE = "event_journal_lag"
+
+
+def _sla_monitors(
+    cfg: SlaSettings,
+    sessions: async_sessionmaker[AsyncSession],
+    now: Callable[[], datetime],
+    ami: AmiClient,
+    agi: FastAgiServer,
+    metrics: Metrics,
+    writer: CallBatchWriter,
+) -> list[tuple[str, Callable[[], Awaitable[None]]]]:
+    """One sampler per health signal; each opens and closes its own automatic incident
+    (one open incident per cause at a time, resumed after a restart)."""
+    store = SqlIncidentStore(sessions)
+    window = timedelta(seconds=cfg.window_seconds)
+
+    def incidents(cause: str, seconds: float) -> AutomaticIncidents:
+        return AutomaticIncidents(store, now, cause, OutageDetector(timedelta(seconds=seconds)))
+
+    ami_down = incidents(AMI_DOWN_CAUSE, cfg.ami_down_seconds)
+    fastagi = incidents(FASTAGI_CAUSE, cfg.fastagi_refusing_seconds)
+    http_5xx = incidents(HTTP_5XX_CAUSE, cfg.http_5xx_seconds)
+    lag = incidents(EVENT_LAG_CAUSE, cfg.event_lag_seconds)
+    agi_health = FastAgiHealth(window)
+    http_health = ErrorRateHealth(window, cfg.http_5xx_ratio, cfg.http_5xx_min_requests)
+    lag_health = JournalLagHealth(window, timedelta(seconds=cfg.event_lag_max_seconds))
+
+    async def sample_fastagi() -> None:
+        healthy = agi_health.observe(now(), agi.listening, agi.stats.refused_capacity)
+        await fastagi.sample(healthy)
+
+    async def sample_http() -> None:
+        await http_5xx.sample(http_health.observe(now(), *answered_and_server_errors(metrics.http)))
+
+    async def sample_lag() -> None:
+        count, total = lag_count_and_sum(metrics.events)
+        await lag.sample(lag_health.observe(now(), count, total, writer.pending))
+
+    return [
+        ("sla-ami", lambda: ami_down.sample(ami.status.logged_in)),
+        ("sla-fastagi", sample_fastagi),
+        ("sla-http-5xx", sample_http),
+        ("sla-event-lag", sample_lag),
+    ]
 
 
 def _published_and_measured(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
@@ -106,7 +107,7 @@ class SqlReportSource:
                 t.tenant_id == tenant_id, t.ended_at.is_(None), t.started_at < recent
             ),
         )
-        rows = []
+        rows: list[Any] = []
         async with self._sessions() as db:
             for q in queries:
                 rows.extend((await db.execute(q)).all())
