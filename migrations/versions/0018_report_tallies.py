@@ -1,6 +1,7 @@
 """15-minute report tallies (calls and seat time), their maintenance state, the
 ``calls (tenant, updated_at)`` index the incremental job finds changed calls by, and a
-``state_intervals (tenant_id, ended_at, started_at)`` index for long intervals (ADR 0019).
+``state_intervals (tenant_id, ended_at, started_at)`` index for long intervals (ADR 0019),
+and the archive of scheduled reports (one per tenant, report, period and first day).
 
 Revision ID: 0018
 Revises: 0016
@@ -94,6 +95,33 @@ def upgrade() -> None:
         _tenant("report_tally_dirty"),
         sa.PrimaryKeyConstraint("tenant_id", "day_start", name="pk_report_tally_dirty"),
     )
+    op.create_table(
+        "report_archives",
+        sa.Column("id", sa.String(36), nullable=False),
+        sa.Column("tenant_id", sa.String(64), nullable=False),
+        sa.Column("report", sa.String(32), nullable=False),
+        sa.Column("period", sa.String(16), nullable=False),
+        sa.Column("first_day", sa.Date(), nullable=False),
+        sa.Column("last_day", sa.Date(), nullable=False),
+        sa.Column("format", sa.String(8), nullable=False),
+        sa.Column("state", sa.String(16), nullable=False),
+        sa.Column("progress", sa.Integer(), nullable=False),
+        sa.Column("rows", sa.Integer(), nullable=True),
+        sa.Column("size", sa.Integer(), nullable=True),
+        sa.Column("sha256", sa.String(64), nullable=True),
+        sa.Column("error", sa.String(500), nullable=True),
+        sa.Column("body", sa.LargeBinary(), nullable=True),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        _tenant("report_archives"),
+        sa.PrimaryKeyConstraint("id", name="pk_report_archives"),
+        sa.UniqueConstraint(
+            "tenant_id", "report", "period", "first_day", name="uq_report_archives_period"
+        ),
+    )
+    op.create_index(
+        "ix_report_archives_tenant_id_first_day", "report_archives", ["tenant_id", "first_day"]
+    )
     op.create_index("ix_calls_tenant_updated_at", "calls", ["tenant", "updated_at"])
     op.create_index(
         "ix_state_intervals_tenant_ended_at",
@@ -106,7 +134,9 @@ def downgrade() -> None:
     """Drop the index and the tally tables."""
     op.drop_index("ix_state_intervals_tenant_ended_at", table_name="state_intervals")
     op.drop_index("ix_calls_tenant_updated_at", table_name="calls")
+    op.drop_index("ix_report_archives_tenant_id_first_day", table_name="report_archives")
     for table in (
+        "report_archives",
         "report_tally_dirty",
         "report_tally_state",
         "report_seat_buckets",

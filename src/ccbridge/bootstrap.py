@@ -68,6 +68,7 @@ from ccbridge.db.repositories.leases import LeaseRepository
 from ccbridge.db.repositories.pbx_cursors import SqlRecordCursors
 from ccbridge.db.repositories.recording_exports import ExportRepository, OffboardingRepository
 from ccbridge.db.repositories.recordings import RecordingRepository
+from ccbridge.db.repositories.report_archives import SqlReportArchives
 from ccbridge.db.repositories.report_tallies import SqlReportTallies
 from ccbridge.db.repositories.reports import SqlReportSettingsStore, SqlReportSource
 from ccbridge.db.repositories.routing import (
@@ -130,6 +131,7 @@ from ccbridge.services.pbx_config import VERIFY_INTERVAL, PbxConfigMonitor
 from ccbridge.services.recording_export import ExportService
 from ccbridge.services.recording_policy import RecordingPolicyService
 from ccbridge.services.recordings import RecordingService
+from ccbridge.services.report_archives import ReportArchiver
 from ccbridge.services.reports import ReportService
 from ccbridge.services.retention import RetentionService
 from ccbridge.services.routing_policies import CallRouter, RoutingPolicyService
@@ -442,6 +444,12 @@ def build_service(
     readiness.add("pbx_config", _pbx_config_check(pbx_config))
     readiness.add("calendar", calendar_check(calendar, clock.now))
     reports_api = build_report_service(engine)
+    archives = ReportArchiver(
+        reports_api,
+        SqlReportArchives(sessions),
+        TenantZoneReader(lambda: SqlAccessUnitOfWork(sessions)),
+        clock.now,
+    )
     app = create_app(
         call_store=repo,
         readiness=readiness,
@@ -453,6 +461,7 @@ def build_service(
         event_api=event_api,
         calendar_api=calendar,
         reports_api=reports_api,
+        report_archives_api=archives,
         sla_api=build_sla_service(engine),
         statements_api=build_statement_service(engine, calendar),
         metrics=metrics,
@@ -478,6 +487,7 @@ def build_service(
     ):
         jobs.add(name, settings.sla.sample_seconds, sampler)
     jobs.add("report-tallies", settings.reports.tally_interval_seconds, reports_api.tallies.refresh)
+    jobs.add("report-archives", settings.reports.archive_interval_seconds, archives.run_due)
     for name, interval, job in (*seat_jobs, *recording_jobs, *ivr.jobs, *event_jobs):
         jobs.add(name, interval, job)
     for name, interval, job in ivr.flushes:

@@ -253,6 +253,9 @@ class ReportSettings(BaseModel):
     tally_interval_seconds: float = Field(60.0, gt=0)
     """How often the 15-minute tallies are brought up to date with the calls and state
     intervals written since the last pass (reports stay exact in between, only slower)."""
+    archive_interval_seconds: float = Field(300.0, gt=0)
+    """How often due scheduled reports (the day, week and month just completed in each
+    tenant's zone) are generated and archived; each period's report is generated once."""
 
 
 class Settings(BaseSettings):

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
+from enum import StrEnum
 from typing import Any, Protocol
 
 from ccbridge.domain.calls.model import CallRecord
 from ccbridge.domain.kpis.tally import CallTally, SeatTally
 from ccbridge.domain.reports.buckets import CallBucketKey, SeatBucketKey
-from ccbridge.domain.reports.model import StateSpan
+from ccbridge.domain.reports.model import ReportKind, StateSpan
+from ccbridge.domain.reports.schedule import Period
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,8 +122,86 @@ class ReportTallyStore(Protocol):
         ...
 
     async def read(
-        self, tenant_id: str, start: datetime, end: datetime, by_agent: bool = False
+        self,
+        tenant_id: str,
+        start: datetime,
+        end: datetime,
+        by_agent: bool = False,
+        *,
+        calls: bool = True,
+        seats: bool = True,
     ) -> tuple[dict[CallBucketKey, CallTally], dict[SeatBucketKey, SeatTally]]:
         """Stored tallies with bucket start in ``[start, end)``; call tallies per agent with
-        *by_agent*, else the per-group sums (agent ``*``)."""
+        *by_agent*, else the per-group sums (agent ``*``); *calls*/*seats* off skip a half."""
+        ...
+
+
+class ArchiveState(StrEnum):
+    """Where a scheduled report's generation stands."""
+
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True, slots=True)
+class ReportArchive:
+    """A report generated for a completed period, with its progress and checksum."""
+
+    id: str
+    tenant_id: str
+    report: ReportKind
+    period: Period
+    first_day: date
+    last_day: date
+    format: str
+    state: ArchiveState
+    progress: int
+    """0-100 while running; 100 when done."""
+    rows: int | None
+    size: int | None
+    sha256: str | None
+    error: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class ReportArchiveStore(Protocol):
+    """Archived reports; the (tenant, report, period, first day) key makes a period's run once."""
+
+    async def tenant_ids(self) -> list[str]:
+        """Every tenant (the schedule walks them)."""
+        ...
+
+    async def claim(self, archive: ReportArchive, stale_before: datetime) -> ReportArchive | None:
+        """Insert *archive* as running, or take over a failed one or one left running since
+        before *stale_before*; None when it is done or another runner holds it."""
+        ...
+
+    async def progress(self, archive_id: str, progress: int, at: datetime) -> None:
+        """Record how far the generation is."""
+        ...
+
+    async def finish(
+        self, archive_id: str, body: bytes, sha256: str, rows: int, at: datetime
+    ) -> None:
+        """Store the file and its checksum; the archive is done."""
+        ...
+
+    async def fail(self, archive_id: str, error: str, at: datetime) -> None:
+        """Mark the generation failed (the next pass retries it)."""
+        ...
+
+    async def list(
+        self, tenant_id: str, report: ReportKind | None, period: Period | None, limit: int
+    ) -> list[ReportArchive]:
+        """The tenant's archives, newest period first."""
+        ...
+
+    async def get(self, tenant_id: str, archive_id: str) -> ReportArchive | None:
+        """One of the tenant's archives (None for another tenant's)."""
+        ...
+
+    async def body(self, tenant_id: str, archive_id: str) -> bytes | None:
+        """The archived file of a done archive of the tenant."""
         ...

@@ -119,10 +119,13 @@ class ReportTallies:
         end: datetime,
         until: datetime,
         by_agent: bool = False,
+        want_calls: bool = True,
+        want_seats: bool = True,
     ) -> Buckets:
         """The buckets of ``[start, end)``: stored where valid, else computed from raw rows.
 
-        Call buckets are per agent with *by_agent*, else summed per group (``ANY_AGENT``).
+        Call buckets are per agent with *by_agent*, else summed per group (``ANY_AGENT``);
+        *want_calls* / *want_seats* off leaves that half empty (not read from the store).
         """
         stored: set[datetime] = set()
         still_open: list[StateSpan] = []
@@ -151,7 +154,9 @@ class ReportTallies:
         seats: dict[SeatBucketKey, SeatTally] = {}
         self.days_from_store += len(stored)
         if stored and self._store is not None:
-            sc, ss = await self._store.read(tenant_id, start, end, by_agent)
+            sc, ss = await self._store.read(
+                tenant_id, start, end, by_agent, calls=want_calls, seats=want_seats
+            )
             calls.update((k, t) for k, t in sc.items() if utc_day(k[0]) in stored)
             seats.update((k, t) for k, t in ss.items() if utc_day(k[0]) in stored)
         for lo, hi, keep in pieces:
@@ -161,7 +166,7 @@ class ReportTallies:
                 lc, ls = await self.live(tenant_id, cfg, lo, hi, until)
                 merge_calls(calls, lc if by_agent else by_group(lc))
                 merge_seats(seats, ls)
-        return calls, seats
+        return (calls if want_calls else {}), (seats if want_seats else {})
 
     async def refresh(self) -> int:
         """One maintenance pass over every tenant (the periodic job); days recomputed."""

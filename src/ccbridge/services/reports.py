@@ -243,7 +243,14 @@ class ReportService:
         if set(kinds) & _TALLIED:
             by_agent = ReportKind.SERVICE_LEVEL in kinds and dimension is Dimension.AGENT
             by_call, by_seat = await self.tallies.buckets(
-                tenant_id, cfg, w.start, w.end, until, by_agent
+                tenant_id,
+                cfg,
+                w.start,
+                w.end,
+                until,
+                by_agent,
+                want_calls=bool({ReportKind.SERVICE_LEVEL, ReportKind.OPERATIONS} & set(kinds)),
+                want_seats=bool({ReportKind.SEAT_TIME, ReportKind.OPERATIONS} & set(kinds)),
             )
             if ReportKind.SERVICE_LEVEL in kinds:
                 rows = roll_calls(by_call, gran, zone, dimension)

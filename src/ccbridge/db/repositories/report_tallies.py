@@ -259,42 +259,54 @@ class SqlReportTallies:
             )
 
     async def read(
-        self, tenant_id: str, start: datetime, end: datetime, by_agent: bool = False
+        self,
+        tenant_id: str,
+        start: datetime,
+        end: datetime,
+        by_agent: bool = False,
+        *,
+        calls: bool = True,
+        seats: bool = True,
     ) -> tuple[dict[CallBucketKey, CallTally], dict[SeatBucketKey, SeatTally]]:
         """Stored tallies with bucket start in ``[start, end)`` (primary-key range reads):
-        call tallies per agent with *by_agent*, else the group sums."""
+        call tallies per agent with *by_agent*, else the group sums; *calls* or *seats* off
+        skips that table."""
         c = ReportCallBucketRow
         s = ReportSeatBucketRow
         call_cols = [getattr(c, n) for n in CALL_COUNTERS]
         seat_cols = [getattr(s, n) for n in SEAT_COUNTERS]
+        call_rows: Sequence[Any] = []
+        seat_rows: Sequence[Any] = []
         async with self._sessions() as db:
-            call_rows = (
-                await db.execute(
-                    select(c.bucket_start, c.skill_group, c.agent_no, *call_cols).where(
-                        c.tenant_id == tenant_id,
-                        c.bucket_start >= start,
-                        c.bucket_start < end,
-                        (c.agent_no != ANY_AGENT) if by_agent else (c.agent_no == ANY_AGENT),
+            if calls:
+                call_rows = (
+                    await db.execute(
+                        select(c.bucket_start, c.skill_group, c.agent_no, *call_cols).where(
+                            c.tenant_id == tenant_id,
+                            c.bucket_start >= start,
+                            c.bucket_start < end,
+                            (c.agent_no != ANY_AGENT) if by_agent else (c.agent_no == ANY_AGENT),
+                        )
                     )
-                )
-            ).all()
-            seat_rows = (
-                await db.execute(
-                    select(s.bucket_start, s.agent_no, s.not_ready_by_reason, *seat_cols).where(
-                        s.tenant_id == tenant_id, s.bucket_start >= start, s.bucket_start < end
+                ).all()
+            if seats:
+                seat_rows = (
+                    await db.execute(
+                        select(s.bucket_start, s.agent_no, s.not_ready_by_reason, *seat_cols).where(
+                            s.tenant_id == tenant_id, s.bucket_start >= start, s.bucket_start < end
+                        )
                     )
-                )
-            ).all()
-        calls: dict[CallBucketKey, CallTally] = {}
+                ).all()
+        by_call: dict[CallBucketKey, CallTally] = {}
         for r in call_rows:
             call = CallTally()
             for n, v in zip(CALL_COUNTERS, r[3:], strict=True):
                 setattr(call, n, _num(n, v))
-            calls[(r[0], r[1], r[2])] = call
-        seats: dict[SeatBucketKey, SeatTally] = {}
+            by_call[(r[0], r[1], r[2])] = call
+        by_seat: dict[SeatBucketKey, SeatTally] = {}
         for r in seat_rows:
             seat = SeatTally(not_ready_by_reason={k: float(v) for k, v in (r[2] or {}).items()})
             for n, v in zip(SEAT_COUNTERS, r[3:], strict=True):
                 setattr(seat, n, _num(n, v))
-            seats[(r[0], r[1])] = seat
-        return calls, seats
+            by_seat[(r[0], r[1])] = seat
+        return by_call, by_seat
