@@ -203,3 +203,37 @@ async def test_tallies_are_per_tenant(engine: AsyncEngine) -> None:
     state = await store.state("acme")
     assert state is not None
     assert state.covered_from <= START
+
+
+async def test_cli_rebuild_fills_a_period_and_is_idempotent(
+    engine: AsyncEngine, db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import asyncio
+
+    from typer.testing import CliRunner
+
+    from ccbridge.cli import app as cli_app
+
+    sessions = create_session_factory(engine)
+    await _tenant(sessions, "acme")
+    calls, spans = random_history(4, agents=2, start=START)
+    await _write(sessions, calls, spans)
+    monkeypatch.setenv("CCBRIDGE_DATABASE_URL", db_url)
+    runner = CliRunner()
+    args = ["reports", "rebuild", "--tenant", "acme", "--from", str(FIRST), "--to", str(LAST)]
+    first = await asyncio.to_thread(runner.invoke, cli_app, args)
+    assert first.exit_code == 0, first.output
+    assert "recomputed" in first.output
+    store = SqlReportTallies(sessions)
+    stored = await store.read("acme", START - timedelta(days=1), END + timedelta(days=1))
+    assert stored[0]
+    assert stored[1]
+    again = await asyncio.to_thread(runner.invoke, cli_app, args)
+    assert again.exit_code == 0, again.output
+    assert await store.read("acme", START - timedelta(days=1), END + timedelta(days=1)) == stored
+    raw, tallied = _services(sessions)
+    await _assert_same(raw, tallied)
+    bad = await asyncio.to_thread(runner.invoke, cli_app, [*args[:5], "--from", "2026-13-01"])
+    assert bad.exit_code == 2
+    nobody = [*args[:3], "nobody", *args[4:]]
+    assert (await asyncio.to_thread(runner.invoke, cli_app, nobody)).exit_code == 2
