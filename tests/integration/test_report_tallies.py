@@ -237,3 +237,25 @@ async def test_cli_rebuild_fills_a_period_and_is_idempotent(
     assert bad.exit_code == 2
     nobody = [*args[:3], "nobody", *args[4:]]
     assert (await asyncio.to_thread(runner.invoke, cli_app, nobody)).exit_code == 2
+
+
+async def test_one_tenants_failure_does_not_starve_the_others(engine: AsyncEngine) -> None:
+    sessions = create_session_factory(engine)
+    await _tenant(sessions, "acme")
+    await _tenant(sessions, "zeta")
+    calls, spans = random_history(6, agents=2, start=datetime.now(UTC) - timedelta(hours=3))
+    await _write(sessions, calls, spans)
+    _, tallied = _services(sessions)
+    real = tallied.tallies.refresh_tenant
+
+    async def flaky(tenant_id: str, *args: object, **kw: object) -> int:
+        if tenant_id == "acme":
+            raise RuntimeError("acme's pass failed")
+        return await real(tenant_id)
+
+    tallied.tallies.refresh_tenant = flaky  # type: ignore[method-assign]
+    with pytest.raises(RuntimeError, match="acme"):
+        await tallied.tallies.refresh()
+    store = SqlReportTallies(sessions)
+    assert await store.state("zeta") is not None  # zeta's pass ran after acme's failed
+    assert await store.state("acme") is None

@@ -173,8 +173,15 @@ class ReportTallies:
         if self._store is None:
             return 0
         done = 0
+        first_error: Exception | None = None
         for tenant_id in await self._store.tenant_ids():
-            done += await self.refresh_tenant(tenant_id)
+            try:
+                done += await self.refresh_tenant(tenant_id)
+            except Exception as exc:  # one tenant's failure must not starve the others
+                log.warning("report_tallies_failed", tenant=tenant_id, error=str(exc))
+                first_error = first_error or exc
+        if first_error is not None:
+            raise first_error  # the job runner backs off and reports a database outage
         return done
 
     async def refresh_tenant(
