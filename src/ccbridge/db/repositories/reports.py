@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+import orjson
+from sqlalchemy import Text, select, type_coerce
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -34,7 +35,9 @@ _CALL_COLUMNS = (
     CallRow.answered_at,
     CallRow.ended_at,
     CallRow.end_reason,
-    CallParamsRow.detail,
+    # SQLite hands back the JSON text, parsed with orjson below (a month's details decode
+    # several times faster than through the JSON type).
+    type_coerce(CallParamsRow.detail, Text).label("detail"),
 )
 
 
@@ -77,7 +80,10 @@ class SqlReportSource:
                 ended_at=r.ended_at,
                 end_reason=r.end_reason,
             )
-            rec = with_detail(rec, r.detail)
+            detail = r.detail  # text on SQLite; asyncpg's json codec has decoded it already
+            if isinstance(detail, str | bytes):
+                detail = orjson.loads(detail)
+            rec = with_detail(rec, detail)
             if rec.merged_into is None:  # a consultation folded into another call
                 out.append(rec)
         return out
