@@ -3,7 +3,7 @@ call, when it last changed and why; agent-dialled calls are counted in ``outboun
 the outbound rate and concurrency caps survive a restart and hold across processes.
 
 Revision ID: 0019
-Revises: 0017
+Revises: 0018
 Create Date: 2026-12-03
 
 Existing rows said ``open``; that is ``requested`` now (no attempt made yet). The status index
@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0019"
-down_revision: str | Sequence[str] | None = "0017"
+down_revision: str | Sequence[str] | None = "0018"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -80,6 +80,8 @@ from ccbridge.db.repositories.outbound_dials import SqlOutboundLedger
 from ccbridge.db.repositories.pbx_cursors import SqlRecordCursors
 from ccbridge.db.repositories.recording_exports import ExportRepository, OffboardingRepository
 from ccbridge.db.repositories.recordings import RecordingRepository
+from ccbridge.db.repositories.report_archives import SqlReportArchives
+from ccbridge.db.repositories.report_tallies import SqlReportTallies
 from ccbridge.db.repositories.reports import SqlReportSettingsStore, SqlReportSource
 from ccbridge.db.repositories.routing import (
     CallbackRepository,
@@ -101,6 +103,8 @@ from ccbridge.domain.egress import parse_networks
 from ccbridge.domain.floor.rules import FloorRules, platform_defaults
 from ccbridge.domain.journal.types import StoredEvent
 from ccbridge.domain.recordings.signing import LinkSigner
+from ccbridge.domain.sla.detector import OutageDetector
+from ccbridge.domain.sla.health import ErrorRateHealth, FastAgiHealth, JournalLagHealth
 from ccbridge.domain.time import SystemClock
 from ccbridge.egress.resolve import ResolvingHostChecker
 from ccbridge.ftp.bridge import LoopBridge
@@ -111,7 +115,7 @@ from ccbridge.jobs.runner import JobRunner
 from ccbridge.logging_setup import configure_logging
 from ccbridge.media.sox import SoxPromptConverter
 from ccbridge.observability.health import CheckResult, Readiness
-from ccbridge.observability.metrics import Metrics
+from ccbridge.observability.metrics import Metrics, answered_and_server_errors, lag_count_and_sum
 from ccbridge.resilience.availability import DatabaseAvailability
 from ccbridge.resilience.db_errors import is_database_busy, is_database_unavailable
 from ccbridge.resilience.held import ErrorReport
@@ -145,6 +149,7 @@ from ccbridge.services.pbx_config import VERIFY_INTERVAL, PbxConfigMonitor
 from ccbridge.services.recording_export import ExportService
 from ccbridge.services.recording_policy import RecordingPolicyService
 from ccbridge.services.recordings import RecordingService
+from ccbridge.services.report_archives import ReportArchiver
 from ccbridge.services.reports import ReportService
 from ccbridge.services.retention import RetentionService
 from ccbridge.services.routing_policies import CallRouter, RoutingPolicyService
@@ -157,7 +162,7 @@ from ccbridge.services.tenant_status import TenantStatusCache
 from ccbridge.services.tenants import AccessService, StatusChanged
 from ccbridge.services.wallboard import WallboardService
 from ccbridge.services.webhooks import WebhookDispatcher, WebhookService
-from ccbridge.settings import Mode, Settings
+from ccbridge.settings import Mode, Settings, SlaSettings
 from ccbridge.storage.recording_files import LocalRecordingFiles
 from ccbridge.webhook_http.sender import HttpWebhookSender
 
@@ -489,6 +494,13 @@ def build_service(
     readiness.add("acd_reconciler", _reconciler_check(reconciler))
     readiness.add("pbx_config", _pbx_config_check(pbx_config))
     readiness.add("calendar", calendar_check(calendar, clock.now))
+    reports_api = build_report_service(engine)
+    archives = ReportArchiver(
+        reports_api,
+        SqlReportArchives(sessions),
+        TenantZoneReader(lambda: SqlAccessUnitOfWork(sessions)),
+        clock.now,
+    )
     app = create_app(
         call_store=repo,
         readiness=readiness,
@@ -500,6 +512,7 @@ def build_service(
         event_api=event_api,
         calendar_api=calendar,
         reports_api=reports_api,
+        report_archives_api=archives,
         sla_api=build_sla_service(engine),
         statements_api=build_statement_service(engine, calendar),
         metrics=metrics,
@@ -527,8 +540,12 @@ def build_service(
         CALLBACK_SETTLE_SECONDS,
         lambda: ivr.routing.callbacks.settle(_call_lookup(calls, repo)),
     )
-    ami_outages = AutomaticIncidents(SqlIncidentStore(sessions), clock.now, AMI_DOWN_CAUSE)
-    jobs.add("sla-ami", SLA_SAMPLE_SECONDS, lambda: ami_outages.sample(ami.status.logged_in))
+    for name, sampler in _sla_monitors(
+        settings.sla, sessions, clock.now, ami, agi, metrics, writer
+    ):
+        jobs.add(name, settings.sla.sample_seconds, sampler)
+    jobs.add("report-tallies", settings.reports.tally_interval_seconds, reports_api.tallies.refresh)
+    jobs.add("report-archives", settings.reports.archive_interval_seconds, archives.run_due)
     for name, interval, job in (*seat_jobs, *recording_jobs, *ivr.jobs, *event_jobs):
         jobs.add(name, interval, job)
     for name, interval, job in ivr.flushes:
@@ -554,9 +571,54 @@ def build_service(
 
 
 METRICS_SAMPLE_SECONDS = 5.0
-SLA_SAMPLE_SECONDS = 5.0
-"""How often the AMI link is sampled for automatic SLA incidents (down > 30 s opens one)."""
 AMI_DOWN_CAUSE = "ami_down"
+FASTAGI_CAUSE = "fastagi_refusing"
+HTTP_5XX_CAUSE = "http_5xx_rate"
+EVENT_LAG_CAUSE = "event_journal_lag"
+
+
+def _sla_monitors(
+    cfg: SlaSettings,
+    sessions: async_sessionmaker[AsyncSession],
+    now: Callable[[], datetime],
+    ami: AmiClient,
+    agi: FastAgiServer,
+    metrics: Metrics,
+    writer: CallBatchWriter,
+) -> list[tuple[str, Callable[[], Awaitable[None]]]]:
+    """One sampler per health signal; each opens and closes its own automatic incident
+    (one open incident per cause at a time, resumed after a restart)."""
+    store = SqlIncidentStore(sessions)
+    window = timedelta(seconds=cfg.window_seconds)
+
+    def incidents(cause: str, seconds: float) -> AutomaticIncidents:
+        return AutomaticIncidents(store, now, cause, OutageDetector(timedelta(seconds=seconds)))
+
+    ami_down = incidents(AMI_DOWN_CAUSE, cfg.ami_down_seconds)
+    fastagi = incidents(FASTAGI_CAUSE, cfg.fastagi_refusing_seconds)
+    http_5xx = incidents(HTTP_5XX_CAUSE, cfg.http_5xx_seconds)
+    lag = incidents(EVENT_LAG_CAUSE, cfg.event_lag_seconds)
+    agi_health = FastAgiHealth(window)
+    http_health = ErrorRateHealth(window, cfg.http_5xx_ratio, cfg.http_5xx_min_requests)
+    lag_health = JournalLagHealth(window, timedelta(seconds=cfg.event_lag_max_seconds))
+
+    async def sample_fastagi() -> None:
+        healthy = agi_health.observe(now(), agi.listening, agi.stats.refused_capacity)
+        await fastagi.sample(healthy)
+
+    async def sample_http() -> None:
+        await http_5xx.sample(http_health.observe(now(), *answered_and_server_errors(metrics.http)))
+
+    async def sample_lag() -> None:
+        count, total = lag_count_and_sum(metrics.events)
+        await lag.sample(lag_health.observe(now(), count, total, writer.pending))
+
+    return [
+        ("sla-ami", lambda: ami_down.sample(ami.status.logged_in)),
+        ("sla-fastagi", sample_fastagi),
+        ("sla-http-5xx", sample_http),
+        ("sla-event-lag", sample_lag),
+    ]
 
 
 def _published_and_measured(
@@ -1267,6 +1329,7 @@ def build_report_service(engine: AsyncEngine) -> ReportService:
         TenantZoneReader(lambda: SqlAccessUnitOfWork(sessions)),
         audit,
         clock.now,
+        SqlReportTallies(sessions),
     )
 
 

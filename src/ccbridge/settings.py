@@ -252,6 +252,45 @@ class FloorSettings(BaseModel):
     """The service-level alert judges a skill group once this many calls were offered today."""
 
 
+class SlaSettings(BaseModel):
+    """When ccbridge's own health opens an automatic stability incident (BILL-07, docs/api.md
+    "SLA"): a component unhealthy for longer than its threshold; closed when it recovers."""
+
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
+    sample_seconds: float = Field(5.0, gt=0)
+    """How often the AMI link, FastAGI, the HTTP error rate and the journal lag are sampled."""
+    window_seconds: float = Field(60.0, gt=0)
+    """The window the rates (5xx share, mean lag, FastAGI refusals) are computed over."""
+    ami_down_seconds: float = Field(30.0, ge=0)
+    """The AMI link down this long is an incident (the issue's "AMI down > 30 s")."""
+    fastagi_refusing_seconds: float = Field(30.0, ge=0)
+    """FastAGI not listening, or refusing sessions for lack of capacity, this long."""
+    http_5xx_ratio: float = Field(0.05, gt=0, le=1)
+    """Share of 5xx answers over the window above which the API counts as failing."""
+    http_5xx_min_requests: int = Field(20, ge=1)
+    """Fewer answers than this in the window are not judged (an idle API's lone failure)."""
+    http_5xx_seconds: float = Field(60.0, ge=0)
+    """The 5xx share over the limit this long is an incident."""
+    event_lag_max_seconds: float = Field(30.0, gt=0)
+    """Mean time from an event to its journal commit above which the journal lags."""
+    event_lag_seconds: float = Field(60.0, ge=0)
+    """The journal lagging (or stuck with events waiting) this long is an incident."""
+
+
+class ReportSettings(BaseModel):
+    """Report tallies and scheduled report generation (ADR 0019, docs/reports.md)."""
+
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
+    tally_interval_seconds: float = Field(60.0, gt=0)
+    """How often the 15-minute tallies are brought up to date with the calls and state
+    intervals written since the last pass (reports stay exact in between, only slower)."""
+    archive_interval_seconds: float = Field(300.0, gt=0)
+    """How often due scheduled reports (the day, week and month just completed in each
+    tenant's zone) are generated and archived; each period's report is generated once."""
+
+
 class Settings(BaseSettings):
     """Every knob of ccbridge; nested values use ``__`` (``CCBRIDGE_AMI__HOST``)."""
 
@@ -302,6 +341,10 @@ class Settings(BaseSettings):
     ivr: IvrSettings = Field(default_factory=IvrSettings)
     holds: HoldSettings = Field(default_factory=HoldSettings)
     """Bounds of what is held in memory while the database is unavailable."""
+    reports: ReportSettings = Field(default_factory=ReportSettings)
+    """Report tallies and scheduled, archived report generation."""
+    sla: SlaSettings = Field(default_factory=SlaSettings)
+    """When ccbridge's own health opens an automatic stability incident."""
     floor: FloorSettings = Field(default_factory=FloorSettings)
     """Floor rules (alerts) and the wallboard's service-level target."""
     egress_allow_networks: list[str] = Field(default_factory=list, max_length=20)

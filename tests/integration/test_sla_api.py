@@ -236,3 +236,71 @@ async def test_a_rejected_fault_report_says_why_and_costs_nothing(world: World) 
     assert [r["id"] for r in queue.json()] == [rid]
     forbidden = await world.client.get("/api/v1/sla/fault-reports", headers=world.admins["acme"])
     assert forbidden.status_code == 403
+
+
+async def test_fastagi_5xx_and_journal_lag_open_and_close_their_own_incidents(
+    engine: AsyncEngine, world: World
+) -> None:
+    """The production samplers (bootstrap) over real counters: each signal opens one incident
+    after its threshold, keeps it while unhealthy (no duplicates), closes it on recovery."""
+    from types import SimpleNamespace
+
+    from ccbridge.bootstrap import _sla_monitors
+    from ccbridge.observability.metrics import Metrics
+    from ccbridge.settings import SlaSettings
+
+    metrics = Metrics()
+    agi = SimpleNamespace(listening=True, stats=SimpleNamespace(refused_capacity=0))
+    ami = SimpleNamespace(status=SimpleNamespace(logged_in=True))
+    writer = SimpleNamespace(pending=0)
+    cfg = SlaSettings(
+        window_seconds=30,
+        fastagi_refusing_seconds=20,
+        http_5xx_seconds=20,
+        event_lag_seconds=20,
+        event_lag_max_seconds=10,
+        http_5xx_min_requests=10,
+    )
+    samplers = dict(
+        _sla_monitors(
+            cfg,
+            create_session_factory(engine),
+            world.clock.now,
+            ami,
+            agi,
+            metrics,
+            writer,  # type: ignore[arg-type]
+        )
+    )
+    assert set(samplers) == {"sla-ami", "sla-fastagi", "sla-http-5xx", "sla-event-lag"}
+    start = APRIL + timedelta(days=3)
+    world.clock.current = start
+
+    async def tick(seconds: int) -> None:
+        world.clock.current += timedelta(seconds=seconds)
+        for run in samplers.values():
+            await run()
+
+    await tick(0)
+    # Trouble everywhere at once: refusals, 12 of 20 answers 5xx, commits 40 s late.
+    agi.stats.refused_capacity = 3
+    for status in ["5xx"] * 12 + ["2xx"] * 8:
+        metrics.http.requests.labels("/x", "GET", status).inc()
+    metrics.events.lag_seconds.observe(40.0)
+    for _ in range(6):
+        await tick(5)
+    open_now = {i.cause: i for i in await world.store.overlapping(start, start + timedelta(days=1))}
+    assert set(open_now) == {"fastagi_refusing", "http_5xx_rate", "event_journal_lag"}
+    assert all(i.ended_at is None and i.source.value == "automatic" for i in open_now.values())
+    assert open_now["fastagi_refusing"].started_at == start + timedelta(seconds=5)
+
+    # Healthy again: no new refusals, 200 good answers, fast commits; the window drains.
+    for _ in range(200):
+        metrics.http.requests.labels("/x", "GET", "2xx").inc()
+    for _ in range(10):
+        metrics.events.lag_seconds.observe(0.1)
+    for _ in range(10):
+        await tick(5)
+    closed = await world.store.overlapping(start, start + timedelta(days=1))
+    assert len(closed) == 3  # one incident per cause, none duplicated while it lasted
+    assert all(i.ended_at is not None for i in closed)

@@ -28,6 +28,7 @@ from ccbridge.api.routers import (
     leases,
     numbers,
     recordings,
+    report_archives,
     reports,
     routing_policies,
     seats,
@@ -61,6 +62,7 @@ from ccbridge.services.ports import CallStore
 from ccbridge.services.recording_export import ExportService
 from ccbridge.services.recording_policy import RecordingPolicyService
 from ccbridge.services.recordings import RecordingService
+from ccbridge.services.report_archives import ReportArchiver
 from ccbridge.services.reports import ReportService
 from ccbridge.services.retention import RetentionService
 from ccbridge.services.routing_policies import RoutingPolicyService
@@ -156,6 +158,7 @@ def create_app(
     event_api: EventApi | None = None,
     calendar_api: CalendarService | None = None,
     reports_api: ReportService | None = None,
+    report_archives_api: ReportArchiver | None = None,
     sla_api: SlaService | None = None,
     statements_api: StatementService | None = None,
     metrics: Metrics | None = None,
@@ -210,6 +213,8 @@ def create_app(
         app.state.calendar = calendar_api
     if reports_api is not None:
         app.state.reports = reports_api
+    if report_archives_api is not None:
+        app.state.report_archives = report_archives_api
     if sla_api is not None:
         app.state.sla = sla_api
     if statements_api is not None:
@@ -244,6 +249,7 @@ def create_app(
         "routing": routing_api is not None or all_routes,
         "call_control": call_control_api is not None or all_routes,
         "reports": reports_api is not None or all_routes,
+        "report_archives": report_archives_api is not None or all_routes,
         "sla": sla_api is not None or all_routes,
         "statements": statements_api is not None or all_routes,
         "floor": floor_api is not None or all_routes,
@@ -285,6 +291,8 @@ def create_app(
         app.include_router(scope_by_path(webhooks.router))
     if wired["reports"]:
         app.include_router(reports.router)
+    if wired["report_archives"]:
+        app.include_router(report_archives.router)
     if wired["sla"]:
         app.include_router(sla.router)
     if wired["statements"]:

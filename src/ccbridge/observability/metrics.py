@@ -110,6 +110,30 @@ class HttpMetrics:
         )
 
 
+def answered_and_server_errors(http: HttpMetrics) -> tuple[float, float]:
+    """HTTP answers so far and how many of them were 5xx (the SLA's error-rate judge)."""
+    total = errors = 0.0
+    for family in http.requests.collect():
+        for sample in family.samples:
+            if sample.name.endswith("_total"):
+                total += sample.value
+                if sample.labels.get("status") == "5xx":
+                    errors += sample.value
+    return total, errors
+
+
+def lag_count_and_sum(events: EventMetrics) -> tuple[float, float]:
+    """Journal commits observed so far and the sum of their lags (the SLA's lag judge)."""
+    count = total = 0.0
+    for family in events.lag_seconds.collect():
+        for sample in family.samples:
+            if sample.name.endswith("_count"):
+                count = sample.value
+            elif sample.name.endswith("_sum"):
+                total = sample.value
+    return count, total
+
+
 class _ReadAtScrape(Collector):
     """Samples read from live in-memory state when Prometheus scrapes: free on the event path."""
 

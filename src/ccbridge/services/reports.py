@@ -12,26 +12,45 @@ from ccbridge.domain.calendar import tenant_zone
 from ccbridge.domain.calls.model import CallRecord
 from ccbridge.domain.kpis.catalogue import BY_KEY, Basis
 from ccbridge.domain.kpis.settings import KpiSettings
+from ccbridge.domain.kpis.tally import CallTally
+from ccbridge.domain.reports.buckets import roll_calls, roll_seats
 from ccbridge.domain.reports.call_attributes import call_attributes_report
 from ccbridge.domain.reports.intervals import Granularity, interval_start
 from ccbridge.domain.reports.model import REPORT_TITLES, Dimension, ReportKind, StateSpan, Table
-from ccbridge.domain.reports.operations import operations_report
+from ccbridge.domain.reports.operations import operations_table
 from ccbridge.domain.reports.seat_detail import seat_detail_report
-from ccbridge.domain.reports.seat_time import SpanPiece, seat_time_report, span_pieces
-from ccbridge.domain.reports.service_level import service_level_report, tally_calls
+from ccbridge.domain.reports.seat_time import (
+    CALL_REACH,
+    SpanPiece,
+    seat_time_table,
+    span_pieces,
+    tally_seats,
+)
+from ccbridge.domain.reports.service_level import (
+    WRAP_TOLERANCE,
+    service_level_table,
+    tally_calls,
+)
 from ccbridge.domain.reports.template import ReportTemplate, Sheet, TemplateError, layout
 from ccbridge.errors import CcbridgeError, ErrorCode
 from ccbridge.report_format import to_csv, to_xlsx
 from ccbridge.services.audit import AuditRecorder
 from ccbridge.services.calendar import TenantZones
-from ccbridge.services.report_ports import ReportSettingsStore, ReportSource, StoredReportSettings
+from ccbridge.services.report_ports import (
+    ReportSettingsStore,
+    ReportSource,
+    ReportTallyStore,
+    StoredReportSettings,
+)
+from ccbridge.services.report_tallies import WRITE_MARGIN, ReportTallies
 
 MAX_DAYS = 366
 """Longest window one request may cover (a year's roll-up)."""
 REPEAT_LOOKBACK = timedelta(days=90)
 """A caller seen in the 90 days before the window counts as a repeat caller."""
-QUEUE_LOOKBACK = timedelta(hours=1)
-"""A call counts at its queue entry, which may come this long after its start."""
+
+_TALLIED = frozenset({ReportKind.SERVICE_LEVEL, ReportKind.SEAT_TIME, ReportKind.OPERATIONS})
+"""Reports summed from 15-minute tallies; the other two list or classify single calls."""
 
 SCALAR_FIELDS = tuple(f.name for f in fields(KpiSettings) if f.name not in ("timezone", "targets"))
 
@@ -141,12 +160,21 @@ class ReportService:
         zones: TenantZones,
         audit: AuditRecorder,
         now: Callable[[], datetime],
+        tally_store: ReportTallyStore | None = None,
+        tally_write_margin: timedelta = WRITE_MARGIN,
     ) -> None:
+        """Without *tally_store* every report is computed from the raw rows."""
         self._source = source
         self._store = store
         self._zones = zones
         self._audit = audit
         self._now = now
+        self.tallies = ReportTallies(
+            source, tally_store, self._kpi_settings, now, write_margin=tally_write_margin
+        )
+
+    async def _kpi_settings(self, tenant_id: str) -> KpiSettings:
+        return (await self.settings(tenant_id)).kpis
 
     async def settings(self, tenant_id: str) -> TenantReportSettings:
         """The tenant's thresholds (defaults where unset), zone and templates."""
@@ -207,11 +235,64 @@ class ReportService:
         )
         return await self.settings(tenant_id)
 
-    async def _inputs(self, tenant_id: str, w: Window) -> tuple[list[CallRecord], list[StateSpan]]:
-        calls = await self._source.calls(tenant_id, w.start - QUEUE_LOOKBACK, w.end)
-        kept = _counted_in(calls, w)
-        spans = _clip(await self._source.spans(tenant_id, w.start, w.end), w)
-        return kept, spans
+    async def _calls(self, tenant_id: str, w: Window) -> list[CallRecord]:
+        """Calls counted in the window (queue entry, or start, inside it)."""
+        return _counted_in(await self._source.calls(tenant_id, w.start - CALL_REACH, w.end), w)
+
+    async def _tables(
+        self,
+        tenant_id: str,
+        kinds: tuple[ReportKind, ...],
+        cfg: KpiSettings,
+        w: Window,
+        gran: Granularity,
+        dimension: Dimension,
+        agent_no: str | None = None,
+    ) -> dict[ReportKind, Table]:
+        """Compute *kinds* over one window: the tallied reports from 15-minute buckets (stored
+        where valid), the per-call ones from the calls."""
+        zone = tenant_zone(cfg.timezone)
+        until = min(w.end, self._now())
+        out: dict[ReportKind, Table] = {}
+        if set(kinds) & _TALLIED:
+            by_agent = ReportKind.SERVICE_LEVEL in kinds and dimension is Dimension.AGENT
+            by_call, by_seat = await self.tallies.buckets(
+                tenant_id,
+                cfg,
+                w.start,
+                w.end,
+                until,
+                by_agent,
+                want_calls=bool({ReportKind.SERVICE_LEVEL, ReportKind.OPERATIONS} & set(kinds)),
+                want_seats=bool({ReportKind.SEAT_TIME, ReportKind.OPERATIONS} & set(kinds)),
+            )
+            if ReportKind.SERVICE_LEVEL in kinds:
+                rows = roll_calls(by_call, gran, zone, dimension)
+                out[ReportKind.SERVICE_LEVEL] = service_level_table(rows, gran, dimension)
+            if ReportKind.SEAT_TIME in kinds:
+                seat_rows = roll_seats(
+                    {k: t for k, t in by_seat.items() if agent_no in (None, k[1])}, gran, zone
+                )
+                table = seat_time_table(seat_rows, cfg, gran)
+                if agent_no is not None:
+                    table.rows = [r for r in table.rows if r["agent_no"] in (agent_no, "*")]
+                out[ReportKind.SEAT_TIME] = table
+            if ReportKind.OPERATIONS in kinds:
+                tenant_calls = CallTally()
+                for t in by_call.values():
+                    tenant_calls.absorb(t)
+                days = roll_seats(by_seat, Granularity.DAY, zone)
+                out[ReportKind.OPERATIONS] = operations_table(tenant_calls, days, cfg)
+        if ReportKind.SEAT_DETAIL in kinds or ReportKind.CALL_ATTRIBUTES in kinds:
+            calls = await self._calls(tenant_id, w)
+            if ReportKind.SEAT_DETAIL in kinds:
+                out[ReportKind.SEAT_DETAIL] = seat_detail_report(calls, cfg, tenant_id, agent_no)
+            if ReportKind.CALL_ATTRIBUTES in kinds:
+                known = await self._source.callers_before(
+                    tenant_id, w.start - REPEAT_LOOKBACK, w.start
+                )
+                out[ReportKind.CALL_ATTRIBUTES] = call_attributes_report(calls, cfg, known)
+        return out
 
     async def run(
         self,
@@ -226,32 +307,15 @@ class ReportService:
         """Compute one report for the tenant-local dates ``first``..``last``."""
         cfg = (await self.settings(tenant_id)).kpis
         w = window(first, last, cfg.timezone or "")
-        calls, spans = await self._inputs(tenant_id, w)
-        until = min(w.end, self._now())
-        if kind is ReportKind.SERVICE_LEVEL:
-            table = service_level_report(calls, spans, cfg, gran, dimension)
-        elif kind is ReportKind.SEAT_TIME:
-            if agent_no is not None:
-                spans = [s for s in spans if s.agent_no == agent_no]
-            table = seat_time_report(calls, spans, cfg, gran, until)
-            if agent_no is not None:
-                table.rows = [r for r in table.rows if r["agent_no"] in (agent_no, "*")]
-        elif kind is ReportKind.SEAT_DETAIL:
-            table = seat_detail_report(calls, cfg, tenant_id, agent_no)
-        elif kind is ReportKind.OPERATIONS:
-            table = operations_report(calls, spans, cfg, until)
-        else:
-            known = await self._source.callers_before(tenant_id, w.start - REPEAT_LOOKBACK, w.start)
-            table = call_attributes_report(calls, cfg, known)
-        return ReportRun(table, cfg, w, gran)
+        tables = await self._tables(tenant_id, (kind,), cfg, w, gran, dimension, agent_no)
+        return ReportRun(tables[kind], cfg, w, gran)
 
     async def today_calls(self, tenant_id: str) -> DayCalls:
         """The calls of the tenant-local day so far, read as every report reads its window."""
         cfg = (await self.settings(tenant_id)).kpis
         day = self._now().astimezone(tenant_zone(cfg.timezone)).date()
         w = window(day, day, cfg.timezone or "")
-        calls = await self._source.calls(tenant_id, w.start - QUEUE_LOOKBACK, w.end)
-        return DayCalls(cfg, w, _counted_in(calls, w))
+        return DayCalls(cfg, w, await self._calls(tenant_id, w))
 
     async def run_all(
         self,
@@ -261,20 +325,17 @@ class ReportService:
         gran: Granularity = Granularity.DAY,
         dimension: Dimension = Dimension.SKILL_GROUP,
     ) -> dict[ReportKind, ReportRun]:
-        """All four reports of one window from one read of its calls and state intervals
-        (the period pack RPT-02 asks for)."""
+        """All four reports of one window (the period pack RPT-02 asks for)."""
         cfg = (await self.settings(tenant_id)).kpis
         w = window(first, last, cfg.timezone or "")
-        calls, spans = await self._inputs(tenant_id, w)
-        known = await self._source.callers_before(tenant_id, w.start - REPEAT_LOOKBACK, w.start)
-        until = min(w.end, self._now())
-        tables = {
-            ReportKind.SERVICE_LEVEL: service_level_report(calls, spans, cfg, gran, dimension),
-            ReportKind.SEAT_TIME: seat_time_report(calls, spans, cfg, gran, until),
-            ReportKind.SEAT_DETAIL: seat_detail_report(calls, cfg, tenant_id),
-            ReportKind.CALL_ATTRIBUTES: call_attributes_report(calls, cfg, known),
-        }
-        return {kind: ReportRun(table, cfg, w, gran) for kind, table in tables.items()}
+        kinds = (
+            ReportKind.SERVICE_LEVEL,
+            ReportKind.SEAT_TIME,
+            ReportKind.SEAT_DETAIL,
+            ReportKind.CALL_ATTRIBUTES,
+        )
+        tables = await self._tables(tenant_id, kinds, cfg, w, gran, dimension)
+        return {kind: ReportRun(tables[kind], cfg, w, gran) for kind in kinds}
 
     async def explain(
         self,
@@ -295,8 +356,16 @@ class ReportService:
             raise ReportRequestError("kpi", f"unknown KPI {kpi_key!r}")
         cfg = (await self.settings(tenant_id)).kpis
         w = window(first, last, cfg.timezone or "")
-        calls, spans = await self._inputs(tenant_id, w)
-        start = interval_start(at, gran, tenant_zone(cfg.timezone))
+        zone = tenant_zone(cfg.timezone)
+        work = await self._source.calls(tenant_id, w.start - CALL_REACH, w.end)
+        calls = [c for c in work if w.start <= (c.queued_at or c.started_at) < w.end]
+        ends = [c.ended_at for c in calls if c.ended_at is not None]
+        spans = await self._source.spans(
+            tenant_id,
+            min([w.start, *ends]) - WRAP_TOLERANCE,
+            max([w.end, *ends]) + WRAP_TOLERANCE,
+        )
+        start = interval_start(at, gran, zone)
         if kind is ReportKind.SERVICE_LEVEL and k.basis is Basis.CALLS:
             rows = tally_calls(calls, spans, cfg, gran, dimension, only=(start, group))
             tally = rows.get((start, group))
@@ -311,30 +380,21 @@ class ReportService:
             )
         if kind is ReportKind.SEAT_TIME and k.basis is Basis.SEAT:
             until = min(w.end, self._now())
-            pieces = span_pieces(spans, cfg, gran, until, (start, group))
+            mine = [s for s in spans if s.agent_no == group]
+            pieces = span_pieces(_clip(mine, w), cfg, gran, until, (start, group))
             handled = [
                 c.call_id
-                for c in calls
+                for c in work
                 for s in c.segments
                 if s.agent_no == group
-                and interval_start(s.started_at, gran, tenant_zone(cfg.timezone)) == start
+                and w.start <= s.started_at < until
+                and s.started_at - c.started_at <= CALL_REACH
+                and interval_start(s.started_at, gran, zone) == start
             ]
-            table = seat_time_report(
-                calls, [s for s in spans if s.agent_no == group], cfg, gran, until
-            )
-            row = next(
-                (
-                    r
-                    for r in table.rows
-                    if r["agent_no"] == group
-                    and r["interval_start"] == start.isoformat(timespec="seconds")
-                ),
-                {},
-            )
-            value = row.get(kpi_key)
+            seat = tally_seats(work, mine, cfg, gran, until, since=w.start).get((start, group))
             return Explanation(
                 kpi_key,
-                float(value) if isinstance(value, int | float) else None,
+                k.value(seat.inputs()) if seat else None,
                 {},
                 {"handled": handled},
                 pieces,

@@ -7,6 +7,7 @@ from decimal import Decimal
 
 import pytest
 
+from ccbridge.domain.sla.health import ErrorRateHealth, FastAgiHealth, JournalLagHealth
 from ccbridge.domain.sla.incidents import (
     Exclusion,
     ExclusionReason,
@@ -109,3 +110,44 @@ def test_an_incident_is_clipped_to_the_month_and_an_open_one_runs_until_now() ->
 def test_an_incident_cannot_end_before_it_starts() -> None:
     with pytest.raises(ValueError, match="before it starts"):
         Incident("z", NOV_END, NOV_START, "x", IncidentSource.OPERATOR)
+
+
+# --- automatic incidents from ccbridge's own health (FastAGI, 5xx rate, journal lag) ---
+
+
+_T0 = datetime(2026, 3, 1, 12, tzinfo=UTC)
+
+
+def _at(seconds: int) -> datetime:
+    return _T0 + timedelta(seconds=seconds)
+
+
+def test_fastagi_is_unhealthy_while_not_listening_or_refusing_for_capacity() -> None:
+    h = FastAgiHealth(timedelta(seconds=30))
+    assert h.observe(_at(0), True, 0)
+    assert not h.observe(_at(5), False, 0)
+    assert h.observe(_at(10), True, 0)
+    assert not h.observe(_at(15), True, 2)  # two sessions refused since the window's start
+    assert not h.observe(_at(40), True, 2)  # still inside 30 s of the refusals
+    assert h.observe(_at(80), True, 2)  # the refusals left the window
+
+
+def test_error_rate_needs_enough_requests_and_a_ratio_over_the_limit() -> None:
+    h = ErrorRateHealth(timedelta(seconds=60), max_ratio=0.05, min_requests=20)
+    assert h.observe(_at(0), 0, 0)
+    assert h.observe(_at(5), 10, 5)  # 50 % but only 10 requests: not judged
+    assert not h.observe(_at(10), 40, 6)  # 6 of 40 = 15 %
+    assert h.observe(_at(100), 440, 8)  # 2 of the last 400 = 0.5 %
+    assert h.observe(_at(105), 10, 0)  # counters reset (restart): counted from the reset
+
+
+def test_journal_lag_judges_the_mean_lag_and_a_stuck_writer() -> None:
+    h = JournalLagHealth(timedelta(seconds=60), max_lag=timedelta(seconds=30))
+    assert h.observe(_at(0), 0, 0.0, 0)
+    assert h.observe(_at(5), 10, 20.0, 0)  # 2 s on average
+    assert not h.observe(_at(10), 20, 620.0, 0)  # (620 − 0) / 20 = 31 s on average
+    stuck = JournalLagHealth(timedelta(seconds=60), max_lag=timedelta(seconds=30))
+    assert stuck.observe(_at(0), 5, 1.0, 3)
+    assert stuck.observe(_at(30), 5, 1.0, 3)  # nothing committed, but not a whole window yet
+    assert not stuck.observe(_at(60), 5, 1.0, 3)  # events waited a whole window unwritten
+    assert stuck.observe(_at(65), 5, 1.0, 0)  # nothing waiting: idle, not lagging

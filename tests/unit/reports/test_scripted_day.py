@@ -205,3 +205,21 @@ def test_operations_report_judges_the_month_against_targets_and_lists_misses() -
         "no",
     )
     assert rows[("tenant", "daily_outbound")]["value"] == 0.5  # 1 call over 2 agent-days
+
+
+def test_mobile_prefix_cache_answers_as_a_full_lookup_would() -> None:
+    """The 7-digit mobile shortcut gives what parsing each number gives, valid or not."""
+    import random
+
+    from ccbridge.domain.calls.numbers import to_e164
+    from ccbridge.domain.reports.call_attributes import UNKNOWN, _lookup
+
+    rnd = random.Random(7)
+    cached = PrefixCache()
+    for _ in range(400):
+        raw = f"1{rnd.choice('0123456789')}{rnd.randint(0, 999_999_999):09d}"
+        e164 = to_e164(raw)
+        expected = _lookup(e164) if e164 else (UNKNOWN, UNKNOWN)
+        assert cached.region_and_carrier(raw) == expected, raw
+    assert cached.region_and_carrier("13800138000")[1] == "中国移动"
+    assert cached.region_and_carrier("10000000000") == (UNKNOWN, UNKNOWN)  # not a valid mobile

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import select
+import orjson
+from sqlalchemy import Text, select, type_coerce
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -18,6 +20,9 @@ from ccbridge.domain.calls.model import CallRecord, CallState
 from ccbridge.domain.reports.model import StateSpan
 from ccbridge.services.report_ports import StoredReportSettings
 
+LONG_SPAN = timedelta(days=1)
+"""State intervals started this long before a window are looked up by their end instead."""
+
 _CALL_COLUMNS = (
     CallRow.call_id,
     CallRow.state,
@@ -30,7 +35,9 @@ _CALL_COLUMNS = (
     CallRow.answered_at,
     CallRow.ended_at,
     CallRow.end_reason,
-    CallParamsRow.detail,
+    # SQLite hands back the JSON text, parsed with orjson below (a month's details decode
+    # several times faster than through the JSON type).
+    type_coerce(CallParamsRow.detail, Text).label("detail"),
 )
 
 
@@ -54,8 +61,9 @@ class SqlReportSource:
             .order_by(CallRow.started_at, CallRow.call_id)
         )
         async with self._sessions() as db:
-            result = await db.execute(stmt)
-            rows = result.all()
+            # Core on the session's connection: the ORM result layer costs ~40 % more here.
+            conn = await db.connection()
+            rows = (await conn.execute(stmt)).all()
         out: list[CallRecord] = []
         for r in rows:
             rec = CallRecord(
@@ -72,30 +80,45 @@ class SqlReportSource:
                 ended_at=r.ended_at,
                 end_reason=r.end_reason,
             )
-            rec = with_detail(rec, r.detail)
+            detail = r.detail  # text on SQLite; asyncpg's json codec has decoded it already
+            if isinstance(detail, str | bytes):
+                detail = orjson.loads(detail)
+            rec = with_detail(rec, detail)
             if rec.merged_into is None:  # a consultation folded into another call
                 out.append(rec)
         return out
 
     async def spans(self, tenant_id: str, start: datetime, end: datetime) -> list[StateSpan]:
-        """State intervals overlapping ``[start, end)`` by start time."""
-        stmt = (
-            select(
-                StateIntervalRow.agent_no,
-                StateIntervalRow.state,
-                StateIntervalRow.reason,
-                StateIntervalRow.started_at,
-                StateIntervalRow.ended_at,
-            )
-            .where(
-                StateIntervalRow.tenant_id == tenant_id,
-                StateIntervalRow.started_at < end,
-                (StateIntervalRow.ended_at.is_(None)) | (StateIntervalRow.ended_at > start),
-            )
-            .order_by(StateIntervalRow.started_at, StateIntervalRow.id)
+        """State intervals overlapping ``[start, end)`` by start time.
+
+        Three bounded index reads instead of one open-ended one (which scans every interval
+        started before *end*): those started in the day before *start* or later
+        (``ix_state_intervals_tenant_id_started_at``), older ones still running at *start*
+        (``ix_state_intervals_tenant_ended_at``), and older ones still open (the one-open
+        index).
+        """
+        t = StateIntervalRow
+        cols = (t.id, t.agent_no, t.state, t.reason, t.started_at, t.ended_at)
+        recent = start - LONG_SPAN
+        queries = (
+            select(*cols).where(
+                t.tenant_id == tenant_id,
+                t.started_at >= recent,
+                t.started_at < end,
+                (t.ended_at.is_(None)) | (t.ended_at > start),
+            ),
+            select(*cols).where(
+                t.tenant_id == tenant_id, t.ended_at > start, t.started_at < recent
+            ),
+            select(*cols).where(
+                t.tenant_id == tenant_id, t.ended_at.is_(None), t.started_at < recent
+            ),
         )
+        rows: list[Any] = []
         async with self._sessions() as db:
-            rows = (await db.execute(stmt)).all()
+            for q in queries:
+                rows.extend((await db.execute(q)).all())
+        rows.sort(key=lambda r: (r.started_at, r.id))
         return [
             StateSpan(r.agent_no, AgentState(r.state), r.reason, r.started_at, r.ended_at)
             for r in rows

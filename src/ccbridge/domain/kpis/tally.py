@@ -81,6 +81,14 @@ class CallTally:
             f.name: float(getattr(self, f.name)) for f in fields(self) if f.name != "contributors"
         }
 
+    def absorb(self, other: CallTally) -> None:
+        """Add another row's counters (longest wait is a maximum): how 15-minute tallies roll up."""
+        for name in CALL_COUNTERS:
+            if name == "longest_wait_s":
+                self.longest_wait_s = max(self.longest_wait_s, other.longest_wait_s)
+            else:
+                setattr(self, name, getattr(self, name) + getattr(other, name))
+
 
 @dataclass(slots=True)
 class SeatTally:
@@ -104,3 +112,16 @@ class SeatTally:
             for f in fields(self)
             if f.name != "not_ready_by_reason"
         }
+
+    def absorb(self, other: SeatTally) -> None:
+        """Add another interval's seat time and work (how 15-minute tallies roll up)."""
+        for name in SEAT_COUNTERS:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        for reason, seconds in other.not_ready_by_reason.items():
+            self.not_ready_by_reason[reason] = self.not_ready_by_reason.get(reason, 0.0) + seconds
+
+
+CALL_COUNTERS = tuple(f.name for f in fields(CallTally) if f.name != "contributors")
+"""The additive inputs of a call tally, in declaration order (what the aggregates store)."""
+SEAT_COUNTERS = tuple(f.name for f in fields(SeatTally) if f.name != "not_ready_by_reason")
+"""The additive inputs of a seat tally, in declaration order (what the aggregates store)."""

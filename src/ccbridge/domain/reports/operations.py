@@ -4,7 +4,7 @@ against the tenant's targets, with every miss listed (the tenant's, then each ag
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 from ccbridge.domain.calls.model import CallRecord
@@ -14,7 +14,7 @@ from ccbridge.domain.kpis.settings import KpiSettings
 from ccbridge.domain.kpis.tally import CallTally, SeatTally
 from ccbridge.domain.reports.intervals import Granularity
 from ccbridge.domain.reports.model import Cell, Column, ReportKind, StateSpan, Table
-from ccbridge.domain.reports.seat_time import tally_seats
+from ccbridge.domain.reports.seat_time import SeatKey, tally_seats
 from ccbridge.domain.reports.service_level import wrap_by_call
 
 OPERATIONS_KPIS = ("answer_rate", "work_efficiency", "service_level", "aht")
@@ -44,13 +44,6 @@ def _row(
     }
 
 
-def _add(into: SeatTally, t: SeatTally) -> None:
-    """Add one seat tally's counters to another (reason breakdown not needed here)."""
-    for name, amount in t.inputs().items():
-        cur = getattr(into, name)
-        setattr(into, name, cur + (int(amount) if isinstance(cur, int) else amount))
-
-
 def operations_report(
     calls: Sequence[CallRecord],
     spans: Sequence[StateSpan],
@@ -58,22 +51,30 @@ def operations_report(
     until: datetime,
 ) -> Table:
     """Tenant rows for each KPI, then one row per agent that missed 工作效率 or 日呼出量."""
-    targets = dict(settings.targets)
-    if "work_efficiency" not in targets and BY_KEY["work_efficiency"].threshold is not None:
-        targets["work_efficiency"] = BY_KEY["work_efficiency"].threshold.value
     wraps = wrap_by_call(calls, spans)
     tenant_calls = CallTally()
     for rec in calls:
         tenant_calls.add(call_facts(rec, settings), wraps.get(rec.call_id, 0.0))
+    seat_days = tally_seats(calls, spans, settings, Granularity.DAY, until)
+    return operations_table(tenant_calls, seat_days, settings)
+
+
+def operations_table(
+    tenant_calls: CallTally, seat_days: Mapping[SeatKey, SeatTally], settings: KpiSettings
+) -> Table:
+    """Judge the tenant's calls and each agent's seat days against the targets."""
+    targets = dict(settings.targets)
+    if "work_efficiency" not in targets and BY_KEY["work_efficiency"].threshold is not None:
+        targets["work_efficiency"] = BY_KEY["work_efficiency"].threshold.value
     per_agent: dict[str, SeatTally] = defaultdict(SeatTally)
     days: dict[str, int] = defaultdict(int)
-    for (_, agent), day in tally_seats(calls, spans, settings, Granularity.DAY, until).items():
-        _add(per_agent[agent], day)
+    for (_, agent), day in seat_days.items():
+        per_agent[agent].absorb(day)
         if day.signed_in_s > 0:
             days[agent] += 1
     tenant_seats = SeatTally()
     for t in per_agent.values():
-        _add(tenant_seats, t)
+        tenant_seats.absorb(t)
     table = Table(ReportKind.OPERATIONS, list(OPERATIONS_COLUMNS))
     for key in OPERATIONS_KPIS:
         k = BY_KEY[key]

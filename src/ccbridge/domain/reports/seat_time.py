@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from ccbridge.domain.agents.state import AgentState
 from ccbridge.domain.billing.per_call import is_billable
@@ -50,6 +50,10 @@ _STATE_FIELD = {
 
 SeatKey = tuple[datetime, str]
 
+CALL_REACH = timedelta(hours=12)
+"""A leg counts only when it starts within this long of its call's start, so every range
+is computed from the calls started in it or this long before (reports read no further back)."""
+
 
 @dataclass(frozen=True, slots=True)
 class SpanPiece:
@@ -73,9 +77,18 @@ def tally_seats(
     settings: KpiSettings,
     gran: Granularity,
     until: datetime,
+    since: datetime | None = None,
 ) -> dict[SeatKey, SeatTally]:
-    """Seat time (split at interval boundaries; open spans end at *until*) and work per agent."""
+    """Seat time (split at interval boundaries; open spans end at *until*) and work per agent.
+
+    With *since*, only ``[since, until)`` counts: spans are clipped to it and a leg or an
+    outbound call counts when it starts inside it, so adjacent ranges add up exactly.
+    """
     zone = tenant_zone(settings.timezone)
+
+    def inside(at: datetime) -> bool:
+        return since is None or since <= at < until
+
     rows: dict[SeatKey, SeatTally] = {}
 
     def row(start: datetime, agent: str) -> SeatTally:
@@ -89,7 +102,8 @@ def tally_seats(
         if span.state is AgentState.SIGNED_OUT:
             continue
         name = _STATE_FIELD.get(span.state)
-        for start, seconds in split(span.started_at, _clip(span, until), gran, zone):
+        begin = span.started_at if since is None else max(span.started_at, since)
+        for start, seconds in split(begin, _clip(span, until), gran, zone):
             t = row(start, span.agent_no)
             t.signed_in_s += seconds
             if name is not None:
@@ -99,6 +113,8 @@ def tally_seats(
                 t.not_ready_by_reason[reason] = t.not_ready_by_reason.get(reason, 0.0) + seconds
     for rec in calls:
         for seg in rec.segments:
+            if not inside(seg.started_at) or seg.started_at - rec.started_at > CALL_REACH:
+                continue
             t = row(interval_start(seg.started_at, gran, zone), seg.agent_no)
             t.handled += 1
             end = seg.ended_at or rec.ended_at
@@ -107,7 +123,7 @@ def tally_seats(
             ):
                 t.billable += 1
         f = call_facts(rec, settings)
-        if f.outbound and f.agent_no is not None:
+        if f.outbound and f.agent_no is not None and inside(rec.started_at):
             row(interval_start(rec.started_at, gran, zone), f.agent_no).outbound += 1
     return rows
 
@@ -157,7 +173,13 @@ def seat_time_report(
     until: datetime,
 ) -> Table:
     """Per agent × interval rows, then one headcount row per interval (agent ``*``)."""
-    rows = tally_seats(calls, spans, settings, gran, until)
+    return seat_time_table(tally_seats(calls, spans, settings, gran, until), settings, gran)
+
+
+def seat_time_table(
+    rows: Mapping[SeatKey, SeatTally], settings: KpiSettings, gran: Granularity
+) -> Table:
+    """Lay out per agent × interval tallies (from raw spans or summed 15-minute tallies)."""
     reasons = sorted({r for t in rows.values() for r in t.not_ready_by_reason})
     columns = [*INTERVAL_COLUMNS, Column("agent_no", "工号", "Agent")]
     columns += [kpi_column(k) for k in SEAT_TIME_KPIS]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import bisect
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 
 from ccbridge.domain.agents.state import AgentState
@@ -125,13 +125,21 @@ def service_level_report(
     dimension: Dimension = Dimension.TENANT,
 ) -> Table:
     """One row per interval (and skill group or agent) with the service-level KPIs."""
+    return service_level_table(
+        tally_calls(calls, spans, settings, gran, dimension), gran, dimension
+    )
+
+
+def service_level_table(
+    rows: Mapping[RowKey, CallTally], gran: Granularity, dimension: Dimension
+) -> Table:
+    """Lay out per interval × group tallies (from raw calls or summed 15-minute tallies)."""
     columns = [
         *INTERVAL_COLUMNS,
         Column("group", _GROUP_HEADINGS[dimension][0], _GROUP_HEADINGS[dimension][1]),
     ]
     columns += [kpi_column(k) for k in SERVICE_LEVEL_KPIS]
     table = Table(ReportKind.SERVICE_LEVEL, columns)
-    rows = tally_calls(calls, spans, settings, gran, dimension)
     for (start, group), tally in sorted(rows.items()):
         row: dict[str, str | int | float | None] = {
             "interval_start": stamp(start),
