@@ -1,15 +1,20 @@
-"""The sticky ring on a real Asterisk 22: the shipped ``[ccbridge-route]`` rings the repeat
-caller's owner agent before the queue, and the answer is credited to that agent although no
-queue (and so no ``AgentConnect``) was involved: live through the ``CCB_STICKY_*`` channel
-variables, and for an AMI gap through the ``CCBSTICKY`` line the hang-up writes to the queue log.
+"""The shipped routing dialplan on a real Asterisk 22.
 
-Needs the tier's ``[sticky-test-caller]`` context (``asterisk/test-tier/``), the shipped
-dialplan, and ``CCB_STICKY_AGENT``/``CCB_STICKY_INTERFACE`` in the AMI user's channelvars.
+The sticky ring: ``[ccbridge-route]`` rings the repeat caller's owner agent before the queue,
+and the answer is credited to that agent although no queue (and so no ``AgentConnect``) was
+involved: live through the ``CCB_STICKY_*`` channel variables, and for an AMI gap through the
+``CCBSTICKY`` line the hang-up writes to the queue log. Overflow: a call not answered within
+the first group's timeout moves on to the overflow group.
+
+Needs the tier's ``[sticky-test-caller]`` and ``[overflow-test-caller]`` contexts
+(``asterisk/test-tier/``), the shipped dialplan, and ``CCB_STICKY_AGENT``/``CCB_STICKY_INTERFACE``
+in the AMI user's channelvars.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import time
 import uuid
@@ -20,6 +25,7 @@ import pytest
 
 from ccbridge.asterisk.ami import actions as act
 from ccbridge.asterisk.ami.client import AmiClient
+from ccbridge.asterisk.ami.codec import AmiMessage
 from ccbridge.asterisk.ami.errors import AmiActionError
 from ccbridge.asterisk.call_feed import AmiCallFeed
 from ccbridge.asterisk.coordinator import PbxCoordinator
@@ -105,3 +111,42 @@ async def test_the_owner_agent_who_answers_the_sticky_ring_is_credited(
     fields = lines[0].split("|")
     assert OWNER_AGENT in fields
     assert OWNER_PHONE in fields
+
+
+async def test_a_call_not_answered_in_time_overflows_to_the_next_group(
+    real_ami: AmiClient,
+) -> None:
+    """The shipped route's queue timeout and overflow: first group, then the overflow group."""
+    try:
+        await real_ami.send_list_action(
+            act.AmiAction("ShowDialPlan", (("Context", "overflow-test-caller"),))
+        )
+    except AmiActionError:
+        pytest.skip("the test PBX lacks [overflow-test-caller] (asterisk/test-tier/)")
+    call_id = f"ccb-overflow-{uuid.uuid4().hex[:12]}"
+    joined: list[str] = []
+
+    def on_join(msg: AmiMessage) -> None:
+        if msg.get("Linkedid") == call_id:
+            joined.append(msg.get("Queue") or "")
+
+    unsubscribe = real_ami.subscribe("QueueCallerJoin", on_join)
+    try:
+        await real_ami.send_action(
+            act.originate(
+                "Local/s@overflow-test-caller",
+                application="Wait",
+                data="30",
+                caller_id='"overflow test" <13800138001>',
+                channel_id=call_id,
+            )
+        )
+        await _until(lambda: len(joined) >= 2, "the call to join the overflow group")
+        assert joined[:2] == ["ccbridge-drill", "ccbridge-test"]
+    finally:
+        unsubscribe()
+        _, items = await real_ami.send_list_action(act.core_show_channels())
+        for m in items:
+            if m.event == "CoreShowChannel" and m.get("Linkedid") == call_id:
+                with contextlib.suppress(AmiActionError):
+                    await real_ami.send_action(act.hangup(m.get("Channel") or ""))
