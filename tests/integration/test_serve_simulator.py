@@ -115,9 +115,13 @@ def test_serve_with_simulator_shows_calls_within_30_seconds(tmp_path: Path) -> N
         status, seat = _post(f"{base}/api/v1/tenants/t1/seats/1101/sign-in", key)
         assert status == 200, seat
         assert (seat["state"], seat["pbx_synced"]) == ("ready", True)
-        assert seat["interface"] == "PJSIP/1101"  # the demo tenant owns its demo phones
+        # The demo tenant owns its demo phones, dialled through the shipped agents context.
+        assert seat["interface"] == "Local/1101@ccbridge-agents"
         _, phones = _get(f"{base}/api/v1/tenants/t1/endpoints", key)
-        assert [p["interface"] for p in phones] == ["PJSIP/1101", "PJSIP/1102"]
+        assert [p["interface"] for p in phones] == [
+            "Local/1101@ccbridge-agents",
+            "Local/1102@ccbridge-agents",
+        ]
         _, live = _get(f"{base}/api/v1/seats/live?tenant=t1", key)
         assert [s["agent_no"] for s in live] == ["1101"]
     finally:

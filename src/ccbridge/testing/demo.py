@@ -92,9 +92,12 @@ async def seed_demo(
                 Endpoint(
                     id=uuid.uuid4().hex,
                     tenant_id=tenant_id,
-                    technology=Technology.PJSIP,
+                    # The shipped topology: queues ring Local/<exten>@ccbridge-agents, which
+                    # dials the softphone PJSIP/<exten> (asterisk/extensions-ccbridge.conf), so
+                    # hold and transfer find the agent's leg on the simulator as on a real PBX.
+                    technology=Technology.LOCAL,
                     name=agent_no,
-                    interface=interface_for(Technology.PJSIP, agent_no, DEFAULT_AGENTS_CONTEXT),
+                    interface=interface_for(Technology.LOCAL, agent_no, DEFAULT_AGENTS_CONTEXT),
                     created_at=datetime.now(UTC),
                     created_by=_SYSTEM.actor,
                     description=f"demo phone of {person}",

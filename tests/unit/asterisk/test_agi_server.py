@@ -579,6 +579,36 @@ async def test_stop_cancels_live_sessions_and_stats(router: AgiRouter) -> None:
     writer.close()
 
 
+async def test_stop_during_a_session_reports_no_unhandled_exception(router: AgiRouter) -> None:
+    """Python 3.11's stream callback asks a cancelled connection task for its exception; a
+    session cancelled by stop() must end normally, so no bogus traceback reaches the log."""
+    started = asyncio.Event()
+    reported: list[dict[str, object]] = []
+    loop = asyncio.get_running_loop()
+    loop.set_exception_handler(lambda _loop, context: reported.append(context))
+
+    async def forever(session: AgiSession) -> None:
+        started.set()
+        await session.command("GET VARIABLE CCB_NEVER_ANSWERED")
+
+    router.add_route("t", forever)
+    srv = FastAgiServer(AgiServerConfig(port=0), router)
+    await srv.start()
+    reader, writer = await asyncio.open_connection("127.0.0.1", srv.port)
+    writer.write(environment("t"))
+    await asyncio.wait_for(started.wait(), 2.0)
+    try:
+        await asyncio.wait_for(srv.stop(), 2.0)
+        assert await asyncio.wait_for(reader.read(), 2.0) == b"GET VARIABLE CCB_NEVER_ANSWERED\n"
+        for _ in range(3):
+            await asyncio.sleep(0)
+    finally:
+        loop.set_exception_handler(None)
+        writer.close()
+    assert reported == []
+    assert srv.stats.active == 0
+
+
 async def test_serve_forever_in_task_group(router: AgiRouter) -> None:
     async def handler(session: AgiSession) -> None:
         await session.answer()

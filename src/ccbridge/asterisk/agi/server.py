@@ -209,6 +209,12 @@ class FastAgiServer:
         stats.active += 1
         try:
             await self._serve(reader, writer, peer)
+        except asyncio.CancelledError:
+            if self._server is not None:
+                raise
+            # Cancelled by stop(): end normally. Python 3.11's stream callback calls
+            # task.exception() on a cancelled connection task and logs a bogus traceback.
+            _log.info("agi_session_cancelled_at_stop", peer=str(peer))
         finally:
             stats.active -= 1
             if task is not None:
