@@ -563,7 +563,7 @@ async def test_stop_cancels_live_sessions_and_stats(router: AgiRouter) -> None:
             raise
 
     router.add_route("t", forever)
-    srv = FastAgiServer(AgiServerConfig(port=0), router)
+    srv = FastAgiServer(AgiServerConfig(port=0, stop_grace=0), router)
     await srv.start()
     was_listening = srv.listening
     reader, writer = await asyncio.open_connection("127.0.0.1", srv.port)
@@ -592,7 +592,7 @@ async def test_stop_during_a_session_reports_no_unhandled_exception(router: AgiR
         await session.command("GET VARIABLE CCB_NEVER_ANSWERED")
 
     router.add_route("t", forever)
-    srv = FastAgiServer(AgiServerConfig(port=0), router)
+    srv = FastAgiServer(AgiServerConfig(port=0, stop_grace=0), router)
     await srv.start()
     reader, writer = await asyncio.open_connection("127.0.0.1", srv.port)
     writer.write(environment("t"))
@@ -607,6 +607,27 @@ async def test_stop_during_a_session_reports_no_unhandled_exception(router: AgiR
         writer.close()
     assert reported == []
     assert srv.stats.active == 0
+
+
+async def test_stop_lets_a_session_in_flight_finish_within_the_grace(router: AgiRouter) -> None:
+    """A routing decision half made at SIGTERM completes instead of being cut."""
+    started, finished = asyncio.Event(), asyncio.Event()
+
+    async def quick(session: AgiSession) -> None:
+        started.set()
+        await asyncio.sleep(0.05)
+        finished.set()
+
+    router.add_route("t", quick)
+    srv = FastAgiServer(AgiServerConfig(port=0, stop_grace=5.0), router)
+    await srv.start()
+    _, writer = await asyncio.open_connection("127.0.0.1", srv.port)
+    writer.write(environment("t"))
+    await asyncio.wait_for(started.wait(), 2.0)
+    await asyncio.wait_for(srv.stop(), 10.0)
+    writer.close()
+    assert finished.is_set()
+    assert srv.stats.handler_errors == 0
 
 
 async def test_serve_forever_in_task_group(router: AgiRouter) -> None:

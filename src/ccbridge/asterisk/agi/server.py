@@ -91,6 +91,9 @@ class AgiServerConfig:
     header_timeout: float = 5.0
     command_timeout: float = 30.0
     max_header_bytes: int = 65536
+    stop_grace: float = 1.0
+    """Seconds a session in flight at stop may take to finish (a routing decision half made
+    completes) before it is cancelled."""
 
 
 @dataclass(slots=True)
@@ -154,11 +157,15 @@ class FastAgiServer:
         _log.info("agi_server_listening", host=self._config.host, port=self.port)
 
     async def stop(self) -> None:
-        """Close the listener, cancel every live session and wait for them to finish."""
+        """Close the listener, give live sessions ``stop_grace`` to finish, cancel the rest
+        and wait for them."""
         server, self._server = self._server, None
         if server is not None:
             server.close()
         sessions = list(self._sessions)
+        if sessions and self._config.stop_grace > 0:
+            _, pending = await asyncio.wait(sessions, timeout=self._config.stop_grace)
+            sessions = list(pending)
         for task in sessions:
             task.cancel()
         if sessions:
