@@ -518,6 +518,16 @@ async def test_prompt_upload_is_converted_to_8khz_mono_and_unlocks_publishing(
     assert len(list((world.prompts_dir / "t1").iterdir())) == 1
     listed = (await world.client.get(f"{BASE}/prompts", headers=world.t1)).json()
     assert [p["prompt_id"] for p in listed] == ["hello"]
+    # played back as stored (what callers hear); another tenant's prompt is a 404
+    resp = await world.client.get(f"{BASE}/prompts/hello/file", headers=world.t1)
+    assert resp.status_code == 200
+    assert resp.headers["content-type"] == "audio/wav"
+    assert resp.content == stored.read_bytes()
+    resp = await world.client.get(f"{BASE}/prompts/hello/file", headers=world.t2)
+    assert resp.status_code == 404
+    resp = await world.client.get(f"{BASE}/prompts/missing/file", headers=world.t1)
+    assert resp.status_code == 404
+    assert resp.headers["content-type"] == "application/problem+json"
     # a flow using it publishes; one using a missing prompt does not
     body = _flow({"a": {"type": "play", "prompt": "hello", "next": "h"}, "h": {"type": "hangup"}})
     assert (await world.put("hi", body)).status_code == 200

@@ -178,6 +178,13 @@ class SoxPromptConverter:
             raise PromptConversionError("the audio is empty", field="file")
         return written
 
+    def read(self, tenant_id: str, file_name: str) -> bytes | None:
+        """The stored prompt's WAV (prompts are small: the output cap bounds them)."""
+        try:
+            return (self._root / tenant_id / Path(file_name).name).read_bytes()
+        except OSError:
+            return None
+
     def remove(self, tenant_id: str, file_name: str) -> None:
         """Delete a stored prompt file (when its record could not be saved)."""
         with contextlib.suppress(OSError):

@@ -433,6 +433,18 @@ class IvrService:
         """Return the tenant's prompts."""
         return await self._prompts.list(tenant_id)
 
+    async def prompt_audio(self, tenant_id: str, prompt_id: str) -> bytes:
+        """The stored WAV of one of the tenant's prompts (played back in the flow editor)."""
+        found = next(
+            (p for p in await self._prompts.list(tenant_id) if p.prompt_id == prompt_id), None
+        )
+        audio = None
+        if found is not None and self._converter is not None:
+            audio = self._converter.read(tenant_id, found.file_name)
+        if audio is None:
+            raise NotFoundError(f"prompt {prompt_id} not found")
+        return audio
+
     async def call_logs(self, tenant_id: str, limit: int) -> list[IvrCallRecord]:
         """Return the tenant's newest IVR call logs (path, choices, outcome, drop-off node)."""
         if self._call_logs is None:

@@ -232,6 +232,10 @@ class PromptConverter(Protocol):
         """Delete a stored prompt file."""
         ...
 
+    def read(self, tenant_id: str, file_name: str) -> bytes | None:
+        """The stored prompt's WAV, or ``None`` when its file is gone."""
+        ...
+
 
 class CallLogSink(Protocol):
     """Takes one call's IVR record without making the call wait for the database."""

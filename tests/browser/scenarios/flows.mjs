@@ -105,6 +105,14 @@ await run("flow-editor", async ({ page }) => {
     await page.getByRole("button", { name: "Upload" }).click();
     await until("the upload", async () => (await page.locator("#status").textContent()).includes(`Prompt ${promptId} uploaded`));
     await page.locator("#prompts li", { hasText: promptId }).waitFor();
+    step("play the stored prompt back (the converted WAV callers hear, fetched with the token)");
+    await page.getByRole("button", { name: `Play prompt ${promptId}` }).click();
+    await until("the stored prompt in the player", async () => (await page.locator("#prompt-player").getAttribute("data-playing")) === promptId);
+    const stored = await page.locator("#prompt-player").evaluate(async (audio) => {
+      const body = await (await fetch(audio.src)).arrayBuffer();
+      return { bytes: body.byteLength, head: String.fromCharCode(...new Uint8Array(body.slice(0, 4))) };
+    });
+    if (stored.head !== "RIFF" || stored.bytes < 1000) throw new Error(`the stored prompt is not a WAV: ${JSON.stringify(stored)}`);
   } else {
     step("sox is not installed: prompt upload not tried");
   }

@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from starlette.datastructures import UploadFile
 
 from ccbridge.api.schemas.bounds import Int64
@@ -303,6 +303,26 @@ async def list_prompts(
 ) -> list[PromptOut]:
     """The tenant's prompts (flows reference them by ``prompt_id``)."""
     return [PromptOut.of(p) for p in await _svc(request).list_prompts(tenant_id)]
+
+
+@router.get(
+    "/prompts/{prompt_id}/file",
+    response_class=Response,
+    responses={
+        **_RESPONSES,
+        200: {"content": {"audio/wav": {}}, "description": "The stored 8 kHz mono WAV"},
+        404: {"description": "No such prompt for this tenant"},
+    },
+)
+async def prompt_file(
+    request: Request,
+    tenant_id: TenantPath,
+    prompt_id: Annotated[str, Path(max_length=64)],
+    _who: Annotated[Principal, Depends(require("ivr:read"))],
+) -> Response:
+    """The stored audio of one of the tenant's prompts (what callers hear), to play it back."""
+    audio = await _svc(request).prompt_audio(tenant_id, prompt_id)
+    return Response(audio, media_type="audio/wav", headers={"Cache-Control": "no-store"})
 
 
 @router.get("/calls", response_model=list[IvrCallOut], responses=_RESPONSES)

@@ -311,10 +311,34 @@ async function diff(revision) {
   }
 }
 
+/** Play a stored prompt as callers hear it (8 kHz mono WAV), fetched with the user's token. */
+async function playStored(promptId) {
+  try {
+    const resp = await api("GET", ivr(`/prompts/${encodeURIComponent(promptId)}/file`), { raw: true, headers: { Accept: "audio/wav" } });
+    const player = $("prompt-player");
+    if (player.dataset.url) URL.revokeObjectURL(player.dataset.url);
+    player.dataset.url = URL.createObjectURL(await resp.blob());
+    player.dataset.playing = promptId;
+    player.src = player.dataset.url;
+    await player.play().catch(() => {});
+  } catch (err) {
+    announceError(err);
+  }
+}
+
 async function loadPrompts() {
   try {
     const prompts = await api("GET", ivr("/prompts"));
-    $("prompts").replaceChildren(...prompts.map((p) => el("li", {}, `${p.prompt_id} · ${(p.duration_ms / 1000).toFixed(1)} s · ${p.created_by}`)));
+    $("prompts").replaceChildren(
+      ...prompts.map((p) =>
+        el(
+          "li",
+          {},
+          `${p.prompt_id} · ${(p.duration_ms / 1000).toFixed(1)} s · ${p.created_by} `,
+          el("button", { type: "button", class: "secondary", "aria-label": t("flows.play_prompt", { id: p.prompt_id }), dataset: { prompt: p.prompt_id }, onclick: () => playStored(p.prompt_id) }, t("flows.play")),
+        ),
+      ),
+    );
   } catch (err) {
     if (!(err instanceof ApiError && err.status === 403)) announceError(err);
   }
