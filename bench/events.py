@@ -103,6 +103,34 @@ def figures(lat: Sequence[float]) -> dict[str, float]:
     }
 
 
+async def measure_stream(
+    reader: asyncio.StreamReader, measuring: list[bool], frames: list[int], lat: list[float]
+) -> None:
+    """Read one SSE stream to its end; while ``measuring[0]``, count its frames and their age.
+
+    Every frame of a read counts as received when the read returned, and as old as the chunk's
+    first (oldest) frame: conservative, and one timestamp parse per read keeps the generator's
+    CPU off the server's.
+    """
+    buf = b""
+    while chunk := await reader.read(262_144):
+        now = time.time()
+        buf += chunk
+        cut = buf.rfind(b"\n\n")
+        if cut < 0:
+            continue
+        done, buf = buf[: cut + 2], buf[cut + 2 :]
+        if not measuring[0]:
+            continue
+        count = done.count(b'"recorded_at":"')
+        first = SSE_STAMP.search(done)
+        if first is None:
+            continue
+        age = now - datetime.fromisoformat(first.group(1).decode()).timestamp()
+        frames[0] += count
+        lat.extend([age] * count)
+
+
 def emit(obj: dict[str, Any]) -> None:
     """One JSON line on stdout (children report to the orchestrator this way)."""
     print(json.dumps(obj, ensure_ascii=False), flush=True)
@@ -429,7 +457,7 @@ async def role_server(url: str, port: int, tenants: int) -> None:
     hub = EventHub()
     journal = SqlJournal(sessions, on_commit=hub.publish, read_pool=PgReadPool.for_engine(engine))
     calls = CallRepository(sessions)
-    event_api, _dispatcher, _jobs = _events(sessions, journal, hub, calls, SystemClock())
+    event_api, _dispatcher, _jobs = _events(settings, sessions, journal, hub, calls, SystemClock())
     app = create_app(
         call_store=calls,
         readiness=Readiness(),
@@ -618,26 +646,7 @@ async def role_sse(args: argparse.Namespace) -> None:
         head = await reader.readuntil(b"\r\n\r\n")
         assert head.startswith(b"HTTP/1.1 200"), head
         connected[0] += 1
-        buf = b""
-        while chunk := await reader.read(262_144):
-            now = time.time()
-            buf += chunk
-            cut = buf.rfind(b"\n\n")
-            if cut < 0:
-                continue
-            done, buf = buf[: cut + 2], buf[cut + 2 :]
-            if not measuring[0]:
-                continue
-            # Every frame of a read counts as received when the read returned, and as old as
-            # the chunk's first (oldest) frame: conservative, and one timestamp parse per read
-            # keeps the generator's CPU off the server's.
-            count = done.count(b'"recorded_at":"')
-            first = SSE_STAMP.search(done)
-            if first is None:
-                continue
-            age = now - datetime.fromisoformat(first.group(1).decode()).timestamp()
-            frames[0] += count
-            lat.extend([age] * count)
+        await measure_stream(reader, measuring, frames, lat)
 
     subs = [
         asyncio.create_task(subscriber(tenants[i % len(tenants)])) for i in range(args.subscribers)

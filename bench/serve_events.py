@@ -60,7 +60,6 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from events import (
-    SSE_STAMP,
     Child,
     CpuMeter,
     Http,
@@ -69,6 +68,7 @@ from events import (
     emit,
     figures,
     loadavg,
+    measure_stream,
     report_ingest,
     role_poll,
 )
@@ -558,25 +558,7 @@ async def role_sse(args: argparse.Namespace) -> None:
             await asyncio.sleep(1.0)
         assert head.startswith(b"HTTP/1.1 200"), head
         connected[0] += 1
-        buf = b""
-        while chunk := await reader.read(262_144):
-            now = time.time()
-            buf += chunk
-            cut = buf.rfind(b"\n\n")
-            if cut < 0:
-                continue
-            done, buf = buf[: cut + 2], buf[cut + 2 :]
-            if not measuring[0]:
-                continue
-            # A read's frames count as received when it returned, each as old as the read's
-            # first (oldest) frame: conservative, and one parse per read.
-            count = done.count(b'"recorded_at":"')
-            first = SSE_STAMP.search(done)
-            if first is None:
-                continue
-            age = now - datetime.fromisoformat(first.group(1).decode()).timestamp()
-            frames[0] += count
-            lat.extend([age] * count)
+        await measure_stream(reader, measuring, frames, lat)
 
     subs = [
         asyncio.create_task(subscriber(tenants[i % len(tenants)])) for i in range(args.subscribers)
