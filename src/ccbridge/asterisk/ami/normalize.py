@@ -264,6 +264,11 @@ def normalize(
 def sticky_answer(msg: AmiFields, now: Now) -> StickyAgentAnswered | None:
     """The owner agent's leg of a sticky route going up, if *msg* is that (the recording
     feed starts the call's recording on it: no ``AgentConnect`` comes)."""
+    # Most Newstate frames are not an answered leg with ccbridge's variables: skip them before
+    # the timestamp and ids are parsed (this runs for every Newstate the recordings handler sees).
+    state = msg.get("ChannelStateDesc") or msg.get("ChannelState")
+    if state != "Up" or not msg.has("ChanVariable"):
+        return None
     base = _base(msg, now)
     return None if base is None else _sticky_leg_answered(msg, base)
 
