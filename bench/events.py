@@ -345,15 +345,31 @@ class Ingest:
         self.journal, self.sessions, self.tenants, self.rate = journal, sessions, tenants, rate
         self.written = 0
         self._n = 0
+        self._stopping = asyncio.Event()
+
+    async def stop(self, task: asyncio.Task[None]) -> BaseException | None:
+        """End *task* (this writer's :meth:`run`) between transactions; its error, if any.
+
+        Never by cancelling it mid-transaction: SQLAlchemy then invalidates the aiosqlite
+        connection and stops its thread without closing the sqlite3 connection, whose open
+        write transaction keeps SQLite's write lock until the garbage collector frees it; the
+        next phase's writer then waits out the 30 s busy timeout (B7's peer saw 0 events).
+        """
+        self._stopping.set()
+        done, _ = await asyncio.wait({task}, timeout=30)
+        if not done:  # a commit stuck for 30 s: the lock is someone else's; give up on it
+            task.cancel()
+        ended = await asyncio.gather(task, return_exceptions=True)
+        return ended[0] if isinstance(ended[0], BaseException) else None
 
     async def run(self) -> None:
-        """Until cancelled; a late tick is not made up by a larger batch (fixed rate)."""
+        """Until :meth:`stop`; a late tick is not made up by a larger batch (fixed rate)."""
         from ccbridge.domain.journal.types import EventType, NewEvent
 
         per_tick = max(1, self.rate // 10)
         start = time.perf_counter()
         tick = 0
-        while True:
+        while not self._stopping.is_set():
             events = []
             now = datetime.now(UTC)
             for k in range(per_tick):
@@ -379,7 +395,8 @@ class Ingest:
             delay = start + tick * 0.1 - time.perf_counter()
             if delay < -1.0:  # more than a second behind: drop the backlog, keep the rate
                 start, tick = time.perf_counter(), 0
-            await asyncio.sleep(max(0.0, delay))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), max(0.0, delay))
 
 
 async def report_ingest(ingest: Ingest) -> None:
@@ -489,9 +506,9 @@ async def role_server(url: str, port: int, tenants: int) -> None:
             writer = asyncio.create_task(ingest.run())
             reporter = asyncio.create_task(report_ingest(ingest))
         elif line[0] == "stop" and writer and reporter:
-            writer.cancel()
+            await ingest.stop(writer)
             reporter.cancel()
-            await asyncio.gather(writer, reporter, return_exceptions=True)
+            await asyncio.gather(reporter, return_exceptions=True)
             emit(
                 {
                     "stopped": True,

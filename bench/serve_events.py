@@ -377,6 +377,7 @@ async def role_server(args: argparse.Namespace) -> None:
     stdin = asyncio.StreamReader()
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(stdin), sys.stdin)
     writer: list[asyncio.Task[None]] = []
+    ingest: Any = None
     names = [f"t{i:02d}" for i in range(args.tenants)]
     journal, sessions = service.journal, service.repo._sessions
     profiler: Any = None
@@ -386,12 +387,13 @@ async def role_server(args: argparse.Namespace) -> None:
         if line[0] == "ingest":
             ingest = Ingest(journal, sessions, names, int(line[1]))
             writer = [asyncio.create_task(ingest.run()), asyncio.create_task(report_ingest(ingest))]
-        elif line[0] == "stop":
-            for t in writer:
+        elif line[0] == "stop":  # between transactions, never mid-commit (Ingest.stop)
+            error = await ingest.stop(writer[0]) if writer else None
+            for t in writer[1:]:
                 t.cancel()
-            ended = await asyncio.gather(*writer, return_exceptions=True)
+            await asyncio.gather(*writer[1:], return_exceptions=True)
             writer = []
-            errors = [repr(e) for e in ended if not isinstance(e, asyncio.CancelledError | None)]
+            errors = [] if error is None else [repr(error)]
             emit({"stopped": True, "ingest_errors": errors})
         elif line[0] == "profile":  # diagnostics: cProfile of the loop thread to a file
             import cProfile
