@@ -335,6 +335,83 @@ class LoopLag:
         return out
 
 
+class ReadSplit:
+    """Where a database-read poll page's time goes (diagnostics, patched into the read pool):
+    ``queue`` from the loop's hand-off to the read thread starting it, ``run`` the SQL call on
+    that thread (wall; ``run_cpu`` its CPU; the rest is waiting for the GIL after SQLite
+    released it, or for a core), ``back`` from the thread's end to the loop resuming the
+    page (the loop's wake-up and the GIL)."""
+
+    def __init__(self) -> None:
+        self.parts: dict[str, list[float]] = {"queue": [], "run": [], "run_cpu": [], "back": []}
+
+    def install(self) -> None:
+        """Wrap ``SqliteReadPool.fetch`` for every pool the service builds."""
+        from ccbridge.db.sqlite_reads import SqliteReadPool
+
+        parts = self.parts
+
+        def timed(pool: Any, query: str, args: tuple[Any, ...]) -> tuple[Any, float, float, float]:
+            started, cpu = time.perf_counter(), time.thread_time()
+            rows = SqliteReadPool._run(pool, query, args)
+            return rows, started, time.perf_counter(), time.thread_time() - cpu
+
+        async def fetch(pool: Any, query: str, *args: Any) -> list[Any]:
+            handed = time.perf_counter()
+            loop = asyncio.get_running_loop()
+            rows, started, ended, cpu = await loop.run_in_executor(
+                pool._executor, timed, pool, query, args
+            )
+            parts["queue"].append(started - handed)
+            parts["run"].append(ended - started)
+            parts["run_cpu"].append(cpu)
+            parts["back"].append(time.perf_counter() - ended)
+            return list(rows)
+
+        SqliteReadPool.fetch = fetch  # type: ignore[method-assign]
+
+    def report(self) -> dict[str, Any]:
+        """p50/p99 (ms) of each part since the last report, and the page count."""
+        out: dict[str, Any] = {"pages": len(self.parts["queue"])}
+        for name, values in self.parts.items():
+            out[name] = {k: v for k, v in figures(values).items() if k in ("p50_ms", "p99_ms")}
+            values.clear()
+        return out
+
+
+class ThreadCpu:
+    """CPU seconds per thread of this process since the last report (/proc/self/task): how
+    the event loop, the database writer and the read threads share the process's time."""
+
+    def __init__(self) -> None:
+        self._last: dict[int, float] = {}
+        self._wall = time.perf_counter()
+
+    @staticmethod
+    def _now() -> dict[int, float]:
+        ticks = os.sysconf("SC_CLK_TCK")
+        out = {}
+        for tid in os.listdir("/proc/self/task"):
+            with contextlib.suppress(OSError):
+                stat = Path(f"/proc/self/task/{tid}/stat").read_text().rsplit(")", 1)[1].split()
+                out[int(tid)] = (int(stat[11]) + int(stat[12])) / ticks
+        return out
+
+    def report(self) -> dict[str, float]:
+        """Cores used per thread name (summed over same-named threads) since the last call."""
+        import threading
+
+        names = {t.native_id: t.name for t in threading.enumerate()}
+        now, wall = self._now(), time.perf_counter()
+        span = max(wall - self._wall, 1e-9)
+        cores: dict[str, float] = {}
+        for tid, cpu in now.items():
+            name = re.sub(r"_\d+$", "", names.get(tid, "other"))
+            cores[name] = cores.get(name, 0.0) + (cpu - self._last.get(tid, 0.0)) / span
+        self._last, self._wall = now, wall
+        return {k: round(v, 3) for k, v in sorted(cores.items(), key=lambda kv: -kv[1])}
+
+
 async def role_server(args: argparse.Namespace) -> None:
     """Child process: ``run_service`` (what ``ccbridge serve`` runs) against the fake PBX.
 
@@ -355,6 +432,9 @@ async def role_server(args: argparse.Namespace) -> None:
     boot.build_service = build  # the bench keeps a handle; the wiring is the real one
     gc_pauses = GcPauses()
     lag = LoopLag()
+    split = ReadSplit()
+    split.install()
+    threads = ThreadCpu()
     serving = asyncio.create_task(boot.run_service(Settings()))
     while not built or not built[0].http.started:
         if serving.done():
@@ -407,7 +487,12 @@ async def role_server(args: argparse.Namespace) -> None:
                 profiler = None
                 emit({"profiled": line[1]})
         elif line[0] == "report":
-            emit({"server_gc": gc_pauses.report(), "loop_lag": lag.report()})
+            emit({"server_gc": gc_pauses.report(), "loop_lag": lag.report(),
+                  "read_split": split.report(), "thread_cores": threads.report(),
+                  "switch_interval_ms": sys.getswitchinterval() * 1000})  # fmt: skip
+        elif line[0] == "switch":  # A/B of the GIL switch interval in the same process
+            sys.setswitchinterval(float(line[1]))
+            emit({"switched": sys.getswitchinterval()})
         elif line[0] == "tails":  # each tenant's newest cursor, for streams that start there
             emit({"tails": {t: await journal.last_seq(t) for t in names}})
         elif line[0] == "garbage":  # diagnostics: what a full collection frees, by type
@@ -682,7 +767,14 @@ class Rig:
         mark = len(self.server.lines)
         self.server.send("report")
         line = await self.server.wait_for("server_gc", since=mark)
-        return {"server_gc": line["server_gc"], "loop_lag": line["loop_lag"]}
+        keys = ("server_gc", "loop_lag", "read_split", "thread_cores", "switch_interval_ms")
+        return {k: line[k] for k in keys}
+
+    async def switch(self, seconds: float) -> None:
+        """Set the server's GIL switch interval (``sys.setswitchinterval``)."""
+        mark = len(self.server.lines)
+        self.server.send(f"switch {seconds}")
+        await self.server.wait_for("switched", since=mark)
 
 
 async def b6(
@@ -753,6 +845,79 @@ async def b6(
     }
     emit(out)
     return out
+
+
+async def b6_ab(args: argparse.Namespace, rig: Rig, spec: str) -> list[dict[str, Any]]:
+    """Diagnostics: the 300/s poll phase under each AMI rate and GIL switch interval of
+    ``--ab-ingest`` x ``--ab-switch``, interleaved for ``--ab-rounds`` rounds in the same
+    server process, so a loaded machine's drift hits every condition alike."""
+    rates = [int(x) for x in args.ab_ingest.split(",")]
+    intervals = [float(x) for x in args.ab_switch.split(",")]
+    default = 0.005
+    out = []
+    for round_ in range(args.ab_rounds):
+        for rate in rates:
+            rig.pbx.send(f"rate {rate}")
+            await asyncio.sleep(2)
+            await rig.report()
+            await asyncio.sleep(args.seconds / 2)  # no polls: what the ingest alone costs
+            alone = await rig.report()
+            emit({"phase": "b6_ab_ingest_only", "round": round_ + 1, "ami_rate": rate,
+                  "thread_cores": alone["thread_cores"], "loop_lag": alone["loop_lag"],
+                  "load": loadavg()})  # fmt: skip
+            for interval in intervals:
+                await rig.switch(interval)
+                await poll_once(rig.port, spec, args.poll_rate, 2, seed=98)  # settle
+                await rig.report()
+                first_srv = len(rig.server.counts("ami_per_s"))
+                meter = CpuMeter(server=rig.server.proc.pid)
+                load = loadavg()
+                res = await poll_once(rig.port, spec, args.poll_rate, args.seconds, seed=round_)
+                row = {
+                    "phase": "b6_ab",
+                    "round": round_ + 1,
+                    "ami_rate": rate,
+                    "switch_ms": interval * 1000,
+                    "p50_ms": res["p50_ms"],
+                    "p95_ms": res["p95_ms"],
+                    "p99_ms": res["p99_ms"],
+                    "achieved_per_s": res["achieved_per_s"],
+                    "ami_ingested_per_s": mean_after(rig.server.counts("ami_per_s"), first_srv),
+                    **meter.cores(),
+                    **(await rig.report()),
+                    "load": load,
+                }
+                emit(row)
+                out.append(row)
+    await rig.switch(default)
+    rig.pbx.send("rate 0")
+    return out
+
+
+async def b6_profile(args: argparse.Namespace, rig: Rig, spec: str, work: str) -> None:
+    """Diagnostics: cProfile of the server's event-loop thread during the 300/s poll phase at
+    each rate of ``--ab-ingest``; prints the top functions by own time."""
+    import pstats
+
+    for rate in [int(x) for x in args.ab_ingest.split(",")]:
+        rig.pbx.send(f"rate {rate}")
+        await asyncio.sleep(2)
+        path = f"{work}/loop-{rate}.prof"
+        rig.server.send("profile")
+        await rig.report()
+        res = await poll_once(rig.port, spec, args.poll_rate, args.seconds, seed=7)
+        mark = len(rig.server.lines)
+        rig.server.send(f"profile {path}")
+        await rig.server.wait_for("profiled", since=mark)
+        emit({"phase": "b6_profile", "ami_rate": rate, "p99_ms": res["p99_ms"],
+              **(await rig.report()), "profile": path})  # fmt: skip
+        stats = pstats.Stats(path)
+        total = stats.total_tt  # type: ignore[attr-defined]
+        rows = sorted(stats.stats.items(), key=lambda kv: -kv[1][2])[:30]  # type: ignore[attr-defined]
+        for (file, line, name), (_cc, calls, tt, ct, _callers) in rows:
+            emit({"own_pct": round(tt / total * 100, 1), "cum_pct": round(ct / total * 100, 1),
+                  "calls": calls, "fn": f"{Path(file).name}:{line}:{name}"})  # fmt: skip
+    rig.pbx.send("rate 0")
 
 
 async def sse_once(args: argparse.Namespace, rig: Rig, spec: str, subscribers: int,
@@ -875,6 +1040,10 @@ async def measure(args: argparse.Namespace, work: str, db: str, url: str, tenant
                         results["B6"].append(await b6(args, rig, spec, naive_port, naive.proc.pid))
                     if "b7" in args.bench:
                         results["B7"].append(await b7(args, rig, spec))
+                    if "ab" in args.bench.split(","):
+                        await b6_ab(args, rig, spec)
+                    if "prof" in args.bench.split(","):
+                        await b6_profile(args, rig, spec, work)
             server.send("quit")
     failed = False
     for name, runs in results.items():
@@ -922,6 +1091,9 @@ def main() -> None:
         help="seconds a blocked write may take before the PBX drops the reader "
         "(writetimeout in asterisk/manager.d/ccbridge.conf: 1000 ms)",
     )
+    ap.add_argument("--ab-ingest", default="0,10000", help="AMI rates of --bench ab")
+    ap.add_argument("--ab-switch", default="0.005,0.0005", help="GIL switch intervals (s), ab")
+    ap.add_argument("--ab-rounds", type=int, default=2)
     ap.add_argument("--subscribers", type=int, default=500)
     ap.add_argument("--fanout-rate", type=int, default=3000)
     ap.add_argument(

@@ -467,6 +467,7 @@ def build_service(
         availability=availability,
         metrics=metrics,
         pbx=pbx,
+        read_pool=read_pool,
     )
     pbx.seats = seat_feed
     # Calls answered while AMI was away get their recording once the PBX state is known.
@@ -868,6 +869,7 @@ def _seats(
     availability: DatabaseAvailability | None = None,
     metrics: Metrics | None = None,
     pbx: PbxCoordinator,
+    read_pool: ReadPool | None = None,
 ) -> tuple[
     SeatApi,
     AmiSeatFeed,
@@ -883,7 +885,7 @@ def _seats(
     agents = AgentRepository(sessions)
     groups = SkillGroupRepository(sessions)
     leases = LeaseRepository(sessions)
-    seat_sessions = SeatSessionRepository(sessions, journal)
+    seat_sessions = SeatSessionRepository(sessions, journal, read_pool=read_pool)
     audit = AuditRecorder(lambda: SqlAccessUnitOfWork(sessions), clock.now)
     endpoint_repo = EndpointRepository(sessions)
     guard = EndpointGuard(endpoint_repo, audit)

@@ -117,6 +117,10 @@ class MemorySessions:
     async def get_open_on_interface(self, interface: str) -> SeatSession | None:
         return next((s for s in self.rows.values() if s.interface == interface and s.is_open), None)
 
+    async def open_seat_on_interface(self, interface: str) -> tuple[str, str] | None:
+        found = await self.get_open_on_interface(interface)
+        return None if found is None else (found.tenant_id, found.agent_no)
+
     async def list_open(self, tenant_id: str | None) -> list[SeatSession]:
         return [s for s in self.rows.values() if s.is_open and tenant_id in (None, s.tenant_id)]
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import insert
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from ccbridge.db.repositories.agents import AgentRepository
 from ccbridge.db.repositories.leases import LeaseRepository
@@ -21,6 +21,7 @@ from ccbridge.db.repositories.seat_sessions import (
     status_to_json,
 )
 from ccbridge.db.repositories.skill_groups import SkillGroupRepository
+from ccbridge.db.sqlite_reads import read_pool_for
 from ccbridge.db.tables import Base
 from ccbridge.domain.agents.policy import DailyCounter
 from ccbridge.domain.agents.state import AgentState, AgentStatus, DeferredAction
@@ -342,6 +343,30 @@ async def test_second_open_session_is_refused(sessions: SeatSessionRepository) -
     assert (await sessions.get_open("acme", "1001")).id == "s4"  # type: ignore[union-attr]
     assert await sessions.get("acme", "s1") == closed
     assert await sessions.get("globex", "s1") is None
+
+
+@pytest.mark.parametrize("pooled", [True, False], ids=["read-pool", "orm-session"])
+async def test_open_seat_on_interface_names_the_open_seat_of_any_tenant_only(
+    engine: AsyncEngine, factory: async_sessionmaker[AsyncSession], pooled: bool
+) -> None:
+    pool = read_pool_for(engine) if pooled else None
+    assert pool is not None or not pooled
+    repo = SeatSessionRepository(factory, read_pool=pool)
+    try:
+        await repo.open(seat("s1", "1001", interface="PJSIP/desk-1"))
+        await repo.open(seat("s2", "2002", tenant="globex", interface="PJSIP/desk-2"))
+        assert await repo.open_seat_on_interface("PJSIP/desk-1") == ("acme", "1001")
+        assert await repo.open_seat_on_interface("PJSIP/desk-2") == ("globex", "2002")
+        assert await repo.open_seat_on_interface("PJSIP/desk-3") is None
+        opened = await repo.get_open("acme", "1001")
+        assert opened is not None
+        await repo.close(opened, T0 + timedelta(hours=1))
+        assert await repo.open_seat_on_interface("PJSIP/desk-1") is None  # closed: no seat
+        await repo.open(seat("s3", "1003", interface="PJSIP/desk-1", at=T0 + timedelta(hours=2)))
+        assert await repo.open_seat_on_interface("PJSIP/desk-1") == ("acme", "1003")
+    finally:
+        if pool is not None:
+            await pool.close()
 
 
 async def test_concurrent_sign_ins_exactly_one_wins(sessions: SeatSessionRepository) -> None:

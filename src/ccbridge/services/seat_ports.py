@@ -276,6 +276,11 @@ class SeatSessionRepo(Protocol):
         """Return the open session on a softphone (any tenant), or None; an index lookup."""
         ...
 
+    async def open_seat_on_interface(self, interface: str) -> tuple[str, str] | None:
+        """``(tenant, 工号)`` of the open session on a softphone, or None: asked for every
+        queue call start and end the PBX reports, so it must be cheap."""
+        ...
+
     async def list_open(self, tenant_id: str | None) -> builtins.list[SeatSession]:
         """Return open sessions of a tenant, or of all tenants with None (the reconciler)."""
         ...

@@ -197,14 +197,17 @@ class SeatService:
         return await self.request(tenant_id, agent_no, SignOut())
 
     async def call_event(self, interface: str, started: bool) -> None:
-        """Feed an answered or finished queue call of a member interface into its seat."""
-        for session in await self._sessions.list_open(None):
-            if session.interface == interface:
-                event = CallStarted() if started else CallEnded()
-                try:
-                    await self.request(session.tenant_id, session.agent_no, event)
-                except SeatRefusedError as exc:
-                    log.info("seat_call_event_ignored", agent_no=session.agent_no, why=str(exc))
+        """Feed an answered or finished queue call of a member interface into its seat (a
+        softphone has at most one open seat; most queue calls reach no seat at all)."""
+        seat = await self._sessions.open_seat_on_interface(interface)
+        if seat is None:
+            return
+        tenant_id, agent_no = seat
+        event = CallStarted() if started else CallEnded()
+        try:
+            await self.request(tenant_id, agent_no, event)
+        except SeatRefusedError as exc:
+            log.info("seat_call_event_ignored", agent_no=agent_no, why=str(exc))
 
     async def tick(self) -> int:
         """Let time pass for every open seat (the end of wrap-up); return the seats ticked.

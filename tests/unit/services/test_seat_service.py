@@ -218,6 +218,21 @@ async def test_sign_out_after_this_call_happens_when_the_call_ends() -> None:
     assert rig.intervals.rows[-1].ended_at is not None
 
 
+async def test_a_queue_call_on_a_phone_without_an_open_seat_changes_no_seat() -> None:
+    rig = Rig()
+    await rig.service.sign_in("t1", "1000")
+    rig.queues.calls.clear()
+    await rig.service.call_event("PJSIP/9999", started=True)  # nobody signed in there
+    session = await rig.sessions.get_open("t1", "1000")
+    assert session is not None
+    assert session.status.state is AgentState.READY
+    await rig.service.call_event("PJSIP/1000", started=True)
+    session = await rig.sessions.get_open("t1", "1000")
+    assert session is not None
+    assert session.status.state is not AgentState.READY
+    assert rig.queues.calls == []
+
+
 async def test_desired_state_follows_the_stored_pause_state() -> None:
     rig = Rig()
     await rig.service.sign_in("t1", "1000")
