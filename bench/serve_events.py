@@ -435,6 +435,15 @@ async def role_server(args: argparse.Namespace) -> None:
     split = ReadSplit()
     split.install()
     threads = ThreadCpu()
+    checkouts = [0]  # ORM/engine connection check-outs: each is several aiosqlite hand-offs
+
+    def checked_out(*_: Any) -> None:
+        checkouts[0] += 1
+
+    from sqlalchemy import event
+    from sqlalchemy.pool import Pool
+
+    event.listen(Pool, "checkout", checked_out)
     serving = asyncio.create_task(boot.run_service(Settings()))
     while not built or not built[0].http.started:
         if serving.done():
@@ -489,6 +498,7 @@ async def role_server(args: argparse.Namespace) -> None:
         elif line[0] == "report":
             emit({"server_gc": gc_pauses.report(), "loop_lag": lag.report(),
                   "read_split": split.report(), "thread_cores": threads.report(),
+                  "pool_checkouts": checkouts[0],
                   "switch_interval_ms": sys.getswitchinterval() * 1000})  # fmt: skip
         elif line[0] == "switch":  # A/B of the GIL switch interval in the same process
             sys.setswitchinterval(float(line[1]))
@@ -767,7 +777,8 @@ class Rig:
         mark = len(self.server.lines)
         self.server.send("report")
         line = await self.server.wait_for("server_gc", since=mark)
-        keys = ("server_gc", "loop_lag", "read_split", "thread_cores", "switch_interval_ms")
+        keys = ("server_gc", "loop_lag", "read_split", "thread_cores", "switch_interval_ms",
+                "pool_checkouts")  # fmt: skip
         return {k: line[k] for k in keys}
 
     async def switch(self, seconds: float) -> None:
@@ -859,12 +870,16 @@ async def b6_ab(args: argparse.Namespace, rig: Rig, spec: str) -> list[dict[str,
         for rate in rates:
             rig.pbx.send(f"rate {rate}")
             await asyncio.sleep(2)
-            await rig.report()
+            before = await rig.report()
+            first_srv = len(rig.server.counts("ami_per_s"))
             await asyncio.sleep(args.seconds / 2)  # no polls: what the ingest alone costs
             alone = await rig.report()
+            ingested = mean_after(rig.server.counts("ami_per_s"), first_srv)
+            checkouts = alone["pool_checkouts"] - before["pool_checkouts"]
             emit({"phase": "b6_ab_ingest_only", "round": round_ + 1, "ami_rate": rate,
-                  "thread_cores": alone["thread_cores"], "loop_lag": alone["loop_lag"],
-                  "load": loadavg()})  # fmt: skip
+                  "ami_per_s": ingested, "thread_cores": alone["thread_cores"],
+                  "pool_checkouts_per_s": round(checkouts / (args.seconds / 2), 1),
+                  "loop_lag": alone["loop_lag"], "load": loadavg()})  # fmt: skip
             for interval in intervals:
                 await rig.switch(interval)
                 await poll_once(rig.port, spec, args.poll_rate, 2, seed=98)  # settle
