@@ -35,6 +35,12 @@ subscriber on the same ingest, same run (the fan-out's cost as a ratio).
 
 Prints one JSON line per phase, then ``summary`` lines with min/median/max of the runs, and
 exits 1 when a goal is missed.
+
+Diagnostics (``--bench ab``, ``--bench prof``): the 300/s poll phase under each AMI rate of
+``--ab-ingest`` and GIL switch interval of ``--ab-switch``, interleaved in the same server
+process, with the CPU of each server thread, a database-read page's time split (hand-off to
+the read thread, SQL, back to the loop), loop lag and engine check-outs; or cProfile of the
+server's loop thread (docs/benchmarks.md, B6, "Cause"; ADR 0027).
 """
 
 from __future__ import annotations
