@@ -418,6 +418,77 @@ class ThreadCpu:
         return {k: round(v, 3) for k, v in sorted(cores.items(), key=lambda kv: -kv[1])}
 
 
+class ThreadJournal:
+    """The journal as a writer on another thread uses it (as ``ThreadedCallWrites`` does, ADR
+    0021): append in its own transaction, take a commit ticket while holding the write lock,
+    and hand the committed events to the hub's loop in ticket order."""
+
+    def __init__(self, journal: Any, hub_loop: asyncio.AbstractEventLoop) -> None:
+        self._journal, self._hub_loop = journal, hub_loop
+
+    async def append(self, db: Any, events: Any) -> Any:
+        """The journal's own append (no loop-bound state)."""
+        return await self._journal.append(db, events)
+
+    async def commit(self, db: Any, stored: Any) -> None:
+        """Commit, then publish on the hub's loop in commit order."""
+        ticket = self._journal.order.ticket()
+        committed: Any = ()
+        try:
+            await db.commit()
+            committed = stored
+        finally:
+            self._journal.order.finish_from_thread(self._hub_loop, ticket, committed)
+
+
+class ThreadIngest:
+    """``Ingest`` on a thread with its own event loop and engine (``--fanout-writer thread``):
+    the fan-out's events written off the serving loop, as production writes the call journal."""
+
+    def __init__(self, journal: Any, url: str, tenants: list[str], rate: int) -> None:
+        import threading
+
+        hub_loop = asyncio.get_running_loop()
+        self._args = (ThreadJournal(journal, hub_loop), url, tenants, rate)
+        self.ingest: Ingest | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._ready = threading.Event()
+        self.error: BaseException | None = None
+        self._thread = threading.Thread(target=self._main, name="bench-ingest", daemon=True)
+        self._thread.start()
+        self._ready.wait(30)
+
+    @property
+    def written(self) -> int:
+        """Events committed so far."""
+        return 0 if self.ingest is None else self.ingest.written
+
+    def _main(self) -> None:
+        asyncio.run(self._run())
+
+    async def _run(self) -> None:
+        from ccbridge.db.engine import create_engine, create_session_factory
+
+        journal, url, tenants, rate = self._args
+        engine = create_engine(url)
+        self.ingest = Ingest(journal, create_session_factory(engine), tenants, rate)
+        self._loop = asyncio.get_running_loop()
+        self._ready.set()
+        try:
+            await self.ingest.run()
+        except Exception as exc:  # reported at stop
+            self.error = exc
+        finally:
+            await engine.dispose()
+
+    async def stop(self) -> BaseException | None:
+        """End the writer between transactions and join its thread."""
+        if self._loop is not None and self.ingest is not None:
+            self._loop.call_soon_threadsafe(self.ingest._stopping.set)
+        await asyncio.to_thread(self._thread.join, 30)
+        return self.error
+
+
 async def role_server(args: argparse.Namespace) -> None:
     """Child process: ``run_service`` (what ``ccbridge serve`` runs) against the fake PBX.
 
@@ -473,15 +544,28 @@ async def role_server(args: argparse.Namespace) -> None:
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(stdin), sys.stdin)
     writer: list[asyncio.Task[None]] = []
     ingest: Any = None
+    threaded: ThreadIngest | None = None
     names = [f"t{i:02d}" for i in range(args.tenants)]
     journal, sessions = service.journal, service.repo._sessions
     profiler: Any = None
     while line := await next_command(stdin, serving):
         if line[0] == "quit":
             break
-        if line[0] == "ingest":
+        if line[0] == "ingest" and line[2:] == ["thread"]:
+            threaded = ThreadIngest(journal, os.environ["CCBRIDGE_DATABASE_URL"], names,
+                                    int(line[1]))  # fmt: skip
+            writer = [asyncio.create_task(report_ingest(threaded))]  # type: ignore[arg-type]
+        elif line[0] == "ingest":
             ingest = Ingest(journal, sessions, names, int(line[1]))
             writer = [asyncio.create_task(ingest.run()), asyncio.create_task(report_ingest(ingest))]
+        elif line[0] == "stop" and threaded is not None:
+            error = await threaded.stop()
+            threaded = None
+            for t in writer:
+                t.cancel()
+            await asyncio.gather(*writer, return_exceptions=True)
+            writer = []
+            emit({"stopped": True, "ingest_errors": [] if error is None else [repr(error)]})
         elif line[0] == "stop":  # between transactions, never mid-commit (Ingest.stop)
             error = await ingest.stop(writer[0]) if writer else None
             for t in writer[1:]:
@@ -955,7 +1039,8 @@ async def sse_once(args: argparse.Namespace, rig: Rig, spec: str, subscribers: i
     async with role(*argv) as sse:
         await sse.wait_for("connected", limit_s=120)
         mark = len(rig.server.lines)
-        rig.server.send(f"ingest {args.fanout_rate}")
+        writer = " thread" if args.fanout_writer == "thread" else ""
+        rig.server.send(f"ingest {args.fanout_rate}{writer}")
         await rig.report()
         meter = CpuMeter(server=rig.server.proc.pid)
         try:
@@ -1116,6 +1201,13 @@ def main() -> None:
     ap.add_argument("--ab-switch", default="0.005,0.0005", help="GIL switch intervals (s), ab")
     ap.add_argument("--ab-rounds", type=int, default=2)
     ap.add_argument("--subscribers", type=int, default=500)
+    ap.add_argument(
+        "--fanout-writer",
+        default="loop",
+        choices=["loop", "thread"],
+        help="B7's in-process journal writer: on the serving loop, or on a thread of its own "
+        "(as production writes the call journal, ADR 0021)",
+    )
     ap.add_argument("--fanout-rate", type=int, default=3000)
     ap.add_argument(
         "--database",
