@@ -34,6 +34,7 @@ from ccbridge.domain.recordings.model import (
     check_tenant,
     recording_path,
 )
+from ccbridge.domain.recordings.pbx_names import pbx_recording_path
 from ccbridge.domain.recordings.signing import DownloadGrant, LinkSigner
 from ccbridge.domain.recordings.wav import SAMPLE_RATE
 from ccbridge.domain.time import Clock
@@ -58,6 +59,9 @@ LINKS_REMEMBERED = 1000
 """Past this many remembered links, expired ones are forgotten on the next first use."""
 
 CallLookup = Callable[[str], Awaitable[CallRecord | None]]
+PbxFileProbe = Callable[[str], Awaitable[str | None]]
+"""The file a MixMonitor already running on a channel writes (``MIXMONITOR_FILENAME``), or
+``None`` when nothing records it: asked after a resync, before recording a call late."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,7 +86,11 @@ class RecordingService:
         signer: LinkSigner,
         *,
         finalise_delay: float = FINALISE_DELAY,
+        pbx_file: PbxFileProbe | None = None,
     ) -> None:
+        """*pbx_file* asks the PBX what a channel already records (ADR 0025); without it a
+        call answered during an AMI gap is taken to be unrecorded."""
+        self._pbx_file = pbx_file
         self._store = store
         self._files = files
         self._control = control
@@ -115,6 +123,63 @@ class RecordingService:
         if not policy.records(call.skill_group) or channel in self._active:
             return None
         return await self.start(SYSTEM, call.tenant, call_id, channel)
+
+    async def on_pbx_recording(
+        self, call_id: str, channel: str, written: str | None, tenant: str | None = None
+    ) -> Recording | None:
+        """The PBX started MixMonitor itself (app_queue, ``MixMonitorStart``; ADR 0025):
+        index the file it writes, under the same rules, and start nothing over AMI.
+
+        Only a generated name of this tenant's call is indexed (*written* is the channel's
+        ``MIXMONITOR_FILENAME``); ccbridge's own MixMonitor, whose channel is already
+        recorded here, and any other recording on the PBX are left alone. The answer that
+        follows (``AgentConnect``) then finds the channel recorded and starts nothing.
+        """
+        if channel in self._active or not written:
+            return None
+        call = await self._calls(call_id)
+        tenant = (call.tenant if call else None) or tenant
+        if tenant is None:
+            return None
+        path = pbx_recording_path(self._files.absolute_root(), written, tenant, call_id)
+        if path is None:
+            log.info("pbx_recording_not_ours", call_id=call_id)
+            return None
+        rec = await self._index_pbx_file(tenant, call_id, channel, path, call)
+        if rec is not None:
+            self._answered[call_id] = channel
+            self._answered_on.setdefault(channel, set()).add(call_id)
+        return rec
+
+    async def _index_pbx_file(
+        self, tenant: str, call_id: str, channel: str, path: str, call: CallRecord | None
+    ) -> Recording | None:
+        """Add the row of a file the PBX records on *channel* (once per path); audited."""
+        for row in await self._store.of_call(call_id, tenant):
+            if row.path == path:
+                if row.status is RecordingStatus.RECORDING:
+                    self._active[channel] = row.id
+                    return row
+                return None
+        now = self._clock.now()
+        rec = Recording(
+            id=secrets.token_hex(16),
+            tenant=tenant,
+            call_id=call_id,
+            path=path,
+            started_at=now,
+            channel=channel,
+            agent_no=call.agent_no if call else None,
+            skill_group=call.skill_group if call else None,
+            caller=call.caller if call else None,
+            callee=call.callee if call else None,
+        )
+        rec = await self._store.add(rec, now)
+        self._active[channel] = rec.id
+        detail = {"call_id": call_id, "by": "pbx"}
+        await self._audit.record(SYSTEM, tenant, "recording.start", "recording", rec.id, detail)
+        log.info("recording_started_by_pbx", call_id=call_id, path=path)
+        return rec
 
     async def start(self, who: Principal, tenant: str, call_id: str, channel: str) -> Recording:
         """Start MixMonitor on *channel* into a generated path; audited."""
@@ -364,6 +429,9 @@ class RecordingService:
             ):
                 continue
             self._answered[call.call_id] = channel
+            self._answered_on.setdefault(channel, set()).add(call.call_id)
+            if await self._recorded_by_pbx(call, tenant, channel):
+                continue
             if not (await self._store.policy(tenant)).records(call.skill_group):
                 continue
             try:
@@ -374,6 +442,24 @@ class RecordingService:
             log.info("recording_started_after_gap", call_id=call.call_id)
             started += 1
         return started
+
+    async def _recorded_by_pbx(self, call: CallRecord, tenant: str, channel: str) -> bool:
+        """Say whether the PBX already records *channel* (app_queue started MixMonitor while
+        AMI was away); if so, index that file instead of starting a second recording."""
+        if self._pbx_file is None:
+            return False
+        try:
+            written = await self._pbx_file(channel)
+        except Exception as exc:  # unknown: a second recording beats none
+            log.warning("recording_probe_failed", call_id=call.call_id, error=repr(exc))
+            return False
+        if not written:
+            return False
+        path = pbx_recording_path(self._files.absolute_root(), written, tenant, call.call_id)
+        if path is not None:
+            await self._index_pbx_file(tenant, call.call_id, channel, path, call)
+            log.info("recording_by_pbx_after_gap", call_id=call.call_id)
+        return True
 
     # --- index ---------------------------------------------------------------------------
 
