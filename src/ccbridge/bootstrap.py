@@ -1047,6 +1047,20 @@ def live_answered_calls(calls: CallTrackingService) -> list[tuple[CallRecord, st
     return out
 
 
+def recordings_after_resync(
+    service: RecordingService, calls: CallTrackingService
+) -> Callable[[], Awaitable[int]]:
+    """The recordings' login step: finalise recordings whose channel hung up during the gap,
+    then record (or index the PBX's recording of) calls answered in it and still up."""
+
+    async def step() -> int:
+        up = {ch for record in calls.open_calls() for ch in calls.live_channels(record.call_id)}
+        service.forget_channels_gone(up)
+        return await service.record_calls_answered_in_gap(live_answered_calls(calls))
+
+    return step
+
+
 def report_signer(settings: Settings) -> Ed25519ReportSigner:
     """The Ed25519 key purge reports are signed with (clients verify with its public key)."""
     return Ed25519ReportSigner(settings.recordings.report_signing_key.get_secret_value())
@@ -1094,7 +1108,7 @@ def _recordings(
         on_error=availability.report if availability else None,
         wait_ready=availability.wait_up if availability else None,
         metrics=metrics.held if metrics else None,
-        after_resync=lambda: service.record_calls_answered_in_gap(live_answered_calls(calls)),
+        after_resync=recordings_after_resync(service, calls),
     )
     egress = egress_policy(app_settings, SqlEventSettings(sessions))
     exports = ExportService(

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Collection, Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime
 
@@ -364,14 +364,23 @@ class RecordingService:
         """Index the recording of a call answered while AMI was away (found by a backfill).
 
         Nobody saw the ``AgentConnect``, so no row exists. The file, if the PBX wrote one
-        (MixMonitor started by the dialplan with the same path rule), is at the call's
+        (app_queue's MixMonitor into the name FastAGI set, ADR 0025), is at the call's
         generated name: the answer's or the start's UTC date, first take. Found, it is
         indexed and finalised like any other (``recording.ready``); not found while the
         tenant's policy records the call, a ``missing`` row and ``recording.missing`` flag
-        the loss. A call that already has a row is left alone (backfills overlap).
+        the loss. A call that already has a row gets nothing new (backfills overlap); a row
+        of it still ``recording`` on a channel nobody watches is finalised.
         """
         tenant, answered = call.tenant, call.answered_at
-        if tenant is None or answered is None or await self._store.of_call(call.call_id, tenant):
+        if tenant is None or answered is None or not call.state.is_final:
+            return None  # still up: the resync records it or indexes the PBX's recording
+        rows = await self._store.of_call(call.call_id, tenant)
+        if rows:
+            # Indexed before the gap (by ccbridge, or the PBX's MixMonitorStart) and hung up
+            # in it, or before a restart: the file is closed, so finalise it now.
+            for row in rows:
+                if row.status is RecordingStatus.RECORDING and row.channel not in self._active:
+                    await self.finalise(row.id)
             return None
         try:
             candidates = dict.fromkeys(
@@ -396,8 +405,6 @@ class RecordingService:
                 await self._store.add(replace(row, path=path), now)
                 log.info("recording_found_after_gap", call_id=call.call_id, path=path)
                 return await self.finalise(row.id)
-        if not call.state.is_final:
-            return None  # still up: the resync starts its recording (record_calls_answered_in_gap)
         if not (await self._store.policy(tenant)).records(call.skill_group):
             return None
         row = replace(row, status=RecordingStatus.MISSING, ended_at=call.ended_at or now)
@@ -411,6 +418,14 @@ class RecordingService:
         await self._store.save(row, now, [flag])
         log.warning("recording_missing_after_gap", call_id=call.call_id, tenant=tenant)
         return row
+
+    def forget_channels_gone(self, up: Collection[str]) -> int:
+        """After a resync: a recorded channel no longer *up* hung up while AMI was away (its
+        ``Hangup`` never came), so its recording is finalised now. Returns how many."""
+        gone = [channel for channel in self._active if channel not in up]
+        for channel in gone:
+            self.on_channel_gone(channel)
+        return len(gone)
 
     async def record_calls_answered_in_gap(self, live: Iterable[tuple[CallRecord, str]]) -> int:
         """After a resync: record the live calls answered while AMI was away (no
