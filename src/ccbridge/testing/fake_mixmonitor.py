@@ -4,8 +4,9 @@ Like Asterisk, the file exists (an empty WAV) from the start and is complete whe
 recording stops (StopMixMonitor, which emits ``MixMonitorStop``) or the channel hangs up (no
 event; Asterisk 22 only publishes MixMonitorStop from StopMixMonitor). Each recorded second
 is a 440 Hz tone unless muted. Only absolute paths are written (ccbridge and FastAGI always
-name one); a relative name would land in Asterisk's spool, which the fake does not have. Audio is capped at one hour, because a
-time-scaled simulator clock can make a short test look like a very long call.
+name one); a relative name would land in Asterisk's spool, which the fake does not have.
+Audio is capped at one hour, because a time-scaled simulator clock can make a short test look
+like a very long call.
 """
 
 from __future__ import annotations
