@@ -168,6 +168,7 @@ class CallSimulator:
             return
         outcome = CallOutcome(linkedid=ch.linkedid, tenant="", did=ch.exten)
         outcome.queue = queue.name
+        self._next_take(ch)
 
         async def run() -> None:
             with contextlib.suppress(_CallerGone):
@@ -813,6 +814,17 @@ class CallSimulator:
         for q, m in self.model.members_of(member.interface):
             m.status, m.in_call = 1, False
             server.member_status(q, m)
+
+    def _next_take(self, ch: Channel) -> None:
+        """The shipped ``[ccbridge-record-take]`` before a caller queues again: a recorded
+        caller's MixMonitor stops and the next answer records ``<MONITOR_FILENAME>-q<n>``."""
+        v = ch.variables
+        if not v.get("MONITOR_FILENAME") or not v.get("MIXMONITOR_FILENAME"):
+            return
+        self.server.stop_mixmonitor(ch)
+        v["CCB_RECORDING_BASE"] = v.get("CCB_RECORDING_BASE") or v["MONITOR_FILENAME"]
+        v["CCB_TAKE"] = str(int(v.get("CCB_TAKE") or 1) + 1)
+        v["MONITOR_FILENAME"] = f"{v['CCB_RECORDING_BASE']}-q{v['CCB_TAKE']}"
 
     def _queue_monitor(self, ch: Channel, queue: Queue) -> None:
         """app_queue's own recording (the queue has ``monitor-format``): MixMonitor on the

@@ -1030,8 +1030,15 @@ class FakeAmiServer:
         if ch.recording_file is None:
             session.error(req, "Could not stop monitoring channel")
             return
-        ch.recording_file = None
         session.respond(req, [("Response", "Success")])
+        self.stop_mixmonitor(ch)
+
+    def stop_mixmonitor(self, ch: Channel) -> None:
+        """StopMixMonitor (the action or the dialplan app): the file is written and
+        ``MixMonitorStop`` emitted; ``MIXMONITOR_FILENAME`` stays set, as in Asterisk."""
+        if ch.recording_file is None:
+            return
+        ch.recording_file = None
         self._finish_tape(ch.name)
         self.emit_channel("MixMonitorStop", ch)
 

@@ -22,7 +22,9 @@ from ccbridge.domain.recordings.model import (
 
 MONITOR_FORMAT = "wav"
 """The generated queues' ``monitor-format``: the index only knows 8 kHz PCM WAV."""
-_TAKE_RE = re.compile(r"^-(?:[2-9]|[1-9][0-9]{1,3})$")
+_TAKE_RE = re.compile(r"^-q?(?:[2-9]|[1-9][0-9]{1,3})$")
+"""``-2``…: ccbridge's own later takes; ``-q2``…: the dialplan's, when a recorded caller is
+queued again (``[ccbridge-record-take]``), so the two never name the same file."""
 _DAY_RE = re.compile(r"^[0-9]{4}/(?:0[1-9]|1[0-2])/(?:0[1-9]|[12][0-9]|3[01])$")
 
 
@@ -31,7 +33,7 @@ def monitor_filename(root: str, tenant: str, call_id: str, day: datetime) -> str
 
     *root* must be absolute (MixMonitor puts a relative name into its own spool folder).
     """
-    if not root.startswith("/") or any(c in root for c in "\r\n\x00,|^{}$"):
+    if not root.startswith("/") or any(c in root for c in '\r\n\x00\t ,|^{}$:?"\\'):
         raise BadRecordingNameError(f"recordings root must be an absolute plain path: {root!r}")
     stem = recording_path(tenant, call_id, day).removesuffix(f".{MONITOR_FORMAT}")
     return f"{root.rstrip('/')}/{stem}"
@@ -39,7 +41,7 @@ def monitor_filename(root: str, tenant: str, call_id: str, day: datetime) -> str
 
 def pbx_recording_path(root: str, written: str, tenant: str, call_id: str) -> str | None:
     """The relative path of *written* (``MIXMONITOR_FILENAME``) when it is a generated name of
-    this tenant's call under *root* (``<tenant>/<yyyy>/<mm>/<dd>/<call-id>[-<take>].wav``);
+    this tenant's call under *root* (``<tenant>/<yyyy>/<mm>/<dd>/<call-id>[-[q]<take>].wav``);
     ``None`` for anything else (the admin's own recording, another folder, a forged name)."""
     try:
         check_tenant(tenant)
