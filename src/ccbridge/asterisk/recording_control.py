@@ -156,14 +156,13 @@ class AmiRecordingFeed:
 
     def _pbx_started(self, msg: AmiFields) -> None:
         """A MixMonitor started on a channel: the PBX's own when ccbridge did not send it."""
-        if self._on_pbx_recording is None or not msg.has("ChanVariable"):
+        if self._on_pbx_recording is None:
             return
-        found = msg.variables()
-        written = found.get(MIXMONITOR_FILENAME)
-        if written:
-            call_id = msg.get("Linkedid") or msg.get("Uniqueid")
-            tenant = found.get(TENANT_VAR) or None
-            self._answered(call_id, msg.get("Channel"), written, tenant)
+        found = msg.variables() if msg.has("ChanVariable") else {}
+        # "" when channelvars lacks MIXMONITOR_FILENAME: the service asks the PBX then.
+        written = found.get(MIXMONITOR_FILENAME) or ""
+        call_id = msg.get("Linkedid") or msg.get("Uniqueid")
+        self._answered(call_id, msg.get("Channel"), written, found.get(TENANT_VAR) or None)
 
     def _answered(
         self,

@@ -135,11 +135,19 @@ class RecordingService:
         recorded here, and any other recording on the PBX are left alone. The answer that
         follows (``AgentConnect``) then finds the channel recorded and starts nothing.
         """
-        if channel in self._active or not written:
+        if channel in self._active:
             return None
         call = await self._calls(call_id)
         tenant = (call.tenant if call else None) or tenant
         if tenant is None:
+            return None
+        if not written and self._pbx_file is not None:
+            # channelvars without MIXMONITOR_FILENAME: ask the PBX which file it writes.
+            try:
+                written = await self._pbx_file(channel)
+            except Exception as exc:
+                log.warning("recording_probe_failed", call_id=call_id, error=repr(exc))
+        if not written:
             return None
         path = pbx_recording_path(self._files.absolute_root(), written, tenant, call_id)
         if path is None:
@@ -194,12 +202,18 @@ class RecordingService:
             raise ConflictError("this call is already being recorded")
         now = self._clock.now()
         take = len(await self._store.of_call(call_id)) + 1
+        path = recording_path(tenant, call_id, now, take)
+        while await self._files.inspect(path) is not None:
+            # A file of that name exists (a MixMonitor the PBX started writes it from its
+            # first moment): never truncate it, take the next name.
+            take += 1
+            path = recording_path(tenant, call_id, now, take)
         call = await self._calls(call_id)
         rec = Recording(
             id=secrets.token_hex(16),
             tenant=tenant,
             call_id=call_id,
-            path=recording_path(tenant, call_id, now, take),
+            path=path,
             started_at=now,
             channel=channel,
             agent_no=call.agent_no if call else None,
