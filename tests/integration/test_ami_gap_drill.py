@@ -263,7 +263,7 @@ class Drill:
             )
             assert flags == []
         ready = await self.world.journal.list_after("t1", 0, 1000, types=["recording.ready"])
-        assert sorted(e.call_id for e in ready) == sorted(
+        assert sorted(str(e.call_id) for e in ready) == sorted(
             c.linkedid for c in answered if c.tenant == "t1"
         )
         assert [a for a in self.pbx.ami.actions if a.get("Action") == "MixMonitor"] == []

@@ -133,7 +133,7 @@ async def test_the_pbx_records_the_queue_call_and_ccbridge_indexes_it_once(
     assert outcome.answered
     assert off_outcome.answered
     # The PBX started the recording; ccbridge only muted and unmuted it.
-    assert [a.get("Action") for a in actions if "MixMonitor" in a.get("Action", "")] == [
+    assert [a.get("Action") for a in actions if "MixMonitor" in (a.get("Action") or "")] == [
         "MixMonitorMute",
         "MixMonitorMute",
     ]
