@@ -16,6 +16,7 @@ from pathlib import Path
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ccbridge.asterisk.agi.server import AgiRouter, AgiServerConfig, FastAgiServer
+from ccbridge.asterisk.ami.actions import blind_transfer, hangup
 from ccbridge.asterisk.call_feed import AmiCallFeed
 from ccbridge.asterisk.coordinator import PbxCoordinator
 from ccbridge.asterisk.inbound_route import SCRIPT, InboundRoute, InboundRouteHandler
@@ -159,3 +160,92 @@ async def test_the_pbx_records_the_queue_call_and_ccbridge_indexes_it_once(
     # Policy off: no file name, no monitor-format, no recording of any kind.
     assert await store.of_call(off_outcome.linkedid) == []
     assert not (files.root / "t2").exists()
+
+
+async def test_a_recorded_caller_transferred_to_a_group_gets_its_next_take(
+    engine: AsyncEngine, tmp_path: Path
+) -> None:
+    """``[ccbridge-record-take]``: the first take ends at the transfer, the next answer records
+    ``<call-id>-q2.wav``; both are indexed, neither by a MixMonitor ccbridge started."""
+    world = await build_world(engine)
+    sessions = create_session_factory(engine)
+    clock = SystemClock()
+    store = RecordingRepository(sessions, world.journal)
+    files = LocalRecordingFiles(tmp_path / "rec")
+    router = AgiRouter()
+    names = PbxRecordingNames(store, str(files.root), clock.now)
+    router.add_route(SCRIPT, InboundRouteHandler(ROUTES, None, recording=names))
+    agi = FastAgiServer(AgiServerConfig(port=0), router)
+    await agi.start()
+    config = SimulatorConfig(ring_seconds=(0.2, 0.3), poll_interval=0.002)
+    config.agi_url = f"agi://127.0.0.1:{agi.port}/{SCRIPT}"
+    calls = CallTrackingService(MemoryCallStore())
+
+    async def lookup(call_id: str) -> CallRecord | None:
+        return calls.get(call_id)
+
+    queues = [*QUEUES, QueueSpec("t1-support", monitor_format="wav")]
+    try:
+        async with FakeAsterisk(queues=queues, seed=26, config=config) as pbx:
+            client = fake_pbx_client(pbx.ami_port)
+            control = AmiRecorderControl(client)
+            service = RecordingService(
+                store,
+                files,
+                control,
+                lookup,
+                AuditRecorder(lambda: SqlAccessUnitOfWork(sessions), clock.now),
+                clock,
+                LinkSigner(b"pbx-side-recording-key-02"),
+                finalise_delay=0.05,
+                pbx_file=control.recording_file,
+            )
+            feed = AmiRecordingFeed(
+                service.on_agent_connect,
+                service.on_channel_gone,
+                on_pbx_recording=service.on_pbx_recording,
+            )
+            PbxCoordinator(client, calls=AmiCallFeed(calls, clock.now), recordings=feed).attach()
+            async with running(client):
+                runner = asyncio.create_task(feed.run())
+                control_q = AmiQueueControl(client)
+                for queue, interface, name in (
+                    ("t1-sales", "PJSIP/1101", "1101 张三"),
+                    ("t1-support", "PJSIP/1102", "1102 李四"),
+                ):
+                    await control_q.add_member(
+                        QueueMemberSpec(queue, interface, name, 0, False, "")
+                    )
+                handle = await pbx.simulator.place_call(
+                    "13800138000", did="4008001234", talk_seconds=1.0, agent_hangs_up=False
+                )
+                async with asyncio.timeout(5):
+                    while not (first := await store.of_call(handle.linkedid)):  # noqa: ASYNC110
+                        await asyncio.sleep(0.02)
+                caller_leg = pbx.model.find_channel(handle.channel)
+                assert caller_leg is not None
+                (agent_leg,) = pbx.model.bridged_with(caller_leg)
+                await client.send_action(
+                    blind_transfer(agent_leg.name, "t1-support", "ccbridge-queue")
+                )
+                async with asyncio.timeout(10):
+                    while len(rows := await store.of_call(handle.linkedid)) < 2:  # noqa: ASYNC110
+                        await asyncio.sleep(0.02)
+                    await asyncio.sleep(0.3)
+                    await client.send_action(hangup(handle.channel))
+                    while any(r.status is RecordingStatus.RECORDING for r in rows):
+                        await service.idle()
+                        await asyncio.sleep(0.02)
+                        rows = await store.of_call(handle.linkedid)
+                runner.cancel()
+                actions = [a.get("Action") for a in pbx.ami.actions]
+    finally:
+        await agi.stop()
+
+    call_id = handle.linkedid
+    day = first[0].started_at
+    assert [(r.path, r.status) for r in rows] == [
+        (recording_path("t1", call_id, day), RecordingStatus.OK),
+        (recording_path("t1", call_id, day).replace(".wav", "-q2.wav"), RecordingStatus.OK),
+    ]
+    assert "MixMonitor" not in actions

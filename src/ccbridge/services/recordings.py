@@ -310,8 +310,9 @@ class RecordingService:
         rec = await self._store.get(recording_id)
         if rec is None:
             raise RecordingNotFoundError(f"recording {recording_id} not found")
-        if rec.channel is not None:
-            self._active.pop(rec.channel, None)
+        if rec.channel is not None and self._active.get(rec.channel) == rec.id:
+            # Only this recording's binding: the channel may already record the next take.
+            del self._active[rec.channel]
         if rec.status is not RecordingStatus.RECORDING:
             return rec
         facts = None
