@@ -10,13 +10,17 @@ whose policy is off gets no file name and a queue without ``monitor-format``: no
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from ccbridge.asterisk.agi.server import AgiRouter, AgiServerConfig, FastAgiServer
 from ccbridge.asterisk.ami.actions import blind_transfer, hangup
+from ccbridge.asterisk.ami.client import AmiClient
 from ccbridge.asterisk.call_feed import AmiCallFeed
 from ccbridge.asterisk.coordinator import PbxCoordinator
 from ccbridge.asterisk.inbound_route import SCRIPT, InboundRoute, InboundRouteHandler
@@ -41,7 +45,7 @@ from ccbridge.testing.fake_pbx import FakeAsterisk
 from ccbridge.testing.pbx_model import QueueSpec
 from tests.fakes.calls import MemoryCallStore
 from tests.support.ami_rig import fake_pbx_client, running
-from tests.support.event_rig import build_world
+from tests.support.event_rig import EventWorld, build_world
 
 ROUTES = {
     "4008001234": InboundRoute("t1", "t1-sales"),
@@ -50,15 +54,35 @@ ROUTES = {
 QUEUES = [QueueSpec("t1-sales", monitor_format="wav"), QueueSpec("t2-service")]
 
 
-async def test_the_pbx_records_the_queue_call_and_ccbridge_indexes_it_once(
-    engine: AsyncEngine, tmp_path: Path
-) -> None:
+@dataclass
+class Rig:
+    """ccbridge's FastAGI route and recording path, as bootstrap wires them, on a fake PBX."""
+
+    pbx: FakeAsterisk
+    client: AmiClient
+    service: RecordingService
+    store: RecordingRepository
+    files: LocalRecordingFiles
+    world: EventWorld
+    sessions: async_sessionmaker[AsyncSession]
+
+    async def members(self, *members: tuple[str, str, str]) -> None:
+        queues = AmiQueueControl(self.client)
+        for queue, interface, name in members:
+            await queues.add_member(QueueMemberSpec(queue, interface, name, 0, False, ""))
+
+
+@contextlib.asynccontextmanager
+async def rig(
+    engine: AsyncEngine, root: Path, queues: list[QueueSpec], seed: int
+) -> AsyncIterator[Rig]:
+    """Tenant t2's policy records nothing; t1 the default (every call)."""
     world = await build_world(engine)
     sessions = create_session_factory(engine)
     clock = SystemClock()
     store = RecordingRepository(sessions, world.journal)
     await store.set_policy(RecordingPolicy("t2", auto_record=False), clock.now())
-    files = LocalRecordingFiles(tmp_path / "rec")
+    files = LocalRecordingFiles(root)
     router = AgiRouter()
     names = PbxRecordingNames(store, str(files.root), clock.now)
     router.add_route(SCRIPT, InboundRouteHandler(ROUTES, None, recording=names))
@@ -71,10 +95,8 @@ async def test_the_pbx_records_the_queue_call_and_ccbridge_indexes_it_once(
     async def lookup(call_id: str) -> CallRecord | None:
         return calls.get(call_id)
 
-    agent = Principal("user:agent", Role.AGENT, "t1", frozenset({"recordings:control"}), "1101")
-    started = datetime.now(UTC)
     try:
-        async with FakeAsterisk(queues=QUEUES, seed=25, config=config) as pbx:
+        async with FakeAsterisk(queues=queues, seed=seed, config=config) as pbx:
             client = fake_pbx_client(pbx.ami_port)
             control = AmiRecorderControl(client)
             service = RecordingService(
@@ -96,40 +118,50 @@ async def test_the_pbx_records_the_queue_call_and_ccbridge_indexes_it_once(
             PbxCoordinator(client, calls=AmiCallFeed(calls, clock.now), recordings=feed).attach()
             async with running(client):
                 runner = asyncio.create_task(feed.run())
-                queues = AmiQueueControl(client)
-                for queue, interface, name in (
-                    ("t1-sales", "PJSIP/1101", "1101 张三"),
-                    ("t2-service", "PJSIP/2101", "2101 Agent"),
-                ):
-                    await queues.add_member(QueueMemberSpec(queue, interface, name, 0, False, ""))
-                handle = await pbx.simulator.place_call(
-                    "13800138000", did="4008001234", talk_seconds=1.2, agent_hangs_up=False
-                )
-                off = await pbx.simulator.place_call(
-                    "13900139000", did="4008005678", talk_seconds=0.5, agent_hangs_up=False
-                )
-                async with asyncio.timeout(5):
-                    while not (found := await store.of_call(handle.linkedid)):  # noqa: ASYNC110
-                        await asyncio.sleep(0.02)
-                await asyncio.sleep(0.3)
-                paused = await service.control(agent, "t1", handle.linkedid, "pause")
-                assert paused.muted
-                await asyncio.sleep(0.3)
-                await service.control(agent, "t1", handle.linkedid, "resume")
-                outcome, off_outcome = await handle, await off
-                async with asyncio.timeout(5):
-                    while True:
-                        await service.idle()
-                        rec = await store.get(found[0].id)
-                        assert rec is not None
-                        if rec.status is not RecordingStatus.RECORDING:
-                            break
-                        await asyncio.sleep(0.02)
-                runner.cancel()
-                actions = list(pbx.ami.actions)
-                caller = outcome.linkedid
+                try:
+                    yield Rig(pbx, client, service, store, files, world, sessions)
+                finally:
+                    runner.cancel()
     finally:
         await agi.stop()
+
+
+async def test_the_pbx_records_the_queue_call_and_ccbridge_indexes_it_once(
+    engine: AsyncEngine, tmp_path: Path
+) -> None:
+    agent = Principal("user:agent", Role.AGENT, "t1", frozenset({"recordings:control"}), "1101")
+    started = datetime.now(UTC)
+    async with rig(engine, tmp_path / "rec", QUEUES, 25) as r:
+        store, service = r.store, r.service
+        await r.members(
+            ("t1-sales", "PJSIP/1101", "1101 张三"), ("t2-service", "PJSIP/2101", "2101 Agent")
+        )
+        handle = await r.pbx.simulator.place_call(
+            "13800138000", did="4008001234", talk_seconds=1.2, agent_hangs_up=False
+        )
+        off = await r.pbx.simulator.place_call(
+            "13900139000", did="4008005678", talk_seconds=0.5, agent_hangs_up=False
+        )
+        async with asyncio.timeout(5):
+            while not (found := await store.of_call(handle.linkedid)):  # noqa: ASYNC110
+                await asyncio.sleep(0.02)
+        await asyncio.sleep(0.3)
+        paused = await service.control(agent, "t1", handle.linkedid, "pause")
+        assert paused.muted
+        await asyncio.sleep(0.3)
+        await service.control(agent, "t1", handle.linkedid, "resume")
+        outcome, off_outcome = await handle, await off
+        async with asyncio.timeout(5):
+            while True:
+                await service.idle()
+                rec = await store.get(found[0].id)
+                assert rec is not None
+                if rec.status is not RecordingStatus.RECORDING:
+                    break
+                await asyncio.sleep(0.02)
+        actions = list(r.pbx.ami.actions)
+        caller = outcome.linkedid
+    files, world, sessions = r.files, r.world, r.sessions
 
     assert outcome.answered
     assert off_outcome.answered
@@ -167,84 +199,36 @@ async def test_a_recorded_caller_transferred_to_a_group_gets_its_next_take(
 ) -> None:
     """``[ccbridge-record-take]``: the first take ends at the transfer, the next answer records
     ``<call-id>-q2.wav``; both are indexed, neither by a MixMonitor ccbridge started."""
-    world = await build_world(engine)
-    sessions = create_session_factory(engine)
-    clock = SystemClock()
-    store = RecordingRepository(sessions, world.journal)
-    files = LocalRecordingFiles(tmp_path / "rec")
-    router = AgiRouter()
-    names = PbxRecordingNames(store, str(files.root), clock.now)
-    router.add_route(SCRIPT, InboundRouteHandler(ROUTES, None, recording=names))
-    agi = FastAgiServer(AgiServerConfig(port=0), router)
-    await agi.start()
-    config = SimulatorConfig(ring_seconds=(0.2, 0.3), poll_interval=0.002)
-    config.agi_url = f"agi://127.0.0.1:{agi.port}/{SCRIPT}"
-    calls = CallTrackingService(MemoryCallStore())
-
-    async def lookup(call_id: str) -> CallRecord | None:
-        return calls.get(call_id)
-
     queues = [*QUEUES, QueueSpec("t1-support", monitor_format="wav")]
-    try:
-        async with FakeAsterisk(queues=queues, seed=26, config=config) as pbx:
-            client = fake_pbx_client(pbx.ami_port)
-            control = AmiRecorderControl(client)
-            service = RecordingService(
-                store,
-                files,
-                control,
-                lookup,
-                AuditRecorder(lambda: SqlAccessUnitOfWork(sessions), clock.now),
-                clock,
-                LinkSigner(b"pbx-side-recording-key-02"),
-                finalise_delay=0.05,
-                pbx_file=control.recording_file,
-            )
-            feed = AmiRecordingFeed(
-                service.on_agent_connect,
-                service.on_channel_gone,
-                on_pbx_recording=service.on_pbx_recording,
-            )
-            PbxCoordinator(client, calls=AmiCallFeed(calls, clock.now), recordings=feed).attach()
-            async with running(client):
-                runner = asyncio.create_task(feed.run())
-                control_q = AmiQueueControl(client)
-                for queue, interface, name in (
-                    ("t1-sales", "PJSIP/1101", "1101 张三"),
-                    ("t1-support", "PJSIP/1102", "1102 李四"),
-                ):
-                    await control_q.add_member(
-                        QueueMemberSpec(queue, interface, name, 0, False, "")
-                    )
-                handle = await pbx.simulator.place_call(
-                    "13800138000", did="4008001234", talk_seconds=1.0, agent_hangs_up=False
-                )
-                async with asyncio.timeout(5):
-                    while not (first := await store.of_call(handle.linkedid)):  # noqa: ASYNC110
-                        await asyncio.sleep(0.02)
-                caller_leg = pbx.model.find_channel(handle.channel)
-                assert caller_leg is not None
-                (agent_leg,) = pbx.model.bridged_with(caller_leg)
-                await client.send_action(
-                    blind_transfer(agent_leg.name, "t1-support", "ccbridge-queue")
-                )
-                async with asyncio.timeout(10):
-                    while len(rows := await store.of_call(handle.linkedid)) < 2:  # noqa: ASYNC110
-                        await asyncio.sleep(0.02)
-                    await asyncio.sleep(0.3)
-                    await client.send_action(hangup(handle.channel))
-                    while any(r.status is RecordingStatus.RECORDING for r in rows):
-                        await service.idle()
-                        await asyncio.sleep(0.02)
-                        rows = await store.of_call(handle.linkedid)
-                runner.cancel()
-                actions = [a.get("Action") for a in pbx.ami.actions]
-    finally:
-        await agi.stop()
+    async with rig(engine, tmp_path / "rec", queues, 26) as r:
+        store, service, client, pbx = r.store, r.service, r.client, r.pbx
+        await r.members(
+            ("t1-sales", "PJSIP/1101", "1101 张三"), ("t1-support", "PJSIP/1102", "1102 李四")
+        )
+        handle = await pbx.simulator.place_call(
+            "13800138000", did="4008001234", talk_seconds=1.0, agent_hangs_up=False
+        )
+        async with asyncio.timeout(5):
+            while not (first := await store.of_call(handle.linkedid)):  # noqa: ASYNC110
+                await asyncio.sleep(0.02)
+        caller_leg = pbx.model.find_channel(handle.channel)
+        assert caller_leg is not None
+        (agent_leg,) = pbx.model.bridged_with(caller_leg)
+        await client.send_action(blind_transfer(agent_leg.name, "t1-support", "ccbridge-queue"))
+        async with asyncio.timeout(10):
+            while len(rows := await store.of_call(handle.linkedid)) < 2:  # noqa: ASYNC110
+                await asyncio.sleep(0.02)
+            await asyncio.sleep(0.3)
+            await client.send_action(hangup(handle.channel))
+            while any(r.status is RecordingStatus.RECORDING for r in rows):
+                await service.idle()
+                await asyncio.sleep(0.02)
+                rows = await store.of_call(handle.linkedid)
+        actions = [a.get("Action") for a in pbx.ami.actions]
 
     call_id = handle.linkedid
     day = first[0].started_at
-    assert [(r.path, r.status) for r in rows] == [
+    assert [(row.path, row.status) for row in rows] == [
         (recording_path("t1", call_id, day), RecordingStatus.OK),
         (recording_path("t1", call_id, day).replace(".wav", "-q2.wav"), RecordingStatus.OK),
     ]

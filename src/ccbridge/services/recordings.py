@@ -169,6 +169,17 @@ class RecordingService:
                     self._active[channel] = row.id
                     return row
                 return None
+        rec = await self._add_row(tenant, call_id, path, channel, call)
+        detail = {"call_id": call_id, "by": "pbx"}
+        await self._audit.record(SYSTEM, tenant, "recording.start", "recording", rec.id, detail)
+        log.info("recording_started_by_pbx", call_id=call_id, path=path)
+        return rec
+
+    async def _add_row(
+        self, tenant: str, call_id: str, path: str, channel: str, call: CallRecord | None
+    ) -> Recording:
+        """Index a recording starting now on *channel* with the call's variables so far, and
+        bind the channel to it (its hang-up finalises it)."""
         now = self._clock.now()
         rec = Recording(
             id=secrets.token_hex(16),
@@ -184,9 +195,6 @@ class RecordingService:
         )
         rec = await self._store.add(rec, now)
         self._active[channel] = rec.id
-        detail = {"call_id": call_id, "by": "pbx"}
-        await self._audit.record(SYSTEM, tenant, "recording.start", "recording", rec.id, detail)
-        log.info("recording_started_by_pbx", call_id=call_id, path=path)
         return rec
 
     async def start(self, who: Principal, tenant: str, call_id: str, channel: str) -> Recording:
@@ -208,21 +216,7 @@ class RecordingService:
             # first moment): never truncate it, take the next name.
             take += 1
             path = recording_path(tenant, call_id, now, take)
-        call = await self._calls(call_id)
-        rec = Recording(
-            id=secrets.token_hex(16),
-            tenant=tenant,
-            call_id=call_id,
-            path=path,
-            started_at=now,
-            channel=channel,
-            agent_no=call.agent_no if call else None,
-            skill_group=call.skill_group if call else None,
-            caller=call.caller if call else None,
-            callee=call.callee if call else None,
-        )
-        rec = await self._store.add(rec, now)
-        self._active[channel] = rec.id
+        rec = await self._add_row(tenant, call_id, path, channel, await self._calls(call_id))
         try:
             await self._control.start(channel, self._files.absolute(rec.path))
         except Exception as exc:
