@@ -33,9 +33,7 @@ from ccbridge.asterisk.ami.client import AmiClient, AmiConfig
 from ccbridge.asterisk.call_feed import AmiCallFeed
 from ccbridge.asterisk.coordinator import PbxCoordinator
 from ccbridge.asterisk.queue_log_file import QueueLogFile
-from ccbridge.asterisk.recording_control import AmiRecorderControl, AmiRecordingFeed
-from ccbridge.bootstrap import recordings_after_resync
-from ccbridge.db.access_uow import SqlAccessUnitOfWork
+from ccbridge.asterisk.recording_control import AmiRecordingFeed
 from ccbridge.db.batch_writer import CallBatchWriter
 from ccbridge.db.engine import create_engine, create_session_factory
 from ccbridge.db.migrate import run_migrations_async
@@ -45,9 +43,7 @@ from ccbridge.domain.calls.model import CallRecord
 from ccbridge.domain.calls.pbx_records import PbxCall, assemble_calls
 from ccbridge.domain.recordings.model import RecordingStatus
 from ccbridge.domain.recordings.pbx_names import monitor_filename
-from ccbridge.domain.recordings.signing import LinkSigner
 from ccbridge.domain.time import SystemClock
-from ccbridge.services.audit import AuditRecorder
 from ccbridge.services.call_audit import audit_period
 from ccbridge.services.call_backfill import CallBackfill
 from ccbridge.services.calls import CallTrackingService
@@ -56,6 +52,7 @@ from ccbridge.storage.recording_files import LocalRecordingFiles
 from tests.support.event_rig import EventWorld, build_world
 from tests.support.fault_proxy import FaultProxy
 from tests.support.gap_drill import api_calls, assert_every_call_whole, cut, heal, journal_by_call
+from tests.support.recording_rig import wired_recordings
 
 QUEUE = "ccbridge-drill"
 MEMBERS = [(f"Local/23{i:02d}@ccbridge-test-agents", f"91{i:02d} 演练{i}") for i in range(1, 7)]
@@ -89,30 +86,19 @@ def _recording_service(
     """Recording control, index and the coordinator's recordings handler, as bootstrap wires
     them (a login step records or indexes what the gap left up)."""
     sessions = create_session_factory(engine)
-    clock = SystemClock()
 
     async def lookup(call_id: str) -> CallRecord | None:
         return tracking.get(call_id) or await world.calls.get(call_id)
 
-    control = AmiRecorderControl(client)
-    service = RecordingService(
+    return wired_recordings(
+        sessions,
         RecordingRepository(sessions, world.journal),
         LocalRecordingFiles(RECORDINGS),
-        control,
+        client,
         lookup,
-        AuditRecorder(lambda: SqlAccessUnitOfWork(sessions), clock.now),
-        clock,
-        LinkSigner(b"real-gap-drill-recordings-key"),
+        tracking=tracking,
         finalise_delay=0.3,
-        pbx_file=control.recording_file,
     )
-    feed = AmiRecordingFeed(
-        service.on_agent_connect,
-        service.on_channel_gone,
-        on_pbx_recording=service.on_pbx_recording,
-        after_resync=recordings_after_resync(service, tracking),
-    )
-    return service, feed
 
 
 async def _assert_recordings(

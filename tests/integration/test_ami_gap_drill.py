@@ -39,10 +39,7 @@ from ccbridge.asterisk.call_feed import AmiCallFeed
 from ccbridge.asterisk.coordinator import PbxCoordinator
 from ccbridge.asterisk.inbound_route import SCRIPT, InboundRoute, InboundRouteHandler
 from ccbridge.asterisk.queue_log_file import QueueLogFile
-from ccbridge.asterisk.recording_control import AmiRecorderControl, AmiRecordingFeed
-from ccbridge.bootstrap import recordings_after_resync
 from ccbridge.cli import app as cli_app
-from ccbridge.db.access_uow import SqlAccessUnitOfWork
 from ccbridge.db.batch_writer import CallBatchWriter
 from ccbridge.db.engine import create_session_factory
 from ccbridge.db.repositories.pbx_cursors import SqlRecordCursors
@@ -52,9 +49,7 @@ from ccbridge.domain.calls.model import CallRecord
 from ccbridge.domain.calls.pbx_records import PbxCall, assemble_calls, parse_queue_log_line
 from ccbridge.domain.calls.tracker import agent_no_from_member
 from ccbridge.domain.recordings.model import RecordingPolicy, RecordingStatus, recording_path
-from ccbridge.domain.recordings.signing import LinkSigner
 from ccbridge.domain.time import SystemClock
-from ccbridge.services.audit import AuditRecorder
 from ccbridge.services.call_audit import audit_period
 from ccbridge.services.call_backfill import CallBackfill
 from ccbridge.services.calls import CallTrackingService
@@ -74,6 +69,7 @@ from tests.support.gap_drill import (
     heal,
     journal_by_call,
 )
+from tests.support.recording_rig import wired_recordings
 
 SCALE = 0.01
 """Real seconds per PBX second: a 20 s cut takes 0.2 s."""
@@ -151,12 +147,18 @@ class Drill:
         )
         client = fake_pbx_client(port, ping_interval=0.1, action_timeout=1.0)
         feed = AmiCallFeed(tracking, SystemClock().now, filler)
-        recordings = self.recording_service(client, tracking)
-        recording_feed = AmiRecordingFeed(
-            recordings.on_agent_connect,
-            recordings.on_channel_gone,
-            on_pbx_recording=recordings.on_pbx_recording,
-            after_resync=recordings_after_resync(recordings, tracking),
+
+        async def lookup(call_id: str) -> CallRecord | None:
+            return tracking.get(call_id) or await self.world.calls.get(call_id)
+
+        recordings, recording_feed = wired_recordings(
+            sessions,
+            RecordingRepository(sessions, self.world.journal),
+            self.files,
+            client,
+            lookup,
+            tracking=tracking,
+            finalise_delay=0.02,
         )
         if filler is not None:
             filler.use_recordings(recordings)
@@ -171,29 +173,6 @@ class Drill:
         ]
         await client.wait_synced(5)
         return proc
-
-    def recording_service(
-        self, client: AmiClient, tracking: CallTrackingService
-    ) -> RecordingService:
-        """Recording control and the index as bootstrap wires them."""
-        sessions = create_session_factory(self.engine)
-        clock = SystemClock()
-
-        async def lookup(call_id: str) -> CallRecord | None:
-            return tracking.get(call_id) or await self.world.calls.get(call_id)
-
-        control = AmiRecorderControl(client)
-        return RecordingService(
-            RecordingRepository(sessions, self.world.journal),
-            self.files,
-            control,
-            lookup,
-            AuditRecorder(lambda: SqlAccessUnitOfWork(sessions), clock.now),
-            clock,
-            LinkSigner(b"gap-drill-recordings-key-0123"),
-            finalise_delay=0.02,
-            pbx_file=control.recording_file,
-        )
 
     async def call(self, did: str, **kw: Any) -> CallHandle:
         handle = await self.pbx.simulator.place_call(did=did, agent_hangs_up=False, **kw)

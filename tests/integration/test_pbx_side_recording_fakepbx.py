@@ -25,7 +25,6 @@ from ccbridge.asterisk.call_feed import AmiCallFeed
 from ccbridge.asterisk.coordinator import PbxCoordinator
 from ccbridge.asterisk.inbound_route import SCRIPT, InboundRoute, InboundRouteHandler
 from ccbridge.asterisk.queue_control import AmiQueueControl
-from ccbridge.asterisk.recording_control import AmiRecorderControl, AmiRecordingFeed
 from ccbridge.db.access_uow import SqlAccessUnitOfWork
 from ccbridge.db.engine import create_session_factory
 from ccbridge.db.repositories.recordings import RecordingRepository
@@ -33,9 +32,7 @@ from ccbridge.domain.access import Principal, Role
 from ccbridge.domain.acd.membership import QueueMemberSpec
 from ccbridge.domain.calls.model import CallRecord
 from ccbridge.domain.recordings.model import RecordingPolicy, RecordingStatus, recording_path
-from ccbridge.domain.recordings.signing import LinkSigner
 from ccbridge.domain.time import SystemClock
-from ccbridge.services.audit import AuditRecorder
 from ccbridge.services.calls import CallTrackingService
 from ccbridge.services.pbx_recording_names import PbxRecordingNames
 from ccbridge.services.recordings import RecordingService
@@ -46,6 +43,7 @@ from ccbridge.testing.pbx_model import QueueSpec
 from tests.fakes.calls import MemoryCallStore
 from tests.support.ami_rig import fake_pbx_client, running
 from tests.support.event_rig import EventWorld, build_world
+from tests.support.recording_rig import wired_recordings
 
 ROUTES = {
     "4008001234": InboundRoute("t1", "t1-sales"),
@@ -98,23 +96,7 @@ async def rig(
     try:
         async with FakeAsterisk(queues=queues, seed=seed, config=config) as pbx:
             client = fake_pbx_client(pbx.ami_port)
-            control = AmiRecorderControl(client)
-            service = RecordingService(
-                store,
-                files,
-                control,
-                lookup,
-                AuditRecorder(lambda: SqlAccessUnitOfWork(sessions), clock.now),
-                clock,
-                LinkSigner(b"pbx-side-recording-key-01"),
-                finalise_delay=0.05,
-                pbx_file=control.recording_file,
-            )
-            feed = AmiRecordingFeed(
-                service.on_agent_connect,
-                service.on_channel_gone,
-                on_pbx_recording=service.on_pbx_recording,
-            )
+            service, feed = wired_recordings(sessions, store, files, client, lookup)
             PbxCoordinator(client, calls=AmiCallFeed(calls, clock.now), recordings=feed).attach()
             async with running(client):
                 runner = asyncio.create_task(feed.run())

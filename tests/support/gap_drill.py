@@ -54,7 +54,7 @@ def assert_every_call_whole(
             call.queue,
             call.caller,
             call.callee,
-        ), call
+        ), (call, got)
         assert got["agent_no"] == agent, call
         want_state = "abandoned" if call.outcome == "abandoned" else "ended"
         assert got["state"] == want_state, (call, got)
