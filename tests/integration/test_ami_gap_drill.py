@@ -189,14 +189,29 @@ class Drill:
                 await asyncio.sleep(0.005)
 
     async def in_gap_calls(self, up_talk: float = 60) -> list[CallHandle]:
-        await self.call("4008001234", talk_seconds=3)
-        await self.call("4008005678", talk_seconds=4)
-        await self.call("4008005678", abandon_after=0.5)
+        placed = [
+            await self.call("4008001234", talk_seconds=3),
+            await self.call("4008005678", talk_seconds=4),
+            await self.call("4008005678", abandon_after=0.5),
+        ]
         up = [
             await self.call("4008001234", talk_seconds=up_talk),
             await self.call("4008005678", talk_seconds=up_talk),
         ]
+        await self.routed([*placed, *up])
         return up
+
+    async def routed(self, handles: list[CallHandle]) -> None:
+        """Wait until FastAGI has routed every call (its ``CCBCALL`` line is written): on a
+        loaded machine the routing may otherwise outlast the gap, and the call would not start
+        inside it."""
+        log = self.records / "queue_log"
+        async with asyncio.timeout(10):
+            while True:
+                text = log.read_text(encoding="utf-8") if log.exists() else ""
+                if all(f"|{h.linkedid}|" in text for h in handles):
+                    return
+                await asyncio.sleep(0.01)
 
     async def pbx_seconds(self, seconds: float) -> None:
         await asyncio.sleep(seconds * SCALE)

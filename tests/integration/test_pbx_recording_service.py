@@ -17,10 +17,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from ccbridge.db.access_uow import SqlAccessUnitOfWork
 from ccbridge.db.engine import create_session_factory
 from ccbridge.db.repositories.recordings import RecordingRepository
+from ccbridge.domain.access import Principal, Role
 from ccbridge.domain.calls.model import CallRecord, CallState
 from ccbridge.domain.recordings.model import RecordingStatus, recording_path
 from ccbridge.domain.recordings.signing import LinkSigner
 from ccbridge.services.audit import AuditRecorder
+from ccbridge.services.recording_policy import PolicyChange, RecordingPolicyService
 from ccbridge.services.recordings import RecordingService
 from ccbridge.storage.recording_files import LocalRecordingFiles
 from tests.integration.recording_support import CIPHER, SettableClock, write_wav
@@ -177,3 +179,29 @@ async def test_the_backfill_finalises_a_row_left_recording_when_its_call_ended(
     write_wav(world.files.root, path)
     assert await service.register_gap_recording(_call("4.1", CallState.ENDED)) is None
     assert [r.status for r in await store.of_call("4.1")] == [RecordingStatus.OK]
+
+
+async def test_a_policy_change_that_touches_recording_re_renders_the_queues(
+    world: World,
+) -> None:
+    await world.service()
+    assert world.world is not None
+    sessions = create_session_factory(world.engine)
+    store = RecordingRepository(sessions, world.world.journal, cipher=CIPHER)
+    clock = SettableClock(NOW)
+    synced: list[str] = []
+
+    async def sync() -> None:
+        synced.append("queues")
+
+    policies = RecordingPolicyService(
+        store, AuditRecorder(lambda: SqlAccessUnitOfWork(sessions), clock.now), clock
+    )
+    policies.on_change = sync
+    admin = Principal("user:admin", Role.TENANT_ADMIN, "t1", frozenset({"recordings:admin"}))
+    await policies.replace(admin, "t1", PolicyChange(2, True, None, None))
+    assert synced == []  # retention only: the queues' monitor-format does not change
+    await policies.replace(admin, "t1", PolicyChange(2, False, None, None))
+    assert synced == ["queues"]
+    await policies.replace(admin, "t1", PolicyChange(2, True, ("t1-vip",), None))
+    assert synced == ["queues", "queues"]
