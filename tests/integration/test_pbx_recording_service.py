@@ -68,6 +68,8 @@ class World:
             return self.calls.get(call_id)
 
         async def probe(channel: str) -> str | None:
+            if "no-getvar" in channel:
+                raise TimeoutError("Getvar")
             return self.pbx_files.get(channel)
 
         service = RecordingService(
@@ -205,3 +207,21 @@ async def test_a_policy_change_that_touches_recording_re_renders_the_queues(
     assert synced == ["queues"]
     await policies.replace(admin, "t1", PolicyChange(2, True, ("t1-vip",), None))
     assert synced == ["queues", "queues"]
+
+
+async def test_without_an_answer_from_the_pbx_the_file_on_disk_tells_it_records(
+    world: World,
+) -> None:
+    """MixMonitor creates its file when it starts: a call still up after the gap whose
+    Getvar fails is indexed from the generated name on disk, not recorded a second time."""
+    service, store = await world.service()
+    up = _call("5.1")
+    world.calls["5.1"] = up
+    write_wav(world.files.root, recording_path("t1", "5.1", up.started_at), seconds=0.0)
+    assert await service.record_calls_answered_in_gap([(up, "PJSIP/no-getvar-1")]) == 0
+    assert world.recorder.started == []
+    (row,) = await store.of_call("5.1")
+    assert (row.path, row.status) == (
+        recording_path("t1", "5.1", up.started_at),
+        RecordingStatus.RECORDING,
+    )

@@ -375,45 +375,33 @@ class RecordingService:
         Nobody saw the ``AgentConnect``, so no row exists. The file, if the PBX wrote one
         (app_queue's MixMonitor into the name FastAGI set, ADR 0025), is at the call's
         generated name: the answer's or the start's UTC date, first take. Found, it is
-        indexed and finalised like any other (``recording.ready``); not found while the
-        tenant's policy records the call, a ``missing`` row and ``recording.missing`` flag
-        the loss. A call that already has a row gets nothing new (backfills overlap); a row
-        of it still ``recording`` on a channel nobody watches is finalised.
+        indexed and finalised like any other (``recording.ready``), once (backfills
+        overlap); not found while the tenant's policy records the call and nothing of it is
+        indexed, a ``missing`` row and ``recording.missing`` flag the loss. A row of it still
+        ``recording`` on a channel nobody watches is finalised.
         """
         tenant, answered = call.tenant, call.answered_at
         if tenant is None or answered is None or not call.state.is_final:
             return None  # still up: the resync records it or indexes the PBX's recording
         rows = await self._store.of_call(call.call_id, tenant)
-        if rows:
+        for row in rows:
             # Indexed before the gap (by ccbridge, or the PBX's MixMonitorStart) and hung up
             # in it, or before a restart: the file is closed, so finalise it now.
-            for row in rows:
-                if row.status is RecordingStatus.RECORDING and row.channel not in self._active:
-                    await self.finalise(row.id)
-            return None
-        try:
-            candidates = dict.fromkeys(
-                recording_path(tenant, call.call_id, day) for day in (answered, call.started_at)
-            )
-        except BadRecordingNameError:
-            return None
+            if row.status is RecordingStatus.RECORDING and row.channel not in self._active:
+                await self.finalise(row.id)
+        found = await self._pbx_file_of(call, tenant, {row.path for row in rows})
+        if found is not None:
+            path, already = found
+            if already:
+                return None
+            row = self._gap_row(call, tenant, answered, path)
+            await self._store.add(row, self._clock.now())
+            log.info("recording_found_after_gap", call_id=call.call_id, path=path)
+            return await self.finalise(row.id)
+        if rows:
+            return None  # something of it is indexed (a later take, a failed late start)
         now = self._clock.now()
-        row = Recording(
-            id=secrets.token_hex(16),
-            tenant=tenant,
-            call_id=call.call_id,
-            path=next(iter(candidates)),
-            started_at=answered,
-            agent_no=call.agent_no,
-            skill_group=call.skill_group,
-            caller=call.caller,
-            callee=call.callee,
-        )
-        for path in candidates:
-            if await self._files.inspect(path) is not None:
-                await self._store.add(replace(row, path=path), now)
-                log.info("recording_found_after_gap", call_id=call.call_id, path=path)
-                return await self.finalise(row.id)
+        row = self._gap_row(call, tenant, answered, recording_path(tenant, call.call_id, answered))
         if not (await self._store.policy(tenant)).records(call.skill_group):
             return None
         row = replace(row, status=RecordingStatus.MISSING, ended_at=call.ended_at or now)
@@ -427,6 +415,39 @@ class RecordingService:
         await self._store.save(row, now, [flag])
         log.warning("recording_missing_after_gap", call_id=call.call_id, tenant=tenant)
         return row
+
+    async def _pbx_file_of(
+        self, call: CallRecord, tenant: str, indexed: set[str]
+    ) -> tuple[str, bool] | None:
+        """The PBX's first file of *call* under its generated name (the start's or the
+        answer's UTC date) and whether it is indexed already; ``None`` when there is none."""
+        days = (call.started_at, call.answered_at or call.started_at)
+        try:
+            candidates = dict.fromkeys(recording_path(tenant, call.call_id, day) for day in days)
+        except BadRecordingNameError:
+            return None
+        for path in candidates:
+            if path in indexed:
+                return path, True
+        for path in candidates:
+            if await self._files.inspect(path) is not None:
+                return path, False
+        return None
+
+    @staticmethod
+    def _gap_row(call: CallRecord, tenant: str, answered: datetime, path: str) -> Recording:
+        """A row for a recording nobody saw start, with the call's variables."""
+        return Recording(
+            id=secrets.token_hex(16),
+            tenant=tenant,
+            call_id=call.call_id,
+            path=path,
+            started_at=answered,
+            agent_no=call.agent_no,
+            skill_group=call.skill_group,
+            caller=call.caller,
+            callee=call.callee,
+        )
 
     def forget_channels_gone(self, up: Collection[str]) -> int:
         """After a resync: a recorded channel no longer *up* hung up while AMI was away (its
@@ -470,16 +491,21 @@ class RecordingService:
     async def _recorded_by_pbx(self, call: CallRecord, tenant: str, channel: str) -> bool:
         """Say whether the PBX already records *channel* (app_queue started MixMonitor while
         AMI was away); if so, index that file instead of starting a second recording."""
-        if self._pbx_file is None:
-            return False
-        try:
-            written = await self._pbx_file(channel)
-        except Exception as exc:  # unknown: a second recording beats none
-            log.warning("recording_probe_failed", call_id=call.call_id, error=repr(exc))
-            return False
-        if not written:
-            return False
-        path = pbx_recording_path(self._files.absolute_root(), written, tenant, call.call_id)
+        written = None
+        if self._pbx_file is not None:
+            try:
+                written = await self._pbx_file(channel)
+            except Exception as exc:  # then the file on disk tells
+                log.warning("recording_probe_failed", call_id=call.call_id, error=repr(exc))
+        if written:
+            path = pbx_recording_path(self._files.absolute_root(), written, tenant, call.call_id)
+        else:
+            # MixMonitor creates its file when it starts: the generated name on disk means
+            # app_queue is recording this call.
+            found = await self._pbx_file_of(call, tenant, set())
+            path = found[0] if found is not None else None
+            if path is None:
+                return False
         if path is not None:
             await self._index_pbx_file(tenant, call.call_id, channel, path, call)
             log.info("recording_by_pbx_after_gap", call_id=call.call_id)
