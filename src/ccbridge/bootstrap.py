@@ -1105,6 +1105,7 @@ def _recordings(
         service.on_channel_gone,
         app_settings.holds.recordings,
         on_pbx_recording=service.on_pbx_recording,
+        on_hangup=service.on_hangup,
         on_error=availability.report if availability else None,
         wait_ready=availability.wait_up if availability else None,
         metrics=metrics.held if metrics else None,

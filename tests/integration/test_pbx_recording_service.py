@@ -225,3 +225,18 @@ async def test_without_an_answer_from_the_pbx_the_file_on_disk_tells_it_records(
         recording_path("t1", "5.1", up.started_at),
         RecordingStatus.RECORDING,
     )
+
+
+async def test_a_pbx_recording_indexed_after_its_hangup_is_finalised_at_once(
+    world: World,
+) -> None:
+    """Held while the database was away, the ``MixMonitorStart`` is applied after the
+    channel's ``Hangup``: no hang-up will come again, so the row is finalised right away."""
+    service, store = await world.service()
+    world.calls["6.1"] = _call("6.1")
+    path = recording_path("t1", "6.1", NOW)
+    write_wav(world.files.root, path)
+    service.on_hangup(CHANNEL)
+    assert await service.on_pbx_recording("6.1", CHANNEL, f"{world.files.root}/{path}") is not None
+    await service.idle()
+    assert [r.status for r in await store.of_call("6.1")] == [RecordingStatus.OK]

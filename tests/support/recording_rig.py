@@ -50,6 +50,7 @@ def wired_recordings(
         service.on_agent_connect,
         service.on_channel_gone,
         on_pbx_recording=service.on_pbx_recording,
+        on_hangup=service.on_hangup,
         after_resync=recordings_after_resync(service, tracking) if tracking else None,
     )
     return service, feed

@@ -62,6 +62,8 @@ class _Answer:
     channel: str
     written: str | None = None
     tenant: str | None = None
+    stopped: bool = False
+    """A ``MixMonitorStop`` that came while this channel's start was held: applied in order."""
 
     @property
     def by_pbx(self) -> bool:
@@ -89,6 +91,7 @@ class AmiRecordingFeed:
         maxsize: int = 10_000,
         *,
         on_pbx_recording: Callable[[str, str, str, str | None], Awaitable[object]] | None = None,
+        on_hangup: Callable[[str], None] | None = None,
         on_error: ErrorReport | None = None,
         wait_ready: Callable[[], Awaitable[None]] | None = None,
         metrics: HeldBacklogMetrics | None = None,
@@ -97,9 +100,11 @@ class AmiRecordingFeed:
         """Hold at most *maxsize* answers; *on_error* says which failures are outages (held);
         *after_resync* runs as a coordinator login step, after the calls resync (calls
         answered while AMI was away get their recording then); *on_pbx_recording* indexes a
-        MixMonitor the PBX started (call id, channel, file, tenant)."""
+        MixMonitor the PBX started (call id, channel, file, tenant); *on_hangup* is told a
+        ``Hangup`` (default *on_gone*, which hears ``MixMonitorStop`` too)."""
         self._after_resync = after_resync
         self._on_pbx_recording = on_pbx_recording
+        self._on_hangup = on_hangup or on_gone
         self._on_answer = on_answer
         self._on_gone = on_gone
         self._waiting: Counter[str] = Counter()
@@ -173,28 +178,40 @@ class AmiRecordingFeed:
     ) -> None:
         if not call_id or not channel:
             return
-        if self.held.put(_Answer(call_id, channel, written, tenant)):
-            self._waiting[channel] += 1
+        self._enqueue(_Answer(call_id, channel, written, tenant))
+
+    def _enqueue(self, answer: _Answer) -> None:
+        if self.held.put(answer):
+            self._waiting[answer.channel] += 1
         else:
-            log.warning("recording_feed_overflow", call_id=call_id)
+            log.warning("recording_feed_overflow", call_id=answer.call_id)
 
     def _gone(self, msg: AmiFields) -> None:
         channel = msg.get("Channel")
         if channel:
+            if msg.event != "Hangup":
+                # MixMonitorStop: the channel lives on (a caller queued again records its
+                # next take), so the stop must not overtake a start still held for it.
+                if self._waiting[channel] > 0:
+                    self._enqueue(_Answer(msg.get("Linkedid") or "", channel, stopped=True))
+                else:
+                    self._on_gone(channel)
+                return
             if self._waiting[channel] > 0:
                 self._hung_up.add(channel)
-            self._on_gone(channel)
+            self._on_hangup(channel)
 
     async def _apply(self, answer: _Answer) -> None:
         call_id, channel = answer.call_id, answer.channel
+        if answer.stopped:
+            self._on_gone(channel)
+            return
         if answer.by_pbx:
-            # The PBX's file exists whether or not the channel is still up: index it, and
-            # finalise it at once when the channel hung up meanwhile.
+            # The PBX's file exists whether or not the channel is still up: index it (the
+            # service finalises it at once when the channel hung up meanwhile).
             assert self._on_pbx_recording is not None
             assert answer.written is not None
             await self._on_pbx_recording(call_id, channel, answer.written, answer.tenant)
-            if channel in self._hung_up:
-                self._on_gone(channel)
             return
         if channel in self._hung_up:
             self.skipped_gone += 1

@@ -55,6 +55,7 @@ FINALISE_TRIES = 5
 FINALISE_DELAY = 0.2
 """Asterisk closes the file in its own thread just after the hangup; look a few times."""
 
+HUNG_UP_REMEMBERED = 4096
 LINKS_REMEMBERED = 1000
 """Past this many remembered links, expired ones are forgotten on the next first use."""
 
@@ -108,6 +109,9 @@ class RecordingService:
         """Channel → the answered calls noted on it: a hang-up finds them without a scan (it
         runs for every Hangup on the AMI event path)."""
         self._links_used: dict[str, int] = {}
+        self._hung_up: dict[str, None] = {}
+        """The channels that hung up last (oldest first, at most ``HUNG_UP_REMEMBERED``): a
+        PBX recording indexed after its channel's ``Hangup`` is finalised at once."""
         """Signature of each signed link already audited → its expiry (epoch s)."""
 
     # --- control -------------------------------------------------------------------------
@@ -165,14 +169,18 @@ class RecordingService:
         """Add the row of a file the PBX records on *channel* (once per path); audited."""
         for row in await self._store.of_call(call_id, tenant):
             if row.path == path:
-                if row.status is RecordingStatus.RECORDING:
-                    self._active[channel] = row.id
-                    return row
-                return None
-        rec = await self._add_row(tenant, call_id, path, channel, call)
-        detail = {"call_id": call_id, "by": "pbx"}
-        await self._audit.record(SYSTEM, tenant, "recording.start", "recording", rec.id, detail)
-        log.info("recording_started_by_pbx", call_id=call_id, path=path)
+                if row.status is not RecordingStatus.RECORDING:
+                    return None
+                self._active[channel] = row.id
+                rec = row
+                break
+        else:
+            rec = await self._add_row(tenant, call_id, path, channel, call)
+            detail = {"call_id": call_id, "by": "pbx"}
+            await self._audit.record(SYSTEM, tenant, "recording.start", "recording", rec.id, detail)
+            log.info("recording_started_by_pbx", call_id=call_id, path=path)
+        if channel in self._hung_up:
+            self.on_channel_gone(channel)  # its Hangup came first: the file is closed
         return rec
 
     async def _add_row(
@@ -272,6 +280,13 @@ class RecordingService:
         action = "recording.pause" if muted else "recording.resume"
         await self._audit.record(who, tenant, action, "recording", rec.id, {"call_id": call_id})
         return rec
+
+    def on_hangup(self, channel: str) -> None:
+        """A channel hung up (``Hangup``): remembered for a while, then as ``on_channel_gone``."""
+        self._hung_up[channel] = None
+        if len(self._hung_up) > HUNG_UP_REMEMBERED:
+            del self._hung_up[next(iter(self._hung_up))]
+        self.on_channel_gone(channel)
 
     def on_channel_gone(self, channel: str) -> None:
         """The recorded channel hung up (or MixMonitor stopped): finalise in the background."""
