@@ -9,6 +9,7 @@ per skill group, so an overflow or a transfer into another group follows that gr
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Protocol
@@ -30,31 +31,57 @@ class PolicyReader(Protocol):
         ...
 
 
+POLICY_TTL_SECONDS = 5.0
+"""How long a tenant's ``auto_record`` is reused: FastAGI asks on every call, and the queue's
+``monitor-format`` (re-rendered on a change) decides anyway; naming a file is harmless."""
+
+
 class PbxRecordingNames:
     """``MONITOR_FILENAME`` for a call: ``<root>/<tenant>/<yyyy>/<mm>/<dd>/<call-id>``."""
 
-    def __init__(self, policies: PolicyReader, root: str, now: Callable[[], datetime]) -> None:
+    def __init__(
+        self,
+        policies: PolicyReader,
+        root: str,
+        now: Callable[[], datetime],
+        *,
+        ttl: float = POLICY_TTL_SECONDS,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
         """*root* is the recordings folder as both ccbridge and the PBX see it (absolute)."""
         self._policies = policies
         self._root = root
         self._now = now
+        self._ttl = ttl
+        self._monotonic = monotonic
+        self._records: dict[str, tuple[bool, float]] = {}
+        """Tenant → (records calls, until when that answer is reused)."""
 
     async def monitor_filename(self, tenant: str, call_id: str) -> str | None:
         """The file name, or ``None`` when the tenant records nothing (policy off) or the ids
         cannot name a file; a policy that cannot be read names nothing (ccbridge then records
         over AMI on the answer, as before)."""
-        try:
-            policy = await self._policies.policy(tenant)
-        except Exception as exc:
-            log.warning("recording_policy_unreadable", tenant=tenant, error=repr(exc))
-            return None
-        if not policy.auto_record:
+        if not await self._records_calls(tenant):
             return None
         try:
             return monitor_filename(self._root, tenant, call_id, self._now())
         except BadRecordingNameError:
             log.warning("recording_not_named", tenant=tenant, call_id=call_id)
             return None
+
+    async def _records_calls(self, tenant: str) -> bool:
+        """The tenant's ``auto_record``, read at most once per TTL."""
+        at = self._monotonic()
+        cached = self._records.get(tenant)
+        if cached is not None and cached[1] > at:
+            return cached[0]
+        try:
+            policy = await self._policies.policy(tenant)
+        except Exception as exc:
+            log.warning("recording_policy_unreadable", tenant=tenant, error=repr(exc))
+            return False
+        self._records[tenant] = (policy.auto_record, at + self._ttl)
+        return policy.auto_record
 
 
 async def recorded_queues(policies: PolicyReader, groups: Sequence[SkillGroupRecord]) -> set[str]:
