@@ -117,7 +117,7 @@ async def _assert_recordings(
         assert f"{root}/{rows[0].path}" == f"{names[call.linkedid]}.wav"
         assert rows[0].agent_no is not None
         assert (RECORDINGS / rows[0].path).stat().st_size > 44
-    assert await world.journal.list_after("t1", 0, 5000, types=["recording.missing"]) == []
+    assert await world.journal.list_after("t1", 0, 1000, types=["recording.missing"]) == []
 
 
 async def _until(cond: Callable[[], bool], limit: float) -> None:
