@@ -146,6 +146,7 @@ from ccbridge.services.key_cache import KeyCache
 from ccbridge.services.leases import LeaseService
 from ccbridge.services.offboarding import OffboardingService
 from ccbridge.services.pbx_config import VERIFY_INTERVAL, PbxConfigMonitor
+from ccbridge.services.pbx_recording_names import PbxRecordingNames, recorded_queues
 from ccbridge.services.recording_export import ExportService
 from ccbridge.services.recording_policy import RecordingPolicyService
 from ccbridge.services.recordings import RecordingService
@@ -470,6 +471,8 @@ def build_service(
         read_pool=read_pool,
     )
     pbx.seats = seat_feed
+    # A recording-policy change re-renders the queues' monitor-format (ADR 0025).
+    recording_api.policies.on_change = pbx_config.apply
     # Calls answered while AMI was away get their recording once the PBX state is known.
     pbx.add_login_step(recordings.feed.after_login)
     pbx.attach()
@@ -890,7 +893,13 @@ def _seats(
     endpoint_repo = EndpointRepository(sessions)
     guard = EndpointGuard(endpoint_repo, audit)
     queues = AmiQueueControl(ami)
-    publisher = QueueConfigPublisher(settings.asterisk_generated_dir, groups.live_groups, ami)
+    policies = RecordingRepository(sessions, cipher=secret_box(settings))
+    publisher = QueueConfigPublisher(
+        settings.asterisk_generated_dir,
+        groups.live_groups,
+        ami,
+        recorded=lambda live: recorded_queues(policies, live),
+    )
     seats = SeatService(
         agents=agents,
         leases=leases,
@@ -1040,6 +1049,20 @@ def live_answered_calls(calls: CallTrackingService) -> list[tuple[CallRecord, st
     return out
 
 
+def recordings_after_resync(
+    service: RecordingService, calls: CallTrackingService
+) -> Callable[[], Awaitable[int]]:
+    """The recordings' login step: finalise recordings whose channel hung up during the gap,
+    then record (or index the PBX's recording of) calls answered in it and still up."""
+
+    async def step() -> int:
+        up = {ch for record in calls.open_calls() for ch in calls.live_channels(record.call_id)}
+        service.forget_channels_gone(up)
+        return await service.record_calls_answered_in_gap(live_answered_calls(calls))
+
+    return step
+
+
 def report_signer(settings: Settings) -> Ed25519ReportSigner:
     """The Ed25519 key purge reports are signed with (clients verify with its public key)."""
     return Ed25519ReportSigner(settings.recordings.report_signing_key.get_secret_value())
@@ -1068,17 +1091,27 @@ def _recordings(
         return calls.get(call_id) or await repo.get(call_id)
 
     key = settings.link_secret.get_secret_value().encode()
+    control = AmiRecorderControl(ami)
     service = RecordingService(
-        store, files, AmiRecorderControl(ami), call_of, audit, clock, LinkSigner(key)
+        store,
+        files,
+        control,
+        call_of,
+        audit,
+        clock,
+        LinkSigner(key),
+        pbx_file=control.recording_file,
     )
     feed = AmiRecordingFeed(
         service.on_agent_connect,
         service.on_channel_gone,
         app_settings.holds.recordings,
+        on_pbx_recording=service.on_pbx_recording,
+        on_hangup=service.on_hangup,
         on_error=availability.report if availability else None,
         wait_ready=availability.wait_up if availability else None,
         metrics=metrics.held if metrics else None,
-        after_resync=lambda: service.record_calls_answered_in_gap(live_answered_calls(calls)),
+        after_resync=recordings_after_resync(service, calls),
     )
     egress = egress_policy(app_settings, SqlEventSettings(sessions))
     exports = ExportService(
@@ -1238,7 +1271,12 @@ def build_ivr_fastagi(
     lets it fix the clock (service hours) and defaults to the system clock.
     """
     ivr = _ivr(settings, engine, calendar, now=now)
-    return ivr, _fastagi(settings, ivr.runner, ivr.tenant_status, ivr.routing)
+    names = PbxRecordingNames(
+        RecordingRepository(create_session_factory(engine), cipher=secret_box(settings)),
+        str(settings.recordings.dir.resolve()),
+        now or SystemClock().now,
+    )
+    return ivr, _fastagi(settings, ivr.runner, ivr.tenant_status, ivr.routing, names)
 
 
 def _ivr(
@@ -1522,9 +1560,11 @@ def _fastagi(
     ivr: IvrRunner | None = None,
     status: TenantStatusCache | None = None,
     routing: RoutingWiring | None = None,
+    recording: PbxRecordingNames | None = None,
 ) -> FastAgiServer:
     """The FastAGI server: ``inbound`` routes by the numbers assigned over the API (no fixed
-    routes: ``CCBRIDGE_ROUTES`` only seeds the simulator's), ``callback`` stores requests."""
+    routes: ``CCBRIDGE_ROUTES`` only seeds the simulator's) and names the PBX-side recording
+    (*recording*, ADR 0025), ``callback`` stores requests."""
     router = AgiRouter()
     fb = settings.fallback_route
     fallback = InboundRoute(fb.tenant, fb.queue) if fb else None
@@ -1538,6 +1578,7 @@ def _fastagi(
             tenant_closed=closed,
             numbers=routing.directory if routing else None,
             policies=routing.router if routing else None,
+            recording=recording,
         ),
     )
     if routing is not None:

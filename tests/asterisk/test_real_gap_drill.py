@@ -6,6 +6,13 @@ half-open) while a second, direct AMI session places calls into ``[drill-test-qu
 the gap, one abandoned in it, two answered in it and still up at resync. The PBX writes its own
 queue log (``CCBRIDGE_TEST_QUEUE_LOG``, default ``/var/log/asterisk/queue_log``), which the
 backfill reads. Needs the test-tier dialplan and queue ``ccbridge-drill`` loaded (docs/asterisk.md).
+
+Recordings (ADR 0025): each call carries the ``MONITOR_FILENAME`` ccbridge's FastAGI would set,
+and ``ccbridge-drill`` has ``monitor-format = wav``, so the PBX's app_queue records every
+answered call itself, AMI or not. Every answered call then has exactly one ``ok`` recording, the
+PBX's file, with no ``recording.missing``, and ccbridge never sent a MixMonitor of its own.
+Needs ``CCBRIDGE_TEST_RECORDINGS_DIR`` (default ``/var/lib/ccbridge-test/recordings``) writable
+by the PBX, and ``MIXMONITOR_FILENAME`` in ``channelvars``.
 """
 
 from __future__ import annotations
@@ -19,24 +26,33 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ccbridge.asterisk.ami import actions as act
 from ccbridge.asterisk.ami.client import AmiClient, AmiConfig
 from ccbridge.asterisk.call_feed import AmiCallFeed
 from ccbridge.asterisk.coordinator import PbxCoordinator
 from ccbridge.asterisk.queue_log_file import QueueLogFile
+from ccbridge.asterisk.recording_control import AmiRecordingFeed
 from ccbridge.db.batch_writer import CallBatchWriter
 from ccbridge.db.engine import create_engine, create_session_factory
 from ccbridge.db.migrate import run_migrations_async
 from ccbridge.db.repositories.pbx_cursors import SqlRecordCursors
-from ccbridge.domain.calls.pbx_records import assemble_calls
+from ccbridge.db.repositories.recordings import RecordingRepository
+from ccbridge.domain.calls.model import CallRecord
+from ccbridge.domain.calls.pbx_records import PbxCall, assemble_calls
+from ccbridge.domain.recordings.model import RecordingStatus
+from ccbridge.domain.recordings.pbx_names import monitor_filename
 from ccbridge.domain.time import SystemClock
 from ccbridge.services.call_audit import audit_period
 from ccbridge.services.call_backfill import CallBackfill
 from ccbridge.services.calls import CallTrackingService
-from tests.support.event_rig import build_world
+from ccbridge.services.recordings import RecordingService
+from ccbridge.storage.recording_files import LocalRecordingFiles
+from tests.support.event_rig import EventWorld, build_world
 from tests.support.fault_proxy import FaultProxy
 from tests.support.gap_drill import api_calls, assert_every_call_whole, cut, heal, journal_by_call
+from tests.support.recording_rig import wired_recordings
 
 QUEUE = "ccbridge-drill"
 MEMBERS = [(f"Local/23{i:02d}@ccbridge-test-agents", f"91{i:02d} 演练{i}") for i in range(1, 7)]
@@ -44,6 +60,66 @@ MEMBERS = [(f"Local/23{i:02d}@ccbridge-test-agents", f"91{i:02d} 演练{i}") for
 QUEUE_LOG = Path(os.environ.get("CCBRIDGE_TEST_QUEUE_LOG", "/var/log/asterisk/queue_log"))
 CUT_SECONDS = float(os.environ.get("CCBRIDGE_TEST_GAP_SECONDS", "20"))
 DOWNTIME_SECONDS = float(os.environ.get("CCBRIDGE_TEST_DOWNTIME_SECONDS", "60"))
+RECORDINGS = Path(
+    os.environ.get("CCBRIDGE_TEST_RECORDINGS_DIR", "/var/lib/ccbridge-test/recordings")
+).resolve()
+"""The PBX writes here and ccbridge reads here: one absolute path, symlinks resolved."""
+
+
+def _need_pbx_files() -> None:
+    if not os.access(QUEUE_LOG, os.R_OK):
+        pytest.skip(f"the PBX's queue log {QUEUE_LOG} is not readable here")
+    if not RECORDINGS.is_dir():
+        pytest.skip(f"no recordings directory {RECORDINGS} writable by the PBX")
+
+
+def _named(call_id: str) -> dict[str, str]:
+    """What ccbridge's FastAGI sets on a t1 call (its policy records): the file app_queue
+    records to when a member answers."""
+    root = str(RECORDINGS)
+    return {"MONITOR_FILENAME": monitor_filename(root, "t1", call_id, datetime.now(UTC))}
+
+
+def _recording_service(
+    world: EventWorld, engine: AsyncEngine, client: AmiClient, tracking: CallTrackingService
+) -> tuple[RecordingService, AmiRecordingFeed]:
+    """Recording control, index and the coordinator's recordings handler, as bootstrap wires
+    them (a login step records or indexes what the gap left up)."""
+    sessions = create_session_factory(engine)
+
+    async def lookup(call_id: str) -> CallRecord | None:
+        return tracking.get(call_id) or await world.calls.get(call_id)
+
+    return wired_recordings(
+        sessions,
+        RecordingRepository(sessions, world.journal),
+        LocalRecordingFiles(RECORDINGS),
+        client,
+        lookup,
+        tracking=tracking,
+        finalise_delay=0.3,
+    )
+
+
+async def _assert_recordings(
+    world: EventWorld, engine: AsyncEngine, calls: list[PbxCall], names: dict[str, str]
+) -> None:
+    """Every answered call: one ``ok`` recording, the PBX's file under the name it was given;
+    an abandoned one: none; no ``recording.missing`` for any of them."""
+    store = RecordingRepository(create_session_factory(engine))
+    root = str(RECORDINGS)
+    for call in calls:
+        rows = await store.of_call(call.linkedid)
+        if call.outcome != "answered":
+            assert rows == [], call
+            continue
+        assert [r.status for r in rows] == [RecordingStatus.OK], (call, rows)
+        assert f"{root}/{rows[0].path}" == f"{names[call.linkedid]}.wav"
+        assert rows[0].agent_no is not None
+        assert (RECORDINGS / rows[0].path).stat().st_size > 44
+    # Only the drill's calls: the shared queue log also holds the other tests' calls.
+    flags = await world.journal.list_after("t1", 0, 1000, types=["recording.missing"])
+    assert [e for e in flags if e.call_id in names] == []
 
 
 async def _until(cond: Callable[[], bool], limit: float) -> None:
@@ -56,8 +132,7 @@ async def _until(cond: Callable[[], bool], limit: float) -> None:
 async def test_real_pbx_loses_no_call_to_an_ami_gap(
     real_ami: AmiClient, ami_config: AmiConfig, tmp_path: Path
 ) -> None:
-    if not os.access(QUEUE_LOG, os.R_OK):
-        pytest.skip(f"the PBX's queue log {QUEUE_LOG} is not readable here")
+    _need_pbx_files()
     url = f"sqlite+aiosqlite:///{tmp_path / 'drill.db'}"
     await run_migrations_async(url)
     engine = create_engine(url)
@@ -87,11 +162,19 @@ async def test_real_pbx_loses_no_call_to_an_ami_gap(
         lookback=timedelta(minutes=10),
     )
     feed = AmiCallFeed(tracking, SystemClock().now, backfill)
-    PbxCoordinator(client, calls=feed).attach()
+    recordings, recording_feed = _recording_service(world, engine, client, tracking)
+    backfill.use_recordings(recordings)
+    sent: list[str] = []
+    client.action_observer = lambda name, _s, _o: sent.append(name)
+    pbx = PbxCoordinator(client, calls=feed, recordings=recording_feed)
+    pbx.add_login_step(recording_feed.after_login)
+    pbx.attach()
     placed: list[str] = []
+    names: dict[str, str] = {}
 
     async def caller(wait_s: float) -> str:
         call_id = f"ccb-drill-{uuid.uuid4().hex[:12]}"
+        names[call_id] = _named(call_id)["MONITOR_FILENAME"]
         await real_ami.send_action(
             act.originate(
                 "Local/s@drill-test-queue",
@@ -99,6 +182,7 @@ async def test_real_pbx_loses_no_call_to_an_ami_gap(
                 data=str(wait_s),
                 caller_id='"drill" <13800138000>',
                 channel_id=call_id,
+                variables=_named(call_id),
             )
         )
         placed.append(call_id)
@@ -110,7 +194,11 @@ async def test_real_pbx_loses_no_call_to_an_ami_gap(
 
     for interface, name in MEMBERS:
         await real_ami.send_action(act.queue_add(QUEUE, interface, member_name=name))
-    tasks = [asyncio.create_task(writer.run()), asyncio.create_task(client.run())]
+    tasks = [
+        asyncio.create_task(writer.run()),
+        asyncio.create_task(client.run()),
+        asyncio.create_task(recording_feed.run()),
+    ]
     started = datetime.now(UTC) - timedelta(seconds=1)
     still_up: set[str] = set()
     try:
@@ -144,6 +232,9 @@ async def test_real_pbx_loses_no_call_to_an_ami_gap(
             QueueLogFile(QUEUE_LOG), world.calls, started, datetime.now(UTC)
         )
         assert [d for d in diffs if d.call_id in set(placed)] == []
+        await recordings.idle()
+        await _assert_recordings(world, engine, calls, names)
+        assert "MixMonitor" not in sent  # the PBX started every recording
     finally:
         await client.stop()
         for task in tasks:
@@ -161,14 +252,16 @@ async def test_real_pbx_loses_no_call_to_an_ami_gap(
 async def test_real_pbx_ccbridge_stopped_for_a_minute_then_started(
     real_ami: AmiClient, ami_config: AmiConfig, tmp_path: Path
 ) -> None:
-    """ccbridge is down for 60 s while calls go on; started again, it has every one of them."""
-    if not os.access(QUEUE_LOG, os.R_OK):
-        pytest.skip(f"the PBX's queue log {QUEUE_LOG} is not readable here")
+    """ccbridge is down for 60 s while calls go on; started again, it has every one of them,
+    and every answered one has its recording (the PBX made it)."""
+    _need_pbx_files()
     url = f"sqlite+aiosqlite:///{tmp_path / 'restart.db'}"
     await run_migrations_async(url)
     engine = create_engine(url)
     world = await build_world(engine)
     placed: list[str] = []
+    names: dict[str, str] = {}
+    services: list[RecordingService] = []
 
     async def start() -> tuple[CallTrackingService, CallBatchWriter, AmiClient, list[object]]:
         writer = CallBatchWriter(world.calls, flush_interval=0.05)
@@ -183,10 +276,20 @@ async def test_real_pbx_ccbridge_stopped_for_a_minute_then_started(
             SystemClock().now,
             lookback=timedelta(minutes=10),
         )
-        PbxCoordinator(client, calls=AmiCallFeed(tracking, SystemClock().now, backfill)).attach()
+        recordings, recording_feed = _recording_service(world, engine, client, tracking)
+        backfill.use_recordings(recordings)
+        services.append(recordings)
+        pbx = PbxCoordinator(
+            client,
+            calls=AmiCallFeed(tracking, SystemClock().now, backfill),
+            recordings=recording_feed,
+        )
+        pbx.add_login_step(recording_feed.after_login)
+        pbx.attach()
         tasks: list[object] = [
             asyncio.create_task(writer.run()),
             asyncio.create_task(client.run()),
+            asyncio.create_task(recording_feed.run()),
         ]
         await client.wait_synced(10)
         return tracking, writer, client, tasks
@@ -202,6 +305,7 @@ async def test_real_pbx_ccbridge_stopped_for_a_minute_then_started(
 
     async def caller(wait_s: float) -> str:
         call_id = f"ccb-down-{uuid.uuid4().hex[:12]}"
+        names[call_id] = _named(call_id)["MONITOR_FILENAME"]
         await real_ami.send_action(
             act.originate(
                 "Local/s@drill-test-queue",
@@ -209,6 +313,7 @@ async def test_real_pbx_ccbridge_stopped_for_a_minute_then_started(
                 data=str(wait_s),
                 caller_id='"drill" <13800138000>',
                 channel_id=call_id,
+                variables=_named(call_id),
             )
         )
         placed.append(call_id)
@@ -241,6 +346,7 @@ async def test_real_pbx_ccbridge_stopped_for_a_minute_then_started(
             )
             await _until(ended, 90)
             await writer.flush()
+            await services[-1].idle()
         finally:
             await stop(writer, client, tasks)
         entries = await QueueLogFile(QUEUE_LOG).read_since(started)
@@ -251,6 +357,7 @@ async def test_real_pbx_ccbridge_stopped_for_a_minute_then_started(
             QueueLogFile(QUEUE_LOG), world.calls, started, datetime.now(UTC)
         )
         assert [d for d in diffs if d.call_id in set(placed)] == []
+        await _assert_recordings(world, engine, calls, names)
     finally:
         for interface, _ in MEMBERS:
             with contextlib.suppress(Exception):

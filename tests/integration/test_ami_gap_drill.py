@@ -10,6 +10,13 @@ is in ``/api/v1/calls`` with the right four variables and agent, each of its jou
 exactly once and in order, and ``calls audit`` finds no difference. With the backfill off the
 audit names the calls that were lost. The same holds when ccbridge itself is stopped for 60
 PBX seconds while calls go on, and then started.
+
+Recordings (ADR 0025): FastAGI names every call's file and the PBX's app_queue records it when
+a member answers (the queues have ``monitor-format``), so a t1 call that starts and ends inside
+a gap has its recording, indexed from the backfill, with no ``missing`` row; a call answered in
+a gap and still up is indexed after the resync; ccbridge never starts a MixMonitor of its own.
+Tenant t2's policy records nothing: its queue has no ``monitor-format``, and none of its calls
+has a recording or a ``recording.missing``.
 """
 
 from __future__ import annotations
@@ -26,20 +33,29 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 from typer.testing import CliRunner
 
+from ccbridge.asterisk.agi.server import AgiRouter, AgiServerConfig, FastAgiServer
 from ccbridge.asterisk.ami.client import AmiClient
 from ccbridge.asterisk.call_feed import AmiCallFeed
 from ccbridge.asterisk.coordinator import PbxCoordinator
+from ccbridge.asterisk.inbound_route import SCRIPT, InboundRoute, InboundRouteHandler
 from ccbridge.asterisk.queue_log_file import QueueLogFile
 from ccbridge.cli import app as cli_app
 from ccbridge.db.batch_writer import CallBatchWriter
 from ccbridge.db.engine import create_session_factory
 from ccbridge.db.repositories.pbx_cursors import SqlRecordCursors
+from ccbridge.db.repositories.recordings import RecordingRepository
 from ccbridge.domain.calls.audit import MISSING
+from ccbridge.domain.calls.model import CallRecord
 from ccbridge.domain.calls.pbx_records import PbxCall, assemble_calls, parse_queue_log_line
+from ccbridge.domain.calls.tracker import agent_no_from_member
+from ccbridge.domain.recordings.model import RecordingPolicy, RecordingStatus, recording_path
 from ccbridge.domain.time import SystemClock
 from ccbridge.services.call_audit import audit_period
 from ccbridge.services.call_backfill import CallBackfill
 from ccbridge.services.calls import CallTrackingService
+from ccbridge.services.pbx_recording_names import PbxRecordingNames
+from ccbridge.services.recordings import RecordingService
+from ccbridge.storage.recording_files import LocalRecordingFiles
 from ccbridge.testing.call_generator import CallHandle, DidRoute, SimulatorConfig
 from ccbridge.testing.fake_pbx import FakeAsterisk
 from ccbridge.testing.pbx_model import MemberSpec, QueueSpec
@@ -53,6 +69,7 @@ from tests.support.gap_drill import (
     heal,
     journal_by_call,
 )
+from tests.support.recording_rig import wired_recordings
 
 SCALE = 0.01
 """Real seconds per PBX second: a 20 s cut takes 0.2 s."""
@@ -64,6 +81,7 @@ QUEUES = [
         "t1-sales",
         "rrmemory",
         [MemberSpec(f"Local/20{i:02d}@agents", f"10{i:02d} 坐席{i}") for i in range(1, 11)],
+        monitor_format="wav",  # what ccbridge renders for a group its tenant's policy records
     ),
     QueueSpec(
         "t2-service",
@@ -81,6 +99,7 @@ class Process:
     writer: CallBatchWriter
     client: AmiClient
     feed: AmiCallFeed
+    recordings: RecordingService
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     async def stop(self) -> None:
@@ -89,6 +108,7 @@ class Process:
             with contextlib.suppress(BaseException):
                 async with asyncio.timeout(3):
                     await task
+        await self.recordings.idle()
         await self.writer.stop()
 
 
@@ -101,6 +121,7 @@ class Drill:
     pbx: FakeAsterisk
     proxy: FaultProxy
     records: Path
+    files: LocalRecordingFiles
     handles: list[CallHandle] = field(default_factory=list)
 
     def queue_log(self) -> QueueLogFile:
@@ -126,9 +147,30 @@ class Drill:
         )
         client = fake_pbx_client(port, ping_interval=0.1, action_timeout=1.0)
         feed = AmiCallFeed(tracking, SystemClock().now, filler)
-        PbxCoordinator(client, calls=feed).attach()
-        proc = Process(tracking, writer, client, feed)
-        proc.tasks = [asyncio.create_task(writer.run()), asyncio.create_task(client.run())]
+
+        async def lookup(call_id: str) -> CallRecord | None:
+            return tracking.get(call_id) or await self.world.calls.get(call_id)
+
+        recordings, recording_feed = wired_recordings(
+            sessions,
+            RecordingRepository(sessions, self.world.journal),
+            self.files,
+            client,
+            lookup,
+            tracking=tracking,
+            finalise_delay=0.02,
+        )
+        if filler is not None:
+            filler.use_recordings(recordings)
+        pbx = PbxCoordinator(client, calls=feed, recordings=recording_feed)
+        pbx.add_login_step(recording_feed.after_login)
+        pbx.attach()
+        proc = Process(tracking, writer, client, feed, recordings)
+        proc.tasks = [
+            asyncio.create_task(writer.run()),
+            asyncio.create_task(client.run()),
+            asyncio.create_task(recording_feed.run()),
+        ]
         await client.wait_synced(5)
         return proc
 
@@ -147,14 +189,29 @@ class Drill:
                 await asyncio.sleep(0.005)
 
     async def in_gap_calls(self, up_talk: float = 60) -> list[CallHandle]:
-        await self.call("4008001234", talk_seconds=3)
-        await self.call("4008005678", talk_seconds=4)
-        await self.call("4008005678", abandon_after=0.5)
+        placed = [
+            await self.call("4008001234", talk_seconds=3),
+            await self.call("4008005678", talk_seconds=4),
+            await self.call("4008005678", abandon_after=0.5),
+        ]
         up = [
             await self.call("4008001234", talk_seconds=up_talk),
             await self.call("4008005678", talk_seconds=up_talk),
         ]
+        await self.routed([*placed, *up])
         return up
+
+    async def routed(self, handles: list[CallHandle]) -> None:
+        """Wait until FastAGI has routed every call (its ``CCBCALL`` line is written): on a
+        loaded machine the routing may otherwise outlast the gap, and the call would not start
+        inside it."""
+        log = self.records / "queue_log"
+        async with asyncio.timeout(10):
+            while True:
+                text = log.read_text(encoding="utf-8") if log.exists() else ""
+                if all(f"|{h.linkedid}|" in text for h in handles):
+                    return
+                await asyncio.sleep(0.01)
 
     async def pbx_seconds(self, seconds: float) -> None:
         await asyncio.sleep(seconds * SCALE)
@@ -171,26 +228,75 @@ class Drill:
         text = (self.records / "queue_log").read_text(encoding="utf-8")
         return assemble_calls(e for line in text.split("\n") if (e := parse_queue_log_line(line)))
 
+    async def assert_recordings(self, calls: list[PbxCall]) -> None:
+        """Every answered t1 call has one recording, the PBX's file, ``ok``, with its agent
+        and group; t2 records nothing; no ``recording.missing``; ccbridge sent no MixMonitor."""
+        store = RecordingRepository(create_session_factory(self.engine))
+        answered = [c for c in calls if c.outcome == "answered"]
+        assert any(c.tenant == "t1" for c in answered)
+        for call in answered:
+            rows = await store.of_call(call.linkedid)
+            if call.tenant == "t2":
+                assert rows == [], call
+                continue
+            assert len(rows) == 1, (call, rows)
+            (row,) = rows
+            assert row.status is RecordingStatus.OK, (call, row)
+            assert row.path == recording_path("t1", call.linkedid, call.started_at), row
+            assert (row.agent_no, row.skill_group) == (
+                agent_no_from_member(call.agent_member or "", ""),
+                "t1-sales",
+            ), row
+            assert (self.files.root / row.path).stat().st_size > 44
+        for call in calls:
+            if call.outcome != "answered":
+                assert await store.of_call(call.linkedid) == [], call
+        for tenant in ("t1", "t2"):
+            flags = await self.world.journal.list_after(
+                tenant, 0, 1000, types=["recording.missing"]
+            )
+            assert flags == []
+        ready = await self.world.journal.list_after("t1", 0, 1000, types=["recording.ready"])
+        assert sorted(str(e.call_id) for e in ready) == sorted(
+            c.linkedid for c in answered if c.tenant == "t1"
+        )
+        assert [a for a in self.pbx.ami.actions if a.get("Action") == "MixMonitor"] == []
+
 
 @pytest.fixture
 async def drill(engine: AsyncEngine, tmp_path: Path) -> AsyncIterator[Drill]:
     world = await build_world(engine)
+    sessions = create_session_factory(engine)
+    clock = SystemClock()
+    policies = RecordingRepository(sessions, world.journal)
+    await policies.set_policy(RecordingPolicy("t2", auto_record=False), clock.now())
+    files = LocalRecordingFiles(tmp_path / "recordings")
+    # ccbridge's FastAGI route, up through the AMI gaps: it tags the call and names its file.
+    router = AgiRouter()
+    routes = {did: InboundRoute(r.tenant, r.queue) for did, r in DIDS.items()}
+    names = PbxRecordingNames(policies, str(files.root), clock.now)
+    router.add_route(SCRIPT, InboundRouteHandler(routes, None, recording=names))
+    agi = FastAgiServer(AgiServerConfig(port=0), router)
+    await agi.start()
     config = SimulatorConfig(ring_seconds=(1.0, 2.0), poll_interval=0.002)
+    config.agi_url = f"agi://127.0.0.1:{agi.port}/{SCRIPT}"
     records = tmp_path / "pbx-records"
-    async with FakeAsterisk(
-        seed=14,
-        agi_url=None,
-        time_scale=SCALE,
-        queues=QUEUES,
-        dids=DIDS,
-        config=config,
-        records_dir=records,
-    ) as pbx:
-        proxy = await FaultProxy("127.0.0.1", pbx.ami_port).start()
-        try:
-            yield Drill(world, engine, pbx, proxy, records)
-        finally:
-            await proxy.close()
+    try:
+        async with FakeAsterisk(
+            seed=14,
+            time_scale=SCALE,
+            queues=QUEUES,
+            dids=DIDS,
+            config=config,
+            records_dir=records,
+        ) as pbx:
+            proxy = await FaultProxy("127.0.0.1", pbx.ami_port).start()
+            try:
+                yield Drill(world, engine, pbx, proxy, records, files)
+            finally:
+                await proxy.close()
+    finally:
+        await agi.stop()
 
 
 async def _resynced(proc: Process, count: int) -> None:
@@ -250,6 +356,7 @@ async def test_three_cuts_lose_no_call(drill: Drill) -> None:
     end = max(c.started_at for c in calls) + timedelta(seconds=1)
     checked, diffs = await audit_period(drill.queue_log(), drill.world.calls, start, end)
     assert (len(checked), diffs) == (len(calls), [])
+    await drill.assert_recordings(calls)
 
 
 async def test_without_backfill_the_audit_names_the_lost_calls(
@@ -319,3 +426,4 @@ async def test_ccbridge_stopped_for_a_minute_then_started(drill: Drill) -> None:
     end = max(c.started_at for c in calls) + timedelta(seconds=1)
     _, diffs = await audit_period(drill.queue_log(), drill.world.calls, start, end)
     assert diffs == []
+    await drill.assert_recordings(calls)

@@ -11,6 +11,10 @@ A call routed to a skill group with a routing policy gets the policy's decision 
 variables (``CCB_PRIORITY``, ``CCB_STICKY_*``, ``CCB_OVERFLOW_*``, ``CCB_MAX_WAIT``…) that the
 shipped dialplan acts on (docs/routing.md).
 
+When the tenant's policy records calls, the route also names the file app_queue records the
+call to when a member answers (``MONITOR_FILENAME``, ADR 0025): the recording then no longer
+depends on the AMI link being up.
+
 A number of a suspended or terminated tenant is treated as unrouted (the fallback route, else
 hang up). The tenant's status comes from a cache, so a call rarely waits on the database.
 """
@@ -117,6 +121,30 @@ async def apply_decision(session: AgiSession, tenant: str, decision: RoutingDeci
             await session.set_variable("CCB_VOICEMAIL", decision.mailbox)
 
 
+class RecordingNamer(Protocol):
+    """Names a call's recording file (``services.pbx_recording_names.PbxRecordingNames``)."""
+
+    async def monitor_filename(self, tenant: str, call_id: str) -> str | None:
+        """``MONITOR_FILENAME`` for the call, or ``None`` when the tenant records nothing."""
+        ...
+
+
+MONITOR_FILENAME = "MONITOR_FILENAME"
+"""Read by app_queue from the caller's channel when a member answers (``.wav`` appended)."""
+
+
+async def name_recording(session: AgiSession, namer: RecordingNamer, tenant: str) -> None:
+    """Set ``MONITOR_FILENAME`` from the call's Linkedid (the call id); a failure names
+    nothing, so ccbridge records over AMI on the answer as before."""
+    try:
+        linkedid = await session.get_variable("CHANNEL(linkedid)") or session.uniqueid
+        name = await namer.monitor_filename(tenant, linkedid) if linkedid else None
+        if name:
+            await session.set_variable(MONITOR_FILENAME, name)
+    except Exception:
+        log.exception("recording_naming_failed", tenant=tenant)
+
+
 class InboundRouteHandler:
     """Answer the AGI request: set ``CCB_TENANT``, ``CCB_DID`` and ``CCB_QUEUE`` on the channel.
 
@@ -133,7 +161,10 @@ class InboundRouteHandler:
         *,
         numbers: NumberLookup | None = None,
         policies: GroupRouter | None = None,
+        recording: RecordingNamer | None = None,
     ) -> None:
+        """*recording* names the PBX-side recording of every routed call (ADR 0025)."""
+        self._recording = recording
         self._routes = dict(routes)
         self._fallback = fallback
         self._ivr = ivr
@@ -157,6 +188,8 @@ class InboundRouteHandler:
         await session.set_variable("CCB_TENANT", route.tenant)
         if did:
             await session.set_variable("CCB_DID", did)
+        if self._recording is not None:
+            await name_recording(session, self._recording, route.tenant)
         if route.group is None and self._ivr is not None:
             ran = await self._ivr.run(
                 session, route.tenant, did, flow_id=route.flow, to_group=self.to_group

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import structlog
 
-from ccbridge.asterisk.ami.actions import mix_monitor, mix_monitor_mute, stop_mix_monitor
+from ccbridge.asterisk.ami.actions import getvar, mix_monitor, mix_monitor_mute, stop_mix_monitor
 from ccbridge.asterisk.ami.client import AmiClient
 from ccbridge.asterisk.ami.codec import AmiFields
 from ccbridge.asterisk.ami.normalize import sticky_answer
@@ -16,6 +17,10 @@ from ccbridge.observability.metrics import HeldBacklogMetrics
 from ccbridge.resilience.held import ErrorReport, HeldQueue
 
 log = structlog.get_logger(__name__)
+
+MIXMONITOR_FILENAME = "MIXMONITOR_FILENAME"
+"""Set by MixMonitor on the channel it records: the file it writes (channelvars carry it)."""
+TENANT_VAR = "CCB_TENANT"
 
 
 class AmiRecorderControl:
@@ -42,17 +47,42 @@ class AmiRecorderControl:
         """Mute or unmute both directions."""
         await self._client.send_action(mix_monitor_mute(channel, muted, "both"))
 
+    async def recording_file(self, channel: str) -> str | None:
+        """The file a MixMonitor on *channel* writes (``Getvar MIXMONITOR_FILENAME``), or
+        ``None`` when nothing records it (ADR 0025: app_queue may have started one)."""
+        reply = await self._client.send_action(getvar(MIXMONITOR_FILENAME, channel))
+        return reply.get("Value") or None
+
+
+@dataclass(frozen=True, slots=True)
+class _Answer:
+    """One held recording trigger: an answer, or a MixMonitor the PBX started (``written``)."""
+
+    call_id: str
+    channel: str
+    written: str | None = None
+    tenant: str | None = None
+    stopped: bool = False
+    """A ``MixMonitorStop`` that came while this channel's start was held: applied in order."""
+
+    @property
+    def by_pbx(self) -> bool:
+        """The PBX records this channel already (``MixMonitorStart``)."""
+        return self.written is not None
+
 
 class AmiRecordingFeed:
     """The coordinator's recordings handler: AgentConnect (or the owner's sticky answer, a
     ``Newstate`` to Up that no ``AgentConnect`` reports) starts a recording; Hangup or
-    MixMonitorStop of the channel finalises it.
+    MixMonitorStop of the channel finalises it. ``MixMonitorStart`` of a channel ccbridge
+    did not record is the PBX's own (app_queue, ADR 0025): it is indexed, and the
+    ``AgentConnect`` right after it (same channel topic, so always later) starts nothing.
 
     The handler only enqueues; :meth:`run` applies the answers one by one. While the
     database is away the answers are held in order and applied when it returns.
     """
 
-    events = frozenset({"AgentConnect", "Newstate", "Hangup", "MixMonitorStop"})
+    events = frozenset({"AgentConnect", "Newstate", "Hangup", "MixMonitorStop", "MixMonitorStart"})
 
     def __init__(
         self,
@@ -60,6 +90,8 @@ class AmiRecordingFeed:
         on_gone: Callable[[str], None],
         maxsize: int = 10_000,
         *,
+        on_pbx_recording: Callable[[str, str, str, str | None], Awaitable[object]] | None = None,
+        on_hangup: Callable[[str], None] | None = None,
         on_error: ErrorReport | None = None,
         wait_ready: Callable[[], Awaitable[None]] | None = None,
         metrics: HeldBacklogMetrics | None = None,
@@ -67,8 +99,12 @@ class AmiRecordingFeed:
     ) -> None:
         """Hold at most *maxsize* answers; *on_error* says which failures are outages (held);
         *after_resync* runs as a coordinator login step, after the calls resync (calls
-        answered while AMI was away get their recording then)."""
+        answered while AMI was away get their recording then); *on_pbx_recording* indexes a
+        MixMonitor the PBX started (call id, channel, file, tenant); *on_hangup* is told a
+        ``Hangup`` (default *on_gone*, which hears ``MixMonitorStop`` too)."""
         self._after_resync = after_resync
+        self._on_pbx_recording = on_pbx_recording
+        self._on_hangup = on_hangup or on_gone
         self._on_answer = on_answer
         self._on_gone = on_gone
         self._waiting: Counter[str] = Counter()
@@ -76,15 +112,15 @@ class AmiRecordingFeed:
         self._hung_up: set[str] = set()
         """Held channels that hung up meanwhile: their recording is not started late."""
         self.skipped_gone = 0
-        self.held: HeldQueue[tuple[str, str]] = HeldQueue(
+        self.held: HeldQueue[_Answer] = HeldQueue(
             "recordings",
             self._apply,
             capacity=maxsize,
             on_error=on_error,
             wait_ready=wait_ready,
             metrics=metrics,
-            on_done=lambda answer: self._done(answer[1]),
-            log_context=lambda answer: {"call_id": answer[0]},
+            on_done=lambda answer: self._done(answer.channel),
+            log_context=lambda answer: {"call_id": answer.call_id},
         )
 
     @property
@@ -100,6 +136,8 @@ class AmiRecordingFeed:
                 self._connect(frame)
             elif name == "Newstate":
                 self._sticky(frame)
+            elif name == "MixMonitorStart":
+                self._pbx_started(frame)
             else:
                 self._gone(frame)
 
@@ -121,23 +159,60 @@ class AmiRecordingFeed:
         if answer is not None:
             self._answered(answer.linkedid, answer.channel)
 
-    def _answered(self, call_id: str | None, channel: str | None) -> None:
+    def _pbx_started(self, msg: AmiFields) -> None:
+        """A MixMonitor started on a channel: the PBX's own when ccbridge did not send it."""
+        if self._on_pbx_recording is None:
+            return
+        found = msg.variables() if msg.has("ChanVariable") else {}
+        # "" when channelvars lacks MIXMONITOR_FILENAME: the service asks the PBX then.
+        written = found.get(MIXMONITOR_FILENAME) or ""
+        call_id = msg.get("Linkedid") or msg.get("Uniqueid")
+        self._answered(call_id, msg.get("Channel"), written, found.get(TENANT_VAR) or None)
+
+    def _answered(
+        self,
+        call_id: str | None,
+        channel: str | None,
+        written: str | None = None,
+        tenant: str | None = None,
+    ) -> None:
         if not call_id or not channel:
             return
-        if self.held.put((call_id, channel)):
-            self._waiting[channel] += 1
+        self._enqueue(_Answer(call_id, channel, written, tenant))
+
+    def _enqueue(self, answer: _Answer) -> None:
+        if self.held.put(answer):
+            self._waiting[answer.channel] += 1
         else:
-            log.warning("recording_feed_overflow", call_id=call_id)
+            log.warning("recording_feed_overflow", call_id=answer.call_id)
 
     def _gone(self, msg: AmiFields) -> None:
         channel = msg.get("Channel")
         if channel:
+            if msg.event != "Hangup":
+                # MixMonitorStop: the channel lives on (a caller queued again records its
+                # next take), so the stop must not overtake a start still held for it.
+                if self._waiting[channel] > 0:
+                    self._enqueue(_Answer(msg.get("Linkedid") or "", channel, stopped=True))
+                else:
+                    self._on_gone(channel)
+                return
             if self._waiting[channel] > 0:
                 self._hung_up.add(channel)
-            self._on_gone(channel)
+            self._on_hangup(channel)
 
-    async def _apply(self, answer: tuple[str, str]) -> None:
-        call_id, channel = answer
+    async def _apply(self, answer: _Answer) -> None:
+        call_id, channel = answer.call_id, answer.channel
+        if answer.stopped:
+            self._on_gone(channel)
+            return
+        if answer.by_pbx:
+            # The PBX's file exists whether or not the channel is still up: index it (the
+            # service finalises it at once when the channel hung up meanwhile).
+            assert self._on_pbx_recording is not None
+            assert answer.written is not None
+            await self._on_pbx_recording(call_id, channel, answer.written, answer.tenant)
+            return
         if channel in self._hung_up:
             self.skipped_gone += 1
             log.info("recording_start_skipped_channel_gone", call_id=call_id)

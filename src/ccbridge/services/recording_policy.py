@@ -8,9 +8,12 @@ write-only: it is encrypted at rest by the store and never returned.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import time
 from typing import Any
+
+import structlog
 
 from ccbridge.domain.access import Principal
 from ccbridge.domain.recordings.model import ExportTarget, RecordingPolicy
@@ -20,6 +23,8 @@ from ccbridge.errors import CcbridgeError, ErrorCode, NotFoundError
 from ccbridge.services.audit import AuditRecorder
 from ccbridge.services.egress import ConfigurationChecker
 from ccbridge.services.recording_ports import RecordingStore
+
+log = structlog.get_logger(__name__)
 
 
 class InvalidPolicyError(CcbridgeError):
@@ -95,8 +100,12 @@ class RecordingPolicyService:
         clock: Clock,
         *,
         targets: ConfigurationChecker | None = None,
+        on_change: Callable[[], Awaitable[object]] | None = None,
     ) -> None:
-        """*targets* checks the export host against the egress policy (422 when refused)."""
+        """*targets* checks the export host against the egress policy (422 when refused);
+        *on_change* re-renders the PBX's queues after a change (their ``monitor-format``
+        follows the policy, ADR 0025)."""
+        self.on_change = on_change
         self._targets = targets
         self._store = store
         self._audit = audit
@@ -149,4 +158,14 @@ class RecordingPolicyService:
         await self._audit.record(
             who, tenant, "recording_policy.update", "recording_policy", tenant, detail
         )
+        if self.on_change is not None and _records_differently(current, new):
+            try:
+                await self.on_change()
+            except Exception as exc:  # stored and audited; the next AMI login publishes
+                log.warning("recording_policy_pbx_sync_failed", tenant=tenant, error=repr(exc))
         return new
+
+
+def _records_differently(old: RecordingPolicy, new: RecordingPolicy) -> bool:
+    """Say whether the change touches what is recorded (the queues' ``monitor-format``)."""
+    return (old.auto_record, old.auto_record_groups) != (new.auto_record, new.auto_record_groups)

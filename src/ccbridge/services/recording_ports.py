@@ -120,6 +120,10 @@ class RecordingFiles(Protocol):
         """The absolute path of a relative recording path (confined to the root)."""
         ...
 
+    def absolute_root(self) -> str:
+        """The root itself, absolute: the PBX's MixMonitor writes under the same path."""
+        ...
+
     async def inspect(self, relative: str) -> FileFacts | None:
         """Size, SHA-256 and audio length, or ``None`` when the file does not exist."""
         ...

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Collection, Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime
 
@@ -34,6 +34,7 @@ from ccbridge.domain.recordings.model import (
     check_tenant,
     recording_path,
 )
+from ccbridge.domain.recordings.pbx_names import pbx_recording_path
 from ccbridge.domain.recordings.signing import DownloadGrant, LinkSigner
 from ccbridge.domain.recordings.wav import SAMPLE_RATE
 from ccbridge.domain.time import Clock
@@ -54,10 +55,14 @@ FINALISE_TRIES = 5
 FINALISE_DELAY = 0.2
 """Asterisk closes the file in its own thread just after the hangup; look a few times."""
 
+HUNG_UP_REMEMBERED = 4096
 LINKS_REMEMBERED = 1000
 """Past this many remembered links, expired ones are forgotten on the next first use."""
 
 CallLookup = Callable[[str], Awaitable[CallRecord | None]]
+PbxFileProbe = Callable[[str], Awaitable[str | None]]
+"""The file a MixMonitor already running on a channel writes (``MIXMONITOR_FILENAME``), or
+``None`` when nothing records it: asked after a resync, before recording a call late."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,7 +87,11 @@ class RecordingService:
         signer: LinkSigner,
         *,
         finalise_delay: float = FINALISE_DELAY,
+        pbx_file: PbxFileProbe | None = None,
     ) -> None:
+        """*pbx_file* asks the PBX what a channel already records (ADR 0025); without it a
+        call answered during an AMI gap is taken to be unrecorded."""
+        self._pbx_file = pbx_file
         self._store = store
         self._files = files
         self._control = control
@@ -100,6 +109,9 @@ class RecordingService:
         """Channel → the answered calls noted on it: a hang-up finds them without a scan (it
         runs for every Hangup on the AMI event path)."""
         self._links_used: dict[str, int] = {}
+        self._hung_up: dict[str, None] = {}
+        """The channels that hung up last (oldest first, at most ``HUNG_UP_REMEMBERED``): a
+        PBX recording indexed after its channel's ``Hangup`` is finalised at once."""
         """Signature of each signed link already audited → its expiry (epoch s)."""
 
     # --- control -------------------------------------------------------------------------
@@ -116,6 +128,83 @@ class RecordingService:
             return None
         return await self.start(SYSTEM, call.tenant, call_id, channel)
 
+    async def on_pbx_recording(
+        self, call_id: str, channel: str, written: str | None, tenant: str | None = None
+    ) -> Recording | None:
+        """The PBX started MixMonitor itself (app_queue, ``MixMonitorStart``; ADR 0025):
+        index the file it writes, under the same rules, and start nothing over AMI.
+
+        Only a generated name of this tenant's call is indexed (*written* is the channel's
+        ``MIXMONITOR_FILENAME``); ccbridge's own MixMonitor, whose channel is already
+        recorded here, and any other recording on the PBX are left alone. The answer that
+        follows (``AgentConnect``) then finds the channel recorded and starts nothing.
+        """
+        if channel in self._active:
+            return None
+        call = await self._calls(call_id)
+        tenant = (call.tenant if call else None) or tenant
+        if tenant is None:
+            return None
+        if not written and self._pbx_file is not None:
+            # channelvars without MIXMONITOR_FILENAME: ask the PBX which file it writes.
+            try:
+                written = await self._pbx_file(channel)
+            except Exception as exc:
+                log.warning("recording_probe_failed", call_id=call_id, error=repr(exc))
+        if not written:
+            return None
+        path = pbx_recording_path(self._files.absolute_root(), written, tenant, call_id)
+        if path is None:
+            log.info("pbx_recording_not_ours", call_id=call_id)
+            return None
+        rec = await self._index_pbx_file(tenant, call_id, channel, path, call)
+        if rec is not None:
+            self._answered[call_id] = channel
+            self._answered_on.setdefault(channel, set()).add(call_id)
+        return rec
+
+    async def _index_pbx_file(
+        self, tenant: str, call_id: str, channel: str, path: str, call: CallRecord | None
+    ) -> Recording | None:
+        """Add the row of a file the PBX records on *channel* (once per path); audited."""
+        for row in await self._store.of_call(call_id, tenant):
+            if row.path == path:
+                if row.status is not RecordingStatus.RECORDING:
+                    return None
+                self._active[channel] = row.id
+                rec = row
+                break
+        else:
+            rec = await self._add_row(tenant, call_id, path, channel, call)
+            detail = {"call_id": call_id, "by": "pbx"}
+            await self._audit.record(SYSTEM, tenant, "recording.start", "recording", rec.id, detail)
+            log.info("recording_started_by_pbx", call_id=call_id, path=path)
+        if channel in self._hung_up:
+            self.on_channel_gone(channel)  # its Hangup came first: the file is closed
+        return rec
+
+    async def _add_row(
+        self, tenant: str, call_id: str, path: str, channel: str, call: CallRecord | None
+    ) -> Recording:
+        """Index a recording starting now on *channel* with the call's variables so far, and
+        bind the channel to it (its hang-up finalises it)."""
+        now = self._clock.now()
+        rec = Recording(
+            id=secrets.token_hex(16),
+            tenant=tenant,
+            call_id=call_id,
+            path=path,
+            started_at=now,
+            channel=channel,
+            agent_no=call.agent_no if call else None,
+            skill_group=call.skill_group if call else None,
+            caller=call.caller if call else None,
+            callee=call.callee if call else None,
+        )
+        rec = await self._store.add(rec, now)
+        self._active[channel] = rec.id
+        return rec
+
     async def start(self, who: Principal, tenant: str, call_id: str, channel: str) -> Recording:
         """Start MixMonitor on *channel* into a generated path; audited."""
         try:
@@ -129,21 +218,13 @@ class RecordingService:
             raise ConflictError("this call is already being recorded")
         now = self._clock.now()
         take = len(await self._store.of_call(call_id)) + 1
-        call = await self._calls(call_id)
-        rec = Recording(
-            id=secrets.token_hex(16),
-            tenant=tenant,
-            call_id=call_id,
-            path=recording_path(tenant, call_id, now, take),
-            started_at=now,
-            channel=channel,
-            agent_no=call.agent_no if call else None,
-            skill_group=call.skill_group if call else None,
-            caller=call.caller if call else None,
-            callee=call.callee if call else None,
-        )
-        rec = await self._store.add(rec, now)
-        self._active[channel] = rec.id
+        path = recording_path(tenant, call_id, now, take)
+        while await self._files.inspect(path) is not None:
+            # A file of that name exists (a MixMonitor the PBX started writes it from its
+            # first moment): never truncate it, take the next name.
+            take += 1
+            path = recording_path(tenant, call_id, now, take)
+        rec = await self._add_row(tenant, call_id, path, channel, await self._calls(call_id))
         try:
             await self._control.start(channel, self._files.absolute(rec.path))
         except Exception as exc:
@@ -200,6 +281,13 @@ class RecordingService:
         await self._audit.record(who, tenant, action, "recording", rec.id, {"call_id": call_id})
         return rec
 
+    def on_hangup(self, channel: str) -> None:
+        """A channel hung up (``Hangup``): remembered for a while, then as ``on_channel_gone``."""
+        self._hung_up[channel] = None
+        if len(self._hung_up) > HUNG_UP_REMEMBERED:
+            del self._hung_up[next(iter(self._hung_up))]
+        self.on_channel_gone(channel)
+
     def on_channel_gone(self, channel: str) -> None:
         """The recorded channel hung up (or MixMonitor stopped): finalise in the background."""
         for call_id in self._answered_on.pop(channel, ()):
@@ -231,8 +319,9 @@ class RecordingService:
         rec = await self._store.get(recording_id)
         if rec is None:
             raise RecordingNotFoundError(f"recording {recording_id} not found")
-        if rec.channel is not None:
-            self._active.pop(rec.channel, None)
+        if rec.channel is not None and self._active.get(rec.channel) == rec.id:
+            # Only this recording's binding: the channel may already record the next take.
+            del self._active[rec.channel]
         if rec.status is not RecordingStatus.RECORDING:
             return rec
         facts = None
@@ -299,40 +388,35 @@ class RecordingService:
         """Index the recording of a call answered while AMI was away (found by a backfill).
 
         Nobody saw the ``AgentConnect``, so no row exists. The file, if the PBX wrote one
-        (MixMonitor started by the dialplan with the same path rule), is at the call's
+        (app_queue's MixMonitor into the name FastAGI set, ADR 0025), is at the call's
         generated name: the answer's or the start's UTC date, first take. Found, it is
-        indexed and finalised like any other (``recording.ready``); not found while the
-        tenant's policy records the call, a ``missing`` row and ``recording.missing`` flag
-        the loss. A call that already has a row is left alone (backfills overlap).
+        indexed and finalised like any other (``recording.ready``), once (backfills
+        overlap); not found while the tenant's policy records the call and nothing of it is
+        indexed, a ``missing`` row and ``recording.missing`` flag the loss. A row of it still
+        ``recording`` on a channel nobody watches is finalised.
         """
         tenant, answered = call.tenant, call.answered_at
-        if tenant is None or answered is None or await self._store.of_call(call.call_id, tenant):
-            return None
-        try:
-            candidates = dict.fromkeys(
-                recording_path(tenant, call.call_id, day) for day in (answered, call.started_at)
-            )
-        except BadRecordingNameError:
-            return None
+        if tenant is None or answered is None or not call.state.is_final:
+            return None  # still up: the resync records it or indexes the PBX's recording
+        rows = await self._store.of_call(call.call_id, tenant)
+        for row in rows:
+            # Indexed before the gap (by ccbridge, or the PBX's MixMonitorStart) and hung up
+            # in it, or before a restart: the file is closed, so finalise it now.
+            if row.status is RecordingStatus.RECORDING and row.channel not in self._active:
+                await self.finalise(row.id)
+        found = await self._pbx_file_of(call, tenant, {row.path for row in rows})
+        if found is not None:
+            path, already = found
+            if already:
+                return None
+            row = self._gap_row(call, tenant, answered, path)
+            await self._store.add(row, self._clock.now())
+            log.info("recording_found_after_gap", call_id=call.call_id, path=path)
+            return await self.finalise(row.id)
+        if rows:
+            return None  # something of it is indexed (a later take, a failed late start)
         now = self._clock.now()
-        row = Recording(
-            id=secrets.token_hex(16),
-            tenant=tenant,
-            call_id=call.call_id,
-            path=next(iter(candidates)),
-            started_at=answered,
-            agent_no=call.agent_no,
-            skill_group=call.skill_group,
-            caller=call.caller,
-            callee=call.callee,
-        )
-        for path in candidates:
-            if await self._files.inspect(path) is not None:
-                await self._store.add(replace(row, path=path), now)
-                log.info("recording_found_after_gap", call_id=call.call_id, path=path)
-                return await self.finalise(row.id)
-        if not call.state.is_final:
-            return None  # still up: the resync starts its recording (record_calls_answered_in_gap)
+        row = self._gap_row(call, tenant, answered, recording_path(tenant, call.call_id, answered))
         if not (await self._store.policy(tenant)).records(call.skill_group):
             return None
         row = replace(row, status=RecordingStatus.MISSING, ended_at=call.ended_at or now)
@@ -346,6 +430,47 @@ class RecordingService:
         await self._store.save(row, now, [flag])
         log.warning("recording_missing_after_gap", call_id=call.call_id, tenant=tenant)
         return row
+
+    async def _pbx_file_of(
+        self, call: CallRecord, tenant: str, indexed: set[str]
+    ) -> tuple[str, bool] | None:
+        """The PBX's first file of *call* under its generated name (the start's or the
+        answer's UTC date) and whether it is indexed already; ``None`` when there is none."""
+        days = (call.started_at, call.answered_at or call.started_at)
+        try:
+            candidates = dict.fromkeys(recording_path(tenant, call.call_id, day) for day in days)
+        except BadRecordingNameError:
+            return None
+        for path in candidates:
+            if path in indexed:
+                return path, True
+        for path in candidates:
+            if await self._files.inspect(path) is not None:
+                return path, False
+        return None
+
+    @staticmethod
+    def _gap_row(call: CallRecord, tenant: str, answered: datetime, path: str) -> Recording:
+        """A row for a recording nobody saw start, with the call's variables."""
+        return Recording(
+            id=secrets.token_hex(16),
+            tenant=tenant,
+            call_id=call.call_id,
+            path=path,
+            started_at=answered,
+            agent_no=call.agent_no,
+            skill_group=call.skill_group,
+            caller=call.caller,
+            callee=call.callee,
+        )
+
+    def forget_channels_gone(self, up: Collection[str]) -> int:
+        """After a resync: a recorded channel no longer *up* hung up while AMI was away (its
+        ``Hangup`` never came), so its recording is finalised now. Returns how many."""
+        gone = [channel for channel in self._active if channel not in up]
+        for channel in gone:
+            self.on_channel_gone(channel)
+        return len(gone)
 
     async def record_calls_answered_in_gap(self, live: Iterable[tuple[CallRecord, str]]) -> int:
         """After a resync: record the live calls answered while AMI was away (no
@@ -364,6 +489,9 @@ class RecordingService:
             ):
                 continue
             self._answered[call.call_id] = channel
+            self._answered_on.setdefault(channel, set()).add(call.call_id)
+            if await self._recorded_by_pbx(call, tenant, channel):
+                continue
             if not (await self._store.policy(tenant)).records(call.skill_group):
                 continue
             try:
@@ -374,6 +502,29 @@ class RecordingService:
             log.info("recording_started_after_gap", call_id=call.call_id)
             started += 1
         return started
+
+    async def _recorded_by_pbx(self, call: CallRecord, tenant: str, channel: str) -> bool:
+        """Say whether the PBX already records *channel* (app_queue started MixMonitor while
+        AMI was away); if so, index that file instead of starting a second recording."""
+        written = None
+        if self._pbx_file is not None:
+            try:
+                written = await self._pbx_file(channel)
+            except Exception as exc:  # then the file on disk tells
+                log.warning("recording_probe_failed", call_id=call.call_id, error=repr(exc))
+        if written:
+            path = pbx_recording_path(self._files.absolute_root(), written, tenant, call.call_id)
+        else:
+            # MixMonitor creates its file when it starts: the generated name on disk means
+            # app_queue is recording this call.
+            found = await self._pbx_file_of(call, tenant, set())
+            path = found[0] if found is not None else None
+            if path is None:
+                return False
+        if path is not None:
+            await self._index_pbx_file(tenant, call.call_id, channel, path, call)
+            log.info("recording_by_pbx_after_gap", call_id=call.call_id)
+        return True
 
     # --- index ---------------------------------------------------------------------------
 

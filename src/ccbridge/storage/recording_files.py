@@ -32,6 +32,10 @@ class LocalRecordingFiles:
             raise PathEscapeError(f"{relative!r} is outside the recordings root")
         return str(path)
 
+    def absolute_root(self) -> str:
+        """The resolved root (what ``MONITOR_FILENAME`` starts with, ADR 0025)."""
+        return str(self.root)
+
     def _inspect(self, relative: str) -> FileFacts | None:
         path = self.absolute(relative)
         digest = hashlib.sha256()

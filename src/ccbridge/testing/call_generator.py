@@ -168,6 +168,7 @@ class CallSimulator:
             return
         outcome = CallOutcome(linkedid=ch.linkedid, tenant="", did=ch.exten)
         outcome.queue = queue.name
+        self._next_take(ch)
 
         async def run() -> None:
             with contextlib.suppress(_CallerGone):
@@ -523,6 +524,7 @@ class CallSimulator:
             priority=ch.priority,
             threadid=str(139651190003392 + self.rng.randrange(1 << 20)),
             variables=dict(ch.variables),
+            linkedid=ch.linkedid,
         )
         client = FakeAgiClient(url, call, dtmf=dtmf, timeout=max(5.0, 60 * cfg.time_scale))
         try:
@@ -813,6 +815,26 @@ class CallSimulator:
             m.status, m.in_call = 1, False
             server.member_status(q, m)
 
+    def _next_take(self, ch: Channel) -> None:
+        """The shipped ``[ccbridge-record-take]`` before a caller queues again: a recorded
+        caller's MixMonitor stops and the next answer records ``<MONITOR_FILENAME>-q<n>``."""
+        v = ch.variables
+        if not v.get("MONITOR_FILENAME") or not v.get("MIXMONITOR_FILENAME"):
+            return
+        self.server.stop_mixmonitor(ch)
+        v["CCB_RECORDING_BASE"] = v.get("CCB_RECORDING_BASE") or v["MONITOR_FILENAME"]
+        v["CCB_TAKE"] = str(int(v.get("CCB_TAKE") or 1) + 1)
+        v["MONITOR_FILENAME"] = f"{v['CCB_RECORDING_BASE']}-q{v['CCB_TAKE']}"
+
+    def _queue_monitor(self, ch: Channel, queue: Queue) -> None:
+        """app_queue's own recording (the queue has ``monitor-format``): MixMonitor on the
+        caller into ``MONITOR_FILENAME`` (else its uniqueid) plus ``.<format>``, option ``b``,
+        before ``AgentConnect`` (try_calling in app_queue.c, Asterisk 22)."""
+        if not queue.monitor_format:
+            return
+        name = ch.variables.get("MONITOR_FILENAME") or ch.uniqueid
+        self.server.start_mixmonitor(ch, f"{name}.{queue.monitor_format}")
+
     async def _connect(
         self,
         ch: Channel,
@@ -829,6 +851,7 @@ class CallSimulator:
         server, cfg = self.server, self.config
         hold = int(self._now() - entry.joined_at)
         server.emit_channel("MusicOnHoldStop", ch)
+        self._queue_monitor(ch, queue)
         pos = queue.entries.index(entry) + 1
         queue.entries.remove(entry)
         self._caller_leave(ch, queue, pos)

@@ -40,6 +40,8 @@ class AgiCall:
     threadid: str = "139651190003392"
     args: list[str] = field(default_factory=list)
     variables: dict[str, str] = field(default_factory=dict)
+    linkedid: str = ""
+    """``CHANNEL(linkedid)``: the call's id (empty: the channel's own uniqueid)."""
 
     @property
     def type(self) -> str:
@@ -209,6 +211,8 @@ class FakeAgiClient:
                 return self.call.calleridname
             if name == "UNIQUEID":
                 return self.call.uniqueid
+            if name == "CHANNEL(linkedid)":
+                return self.call.linkedid or self.call.uniqueid
             return self.vars.get(name, "")
 
         return _VAR_RE.sub(sub, expr)

@@ -154,6 +154,8 @@ class AmiSession:
 
 
 Handler = Callable[[AmiSession, _Request], Awaitable[None]]
+SPOOL_MONITOR = "/var/spool/asterisk/monitor"
+"""Where MixMonitor puts a relative file name (``astspooldir``/monitor)."""
 
 
 class FakeAmiServer:
@@ -1003,11 +1005,21 @@ class FakeAmiServer:
         if ch is None:
             return
         filename = req.get("File") or f"{ch.uniqueid}.wav"
+        session.respond(req, [("Response", "Success")])
+        self.start_mixmonitor(ch, filename)
+
+    def start_mixmonitor(self, ch: Channel, filename: str) -> None:
+        """MixMonitor on *ch* (the AMI action, or app_queue's own on an answer): the file's
+        tape starts, ``MIXMONITOR_FILENAME`` is set and ``MixMonitorStart`` emitted."""
         ch.recording_file = filename
         ch.recording_muted = False
-        session.respond(req, [("Response", "Success")])
-        path = filename if filename.startswith("/") else f"/var/spool/asterisk/monitor/{filename}"
-        self.tapes[ch.name] = MixMonitorTape(path, self.clock())
+        path = filename if filename.startswith("/") else f"{SPOOL_MONITOR}/{filename}"
+        tape = MixMonitorTape(path, self.clock())
+        try:
+            tape.begin()
+        except OSError as exc:  # an unwritable path: the real PBX logs and goes on too
+            self.recording_errors.append(f"{path}: {exc}")
+        self.tapes[ch.name] = tape
         self.set_var(ch, "MIXMONITOR_FILENAME", path)
         self.emit_channel("MixMonitorStart", ch)
 
@@ -1018,8 +1030,15 @@ class FakeAmiServer:
         if ch.recording_file is None:
             session.error(req, "Could not stop monitoring channel")
             return
-        ch.recording_file = None
         session.respond(req, [("Response", "Success")])
+        self.stop_mixmonitor(ch)
+
+    def stop_mixmonitor(self, ch: Channel) -> None:
+        """StopMixMonitor (the action or the dialplan app): the file is written and
+        ``MixMonitorStop`` emitted; ``MIXMONITOR_FILENAME`` stays set, as in Asterisk."""
+        if ch.recording_file is None:
+            return
+        ch.recording_file = None
         self._finish_tape(ch.name)
         self.emit_channel("MixMonitorStop", ch)
 

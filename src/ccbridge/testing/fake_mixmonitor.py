@@ -1,11 +1,12 @@
 """What the fake PBX's MixMonitor writes: a real 8 kHz 16-bit mono WAV, silence while muted.
 
-Like Asterisk, the file is complete when the recording stops (StopMixMonitor, which emits
-``MixMonitorStop``) or the channel hangs up (no event; Asterisk 22 only publishes
-MixMonitorStop from StopMixMonitor). Each recorded second is a 440 Hz tone unless muted.
-Only absolute paths are written (ccbridge always sends one); a relative name would land in
-Asterisk's spool, which the fake does not have. Audio is capped at one hour, because a
-time-scaled simulator clock can make a short test look like a very long call.
+Like Asterisk, the file exists (an empty WAV) from the start and is complete when the
+recording stops (StopMixMonitor, which emits ``MixMonitorStop``) or the channel hangs up (no
+event; Asterisk 22 only publishes MixMonitorStop from StopMixMonitor). Each recorded second
+is a 440 Hz tone unless muted. Only absolute paths are written (ccbridge and FastAGI always
+name one); a relative name would land in Asterisk's spool, which the fake does not have.
+Audio is capped at one hour, because a time-scaled simulator clock can make a short test look
+like a very long call.
 """
 
 from __future__ import annotations
@@ -30,6 +31,15 @@ class MixMonitorTape:
     def mute(self, at: float, muted: bool) -> None:
         """Note a MixMonitorMute at *at* (the fake's clock, seconds)."""
         self.changes.append((at, muted))
+
+    def begin(self) -> None:
+        """Create the file with an empty WAV header, as MixMonitor opens it when it starts
+        (app_mixmonitor.c ``mixmonitor_save_prep``): the file exists while the call is up."""
+        if not os.path.isabs(self.path):
+            return
+        path = Path(self.path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(wav_header(0))
 
     def write(self, ended: float) -> int:
         """Write the WAV file (directories made as needed); return its size in bytes."""

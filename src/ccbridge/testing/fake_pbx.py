@@ -83,6 +83,7 @@ SHIPPED_CHANNELVARS = (
     "CCB_STICKY_AGENT",
     "CCB_STICKY_INTERFACE",
     "CCB_STICKY_QUEUE",
+    "MIXMONITOR_FILENAME",
 )
 """``channelvars`` of asterisk/manager.d/ccbridge.conf: a real PBX set up as documented sends
 them with every channel event, so a call first seen in a resync still names its tenant."""

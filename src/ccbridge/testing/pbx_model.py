@@ -183,6 +183,8 @@ class Queue:
     holdtime: int = 0
     talktime: int = 0
     rr_last: str | None = None
+    monitor_format: str = ""
+    """``monitor-format``: when set, a member's answer starts MixMonitor on the caller."""
 
     def position_of(self, uniqueid: str) -> int:
         """1-based position of a waiting caller, or 0 when not waiting."""
@@ -242,6 +244,8 @@ class QueueSpec:
     name: str
     strategy: str = "rrmemory"
     members: list[MemberSpec] = field(default_factory=list)
+    monitor_format: str = ""
+    """queues.conf ``monitor-format``: app_queue records each answered call (MixMonitor)."""
 
 
 class PbxModel:
@@ -293,6 +297,7 @@ class PbxModel:
         for name, spec in specs.items():
             if name in self.queues:
                 self.queues[name].strategy = spec.strategy
+                self.queues[name].monitor_format = spec.monitor_format
             else:
                 self.queues[name] = self._new_queue(spec)
         self._configured = set(specs)
@@ -300,7 +305,7 @@ class PbxModel:
 
     def _new_queue(self, spec: QueueSpec) -> Queue:
         now = int(self.clock())
-        queue = Queue(name=spec.name, strategy=spec.strategy)
+        queue = Queue(name=spec.name, strategy=spec.strategy, monitor_format=spec.monitor_format)
         for m in spec.members:
             queue.members[m.interface] = QueueMember(
                 interface=m.interface,

@@ -64,14 +64,16 @@ def read_queue_specs(
         if section.template or section.name.lower() in NOT_QUEUES:
             continue
         options = _resolved(section, by_name)
-        strategy = "rrmemory"
+        strategy, monitor_format = "rrmemory", ""
         members: list[MemberSpec] = []
         for key, value in options:
             if key == "strategy":
                 strategy = value
+            elif key == "monitor-format":
+                monitor_format = value
             elif key == "member":
                 members.append(_member(value))
-        out.append(QueueSpec(section.name, strategy, members))
+        out.append(QueueSpec(section.name, strategy, members, monitor_format))
     return out
 
 

@@ -21,6 +21,8 @@ from ccbridge.asterisk.inbound_route import (
 from ccbridge.domain.access import TenantStatus
 from ccbridge.domain.acd.routing import RoutingDecision
 from ccbridge.domain.inbound_numbers import InboundNumber, NumberKind, NumberTarget, TargetType
+from ccbridge.domain.recordings.model import RecordingPolicy
+from ccbridge.services.pbx_recording_names import PbxRecordingNames
 from ccbridge.services.tenant_status import TenantStatusCache
 from ccbridge.testing.fake_agi import AgiCall, FakeAgiClient
 
@@ -252,3 +254,48 @@ async def test_numbers_that_cannot_be_read_leave_the_call_to_the_fallback_route(
     finally:
         await server.stop()
     assert got == {"CCB_TENANT": "t1", "CCB_DID": "4008001234", "CCB_QUEUE": "t1-support"}
+
+
+class _Policies:
+    """Recording policies: t2 records nothing, every other tenant the default (all calls)."""
+
+    async def policy(self, tenant: str) -> RecordingPolicy:
+        return RecordingPolicy(tenant, auto_record=tenant != "t2")
+
+
+async def test_the_route_names_the_pbx_side_recording_of_a_tenant_that_records() -> None:
+    names = PbxRecordingNames(
+        _Policies(), "/srv/recordings", lambda: datetime(2026, 12, 3, 23, 59, tzinfo=UTC)
+    )
+    routes = {**ROUTES, "4008005678": InboundRoute("t2", "t2-service")}
+    handler = InboundRouteHandler(routes, fallback=None, recording=names)
+    server = await _server(handler)
+    url = f"agi://127.0.0.1:{server.port}/{SCRIPT}"
+    try:
+        call = AgiCall(dnid="4008001234", uniqueid="1768000000.13", linkedid="1768000000.12")
+        recorded = await FakeAgiClient(url, call).run()
+        off = await FakeAgiClient(url, AgiCall(dnid="4008005678")).run()
+    finally:
+        await server.stop()
+    # app_queue appends ".wav" (the queue's monitor-format); the call id is the Linkedid.
+    assert recorded.variables_set == {
+        "CCB_TENANT": "t1",
+        "CCB_DID": "4008001234",
+        "MONITOR_FILENAME": "/srv/recordings/t1/2026/12/03/1768000000.12",
+        "CCB_QUEUE": "t1-sales",
+    }
+    assert "GET VARIABLE CHANNEL(linkedid)" in recorded.commands
+    assert "MONITOR_FILENAME" not in off.variables_set  # policy off: nothing is named
+    assert off.variables_set["CCB_QUEUE"] == "t2-service"
+
+
+def test_the_shipped_dialplan_starts_a_new_take_before_a_recorded_caller_queues_again() -> None:
+    conf = (Path(__file__).parents[3] / "asterisk" / "extensions-ccbridge.conf").read_text()
+    take = conf[conf.index("\n[ccbridge-record-take]") + 1 :]
+    take = take[: take.index("\n[")]
+    assert "StopMixMonitor()" in take
+    assert "Set(MONITOR_FILENAME=${CCB_RECORDING_BASE}-q${CCB_TAKE})" in take
+    for context in ("[ccbridge-queue]", "[ccbridge-ivr-return]"):
+        body = conf[conf.index("\n" + context) + 1 :]
+        body = body[: body.index("\n[")] if "\n[" in body else body
+        assert body.index("Gosub(ccbridge-record-take,s,1)") < body.index("Queue("), context

@@ -135,7 +135,7 @@ class RecordingReadyData(_Data):
 
 class RecordingMissingData(_Data):
     """``recording.missing``: the tenant's policy records this call, but no file exists (it
-    was answered while ccbridge's AMI link was down, so nobody started MixMonitor)."""
+    was answered while ccbridge's AMI link was down, and the PBX recorded nothing either)."""
 
     call_id: str
     params: CallParams

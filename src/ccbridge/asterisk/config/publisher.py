@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from pathlib import Path
 
 import structlog
@@ -13,6 +13,7 @@ from ccbridge.asterisk.config.queues import (
     reload_queues,
     sync_queue_config,
 )
+from ccbridge.domain.recordings.pbx_names import MONITOR_FORMAT
 from ccbridge.services.seat_ports import SkillGroupRecord
 
 log = structlog.get_logger(__name__)
@@ -26,7 +27,11 @@ class QueueConfigPublisher:
         generated_dir: Path,
         groups: Callable[[], Awaitable[Sequence[SkillGroupRecord]]],
         ami: AmiActionSender,
+        recorded: Callable[[Sequence[SkillGroupRecord]], Awaitable[Collection[str]]] | None = None,
     ) -> None:
+        """*recorded* names the queues whose calls the PBX records itself (``monitor-format``,
+        from the tenants' recording policies, ADR 0025); without it no queue records."""
+        self._recorded = recorded
         self._dir = generated_dir
         self._groups = groups
         self._ami = ami
@@ -38,7 +43,15 @@ class QueueConfigPublisher:
         Return False when the reload failed (retried on the next call), True otherwise.
         """
         groups = await self._groups()
-        definitions = [QueueDefinition(g.queue, strategy=g.strategy) for g in groups]
+        recorded = await self._recorded(groups) if self._recorded is not None else ()
+        definitions = [
+            QueueDefinition(
+                g.queue,
+                strategy=g.strategy,
+                monitor_format=MONITOR_FORMAT if g.queue in recorded else None,
+            )
+            for g in groups
+        ]
         self._dir.mkdir(parents=True, exist_ok=True)
         changed = sync_queue_config(self._dir, definitions)
         if not (changed or self.reload_failures or force_reload):
