@@ -62,6 +62,7 @@ from ccbridge.db.engine import (
 from ccbridge.db.event_listener import PgEventListener
 from ccbridge.db.journal import SqlEventSettings, SqlJournal
 from ccbridge.db.migrate import run_migrations_async
+from ccbridge.db.pbx_ownership import PgPbxLeases
 from ccbridge.db.repositories.agents import AgentRepository
 from ccbridge.db.repositories.calendar import CalendarRepository
 from ccbridge.db.repositories.calls import CallRepository
@@ -101,6 +102,7 @@ from ccbridge.domain.calendar import local_date
 from ccbridge.domain.calls.model import CallRecord
 from ccbridge.domain.egress import parse_networks
 from ccbridge.domain.floor.rules import FloorRules, platform_defaults
+from ccbridge.domain.ha.ownership import LeaseTiming
 from ccbridge.domain.journal.types import StoredEvent
 from ccbridge.domain.recordings.signing import LinkSigner
 from ccbridge.domain.sla.detector import OutageDetector
@@ -146,6 +148,7 @@ from ccbridge.services.key_cache import KeyCache
 from ccbridge.services.leases import LeaseService
 from ccbridge.services.offboarding import OffboardingService
 from ccbridge.services.pbx_config import VERIFY_INTERVAL, PbxConfigMonitor
+from ccbridge.services.pbx_ownership import PbxOwnership
 from ccbridge.services.recording_export import ExportService
 from ccbridge.services.recording_policy import RecordingPolicyService
 from ccbridge.services.recordings import RecordingService
@@ -197,6 +200,10 @@ class Service:
     call_writes: ThreadedCallWrites | None = None
     journal: SqlJournal | None = None
     """The event journal (API-side events are appended through it; benches write with it)."""
+    ownership: PbxOwnership | None = None
+    """This node's claim on the PBX when several nodes share it (``CCBRIDGE_HA__ENABLED``)."""
+    event_listener: PgEventListener | None = None
+    """With several nodes: the hub hears the other nodes' commits (LISTEN/NOTIFY)."""
 
     def background_loops(self) -> list[tuple[str, Callable[[], Awaitable[object]]]]:
         """Every loop that runs beside the HTTP server, by name."""
@@ -206,10 +213,18 @@ class Service:
             ("jobs", self.jobs.run),
             ("seat-feed", self.seat_feed.run),
         ]
+        if self.ownership is not None:
+            loops.append(("pbx-ownership", self.ownership.run))
+        if self.event_listener is not None:
+            loops.append(("event-listener", self.event_listener.run))
         if self.recordings is not None:
             loops.append(("recordings", self.recordings.run))
         if self.webhook_dispatcher is not None:
-            loops.append(("webhooks", self.webhook_dispatcher.run))
+            # Webhooks are sent by one node at a time: the PBX owner (ADR 0026).
+            dispatch: Callable[[], Awaitable[object]] = self.webhook_dispatcher.run
+            if self.ownership is not None:
+                dispatch = self.ownership.while_owner(dispatch)
+            loops.append(("webhooks", dispatch))
         if self.availability is not None:
             loops.append(("db-availability", self.availability.run))
         return loops
@@ -309,6 +324,9 @@ def _stop_on_signals(http: uvicorn.Server) -> Iterator[None]:
 async def run_service(settings: Settings) -> None:
     """Start ccbridge with ``settings`` and run until stopped."""
     configure_logging(settings.log_format, settings.log_level)
+    problems = settings.check_high_availability()
+    if problems:
+        raise ValueError("; ".join(problems))
     log.info("ccbridge_starting", mode=settings.mode.value, simulator=settings.use_simulator)
     if settings.mode is Mode.DEV:
         await run_migrations_async(settings.database_url)
@@ -321,8 +339,10 @@ async def run_service(settings: Settings) -> None:
             async with _simulator(settings, agi.port) as pbx:
                 ami_port = pbx.ami_port if pbx else None
                 service = build_service(settings, engine, agi, ami_port, ivr, calendar)
-                # Before AMI connects: calls left open by a crash get reconciled on first sync.
-                service.calls.restore(await service.repo.open_calls())
+                # Before AMI connects: calls left open by a crash get reconciled on first sync
+                # (with several nodes, at each takeover instead: _pbx_ownership).
+                if service.ownership is None:
+                    service.calls.restore(await service.repo.open_calls())
                 if settings.mode is Mode.DEV:
                     await ensure_dev_key(service.access, Path(settings.auth.dev_key_file))
                 if pbx is not None:
@@ -440,7 +460,12 @@ def build_service(
         call_writes, max_pending=holds.calls, metrics=metrics.held, on_error=availability.report
     )
     calls = CallTrackingService(writer)
-    ami = AmiClient(_ami_config(settings, ami_port))
+    ownership = (
+        _pbx_ownership(settings, calls, writer, repo, availability) if settings.ha.enabled else None
+    )
+    ami = AmiClient(_ami_config(settings, ami_port), gate=ownership)
+    if ownership is not None:
+        ownership.on_lost(lambda _epoch: ami.drop("this node lost the PBX's lease"))
     ami.action_observer = metrics.ami.observe_action
     metrics.ami.watch(lambda: ami.status)
     metrics.floor.watch_calls(calls.open_calls, clock.now)
@@ -490,9 +515,9 @@ def build_service(
         settings, sessions, journal, hub, seat_api.seats, calls, ami, clock, reports_api
     )
     committed.append(floor_api.wallboard.on_events)
-    readiness = _readiness(ami, agi, availability)
-    readiness.add("acd_reconciler", _reconciler_check(reconciler))
-    readiness.add("pbx_config", _pbx_config_check(pbx_config))
+    readiness = _readiness(ami, agi, availability, ownership)
+    readiness.add("acd_reconciler", _owner_only(_reconciler_check(reconciler), ownership))
+    readiness.add("pbx_config", _owner_only(_pbx_config_check(pbx_config), ownership))
     readiness.add("calendar", calendar_check(calendar, clock.now))
     reports_api = build_report_service(engine)
     archives = ReportArchiver(
@@ -525,15 +550,24 @@ def build_service(
         floor_api=floor_api,
     )
     http = _http_server(app, settings, hub)
-    jobs = JobRunner(on_error=availability.report)
+    # With several nodes, jobs run on the PBX owner only, except this node's own samplers
+    # and buffers (ADR 0026): retention, exports, reports and reconciliation run once.
+    jobs = JobRunner(
+        on_error=availability.report, gate=ownership.may_act if ownership is not None else None
+    )
     jobs.add("floor-alerts", settings.floor.evaluate_seconds, floor_job)
-    jobs.add("loop-lag", 1.0, _loop_lag_probe)
+    jobs.add("loop-lag", 1.0, _loop_lag_probe, every_node=True)
     if recordings is not None:
         metrics.events.watch_ftp(recordings.ftp_sessions)
     if dispatcher is not None:
         webhooks = dispatcher
         metrics.events.watch_webhooks(lambda: webhooks.sent, lambda: webhooks.failed)
-    jobs.add("metrics-sample", METRICS_SAMPLE_SECONDS, _sampler(metrics, seat_api, dispatcher))
+    jobs.add(
+        "metrics-sample",
+        METRICS_SAMPLE_SECONDS,
+        _sampler(metrics, seat_api, dispatcher),
+        every_node=True,
+    )
     jobs.add("idempotency-keys-retention", RETENTION_JOB_SECONDS, control_api.idempotency.purge)
     jobs.add(
         "callbacks-settle",
@@ -549,7 +583,7 @@ def build_service(
     for name, interval, job in (*seat_jobs, *recording_jobs, *ivr.jobs, *event_jobs):
         jobs.add(name, interval, job)
     for name, interval, job in ivr.flushes:
-        jobs.add(name, interval, job, on_stop=True)
+        jobs.add(name, interval, job, on_stop=True, every_node=True)
     return Service(
         ami=ami,
         agi=agi,
@@ -567,7 +601,62 @@ def build_service(
         read_pool=read_pool,
         metrics=metrics,
         availability=availability,
+        ownership=ownership,
+        event_listener=(
+            PgEventListener(settings.database_url, journal, hub) if ownership is not None else None
+        ),
     )
+
+
+def _pbx_ownership(
+    settings: Settings,
+    calls: CallTrackingService,
+    writer: CallBatchWriter,
+    repo: CallRepository,
+    availability: DatabaseAvailability,
+) -> PbxOwnership:
+    """This node's claim on the PBX (ADR 0026). A takeover starts like a restart: the calls
+    the last owner left open are restored, then AMI logs in and resyncs (and backfills). A
+    loss forgets the PBX state this node held, as if it had died at the fence."""
+    ha = settings.ha
+    ownership = PbxOwnership(
+        PgPbxLeases(settings.database_url),
+        pbx=ha.pbx_id,
+        node=ha.node_name(),
+        timing=LeaseTiming(
+            ttl=ha.lease_ttl_seconds,
+            renew_every=ha.renew_interval_seconds,
+            margin=ha.fence_margin_seconds,
+        ),
+        on_error=availability.report,
+    )
+
+    async def take_over(_epoch: int) -> None:
+        calls.forget_all()
+        calls.restore(await repo.open_calls())
+
+    def give_up(_epoch: int) -> None:
+        writer.discard()
+        calls.forget_all()
+
+    ownership.on_acquired(take_over)
+    ownership.on_lost(give_up)
+    return ownership
+
+
+def _owner_only(
+    check: Callable[[], Awaitable[CheckResult]], ownership: PbxOwnership | None
+) -> Callable[[], Awaitable[CheckResult]]:
+    """A readiness check of PBX work, which a standby does not do (it is ready to serve)."""
+    if ownership is None:
+        return check
+
+    async def checked() -> CheckResult:
+        if not ownership.may_act():
+            return CheckResult(True, {"role": "standby"})
+        return await check()
+
+    return checked
 
 
 METRICS_SAMPLE_SECONDS = 5.0
@@ -1607,11 +1696,19 @@ async def _simulator(settings: Settings, agi_port: int) -> AsyncIterator[FakeAst
         await pbx.stop()
 
 
-def _readiness(ami: AmiClient, agi: FastAgiServer, database: DatabaseAvailability) -> Readiness:
-    """Register one readiness check per dependency /readyz reports on."""
+def _readiness(
+    ami: AmiClient,
+    agi: FastAgiServer,
+    database: DatabaseAvailability,
+    ownership: PbxOwnership | None = None,
+) -> Readiness:
+    """Register one readiness check per dependency /readyz reports on. A standby node is
+    ready (it serves the API and FastAGI) without an AMI session of its own."""
     readiness = Readiness()
 
     async def ami_check() -> CheckResult:
+        if ownership is not None and not ownership.may_act():
+            return CheckResult(True, {"role": "standby", "actions_fenced": ami.actions_fenced})
         st = ami.status
         age = None if st.last_event_at is None else round(time.monotonic() - st.last_event_at, 3)
         return CheckResult(
@@ -1632,7 +1729,29 @@ def _readiness(ami: AmiClient, agi: FastAgiServer, database: DatabaseAvailabilit
     readiness.add("ami", ami_check)
     readiness.add("database", database_check(database))
     readiness.add("fastagi", agi_check)
+    if ownership is not None:
+        readiness.add("pbx_ownership", _ownership_check(ownership))
     return readiness
+
+
+def _ownership_check(ownership: PbxOwnership) -> Callable[[], Awaitable[CheckResult]]:
+    """Readiness detail: this node's role, its epoch and how many terms it won and lost."""
+
+    async def check() -> CheckResult:
+        owner = ownership.may_act()
+        return CheckResult(
+            True,
+            {
+                "node": ownership.node,
+                "pbx": ownership.pbx,
+                "role": "owner" if owner else "standby",
+                "epoch": ownership.epoch,
+                "terms_won": ownership.terms_won,
+                "terms_lost": ownership.terms_lost,
+            },
+        )
+
+    return check
 
 
 def database_check(database: DatabaseAvailability) -> Callable[[], Awaitable[CheckResult]]:

@@ -153,6 +153,17 @@ class CallBatchWriter:
         elif self._near_bound and size < NEAR_BOUND * self._max_pending / 2:
             self._near_bound = False
 
+    def discard(self) -> int:
+        """Drop every held snapshot unwritten; return how many. For a node that lost the PBX
+        (ADR 0026): the new owner rebuilds those calls from the PBX, and a late write of an
+        older state must not land over what it writes."""
+        dropped = len(self._pending)
+        self._pending = {}
+        self._held_changed()
+        if dropped:
+            log.warning("call_writer_discarded", snapshots=dropped)
+        return dropped
+
     async def flush(self) -> int:
         """Write everything pending now, in ``batch_size`` chunks; raise if a chunk fails.
 

@@ -69,6 +69,11 @@ class CallTrackingService:
             log.info("calls_restored", open_calls=restored)
         return restored
 
+    def forget_all(self) -> None:
+        """Drop the live state: this node lost the PBX, and what it held may be outdated by the
+        time it owns the PBX again (it then restores from the database and resyncs)."""
+        self._tracker.clear()
+
     def open_calls(self) -> list[CallRecord]:
         """Return the calls in progress."""
         return self._tracker.open_calls()

@@ -526,6 +526,14 @@ class CallTracker:
         """The working copy of each call events last changed; dropped whenever anything else
         replaces the call's record, and rebuilt from that record on the next event."""
 
+    def clear(self) -> None:
+        """Forget every call (this node stopped owning the PBX; the next owner rebuilds them)."""
+        self._calls.clear()
+        self._legs.clear()
+        self._ended_order.clear()
+        self._aliases.clear()
+        self._work.clear()
+
     def _put(self, rec: CallRecord) -> CallRecord:
         """Store a record made outside the event path (its working copy is now stale)."""
         self._calls[rec.call_id] = rec
