@@ -1,0 +1,159 @@
+"""One owner at a time: takeover after the owner stops renewing, self-fencing when cut off,
+release at shutdown, and loops that run only during a term."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable
+
+import pytest
+
+from ccbridge.domain.ha.ownership import LeaseTiming
+from ccbridge.services.pbx_ownership import PbxOwnership
+from tests.unit.ha.lease_fakes import MemoryLeases
+
+TIMING = LeaseTiming(ttl=0.6, renew_every=0.1, margin=0.2)
+GUARD = 30.0
+
+
+async def until(cond: Callable[[], bool], what: str) -> None:
+    """Wait for a condition (the guard only stops a hang; no timing is asserted)."""
+    try:
+        async with asyncio.timeout(GUARD):
+            while not cond():  # noqa: ASYNC110
+                await asyncio.sleep(0.005)
+    except TimeoutError:
+        raise AssertionError(f"never happened: {what}") from None
+
+
+@contextlib.asynccontextmanager
+async def node(store: MemoryLeases, name: str) -> AsyncIterator[PbxOwnership]:
+    ownership = PbxOwnership(store, pbx="pbx1", node=name, timing=TIMING)
+    task = asyncio.create_task(ownership.run())
+    try:
+        yield ownership
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def test_exactly_one_of_two_nodes_owns_and_the_other_takes_over_when_it_stops() -> None:
+    store = MemoryLeases()
+    seen_both = False
+    async with node(store, "a") as a:
+        await until(a.may_act, "a owns")
+        async with node(store, "b") as b:
+            for _ in range(20):  # b keeps trying while a renews
+                await asyncio.sleep(TIMING.renew_every)
+                seen_both |= a.may_act() and b.may_act()
+            assert a.may_act()
+            assert not b.may_act()
+            assert b.terms_won == 0
+            epoch_a = a.epoch
+    # a left the `async with`: cancelled, so it released its lease; b was stopped too.
+    assert not seen_both
+    assert store.releases == [("a", epoch_a)]
+    async with node(store, "b") as b:
+        await until(b.may_act, "b takes over")
+        assert b.epoch == (epoch_a or 0) + 1
+
+
+async def test_an_owner_cut_off_from_the_database_fences_itself_before_the_standby_acts() -> None:
+    store = MemoryLeases()
+    async with node(store, "a") as a:
+        lost: list[int] = []
+        a.on_lost(lost.append)
+        await until(a.may_act, "a owns")
+        async with node(store, "b") as b:
+            overlap: list[bool] = []
+
+            def watch() -> bool:
+                overlap.append(a.may_act() and b.may_act())
+                return b.may_act()
+
+            store.cut_nodes.add("a")
+            await until(watch, "b takes over")
+            assert not any(overlap)
+            assert lost == [1]
+            assert a.terms_lost == 1
+            store.cut_nodes.discard("a")
+            for _ in range(10):  # a is back, but b holds the lease
+                await asyncio.sleep(TIMING.renew_every)
+                assert not a.may_act()
+            assert b.epoch == 2
+
+
+async def test_a_renewal_that_never_returns_still_closes_the_fence_on_time() -> None:
+    """The fence is a timer, not the renewal's outcome: a hung request cannot extend it."""
+    store = MemoryLeases()
+    async with node(store, "a") as a:
+        lost: list[int] = []
+        a.on_lost(lost.append)
+        await until(a.may_act, "a owns")
+        store.stall_nodes.add("a")
+        await until(lambda: bool(lost), "a's term ends by timer")
+        assert not a.may_act()
+        assert a.epoch is None
+        store.stall_nodes.discard("a")
+
+
+async def test_a_failing_takeover_hook_gives_the_term_back() -> None:
+    store = MemoryLeases()
+    ownership = PbxOwnership(store, pbx="pbx1", node="a", timing=TIMING)
+    attempts: list[int] = []
+
+    async def broken(epoch: int) -> None:
+        attempts.append(epoch)
+        raise ConnectionError("database gone while restoring calls")
+
+    ownership.on_acquired(broken)
+    task = asyncio.create_task(ownership.run())
+    try:
+        await until(lambda: len(attempts) >= 2, "two takeovers tried")
+        assert not ownership.may_act()
+        assert ownership.terms_won == 0
+        assert ("a", attempts[0]) in store.releases
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def test_a_loop_run_while_owner_starts_at_takeover_and_is_cancelled_at_loss() -> None:
+    store = MemoryLeases()
+    runs: list[str] = []
+
+    async with node(store, "a") as a:
+
+        async def dispatcher() -> None:
+            runs.append("started")
+            try:
+                await asyncio.Event().wait()
+            finally:
+                runs.append("cancelled")
+
+        loop = asyncio.create_task(a.while_owner(dispatcher)())
+        try:
+            await until(lambda: runs == ["started"], "the loop starts with the term")
+            store.cut_nodes.add("a")
+            await until(lambda: runs == ["started", "cancelled"], "the loop ends with the term")
+            store.cut_nodes.discard("a")
+            await until(lambda: runs.count("started") == 2, "the next term starts it again")
+        finally:
+            loop.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await loop
+
+
+async def test_a_loop_that_raises_during_a_term_raises_to_its_supervisor() -> None:
+    store = MemoryLeases()
+    async with node(store, "a") as a:
+
+        async def broken() -> None:
+            raise RuntimeError("bug")
+
+        with pytest.raises(RuntimeError, match="bug"):
+            async with asyncio.timeout(GUARD):
+                await a.while_owner(broken)()
