@@ -1,0 +1,119 @@
+"""Issue 20's failure drills: two ``ccbridge serve`` nodes (real processes) share one
+PostgreSQL and one fake PBX; one owns the PBX, the other stands by.
+
+- **SIGKILL of the owner** during a call burst: the standby takes the lease once it expires,
+  restores the open calls, logs in, resyncs and backfills from the queue log.
+- **Partition of the owner from PostgreSQL** (its every connection through a TCP proxy that
+  resets and refuses): the owner cannot renew, fences itself (drops AMI, sends nothing more),
+  the standby takes over; when the link heals the old owner comes back as a standby.
+
+Afterwards, read over the surviving node's API: every call of the PBX's queue log (the record
+of the undisturbed truth) is stored with its four variables, agent and outcome, and the
+`calls audit` finds no difference; each journal step exactly once and in order; the seat's
+QueueAdd was sent once in all (the next owner found the member there); every journal event
+reached its webhook. Takeover time is not asserted here: bench/ha_takeover.py measures it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+from sqlalchemy import make_url
+
+from ccbridge.testing.ha_cluster import the_owner, wait_for
+from tests.ha.rig import (
+    HANG_GUARD,
+    Cluster,
+    check_everything,
+    cluster,
+    sign_in_seat,
+    subscribe_webhooks,
+)
+
+pytestmark = pytest.mark.pg
+
+
+def _admin(pg_database_url: str) -> str:
+    return make_url(pg_database_url).set(database="postgres").render_as_string(hide_password=False)
+
+
+async def _two_nodes(world: Cluster, *, a_through_proxy: bool = False) -> None:
+    """node-a starts first and owns the PBX; node-b stands by."""
+    a = await world.start("node-a", through_proxy=a_through_proxy)
+    assert await the_owner([a]) is a
+    b = await world.start("node-b")
+    assert await b.role() == "standby"
+    assert world.actions_of("node-b") == []  # a standby never talks to the PBX
+
+
+def _first_action_index(world: Cluster, user: str) -> int:
+    return next(i for i, (u, _) in enumerate(world.pbx.ami.actions_by) if u == user)
+
+
+async def test_sigkill_of_the_owner_during_a_call_burst(
+    pg_database_url: str, tmp_path: Path
+) -> None:
+    async with cluster(_admin(pg_database_url), tmp_path) as world:
+        await _two_nodes(world)
+        a, b = world.nodes["node-a"], world.nodes["node-b"]
+        await subscribe_webhooks(world, a)
+        await sign_in_seat(world, b)  # any node's API; the owner acts on the PBX
+        await wait_for(
+            lambda: _true("QueueAdd" in world.actions_of("node-a")), "the owner adds the seat"
+        )
+        await world.burst(0, 12)
+        a.kill()
+        await world.burst(12, 12)  # calls go on while nobody owns the PBX
+        assert await the_owner([b]) is b
+        await world.burst(24, 6)
+        await world.settle()
+        verdict = await check_everything(world, b)
+    assert verdict.calls == 30
+    # A SIGKILL between a 2xx and its cursor commit resends that one event (at least once,
+    # receivers dedupe on webhook-id); nothing else is sent twice.
+    assert verdict.webhook_duplicates <= 2
+
+
+async def test_an_owner_partitioned_from_the_database_fences_itself(
+    pg_database_url: str, tmp_path: Path
+) -> None:
+    async with cluster(_admin(pg_database_url), tmp_path) as world:
+        await _two_nodes(world, a_through_proxy=True)
+        a, b = world.nodes["node-a"], world.nodes["node-b"]
+        await subscribe_webhooks(world, b)
+        await sign_in_seat(world, a)
+        await wait_for(
+            lambda: _true("QueueAdd" in world.actions_of("node-a")), "the owner adds the seat"
+        )
+        await world.burst(0, 12)
+        world.proxies["node-a"].cut()  # node-a alive, its PBX link up, its database gone
+        await world.burst(12, 12)
+        assert await the_owner([b]) is b
+        fenced_from = _first_action_index(world, "node-b")
+        await world.burst(24, 6)
+        world.proxies["node-a"].restore()
+
+        async def a_is_a_standby_again() -> bool:
+            checks = await a.readiness()
+            return bool(
+                checks
+                and checks.get("database", {}).get("ok")
+                and checks.get("pbx_ownership", {}).get("role") == "standby"
+                and checks["pbx_ownership"].get("terms_lost") == 1
+            )
+
+        await wait_for(a_is_a_standby_again, "node-a back as a standby", HANG_GUARD)
+        await world.settle()
+        verdict = await check_everything(world, a)  # read over the old owner's API
+        # Once node-b acted, node-a sent nothing more: it had fenced itself before.
+        late = [u for u, _ in world.pbx.ami.actions_by[fenced_from:] if u == "node-a"]
+        assert late == []
+        assert await b.role() == "owner"
+    assert verdict.calls == 30
+    assert verdict.webhook_duplicates <= 2
+
+
+async def _true(value: bool) -> bool:
+    return value
