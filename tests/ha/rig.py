@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import secrets
 from collections import Counter, defaultdict
 from collections.abc import AsyncIterator
@@ -83,9 +84,7 @@ class Cluster:
             real = make_url(url)
             proxy = await DbCutProxy(real.host or "127.0.0.1", real.port or 5432).start()
             self.proxies[name] = proxy
-            url = real.set(host="127.0.0.1", port=proxy.port).render_as_string(
-                hide_password=False
-            )
+            url = real.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
         spec = NodeSpec(
             name, url, self.pbx.ami_port, self.workdir / name, self.records / "queue_log", LEASE
         )
@@ -330,3 +329,46 @@ async def check_everything(world: Cluster, reader: Node) -> Verdict:
         assert set(got[tenant]) == ids_wanted, tenant
     duplicates = sum(n - 1 for c in got.values() for n in c.values())
     return Verdict(len(calls), len(ids), duplicates)
+
+
+async def tail_cursor(world: Cluster, node: Node, tenant: str) -> int:
+    """The tenant's newest cursor, read over one node's API."""
+    after = 0
+    async with await world.api(node) as http:
+        while True:
+            resp = await http.get(
+                "/api/v1/events",
+                params={"after": after, "limit": 1000},
+                headers=world.keys[f"{tenant}:crm"],
+            )
+            assert resp.status_code == 200, resp.text
+            page = resp.json()
+            if not page["items"]:
+                return after
+            after = int(page["next_after"])
+
+
+async def first_streamed_call_event(
+    world: Cluster, node: Node, tenant: str, after: int, opened: asyncio.Event
+) -> dict[str, Any]:
+    """Open an SSE stream on ``node`` after ``after`` and return the first call event it
+    pushes. A stream waits on the node's hub, which hears other nodes' commits only by
+    LISTEN/NOTIFY: without it, this never returns."""
+    async with (
+        await world.api(node) as http,
+        http.stream(
+            "GET",
+            "/api/v1/events/stream",
+            params={"after": after},
+            headers=world.keys[f"{tenant}:crm"],
+            timeout=httpx.Timeout(10.0, read=None),
+        ) as resp,
+    ):
+        assert resp.status_code == 200
+        opened.set()
+        async for line in resp.aiter_lines():
+            if line.startswith("data:"):
+                env: dict[str, Any] = json.loads(line[5:])
+                if str(env.get("type", "")).startswith("call."):
+                    return env
+    raise AssertionError("the stream ended without a call event")

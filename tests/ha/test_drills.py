@@ -2,7 +2,8 @@
 PostgreSQL and one fake PBX; one owns the PBX, the other stands by.
 
 - **SIGKILL of the owner** during a call burst: the standby takes the lease once it expires,
-  restores the open calls, logs in, resyncs and backfills from the queue log.
+  restores the open calls, logs in, resyncs and backfills from the queue log. Before the kill,
+  an SSE stream opened on the standby receives the owner's events (LISTEN/NOTIFY).
 - **Partition of the owner from PostgreSQL** (its every connection through a TCP proxy that
   resets and refuses): the owner cannot renew, fences itself (drops AMI, sends nothing more),
   the standby takes over; when the link heals the old owner comes back as a standby.
@@ -28,8 +29,10 @@ from tests.ha.rig import (
     Cluster,
     check_everything,
     cluster,
+    first_streamed_call_event,
     sign_in_seat,
     subscribe_webhooks,
+    tail_cursor,
 )
 
 pytestmark = pytest.mark.pg
@@ -63,7 +66,16 @@ async def test_sigkill_of_the_owner_during_a_call_burst(
         await wait_for(
             lambda: _true("QueueAdd" in world.actions_of("node-a")), "the owner adds the seat"
         )
+        # An SSE stream on the standby at the tail sees the owner's commits (LISTEN/NOTIFY).
+        after = await tail_cursor(world, b, "t1")
+        opened = asyncio.Event()
+        streamed = asyncio.create_task(first_streamed_call_event(world, b, "t1", after, opened))
+        async with asyncio.timeout(HANG_GUARD):
+            await opened.wait()
         await world.burst(0, 12)
+        async with asyncio.timeout(HANG_GUARD):
+            pushed = await streamed
+        assert int(pushed["cursor"]) > after
         a.kill()
         await world.burst(12, 12)  # calls go on while nobody owns the PBX
         assert await the_owner([b]) is b
