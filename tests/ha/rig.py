@@ -58,7 +58,7 @@ NODES = ("node-a", "node-b")
 DIDS = ("4008001234", "4008001235", "4008005678")
 SEAT = ("t1", "1101")
 HANG_GUARD = 240.0
-JWT_SECRET = "ha-drill-jwt-secret-ha-drill-jwt-secret"  # noqa: S105
+JWT_SECRET = "ha-drill-jwt-secret-ha-drill-jwt-secret"
 
 
 @dataclass
@@ -82,7 +82,8 @@ class Cluster:
         url = self.database_url
         if through_proxy:
             real = make_url(url)
-            proxy = await DbCutProxy(real.host or "127.0.0.1", real.port or 5432).start()
+            proxy = DbCutProxy(real.host or "127.0.0.1", real.port or 5432)
+            await proxy.start()
             self.proxies[name] = proxy
             url = real.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
         spec = NodeSpec(

@@ -201,7 +201,7 @@ async def wait_for(probe: Any, what: str, guard: float = STARTUP_GUARD) -> float
     first was (the guard only stops a hang)."""
     try:
         async with asyncio.timeout(guard):
-            while not await probe():
+            while not await probe():  # noqa: ASYNC110 (the state is in other processes)
                 await asyncio.sleep(0.05)
     except TimeoutError:
         raise AssertionError(f"never happened: {what}") from None

@@ -134,7 +134,7 @@ async def test_a_loop_run_while_owner_starts_at_takeover_and_is_cancelled_at_los
             finally:
                 runs.append("cancelled")
 
-        loop = asyncio.create_task(a.while_owner(dispatcher)())
+        loop = asyncio.ensure_future(a.while_owner(dispatcher)())
         try:
             await until(lambda: runs == ["started"], "the loop starts with the term")
             store.cut_nodes.add("a")
