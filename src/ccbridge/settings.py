@@ -305,10 +305,10 @@ class HaSettings(BaseModel):
     """This node's name in the lease, unique per node (empty: the host name)."""
     pbx_id: str = Field("default", min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
     """The PBX this node serves (its lease row); nodes of one PBX share it."""
-    lease_ttl_seconds: float = Field(6.0, ge=1.0, le=120.0)
+    lease_ttl_seconds: float = Field(5.0, ge=1.0, le=120.0)
     """A lease not renewed for this long (database clock) may be taken over: with the renew
     interval, the bound on a takeover after the owner dies or loses the database."""
-    renew_interval_seconds: float = Field(1.5, ge=0.1, le=60.0)
+    renew_interval_seconds: float = Field(1.0, ge=0.1, le=60.0)
     """How often the owner renews its lease and a standby tries to take it."""
     fence_margin_seconds: float = Field(1.0, ge=0.1, le=30.0)
     """The owner stops acting this long before its lease could expire (clock-rate safety)."""

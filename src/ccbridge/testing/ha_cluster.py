@@ -35,10 +35,10 @@ def free_port() -> int:
 
 @dataclass(frozen=True, slots=True)
 class LeaseKnobs:
-    """The lease timing the nodes run with (``CCBRIDGE_HA__*``)."""
+    """The lease timing the nodes run with (``CCBRIDGE_HA__*``; defaults: the shipped ones)."""
 
-    ttl: float = 6.0
-    renew: float = 1.5
+    ttl: float = 5.0
+    renew: float = 1.0
     margin: float = 1.0
 
 
