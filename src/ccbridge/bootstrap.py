@@ -328,6 +328,14 @@ async def run_service(settings: Settings) -> None:
     if problems:
         raise ValueError("; ".join(problems))
     log.info("ccbridge_starting", mode=settings.mode.value, simulator=settings.use_simulator)
+    if settings.ha.enabled:
+        log.info("ha_node", node=settings.ha.node_name(), pbx=settings.ha.pbx_id)
+        if settings.pbx_records.queue_log_path is None:
+            log.warning(
+                "ha_without_queue_log",
+                hint="a takeover recovers calls nobody watched from the PBX's queue log: set "
+                "CCBRIDGE_PBX_RECORDS__QUEUE_LOG_PATH on every node (docs/ha.md)",
+            )
     if settings.mode is Mode.DEV:
         await run_migrations_async(settings.database_url)
     engine = create_engine(settings.database_url)
