@@ -561,7 +561,8 @@ def build_service(
     # With several nodes, jobs run on the PBX owner only, except this node's own samplers
     # and buffers (ADR 0026): retention, exports, reports and reconciliation run once.
     jobs = JobRunner(
-        on_error=availability.report, gate=ownership.may_act if ownership is not None else None
+        on_error=availability.report,
+        gate=_owner_jobs_gate(ownership, ami) if ownership is not None else None,
     )
     jobs.add("floor-alerts", settings.floor.evaluate_seconds, floor_job)
     jobs.add("loop-lag", 1.0, _loop_lag_probe, every_node=True)
@@ -650,6 +651,22 @@ def _pbx_ownership(
     ownership.on_acquired(take_over)
     ownership.on_lost(give_up)
     return ownership
+
+
+JOBS_AFTER_TAKEOVER_SECONDS = 15.0
+"""A new owner's jobs wait for its AMI resync, or this long if the PBX is unreachable."""
+
+
+def _owner_jobs_gate(ownership: PbxOwnership, ami: AmiClient) -> Callable[[], bool]:
+    """Owner jobs run in a term, once the takeover's resync is done: reports and retention
+    need no PBX, but they would compete with the resync for the CPU while the PBX waits."""
+
+    def gate() -> bool:
+        if not ownership.may_act():
+            return False
+        return ami.status.synced or ownership.owned_for() >= JOBS_AFTER_TAKEOVER_SECONDS
+
+    return gate
 
 
 def _owner_only(

@@ -95,6 +95,12 @@ class PbxOwnership:
         """True while this node owns the PBX (the fence every AMI action passes)."""
         return self._owner.is_set() and self.term.may_act(self._now())
 
+    def owned_for(self) -> float:
+        """Seconds since this node's current term began (0 on a standby)."""
+        if not self.may_act() or self.last_change is None:
+            return 0.0
+        return self._now() - self.last_change
+
     @property
     def epoch(self) -> int | None:
         """The fencing token of the current term (``None`` on a standby)."""

@@ -157,3 +157,14 @@ async def test_a_loop_that_raises_during_a_term_raises_to_its_supervisor() -> No
         with pytest.raises(RuntimeError, match="bug"):
             async with asyncio.timeout(GUARD):
                 await a.while_owner(broken)()
+
+
+async def test_a_term_knows_its_age_and_a_standby_has_none() -> None:
+    store = MemoryLeases()
+    async with node(store, "a") as a:
+        assert a.owned_for() == 0.0
+        await until(a.may_act, "a owns")
+        await until(lambda: a.owned_for() > 0.0, "the term ages")
+        store.cut_nodes.add("a")
+        await until(lambda: not a.may_act(), "a fenced")
+        assert a.owned_for() == 0.0
