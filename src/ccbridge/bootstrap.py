@@ -474,6 +474,7 @@ def build_service(
     ami = AmiClient(_ami_config(settings, ami_port), gate=ownership)
     if ownership is not None:
         ownership.on_lost(lambda _epoch: ami.drop("this node lost the PBX's lease"))
+        call_writes.use_fence(ownership.fencing_token)
     ami.action_observer = metrics.ami.observe_action
     metrics.ami.watch(lambda: ami.status)
     metrics.floor.watch_calls(calls.open_calls, clock.now)

@@ -1,5 +1,6 @@
 """The PBX lease on the real PostgreSQL: one holder, takeover only after expiry by the
-database's clock, a new epoch per term, and an old epoch that can never renew again."""
+database's clock, a new epoch per term, an old epoch that can never renew again, and call
+batches that check the term in their own transaction."""
 
 from __future__ import annotations
 
@@ -7,9 +8,15 @@ import asyncio
 
 import pytest
 
+from ccbridge.db.batch_writer import CallBatchWriter
+from ccbridge.db.engine import create_engine, create_session_factory
+from ccbridge.db.journal import SqlJournal
 from ccbridge.db.migrate import run_migrations_async
 from ccbridge.db.pbx_ownership import PgPbxLeases
+from ccbridge.db.repositories import CallRepository
+from ccbridge.db.writer_thread import ThreadedCallWrites
 from tests.integration.conftest import pg_execute
+from tests.integration.test_call_batches import full_call
 
 pytestmark = pytest.mark.pg
 
@@ -77,3 +84,45 @@ async def test_racing_acquirers_get_one_epoch_between_them(pg_url: str) -> None:
     finally:
         for s in stores:
             await s.close()
+
+
+async def test_call_batches_outside_the_term_are_refused_and_dropped(pg_url: str) -> None:
+    """The write path checks the fencing token in its own transaction: a node whose term
+    ended (or never began) writes no PBX state, and does not hold it for later either."""
+    engine = create_engine(pg_url)
+    leases, rival = PgPbxLeases(pg_url), PgPbxLeases(pg_url)
+    try:
+        sessions = create_session_factory(engine)
+        repo = CallRepository(sessions)
+        writes = ThreadedCallWrites.for_engine(engine, SqlJournal(sessions))
+        term: list[tuple[str, str, int]] = []
+        writes.use_fence(lambda: term[0] if term else None)
+        writer = CallBatchWriter(writes)
+        writer.submit(full_call(version=1))  # a standby's stray snapshot
+        await writer.flush()
+        assert (writer.pending, writer.fenced_total) == (0, 1)
+        assert await repo.get(full_call().call_id) is None
+
+        epoch = await leases.acquire("default", "a", 0.3, deadline=DEADLINE)
+        assert epoch is not None
+        term.append(("default", "a", epoch))
+        writer.submit(full_call(version=2))
+        await writer.flush()
+        stored = await repo.get(full_call().call_id)
+        assert stored is not None
+        assert stored.version == 2
+
+        taken = None  # a stops renewing; b takes over once the database says it expired
+        while taken is None:
+            await asyncio.sleep(0.1)
+            taken = await rival.acquire("default", "b", 60.0, deadline=DEADLINE)
+        writer.submit(full_call(version=3))  # a still believes in its term
+        await writer.flush()
+        assert (writer.pending, writer.fenced_total) == (0, 2)
+        stored = await repo.get(full_call().call_id)
+        assert stored is not None
+        assert stored.version == 2
+    finally:
+        await leases.close()
+        await rival.close()
+        await engine.dispose()

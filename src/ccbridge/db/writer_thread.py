@@ -17,7 +17,12 @@ import structlog
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from ccbridge.db.call_batches import CallBatches, call_batch_store
+from ccbridge.db.call_batches import (
+    CallBatches,
+    FencingToken,
+    PgCallBatches,
+    call_batch_store,
+)
 from ccbridge.db.journal import SqlJournal
 from ccbridge.domain.calls.model import CallRecord
 from ccbridge.services.call_persistence import DEFAULT_BASELINE, CallPersistence
@@ -116,6 +121,11 @@ class ThreadedCallWrites:
         writes = cls(call_batch_store(url, journal.order, journal.now))
         event.listen(engine.sync_engine, "engine_disposed", lambda _engine: writes.close())
         return writes
+
+    def use_fence(self, fence: Callable[[], FencingToken | None]) -> None:
+        """Check every batch against this node's PBX term (PostgreSQL; ADR 0026)."""
+        if isinstance(self._store, PgCallBatches):
+            self._store.fence = fence
 
     async def upsert_many(self, records: Sequence[CallRecord]) -> int:
         """Write a batch on the thread; committed events reach the hub on this loop."""

@@ -101,6 +101,14 @@ class PbxOwnership:
             return 0.0
         return self._now() - self.last_change
 
+    def fencing_token(self) -> tuple[str, str, int] | None:
+        """``(pbx, node, epoch)`` while this node may act, for writes that check it in the
+        database (read from the writer thread too: a snapshot of plain attributes)."""
+        epoch = self.term.epoch
+        if epoch is None or not self.may_act():
+            return None
+        return (self.pbx, self.node, epoch)
+
     @property
     def epoch(self) -> int | None:
         """The fencing token of the current term (``None`` on a standby)."""
