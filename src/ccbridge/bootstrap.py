@@ -251,6 +251,8 @@ class Service:
                 await self.writer.stop()
                 log.info("final_flush_done", pending=self.writer.pending)
             finally:
+                if self.ownership is not None:
+                    await self.ownership.release()  # after the flush: written in our term
                 if self.call_writes is not None:
                     self.call_writes.close()
             if self.read_pool is not None:

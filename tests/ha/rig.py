@@ -112,6 +112,17 @@ class Cluster:
             await self.call(n)
             await asyncio.sleep(gap)
 
+    async def traffic(self, first: int, stop: asyncio.Event, gap: float = 0.4) -> int:
+        """Place calls one every ``gap`` seconds until ``stop``; return the next call number."""
+        n = first
+        while not stop.is_set():
+            await self.call(n)
+            n += 1
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(gap):
+                    await stop.wait()
+        return n
+
     async def api(self, node: Node) -> httpx.AsyncClient:
         """An HTTP client for one node's API."""
         return httpx.AsyncClient(base_url=node.base_url, timeout=30.0)
@@ -329,7 +340,9 @@ async def check_everything(world: Cluster, reader: Node) -> Verdict:
     for tenant, ids_wanted in want.items():
         assert set(got[tenant]) == ids_wanted, tenant
     duplicates = sum(n - 1 for c in got.values() for n in c.values())
-    return Verdict(len(calls), len(ids), duplicates)
+    verdict = Verdict(len(calls), len(ids), duplicates)
+    print(f"drill verdict: {verdict}")  # -s shows it
+    return verdict
 
 
 async def tail_cursor(world: Cluster, node: Node, tenant: str) -> int:

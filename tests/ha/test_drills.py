@@ -7,6 +7,9 @@ PostgreSQL and one fake PBX; one owns the PBX, the other stands by.
 - **Partition of the owner from PostgreSQL** (its every connection through a TCP proxy that
   resets and refuses): the owner cannot renew, fences itself (drops AMI, sends nothing more),
   the standby takes over; when the link heals the old owner comes back as a standby.
+- **Rolling restart** under steady traffic: SIGTERM the owner (it flushes, then releases its
+  lease, so the standby takes over at its next poll), start it again as a standby, then the
+  same for the other node.
 
 Afterwards, read over the surviving node's API: every call of the PBX's queue log (the record
 of the undisturbed truth) is stored with its four variables, agent and outcome, and the
@@ -124,6 +127,43 @@ async def test_an_owner_partitioned_from_the_database_fences_itself(
         assert late == []
         assert await b.role() == "owner"
     assert verdict.calls == 30
+    assert verdict.webhook_duplicates <= 2
+
+
+async def test_a_rolling_restart_of_every_node_under_load(
+    pg_database_url: str, tmp_path: Path
+) -> None:
+    async with cluster(_admin(pg_database_url), tmp_path) as world:
+        await _two_nodes(world)
+        a, b = world.nodes["node-a"], world.nodes["node-b"]
+        await subscribe_webhooks(world, a)
+        await sign_in_seat(world, a)
+        await wait_for(
+            lambda: _true("QueueAdd" in world.actions_of("node-a")), "the owner adds the seat"
+        )
+        stop = asyncio.Event()
+        traffic = asyncio.create_task(world.traffic(0, stop))
+        await a.stop()  # SIGTERM: final flush, then the lease is released
+        assert a.process.returncode == 0, a.log_tail()
+        assert await the_owner([b]) is b
+        a = await world.start("node-a")  # the same node, back as a standby
+        assert await a.role() == "standby"
+        await b.stop()
+        assert b.process.returncode == 0, b.log_tail()
+        assert await the_owner([a]) is a
+        b = await world.start("node-b")
+        assert await b.role() == "standby"
+        stop.set()
+        placed = await traffic
+        await world.settle()
+        verdict = await check_everything(world, b)
+        # Each takeover was a new term: node-a's first, node-b's, node-a's second.
+        checks = await a.readiness()
+        assert checks is not None
+        assert checks["pbx_ownership"]["epoch"] == 3
+    assert verdict.calls == placed
+    # Only a delivery cancelled between its 2xx and its cursor commit by the SIGTERM can be
+    # sent again (at most one per endpoint).
     assert verdict.webhook_duplicates <= 2
 
 

@@ -123,16 +123,14 @@ class PbxOwnership:
         await self._standby.wait()
 
     async def run(self) -> None:
-        """Hold or chase the lease until cancelled; on cancellation release a held lease."""
-        try:
-            while True:
-                if self.term.epoch is None:
-                    await self._try_acquire()
-                else:
-                    await self._renew()
-                await asyncio.sleep(self.timing.renew_every)
-        finally:
-            await self._release()
+        """Hold or chase the lease until cancelled. Cancelling only stops the renewals: the
+        term lasts until its fence (so the final flush can still write) or :meth:`release`."""
+        while True:
+            if self.term.epoch is None:
+                await self._try_acquire()
+            else:
+                await self._renew()
+            await asyncio.sleep(self.timing.renew_every)
 
     def while_owner(self, work: Callable[[], Awaitable[object]]) -> Callable[[], Awaitable[None]]:
         """A loop that runs ``work`` only during terms: started on takeover, cancelled on loss."""
@@ -247,8 +245,9 @@ class PbxOwnership:
             except Exception:
                 log.exception("pbx_ownership_lost_hook_failed", epoch=epoch)
 
-    async def _release(self) -> None:
-        """Give a held lease back at shutdown so a standby need not wait for the TTL."""
+    async def release(self) -> None:
+        """At shutdown, after the final flush: end the term and give the lease back, so a
+        standby takes over at its next poll instead of waiting for the TTL."""
         epoch = self.term.epoch
         self._end_term("stopping")
         try:

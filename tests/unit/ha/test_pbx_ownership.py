@@ -37,6 +37,7 @@ async def node(store: MemoryLeases, name: str) -> AsyncIterator[PbxOwnership]:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+        await ownership.release()  # as Service.run does after its final flush
 
 
 async def test_exactly_one_of_two_nodes_owns_and_the_other_takes_over_when_it_stops() -> None:
@@ -52,7 +53,7 @@ async def test_exactly_one_of_two_nodes_owns_and_the_other_takes_over_when_it_st
             assert not b.may_act()
             assert b.terms_won == 0
             epoch_a = a.epoch
-    # a left the `async with`: cancelled, so it released its lease; b was stopped too.
+    # a left the `async with`: stopped and released its lease; b was stopped too.
     assert not seen_both
     assert store.releases == [("a", epoch_a)]
     async with node(store, "b") as b:
@@ -119,6 +120,7 @@ async def test_a_failing_takeover_hook_gives_the_term_back() -> None:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+        await ownership.release()
 
 
 async def test_a_loop_run_while_owner_starts_at_takeover_and_is_cancelled_at_loss() -> None:
@@ -168,3 +170,23 @@ async def test_a_term_knows_its_age_and_a_standby_has_none() -> None:
         store.cut_nodes.add("a")
         await until(lambda: not a.may_act(), "a fenced")
         assert a.owned_for() == 0.0
+
+
+async def test_a_stopped_node_keeps_its_term_for_the_final_flush_then_releases() -> None:
+    """Stopping the renewals does not end the term at once: the final flush still writes
+    under it; the release afterwards hands the lease over without waiting for the TTL."""
+    store = MemoryLeases()
+    ownership = PbxOwnership(store, pbx="pbx1", node="a", timing=TIMING)
+    task = asyncio.create_task(ownership.run())
+    await until(ownership.may_act, "a owns")
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    assert ownership.may_act()  # the final flush happens here
+    token = ownership.fencing_token()
+    assert token == ("pbx1", "a", 1)
+    await ownership.release()
+    assert not ownership.may_act()
+    assert ownership.fencing_token() is None
+    assert store.releases == [("a", 1)]
+    assert await store.acquire("pbx1", "b", 1.0, deadline=1.0) == 2
