@@ -40,15 +40,11 @@ from ccbridge.api.security import JwtCodec
 from ccbridge.db.access_uow import SqlAccessUnitOfWork
 from ccbridge.db.engine import create_engine, create_session_factory
 from ccbridge.db.migrate import run_migrations_async
-from ccbridge.db.repositories.agents import AgentRepository
-from ccbridge.db.repositories.endpoints import EndpointRepository
-from ccbridge.db.repositories.leases import LeaseRepository
-from ccbridge.db.repositories.skill_groups import SkillGroupRepository
 from ccbridge.domain.ha.ownership import LeaseTiming
 from ccbridge.domain.time import SystemClock
 from ccbridge.services.tenants import AccessService
 from ccbridge.testing.call_generator import SimulatorConfig
-from ccbridge.testing.demo import seed_demo
+from ccbridge.testing.demo_db import seed_demo_database
 from ccbridge.testing.fake_pbx import FakeAsterisk
 from ccbridge.testing.ha_cluster import NODE_SECRET, LeaseKnobs, Node, NodeSpec, start_node
 
@@ -78,13 +74,7 @@ async def _seed(url: str) -> None:
             now=SystemClock().now,
             token_ttl_seconds=600,
         )
-        await seed_demo(
-            access,
-            LeaseRepository(sessions),
-            SkillGroupRepository(sessions),
-            AgentRepository(sessions),
-            EndpointRepository(sessions),
-        )
+        await seed_demo_database(engine, access)
     finally:
         await engine.dispose()
 

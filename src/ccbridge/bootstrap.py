@@ -1545,16 +1545,9 @@ def _reconciler_check(reconciler: Reconciler) -> Callable[[], Awaitable[CheckRes
 
 async def _seed_demo(engine: AsyncEngine, access: AccessService) -> None:
     """With the simulator: demo tenants, leases, skill groups and agents matching its queues."""
-    from ccbridge.testing.demo import seed_demo  # lazy: the simulator is dev-only
+    from ccbridge.testing.demo_db import seed_demo_database  # lazy: the simulator is dev-only
 
-    sessions = create_session_factory(engine)
-    await seed_demo(
-        access,
-        LeaseRepository(sessions),
-        SkillGroupRepository(sessions),
-        AgentRepository(sessions),
-        EndpointRepository(sessions),
-    )
+    await seed_demo_database(engine, access)
 
 
 async def _seed_numbers(settings: Settings, routing: RoutingWiring) -> None:

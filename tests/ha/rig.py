@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import json
 import secrets
+import sys
 from collections import Counter, defaultdict
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -24,18 +25,14 @@ from ccbridge.db.access_uow import SqlAccessUnitOfWork
 from ccbridge.db.engine import create_engine, create_session_factory
 from ccbridge.db.journal import SqlEventSettings
 from ccbridge.db.migrate import run_migrations_async
-from ccbridge.db.repositories.agents import AgentRepository
 from ccbridge.db.repositories.calls import CallRepository
-from ccbridge.db.repositories.endpoints import EndpointRepository
-from ccbridge.db.repositories.leases import LeaseRepository
-from ccbridge.db.repositories.skill_groups import SkillGroupRepository
 from ccbridge.domain.access import Role
 from ccbridge.domain.calls.pbx_records import PbxCall, assemble_calls, parse_queue_log_line
 from ccbridge.domain.time import SystemClock
 from ccbridge.services.call_audit import audit_period
 from ccbridge.services.tenants import AccessService
 from ccbridge.testing.call_generator import CallHandle, SimulatorConfig
-from ccbridge.testing.demo import seed_demo
+from ccbridge.testing.demo_db import seed_demo_database
 from ccbridge.testing.fake_pbx import FakeAsterisk
 from ccbridge.testing.ha_cluster import (
     NODE_SECRET,
@@ -154,13 +151,7 @@ async def _seed(url: str) -> dict[str, dict[str, str]]:
             now=SystemClock().now,
             token_ttl_seconds=600,
         )
-        await seed_demo(
-            access,
-            LeaseRepository(sessions),
-            SkillGroupRepository(sessions),
-            AgentRepository(sessions),
-            EndpointRepository(sessions),
-        )
+        await seed_demo_database(engine, access)
         keys: dict[str, dict[str, str]] = {}
         _, platform = await access.create_system_key(
             role=Role.PLATFORM_ADMIN, tenant_id=None, name="ops", actor="test"
@@ -341,7 +332,7 @@ async def check_everything(world: Cluster, reader: Node) -> Verdict:
         assert set(got[tenant]) == ids_wanted, tenant
     duplicates = sum(n - 1 for c in got.values() for n in c.values())
     verdict = Verdict(len(calls), len(ids), duplicates)
-    print(f"drill verdict: {verdict}")  # -s shows it
+    sys.stdout.write(f"drill verdict: {verdict}\n")  # reported, never asserted; -s shows it
     return verdict
 
 

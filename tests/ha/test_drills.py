@@ -54,6 +54,16 @@ async def _two_nodes(world: Cluster, *, a_through_proxy: bool = False) -> None:
     assert world.actions_of("node-b") == []  # a standby never talks to the PBX
 
 
+async def _webhooks_and_a_seat(world: Cluster, hooks_on: str, seat_on: str) -> None:
+    """Webhooks subscribed over one node's API, agent 1101 signed in over another's; the
+    owner (node-a) adds the seat to its queues."""
+    await subscribe_webhooks(world, world.nodes[hooks_on])
+    await sign_in_seat(world, world.nodes[seat_on])
+    await wait_for(
+        lambda: _true("QueueAdd" in world.actions_of("node-a")), "the owner adds the seat"
+    )
+
+
 def _first_action_index(world: Cluster, user: str) -> int:
     return next(i for i, (u, _) in enumerate(world.pbx.ami.actions_by) if u == user)
 
@@ -64,11 +74,7 @@ async def test_sigkill_of_the_owner_during_a_call_burst(
     async with cluster(_admin(pg_database_url), tmp_path) as world:
         await _two_nodes(world)
         a, b = world.nodes["node-a"], world.nodes["node-b"]
-        await subscribe_webhooks(world, a)
-        await sign_in_seat(world, b)  # any node's API; the owner acts on the PBX
-        await wait_for(
-            lambda: _true("QueueAdd" in world.actions_of("node-a")), "the owner adds the seat"
-        )
+        await _webhooks_and_a_seat(world, "node-a", "node-b")  # any node's API will do
         # An SSE stream on the standby at the tail sees the owner's commits (LISTEN/NOTIFY).
         after = await tail_cursor(world, b, "t1")
         opened = asyncio.Event()
@@ -97,11 +103,7 @@ async def test_an_owner_partitioned_from_the_database_fences_itself(
     async with cluster(_admin(pg_database_url), tmp_path) as world:
         await _two_nodes(world, a_through_proxy=True)
         a, b = world.nodes["node-a"], world.nodes["node-b"]
-        await subscribe_webhooks(world, b)
-        await sign_in_seat(world, a)
-        await wait_for(
-            lambda: _true("QueueAdd" in world.actions_of("node-a")), "the owner adds the seat"
-        )
+        await _webhooks_and_a_seat(world, "node-b", "node-a")
         await world.burst(0, 12)
         world.proxies["node-a"].cut()  # node-a alive, its PBX link up, its database gone
         await world.burst(12, 12)
@@ -136,11 +138,7 @@ async def test_a_rolling_restart_of_every_node_under_load(
     async with cluster(_admin(pg_database_url), tmp_path) as world:
         await _two_nodes(world)
         a, b = world.nodes["node-a"], world.nodes["node-b"]
-        await subscribe_webhooks(world, a)
-        await sign_in_seat(world, a)
-        await wait_for(
-            lambda: _true("QueueAdd" in world.actions_of("node-a")), "the owner adds the seat"
-        )
+        await _webhooks_and_a_seat(world, "node-a", "node-a")
         stop = asyncio.Event()
         traffic = asyncio.create_task(world.traffic(0, stop))
         await a.stop()  # SIGTERM: final flush, then the lease is released

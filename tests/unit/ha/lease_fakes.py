@@ -1,10 +1,24 @@
-"""An in-memory lease store with the database's semantics, and a switch to cut it off."""
+"""An in-memory lease store with the database's semantics and a switch to cut it off; and
+the wait the HA unit tests share."""
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+
+GUARD = 30.0
+
+
+async def until(cond: Callable[[], bool], what: str) -> None:
+    """Wait for a condition (the guard only stops a hang; no timing is asserted)."""
+    try:
+        async with asyncio.timeout(GUARD):
+            while not cond():  # noqa: ASYNC110
+                await asyncio.sleep(0.005)
+    except TimeoutError:
+        raise AssertionError(f"never happened: {what}") from None
 
 
 class StoreUnavailable(ConnectionError):

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
 
 import pytest
 
@@ -14,8 +13,7 @@ from ccbridge.asterisk.ami.errors import AmiFenced
 from ccbridge.jobs.runner import JobRunner
 from ccbridge.testing.fake_ami import FakeAmiServer
 from tests.support.ami_rig import fake_pbx_client
-
-GUARD = 30.0
+from tests.unit.ha.lease_fakes import GUARD, until
 
 
 class Gate:
@@ -29,15 +27,6 @@ class Gate:
 
     async def wait_owner(self) -> None:
         await self.owner.wait()
-
-
-async def until(cond: Callable[[], bool], what: str) -> None:
-    try:
-        async with asyncio.timeout(GUARD):
-            while not cond():  # noqa: ASYNC110
-                await asyncio.sleep(0.005)
-    except TimeoutError:
-        raise AssertionError(f"never happened: {what}") from None
 
 
 async def test_a_standby_neither_connects_nor_sends_and_a_lost_term_drops_the_link() -> None:

@@ -5,26 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 
 import pytest
 
 from ccbridge.domain.ha.ownership import LeaseTiming
 from ccbridge.services.pbx_ownership import PbxOwnership
-from tests.unit.ha.lease_fakes import MemoryLeases
+from tests.unit.ha.lease_fakes import GUARD, MemoryLeases, until
 
 TIMING = LeaseTiming(ttl=0.6, renew_every=0.1, margin=0.2)
-GUARD = 30.0
-
-
-async def until(cond: Callable[[], bool], what: str) -> None:
-    """Wait for a condition (the guard only stops a hang; no timing is asserted)."""
-    try:
-        async with asyncio.timeout(GUARD):
-            while not cond():  # noqa: ASYNC110
-                await asyncio.sleep(0.005)
-    except TimeoutError:
-        raise AssertionError(f"never happened: {what}") from None
 
 
 @contextlib.asynccontextmanager
