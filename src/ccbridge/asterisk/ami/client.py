@@ -804,25 +804,21 @@ class AmiClient:
         """Wait until the gate says this node owns the PBX; False if :meth:`stop` came first."""
         assert self.gate is not None
         log.info("ami_waiting_for_ownership", host=self.config.host)
-        owner = asyncio.ensure_future(self.gate.wait_owner())
-        stopper = asyncio.ensure_future(self._stopping.wait())
-        try:
-            await asyncio.wait({owner, stopper}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for task in (owner, stopper):
-                task.cancel()
-                with contextlib.suppress(BaseException):
-                    await task
+        await self._unless_stopped(self.gate.wait_owner())
         return not self._stopping.is_set()
 
     async def _pause(self, delay: float) -> None:
         """Sleep ``delay`` (through the injectable sleep) unless :meth:`stop` comes first."""
-        sleeper = asyncio.ensure_future(self._sleep(delay))
+        await self._unless_stopped(self._sleep(delay))
+
+    async def _unless_stopped(self, waiting: Awaitable[None]) -> None:
+        """Await ``waiting`` until it or :meth:`stop` comes first; cancel what is left."""
+        work = asyncio.ensure_future(waiting)
         stopper = asyncio.ensure_future(self._stopping.wait())
         try:
-            await asyncio.wait({sleeper, stopper}, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait({work, stopper}, return_when=asyncio.FIRST_COMPLETED)
         finally:
-            for task in (sleeper, stopper):
+            for task in (work, stopper):
                 task.cancel()
                 with contextlib.suppress(BaseException):
                     await task
