@@ -505,6 +505,10 @@ def build_service(
         pbx=pbx,
     )
     pbx.seats = seat_feed
+    if ownership is not None:
+        # A lost term forgets the seat and recording work it held, like the call snapshots.
+        ownership.on_lost(lambda _epoch: seat_feed.held.discard())
+        ownership.on_lost(lambda _epoch: recordings.feed.held.discard())
     # Calls answered while AMI was away get their recording once the PBX state is known.
     pbx.add_login_step(recordings.feed.after_login)
     pbx.attach()

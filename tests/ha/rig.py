@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import secrets
 import sys
 from collections import Counter, defaultdict
@@ -204,7 +205,10 @@ async def cluster(admin_url: str, tmp: Path) -> AsyncIterator[Cluster]:
                 for proxy in world.proxies.values():
                     await proxy.close()
     finally:
-        await pg_execute(admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        if os.environ.get("CCBRIDGE_HA_KEEP_DB") != "1":
+            await pg_execute(admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        else:
+            sys.stdout.write(f"kept database {name}\n")
 
 
 async def subscribe_webhooks(world: Cluster, node: Node) -> None:

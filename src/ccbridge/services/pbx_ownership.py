@@ -25,7 +25,7 @@ log = structlog.get_logger(__name__)
 
 AcquiredHook = Callable[[int], Awaitable[None]]
 """Runs once a term is won, before the node acts (restore the calls the last owner left)."""
-LostHook = Callable[[int], None]
+LostHook = Callable[[int], object]
 """Runs as a term ends, synchronously (drop the AMI session, forget held PBX state)."""
 
 RELEASE_DEADLINE = 1.0

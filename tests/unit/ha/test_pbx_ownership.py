@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from ccbridge.domain.ha.ownership import LeaseTiming
+from ccbridge.resilience.held import HeldQueue
 from ccbridge.services.pbx_ownership import PbxOwnership
 from tests.unit.ha.lease_fakes import GUARD, MemoryLeases, until
 
@@ -179,3 +180,30 @@ async def test_a_stopped_node_keeps_its_term_for_the_final_flush_then_releases()
     assert ownership.fencing_token() is None
     assert store.releases == [("a", 1)]
     assert await store.acquire("pbx1", "b", 1.0, deadline=1.0) == 2
+
+
+async def test_held_work_is_discarded_at_once_and_the_item_in_flight_finishes() -> None:
+    """A node that lost the PBX drops its held seat and recording work (HeldQueue.discard)."""
+    applied: list[int] = []
+    gate = asyncio.Event()
+
+    async def apply(item: int) -> None:
+        await gate.wait()
+        applied.append(item)
+
+    held: HeldQueue[int] = HeldQueue("seats", apply, capacity=100)
+    for item in range(5):
+        held.put(item)
+    task = asyncio.create_task(held.run())
+    try:
+        await asyncio.sleep(0)  # item 0 is being applied
+        assert held.discard() == 5
+        gate.set()
+        await until(lambda: applied == [0], "the item in flight finishes")
+        held.put(9)
+        await until(lambda: applied == [0, 9], "the queue goes on")
+        assert len(held) == 0
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
