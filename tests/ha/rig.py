@@ -179,6 +179,7 @@ async def cluster(admin_url: str, tmp: Path) -> AsyncIterator[Cluster]:
     await pg_execute(admin_url, f'CREATE DATABASE "{name}"')
     url = make_url(admin_url).set(database=name).render_as_string(hide_password=False)
     records = tmp / "pbx-records"
+    failed = False
     try:
         await run_migrations_async(url)
         keys = await _seed(url)
@@ -198,6 +199,9 @@ async def cluster(admin_url: str, tmp: Path) -> AsyncIterator[Cluster]:
             world = Cluster(pbx, admin_url, url, records, tmp, keys, receiver, hook_url=hook_url)
             try:
                 yield world
+            except BaseException:
+                failed = True
+                raise
             finally:
                 await pbx.simulator.stop()
                 for node in world.nodes.values():
@@ -205,10 +209,10 @@ async def cluster(admin_url: str, tmp: Path) -> AsyncIterator[Cluster]:
                 for proxy in world.proxies.values():
                     await proxy.close()
     finally:
-        if os.environ.get("CCBRIDGE_HA_KEEP_DB") != "1":
-            await pg_execute(admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        if failed and os.environ.get("CCBRIDGE_HA_KEEP_FAILED_DB") == "1":
+            sys.stdout.write(f"kept the failed drill's database {name}\n")
         else:
-            sys.stdout.write(f"kept database {name}\n")
+            await pg_execute(admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 async def subscribe_webhooks(world: Cluster, node: Node) -> None:
