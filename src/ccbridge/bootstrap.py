@@ -477,6 +477,8 @@ def build_service(
     if ownership is not None:
         ownership.on_lost(lambda _epoch: ami.drop("this node lost the PBX's lease"))
         call_writes.use_fence(ownership.fencing_token)
+        term = ownership
+        metrics.ha.watch(term.may_act, lambda: term.terms_won, lambda: term.terms_lost)
     ami.action_observer = metrics.ami.observe_action
     metrics.ami.watch(lambda: ami.status)
     metrics.floor.watch_calls(calls.open_calls, clock.now)

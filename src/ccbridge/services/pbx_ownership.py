@@ -226,7 +226,7 @@ class PbxOwnership:
         else:
             self._end_term("the fence closed: no renewal confirmed in time")
 
-    def _end_term(self, reason: str) -> None:
+    def _end_term(self, reason: str, *, released: bool = False) -> None:
         epoch = self.term.lost()
         if self._fence_timer is not None:
             self._fence_timer.cancel()
@@ -236,7 +236,8 @@ class PbxOwnership:
         self._standby.set()
         if epoch is None or not was_owner:
             return
-        self.terms_lost += 1
+        if not released:
+            self.terms_lost += 1
         self.last_change = self._now()
         log.warning("pbx_ownership_lost", pbx=self.pbx, node=self.node, epoch=epoch, reason=reason)
         for hook in self._lost:
@@ -249,7 +250,7 @@ class PbxOwnership:
         """At shutdown, after the final flush: end the term and give the lease back, so a
         standby takes over at its next poll instead of waiting for the TTL."""
         epoch = self.term.epoch
-        self._end_term("stopping")
+        self._end_term("stopping", released=True)
         try:
             if epoch is not None:
                 async with asyncio.timeout(RELEASE_DEADLINE):

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from ccbridge.domain.ha.ownership import LeaseTiming
+from ccbridge.observability.metrics import Metrics
 from ccbridge.resilience.held import HeldQueue
 from ccbridge.services.pbx_ownership import PbxOwnership
 from tests.unit.ha.lease_fakes import GUARD, MemoryLeases, until
@@ -179,7 +180,24 @@ async def test_a_stopped_node_keeps_its_term_for_the_final_flush_then_releases()
     assert not ownership.may_act()
     assert ownership.fencing_token() is None
     assert store.releases == [("a", 1)]
+    assert (ownership.terms_won, ownership.terms_lost) == (1, 0)  # a release is no loss
     assert await store.acquire("pbx1", "b", 1.0, deadline=1.0) == 2
+
+
+async def test_a_node_reports_its_role_and_terms_at_each_scrape() -> None:
+    store = MemoryLeases()
+    metrics = Metrics()
+    async with node(store, "a") as a:
+        metrics.ha.watch(a.may_act, lambda: a.terms_won, lambda: a.terms_lost)
+        assert metrics.registry.get_sample_value("ccbridge_pbx_owner") == 0
+        await until(a.may_act, "a owns")
+        assert metrics.registry.get_sample_value("ccbridge_pbx_owner") == 1
+        store.cut_nodes.add("a")
+        await until(lambda: not a.may_act(), "a fenced")
+        assert metrics.registry.get_sample_value("ccbridge_pbx_owner") == 0
+        assert metrics.registry.get_sample_value("ccbridge_pbx_terms_won_total") == 1
+        assert metrics.registry.get_sample_value("ccbridge_pbx_terms_lost_total") == 1
+        store.cut_nodes.discard("a")
 
 
 async def test_held_work_is_discarded_at_once_and_the_item_in_flight_finishes() -> None:
