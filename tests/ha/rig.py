@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from sqlalchemy import make_url
+from sqlalchemy import make_url, text
 
 from ccbridge.api.security import JwtCodec
 from ccbridge.asterisk.queue_log_file import QueueLogFile
@@ -281,6 +281,22 @@ async def wait_until_written(world: Cluster, node: Node) -> None:
         await engine.dispose()
 
 
+async def stored_journal(world: Cluster) -> dict[str, list[str]]:
+    """Each tenant's event ids in cursor order, read straight from the database."""
+    engine = create_engine(world.database_url)
+    try:
+        async with engine.connect() as conn:
+            rows = (
+                await conn.execute(text("SELECT tenant, id FROM events ORDER BY tenant, seq"))
+            ).all()
+    finally:
+        await engine.dispose()
+    out: dict[str, list[str]] = {"t1": [], "t2": []}
+    for tenant, event_id in rows:
+        out.setdefault(tenant, []).append(str(event_id))
+    return out
+
+
 @dataclass(frozen=True)
 class Verdict:
     """What the end-of-drill checks found, for the drill's own assertions and messages."""
@@ -297,6 +313,10 @@ async def check_everything(world: Cluster, reader: Node) -> Verdict:
     calls = world.pbx_calls()
     api = await calls_of(world, reader, calls)
     journal = await journal_of(world, reader)
+    # The node's API pages (memory first, database second) are the journal, cursor by cursor.
+    stored = await stored_journal(world)
+    for tenant, events in journal.items():
+        assert [e["id"] for e in events] == stored[tenant], f"{tenant}: API != database"
     by_call: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for events in journal.values():
         for env in events:
