@@ -44,21 +44,52 @@ class AmiCallFeed:
         self.resyncs = 0
         self.backfill_failures = 0
         self.failures = 0
+        self._held: list[TelephonyEvent] | None = None
+        """Live events that arrived while a resync ran; applied once it is done."""
 
     def on_events(self, frames: Sequence[AmiFields]) -> None:
-        """Normalise each event once and reduce it, in wire order (a bad one is logged)."""
+        """Normalise each event once and reduce it, in wire order (a bad one is logged);
+        during a resync, hold it for the end of the resync instead."""
         now = self._now
+        held = self._held
         handle = self._service.handle
         for frame in frames:
             try:
-                handle(normalize(frame, now))
+                if held is not None:
+                    held.extend(normalize(frame, now))
+                else:
+                    handle(normalize(frame, now))
             except Exception:
                 self.failures += 1
                 log.exception("call_event_failed", ami_event=frame.event)
 
     async def resync(self, client: AmiClient) -> None:
         """Ask the PBX what is live (channels, then queues), backfill what ended in the gap
-        from its records, then attach each live call's agent leg and reconcile."""
+        from its records, then attach each live call's agent leg and reconcile.
+
+        Live events that arrive meanwhile are held and applied after it, in wire order. A
+        call that starts during the resync is then not closed by the reconcile (it is not
+        in the snapshot), and the stray last events of a call that ended before this login
+        (an agent leg's hang-up) do not make a record of the call's end alone, which would
+        keep the backfill from rebuilding it whole (a final call keeps what it has).
+        """
+        self._held = []
+        try:
+            await self._resync(client)
+        finally:
+            held, self._held = self._held, None
+            self._apply_held(held)
+
+    def _apply_held(self, events: list[TelephonyEvent]) -> None:
+        handle = self._service.handle
+        for event in events:
+            try:
+                handle((event,))
+            except Exception:
+                self.failures += 1
+                log.exception("call_event_failed", ami_event=type(event).__name__)
+
+    async def _resync(self, client: AmiClient) -> None:
         _, channels = await client.send_list_action(core_show_channels())
         _, queue_items = await client.send_list_action(queue_status())
         members = members_of(queue_items)

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from ccbridge.asterisk.ami.codec import AmiMessage
+from ccbridge.asterisk.ami.codec import AmiMessage, EventFrame
 from ccbridge.asterisk.call_feed import AmiCallFeed
 from ccbridge.asterisk.queue_log_file import QueueLogFile
 from ccbridge.asterisk.resync_snapshot import agent_legs, member_interfaces, members_of
@@ -156,3 +156,43 @@ def test_the_captured_live_call_gets_its_agent_leg() -> None:
         "Local/2001@agents",
         "T001 Zhang Wei",
     )
+
+
+class LiveDuringResync:
+    """Answers the resync's list actions; while the PBX computes the channel list, a new
+    call starts on the live stream (and reaches the feed before the answer)."""
+
+    def __init__(self, feed: AmiCallFeed) -> None:
+        self.feed = feed
+
+    async def send_list_action(self, action: Any) -> tuple[None, list[AmiMessage]]:
+        if action.name == "CoreShowChannels":
+            self.feed.on_events(
+                [
+                    EventFrame(
+                        b"Event: Newchannel\r\nChannel: PJSIP/trunk-00000009\r\n"
+                        b"Uniqueid: 9.1\r\nLinkedid: 9.1\r\nCallerIDNum: 13900139000\r\n"
+                        b"Exten: 4008001234\r\n",
+                        "Newchannel",
+                    )
+                ]
+            )
+        return None, CHANNELS if action.name == "CoreShowChannels" else QUEUE_ITEMS
+
+
+async def test_a_call_that_starts_during_the_resync_is_not_reconciled_away() -> None:
+    """Live events held during the resync are applied after it: the new call is not in the
+    snapshot, so applied first it would be closed by the resync's reconcile."""
+    service = CallTrackingService(Sink())  # type: ignore[arg-type]
+    feed = AmiCallFeed(service, lambda: NOW)
+    await feed.resync(LiveDuringResync(feed))  # type: ignore[arg-type]
+    rec = service.get("9.1")
+    assert rec is not None
+    assert not rec.state.is_final
+    assert rec.caller is not None
+    assert "13900139000" in rec.caller
+    # After the resync, live events go straight to the tracker again.
+    feed.on_events([EventFrame(b"Event: Hangup\r\nUniqueid: 9.1\r\nLinkedid: 9.1\r\n", "Hangup")])
+    ended = service.get("9.1")
+    assert ended is not None
+    assert ended.state.is_final
