@@ -27,14 +27,16 @@ from ccbridge.db.engine import create_engine, create_session_factory
 from ccbridge.db.journal import SqlEventSettings
 from ccbridge.db.migrate import run_migrations_async
 from ccbridge.db.repositories.calls import CallRepository
+from ccbridge.db.repositories.routing import InboundNumberRepository
 from ccbridge.domain.access import Role
 from ccbridge.domain.calls.pbx_records import PbxCall, assemble_calls, parse_queue_log_line
 from ccbridge.domain.time import SystemClock
 from ccbridge.services.call_audit import audit_period
 from ccbridge.services.tenants import AccessService
 from ccbridge.testing.call_generator import CallHandle, SimulatorConfig
+from ccbridge.testing.demo import seed_numbers
 from ccbridge.testing.demo_db import seed_demo_database
-from ccbridge.testing.fake_pbx import FakeAsterisk
+from ccbridge.testing.fake_pbx import FakeAsterisk, demo_dids
 from ccbridge.testing.ha_cluster import (
     NODE_SECRET,
     LeaseKnobs,
@@ -158,6 +160,9 @@ async def _seed(url: str) -> dict[str, dict[str, str]]:
             role=Role.PLATFORM_ADMIN, tenant_id=None, name="ops", actor="test"
         )
         keys["platform"] = {"Authorization": f"Bearer {platform}"}
+        # The demo numbers, assigned as `ccbridge serve --simulate-pbx` assigns them.
+        routes = {did: (r.tenant, r.queue) for did, r in demo_dids().items()}
+        await seed_numbers(InboundNumberRepository(sessions), routes, SystemClock().now())
         settings = SqlEventSettings(sessions)
         for tenant in ("t1", "t2"):
             for role in (Role.TENANT_ADMIN, Role.CRM):
@@ -306,9 +311,9 @@ class Verdict:
     webhook_duplicates: int
 
 
-async def check_everything(world: Cluster, reader: Node) -> Verdict:
-    """The drill's end state: every PBX call whole in the API and the journal (each step
-    once, in order), no QueueAdd twice, every journal event delivered by webhook."""
+async def check_calls(world: Cluster, reader: Node) -> dict[str, list[dict[str, Any]]]:
+    """Every PBX call whole in the API and the journal (each step once, in order), read
+    over ``reader``'s API; return the journal by tenant."""
     await wait_until_written(world, reader)
     calls = world.pbx_calls()
     api = await calls_of(world, reader, calls)
@@ -326,6 +331,15 @@ async def check_everything(world: Cluster, reader: Node) -> Verdict:
     assert_every_call_whole(calls, api, by_call)
     ids = [env["id"] for events in journal.values() for env in events]
     assert len(ids) == len(set(ids)), "a journal event was written twice"
+    return journal
+
+
+async def check_everything(world: Cluster, reader: Node) -> Verdict:
+    """The drill's end state: :func:`check_calls`, no QueueAdd twice, every journal event
+    delivered by webhook."""
+    journal = await check_calls(world, reader)
+    calls = world.pbx_calls()
+    ids = [env["id"] for events in journal.values() for env in events]
     # The seat was added to its queues once, by the owner of the day; the next owner found
     # it there and added nothing.
     adds = Counter(

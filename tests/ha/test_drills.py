@@ -26,10 +26,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import make_url
 
+from ccbridge.asterisk.inbound_route import SCRIPT as INBOUND_SCRIPT
 from ccbridge.testing.ha_cluster import the_owner, wait_for
 from tests.ha.rig import (
     HANG_GUARD,
     Cluster,
+    check_calls,
     check_everything,
     cluster,
     first_streamed_call_event,
@@ -163,6 +165,33 @@ async def test_a_rolling_restart_of_every_node_under_load(
     # Only a delivery cancelled between its 2xx and its cursor commit by the SIGTERM can be
     # sent again (at most one per endpoint).
     assert verdict.webhook_duplicates <= 2
+
+
+async def test_a_standby_answers_fastagi_from_the_published_numbers(
+    pg_database_url: str, tmp_path: Path
+) -> None:
+    """Any node answers the PBX's FastAGI: the dialplan may send a call to a standby (its
+    first choice failed, or a balancer picked it), and the standby routes it from the
+    database's numbers without owning the PBX or sending a single AMI action."""
+    async with cluster(_admin(pg_database_url), tmp_path) as world:
+        await _two_nodes(world)
+        b = world.nodes["node-b"]
+        checks = await b.readiness()
+        assert checks is not None
+        port = checks["fastagi"]["port"]
+        world.pbx.simulator.config.agi_url = f"agi://127.0.0.1:{port}/{INBOUND_SCRIPT}"
+        await world.burst(0, 6)
+        await world.settle()
+        outcomes = {o.linkedid: o for o in world.pbx.simulator.outcomes}
+        assert len(outcomes) == 6
+        for outcome in outcomes.values():
+            assert outcome.agi is not None, outcome
+            assert outcome.agi.variables_set.get("CCB_TENANT") == outcome.tenant
+            assert outcome.agi.variables_set.get("CCB_QUEUE") == outcome.queue
+        assert await b.role() == "standby"
+        assert world.actions_of("node-b") == []
+        # The owner tracked the calls the standby routed, whole.
+        await check_calls(world, world.nodes["node-a"])
 
 
 async def _true(value: bool) -> bool:
