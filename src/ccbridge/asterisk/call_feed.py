@@ -67,6 +67,10 @@ class AmiCallFeed:
         """Ask the PBX what is live (channels, then queues), backfill what ended in the gap
         from its records, then attach each live call's agent leg and reconcile.
 
+        Only the calls held when the channel list was asked for can be closed for missing
+        from it: the queue log is read after the list, so a call it shows open may have
+        begun in between.
+
         Live events that arrive meanwhile are held and applied after it, in wire order. A
         call that starts during the resync is then not closed by the reconcile (it is not
         in the snapshot), and the stray last events of a call that ended before this login
@@ -90,6 +94,7 @@ class AmiCallFeed:
                 log.exception("call_event_failed", ami_event=type(event).__name__)
 
     async def _resync(self, client: AmiClient) -> None:
+        held_before = {record.call_id for record in self._service.open_calls()}
         _, channels = await client.send_list_action(core_show_channels())
         _, queue_items = await client.send_list_action(queue_status())
         members = members_of(queue_items)
@@ -111,7 +116,7 @@ class AmiCallFeed:
             if msg.event == "QueueEntry":
                 snapshot.extend(normalize(msg, self._now, linkedid_of))
         attached = agent_legs(channels, members, self._now)
-        closed = self._service.resync([*snapshot, *attached], self._now())
+        closed = self._service.resync([*snapshot, *attached], self._now(), held_before)
         self.resyncs += 1
         log.info(
             "calls_resynced",

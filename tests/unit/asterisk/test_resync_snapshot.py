@@ -11,7 +11,7 @@ from ccbridge.asterisk.ami.codec import AmiMessage, EventFrame
 from ccbridge.asterisk.call_feed import AmiCallFeed
 from ccbridge.asterisk.queue_log_file import QueueLogFile
 from ccbridge.asterisk.resync_snapshot import agent_legs, member_interfaces, members_of
-from ccbridge.domain.calls.events import AgentAnswered
+from ccbridge.domain.calls.events import AgentAnswered, CallerJoinedQueue, ChannelCreated
 from ccbridge.domain.calls.model import CallRecord
 from ccbridge.services.calls import CallTrackingService
 from tests.support.captures import capture_messages
@@ -196,3 +196,39 @@ async def test_a_call_that_starts_during_the_resync_is_not_reconciled_away() -> 
     ended = service.get("9.1")
     assert ended is not None
     assert ended.state.is_final
+
+
+class RecordsAfterTheSnapshot:
+    """A backfill that reads the queue log after the channel list was made: it finds one
+    call that began in between (open, so not in the list) and one that ended in the gap."""
+
+    def __init__(self, service: CallTrackingService) -> None:
+        self.service = service
+
+    async def run(self, members: dict[str, str]) -> None:
+        at = NOW - timedelta(seconds=1)
+        self.service.reconstruct(
+            [
+                ChannelCreated(at, "8.1", "8.1", "PJSIP/trunk-8", "13700137000", None, "400", None),
+                CallerJoinedQueue(at, "8.1", "8.1", "PJSIP/trunk-8", "t1-sales", None, None),
+            ],
+            NOW,
+        )
+
+
+async def test_a_call_the_records_show_after_the_snapshot_is_not_reconciled_away() -> None:
+    """The reconcile closes only calls held when the snapshot was asked for: one learned
+    from the records read after it may have begun in between."""
+    service = CallTrackingService(Sink())  # type: ignore[arg-type]
+    service.restore(
+        [CallRecord(call_id="7.1", started_at=NOW - timedelta(minutes=5), version=3)]
+    )  # left open by the last owner; the PBX no longer has it
+    feed = AmiCallFeed(service, lambda: NOW, RecordsAfterTheSnapshot(service))  # type: ignore[arg-type]
+    await feed.resync(ListClient())  # type: ignore[arg-type]
+    learned = service.get("8.1")
+    assert learned is not None
+    assert not learned.state.is_final
+    gone = service.get("7.1")
+    assert gone is not None
+    assert gone.state.is_final
+    assert gone.end_reason == "reconciled"
