@@ -476,7 +476,11 @@ def build_service(
     ami = AmiClient(_ami_config(settings, ami_port), gate=ownership)
     if ownership is not None:
         ownership.on_lost(lambda _epoch: ami.drop("this node lost the PBX's lease"))
-        call_writes.use_fence(ownership.fencing_token)
+        # A node frozen inside a batch must not hold the lease row past its own fence.
+        call_writes.use_fence(
+            ownership.fencing_token,
+            idle_in_transaction=ownership.timing.ttl - ownership.timing.margin,
+        )
         term = ownership
         metrics.ha.watch(term.may_act, lambda: term.terms_won, lambda: term.terms_lost)
     ami.action_observer = metrics.ami.observe_action

@@ -5,12 +5,15 @@ batches that check the term in their own transaction."""
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
 from ccbridge.db.batch_writer import CallBatchWriter
+from ccbridge.db.call_batches import PgCallBatches, call_batch_store
 from ccbridge.db.engine import create_engine, create_session_factory
-from ccbridge.db.journal import SqlJournal
+from ccbridge.db.journal import CommitOrder, SqlJournal
 from ccbridge.db.migrate import run_migrations_async
 from ccbridge.db.pbx_ownership import PgPbxLeases
 from ccbridge.db.repositories import CallRepository
@@ -96,7 +99,7 @@ async def test_call_batches_outside_the_term_are_refused_and_dropped(pg_url: str
         repo = CallRepository(sessions)
         writes = ThreadedCallWrites.for_engine(engine, SqlJournal(sessions))
         term: list[tuple[str, str, int]] = []
-        writes.use_fence(lambda: term[0] if term else None)
+        writes.use_fence(lambda: term[0] if term else None, idle_in_transaction=4.0)
         writer = CallBatchWriter(writes)
         writer.submit(full_call(version=1))  # a standby's stray snapshot
         await writer.flush()
@@ -126,3 +129,45 @@ async def test_call_batches_outside_the_term_are_refused_and_dropped(pg_url: str
         await leases.close()
         await rival.close()
         await engine.dispose()
+
+
+async def test_a_writer_frozen_inside_a_batch_cannot_hold_up_the_takeover(pg_url: str) -> None:
+    """A node stopped (SIGSTOP, swapped out) in the middle of a batch holds the lease row
+    FOR SHARE; its connection's idle-in-transaction timeout lets the server end it, so the
+    next owner's takeover goes through instead of waiting on a process that never resumes."""
+    leases, rival = PgPbxLeases(pg_url), PgPbxLeases(pg_url)
+    store = call_batch_store(pg_url, CommitOrder(lambda _events: None), lambda: datetime.now(UTC))
+    assert isinstance(store, PgCallBatches)
+    store.idle_in_transaction_ms = 300
+    try:
+        epoch = await leases.acquire("default", "a", 0.2, deadline=DEADLINE)
+        assert epoch is not None
+        conn = await store._connection()  # the writer's own connection, as a batch uses it
+        tx = conn.transaction()
+        await tx.start()
+        held = await conn.fetchval(
+            "SELECT epoch FROM pbx_owners WHERE pbx = $1 AND node = $2 AND epoch = $3 FOR SHARE",
+            "default",
+            "a",
+            epoch,
+        )
+        assert held == epoch
+        # ...and the writer freezes here. The lease expires; the rival takes it.
+        taken = None
+        while taken is None:
+            await asyncio.sleep(0.1)
+            taken = await rival.acquire("default", "b", 60.0, deadline=DEADLINE)
+        assert taken == epoch + 1
+        assert conn.is_closed() or not await _alive(conn)
+    finally:
+        await store.close()
+        await leases.close()
+        await rival.close()
+
+
+async def _alive(conn: Any) -> bool:
+    try:
+        await conn.fetchval("SELECT 1", timeout=2)
+    except Exception:
+        return False
+    return True

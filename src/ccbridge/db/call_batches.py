@@ -445,6 +445,10 @@ class PgCallBatches:
         self._conn: asyncpg.Connection | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
         """The hub's event loop; ``None`` means the caller's own (no thread in between)."""
+        self.idle_in_transaction_ms: int | None = None
+        """With several nodes: PostgreSQL ends this connection when it sits in a transaction
+        this long. A node frozen mid-batch (stopped, swapped out) would otherwise hold the
+        lease row and its tenants' counter rows, and block the next owner indefinitely."""
         self.fence: Callable[[], FencingToken | None] | None = None
         """With several nodes: this node's term. Each batch then checks, in its transaction,
         that the lease row still names this term, and holds the row ``FOR SHARE`` until
@@ -452,11 +456,11 @@ class PgCallBatches:
 
     async def _connection(self) -> asyncpg.Connection:
         if self._conn is None or self._conn.is_closed():
+            settings = {"application_name": "ccbridge-writer", "timezone": "UTC"}
+            if self.idle_in_transaction_ms is not None:
+                settings["idle_in_transaction_session_timeout"] = str(self.idle_in_transaction_ms)
             self._conn = await asyncpg.connect(
-                self._dsn,
-                timeout=10,
-                command_timeout=60,
-                server_settings={"application_name": "ccbridge-writer", "timezone": "UTC"},
+                self._dsn, timeout=10, command_timeout=60, server_settings=settings
             )
         return self._conn
 
