@@ -325,10 +325,10 @@ def _stop_on_signals(http: uvicorn.Server) -> Iterator[None]:
 
 async def run_service(settings: Settings) -> None:
     """Start ccbridge with ``settings`` and run until stopped."""
-    configure_logging(settings.log_format, settings.log_level)
     problems = settings.check_high_availability()
-    if problems:
+    if problems:  # before anything is opened or configured
         raise ValueError("; ".join(problems))
+    configure_logging(settings.log_format, settings.log_level)
     log.info("ccbridge_starting", mode=settings.mode.value, simulator=settings.use_simulator)
     if settings.ha.enabled:
         log.info("ha_node", node=settings.ha.node_name(), pbx=settings.ha.pbx_id)
