@@ -490,7 +490,13 @@ def build_service(
     # The one owner of the AMI stream and the login sequence (docs/adr/0020-pbx-coordinator.md):
     # calls, then seats, then recordings; resync, then queue config, seat restore, verify.
     backfill = _backfill(settings, sessions, repo, calls, clock)
-    pbx = PbxCoordinator(ami, calls=AmiCallFeed(calls, clock.now, backfill))
+    call_feed = AmiCallFeed(calls, clock.now, backfill)
+    pbx = PbxCoordinator(ami, calls=call_feed)
+    if ownership is not None:
+        # From the takeover (before AMI connects) to the end of the first resync, live call
+        # events wait for the resync; a lost term drops what the last session left held.
+        ownership.on_acquired(_holding(call_feed))
+        ownership.on_lost(lambda _epoch: call_feed.hold_until_resync())
     recording_api, recordings, recording_jobs = _recordings(
         settings, sessions, ami, calls, repo, clock, journal, availability, metrics
     )
@@ -664,6 +670,15 @@ def _pbx_ownership(
     ownership.on_acquired(take_over)
     ownership.on_lost(give_up)
     return ownership
+
+
+def _holding(call_feed: AmiCallFeed) -> Callable[[int], Awaitable[None]]:
+    """A takeover step: the call feed holds live events until the term's first resync."""
+
+    async def hold(_epoch: int) -> None:
+        call_feed.hold_until_resync()
+
+    return hold
 
 
 JOBS_AFTER_TAKEOVER_SECONDS = 15.0

@@ -77,12 +77,20 @@ class AmiCallFeed:
         (an agent leg's hang-up) do not make a record of the call's end alone, which would
         keep the backfill from rebuilding it whole (a final call keeps what it has).
         """
-        self._held = []
+        if self._held is None:
+            self._held = []
         try:
             await self._resync(client)
         finally:
             held, self._held = self._held, None
             self._apply_held(held)
+
+    def hold_until_resync(self) -> None:
+        """Hold live events from now until the next resync ends, dropping any held so far
+        (ADR 0026: a node about to connect for a new term; the resync rebuilds the rest).
+        Without it, events read between the login and the resync's start are applied
+        before the resync, the window in which a call's middle arrives without its start."""
+        self._held = []
 
     def _apply_held(self, events: list[TelephonyEvent]) -> None:
         handle = self._service.handle

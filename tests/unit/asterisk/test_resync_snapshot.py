@@ -232,3 +232,26 @@ async def test_a_call_the_records_show_after_the_snapshot_is_not_reconciled_away
     assert gone is not None
     assert gone.state.is_final
     assert gone.end_reason == "reconciled"
+
+
+async def test_a_new_term_holds_live_events_from_before_the_login_to_the_resync() -> None:
+    """A node taking over holds from before it connects: an agent's answer read right
+    after the login, ahead of the resync, does not make a record of a call's middle (it
+    waits, and the resync's snapshot and records come first)."""
+    service = CallTrackingService(Sink())  # type: ignore[arg-type]
+    feed = AmiCallFeed(service, lambda: NOW)
+    feed.hold_until_resync()
+    feed.on_events(
+        [
+            EventFrame(
+                b"Event: Newchannel\r\nChannel: PJSIP/trunk-00000009\r\n"
+                b"Uniqueid: 9.1\r\nLinkedid: 9.1\r\nCallerIDNum: 13900139000\r\n",
+                "Newchannel",
+            )
+        ]
+    )  # read between the login and the resync
+    assert service.get("9.1") is None
+    await feed.resync(ListClient())  # type: ignore[arg-type]
+    rec = service.get("9.1")
+    assert rec is not None
+    assert not rec.state.is_final  # applied after the reconcile, not closed by it
