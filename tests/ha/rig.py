@@ -279,7 +279,11 @@ async def wait_until_written(world: Cluster, node: Node) -> None:
             start = min(c.started_at for c in calls) - timedelta(seconds=1)
             end = max(c.started_at for c in calls) + timedelta(seconds=1)
             checked, diffs = await audit_period(log, repo, start, end)
-            return len(checked) == len(calls) and not diffs
+            if len(checked) != len(calls) or diffs:
+                return False
+            # ...and each call's last snapshot (its end) is written, not only its outcome.
+            stored = await repo.stored([c.linkedid for c in calls])
+            return all(r.state.is_final for r in stored.values()) and len(stored) == len(calls)
 
         await wait_for(audited, "every PBX call stored as the PBX recorded it", HANG_GUARD)
     finally:
