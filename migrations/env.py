@@ -15,6 +15,7 @@ from ccbridge.db import (
     calendar_tables,  # noqa: F401  (the platform's working-day calendar)
     event_tables,  # noqa: F401  (event journal, call params, webhooks)
     floor_tables,  # noqa: F401  (floor rules and alerts)
+    ha_tables,  # noqa: F401  (the PBX ownership lease of active/standby nodes)
     idempotency_tables,  # noqa: F401  (Idempotency-Key answers of telephony POSTs)
     ivr_tables,  # noqa: F401  (IVR flows, revisions, prompts, call logs)
     outbound_tables,  # noqa: F401  (agent-dialled calls of the last hour: outbound caps)

@@ -62,6 +62,7 @@ from ccbridge.db.engine import (
 from ccbridge.db.event_listener import PgEventListener
 from ccbridge.db.journal import SqlEventSettings, SqlJournal
 from ccbridge.db.migrate import run_migrations_async
+from ccbridge.db.pbx_ownership import PgPbxLeases
 from ccbridge.db.repositories.agents import AgentRepository
 from ccbridge.db.repositories.calendar import CalendarRepository
 from ccbridge.db.repositories.calls import CallRepository
@@ -101,6 +102,7 @@ from ccbridge.domain.calendar import local_date
 from ccbridge.domain.calls.model import CallRecord
 from ccbridge.domain.egress import parse_networks
 from ccbridge.domain.floor.rules import FloorRules, platform_defaults
+from ccbridge.domain.ha.ownership import LeaseTiming
 from ccbridge.domain.journal.types import StoredEvent
 from ccbridge.domain.recordings.signing import LinkSigner
 from ccbridge.domain.sla.detector import OutageDetector
@@ -146,6 +148,7 @@ from ccbridge.services.key_cache import KeyCache
 from ccbridge.services.leases import LeaseService
 from ccbridge.services.offboarding import OffboardingService
 from ccbridge.services.pbx_config import VERIFY_INTERVAL, PbxConfigMonitor
+from ccbridge.services.pbx_ownership import PbxOwnership
 from ccbridge.services.pbx_recording_names import PbxRecordingNames, recorded_queues
 from ccbridge.services.recording_export import ExportService
 from ccbridge.services.recording_policy import RecordingPolicyService
@@ -198,6 +201,10 @@ class Service:
     call_writes: ThreadedCallWrites | None = None
     journal: SqlJournal | None = None
     """The event journal (API-side events are appended through it; benches write with it)."""
+    ownership: PbxOwnership | None = None
+    """This node's claim on the PBX when several nodes share it (``CCBRIDGE_HA__ENABLED``)."""
+    event_listener: PgEventListener | None = None
+    """With several nodes: the hub hears the other nodes' commits (LISTEN/NOTIFY)."""
 
     def background_loops(self) -> list[tuple[str, Callable[[], Awaitable[object]]]]:
         """Every loop that runs beside the HTTP server, by name."""
@@ -207,10 +214,18 @@ class Service:
             ("jobs", self.jobs.run),
             ("seat-feed", self.seat_feed.run),
         ]
+        if self.ownership is not None:
+            loops.append(("pbx-ownership", self.ownership.run))
+        if self.event_listener is not None:
+            loops.append(("event-listener", self.event_listener.run))
         if self.recordings is not None:
             loops.append(("recordings", self.recordings.run))
         if self.webhook_dispatcher is not None:
-            loops.append(("webhooks", self.webhook_dispatcher.run))
+            # Webhooks are sent by one node at a time: the PBX owner (ADR 0026).
+            dispatch: Callable[[], Awaitable[object]] = self.webhook_dispatcher.run
+            if self.ownership is not None:
+                dispatch = self.ownership.while_owner(dispatch)
+            loops.append(("webhooks", dispatch))
         if self.availability is not None:
             loops.append(("db-availability", self.availability.run))
         return loops
@@ -237,6 +252,8 @@ class Service:
                 await self.writer.stop()
                 log.info("final_flush_done", pending=self.writer.pending)
             finally:
+                if self.ownership is not None:
+                    await self.ownership.release()  # after the flush: written in our term
                 if self.call_writes is not None:
                     self.call_writes.close()
             if self.read_pool is not None:
@@ -309,8 +326,19 @@ def _stop_on_signals(http: uvicorn.Server) -> Iterator[None]:
 
 async def run_service(settings: Settings) -> None:
     """Start ccbridge with ``settings`` and run until stopped."""
+    problems = settings.check_high_availability()
+    if problems:  # before anything is opened or configured
+        raise ValueError("; ".join(problems))
     configure_logging(settings.log_format, settings.log_level)
     log.info("ccbridge_starting", mode=settings.mode.value, simulator=settings.use_simulator)
+    if settings.ha.enabled:
+        log.info("ha_node", node=settings.ha.node_name(), pbx=settings.ha.pbx_id)
+        if settings.pbx_records.queue_log_path is None:
+            log.warning(
+                "ha_without_queue_log",
+                hint="a takeover recovers calls nobody watched from the PBX's queue log: set "
+                "CCBRIDGE_PBX_RECORDS__QUEUE_LOG_PATH on every node (docs/ha.md)",
+            )
     if settings.mode is Mode.DEV:
         await run_migrations_async(settings.database_url)
     engine = create_engine(settings.database_url)
@@ -322,8 +350,10 @@ async def run_service(settings: Settings) -> None:
             async with _simulator(settings, agi.port) as pbx:
                 ami_port = pbx.ami_port if pbx else None
                 service = build_service(settings, engine, agi, ami_port, ivr, calendar)
-                # Before AMI connects: calls left open by a crash get reconciled on first sync.
-                service.calls.restore(await service.repo.open_calls())
+                # Before AMI connects: calls left open by a crash get reconciled on first sync
+                # (with several nodes, at each takeover instead: _pbx_ownership).
+                if service.ownership is None:
+                    service.calls.restore(await service.repo.open_calls())
                 if settings.mode is Mode.DEV:
                     await ensure_dev_key(service.access, Path(settings.auth.dev_key_file))
                 if pbx is not None:
@@ -441,7 +471,19 @@ def build_service(
         call_writes, max_pending=holds.calls, metrics=metrics.held, on_error=availability.report
     )
     calls = CallTrackingService(writer)
-    ami = AmiClient(_ami_config(settings, ami_port))
+    ownership = (
+        _pbx_ownership(settings, calls, writer, repo, availability) if settings.ha.enabled else None
+    )
+    ami = AmiClient(_ami_config(settings, ami_port), gate=ownership)
+    if ownership is not None:
+        ownership.on_lost(lambda _epoch: ami.drop("this node lost the PBX's lease"))
+        # A node frozen inside a batch must not hold the lease row past its own fence.
+        call_writes.use_fence(
+            ownership.fencing_token,
+            idle_in_transaction=ownership.timing.ttl - ownership.timing.margin,
+        )
+        term = ownership
+        metrics.ha.watch(term.may_act, lambda: term.terms_won, lambda: term.terms_lost)
     ami.action_observer = metrics.ami.observe_action
     metrics.ami.watch(lambda: ami.status)
     metrics.floor.watch_calls(calls.open_calls, clock.now)
@@ -449,7 +491,13 @@ def build_service(
     # The one owner of the AMI stream and the login sequence (docs/adr/0020-pbx-coordinator.md):
     # calls, then seats, then recordings; resync, then queue config, seat restore, verify.
     backfill = _backfill(settings, sessions, repo, calls, clock)
-    pbx = PbxCoordinator(ami, calls=AmiCallFeed(calls, clock.now, backfill))
+    call_feed = AmiCallFeed(calls, clock.now, backfill)
+    pbx = PbxCoordinator(ami, calls=call_feed)
+    if ownership is not None:
+        # From the takeover (before AMI connects) to the end of the first resync, live call
+        # events wait for the resync; a lost term drops what the last session left held.
+        ownership.on_acquired(_holding(call_feed))
+        ownership.on_lost(lambda _epoch: call_feed.hold_until_resync())
     recording_api, recordings, recording_jobs = _recordings(
         settings, sessions, ami, calls, repo, clock, journal, availability, metrics
     )
@@ -473,6 +521,10 @@ def build_service(
     pbx.seats = seat_feed
     # A recording-policy change re-renders the queues' monitor-format (ADR 0025).
     recording_api.policies.on_change = pbx_config.apply
+    if ownership is not None:
+        # A lost term forgets the seat and recording work it held, like the call snapshots.
+        ownership.on_lost(lambda _epoch: seat_feed.held.discard())
+        ownership.on_lost(lambda _epoch: recordings.feed.held.discard())
     # Calls answered while AMI was away get their recording once the PBX state is known.
     pbx.add_login_step(recordings.feed.after_login)
     pbx.attach()
@@ -494,9 +546,9 @@ def build_service(
         settings, sessions, journal, hub, seat_api.seats, calls, ami, clock, reports_api
     )
     committed.append(floor_api.wallboard.on_events)
-    readiness = _readiness(ami, agi, availability)
-    readiness.add("acd_reconciler", _reconciler_check(reconciler))
-    readiness.add("pbx_config", _pbx_config_check(pbx_config))
+    readiness = _readiness(ami, agi, availability, ownership)
+    readiness.add("acd_reconciler", _owner_only(_reconciler_check(reconciler), ownership))
+    readiness.add("pbx_config", _owner_only(_pbx_config_check(pbx_config), ownership))
     readiness.add("calendar", calendar_check(calendar, clock.now))
     reports_api = build_report_service(engine)
     archives = ReportArchiver(
@@ -529,15 +581,25 @@ def build_service(
         floor_api=floor_api,
     )
     http = _http_server(app, settings, hub)
-    jobs = JobRunner(on_error=availability.report)
+    # With several nodes, jobs run on the PBX owner only, except this node's own samplers
+    # and buffers (ADR 0026): retention, exports, reports and reconciliation run once.
+    jobs = JobRunner(
+        on_error=availability.report,
+        gate=_owner_jobs_gate(ownership, ami) if ownership is not None else None,
+    )
     jobs.add("floor-alerts", settings.floor.evaluate_seconds, floor_job)
-    jobs.add("loop-lag", 1.0, _loop_lag_probe)
+    jobs.add("loop-lag", 1.0, _loop_lag_probe, every_node=True)
     if recordings is not None:
         metrics.events.watch_ftp(recordings.ftp_sessions)
     if dispatcher is not None:
         webhooks = dispatcher
         metrics.events.watch_webhooks(lambda: webhooks.sent, lambda: webhooks.failed)
-    jobs.add("metrics-sample", METRICS_SAMPLE_SECONDS, _sampler(metrics, seat_api, dispatcher))
+    jobs.add(
+        "metrics-sample",
+        METRICS_SAMPLE_SECONDS,
+        _sampler(metrics, seat_api, dispatcher),
+        every_node=True,
+    )
     jobs.add("idempotency-keys-retention", RETENTION_JOB_SECONDS, control_api.idempotency.purge)
     jobs.add(
         "callbacks-settle",
@@ -553,7 +615,7 @@ def build_service(
     for name, interval, job in (*seat_jobs, *recording_jobs, *ivr.jobs, *event_jobs):
         jobs.add(name, interval, job)
     for name, interval, job in ivr.flushes:
-        jobs.add(name, interval, job, on_stop=True)
+        jobs.add(name, interval, job, on_stop=True, every_node=True)
     return Service(
         ami=ami,
         agi=agi,
@@ -571,7 +633,87 @@ def build_service(
         read_pool=read_pool,
         metrics=metrics,
         availability=availability,
+        ownership=ownership,
+        event_listener=(
+            PgEventListener(settings.database_url, journal, hub) if ownership is not None else None
+        ),
     )
+
+
+def _pbx_ownership(
+    settings: Settings,
+    calls: CallTrackingService,
+    writer: CallBatchWriter,
+    repo: CallRepository,
+    availability: DatabaseAvailability,
+) -> PbxOwnership:
+    """This node's claim on the PBX (ADR 0026). A takeover starts like a restart: the calls
+    the last owner left open are restored, then AMI logs in and resyncs (and backfills). A
+    loss forgets the PBX state this node held, as if it had died at the fence."""
+    ha = settings.ha
+    ownership = PbxOwnership(
+        PgPbxLeases(settings.database_url),
+        pbx=ha.pbx_id,
+        node=ha.node_name(),
+        timing=LeaseTiming(
+            ttl=ha.lease_ttl_seconds,
+            renew_every=ha.renew_interval_seconds,
+            margin=ha.fence_margin_seconds,
+        ),
+        on_error=availability.report,
+    )
+
+    async def take_over(_epoch: int) -> None:
+        calls.forget_all()
+        calls.restore(await repo.open_calls())
+
+    def give_up(_epoch: int) -> None:
+        writer.discard()
+        calls.forget_all()
+
+    ownership.on_acquired(take_over)
+    ownership.on_lost(give_up)
+    return ownership
+
+
+def _holding(call_feed: AmiCallFeed) -> Callable[[int], Awaitable[None]]:
+    """A takeover step: the call feed holds live events until the term's first resync."""
+
+    async def hold(_epoch: int) -> None:
+        call_feed.hold_until_resync()
+
+    return hold
+
+
+JOBS_AFTER_TAKEOVER_SECONDS = 15.0
+"""A new owner's jobs wait for its AMI resync, or this long if the PBX is unreachable."""
+
+
+def _owner_jobs_gate(ownership: PbxOwnership, ami: AmiClient) -> Callable[[], bool]:
+    """Owner jobs run in a term, once the takeover's resync is done: reports and retention
+    need no PBX, but they would compete with the resync for the CPU while the PBX waits."""
+
+    def gate() -> bool:
+        if not ownership.may_act():
+            return False
+        return ami.status.synced or ownership.owned_for() >= JOBS_AFTER_TAKEOVER_SECONDS
+
+    return gate
+
+
+def _owner_only(
+    check: Callable[[], Awaitable[CheckResult]], ownership: PbxOwnership | None
+) -> Callable[[], Awaitable[CheckResult]]:
+    """A readiness check of PBX work, which a standby does not do (it is ready to serve)."""
+    if ownership is None:
+        return check
+
+    async def checked() -> CheckResult:
+        if not ownership.may_act():
+            return CheckResult(True, {"role": "standby"})
+        return await check()
+
+    return checked
 
 
 METRICS_SAMPLE_SECONDS = 5.0
@@ -1468,16 +1610,9 @@ def _reconciler_check(reconciler: Reconciler) -> Callable[[], Awaitable[CheckRes
 
 async def _seed_demo(engine: AsyncEngine, access: AccessService) -> None:
     """With the simulator: demo tenants, leases, skill groups and agents matching its queues."""
-    from ccbridge.testing.demo import seed_demo  # lazy: the simulator is dev-only
+    from ccbridge.testing.demo_db import seed_demo_database  # lazy: the simulator is dev-only
 
-    sessions = create_session_factory(engine)
-    await seed_demo(
-        access,
-        LeaseRepository(sessions),
-        SkillGroupRepository(sessions),
-        AgentRepository(sessions),
-        EndpointRepository(sessions),
-    )
+    await seed_demo_database(engine, access)
 
 
 async def _seed_numbers(settings: Settings, routing: RoutingWiring) -> None:
@@ -1650,11 +1785,19 @@ async def _simulator(settings: Settings, agi_port: int) -> AsyncIterator[FakeAst
         await pbx.stop()
 
 
-def _readiness(ami: AmiClient, agi: FastAgiServer, database: DatabaseAvailability) -> Readiness:
-    """Register one readiness check per dependency /readyz reports on."""
+def _readiness(
+    ami: AmiClient,
+    agi: FastAgiServer,
+    database: DatabaseAvailability,
+    ownership: PbxOwnership | None = None,
+) -> Readiness:
+    """Register one readiness check per dependency /readyz reports on. A standby node is
+    ready (it serves the API and FastAGI) without an AMI session of its own."""
     readiness = Readiness()
 
     async def ami_check() -> CheckResult:
+        if ownership is not None and not ownership.may_act():
+            return CheckResult(True, {"role": "standby", "actions_fenced": ami.actions_fenced})
         st = ami.status
         age = None if st.last_event_at is None else round(time.monotonic() - st.last_event_at, 3)
         return CheckResult(
@@ -1675,7 +1818,29 @@ def _readiness(ami: AmiClient, agi: FastAgiServer, database: DatabaseAvailabilit
     readiness.add("ami", ami_check)
     readiness.add("database", database_check(database))
     readiness.add("fastagi", agi_check)
+    if ownership is not None:
+        readiness.add("pbx_ownership", _ownership_check(ownership))
     return readiness
+
+
+def _ownership_check(ownership: PbxOwnership) -> Callable[[], Awaitable[CheckResult]]:
+    """Readiness detail: this node's role, its epoch and how many terms it won and lost."""
+
+    async def check() -> CheckResult:
+        owner = ownership.may_act()
+        return CheckResult(
+            True,
+            {
+                "node": ownership.node,
+                "pbx": ownership.pbx,
+                "role": "owner" if owner else "standby",
+                "epoch": ownership.epoch,
+                "terms_won": ownership.terms_won,
+                "terms_lost": ownership.terms_lost,
+            },
+        )
+
+    return check
 
 
 def database_check(database: DatabaseAvailability) -> Callable[[], Awaitable[CheckResult]]:

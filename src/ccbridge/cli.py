@@ -50,7 +50,7 @@ def _checked_generated_dir(settings: Settings) -> None:
 
 def _refuse_unsafe_production(settings: Settings) -> None:
     """Exit 2 with every reason when prod mode would start with development secrets."""
-    problems = settings.check_production_secrets()
+    problems = settings.check_production_secrets() + settings.check_high_availability()
     if problems:
         for p in problems:
             typer.echo(f"refusing to start: {p}", err=True)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import socket
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ccbridge.domain.egress import parse_networks
@@ -291,6 +292,42 @@ class ReportSettings(BaseModel):
     tenant's zone) are generated and archived; each period's report is generated once."""
 
 
+class HaSettings(BaseModel):
+    """Several ``ccbridge serve`` nodes on one PostgreSQL, one of them owning the PBX at a time
+    (docs/ha.md, ADR 0026). Off: the single-node default, on SQLite or PostgreSQL."""
+
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
+    enabled: bool = False
+    """Run as one of several nodes: AMI, reconciliation, webhooks and jobs only while this node
+    holds the PBX's lease; FastAGI and the API on every node. PostgreSQL only."""
+    node_id: str = Field("", max_length=128, pattern=r"^[A-Za-z0-9_.:-]*$")
+    """This node's name in the lease, unique per node (empty: the host name)."""
+    pbx_id: str = Field("default", min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
+    """The PBX this node serves (its lease row); nodes of one PBX share it."""
+    lease_ttl_seconds: float = Field(5.0, ge=1.0, le=120.0)
+    """A lease not renewed for this long (database clock) may be taken over: with the renew
+    interval, the bound on a takeover after the owner dies or loses the database."""
+    renew_interval_seconds: float = Field(1.0, ge=0.1, le=60.0)
+    """How often the owner renews its lease and a standby tries to take it."""
+    fence_margin_seconds: float = Field(1.0, ge=0.1, le=30.0)
+    """The owner stops acting this long before its lease could expire (clock-rate safety)."""
+
+    def node_name(self) -> str:
+        """The configured node id, else the host name."""
+        return self.node_id or socket.gethostname()[:128] or "ccbridge"
+
+    @model_validator(mode="after")
+    def _renewals_fit(self) -> HaSettings:
+        if self.renew_interval_seconds > (self.lease_ttl_seconds - self.fence_margin_seconds) / 2:
+            msg = (
+                "renew_interval_seconds must be at most half of lease_ttl_seconds minus "
+                "fence_margin_seconds, so one lost renewal does not end the term"
+            )
+            raise ValueError(msg)
+        return self
+
+
 class Settings(BaseSettings):
     """Every knob of ccbridge; nested values use ``__`` (``CCBRIDGE_AMI__HOST``)."""
 
@@ -347,6 +384,8 @@ class Settings(BaseSettings):
     """When ccbridge's own health opens an automatic stability incident."""
     floor: FloorSettings = Field(default_factory=FloorSettings)
     """Floor rules (alerts) and the wallboard's service-level target."""
+    ha: HaSettings = Field(default_factory=HaSettings)
+    """Active/standby nodes on PostgreSQL (off: one node)."""
     egress_allow_networks: list[str] = Field(default_factory=list, max_length=20)
     """Private networks (CIDR) every tenant's webhooks, exports and CRM lookups may reach;
     per-tenant networks are set by a platform admin (``allow_private``). Default: none."""
@@ -412,6 +451,23 @@ class Settings(BaseSettings):
                 problems.append("CCBRIDGE_SECRETS_KEY must be set (32+ characters) in prod mode")
             if self.use_simulator:
                 problems.append("the PBX simulator cannot run in prod mode; set CCBRIDGE_AMI__HOST")
+        return problems
+
+    def check_high_availability(self) -> list[str]:
+        """List problems that forbid starting as one of several nodes."""
+        if not self.ha.enabled:
+            return []
+        problems: list[str] = []
+        if not self.database_url.startswith("postgresql+asyncpg://"):
+            problems.append(
+                "CCBRIDGE_HA__ENABLED needs PostgreSQL: SQLite is one file on one host, so "
+                "several nodes cannot share it (unset CCBRIDGE_HA__ENABLED for one node)"
+            )
+        if self.use_simulator:
+            problems.append(
+                "CCBRIDGE_HA__ENABLED needs a real PBX (CCBRIDGE_AMI__HOST): each node would "
+                "start its own simulator"
+            )
         return problems
 
     def masked(self) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from sqlalchemy.engine import Connection
 import ccbridge.db.access_tables
 import ccbridge.db.calendar_tables
 import ccbridge.db.floor_tables
+import ccbridge.db.ha_tables
 import ccbridge.db.outbound_tables
 import ccbridge.db.recording_tables
 import ccbridge.db.report_tables

@@ -44,21 +44,65 @@ class AmiCallFeed:
         self.resyncs = 0
         self.backfill_failures = 0
         self.failures = 0
+        self._held: list[TelephonyEvent] | None = None
+        """Live events that arrived while a resync ran; applied once it is done."""
 
     def on_events(self, frames: Sequence[AmiFields]) -> None:
-        """Normalise each event once and reduce it, in wire order (a bad one is logged)."""
+        """Normalise each event once and reduce it, in wire order (a bad one is logged);
+        during a resync, hold it for the end of the resync instead."""
         now = self._now
+        held = self._held
         handle = self._service.handle
         for frame in frames:
             try:
-                handle(normalize(frame, now))
+                if held is not None:
+                    held.extend(normalize(frame, now))
+                else:
+                    handle(normalize(frame, now))
             except Exception:
                 self.failures += 1
                 log.exception("call_event_failed", ami_event=frame.event)
 
     async def resync(self, client: AmiClient) -> None:
         """Ask the PBX what is live (channels, then queues), backfill what ended in the gap
-        from its records, then attach each live call's agent leg and reconcile."""
+        from its records, then attach each live call's agent leg and reconcile.
+
+        Only the calls held when the channel list was asked for can be closed for missing
+        from it: the queue log is read after the list, so a call it shows open may have
+        begun in between.
+
+        Live events that arrive meanwhile are held and applied after it, in wire order. A
+        call that starts during the resync is then not closed by the reconcile (it is not
+        in the snapshot), and the stray last events of a call that ended before this login
+        (an agent leg's hang-up) do not make a record of the call's end alone, which would
+        keep the backfill from rebuilding it whole (a final call keeps what it has).
+        """
+        if self._held is None:
+            self._held = []
+        try:
+            await self._resync(client)
+        finally:
+            held, self._held = self._held, None
+            self._apply_held(held)
+
+    def hold_until_resync(self) -> None:
+        """Hold live events from now until the next resync ends, dropping any held so far
+        (ADR 0026: a node about to connect for a new term; the resync rebuilds the rest).
+        Without it, events read between the login and the resync's start are applied
+        before the resync, the window in which a call's middle arrives without its start."""
+        self._held = []
+
+    def _apply_held(self, events: list[TelephonyEvent]) -> None:
+        handle = self._service.handle
+        for event in events:
+            try:
+                handle((event,))
+            except Exception:
+                self.failures += 1
+                log.exception("call_event_failed", ami_event=type(event).__name__)
+
+    async def _resync(self, client: AmiClient) -> None:
+        held_before = {record.call_id for record in self._service.open_calls()}
         _, channels = await client.send_list_action(core_show_channels())
         _, queue_items = await client.send_list_action(queue_status())
         members = members_of(queue_items)
@@ -80,7 +124,7 @@ class AmiCallFeed:
             if msg.event == "QueueEntry":
                 snapshot.extend(normalize(msg, self._now, linkedid_of))
         attached = agent_legs(channels, members, self._now)
-        closed = self._service.resync([*snapshot, *attached], self._now())
+        closed = self._service.resync([*snapshot, *attached], self._now(), held_before)
         self.resyncs += 1
         log.info(
             "calls_resynced",

@@ -18,6 +18,7 @@ from typing import Protocol
 
 import structlog
 
+from ccbridge.db.call_batches import FencedWrite
 from ccbridge.domain.calls.model import CallRecord
 from ccbridge.observability.metrics import HeldBacklogMetrics
 from ccbridge.resilience.held import NEAR_BOUND, ErrorReport
@@ -86,6 +87,8 @@ class CallBatchWriter:
         self._lock = asyncio.Lock()
         self.flushed_total = 0
         self.flush_failures = 0
+        self.fenced_total = 0
+        """Snapshots refused because this node no longer owned the PBX (dropped, not held)."""
         self.last_flush_ms = 0.0
         self.overflows = 0
         self._metrics = metrics
@@ -153,6 +156,17 @@ class CallBatchWriter:
         elif self._near_bound and size < NEAR_BOUND * self._max_pending / 2:
             self._near_bound = False
 
+    def discard(self) -> int:
+        """Drop every held snapshot unwritten; return how many. For a node that lost the PBX
+        (ADR 0026): the new owner rebuilds those calls from the PBX, and a late write of an
+        older state must not land over what it writes."""
+        dropped = len(self._pending)
+        self._pending = {}
+        self._held_changed()
+        if dropped:
+            log.warning("call_writer_discarded", snapshots=dropped)
+        return dropped
+
     async def flush(self) -> int:
         """Write everything pending now, in ``batch_size`` chunks; raise if a chunk fails.
 
@@ -175,6 +189,11 @@ class CallBatchWriter:
             chunk = batch[start : start + self._batch_size]
             try:
                 await self._repo.upsert_many(chunk)
+            except FencedWrite:
+                # This node lost the PBX (ADR 0026): what it held is the new owner's to rebuild.
+                self.fenced_total += len(batch) - start
+                log.warning("call_writer_fenced", dropped=len(batch) - start)
+                break
             except BaseException as exc:  # cancellation must not lose records either
                 self._requeue(batch[start:])
                 if isinstance(exc, Exception):

@@ -424,6 +424,16 @@ PG_BUMP = (
 """Every tenant of a batch in one statement, counter rows locked in name order."""
 
 
+FencingToken = tuple[str, str, int]
+"""``(pbx, node, epoch)`` of this node's current term (ADR 0026)."""
+
+_PG_FENCE = "SELECT epoch FROM pbx_owners WHERE pbx = $1 AND node = $2 AND epoch = $3 FOR SHARE"
+
+
+class FencedWrite(Exception):
+    """A batch of PBX state from a node that does not own the PBX (any more): not written."""
+
+
 class PgCallBatches:
     """:class:`~ccbridge.services.ports.CallBatchStore` on a plain asyncpg connection."""
 
@@ -435,14 +445,22 @@ class PgCallBatches:
         self._conn: asyncpg.Connection | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
         """The hub's event loop; ``None`` means the caller's own (no thread in between)."""
+        self.idle_in_transaction_ms: int | None = None
+        """With several nodes: PostgreSQL ends this connection when it sits in a transaction
+        this long. A node frozen mid-batch (stopped, swapped out) would otherwise hold the
+        lease row and its tenants' counter rows, and block the next owner indefinitely."""
+        self.fence: Callable[[], FencingToken | None] | None = None
+        """With several nodes: this node's term. Each batch then checks, in its transaction,
+        that the lease row still names this term, and holds the row ``FOR SHARE`` until
+        commit: a takeover waits for the batch, and a batch after a takeover is refused."""
 
     async def _connection(self) -> asyncpg.Connection:
         if self._conn is None or self._conn.is_closed():
+            settings = {"application_name": "ccbridge-writer", "timezone": "UTC"}
+            if self.idle_in_transaction_ms is not None:
+                settings["idle_in_transaction_session_timeout"] = str(self.idle_in_transaction_ms)
             self._conn = await asyncpg.connect(
-                self._dsn,
-                timeout=10,
-                command_timeout=60,
-                server_settings={"application_name": "ccbridge-writer", "timezone": "UTC"},
+                self._dsn, timeout=10, command_timeout=60, server_settings=settings
             )
         return self._conn
 
@@ -473,6 +491,10 @@ class PgCallBatches:
         try:
             tx = conn.transaction()
             await tx.start()
+            if self.fence is not None:
+                token = self.fence()
+                if token is None or await conn.fetchval(_PG_FENCE, *token) is None:
+                    raise FencedWrite(f"not the PBX's owner ({token}): {len(batch)} calls")
             rows = await conn.fetch(_PG_CALLS, *calls)
             written = frozenset(r[0] for r in rows)
             await conn.execute(_PG_PARAMS, *param_cols)

@@ -17,7 +17,12 @@ import structlog
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from ccbridge.db.call_batches import CallBatches, call_batch_store
+from ccbridge.db.call_batches import (
+    CallBatches,
+    FencingToken,
+    PgCallBatches,
+    call_batch_store,
+)
 from ccbridge.db.journal import SqlJournal
 from ccbridge.domain.calls.model import CallRecord
 from ccbridge.services.call_persistence import DEFAULT_BASELINE, CallPersistence
@@ -116,6 +121,15 @@ class ThreadedCallWrites:
         writes = cls(call_batch_store(url, journal.order, journal.now))
         event.listen(engine.sync_engine, "engine_disposed", lambda _engine: writes.close())
         return writes
+
+    def use_fence(
+        self, fence: Callable[[], FencingToken | None], *, idle_in_transaction: float
+    ) -> None:
+        """Check every batch against this node's PBX term (PostgreSQL; ADR 0026), and let
+        the server end the connection after *idle_in_transaction* seconds inside a batch."""
+        if isinstance(self._store, PgCallBatches):
+            self._store.fence = fence
+            self._store.idle_in_transaction_ms = max(1, int(idle_in_transaction * 1000))
 
     async def upsert_many(self, records: Sequence[CallRecord]) -> int:
         """Write a batch on the thread; committed events reach the hub on this loop."""

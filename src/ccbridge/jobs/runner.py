@@ -12,6 +12,9 @@ import structlog
 
 log = structlog.get_logger(__name__)
 
+GATE_POLL_SECONDS = 1.0
+"""How often a gated-off job looks again, so it starts within a second of a takeover."""
+
 
 @dataclass(slots=True)
 class JobStats:
@@ -22,6 +25,8 @@ class JobStats:
     consecutive_failures: int = 0
     last_ok_at: float | None = None
     last_error: str | None = None
+    skipped: int = 0
+    """Runs left out because this node did not own the PBX."""
 
 
 @dataclass(slots=True)
@@ -33,6 +38,8 @@ class PeriodicJob:
     run: Callable[[], Awaitable[object]]
     on_stop: bool = False
     """Run once more at shutdown (a buffer's flush: what it holds must not be lost)."""
+    every_node: bool = False
+    """Runs on every node; otherwise only where the runner's gate is open (the PBX owner)."""
     stats: JobStats = field(default_factory=JobStats)
 
 
@@ -44,12 +51,19 @@ class JobRunner:
         *,
         max_backoff: float = 300.0,
         on_error: Callable[[BaseException, str], bool] | None = None,
+        gate: Callable[[], bool] | None = None,
     ) -> None:
         """*on_error* is told each failure; when it says "the database is away" the failure
-        is logged as a warning without a traceback (the outage is reported once, elsewhere)."""
+        is logged as a warning without a traceback (the outage is reported once, elsewhere).
+
+        With a *gate* (several nodes, ADR 0026) a job runs only while the gate is open (this
+        node owns the PBX), so retention, exports, reports and reconciliation run on one node
+        at a time; jobs added with ``every_node`` (this node's own samplers and flushes) run
+        regardless."""
         self._jobs: list[PeriodicJob] = []
         self._max_backoff = max_backoff
         self._on_error = on_error
+        self._gate = gate
 
     def add(
         self,
@@ -58,9 +72,10 @@ class JobRunner:
         run: Callable[[], Awaitable[object]],
         *,
         on_stop: bool = False,
+        every_node: bool = False,
     ) -> PeriodicJob:
         """Register a job; returns it so callers can read its stats."""
-        job = PeriodicJob(name, interval, run, on_stop)
+        job = PeriodicJob(name, interval, run, on_stop, every_node)
         self._jobs.append(job)
         return job
 
@@ -70,7 +85,7 @@ class JobRunner:
         A failure is logged and the next job still runs; shutdown never hangs on one.
         """
         for job in self._jobs:
-            if not job.on_stop:
+            if not job.on_stop or not self._may_run(job):
                 continue
             try:
                 await job.run()
@@ -90,9 +105,16 @@ class JobRunner:
             if not self._jobs:
                 await asyncio.Event().wait()
 
+    def _may_run(self, job: PeriodicJob) -> bool:
+        return job.every_node or self._gate is None or self._gate()
+
     async def _loop(self, job: PeriodicJob) -> None:
         while True:
             delay = job.interval
+            if not self._may_run(job):
+                job.stats.skipped += 1
+                await asyncio.sleep(min(delay, GATE_POLL_SECONDS))
+                continue
             try:
                 await job.run()
             except asyncio.CancelledError:

@@ -214,6 +214,27 @@ class AmiMetrics:
         self.registry.register(_ReadAtScrape(read))
 
 
+@dataclass(slots=True)
+class HaMetrics:
+    """This node's part in PBX ownership (several nodes, ADR 0026)."""
+
+    registry: CollectorRegistry
+
+    def watch(
+        self, owner: Callable[[], bool], terms_won: Callable[[], int], terms_lost: Callable[[], int]
+    ) -> None:
+        """Read this node's role and its terms at each scrape."""
+
+        def read() -> Iterator[Metric]:
+            yield _gauge("pbx_owner", "1 while this node owns the PBX, 0 on a standby.", owner())
+            yield _counter("pbx_terms_won", "Terms of PBX ownership this node won.", terms_won())
+            yield _counter(
+                "pbx_terms_lost", "Terms that ended without a release (fenced).", terms_lost()
+            )
+
+        self.registry.register(_ReadAtScrape(read))
+
+
 SeatCensus = Sequence[tuple[str, str, str, int]]
 """``(tenant, skill group, agent state, agents)`` rows."""
 
@@ -375,6 +396,7 @@ class Metrics:
     floor: FloorMetrics = field(init=False)
     events: EventMetrics = field(init=False)
     gc: GcMetrics = field(init=False)
+    ha: HaMetrics = field(init=False)
 
     def __post_init__(self) -> None:
         self.held = HeldBacklogMetrics.on(self.registry)
@@ -384,6 +406,7 @@ class Metrics:
         self.floor = FloorMetrics.on(self.registry)
         self.events = EventMetrics.on(self.registry)
         self.gc = GcMetrics.on(self.registry)
+        self.ha = HaMetrics(self.registry)
 
     def exposition(self) -> bytes:
         """The text format a Prometheus server scrapes."""

@@ -99,6 +99,17 @@ class HeldQueue(Generic[T]):
         self._changed()
         return True
 
+    def discard(self) -> int:
+        """Drop every held item unapplied; return how many (a node that lost the PBX, ADR
+        0026: the new owner rebuilds this state from the PBX). An item being applied now
+        finishes its attempt."""
+        dropped = len(self._items)
+        self._items.clear()
+        self._changed()
+        if dropped:
+            log.warning("held_writes_discarded", kind=self.kind, items=dropped)
+        return dropped
+
     def _changed(self) -> None:
         size = len(self._items)
         if self._metrics is not None:
@@ -120,7 +131,8 @@ class HeldQueue(Generic[T]):
                 await self._ready.wait()
             item = self._items[0]
             if await self._apply_one(item):
-                self._items.popleft()
+                if self._items and self._items[0] is item:  # not discarded meanwhile
+                    self._items.popleft()
                 self._changed()
                 if self._on_done is not None:
                     self._on_done(item)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from datetime import datetime
 
 import structlog
@@ -31,18 +31,25 @@ class CallTrackingService:
             for record in self._tracker.apply_event(event):
                 self._sink.submit(record)
 
-    def resync(self, snapshot: Iterable[TelephonyEvent], at: datetime) -> list[CallRecord]:
+    def resync(
+        self,
+        snapshot: Iterable[TelephonyEvent],
+        at: datetime,
+        held_before: Collection[str] | None = None,
+    ) -> list[CallRecord]:
         """Merge a PBX snapshot and close calls the PBX no longer has.
 
         Called after every (re)connect: events may have been lost while disconnected, so
         silence is never taken to mean "ended"; only the snapshot's absence is. What the
         snapshot adds to a call (its agent leg, its queue) was learned late and says so.
+        With *held_before* (the open calls when the snapshot was asked for), a call learned
+        since, e.g. from the queue log read after it, is not closed for its absence.
         """
         events = list(snapshot)
         live = {event.linkedid for event in events}
         for record in self._tracker.reconstruct(events, at):
             self._sink.submit(record)
-        closed = self._tracker.reconcile(live, at)
+        closed = self._tracker.reconcile(live, at, held_before)
         for record in closed:
             self._sink.submit(record)
         self.reconciled_total += len(closed)
@@ -68,6 +75,11 @@ class CallTrackingService:
         if restored:
             log.info("calls_restored", open_calls=restored)
         return restored
+
+    def forget_all(self) -> None:
+        """Drop the live state: this node lost the PBX, and what it held may be outdated by the
+        time it owns the PBX again (it then restores from the database and resyncs)."""
+        self._tracker.clear()
 
     def open_calls(self) -> list[CallRecord]:
         """Return the calls in progress."""

@@ -200,6 +200,8 @@ class FakeAmiServer:
         self.call_control = FakeCallControl(self)
         self.actions: list[AmiMessage] = []
         """Every action a logged-in client sent, in order (tests check them field by field)."""
+        self.actions_by: list[tuple[str, AmiMessage]] = []
+        """The same actions with the AMI user that sent each (several nodes, one PBX)."""
         self.originate_hook: Callable[[Channel, Channel | None], bool] | None = None
         """Called with (outbound, peer) after Originate; return True to take over the call."""
         self._handlers: dict[str, Handler] = {
@@ -498,6 +500,7 @@ class FakeAmiServer:
             return
         if session.authenticated:
             self.actions.append(req.msg)
+            self.actions_by.append((session.username, req.msg))
         handler = self._handlers.get(action)
         if handler is None:
             session.error(

@@ -17,6 +17,7 @@ from functools import cache
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+import pytest
 import yaml
 
 from ccbridge.asterisk.config.queues import GENERATED_FILE, QueueDefinition, render_queues
@@ -325,3 +326,66 @@ def test_the_calendar_files_install_md_imports_in_the_container_are_in_the_image
     assert imported
     for relative in imported:
         assert (REPO / relative).is_file(), relative
+
+
+# --------------------------------------------------------------------------- the `ha` profile
+
+
+def test_the_ha_profile_adds_a_second_node_like_the_first() -> None:
+    """The second node differs from the first only in what a second node must change."""
+    first, second = service("ccbridge"), service("ccbridge-b")
+    assert second["profiles"] == ["ha"]
+    assert "profiles" not in first  # the single node still starts without a profile
+    assert second["image"] == first["image"]
+    assert second["build"] == first["build"]
+    assert second["stop_grace_period"] == first["stop_grace_period"]
+    assert mounts("ccbridge-b") == mounts("ccbridge")
+    assert second["expose"] == first["expose"]
+    assert second["depends_on"] == first["depends_on"]
+    a, b = env("ccbridge"), env("ccbridge-b")
+    differing = {k for k in a.keys() | b.keys() if a.get(k) != b.get(k)}
+    assert differing == {
+        "CCBRIDGE_HA__ENABLED",
+        "CCBRIDGE_HA__NODE_ID",
+        "CCBRIDGE_RECORDINGS__FTP_ENABLED",
+    }
+    assert b["CCBRIDGE_HA__ENABLED"] == "true"
+    assert a["CCBRIDGE_HA__ENABLED"] == "${CCBRIDGE_HA__ENABLED:-false}"
+    assert a["CCBRIDGE_HA__NODE_ID"] != b["CCBRIDGE_HA__NODE_ID"]
+    assert b["CCBRIDGE_RECORDINGS__FTP_ENABLED"] == "false"  # FTP's ports stay on the first
+    for key in b:
+        assert key in set(re.findall(r"^#? ?(CCBRIDGE_\w+)=", render_env_example(), re.M))
+
+
+def test_the_second_node_runs_as_an_ha_node_on_postgresql(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Read as ccbridge reads its environment, both nodes pass the HA start checks."""
+
+    def settings_of(values: dict[str, str]) -> Settings:
+        for key, raw in values.items():
+            monkeypatch.setenv(key, compose_default(raw))
+        return Settings(_env_file=None)  # type: ignore[call-arg]
+
+    second = settings_of(env("ccbridge-b"))
+    assert second.ha.enabled
+    assert second.check_high_availability() == []
+    first = settings_of({**env("ccbridge"), "CCBRIDGE_HA__ENABLED": "true"})
+    assert first.check_high_availability() == []
+    assert first.ha.node_name() != second.ha.node_name()
+
+
+def test_the_second_node_is_on_the_pbx_network_with_its_own_ports() -> None:
+    assert published("ccbridge-b") == ["8001:8000"]
+    taken = {
+        p.split(":")[0]
+        for name in compose()["services"]
+        if name != "ccbridge-b"
+        for p in published(name)
+    }
+    assert "8001" not in taken
+    assert ipv4("ccbridge-b") != ipv4("ccbridge")
+    subnet = ipaddress.ip_network(compose()["networks"]["pbx"]["ipam"]["config"][0]["subnet"])
+    assert ipaddress.ip_address(ipv4("ccbridge-b")) in subnet
+    port = env("ccbridge-b")["CCBRIDGE_AGI__PORT"]
+    assert env("asterisk")["CCBRIDGE_FASTAGI_BACKUP"] == f"ccbridge-b:{port}"

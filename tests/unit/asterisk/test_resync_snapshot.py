@@ -7,11 +7,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from ccbridge.asterisk.ami.codec import AmiMessage
+from ccbridge.asterisk.ami.codec import AmiMessage, EventFrame
 from ccbridge.asterisk.call_feed import AmiCallFeed
 from ccbridge.asterisk.queue_log_file import QueueLogFile
 from ccbridge.asterisk.resync_snapshot import agent_legs, member_interfaces, members_of
-from ccbridge.domain.calls.events import AgentAnswered
+from ccbridge.domain.calls.events import AgentAnswered, CallerJoinedQueue, ChannelCreated
 from ccbridge.domain.calls.model import CallRecord
 from ccbridge.services.calls import CallTrackingService
 from tests.support.captures import capture_messages
@@ -156,3 +156,102 @@ def test_the_captured_live_call_gets_its_agent_leg() -> None:
         "Local/2001@agents",
         "T001 Zhang Wei",
     )
+
+
+class LiveDuringResync:
+    """Answers the resync's list actions; while the PBX computes the channel list, a new
+    call starts on the live stream (and reaches the feed before the answer)."""
+
+    def __init__(self, feed: AmiCallFeed) -> None:
+        self.feed = feed
+
+    async def send_list_action(self, action: Any) -> tuple[None, list[AmiMessage]]:
+        if action.name == "CoreShowChannels":
+            self.feed.on_events(
+                [
+                    EventFrame(
+                        b"Event: Newchannel\r\nChannel: PJSIP/trunk-00000009\r\n"
+                        b"Uniqueid: 9.1\r\nLinkedid: 9.1\r\nCallerIDNum: 13900139000\r\n"
+                        b"Exten: 4008001234\r\n",
+                        "Newchannel",
+                    )
+                ]
+            )
+        return None, CHANNELS if action.name == "CoreShowChannels" else QUEUE_ITEMS
+
+
+async def test_a_call_that_starts_during_the_resync_is_not_reconciled_away() -> None:
+    """Live events held during the resync are applied after it: the new call is not in the
+    snapshot, so applied first it would be closed by the resync's reconcile."""
+    service = CallTrackingService(Sink())  # type: ignore[arg-type]
+    feed = AmiCallFeed(service, lambda: NOW)
+    await feed.resync(LiveDuringResync(feed))  # type: ignore[arg-type]
+    rec = service.get("9.1")
+    assert rec is not None
+    assert not rec.state.is_final
+    assert rec.caller is not None
+    assert "13900139000" in rec.caller
+    # After the resync, live events go straight to the tracker again.
+    feed.on_events([EventFrame(b"Event: Hangup\r\nUniqueid: 9.1\r\nLinkedid: 9.1\r\n", "Hangup")])
+    ended = service.get("9.1")
+    assert ended is not None
+    assert ended.state.is_final
+
+
+class RecordsAfterTheSnapshot:
+    """A backfill that reads the queue log after the channel list was made: it finds one
+    call that began in between (open, so not in the list) and one that ended in the gap."""
+
+    def __init__(self, service: CallTrackingService) -> None:
+        self.service = service
+
+    async def run(self, members: dict[str, str]) -> None:
+        at = NOW - timedelta(seconds=1)
+        self.service.reconstruct(
+            [
+                ChannelCreated(at, "8.1", "8.1", "PJSIP/trunk-8", "13700137000", None, "400", None),
+                CallerJoinedQueue(at, "8.1", "8.1", "PJSIP/trunk-8", "t1-sales", None, None),
+            ],
+            NOW,
+        )
+
+
+async def test_a_call_the_records_show_after_the_snapshot_is_not_reconciled_away() -> None:
+    """The reconcile closes only calls held when the snapshot was asked for: one learned
+    from the records read after it may have begun in between."""
+    service = CallTrackingService(Sink())  # type: ignore[arg-type]
+    service.restore(
+        [CallRecord(call_id="7.1", started_at=NOW - timedelta(minutes=5), version=3)]
+    )  # left open by the last owner; the PBX no longer has it
+    feed = AmiCallFeed(service, lambda: NOW, RecordsAfterTheSnapshot(service))  # type: ignore[arg-type]
+    await feed.resync(ListClient())  # type: ignore[arg-type]
+    learned = service.get("8.1")
+    assert learned is not None
+    assert not learned.state.is_final
+    gone = service.get("7.1")
+    assert gone is not None
+    assert gone.state.is_final
+    assert gone.end_reason == "reconciled"
+
+
+async def test_a_new_term_holds_live_events_from_before_the_login_to_the_resync() -> None:
+    """A node taking over holds from before it connects: an agent's answer read right
+    after the login, ahead of the resync, does not make a record of a call's middle (it
+    waits, and the resync's snapshot and records come first)."""
+    service = CallTrackingService(Sink())  # type: ignore[arg-type]
+    feed = AmiCallFeed(service, lambda: NOW)
+    feed.hold_until_resync()
+    feed.on_events(
+        [
+            EventFrame(
+                b"Event: Newchannel\r\nChannel: PJSIP/trunk-00000009\r\n"
+                b"Uniqueid: 9.1\r\nLinkedid: 9.1\r\nCallerIDNum: 13900139000\r\n",
+                "Newchannel",
+            )
+        ]
+    )  # read between the login and the resync
+    assert service.get("9.1") is None
+    await feed.resync(ListClient())  # type: ignore[arg-type]
+    rec = service.get("9.1")
+    assert rec is not None
+    assert not rec.state.is_final  # applied after the reconcile, not closed by it

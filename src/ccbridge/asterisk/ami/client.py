@@ -18,7 +18,7 @@ import random
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, Protocol
 
 import structlog
 
@@ -38,6 +38,7 @@ from ccbridge.asterisk.ami.errors import (
     AmiAuthError,
     AmiDisconnected,
     AmiError,
+    AmiFenced,
     AmiNotConnected,
     AmiProtocolError,
     AmiTimeout,
@@ -75,6 +76,18 @@ class AmiConfig:
     events: str | None = None
     """Optional ``Events:`` mask sent at login (``None`` keeps the user's manager.conf default)."""
     max_frame: int = MAX_FRAME_BYTES
+
+
+class ActionGate(Protocol):
+    """Says whether this node may act on the PBX now (its ownership term, ADR 0026)."""
+
+    def may_act(self) -> bool:
+        """True while this node owns the PBX."""
+        ...
+
+    async def wait_owner(self) -> None:
+        """Return once this node owns the PBX."""
+        ...
 
 
 ActionObserver = Callable[[str, float, str], None]
@@ -152,9 +165,18 @@ class AmiClient:
         rand: Callable[[], float] = random.random,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         tick: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        gate: ActionGate | None = None,
     ) -> None:
-        """``sleep`` paces reconnects and ``tick`` the heartbeat (tests drive both by hand)."""
+        """``sleep`` paces reconnects and ``tick`` the heartbeat (tests drive both by hand).
+
+        With a ``gate`` (several nodes, one PBX) the client connects only while the gate says
+        this node owns the PBX, and refuses to write any action, login and ping included,
+        once it does not: the one place where actions leave the node is fenced.
+        """
         self.config = config
+        self.gate = gate
+        self.actions_fenced = 0
+        """Actions refused because this node did not own the PBX."""
         self._rand = rand
         self._sleep = sleep
         self._tick = tick
@@ -291,6 +313,10 @@ class AmiClient:
         attempt = 0
         first = True
         while not self._stopping.is_set():
+            if self.gate is not None and not self.gate.may_act():
+                if not await self._wait_turn():
+                    break
+                attempt = 0
             if not first:
                 self._reconnects += 1
             first = False
@@ -311,6 +337,16 @@ class AmiClient:
             attempt += 1
             await self._pause(delay)
         log.info("ami_stopped", host=self.config.host)
+
+    def drop(self, reason: str) -> None:
+        """Close the connection now (this node lost the PBX); :meth:`run` waits for the next
+        term before it connects again."""
+        session = self._session
+        if session is not None and not session.closed:
+            session.close_reason = reason
+            self._logged_in = False
+            self._synced.clear()
+            self._abort(session)
 
     async def stop(self) -> None:
         """Log off if possible, close the socket and make :meth:`run` return."""
@@ -642,6 +678,10 @@ class AmiClient:
             action = AmiAction.from_mapping(action)
         action_id = f"ccb-{next(self._ids)}"
         data = encode_message(action.pairs(action_id))  # validates before any write
+        gate = self.gate
+        if gate is not None and not gate.may_act():
+            self.actions_fenced += 1
+            raise AmiFenced(f"this node does not own the PBX; {action.name} not sent")
         session = self._session
         allowed = self._logged_in or (internal and self._logging_in)
         if session is None or session.closed or not allowed:
@@ -760,14 +800,25 @@ class AmiClient:
             self._failing = True
             log.error(event, error=self._last_error, host=self.config.host)
 
+    async def _wait_turn(self) -> bool:
+        """Wait until the gate says this node owns the PBX; False if :meth:`stop` came first."""
+        assert self.gate is not None
+        log.info("ami_waiting_for_ownership", host=self.config.host)
+        await self._unless_stopped(self.gate.wait_owner())
+        return not self._stopping.is_set()
+
     async def _pause(self, delay: float) -> None:
         """Sleep ``delay`` (through the injectable sleep) unless :meth:`stop` comes first."""
-        sleeper = asyncio.ensure_future(self._sleep(delay))
+        await self._unless_stopped(self._sleep(delay))
+
+    async def _unless_stopped(self, waiting: Awaitable[None]) -> None:
+        """Await ``waiting`` until it or :meth:`stop` comes first; cancel what is left."""
+        work = asyncio.ensure_future(waiting)
         stopper = asyncio.ensure_future(self._stopping.wait())
         try:
-            await asyncio.wait({sleeper, stopper}, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait({work, stopper}, return_when=asyncio.FIRST_COMPLETED)
         finally:
-            for task in (sleeper, stopper):
+            for task in (work, stopper):
                 task.cancel()
                 with contextlib.suppress(BaseException):
                     await task

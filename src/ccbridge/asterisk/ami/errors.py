@@ -40,3 +40,7 @@ class AmiActionError(AmiError):
         super().__init__(f"{action or 'AMI action'} failed: {message}")
         self.message = message
         self.action = action
+
+
+class AmiFenced(AmiNotConnected):
+    """Raised at once when this node does not own the PBX (ADR 0026): nothing is written."""

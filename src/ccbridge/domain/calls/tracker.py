@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter, deque
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field, fields, replace
 from datetime import datetime
 from operator import attrgetter
@@ -526,6 +526,14 @@ class CallTracker:
         """The working copy of each call events last changed; dropped whenever anything else
         replaces the call's record, and rebuilt from that record on the next event."""
 
+    def clear(self) -> None:
+        """Forget every call (this node stopped owning the PBX; the next owner rebuilds them)."""
+        self._calls.clear()
+        self._legs.clear()
+        self._ended_order.clear()
+        self._aliases.clear()
+        self._work.clear()
+
     def _put(self, rec: CallRecord) -> CallRecord:
         """Store a record made outside the event path (its working copy is now stale)."""
         self._calls[rec.call_id] = rec
@@ -647,11 +655,20 @@ class CallTracker:
             marked.append(self._put(replace(self._calls[call_id], learned_at=learned_at)))
         return marked
 
-    def reconcile(self, live_linkedids: set[str], at: datetime) -> list[CallRecord]:
-        """End every open call the PBX no longer has (after a resync); each is closed once."""
+    def reconcile(
+        self, live_linkedids: set[str], at: datetime, among: Collection[str] | None = None
+    ) -> list[CallRecord]:
+        """End every open call the PBX no longer has (after a resync); each is closed once.
+
+        With *among*, only those calls may be closed: the ones held when the PBX's snapshot
+        was asked for. A call learned later (from records read after it) may have begun
+        after the snapshot was made, so its absence from it says nothing.
+        """
         closed: list[CallRecord] = []
         for call_id, rec in list(self._calls.items()):
             if rec.state.is_final or call_id in live_linkedids:
+                continue
+            if among is not None and call_id not in among:
                 continue
             done = self._put(
                 replace(

@@ -1,0 +1,22 @@
+"""The PBX ownership lease (ADR 0026): one row per PBX, its holder and its fencing epoch."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import BigInteger, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from ccbridge.db.tables import Base, UTCDateTime
+
+
+class PbxOwnerRow(Base):
+    """Who owns the PBX's AMI connection, since when and until when (database clock)."""
+
+    __tablename__ = "pbx_owners"
+
+    pbx: Mapped[str] = mapped_column(String(64), primary_key=True)
+    node: Mapped[str] = mapped_column(String(128))
+    epoch: Mapped[int] = mapped_column(BigInteger)
+    acquired_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -1,0 +1,118 @@
+"""The PBX ownership lease in PostgreSQL, on a connection of its own (ADR 0026).
+
+The lease is a row (``pbx_owners``), judged by the database's clock: a takeover is one
+conditional upsert that succeeds only once the row has expired, and bumps the fencing epoch.
+A dedicated asyncpg connection keeps renewals out of the pool, where a burst of API or writer
+work could make them wait past the lease; every statement has a deadline shorter than what is
+left of the term. A lost connection is simply opened again on the next call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import dataclass
+from datetime import datetime
+
+import asyncpg  # type: ignore[import-untyped]
+from sqlalchemy import make_url
+
+_ACQUIRE = """
+INSERT INTO pbx_owners AS o (pbx, node, epoch, acquired_at, expires_at)
+VALUES ($1, $2, 1, clock_timestamp(), clock_timestamp() + make_interval(secs => $3))
+ON CONFLICT (pbx) DO UPDATE
+   SET node = excluded.node, epoch = o.epoch + 1, acquired_at = excluded.acquired_at,
+       expires_at = excluded.expires_at
+ WHERE o.expires_at < clock_timestamp()
+RETURNING epoch
+"""
+_RENEW = """
+UPDATE pbx_owners SET expires_at = clock_timestamp() + make_interval(secs => $4)
+ WHERE pbx = $1 AND node = $2 AND epoch = $3 AND expires_at > clock_timestamp()
+RETURNING epoch
+"""
+_RELEASE = """
+UPDATE pbx_owners SET expires_at = clock_timestamp() - interval '1 millisecond'
+ WHERE pbx = $1 AND node = $2 AND epoch = $3
+"""
+_HOLDER = """
+SELECT node, epoch, expires_at, expires_at > clock_timestamp() AS live
+  FROM pbx_owners WHERE pbx = $1
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class LeaseHolder:
+    """Who holds (or last held) a PBX's lease, as the database sees it now."""
+
+    node: str
+    epoch: int
+    expires_at: datetime
+    live: bool
+
+
+class PgPbxLeases:
+    """Acquire, renew and release PBX leases; one connection, statements one at a time."""
+
+    def __init__(self, url: str, *, connect_timeout: float = 3.0) -> None:
+        """Keep the SQLAlchemy URL (``postgresql+asyncpg://…``) in asyncpg's form."""
+        self._dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+        self._connect_timeout = connect_timeout
+        self._conn: asyncpg.Connection | None = None
+        self._lock = asyncio.Lock()
+
+    async def acquire(self, pbx: str, node: str, ttl: float, *, deadline: float) -> int | None:
+        """Take the lease if it is free or expired; return the new epoch, else ``None``."""
+        return await self._fetchval(_ACQUIRE, (pbx, node, ttl), deadline)
+
+    async def renew(self, pbx: str, node: str, epoch: int, ttl: float, *, deadline: float) -> bool:
+        """Extend our unexpired lease of ``epoch``; ``False`` when it is no longer ours."""
+        return await self._fetchval(_RENEW, (pbx, node, epoch, ttl), deadline) is not None
+
+    async def release(self, pbx: str, node: str, epoch: int, *, deadline: float) -> None:
+        """Expire our lease now, so a standby takes over without waiting for the TTL."""
+        await self._fetchval(_RELEASE, (pbx, node, epoch), deadline)
+
+    async def holder(self, pbx: str, *, deadline: float = 3.0) -> LeaseHolder | None:
+        """The lease row of ``pbx`` (``None``: nobody ever held it)."""
+        async with self._lock:
+            conn = await self._connection(deadline)
+            try:
+                row = await conn.fetchrow(_HOLDER, pbx, timeout=deadline)
+            except BaseException:
+                await self._drop()
+                raise
+        if row is None:
+            return None
+        return LeaseHolder(row["node"], int(row["epoch"]), row["expires_at"], bool(row["live"]))
+
+    async def close(self) -> None:
+        """Close the connection (the lease itself is left to expire or was released)."""
+        async with self._lock:
+            await self._drop()
+
+    async def _fetchval(self, sql: str, args: tuple[object, ...], deadline: float) -> int | None:
+        async with self._lock:
+            conn = await self._connection(deadline)
+            try:
+                value = await conn.fetchval(sql, *args, timeout=deadline)
+            except BaseException:
+                # A timed-out or broken statement leaves the connection in doubt: open anew.
+                await self._drop()
+                raise
+        return None if value is None else int(value)
+
+    async def _connection(self, deadline: float) -> asyncpg.Connection:
+        if self._conn is None or self._conn.is_closed():
+            self._conn = await asyncpg.connect(
+                self._dsn,
+                timeout=min(self._connect_timeout, deadline),
+                server_settings={"application_name": "ccbridge-pbx-lease"},
+            )
+        return self._conn
+
+    async def _drop(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                conn.terminate()

@@ -1,0 +1,198 @@
+"""Issue 20's failure drills: two ``ccbridge serve`` nodes (real processes) share one
+PostgreSQL and one fake PBX; one owns the PBX, the other stands by.
+
+- **SIGKILL of the owner** during a call burst: the standby takes the lease once it expires,
+  restores the open calls, logs in, resyncs and backfills from the queue log. Before the kill,
+  an SSE stream opened on the standby receives the owner's events (LISTEN/NOTIFY).
+- **Partition of the owner from PostgreSQL** (its every connection through a TCP proxy that
+  resets and refuses): the owner cannot renew, fences itself (drops AMI, sends nothing more),
+  the standby takes over; when the link heals the old owner comes back as a standby.
+- **Rolling restart** under steady traffic: SIGTERM the owner (it flushes, then releases its
+  lease, so the standby takes over at its next poll), start it again as a standby, then the
+  same for the other node.
+
+Afterwards, read over the surviving node's API: every call of the PBX's queue log (the record
+of the undisturbed truth) is stored with its four variables, agent and outcome, and the
+`calls audit` finds no difference; each journal step exactly once and in order; the seat's
+QueueAdd was sent once in all (the next owner found the member there); every journal event
+reached its webhook. Takeover time is not asserted here: bench/ha_takeover.py measures it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+from sqlalchemy import make_url
+
+from ccbridge.asterisk.inbound_route import SCRIPT as INBOUND_SCRIPT
+from ccbridge.testing.ha_cluster import the_owner, wait_for
+from tests.ha.rig import (
+    HANG_GUARD,
+    Cluster,
+    check_calls,
+    check_everything,
+    cluster,
+    first_streamed_call_event,
+    sign_in_seat,
+    subscribe_webhooks,
+    tail_cursor,
+)
+
+pytestmark = pytest.mark.pg
+
+
+def _admin(pg_database_url: str) -> str:
+    return make_url(pg_database_url).set(database="postgres").render_as_string(hide_password=False)
+
+
+async def _two_nodes(world: Cluster, *, a_through_proxy: bool = False) -> None:
+    """node-a starts first and owns the PBX; node-b stands by."""
+    a = await world.start("node-a", through_proxy=a_through_proxy)
+    assert await the_owner([a]) is a
+    b = await world.start("node-b")
+    assert await b.role() == "standby"
+    assert world.actions_of("node-b") == []  # a standby never talks to the PBX
+
+
+async def _webhooks_and_a_seat(world: Cluster, hooks_on: str, seat_on: str) -> None:
+    """Webhooks subscribed over one node's API, agent 1101 signed in over another's; the
+    owner (node-a) adds the seat to its queues."""
+    await subscribe_webhooks(world, world.nodes[hooks_on])
+    await sign_in_seat(world, world.nodes[seat_on])
+    await wait_for(
+        lambda: _true("QueueAdd" in world.actions_of("node-a")), "the owner adds the seat"
+    )
+
+
+def _first_action_index(world: Cluster, user: str) -> int:
+    return next(i for i, (u, _) in enumerate(world.pbx.ami.actions_by) if u == user)
+
+
+async def test_sigkill_of_the_owner_during_a_call_burst(
+    pg_database_url: str, tmp_path: Path
+) -> None:
+    async with cluster(_admin(pg_database_url), tmp_path) as world:
+        await _two_nodes(world)
+        a, b = world.nodes["node-a"], world.nodes["node-b"]
+        await _webhooks_and_a_seat(world, "node-a", "node-b")  # any node's API will do
+        # An SSE stream on the standby at the tail sees the owner's commits (LISTEN/NOTIFY).
+        after = await tail_cursor(world, b, "t1")
+        opened = asyncio.Event()
+        streamed = asyncio.create_task(first_streamed_call_event(world, b, "t1", after, opened))
+        async with asyncio.timeout(HANG_GUARD):
+            await opened.wait()
+        await world.burst(0, 12)
+        async with asyncio.timeout(HANG_GUARD):
+            pushed = await streamed
+        assert int(pushed["cursor"]) > after
+        a.kill()
+        await world.burst(12, 12)  # calls go on while nobody owns the PBX
+        assert await the_owner([b]) is b
+        await world.burst(24, 6)
+        await world.settle()
+        verdict = await check_everything(world, b)
+    assert verdict.calls == 30
+    # A SIGKILL between a 2xx and its cursor commit resends that one event (at least once,
+    # receivers dedupe on webhook-id); nothing else is sent twice.
+    assert verdict.webhook_duplicates <= 2
+
+
+async def test_an_owner_partitioned_from_the_database_fences_itself(
+    pg_database_url: str, tmp_path: Path
+) -> None:
+    async with cluster(_admin(pg_database_url), tmp_path) as world:
+        await _two_nodes(world, a_through_proxy=True)
+        a, b = world.nodes["node-a"], world.nodes["node-b"]
+        await _webhooks_and_a_seat(world, "node-b", "node-a")
+        await world.burst(0, 12)
+        world.proxies["node-a"].cut()  # node-a alive, its PBX link up, its database gone
+        await world.burst(12, 12)
+        assert await the_owner([b]) is b
+        fenced_from = _first_action_index(world, "node-b")
+        await world.burst(24, 6)
+        world.proxies["node-a"].restore()
+
+        async def a_is_a_standby_again() -> bool:
+            checks = await a.readiness()
+            return bool(
+                checks
+                and checks.get("database", {}).get("ok")
+                and checks.get("pbx_ownership", {}).get("role") == "standby"
+                and checks["pbx_ownership"].get("terms_lost") == 1
+            )
+
+        await wait_for(a_is_a_standby_again, "node-a back as a standby", HANG_GUARD)
+        await world.settle()
+        verdict = await check_everything(world, a)  # read over the old owner's API
+        # Once node-b acted, node-a sent nothing more: it had fenced itself before.
+        late = [u for u, _ in world.pbx.ami.actions_by[fenced_from:] if u == "node-a"]
+        assert late == []
+        assert await b.role() == "owner"
+    assert verdict.calls == 30
+    assert verdict.webhook_duplicates <= 2
+
+
+async def test_a_rolling_restart_of_every_node_under_load(
+    pg_database_url: str, tmp_path: Path
+) -> None:
+    async with cluster(_admin(pg_database_url), tmp_path) as world:
+        await _two_nodes(world)
+        a, b = world.nodes["node-a"], world.nodes["node-b"]
+        await _webhooks_and_a_seat(world, "node-a", "node-a")
+        stop = asyncio.Event()
+        traffic = asyncio.create_task(world.traffic(0, stop))
+        await a.stop()  # SIGTERM: final flush, then the lease is released
+        assert a.process.returncode == 0, a.log_tail()
+        assert await the_owner([b]) is b
+        a = await world.start("node-a")  # the same node, back as a standby
+        assert await a.role() == "standby"
+        await b.stop()
+        assert b.process.returncode == 0, b.log_tail()
+        assert await the_owner([a]) is a
+        b = await world.start("node-b")
+        assert await b.role() == "standby"
+        stop.set()
+        placed = await traffic
+        await world.settle()
+        verdict = await check_everything(world, b)
+        # Each takeover was a new term: node-a's first, node-b's, node-a's second.
+        checks = await a.readiness()
+        assert checks is not None
+        assert checks["pbx_ownership"]["epoch"] == 3
+    assert verdict.calls == placed
+    # Only a delivery cancelled between its 2xx and its cursor commit by the SIGTERM can be
+    # sent again (at most one per endpoint).
+    assert verdict.webhook_duplicates <= 2
+
+
+async def test_a_standby_answers_fastagi_from_the_published_numbers(
+    pg_database_url: str, tmp_path: Path
+) -> None:
+    """Any node answers the PBX's FastAGI: the dialplan may send a call to a standby (its
+    first choice failed, or a balancer picked it), and the standby routes it from the
+    database's numbers without owning the PBX or sending a single AMI action."""
+    async with cluster(_admin(pg_database_url), tmp_path) as world:
+        await _two_nodes(world)
+        b = world.nodes["node-b"]
+        checks = await b.readiness()
+        assert checks is not None
+        port = checks["fastagi"]["port"]
+        world.pbx.simulator.config.agi_url = f"agi://127.0.0.1:{port}/{INBOUND_SCRIPT}"
+        await world.burst(0, 6)
+        await world.settle()
+        outcomes = {o.linkedid: o for o in world.pbx.simulator.outcomes}
+        assert len(outcomes) == 6
+        for outcome in outcomes.values():
+            assert outcome.agi is not None, outcome
+            assert outcome.agi.variables_set.get("CCB_TENANT") == outcome.tenant
+            assert outcome.agi.variables_set.get("CCB_QUEUE") == outcome.queue
+        assert await b.role() == "standby"
+        assert world.actions_of("node-b") == []
+        # The owner tracked the calls the standby routed, whole.
+        await check_calls(world, world.nodes["node-a"])
+
+
+async def _true(value: bool) -> bool:
+    return value
