@@ -8,7 +8,8 @@ from dataclasses import fields
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import String, delete, func, insert, select, type_coerce
+import orjson
+from sqlalchemy import String, Text, delete, func, insert, select, type_coerce
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -307,6 +308,15 @@ class SqlReportTallies:
         call_rows: Sequence[Any] = []
         seat_rows: Sequence[Any] = []
         async with self._sessions() as db:
+            text_times = db.get_bind().dialect.name == "sqlite"
+            if text_times:  # naive UTC and JSON text, parsed below faster than by the types
+                seat_head: tuple[Any, ...] = (
+                    type_coerce(s.bucket_start, String),
+                    s.agent_no,
+                    type_coerce(s.not_ready_by_reason, Text),
+                )
+            else:
+                seat_head = (s.bucket_start, s.agent_no, s.not_ready_by_reason)
             if calls:
                 call_rows = (
                     await db.execute(
@@ -321,7 +331,7 @@ class SqlReportTallies:
             if seats:
                 seat_rows = (
                     await db.execute(
-                        select(s.bucket_start, s.agent_no, s.not_ready_by_reason, *seat_cols).where(
+                        select(*seat_head, *seat_cols).where(
                             s.tenant_id == tenant_id, s.bucket_start >= start, s.bucket_start < end
                         )
                     )
@@ -334,10 +344,13 @@ class SqlReportTallies:
             by_call[(r[0], r[1], r[2])] = call
         by_seat: dict[SeatBucketKey, SeatTally] = {}
         for r in seat_rows:
-            seat = SeatTally(not_ready_by_reason={k: float(v) for k, v in (r[2] or {}).items()})
-            for n, v in zip(SEAT_COUNTERS, r[3:], strict=True):
-                setattr(seat, n, _num(n, v))
-            by_seat[(r[0], r[1])] = seat
+            reasons = orjson.loads(r[2]) if text_times else r[2]
+            # The columns come back as the counters' types (REAL as float, INTEGER as int).
+            seat = SeatTally(
+                **dict(zip(SEAT_COUNTERS, r[3:], strict=True)),
+                not_ready_by_reason={k: float(v) for k, v in reasons.items()} if reasons else {},
+            )
+            by_seat[(_utc(r[0]) if text_times else r[0], r[1])] = seat
         return by_call, by_seat
 
     async def read_lines(
@@ -363,5 +376,5 @@ class SqlReportTallies:
                         CallLine(r[0], _utc(r[1]), _utc(r[2]), *r[3:]) for r in rows.tuples()
                     )
                 else:
-                    out.extend(CallLine(*r) for r in rows.tuples())
+                    out.extend(CallLine(*r) for r in rows)
         return out

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Sequence
 from enum import StrEnum
+from operator import itemgetter
 
 from ccbridge.domain.calls.model import CallRecord
 from ccbridge.domain.kpis.catalogue import evaluate
@@ -66,23 +67,26 @@ ATTRIBUTE_HEADINGS = {
 }
 
 
-Contribution = tuple[int, int, int, int, int, int, float, float, float, int, int]
+Contribution = tuple[int, bool, bool, bool, bool, int, float, float, float, bool, int]
 """One inbound call's share of a ``CallTally``: offered, answered, answered within T,
 abandoned, short abandoned, transfers, wait when answered, wait (for the longest), talk when
 answered, billable, outbound; summed column by column per attribute value."""
 
+_COLUMN = tuple(itemgetter(i) for i in range(11))
 
-def attribute_values(line: CallLine, repeat: bool) -> dict[Attribute, str]:
-    """The value of each attribute for one call's line (*repeat*: caller seen before)."""
-    return {
-        Attribute.REGION: line.region,
-        Attribute.CARRIER: line.carrier,
-        Attribute.ACCESS_NUMBER: line.callee or UNKNOWN,
-        Attribute.IVR_PATH: line.ivr_path,
-        Attribute.CALLER_TYPE: "repeat" if repeat else "new",
-        Attribute.HOUR: line.hour,
-        Attribute.VIP_TIER: line.vip_tier,
-    }
+
+def attribute_values(line: CallLine, repeat: bool) -> tuple[str, ...]:
+    """The value of each attribute (in ``Attribute`` order) for one call's line (*repeat*:
+    its caller was seen before)."""
+    return (
+        line.region,
+        line.carrier,
+        line.callee or UNKNOWN,
+        line.ivr_path,
+        "repeat" if repeat else "new",
+        line.hour,
+        line.vip_tier,
+    )
 
 
 def _contribution(line: CallLine) -> Contribution:
@@ -104,20 +108,27 @@ def _contribution(line: CallLine) -> Contribution:
 
 
 def _tally(shares: list[Contribution]) -> CallTally:
-    """Sum the shares in call order, as ``CallTally.add`` would one call at a time."""
-    columns = list(zip(*shares, strict=True))
+    """Sum the shares column by column in call order, as ``CallTally.add`` would one call at
+    a time (the same float additions in the same order, so the same figures)."""
+
+    def total(i: int) -> int:
+        return sum(map(_COLUMN[i], shares))
+
+    def seconds(i: int) -> float:
+        return sum(map(_COLUMN[i], shares), 0.0)
+
     return CallTally(
         offered=len(shares),
-        answered=sum(columns[1]),
-        answered_within_t=sum(columns[2]),
-        abandoned=sum(columns[3]),
-        short_abandoned=sum(columns[4]),
-        transfers=sum(columns[5]),
-        wait_answered_s=sum(columns[6], 0.0),
-        longest_wait_s=max(0.0, *columns[7]),
-        talk_s=sum(columns[8], 0.0),
-        billable=sum(columns[9]),
-        outbound=sum(columns[10]),
+        answered=total(1),
+        answered_within_t=total(2),
+        abandoned=total(3),
+        short_abandoned=total(4),
+        transfers=total(5),
+        wait_answered_s=seconds(6),
+        longest_wait_s=max(0.0, max(map(_COLUMN[7], shares))),
+        talk_s=seconds(8),
+        billable=total(9),
+        outbound=total(10),
     )
 
 
@@ -128,7 +139,9 @@ def attributes_table(
 ) -> Table:
     """Rows of (attribute, value) over the inbound calls' lines; a caller is *repeat* when
     seen before the window or earlier in it."""
-    groups: dict[tuple[Attribute, str], list[Contribution]] = {}
+    order = {a: i for i, a in enumerate(Attribute)}
+    wanted = [(order[a], a) for a in attributes]
+    groups: dict[Attribute, dict[str, list[Contribution]]] = {a: {} for a in attributes}
     seen = set(known_callers)
     for line in in_report_order(lines):
         if not line.inbound:
@@ -138,23 +151,22 @@ def attributes_table(
         if caller:
             seen.add(caller)
         share = _contribution(line)
-        for attribute in attributes:
-            key = (attribute, values[attribute])
-            group = groups.get(key)
+        for i, attribute in wanted:
+            by_value = groups[attribute]
+            value = values[i]
+            group = by_value.get(value)
             if group is None:
-                groups[key] = [share]
+                by_value[value] = [share]
             else:
                 group.append(share)
     columns = [Column("attribute", "属性", "Attribute"), Column("value", "取值", "Value")]
     columns += [kpi_column(k) for k in ATTRIBUTE_KPIS]
     table = Table(ReportKind.CALL_ATTRIBUTES, columns)
-    order = {a: i for i, a in enumerate(Attribute)}
-    for (attribute, value), shares in sorted(
-        groups.items(), key=lambda kv: (order[kv[0][0]], kv[0][1])
-    ):
-        row: dict[str, Cell] = {"attribute": attribute.value, "value": value}
-        row.update(evaluate(ATTRIBUTE_KPIS, _tally(shares).inputs()))
-        table.rows.append(row)
+    for attribute in sorted(groups, key=order.__getitem__):
+        for value, shares in sorted(groups[attribute].items()):
+            row: dict[str, Cell] = {"attribute": attribute.value, "value": value}
+            row.update(evaluate(ATTRIBUTE_KPIS, _tally(shares).inputs()))
+            table.rows.append(row)
     return table
 
 
