@@ -192,8 +192,12 @@ class ReportTallies:
             sc, ss = await self._store.read(
                 tenant_id, start, end, by_agent, calls=want_calls, seats=want_seats
             )
-            calls.update((k, t) for k, t in sc.items() if utc_day(k[0]) in stored)
-            seats.update((k, t) for k, t in ss.items() if utc_day(k[0]) in stored)
+            if len(pieces) == 1:  # every day stored: nothing to leave out
+                calls.update(sc)
+                seats.update(ss)
+            else:
+                calls.update((k, t) for k, t in sc.items() if utc_day(k[0]) in stored)
+                seats.update((k, t) for k, t in ss.items() if utc_day(k[0]) in stored)
         for lo, hi, keep in pieces:
             if keep:
                 merge_seats(seats, seat_buckets([], still_open, cfg, lo, min(hi, until)))

@@ -5,11 +5,11 @@ from __future__ import annotations
 import bisect
 from collections.abc import Mapping, Sequence
 from dataclasses import fields
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
-from sqlalchemy import String, Text, delete, func, insert, select, type_coerce
+from sqlalchemy import String, Text, cast, delete, func, insert, select, type_coerce
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -43,9 +43,10 @@ _ID_CHUNK = 500
 
 
 def _utc(text: str) -> datetime:
-    """SQLite's naive UTC text as an aware instant (``fromisoformat`` is C: a month of lines
-    parses in a fraction of what the column type's processor takes)."""
-    return datetime.fromisoformat(text).replace(tzinfo=UTC)
+    """SQLite's naive UTC text as an aware instant: ``fromisoformat`` with the offset appended
+    is a fifth of the cost of parsing and then ``replace(tzinfo=…)`` (a month of lines reads
+    half a million of them)."""
+    return datetime.fromisoformat(text + "+00:00")
 
 
 def _num(name: str, value: Any) -> int | float:
@@ -309,14 +310,14 @@ class SqlReportTallies:
         seat_rows: Sequence[Any] = []
         async with self._sessions() as db:
             text_times = db.get_bind().dialect.name == "sqlite"
-            if text_times:  # naive UTC and JSON text, parsed below faster than by the types
-                seat_head: tuple[Any, ...] = (
-                    type_coerce(s.bucket_start, String),
-                    s.agent_no,
-                    type_coerce(s.not_ready_by_reason, Text),
-                )
-            else:
-                seat_head = (s.bucket_start, s.agent_no, s.not_ready_by_reason)
+            # The reasons as JSON text for orjson (the JSON type decodes with the stdlib's
+            # json, per row); SQLite's naive UTC text is parsed below, faster than the type.
+            reasons_text = cast(s.not_ready_by_reason, Text)
+            seat_head: tuple[Any, ...] = (
+                type_coerce(s.bucket_start, String) if text_times else s.bucket_start,
+                s.agent_no,
+                reasons_text,
+            )
             if calls:
                 call_rows = (
                     await db.execute(
@@ -344,7 +345,7 @@ class SqlReportTallies:
             by_call[(r[0], r[1], r[2])] = call
         by_seat: dict[SeatBucketKey, SeatTally] = {}
         for r in seat_rows:
-            reasons = orjson.loads(r[2]) if text_times else r[2]
+            reasons = orjson.loads(r[2]) if r[2] else None
             # The columns come back as the counters' types (REAL as float, INTEGER as int).
             seat = SeatTally(
                 **dict(zip(SEAT_COUNTERS, r[3:], strict=True)),

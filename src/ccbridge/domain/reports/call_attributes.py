@@ -137,13 +137,13 @@ def attributes_table(
     known_callers: Collection[str] = frozenset(),
     attributes: Sequence[Attribute] = tuple(Attribute),
 ) -> Table:
-    """Rows of (attribute, value) over the inbound calls' lines; a caller is *repeat* when
-    seen before the window or earlier in it."""
+    """Rows of (attribute, value) over the inbound calls' lines, given in report order
+    (``in_report_order``); a caller is *repeat* when seen before the window or earlier in it."""
     order = {a: i for i, a in enumerate(Attribute)}
     wanted = [(order[a], a) for a in attributes]
     groups: dict[Attribute, dict[str, list[Contribution]]] = {a: {} for a in attributes}
     seen = set(known_callers)
-    for line in in_report_order(lines):
+    for line in lines:
         if not line.inbound:
             continue
         caller = line.caller
@@ -178,4 +178,4 @@ def call_attributes_report(
 ) -> Table:
     """Rows of (attribute, value) over the inbound calls; a caller is *repeat* when seen before
     the window or earlier in it."""
-    return attributes_table(call_lines(calls, settings), known_callers, attributes)
+    return attributes_table(in_report_order(call_lines(calls, settings)), known_callers, attributes)

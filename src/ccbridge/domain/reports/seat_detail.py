@@ -38,12 +38,12 @@ DETAIL_COLUMNS = [
 def seat_detail_table(
     lines: Iterable[CallLine], tenant_id: str, agent_no: str | None = None
 ) -> Table:
-    """Rows in start order from the calls' report lines; with *agent_no*, only calls that
-    agent handled."""
+    """One row per line, *lines* given in report order (``in_report_order``); with
+    *agent_no*, only calls that agent handled."""
     table = Table(ReportKind.SEAT_DETAIL, list(DETAIL_COLUMNS))
     rows = table.rows
     link = f"/api/v1/recordings?tenant={tenant_id}&call_id="
-    for line in in_report_order(lines):
+    for line in lines:
         if agent_no is not None and not line.handled_by(agent_no):
             continue
         wait = line.wait_s
@@ -75,4 +75,4 @@ def seat_detail_report(
     agent_no: str | None = None,
 ) -> Table:
     """Rows in start order; with *agent_no*, only calls that agent handled."""
-    return seat_detail_table(call_lines(calls, settings), tenant_id, agent_no)
+    return seat_detail_table(in_report_order(call_lines(calls, settings)), tenant_id, agent_no)
