@@ -373,9 +373,7 @@ class SqlReportTallies:
                     select(*cols).where(ln.tenant_id == tenant_id, ln.at >= start, ln.at < end)
                 )
                 if text_times:
-                    out.extend(
-                        CallLine(r[0], _utc(r[1]), _utc(r[2]), *r[3:]) for r in rows.tuples()
-                    )
+                    out.extend(CallLine(r[0], _utc(r[1]), _utc(r[2]), *r[3:]) for r in rows)
                 else:
                     out.extend(CallLine(*r) for r in rows)
         return out
