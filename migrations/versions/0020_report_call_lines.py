@@ -61,10 +61,10 @@ def upgrade() -> None:
                 "billable",
             )
         ),
-        sa.Column("region", sa.String(128), nullable=False),
-        sa.Column("carrier", sa.String(128), nullable=False),
-        sa.Column("ivr_path", sa.Text(), nullable=False),
-        sa.Column("vip_tier", sa.String(64), nullable=False),
+        *(
+            sa.Column(name, sa.Text(), nullable=False)
+            for name in ("region", "carrier", "ivr_path", "vip_tier")
+        ),
         sa.Column("hour", sa.String(2), nullable=False),
         sa.ForeignKeyConstraint(
             ["tenant_id"],

@@ -140,10 +140,11 @@ class ReportCallLineRow(Base):
     abandoned: Mapped[bool] = mapped_column(Boolean)
     short_abandoned: Mapped[bool] = mapped_column(Boolean)
     billable: Mapped[bool] = mapped_column(Boolean)
-    region: Mapped[str] = mapped_column(String(128))
-    carrier: Mapped[str] = mapped_column(String(128))
+    region: Mapped[str] = mapped_column(Text)
+    carrier: Mapped[str] = mapped_column(Text)
     ivr_path: Mapped[str] = mapped_column(Text)
-    vip_tier: Mapped[str] = mapped_column(String(64))
+    vip_tier: Mapped[str] = mapped_column(Text)
+    """From a channel variable: any length (like the IVR path)."""
     hour: Mapped[str] = mapped_column(String(2))
 
     __table_args__ = (Index("ix_report_call_lines_tenant_id_at", "tenant_id", "at"),)

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
-from sqlalchemy import String, Text, cast, delete, func, insert, select, type_coerce
+from sqlalchemy import DateTime, String, Text, cast, delete, func, insert, select, type_coerce
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -365,9 +365,11 @@ class SqlReportTallies:
             conn = await db.connection()
             text_times = conn.dialect.name == "sqlite"
             cols: list[Any] = [getattr(ln, n) for n in _LINE_FIELDS]
-            if text_times:  # parsed below, faster than the column type's result processor
-                cols[1] = type_coerce(ln.started_at, String)
-                cols[2] = type_coerce(ln.at, String)
+            # Instants without UTCDateTime's per-value processor: SQLite's naive UTC text is
+            # parsed below; asyncpg already hands back aware UTC datetimes.
+            as_read: Any = String() if text_times else DateTime(timezone=True)
+            cols[1] = type_coerce(ln.started_at, as_read)
+            cols[2] = type_coerce(ln.at, as_read)
             for start, end in ranges:
                 rows = await conn.execute(
                     select(*cols).where(ln.tenant_id == tenant_id, ln.at >= start, ln.at < end)

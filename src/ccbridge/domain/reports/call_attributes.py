@@ -3,6 +3,7 @@ repeat caller, hour of day and VIP tier."""
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Collection, Iterable, Sequence
 from enum import StrEnum
 from operator import itemgetter
@@ -140,8 +141,10 @@ def attributes_table(
     """Rows of (attribute, value) over the inbound calls' lines, given in report order
     (``in_report_order``); a caller is *repeat* when seen before the window or earlier in it."""
     order = {a: i for i, a in enumerate(Attribute)}
-    wanted = [(order[a], a) for a in attributes]
-    groups: dict[Attribute, dict[str, list[Contribution]]] = {a: {} for a in attributes}
+    groups: dict[Attribute, defaultdict[str, list[Contribution]]] = {
+        a: defaultdict(list) for a in attributes
+    }
+    wanted = [(order[a], groups[a]) for a in attributes]
     seen = set(known_callers)
     for line in lines:
         if not line.inbound:
@@ -151,14 +154,8 @@ def attributes_table(
         if caller:
             seen.add(caller)
         share = _contribution(line)
-        for i, attribute in wanted:
-            by_value = groups[attribute]
-            value = values[i]
-            group = by_value.get(value)
-            if group is None:
-                by_value[value] = [share]
-            else:
-                group.append(share)
+        for i, by_value in wanted:
+            by_value[values[i]].append(share)
     columns = [Column("attribute", "属性", "Attribute"), Column("value", "取值", "Value")]
     columns += [kpi_column(k) for k in ATTRIBUTE_KPIS]
     table = Table(ReportKind.CALL_ATTRIBUTES, columns)
