@@ -311,10 +311,11 @@ class SqlReportTallies:
         async with self._sessions() as db:
             text_times = db.get_bind().dialect.name == "sqlite"
             # The reasons as JSON text for orjson (the JSON type decodes with the stdlib's
-            # json, per row); SQLite's naive UTC text is parsed below, faster than the type.
+            # json, per row); SQLite's naive UTC text is parsed below, faster than the type,
+            # and asyncpg's aware UTC datetimes need no processing.
             reasons_text = cast(s.not_ready_by_reason, Text)
             seat_head: tuple[Any, ...] = (
-                type_coerce(s.bucket_start, String) if text_times else s.bucket_start,
+                type_coerce(s.bucket_start, String() if text_times else DateTime(timezone=True)),
                 s.agent_no,
                 reasons_text,
             )
