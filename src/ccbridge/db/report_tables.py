@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    Boolean,
     Date,
     Float,
     ForeignKey,
@@ -14,6 +15,7 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     String,
+    Text,
     UniqueConstraint,
 )
 from sqlalchemy.orm import Mapped, mapped_column
@@ -104,6 +106,48 @@ class ReportTallyDirtyRow(Base):
 
     tenant_id: Mapped[str] = _tenant_fk()
     day_start: Mapped[datetime] = mapped_column(UTCDateTime(), primary_key=True)
+
+
+class ReportCallLineRow(Base):
+    """One call's flat report line (``domain.reports.call_lines.CallLine``), kept per UTC day
+    of its queue entry (or start) by the tally job beside that day's tallies (migration 0020)."""
+
+    __tablename__ = "report_call_lines"
+
+    tenant_id: Mapped[str] = _tenant_fk()
+    call_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    """When the call counts (queue entry, else start): the day the line belongs to."""
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    started_local: Mapped[str] = mapped_column(String(40))
+    queued_local: Mapped[str | None] = mapped_column(String(40))
+    answered_local: Mapped[str | None] = mapped_column(String(40))
+    ended_local: Mapped[str | None] = mapped_column(String(40))
+    agent_no: Mapped[str | None] = mapped_column(String(64))
+    call_agent: Mapped[str | None] = mapped_column(String(64))
+    agents: Mapped[str] = mapped_column(Text)
+    skill_group: Mapped[str | None] = mapped_column(String(64))
+    caller: Mapped[str | None] = mapped_column(String(255))
+    callee: Mapped[str | None] = mapped_column(String(255))
+    wait_s: Mapped[float | None] = mapped_column(Float)
+    talk_s: Mapped[float] = mapped_column(Float)
+    transfers: Mapped[int] = mapped_column(Integer)
+    disposition: Mapped[str] = mapped_column(String(32))
+    recorded: Mapped[bool] = mapped_column(Boolean)
+    inbound: Mapped[bool] = mapped_column(Boolean)
+    answered: Mapped[bool] = mapped_column(Boolean)
+    answered_within_t: Mapped[bool] = mapped_column(Boolean)
+    abandoned: Mapped[bool] = mapped_column(Boolean)
+    short_abandoned: Mapped[bool] = mapped_column(Boolean)
+    billable: Mapped[bool] = mapped_column(Boolean)
+    region: Mapped[str] = mapped_column(Text)
+    carrier: Mapped[str] = mapped_column(Text)
+    ivr_path: Mapped[str] = mapped_column(Text)
+    vip_tier: Mapped[str] = mapped_column(Text)
+    """From a channel variable: any length (like the IVR path)."""
+    hour: Mapped[str] = mapped_column(String(2))
+
+    __table_args__ = (Index("ix_report_call_lines_tenant_id_at", "tenant_id", "at"),)
 
 
 Index("ix_calls_tenant_updated_at", CallRow.tenant, CallRow.updated_at)

@@ -11,6 +11,7 @@ from typing import Any, Protocol
 from ccbridge.domain.calls.model import CallRecord
 from ccbridge.domain.kpis.tally import CallTally, SeatTally
 from ccbridge.domain.reports.buckets import CallBucketKey, SeatBucketKey
+from ccbridge.domain.reports.call_lines import CallLine
 from ccbridge.domain.reports.model import ReportKind, StateSpan
 from ccbridge.domain.reports.schedule import Period
 
@@ -117,8 +118,17 @@ class ReportTallyStore(Protocol):
         day_start: datetime,
         calls: Mapping[CallBucketKey, CallTally],
         seats: Mapping[SeatBucketKey, SeatTally],
+        lines: Sequence[CallLine] = (),
     ) -> None:
-        """Replace one UTC day's tallies and clear its dirty mark, in one transaction."""
+        """Replace one UTC day's tallies and call lines (the calls counting in it) and clear
+        its dirty mark, in one transaction; a line of these calls kept under another day is
+        dropped (a call has one line)."""
+        ...
+
+    async def read_lines(
+        self, tenant_id: str, ranges: Sequence[tuple[datetime, datetime]]
+    ) -> list[CallLine]:
+        """Stored lines of the calls counting in any of the ``[start, end)`` ranges."""
         ...
 
     async def read(

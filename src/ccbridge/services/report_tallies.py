@@ -26,6 +26,7 @@ from ccbridge.domain.reports.buckets import (
     merge_seats,
     seat_buckets,
 )
+from ccbridge.domain.reports.call_lines import CallLine, PrefixCache, call_lines
 from ccbridge.domain.reports.model import StateSpan
 from ccbridge.domain.reports.seat_time import CALL_REACH
 from ccbridge.domain.reports.service_level import WRAP_TOLERANCE, wrap_by_call
@@ -42,9 +43,17 @@ DAYS_PER_PASS = 31
 Buckets = tuple[dict[CallBucketKey, CallTally], dict[SeatBucketKey, SeatTally]]
 
 
+LINE_FORMAT = 1
+"""Version of the stored call lines; a new one invalidates what was stored under the old."""
+
+
 def fingerprint(cfg: KpiSettings) -> str:
-    """The thresholds a tally depends on (the zone does not: buckets are UTC quarter hours)."""
-    return f"T{cfg.service_level_seconds}/S{cfg.short_abandon_seconds}/B{cfg.billable_seconds}"
+    """What stored tallies and lines depend on: the thresholds, and for the lines' local
+    time stamps and hour the zone (buckets are UTC quarter hours), and the line format."""
+    return (
+        f"T{cfg.service_level_seconds}/S{cfg.short_abandon_seconds}/B{cfg.billable_seconds}"
+        f"/L{LINE_FORMAT}/{cfg.timezone}"
+    )
 
 
 def utc_day(at: datetime) -> datetime:
@@ -89,6 +98,8 @@ class ReportTallies:
         self._days_per_pass = days_per_pass
         self.days_from_store = 0
         """UTC days reports read from stored tallies (the rest were computed from raw rows)."""
+        self.lines_from_store = 0
+        """UTC days reports read stored call lines for."""
 
     async def live(
         self,
@@ -98,10 +109,14 @@ class ReportTallies:
         hi: datetime,
         until: datetime,
         closed_only: bool = False,
+        lines: list[CallLine] | None = None,
     ) -> Buckets:
-        """Buckets of ``[lo, hi)`` from the raw rows (seat time up to *until*)."""
+        """Buckets of ``[lo, hi)`` from the raw rows (seat time up to *until*); with *lines*,
+        the report lines of the calls counting in it are appended there."""
         work = await self._source.calls(tenant_id, lo - CALL_REACH, hi)
         calls = [c for c in work if lo <= _at(c) < hi]
+        if lines is not None:
+            lines.extend(call_lines(calls, cfg))
         ends = [c.ended_at for c in calls if c.ended_at is not None]
         span_lo = min([lo, *ends]) - WRAP_TOLERANCE
         span_hi = max([hi, *ends]) + WRAP_TOLERANCE
@@ -110,6 +125,47 @@ class ReportTallies:
         if closed_only:
             spans = [s for s in spans if s.ended_at is not None]
         return by_call, seat_buckets(work, spans, cfg, lo, min(hi, until))
+
+    async def _stored_days(
+        self, tenant_id: str, cfg: KpiSettings, start: datetime, end: datetime
+    ) -> tuple[set[datetime], list[StateSpan]]:
+        """The UTC days of ``[start, end)`` whose stored tallies and lines are valid (covered,
+        counted under these settings, not dirty, nothing written into them since the last
+        pass), and the state intervals open at the last pass."""
+        stored: set[datetime] = set()
+        state = await self._store.state(tenant_id) if self._store else None
+        if self._store is None or state is None or state.fingerprint != fingerprint(cfg):
+            return stored, []
+        changes = await self._store.changes(
+            tenant_id, state.calls_seen_at - self._margin, state.spans_seen_id, state.open_spans
+        )
+        bad = set(await self._store.dirty_days(tenant_id)) | days_touched(changes.ranges)
+        day = utc_day(start)
+        while day < end:
+            if day >= state.covered_from and day not in bad:
+                stored.add(day)
+            day += DAY
+        return stored, changes.open_spans
+
+    async def lines(
+        self, tenant_id: str, cfg: KpiSettings, start: datetime, end: datetime
+    ) -> list[CallLine]:
+        """The report lines of the calls counting in ``[start, end)``: stored where valid,
+        else derived from the raw rows (unordered; the reports sort them)."""
+        stored, _ = await self._stored_days(tenant_id, cfg, start, end)
+        pieces = _pieces(start, end, stored)
+        self.lines_from_store += len(stored)
+        out: list[CallLine] = []
+        if stored and self._store is not None:
+            out = await self._store.read_lines(
+                tenant_id, [(lo, hi) for lo, hi, keep in pieces if keep]
+            )
+        numbers = PrefixCache()
+        for lo, hi, keep in pieces:
+            if not keep:
+                work = await self._source.calls(tenant_id, lo - CALL_REACH, hi)
+                out.extend(call_lines((c for c in work if lo <= _at(c) < hi), cfg, numbers))
+        return out
 
     async def buckets(
         self,
@@ -127,29 +183,8 @@ class ReportTallies:
         Call buckets are per agent with *by_agent*, else summed per group (``ANY_AGENT``);
         *want_calls* / *want_seats* off leaves that half empty (not read from the store).
         """
-        stored: set[datetime] = set()
-        still_open: list[StateSpan] = []
-        state = await self._store.state(tenant_id) if self._store else None
-        if self._store is not None and state is not None and state.fingerprint == fingerprint(cfg):
-            changes = await self._store.changes(
-                tenant_id, state.calls_seen_at - self._margin, state.spans_seen_id, state.open_spans
-            )
-            bad = set(await self._store.dirty_days(tenant_id)) | days_touched(changes.ranges)
-            still_open = changes.open_spans
-            day = utc_day(start)
-            while day < end:
-                if day >= state.covered_from and day not in bad:
-                    stored.add(day)
-                day += DAY
-        pieces: list[tuple[datetime, datetime, bool]] = []
-        day = utc_day(start)
-        while day < end:
-            lo, hi, keep = max(start, day), min(end, day + DAY), day in stored
-            if pieces and pieces[-1][2] == keep and pieces[-1][1] == lo:
-                pieces[-1] = (pieces[-1][0], hi, keep)
-            else:
-                pieces.append((lo, hi, keep))
-            day += DAY
+        stored, still_open = await self._stored_days(tenant_id, cfg, start, end)
+        pieces = _pieces(start, end, stored)
         calls: dict[CallBucketKey, CallTally] = {}
         seats: dict[SeatBucketKey, SeatTally] = {}
         self.days_from_store += len(stored)
@@ -157,8 +192,12 @@ class ReportTallies:
             sc, ss = await self._store.read(
                 tenant_id, start, end, by_agent, calls=want_calls, seats=want_seats
             )
-            calls.update((k, t) for k, t in sc.items() if utc_day(k[0]) in stored)
-            seats.update((k, t) for k, t in ss.items() if utc_day(k[0]) in stored)
+            if len(pieces) == 1:  # every day stored: nothing to leave out
+                calls.update(sc)
+                seats.update(ss)
+            else:
+                calls.update((k, t) for k, t in sc.items() if utc_day(k[0]) in stored)
+                seats.update((k, t) for k, t in ss.items() if utc_day(k[0]) in stored)
         for lo, hi, keep in pieces:
             if keep:
                 merge_seats(seats, seat_buckets([], still_open, cfg, lo, min(hi, until)))
@@ -232,8 +271,11 @@ class ReportTallies:
         pending = await self._store.dirty_days(tenant_id)
         todo = sorted(pending, key=lambda d: (d not in first_up, d))[: self._days_per_pass]
         for day in todo:
-            calls, seats = await self.live(tenant_id, cfg, day, day + DAY, day + DAY, True)
-            await self._store.replace_day(tenant_id, day, {**calls, **by_group(calls)}, seats)
+            lines: list[CallLine] = []
+            calls, seats = await self.live(tenant_id, cfg, day, day + DAY, day + DAY, True, lines)
+            await self._store.replace_day(
+                tenant_id, day, {**calls, **by_group(calls)}, seats, lines
+            )
         if todo:
             log.info("report_tallies_recomputed", tenant=tenant_id, days=len(todo))
         return len(todo)
@@ -250,6 +292,22 @@ class ReportTallies:
                 break
             done += await self.refresh_tenant(tenant_id, prefer=frozenset(wanted))
         return done
+
+
+def _pieces(
+    start: datetime, end: datetime, stored: set[datetime]
+) -> list[tuple[datetime, datetime, bool]]:
+    """``[start, end)`` cut at UTC midnights into runs of stored (True) and raw days."""
+    pieces: list[tuple[datetime, datetime, bool]] = []
+    day = utc_day(start)
+    while day < end:
+        lo, hi, keep = max(start, day), min(end, day + DAY), day in stored
+        if pieces and pieces[-1][2] == keep and pieces[-1][1] == lo:
+            pieces[-1] = (pieces[-1][0], hi, keep)
+        else:
+            pieces.append((lo, hi, keep))
+        day += DAY
+    return pieces
 
 
 def _days(first: datetime, end: datetime) -> set[datetime]:

@@ -14,11 +14,12 @@ from ccbridge.domain.kpis.catalogue import BY_KEY, Basis
 from ccbridge.domain.kpis.settings import KpiSettings
 from ccbridge.domain.kpis.tally import CallTally
 from ccbridge.domain.reports.buckets import roll_calls, roll_seats
-from ccbridge.domain.reports.call_attributes import call_attributes_report
+from ccbridge.domain.reports.call_attributes import attributes_table
+from ccbridge.domain.reports.call_lines import in_report_order
 from ccbridge.domain.reports.intervals import Granularity, interval_start
 from ccbridge.domain.reports.model import REPORT_TITLES, Dimension, ReportKind, StateSpan, Table
 from ccbridge.domain.reports.operations import operations_table
-from ccbridge.domain.reports.seat_detail import seat_detail_report
+from ccbridge.domain.reports.seat_detail import seat_detail_table
 from ccbridge.domain.reports.seat_time import (
     CALL_REACH,
     SpanPiece,
@@ -249,8 +250,9 @@ class ReportService:
         dimension: Dimension,
         agent_no: str | None = None,
     ) -> dict[ReportKind, Table]:
-        """Compute *kinds* over one window: the tallied reports from 15-minute buckets (stored
-        where valid), the per-call ones from the calls."""
+        """Compute *kinds* over one window: the tallied reports from 15-minute buckets, the
+        per-call ones from the calls' report lines (each stored where valid, else derived from
+        the raw rows)."""
         zone = tenant_zone(cfg.timezone)
         until = min(w.end, self._now())
         out: dict[ReportKind, Table] = {}
@@ -284,14 +286,14 @@ class ReportService:
                 days = roll_seats(by_seat, Granularity.DAY, zone)
                 out[ReportKind.OPERATIONS] = operations_table(tenant_calls, days, cfg)
         if ReportKind.SEAT_DETAIL in kinds or ReportKind.CALL_ATTRIBUTES in kinds:
-            calls = await self._calls(tenant_id, w)
+            lines = in_report_order(await self.tallies.lines(tenant_id, cfg, w.start, w.end))
             if ReportKind.SEAT_DETAIL in kinds:
-                out[ReportKind.SEAT_DETAIL] = seat_detail_report(calls, cfg, tenant_id, agent_no)
+                out[ReportKind.SEAT_DETAIL] = seat_detail_table(lines, tenant_id, agent_no)
             if ReportKind.CALL_ATTRIBUTES in kinds:
                 known = await self._source.callers_before(
                     tenant_id, w.start - REPEAT_LOOKBACK, w.start
                 )
-                out[ReportKind.CALL_ATTRIBUTES] = call_attributes_report(calls, cfg, known)
+                out[ReportKind.CALL_ATTRIBUTES] = attributes_table(lines, known)
         return out
 
     async def run(

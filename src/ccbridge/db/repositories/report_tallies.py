@@ -8,13 +8,15 @@ from dataclasses import fields
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select
+import orjson
+from sqlalchemy import DateTime, String, Text, cast, delete, func, insert, select, type_coerce
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ccbridge.db.access_tables import TenantRow
 from ccbridge.db.report_tables import (
     ReportCallBucketRow,
+    ReportCallLineRow,
     ReportSeatBucketRow,
     ReportTallyDirtyRow,
     ReportTallyStateRow,
@@ -24,6 +26,7 @@ from ccbridge.db.tables import CallRow
 from ccbridge.domain.agents.state import AgentState
 from ccbridge.domain.kpis.tally import CALL_COUNTERS, SEAT_COUNTERS, CallTally, SeatTally
 from ccbridge.domain.reports.buckets import ANY_AGENT, CallBucketKey, SeatBucketKey
+from ccbridge.domain.reports.call_lines import CallLine
 from ccbridge.domain.reports.model import StateSpan
 from ccbridge.domain.reports.seat_time import CALL_REACH
 from ccbridge.domain.reports.service_level import WRAP_TOLERANCE
@@ -33,6 +36,17 @@ _INTS = {f.name for f in fields(CallTally) if f.type in ("int", int)} | {
     f.name for f in fields(SeatTally) if f.type in ("int", int)
 }
 _CHUNK = 2000
+_LINE_FIELDS = CallLine._fields
+"""The line columns, in ``CallLine`` order (a stored row is read straight into a line)."""
+_ID_CHUNK = 500
+"""Call ids per ``IN (…)`` when clearing lines that moved to another day."""
+
+
+def _utc(text: str) -> datetime:
+    """SQLite's naive UTC text as an aware instant: ``fromisoformat`` with the offset appended
+    is a fifth of the cost of parsing and then ``replace(tzinfo=…)`` (a month of lines reads
+    half a million of them)."""
+    return datetime.fromisoformat(text + "+00:00")
 
 
 def _num(name: str, value: Any) -> int | float:
@@ -216,8 +230,11 @@ class SqlReportTallies:
         day_start: datetime,
         calls: Mapping[CallBucketKey, CallTally],
         seats: Mapping[SeatBucketKey, SeatTally],
+        lines: Sequence[CallLine] = (),
     ) -> None:
-        """Delete the day's tallies, insert the new ones, clear the mark: one transaction."""
+        """Delete the day's tallies and lines, insert the new ones, clear the mark: one
+        transaction. A line of these calls kept under another day (its queue entry moved) is
+        replaced too, so a call has one line."""
         day_end = day_start + timedelta(days=1)
         call_rows = [
             {
@@ -239,6 +256,7 @@ class SqlReportTallies:
             }
             for (b, a), t in seats.items()
         ]
+        line_rows = [{"tenant_id": tenant_id, **line._asdict()} for line in lines]
         async with self._sessions() as db, db.begin():
             for table in (ReportCallBucketRow, ReportSeatBucketRow):
                 await db.execute(
@@ -248,7 +266,20 @@ class SqlReportTallies:
                         table.bucket_start < day_end,
                     )
                 )
-            for table, rows in ((ReportCallBucketRow, call_rows), (ReportSeatBucketRow, seat_rows)):
+            ln = ReportCallLineRow
+            await db.execute(
+                delete(ln).where(ln.tenant_id == tenant_id, ln.at >= day_start, ln.at < day_end)
+            )
+            ids = [line.call_id for line in lines]
+            for i in range(0, len(ids), _ID_CHUNK):
+                chunk = ids[i : i + _ID_CHUNK]
+                await db.execute(delete(ln).where(ln.tenant_id == tenant_id, ln.call_id.in_(chunk)))
+            inserts: tuple[tuple[Any, list[dict[str, Any]]], ...] = (
+                (ReportCallBucketRow, call_rows),
+                (ReportSeatBucketRow, seat_rows),
+                (ln, line_rows),
+            )
+            for table, rows in inserts:
                 for i in range(0, len(rows), _CHUNK):
                     await db.execute(insert(table), rows[i : i + _CHUNK])
             await db.execute(
@@ -278,6 +309,16 @@ class SqlReportTallies:
         call_rows: Sequence[Any] = []
         seat_rows: Sequence[Any] = []
         async with self._sessions() as db:
+            text_times = db.get_bind().dialect.name == "sqlite"
+            # The reasons as JSON text for orjson (the JSON type decodes with the stdlib's
+            # json, per row); SQLite's naive UTC text is parsed below, faster than the type,
+            # and asyncpg's aware UTC datetimes need no processing.
+            reasons_text = cast(s.not_ready_by_reason, Text)
+            seat_head: tuple[Any, ...] = (
+                type_coerce(s.bucket_start, String() if text_times else DateTime(timezone=True)),
+                s.agent_no,
+                reasons_text,
+            )
             if calls:
                 call_rows = (
                     await db.execute(
@@ -292,7 +333,7 @@ class SqlReportTallies:
             if seats:
                 seat_rows = (
                     await db.execute(
-                        select(s.bucket_start, s.agent_no, s.not_ready_by_reason, *seat_cols).where(
+                        select(*seat_head, *seat_cols).where(
                             s.tenant_id == tenant_id, s.bucket_start >= start, s.bucket_start < end
                         )
                     )
@@ -305,8 +346,37 @@ class SqlReportTallies:
             by_call[(r[0], r[1], r[2])] = call
         by_seat: dict[SeatBucketKey, SeatTally] = {}
         for r in seat_rows:
-            seat = SeatTally(not_ready_by_reason={k: float(v) for k, v in (r[2] or {}).items()})
-            for n, v in zip(SEAT_COUNTERS, r[3:], strict=True):
-                setattr(seat, n, _num(n, v))
-            by_seat[(r[0], r[1])] = seat
+            reasons = orjson.loads(r[2]) if r[2] else None
+            # The columns come back as the counters' types (REAL as float, INTEGER as int).
+            seat = SeatTally(
+                **dict(zip(SEAT_COUNTERS, r[3:], strict=True)),
+                not_ready_by_reason={k: float(v) for k, v in reasons.items()} if reasons else {},
+            )
+            by_seat[(_utc(r[0]) if text_times else r[0], r[1])] = seat
         return by_call, by_seat
+
+    async def read_lines(
+        self, tenant_id: str, ranges: Sequence[tuple[datetime, datetime]]
+    ) -> list[CallLine]:
+        """Stored lines of calls counting in any of the ``[start, end)`` ranges (index
+        ``ix_report_call_lines_tenant_id_at``), in no particular order."""
+        ln = ReportCallLineRow
+        out: list[CallLine] = []
+        async with self._sessions() as db:
+            conn = await db.connection()
+            text_times = conn.dialect.name == "sqlite"
+            cols: list[Any] = [getattr(ln, n) for n in _LINE_FIELDS]
+            # Instants without UTCDateTime's per-value processor: SQLite's naive UTC text is
+            # parsed below; asyncpg already hands back aware UTC datetimes.
+            as_read: Any = String() if text_times else DateTime(timezone=True)
+            cols[1] = type_coerce(ln.started_at, as_read)
+            cols[2] = type_coerce(ln.at, as_read)
+            for start, end in ranges:
+                rows = await conn.execute(
+                    select(*cols).where(ln.tenant_id == tenant_id, ln.at >= start, ln.at < end)
+                )
+                if text_times:
+                    out.extend(CallLine(r[0], _utc(r[1]), _utc(r[2]), *r[3:]) for r in rows)
+                else:
+                    out.extend(CallLine(*r) for r in rows)
+        return out

@@ -102,8 +102,12 @@ def roll_calls(
 ) -> dict[RowKey, CallTally]:
     """Sum call buckets into report rows of *gran* (tenant-local) by *dimension*."""
     out: dict[RowKey, CallTally] = {}
+    starts: dict[datetime, datetime] = {}  # bucket start -> its interval's (many share one)
     for key, t in buckets.items():
-        row = (interval_start(key[0], gran, zone), _group(key, dimension))
+        start = starts.get(key[0])
+        if start is None:
+            start = starts[key[0]] = interval_start(key[0], gran, zone)
+        row = (start, _group(key, dimension))
         into = out.get(row)
         if into is None:
             into = out[row] = CallTally()
@@ -116,8 +120,12 @@ def roll_seats(
 ) -> dict[SeatKey, SeatTally]:
     """Sum seat buckets into per agent × interval rows of *gran* (tenant-local)."""
     out: dict[SeatKey, SeatTally] = {}
-    for (start, agent), t in buckets.items():
-        row = (interval_start(start, gran, zone), agent)
+    starts: dict[datetime, datetime] = {}  # bucket start -> its interval's (agents share one)
+    for (bucket, agent), t in buckets.items():
+        start = starts.get(bucket)
+        if start is None:
+            start = starts[bucket] = interval_start(bucket, gran, zone)
+        row = (start, agent)
         into = out.get(row)
         if into is None:
             into = out[row] = SeatTally()

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
-from ccbridge.domain.calendar import tenant_zone
 from ccbridge.domain.calls.model import CallRecord
-from ccbridge.domain.kpis.facts import CallFacts, call_facts
 from ccbridge.domain.kpis.settings import KpiSettings
-from ccbridge.domain.reports.model import Cell, Column, ReportKind, Table, stamp
+from ccbridge.domain.reports.call_lines import (
+    CallLine,
+    call_lines,
+    disposition,
+    in_report_order,
+)
+from ccbridge.domain.reports.model import Cell, Column, ReportKind, Table
+
+__all__ = ["DETAIL_COLUMNS", "disposition", "seat_detail_report", "seat_detail_table"]
 
 DETAIL_COLUMNS = [
     Column("call_id", "呼叫编号", "Call id"),
@@ -29,19 +35,37 @@ DETAIL_COLUMNS = [
 ]
 
 
-def disposition(f: CallFacts) -> str:
-    """One word for how the call ended."""
-    if not f.ended:
-        return "in_progress"
-    if f.answered:
-        return "transferred" if f.transfers else "answered"
-    if f.short_abandoned:
-        return "short_abandoned"
-    if f.abandoned:
-        return "abandoned"
-    if f.outbound:
-        return "outbound"
-    return "not_queued"
+def seat_detail_table(
+    lines: Iterable[CallLine], tenant_id: str, agent_no: str | None = None
+) -> Table:
+    """One row per line, *lines* given in report order (``in_report_order``); with
+    *agent_no*, only calls that agent handled."""
+    table = Table(ReportKind.SEAT_DETAIL, list(DETAIL_COLUMNS))
+    rows = table.rows
+    link = f"/api/v1/recordings?tenant={tenant_id}&call_id="
+    for line in lines:
+        if agent_no is not None and not line.handled_by(agent_no):
+            continue
+        wait = line.wait_s
+        row: dict[str, Cell] = {
+            "call_id": line.call_id,
+            "started_at": line.started_local,
+            "queued_at": line.queued_local,
+            "answered_at": line.answered_local,
+            "ended_at": line.ended_local,
+            "agent_no": line.agent_no,
+            "skill_group": line.skill_group,
+            "caller": line.caller,
+            "callee": line.callee,
+            "wait_s": None if wait is None else round(wait, 3),
+            "talk_s": round(line.talk_s, 3),
+            "transfers": line.transfers,
+            "agents": line.agents,
+            "disposition": line.disposition,
+            "recording": link + line.call_id if line.recorded else None,
+        }
+        rows.append(row)
+    return table
 
 
 def seat_detail_report(
@@ -51,31 +75,4 @@ def seat_detail_report(
     agent_no: str | None = None,
 ) -> Table:
     """Rows in start order; with *agent_no*, only calls that agent handled."""
-    zone = tenant_zone(settings.timezone)
-    table = Table(ReportKind.SEAT_DETAIL, list(DETAIL_COLUMNS))
-    for rec in sorted(calls, key=lambda c: (c.started_at, c.call_id)):
-        agents = [s.agent_no for s in rec.segments]
-        if agent_no is not None and agent_no not in agents and rec.agent_no != agent_no:
-            continue
-        f = call_facts(rec, settings)
-        row: dict[str, Cell] = {
-            "call_id": rec.call_id,
-            "started_at": stamp(rec.started_at.astimezone(zone)),
-            "queued_at": stamp(rec.queued_at and rec.queued_at.astimezone(zone)),
-            "answered_at": stamp(rec.answered_at and rec.answered_at.astimezone(zone)),
-            "ended_at": stamp(rec.ended_at and rec.ended_at.astimezone(zone)),
-            "agent_no": f.agent_no or rec.agent_no,
-            "skill_group": rec.skill_group,
-            "caller": rec.caller,
-            "callee": rec.callee,
-            "wait_s": None if f.wait_s is None else round(f.wait_s, 3),
-            "talk_s": round(f.talk_s, 3),
-            "transfers": f.transfers,
-            "agents": "→".join(agents),
-            "disposition": disposition(f),
-            "recording": f"/api/v1/recordings?tenant={tenant_id}&call_id={rec.call_id}"
-            if f.answered or f.outbound
-            else None,
-        }
-        table.rows.append(row)
-    return table
+    return seat_detail_table(in_report_order(call_lines(calls, settings)), tenant_id, agent_no)

@@ -191,10 +191,14 @@ def seat_time_table(
     ]
     table = Table(ReportKind.SEAT_TIME, columns)
     signed_in: dict[datetime, float] = {}
+    stamps: dict[datetime, tuple[str | None, str | None]] = {}  # per interval, not per agent
     for (start, agent), tally in sorted(rows.items()):
+        bounds = stamps.get(start)
+        if bounds is None:
+            bounds = stamps[start] = (stamp(start), stamp(next_start(start, gran)))
         row: dict[str, Cell] = {
-            "interval_start": stamp(start),
-            "interval_end": stamp(next_start(start, gran)),
+            "interval_start": bounds[0],
+            "interval_end": bounds[1],
             "agent_no": agent,
         }
         row.update(evaluate(SEAT_TIME_KPIS, tally.inputs()))
