@@ -43,7 +43,7 @@ from ccbridge.testing.pbx_model import QueueSpec
 from tests.fakes.calls import MemoryCallStore
 from tests.support.ami_rig import fake_pbx_client, running
 from tests.support.event_rig import EventWorld, build_world
-from tests.support.recording_rig import wired_recordings
+from tests.support.recording_rig import settled_recording, wired_recordings
 
 ROUTES = {
     "4008001234": InboundRoute("t1", "t1-sales"),
@@ -133,14 +133,7 @@ async def test_the_pbx_records_the_queue_call_and_ccbridge_indexes_it_once(
         await asyncio.sleep(0.3)
         await service.control(agent, "t1", handle.linkedid, "resume")
         outcome, off_outcome = await handle, await off
-        async with asyncio.timeout(5):
-            while True:
-                await service.idle()
-                rec = await store.get(found[0].id)
-                assert rec is not None
-                if rec.status is not RecordingStatus.RECORDING:
-                    break
-                await asyncio.sleep(0.02)
+        rec = await settled_recording(service, store, found[0].id)
         actions = list(r.pbx.ami.actions)
         caller = outcome.linkedid
     files, world, sessions = r.files, r.world, r.sessions

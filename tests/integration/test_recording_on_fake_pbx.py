@@ -32,6 +32,7 @@ from ccbridge.testing.fake_pbx import FakeAsterisk
 from ccbridge.testing.pbx_model import QueueSpec
 from tests.support.ami_rig import fake_pbx_client, running
 from tests.support.event_rig import build_world
+from tests.support.recording_rig import settled_recording
 
 
 class Sink:
@@ -90,14 +91,7 @@ async def test_answered_call_recorded_paused_and_indexed(
             await asyncio.sleep(0.3)
             await service.control(agent, "t1", handle.linkedid, "resume")
             await handle
-            async with asyncio.timeout(5):
-                while True:
-                    await service.idle()
-                    rec = await store.get(found[0].id)
-                    assert rec is not None
-                    if rec.status is not RecordingStatus.RECORDING:
-                        break
-                    await asyncio.sleep(0.02)
+            rec = await settled_recording(service, store, found[0].id)
             runner.cancel()
     finally:
         await pbx.stop()

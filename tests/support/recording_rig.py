@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -13,6 +14,7 @@ from ccbridge.bootstrap import recordings_after_resync
 from ccbridge.db.access_uow import SqlAccessUnitOfWork
 from ccbridge.db.repositories.recordings import RecordingRepository
 from ccbridge.domain.calls.model import CallRecord
+from ccbridge.domain.recordings.model import Recording, RecordingStatus
 from ccbridge.domain.recordings.signing import LinkSigner
 from ccbridge.domain.time import SystemClock
 from ccbridge.services.audit import AuditRecorder
@@ -54,3 +56,17 @@ def wired_recordings(
         after_resync=recordings_after_resync(service, tracking) if tracking else None,
     )
     return service, feed
+
+
+async def settled_recording(
+    service: RecordingService, store: RecordingRepository, recording_id: str
+) -> Recording:
+    """Wait (5 s at most) until the service has finalised the recording (row not RECORDING)."""
+    async with asyncio.timeout(5):
+        while True:
+            await service.idle()
+            rec = await store.get(recording_id)
+            assert rec is not None
+            if rec.status is not RecordingStatus.RECORDING:
+                return rec
+            await asyncio.sleep(0.02)
