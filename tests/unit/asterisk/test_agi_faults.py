@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import subprocess
 import sys
 import time
 import tracemalloc
-from collections.abc import AsyncIterator, Awaitable, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -22,7 +23,17 @@ T = TypeVar("T")
 
 HEARTBEAT_PERIOD = 0.005
 MAX_OVERSHOOT = 0.050
-FLOOD_MAX_OVERSHOOT = 0.300  # 600 accepts in bursts of 100
+# A flood may cost the loop at most this many times what the same flood costs a bare asyncio
+# server (accept, close) in the same run: a ratio to a peer, so a loaded machine moves both.
+FLOOD_MAX_RATIO = 4.0
+FLOOD_FLOOR = 0.050  # below this, both are noise
+
+
+@pytest.fixture(autouse=True)
+def collector_back_on() -> Iterator[None]:
+    """A failed assertion between a beat's start and stop must not leave the collector off."""
+    yield
+    gc.enable()
 
 
 @dataclass
@@ -53,13 +64,20 @@ class Heartbeat:
             self.beats += 1
 
     def start(self) -> None:
+        # A full collection of the suite's whole heap costs this thread hundreds of ms of CPU
+        # whenever it lands in a beat; that is not the server's work, so none runs while measured.
+        gc.collect()
+        gc.disable()
         self._task = asyncio.create_task(self._run())
 
     async def stop(self) -> None:
         assert self._task is not None
         self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._task
+        try:
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        finally:
+            gc.enable()
 
 
 async def echo_handler(session: AgiSession) -> None:
@@ -191,17 +209,39 @@ async def hostile_mix(port: int) -> tuple[bool, tuple[bool, int], bool, list[str
     )
 
 
-async def flood(server: FastAgiServer, count: int) -> None:
+async def flood(port: int, seen: Callable[[], int], count: int) -> None:
     """Open ``count`` connections, hold them until the server has seen all, then close."""
-    port = server.port
-    total_before = server.stats.total
+    seen_before = seen()
     conns = await asyncio.gather(*(connect(port) for _ in range(count)))
-    deadline = time.monotonic() + 5
+    deadline = time.monotonic() + 60  # a hang guard only: a loaded machine may be slow
     # The server runs in another thread's loop: polling is the only way to watch it.
-    while server.stats.total - total_before < count and time.monotonic() < deadline:  # noqa: ASYNC110
+    while seen() - seen_before < count and time.monotonic() < deadline:  # noqa: ASYNC110
         await asyncio.sleep(0.01)
     for _, writer in conns:
         writer.close()
+
+
+async def bare_server_flood_cost(count: int, backlog: int) -> Heartbeat:
+    """The same flood against a bare asyncio server that closes each connection: the peer
+    whose cost the machine sets, measured in the same run as ccbridge's."""
+    accepted = 0
+
+    async def close_at_once(_reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal accepted
+        accepted += 1
+        writer.close()
+
+    bare = await asyncio.start_server(close_at_once, "127.0.0.1", 0, backlog=backlog)
+    try:
+        port = bare.sockets[0].getsockname()[1]
+        beat = Heartbeat()
+        beat.start()
+        await elsewhere(flood(port, lambda: accepted, count))
+        await beat.stop()
+        return beat
+    finally:
+        bare.close()
+        await bare.wait_closed()
 
 
 def elsewhere(coro: Coroutine[Any, Any, T]) -> Awaitable[T]:
@@ -246,9 +286,11 @@ async def test_hostile_peers_keep_the_loop_responsive(server: FastAgiServer) -> 
 async def test_flood_beyond_the_session_cap_is_refused_without_stalling() -> None:
     """600 connections at once against max_sessions=500: 100 are refused at once.
 
-    asyncio accepts up to 100 connections per loop turn, so a flood costs more than one hostile
-    peer; it must still not stall the loop for long. The header timeout is long here so that no
-    held connection times out on a slow machine before all 600 have arrived.
+    asyncio accepts up to ``backlog`` connections per loop turn, so a flood costs more than one
+    hostile peer; it must still cost the loop no more than a small multiple of what the same
+    flood costs a bare asyncio server in the same run (thread CPU time, so other processes do
+    not count; a ratio, so a slow or loaded machine moves both sides). The header timeout is
+    long here so that no held connection times out on a slow machine before all 600 arrive.
     """
     router = AgiRouter()
     router.add_route("ivr-main", echo_handler)
@@ -256,13 +298,15 @@ async def test_flood_beyond_the_session_cap_is_refused_without_stalling() -> Non
     server = FastAgiServer(config, router)
     await server.start()
     try:
+        peer_beat = await bare_server_flood_cost(600, backlog=min(4096, max(128, 500)))
         flood_beat = Heartbeat()
         flood_beat.start()
-        await elsewhere(flood(server, 600))
+        await elsewhere(flood(server.port, lambda: server.stats.total, 600))
         assert server.stats.refused_capacity == 100
-        await wait_until(lambda: server.stats.active == 0)
+        await wait_until(lambda: server.stats.active == 0, within=30.0)
         await flood_beat.stop()
-        assert flood_beat.max_overshoot < FLOOD_MAX_OVERSHOOT, flood_beat
+        allowed = max(FLOOD_FLOOR, FLOOD_MAX_RATIO * peer_beat.max_overshoot)
+        assert flood_beat.max_overshoot < allowed, (flood_beat, peer_beat)
         assert await normal_session(server.port) == ["ANSWER", 'VERBOSE "still alive" 1']
     finally:
         await server.stop()
