@@ -74,6 +74,8 @@ from tests.support.recording_rig import wired_recordings
 SCALE = 0.01
 """Real seconds per PBX second: a 20 s cut takes 0.2 s."""
 CUT_SECONDS = 20.0
+# Long enough to outlast any resync; the drill hangs these calls up itself.
+HELD_TALK_SECONDS = 360_000.0
 DOWNTIME_SECONDS = 60.0
 DIDS = {"4008001234": DidRoute("t1", "t1-sales"), "4008005678": DidRoute("t2", "t2-service")}
 QUEUES = [
@@ -188,18 +190,33 @@ class Drill:
                     return
                 await asyncio.sleep(0.005)
 
-    async def in_gap_calls(self, up_talk: float = 60) -> list[CallHandle]:
-        placed = [
+    async def in_gap_calls(self) -> tuple[list[CallHandle], list[CallHandle]]:
+        """Calls placed while ccbridge is away: three short ones (two answered, one abandoned)
+        and two that stay up until :meth:`hang_up` ends them, whatever the machine's speed."""
+        short = [
             await self.call("4008001234", talk_seconds=3),
             await self.call("4008005678", talk_seconds=4),
             await self.call("4008005678", abandon_after=0.5),
         ]
         up = [
-            await self.call("4008001234", talk_seconds=up_talk),
-            await self.call("4008005678", talk_seconds=up_talk),
+            await self.call("4008001234", talk_seconds=HELD_TALK_SECONDS),
+            await self.call("4008005678", talk_seconds=HELD_TALK_SECONDS),
         ]
-        await self.routed([*placed, *up])
-        return up
+        await self.routed([*short, *up])
+        return short, up
+
+    async def over(self, handles: list[CallHandle]) -> None:
+        """Wait until these calls have ended on the PBX (a loaded machine may be slow)."""
+        async with asyncio.timeout(60):
+            await asyncio.gather(*(h.task for h in handles))
+
+    def hang_up(self, handles: list[CallHandle]) -> None:
+        """The callers of these calls hang up now, as a caller would (the PBX's own events)."""
+        server = self.pbx.simulator.server
+        for handle in handles:
+            channel = server.model.find_channel(handle.channel)
+            if channel is not None:
+                server.hangup_channel(channel)
 
     async def routed(self, handles: list[CallHandle]) -> None:
         """Wait until FastAGI has routed every call (its ``CCBCALL`` line is written): on a
@@ -308,7 +325,10 @@ async def _resynced(proc: Process, count: int) -> None:
 
 async def run_cuts(drill: Drill, proc: Process) -> tuple[set[str], set[str]]:
     """Three cuts (reset, refused, half-open); returns the Linkedids of the calls placed in a
-    gap and of those still up when it closed."""
+    gap and of those still up when it closed.
+
+    Each gap lasts until its short calls are over, and its long calls are hung up only after
+    ccbridge has resynced, so both kinds exist on any machine, however loaded."""
     in_gap: set[str] = set()
     still_up: set[str] = set()
     for n, shape in enumerate(("reset", "refused", "half_open"), start=2):
@@ -320,12 +340,14 @@ async def run_cuts(drill: Drill, proc: Process) -> tuple[set[str], set[str]]:
                 while proc.client.status.logged_in:  # noqa: ASYNC110
                     await asyncio.sleep(0.01)
         placed = len(drill.handles)
-        up = await drill.in_gap_calls(up_talk=120)
+        short, up = await drill.in_gap_calls()
         in_gap |= {h.linkedid for h in drill.handles[placed:]}
         await drill.pbx_seconds(CUT_SECONDS)
+        await drill.over(short)
         await heal(drill.proxy, shape, drill.pbx.ami_port)
         await _resynced(proc, n)
         still_up |= {h.linkedid for h in up if not h.task.done()}
+        drill.hang_up(up)
     return in_gap, still_up
 
 
@@ -408,12 +430,14 @@ async def test_ccbridge_stopped_for_a_minute_then_started(drill: Drill) -> None:
     pre = await drill.call("4008001234", talk_seconds=30)
     await drill.answered_live(proc, pre)
     await proc.stop()  # ccbridge goes down; the PBX goes on
-    up = await drill.in_gap_calls(up_talk=3 * DOWNTIME_SECONDS)
+    short, up = await drill.in_gap_calls()
     await drill.pbx_seconds(DOWNTIME_SECONDS)
+    await drill.over(short)
     proc = await drill.start_process(port=drill.pbx.ami_port)
     try:
         assert proc.feed.resyncs == 1
-        assert any(not h.task.done() for h in up)
+        assert all(not h.task.done() for h in up)
+        drill.hang_up(up)
         await drill.settle(proc)
     finally:
         await proc.stop()
