@@ -32,6 +32,9 @@ STICKY_INTERFACE_VAR = "CCB_STICKY_INTERFACE"
 STICKY_QUEUE_VAR = "CCB_STICKY_QUEUE"
 """What ``[ccbridge-route]`` hands the owner agent's leg (inherited, reported by
 ``channelvars``): the agent, the interface it dialled and the group's queue."""
+STICKY_FILE_VAR = "CCB_STICKY_FILE"
+"""Also inherited by the owner's leg: the call's file name when the dialplan records the
+owner's answer itself (``[ccbridge-record-answer]``, ADR 0025); empty when it does not."""
 Now = Callable[[], datetime]
 
 
