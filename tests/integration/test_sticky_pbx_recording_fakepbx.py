@@ -149,7 +149,8 @@ class Rig:
 
     def mixmonitors_sent(self) -> list[str]:
         """The MixMonitor actions ccbridge sent the PBX."""
-        return [a.get("Channel") or "" for a in self.pbx.ami.actions if a.get("Action") == "MixMonitor"]
+        actions = self.pbx.ami.actions
+        return [a.get("Channel") or "" for a in actions if a.get("Action") == "MixMonitor"]
 
     async def flags(self) -> list[str | None]:
         found = await self.world.journal.list_after("t1", 0, 500, types=["recording.missing"])
