@@ -24,7 +24,7 @@ import contextlib
 import os
 import time
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -35,25 +35,17 @@ from ccbridge.asterisk.ami.codec import AmiMessage
 from ccbridge.asterisk.ami.errors import AmiActionError
 from ccbridge.asterisk.call_feed import AmiCallFeed
 from ccbridge.asterisk.coordinator import PbxCoordinator
-from ccbridge.asterisk.queue_log_file import QueueLogFile
-from ccbridge.db.batch_writer import CallBatchWriter
-from ccbridge.db.engine import create_engine, create_session_factory
-from ccbridge.db.migrate import run_migrations_async
-from ccbridge.db.repositories.pbx_cursors import SqlRecordCursors
+from ccbridge.db.engine import create_session_factory
 from ccbridge.db.repositories.recordings import RecordingRepository
 from ccbridge.domain.calls.model import CallRecord, CallState
 from ccbridge.domain.recordings.model import RecordingStatus
-from ccbridge.domain.time import SystemClock
-from ccbridge.services.call_backfill import CallBackfill
 from ccbridge.services.calls import CallTrackingService
 from tests.asterisk.test_real_gap_drill import (
     RECORDINGS,
     _named,
     _need_pbx_files,
-    _recording_service,
+    proxied_ccbridge,
 )
-from tests.support.event_rig import build_world
-from tests.support.fault_proxy import FaultProxy
 from tests.support.gap_drill import cut, heal
 
 OWNER_AGENT = "9004"
@@ -193,42 +185,10 @@ async def test_the_pbx_records_the_owners_answer_with_the_link_up_and_inside_a_g
     the name FastAGI gave it; none is ``missing``; ccbridge sent no MixMonitor."""
     _need_pbx_files()
     await _sticky_context_or_skip(real_ami)
-    url = f"sqlite+aiosqlite:///{tmp_path / 'sticky.db'}"
-    await run_migrations_async(url)
-    engine = create_engine(url)
-    world = await build_world(engine)
-    writer = CallBatchWriter(world.calls, flush_interval=0.05)
-    tracking = CallTrackingService(writer)
-    proxy = await FaultProxy(ami_config.host, ami_config.port).start()
-    client = AmiClient(
-        AmiConfig(
-            host="127.0.0.1",
-            port=proxy.port,
-            username=ami_config.username,
-            secret=ami_config.secret,
-            ping_interval=2.0,
-            connect_timeout=2.0,
-            action_timeout=5.0,
-            backoff_initial=0.2,
-            backoff_max=1.0,
-        )
-    )
-    backfill = CallBackfill(
-        QueueLogFile(QUEUE_LOG),
-        SqlRecordCursors(create_session_factory(engine)),
-        world.calls,
-        tracking,
-        SystemClock().now,
-        lookback=timedelta(minutes=10),
-    )
-    feed = AmiCallFeed(tracking, SystemClock().now, backfill)
-    recordings, recording_feed = _recording_service(world, engine, client, tracking)
-    backfill.use_recordings(recordings)
-    sent: list[str] = []
-    client.action_observer = lambda name, _s, _o: sent.append(name)
-    pbx = PbxCoordinator(client, calls=feed, recordings=recording_feed)
-    pbx.add_login_step(recording_feed.after_login)
-    pbx.attach()
+    c = await proxied_ccbridge(ami_config, tmp_path / "sticky.db")
+    engine, world, writer, tracking = c.engine, c.world, c.writer, c.tracking
+    proxy, client, feed, recordings = c.proxy, c.client, c.feed, c.recordings
+    recording_feed, sent = c.recording_feed, c.sent
     names: dict[str, str] = {}
 
     async def sticky_caller(wait_s: float) -> str:
