@@ -10,6 +10,8 @@ MixMonitor on that leg when it answers, with or without AMI. The fake PBX plays 
   MixMonitor although it sees the owner's leg go up first (the leg carries
   ``CCB_STICKY_FILE``), so there is no second recording.
 - A policy that does not record the group: no file, no row, no flag.
+- The caller transferred to a recording group after the owner's answer: the queue's answer
+  records the next take, ``-q2``, and the owner's take is kept whole.
 - AMI cut: a sticky call answered and ended inside the gap has its recording, indexed by the
   backfill, and no ``recording.missing``; one answered in the gap and still up at the resync
   is indexed then, not recorded a second time.
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -27,6 +30,7 @@ from pathlib import Path
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ccbridge.asterisk.agi.server import AgiRouter, AgiServerConfig, FastAgiServer
+from ccbridge.asterisk.ami.actions import blind_transfer, hangup
 from ccbridge.asterisk.ami.client import AmiClient
 from ccbridge.asterisk.call_feed import AmiCallFeed
 from ccbridge.asterisk.coordinator import PbxCoordinator
@@ -51,7 +55,8 @@ from ccbridge.services.pbx_recording_names import PbxRecordingNames
 from ccbridge.services.recordings import RecordingService
 from ccbridge.storage.recording_files import LocalRecordingFiles
 from ccbridge.testing.call_generator import CallHandle, SimulatorConfig
-from ccbridge.testing.fake_pbx import FakeAsterisk
+from ccbridge.testing.fake_pbx import FakeAsterisk, demo_queues
+from ccbridge.testing.pbx_model import QueueSpec
 from tests.integration.test_sticky_route_fakepbx import DID, StickyPolicy
 from tests.support.ami_rig import fake_pbx_client
 from tests.support.event_rig import EventWorld, build_world
@@ -159,7 +164,10 @@ class Rig:
 
 @contextlib.asynccontextmanager
 async def rig(
-    engine: AsyncEngine, tmp_path: Path, policy: RecordingPolicy | None = None
+    engine: AsyncEngine,
+    tmp_path: Path,
+    policy: RecordingPolicy | None = None,
+    queues: list[QueueSpec] | None = None,
 ) -> AsyncIterator[Rig]:
     world = await build_world(engine)
     sessions = create_session_factory(engine)
@@ -181,7 +189,7 @@ async def rig(
     records = tmp_path / "pbx-records"
     try:
         async with FakeAsterisk(
-            seed=41, time_scale=SCALE, config=config, records_dir=records
+            seed=41, time_scale=SCALE, config=config, records_dir=records, queues=queues
         ) as pbx:
             proxy = await FaultProxy("127.0.0.1", pbx.ami_port).start()
             try:
@@ -288,4 +296,45 @@ async def test_a_sticky_answer_inside_an_ami_gap_keeps_its_recording(
     for row in (gap_row, up_row):
         assert (r.files.root / row.path).stat().st_size > 44
     assert flags == []
+    assert sent == []
+
+
+async def test_a_transfer_after_the_owners_answer_records_the_next_take(
+    engine: AsyncEngine, tmp_path: Path
+) -> None:
+    """The owner's take is on the owner's leg, not on the caller, so ``[ccbridge-record-take]``
+    finds it on disk and the queue's MixMonitor writes ``<call-id>-q2.wav``, not over it."""
+    queues = [
+        dataclasses.replace(q, monitor_format="wav") if q.name == "t1-support" else q
+        for q in demo_queues()
+    ]
+    async with rig(engine, tmp_path, queues=queues) as r:
+        proc = await r.start()
+        try:
+            handle = await r.sticky_call(talk_seconds=300)
+            async with asyncio.timeout(5):
+                while not (await r.store.of_call(handle.linkedid)):  # noqa: ASYNC110
+                    await asyncio.sleep(0.02)
+            caller = r.pbx.model.find_channel(handle.channel)
+            assert caller is not None
+            (owner_leg,) = r.pbx.model.bridged_with(caller)
+            await proc.client.send_action(
+                blind_transfer(owner_leg.name, "t1-support", "ccbridge-queue")
+            )
+            async with asyncio.timeout(10):
+                while len(await r.store.of_call(handle.linkedid)) < 2:  # noqa: ASYNC110
+                    await asyncio.sleep(0.02)
+            await asyncio.sleep(0.2)
+            await proc.client.send_action(hangup(handle.channel))
+            rows = await r.settled(proc, handle.linkedid)
+        finally:
+            await proc.stop()
+        sent = r.mixmonitors_sent()
+
+    first = recording_path("t1", handle.linkedid, rows[0].started_at)
+    assert [(row.path, row.status) for row in rows] == [
+        (first, RecordingStatus.OK),
+        (first.replace(".wav", "-q2.wav"), RecordingStatus.OK),
+    ]
+    assert (rows[0].channel or "").startswith(f"{OWNER}-")
     assert sent == []
