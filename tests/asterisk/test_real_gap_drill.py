@@ -22,6 +22,7 @@ import contextlib
 import os
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -129,11 +130,28 @@ async def _until(cond: Callable[[], bool], limit: float) -> None:
             await asyncio.sleep(0.1)
 
 
-async def test_real_pbx_loses_no_call_to_an_ami_gap(
-    real_ami: AmiClient, ami_config: AmiConfig, tmp_path: Path
-) -> None:
-    _need_pbx_files()
-    url = f"sqlite+aiosqlite:///{tmp_path / 'drill.db'}"
+@dataclass
+class ProxiedCcbridge:
+    """ccbridge's call path (backfill on) and recording path, wired as bootstrap does, with
+    its AMI link through a fault proxy in front of the real PBX."""
+
+    engine: AsyncEngine
+    world: EventWorld
+    writer: CallBatchWriter
+    tracking: CallTrackingService
+    proxy: FaultProxy
+    client: AmiClient
+    feed: AmiCallFeed
+    recordings: RecordingService
+    recording_feed: AmiRecordingFeed
+    sent: list[str] = field(default_factory=list)
+    """The names of the AMI actions ccbridge sent."""
+
+
+async def proxied_ccbridge(ami_config: AmiConfig, database: Path) -> ProxiedCcbridge:
+    """A fresh SQLite database at *database*, and ccbridge attached to the proxied link (its
+    tasks are the caller's to start)."""
+    url = f"sqlite+aiosqlite:///{database}"
     await run_migrations_async(url)
     engine = create_engine(url)
     world = await build_world(engine)
@@ -164,11 +182,24 @@ async def test_real_pbx_loses_no_call_to_an_ami_gap(
     feed = AmiCallFeed(tracking, SystemClock().now, backfill)
     recordings, recording_feed = _recording_service(world, engine, client, tracking)
     backfill.use_recordings(recordings)
-    sent: list[str] = []
-    client.action_observer = lambda name, _s, _o: sent.append(name)
+    wired = ProxiedCcbridge(
+        engine, world, writer, tracking, proxy, client, feed, recordings, recording_feed
+    )
+    client.action_observer = lambda name, _s, _o: wired.sent.append(name)
     pbx = PbxCoordinator(client, calls=feed, recordings=recording_feed)
     pbx.add_login_step(recording_feed.after_login)
     pbx.attach()
+    return wired
+
+
+async def test_real_pbx_loses_no_call_to_an_ami_gap(
+    real_ami: AmiClient, ami_config: AmiConfig, tmp_path: Path
+) -> None:
+    _need_pbx_files()
+    c = await proxied_ccbridge(ami_config, tmp_path / "drill.db")
+    engine, world, writer, tracking = c.engine, c.world, c.writer, c.tracking
+    proxy, client, feed, recordings = c.proxy, c.client, c.feed, c.recordings
+    recording_feed, sent = c.recording_feed, c.sent
     placed: list[str] = []
     names: dict[str, str] = {}
 

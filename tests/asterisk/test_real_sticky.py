@@ -6,9 +6,15 @@ involved: live through the ``CCB_STICKY_*`` channel variables, and for an AMI ga
 ``CCBSTICKY`` line the hang-up writes to the queue log. Overflow: a call not answered within
 the first group's timeout moves on to the overflow group.
 
+Recording (ADR 0025): with the caller carrying what ccbridge's FastAGI sets for a tenant whose
+policy records the group (``MONITOR_FILENAME``, ``CCB_STICKY_RECORD=yes``), the shipped
+``[ccbridge-record-answer]`` records the owner's leg when it answers. With the link up, ccbridge
+indexes that file from ``MixMonitorStart`` and sends no MixMonitor; answered and ended inside an
+AMI gap, the backfill indexes it after the gap, with no ``recording.missing``.
+
 Needs the tier's ``[sticky-test-caller]`` and ``[overflow-test-caller]`` contexts
-(``asterisk/test-tier/``), the shipped dialplan, and ``CCB_STICKY_AGENT``/``CCB_STICKY_INTERFACE``
-in the AMI user's channelvars.
+(``asterisk/test-tier/``), the shipped dialplan, and the shipped channelvars
+(``CCB_STICKY_AGENT``, ``CCB_STICKY_INTERFACE``, ``CCB_STICKY_FILE``, ``MIXMONITOR_FILENAME``).
 """
 
 from __future__ import annotations
@@ -24,13 +30,23 @@ from pathlib import Path
 import pytest
 
 from ccbridge.asterisk.ami import actions as act
-from ccbridge.asterisk.ami.client import AmiClient
+from ccbridge.asterisk.ami.client import AmiClient, AmiConfig
 from ccbridge.asterisk.ami.codec import AmiMessage
 from ccbridge.asterisk.ami.errors import AmiActionError
 from ccbridge.asterisk.call_feed import AmiCallFeed
 from ccbridge.asterisk.coordinator import PbxCoordinator
+from ccbridge.db.engine import create_session_factory
+from ccbridge.db.repositories.recordings import RecordingRepository
 from ccbridge.domain.calls.model import CallRecord, CallState
+from ccbridge.domain.recordings.model import RecordingStatus
 from ccbridge.services.calls import CallTrackingService
+from tests.asterisk.test_real_gap_drill import (
+    RECORDINGS,
+    _named,
+    _need_pbx_files,
+    proxied_ccbridge,
+)
+from tests.support.gap_drill import cut, heal
 
 OWNER_AGENT = "9004"
 OWNER_PHONE = "Local/2004@ccbridge-test-agents"
@@ -150,3 +166,92 @@ async def test_a_call_not_answered_in_time_overflows_to_the_next_group(
             if m.event == "CoreShowChannel" and m.get("Linkedid") == call_id:
                 with contextlib.suppress(AmiActionError):
                     await real_ami.send_action(act.hangup(m.get("Channel") or ""))
+
+
+async def _sticky_context_or_skip(real_ami: AmiClient) -> None:
+    try:
+        await real_ami.send_list_action(
+            act.AmiAction("ShowDialPlan", (("Context", "ccbridge-record-answer"),))
+        )
+    except AmiActionError:
+        pytest.skip("the test PBX lacks the shipped [ccbridge-record-answer]")
+
+
+async def test_the_pbx_records_the_owners_answer_with_the_link_up_and_inside_a_gap(
+    real_ami: AmiClient, ami_config: AmiConfig, tmp_path: Path
+) -> None:
+    """Two sticky calls the owner answers: one with ccbridge's link up, one that starts and
+    ends while the link is cut. Each has exactly one ``ok`` recording, the PBX's file under
+    the name FastAGI gave it; none is ``missing``; ccbridge sent no MixMonitor."""
+    _need_pbx_files()
+    await _sticky_context_or_skip(real_ami)
+    c = await proxied_ccbridge(ami_config, tmp_path / "sticky.db")
+    engine, world, writer, tracking = c.engine, c.world, c.writer, c.tracking
+    proxy, client, feed, recordings = c.proxy, c.client, c.feed, c.recordings
+    recording_feed, sent = c.recording_feed, c.sent
+    names: dict[str, str] = {}
+
+    async def sticky_caller(wait_s: float) -> str:
+        call_id = f"ccb-stickyrec-{uuid.uuid4().hex[:12]}"
+        named = {**_named(call_id), "CCB_STICKY_RECORD": "yes"}
+        names[call_id] = named["MONITOR_FILENAME"]
+        await real_ami.send_action(
+            act.originate(
+                "Local/s@sticky-test-caller",
+                application="Wait",
+                data=str(wait_s),
+                caller_id='"sticky rec" <13800138000>',
+                channel_id=call_id,
+                variables=named,
+            )
+        )
+        return call_id
+
+    def ended(call_id: str) -> bool:
+        rec = tracking.get(call_id)
+        return rec is not None and rec.state.is_final
+
+    tasks = [
+        asyncio.create_task(writer.run()),
+        asyncio.create_task(client.run()),
+        asyncio.create_task(recording_feed.run()),
+    ]
+    store = RecordingRepository(create_session_factory(engine))
+    try:
+        await client.wait_synced(10)
+        live = await sticky_caller(4)
+        await _until(lambda: ended(live), "the live sticky call to end", within=20.0)
+        await cut(proxy, "reset", ami_config.port)
+        in_gap = await sticky_caller(4)
+        await asyncio.sleep(7)  # rung, answered, talked and hung up: all inside the gap
+        await heal(proxy, "reset", ami_config.port)
+        await _until(lambda: feed.resyncs >= 2, "the resync after the gap", within=30.0)
+        await _until(lambda: ended(in_gap), "the gap call rebuilt", within=20.0)
+        rows = {}
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            await recordings.idle()
+            rows = {c: await store.of_call(c) for c in (live, in_gap)}
+            if all(r and r[0].status is not RecordingStatus.RECORDING for r in rows.values()):
+                break
+            await asyncio.sleep(0.2)
+        flags = await world.journal.list_after("t1", 0, 1000, types=["recording.missing"])
+    finally:
+        await client.stop()
+        for task in tasks:
+            task.cancel()
+            with contextlib.suppress(BaseException):
+                await task
+        await writer.stop()
+        await proxy.close()
+        await engine.dispose()
+
+    for call_id in (live, in_gap):
+        got = rows[call_id]
+        assert [r.status for r in got] == [RecordingStatus.OK], (call_id, got)
+        assert f"{RECORDINGS}/{got[0].path}" == f"{names[call_id]}.wav"
+        assert got[0].agent_no == OWNER_AGENT
+        assert (RECORDINGS / got[0].path).stat().st_size > 44
+    assert (rows[live][0].channel or "").startswith(f"{OWNER_PHONE}-")  # the owner's leg
+    assert [e for e in flags if e.call_id in names] == []
+    assert "MixMonitor" not in sent  # the PBX started both recordings

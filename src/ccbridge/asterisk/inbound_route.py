@@ -13,7 +13,8 @@ shipped dialplan acts on (docs/routing.md).
 
 When the tenant's policy records calls, the route also names the file app_queue records the
 call to when a member answers (``MONITOR_FILENAME``, ADR 0025): the recording then no longer
-depends on the AMI link being up.
+depends on the AMI link being up. A sticky ring whose group the policy records gets
+``CCB_STICKY_RECORD=yes``: the dialplan then records the owner's answer into the same name.
 
 A number of a suspended or terminated tenant is treated as unrouted (the fallback route, else
 hang up). The tenant's status comes from a cache, so a call rarely waits on the database.
@@ -128,9 +129,17 @@ class RecordingNamer(Protocol):
         """``MONITOR_FILENAME`` for the call, or ``None`` when the tenant records nothing."""
         ...
 
+    async def records(self, tenant: str, queue: str) -> bool:
+        """Whether the tenant's policy records a call answered for *queue*."""
+        ...
+
 
 MONITOR_FILENAME = "MONITOR_FILENAME"
 """Read by app_queue from the caller's channel when a member answers (``.wav`` appended)."""
+STICKY_RECORD = "CCB_STICKY_RECORD"
+"""``yes``: the owner's answer on the sticky ring is recorded (the dialplan's
+``[ccbridge-record-answer]``, into ``MONITOR_FILENAME``), as the group's queue would record a
+member's answer: the sticky ring's ``monitor-format``."""
 
 
 async def name_recording(session: AgiSession, namer: RecordingNamer, tenant: str) -> None:
@@ -223,6 +232,19 @@ class InboundRouteHandler:
             await session.set_variable("CCB_QUEUE", queue_name(tenant, group))
             return
         await apply_decision(session, tenant, decision)
+        if decision.sticky_interface and decision.sticky_agent:
+            await self._record_sticky(session, tenant, queue_name(tenant, decision.group))
+
+    async def _record_sticky(self, session: AgiSession, tenant: str, queue: str) -> None:
+        """``CCB_STICKY_RECORD=yes`` when the policy records the owner's answer for *queue*;
+        a policy that cannot be read says nothing (ccbridge then records over AMI)."""
+        if self._recording is None:
+            return
+        try:
+            if await self._recording.records(tenant, queue):
+                await session.set_variable(STICKY_RECORD, "yes")
+        except Exception:
+            log.exception("sticky_recording_unknown", tenant=tenant, queue=queue)
 
     async def _find(self, did: str) -> InboundRoute | None:
         if self._numbers is not None and did:

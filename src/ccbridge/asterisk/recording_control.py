@@ -12,7 +12,7 @@ import structlog
 from ccbridge.asterisk.ami.actions import getvar, mix_monitor, mix_monitor_mute, stop_mix_monitor
 from ccbridge.asterisk.ami.client import AmiClient
 from ccbridge.asterisk.ami.codec import AmiFields
-from ccbridge.asterisk.ami.normalize import sticky_answer
+from ccbridge.asterisk.ami.normalize import STICKY_FILE_VAR, sticky_answer
 from ccbridge.observability.metrics import HeldBacklogMetrics
 from ccbridge.resilience.held import ErrorReport, HeldQueue
 
@@ -77,6 +77,9 @@ class AmiRecordingFeed:
     MixMonitorStop of the channel finalises it. ``MixMonitorStart`` of a channel ccbridge
     did not record is the PBX's own (app_queue, ADR 0025): it is indexed, and the
     ``AgentConnect`` right after it (same channel topic, so always later) starts nothing.
+    The owner's sticky answer comes before the dialplan's ``MixMonitorStart`` on that leg
+    (``Dial``'s ``U()`` runs after the answer), so a leg that carries ``CCB_STICKY_FILE``
+    starts nothing: the dialplan records it.
 
     The handler only enqueues; :meth:`run` applies the answers one by one. While the
     database is away the answers are held in order and applied when it returns.
@@ -154,10 +157,16 @@ class AmiRecordingFeed:
         self._answered(msg.get("Linkedid") or msg.get("Uniqueid"), msg.get("Channel"))
 
     def _sticky(self, msg: AmiFields) -> None:
-        """The owner answered the sticky ring: record the call on the owner's leg."""
+        """The owner answered the sticky ring: record the call on the owner's leg, unless the
+        dialplan records that leg itself (``CCB_STICKY_FILE`` on it: its ``MixMonitorStart``
+        follows on the same channel, and is indexed)."""
         answer = sticky_answer(msg, lambda: datetime.now(UTC))
-        if answer is not None:
-            self._answered(answer.linkedid, answer.channel)
+        if answer is None:
+            return
+        if msg.variables().get(STICKY_FILE_VAR):
+            log.debug("sticky_answer_recorded_by_pbx", call_id=answer.linkedid)
+            return
+        self._answered(answer.linkedid, answer.channel)
 
     def _pbx_started(self, msg: AmiFields) -> None:
         """A MixMonitor started on a channel: the PBX's own when ccbridge did not send it."""

@@ -5,6 +5,8 @@ The PBX records a queue call itself when a member answers (``monitor-format`` on
 FastAGI names the file for every call of a tenant whose policy records calls; whether the
 queue that answers records is the queue's ``monitor-format``, rendered from the same policy
 per skill group, so an overflow or a transfer into another group follows that group's rule.
+The owner's answer on the sticky ring is no queue's: FastAGI says from the same rule whether
+it is recorded (``CCB_STICKY_RECORD``), and the dialplan records the owner's leg.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ class PolicyReader(Protocol):
 
 
 POLICY_TTL_SECONDS = 5.0
-"""How long a tenant's ``auto_record`` is reused: FastAGI asks on every call, and the queue's
+"""How long a tenant's policy is reused: FastAGI asks on every call, and the queue's
 ``monitor-format`` (re-rendered on a change) decides anyway; naming a file is harmless."""
 
 
@@ -54,14 +56,15 @@ class PbxRecordingNames:
         self._now = now
         self._ttl = ttl
         self._monotonic = monotonic
-        self._records: dict[str, tuple[bool, float]] = {}
-        """Tenant → (records calls, until when that answer is reused)."""
+        self._policy: dict[str, tuple[RecordingPolicy, float]] = {}
+        """Tenant → (its policy, until when it is reused)."""
 
     async def monitor_filename(self, tenant: str, call_id: str) -> str | None:
         """The file name, or ``None`` when the tenant records nothing (policy off) or the ids
         cannot name a file; a policy that cannot be read names nothing (ccbridge then records
         over AMI on the answer, as before)."""
-        if not await self._records_calls(tenant):
+        policy = await self._read(tenant)
+        if policy is None or not policy.auto_record:
             return None
         try:
             return monitor_filename(self._root, tenant, call_id, self._now())
@@ -69,19 +72,26 @@ class PbxRecordingNames:
             log.warning("recording_not_named", tenant=tenant, call_id=call_id)
             return None
 
-    async def _records_calls(self, tenant: str) -> bool:
-        """The tenant's ``auto_record``, read at most once per TTL."""
+    async def records(self, tenant: str, queue: str) -> bool:
+        """Whether the policy records a call answered for *queue*: what the queue's
+        ``monitor-format`` says for a member's answer, and ``CCB_STICKY_RECORD`` for the
+        owner's answer on the sticky ring (``RecordingPolicy.records``, the same rule)."""
+        policy = await self._read(tenant)
+        return policy is not None and policy.records(queue)
+
+    async def _read(self, tenant: str) -> RecordingPolicy | None:
+        """The tenant's policy, read at most once per TTL; ``None`` when it cannot be read."""
         at = self._monotonic()
-        cached = self._records.get(tenant)
+        cached = self._policy.get(tenant)
         if cached is not None and cached[1] > at:
             return cached[0]
         try:
             policy = await self._policies.policy(tenant)
         except Exception as exc:
             log.warning("recording_policy_unreadable", tenant=tenant, error=repr(exc))
-            return False
-        self._records[tenant] = (policy.auto_record, at + self._ttl)
-        return policy.auto_record
+            return None
+        self._policy[tenant] = (policy, at + self._ttl)
+        return policy
 
 
 async def recorded_queues(policies: PolicyReader, groups: Sequence[SkillGroupRecord]) -> set[str]:

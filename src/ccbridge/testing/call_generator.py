@@ -21,6 +21,7 @@ import structlog
 from ccbridge.testing import ami_frames as af
 from ccbridge.testing.fake_agi import AgiCall, AgiResult, FakeAgiClient
 from ccbridge.testing.fake_ami import FakeAmiServer
+from ccbridge.testing.fake_mixmonitor import TAKE_FORMAT, first_free_take
 from ccbridge.testing.pbx_model import (
     STATE_RING,
     STATE_UP,
@@ -353,17 +354,19 @@ class CallSimulator:
         if not interface:
             return False
         server, cfg = self.server, self.config
+        records = ch.variables.get("CCB_STICKY_RECORD") == "yes"
         inherited = {
             "CCB_STICKY_AGENT": ch.variables.get("CCB_STICKY_AGENT", ""),
             "CCB_STICKY_INTERFACE": interface,
             "CCB_STICKY_QUEUE": ch.variables.get("CCB_QUEUE", ""),
+            "CCB_STICKY_FILE": ch.variables.get("MONITOR_FILENAME", "") if records else "",
         }
         for name, value in inherited.items():
             server.set_var(ch, f"__{name}", value)
             ch.variables[name] = value
         ch.application, ch.app_data = (
             "Dial",
-            f"{interface},{ch.variables.get('CCB_STICKY_SECONDS')}",
+            f"{interface},{ch.variables.get('CCB_STICKY_SECONDS')},U(ccbridge-record-answer)",
         )
         tech = interface.split("/", 1)[0]
         leg = self.model.new_channel(
@@ -399,6 +402,7 @@ class CallSimulator:
             return False
         leg.state = STATE_UP
         server.emit_channel("Newstate", leg)
+        self._record_answer(leg)
         server.emit_channel(
             "DialEnd", ch, [*af.channel_fields(leg, "Dest"), ("DialStatus", "ANSWER")]
         )
@@ -817,14 +821,27 @@ class CallSimulator:
 
     def _next_take(self, ch: Channel) -> None:
         """The shipped ``[ccbridge-record-take]`` before a caller queues again: a recorded
-        caller's MixMonitor stops and the next answer records ``<MONITOR_FILENAME>-q<n>``."""
+        caller's MixMonitor stops and the next answer records the call's first take not on
+        disk, ``<MONITOR_FILENAME>-q<n>`` (the owner's sticky take is on disk too)."""
         v = ch.variables
-        if not v.get("MONITOR_FILENAME") or not v.get("MIXMONITOR_FILENAME"):
+        if not v.get("MONITOR_FILENAME"):
             return
-        self.server.stop_mixmonitor(ch)
+        if v.get("MIXMONITOR_FILENAME"):
+            self.server.stop_mixmonitor(ch)
         v["CCB_RECORDING_BASE"] = v.get("CCB_RECORDING_BASE") or v["MONITOR_FILENAME"]
-        v["CCB_TAKE"] = str(int(v.get("CCB_TAKE") or 1) + 1)
-        v["MONITOR_FILENAME"] = f"{v['CCB_RECORDING_BASE']}-q{v['CCB_TAKE']}"
+        v["MONITOR_FILENAME"] = first_free_take(v["CCB_RECORDING_BASE"]) or ""
+
+    def _record_answer(self, leg: Channel) -> None:
+        """The shipped ``[ccbridge-record-answer]`` (``Dial``'s ``U()`` on the answered leg,
+        before the bridge): the owner's leg that inherited ``CCB_STICKY_FILE`` records itself,
+        option ``b``, into the call's first free take."""
+        v = leg.variables
+        base, interface = v.get("CCB_STICKY_FILE", ""), v.get("CCB_STICKY_INTERFACE", "")
+        if not base or not interface or not leg.name.startswith(f"{interface}-"):
+            return
+        name = first_free_take(base)
+        if name is not None:
+            self.server.start_mixmonitor(leg, f"{name}.{TAKE_FORMAT}")
 
     def _queue_monitor(self, ch: Channel, queue: Queue) -> None:
         """app_queue's own recording (the queue has ``monitor-format``): MixMonitor on the

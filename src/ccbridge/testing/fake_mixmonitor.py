@@ -18,6 +18,21 @@ from pathlib import Path
 from ccbridge.domain.recordings.wav import tone, wav_header
 
 MAX_SECONDS = 3600.0
+TAKE_FORMAT = "wav"
+"""Every generated queue's ``monitor-format``; the shipped ``[ccbridge-record-name]`` looks for
+``<name>.wav`` on disk."""
+MAX_TAKE = 99
+
+
+def first_free_take(base: str) -> str | None:
+    """The shipped ``[ccbridge-record-name]``: *base*, else ``<base>-q2`` … ``-q99``, the first
+    whose ``.wav`` is not on disk (MixMonitor creates its file when it starts); ``None`` when
+    all are taken."""
+    for take in range(1, MAX_TAKE + 1):
+        name = base if take == 1 else f"{base}-q{take}"
+        if not os.path.exists(f"{name}.{TAKE_FORMAT}"):
+            return name
+    return None
 
 
 @dataclass(slots=True)

@@ -83,6 +83,7 @@ SHIPPED_CHANNELVARS = (
     "CCB_STICKY_AGENT",
     "CCB_STICKY_INTERFACE",
     "CCB_STICKY_QUEUE",
+    "CCB_STICKY_FILE",
     "MIXMONITOR_FILENAME",
 )
 """``channelvars`` of asterisk/manager.d/ccbridge.conf: a real PBX set up as documented sends

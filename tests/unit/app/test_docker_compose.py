@@ -247,7 +247,7 @@ def test_ami_user_port_and_acl_agree_with_ccbridge(tmp_path: Path) -> None:
     assert general.get("timestampevents") == ["yes"]
     assert general.get("channelvars") == [
         "CCB_TENANT,CCB_DID,CCB_QUEUE,CCB_STICKY_AGENT,CCB_STICKY_INTERFACE,CCB_STICKY_QUEUE,"
-        "MIXMONITOR_FILENAME"
+        "CCB_STICKY_FILE,MIXMONITOR_FILENAME"
     ]  # from the snippet
     user = merged(sections, settings["CCBRIDGE_AMI__USERNAME"])
     assert user.get("read") == ["call,agent,system"]

@@ -12,6 +12,7 @@ import pytest
 from structlog.testing import capture_logs
 
 from ccbridge.asterisk.agi.server import AgiRouter, AgiServerConfig, FastAgiServer
+from ccbridge.asterisk.ami.normalize import STICKY_FILE_VAR
 from ccbridge.asterisk.inbound_route import (
     SCRIPT,
     InboundRoute,
@@ -22,9 +23,11 @@ from ccbridge.domain.access import TenantStatus
 from ccbridge.domain.acd.routing import RoutingDecision
 from ccbridge.domain.inbound_numbers import InboundNumber, NumberKind, NumberTarget, TargetType
 from ccbridge.domain.recordings.model import RecordingPolicy
+from ccbridge.domain.recordings.pbx_names import MONITOR_FORMAT
 from ccbridge.services.pbx_recording_names import PbxRecordingNames
 from ccbridge.services.tenant_status import TenantStatusCache
 from ccbridge.testing.fake_agi import AgiCall, FakeAgiClient
+from ccbridge.testing.fake_pbx import SHIPPED_CHANNELVARS
 
 ROUTES = {"4008001234": InboundRoute("t1", "t1-sales")}
 
@@ -289,13 +292,97 @@ async def test_the_route_names_the_pbx_side_recording_of_a_tenant_that_records()
     assert off.variables_set["CCB_QUEUE"] == "t2-service"
 
 
+def _context(conf: str, name: str) -> str:
+    body = conf[conf.index(f"\n[{name}]") + 1 :]
+    return body[: body.index("\n[")] if "\n[" in body else body
+
+
 def test_the_shipped_dialplan_starts_a_new_take_before_a_recorded_caller_queues_again() -> None:
     conf = (Path(__file__).parents[3] / "asterisk" / "extensions-ccbridge.conf").read_text()
-    take = conf[conf.index("\n[ccbridge-record-take]") + 1 :]
-    take = take[: take.index("\n[")]
+    take = _context(conf, "ccbridge-record-take")
     assert "StopMixMonitor()" in take
-    assert "Set(MONITOR_FILENAME=${CCB_RECORDING_BASE}-q${CCB_TAKE})" in take
+    assert "Gosub(ccbridge-record-name,s,1(${CCB_RECORDING_BASE}))" in take
+    assert "Set(MONITOR_FILENAME=${GOSUB_RETVAL})" in take
+    # The first take not on disk, in the names ccbridge indexes, in the queues' format.
+    name = _context(conf, "ccbridge-record-name")
+    assert f"${{STAT(e,${{name}}.{MONITOR_FORMAT})}}" in name
+    assert "Set(LOCAL(name)=${ARG1}-q${take})" in name
     for context in ("[ccbridge-queue]", "[ccbridge-ivr-return]"):
         body = conf[conf.index("\n" + context) + 1 :]
         body = body[: body.index("\n[")] if "\n[" in body else body
         assert body.index("Gosub(ccbridge-record-take,s,1)") < body.index("Queue("), context
+
+
+class _StickyRouting:
+    """Routes every call to the group with its owner agent rung first."""
+
+    async def route(
+        self,
+        tenant_id: str,
+        group: str,
+        caller: str,
+        language: Callable[[], Awaitable[str]] | None = None,
+    ) -> RoutingDecision:
+        return RoutingDecision(
+            group=group,
+            queue_seconds=300,
+            sticky_agent="1101",
+            sticky_interface="PJSIP/1101",
+            sticky_seconds=15,
+            reason="sticky",
+        )
+
+
+class _SupportOnly:
+    """t1's policy records only its support group."""
+
+    async def policy(self, tenant: str) -> RecordingPolicy:
+        return RecordingPolicy(tenant, auto_record_groups=("t1-support",))
+
+
+async def test_a_sticky_ring_is_recorded_when_the_policy_records_its_group() -> None:
+    names = PbxRecordingNames(_SupportOnly(), "/srv/recordings", lambda: datetime.now(UTC))
+    groups = {
+        "4008001234": InboundRoute("t1", group="support"),
+        "4008001235": InboundRoute("t1", group="sales"),
+    }
+    handler = InboundRouteHandler(groups, fallback=None, policies=_StickyRouting(), recording=names)
+    server = await _server(handler)
+    url = f"agi://127.0.0.1:{server.port}/{SCRIPT}"
+    try:
+        support = await FakeAgiClient(url, AgiCall(dnid="4008001234")).run()
+        sales = await FakeAgiClient(url, AgiCall(dnid="4008001235")).run()
+    finally:
+        await server.stop()
+    assert support.variables_set["CCB_STICKY_INTERFACE"] == "PJSIP/1101"
+    assert support.variables_set["CCB_STICKY_RECORD"] == "yes"
+    assert support.variables_set["MONITOR_FILENAME"].startswith("/srv/recordings/t1/")
+    # The tenant records (a file is named), but not this group: the owner's answer is not.
+    assert sales.variables_set["CCB_STICKY_INTERFACE"] == "PJSIP/1101"
+    assert "CCB_STICKY_RECORD" not in sales.variables_set
+    assert "MONITOR_FILENAME" in sales.variables_set
+
+
+def test_the_shipped_sticky_ring_records_the_owners_leg_on_its_answer() -> None:
+    conf = (Path(__file__).parents[3] / "asterisk" / "extensions-ccbridge.conf").read_text()
+    route = _context(conf, "ccbridge-route")
+    inherit = 'Set(__CCB_STICKY_FILE=${IF($["${CCB_STICKY_RECORD}" = "yes"]?${MONITOR_FILENAME})})'
+    dial = (
+        "Dial(${CCB_STICKY_INTERFACE},${FILTER(0-9,${CCB_STICKY_SECONDS})},"
+        "U(ccbridge-record-answer))"
+    )
+    assert route.index(inherit) < route.index(dial)
+    assert "Set(__CCB_STICKY_FILE=)" in route[route.index(dial) :]  # not answered: cleared
+    answer = _context(conf, "ccbridge-record-answer")
+    assert "Gosub(ccbridge-record-name,s,1(${CCB_STICKY_FILE}))" in answer
+    assert f"MixMonitor(${{GOSUB_RETVAL}}.{MONITOR_FORMAT},b)" in answer
+    # The owner's phone dialled back after a hand-back to the IVR follows the same rule.
+    assert "Dial(${CCB_RETURN_TO},30,U(ccbridge-record-answer))" in _context(
+        conf, "ccbridge-ivr-return"
+    )
+    # The live path needs the leg's CCB_STICKY_FILE on its events to start nothing itself.
+    manager = (Path(__file__).parents[3] / "asterisk" / "manager.d" / "ccbridge.conf").read_text()
+    channelvars = re.search(r"^channelvars = (.+)$", manager, re.M)
+    assert channelvars is not None
+    assert channelvars.group(1).split(",") == list(SHIPPED_CHANNELVARS)
+    assert STICKY_FILE_VAR in SHIPPED_CHANNELVARS

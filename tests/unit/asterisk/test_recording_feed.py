@@ -83,3 +83,44 @@ async def test_a_stop_with_nothing_held_is_told_at_once() -> None:
     feed = AmiRecordingFeed(answer, stopped.append)
     feed.on_events([_frame("MixMonitorStop")])
     assert stopped == [CALLER]
+
+
+def _owner_up(sticky_file: str) -> EventFrame:
+    """The owner's leg of the sticky ring going up, with the variables it inherited."""
+    lines = [
+        "Event: Newstate",
+        "Channel: PJSIP/1101-00000002",
+        "ChannelState: 6",
+        "ChannelStateDesc: Up",
+        "Uniqueid: 1768000000.13",
+        "Linkedid: 1768000000.12",
+        "Timestamp: 1768000000.500000",
+        "ChanVariable: CCB_STICKY_AGENT=1101",
+        "ChanVariable: CCB_STICKY_INTERFACE=PJSIP/1101",
+        "ChanVariable: CCB_STICKY_QUEUE=t1-sales",
+        f"ChanVariable: CCB_STICKY_FILE={sticky_file}",
+    ]
+    return EventFrame("\r\n".join(lines).encode(), "Newstate")
+
+
+async def test_an_owners_leg_the_dialplan_records_starts_nothing_over_ami() -> None:
+    """``CCB_STICKY_FILE`` on the leg: ``[ccbridge-record-answer]`` records it and its
+    ``MixMonitorStart`` follows; without it, ccbridge records the leg on its answer."""
+    answered: list[tuple[str, str]] = []
+
+    async def answer(call_id: str, channel: str) -> None:
+        answered.append((call_id, channel))
+
+    feed = AmiRecordingFeed(answer, lambda channel: None)
+    feed.on_events([_owner_up("/srv/rec/t1/2026/12/03/1768000000.12"), _owner_up("")])
+    runner = asyncio.create_task(feed.run())
+    try:
+        async with asyncio.timeout(2):
+            while not answered:  # noqa: ASYNC110
+                await asyncio.sleep(0.01)
+        await asyncio.sleep(0.05)
+    finally:
+        runner.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await runner
+    assert answered == [("1768000000.12", "PJSIP/1101-00000002")]

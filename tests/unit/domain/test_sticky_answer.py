@@ -88,3 +88,35 @@ def test_the_tracker_opens_the_owners_segment_and_the_call_is_answered() -> None
     # The same leg seen again (a resync overlapping the live stream) adds nothing.
     again = _events(_frame("CoreShowChannel", "PJSIP/1101-0000000b", "1796300001.11", "Up", STICKY))
     assert tracker.reconstruct(again, NOW) == []
+
+
+def _real(event: str, channel: str, uniqueid: str, state: str, tenant: str, sticky: bool) -> bytes:
+    """A frame as a real PBX sends it: the caller's channelvars (no VarSet events), the
+    owner's leg with only what it inherits (``__CCB_STICKY_*``), never ``CCB_TENANT``."""
+    agent, interface, queue = STICKY if sticky else ("", "", "")
+    return (
+        f"Event: {event}\r\nTimestamp: 1796300012.500000\r\n"
+        f"Channel: {channel}\r\nChannelState: 6\r\nChannelStateDesc: {state}\r\n"
+        f"Uniqueid: {uniqueid}\r\nLinkedid: {CALL}\r\n"
+        f"ChanVariable: CCB_TENANT={tenant}\r\nChanVariable: CCB_STICKY_AGENT={agent}\r\n"
+        f"ChanVariable: CCB_STICKY_INTERFACE={interface}\r\n"
+        f"ChanVariable: CCB_STICKY_QUEUE={queue}"
+    ).encode()
+
+
+def test_the_sticky_callers_tenant_is_known_when_the_owner_answers() -> None:
+    """The caller's ``Newstate`` Up comes at ``Answer()``, before FastAGI tags it, and no queue
+    event follows on a sticky ring: its ``DialBegin`` is what carries the tenant."""
+    tracker = CallTracker()
+    trunk = "PJSIP/trunk-00000001"
+    tracker.apply_all(
+        [
+            *_events(_real("Newchannel", trunk, CALL, "Ring", "", False)),
+            *_events(_real("Newstate", trunk, CALL, "Up", "", False)),
+            *_events(_real("DialBegin", trunk, CALL, "Up", "t1", True)),
+            *_events(_real("Newstate", "PJSIP/1101-0000000b", "1796300001.11", "Up", "", True)),
+        ]
+    )
+    rec = tracker.get(CALL)
+    assert rec is not None
+    assert (rec.state, rec.tenant, rec.agent_no) == (CallState.CONNECTED, "t1", "1101")

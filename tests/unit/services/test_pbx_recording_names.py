@@ -43,3 +43,22 @@ async def test_an_unreadable_policy_or_a_bad_id_names_nothing() -> None:
     assert await names.monitor_filename("t1", "../etc/passwd") is None
     policies.broken = True
     assert await names.monitor_filename("t2", "1.1") is None
+
+
+class GroupPolicies:
+    """t1 records only its support group; t2 records nothing."""
+
+    async def policy(self, tenant: str) -> RecordingPolicy:
+        if tenant == "t2":
+            return RecordingPolicy(tenant, auto_record=False)
+        return RecordingPolicy(tenant, auto_record_groups=("t1-support",))
+
+
+async def test_whether_a_group_records_follows_the_policy_of_the_queues() -> None:
+    names = PbxRecordingNames(GroupPolicies(), "/srv/rec", lambda: DAY)
+    assert await names.records("t1", "t1-support")
+    assert not await names.records("t1", "t1-sales")
+    assert not await names.records("t2", "t2-service")
+    broken = Policies()
+    broken.broken = True
+    assert not await PbxRecordingNames(broken, "/srv/rec", lambda: DAY).records("t1", "t1-a")

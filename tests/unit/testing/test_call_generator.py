@@ -89,11 +89,12 @@ async def test_answered_call_matches_captured_sequence(
         "CCB_STICKY_AGENT=",
         "CCB_STICKY_INTERFACE=",
         "CCB_STICKY_QUEUE=",
+        "CCB_STICKY_FILE=",
         "MIXMONITOR_FILENAME=",
     ]
     keys = [k for k, _ in hangup.fields]
     at = keys.index("Linkedid")
-    assert keys[at + 1 : at + 8] == ["ChanVariable"] * 7  # right after the channel block
+    assert keys[at + 1 : at + 9] == ["ChanVariable"] * 8  # right after the channel block
     varsets = {f.get("Variable"): f.get("Value") for f in got if f.event == "VarSet"}
     assert varsets == {"CCB_DID": "4008001234", "CCB_TENANT": "t1"}
     called = next(f for f in got if f.event == "AgentCalled")

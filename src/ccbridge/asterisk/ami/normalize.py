@@ -32,6 +32,9 @@ STICKY_INTERFACE_VAR = "CCB_STICKY_INTERFACE"
 STICKY_QUEUE_VAR = "CCB_STICKY_QUEUE"
 """What ``[ccbridge-route]`` hands the owner agent's leg (inherited, reported by
 ``channelvars``): the agent, the interface it dialled and the group's queue."""
+STICKY_FILE_VAR = "CCB_STICKY_FILE"
+"""Also inherited by the owner's leg: the call's file name when the dialplan records the
+owner's answer itself (``[ccbridge-record-answer]``, ADR 0025); empty when it does not."""
 Now = Callable[[], datetime]
 
 
@@ -158,9 +161,18 @@ def _queue_entry(msg: AmiFields, base: tuple[datetime, str, str, str]) -> Teleph
 
 _Builder = Callable[[AmiFields, tuple[datetime, str, str, str]], TelephonyEvent | None]
 
+
+def _dial_begin(_msg: AmiFields, _base: tuple[datetime, str, str, str]) -> TelephonyEvent | None:
+    """Only the dialling channel's ``channelvars`` (read before the builder). On a real PBX
+    (no ``VarSet``) the sticky ring's caller has no other tracked frame between FastAGI
+    tagging it and the owner's answer: its ``Newstate`` Up came at ``Answer()``, before."""
+    return None
+
+
 BUILDERS: dict[str, _Builder] = {
     "Newchannel": _newchannel,
     "Newstate": _newstate,
+    "DialBegin": _dial_begin,
     "VarSet": _varset,
     "Hangup": _hangup,
     "QueueCallerJoin": _join,
