@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ccbridge.api.app import RoutingApi, create_app
 from ccbridge.api.security import JwtCodec
-from ccbridge.asterisk.agi.server import FastAgiServer
+from ccbridge.asterisk.agi.server import DONE_VARIABLE, FastAgiServer
 from ccbridge.asterisk.callback_agi import SCRIPT as CALLBACK
 from ccbridge.asterisk.inbound_route import SCRIPT
 from ccbridge.bootstrap import (
@@ -367,6 +367,12 @@ async def test_a_callback_request_is_stored_listed_and_journalled(
     result = await FakeAgiClient(url, call).run()
     played = [split_args(cmd)[2] for cmd in result.commands if cmd.startswith("STREAM FILE")]
     assert played == ["auth-thankyou"]
+    # Marked done once stored, before the thank-you: a node dying during the prompt does not
+    # make the dialplan store the request again on the next node (docs/ha.md).
+    assert result.variables_set[DONE_VARIABLE] == CALLBACK
+    assert result.commands.index(f'SET VARIABLE {DONE_VARIABLE} "{CALLBACK}"') < next(
+        i for i, cmd in enumerate(result.commands) if cmd.startswith("STREAM FILE")
+    )
     anonymous = AgiCall(callerid="anonymous", variables=channel)
     assert (await FakeAgiClient(url, anonymous).run()).hung_up  # nobody to call back
     resp = await world.client.get(f"{T1}/callback-requests", headers=world.t1)

@@ -293,7 +293,7 @@ def test_fastagi_is_reachable_from_asterisk_only(tmp_path: Path) -> None:
     assert "Gosub(ccbridge-fastagi,s,1(inbound,end))" in inbound
     nodes = " ".join(merged(sections, "ccbridge-fastagi").get("same"))
     assert "Set(LOCAL(nodes)=${ENV(CCBRIDGE_FASTAGI)})" in nodes
-    assert "AGI(agi://${CCB_FASTAGI}/${ARG1})" in nodes
+    assert "Set(LOCAL(url)=agi://${CCB_FASTAGI})" in nodes
 
 
 # --------------------------------------------------------------------------- published ports

@@ -48,7 +48,7 @@ def test_filter_character_sets_keep_the_dash(path: Path) -> None:
 def test_every_fastagi_script_is_asked_through_the_node_failover() -> None:
     text = (ROOT / "asterisk" / "extensions-ccbridge.conf").read_text(encoding="utf-8")
     # One AGI() in all: [ccbridge-fastagi], on each node of the list in turn (docs/ha.md).
-    assert re.findall(r"AGI\(([^)]*)\)", text) == ["agi://${CCB_FASTAGI}/${ARG1}"]
+    assert re.findall(r"AGI\(([^)]*)\)", text) == ["${url}/${ARG1}"]
     asked = re.findall(r"Gosub\(ccbridge-fastagi,s,1\(([-a-z]+)", text)
     assert sorted(asked) == sorted([SCRIPT, CALLBACK_SCRIPT, IVR_RETURN_SCRIPT])
 
