@@ -290,10 +290,11 @@ def test_fastagi_is_reachable_from_asterisk_only(tmp_path: Path) -> None:
     assert ipaddress.ip_address(ipv4("ccbridge")) in subnet
     sections = asterisk_sections("extensions.conf", tmp_path)
     inbound = " ".join(merged(sections, "ccbridge-inbound").get("same"))
-    assert "Gosub(ccbridge-fastagi,s,1(inbound,end))" in inbound
+    assert "Gosub(ccbridge-fastagi,s,1(inbound))" in inbound
+    assert "AGI(${CCB_FASTAGI_URL}/inbound)" in inbound
     nodes = " ".join(merged(sections, "ccbridge-fastagi").get("same"))
     assert "Set(LOCAL(nodes)=${ENV(CCBRIDGE_FASTAGI)})" in nodes
-    assert "Set(LOCAL(url)=agi://${CCB_FASTAGI})" in nodes
+    assert "Set(CCB_FASTAGI_URL=agi://${CCB_FASTAGI})" in nodes
 
 
 # --------------------------------------------------------------------------- published ports

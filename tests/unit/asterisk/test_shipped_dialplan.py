@@ -46,11 +46,22 @@ def test_filter_character_sets_keep_the_dash(path: Path) -> None:
 
 
 def test_every_fastagi_script_is_asked_through_the_node_failover() -> None:
-    text = (ROOT / "asterisk" / "extensions-ccbridge.conf").read_text(encoding="utf-8")
-    # One AGI() in all: [ccbridge-fastagi], on each node of the list in turn (docs/ha.md).
-    assert re.findall(r"AGI\(([^)]*)\)", text) == ["${url}/${ARG1}"]
-    asked = re.findall(r"Gosub\(ccbridge-fastagi,s,1\(([-a-z]+)", text)
-    assert sorted(asked) == sorted([SCRIPT, CALLBACK_SCRIPT, IVR_RETURN_SCRIPT])
+    lines = (ROOT / "asterisk" / "extensions-ccbridge.conf").read_text(encoding="utf-8")
+    text = "\n".join(x for x in lines.splitlines() if not x.lstrip().startswith(";"))
+    # Each AGI() runs in its caller's extension (agi_extension stays the dialled number) on
+    # the node [ccbridge-fastagi] picked, and goes back to it until a node finished.
+    scripts = [SCRIPT, CALLBACK_SCRIPT, IVR_RETURN_SCRIPT]
+    assert re.findall(r"AGI\(([^)]*)\)", text) == [f"${{CCB_FASTAGI_URL}}/{s}" for s in scripts]
+    assert re.findall(r"Gosub\(ccbridge-fastagi,s,1\(([-a-z]+)\)\)", text) == scripts
+    for script in scripts:
+        step = re.search(
+            r"Set\(CCB_FASTAGI_NODE=0\)\n.*\((\w+)\),Gosub\(ccbridge-fastagi,s,1\(" + script
+            + r"\)\)\n.*GotoIf\(\$\[\"\$\{CCB_FASTAGI_URL\}\" = \"\"\]\?\w+\)\n"
+            + r".*AGI\(\$\{CCB_FASTAGI_URL\}/" + script + r"\)\n.*Goto\((\w+)\)\n",
+            text,
+        )
+        assert step is not None, script
+        assert step[1] == step[2], script  # back to the Gosub for the next node
 
 
 def test_the_failover_reads_the_mark_the_server_sets() -> None:
