@@ -55,9 +55,12 @@ def test_every_fastagi_script_is_asked_through_the_node_failover() -> None:
     assert re.findall(r"Gosub\(ccbridge-fastagi,s,1\(([-a-z]+)\)\)", text) == scripts
     for script in scripts:
         step = re.search(
-            r"Set\(CCB_FASTAGI_NODE=0\)\n.*\((\w+)\),Gosub\(ccbridge-fastagi,s,1\(" + script
+            r"Set\(CCB_FASTAGI_NODE=0\)\n.*\((\w+)\),Gosub\(ccbridge-fastagi,s,1\("
+            + script
             + r"\)\)\n.*GotoIf\(\$\[\"\$\{CCB_FASTAGI_URL\}\" = \"\"\]\?\w+\)\n"
-            + r".*AGI\(\$\{CCB_FASTAGI_URL\}/" + script + r"\)\n.*Goto\((\w+)\)\n",
+            + r".*AGI\(\$\{CCB_FASTAGI_URL\}/"
+            + script
+            + r"\)\n.*Goto\((\w+)\)\n",
             text,
         )
         assert step is not None, script
