@@ -294,6 +294,10 @@ async def test_policy_decisions_reach_the_channel_through_fastagi(world: World) 
     assert queues == {"t1-sales": 140, "t1-support": 60}  # 70 % / 30 %, exact to one call
     vip = (await world.call(caller="13800000001")).variables_set
     assert vip["CCB_PRIORITY"] == "10"
+    # The node's FastAGI, as the composition root builds it, confirms the finished script
+    # last: the dialplan's node failover reads it (docs/ha.md).
+    assert list(vip)[-1] == DONE_VARIABLE
+    assert vip[DONE_VARIABLE] == SCRIPT
     assert (vip["CCB_QUEUE_TIMEOUT"], vip["CCB_OVERFLOW_QUEUE"], vip["CCB_OVERFLOW_TIMEOUT"]) == (
         "60",
         "t1-backup",
