@@ -2,7 +2,7 @@
 order (``CCB_FASTAGI_HOSTS``), so a dead node or one that dies mid-script costs the caller at
 most the IVR step it was in, never the call (docs/ha.md, issue 20).
 
-Three real calls through the shipped ``[ccbridge-inbound]`` (entered from the tier's
+Real calls through the shipped ``[ccbridge-inbound]`` (entered from the tier's
 ``[fastagi-test-inbound]``, which takes the node list from ``CCB_TEST_FASTAGI_HOSTS`` and sets
 ``CCB_FASTAGI_FALLBACK=fastagi-test-fallback,s,1``):
 
@@ -13,6 +13,9 @@ Three real calls through the shipped ``[ccbridge-inbound]`` (entered from the ti
   missing ``CCB_AGI_DONE`` mark tells the dialplan, which runs the flow on the second node;
 - no node completes the call (one refused, one died mid-script): the call continues to the
   fallback instead of being dropped.
+
+and one through the shipped ``[ccbridge-ivr-return]`` (a hand-back to the IVR) that no node
+completes: the caller goes back to the group it came from.
 """
 
 from __future__ import annotations
@@ -69,33 +72,32 @@ def _did() -> str:
     return f"40081{secrets.randbelow(10**5):05d}"
 
 
-async def _call(ami: AmiClient, did: str, nodes: list[int]) -> AmiMessage:
-    """Place a real inbound call to *did* whose dialplan tries *nodes* in order; the
-    ``QueueCallerJoin`` of the queue it ended in.
+def _nodes(ports: list[int]) -> str:
+    """``CCB_FASTAGI_HOSTS`` for loopback *ports*, in order."""
+    return "&".join(f"127.0.0.1:{port}" for port in ports)
 
-    The caller presses 2 after 1.5 s (``[ivr-test-caller]``): the flow's queue option. The
-    waiting caller is then hung up, so the shared queue ``ccbridge-test`` is left empty.
-    """
+
+async def _joined(ami: AmiClient, channel: str, variables: dict[str, str]) -> AmiMessage:
+    """Originate *channel* (``Local/<exten>@<context>``) with *variables*, its caller side in
+    ``[ivr-test-caller]`` (it presses 2 after 1.5 s: the flow's queue option); the
+    ``QueueCallerJoin`` of the queue the call ended in. The waiting caller is then hung up,
+    so the shared queue ``ccbridge-test`` is left empty."""
     joined: asyncio.Future[AmiMessage] = asyncio.get_running_loop().create_future()
 
     def on_join(message: AmiMessage) -> None:
-        channel = message.get("Channel") or ""
-        if channel.startswith(f"Local/{did}@{CONTEXT}") and not joined.done():
+        if (message.get("Channel") or "").startswith(channel) and not joined.done():
             joined.set_result(message)
 
     unsubscribe = ami.subscribe("QueueCallerJoin", on_join)
     try:
         await ami.send_action(
             act.originate(
-                f"Local/{did}@{CONTEXT}",
+                channel,
                 context="ivr-test-caller",
                 exten="s",
                 caller_id='"failover test" <13800138000>',
                 channel_id=f"ccb-fo-{uuid.uuid4().hex[:12]}",
-                variables={
-                    "CCB_TEST_DTMF": "2",
-                    "CCB_TEST_FASTAGI_HOSTS": "&".join(f"127.0.0.1:{port}" for port in nodes),
-                },
+                variables={"CCB_TEST_DTMF": "2", **variables},
             )
         )
         async with asyncio.timeout(20):
@@ -104,6 +106,12 @@ async def _call(ami: AmiClient, did: str, nodes: list[int]) -> AmiMessage:
         unsubscribe()
         if joined.done():
             await ami.send_action(act.hangup(joined.result().get("Channel") or ""))
+
+
+async def _call(ami: AmiClient, did: str, nodes: list[int]) -> AmiMessage:
+    """A real inbound call to *did* whose dialplan tries *nodes* in order."""
+    hosts = {"CCB_TEST_FASTAGI_HOSTS": _nodes(nodes)}
+    return await _joined(ami, f"Local/{did}@{CONTEXT}", hosts)
 
 
 async def _flow_on_the_live_node(ami: AmiClient, first: int) -> tuple[AmiMessage, ListSink]:
@@ -145,3 +153,17 @@ async def test_no_node_completing_the_script_leads_to_the_fallback(real_ami: Ami
     # [fastagi-test-fallback] queued the caller: no node named a tenant.
     assert event.get("Queue") == "ccbridge-test"
     assert event.variables().get("CCB_TENANT", "") == ""
+
+
+async def test_a_hand_back_no_node_completes_returns_to_its_group(real_ami: AmiClient) -> None:
+    # The shipped [ccbridge-ivr-return] asks the same node list; with none completing the
+    # hand-back, the caller goes back to the group it came from instead of being dropped.
+    async with DyingAgiNode().running() as dying:
+        variables = {
+            "CCB_FASTAGI_HOSTS": _nodes([free_port(), dying.port]),
+            "CCB_QUEUE": "ccbridge-test",
+            "CCB_IVR_NODE": "menu",
+        }
+        event = await _joined(real_ami, "Local/s@ccbridge-ivr-return", variables)
+    assert dying.calls == 1
+    assert event.get("Queue") == "ccbridge-test"
