@@ -30,7 +30,12 @@ from ccbridge.api.app import (
     create_app,
 )
 from ccbridge.api.security import JwtCodec
-from ccbridge.asterisk.agi.server import AgiRouter, AgiServerConfig, FastAgiServer
+from ccbridge.asterisk.agi.server import (
+    DONE_VARIABLE,
+    AgiRouter,
+    AgiServerConfig,
+    FastAgiServer,
+)
 from ccbridge.asterisk.ami.client import AmiClient, AmiConfig
 from ccbridge.asterisk.call_control import AmiCallControl
 from ccbridge.asterisk.call_feed import AmiCallFeed
@@ -1699,7 +1704,8 @@ def _fastagi(
 ) -> FastAgiServer:
     """The FastAGI server: ``inbound`` routes by the numbers assigned over the API (no fixed
     routes: ``CCBRIDGE_ROUTES`` only seeds the simulator's) and names the PBX-side recording
-    (*recording*, ADR 0025), ``callback`` stores requests."""
+    (*recording*, ADR 0025), ``callback`` stores requests. Every script it finishes ends by
+    setting ``CCB_AGI_DONE``, which the shipped dialplan's node failover reads (docs/ha.md)."""
     router = AgiRouter()
     fb = settings.fallback_route
     fallback = InboundRoute(fb.tenant, fb.queue) if fb else None
@@ -1725,6 +1731,7 @@ def _fastagi(
         port=settings.agi.port,
         allowed_peers=tuple(settings.agi.allowed_peers),
         max_sessions=settings.agi.max_sessions,
+        done_variable=DONE_VARIABLE,
     )
     return FastAgiServer(config, router)
 

@@ -10,6 +10,8 @@ PostgreSQL and one fake PBX; one owns the PBX, the other stands by.
 - **Rolling restart** under steady traffic: SIGTERM the owner (it flushes, then releases its
   lease, so the standby takes over at its next poll), start it again as a standby, then the
   same for the other node.
+- **FastAGI on a standby**: the PBX's node list names a node that is down, then the standby;
+  the standby routes every call from the database's numbers and sends no AMI action.
 
 Afterwards, read over the surviving node's API: every call of the PBX's queue log (the record
 of the undisturbed truth) is stored with its four variables, agent and outcome, and the
@@ -26,8 +28,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import make_url
 
+from ccbridge.asterisk.agi.server import DONE_VARIABLE
 from ccbridge.asterisk.inbound_route import SCRIPT as INBOUND_SCRIPT
-from ccbridge.testing.ha_cluster import the_owner, wait_for
+from ccbridge.testing.ha_cluster import free_port, the_owner, wait_for
 from tests.ha.rig import (
     HANG_GUARD,
     Cluster,
@@ -179,7 +182,11 @@ async def test_a_standby_answers_fastagi_from_the_published_numbers(
         checks = await b.readiness()
         assert checks is not None
         port = checks["fastagi"]["port"]
-        world.pbx.simulator.config.agi_url = f"agi://127.0.0.1:{port}/{INBOUND_SCRIPT}"
+        # The node list of the shipped dialplan (CCB_FASTAGI_HOSTS): the first node is down.
+        nodes = (free_port(), port)
+        world.pbx.simulator.config.agi_url = "&".join(
+            f"agi://127.0.0.1:{p}/{INBOUND_SCRIPT}" for p in nodes
+        )
         await world.burst(0, 6)
         await world.settle()
         outcomes = {o.linkedid: o for o in world.pbx.simulator.outcomes}
@@ -188,6 +195,7 @@ async def test_a_standby_answers_fastagi_from_the_published_numbers(
             assert outcome.agi is not None, outcome
             assert outcome.agi.variables_set.get("CCB_TENANT") == outcome.tenant
             assert outcome.agi.variables_set.get("CCB_QUEUE") == outcome.queue
+            assert outcome.agi.variables_set.get(DONE_VARIABLE) == INBOUND_SCRIPT
         assert await b.role() == "standby"
         assert world.actions_of("node-b") == []
         # The owner tracked the calls the standby routed, whole.

@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ccbridge.api.app import RoutingApi, create_app
 from ccbridge.api.security import JwtCodec
-from ccbridge.asterisk.agi.server import FastAgiServer
+from ccbridge.asterisk.agi.server import DONE_VARIABLE, FastAgiServer
 from ccbridge.asterisk.callback_agi import SCRIPT as CALLBACK
 from ccbridge.asterisk.inbound_route import SCRIPT
 from ccbridge.bootstrap import (
@@ -294,6 +294,10 @@ async def test_policy_decisions_reach_the_channel_through_fastagi(world: World) 
     assert queues == {"t1-sales": 140, "t1-support": 60}  # 70 % / 30 %, exact to one call
     vip = (await world.call(caller="13800000001")).variables_set
     assert vip["CCB_PRIORITY"] == "10"
+    # The node's FastAGI, as the composition root builds it, confirms the finished script
+    # last: the dialplan's node failover reads it (docs/ha.md).
+    assert list(vip)[-1] == DONE_VARIABLE
+    assert vip[DONE_VARIABLE] == SCRIPT
     assert (vip["CCB_QUEUE_TIMEOUT"], vip["CCB_OVERFLOW_QUEUE"], vip["CCB_OVERFLOW_TIMEOUT"]) == (
         "60",
         "t1-backup",
@@ -367,6 +371,12 @@ async def test_a_callback_request_is_stored_listed_and_journalled(
     result = await FakeAgiClient(url, call).run()
     played = [split_args(cmd)[2] for cmd in result.commands if cmd.startswith("STREAM FILE")]
     assert played == ["auth-thankyou"]
+    # Marked done once stored, before the thank-you: a node dying during the prompt does not
+    # make the dialplan store the request again on the next node (docs/ha.md).
+    assert result.variables_set[DONE_VARIABLE] == CALLBACK
+    assert result.commands.index(f'SET VARIABLE {DONE_VARIABLE} "{CALLBACK}"') < next(
+        i for i, cmd in enumerate(result.commands) if cmd.startswith("STREAM FILE")
+    )
     anonymous = AgiCall(callerid="anonymous", variables=channel)
     assert (await FakeAgiClient(url, anonymous).run()).hung_up  # nobody to call back
     resp = await world.client.get(f"{T1}/callback-requests", headers=world.t1)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -101,3 +101,39 @@ async def play_asterisk(
         with contextlib.suppress(ConnectionError, OSError):
             await writer.wait_closed()
     return transcript
+
+
+class DyingAgiNode:
+    """A FastAGI node that takes the call, starts its script and dies: its socket closes while
+    the script runs, as when the process is killed (the kernel closes its connections).
+    Asterisk then reports ``AGISTATUS=SUCCESS``: only the missing ``CCB_AGI_DONE`` tells."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self._server: asyncio.Server | None = None
+
+    @property
+    def port(self) -> int:
+        """The bound loopback port."""
+        assert self._server is not None
+        return int(self._server.sockets[0].getsockname()[1])
+
+    async def _on_connect(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while (await reader.readline()).strip():
+            pass  # the agi_* environment, up to its blank line
+        self.calls += 1
+        writer.write(b"ANSWER\n")
+        await reader.readline()
+        writer.write(b'STREAM FILE beep ""\n')
+        await writer.drain()
+        writer.transport.abort()
+
+    @contextlib.asynccontextmanager
+    async def running(self) -> AsyncIterator[DyingAgiNode]:
+        """Listen on a free loopback port while the block runs."""
+        self._server = await asyncio.start_server(self._on_connect, "127.0.0.1", 0)
+        try:
+            yield self
+        finally:
+            self._server.close()
+            await self._server.wait_closed()

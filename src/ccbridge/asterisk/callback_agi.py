@@ -9,6 +9,7 @@ from typing import Protocol
 import structlog
 
 from ccbridge.asterisk.agi.errors import AgiHangup
+from ccbridge.asterisk.agi.server import DONE_VARIABLE
 from ccbridge.asterisk.agi.session import AgiSession
 from ccbridge.domain.access import TENANT_ID_RE
 from ccbridge.domain.acd.membership import NAME_PATTERN
@@ -68,6 +69,9 @@ class CallbackHandler:
             waited_seconds=int(waited) if waited.isdigit() else 0,
         )
         try:
+            # Stored: the dialplan's node failover must not run it again on another node if
+            # this one dies during the thank-you (that would store a second request).
+            await session.set_variable(DONE_VARIABLE, SCRIPT)
             await session.stream_file(CONFIRMATION_PROMPT)
             await session.hangup()
         except AgiHangup:

@@ -18,6 +18,7 @@ from typing import Any
 
 import structlog
 
+from ccbridge.asterisk.agi.server import DONE_VARIABLE
 from ccbridge.testing import ami_frames as af
 from ccbridge.testing.fake_agi import AgiCall, AgiResult, FakeAgiClient
 from ccbridge.testing.fake_ami import FakeAmiServer
@@ -53,6 +54,8 @@ class SimulatorConfig:
 
     dids: dict[str, DidRoute] = field(default_factory=dict)
     agi_url: str | None = None
+    """FastAGI node(s): ``agi://host:port[/script]``, several joined by ``&`` (tried in order,
+    as the shipped dialplan's ``CCB_FASTAGI_HOSTS``)."""
     agi_script: str = "ivr"
     trunk: str = "trunk"
     context: str = "from-trunk"
@@ -511,13 +514,41 @@ class CallSimulator:
     async def _run_agi(
         self, ch: Channel, did: str, dtmf: str | list[str], script: str | None = None
     ) -> AgiResult | None:
+        """Run the FastAGI script like the shipped ``[ccbridge-fastagi]``: ``agi_url`` may
+        list several nodes (``agi://a&agi://b``), tried in order; a node that refuses, or
+        whose session ends without ``CCB_AGI_DONE`` set to the script, is skipped, and what
+        it set stays on the channel. ``None`` when no node finished the script. A single node
+        is taken as it ends, marked or not (as before, for servers that set no mark)."""
         cfg = self.config
         assert cfg.agi_url is not None
-        base = cfg.agi_url.rstrip("/")
-        url = base if base.count("/") > 2 else f"{base}/{cfg.agi_script}"
-        if script is not None:
-            url = f"{url.rsplit('/', 1)[0]}/{script}"
-        call = AgiCall(
+        nodes = cfg.agi_url.split("&")
+        for node in nodes:
+            base = node.rstrip("/")
+            url = base if base.count("/") > 2 else f"{base}/{cfg.agi_script}"
+            if script is not None:
+                url = f"{url.rsplit('/', 1)[0]}/{script}"
+            client = FakeAgiClient(
+                url, self._agi_call(ch, did), dtmf=dtmf, timeout=max(5.0, 60 * cfg.time_scale)
+            )
+            try:
+                result = await client.run()
+            except OSError as exc:
+                log.warning("simulator.agi_unreachable", url=url, error=str(exc))
+                continue
+            for name, value in result.variables_set.items():
+                if name.startswith("CCB_") or cfg.dialplan_noise:
+                    self.server.set_var(ch, name, value)
+                else:
+                    ch.variables[name] = value
+            done = result.variables_set.get(DONE_VARIABLE) == client.script
+            if done or result.hung_up or len(nodes) == 1:
+                return result
+            log.warning("simulator.agi_not_completed", url=url)
+        return None
+
+    def _agi_call(self, ch: Channel, did: str) -> AgiCall:
+        """The ``agi_*`` environment of *ch* as Asterisk sends it."""
+        return AgiCall(
             channel=ch.name,
             uniqueid=ch.uniqueid,
             callerid=ch.caller_num,
@@ -530,18 +561,6 @@ class CallSimulator:
             variables=dict(ch.variables),
             linkedid=ch.linkedid,
         )
-        client = FakeAgiClient(url, call, dtmf=dtmf, timeout=max(5.0, 60 * cfg.time_scale))
-        try:
-            result = await client.run()
-        except OSError as exc:
-            log.warning("simulator.agi_unreachable", url=url, error=str(exc))
-            return None
-        for name, value in result.variables_set.items():
-            if name.startswith("CCB_") or cfg.dialplan_noise:
-                self.server.set_var(ch, name, value)
-            else:
-                ch.variables[name] = value
-        return result
 
     def _end_caller(self, ch: Channel, request: bool, cause: int = 16) -> None:
         if not self._alive(ch):

@@ -288,10 +288,13 @@ def test_fastagi_is_reachable_from_asterisk_only(tmp_path: Path) -> None:
     subnet = ipaddress.ip_network(compose()["networks"]["pbx"]["ipam"]["config"][0]["subnet"])
     assert ipaddress.ip_address(ipv4("asterisk")) in subnet
     assert ipaddress.ip_address(ipv4("ccbridge")) in subnet
-    inbound = merged(asterisk_sections("extensions.conf", tmp_path), "ccbridge-inbound")
-    steps = " ".join(inbound.get("same"))
-    assert "Set(CCB_FASTAGI=${ENV(CCBRIDGE_FASTAGI)})" in steps
-    assert "AGI(agi://${CCB_FASTAGI}/inbound)" in steps
+    sections = asterisk_sections("extensions.conf", tmp_path)
+    inbound = " ".join(merged(sections, "ccbridge-inbound").get("same"))
+    assert "Gosub(ccbridge-fastagi,s,1(inbound))" in inbound
+    assert "AGI(${CCB_FASTAGI_URL}/inbound)" in inbound
+    nodes = " ".join(merged(sections, "ccbridge-fastagi").get("same"))
+    assert "Set(LOCAL(nodes)=${ENV(CCBRIDGE_FASTAGI)})" in nodes
+    assert "Set(CCB_FASTAGI_URL=agi://${CCB_FASTAGI})" in nodes
 
 
 # --------------------------------------------------------------------------- published ports
@@ -375,7 +378,7 @@ def test_the_second_node_runs_as_an_ha_node_on_postgresql(
     assert first.ha.node_name() != second.ha.node_name()
 
 
-def test_the_second_node_is_on_the_pbx_network_with_its_own_ports() -> None:
+def test_the_second_node_is_on_the_pbx_network_with_its_own_ports(tmp_path: Path) -> None:
     assert published("ccbridge-b") == ["8001:8000"]
     taken = {
         p.split(":")[0]
@@ -389,3 +392,7 @@ def test_the_second_node_is_on_the_pbx_network_with_its_own_ports() -> None:
     assert ipaddress.ip_address(ipv4("ccbridge-b")) in subnet
     port = env("ccbridge-b")["CCBRIDGE_AGI__PORT"]
     assert env("asterisk")["CCBRIDGE_FASTAGI_BACKUP"] == f"ccbridge-b:{port}"
+    # The shipped dialplan asks ccbridge-b when ccbridge refuses or dies mid-script.
+    sections = asterisk_sections("extensions.conf", tmp_path)
+    nodes = " ".join(merged(sections, "ccbridge-fastagi").get("same"))
+    assert "${ENV(CCBRIDGE_FASTAGI_BACKUP)}" in nodes

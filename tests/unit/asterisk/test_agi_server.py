@@ -16,7 +16,12 @@ from ccbridge.asterisk.agi.errors import (
     AgiTimeoutError,
 )
 from ccbridge.asterisk.agi.result import AgiResult
-from ccbridge.asterisk.agi.server import AgiRouter, AgiServerConfig, FastAgiServer
+from ccbridge.asterisk.agi.server import (
+    DONE_VARIABLE,
+    AgiRouter,
+    AgiServerConfig,
+    FastAgiServer,
+)
 from ccbridge.asterisk.agi.session import AgiSession
 from tests.support.agi_client import (
     capture_commands,
@@ -501,6 +506,49 @@ async def test_handler_exception_is_isolated(server: FastAgiServer, router: AgiR
     assert len(failures) == 1
     assert failures[0]["script"] == "fail"
     assert failures[0]["channel"] == "PJSIP/sipp-00000001"
+
+
+async def test_a_finished_script_ends_with_the_done_mark(router: AgiRouter) -> None:
+    # The shipped dialplan's node failover (docs/ha.md) moves on to the next node unless the
+    # script's last command set CCB_AGI_DONE to its name: a node that died mid-script gets
+    # AGISTATUS=SUCCESS from Asterisk too, so the status cannot tell.
+    async def answers(session: AgiSession) -> None:
+        await session.answer()
+
+    async def fails(session: AgiSession) -> None:
+        await session.answer()
+        raise RuntimeError("boom")
+
+    async def hangs_up(session: AgiSession) -> None:
+        await session.hangup()
+
+    router.add_route("inbound", answers)
+    router.add_route("fail", fails)
+    router.add_route("gone", hangs_up)
+    srv = FastAgiServer(AgiServerConfig(port=0, done_variable=DONE_VARIABLE), router)
+    await srv.start()
+    try:
+        done = await play_asterisk(
+            srv.port, environment("inbound?x=1"), ["200 result=0\n", "200 result=1\n"]
+        )
+        failed = await play_asterisk(srv.port, environment("fail"), ["200 result=0\n"])
+        gone = await play_asterisk(srv.port, environment("gone"), ["200 result=1\n"])
+    finally:
+        await srv.stop()
+    assert done.commands == ["ANSWER", 'SET VARIABLE CCB_AGI_DONE "inbound"']
+    assert failed.commands == ["ANSWER"]  # no mark: the dialplan asks the next node
+    assert gone.commands == ["HANGUP"]  # the channel is gone: nothing to tell
+
+
+async def test_without_a_done_variable_nothing_is_added(
+    server: FastAgiServer, router: AgiRouter
+) -> None:
+    async def answers(session: AgiSession) -> None:
+        await session.answer()
+
+    router.add_route("inbound", answers)
+    transcript = await play_asterisk(server.port, environment("inbound"), ["200 result=0\n"])
+    assert transcript.commands == ["ANSWER"]
 
 
 async def read_or_reset(reader: asyncio.StreamReader) -> bytes:

@@ -4,10 +4,19 @@ from __future__ import annotations
 
 import asyncio
 
+from ccbridge.asterisk.agi.server import (
+    DONE_VARIABLE,
+    AgiRouter,
+    AgiServerConfig,
+    FastAgiServer,
+)
+from ccbridge.asterisk.agi.session import AgiSession
 from ccbridge.asterisk.ami.codec import AmiMessage
 from ccbridge.testing.call_generator import SimulatorConfig
 from ccbridge.testing.fake_pbx import FakeAsterisk
+from ccbridge.testing.ha_cluster import free_port
 from ccbridge.testing.pbx_model import MemberSpec, QueueSpec
+from tests.support.agi_client import DyingAgiNode
 from tests.unit.testing.conftest import AmiTestClient, capture_frames
 
 CALL_EVENTS = {
@@ -211,6 +220,39 @@ async def test_ivr_sets_queue_over_fastagi() -> None:
         await fake.stop()
         server.close()
         await server.wait_closed()
+
+
+async def test_the_ivr_fails_over_to_the_next_fastagi_node() -> None:
+    # As the shipped [ccbridge-fastagi]: a refused node and one that dies mid-script are
+    # skipped; the node that finishes the script (CCB_AGI_DONE) routes the call.
+    async def ivr(session: AgiSession) -> None:
+        await session.answer()
+        await session.set_variable("CCB_QUEUE", "t1-support")
+
+    router = AgiRouter()
+    router.add_route("ivr", ivr)
+    live = FastAgiServer(AgiServerConfig(port=0, done_variable=DONE_VARIABLE), router)
+    await live.start()
+    async with DyingAgiNode().running() as dying:
+        nodes = [free_port(), dying.port, live.port]
+        fake = FakeAsterisk(
+            agi_url="&".join(f"agi://127.0.0.1:{port}" for port in nodes),
+            time_scale=0.001,
+            seed=5,
+            auth_fail_delay=0.0,
+        )
+        await fake.start()
+        try:
+            outcome = await (
+                await fake.simulator.place_call(did="4008001234", dtmf="2", talk_seconds=3)
+            )
+        finally:
+            await fake.stop()
+            await live.stop()
+    assert dying.calls == 1
+    assert outcome.queue == "t1-support"
+    assert outcome.agi is not None
+    assert outcome.agi.variables_set == {"CCB_QUEUE": "t1-support", DONE_VARIABLE: "ivr"}
 
 
 async def test_external_hangup_of_caller_during_talk(

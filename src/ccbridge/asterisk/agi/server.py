@@ -18,6 +18,12 @@ from ccbridge.asterisk.agi.session import AgiSession, parse_environment
 
 AgiHandler = Callable[[AgiSession], Awaitable[None]]
 
+DONE_VARIABLE = "CCB_AGI_DONE"
+"""The channel variable ccbridge's FastAGI sets to the script's name once a script finished:
+the shipped dialplan's proof that the node completed it (``[ccbridge-fastagi]``, docs/ha.md).
+Asterisk reports ``AGISTATUS=SUCCESS`` also when the server closed the session mid-script,
+so the status alone cannot tell a finished script from a node that died during it."""
+
 _log = structlog.get_logger(__name__)
 _IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -94,6 +100,9 @@ class AgiServerConfig:
     stop_grace: float = 1.0
     """Seconds a session in flight at stop may take to finish (a routing decision half made
     completes) before it is cancelled."""
+    done_variable: str | None = None
+    """When set (``DONE_VARIABLE`` in ccbridge), the last command of every session whose
+    handler returned on a live channel sets this variable to the script's name."""
 
 
 @dataclass(slots=True)
@@ -255,6 +264,7 @@ class FastAgiServer:
             return
         try:
             await handler(session)
+            await self._confirm(session)
         except AgiHangup:
             pass  # the caller hung up: the normal end of many IVR flows
         except Exception:
@@ -267,6 +277,12 @@ class FastAgiServer:
             )
         finally:
             session.close()
+
+    async def _confirm(self, session: AgiSession) -> None:
+        """Tell the dialplan the script finished on this node (see ``DONE_VARIABLE``)."""
+        name = self._config.done_variable
+        if name is not None and not session.hung_up:
+            await session.set_variable(name, session.script)
 
     async def _read_environment(self, reader: asyncio.StreamReader) -> dict[str, str] | None:
         """Read ``agi_*: value`` lines up to the blank line; ``None`` on early EOF."""
