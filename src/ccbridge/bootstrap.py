@@ -538,7 +538,7 @@ def build_service(
         on_status_changed=retirement.on_status_changed,
     )
     event_api, dispatcher, event_jobs = _events(
-        settings, sessions, journal, hub, repo, clock, on_error=availability.report
+        settings, sessions, journal, hub, repo, clock, on_error=availability.report, term=ownership
     )
     control_api = _call_control(settings, sessions, ami, calls, clock, calendar)
     reports_api = build_report_service(engine)
@@ -878,15 +878,29 @@ def _events(
     clock: SystemClock,
     *,
     on_error: ErrorReport | None = None,
+    term: PbxOwnership | None = None,
 ) -> tuple[EventApi, WebhookDispatcher, list[tuple[str, float, Callable[[], Awaitable[object]]]]]:
-    """Wire the event journal, its readers, webhooks and the 30-day retention jobs."""
+    """Wire the event journal, its readers, webhooks and the 30-day retention jobs. With
+    several nodes (*term*), every delivery is claimed and marked within this node's term
+    (ADR 0028)."""
     audit = AuditRecorder(lambda: SqlAccessUnitOfWork(sessions), clock.now)
     events = EventService(journal, hub, SqlEventSettings(sessions), calls, audit, clock.now)
     egress = egress_policy(settings, events)
     store = SqlWebhookStore(sessions)
+    if term is not None:
+        store.fence = term.fencing_token
+        store.idle_in_transaction_ms = int((term.timing.ttl - term.timing.margin) * 1000)
     sender = HttpWebhookSender()
     dispatcher = WebhookDispatcher(
-        store, journal, events, sender, hub, clock, egress=egress, on_error=on_error
+        store,
+        journal,
+        events,
+        sender,
+        hub,
+        clock,
+        egress=egress,
+        on_error=on_error,
+        may_act_for=None if term is None else term.remaining,
     )
     webhooks = WebhookService(
         store, events, sender, journal, audit, clock, wake=dispatcher.wake, egress=egress

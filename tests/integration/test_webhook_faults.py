@@ -176,7 +176,8 @@ async def test_killed_mid_delivery_resumes_without_loss(engine: AsyncEngine) -> 
     async with serve(receiver) as url:
         await _subscribe(world, url)
         stored = await _write_calls(world, range(3))
-        first = world.dispatcher(idle_wait=0.05, refresh=0.05)
+        # A kill leaves no grace to finish the delivery in hand (a stop would: ADR 0028).
+        first = world.dispatcher(idle_wait=0.05, refresh=0.05, may_act_for=lambda: 0.0)
         async with _running(first.run()):
             await asyncio.wait_for(hang_on.wait(), 5)
         # "Killed": the worker was cancelled mid-request; nothing was committed for event 6.
@@ -195,6 +196,8 @@ async def test_killed_mid_delivery_resumes_without_loss(engine: AsyncEngine) -> 
 
     ids = [r.headers["webhook-id"] for r in receiver.received]
     assert ids.count(stored[5].id) == 2  # sent, killed, sent again (at-least-once)
+    # The restart found the killed delivery's claim: that one, and only it, was in doubt.
+    assert (first.in_doubt, second.in_doubt) == (0, 1)
     deduped = list(dict.fromkeys(ids))
     assert deduped == [e.id for e in stored]  # after dedupe: each once, in order
     assert _in_order_per_call(deduped, stored)

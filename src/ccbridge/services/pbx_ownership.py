@@ -95,6 +95,10 @@ class PbxOwnership:
         """True while this node owns the PBX (the fence every AMI action passes)."""
         return self._owner.is_set() and self.term.may_act(self._now())
 
+    def remaining(self) -> float:
+        """Seconds before this node's fence closes (0 on a standby)."""
+        return self.term.remaining(self._now()) if self._owner.is_set() else 0.0
+
     def owned_for(self) -> float:
         """Seconds since this node's current term began (0 on a standby)."""
         if not self.may_act() or self.last_change is None:
