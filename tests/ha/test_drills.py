@@ -87,6 +87,7 @@ async def test_sigkill_of_the_owner_during_a_call_burst(
         async with asyncio.timeout(HANG_GUARD):
             pushed = await streamed
         assert int(pushed["cursor"]) > after
+        world.fault("SIGKILL node-a")
         a.kill()
         await world.burst(12, 12)  # calls go on while nobody owns the PBX
         assert await the_owner([b]) is b
@@ -94,9 +95,9 @@ async def test_sigkill_of_the_owner_during_a_call_burst(
         await world.settle()
         verdict = await check_everything(world, b)
     assert verdict.calls == 30
-    # A SIGKILL between a 2xx and its cursor commit resends that one event (at least once,
-    # receivers dedupe on webhook-id); nothing else is sent twice.
-    assert verdict.webhook_duplicates <= 2
+    # A SIGKILL between a 2xx and its mark resends that one event per endpoint, named in
+    # doubt by the next owner (check_webhook_repeats); nothing else is sent twice.
+    assert verdict.webhook_repeats <= verdict.in_doubt <= 2
 
 
 async def test_an_owner_partitioned_from_the_database_fences_itself(
@@ -107,6 +108,7 @@ async def test_an_owner_partitioned_from_the_database_fences_itself(
         a, b = world.nodes["node-a"], world.nodes["node-b"]
         await _webhooks_and_a_seat(world, "node-b", "node-a")
         await world.burst(0, 12)
+        world.fault("cut node-a from the database")
         world.proxies["node-a"].cut()  # node-a alive, its PBX link up, its database gone
         await world.burst(12, 12)
         assert await the_owner([b]) is b
@@ -131,7 +133,9 @@ async def test_an_owner_partitioned_from_the_database_fences_itself(
         assert late == []
         assert await b.role() == "owner"
     assert verdict.calls == 30
-    assert verdict.webhook_duplicates <= 2
+    # Cut off, node-a could claim nothing more: only a delivery acknowledged before its mark
+    # could commit may repeat, one per endpoint.
+    assert verdict.webhook_repeats <= verdict.in_doubt <= 2
 
 
 async def test_a_rolling_restart_of_every_node_under_load(
@@ -143,11 +147,13 @@ async def test_a_rolling_restart_of_every_node_under_load(
         await _webhooks_and_a_seat(world, "node-a", "node-a")
         stop = asyncio.Event()
         traffic = asyncio.create_task(world.traffic(0, stop))
+        world.fault("SIGTERM node-a")
         await a.stop()  # SIGTERM: final flush, then the lease is released
         assert a.process.returncode == 0, a.log_tail()
         assert await the_owner([b]) is b
         a = await world.start("node-a")  # the same node, back as a standby
         assert await a.role() == "standby"
+        world.fault("SIGTERM node-b")
         await b.stop()
         assert b.process.returncode == 0, b.log_tail()
         assert await the_owner([a]) is a
@@ -162,9 +168,9 @@ async def test_a_rolling_restart_of_every_node_under_load(
         assert checks is not None
         assert checks["pbx_ownership"]["epoch"] == 3
     assert verdict.calls == placed
-    # Only a delivery cancelled between its 2xx and its cursor commit by the SIGTERM can be
-    # sent again (at most one per endpoint).
-    assert verdict.webhook_duplicates <= 2
+    # A SIGTERM lets the delivery in hand finish and be marked within the term, so a rolling
+    # restart normally repeats nothing; one that outlasts the term is in doubt, as after a kill.
+    assert verdict.webhook_repeats <= verdict.in_doubt <= 4
 
 
 async def test_a_standby_answers_fastagi_from_the_published_numbers(
