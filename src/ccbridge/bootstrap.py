@@ -62,6 +62,7 @@ from ccbridge.db.engine import (
 from ccbridge.db.event_listener import PgEventListener
 from ccbridge.db.journal import SqlEventSettings, SqlJournal
 from ccbridge.db.migrate import run_migrations_async
+from ccbridge.db.pbx_changes import PBX_CHANGES_CHANNEL, PgPbxChangeNotices
 from ccbridge.db.pbx_ownership import PgPbxLeases
 from ccbridge.db.repositories.agents import AgentRepository
 from ccbridge.db.repositories.calendar import CalendarRepository
@@ -148,6 +149,7 @@ from ccbridge.services.key_cache import KeyCache
 from ccbridge.services.leases import LeaseService
 from ccbridge.services.offboarding import OffboardingService
 from ccbridge.services.pbx_config import VERIFY_INTERVAL, PbxConfigMonitor
+from ccbridge.services.pbx_change_relay import PbxChangeRelay
 from ccbridge.services.pbx_ownership import PbxOwnership
 from ccbridge.services.pbx_recording_names import PbxRecordingNames, recorded_queues
 from ccbridge.services.recording_export import ExportService
@@ -519,8 +521,12 @@ def build_service(
         read_pool=read_pool,
     )
     pbx.seats = seat_feed
-    # A recording-policy change re-renders the queues' monitor-format (ADR 0025).
-    recording_api.policies.on_change = pbx_config.apply
+    # A recording-policy change re-renders the queues' monitor-format (ADR 0025). With several
+    # nodes a change made through a standby is passed to the owner at once (ADR 0028).
+    relay = _pbx_change_relay(pbx_config, reconciler, ownership, sessions)
+    recording_api.policies.on_change = pbx_config.apply if relay is None else relay.apply
+    if relay is not None:
+        seat_api.agent_admin.pbx_queues = relay
     if ownership is not None:
         # A lost term forgets the seat and recording work it held, like the call snapshots.
         ownership.on_lost(lambda _epoch: seat_feed.held.discard())
@@ -635,8 +641,29 @@ def build_service(
         availability=availability,
         ownership=ownership,
         event_listener=(
-            PgEventListener(settings.database_url, journal, hub) if ownership is not None else None
+            PgEventListener(
+                settings.database_url,
+                journal,
+                hub,
+                channels={PBX_CHANGES_CHANNEL: relay.on_notice},
+            )
+            if relay is not None
+            else None
         ),
+    )
+
+
+def _pbx_change_relay(
+    monitor: PbxConfigMonitor,
+    reconciler: Reconciler,
+    ownership: PbxOwnership | None,
+    sessions: async_sessionmaker[AsyncSession],
+) -> PbxChangeRelay | None:
+    """With several nodes: config changes through any node's API reach the owner at once."""
+    if ownership is None:
+        return None
+    return PbxChangeRelay(
+        monitor, reconciler.run_once, ownership.may_act, PgPbxChangeNotices(sessions)
     )
 
 
