@@ -148,8 +148,8 @@ from ccbridge.services.ivr_runtime import ActiveFlowCache, BufferedCallLog, Cach
 from ccbridge.services.key_cache import KeyCache
 from ccbridge.services.leases import LeaseService
 from ccbridge.services.offboarding import OffboardingService
-from ccbridge.services.pbx_config import VERIFY_INTERVAL, PbxConfigMonitor
 from ccbridge.services.pbx_change_relay import PbxChangeRelay
+from ccbridge.services.pbx_config import VERIFY_INTERVAL, PbxConfigMonitor
 from ccbridge.services.pbx_ownership import PbxOwnership
 from ccbridge.services.pbx_recording_names import PbxRecordingNames, recorded_queues
 from ccbridge.services.recording_export import ExportService
