@@ -160,6 +160,7 @@ from ccbridge.services.reports import ReportService
 from ccbridge.services.retention import RetentionService
 from ccbridge.services.routing_policies import CallRouter, RoutingPolicyService
 from ccbridge.services.seats import DesiredSeats, SeatService
+from ccbridge.services.single_node_guard import SingleNodeGuard
 from ccbridge.services.sla import AutomaticIncidents, SlaService
 from ccbridge.services.statements import StatementService
 from ccbridge.services.supervision import SpyService
@@ -207,6 +208,8 @@ class Service:
     """This node's claim on the PBX when several nodes share it (``CCBRIDGE_HA__ENABLED``)."""
     event_listener: PgEventListener | None = None
     """With several nodes: the hub hears the other nodes' commits (LISTEN/NOTIFY)."""
+    single_node_guard: SingleNodeGuard | None = None
+    """Without HA on PostgreSQL: stands this node down if an HA node owns the PBX."""
 
     def background_loops(self) -> list[tuple[str, Callable[[], Awaitable[object]]]]:
         """Every loop that runs beside the HTTP server, by name."""
@@ -218,6 +221,8 @@ class Service:
         ]
         if self.ownership is not None:
             loops.append(("pbx-ownership", self.ownership.run))
+        if self.single_node_guard is not None:
+            loops.append(("single-node-guard", self.single_node_guard.run))
         if self.event_listener is not None:
             loops.append(("event-listener", self.event_listener.run))
         if self.recordings is not None:
@@ -227,6 +232,8 @@ class Service:
             dispatch: Callable[[], Awaitable[object]] = self.webhook_dispatcher.run
             if self.ownership is not None:
                 dispatch = self.ownership.while_owner(dispatch)
+            elif self.single_node_guard is not None:
+                dispatch = self.single_node_guard.while_allowed(dispatch)
             loops.append(("webhooks", dispatch))
         if self.availability is not None:
             loops.append(("db-availability", self.availability.run))
@@ -476,7 +483,10 @@ def build_service(
     ownership = (
         _pbx_ownership(settings, calls, writer, repo, availability) if settings.ha.enabled else None
     )
-    ami = AmiClient(_ami_config(settings, ami_port), gate=ownership)
+    guard = _single_node_guard(settings) if ownership is None else None
+    ami = AmiClient(_ami_config(settings, ami_port), gate=ownership or guard)
+    if guard is not None:
+        guard.on_blocked(ami.drop)
     if ownership is not None:
         ownership.on_lost(lambda _epoch: ami.drop("this node lost the PBX's lease"))
         # A node frozen inside a batch must not hold the lease row past its own fence.
@@ -553,6 +563,8 @@ def build_service(
     )
     committed.append(floor_api.wallboard.on_events)
     readiness = _readiness(ami, agi, availability, ownership)
+    if guard is not None:
+        readiness.add("pbx_ownership", _guard_check(guard))
     readiness.add("acd_reconciler", _owner_only(_reconciler_check(reconciler), ownership))
     readiness.add("pbx_config", _owner_only(_pbx_config_check(pbx_config), ownership))
     readiness.add("calendar", calendar_check(calendar, clock.now))
@@ -591,7 +603,11 @@ def build_service(
     # and buffers (ADR 0026): retention, exports, reports and reconciliation run once.
     jobs = JobRunner(
         on_error=availability.report,
-        gate=_owner_jobs_gate(ownership, ami) if ownership is not None else None,
+        gate=(
+            _owner_jobs_gate(ownership, ami)
+            if ownership is not None
+            else (guard.may_act if guard is not None else None)
+        ),
     )
     jobs.add("floor-alerts", settings.floor.evaluate_seconds, floor_job)
     jobs.add("loop-lag", 1.0, _loop_lag_probe, every_node=True)
@@ -640,6 +656,7 @@ def build_service(
         metrics=metrics,
         availability=availability,
         ownership=ownership,
+        single_node_guard=guard,
         event_listener=(
             PgEventListener(
                 settings.database_url,
@@ -651,6 +668,32 @@ def build_service(
             else None
         ),
     )
+
+
+def _single_node_guard(settings: Settings) -> SingleNodeGuard | None:
+    """Without HA, on PostgreSQL against a real PBX: watch for an HA node owning it."""
+    if settings.use_simulator or not settings.database_url.startswith("postgresql+asyncpg://"):
+        return None
+    leases = PgPbxLeases(settings.database_url)
+
+    async def live_holder(pbx: str) -> tuple[str, int] | None:
+        holder = await leases.holder(pbx)
+        return (holder.node, holder.epoch) if holder is not None and holder.live else None
+
+    return SingleNodeGuard(live_holder, settings.ha.pbx_id, close=leases.close)
+
+
+def _guard_check(guard: SingleNodeGuard) -> Callable[[], Awaitable[CheckResult]]:
+    """Readiness: a node without HA that found an HA owner of its PBX is not ready."""
+
+    async def check() -> CheckResult:
+        if guard.reason is None:
+            return CheckResult(True, {"role": "single", "pbx": guard.pbx})
+        node, epoch = guard.blocked_by or ("", 0)
+        detail = {"role": "single", "pbx": guard.pbx, "ha_owner": node, "ha_epoch": epoch}
+        return CheckResult(False, detail | {"reason": guard.reason})
+
+    return check
 
 
 def _pbx_change_relay(

@@ -96,8 +96,11 @@ class Cluster:
                     found[(str(entry.get("tenant")), str(entry.get("event_id")))] += 1
         return found
 
-    async def start(self, name: str, *, through_proxy: bool = False) -> Node:
-        """Start one node; with ``through_proxy`` its database link can be cut."""
+    async def start(
+        self, name: str, *, through_proxy: bool = False, env: dict[str, str] | None = None
+    ) -> Node:
+        """Start one node; with ``through_proxy`` its database link can be cut; *env* adds or
+        overrides settings."""
         url = self.database_url
         if through_proxy:
             real = make_url(url)
@@ -106,7 +109,13 @@ class Cluster:
             self.proxies[name] = proxy
             url = real.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
         spec = NodeSpec(
-            name, url, self.pbx.ami_port, self.workdir / name, self.records / "queue_log", LEASE
+            name,
+            url,
+            self.pbx.ami_port,
+            self.workdir / name,
+            self.records / "queue_log",
+            LEASE,
+            extra_env=env or {},
         )
         node = await start_node(spec)
         self.nodes[name] = node

@@ -202,3 +202,31 @@ async def test_a_standby_answers_fastagi_from_the_published_numbers(
 
 async def _true(value: bool) -> bool:
     return value
+
+
+async def test_a_node_without_ha_stands_down_while_an_ha_node_owns_the_pbx(
+    pg_database_url: str, tmp_path: Path
+) -> None:
+    """A node started without CCBRIDGE_HA__ENABLED against the PBX an HA node owns sees the
+    lease, never logs in to AMI, fails /readyz with the reason, and logs it; the owner goes
+    on alone, every call counted once (ADR 0028)."""
+    async with cluster(_admin(pg_database_url), tmp_path) as world:
+        a = await world.start("node-a")
+        assert await the_owner([a]) is a
+        solo = await world.start("node-b", env={"CCBRIDGE_HA__ENABLED": "false"})
+
+        async def stood_down() -> bool:
+            checks = await solo.readiness()
+            own = (checks or {}).get("pbx_ownership", {})
+            return own.get("ok") is False and own.get("ha_owner") == "node-a"
+
+        await wait_for(stood_down, "the node without HA stands down", HANG_GUARD)
+        checks = await solo.readiness()
+        assert checks is not None
+        assert "CCBRIDGE_HA__ENABLED" in checks["pbx_ownership"]["reason"]
+        assert "ha_owner_present" in solo.log_path.read_text(encoding="utf-8")
+        await world.burst(0, 4)
+        await world.settle()
+        await check_calls(world, a)
+        assert world.actions_of("node-b") == []  # never logged in, never acted
+        assert await a.role() == "owner"

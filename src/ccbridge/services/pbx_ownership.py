@@ -51,6 +51,30 @@ class LeaseStore(Protocol):
         ...
 
 
+def while_set(
+    begin: asyncio.Event, end: asyncio.Event, work: Callable[[], Awaitable[object]]
+) -> Callable[[], Awaitable[None]]:
+    """A loop that runs ``work`` whenever *begin* is set, and cancels it when *end* is."""
+
+    async def loop() -> None:
+        while True:
+            await begin.wait()
+            task = asyncio.ensure_future(work())
+            ended = asyncio.ensure_future(end.wait())
+            try:
+                await asyncio.wait({task, ended}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                ended.cancel()
+                if not task.done():
+                    task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            if task.done() and not task.cancelled():
+                task.result()  # a loop that ended or raised by itself: supervise decides
+
+    return loop
+
+
 class PbxOwnership:
     """This node's claim on one PBX: acquire, renew, fence, release."""
 
@@ -138,24 +162,7 @@ class PbxOwnership:
 
     def while_owner(self, work: Callable[[], Awaitable[object]]) -> Callable[[], Awaitable[None]]:
         """A loop that runs ``work`` only during terms: started on takeover, cancelled on loss."""
-
-        async def loop() -> None:
-            while True:
-                await self._owner.wait()
-                task = asyncio.ensure_future(work())
-                lost = asyncio.ensure_future(self._standby.wait())
-                try:
-                    await asyncio.wait({task, lost}, return_when=asyncio.FIRST_COMPLETED)
-                finally:
-                    lost.cancel()
-                    if not task.done():
-                        task.cancel()
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await task
-                if task.done() and not task.cancelled():
-                    task.result()  # a loop that ended or raised by itself: supervise decides
-
-        return loop
+        return while_set(self._owner, self._standby, work)
 
     async def _try_acquire(self) -> None:
         asked = self._now()
