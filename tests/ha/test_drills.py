@@ -204,6 +204,39 @@ async def _true(value: bool) -> bool:
     return value
 
 
+async def test_a_recording_policy_change_through_the_standby_reaches_the_owner_at_once(
+    pg_database_url: str, tmp_path: Path
+) -> None:
+    """The standby stores the change and announces it (NOTIFY); the owner re-renders the
+    queue file and reloads the queues then, not at its next login or recheck (ADR 0028)."""
+    async with cluster(_admin(pg_database_url), tmp_path) as world:
+        await _two_nodes(world)
+        a = world.nodes["node-a"]
+        before = len(world.pbx.ami.actions_by)
+        async with await world.api(world.nodes["node-b"]) as http:
+            resp = await http.put(
+                "/api/v1/tenants/t1/recording-policy",
+                json={"auto_record": False},  # the queues lose their monitor-format
+                headers=world.keys["platform"],
+            )
+            assert resp.status_code == 200, resp.text
+
+        async def owner_reloaded() -> bool:
+            return any(
+                user == "node-a" and m.get("Action") == "QueueReload"
+                for user, m in world.pbx.ami.actions_by[before:]
+            )
+
+        await wait_for(owner_reloaded, "the owner reloads the queues", HANG_GUARD)
+        applied = [
+            line
+            for line in a.log_path.read_text(encoding="utf-8").splitlines()
+            if "pbx_change_applied" in line
+        ]
+        assert any("recording_policy" in line for line in applied), applied
+        assert world.actions_of("node-b") == []
+
+
 async def test_a_node_without_ha_stands_down_while_an_ha_node_owns_the_pbx(
     pg_database_url: str, tmp_path: Path
 ) -> None:
