@@ -49,7 +49,7 @@ async def test_an_ha_owner_stops_the_node_for_good_and_says_why() -> None:
         finally:
             cancelled.set()
 
-    loop = asyncio.create_task(guard.while_allowed(dispatcher)())
+    loop = asyncio.ensure_future(guard.while_allowed(dispatcher)())
     await asyncio.wait_for(ran.wait(), 1)
 
     lease.holder = ("node-a", 3)  # an HA node took the PBX
