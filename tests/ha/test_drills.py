@@ -221,19 +221,18 @@ async def test_a_recording_policy_change_through_the_standby_reaches_the_owner_a
             )
             assert resp.status_code == 200, resp.text
 
-        async def owner_reloaded() -> bool:
-            return any(
+        def applied() -> list[str]:
+            log = a.log_path.read_text(encoding="utf-8")
+            return [line for line in log.splitlines() if "pbx_change_applied" in line]
+
+        async def owner_applied_it() -> bool:
+            reloaded = any(
                 user == "node-a" and m.get("Action") == "QueueReload"
                 for user, m in world.pbx.ami.actions_by[before:]
             )
+            return reloaded and any("recording_policy" in line for line in applied())
 
-        await wait_for(owner_reloaded, "the owner reloads the queues", HANG_GUARD)
-        applied = [
-            line
-            for line in a.log_path.read_text(encoding="utf-8").splitlines()
-            if "pbx_change_applied" in line
-        ]
-        assert any("recording_policy" in line for line in applied), applied
+        await wait_for(owner_applied_it, "the owner reloads the queues for it", HANG_GUARD)
         assert world.actions_of("node-b") == []
 
 
