@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -32,6 +31,7 @@ from tests.support.event_rig import (
     allow_loopback,
     build_world,
     eventually,
+    running,
     serve,
 )
 
@@ -57,17 +57,6 @@ async def _events(world: EventWorld, n: int) -> list[StoredEvent]:
 async def _subscribe(world: EventWorld, url: str) -> WebhookEndpoint:
     endpoint, _secret = await world.webhooks.create(ADMIN, "t1", url, [], from_now=False)
     return endpoint
-
-
-@contextlib.asynccontextmanager
-async def _running(coro: Awaitable[None]) -> AsyncIterator[asyncio.Future[None]]:
-    task = asyncio.ensure_future(coro)
-    try:
-        yield task
-    finally:
-        task.cancel()
-        with contextlib.suppress(BaseException):
-            await task
 
 
 async def test_a_stop_finishes_and_marks_the_delivery_in_hand(engine: AsyncEngine) -> None:
@@ -98,7 +87,7 @@ async def test_a_stop_finishes_and_marks_the_delivery_in_hand(engine: AsyncEngin
         assert after_stop is not None
         assert after_stop.cursor == stored[2].seq  # marked before the process ended
         second = world.dispatcher(idle_wait=0.05, refresh=0.05)
-        async with _running(second.run()):
+        async with running(second.run()):
             await eventually(lambda: len(receiver.delivered()) >= len(stored), within=5)
     ids = [r.headers["webhook-id"] for r in receiver.received]
     assert ids == [e.id for e in stored]  # each once, in order: no repeat after a stop
