@@ -615,7 +615,9 @@ def build_service(
         metrics.events.watch_ftp(recordings.ftp_sessions)
     if dispatcher is not None:
         webhooks = dispatcher
-        metrics.events.watch_webhooks(lambda: webhooks.sent, lambda: webhooks.failed)
+        metrics.events.watch_webhooks(
+            lambda: webhooks.sent, lambda: webhooks.failed, lambda: webhooks.in_doubt
+        )
     jobs.add(
         "metrics-sample",
         METRICS_SAMPLE_SECONDS,
