@@ -30,8 +30,31 @@ from ccbridge.services.event_ports import (
 )
 
 _TERM = text(
-    "SELECT epoch FROM pbx_owners WHERE pbx = :pbx AND node = :node AND epoch = :epoch FOR SHARE"
+    "SELECT epoch, set_config('idle_in_transaction_session_timeout', :idle, true) FROM pbx_owners"
+    " WHERE pbx = :pbx AND node = :node AND epoch = :epoch FOR SHARE"
 )
+"""The term check, and (in the same round trip) ``SET LOCAL`` of the idle timeout."""
+_CURRENT_CLAIM = text(
+    "SELECT cursor, claim_seq, claim_node, claim_epoch FROM webhook_endpoints WHERE id = :id"
+)
+_SET_CLAIM = text(
+    "UPDATE webhook_endpoints SET claim_seq = :seq, claim_node = :node, claim_epoch = :epoch,"
+    " claimed_at = :now WHERE id = :id"
+)
+_PG_CLAIM = text(
+    """
+WITH cur AS (
+    SELECT id, cursor, claim_seq, claim_node, claim_epoch FROM webhook_endpoints
+     WHERE id = :id FOR UPDATE SKIP LOCKED
+), claimed AS (
+    UPDATE webhook_endpoints AS e
+       SET claim_seq = :seq, claim_node = :node, claim_epoch = :epoch, claimed_at = :now
+      FROM cur WHERE e.id = cur.id AND cur.cursor < :seq
+)
+SELECT cursor, claim_seq, claim_node, claim_epoch FROM cur
+"""
+)
+"""The endpoint row ``FOR UPDATE SKIP LOCKED``, its claim before ours, and ours written."""
 SINGLE_NODE = "single"
 """The claimant's name without HA (its epoch is 0)."""
 
@@ -142,11 +165,9 @@ class SqlWebhookStore:
         return token
 
     async def _check_term(self, db: AsyncSession, token: FencingToken) -> None:
-        if self.idle_in_transaction_ms is not None:
-            ms = int(self.idle_in_transaction_ms)
-            await db.execute(text(f"SET LOCAL idle_in_transaction_session_timeout = {ms}"))
         pbx, node, epoch = token
-        found = await db.execute(_TERM, {"pbx": pbx, "node": node, "epoch": epoch})
+        idle = str(int(self.idle_in_transaction_ms or 0))  # 0: PostgreSQL's "no limit"
+        found = await db.execute(_TERM, {"pbx": pbx, "node": node, "epoch": epoch, "idle": idle})
         if found.first() is None:
             raise DeliveryFenced(f"the lease no longer names this term ({token})")
 
@@ -219,28 +240,20 @@ class SqlWebhookStore:
         """Claim event *seq*'s delivery to the endpoint for this node's term (see the module)."""
         token = self._term()
         node, epoch = (token[1], token[2]) if token is not None else (SINGLE_NODE, 0)
+        values = {"id": endpoint_id, "seq": seq, "node": node, "epoch": epoch}
         async with self._sessions() as db, db.begin():
             if token is not None:
                 await self._check_term(db, token)
-            stmt = select(
-                WebhookEndpointRow.cursor,
-                WebhookEndpointRow.claim_seq,
-                WebhookEndpointRow.claim_node,
-                WebhookEndpointRow.claim_epoch,
-            ).where(WebhookEndpointRow.id == endpoint_id)
             if db.get_bind().dialect.name == "postgresql":
-                stmt = stmt.with_for_update(skip_locked=True)
-            row = (await db.execute(stmt)).first()
+                # One round trip: lock (or skip), read the old claim, write ours.
+                row = (await db.execute(_PG_CLAIM, values | {"now": datetime.now(UTC)})).first()
+            else:
+                row = (await db.execute(_CURRENT_CLAIM, values)).first()
+                if row is not None and row.cursor < seq:
+                    await db.execute(_SET_CLAIM, values | {"now": datetime.now(UTC)})
             if row is None or row.cursor >= seq:
                 return None  # held by another transaction, gone, or delivered meanwhile
-            prior = (row.claim_node or "", row.claim_epoch or 0) if row.claim_seq == seq else None
-            await db.execute(
-                update(WebhookEndpointRow)
-                .where(WebhookEndpointRow.id == endpoint_id)
-                .values(
-                    claim_seq=seq, claim_node=node, claim_epoch=epoch, claimed_at=datetime.now(UTC)
-                )
-            )
+        prior = (row.claim_node or "", row.claim_epoch or 0) if row.claim_seq == seq else None
         return DeliveryClaim(endpoint_id, seq, node, epoch, prior)
 
     async def advance(
