@@ -197,3 +197,25 @@ async def test_a_claim_skips_an_endpoint_row_held_by_another_transaction(
     claim = await a.claim(endpoint.id, stored[0].seq)
     assert claim is not None
     assert claim.in_doubt_from is None
+
+
+async def test_a_term_that_ends_before_the_post_sends_nothing(engine: AsyncEngine) -> None:
+    """The worker asks its term right before the POST: a node whose fence closed while it
+    prepared the request (busy, or frozen) sends nothing; the next owner finds the claim."""
+    world = await build_world(engine)
+    await allow_loopback(world, "t1")
+    receiver = Receiver()
+    async with serve(receiver) as url:
+        endpoint = await _subscribe(world, url)
+        await _events(world, 1)
+        fenced = world.dispatcher(idle_wait=0.05, refresh=0.05, may_act_for=lambda: 0.0)
+        async with running(fenced.run()):
+            await eventually(lambda: fenced.fenced >= 1, within=5)
+        assert receiver.received == []
+        after = world.dispatcher(idle_wait=0.05, refresh=0.05)
+        async with running(after.run()):
+            await eventually(lambda: len(receiver.delivered()) == 1, within=5)
+    assert after.in_doubt == 1  # claimed, never sent: in doubt, yet received once
+    done = await world.store.get("t1", endpoint.id)
+    assert done is not None
+    assert done.cursor > endpoint.cursor

@@ -165,9 +165,13 @@ async def test_killed_mid_delivery_resumes_without_loss(engine: AsyncEngine) -> 
         await _subscribe(world, url)
         stored = await _write_calls(world, range(3))
         # A kill leaves no grace to finish the delivery in hand (a stop would: ADR 0028).
-        first = world.dispatcher(idle_wait=0.05, refresh=0.05, may_act_for=lambda: 0.0)
+        alive = True
+        first = world.dispatcher(
+            idle_wait=0.05, refresh=0.05, may_act_for=lambda: 12.0 if alive else 0.0
+        )
         async with running(first.run()):
             await asyncio.wait_for(hang_on.wait(), 5)
+            alive = False
         # "Killed": the worker was cancelled mid-request; nothing was committed for event 6.
         endpoint = (await world.store.list("t1"))[0]
         assert endpoint.cursor == stored[4].seq

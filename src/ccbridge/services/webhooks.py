@@ -450,6 +450,8 @@ class WebhookDispatcher:
         headers = signing.headers(ep.valid_secrets(self._clock.now()), event.id, timestamp, body)
         headers["content-type"] = "application/json"
         allow = await self._egress.allow_list(ep.tenant)
+        if self._may_act_for() <= 0:  # the term ended while this node was busy (or frozen)
+            raise DeliveryFenced("the term ended before the POST")
         return await self._sender.send(ep.url, body, headers, allow)
 
     async def _deliver(
