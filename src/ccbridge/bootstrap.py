@@ -67,6 +67,7 @@ from ccbridge.db.engine import (
 from ccbridge.db.event_listener import PgEventListener
 from ccbridge.db.journal import SqlEventSettings, SqlJournal
 from ccbridge.db.migrate import run_migrations_async
+from ccbridge.db.pbx_changes import PBX_CHANGES_CHANNEL, PgPbxChangeNotices
 from ccbridge.db.pbx_ownership import PgPbxLeases
 from ccbridge.db.repositories.agents import AgentRepository
 from ccbridge.db.repositories.calendar import CalendarRepository
@@ -152,6 +153,7 @@ from ccbridge.services.ivr_runtime import ActiveFlowCache, BufferedCallLog, Cach
 from ccbridge.services.key_cache import KeyCache
 from ccbridge.services.leases import LeaseService
 from ccbridge.services.offboarding import OffboardingService
+from ccbridge.services.pbx_change_relay import PbxChangeRelay
 from ccbridge.services.pbx_config import VERIFY_INTERVAL, PbxConfigMonitor
 from ccbridge.services.pbx_ownership import PbxOwnership
 from ccbridge.services.pbx_recording_names import PbxRecordingNames, recorded_queues
@@ -163,6 +165,7 @@ from ccbridge.services.reports import ReportService
 from ccbridge.services.retention import RetentionService
 from ccbridge.services.routing_policies import CallRouter, RoutingPolicyService
 from ccbridge.services.seats import DesiredSeats, SeatService
+from ccbridge.services.single_node_guard import SingleNodeGuard
 from ccbridge.services.sla import AutomaticIncidents, SlaService
 from ccbridge.services.statements import StatementService
 from ccbridge.services.supervision import SpyService
@@ -210,6 +213,8 @@ class Service:
     """This node's claim on the PBX when several nodes share it (``CCBRIDGE_HA__ENABLED``)."""
     event_listener: PgEventListener | None = None
     """With several nodes: the hub hears the other nodes' commits (LISTEN/NOTIFY)."""
+    single_node_guard: SingleNodeGuard | None = None
+    """Without HA on PostgreSQL: stands this node down if an HA node owns the PBX."""
 
     def background_loops(self) -> list[tuple[str, Callable[[], Awaitable[object]]]]:
         """Every loop that runs beside the HTTP server, by name."""
@@ -221,6 +226,8 @@ class Service:
         ]
         if self.ownership is not None:
             loops.append(("pbx-ownership", self.ownership.run))
+        if self.single_node_guard is not None:
+            loops.append(("single-node-guard", self.single_node_guard.run))
         if self.event_listener is not None:
             loops.append(("event-listener", self.event_listener.run))
         if self.recordings is not None:
@@ -230,6 +237,8 @@ class Service:
             dispatch: Callable[[], Awaitable[object]] = self.webhook_dispatcher.run
             if self.ownership is not None:
                 dispatch = self.ownership.while_owner(dispatch)
+            elif self.single_node_guard is not None:
+                dispatch = self.single_node_guard.while_allowed(dispatch)
             loops.append(("webhooks", dispatch))
         if self.availability is not None:
             loops.append(("db-availability", self.availability.run))
@@ -479,7 +488,10 @@ def build_service(
     ownership = (
         _pbx_ownership(settings, calls, writer, repo, availability) if settings.ha.enabled else None
     )
-    ami = AmiClient(_ami_config(settings, ami_port), gate=ownership)
+    guard = _single_node_guard(settings) if ownership is None else None
+    ami = AmiClient(_ami_config(settings, ami_port), gate=ownership or guard)
+    if guard is not None:
+        guard.on_blocked(ami.drop)
     if ownership is not None:
         ownership.on_lost(lambda _epoch: ami.drop("this node lost the PBX's lease"))
         # A node frozen inside a batch must not hold the lease row past its own fence.
@@ -524,8 +536,12 @@ def build_service(
         read_pool=read_pool,
     )
     pbx.seats = seat_feed
-    # A recording-policy change re-renders the queues' monitor-format (ADR 0025).
-    recording_api.policies.on_change = pbx_config.apply
+    # A recording-policy change re-renders the queues' monitor-format (ADR 0025). With several
+    # nodes a change made through a standby is passed to the owner at once (ADR 0030).
+    relay = _pbx_change_relay(pbx_config, reconciler, ownership, sessions)
+    recording_api.policies.on_change = pbx_config.apply if relay is None else relay.apply
+    if relay is not None:
+        seat_api.agent_admin.pbx_queues = relay
     if ownership is not None:
         # A lost term forgets the seat and recording work it held, like the call snapshots.
         ownership.on_lost(lambda _epoch: seat_feed.held.discard())
@@ -543,7 +559,7 @@ def build_service(
         on_status_changed=retirement.on_status_changed,
     )
     event_api, dispatcher, event_jobs = _events(
-        settings, sessions, journal, hub, repo, clock, on_error=availability.report
+        settings, sessions, journal, hub, repo, clock, on_error=availability.report, term=ownership
     )
     control_api = _call_control(settings, sessions, ami, calls, clock, calendar)
     reports_api = build_report_service(engine)
@@ -552,6 +568,8 @@ def build_service(
     )
     committed.append(floor_api.wallboard.on_events)
     readiness = _readiness(ami, agi, availability, ownership)
+    if guard is not None:
+        readiness.add("pbx_ownership", _guard_check(guard))
     readiness.add("acd_reconciler", _owner_only(_reconciler_check(reconciler), ownership))
     readiness.add("pbx_config", _owner_only(_pbx_config_check(pbx_config), ownership))
     readiness.add("calendar", calendar_check(calendar, clock.now))
@@ -590,7 +608,11 @@ def build_service(
     # and buffers (ADR 0026): retention, exports, reports and reconciliation run once.
     jobs = JobRunner(
         on_error=availability.report,
-        gate=_owner_jobs_gate(ownership, ami) if ownership is not None else None,
+        gate=(
+            _owner_jobs_gate(ownership, ami)
+            if ownership is not None
+            else (guard.may_act if guard is not None else None)
+        ),
     )
     jobs.add("floor-alerts", settings.floor.evaluate_seconds, floor_job)
     jobs.add("loop-lag", 1.0, _loop_lag_probe, every_node=True)
@@ -598,7 +620,9 @@ def build_service(
         metrics.events.watch_ftp(recordings.ftp_sessions)
     if dispatcher is not None:
         webhooks = dispatcher
-        metrics.events.watch_webhooks(lambda: webhooks.sent, lambda: webhooks.failed)
+        metrics.events.watch_webhooks(
+            lambda: webhooks.sent, lambda: webhooks.failed, lambda: webhooks.in_doubt
+        )
     jobs.add(
         "metrics-sample",
         METRICS_SAMPLE_SECONDS,
@@ -639,9 +663,57 @@ def build_service(
         metrics=metrics,
         availability=availability,
         ownership=ownership,
+        single_node_guard=guard,
         event_listener=(
-            PgEventListener(settings.database_url, journal, hub) if ownership is not None else None
+            PgEventListener(
+                settings.database_url,
+                journal,
+                hub,
+                channels={PBX_CHANGES_CHANNEL: relay.on_notice},
+            )
+            if relay is not None
+            else None
         ),
+    )
+
+
+def _single_node_guard(settings: Settings) -> SingleNodeGuard | None:
+    """Without HA, on PostgreSQL against a real PBX: watch for an HA node owning it."""
+    if settings.use_simulator or not settings.database_url.startswith("postgresql+asyncpg://"):
+        return None
+    leases = PgPbxLeases(settings.database_url)
+
+    async def live_holder(pbx: str) -> tuple[str, int] | None:
+        holder = await leases.holder(pbx)
+        return (holder.node, holder.epoch) if holder is not None and holder.live else None
+
+    return SingleNodeGuard(live_holder, settings.ha.pbx_id, close=leases.close)
+
+
+def _guard_check(guard: SingleNodeGuard) -> Callable[[], Awaitable[CheckResult]]:
+    """Readiness: a node without HA that found an HA owner of its PBX is not ready."""
+
+    async def check() -> CheckResult:
+        if guard.reason is None:
+            return CheckResult(True, {"role": "single", "pbx": guard.pbx})
+        node, epoch = guard.blocked_by or ("", 0)
+        detail = {"role": "single", "pbx": guard.pbx, "ha_owner": node, "ha_epoch": epoch}
+        return CheckResult(False, detail | {"reason": guard.reason})
+
+    return check
+
+
+def _pbx_change_relay(
+    monitor: PbxConfigMonitor,
+    reconciler: Reconciler,
+    ownership: PbxOwnership | None,
+    sessions: async_sessionmaker[AsyncSession],
+) -> PbxChangeRelay | None:
+    """With several nodes: config changes through any node's API reach the owner at once."""
+    if ownership is None:
+        return None
+    return PbxChangeRelay(
+        monitor, reconciler.run_once, ownership.may_act, PgPbxChangeNotices(sessions)
     )
 
 
@@ -883,15 +955,29 @@ def _events(
     clock: SystemClock,
     *,
     on_error: ErrorReport | None = None,
+    term: PbxOwnership | None = None,
 ) -> tuple[EventApi, WebhookDispatcher, list[tuple[str, float, Callable[[], Awaitable[object]]]]]:
-    """Wire the event journal, its readers, webhooks and the 30-day retention jobs."""
+    """Wire the event journal, its readers, webhooks and the 30-day retention jobs. With
+    several nodes (*term*), every delivery is claimed and marked within this node's term
+    (ADR 0030)."""
     audit = AuditRecorder(lambda: SqlAccessUnitOfWork(sessions), clock.now)
     events = EventService(journal, hub, SqlEventSettings(sessions), calls, audit, clock.now)
     egress = egress_policy(settings, events)
     store = SqlWebhookStore(sessions)
+    if term is not None:
+        store.fence = term.fencing_token
+        store.idle_in_transaction_ms = int((term.timing.ttl - term.timing.margin) * 1000)
     sender = HttpWebhookSender()
     dispatcher = WebhookDispatcher(
-        store, journal, events, sender, hub, clock, egress=egress, on_error=on_error
+        store,
+        journal,
+        events,
+        sender,
+        hub,
+        clock,
+        egress=egress,
+        on_error=on_error,
+        may_act_for=None if term is None else term.remaining,
     )
     webhooks = WebhookService(
         store, events, sender, journal, audit, clock, wake=dispatcher.wake, egress=egress

@@ -10,8 +10,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import Awaitable
 from dataclasses import replace
 from datetime import timedelta
 from typing import Any
@@ -30,6 +28,7 @@ from tests.support.event_rig import (
     build_world,
     cursor_reaches,
     eventually,
+    running,
     serve,
 )
 
@@ -78,17 +77,6 @@ async def _subscribe(world: EventWorld, url: str) -> WebhookEndpoint:
     return endpoint
 
 
-@contextlib.asynccontextmanager
-async def _running(coro: Awaitable[None]) -> Any:
-    task = asyncio.ensure_future(coro)
-    try:
-        yield task
-    finally:
-        task.cancel()
-        with contextlib.suppress(BaseException):
-            await task
-
-
 async def test_receiver_down_ten_simulated_minutes_then_back(engine: AsyncEngine) -> None:
     clock = FakeClock()
     world = await build_world(engine, clock=clock)
@@ -105,7 +93,7 @@ async def test_receiver_down_ten_simulated_minutes_then_back(engine: AsyncEngine
         await _subscribe(world, url)
         stored = await _write_calls(world, range(5))
         dispatcher = world.dispatcher(sleep=simulated_sleep, idle_wait=0.05, refresh=0.05)
-        async with _running(dispatcher.run()):
+        async with running(dispatcher.run()):
             # A hang guard: ten minutes of back-off pass on the simulated clock only.
             await eventually(lambda: len(receiver.delivered()) >= len(stored), within=30)
             more = await _write_calls(world, range(5, 7))  # after recovery: on time
@@ -142,7 +130,7 @@ async def test_slow_receiver_does_not_delay_other_endpoints_or_the_journal(
         await _subscribe(world, fast_url)
         dispatcher = world.dispatcher(idle_wait=0.05, refresh=0.05)
         try:
-            async with _running(dispatcher.run()):
+            async with running(dispatcher.run()):
                 stored = await _write_calls(world, range(10))
                 # A hang guard only: were the fast endpoint queued behind the slow one, it
                 # would wait for an answer that never comes.
@@ -176,14 +164,19 @@ async def test_killed_mid_delivery_resumes_without_loss(engine: AsyncEngine) -> 
     async with serve(receiver) as url:
         await _subscribe(world, url)
         stored = await _write_calls(world, range(3))
-        first = world.dispatcher(idle_wait=0.05, refresh=0.05)
-        async with _running(first.run()):
+        # A kill leaves no grace to finish the delivery in hand (a stop would: ADR 0030).
+        alive = True
+        first = world.dispatcher(
+            idle_wait=0.05, refresh=0.05, may_act_for=lambda: 12.0 if alive else 0.0
+        )
+        async with running(first.run()):
             await asyncio.wait_for(hang_on.wait(), 5)
+            alive = False
         # "Killed": the worker was cancelled mid-request; nothing was committed for event 6.
         endpoint = (await world.store.list("t1"))[0]
         assert endpoint.cursor == stored[4].seq
         second = world.dispatcher(idle_wait=0.05, refresh=0.05)
-        async with _running(second.run()):
+        async with running(second.run()):
             await eventually(lambda: len(receiver.delivered()) >= len(stored) - 1, within=5)
             await eventually(
                 lambda: (
@@ -195,6 +188,8 @@ async def test_killed_mid_delivery_resumes_without_loss(engine: AsyncEngine) -> 
 
     ids = [r.headers["webhook-id"] for r in receiver.received]
     assert ids.count(stored[5].id) == 2  # sent, killed, sent again (at-least-once)
+    # The restart found the killed delivery's claim: that one, and only it, was in doubt.
+    assert (first.in_doubt, second.in_doubt) == (0, 1)
     deduped = list(dict.fromkeys(ids))
     assert deduped == [e.id for e in stored]  # after dedupe: each once, in order
     assert _in_order_per_call(deduped, stored)

@@ -224,3 +224,15 @@ async def cursor_reaches(world: EventWorld, tenant: str, seq: int, within: float
     async with asyncio.timeout(within):
         while any(e.cursor < seq for e in await world.store.list(tenant)):  # noqa: ASYNC110
             await asyncio.sleep(0.01)
+
+
+@contextlib.asynccontextmanager
+async def running(coro: Awaitable[None]) -> AsyncIterator[asyncio.Future[None]]:
+    """Run *coro* as a task for the block; cancel it and wait for it afterwards."""
+    task = asyncio.ensure_future(coro)
+    try:
+        yield task
+    finally:
+        task.cancel()
+        with contextlib.suppress(BaseException):
+            await task

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import asyncpg  # type: ignore[import-untyped]
@@ -28,16 +29,35 @@ log = structlog.get_logger(__name__)
 
 RECONNECT_DELAY = 1.0
 PROBE_SECONDS = 10.0
+RECONNECTED = "reconnected"
+"""Payload given to an extra channel's callback after each (re)connect."""
+
+
+def _payload_to(heard: Callable[[str], None]) -> Callable[[Any, int, str, str], None]:
+    def listener(_conn: Any, _pid: int, _channel: str, payload: str) -> None:
+        heard(payload)
+
+    return listener
 
 
 class PgEventListener:
     """``LISTEN ccbridge_events`` and keep *hub* up to date until cancelled."""
 
-    def __init__(self, url: str, journal: SqlJournal, hub: EventHub) -> None:
-        """Keep the database URL (SQLAlchemy form), the journal to read and the hub to feed."""
+    def __init__(
+        self,
+        url: str,
+        journal: SqlJournal,
+        hub: EventHub,
+        *,
+        channels: Mapping[str, Callable[[str], None]] | None = None,
+    ) -> None:
+        """Keep the database URL (SQLAlchemy form), the journal to read and the hub to feed.
+        *channels* are more channels to hear on the same connection: each callback gets the
+        payload, and ``RECONNECTED`` after each (re)connect (a notice may have been missed)."""
         self._dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
         self._journal = journal
         self._hub = hub
+        self._channels = dict(channels or {})
         self._first: dict[str, int] = {}
         """First announced cursor of tenants the hub does not know yet."""
         self._dirty: set[str] = set()
@@ -70,8 +90,12 @@ class PgEventListener:
         conn.add_termination_listener(lambda _conn: closed.set())
         try:
             await conn.add_listener(NOTIFY_CHANNEL, self._on_notify)
+            for channel, heard in self._channels.items():
+                await conn.add_listener(channel, _payload_to(heard))
             for tenant in self._hub.tenants():  # what committed while we were not listening
                 self._wake(tenant)
+            for heard in self._channels.values():
+                heard(RECONNECTED)
             self.listening.set()
             log.info("event_listener_started")
             while True:

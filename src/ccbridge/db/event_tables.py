@@ -97,6 +97,12 @@ class WebhookEndpointRow(Base):
     failing_since: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    claim_seq: Mapped[int | None] = mapped_column(BigInteger)
+    """The head event a node is sending (ADR 0030); cleared by the mark of its outcome."""
+    claim_node: Mapped[str | None] = mapped_column(String(128))
+    claim_epoch: Mapped[int | None] = mapped_column(BigInteger)
+    """The claimant's fencing term (0 with a single node)."""
+    claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class WebhookDeliveryRow(Base):

@@ -1,22 +1,62 @@
-"""Webhook subscriptions, their delivery cursors and the delivery log in SQL."""
+"""Webhook subscriptions, their delivery cursors and the delivery log in SQL.
+
+Each delivery is claimed on its endpoint's row before the POST and marked after it (ADR
+0030). With several nodes both run in a transaction that first reads this node's lease row
+``FOR SHARE`` (as the call batches do, ADR 0026): a node whose term ended can neither claim
+nor mark, and a takeover waits for a mark already past the check. The claim reads the
+endpoint row ``FOR UPDATE SKIP LOCKED``: while another transaction holds it (a mark, an
+admin's edit, a late claimant), this one skips instead of queueing behind it.
+"""
 
 from __future__ import annotations
 
 import builtins
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import CursorResult, delete, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from ccbridge.db.call_batches import FencingToken
 from ccbridge.db.event_tables import WebhookDeliveryRow, WebhookEndpointRow
 from ccbridge.services.event_ports import (
     SETTINGS_FIELDS,
     DeliveryAttempt,
+    DeliveryClaim,
+    DeliveryFenced,
     WebhookEndpoint,
     WebhookSecret,
 )
+
+_TERM = text(
+    "SELECT epoch, set_config('idle_in_transaction_session_timeout', :idle, true) FROM pbx_owners"
+    " WHERE pbx = :pbx AND node = :node AND epoch = :epoch FOR SHARE"
+)
+"""The term check, and (in the same round trip) ``SET LOCAL`` of the idle timeout."""
+_CURRENT_CLAIM = text(
+    "SELECT cursor, claim_seq, claim_node, claim_epoch FROM webhook_endpoints WHERE id = :id"
+)
+_SET_CLAIM = text(
+    "UPDATE webhook_endpoints SET claim_seq = :seq, claim_node = :node, claim_epoch = :epoch,"
+    " claimed_at = :now WHERE id = :id"
+)
+_PG_CLAIM = text(
+    """
+WITH cur AS (
+    SELECT id, cursor, claim_seq, claim_node, claim_epoch FROM webhook_endpoints
+     WHERE id = :id FOR UPDATE SKIP LOCKED
+), claimed AS (
+    UPDATE webhook_endpoints AS e
+       SET claim_seq = :seq, claim_node = :node, claim_epoch = :epoch, claimed_at = :now
+      FROM cur WHERE e.id = cur.id AND cur.cursor < :seq
+)
+SELECT cursor, claim_seq, claim_node, claim_epoch FROM cur
+"""
+)
+"""The endpoint row ``FOR UPDATE SKIP LOCKED``, its claim before ours, and ours written."""
+SINGLE_NODE = "single"
+"""The claimant's name without HA (its epoch is 0)."""
 
 
 def _secrets_to_json(endpoint: WebhookEndpoint) -> list[dict[str, Any]]:
@@ -110,6 +150,26 @@ class SqlWebhookStore:
     def __init__(self, session_factory: async_sessionmaker[AsyncSession]) -> None:
         """Keep the factory; every method is one short transaction."""
         self._sessions = session_factory
+        self.fence: Callable[[], FencingToken | None] | None = None
+        """With several nodes: this node's term; claims and marks check it in the database."""
+        self.idle_in_transaction_ms: int | None = None
+        """With several nodes: a claim or mark transaction left idle this long (the node
+        froze inside it) is ended by the server, so it cannot hold the lease row."""
+
+    def _term(self) -> FencingToken | None:
+        if self.fence is None:
+            return None
+        token = self.fence()
+        if token is None:
+            raise DeliveryFenced("this node does not own the PBX")
+        return token
+
+    async def _check_term(self, db: AsyncSession, token: FencingToken) -> None:
+        pbx, node, epoch = token
+        idle = str(int(self.idle_in_transaction_ms or 0))  # 0: PostgreSQL's "no limit"
+        found = await db.execute(_TERM, {"pbx": pbx, "node": node, "epoch": epoch, "idle": idle})
+        if found.first() is None:
+            raise DeliveryFenced(f"the lease no longer names this term ({token})")
 
     async def add(self, endpoint: WebhookEndpoint) -> None:
         """Insert a subscription."""
@@ -176,12 +236,39 @@ class SqlWebhookStore:
             tenant = await self._tenant(db, attempt.endpoint_id)
             await db.execute(insert(WebhookDeliveryRow), [_attempt_values(attempt, tenant)])
 
-    async def advance(self, endpoint: WebhookEndpoint, attempt: DeliveryAttempt | None) -> None:
+    async def claim(self, endpoint_id: str, seq: int) -> DeliveryClaim | None:
+        """Claim event *seq*'s delivery to the endpoint for this node's term (see the module)."""
+        token = self._term()
+        node, epoch = (token[1], token[2]) if token is not None else (SINGLE_NODE, 0)
+        values = {"id": endpoint_id, "seq": seq, "node": node, "epoch": epoch}
+        async with self._sessions() as db, db.begin():
+            if token is not None:
+                await self._check_term(db, token)
+            if db.get_bind().dialect.name == "postgresql":
+                # One round trip: lock (or skip), read the old claim, write ours.
+                row = (await db.execute(_PG_CLAIM, values | {"now": datetime.now(UTC)})).first()
+            else:
+                row = (await db.execute(_CURRENT_CLAIM, values)).first()
+                if row is not None and row.cursor < seq:
+                    await db.execute(_SET_CLAIM, values | {"now": datetime.now(UTC)})
+            if row is None or row.cursor >= seq:
+                return None  # held by another transaction, gone, or delivered meanwhile
+        prior = (row.claim_node or "", row.claim_epoch or 0) if row.claim_seq == seq else None
+        return DeliveryClaim(endpoint_id, seq, node, epoch, prior)
+
+    async def advance(
+        self,
+        endpoint: WebhookEndpoint,
+        attempt: DeliveryAttempt | None,
+        claim: DeliveryClaim | None = None,
+    ) -> None:
         """Cursor/retry state and its log row together (a crash never splits them).
 
         The worker's copy of the settings may be stale (an admin just rotated the secret or
         disabled the endpoint), so only the delivery state is written, plus ``enabled=False``
-        when the worker disables a failing endpoint; it never re-enables one.
+        when the worker disables a failing endpoint; it never re-enables one. With *claim*
+        this is the delivery's mark: written only while the claim is still this term's, and
+        it clears the claim.
         """
         state: dict[str, Any] = {
             "cursor": endpoint.cursor,
@@ -191,12 +278,27 @@ class SqlWebhookStore:
         }
         if not endpoint.enabled:
             state |= {"enabled": False, "disabled_reason": endpoint.disabled_reason}
-        async with self._sessions() as db, db.begin():
-            await db.execute(
-                update(WebhookEndpointRow)
-                .where(WebhookEndpointRow.id == endpoint.id)
-                .values(**state, updated_at=datetime.now(UTC))
+        stmt = update(WebhookEndpointRow).where(WebhookEndpointRow.id == endpoint.id)
+        token: FencingToken | None = None
+        if claim is not None:
+            token = self._term()
+            if token is not None and token[2] != claim.epoch:
+                raise DeliveryFenced(f"the claim is of term {claim.epoch}, not {token[2]}")
+            stmt = stmt.where(
+                WebhookEndpointRow.claim_seq == claim.seq,
+                WebhookEndpointRow.claim_node == claim.node,
+                WebhookEndpointRow.claim_epoch == claim.epoch,
             )
+            state |= {"claim_seq": None, "claim_node": None, "claim_epoch": None}
+            state["claimed_at"] = None
+        async with self._sessions() as db, db.begin():
+            if token is not None:
+                await self._check_term(db, token)
+            done: CursorResult[Any] = await db.execute(  # type: ignore[assignment]
+                stmt.values(**state, updated_at=datetime.now(UTC))
+            )
+            if claim is not None and done.rowcount != 1:
+                raise DeliveryFenced(f"another node claimed event {claim.seq} meanwhile")
             if attempt is not None:
                 await db.execute(
                     insert(WebhookDeliveryRow), [_attempt_values(attempt, endpoint.tenant)]

@@ -352,7 +352,12 @@ class EventMetrics:
             )
         )
 
-    def watch_webhooks(self, sent: Callable[[], int], failed: Callable[[], int]) -> None:
+    def watch_webhooks(
+        self,
+        sent: Callable[[], int],
+        failed: Callable[[], int],
+        in_doubt: Callable[[], int] = lambda: 0,
+    ) -> None:
         """Read the dispatcher's delivery counters."""
         self.registry.register(
             _ReadAtScrape(
@@ -360,6 +365,12 @@ class EventMetrics:
                     _counter("webhook_deliveries", "Webhook deliveries that succeeded.", sent()),
                     _counter(
                         "webhook_failures", "Webhook delivery attempts that failed.", failed()
+                    ),
+                    _counter(
+                        "webhook_in_doubt",
+                        "Webhook deliveries sent again because an earlier attempt's outcome "
+                        "was never recorded (its receiver may see the webhook-id twice).",
+                        in_doubt(),
                     ),
                 ]
             )

@@ -41,7 +41,9 @@ class AgentAdminService:
         self._sessions = sessions
         self._audit = audit
         self._endpoints = endpoints
-        self._pbx_queues = pbx_queues
+        self.pbx_queues = pbx_queues
+        """Publishes and verifies the queues after a skill-group change (with several nodes: a
+        relay to the PBX owner)."""
 
     async def create_agent(self, who: Principal, record: AgentRecord) -> AgentRecord:
         """Add an agent; its phone must be one of the tenant's endpoints, its groups must exist."""
@@ -130,8 +132,8 @@ class AgentAdminService:
     async def _groups_changed(self) -> None:
         """Re-render the PBX's queue file and verify the PBX loaded it; the group is stored
         either way, but a queue the PBX does not report fails the request (502)."""
-        if self._pbx_queues is not None:
-            await self._pbx_queues.sync()
+        if self.pbx_queues is not None:
+            await self.pbx_queues.sync()
 
     async def _own_phone(self, who: Principal, record: AgentRecord) -> AgentRecord:
         """Store the interface of the tenant's endpoint the admin named (id, name or interface)."""

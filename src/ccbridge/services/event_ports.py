@@ -165,6 +165,26 @@ class SendResult:
     extra: dict[str, str] = field(default_factory=dict)
 
 
+@dataclass(frozen=True, slots=True)
+class DeliveryClaim:
+    """This node's claim on an endpoint's head event, made before the POST (ADR 0030)."""
+
+    endpoint_id: str
+    seq: int
+    node: str
+    epoch: int
+    """The claimant's fencing term (0 with a single node)."""
+    in_doubt_from: tuple[str, int] | None = None
+    """``(node, epoch)`` of an earlier claim of the same delivery whose outcome nobody
+    recorded (a crash, fence or lost database between its POST and its mark): the receiver
+    may have this event already, so it may now get it twice (same ``webhook-id``)."""
+
+
+class DeliveryFenced(Exception):
+    """This node's term ended (or the endpoint's claim is no longer its own): it may neither
+    send nor mark a delivery."""
+
+
 class WebhookStore(Protocol):
     """Subscriptions, their cursors and the delivery log."""
 
@@ -196,8 +216,21 @@ class WebhookStore(Protocol):
         """Append one delivery-log row (``id`` is assigned by the store)."""
         ...
 
-    async def advance(self, endpoint: WebhookEndpoint, attempt: DeliveryAttempt | None) -> None:
-        """Store the endpoint's cursor/retry state and the log row in one transaction."""
+    async def advance(
+        self,
+        endpoint: WebhookEndpoint,
+        attempt: DeliveryAttempt | None,
+        claim: DeliveryClaim | None = None,
+    ) -> None:
+        """Store the endpoint's cursor/retry state and the log row in one transaction; with
+        *claim*, only while that claim (and its term) is still current, clearing it
+        (``DeliveryFenced`` otherwise, and nothing is written)."""
+        ...
+
+    async def claim(self, endpoint_id: str, seq: int) -> DeliveryClaim | None:
+        """Claim the delivery of event *seq* to the endpoint before sending it. ``None`` when
+        another transaction holds the endpoint (try again shortly) or its cursor is already
+        past *seq*; ``DeliveryFenced`` when this node may not deliver."""
         ...
 
     async def deliveries(

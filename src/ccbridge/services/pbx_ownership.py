@@ -51,6 +51,30 @@ class LeaseStore(Protocol):
         ...
 
 
+def while_set(
+    begin: asyncio.Event, end: asyncio.Event, work: Callable[[], Awaitable[object]]
+) -> Callable[[], Awaitable[None]]:
+    """A loop that runs ``work`` whenever *begin* is set, and cancels it when *end* is."""
+
+    async def loop() -> None:
+        while True:
+            await begin.wait()
+            task = asyncio.ensure_future(work())
+            ended = asyncio.ensure_future(end.wait())
+            try:
+                await asyncio.wait({task, ended}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                ended.cancel()
+                if not task.done():
+                    task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            if task.done() and not task.cancelled():
+                task.result()  # a loop that ended or raised by itself: supervise decides
+
+    return loop
+
+
 class PbxOwnership:
     """This node's claim on one PBX: acquire, renew, fence, release."""
 
@@ -95,6 +119,10 @@ class PbxOwnership:
         """True while this node owns the PBX (the fence every AMI action passes)."""
         return self._owner.is_set() and self.term.may_act(self._now())
 
+    def remaining(self) -> float:
+        """Seconds before this node's fence closes (0 on a standby)."""
+        return self.term.remaining(self._now()) if self._owner.is_set() else 0.0
+
     def owned_for(self) -> float:
         """Seconds since this node's current term began (0 on a standby)."""
         if not self.may_act() or self.last_change is None:
@@ -134,24 +162,7 @@ class PbxOwnership:
 
     def while_owner(self, work: Callable[[], Awaitable[object]]) -> Callable[[], Awaitable[None]]:
         """A loop that runs ``work`` only during terms: started on takeover, cancelled on loss."""
-
-        async def loop() -> None:
-            while True:
-                await self._owner.wait()
-                task = asyncio.ensure_future(work())
-                lost = asyncio.ensure_future(self._standby.wait())
-                try:
-                    await asyncio.wait({task, lost}, return_when=asyncio.FIRST_COMPLETED)
-                finally:
-                    lost.cancel()
-                    if not task.done():
-                        task.cancel()
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await task
-                if task.done() and not task.cancelled():
-                    task.result()  # a loop that ended or raised by itself: supervise decides
-
-        return loop
+        return while_set(self._owner, self._standby, work)
 
     async def _try_acquire(self) -> None:
         asked = self._now()

@@ -4,9 +4,16 @@ Each enabled endpoint has its own worker task that walks the tenant's journal fr
 endpoint's stored cursor, in order, one event at a time (head-of-line per endpoint, so a
 call's events arrive in order). A failure schedules a retry with exponential back-off and
 jitter and blocks only that endpoint; after 3 days the event is skipped (logged), and an
-endpoint failing for 5 days is disabled. The cursor moves only after a 2xx, in the same
-transaction as the log row, so a killed process redelivers at most the in-flight event
-(at-least-once; receivers dedupe on ``webhook-id``).
+endpoint failing for 5 days is disabled.
+
+Each delivery is claimed in the database before its POST and marked after it (ADR 0030):
+the mark moves the cursor, writes the log row and clears the claim in one transaction, and
+with several nodes both check this node's term, so a node that lost the PBX can neither send
+nor mark. Only a delivery whose outcome was never recorded (the process died, or its term or
+database went, between the POST and the mark) can reach a receiver twice: the next claim of
+it finds the old claim, logs ``webhook_delivery_in_doubt`` and sends it again with the same
+``webhook-id``, which receivers dedupe on. A stop (SIGTERM) lets the delivery in hand finish
+and be marked, within what is left of the term.
 """
 
 from __future__ import annotations
@@ -37,6 +44,8 @@ from ccbridge.services.egress import EgressPolicy
 from ccbridge.services.event_hub import EventHub
 from ccbridge.services.event_ports import (
     DeliveryAttempt,
+    DeliveryClaim,
+    DeliveryFenced,
     JournalStore,
     SendResult,
     WebhookEndpoint,
@@ -53,6 +62,10 @@ LOG_RETENTION = timedelta(days=30)
 """How long the delivery log keeps an attempt (as long as the journal keeps the event)."""
 """How long the previous secret keeps signing after a rotation."""
 IDLE_WAIT = 15.0
+CLAIM_RETRY = 0.1
+"""Wait before claiming again when another transaction held the endpoint's row."""
+STOP_GRACE = 12.0
+"""With a single node, how long a stop waits for the delivery in hand (the send timeout)."""
 PAGE = 100
 MAX_ENDPOINTS_PER_TENANT = 20
 
@@ -294,9 +307,13 @@ class WebhookDispatcher:
         refresh: float = 5.0,
         egress: EgressPolicy | None = None,
         on_error: ErrorReport | None = None,
+        may_act_for: Callable[[], float] | None = None,
     ) -> None:
-        """*on_error* is told each failed storage read (the database availability tracker)."""
+        """*on_error* is told each failed storage read (the database availability tracker).
+        *may_act_for* says how many seconds this node may still deliver (with several nodes:
+        what is left of its term); a stop waits that long for the delivery in hand."""
         self._store = store
+        self._may_act_for = may_act_for or (lambda: STOP_GRACE)
         self._on_error = on_error
         self._journal = journal
         self._events = events
@@ -313,6 +330,10 @@ class WebhookDispatcher:
         self.sent = 0
         self.failed = 0
         self.storage_errors = 0
+        self.in_doubt = 0
+        """Deliveries sent again because an earlier attempt's outcome was never recorded."""
+        self.fenced = 0
+        """Claims or marks refused because this node's term had ended."""
 
     def wake(self) -> None:
         """Re-read subscriptions now (after a create, update or delete)."""
@@ -371,6 +392,12 @@ class WebhookDispatcher:
                     await self._hub.wait(tenant, ep.cursor if ep else 0, idle)
             except asyncio.CancelledError:
                 raise
+            except DeliveryFenced as exc:
+                # The term ended: the dispatcher is about to be cancelled; send nothing more.
+                self.fenced += 1
+                log.info("webhook_delivery_fenced", endpoint=endpoint_id, reason=str(exc))
+                await self._sleep(backoff.next_delay())
+                continue
             except Exception as exc:  # a storage hiccup must not kill the endpoint's queue
                 self._storage_error(exc, "webhook-worker")
                 await self._sleep(backoff.next_delay())
@@ -423,10 +450,51 @@ class WebhookDispatcher:
         headers = signing.headers(ep.valid_secrets(self._clock.now()), event.id, timestamp, body)
         headers["content-type"] = "application/json"
         allow = await self._egress.allow_list(ep.tenant)
+        if self._may_act_for() <= 0:  # the term ended while this node was busy (or frozen)
+            raise DeliveryFenced("the term ended before the POST")
         return await self._sender.send(ep.url, body, headers, allow)
 
     async def _deliver(
         self, ep: WebhookEndpoint, event: StoredEvent
+    ) -> tuple[WebhookEndpoint, bool]:
+        claim = await self._store.claim(ep.id, event.seq)
+        if claim is None:  # another transaction holds the endpoint, or it moved on: re-read
+            await self._sleep(CLAIM_RETRY)
+            return ep, False
+        if claim.in_doubt_from is not None:
+            self.in_doubt += 1
+            node, epoch = claim.in_doubt_from
+            log.warning(
+                "webhook_delivery_in_doubt",
+                endpoint=ep.id,
+                tenant=ep.tenant,
+                event_id=event.id,
+                seq=event.seq,
+                claimed_by=node,
+                claimed_epoch=epoch,
+            )
+        delivery = asyncio.ensure_future(self._send_and_mark(ep, event, claim))
+        try:
+            return await asyncio.shield(delivery)
+        except asyncio.CancelledError:
+            await self._finish_in_hand(delivery)
+            raise
+
+    async def _finish_in_hand(self, delivery: asyncio.Future[Any]) -> None:
+        """Cancelled mid-delivery: a stop lets it finish (and be marked) while this node may
+        still act; a lost term cuts it off at once (its mark would be refused anyway)."""
+        try:
+            grace = self._may_act_for()
+            if grace > 0 and not delivery.done():
+                await asyncio.wait({delivery}, timeout=grace)
+        finally:
+            if not delivery.done():
+                delivery.cancel()
+            with contextlib.suppress(BaseException):
+                await delivery
+
+    async def _send_and_mark(
+        self, ep: WebhookEndpoint, event: StoredEvent, claim: DeliveryClaim
     ) -> tuple[WebhookEndpoint, bool]:
         result = await self._attempt(ep, event)
         now = self._clock.now()
@@ -447,7 +515,7 @@ class WebhookDispatcher:
         if result.ok:
             self.sent += 1
             ep = replace(ep, cursor=event.seq, attempts=0, next_attempt_at=None, failing_since=None)
-            await self._store.advance(ep, entry)
+            await self._store.advance(ep, entry, claim)
             return ep, True
         self.failed += 1
         failing_since = ep.failing_since or now
@@ -467,7 +535,7 @@ class WebhookDispatcher:
             ep = replace(
                 ep, attempts=attempt_no, next_attempt_at=now + delay, failing_since=failing_since
             )
-        await self._store.advance(ep, entry)
+        await self._store.advance(ep, entry, claim)
         return ep, False
 
     async def _send_manual(self, ep: WebhookEndpoint, queued: DeliveryAttempt) -> None:
