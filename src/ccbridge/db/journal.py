@@ -104,7 +104,12 @@ def _stored(row: Sequence[Any]) -> StoredEvent:
     """A :data:`_COLUMNS` row as a stored event (its envelope kept as encoded)."""
     envelope_json = None if row[8] is None else bytes(row[8])
     return StoredEvent(
-        *row[:6],
+        tenant=row[0],
+        seq=row[1],
+        id=row[2],
+        type=row[3],
+        occurred_at=row[4],
+        recorded_at=row[5],
         data=event_data(row[6], envelope_json),
         call_id=row[7],
         encoded=envelope_json,
