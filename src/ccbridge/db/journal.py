@@ -118,17 +118,18 @@ def _stored(row: Sequence[Any]) -> StoredEvent:
 
 def row_to_event(row: EventRow) -> StoredEvent:
     """Rebuild a stored event from its row."""
-    envelope_json = None if row.envelope is None else bytes(row.envelope)
-    return StoredEvent(
-        tenant=row.tenant,
-        seq=row.seq,
-        id=row.id,
-        type=row.type,
-        occurred_at=row.occurred_at,
-        recorded_at=row.recorded_at,
-        data=event_data(row.data, envelope_json),
-        call_id=row.call_id,
-        encoded=envelope_json,
+    return _stored(
+        (
+            row.tenant,
+            row.seq,
+            row.id,
+            row.type,
+            row.occurred_at,
+            row.recorded_at,
+            row.data,
+            row.call_id,
+            row.envelope,
+        )
     )
 
 
