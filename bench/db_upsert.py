@@ -14,10 +14,16 @@ batch writer sees them during traffic: one insert and three updates per call, ea
 one journal event. A "row" is one call snapshot written (with its parameters and events).
 
 Peer in the same run, on the same rows: the bare driver with every tuple and envelope
-prepared beforehand (sqlite3 ``executemany``; asyncpg ``COPY`` into a temp table merged
-with the same version guard, events copied straight in). Prints min/median/max of the runs
-and the ratio to the peer; exits 1 when the production median misses its goal
-(≥ 50,000 rows/s on SQLite, ≥ 100,000 on PostgreSQL, journal included).
+prepared beforehand (sqlite3 ``executemany`` of the production statements; asyncpg ``COPY``
+into a temp table merged with the same version guard, events copied straight in). Prints
+min/median/max of the runs and the ratio to the peer; exits 1 when the production median
+misses its goal (≥ 50,000 rows/s on SQLite, ≥ 100,000 on PostgreSQL, journal included).
+
+A second bare-driver pass, "raw, schema 0021", writes the same rows into a database migrated
+only to 0021 with the statements of before migration 0023 (every column set on update, the
+event JSON stored twice): the schema change's own effect, measured in the same run (ADR 0029).
+Each figure is also given per CPU-second of this process (all its threads), which load from
+other processes skews far less than the wall clock; on PostgreSQL that leaves out the server.
 """
 
 from __future__ import annotations
@@ -50,6 +56,7 @@ from ccbridge.db.call_batches import (
     PG_BUMP,
     SQLITE_BUMP,
     SQLITE_CALLS,
+    SQLITE_CALLS_SAME,
     SQLITE_EVENTS,
     SQLITE_PARAMS,
     call_row,
@@ -79,6 +86,13 @@ from ccbridge.domain.journal.types import StoredEvent
 from ccbridge.services.event_hub import EventHub
 
 T0 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
+OLD_SCHEMA = "0021"
+"""The last revision before the event JSON was stored once (migration 0023)."""
+OLD_EVENT_COLUMNS = (*EVENT_COLUMNS[:7], "data", *EVENT_COLUMNS[7:])
+OLD_SQLITE_EVENTS = (
+    f"INSERT INTO events ({', '.join(OLD_EVENT_COLUMNS)}) "
+    f"VALUES ({', '.join('?' * len(OLD_EVENT_COLUMNS))}) ON CONFLICT (id) DO NOTHING"
+)
 GOALS = {"SQLite": 50_000.0, "PostgreSQL": 100_000.0}
 """Rows/s the production path must reach, journal included (issue 16, B8)."""
 
@@ -139,16 +153,37 @@ def waves(steps: list[list[CallRecord]], batch: int) -> list[list[CallRecord]]:
 
 @dataclass(frozen=True, slots=True)
 class Run:
-    """One timed pass: rows (call snapshots) and journal events written in *seconds*."""
+    """One timed pass: rows (call snapshots) and journal events written in *seconds*, which
+    took *cpu* seconds of this process (every thread; not the PostgreSQL server's)."""
 
     rows: int
     events: int
     seconds: float
+    cpu: float
 
     @property
     def rate(self) -> float:
         """Rows per second."""
         return self.rows / self.seconds
+
+    @property
+    def cpu_rate(self) -> float:
+        """Rows per CPU-second of this process: what load on other processes does not skew."""
+        return self.rows / self.cpu
+
+
+class Clock:
+    """Wall clock and this process's CPU time since construction."""
+
+    def __init__(self) -> None:
+        """Start both clocks."""
+        self._wall = time.perf_counter()
+        self._cpu = time.process_time()
+
+    def run(self, rows: int, events: int) -> Run:
+        """The pass so far as a :class:`Run`."""
+        wall = time.perf_counter() - self._wall
+        return Run(rows, events, wall, time.process_time() - self._cpu)
 
 
 async def production_run(url: str, batches: list[list[CallRecord]], batch: int) -> Run:
@@ -160,14 +195,14 @@ async def production_run(url: str, batches: list[list[CallRecord]], batch: int) 
         writes = ThreadedCallWrites.for_engine(engine, journal)
         writer = CallBatchWriter(writes, batch_size=batch)
         rows = 0
-        start = time.perf_counter()
+        clock = Clock()
         for wave in batches:
             for record in wave:
                 writer.submit(record)
             rows += await writer.flush()
-        seconds = time.perf_counter() - start
+        run = clock.run(rows, hub.published)
         writes.close()
-        return Run(rows, hub.published, seconds)
+        return run
     finally:
         await engine.dispose()
 
@@ -180,6 +215,8 @@ class Prepared:
     params: list[tuple[Any, ...]]
     counts: list[tuple[str, int]]
     events: list[tuple[Any, ...]]
+    old_events: list[tuple[Any, ...]]
+    """As written before migration 0023: the ``data`` JSON beside the envelope."""
 
 
 def prepare(batches: list[list[CallRecord]], *, sqlite: bool) -> tuple[list[Prepared], int]:
@@ -210,11 +247,14 @@ def prepare(batches: list[list[CallRecord]], *, sqlite: bool) -> tuple[list[Prep
                 e.call_id,
                 stamp(e.occurred_at),
                 updated,
-                orjson.dumps(e.data).decode(),
                 e.encoded,
                 e.has_extras,
             )
             for e in stored
+        ]
+        old = [
+            (*row[:7], orjson.dumps(e.data).decode(), *row[7:])
+            for row, e in zip(events, stored, strict=True)
         ]
         total += len(events)
         out.append(
@@ -223,29 +263,33 @@ def prepare(batches: list[list[CallRecord]], *, sqlite: bool) -> tuple[list[Prep
                 [params_row(r, updated) for r in wave],
                 sorted(counts.items()),
                 events,
+                old,
             )
         )
     return out, total
 
 
-def sqlite_raw_run(path: Path, prepared: list[Prepared], events: int) -> Run:
-    """The same statements with plain sqlite3 ``executemany``, tuples ready."""
+def sqlite_raw_run(path: Path, prepared: list[Prepared], events: int, *, old: bool = False) -> Run:
+    """The same statements with plain sqlite3 ``executemany``, tuples ready; with *old*, the
+    statements of before migration 0023 (on a database at :data:`OLD_SCHEMA`)."""
+    calls_sql = SQLITE_CALLS if old else SQLITE_CALLS_SAME
+    events_sql = OLD_SQLITE_EVENTS if old else SQLITE_EVENTS
     conn = sqlite3.connect(path, isolation_level=None)
     for pragma in SQLITE_PRAGMAS:
         conn.execute(pragma)
     try:
         rows = 0
-        start = time.perf_counter()
+        clock = Clock()
         for p in prepared:
             conn.execute("BEGIN IMMEDIATE")
-            conn.executemany(SQLITE_CALLS, p.calls)
+            conn.executemany(calls_sql, p.calls)
             conn.executemany(SQLITE_PARAMS, p.params)
             for tenant, n in p.counts:
                 conn.execute(SQLITE_BUMP, (tenant, n)).fetchone()
-            conn.executemany(SQLITE_EVENTS, p.events)
+            conn.executemany(events_sql, p.old_events if old else p.events)
             conn.execute("COMMIT")
             rows += len(p.calls)
-        return Run(rows, events, time.perf_counter() - start)
+        return clock.run(rows, events)
     finally:
         conn.close()
 
@@ -257,8 +301,10 @@ def _merge(table: str, columns: Sequence[str]) -> str:
     )
 
 
-async def pg_raw_run(dsn: str, prepared: list[Prepared], events: int) -> Run:
-    """COPY into temp tables merged with the version guard; events copied straight in."""
+async def pg_raw_run(dsn: str, prepared: list[Prepared], events: int, *, old: bool = False) -> Run:
+    """COPY into temp tables merged with the version guard; events copied straight in (with
+    *old*, with their ``data`` JSON too, into a database at :data:`OLD_SCHEMA`)."""
+    event_columns = list(OLD_EVENT_COLUMNS if old else EVENT_COLUMNS)
     conn = await asyncpg.connect(dsn)
     try:
         for table in ("calls", "call_params"):
@@ -268,7 +314,7 @@ async def pg_raw_run(dsn: str, prepared: list[Prepared], events: int) -> Run:
         merge_calls = _merge("calls", CALL_COLUMNS)
         merge_params = _merge("call_params", PARAM_COLUMNS)
         rows = 0
-        start = time.perf_counter()
+        clock = Clock()
         for p in prepared:
             async with conn.transaction():
                 await conn.copy_records_to_table(
@@ -281,47 +327,78 @@ async def pg_raw_run(dsn: str, prepared: list[Prepared], events: int) -> Run:
                 await conn.execute(merge_params)
                 await conn.fetch(PG_BUMP, [t for t, _ in p.counts], [n for _, n in p.counts])
                 await conn.copy_records_to_table(
-                    "events", records=p.events, columns=list(EVENT_COLUMNS)
+                    "events", records=p.old_events if old else p.events, columns=event_columns
                 )
             rows += len(p.calls)
-        return Run(rows, events, time.perf_counter() - start)
+        return clock.run(rows, events)
     finally:
         await conn.close()
 
 
 def spread(runs: list[Run]) -> str:
-    """min / median / max rows/s."""
+    """min / median / max rows/s, then rows per CPU-second of this process."""
     rates = sorted(r.rate for r in runs)
-    return f"{rates[0]:>9,.0f} / {statistics.median(rates):>9,.0f} / {rates[-1]:>9,.0f}"
+    cpu = sorted(r.cpu_rate for r in runs)
+    return (
+        f"{rates[0]:>9,.0f} / {statistics.median(rates):>9,.0f} / {rates[-1]:>9,.0f}"
+        f"   per CPU-s {cpu[0]:>9,.0f} / {statistics.median(cpu):>9,.0f} / {cpu[-1]:>9,.0f}"
+    )
 
 
-def report(name: str, prod: list[Run], raw: list[Run]) -> bool:
+def report(name: str, prod: list[Run], raw: list[Run], old: list[Run]) -> bool:
     """Print one backend's figures; say whether the production median met the goal."""
     goal = GOALS[name]
     median = statistics.median(r.rate for r in prod)
-    ratio = median / statistics.median(r.rate for r in raw)
+    raw_median = statistics.median(r.rate for r in raw)
+    old_median = statistics.median(r.rate for r in old)
     events = prod[0].events / prod[0].rows
     print(f"{name:<10} production rows/s min/median/max {spread(prod)}  ({events:.2f} events/row)")
     print(f"{name:<10} raw driver rows/s min/median/max {spread(raw)}")
+    print(f"{name:<10} raw, schema {OLD_SCHEMA}  min/median/max {spread(old)}")
     verdict = "met" if median >= goal else "MISSED"
-    print(f"{name:<10} production/raw {ratio:.2f}; goal ≥ {goal:,.0f} rows/s: {verdict}")
+    print(
+        f"{name:<10} production/raw {median / raw_median:.2f}; production/raw-{OLD_SCHEMA} "
+        f"{median / old_median:.2f}; raw/raw-{OLD_SCHEMA} {raw_median / old_median:.2f}; "
+        f"goal ≥ {goal:,.0f} rows/s: {verdict}"
+    )
+    cpu = {
+        k: statistics.median(r.cpu_rate for r in v)
+        for k, v in (("p", prod), ("r", raw), ("o", old))
+    }
+    print(
+        f"{name:<10} per CPU-second: production/raw {cpu['p'] / cpu['r']:.2f}; "
+        f"raw/raw-{OLD_SCHEMA} {cpu['r'] / cpu['o']:.2f}"
+        + ("  (this process only: not the server's)" if name == "PostgreSQL" else "")
+    )
     return median >= goal
+
+
+def freeze_input() -> None:
+    """Keep the collector off the input built so far, as ``ccbridge serve`` does with its
+    start-up heap (``bootstrap.freeze_startup_heap``): the peer's prepared tuples live through
+    every run, and a full collection walking them on each batch would be charged to whichever
+    pass is timed, the production path above all (it allocates the most)."""
+    gc.collect()
+    gc.freeze()
 
 
 async def run_sqlite(batches: list[list[CallRecord]], batch: int, runs: int) -> bool:
     """Production and peer on fresh SQLite files, *runs* times each, interleaved."""
     prepared, events = prepare(batches, sqlite=True)
+    freeze_input()
     prod: list[Run] = []
     raw: list[Run] = []
+    old: list[Run] = []
     for _ in range(runs):
         with tempfile.TemporaryDirectory() as tmp:
-            prod_db, raw_db = Path(tmp) / "prod.db", Path(tmp) / "raw.db"
-            for db in (prod_db, raw_db):
-                await run_migrations_async(f"sqlite+aiosqlite:///{db}")
-            prod.append(await production_run(f"sqlite+aiosqlite:///{prod_db}", batches, batch))
-            raw.append(sqlite_raw_run(raw_db, prepared, events))
+            dbs = [Path(tmp) / f"{name}.db" for name in ("prod", "raw", "old")]
+            for db, revision in zip(dbs, ("head", "head", OLD_SCHEMA), strict=True):
+                await run_migrations_async(f"sqlite+aiosqlite:///{db}", revision)
+            prod.append(await production_run(f"sqlite+aiosqlite:///{dbs[0]}", batches, batch))
+            raw.append(sqlite_raw_run(dbs[1], prepared, events))
+            old.append(sqlite_raw_run(dbs[2], prepared, events, old=True))
     assert all(r.events == events for r in prod), "the production path lost or added events"
-    return report("SQLite", prod, raw)
+    return report("SQLite", prod, raw, old)
 
 
 async def run_pg(
@@ -333,22 +410,25 @@ async def run_pg(
     except (OSError, asyncpg.PostgresError):
         return None
     prepared, events = prepare(batches, sqlite=False)
+    freeze_input()
     prod: list[Run] = []
     raw: list[Run] = []
+    old: list[Run] = []
     base = server_dsn.rsplit("/", 1)[0]
     try:
         for _ in range(runs):
-            names = [f"ccb_bench_{uuid.uuid4().hex[:8]}" for _ in range(2)]
+            names = [f"ccb_bench_{uuid.uuid4().hex[:8]}" for _ in range(3)]
             try:
                 for name in names:
                     await admin.execute(f'CREATE DATABASE "{name}"')
                 urls = [
                     f"{base}/{n}".replace("postgresql://", "postgresql+asyncpg://") for n in names
                 ]
-                for url in urls:
-                    await run_migrations_async(url)
+                for url, revision in zip(urls, ("head", "head", OLD_SCHEMA), strict=True):
+                    await run_migrations_async(url, revision)
                 prod.append(await production_run(urls[0], batches, batch))
                 raw.append(await pg_raw_run(f"{base}/{names[1]}", prepared, events))
+                old.append(await pg_raw_run(f"{base}/{names[2]}", prepared, events, old=True))
             finally:
                 for name in names:
                     with contextlib.suppress(asyncpg.PostgresError):
@@ -356,7 +436,7 @@ async def run_pg(
     finally:
         await admin.close()
     assert all(r.events == events for r in prod), "the production path lost or added events"
-    return report("PostgreSQL", prod, raw)
+    return report("PostgreSQL", prod, raw, old)
 
 
 async def main() -> int:
@@ -372,10 +452,7 @@ async def main() -> int:
         os.sched_setaffinity(0, {0})  # one core: the loop and the writer thread share it
     batches = waves(call_steps(args.calls), args.batch)
     rows = sum(len(b) for b in batches)
-    # As ``ccbridge serve`` does once wired (bootstrap.freeze_startup_heap): the input built
-    # above is long-lived, so full collections do not walk it on every batch.
-    gc.collect()
-    gc.freeze()
+    freeze_input()
     print(
         f"{args.calls:,} calls in 4 steps = {rows:,} row writes, batches of {args.batch:,}, "
         f"{args.runs} runs; cpus {os.cpu_count()}, load {os.getloadavg()[0]:.1f}"

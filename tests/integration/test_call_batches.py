@@ -123,6 +123,45 @@ async def test_a_stale_snapshot_is_skipped_and_adds_no_event(engine: AsyncEngine
     assert hub.published == len(await journal.list_after("t1", 0, 100))
 
 
+async def test_a_later_snapshot_that_changes_tenant_caller_or_start_is_written_in_full(
+    engine: AsyncEngine,
+) -> None:
+    """The common upsert leaves the indexed identity columns alone; a snapshot that changes
+    one of them (the tenant learned late, a new caller id) is still written whole, beside
+    an ordinary update and a stale snapshot in the same batch (ADR 0029)."""
+    sessions = create_session_factory(engine)
+    journal = SqlJournal(sessions)
+    writes = ThreadedCallWrites.for_engine(engine, journal)
+    early = replace(full_call(version=1), tenant=None, state=CallState.QUEUED, ended_at=None)
+    other = replace(full_call(version=1), call_id="1795433000.7", caller="13900000000")
+    newer = replace(full_call(version=9), call_id="1795433000.8")
+    await CallRepository(sessions).upsert_many([newer])
+    assert await writes.upsert_many([early, other]) == 2
+    tenant_known = replace(full_call(version=2), state=CallState.QUEUED, ended_at=None)
+    moved = replace(
+        full_call(version=2),
+        call_id="1795433000.7",
+        caller="13700000000",
+        started_at=T0 - timedelta(seconds=5),
+    )
+    same = replace(full_call(version=3), call_id="1795433000.7")  # not in this batch
+    stale = replace(full_call(version=4), call_id="1795433000.8", state=CallState.QUEUED)
+    assert await writes.upsert_many([tenant_known, moved, stale]) == 2
+    repo = CallRepository(sessions)
+    got = {cid: await repo.get(cid) for cid in (early.call_id, moved.call_id, newer.call_id)}
+    assert {cid: (c.tenant, c.caller, c.started_at, c.version) for cid, c in got.items() if c} == {
+        early.call_id: ("t1", "13800138000", T0, 2),
+        moved.call_id: ("t1", "13700000000", T0 - timedelta(seconds=5), 2),
+        newer.call_id: ("t1", "13800138000", T0, 9),
+    }
+    listed = await repo.list_with_params(
+        tenant="t1", start=T0 - timedelta(seconds=10), end=T0 + timedelta(seconds=1)
+    )
+    assert {c.call_id for c in listed} == {early.call_id, moved.call_id, newer.call_id}
+    assert await writes.upsert_many([same]) == 1
+    assert (await repo.get(same.call_id)) is not None
+
+
 async def test_batches_are_encoded_and_written_off_the_callers_thread(
     engine: AsyncEngine,
 ) -> None:

@@ -124,8 +124,10 @@ async def journal_and_calls(url: str) -> tuple[dict[str, list[tuple[Any, ...]]],
     conn = await asyncpg.connect(asyncpg_dsn(url))
     try:
         events = await conn.fetch(
-            "SELECT tenant, seq, id, type, call_id, occurred_at, data::text FROM events "
-            "ORDER BY tenant, seq"
+            "SELECT tenant, seq, id, type, call_id, occurred_at, "
+            # The JSON is stored once, in the envelope (migration 0023).
+            "COALESCE(data, convert_from(envelope, 'UTF8')::json -> 'data')::text AS data "
+            "FROM events ORDER BY tenant, seq"
         )
         calls = await conn.fetch(
             "SELECT c.call_id, c.tenant, c.state, c.caller, c.caller_name, c.callee, "

@@ -229,3 +229,85 @@ async def test_0012_claims_the_phones_in_use_where_one_tenant_clearly_owns_them(
     finally:
         await engine.dispose()
     assert await schema_diff(db_url) == []
+
+
+async def test_0023_keeps_each_events_json_once_and_gives_it_back_on_downgrade(
+    db_url: str,
+) -> None:
+    import orjson
+    from sqlalchemy import text
+
+    from ccbridge.db.engine import create_session_factory
+    from ccbridge.db.journal import SqlJournal
+
+    await run_migrations_async(db_url, "0021")
+    engine = create_engine(db_url, null_pool=True)
+    envelope = {
+        "id": "e1",
+        "cursor": "1",
+        "type": "call.queued",
+        "schema_version": 1,
+        "tenant": "t1",
+        "call_id": "c1",
+        "occurred_at": "2026-12-03T09:00:00Z",
+        "recorded_at": "2026-12-03T09:00:01Z",
+        "data": {"call_id": "c1", "params": {"caller": "主叫", "n": 1.5}, "extras": {}},
+    }
+    old_data = {"call_id": "c2", "state": "ended"}
+    rows = [  # one as written since 0011 (both copies), one from before 0011 (data only)
+        ("e1", 1, orjson.dumps(envelope["data"]).decode(), orjson.dumps(envelope)),
+        ("e2", 2, orjson.dumps(old_data).decode(), None),
+    ]
+
+    async def stored() -> list[tuple[Any, ...]]:
+        async with engine.connect() as conn:
+            got = await conn.execute(text("SELECT id, data, envelope FROM events ORDER BY seq"))
+            return [
+                (
+                    r[0],
+                    None if r[1] is None else orjson.loads(r[1]) if isinstance(r[1], str) else r[1],
+                    r[2],
+                )
+                for r in got
+            ]
+
+    def downgrade(conn: Connection) -> None:
+        config = alembic_config(db_url)
+        config.attributes["connection"] = conn
+        command.downgrade(config, "0021")
+
+    try:
+        async with engine.begin() as conn:
+            for eid, seq, data, env in rows:
+                await conn.execute(
+                    text(
+                        "INSERT INTO events (tenant, seq, id, type, call_id, occurred_at, "
+                        "recorded_at, data, envelope, has_extras) VALUES ('t1', :seq, :id, "
+                        "'call.queued', 'c1', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP, "
+                        + (
+                            "CAST(:data AS json)"
+                            if engine.dialect.name == "postgresql"
+                            else ":data"
+                        )
+                        + ", :env, false)"
+                    ),
+                    {"seq": seq, "id": eid, "data": data, "env": env},
+                )
+        await run_migrations_async(db_url)
+        assert [(r[0], r[1]) for r in await stored()] == [("e1", None), ("e2", old_data)]
+        journal = SqlJournal(create_session_factory(engine))
+        assert [e.data for e in await journal.list_after("t1", 0, 10)] == [
+            envelope["data"],
+            old_data,
+        ]
+        assert (await journal.get("t1", 1)).data == envelope["data"]  # type: ignore[union-attr]
+
+        async with engine.begin() as conn:
+            await conn.run_sync(downgrade)
+        back = await stored()
+        assert [(r[0], r[1]) for r in back] == [("e1", envelope["data"]), ("e2", old_data)]
+        assert bytes(back[0][2]) == orjson.dumps(envelope)
+    finally:
+        await engine.dispose()
+    await run_migrations_async(db_url)
+    assert await schema_diff(db_url) == []

@@ -30,7 +30,6 @@ from ccbridge.db.journal import (
     PG_EVENTS_INSERT,
     PG_NOTIFY,
     CommitOrder,
-    data_text,
     envelope_time,
     notify_payloads,
     stored_event,
@@ -73,10 +72,10 @@ EVENT_COLUMNS = (
     "call_id",
     "occurred_at",
     "recorded_at",
-    "data",
     "envelope",
     "has_extras",
 )
+"""The JSON is stored once, as the envelope; ``data`` stays NULL (migration 0023)."""
 _WIDTHS = tuple(
     (i, length)
     for i, name in enumerate(CALL_COLUMNS)
@@ -212,10 +211,15 @@ _SELECT_STORED = (
 )
 
 
-def upsert_set(columns: Sequence[str], table: str) -> str:
-    updates = ", ".join(f"{c} = excluded.{c}" for c in columns[1:])
+def upsert_set(columns: Sequence[str], table: str, keep: Sequence[str] = ()) -> str:
+    """The version-guarded ``ON CONFLICT`` clause; with *keep*, those columns are not set
+    and a row whose stored value of one of them differs is not updated (see
+    :data:`SQLITE_CALLS_SAME`)."""
+    updates = ", ".join(f"{c} = excluded.{c}" for c in columns[1:] if c not in keep)
+    guard = "".join(f" AND {table}.{c} IS excluded.{c}" for c in keep)
     return (
-        f"ON CONFLICT (call_id) DO UPDATE SET {updates} WHERE {table}.version <= excluded.version"
+        f"ON CONFLICT (call_id) DO UPDATE SET {updates} "
+        f"WHERE {table}.version <= excluded.version{guard}"
     )
 
 
@@ -224,13 +228,25 @@ def _marks(n: int) -> str:
     return ", ".join("?" * n)
 
 
-def _sqlite_upsert(table: str, columns: Sequence[str]) -> str:
+def _sqlite_upsert(table: str, columns: Sequence[str], keep: Sequence[str] = ()) -> str:
     """The version-guarded ``INSERT … ON CONFLICT DO UPDATE`` of one row of *table*."""
     insert = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({_marks(len(columns))}) "  # noqa: S608  (constant names)
-    return insert + upsert_set(columns, table)
+    return insert + upsert_set(columns, table, keep)
 
 
+CALL_IDENTITY = ("tenant", "caller", "started_at")
+"""The ``calls`` columns that the secondary indexes other than ``updated_at``'s are built on
+(listing, cross-tenant listing and retention, sticky routing); a call's later snapshots
+almost never change them."""
+_IDENTITY_AT = tuple(CALL_COLUMNS.index(c) for c in CALL_IDENTITY)
+_VERSION_AT = CALL_COLUMNS.index("version")
 SQLITE_CALLS = _sqlite_upsert("calls", CALL_COLUMNS)
+SQLITE_CALLS_SAME = _sqlite_upsert("calls", CALL_COLUMNS, CALL_IDENTITY)
+"""The upsert for the common case, a later snapshot of a call whose :data:`CALL_IDENTITY`
+is unchanged: it does not name those columns in ``SET``, so SQLite leaves the three indexes
+on them untouched (it rewrites every index on a column an ``UPDATE`` sets, changed or not;
+a third of the calls statement). A row whose identity did change is not updated by it and
+is written again with :data:`SQLITE_CALLS` (ADR 0029)."""
 SQLITE_PARAMS = _sqlite_upsert("call_params", PARAM_COLUMNS)
 SQLITE_BUMP = (
     "INSERT INTO event_counters (tenant, last_seq) VALUES (?, ?) ON CONFLICT (tenant) "
@@ -240,7 +256,9 @@ SQLITE_EVENTS = (
     f"INSERT INTO events ({', '.join(EVENT_COLUMNS)}) VALUES ({_marks(len(EVENT_COLUMNS))}) "  # noqa: S608
     "ON CONFLICT (id) DO NOTHING"
 )
-_SQLITE_VERSIONS = "SELECT call_id, version FROM calls WHERE call_id IN ({marks})"
+_SQLITE_VERSIONS = (
+    "SELECT call_id, version, tenant, caller, started_at FROM calls WHERE call_id IN ({marks})"
+)
 _SQLITE_EVENT_KEYS = "SELECT tenant, seq FROM events WHERE id IN ({marks})"
 
 
@@ -323,16 +341,25 @@ class SqliteCallBatches:
     ) -> frozenset[str]:
         """Upsert the rows; the ids written (all of them unless a stored version was newer)."""
         ids = [item.record.call_id for item in batch]
-        cursor = conn.executemany(SQLITE_CALLS, rows)
+        cursor = conn.executemany(SQLITE_CALLS_SAME, rows)
         if cursor.rowcount == len(rows):
             return frozenset(ids)
-        # Some were skipped by the version guard: they are the ones still stored newer.
+        # Some were skipped: stored newer (the version guard), or their identity changed
+        # (the stored row differs in a CALL_IDENTITY column): those are written in full.
+        by_id = dict(zip(ids, rows, strict=True))
         newer: set[str] = set()
-        versions = {item.record.call_id: item.record.version for item in batch}
+        again: list[tuple[Any, ...]] = []
         for start in range(0, len(ids), 500):
             chunk = ids[start : start + 500]
             sql = _SQLITE_VERSIONS.format(marks=_marks(len(chunk)))
-            newer.update(cid for cid, ver in conn.execute(sql, chunk) if ver > versions[cid])
+            for cid, ver, *identity in conn.execute(sql, chunk):
+                row = by_id[cid]
+                if ver > row[_VERSION_AT]:
+                    newer.add(cid)
+                elif tuple(identity) != tuple(row[i] for i in _IDENTITY_AT):
+                    again.append(row)
+        if again:
+            conn.executemany(SQLITE_CALLS, again)
         return frozenset(cid for cid in ids if cid not in newer)
 
     @staticmethod
@@ -361,7 +388,6 @@ class SqliteCallBatches:
                 e.call_id,
                 sqlite_time(e.occurred_at),
                 recorded_at,
-                data_text(e.encoded),  # type: ignore[arg-type]  # encoded by stored_event
                 e.encoded,
                 e.has_extras,
             )
@@ -542,7 +568,6 @@ class PgCallBatches:
             [e.call_id for e in events],
             [e.occurred_at for e in events],
             now,
-            [data_text(e.encoded) for e in events],  # type: ignore[arg-type]
             [e.encoded for e in events],
             [e.has_extras for e in events],
         )

@@ -39,7 +39,10 @@ class EventRow(Base):
     call_id: Mapped[str | None] = mapped_column(String(64))
     occurred_at: Mapped[datetime] = mapped_column(UTCDateTime())
     recorded_at: Mapped[datetime] = mapped_column(UTCDateTime())
-    data: Mapped[dict[str, Any]] = mapped_column(JSON)
+    data: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
+    """NULL where ``envelope`` holds the event (every row from migration 0023 on: the JSON is
+    stored once, and readers take ``data`` from the envelope; ADR 0029). Only rows written
+    before migration 0011, which have no envelope, keep it."""
     envelope: Mapped[bytes | None] = mapped_column(LargeBinary)
     """The compact JSON envelope, encoded once at append and served as is (NULL on rows
     written before migration 0011, which are encoded on read)."""

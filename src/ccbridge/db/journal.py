@@ -55,8 +55,10 @@ _COLUMNS = (
     _EVENTS.c.recorded_at,
     _EVENTS.c.data,
     _EVENTS.c.call_id,
+    _EVENTS.c.envelope,
 )
-"""In :class:`StoredEvent` field order."""
+"""In :class:`StoredEvent` field order, then the envelope (``data`` is NULL where the envelope
+holds it: migration 0023 on, the JSON is stored once)."""
 
 OnCommit = Callable[[Sequence[StoredEvent]], None]
 
@@ -88,22 +90,51 @@ def _insert(dialect: str, table: Table) -> Any:
     raise NotImplementedError(f"journal not implemented for dialect {dialect!r}")
 
 
+def event_data(data: Any, envelope_json: bytes | None) -> dict[str, Any]:
+    """An event's ``data``: the column where a row still has it (written before migration
+    0023), else the ``data`` member of the stored envelope (the JSON is stored once)."""
+    if data is not None:
+        return orjson.loads(data) if isinstance(data, str | bytes) else dict(data)
+    if envelope_json is None:
+        raise ValueError("journal row has neither data nor envelope")
+    return dict(orjson.loads(data_text(bytes(envelope_json))))
+
+
+def _stored(row: Sequence[Any]) -> StoredEvent:
+    """A :data:`_COLUMNS` row as a stored event (its envelope kept as encoded)."""
+    envelope_json = None if row[8] is None else bytes(row[8])
+    return StoredEvent(
+        tenant=row[0],
+        seq=row[1],
+        id=row[2],
+        type=row[3],
+        occurred_at=row[4],
+        recorded_at=row[5],
+        data=event_data(row[6], envelope_json),
+        call_id=row[7],
+        encoded=envelope_json,
+    )
+
+
 def row_to_event(row: EventRow) -> StoredEvent:
     """Rebuild a stored event from its row."""
-    return StoredEvent(
-        tenant=row.tenant,
-        seq=row.seq,
-        id=row.id,
-        type=row.type,
-        occurred_at=row.occurred_at,
-        recorded_at=row.recorded_at,
-        data=row.data,
-        call_id=row.call_id,
+    return _stored(
+        (
+            row.tenant,
+            row.seq,
+            row.id,
+            row.type,
+            row.occurred_at,
+            row.recorded_at,
+            row.data,
+            row.call_id,
+            row.envelope,
+        )
     )
 
 
 _PG_PAGE = (
-    "SELECT tenant, seq, id, type, occurred_at, recorded_at, data::text, call_id "
+    "SELECT tenant, seq, id, type, occurred_at, recorded_at, data::text, call_id, envelope "
     "FROM events WHERE tenant = $1 AND seq > $2 ORDER BY seq LIMIT $3"
 )
 _PG_ENCODED = (
@@ -127,17 +158,18 @@ _SQLITE_ENCODED = (
     "WHERE tenant = ? AND seq > ? ORDER BY seq LIMIT ?"
 )
 PG_EVENTS_INSERT = (
-    "INSERT INTO events (tenant, seq, id, type, call_id, occurred_at, recorded_at, data,"
+    "INSERT INTO events (tenant, seq, id, type, call_id, occurred_at, recorded_at,"
     " envelope, has_extras) "
-    "SELECT u.tenant, u.seq, u.id, u.type, u.call_id, u.occurred_at, $7, u.data::json,"
+    "SELECT u.tenant, u.seq, u.id, u.type, u.call_id, u.occurred_at, $7,"
     " u.envelope, u.has_extras "
     "FROM unnest($1::varchar[], $2::bigint[], $3::varchar[], $4::varchar[], $5::varchar[],"
-    " $6::timestamptz[], $8::text[], $9::bytea[], $10::bool[])"
-    " AS u(tenant, seq, id, type, call_id, occurred_at, data, envelope, has_extras) "
+    " $6::timestamptz[], $8::bytea[], $9::bool[])"
+    " AS u(tenant, seq, id, type, call_id, occurred_at, envelope, has_extras) "
     "ON CONFLICT (id) DO NOTHING RETURNING tenant, seq"
 )
 """The whole batch in one statement, arrays bound once (no per-row round trip or
-SQLAlchemy parameter processing); the counter bump before it started the transaction."""
+SQLAlchemy parameter processing); the counter bump before it started the transaction. The
+JSON is stored once, as the envelope (``data`` stays NULL; migration 0023)."""
 _PG_BUMP = text(
     "INSERT INTO event_counters (tenant, last_seq) "
     "SELECT u.tenant, u.n FROM unnest(CAST(:tenants AS varchar[]), CAST(:counts AS bigint[]))"
@@ -170,8 +202,9 @@ async def _pg_page(db: AsyncSession, tenant: str, after: int, limit: int) -> lis
             type=r[3],
             occurred_at=r[4].astimezone(UTC),
             recorded_at=r[5].astimezone(UTC),
-            data=orjson.loads(r[6]),
+            data=event_data(r[6], r[8]),
             call_id=r[7],
+            encoded=r[8],
         )
         for r in rows
     ]
@@ -231,7 +264,6 @@ async def _pg_insert(
         [e.call_id for e in events],
         [e.occurred_at for e in events],
         recorded_at,
-        [orjson.dumps(e.data).decode() for e in events],
         [e.encoded for e in events],
         [e.has_extras for e in events],
     )
@@ -249,7 +281,6 @@ async def _sa_insert(db: AsyncSession, dialect: str, events: Sequence[StoredEven
             "call_id": e.call_id,
             "occurred_at": e.occurred_at,
             "recorded_at": e.recorded_at,
-            "data": e.data,
             "envelope": e.encoded,
             "has_extras": e.has_extras,
         }
@@ -492,7 +523,7 @@ class SqlJournal:
         stmt = stmt.order_by(_EVENTS.c.seq).limit(limit)
         async with self._sessions() as db:
             rows = (await db.execute(stmt)).all()
-        return [StoredEvent(*row) for row in rows]
+        return [_stored(row) for row in rows]
 
     async def list_encoded(
         self, tenant: str, after: int, limit: int = 100, *, types: Sequence[str] | None = None
