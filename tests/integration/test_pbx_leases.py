@@ -5,13 +5,15 @@ batches that check the term in their own transaction."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
 from ccbridge.db.batch_writer import CallBatchWriter
-from ccbridge.db.call_batches import PgCallBatches, call_batch_store
+from ccbridge.db.call_batches import PG_FENCE, PgCallBatches, call_batch_store
 from ccbridge.db.engine import create_engine, create_session_factory
 from ccbridge.db.journal import CommitOrder, SqlJournal
 from ccbridge.db.migrate import run_migrations_async
@@ -133,7 +135,7 @@ async def test_call_batches_outside_the_term_are_refused_and_dropped(pg_url: str
 
 async def test_a_writer_frozen_inside_a_batch_cannot_hold_up_the_takeover(pg_url: str) -> None:
     """A node stopped (SIGSTOP, swapped out) in the middle of a batch holds the lease row
-    FOR SHARE; its connection's idle-in-transaction timeout lets the server end it, so the
+    FOR KEY SHARE; its connection's idle-in-transaction timeout lets the server end it, so the
     next owner's takeover goes through instead of waiting on a process that never resumes."""
     leases, rival = PgPbxLeases(pg_url), PgPbxLeases(pg_url)
     store = call_batch_store(pg_url, CommitOrder(lambda _events: None), lambda: datetime.now(UTC))
@@ -145,12 +147,7 @@ async def test_a_writer_frozen_inside_a_batch_cannot_hold_up_the_takeover(pg_url
         conn = await store._connection()  # the writer's own connection, as a batch uses it
         tx = conn.transaction()
         await tx.start()
-        held = await conn.fetchval(
-            "SELECT epoch FROM pbx_owners WHERE pbx = $1 AND node = $2 AND epoch = $3 FOR SHARE",
-            "default",
-            "a",
-            epoch,
-        )
+        held = await conn.fetchval(PG_FENCE, "default", "a", epoch)
         assert held == epoch
         # ...and the writer freezes here. The lease expires; the rival takes it.
         taken = None
@@ -163,6 +160,61 @@ async def test_a_writer_frozen_inside_a_batch_cannot_hold_up_the_takeover(pg_url
         await store.close()
         await leases.close()
         await rival.close()
+
+
+@contextlib.asynccontextmanager
+async def owner_standby_writer(
+    pg_url: str,
+) -> AsyncIterator[tuple[PgPbxLeases, PgPbxLeases, PgCallBatches]]:
+    """Two nodes' lease connections and the owner's batch writer, closed afterwards."""
+    owner, standby = PgPbxLeases(pg_url), PgPbxLeases(pg_url)
+    store = call_batch_store(pg_url, CommitOrder(lambda _events: None), lambda: datetime.now(UTC))
+    assert isinstance(store, PgCallBatches)
+    try:
+        yield owner, standby, store
+    finally:
+        await store.close()
+        await owner.close()
+        await standby.close()
+
+
+async def test_a_batch_in_flight_delays_neither_the_renewal_nor_a_standby_poll(
+    pg_url: str,
+) -> None:
+    """A batch holds the lease row for its whole transaction; under load that can be seconds.
+    The owner's renewal and a standby's poll must not queue behind it: with a share lock they
+    did, and a slow batch cost its own node the lease (seen in the rolling-restart drill)."""
+    async with owner_standby_writer(pg_url) as (owner, standby, store):
+        epoch = await owner.acquire("default", "a", 30.0, deadline=DEADLINE)
+        assert epoch is not None
+        conn = await store._connection()
+        async with conn.transaction():
+            assert await conn.fetchval(PG_FENCE, "default", "a", epoch) == epoch
+            # The batch is still open: both statements answer, they do not wait for it.
+            assert await owner.renew("default", "a", epoch, 30.0, deadline=2.0)
+            assert await standby.acquire("default", "b", 30.0, deadline=2.0) is None
+
+
+async def test_a_takeover_waits_for_the_old_terms_batch_to_commit(pg_url: str) -> None:
+    """The new term begins only after a batch already past its term check has committed, so
+    no batch of the old term commits inside the new one."""
+    async with owner_standby_writer(pg_url) as (owner, standby, store):
+        epoch = await owner.acquire("default", "a", 0.2, deadline=DEADLINE)
+        assert epoch is not None
+        conn = await store._connection()
+        tx = conn.transaction()
+        await tx.start()
+        assert await conn.fetchval(PG_FENCE, "default", "a", epoch) == epoch
+        holder = await standby.holder("default")
+        while holder is not None and holder.live:
+            await asyncio.sleep(0.05)
+            holder = await standby.holder("default")
+        # Expired, but the batch is still open: the takeover waits for it.
+        takeover = asyncio.create_task(standby.acquire("default", "b", 30.0, deadline=60.0))
+        await asyncio.sleep(0.5)
+        assert not takeover.done()
+        await tx.commit()
+        assert await takeover == epoch + 1
 
 
 async def _alive(conn: Any) -> bool:

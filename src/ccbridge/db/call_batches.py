@@ -453,7 +453,10 @@ PG_BUMP = (
 FencingToken = tuple[str, str, int]
 """``(pbx, node, epoch)`` of this node's current term (ADR 0026)."""
 
-_PG_FENCE = "SELECT epoch FROM pbx_owners WHERE pbx = $1 AND node = $2 AND epoch = $3 FOR SHARE"
+PG_FENCE = "SELECT epoch FROM pbx_owners WHERE pbx = $1 AND node = $2 AND epoch = $3 FOR KEY SHARE"
+"""A batch's term check. ``KEY SHARE`` blocks the takeover's ``FOR UPDATE`` until the batch
+commits, but not the owner's renewal nor a standby's poll, which only ``UPDATE`` non-key
+columns: a slow batch must never cost its own node the lease (ADR 0026)."""
 
 
 class FencedWrite(Exception):
@@ -477,7 +480,7 @@ class PgCallBatches:
         lease row and its tenants' counter rows, and block the next owner indefinitely."""
         self.fence: Callable[[], FencingToken | None] | None = None
         """With several nodes: this node's term. Each batch then checks, in its transaction,
-        that the lease row still names this term, and holds the row ``FOR SHARE`` until
+        that the lease row still names this term, and holds the row ``FOR KEY SHARE`` until
         commit: a takeover waits for the batch, and a batch after a takeover is refused."""
 
     async def _connection(self) -> asyncpg.Connection:
@@ -519,7 +522,7 @@ class PgCallBatches:
             await tx.start()
             if self.fence is not None:
                 token = self.fence()
-                if token is None or await conn.fetchval(_PG_FENCE, *token) is None:
+                if token is None or await conn.fetchval(PG_FENCE, *token) is None:
                     raise FencedWrite(f"not the PBX's owner ({token}): {len(batch)} calls")
             rows = await conn.fetch(_PG_CALLS, *calls)
             written = frozenset(r[0] for r in rows)

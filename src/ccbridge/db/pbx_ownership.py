@@ -17,6 +17,13 @@ from datetime import datetime
 import asyncpg  # type: ignore[import-untyped]
 from sqlalchemy import make_url
 
+_LOCK_EXPIRED = """
+SELECT 1 FROM pbx_owners WHERE pbx = $1 AND expires_at < clock_timestamp() FOR UPDATE
+"""
+"""A takeover first locks the expired row ``FOR UPDATE``: that waits for the old term's
+batches and webhook claims (they hold it ``FOR KEY SHARE``), so none of them commits in the
+new term. A live lease matches nothing and locks nothing, so a standby's poll never queues
+ahead of the owner's renewal; the renewal's plain ``UPDATE`` never waits for the batches."""
 _ACQUIRE = """
 INSERT INTO pbx_owners AS o (pbx, node, epoch, acquired_at, expires_at)
 VALUES ($1, $2, 1, clock_timestamp(), clock_timestamp() + make_interval(secs => $3))
@@ -63,7 +70,16 @@ class PgPbxLeases:
 
     async def acquire(self, pbx: str, node: str, ttl: float, *, deadline: float) -> int | None:
         """Take the lease if it is free or expired; return the new epoch, else ``None``."""
-        return await self._fetchval(_ACQUIRE, (pbx, node, ttl), deadline)
+        async with self._lock:
+            conn = await self._connection(deadline)
+            try:
+                async with conn.transaction():
+                    await conn.execute(_LOCK_EXPIRED, pbx, timeout=deadline)
+                    value = await conn.fetchval(_ACQUIRE, pbx, node, ttl, timeout=deadline)
+            except BaseException:
+                await self._drop()
+                raise
+        return None if value is None else int(value)
 
     async def renew(self, pbx: str, node: str, epoch: int, ttl: float, *, deadline: float) -> bool:
         """Extend our unexpired lease of ``epoch``; ``False`` when it is no longer ours."""

@@ -2,7 +2,7 @@
 
 Each delivery is claimed on its endpoint's row before the POST and marked after it (ADR
 0030). With several nodes both run in a transaction that first reads this node's lease row
-``FOR SHARE`` (as the call batches do, ADR 0026): a node whose term ended can neither claim
+``FOR KEY SHARE`` (as the call batches do, ADR 0026): a node whose term ended can neither claim
 nor mark, and a takeover waits for a mark already past the check. The claim reads the
 endpoint row ``FOR UPDATE SKIP LOCKED``: while another transaction holds it (a mark, an
 admin's edit, a late claimant), this one skips instead of queueing behind it.
@@ -31,7 +31,7 @@ from ccbridge.services.event_ports import (
 
 _TERM = text(
     "SELECT epoch, set_config('idle_in_transaction_session_timeout', :idle, true) FROM pbx_owners"
-    " WHERE pbx = :pbx AND node = :node AND epoch = :epoch FOR SHARE"
+    " WHERE pbx = :pbx AND node = :node AND epoch = :epoch FOR KEY SHARE"
 )
 """The term check, and (in the same round trip) ``SET LOCAL`` of the idle timeout."""
 _CURRENT_CLAIM = text(
