@@ -22,7 +22,6 @@ has a recording or a ``recording.missing``.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -34,7 +33,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from typer.testing import CliRunner
 
 from ccbridge.asterisk.agi.server import AgiRouter, AgiServerConfig, FastAgiServer
-from ccbridge.asterisk.ami.client import AmiClient
 from ccbridge.asterisk.call_feed import AmiCallFeed
 from ccbridge.asterisk.coordinator import PbxCoordinator
 from ccbridge.asterisk.inbound_route import SCRIPT, InboundRoute, InboundRouteHandler
@@ -54,7 +52,6 @@ from ccbridge.services.call_audit import audit_period
 from ccbridge.services.call_backfill import CallBackfill
 from ccbridge.services.calls import CallTrackingService
 from ccbridge.services.pbx_recording_names import PbxRecordingNames
-from ccbridge.services.recordings import RecordingService
 from ccbridge.storage.recording_files import LocalRecordingFiles
 from ccbridge.testing.call_generator import CallHandle, DidRoute, SimulatorConfig
 from ccbridge.testing.fake_pbx import FakeAsterisk
@@ -63,6 +60,7 @@ from tests.support.ami_rig import fake_pbx_client
 from tests.support.event_rig import EventWorld, build_world
 from tests.support.fault_proxy import FaultProxy
 from tests.support.gap_drill import (
+    CallPath,
     api_calls,
     assert_every_call_whole,
     cut,
@@ -94,27 +92,6 @@ QUEUES = [
 
 
 @dataclass
-class Process:
-    """One ccbridge process's call path: tracker, writer, AMI client, feed with backfill."""
-
-    tracking: CallTrackingService
-    writer: CallBatchWriter
-    client: AmiClient
-    feed: AmiCallFeed
-    recordings: RecordingService
-    tasks: list[asyncio.Task[None]] = field(default_factory=list)
-
-    async def stop(self) -> None:
-        await self.client.stop()
-        for task in self.tasks:
-            with contextlib.suppress(BaseException):
-                async with asyncio.timeout(3):
-                    await task
-        await self.recordings.idle()
-        await self.writer.stop()
-
-
-@dataclass
 class Drill:
     """The fake PBX (keeping its queue log), the proxy in front of its AMI, the API's world."""
 
@@ -129,7 +106,7 @@ class Drill:
     def queue_log(self) -> QueueLogFile:
         return QueueLogFile(self.records / "queue_log")
 
-    async def start_process(self, *, port: int, backfill: bool = True) -> Process:
+    async def start_process(self, *, port: int, backfill: bool = True) -> CallPath:
         """Start ccbridge's call path like bootstrap wires it; open calls restored first."""
         writer = CallBatchWriter(self.world.calls, flush_interval=0.02)
         tracking = CallTrackingService(writer)
@@ -167,7 +144,7 @@ class Drill:
         pbx = PbxCoordinator(client, calls=feed, recordings=recording_feed)
         pbx.add_login_step(recording_feed.after_login)
         pbx.attach()
-        proc = Process(tracking, writer, client, feed, recordings)
+        proc = CallPath(tracking, writer, client, feed, recordings)
         proc.tasks = [
             asyncio.create_task(writer.run()),
             asyncio.create_task(client.run()),
@@ -181,7 +158,7 @@ class Drill:
         self.handles.append(handle)
         return handle
 
-    async def answered_live(self, proc: Process, handle: CallHandle) -> None:
+    async def answered_live(self, proc: CallPath, handle: CallHandle) -> None:
         """Wait until ccbridge saw the agent answer on the live stream."""
         async with asyncio.timeout(5):
             while True:
@@ -233,7 +210,7 @@ class Drill:
     async def pbx_seconds(self, seconds: float) -> None:
         await asyncio.sleep(seconds * SCALE)
 
-    async def settle(self, *procs: Process) -> None:
+    async def settle(self, *procs: CallPath) -> None:
         """Every call over, every record written."""
         async with asyncio.timeout(15):
             await asyncio.gather(*(h.task for h in self.handles))
@@ -316,14 +293,14 @@ async def drill(engine: AsyncEngine, tmp_path: Path) -> AsyncIterator[Drill]:
         await agi.stop()
 
 
-async def _resynced(proc: Process, count: int) -> None:
+async def _resynced(proc: CallPath, count: int) -> None:
     async with asyncio.timeout(10):
         while proc.feed.resyncs < count:  # noqa: ASYNC110
             await asyncio.sleep(0.01)
     await proc.client.wait_synced(5)
 
 
-async def run_cuts(drill: Drill, proc: Process) -> tuple[set[str], set[str]]:
+async def run_cuts(drill: Drill, proc: CallPath) -> tuple[set[str], set[str]]:
     """Three cuts (reset, refused, half-open); returns the Linkedids of the calls placed in a
     gap and of those still up when it closed.
 

@@ -23,7 +23,7 @@ import asyncio
 import contextlib
 import dataclasses
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -31,7 +31,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ccbridge.asterisk.agi.server import AgiRouter, AgiServerConfig, FastAgiServer
 from ccbridge.asterisk.ami.actions import blind_transfer, hangup
-from ccbridge.asterisk.ami.client import AmiClient
 from ccbridge.asterisk.call_feed import AmiCallFeed
 from ccbridge.asterisk.coordinator import PbxCoordinator
 from ccbridge.asterisk.inbound_route import SCRIPT, InboundRoute, InboundRouteHandler
@@ -52,7 +51,6 @@ from ccbridge.domain.time import SystemClock
 from ccbridge.services.call_backfill import CallBackfill
 from ccbridge.services.calls import CallTrackingService
 from ccbridge.services.pbx_recording_names import PbxRecordingNames
-from ccbridge.services.recordings import RecordingService
 from ccbridge.storage.recording_files import LocalRecordingFiles
 from ccbridge.testing.call_generator import CallHandle, SimulatorConfig
 from ccbridge.testing.fake_pbx import FakeAsterisk, demo_queues
@@ -61,33 +59,12 @@ from tests.integration.test_sticky_route_fakepbx import DID, StickyPolicy
 from tests.support.ami_rig import fake_pbx_client
 from tests.support.event_rig import EventWorld, build_world
 from tests.support.fault_proxy import FaultProxy
-from tests.support.gap_drill import cut, heal
+from tests.support.gap_drill import CallPath, cut, heal
 from tests.support.recording_rig import wired_recordings
 
 SCALE = 0.01
 """Real seconds per PBX second."""
 OWNER = "PJSIP/1101"
-
-
-@dataclass
-class Ccbridge:
-    """One ccbridge process's call and recording path, wired as bootstrap does."""
-
-    tracking: CallTrackingService
-    writer: CallBatchWriter
-    client: AmiClient
-    feed: AmiCallFeed
-    recordings: RecordingService
-    tasks: list[asyncio.Task[None]] = field(default_factory=list)
-
-    async def stop(self) -> None:
-        await self.client.stop()
-        for task in self.tasks:
-            task.cancel()
-            with contextlib.suppress(BaseException):
-                await task
-        await self.recordings.idle()
-        await self.writer.stop()
 
 
 @dataclass
@@ -103,7 +80,7 @@ class Rig:
     files: LocalRecordingFiles
     records: Path
 
-    async def start(self) -> Ccbridge:
+    async def start(self) -> CallPath:
         writer = CallBatchWriter(self.world.calls, flush_interval=0.02)
         tracking = CallTrackingService(writer)
         sessions = create_session_factory(self.engine)
@@ -128,7 +105,7 @@ class Rig:
         coordinator = PbxCoordinator(client, calls=feed, recordings=recording_feed)
         coordinator.add_login_step(recording_feed.after_login)
         coordinator.attach()
-        proc = Ccbridge(tracking, writer, client, feed, recordings)
+        proc = CallPath(tracking, writer, client, feed, recordings)
         proc.tasks = [
             asyncio.create_task(writer.run()),
             asyncio.create_task(client.run()),
@@ -142,7 +119,7 @@ class Rig:
             "13800138000", did=DID, talk_seconds=talk_seconds, agent_hangs_up=False
         )
 
-    async def settled(self, proc: Ccbridge, call_id: str) -> list[Recording]:
+    async def settled(self, proc: CallPath, call_id: str) -> list[Recording]:
         """The call's rows once none is still recording (5 s at most)."""
         async with asyncio.timeout(5):
             while True:

@@ -3,14 +3,22 @@ log is in /api/v1/calls with its four variables and agent, and in the journal on
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import socket
 from collections import defaultdict
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 
+from ccbridge.asterisk.ami.client import AmiClient
+from ccbridge.asterisk.call_feed import AmiCallFeed
+from ccbridge.db.batch_writer import CallBatchWriter
 from ccbridge.domain.calls.pbx_records import PbxCall
 from ccbridge.domain.calls.tracker import agent_no_from_member
+from ccbridge.services.calls import CallTrackingService
+from ccbridge.services.recordings import RecordingService
 from tests.support.event_rig import EventWorld, poll_all
 from tests.support.fault_proxy import FaultProxy
 
@@ -95,3 +103,25 @@ async def heal(proxy: FaultProxy, shape: str, pbx_port: int) -> None:
         await proxy.listen()
     else:
         proxy.restore()
+
+
+@dataclass
+class CallPath:
+    """One ccbridge process's call and recording path (tracker, writer, AMI client, feed),
+    as the gap drills wire it; stopping lets each task end, cancelling it after 3 s."""
+
+    tracking: CallTrackingService
+    writer: CallBatchWriter
+    client: AmiClient
+    feed: AmiCallFeed
+    recordings: RecordingService
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    async def stop(self) -> None:
+        await self.client.stop()
+        for task in self.tasks:
+            with contextlib.suppress(BaseException):
+                async with asyncio.timeout(3):
+                    await task
+        await self.recordings.idle()
+        await self.writer.stop()
