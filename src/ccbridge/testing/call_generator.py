@@ -130,6 +130,9 @@ class CallSimulator:
         self._sticky: dict[str, tuple[str, str, float]] = {}
         """Caller uniqueid → (agent, interface, answer time) of an owner who took the sticky
         ring, for the ``h`` extension's ``CCBSTICKY`` line."""
+        self._requeued: dict[str, asyncio.Task[None]] = {}
+        """Caller uniqueid → its latest queue run after a transfer back into a queue: that
+        ``Queue()`` logs its ``COMPLETE*`` line before the ``h`` extension runs."""
         self._traffic: asyncio.Task[None] | None = None
         server.call_control.requeue = self.requeue
         server.call_control.on_blind_transfer = self._blind_transferred
@@ -178,7 +181,16 @@ class CallSimulator:
             with contextlib.suppress(_CallerGone):
                 await self._queue_call(ch, queue, outcome, talk_seconds, None, None)
 
-        self.server.spawn(run())
+        self._requeued[ch.uniqueid] = self.server.spawn(run())
+
+    async def _after_requeues(self, ch: Channel) -> None:
+        """Wait for the caller's queue runs after transfers: Asterisk runs the ``h`` extension
+        only once the ``Queue()`` the caller was in has returned and logged its line."""
+        while True:
+            task = self._requeued.get(ch.uniqueid)
+            if task is None or task.done() or task is asyncio.current_task():
+                return
+            await asyncio.wait({task})
 
     # ----------------------------------------------------------------- public API
 
@@ -501,6 +513,7 @@ class CallSimulator:
 
     def _done(self, outcome: CallOutcome, ch: Channel | None = None) -> CallOutcome:
         if ch is not None:
+            self._requeued.pop(ch.uniqueid, None)
             self._write_end(ch, outcome)
         self.outcomes.append(outcome)
         log.info(
@@ -943,6 +956,7 @@ class CallSimulator:
             self._member_free(queue, member)
             with contextlib.suppress(_CallerGone):
                 await self._hold(ch, math.inf)
+            await self._after_requeues(ch)
             return
         del self._talking[ch.uniqueid]
         if not self._alive(one):
