@@ -29,6 +29,7 @@ from ccbridge.api.app import (
     SeatApi,
     create_app,
 )
+from ccbridge.api.owner_forwarding import OwnerForwarder
 from ccbridge.api.security import JwtCodec
 from ccbridge.asterisk.agi.server import (
     DONE_VARIABLE,
@@ -68,7 +69,7 @@ from ccbridge.db.event_listener import PgEventListener
 from ccbridge.db.journal import SqlEventSettings, SqlJournal
 from ccbridge.db.migrate import run_migrations_async
 from ccbridge.db.pbx_changes import PBX_CHANGES_CHANNEL, PgPbxChangeNotices
-from ccbridge.db.pbx_ownership import PgPbxLeases
+from ccbridge.db.pbx_ownership import PgPbxLeases, SqlPbxOwnerLookup
 from ccbridge.db.repositories.agents import AgentRepository
 from ccbridge.db.repositories.calendar import CalendarRepository
 from ccbridge.db.repositories.calls import CallRepository
@@ -211,6 +212,8 @@ class Service:
     """The event journal (API-side events are appended through it; benches write with it)."""
     ownership: PbxOwnership | None = None
     """This node's claim on the PBX when several nodes share it (``CCBRIDGE_HA__ENABLED``)."""
+    owner_forwarder: OwnerForwarder | None = None
+    """With several nodes: sends owner-only requests from a standby to the owner."""
     event_listener: PgEventListener | None = None
     """With several nodes: the hub hears the other nodes' commits (LISTEN/NOTIFY)."""
     single_node_guard: SingleNodeGuard | None = None
@@ -272,6 +275,8 @@ class Service:
                     self.call_writes.close()
             if self.read_pool is not None:
                 await self.read_pool.close()
+            if self.owner_forwarder is not None:
+                await self.owner_forwarder.close()
 
 
 class _StopRequested(Exception):
@@ -568,6 +573,7 @@ def build_service(
     )
     committed.append(floor_api.wallboard.on_events)
     readiness = _readiness(ami, agi, availability, ownership)
+    forwarder = _owner_forwarder(settings, ownership, sessions) if ownership is not None else None
     if guard is not None:
         readiness.add("pbx_ownership", _guard_check(guard))
     readiness.add("acd_reconciler", _owner_only(_reconciler_check(reconciler), ownership))
@@ -602,6 +608,7 @@ def build_service(
         ),
         call_control_api=control_api,
         floor_api=floor_api,
+        owner_forwarder=forwarder,
     )
     http = _http_server(app, settings, hub)
     # With several nodes, jobs run on the PBX owner only, except this node's own samplers
@@ -663,6 +670,7 @@ def build_service(
         metrics=metrics,
         availability=availability,
         ownership=ownership,
+        owner_forwarder=forwarder,
         single_node_guard=guard,
         event_listener=(
             PgEventListener(
@@ -674,6 +682,19 @@ def build_service(
             if relay is not None
             else None
         ),
+    )
+
+
+def _owner_forwarder(
+    settings: Settings, ownership: PbxOwnership, sessions: async_sessionmaker[AsyncSession]
+) -> OwnerForwarder:
+    """A standby's route to the owner for call control, seat commands and the wallboard."""
+    return OwnerForwarder(
+        node=ownership.node,
+        pbx=ownership.pbx,
+        owns_pbx=ownership.may_act,
+        lookup=SqlPbxOwnerLookup(sessions),
+        timeout=settings.ha.forward_timeout_seconds,
     )
 
 
@@ -729,7 +750,7 @@ def _pbx_ownership(
     loss forgets the PBX state this node held, as if it had died at the fence."""
     ha = settings.ha
     ownership = PbxOwnership(
-        PgPbxLeases(settings.database_url),
+        PgPbxLeases(settings.database_url, advertise_url=ha.api_address(settings.api)),
         pbx=ha.pbx_id,
         node=ha.node_name(),
         timing=LeaseTiming(

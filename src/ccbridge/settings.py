@@ -12,6 +12,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ccbridge.domain.egress import parse_networks
 from ccbridge.domain.endpoints import CONTEXT_RE, DEFAULT_AGENTS_CONTEXT
+from ccbridge.domain.ha.forwarding import is_api_address
 
 
 class Mode(StrEnum):
@@ -292,6 +293,10 @@ class ReportSettings(BaseModel):
     tenant's zone) are generated and archived; each period's report is generated once."""
 
 
+WILDCARD_HOSTS = frozenset({"", "0.0.0.0", "::"})  # noqa: S104 (names, not a bind)
+"""API bind addresses that name no host another node could dial."""
+
+
 class HaSettings(BaseModel):
     """Several ``ccbridge serve`` nodes on one PostgreSQL, one of them owning the PBX at a time
     (docs/ha.md, ADR 0026). Off: the single-node default, on SQLite or PostgreSQL."""
@@ -312,10 +317,34 @@ class HaSettings(BaseModel):
     """How often the owner renews its lease and a standby tries to take it."""
     fence_margin_seconds: float = Field(1.0, ge=0.1, le=30.0)
     """The owner stops acting this long before its lease could expire (clock-rate safety)."""
+    advertise_url: str = Field("", max_length=512)
+    """This node's API address as the other nodes reach it (``http://ccbridge-b:8000``):
+    standbys forward call control, seat commands and the live wallboard to the owner there
+    (ADR 0031). Empty: ``http://<api host>:<api port>``, the host name when the API binds to
+    every address."""
+    forward_timeout_seconds: float = Field(15.0, ge=1.0, le=120.0)
+    """How long a standby waits for the owner's answer to a forwarded request (then 504)."""
 
     def node_name(self) -> str:
         """The configured node id, else the host name."""
         return self.node_id or socket.gethostname()[:128] or "ccbridge"
+
+    def api_address(self, api: ApiSettings) -> str:
+        """Where the other nodes reach this node's API (``advertise_url`` or derived)."""
+        if self.advertise_url:
+            return self.advertise_url.rstrip("/")
+        host = api.host if api.host not in WILDCARD_HOSTS else socket.gethostname()
+        if ":" in host:
+            host = f"[{host}]"
+        return f"http://{host}:{api.port}"
+
+    @field_validator("advertise_url")
+    @classmethod
+    def _an_api_address(cls, value: str) -> str:
+        if value and not is_api_address(value):
+            msg = "advertise_url must be http(s)://host[:port] (no path, query or credentials)"
+            raise ValueError(msg)
+        return value
 
     @model_validator(mode="after")
     def _renewals_fit(self) -> HaSettings:

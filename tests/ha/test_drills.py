@@ -28,11 +28,13 @@ from pathlib import Path
 import pytest
 from sqlalchemy import make_url
 
+from ccbridge.api.owner_forwarding import SERVED_BY_HEADER
 from ccbridge.asterisk.agi.server import DONE_VARIABLE
 from ccbridge.asterisk.inbound_route import SCRIPT as INBOUND_SCRIPT
 from ccbridge.testing.ha_cluster import free_port, the_owner, wait_for
 from tests.ha.rig import (
     HANG_GUARD,
+    SEAT,
     Cluster,
     check_calls,
     check_everything,
@@ -270,3 +272,41 @@ async def test_a_node_without_ha_stands_down_while_an_ha_node_owns_the_pbx(
         await check_calls(world, a)
         assert world.actions_of("node-b") == []  # never logged in, never acted
         assert await a.role() == "owner"
+
+
+async def test_seat_commands_and_the_wallboard_through_the_standby_are_served_by_the_owner(
+    pg_database_url: str, tmp_path: Path
+) -> None:
+    """Behind a load balancer a seat command may reach a standby: it forwards it to the
+    owner's published address (ADR 0031), so the PBX hears it within the request, not at
+    the owner's next reconcile; the standby itself never talks to the PBX."""
+    async with cluster(_admin(pg_database_url), tmp_path) as world:
+        await _two_nodes(world)
+        b = world.nodes["node-b"]
+        tenant, agent = SEAT
+        seat = f"/api/v1/tenants/{tenant}/seats/{agent}"
+        async with await world.api(b) as http:
+            resp = await http.post(f"{seat}/sign-in", headers=world.keys["platform"])
+            assert resp.status_code in (200, 201), resp.text
+            assert resp.headers[SERVED_BY_HEADER] == "node-a"
+            # Added within the request: no wait for a reconcile round.
+            assert "QueueAdd" in world.actions_of("node-a")
+            resp = await http.post(
+                f"{seat}/state",
+                json={"action": "not_ready", "reason": "培训"},
+                headers=world.keys["platform"],
+            )
+            assert resp.status_code == 200, resp.text
+            assert resp.headers[SERVED_BY_HEADER] == "node-a"
+            assert "QueuePause" in world.actions_of("node-a")
+            board = await http.get(
+                f"/api/v1/tenants/{tenant}/wallboard", headers=world.keys["platform"]
+            )
+            assert board.status_code == 200, board.text
+            assert board.headers[SERVED_BY_HEADER] == "node-a"
+            # A route any node serves from the database stays on the standby.
+            calls = await http.get("/api/v1/calls", headers=world.keys[f"{tenant}:crm"])
+            assert calls.status_code == 200, calls.text
+            assert SERVED_BY_HEADER not in calls.headers
+        assert world.actions_of("node-b") == []
+        assert "owner_request_forwarded" in b.log_path.read_text(encoding="utf-8")

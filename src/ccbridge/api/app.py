@@ -10,6 +10,7 @@ from fastapi import FastAPI
 
 from ccbridge import __version__
 from ccbridge.api.openapi import install_openapi, operation_id
+from ccbridge.api.owner_forwarding import OwnerForwarder, install_owner_forwarding
 from ccbridge.api.problems import install_problem_handlers
 from ccbridge.api.request_context import RequestContextMiddleware
 from ccbridge.api.routers import (
@@ -165,6 +166,7 @@ def create_app(
     routing_api: RoutingApi | None = None,
     call_control_api: CallControlApi | None = None,
     floor_api: FloorApi | None = None,
+    owner_forwarder: OwnerForwarder | None = None,
     all_routes: bool = False,
 ) -> FastAPI:
     """Return the ASGI app; the composition root owns the services' lifetimes.
@@ -234,6 +236,7 @@ def create_app(
         app.state.floor_signal = floor_api.signal
         app.state.spy = floor_api.spy
     install_problem_handlers(app)
+    install_owner_forwarding(app, owner_forwarder)
     install_auth_handlers(app)
     install_openapi(app)
     # The CRM poll and stream routes are matched first: routes are tried in order and these

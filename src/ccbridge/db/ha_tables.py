@@ -20,3 +20,5 @@ class PbxOwnerRow(Base):
     epoch: Mapped[int] = mapped_column(BigInteger)
     acquired_at: Mapped[datetime] = mapped_column(UTCDateTime())
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    url: Mapped[str | None] = mapped_column(String(512), nullable=True)
+    """The owner's API address: standbys forward owner-only requests there (ADR 0031)."""

@@ -15,7 +15,10 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import asyncpg  # type: ignore[import-untyped]
-from sqlalchemy import make_url
+from sqlalchemy import make_url, text
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from ccbridge.domain.ha.forwarding import OwnerAddress
 
 _LOCK_EXPIRED = """
 SELECT 1 FROM pbx_owners WHERE pbx = $1 AND expires_at < clock_timestamp() FOR UPDATE
@@ -25,11 +28,11 @@ batches and webhook claims (they hold it ``FOR KEY SHARE``), so none of them com
 new term. A live lease matches nothing and locks nothing, so a standby's poll never queues
 ahead of the owner's renewal; the renewal's plain ``UPDATE`` never waits for the batches."""
 _ACQUIRE = """
-INSERT INTO pbx_owners AS o (pbx, node, epoch, acquired_at, expires_at)
-VALUES ($1, $2, 1, clock_timestamp(), clock_timestamp() + make_interval(secs => $3))
+INSERT INTO pbx_owners AS o (pbx, node, epoch, acquired_at, expires_at, url)
+VALUES ($1, $2, 1, clock_timestamp(), clock_timestamp() + make_interval(secs => $3), $4)
 ON CONFLICT (pbx) DO UPDATE
    SET node = excluded.node, epoch = o.epoch + 1, acquired_at = excluded.acquired_at,
-       expires_at = excluded.expires_at
+       expires_at = excluded.expires_at, url = excluded.url
  WHERE o.expires_at < clock_timestamp()
 RETURNING epoch
 """
@@ -47,6 +50,10 @@ SELECT node, epoch, expires_at, expires_at > clock_timestamp() AS live
   FROM pbx_owners WHERE pbx = $1
 """
 
+_LIVE_OWNER = text(
+    "SELECT node, epoch, url FROM pbx_owners WHERE pbx = :pbx AND expires_at > clock_timestamp()"
+)
+
 
 @dataclass(frozen=True, slots=True)
 class LeaseHolder:
@@ -61,9 +68,13 @@ class LeaseHolder:
 class PgPbxLeases:
     """Acquire, renew and release PBX leases; one connection, statements one at a time."""
 
-    def __init__(self, url: str, *, connect_timeout: float = 3.0) -> None:
-        """Keep the SQLAlchemy URL (``postgresql+asyncpg://…``) in asyncpg's form."""
+    def __init__(
+        self, url: str, *, advertise_url: str | None = None, connect_timeout: float = 3.0
+    ) -> None:
+        """Keep the SQLAlchemy URL (``postgresql+asyncpg://…``) in asyncpg's form;
+        ``advertise_url`` is this node's API address, written with every lease it takes."""
         self._dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+        self._advertise_url = advertise_url
         self._connect_timeout = connect_timeout
         self._conn: asyncpg.Connection | None = None
         self._lock = asyncio.Lock()
@@ -75,7 +86,9 @@ class PgPbxLeases:
             try:
                 async with conn.transaction():
                     await conn.execute(_LOCK_EXPIRED, pbx, timeout=deadline)
-                    value = await conn.fetchval(_ACQUIRE, pbx, node, ttl, timeout=deadline)
+                    value = await conn.fetchval(
+                        _ACQUIRE, pbx, node, ttl, self._advertise_url, timeout=deadline
+                    )
             except BaseException:
                 await self._drop()
                 raise
@@ -132,3 +145,20 @@ class PgPbxLeases:
         if conn is not None:
             with contextlib.suppress(Exception):
                 conn.terminate()
+
+
+class SqlPbxOwnerLookup:
+    """The live owner of a PBX and its API address, read through the shared pool: a standby
+    asks it for each request it forwards (the lease connection is kept for renewals)."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        """Keep the session factory."""
+        self._sessions = sessions
+
+    async def __call__(self, pbx: str) -> OwnerAddress | None:
+        """The unexpired holder of ``pbx``'s lease, by the database's clock."""
+        async with self._sessions() as db:
+            row = (await db.execute(_LIVE_OWNER, {"pbx": pbx})).first()
+        if row is None:
+            return None
+        return OwnerAddress(str(row.node), int(row.epoch), row.url)

@@ -350,8 +350,14 @@ def test_the_ha_profile_adds_a_second_node_like_the_first() -> None:
     assert differing == {
         "CCBRIDGE_HA__ENABLED",
         "CCBRIDGE_HA__NODE_ID",
+        "CCBRIDGE_HA__ADVERTISE_URL",
         "CCBRIDGE_RECORDINGS__FTP_ENABLED",
     }
+    # Each node publishes the address the other forwards owner-only requests to: its
+    # compose service name and the API's container port (ADR 0031).
+    port = a["CCBRIDGE_API__PORT"]
+    assert a["CCBRIDGE_HA__ADVERTISE_URL"] == f"http://ccbridge:{port}"
+    assert b["CCBRIDGE_HA__ADVERTISE_URL"] == f"http://ccbridge-b:{port}"
     assert b["CCBRIDGE_HA__ENABLED"] == "true"
     assert a["CCBRIDGE_HA__ENABLED"] == "${CCBRIDGE_HA__ENABLED:-false}"
     assert a["CCBRIDGE_HA__NODE_ID"] != b["CCBRIDGE_HA__NODE_ID"]

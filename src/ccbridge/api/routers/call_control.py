@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Header, Path, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
+from ccbridge.api.owner_forwarding import AT_PBX_OWNER
 from ccbridge.api.schemas.call_control import (
     CallControlOut,
     ConferenceIn,
@@ -23,7 +24,17 @@ from ccbridge.domain.access import Principal
 from ccbridge.services.call_control import CallControlService, ControlResult
 from ccbridge.services.idempotency import HEADER, Answer, IdempotencyService, fingerprint
 
-router = APIRouter(prefix="/api/v1/tenants/{tenant_id}/seats/{agent_no}", tags=["call control"])
+router = APIRouter(
+    prefix="/api/v1/tenants/{tenant_id}/seats/{agent_no}",
+    tags=["call control"],
+    dependencies=[AT_PBX_OWNER],  # the owner's AMI session and live calls (ADR 0031)
+    responses={
+        504: {
+            "description": "With several nodes: the PBX owner took the forwarded request "
+            "and did not answer in time; retry with the same Idempotency-Key"
+        }
+    },
+)
 
 TenantPath = Annotated[str, Path(max_length=64)]
 AgentPath = Annotated[AgentNo, Path()]

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import StreamingResponse
 
+from ccbridge.api.owner_forwarding import AT_PBX_OWNER, AT_PBX_OWNER_STREAM
 from ccbridge.api.schemas.floor import (
     FloorRulesIn,
     FloorRulesOut,
@@ -65,6 +66,7 @@ def _alerts(request: Request) -> FloorAlertService:
 
 @router.get(
     "/api/v1/tenants/{tenant_id}/wallboard",
+    dependencies=[AT_PBX_OWNER],
     response_model=WallboardOut,
     summary="The floor now: queues, seats, today's service level, open alerts",
 )
@@ -77,6 +79,7 @@ async def get_wallboard(request: Request, tenant_id: TenantPath, who: FloorViewe
 
 @router.get(
     "/api/v1/tenants/{tenant_id}/wallboard/stream",
+    dependencies=[AT_PBX_OWNER_STREAM],
     summary="The wallboard as server-sent events (on change, at most 4 a second)",
     response_class=StreamingResponse,
     responses={200: {"content": {"text/event-stream": {}}}},
@@ -148,6 +151,7 @@ async def alerts(
 
 @router.post(
     "/api/v1/tenants/{tenant_id}/seats/{agent_no}/spy",
+    dependencies=[AT_PBX_OWNER],
     response_model=SpyOut,
     status_code=202,
     responses=_SPY_RESPONSES,

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 
+from ccbridge.api.owner_forwarding import AT_PBX_OWNER
 from ccbridge.api.routers.call_control import IdempotencyKey
 from ccbridge.api.schemas.routing import (
     CallbackDialIn,
@@ -133,6 +134,7 @@ async def get_callback_request(
 
 @router.post(
     "/callback-requests/{request_id}/dial",
+    dependencies=[AT_PBX_OWNER],
     response_model=CallbackOut,
     responses={
         **_CALLBACK_RESPONSES,

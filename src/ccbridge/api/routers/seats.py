@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 
+from ccbridge.api.owner_forwarding import AT_PBX_OWNER
 from ccbridge.api.schemas.seats import AgentNo, SeatOut, SignInIn, StateChangeIn
 from ccbridge.api.security import CurrentPrincipal, require
 from ccbridge.domain.access import AccessDeniedError, Principal, Role, scoped_tenant
@@ -101,6 +102,7 @@ async def _answer(
 
 @router.post(
     "/api/v1/tenants/{tenant_id}/seats/{agent_no}/sign-in",
+    dependencies=[AT_PBX_OWNER],
     response_model=SeatOut,
     responses=_SIGN_IN_RESPONSES,
     summary="签入: sign an agent in on a seat",
@@ -135,6 +137,7 @@ async def sign_in(
 
 @router.post(
     "/api/v1/tenants/{tenant_id}/seats/{agent_no}/sign-out",
+    dependencies=[AT_PBX_OWNER],
     response_model=SeatOut,
     responses=_RESPONSES,
     summary="签出: sign an agent out",
@@ -153,6 +156,7 @@ async def sign_out(
 
 @router.post(
     "/api/v1/tenants/{tenant_id}/seats/{agent_no}/state",
+    dependencies=[AT_PBX_OWNER],
     response_model=SeatOut,
     responses=_RESPONSES,
     summary="示闲/示忙/小休 and deferred actions",
@@ -173,6 +177,7 @@ async def change_state(
 
 @router.get(
     "/api/v1/seats/live",
+    dependencies=[AT_PBX_OWNER],
     response_model=list[SeatOut],
     summary="Every signed-in seat: state, since when, current call",
 )
