@@ -17,9 +17,10 @@ from ccbridge.db.call_batches import PG_FENCE, PgCallBatches, call_batch_store
 from ccbridge.db.engine import create_engine, create_session_factory
 from ccbridge.db.journal import CommitOrder, SqlJournal
 from ccbridge.db.migrate import run_migrations_async
-from ccbridge.db.pbx_ownership import PgPbxLeases
+from ccbridge.db.pbx_ownership import PgPbxLeases, SqlPbxOwnerLookup
 from ccbridge.db.repositories import CallRepository
 from ccbridge.db.writer_thread import ThreadedCallWrites
+from ccbridge.domain.ha.forwarding import OwnerAddress
 from tests.integration.conftest import pg_execute
 from tests.integration.test_call_batches import full_call
 
@@ -223,3 +224,25 @@ async def _alive(conn: Any) -> bool:
     except Exception:
         return False
     return True
+
+
+async def test_the_owner_publishes_its_api_address_with_each_term(pg_url: str) -> None:
+    """A standby finds where to forward owner-only requests in the live lease row, and
+    nowhere once the term has ended (ADR 0031)."""
+    a = PgPbxLeases(pg_url, advertise_url="http://node-a:8000")
+    b = PgPbxLeases(pg_url, advertise_url="http://node-b:8000")
+    engine = create_engine(pg_url)
+    lookup = SqlPbxOwnerLookup(create_session_factory(engine))
+    try:
+        assert await lookup("pbx1") is None  # nobody ever held it
+        assert await a.acquire("pbx1", "node-a", 5.0, deadline=DEADLINE) == 1
+        assert await lookup("pbx1") == OwnerAddress("node-a", 1, "http://node-a:8000")
+        await a.release("pbx1", "node-a", 1, deadline=DEADLINE)
+        assert await lookup("pbx1") is None  # released: a takeover is due, no address
+        assert await b.acquire("pbx1", "node-b", 5.0, deadline=DEADLINE) == 2
+        assert await lookup("pbx1") == OwnerAddress("node-b", 2, "http://node-b:8000")
+        assert await lookup("pbx2") is None
+    finally:
+        await a.close()
+        await b.close()
+        await engine.dispose()
