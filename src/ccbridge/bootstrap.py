@@ -166,7 +166,7 @@ from ccbridge.services.reports import ReportService
 from ccbridge.services.retention import RetentionService
 from ccbridge.services.routing_policies import CallRouter, RoutingPolicyService
 from ccbridge.services.seats import DesiredSeats, SeatService
-from ccbridge.services.single_node_guard import SingleNodeGuard
+from ccbridge.services.single_node_guard import PRESENCE_TTL, SINGLE_PREFIX, SingleNodeGuard
 from ccbridge.services.sla import AutomaticIncidents, SlaService
 from ccbridge.services.statements import StatementService
 from ccbridge.services.supervision import SpyService
@@ -271,6 +271,8 @@ class Service:
             finally:
                 if self.ownership is not None:
                     await self.ownership.release()  # after the flush: written in our term
+                if self.single_node_guard is not None:
+                    await self.single_node_guard.release()  # likewise, for a node without HA
                 if self.call_writes is not None:
                     self.call_writes.close()
             if self.read_pool is not None:
@@ -699,16 +701,27 @@ def _owner_forwarder(
 
 
 def _single_node_guard(settings: Settings) -> SingleNodeGuard | None:
-    """Without HA, on PostgreSQL against a real PBX: watch for an HA node owning it."""
+    """Without HA, on PostgreSQL against a real PBX: mark the PBX as this node's, and stand
+    down if another node drives it (ADRs 0030, 0032)."""
     if settings.use_simulator or not settings.database_url.startswith("postgresql+asyncpg://"):
         return None
-    leases = PgPbxLeases(settings.database_url)
+    leases = PgPbxLeases(settings.database_url, advertise_url=settings.ha.api_address(settings.api))
+    me = f"{SINGLE_PREFIX}{settings.ha.node_name()}"
+    pbx = settings.ha.pbx_id
 
-    async def live_holder(pbx: str) -> tuple[str, int] | None:
-        holder = await leases.holder(pbx)
+    async def other_holder(pbx: str) -> tuple[str, int] | None:
+        holder = await leases.hold_single(pbx, me, PRESENCE_TTL)
         return (holder.node, holder.epoch) if holder is not None and holder.live else None
 
-    return SingleNodeGuard(live_holder, settings.ha.pbx_id, close=leases.close)
+    async def close() -> None:
+        try:
+            await leases.let_go(pbx, me)  # an HA node beside this one takes over now
+        except Exception as exc:
+            log.warning("single_node_let_go_failed", pbx=pbx, error=repr(exc))
+        finally:
+            await leases.close()
+
+    return SingleNodeGuard(other_holder, pbx, close=close)
 
 
 def _guard_check(guard: SingleNodeGuard) -> Callable[[], Awaitable[CheckResult]]:

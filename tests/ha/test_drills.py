@@ -310,3 +310,33 @@ async def test_seat_commands_and_the_wallboard_through_the_standby_are_served_by
             assert SERVED_BY_HEADER not in calls.headers
         assert world.actions_of("node-b") == []
         assert "owner_request_forwarded" in b.log_path.read_text(encoding="utf-8")
+
+
+async def test_an_ha_node_started_beside_a_node_without_ha_stands_by_until_it_stops(
+    pg_database_url: str, tmp_path: Path
+) -> None:
+    """A node without HA marks the PBX as its own (ADR 0032): an HA node started beside it
+    stands by and never talks to the PBX. Once the node without HA stops (SIGTERM: final
+    flush, then it lets the PBX go), the HA node takes over; every call is counted once."""
+    async with cluster(_admin(pg_database_url), tmp_path) as world:
+        solo = await world.start("node-b", env={"CCBRIDGE_HA__ENABLED": "false"})
+
+        async def solo_drives_the_pbx() -> bool:
+            checks = await solo.readiness()
+            own = (checks or {}).get("pbx_ownership", {})
+            return bool(own.get("ok")) and bool((checks or {}).get("ami", {}).get("synced"))
+
+        await wait_for(solo_drives_the_pbx, "the node without HA drives the PBX", HANG_GUARD)
+        a = await world.start("node-a")
+        await world.burst(0, 6)
+        assert await a.role() == "standby"
+        await world.settle()
+        await check_calls(world, solo)
+        assert world.actions_of("node-a") == []  # it stood by: not one AMI action
+        world.fault("SIGTERM node-b (without HA)")
+        await solo.stop()
+        assert solo.process.returncode == 0, solo.log_tail()
+        assert await the_owner([a]) is a
+        await world.burst(6, 4)
+        await world.settle()
+        await check_calls(world, a)

@@ -246,3 +246,45 @@ async def test_the_owner_publishes_its_api_address_with_each_term(pg_url: str) -
         await a.close()
         await b.close()
         await engine.dispose()
+
+
+async def test_a_node_without_ha_holds_the_row_so_ha_nodes_stand_by(pg_url: str) -> None:
+    """A node without HA marks the PBX as its own (ADR 0032): an HA node finds it held and
+    stands by; a second node without HA is told who drives it; when the first lets go, the
+    HA node takes over in a new epoch, and the node without HA is then told it is held."""
+    single, other = PgPbxLeases(pg_url, advertise_url="http://solo:8000"), PgPbxLeases(pg_url)
+    ha = PgPbxLeases(pg_url, advertise_url="http://node-a:8000")
+    engine = create_engine(pg_url)
+    lookup = SqlPbxOwnerLookup(create_session_factory(engine))
+    try:
+        assert await single.hold_single("pbx1", "single:solo", 15.0) is None  # ours now
+        assert await single.hold_single("pbx1", "single:solo", 15.0) is None  # renewed
+        assert await lookup("pbx1") == OwnerAddress("single:solo", 1, "http://solo:8000")
+        assert await ha.acquire("pbx1", "node-a", 5.0, deadline=DEADLINE) is None
+        held = await other.hold_single("pbx1", "single:twin", 15.0)
+        assert held is not None
+        assert (held.node, held.epoch, held.live) == ("single:solo", 1, True)
+        await single.let_go("pbx1", "single:solo")
+        assert await ha.acquire("pbx1", "node-a", 5.0, deadline=DEADLINE) == 2
+        held = await single.hold_single("pbx1", "single:solo", 15.0)
+        assert held is not None
+        assert (held.node, held.epoch) == ("node-a", 2)
+    finally:
+        for leases in (single, other, ha):
+            await leases.close()
+        await engine.dispose()
+
+
+async def test_an_expired_mark_of_a_node_without_ha_is_taken_over(pg_url: str) -> None:
+    """A node without HA that died leaves its mark to expire; then an HA node takes it."""
+    single, ha = PgPbxLeases(pg_url), PgPbxLeases(pg_url)
+    try:
+        assert await single.hold_single("pbx1", "single:solo", 0.3) is None
+        epoch = None
+        while epoch is None:
+            await asyncio.sleep(0.1)
+            epoch = await ha.acquire("pbx1", "node-a", 5.0, deadline=DEADLINE)
+        assert epoch == 2
+    finally:
+        await single.close()
+        await ha.close()

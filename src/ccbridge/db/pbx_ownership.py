@@ -45,6 +45,27 @@ _RELEASE = """
 UPDATE pbx_owners SET expires_at = clock_timestamp() - interval '1 millisecond'
  WHERE pbx = $1 AND node = $2 AND epoch = $3
 """
+_HOLD_SINGLE = """
+INSERT INTO pbx_owners AS o (pbx, node, epoch, acquired_at, expires_at, url)
+VALUES ($1, $2, 1, clock_timestamp(), clock_timestamp() + make_interval(secs => $3), $4)
+ON CONFLICT (pbx) DO UPDATE
+   SET node = excluded.node,
+       epoch = CASE WHEN o.node = excluded.node AND o.expires_at > clock_timestamp()
+                    THEN o.epoch ELSE o.epoch + 1 END,
+       acquired_at = CASE WHEN o.node = excluded.node AND o.expires_at > clock_timestamp()
+                          THEN o.acquired_at ELSE excluded.acquired_at END,
+       expires_at = excluded.expires_at, url = excluded.url
+ WHERE o.expires_at < clock_timestamp() OR o.node = excluded.node
+RETURNING epoch
+"""
+"""A node without HA marks the PBX as driven by it (ADR 0032): it takes the row when it is
+free or expired and renews it while it is its own, so an HA node started beside it sees a
+live holder and stands by. One statement on the row, so two nodes never both win it."""
+_LET_GO = """
+UPDATE pbx_owners SET expires_at = clock_timestamp() - interval '1 millisecond'
+ WHERE pbx = $1 AND node = $2 AND expires_at > clock_timestamp()
+RETURNING epoch
+"""
 _HOLDER = """
 SELECT node, epoch, expires_at, expires_at > clock_timestamp() AS live
   FROM pbx_owners WHERE pbx = $1
@@ -101,6 +122,34 @@ class PgPbxLeases:
     async def release(self, pbx: str, node: str, epoch: int, *, deadline: float) -> None:
         """Expire our lease now, so a standby takes over without waiting for the TTL."""
         await self._fetchval(_RELEASE, (pbx, node, epoch), deadline)
+
+    async def hold_single(
+        self, pbx: str, node: str, ttl: float, *, deadline: float = 3.0
+    ) -> LeaseHolder | None:
+        """Take or renew ``pbx``'s row for a node without HA; ``None`` when it is ours now,
+        else the other live holder (this node must not drive the PBX)."""
+        async with self._lock:
+            conn = await self._connection(deadline)
+            try:
+                async with conn.transaction():
+                    won = await conn.fetchval(
+                        _HOLD_SINGLE, pbx, node, ttl, self._advertise_url, timeout=deadline
+                    )
+                    row = (
+                        None
+                        if won is not None
+                        else await conn.fetchrow(_HOLDER, pbx, timeout=deadline)
+                    )
+            except BaseException:
+                await self._drop()
+                raise
+        if row is None:
+            return None
+        return LeaseHolder(row["node"], int(row["epoch"]), row["expires_at"], bool(row["live"]))
+
+    async def let_go(self, pbx: str, node: str, *, deadline: float = 3.0) -> None:
+        """Expire ``node``'s row of ``pbx`` now (a node without HA stopping)."""
+        await self._fetchval(_LET_GO, (pbx, node), deadline)
 
     async def holder(self, pbx: str, *, deadline: float = 3.0) -> LeaseHolder | None:
         """The lease row of ``pbx`` (``None``: nobody ever held it)."""

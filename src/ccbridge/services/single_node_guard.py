@@ -1,14 +1,17 @@
-"""A node without HA never drives a PBX that an HA node owns (ADR 0030).
+"""A node without HA never drives a PBX that another node drives (ADRs 0030, 0032).
 
-``ccbridge serve`` without ``CCBRIDGE_HA__ENABLED`` takes no lease, so the HA nodes cannot see
-it. It can see them: on PostgreSQL it reads the PBX's lease row before its AMI client first
-connects, and again every few seconds. Once an HA node is seen holding a live lease this
-node sends no AMI action (the guard is the client's gate), drops its AMI session, runs no
-owner job and delivers no webhook, and ``/readyz`` fails with the reason. That stays so
-until the node is restarted: the HA nodes are the configuration in force, and a lease that
-lapses during their rolling restart must not hand the PBX to this node. A failed look before
-the first answer lets the node act (the single-node start during a database outage is
-unchanged) and is tried again.
+``ccbridge serve`` without ``CCBRIDGE_HA__ENABLED`` on PostgreSQL marks the PBX's lease row
+as its own (``single:<node>``, renewed every few seconds, ``PRESENCE_TTL`` long) before its
+AMI client first connects. An HA node started beside it finds the row held and stands by;
+it takes over once this node stops (its row is let go) or dies (the row expires). When the
+row is already held by another node (an HA owner, or a second node without HA), this node
+sends no AMI action (the guard is the client's gate), drops its AMI session, runs no owner
+job and delivers no webhook, and ``/readyz`` fails with the reason. That stays so until the
+node is restarted: the other node is the configuration in force, and a lease that lapses
+during the HA nodes' rolling restart must not hand the PBX to this node. A failed look
+before the first answer lets the node act (the single-node start during a database outage
+is unchanged) and is tried again; a node without HA keeps acting through a database outage,
+so it does not fence itself as an HA owner does (docs/ha.md).
 """
 
 from __future__ import annotations
@@ -23,12 +26,18 @@ from ccbridge.services.pbx_ownership import while_set
 log = structlog.get_logger(__name__)
 
 LiveHolder = Callable[[str], Awaitable[tuple[str, int] | None]]
-"""``(node, epoch)`` of the live lease on a PBX, or ``None`` when nobody holds one."""
+"""Mark the PBX as this node's; ``(node, epoch)`` of another node's live hold on it, or
+``None`` when this node holds it now (or the row could not be read)."""
 
 CHECK_SECONDS = 5.0
+PRESENCE_TTL = 3 * CHECK_SECONDS
+"""How long this node's mark outlives its last renewal: HA nodes wait this long after it
+dies before they take the PBX."""
+SINGLE_PREFIX = "single:"
+"""The lease-row node name of a node without HA."""
 HINT = (
-    "this node runs without CCBRIDGE_HA__ENABLED against a PBX an HA node owns, and will not "
-    "drive it: enable HA on every node (docs/ha.md), or stop the HA nodes, then restart it"
+    "this node runs without CCBRIDGE_HA__ENABLED against a PBX another node drives, and will "
+    "not drive it: run one node, or enable HA on every node (docs/ha.md), then restart it"
 )
 
 
@@ -43,7 +52,7 @@ class SingleNodeGuard:
         every: float = CHECK_SECONDS,
         close: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
-        """*close* releases the reader's connection when :meth:`run` ends."""
+        """*close* lets this node's mark go and closes the connection (:meth:`release`)."""
         self._live_holder = live_holder
         self.pbx = pbx
         self._every = every
@@ -72,7 +81,11 @@ class SingleNodeGuard:
         if self.blocked_by is None:
             return None
         node, epoch = self.blocked_by
-        return f"HA node {node!r} owns PBX {self.pbx!r} (epoch {epoch}): {HINT}"
+        if node.startswith(SINGLE_PREFIX):
+            other = f"node {node.removeprefix(SINGLE_PREFIX)!r}, also without HA, drives"
+        else:
+            other = f"HA node {node!r} owns"
+        return f"{other} PBX {self.pbx!r} (epoch {epoch}): {HINT}"
 
     def while_allowed(self, work: Callable[[], Awaitable[object]]) -> Callable[[], Awaitable[None]]:
         """A loop that runs ``work`` while this node may act (the webhook dispatcher)."""
@@ -80,13 +93,16 @@ class SingleNodeGuard:
 
     async def run(self) -> None:
         """Look at the lease now and every few seconds, until cancelled."""
-        try:
-            while True:
-                await self.look()
-                await asyncio.sleep(self._every)
-        finally:
-            if self._close is not None:
-                await self._close()
+        while True:
+            await self.look()
+            await asyncio.sleep(self._every)
+
+    async def release(self) -> None:
+        """Let the PBX go and close the connection: after the final flush, so a node that
+        takes over finds every call this node tracked written."""
+        if self._close is not None:
+            close, self._close = self._close, None
+            await close()
 
     async def look(self) -> None:
         """One look at the lease row."""

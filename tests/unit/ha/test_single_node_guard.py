@@ -82,3 +82,26 @@ async def test_a_failed_first_look_keeps_the_single_node_path() -> None:
     lease.holder = ("node-b", 1)
     await guard.look()
     assert not guard.may_act()
+
+
+async def test_another_node_without_ha_is_named_as_such() -> None:
+    lease = Lease()
+    lease.holder = ("single:solo", 1)
+    guard = SingleNodeGuard(lease, "default")
+    await guard.look()
+    assert not guard.may_act()
+    assert guard.reason is not None
+    assert "'solo', also without HA" in guard.reason
+
+
+async def test_release_lets_the_pbx_go_once() -> None:
+    released: list[str] = []
+
+    async def let_go() -> None:
+        released.append("default")
+
+    guard = SingleNodeGuard(Lease(), "default", close=let_go)
+    await guard.look()
+    await guard.release()
+    await guard.release()
+    assert released == ["default"]
