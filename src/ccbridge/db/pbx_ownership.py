@@ -86,6 +86,13 @@ class LeaseHolder:
     live: bool
 
 
+def _as_holder(row: asyncpg.Record | None) -> LeaseHolder | None:
+    """A ``_HOLDER`` row as a :class:`LeaseHolder` (``None``: no row)."""
+    if row is None:
+        return None
+    return LeaseHolder(row["node"], int(row["epoch"]), row["expires_at"], bool(row["live"]))
+
+
 class PgPbxLeases:
     """Acquire, renew and release PBX leases; one connection, statements one at a time."""
 
@@ -143,9 +150,7 @@ class PgPbxLeases:
             except BaseException:
                 await self._drop()
                 raise
-        if row is None:
-            return None
-        return LeaseHolder(row["node"], int(row["epoch"]), row["expires_at"], bool(row["live"]))
+        return _as_holder(row)
 
     async def let_go(self, pbx: str, node: str, *, deadline: float = 3.0) -> None:
         """Expire ``node``'s row of ``pbx`` now (a node without HA stopping)."""
@@ -160,9 +165,7 @@ class PgPbxLeases:
             except BaseException:
                 await self._drop()
                 raise
-        if row is None:
-            return None
-        return LeaseHolder(row["node"], int(row["epoch"]), row["expires_at"], bool(row["live"]))
+        return _as_holder(row)
 
     async def close(self) -> None:
         """Close the connection (the lease itself is left to expire or was released)."""
