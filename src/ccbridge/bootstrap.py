@@ -345,11 +345,36 @@ def _stop_on_signals(http: uvicorn.Server) -> Iterator[None]:
             loop.remove_signal_handler(sig)
 
 
+class StartRefusedError(RuntimeError):
+    """``ccbridge serve`` must not start with this configuration; the message says why."""
+
+
+async def _refuse_a_second_pbx(settings: Settings) -> None:
+    """Several PBXs on one database are not built yet (docs/ha.md): a node whose PBX id
+    differs from a live lease's would reconcile every tenant and run every job again."""
+    if settings.use_simulator or not settings.database_url.startswith("postgresql+asyncpg://"):
+        return
+    leases = PgPbxLeases(settings.database_url)
+    try:
+        others = await leases.other_pbxs(settings.ha.pbx_id)
+    finally:
+        await leases.close()
+    if others:
+        held = ", ".join(f"{pbx!r} (node {node!r})" for pbx, node in others)
+        msg = (
+            f"this database already serves PBX {held}, and this node is for PBX "
+            f"{settings.ha.pbx_id!r} (CCBRIDGE_HA__PBX_ID): several PBXs on one database are "
+            "not supported yet (docs/ha.md, 'Several PBXs'); give every node of this "
+            "database the same CCBRIDGE_HA__PBX_ID"
+        )
+        raise StartRefusedError(msg)
+
+
 async def run_service(settings: Settings) -> None:
     """Start ccbridge with ``settings`` and run until stopped."""
     problems = settings.check_high_availability()
     if problems:  # before anything is opened or configured
-        raise ValueError("; ".join(problems))
+        raise StartRefusedError("; ".join(problems))
     configure_logging(settings.log_format, settings.log_level)
     log.info("ccbridge_starting", mode=settings.mode.value, simulator=settings.use_simulator)
     if settings.ha.enabled:
@@ -362,6 +387,7 @@ async def run_service(settings: Settings) -> None:
             )
     if settings.mode is Mode.DEV:
         await run_migrations_async(settings.database_url)
+    await _refuse_a_second_pbx(settings)
     engine = create_engine(settings.database_url)
     try:
         calendar = build_calendar_service(engine)

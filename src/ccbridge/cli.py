@@ -79,10 +79,14 @@ def serve(
         settings.api.port = port
     _refuse_unsafe_production(settings)
     _checked_generated_dir(settings)
-    from ccbridge.bootstrap import run_service  # lazy: keeps `--help` fast
+    from ccbridge.bootstrap import StartRefusedError, run_service  # lazy: keeps --help fast
     from ccbridge.event_loop import run
 
-    run(run_service(settings), settings.api.event_loop)
+    try:
+        run(run_service(settings), settings.api.event_loop)
+    except StartRefusedError as exc:
+        typer.echo(f"refusing to start: {exc}", err=True)
+        raise typer.Exit(2) from None
 
 
 @app.command()

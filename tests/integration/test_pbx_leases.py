@@ -6,12 +6,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
+from typer.testing import CliRunner
 
+from ccbridge.cli import app
 from ccbridge.db.batch_writer import CallBatchWriter
 from ccbridge.db.call_batches import PG_FENCE, PgCallBatches, call_batch_store
 from ccbridge.db.engine import create_engine, create_session_factory
@@ -21,7 +25,7 @@ from ccbridge.db.pbx_ownership import PgPbxLeases, SqlPbxOwnerLookup
 from ccbridge.db.repositories import CallRepository
 from ccbridge.db.writer_thread import ThreadedCallWrites
 from ccbridge.domain.ha.forwarding import OwnerAddress
-from tests.integration.conftest import pg_execute
+from tests.integration.conftest import pg_execute, run_in_thread
 from tests.integration.test_call_batches import full_call
 
 pytestmark = pytest.mark.pg
@@ -288,3 +292,32 @@ async def test_an_expired_mark_of_a_node_without_ha_is_taken_over(pg_url: str) -
     finally:
         await single.close()
         await ha.close()
+
+
+def test_serve_refuses_a_second_pbx_on_one_database(
+    pg_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Several PBXs on one database are not built yet (docs/ha.md): a node for another PBX
+    than a live lease's refuses to start and says why, instead of reconciling every tenant
+    onto its own PBX and running every job a second time."""
+
+    async def someone_owns_pbx_a() -> None:
+        leases = PgPbxLeases(pg_url)
+        try:
+            assert await leases.acquire("pbx-a", "node-a", 60.0, deadline=DEADLINE) == 1
+        finally:
+            await leases.close()
+
+    run_in_thread(someone_owns_pbx_a)
+    for key in [k for k in os.environ if k.startswith("CCBRIDGE_")]:
+        monkeypatch.delenv(key)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("CCBRIDGE_DATABASE_URL", pg_url)
+    monkeypatch.setenv("CCBRIDGE_AMI__HOST", "127.0.0.1")
+    monkeypatch.setenv("CCBRIDGE_HA__PBX_ID", "pbx-b")
+    monkeypatch.setenv("CCBRIDGE_ASTERISK_GENERATED_DIR", str(tmp_path / "generated"))
+    result = CliRunner().invoke(app, ["serve"])
+    assert result.exit_code == 2, result.output
+    assert "refusing to start" in result.output
+    assert "'pbx-a' (node 'node-a')" in result.output
+    assert "CCBRIDGE_HA__PBX_ID" in result.output

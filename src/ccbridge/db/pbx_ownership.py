@@ -66,6 +66,10 @@ UPDATE pbx_owners SET expires_at = clock_timestamp() - interval '1 millisecond'
  WHERE pbx = $1 AND node = $2 AND expires_at > clock_timestamp()
 RETURNING epoch
 """
+_OTHER_PBXS = """
+SELECT pbx, node FROM pbx_owners WHERE pbx <> $1 AND expires_at > clock_timestamp()
+ ORDER BY pbx
+"""
 _HOLDER = """
 SELECT node, epoch, expires_at, expires_at > clock_timestamp() AS live
   FROM pbx_owners WHERE pbx = $1
@@ -166,6 +170,17 @@ class PgPbxLeases:
                 await self._drop()
                 raise
         return _as_holder(row)
+
+    async def other_pbxs(self, pbx: str, *, deadline: float = 3.0) -> list[tuple[str, str]]:
+        """``(pbx, node)`` of every live lease on another PBX in this database."""
+        async with self._lock:
+            conn = await self._connection(deadline)
+            try:
+                rows = await conn.fetch(_OTHER_PBXS, pbx, timeout=deadline)
+            except BaseException:
+                await self._drop()
+                raise
+        return [(str(r["pbx"]), str(r["node"])) for r in rows]
 
     async def close(self) -> None:
         """Close the connection (the lease itself is left to expire or was released)."""

@@ -9,7 +9,7 @@ import pytest
 from pydantic import ValidationError
 from typer.testing import CliRunner
 
-from ccbridge.bootstrap import run_service
+from ccbridge.bootstrap import StartRefusedError, run_service
 from ccbridge.cli import app
 from ccbridge.settings import HaSettings, Settings
 
@@ -77,6 +77,6 @@ async def test_run_service_refuses_ha_on_sqlite_too(tmp_path: Path) -> None:
         ami={"host": "pbx"},
         ha={"enabled": True},
     )
-    with pytest.raises(ValueError, match="needs PostgreSQL"):
+    with pytest.raises(StartRefusedError, match="needs PostgreSQL"):
         await run_service(s)
     assert not (tmp_path / "x.db").exists()
