@@ -295,7 +295,7 @@ async def test_an_expired_mark_of_a_node_without_ha_is_taken_over(pg_url: str) -
 
 
 def test_serve_refuses_a_second_pbx_on_one_database(
-    pg_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    pg_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
 ) -> None:
     """Several PBXs on one database are not built yet (docs/ha.md): a node for another PBX
     than a live lease's refuses to start and says why, instead of reconciling every tenant
@@ -308,7 +308,15 @@ def test_serve_refuses_a_second_pbx_on_one_database(
         finally:
             await leases.close()
 
+    async def node_a_lets_go() -> None:
+        leases = PgPbxLeases(pg_url)
+        try:
+            await leases.release("pbx-a", "node-a", 1, deadline=DEADLINE)
+        finally:
+            await leases.close()
+
     run_in_thread(someone_owns_pbx_a)
+    request.addfinalizer(lambda: run_in_thread(node_a_lets_go))
     for key in [k for k in os.environ if k.startswith("CCBRIDGE_")]:
         monkeypatch.delenv(key)
     monkeypatch.chdir(tmp_path)
