@@ -602,6 +602,11 @@ def build_service(
     committed.append(floor_api.wallboard.on_events)
     readiness = _readiness(ami, agi, availability, ownership)
     forwarder = _owner_forwarder(settings, ownership, sessions) if ownership is not None else None
+    if forwarder is not None:
+        owner_forwarder = forwarder
+        metrics.ha.watch_forwarding(
+            lambda: owner_forwarder.forwarded, lambda: owner_forwarder.failed
+        )
     if guard is not None:
         readiness.add("pbx_ownership", _guard_check(guard))
     readiness.add("acd_reconciler", _owner_only(_reconciler_check(reconciler), ownership))

@@ -101,7 +101,9 @@ class OwnerForwarder:
         self._timeout = timeout
         self._client = httpx.AsyncClient(transport=transport, follow_redirects=False)
         self.forwarded = 0
-        """Requests this node forwarded to an owner (a metric)."""
+        """Requests this node forwarded to an owner and relayed the answer of (a metric)."""
+        self.failed = 0
+        """Owner-only requests answered 503/504 here instead (a metric)."""
 
     async def close(self) -> None:
         """Close the connections to the owner."""
@@ -119,8 +121,13 @@ class OwnerForwarder:
         if isinstance(route, ServeHere):
             return None
         if isinstance(route, NoOwner):
+            self.failed += 1
             raise NoPbxOwnerError(route.reason)
-        return await self._forward(request, route, stream=stream)
+        try:
+            return await self._forward(request, route, stream=stream)
+        except CcbridgeError:
+            self.failed += 1
+            raise
 
     async def _forward(self, request: Request, route: ForwardTo, *, stream: bool) -> Response:
         body = await request.body()

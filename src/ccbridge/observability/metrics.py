@@ -234,6 +234,23 @@ class HaMetrics:
 
         self.registry.register(_ReadAtScrape(read))
 
+    def watch_forwarding(self, forwarded: Callable[[], int], failed: Callable[[], int]) -> None:
+        """Read at each scrape how many owner-only requests this node forwarded (ADR 0031)."""
+
+        def read() -> Iterator[Metric]:
+            yield _counter(
+                "owner_requests_forwarded",
+                "Owner-only requests this standby forwarded to the PBX owner and relayed.",
+                forwarded(),
+            )
+            yield _counter(
+                "owner_forwards_failed",
+                "Owner-only requests answered 503/504 here: no owner, unreachable, or no answer.",
+                failed(),
+            )
+
+        self.registry.register(_ReadAtScrape(read))
+
 
 SeatCensus = Sequence[tuple[str, str, str, int]]
 """``(tenant, skill group, agent state, agents)`` rows."""

@@ -34,6 +34,7 @@ from ccbridge.domain.ha.forwarding import (
     route_owner_request,
 )
 from ccbridge.errors import ConflictError
+from ccbridge.observability.metrics import Metrics
 from ccbridge.settings import ApiSettings, HaSettings
 
 OWNER = OwnerAddress("node-a", 3, "http://node-a:8000/")
@@ -213,6 +214,8 @@ async def test_the_standby_relays_the_request_and_the_owners_answer() -> None:
     assert resp.json() == {"held": True, "tenant": "t1"}
     assert resp.headers[SERVED_BY_HEADER] == "node-a"
     assert standby_seen == []  # the standby's handler never ran
+    forwarder: OwnerForwarder = standby.state.owner_forwarder
+    assert (forwarder.forwarded, forwarder.failed) == (1, 0)
     assert owner_seen == [
         {
             "tenant": "t1",
@@ -263,6 +266,8 @@ async def test_without_an_owner_the_standby_answers_503_with_the_reason() -> Non
     assert resp.headers["Retry-After"]
     assert "takeover" in resp.json()["detail"]
     assert seen == []
+    forwarder: OwnerForwarder = standby.state.owner_forwarder
+    assert (forwarder.forwarded, forwarder.failed) == (0, 1)
 
 
 async def test_a_request_forwarded_once_is_not_passed_round() -> None:
@@ -344,3 +349,12 @@ async def test_a_single_node_forwards_nothing() -> None:
     assert resp.status_code == 200
     assert SERVED_BY_HEADER not in resp.headers
     assert seen[0]["body"] == {"a": 1}
+
+
+def test_a_standbys_forwards_are_scraped_as_counters() -> None:
+    metrics = Metrics()
+    counts = {"forwarded": 3, "failed": 1}
+    metrics.ha.watch_forwarding(lambda: counts["forwarded"], lambda: counts["failed"])
+    read = metrics.registry.get_sample_value
+    assert read("ccbridge_owner_requests_forwarded_total") == 3
+    assert read("ccbridge_owner_forwards_failed_total") == 1
