@@ -7,15 +7,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
-from typer.testing import CliRunner
 
-from ccbridge.cli import app
 from ccbridge.db.batch_writer import CallBatchWriter
 from ccbridge.db.call_batches import PG_FENCE, PgCallBatches, call_batch_store
 from ccbridge.db.engine import create_engine, create_session_factory
@@ -295,7 +295,7 @@ async def test_an_expired_mark_of_a_node_without_ha_is_taken_over(pg_url: str) -
 
 
 def test_serve_refuses_a_second_pbx_on_one_database(
-    pg_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+    pg_url: str, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
     """Several PBXs on one database are not built yet (docs/ha.md): a node for another PBX
     than a live lease's refuses to start and says why, instead of reconciling every tenant
@@ -317,15 +317,25 @@ def test_serve_refuses_a_second_pbx_on_one_database(
 
     run_in_thread(someone_owns_pbx_a)
     request.addfinalizer(lambda: run_in_thread(node_a_lets_go))
-    for key in [k for k in os.environ if k.startswith("CCBRIDGE_")]:
-        monkeypatch.delenv(key)
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("CCBRIDGE_DATABASE_URL", pg_url)
-    monkeypatch.setenv("CCBRIDGE_AMI__HOST", "127.0.0.1")
-    monkeypatch.setenv("CCBRIDGE_HA__PBX_ID", "pbx-b")
-    monkeypatch.setenv("CCBRIDGE_ASTERISK_GENERATED_DIR", str(tmp_path / "generated"))
-    result = CliRunner().invoke(app, ["serve"])
-    assert result.exit_code == 2, result.output
-    assert "refusing to start" in result.output
-    assert "'pbx-a' (node 'node-a')" in result.output
-    assert "CCBRIDGE_HA__PBX_ID" in result.output
+    # A process of its own: serve configures logging for the process it runs in.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CCBRIDGE_")}
+    env |= {
+        "CCBRIDGE_DATABASE_URL": pg_url,
+        "CCBRIDGE_AMI__HOST": "127.0.0.1",
+        "CCBRIDGE_HA__PBX_ID": "pbx-b",
+        "CCBRIDGE_ASTERISK_GENERATED_DIR": str(tmp_path / "generated"),
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "ccbridge", "serve"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    output = done.stdout + done.stderr
+    assert done.returncode == 2, output
+    assert "refusing to start" in output
+    assert "'pbx-a' (node 'node-a')" in output
+    assert "CCBRIDGE_HA__PBX_ID" in output
