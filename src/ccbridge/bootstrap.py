@@ -601,12 +601,9 @@ def build_service(
     )
     committed.append(floor_api.wallboard.on_events)
     readiness = _readiness(ami, agi, availability, ownership)
-    forwarder = _owner_forwarder(settings, ownership, sessions) if ownership is not None else None
-    if forwarder is not None:
-        owner_forwarder = forwarder
-        metrics.ha.watch_forwarding(
-            lambda: owner_forwarder.forwarded, lambda: owner_forwarder.failed
-        )
+    forwarder = (
+        _owner_forwarder(settings, ownership, sessions, metrics) if ownership is not None else None
+    )
     if guard is not None:
         readiness.add("pbx_ownership", _guard_check(guard))
     readiness.add("acd_reconciler", _owner_only(_reconciler_check(reconciler), ownership))
@@ -719,16 +716,21 @@ def build_service(
 
 
 def _owner_forwarder(
-    settings: Settings, ownership: PbxOwnership, sessions: async_sessionmaker[AsyncSession]
+    settings: Settings,
+    ownership: PbxOwnership,
+    sessions: async_sessionmaker[AsyncSession],
+    metrics: Metrics,
 ) -> OwnerForwarder:
     """A standby's route to the owner for call control, seat commands and the wallboard."""
-    return OwnerForwarder(
+    forwarder = OwnerForwarder(
         node=ownership.node,
         pbx=ownership.pbx,
         owns_pbx=ownership.may_act,
         lookup=SqlPbxOwnerLookup(sessions),
         timeout=settings.ha.forward_timeout_seconds,
     )
+    metrics.ha.watch_forwarding(lambda: forwarder.forwarded, lambda: forwarder.failed)
+    return forwarder
 
 
 def _single_node_guard(settings: Settings) -> SingleNodeGuard | None:

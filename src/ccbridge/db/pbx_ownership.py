@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -113,17 +114,11 @@ class PgPbxLeases:
 
     async def acquire(self, pbx: str, node: str, ttl: float, *, deadline: float) -> int | None:
         """Take the lease if it is free or expired; return the new epoch, else ``None``."""
-        async with self._lock:
-            conn = await self._connection(deadline)
-            try:
-                async with conn.transaction():
-                    await conn.execute(_LOCK_EXPIRED, pbx, timeout=deadline)
-                    value = await conn.fetchval(
-                        _ACQUIRE, pbx, node, ttl, self._advertise_url, timeout=deadline
-                    )
-            except BaseException:
-                await self._drop()
-                raise
+        async with self._use(deadline) as conn, conn.transaction():
+            await conn.execute(_LOCK_EXPIRED, pbx, timeout=deadline)
+            value = await conn.fetchval(
+                _ACQUIRE, pbx, node, ttl, self._advertise_url, timeout=deadline
+            )
         return None if value is None else int(value)
 
     async def renew(self, pbx: str, node: str, epoch: int, ttl: float, *, deadline: float) -> bool:
@@ -139,22 +134,13 @@ class PgPbxLeases:
     ) -> LeaseHolder | None:
         """Take or renew ``pbx``'s row for a node without HA; ``None`` when it is ours now,
         else the other live holder (this node must not drive the PBX)."""
-        async with self._lock:
-            conn = await self._connection(deadline)
-            try:
-                async with conn.transaction():
-                    won = await conn.fetchval(
-                        _HOLD_SINGLE, pbx, node, ttl, self._advertise_url, timeout=deadline
-                    )
-                    row = (
-                        None
-                        if won is not None
-                        else await conn.fetchrow(_HOLDER, pbx, timeout=deadline)
-                    )
-            except BaseException:
-                await self._drop()
-                raise
-        return _as_holder(row)
+        async with self._use(deadline) as conn, conn.transaction():
+            won = await conn.fetchval(
+                _HOLD_SINGLE, pbx, node, ttl, self._advertise_url, timeout=deadline
+            )
+            if won is not None:
+                return None
+            return _as_holder(await conn.fetchrow(_HOLDER, pbx, timeout=deadline))
 
     async def let_go(self, pbx: str, node: str, *, deadline: float = 3.0) -> None:
         """Expire ``node``'s row of ``pbx`` now (a node without HA stopping)."""
@@ -162,24 +148,13 @@ class PgPbxLeases:
 
     async def holder(self, pbx: str, *, deadline: float = 3.0) -> LeaseHolder | None:
         """The lease row of ``pbx`` (``None``: nobody ever held it)."""
-        async with self._lock:
-            conn = await self._connection(deadline)
-            try:
-                row = await conn.fetchrow(_HOLDER, pbx, timeout=deadline)
-            except BaseException:
-                await self._drop()
-                raise
-        return _as_holder(row)
+        async with self._use(deadline) as conn:
+            return _as_holder(await conn.fetchrow(_HOLDER, pbx, timeout=deadline))
 
     async def other_pbxs(self, pbx: str, *, deadline: float = 3.0) -> list[tuple[str, str]]:
         """``(pbx, node)`` of every live lease on another PBX in this database."""
-        async with self._lock:
-            conn = await self._connection(deadline)
-            try:
-                rows = await conn.fetch(_OTHER_PBXS, pbx, timeout=deadline)
-            except BaseException:
-                await self._drop()
-                raise
+        async with self._use(deadline) as conn:
+            rows = await conn.fetch(_OTHER_PBXS, pbx, timeout=deadline)
         return [(str(r["pbx"]), str(r["node"])) for r in rows]
 
     async def close(self) -> None:
@@ -188,15 +163,21 @@ class PgPbxLeases:
             await self._drop()
 
     async def _fetchval(self, sql: str, args: tuple[object, ...], deadline: float) -> int | None:
+        async with self._use(deadline) as conn:
+            value = await conn.fetchval(sql, *args, timeout=deadline)
+        return None if value is None else int(value)
+
+    @contextlib.asynccontextmanager
+    async def _use(self, deadline: float) -> AsyncIterator[asyncpg.Connection]:
+        """The connection, one statement group at a time; dropped if anything fails in it."""
         async with self._lock:
             conn = await self._connection(deadline)
             try:
-                value = await conn.fetchval(sql, *args, timeout=deadline)
+                yield conn
             except BaseException:
                 # A timed-out or broken statement leaves the connection in doubt: open anew.
                 await self._drop()
                 raise
-        return None if value is None else int(value)
 
     async def _connection(self, deadline: float) -> asyncpg.Connection:
         if self._conn is None or self._conn.is_closed():
