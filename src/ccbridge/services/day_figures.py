@@ -11,6 +11,7 @@ call is no longer in memory.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -78,6 +79,9 @@ class DayFigures:
         self._days: dict[str, _Day] = {}
         self._reading: dict[str, set[str]] = {}
         """Calls changed while a tenant's day is being read (patched in after the read)."""
+        self._read_locks: dict[str, asyncio.Lock] = {}
+        """One read of a tenant's day at a time: a stream and the floor-alert job asking
+        together share it (two reads at once would each replace the other's change set)."""
         self.reads = 0
         """Full reads of a day (a figure for tests and the bench)."""
 
@@ -94,15 +98,24 @@ class DayFigures:
 
     async def figures(self, tenant_id: str) -> TodayFigures:
         """The tenant's figures now."""
-        day = self._days.get(tenant_id)
-        if day is None or self._expired(day) or (day.dirty and not self._patch(tenant_id, day)):
-            day = await self._read(tenant_id)
+        day = self._current(tenant_id)
+        if day is None:
+            async with self._read_locks.setdefault(tenant_id, asyncio.Lock()):
+                day = self._current(tenant_id) or await self._read(tenant_id)
         if day.figures is None:
             tallies = group_tallies(day.facts.values())
             day.figures = TodayFigures(
                 day.settings, {g: evaluate(TODAY_KPIS, t.inputs()) for g, t in tallies.items()}
             )
         return day.figures
+
+    def _current(self, tenant_id: str) -> _Day | None:
+        """The tenant's day patched up to now, or ``None`` when it must be read again."""
+        day = self._days.get(tenant_id)
+        if day is None or self._expired(day) or (day.dirty and not self._patch(tenant_id, day)):
+            self._days.pop(tenant_id, None)  # a reader waiting for the lock reads it again
+            return None
+        return day
 
     def _expired(self, day: _Day) -> bool:
         now = self._now()

@@ -179,3 +179,27 @@ async def test_streams_woken_together_share_one_build() -> None:
     assert all(b is boards[0] for b in boards)
     again = await board.shared_board("t1")
     assert again is not boards[0]  # the next change gets a fresh build
+
+
+async def test_two_readers_at_once_share_one_read_and_keep_the_changes_made_during_it() -> None:
+    """The floor-alert job and a wallboard stream asking together: one read, no lost change
+    (two overlapping reads once replaced each other's change set and raised KeyError)."""
+    release = asyncio.Event()
+
+    class Slow(Source):
+        async def today_calls(self, tenant_id: str) -> DayCalls:
+            await release.wait()
+            return await super().today_calls(tenant_id)
+
+    live: dict[str, CallRecord] = {}
+    figures = DayFigures(Slow([call("c1", 10, True)]), live.get, lambda: NOON)
+    first = asyncio.create_task(figures.figures("t1"))
+    second = asyncio.create_task(figures.figures("t1"))
+    await asyncio.sleep(0)
+    live["c2"] = call("c2", 5, True)
+    figures.on_events([event("c2")])  # changed while the day is being read
+    release.set()
+    a, b = await asyncio.gather(first, second)
+    assert figures.reads == 1
+    assert a is b
+    assert a.by_queue["t1-sales"]["offered"] == 2
