@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sys
 
@@ -30,6 +31,7 @@ def configure_logging(fmt: str = "json", level: str = "INFO") -> None:
         cache_logger_on_first_use=True,
     )
     handler = logging.StreamHandler(sys.stdout)
+    handler.addFilter(CancelledCheckinFilter())
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(foreign_pre_chain=shared, processor=renderer)
     )
@@ -39,3 +41,18 @@ def configure_logging(fmt: str = "json", level: str = "INFO") -> None:
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
+
+
+class CancelledCheckinFilter(logging.Filter):
+    """SQLAlchemy logs a connection's reset cut short by task cancellation as an error with
+    a traceback, though it handles it (the connection is invalidated, not reused). At
+    shutdown or a client's disconnect that is expected: one info line, no traceback."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Rewrite the pool's cancelled-reset record; pass every record."""
+        exc = record.exc_info[1] if record.exc_info else None
+        if record.name.startswith("sqlalchemy.pool") and isinstance(exc, asyncio.CancelledError):
+            record.msg, record.args = "db_connection_reset_cancelled", ()
+            record.levelno, record.levelname = logging.INFO, "INFO"
+            record.exc_info, record.exc_text = None, None
+        return True
