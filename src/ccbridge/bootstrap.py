@@ -128,6 +128,7 @@ from ccbridge.observability.metrics import Metrics, answered_and_server_errors, 
 from ccbridge.resilience.availability import DatabaseAvailability
 from ccbridge.resilience.db_errors import is_database_busy, is_database_unavailable
 from ccbridge.resilience.held import ErrorReport
+from ccbridge.resilience.slow_shutdown import report_slow_shutdown
 from ccbridge.resilience.supervise import supervise
 from ccbridge.services.acd import RECONCILE_INTERVAL, DriftLog, Reconciler
 from ccbridge.services.agents import AgentAdminService
@@ -252,12 +253,14 @@ class Service:
         is restarted with back-off (``resilience.supervise``): a database outage or a bug
         in one loop never ends the API, AMI or FastAGI."""
         report = self.availability.report if self.availability is not None else None
+        slow_stop: asyncio.Task[None] | None = None
         try:
             async with asyncio.TaskGroup() as tg:
                 for name, loop in self.background_loops():
                     tg.create_task(supervise(name, loop, on_error=report), name=name)
                 await tg.create_task(self.http.serve(), name="http")
                 log.info("ccbridge_stopping")
+                slow_stop = asyncio.create_task(report_slow_shutdown(), name="slow-shutdown")
                 await self.ami.stop()
                 await self.agi.stop()
                 raise _StopRequested
@@ -279,6 +282,8 @@ class Service:
                 await self.read_pool.close()
             if self.owner_forwarder is not None:
                 await self.owner_forwarder.close()
+            if slow_stop is not None:
+                slow_stop.cancel()
 
 
 class _StopRequested(Exception):
