@@ -404,6 +404,8 @@ async def run_service(settings: Settings) -> None:
                 service = build_service(settings, engine, agi, ami_port, ivr, calendar)
                 # Before AMI connects: calls left open by a crash get reconciled on first sync
                 # (with several nodes, at each takeover instead: _pbx_ownership).
+                # In a database with one PBX every tenant is on it (ADR 0033).
+                await service.access.adopt_orphaned_tenants()
                 if service.ownership is None:
                     service.calls.restore(await service.repo.open_calls())
                 if settings.mode is Mode.DEV:
@@ -1803,6 +1805,7 @@ def build_access_service(
         key_cache=KeyCache(ttl=timedelta(seconds=settings.auth.key_cache_seconds)),
         tenant_status=tenant_status or tenant_status_cache(sessions),
         on_status_changed=on_status_changed,
+        home_pbx=settings.ha.pbx_id,
     )
 
 

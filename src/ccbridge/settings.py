@@ -13,6 +13,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from ccbridge.domain.egress import parse_networks
 from ccbridge.domain.endpoints import CONTEXT_RE, DEFAULT_AGENTS_CONTEXT
 from ccbridge.domain.ha.forwarding import is_api_address
+from ccbridge.domain.ha.placement import DEFAULT_PBX_ID, PBX_ID_MAX_LENGTH, PBX_ID_PATTERN
 
 
 class Mode(StrEnum):
@@ -308,7 +309,9 @@ class HaSettings(BaseModel):
     holds the PBX's lease; FastAGI and the API on every node. PostgreSQL only."""
     node_id: str = Field("", max_length=128, pattern=r"^[A-Za-z0-9_.:-]*$")
     """This node's name in the lease, unique per node (empty: the host name)."""
-    pbx_id: str = Field("default", min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
+    pbx_id: str = Field(
+        DEFAULT_PBX_ID, min_length=1, max_length=PBX_ID_MAX_LENGTH, pattern=PBX_ID_PATTERN
+    )
     """The PBX this node serves (its lease row); nodes of one PBX share it."""
     lease_ttl_seconds: float = Field(5.0, ge=1.0, le=120.0)
     """A lease not renewed for this long (database clock) may be taken over: with the renew

@@ -13,6 +13,7 @@ from sqlalchemy import JSON, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ccbridge.db.tables import Base, UTCDateTime
+from ccbridge.domain.ha.placement import DEFAULT_PBX_ID
 
 TENANT_ID_LENGTH = 64
 """Column width (the slug itself is at most 32 characters); matches ``calls.tenant``."""
@@ -30,6 +31,8 @@ class TenantRow(Base):
     status: Mapped[str] = mapped_column(String(16))
     timezone: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    pbx_id: Mapped[str] = mapped_column(String(64), server_default=DEFAULT_PBX_ID)
+    """The PBX the tenant is placed on (ADR 0033)."""
 
 
 class ApiKeyRow(Base):

@@ -17,6 +17,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from ccbridge.domain.ha.placement import DEFAULT_PBX_ID
 from ccbridge.errors import NotFoundError
 
 TENANT_ID_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,31}$")
@@ -240,6 +241,8 @@ class Tenant:
     status: TenantStatus
     timezone: str
     created_at: datetime
+    pbx_id: str = DEFAULT_PBX_ID
+    """The PBX its queues, members, numbers and calls live on (ADR 0033)."""
 
 
 @dataclass(frozen=True, slots=True)

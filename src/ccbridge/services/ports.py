@@ -94,6 +94,18 @@ class TenantRepo(Protocol):
         """Overwrite the mutable fields of an existing tenant."""
         ...
 
+    async def known_pbxs(self) -> frozenset[str]:
+        """The PBXs a node has served from this database (their lease rows)."""
+        ...
+
+    async def placements(self) -> frozenset[str]:
+        """The PBX ids tenants are placed on."""
+        ...
+
+    async def place_all(self, from_pbxs: frozenset[str], pbx_id: str) -> int:
+        """Move every tenant placed on one of *from_pbxs* to *pbx_id*; how many moved."""
+        ...
+
 
 class ApiKeyRepo(Protocol):
     """API keys inside one unit of work (hashes only, never plaintext)."""

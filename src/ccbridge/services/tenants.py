@@ -13,6 +13,8 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
+import structlog
+
 from ccbridge.domain.access import (
     PERSON_ROLES,
     ROLE_SCOPES,
@@ -33,6 +35,11 @@ from ccbridge.domain.access import (
     secret_matches,
     tenant_not_found,
 )
+from ccbridge.domain.ha.placement import (
+    DEFAULT_PBX_ID,
+    orphaned_placements,
+    require_known_pbx,
+)
 from ccbridge.errors import NotFoundError
 from ccbridge.services.key_cache import KeyCache, credential_digest
 from ccbridge.services.ports import AccessUnitOfWork, TokenSigner
@@ -41,6 +48,8 @@ from ccbridge.services.tenant_status import TenantStatusCache
 TOUCH_INTERVAL = timedelta(minutes=1)
 """``last_used_at`` is written at most this often per key, not on every request."""
 
+
+log = structlog.get_logger(__name__)
 
 StatusChanged = Callable[[str, TenantStatus], Awaitable[None]]
 """Called after a tenant's status change has committed (e.g. a termination retires its PBX
@@ -56,6 +65,8 @@ class TenantChanges:
     technical_contact: Contact | None = None
     status: TenantStatus | None = None
     timezone: str | None = None
+    pbx_id: str | None = None
+    """Place the tenant on another known PBX (platform admin only; ADR 0033)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,8 +99,10 @@ class AccessService:
         key_cache: KeyCache | None = None,
         tenant_status: TenantStatusCache | None = None,
         on_status_changed: StatusChanged | None = None,
+        home_pbx: str = DEFAULT_PBX_ID,
     ) -> None:
-        """Keep the unit-of-work factory, the token signer, the clock and the caches."""
+        """Keep the unit-of-work factory, the token signer, the clock and the caches;
+        *home_pbx* is this node's PBX, where new tenants are placed by default."""
         self._uow = uow
         self._signer = signer
         self._now = now
@@ -98,6 +111,7 @@ class AccessService:
         self._keys = key_cache if key_cache is not None else KeyCache()
         self._status = tenant_status or TenantStatusCache(self._read_status)
         self._on_status_changed = on_status_changed
+        self._home_pbx = home_pbx
 
     @property
     def tenant_status(self) -> TenantStatusCache:
@@ -163,24 +177,31 @@ class AccessService:
         business_contact: Contact | None = None,
         technical_contact: Contact | None = None,
         timezone: str = "Asia/Shanghai",
+        pbx_id: str | None = None,
     ) -> Tenant:
-        """Create a client company (platform admin only)."""
+        """Create a client company (platform admin only), on *pbx_id* or this node's PBX."""
         _platform_only(principal, "create tenants")
         principal.require("tenants:write")
-        tenant = Tenant(
-            id=tenant_id,
-            name=name,
-            business_contact=business_contact,
-            technical_contact=technical_contact,
-            status=TenantStatus.ACTIVE,
-            timezone=timezone,
-            created_at=self._now(),
-        )
         async with self._uow() as uow:
+            tenant = Tenant(
+                id=tenant_id,
+                name=name,
+                business_contact=business_contact,
+                technical_contact=technical_contact,
+                status=TenantStatus.ACTIVE,
+                timezone=timezone,
+                created_at=self._now(),
+                pbx_id=await self._placeable(uow, pbx_id or self._home_pbx),
+            )
             await uow.tenants.add(tenant)
             await uow.audit.append(
                 self._entry(
-                    principal, tenant_id, "tenant.created", "tenant", tenant_id, {"name": name}
+                    principal,
+                    tenant_id,
+                    "tenant.created",
+                    "tenant",
+                    tenant_id,
+                    {"name": name, "pbx_id": tenant.pbx_id},
                 )
             )
             await uow.commit()
@@ -213,10 +234,14 @@ class AccessService:
         principal.require("tenants:write")
         if changes.status is not None:
             _platform_only(principal, "change a tenant's status")
+        if changes.pbx_id is not None:
+            _platform_only(principal, "place a tenant on a PBX")
         async with self._uow() as uow:
             tenant = await uow.tenants.get(tenant_id)
             if tenant is None:
                 raise tenant_not_found(tenant_id)
+            if changes.pbx_id is not None:
+                await self._placeable(uow, changes.pbx_id)
             fields = {k: v for k, v in _changes_dict(changes).items() if v is not None}
             updated = replace(tenant, **fields)
             await uow.tenants.update(updated)
@@ -237,6 +262,23 @@ class AccessService:
         if hook is not None and changes.status not in (None, tenant.status):
             await hook(tenant_id, updated.status)
         return updated
+
+    async def _placeable(self, uow: AccessUnitOfWork, pbx_id: str) -> str:
+        """*pbx_id* when the database knows that PBX, else 422 on ``body.pbx_id``."""
+        known = {self._home_pbx, *await uow.tenants.known_pbxs()}
+        return require_known_pbx(pbx_id, known, field="body.pbx_id")
+
+    async def adopt_orphaned_tenants(self) -> int:
+        """Place on this node's PBX every tenant whose PBX the database does not know (a
+        renamed ``CCBRIDGE_HA__PBX_ID``, or tenants from before placements); their count."""
+        async with self._uow() as uow:
+            known = {self._home_pbx, *await uow.tenants.known_pbxs()}
+            orphans = orphaned_placements(await uow.tenants.placements(), known)
+            moved = await uow.tenants.place_all(orphans, self._home_pbx) if orphans else 0
+            await uow.commit()
+        if moved:
+            log.info("tenants_adopted", count=moved, pbx=self._home_pbx, from_pbx=sorted(orphans))
+        return moved
 
     # --- API keys --------------------------------------------------------------------------
 
@@ -453,4 +495,5 @@ def _changes_dict(changes: TenantChanges) -> dict[str, Any]:
         "technical_contact": changes.technical_contact,
         "status": changes.status,
         "timezone": changes.timezone,
+        "pbx_id": changes.pbx_id,
     }

@@ -45,8 +45,9 @@ async def create_tenant(request: Request, body: TenantCreate, who: CurrentPrinci
         business_contact=body.business_contact.to_domain() if body.business_contact else None,
         technical_contact=body.technical_contact.to_domain() if body.technical_contact else None,
         timezone=body.timezone,
+        pbx_id=body.pbx_id,
     )
-    return TenantOut.from_domain(tenant)
+    return TenantOut.from_domain(tenant, show_pbx=who.is_platform)
 
 
 @router.get("", response_model=TenantPage, summary="List tenants")
@@ -60,13 +61,15 @@ async def list_tenants(
     rows = await _access(request).list_tenants(who, after=after, limit=limit + 1)
     page = list(rows[:limit])
     nxt = page[-1].id if len(rows) > limit else None
-    return TenantPage(items=[TenantOut.from_domain(t) for t in page], next_after=nxt)
+    items = [TenantOut.from_domain(t, show_pbx=who.is_platform) for t in page]
+    return TenantPage(items=items, next_after=nxt)
 
 
 @router.get("/{tenant_id}", response_model=TenantOut, summary="One tenant", responses=_NOT_FOUND)
 async def get_tenant(request: Request, tenant_id: TenantPath, who: CurrentPrincipal) -> TenantOut:
     """Another tenant's answers 404, exactly like a missing one."""
-    return TenantOut.from_domain(await _access(request).get_tenant(who, tenant_id))
+    tenant = await _access(request).get_tenant(who, tenant_id)
+    return TenantOut.from_domain(tenant, show_pbx=who.is_platform)
 
 
 @router.patch(
@@ -75,15 +78,18 @@ async def get_tenant(request: Request, tenant_id: TenantPath, who: CurrentPrinci
 async def update_tenant(
     request: Request, tenant_id: TenantPath, body: TenantPatch, who: CurrentPrincipal
 ) -> TenantOut:
-    """Name, contacts and time zone; ``status`` (suspend/terminate) is platform-admin only."""
+    """Name, contacts and time zone; ``status`` (suspend/terminate) and ``pbx_id`` (the
+    tenant's PBX) are platform-admin only."""
     changes = TenantChanges(
         name=body.name,
         business_contact=body.business_contact.to_domain() if body.business_contact else None,
         technical_contact=body.technical_contact.to_domain() if body.technical_contact else None,
         status=body.status,
         timezone=body.timezone,
+        pbx_id=body.pbx_id,
     )
-    return TenantOut.from_domain(await _access(request).update_tenant(who, tenant_id, changes))
+    tenant = await _access(request).update_tenant(who, tenant_id, changes)
+    return TenantOut.from_domain(tenant, show_pbx=who.is_platform)
 
 
 @audit_router.get("", response_model=AuditPage, summary="The audit log, newest first")

@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ccbridge.domain.access import ALL_SCOPES, ApiKey, AuditEntry, Contact, Tenant, TenantStatus
+from ccbridge.domain.ha.placement import PBX_ID_MAX_LENGTH, PBX_ID_PATTERN
 
 TENANT_ID_PATTERN = r"^[a-z0-9][a-z0-9-]{0,31}$"
 PHONE_PATTERN = r"^\+?[0-9-]{3,32}$"
@@ -22,6 +23,9 @@ _FORBIDDEN_CHARS = ("\r", "\n", "\x00")
 
 TenantId = Annotated[str, Field(pattern=TENANT_ID_PATTERN, examples=["acme"])]
 Name = Annotated[str, Field(min_length=1, max_length=200)]
+PbxId = Annotated[
+    str, Field(max_length=PBX_ID_MAX_LENGTH, pattern=PBX_ID_PATTERN, examples=["default"])
+]
 
 
 def _check_text(value: Any) -> Any:
@@ -82,6 +86,8 @@ class TenantCreate(_In):
     business_contact: ContactIn | None = None
     technical_contact: ContactIn | None = None
     timezone: Annotated[str, Field(max_length=64)] = "Asia/Shanghai"
+    pbx_id: PbxId | None = None
+    """The PBX to place it on (a known one; default: the PBX of the node serving the request)."""
 
     @field_validator("timezone")
     @classmethod
@@ -97,6 +103,8 @@ class TenantPatch(_In):
     technical_contact: ContactIn | None = None
     status: TenantStatus | None = None
     timezone: Annotated[str, Field(max_length=64)] | None = None
+    pbx_id: PbxId | None = None
+    """Place the tenant on another known PBX (platform admin only; ADR 0033)."""
 
     @field_validator("timezone")
     @classmethod
@@ -114,10 +122,12 @@ class TenantOut(BaseModel):
     status: TenantStatus
     timezone: str
     created_at: datetime
+    pbx_id: str | None = None
+    """The PBX it is placed on; shown to the platform admin only (``null`` to the tenant)."""
 
     @classmethod
-    def from_domain(cls, t: Tenant) -> TenantOut:
-        """Map from the domain record."""
+    def from_domain(cls, t: Tenant, *, show_pbx: bool = False) -> TenantOut:
+        """Map from the domain record; the placement only for the platform admin."""
 
         def contact(c: Contact | None) -> ContactOut | None:
             return None if c is None else ContactOut(name=c.name, phone=c.phone, email=c.email)
@@ -130,6 +140,7 @@ class TenantOut(BaseModel):
             status=t.status,
             timezone=t.timezone,
             created_at=t.created_at,
+            pbx_id=t.pbx_id if show_pbx else None,
         )
 
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import builtins
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ccbridge.db.access_tables import TenantRow
+from ccbridge.db.ha_tables import PbxOwnerRow
 from ccbridge.domain.access import Contact, Tenant, TenantStatus
 from ccbridge.errors import ConflictError
 
@@ -24,6 +25,7 @@ def _to_tenant(row: TenantRow) -> Tenant:
         status=TenantStatus(row.status),
         timezone=row.timezone,
         created_at=row.created_at,
+        pbx_id=row.pbx_id,
     )
 
 
@@ -51,6 +53,7 @@ class TenantRepository:
                 status=tenant.status.value,
                 timezone=tenant.timezone,
                 created_at=tenant.created_at,
+                pbx_id=tenant.pbx_id,
             )
         )
         try:
@@ -87,4 +90,25 @@ class TenantRepository:
         row.technical_contact = _contact(tenant.technical_contact)
         row.status = tenant.status.value
         row.timezone = tenant.timezone
+        row.pbx_id = tenant.pbx_id
         await self._session.flush()
+
+    async def known_pbxs(self) -> frozenset[str]:
+        """The PBXs a node has served from this database (their lease rows)."""
+        return frozenset((await self._session.execute(select(PbxOwnerRow.pbx))).scalars())
+
+    async def placements(self) -> frozenset[str]:
+        """The PBX ids tenants are placed on."""
+        stmt = select(TenantRow.pbx_id).distinct()
+        return frozenset((await self._session.execute(stmt)).scalars())
+
+    async def place_all(self, from_pbxs: frozenset[str], pbx_id: str) -> int:
+        """Move every tenant placed on one of *from_pbxs* to *pbx_id*; how many moved."""
+        stmt = (
+            update(TenantRow)
+            .where(TenantRow.pbx_id.in_(sorted(from_pbxs)))
+            .values(pbx_id=pbx_id)
+            .execution_options(synchronize_session=False)
+        )
+        result = await self._session.execute(stmt)
+        return int(getattr(result, "rowcount", 0) or 0)

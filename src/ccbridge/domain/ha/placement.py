@@ -1,0 +1,46 @@
+"""Which PBX a tenant is placed on (issue 20 item 4, ADR 0033).
+
+Every tenant's queues, members, numbers and calls live on one Asterisk server, named by the
+PBX id its nodes are configured with (``CCBRIDGE_HA__PBX_ID``). A tenant can only be placed on
+a PBX the database knows: the PBX of the node serving the request, or one with a lease row.
+A placement that names no known PBX (a PBX id renamed in the settings, or tenants created
+before placements existed) is an orphan; the serving node adopts orphans, so a database with
+one PBX keeps every tenant on it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+from ccbridge.errors import InvalidRequestError
+
+PBX_ID_PATTERN = r"^[A-Za-z0-9_.-]+$"
+"""A PBX id: safe in a lease row, a log line and a NOTIFY payload."""
+PBX_ID_MAX_LENGTH = 64
+DEFAULT_PBX_ID = "default"
+"""The PBX of a node that does not name one."""
+
+_PBX_ID_RE = re.compile(PBX_ID_PATTERN)
+
+
+def is_pbx_id(value: str) -> bool:
+    """True for a well-formed PBX id."""
+    return 0 < len(value) <= PBX_ID_MAX_LENGTH and _PBX_ID_RE.fullmatch(value) is not None
+
+
+def require_known_pbx(pbx_id: str, known: Iterable[str], *, field: str) -> str:
+    """Return *pbx_id* when the database knows that PBX; 422 naming *field* and the known ones."""
+    names = sorted(set(known))
+    if not is_pbx_id(pbx_id) or pbx_id not in names:
+        raise InvalidRequestError(
+            f"unknown PBX {pbx_id!r}: a tenant can be placed on {', '.join(names)} "
+            "(a PBX is known once a node serving it has started)",
+            field=field,
+        )
+    return pbx_id
+
+
+def orphaned_placements(in_use: Iterable[str], known: Iterable[str]) -> frozenset[str]:
+    """The PBX ids tenants are placed on that name no known PBX (the serving node adopts them)."""
+    return frozenset(in_use) - frozenset(known)

@@ -1,0 +1,168 @@
+"""Tenants are placed on a PBX the database knows (ADR 0033), over SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import pytest
+from sqlalchemy import insert, select
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+
+from ccbridge.api.app import create_app
+from ccbridge.api.security import JwtCodec
+from ccbridge.db.access_tables import AuditRow, TenantRow
+from ccbridge.db.access_uow import SqlAccessUnitOfWork
+from ccbridge.db.engine import create_session_factory
+from ccbridge.db.ha_tables import PbxOwnerRow
+from ccbridge.db.repositories import CallRepository
+from ccbridge.domain.access import Role
+from ccbridge.observability.health import Readiness
+from ccbridge.services.tenants import AccessService
+
+SECRET = "placement-test-secret-0123456789abcdef"
+NOW = datetime(2026, 12, 3, 9, 0, tzinfo=UTC)
+
+
+@dataclass
+class Rig:
+    client: httpx.AsyncClient
+    sessions: async_sessionmaker  # type: ignore[type-arg]
+    platform: dict[str, str]
+
+    def access(self, home_pbx: str) -> AccessService:
+        return AccessService(
+            lambda: SqlAccessUnitOfWork(self.sessions),
+            JwtCodec(SECRET),
+            now=lambda: NOW,
+            token_ttl_seconds=600,
+            home_pbx=home_pbx,
+        )
+
+    async def served(self, pbx: str) -> None:
+        """A node of *pbx* has held its lease (the row every PBX's nodes write)."""
+        async with self.sessions.begin() as s:
+            await s.execute(
+                insert(PbxOwnerRow).values(
+                    pbx=pbx, node="n1", epoch=1, acquired_at=NOW, expires_at=NOW - timedelta(1)
+                )
+            )
+
+    async def placement(self, tenant_id: str) -> str:
+        async with self.sessions() as s:
+            row = await s.get(TenantRow, tenant_id)
+            assert row is not None
+            return row.pbx_id
+
+
+def auth(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+@pytest.fixture
+async def rig(engine: AsyncEngine) -> AsyncIterator[Rig]:
+    sessions = create_session_factory(engine)
+    codec = JwtCodec(SECRET)
+    access = AccessService(
+        lambda: SqlAccessUnitOfWork(sessions),
+        codec,
+        now=lambda: NOW,
+        token_ttl_seconds=600,
+        home_pbx="pbx-a",
+    )
+    app = create_app(
+        call_store=CallRepository(sessions), readiness=Readiness(), access=access, jwt=codec
+    )
+    _, platform = await access.create_system_key(
+        role=Role.PLATFORM_ADMIN, tenant_id=None, name="ops", actor="test"
+    )
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        yield Rig(client, sessions, auth(platform))
+
+
+async def test_a_new_tenant_is_placed_on_the_node_pbx_and_only_the_platform_sees_it(
+    rig: Rig,
+) -> None:
+    c = rig.client
+    resp = await c.post("/api/v1/tenants", json={"id": "ta", "name": "A"}, headers=rig.platform)
+    assert resp.status_code == 201, resp.text
+    assert resp.json()["pbx_id"] == "pbx-a"
+    assert await rig.placement("ta") == "pbx-a"
+    resp = await c.post(
+        "/api/v1/tenants/ta/api-keys",
+        json={"name": "admin", "role": "tenant_admin"},
+        headers=rig.platform,
+    )
+    admin = auth(resp.json()["key"])
+    assert (await c.get("/api/v1/tenants/ta", headers=admin)).json()["pbx_id"] is None
+    assert (await c.get("/api/v1/tenants/ta", headers=rig.platform)).json()["pbx_id"] == "pbx-a"
+    listed = (await c.get("/api/v1/tenants", headers=rig.platform)).json()["items"]
+    assert [t["pbx_id"] for t in listed] == ["pbx-a"]
+    moved = await c.patch("/api/v1/tenants/ta", json={"pbx_id": "pbx-a"}, headers=admin)
+    assert moved.status_code == 403, moved.text
+
+
+async def test_an_unknown_or_malformed_pbx_is_422_naming_the_field(rig: Rig) -> None:
+    c = rig.client
+    for pbx in ("pbx-b", "a b", "evil\r\nX: 1", "x" * 65):
+        resp = await c.post(
+            "/api/v1/tenants", json={"id": "tb", "name": "B", "pbx_id": pbx}, headers=rig.platform
+        )
+        assert resp.status_code == 422, (pbx, resp.text)
+        assert resp.headers["content-type"] == "application/problem+json"
+        problem = resp.json()
+        fields = [e["field"] for e in problem.get("errors", [])] or [problem.get("field")]
+        assert "body.pbx_id" in fields, problem
+    unknown = await c.post(
+        "/api/v1/tenants", json={"id": "tb", "name": "B", "pbx_id": "pbx-b"}, headers=rig.platform
+    )
+    assert "pbx-a" in unknown.json()["detail"]  # names the PBXs it could be placed on
+    assert (await c.get("/api/v1/tenants/tb", headers=rig.platform)).status_code == 404
+
+
+async def test_a_tenant_moves_to_a_pbx_the_database_knows_and_the_move_is_audited(
+    rig: Rig,
+) -> None:
+    c = rig.client
+    await rig.served("pbx-b")
+    resp = await c.post(
+        "/api/v1/tenants", json={"id": "tb", "name": "B", "pbx_id": "pbx-b"}, headers=rig.platform
+    )
+    assert resp.status_code == 201, resp.text
+    assert await rig.placement("tb") == "pbx-b"
+    resp = await c.patch("/api/v1/tenants/tb", json={"pbx_id": "pbx-a"}, headers=rig.platform)
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["pbx_id"] == "pbx-a"
+    async with rig.sessions() as s:
+        details = (
+            (await s.execute(select(AuditRow.detail).where(AuditRow.tenant_id == "tb")))
+            .scalars()
+            .all()
+        )
+    assert {"name": "B", "pbx_id": "pbx-b"} in details
+    assert {"changed": ["pbx_id"]} in details
+
+
+async def test_tenants_on_a_pbx_the_database_does_not_know_are_adopted_by_the_node(
+    rig: Rig,
+) -> None:
+    """A renamed CCBRIDGE_HA__PBX_ID (or tenants from before placements) would otherwise
+    leave tenants served by no node; tenants of another known PBX stay where they are."""
+    await rig.served("pbx-b")
+    for tid, pbx in (("t1", None), ("t2", None), ("t3", "pbx-b")):
+        body = {"id": tid, "name": tid} | ({"pbx_id": pbx} if pbx else {})
+        assert (
+            await rig.client.post("/api/v1/tenants", json=body, headers=rig.platform)
+        ).is_success
+    async with rig.sessions.begin() as s:  # as created by a node of PBX "default"
+        await s.execute(
+            TenantRow.__table__.update()
+            .where(TenantRow.id.in_(["t1", "t2"]))
+            .values(pbx_id="default")
+        )
+    assert await rig.access("pbx-a").adopt_orphaned_tenants() == 2
+    assert [await rig.placement(t) for t in ("t1", "t2", "t3")] == ["pbx-a", "pbx-a", "pbx-b"]
+    assert await rig.access("pbx-a").adopt_orphaned_tenants() == 0  # nothing left to adopt
