@@ -166,6 +166,7 @@ from ccbridge.services.report_archives import ReportArchiver
 from ccbridge.services.reports import ReportService
 from ccbridge.services.retention import RetentionService
 from ccbridge.services.routing_policies import CallRouter, RoutingPolicyService
+from ccbridge.services.seat_ports import SkillGroupRecord
 from ccbridge.services.seats import DesiredSeats, SeatService
 from ccbridge.services.single_node_guard import PRESENCE_TTL, SINGLE_PREFIX, SingleNodeGuard
 from ccbridge.services.sla import AutomaticIncidents, SlaService
@@ -407,7 +408,7 @@ async def run_service(settings: Settings) -> None:
                 # In a database with one PBX every tenant is on it (ADR 0033).
                 await service.access.adopt_orphaned_tenants()
                 if service.ownership is None:
-                    service.calls.restore(await service.repo.open_calls())
+                    service.calls.restore(await service.repo.open_calls(pbx=settings.ha.pbx_id))
                 if settings.mode is Mode.DEV:
                     await ensure_dev_key(service.access, Path(settings.auth.dev_key_file))
                 if pbx is not None:
@@ -816,7 +817,7 @@ def _pbx_ownership(
 
     async def take_over(_epoch: int) -> None:
         calls.forget_all()
-        calls.restore(await repo.open_calls())
+        calls.restore(await repo.open_calls(pbx=ha.pbx_id))
 
     def give_up(_epoch: int) -> None:
         writer.discard()
@@ -1201,9 +1202,14 @@ def _seats(
     guard = EndpointGuard(endpoint_repo, audit)
     queues = AmiQueueControl(ami)
     policies = RecordingRepository(sessions, cipher=secret_box(settings))
+    home_pbx = settings.ha.pbx_id  # the owner's work covers the tenants placed on it (ADR 0033)
+
+    async def live_groups() -> list[SkillGroupRecord]:
+        return await groups.live_groups(home_pbx)
+
     publisher = QueueConfigPublisher(
         settings.asterisk_generated_dir,
-        groups.live_groups,
+        live_groups,
         ami,
         recorded=lambda live: recorded_queues(policies, live),
     )
@@ -1218,12 +1224,12 @@ def _seats(
     )
 
     async def owned_queues() -> list[str]:
-        return [g.queue for g in await groups.live_groups()]
+        return [g.queue for g in await live_groups()]
 
     async def seated_tenants() -> set[str]:
-        return {s.tenant_id for s in await seat_sessions.list_open(None)}
+        return {s.tenant_id for s in await seat_sessions.list_open(None, pbx=home_pbx)}
 
-    desired = DesiredSeats(seat_sessions, agents, owned_queues, guard)
+    desired = DesiredSeats(seat_sessions, agents, owned_queues, guard, pbx=home_pbx)
 
     async def expected_members() -> list[tuple[str, str]]:
         return [(m.queue, m.interface) for m in await desired.desired()]
@@ -1538,10 +1544,13 @@ def _routing(
     now: Callable[[], datetime],
     crm: HttpCrmLookup,
     crm_targets: ConfigurationChecker,
+    *,
+    pbx: str | None = None,
 ) -> RoutingWiring:
-    """Wire inbound numbers, routing policies and call-backs to the database."""
+    """Wire inbound numbers, routing policies and call-backs to the database; FastAGI routes
+    only the numbers of the tenants placed on *pbx* (ADR 0033)."""
     number_repo = InboundNumberRepository(sessions)
-    directory = NumberDirectory(number_repo)
+    directory = NumberDirectory(number_repo, pbx=pbx)
     policy_repo = RoutingPolicyRepository(sessions)
     router = CallRouter(
         policy_repo,
@@ -1648,7 +1657,7 @@ def _ivr(
         jobs,
         [("ivr-call-log", IVR_LOG_FLUSH_SECONDS, call_log.flush)],
         tenant_status_cache(sessions),
-        _routing(sessions, audit, clock_now, crm, crm_targets),
+        _routing(sessions, audit, clock_now, crm, crm_targets, pbx=settings.ha.pbx_id),
     )
 
 

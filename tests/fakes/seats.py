@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 from ccbridge.domain.acd.membership import QueueMemberSpec
 from ccbridge.domain.endpoints import Endpoint, Technology
+from ccbridge.domain.ha.placement import DEFAULT_PBX_ID
 from ccbridge.domain.leases.model import SeatKind, SeatLease
 from ccbridge.services.endpoint_ports import EndpointClaimedError
 from ccbridge.services.seat_ports import (
@@ -92,6 +93,8 @@ class MemorySessions:
 
     def __init__(self) -> None:
         self.rows: dict[str, SeatSession] = {}
+        self.placements: dict[str, str] = {}
+        """tenant → PBX id (ADR 0033); a tenant not listed is on the default PBX."""
 
     async def open(self, session: SeatSession) -> None:
         if await self.get_open(session.tenant_id, session.agent_no) is not None:
@@ -121,8 +124,16 @@ class MemorySessions:
         found = await self.get_open_on_interface(interface)
         return None if found is None else (found.tenant_id, found.agent_no)
 
-    async def list_open(self, tenant_id: str | None) -> list[SeatSession]:
-        return [s for s in self.rows.values() if s.is_open and tenant_id in (None, s.tenant_id)]
+    async def list_open(
+        self, tenant_id: str | None, *, pbx: str | None = None
+    ) -> list[SeatSession]:
+        return [
+            s
+            for s in self.rows.values()
+            if s.is_open
+            and tenant_id in (None, s.tenant_id)
+            and pbx in (None, self.placements.get(s.tenant_id, DEFAULT_PBX_ID))
+        ]
 
     async def count_open_by_kind(self, tenant_id: str) -> dict[SeatKind, int]:
         counts = dict.fromkeys(SeatKind, 0)

@@ -34,12 +34,16 @@ class NumberRefusedError(CcbridgeError):
 class NumberDirectory:
     """Which tenant and target a dialled number reaches, for calls (a cached snapshot)."""
 
-    def __init__(self, repo: InboundNumberRepo, *, ttl: float = 30.0) -> None:
+    def __init__(
+        self, repo: InboundNumberRepo, *, pbx: str | None = None, ttl: float = 30.0
+    ) -> None:
+        """*pbx*: route only the numbers of the tenants placed on it (ADR 0033)."""
         self._cache: SnapshotCache[dict[str, InboundNumber]] = SnapshotCache(self._load, ttl=ttl)
         self._repo = repo
+        self._pbx = pbx
 
     async def _load(self) -> dict[str, InboundNumber]:
-        return {n.number: n for n in await self._repo.every()}
+        return {n.number: n for n in await self._repo.every(self._pbx)}
 
     async def lookup(self, did: str) -> InboundNumber | None:
         """The number's assignment, or ``None`` when no tenant holds it."""

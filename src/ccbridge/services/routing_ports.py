@@ -56,8 +56,9 @@ class InboundNumberRepo(Protocol):
         """Release the tenant's number; ``False`` when it has none such."""
         ...
 
-    async def every(self) -> builtins.list[InboundNumber]:
-        """Every assigned number (the FastAGI route table is built from it)."""
+    async def every(self, pbx: str | None = None) -> builtins.list[InboundNumber]:
+        """Every assigned number (the FastAGI route table is built from it); with *pbx*, only
+        those of the tenants placed on it."""
         ...
 
 

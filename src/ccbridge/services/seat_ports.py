@@ -281,8 +281,11 @@ class SeatSessionRepo(Protocol):
         queue call start and end the PBX reports, so it must be cheap."""
         ...
 
-    async def list_open(self, tenant_id: str | None) -> builtins.list[SeatSession]:
-        """Return open sessions of a tenant, or of all tenants with None (the reconciler)."""
+    async def list_open(
+        self, tenant_id: str | None, *, pbx: str | None = None
+    ) -> builtins.list[SeatSession]:
+        """Return open sessions of a tenant, or of all tenants with None (the reconciler); with
+        *pbx*, only those of the tenants placed on it."""
         ...
 
     async def count_open_by_kind(self, tenant_id: str) -> dict[SeatKind, int]:

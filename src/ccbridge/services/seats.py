@@ -434,7 +434,11 @@ class DesiredSeats:
         agents: AgentRepo,
         owned_queues: Callable[[], Awaitable[Collection[str]]],
         endpoints: EndpointGuard,
+        *,
+        pbx: str | None = None,
     ) -> None:
+        """*pbx*: only the seats of the tenants placed on it reach its queues (ADR 0033)."""
+        self._pbx = pbx
         self._sessions = sessions
         self._agents = agents
         self._owned_queues = owned_queues
@@ -448,7 +452,7 @@ class DesiredSeats:
         """
         self._managed = frozenset(await self._owned_queues())
         by_tenant: defaultdict[str, list[SeatSession]] = defaultdict(list)
-        open_sessions = await self._sessions.list_open(None)
+        open_sessions = await self._sessions.list_open(None, pbx=self._pbx)
         owners = await self._endpoints.owners({s.interface for s in open_sessions})
         for session in open_sessions:
             if owners.get(session.interface) != session.tenant_id:

@@ -253,6 +253,21 @@ async def test_desired_state_follows_the_stored_pause_state() -> None:
     assert {d.member_name for d in desired} == {"1000 坐席1000", "1001 坐席1001"}
 
 
+async def test_the_desired_seats_of_a_pbx_leave_out_tenants_placed_on_another() -> None:
+    rig = Rig()
+    await rig.service.sign_in("t1", "1000")
+
+    async def owned() -> list[str]:
+        return ["t1-sales", "t1-support"]
+
+    here = DesiredSeats(rig.sessions, rig.agents, owned, rig.guard, pbx="default")
+    assert {d.interface for d in await here.desired()} == {"PJSIP/1000"}
+    rig.sessions.placements["t1"] = "pbx-b"  # the tenant now lives on another PBX
+    assert await here.desired() == []
+    elsewhere = DesiredSeats(rig.sessions, rig.agents, owned, rig.guard, pbx="pbx-b")
+    assert {d.interface for d in await elsewhere.desired()} == {"PJSIP/1000"}
+
+
 async def test_any_softphone_can_take_a_seat_but_only_one_seat_per_softphone() -> None:
     rig = Rig()
     rig.endpoints.claim("t1", "PJSIP/hotdesk-7")

@@ -12,6 +12,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ccbridge.db.event_tables import CallParamsRow
+from ccbridge.db.pbx_scope import placed_on_or_unknown
 from ccbridge.db.repositories.call_params import detail_to_json, with_detail
 from ccbridge.db.tables import CallRow
 from ccbridge.domain.calls.model import CallRecord, CallState
@@ -246,12 +247,15 @@ class CallRepository:
             rows = (await session.execute(stmt)).scalars().all()
         return [row_to_record(row) for row in rows]
 
-    async def open_calls(self, *, limit: int = 100_000) -> builtins.list[CallRecord]:
-        """Return calls not yet ended or abandoned, so a restarted process can reconcile them."""
+    async def open_calls(
+        self, *, pbx: str | None = None, limit: int = 100_000
+    ) -> builtins.list[CallRecord]:
+        """Return calls not yet ended or abandoned, so a restarted process can reconcile them;
+        with *pbx*, only those of its tenants and those with no tenant yet (ADR 0033)."""
         final = [s.value for s in CallState if s.is_final]
         stmt = (
             select(CallRow)
-            .where(CallRow.state.not_in(final))
+            .where(CallRow.state.not_in(final), placed_on_or_unknown(CallRow.tenant, pbx))
             .order_by(CallRow.started_at, CallRow.call_id)
             .limit(limit)
         )

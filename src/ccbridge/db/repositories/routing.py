@@ -11,6 +11,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from ccbridge.db.pbx_scope import placed_on
 from ccbridge.db.repositories.agents import check_limit
 from ccbridge.db.routing_tables import CallbackRequestRow, InboundNumberRow, RoutingPolicyRow
 from ccbridge.db.tables import CallRow
@@ -116,10 +117,12 @@ class InboundNumberRepository:
             )
         return bool(getattr(done, "rowcount", 0))
 
-    async def every(self) -> builtins.list[InboundNumber]:
-        """Every assigned number (the FastAGI route table is built from it)."""
+    async def every(self, pbx: str | None = None) -> builtins.list[InboundNumber]:
+        """Every assigned number (the FastAGI route table is built from it); with *pbx*,
+        only its tenants' numbers: another PBX's DID gets the unrouted treatment (ADR 0033)."""
+        stmt = select(InboundNumberRow).where(placed_on(InboundNumberRow.tenant_id, pbx))
         async with self._sessions() as session:
-            rows = (await session.execute(select(InboundNumberRow))).scalars().all()
+            rows = (await session.execute(stmt)).scalars().all()
         return [_number(r) for r in rows]
 
 

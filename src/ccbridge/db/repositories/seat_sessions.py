@@ -18,6 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ccbridge.db.journal import SqlJournal
+from ccbridge.db.pbx_scope import placed_on
 from ccbridge.db.seat_tables import SeatSessionRow, StateIntervalRow
 from ccbridge.db.sqlite_reads import ReadPool, SqliteReadPool
 from ccbridge.domain.agents.policy import DailyCounter
@@ -246,11 +247,14 @@ class SeatSessionRepository:
                 rows = list((await db.execute(stmt)).all())
         return None if not rows else (str(rows[0][0]), str(rows[0][1]))
 
-    async def list_open(self, tenant_id: str | None) -> builtins.list[SeatSession]:
-        """Return open sessions of a tenant (or of every tenant with None) by sign-in time."""
+    async def list_open(
+        self, tenant_id: str | None, *, pbx: str | None = None
+    ) -> builtins.list[SeatSession]:
+        """Return open sessions of a tenant (or of every tenant with None) by sign-in time;
+        with *pbx*, only those of its tenants (ADR 0033)."""
         stmt = (
             select(SeatSessionRow)
-            .where(*_open(tenant_id))
+            .where(*_open(tenant_id), placed_on(SeatSessionRow.tenant_id, pbx))
             .order_by(SeatSessionRow.signed_in_at, SeatSessionRow.id)
         )
         async with self._sessions() as db:

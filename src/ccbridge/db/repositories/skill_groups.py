@@ -10,6 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ccbridge.db.access_tables import TenantRow
+from ccbridge.db.pbx_scope import placed_on
 from ccbridge.db.repositories.agents import check_limit
 from ccbridge.db.seat_tables import AgentSkillRow, SkillGroupRow
 from ccbridge.domain.access import TenantStatus
@@ -85,13 +86,15 @@ class SkillGroupRepository:
             rows = (await session.execute(stmt)).scalars().all()
         return [row_to_record(r) for r in rows]
 
-    async def live_groups(self) -> builtins.list[SkillGroupRecord]:
+    async def live_groups(self, pbx: str | None = None) -> builtins.list[SkillGroupRecord]:
         """The groups of every tenant not terminated: the queues the PBX keeps (a terminated
-        tenant's queues leave queues.conf; a suspended one's stay for its reinstatement)."""
+        tenant's queues leave queues.conf; a suspended one's stay for its reinstatement);
+        with *pbx*, only its tenants' (ADR 0033)."""
         stmt = (
             select(SkillGroupRow)
             .join(TenantRow, TenantRow.id == SkillGroupRow.tenant_id)
             .where(TenantRow.status != TenantStatus.TERMINATED.value)
+            .where(placed_on(SkillGroupRow.tenant_id, pbx))
             .order_by(SkillGroupRow.queue)
         )
         async with self._sessions() as session:

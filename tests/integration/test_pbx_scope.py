@@ -1,0 +1,107 @@
+"""A PBX owner reads only the tenants placed on its PBX (ADR 0033), over SQLite and PostgreSQL.
+
+Open calls restored at takeover, the queues it publishes, the seats it reconciles and the
+numbers FastAGI routes: another PBX's tenants are never among them; ``pbx=None`` (the API's
+reads) still sees every tenant.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import insert
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from ccbridge.db.access_tables import TenantRow
+from ccbridge.db.repositories import CallRepository
+from ccbridge.db.repositories.routing import InboundNumberRepository
+from ccbridge.db.repositories.seat_sessions import SeatSessionRepository
+from ccbridge.db.repositories.skill_groups import SkillGroupRepository
+from ccbridge.domain.agents.state import AgentState, AgentStatus
+from ccbridge.domain.calls.model import CallRecord, CallState
+from ccbridge.domain.inbound_numbers import InboundNumber, NumberKind
+from ccbridge.domain.leases.model import SeatKind
+from ccbridge.services.inbound_numbers import NumberDirectory
+from ccbridge.services.seat_ports import SeatSession, SkillGroupRecord
+
+T0 = datetime(2026, 12, 3, 9, 0, tzinfo=UTC)
+PLACED = {"ta": "pbx-a", "tb": "pbx-b"}
+
+
+async def _tenants(sessions: async_sessionmaker[AsyncSession]) -> None:
+    async with sessions.begin() as s:
+        await s.execute(
+            insert(TenantRow),
+            [
+                {
+                    "id": tid,
+                    "name": tid,
+                    "status": "active",
+                    "timezone": "Asia/Shanghai",
+                    "created_at": T0,
+                    "pbx_id": pbx,
+                }
+                for tid, pbx in PLACED.items()
+            ],
+        )
+
+
+async def test_open_calls_of_another_pbx_are_not_restored(
+    session_factory: async_sessionmaker[AsyncSession],
+) -> None:
+    await _tenants(session_factory)
+    repo = CallRepository(session_factory)
+    await repo.upsert_many(
+        [
+            CallRecord(call_id=cid, started_at=T0, state=CallState.QUEUED, tenant=t, version=1)
+            for cid, t in (("c-a", "ta"), ("c-b", "tb"), ("c-unrouted", None))
+        ]
+    )
+    on_a = {c.call_id for c in await repo.open_calls(pbx="pbx-a")}
+    assert on_a == {"c-a", "c-unrouted"}  # a call with no tenant yet may be this PBX's
+    assert {c.call_id for c in await repo.open_calls()} == {"c-a", "c-b", "c-unrouted"}
+
+
+async def test_queues_and_seats_of_another_pbx_are_left_to_its_owner(
+    session_factory: async_sessionmaker[AsyncSession],
+) -> None:
+    await _tenants(session_factory)
+    groups = SkillGroupRepository(session_factory)
+    seats = SeatSessionRepository(session_factory)
+    for tid in PLACED:
+        await groups.create(SkillGroupRecord(tenant_id=tid, name="sales", queue=f"{tid}-sales"))
+        await seats.open(
+            SeatSession(
+                id=f"s-{tid}",
+                tenant_id=tid,
+                agent_no="1001",
+                kind=SeatKind.INBOUND,
+                interface=f"PJSIP/{tid}-1001",
+                signed_in_at=T0,
+                signed_out_at=None,
+                status=AgentStatus(since=T0, state=AgentState.READY),
+            )
+        )
+    assert [g.queue for g in await groups.live_groups("pbx-a")] == ["ta-sales"]
+    assert [g.queue for g in await groups.live_groups("pbx-b")] == ["tb-sales"]
+    assert [g.queue for g in await groups.live_groups()] == ["ta-sales", "tb-sales"]
+    assert [s.tenant_id for s in await seats.list_open(None, pbx="pbx-b")] == ["tb"]
+    assert {s.tenant_id for s in await seats.list_open(None)} == {"ta", "tb"}
+    assert await seats.list_open("tb", pbx="pbx-a") == []
+
+
+async def test_fastagi_does_not_route_a_number_of_another_pbx(
+    session_factory: async_sessionmaker[AsyncSession],
+) -> None:
+    await _tenants(session_factory)
+    repo = InboundNumberRepository(session_factory)
+    for did, tid in (("4008001001", "ta"), ("4008002002", "tb")):
+        await repo.add(
+            InboundNumber(did, tid, NumberKind.TOLL_FREE_400, None, "", T0, "t", T0, "t")
+        )
+    directory = NumberDirectory(repo, pbx="pbx-a")
+    found = await directory.lookup("4008001001")
+    assert found is not None
+    assert found.tenant_id == "ta"
+    assert await directory.lookup("4008002002") is None  # the unrouted treatment on PBX a
+    assert {n.number for n in await repo.every()} == {"4008001001", "4008002002"}
