@@ -70,6 +70,7 @@ from ccbridge.db.journal import SqlEventSettings, SqlJournal
 from ccbridge.db.migrate import run_migrations_async
 from ccbridge.db.pbx_changes import PBX_CHANGES_CHANNEL, PgPbxChangeNotices
 from ccbridge.db.pbx_ownership import PgPbxLeases, SqlPbxOwnerLookup
+from ccbridge.db.pbx_scope import PbxTenants
 from ccbridge.db.repositories.agents import AgentRepository
 from ccbridge.db.repositories.calendar import CalendarRepository
 from ccbridge.db.repositories.calls import CallRepository
@@ -1110,13 +1111,20 @@ def _floor(
         clock=clock,
     )
 
+    placed = PbxTenants(sessions, settings.ha.pbx_id)
+
     async def busy_tenants() -> set[str]:
-        seated = {s.tenant_id for s in await seat_sessions.list_open(None)}
+        seated = {s.tenant_id for s in await seat_sessions.list_open(None, pbx=placed.pbx)}
         waiting = {c.tenant for c in calls.open_calls() if c.tenant and c.queued_at}
         return seated | waiting
 
     alerts = FloorAlertService(
-        store=store, rules=rules, facts=wallboard.facts, tenants=busy_tenants, clock=clock
+        store=store,
+        rules=rules,
+        facts=wallboard.facts,
+        tenants=busy_tenants,
+        clock=clock,
+        placed=placed.ids,
     )
     spy = SpyService(
         calls=calls,
@@ -1221,6 +1229,7 @@ def _seats(
         queues=queues,
         endpoints=guard,
         clock=clock,
+        pbx=home_pbx,
     )
 
     async def owned_queues() -> list[str]:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
@@ -607,3 +607,30 @@ async def test_one_tenant_that_cannot_be_judged_does_not_stop_the_others(world: 
     )
     assert await alerts.evaluate() == 1
     assert [e.data["agent_no"] for e in await world.floor_events()] == ["1000"]
+
+
+async def test_a_tenant_placed_on_another_pbx_is_left_to_that_pbx_owner(world: World) -> None:
+    """Its floor, open alerts included, is judged by the owner holding its calls (ADR 0033)."""
+    await world.sign_in("1000")
+    await world.state("1000", "not_ready")
+    world.clock.advance(minutes=16)
+
+    async def on_this_pbx() -> frozenset[str]:
+        return frozenset()  # t1 lives on another PBX
+
+    async def busy() -> set[str]:
+        return {"t1"}
+
+    def service(placed: Callable[[], Awaitable[frozenset[str]]] | None) -> FloorAlertService:
+        return FloorAlertService(
+            store=SqlFloorAlertStore(world.sessions, world.journal),
+            rules=world.floor.rules,
+            facts=world.floor.wallboard.facts,
+            tenants=busy,
+            clock=world.clock,
+            placed=placed,
+        )
+
+    assert await service(on_this_pbx).evaluate() == 0
+    assert await world.floor_events() == []
+    assert await service(None).evaluate() == 1  # its own PBX's owner raises it

@@ -13,6 +13,7 @@ from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ccbridge.db.access_tables import TenantRow
+from ccbridge.db.pbx_scope import PbxTenants
 from ccbridge.db.repositories import CallRepository
 from ccbridge.db.repositories.routing import InboundNumberRepository
 from ccbridge.db.repositories.seat_sessions import SeatSessionRepository
@@ -105,3 +106,11 @@ async def test_fastagi_does_not_route_a_number_of_another_pbx(
     assert found.tenant_id == "ta"
     assert await directory.lookup("4008002002") is None  # the unrouted treatment on PBX a
     assert {n.number for n in await repo.every()} == {"4008001001", "4008002002"}
+
+
+async def test_the_tenants_placed_on_a_pbx(
+    session_factory: async_sessionmaker[AsyncSession],
+) -> None:
+    await _tenants(session_factory)
+    assert await PbxTenants(session_factory, "pbx-a").ids() == {"ta"}
+    assert await PbxTenants(session_factory, "pbx-c").ids() == frozenset()

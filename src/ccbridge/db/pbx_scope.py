@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import ColumnElement, or_, select, true
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ccbridge.db.access_tables import TenantRow
 
@@ -30,3 +31,18 @@ def placed_on_or_unknown(tenant_column: Any, pbx: str | None) -> ColumnElement[b
     if pbx is None:
         return true()
     return or_(tenant_column.is_(None), placed_on(tenant_column, pbx))
+
+
+class PbxTenants:
+    """The ids of the tenants placed on one PBX, read when asked (the tenants table is small)."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], pbx: str) -> None:
+        """Read from *sessions* the tenants placed on *pbx*."""
+        self._sessions = sessions
+        self.pbx = pbx
+
+    async def ids(self) -> frozenset[str]:
+        """The tenants on the PBX now."""
+        stmt = select(TenantRow.id).where(TenantRow.pbx_id == self.pbx)
+        async with self._sessions() as session:
+            return frozenset((await session.execute(stmt)).scalars())

@@ -38,8 +38,12 @@ class FloorAlertService:
         tenants: Callable[[], Awaitable[set[str]]],
         clock: Clock,
         new_id: Callable[[], str] = lambda: uuid.uuid4().hex,
+        placed: Callable[[], Awaitable[frozenset[str]]] | None = None,
     ) -> None:
-        """*tenants* names the tenants worth judging (seats signed in or calls waiting)."""
+        """*tenants* names the tenants worth judging (seats signed in or calls waiting);
+        *placed*, the tenants on this node's PBX: another PBX's floor is its owner's to judge
+        (this node holds none of its calls), open alerts included (ADR 0033)."""
+        self._placed = placed
         self._store = store
         self._rules = rules
         self._facts = facts
@@ -54,7 +58,10 @@ class FloorAlertService:
         for alert in open_alerts:
             by_tenant.setdefault(alert.tenant_id, []).append(alert)
         raised = 0
-        for tenant_id in sorted(await self._tenants() | set(by_tenant)):
+        judged = await self._tenants() | set(by_tenant)
+        if self._placed is not None:
+            judged &= await self._placed()
+        for tenant_id in sorted(judged):
             try:
                 raised += await self.evaluate_tenant(tenant_id, by_tenant.get(tenant_id, []))
             except CcbridgeError as exc:  # one tenant (e.g. deleted meanwhile) never stops all

@@ -102,7 +102,10 @@ class SeatService:
         endpoints: EndpointGuard,
         clock: Clock,
         policy_for: Callable[[str], SeatPolicy] = lambda _tenant: SeatPolicy(),
+        pbx: str | None = None,
     ) -> None:
+        """*pbx*: the periodic tick covers the seats of the tenants placed on it (ADR 0033)."""
+        self._pbx = pbx
         self._agents = agents
         self._leases = leases
         self._sessions = sessions
@@ -214,7 +217,7 @@ class SeatService:
 
         Floor alerts (示忙 or 小休 too long…) are the floor rules' (``FloorAlertService``)."""
         ticked = 0
-        for session in await self._sessions.list_open(None):
+        for session in await self._sessions.list_open(None, pbx=self._pbx):
             try:
                 await self.request(session.tenant_id, session.agent_no, Tick())
             except (SeatRefusedError, NotFoundError):

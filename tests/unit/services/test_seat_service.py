@@ -51,7 +51,9 @@ def agent(no: str, *, certified: bool = True, tenant: str = "t1") -> AgentRecord
 
 
 class Rig:
-    def __init__(self, agents: int = 12, policy: SeatPolicy | None = None) -> None:
+    def __init__(
+        self, agents: int = 12, policy: SeatPolicy | None = None, pbx: str | None = None
+    ) -> None:
         self.clock = FakeClock()
         self.agents = MemoryAgents(*(agent(f"{1000 + i}") for i in range(agents)))
         self.sessions = MemorySessions()
@@ -70,6 +72,7 @@ class Rig:
             endpoints=self.guard,
             clock=self.clock,
             policy_for=lambda _t: policy or SeatPolicy(),
+            pbx=pbx,
         )
 
 
@@ -266,6 +269,14 @@ async def test_the_desired_seats_of_a_pbx_leave_out_tenants_placed_on_another() 
     assert await here.desired() == []
     elsewhere = DesiredSeats(rig.sessions, rig.agents, owned, rig.guard, pbx="pbx-b")
     assert {d.interface for d in await elsewhere.desired()} == {"PJSIP/1000"}
+
+
+async def test_the_tick_of_a_pbx_owner_covers_only_the_seats_of_its_tenants() -> None:
+    rig = Rig(pbx="default")
+    await rig.service.sign_in("t1", "1000")
+    assert await rig.service.tick() == 1
+    rig.sessions.placements["t1"] = "pbx-b"
+    assert await rig.service.tick() == 0  # pbx-b's owner ticks it
 
 
 async def test_any_softphone_can_take_a_seat_but_only_one_seat_per_softphone() -> None:
