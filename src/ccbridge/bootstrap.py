@@ -1423,6 +1423,7 @@ def _recordings(
         clock,
         LinkSigner(key),
         pbx_file=control.recording_file,
+        pbx=app_settings.ha.pbx_id,
     )
     feed = AmiRecordingFeed(
         service.on_agent_connect,
@@ -1579,7 +1580,7 @@ def _routing(
             policy_repo, groups, audit, now, router.invalidate, crm_targets=crm_targets
         ),
         router=router,
-        callbacks=CallbackService(CallbackRepository(sessions), now),
+        callbacks=CallbackService(CallbackRepository(sessions), now, pbx=pbx),
     )
 
 

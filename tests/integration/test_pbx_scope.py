@@ -14,10 +14,13 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ccbridge.db.access_tables import TenantRow
 from ccbridge.db.pbx_scope import PbxTenants
+from ccbridge.db.recording_tables import RecordingRow
 from ccbridge.db.repositories import CallRepository
-from ccbridge.db.repositories.routing import InboundNumberRepository
+from ccbridge.db.repositories.recordings import RecordingRepository
+from ccbridge.db.repositories.routing import CallbackRepository, InboundNumberRepository
 from ccbridge.db.repositories.seat_sessions import SeatSessionRepository
 from ccbridge.db.repositories.skill_groups import SkillGroupRepository
+from ccbridge.db.routing_tables import CallbackRequestRow
 from ccbridge.domain.agents.state import AgentState, AgentStatus
 from ccbridge.domain.calls.model import CallRecord, CallState
 from ccbridge.domain.inbound_numbers import InboundNumber, NumberKind
@@ -114,3 +117,45 @@ async def test_the_tenants_placed_on_a_pbx(
     await _tenants(session_factory)
     assert await PbxTenants(session_factory, "pbx-a").ids() == {"ta"}
     assert await PbxTenants(session_factory, "pbx-c").ids() == frozenset()
+
+
+async def test_recordings_and_call_back_attempts_of_another_pbx_are_left_to_its_owner(
+    session_factory: async_sessionmaker[AsyncSession],
+) -> None:
+    """A recording or a call-back attempt of PBX b is never finalised or settled by a's
+    owner, which holds none of its channels or calls."""
+    await _tenants(session_factory)
+    async with session_factory.begin() as s:
+        for tid in PLACED:
+            await s.execute(
+                insert(RecordingRow).values(
+                    id=f"r-{tid}",
+                    tenant=tid,
+                    call_id=f"c-{tid}",
+                    path=f"{tid}/r.wav",
+                    started_at=T0,
+                    status="recording",
+                    held=False,
+                    muted=False,
+                    updated_at=T0,
+                )
+            )
+            await s.execute(
+                insert(CallbackRequestRow).values(
+                    id=f"cb-{tid}",
+                    tenant_id=tid,
+                    caller="13800000000",
+                    did="4008001001",
+                    skill_group="sales",
+                    call_id=f"c-{tid}",
+                    waited_seconds=30,
+                    status="dialing",
+                    requested_at=T0,
+                )
+            )
+    recordings = RecordingRepository(session_factory)
+    assert [r.id for r in await recordings.unfinished(pbx="pbx-a")] == ["r-ta"]
+    assert {r.id for r in await recordings.unfinished()} == {"r-ta", "r-tb"}
+    callbacks = CallbackRepository(session_factory)
+    assert [c.id for c in await callbacks.dialing(pbx="pbx-b")] == ["cb-tb"]
+    assert {c.id for c in await callbacks.dialing()} == {"cb-ta", "cb-tb"}

@@ -69,7 +69,10 @@ class CallbackService:
         journal: EventWriter | None = None,
         *,
         max_attempts: int = MAX_ATTEMPTS,
+        pbx: str | None = None,
     ) -> None:
+        """*pbx*: only the attempts of the tenants placed on it are settled here (ADR 0033)."""
+        self._pbx = pbx
         self._repo = repo
         self._now = now
         self._journal = journal
@@ -175,7 +178,7 @@ class CallbackService:
         """Periodic: end every attempt whose call is over (answered → ``connected``; else the
         next attempt, or ``failed``); return how many changed."""
         changed = 0
-        for request in await self._repo.dialing():
+        for request in await self._repo.dialing(pbx=self._pbx):
             call = await lookup(request.attempt_call_id) if request.attempt_call_id else None
             if call is None or not call.state.is_final:
                 continue

@@ -88,9 +88,12 @@ class RecordingService:
         *,
         finalise_delay: float = FINALISE_DELAY,
         pbx_file: PbxFileProbe | None = None,
+        pbx: str | None = None,
     ) -> None:
         """*pbx_file* asks the PBX what a channel already records (ADR 0025); without it a
-        call answered during an AMI gap is taken to be unrecorded."""
+        call answered during an AMI gap is taken to be unrecorded. *pbx*: only the
+        recordings of the tenants placed on it are finalised here (ADR 0033)."""
+        self._pbx = pbx
         self._pbx_file = pbx_file
         self._store = store
         self._files = files
@@ -374,7 +377,7 @@ class RecordingService:
     async def finalise_stale(self) -> int:
         """Periodic: finalise rows left ``recording`` whose channel is no longer known (restart)."""
         done = 0
-        for rec in await self._store.unfinished():
+        for rec in await self._store.unfinished(pbx=self._pbx):
             if rec.channel in self._active:
                 continue
             call = await self._calls(rec.call_id)

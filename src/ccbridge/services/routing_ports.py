@@ -105,8 +105,10 @@ class CallbackRepo(Protocol):
         """One request of the tenant (another tenant's is ``None``)."""
         ...
 
-    async def dialing(self, limit: int = 500) -> builtins.list[CallbackRequest]:
-        """Requests of every tenant with an attempt under way, oldest first."""
+    async def dialing(
+        self, limit: int = 500, *, pbx: str | None = None
+    ) -> builtins.list[CallbackRequest]:
+        """Requests with an attempt under way, oldest first; with *pbx*, of its tenants."""
         ...
 
     async def transition(self, before: CallbackRequest, after: CallbackRequest) -> bool:

@@ -21,6 +21,7 @@ from ccbridge.db.event_tables import (
 )
 from ccbridge.db.ivr_tables import IvrCallLogRow
 from ccbridge.db.journal import SqlJournal
+from ccbridge.db.pbx_scope import placed_on
 from ccbridge.db.recording_tables import (
     CallHoldRow,
     PurgeReportRow,
@@ -278,11 +279,15 @@ class RecordingRepository:
             rows = (await session.execute(stmt.order_by(RecordingRow.started_at))).scalars()
             return [from_row(r) for r in rows]
 
-    async def unfinished(self, limit: int = 10_000) -> builtins.list[Recording]:
-        """Recordings still marked ``recording`` (a restart finalises those whose call ended)."""
+    async def unfinished(
+        self, limit: int = 10_000, *, pbx: str | None = None
+    ) -> builtins.list[Recording]:
+        """Recordings still marked ``recording`` (a restart finalises those whose call ended);
+        with *pbx*, only those of its tenants (ADR 0033)."""
         stmt = (
             select(RecordingRow)
             .where(RecordingRow.status == RecordingStatus.RECORDING.value)
+            .where(placed_on(RecordingRow.tenant, pbx))
             .order_by(RecordingRow.started_at)
             .limit(limit)
         )

@@ -296,11 +296,15 @@ class CallbackRepository:
             row = await session.get(CallbackRequestRow, request_id)
         return None if row is None or row.tenant_id != tenant_id else _callback(row)
 
-    async def dialing(self, limit: int = 500) -> builtins.list[CallbackRequest]:
-        """Requests of every tenant with an attempt under way, oldest first."""
+    async def dialing(
+        self, limit: int = 500, *, pbx: str | None = None
+    ) -> builtins.list[CallbackRequest]:
+        """Requests of every tenant (with *pbx*, of its tenants) with an attempt under way,
+        oldest first."""
         stmt = (
             select(CallbackRequestRow)
             .where(CallbackRequestRow.status == CallbackStatus.DIALING.value)
+            .where(placed_on(CallbackRequestRow.tenant_id, pbx))
             .order_by(CallbackRequestRow.updated_at, CallbackRequestRow.id)
             .limit(limit)
         )
