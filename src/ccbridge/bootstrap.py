@@ -50,7 +50,7 @@ from ccbridge.asterisk.ivr_return import SCRIPT as IVR_RETURN_SCRIPT
 from ccbridge.asterisk.ivr_return import IvrReturnHandler
 from ccbridge.asterisk.ivr_runner import IvrRunner
 from ccbridge.asterisk.queue_control import AmiQueueControl
-from ccbridge.asterisk.queue_log_file import QueueLogFile
+from ccbridge.asterisk.queue_log_file import QueueLogFile, queue_log_source
 from ccbridge.asterisk.recording_control import AmiRecorderControl, AmiRecordingFeed
 from ccbridge.asterisk.seat_feed import AmiSeatFeed
 from ccbridge.crm.http_lookup import HttpCrmLookup
@@ -989,7 +989,7 @@ def _backfill(
     if path is None or not settings.pbx_records.backfill:
         return None
     return CallBackfill(
-        QueueLogFile(path),
+        QueueLogFile(path, queue_log_source(settings.ha.pbx_id)),
         SqlRecordCursors(sessions),
         repo,
         calls,

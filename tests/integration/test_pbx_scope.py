@@ -7,15 +7,17 @@ reads) still sees every tenant.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from ccbridge.asterisk.queue_log_file import queue_log_source
 from ccbridge.db.access_tables import TenantRow
 from ccbridge.db.pbx_scope import PbxTenants
 from ccbridge.db.recording_tables import RecordingRow
 from ccbridge.db.repositories import CallRepository
+from ccbridge.db.repositories.pbx_cursors import SqlRecordCursors
 from ccbridge.db.repositories.recordings import RecordingRepository
 from ccbridge.db.repositories.routing import CallbackRepository, InboundNumberRepository
 from ccbridge.db.repositories.seat_sessions import SeatSessionRepository
@@ -159,3 +161,16 @@ async def test_recordings_and_call_back_attempts_of_another_pbx_are_left_to_its_
     callbacks = CallbackRepository(session_factory)
     assert [c.id for c in await callbacks.dialing(pbx="pbx-b")] == ["cb-tb"]
     assert {c.id for c in await callbacks.dialing()} == {"cb-ta", "cb-tb"}
+
+
+async def test_each_pbx_reads_its_queue_log_from_its_own_position(
+    session_factory: async_sessionmaker[AsyncSession],
+) -> None:
+    """Two PBXs' logs, two cursors: one PBX's backfill never moves the other's position."""
+    longest = "p" * 64
+    names = [queue_log_source(p) for p in ("default", "pbx-b", longest)]
+    assert names == ["queue_log", "queue_log@pbx-b", f"queue_log@{longest}"]
+    cursors = SqlRecordCursors(session_factory)
+    for hours, name in enumerate(names, start=1):
+        await cursors.save(name, T0 + timedelta(hours=hours))
+    assert [await cursors.load(n) for n in names] == [T0 + timedelta(hours=h) for h in (1, 2, 3)]

@@ -11,12 +11,20 @@ from datetime import datetime
 from pathlib import Path
 
 from ccbridge.domain.calls.pbx_records import QueueLogEntry, parse_queue_log_line
+from ccbridge.domain.ha.placement import DEFAULT_PBX_ID
+
+
+def queue_log_source(pbx: str) -> str:
+    """The cursor name of a PBX's queue log: each PBX's log is read from its own position
+    (ADR 0033); the default PBX keeps the name it had before placements."""
+    return "queue_log" if pbx == DEFAULT_PBX_ID else f"queue_log@{pbx}"
 
 
 class QueueLogFile:
     """The queue log on a shared volume (implements ``PbxRecordSource``)."""
 
     def __init__(self, path: Path, name: str = "queue_log") -> None:
+        """*name* is the cursor's key (:func:`queue_log_source`)."""
         self.path = path
         self.name = name
 

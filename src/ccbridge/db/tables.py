@@ -108,7 +108,8 @@ class PbxRecordCursorRow(Base):
 
     __tablename__ = "pbx_record_cursors"
 
-    source: Mapped[str] = mapped_column(String(64), primary_key=True)
+    source: Mapped[str] = mapped_column(String(128), primary_key=True)
+    """``queue_log``, or ``queue_log@<pbx id>`` for each PBX but the default (ADR 0033)."""
     position: Mapped[datetime] = mapped_column(UTCDateTime())
     """Time of the newest record read; the next backfill rereads from a lookback before it."""
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
