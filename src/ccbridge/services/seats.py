@@ -253,11 +253,12 @@ class SeatService:
     async def census(self) -> list[tuple[str, str, str, int]]:
         """Signed-in agents as ``(tenant, skill group, state, count)`` rows (the floor metric).
 
-        An agent counts once in each of its skill groups, as Asterisk counts queue members.
+        An agent counts once in each of its skill groups, as Asterisk counts queue members;
+        with several PBXs, each PBX's nodes count its tenants' seats (summed once per PBX).
         """
         counts: Counter[tuple[str, str, str]] = Counter()
         by_tenant: defaultdict[str, list[SeatSession]] = defaultdict(list)
-        for session in await self._sessions.list_open(None):
+        for session in await self._sessions.list_open(None, pbx=self._pbx):
             by_tenant[session.tenant_id].append(session)
         for tenant_id, sessions in by_tenant.items():
             agents = await all_agents(self._agents, tenant_id)

@@ -275,8 +275,10 @@ async def test_the_tick_of_a_pbx_owner_covers_only_the_seats_of_its_tenants() ->
     rig = Rig(pbx="default")
     await rig.service.sign_in("t1", "1000")
     assert await rig.service.tick() == 1
+    assert await rig.service.census() != []
     rig.sessions.placements["t1"] = "pbx-b"
     assert await rig.service.tick() == 0  # pbx-b's owner ticks it
+    assert await rig.service.census() == []  # and its nodes count it
 
 
 async def test_any_softphone_can_take_a_seat_but_only_one_seat_per_softphone() -> None:
