@@ -70,7 +70,7 @@ from ccbridge.db.journal import SqlEventSettings, SqlJournal
 from ccbridge.db.migrate import run_migrations_async
 from ccbridge.db.pbx_changes import PBX_CHANGES_CHANNEL, PgPbxChangeNotices
 from ccbridge.db.pbx_ownership import PgPbxLeases, SqlPbxOwnerLookup
-from ccbridge.db.pbx_scope import PbxTenants
+from ccbridge.db.pbx_scope import PbxTenants, SqlTenantPlacement
 from ccbridge.db.repositories.agents import AgentRepository
 from ccbridge.db.repositories.calendar import CalendarRepository
 from ccbridge.db.repositories.calls import CallRepository
@@ -737,6 +737,7 @@ def _owner_forwarder(
         owns_pbx=ownership.may_act,
         lookup=SqlPbxOwnerLookup(sessions),
         timeout=settings.ha.forward_timeout_seconds,
+        placement=SqlTenantPlacement(sessions),
     )
     metrics.ha.watch_forwarding(lambda: forwarder.forwarded, lambda: forwarder.failed)
     return forwarder

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ccbridge.asterisk.queue_log_file import queue_log_source
 from ccbridge.db.access_tables import TenantRow
-from ccbridge.db.pbx_scope import PbxTenants
+from ccbridge.db.pbx_scope import PbxTenants, SqlTenantPlacement
 from ccbridge.db.recording_tables import RecordingRow
 from ccbridge.db.repositories import CallRepository
 from ccbridge.db.repositories.pbx_cursors import SqlRecordCursors
@@ -119,6 +119,8 @@ async def test_the_tenants_placed_on_a_pbx(
     await _tenants(session_factory)
     assert await PbxTenants(session_factory, "pbx-a").ids() == {"ta"}
     assert await PbxTenants(session_factory, "pbx-c").ids() == frozenset()
+    placement = SqlTenantPlacement(session_factory)
+    assert [await placement(t) for t in ("ta", "tb", "nobody")] == ["pbx-a", "pbx-b", None]
 
 
 async def test_recordings_and_call_back_attempts_of_another_pbx_are_left_to_its_owner(

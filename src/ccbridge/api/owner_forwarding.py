@@ -33,6 +33,8 @@ FORWARDED_BY_HEADER = "x-ccbridge-forwarded-by"
 """Set on a forwarded request: the node that forwarded it (never forwarded twice)."""
 SERVED_BY_HEADER = "x-ccbridge-served-by"
 """Set on a forwarded answer: the owner node that served it."""
+TENANT_ID_MAX = 64
+"""A longer ``tenant`` is no tenant's id: not looked up (the route refuses it)."""
 MAX_FORWARDED_BODY = 1 << 20
 """Owner-only requests are small JSON commands; a larger body is refused, not relayed."""
 _HOP_BY_HOP = frozenset(
@@ -55,6 +57,8 @@ _NOT_RELAYED_BACK = _HOP_BY_HOP | {"content-encoding"}
 
 OwnerLookup = Callable[[str], Awaitable[OwnerAddress | None]]
 """The live owner of a PBX by its lease row (``None``: nobody holds it now)."""
+PlacementLookup = Callable[[str], Awaitable[str | None]]
+"""The PBX a tenant is placed on (``None``: no such tenant; ADR 0033)."""
 
 
 class NoPbxOwnerError(AsteriskUnavailableError):
@@ -92,10 +96,14 @@ class OwnerForwarder:
         lookup: OwnerLookup,
         timeout: float,
         transport: httpx.AsyncBaseTransport | None = None,
+        placement: PlacementLookup | None = None,
     ) -> None:
-        """``owns_pbx`` is true while this node is in a term; ``lookup`` reads the lease row."""
+        """``owns_pbx`` is true while this node is in a term; ``lookup`` reads the lease row;
+        ``placement`` names the PBX of the request's tenant, whose owner serves it (a tenant
+        of another PBX goes to that PBX's owner; without it, every tenant is on *pbx*)."""
         self.node = node
         self.pbx = pbx
+        self._placement = placement
         self._owns_pbx = owns_pbx
         self._lookup = lookup
         self._timeout = timeout
@@ -111,11 +119,12 @@ class OwnerForwarder:
 
     async def answer(self, request: Request, *, stream: bool) -> Response | None:
         """``None`` when this node serves the request; else the owner's answer."""
-        owns = self._owns_pbx()
+        pbx = await self._pbx_of(request)
+        owns = pbx == self.pbx and self._owns_pbx()
         route = route_owner_request(
             this_node=self.node,
             owns_pbx=owns,
-            owner=None if owns else await self._lookup(self.pbx),
+            owner=None if owns else await self._lookup(pbx),
             forwarded_by=request.headers.get(FORWARDED_BY_HEADER),
         )
         if isinstance(route, ServeHere):
@@ -128,6 +137,14 @@ class OwnerForwarder:
         except CcbridgeError:
             self.failed += 1
             raise
+
+    async def _pbx_of(self, request: Request) -> str:
+        """The PBX of the tenant the request names (path, else ``?tenant=``); this node's
+        PBX when it names none or an unknown one (the route then answers for itself)."""
+        tenant = request.path_params.get("tenant_id") or request.query_params.get("tenant")
+        if self._placement is None or not tenant or len(tenant) > TENANT_ID_MAX:
+            return self.pbx
+        return await self._placement(tenant) or self.pbx
 
     async def _forward(self, request: Request, route: ForwardTo, *, stream: bool) -> Response:
         body = await request.body()

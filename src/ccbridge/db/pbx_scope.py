@@ -46,3 +46,18 @@ class PbxTenants:
         stmt = select(TenantRow.id).where(TenantRow.pbx_id == self.pbx)
         async with self._sessions() as session:
             return frozenset((await session.execute(stmt)).scalars())
+
+
+class SqlTenantPlacement:
+    """The PBX a tenant is placed on, read at each ask (a move takes effect at once)."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        """Read from *sessions*."""
+        self._sessions = sessions
+
+    async def __call__(self, tenant_id: str) -> str | None:
+        """The tenant's PBX id, or ``None`` when there is no such tenant."""
+        stmt = select(TenantRow.pbx_id).where(TenantRow.id == tenant_id)
+        async with self._sessions() as session:
+            placed: str | None = (await session.execute(stmt)).scalar_one_or_none()
+        return placed

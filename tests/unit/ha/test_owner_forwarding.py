@@ -358,3 +358,87 @@ def test_a_standbys_forwards_are_scraped_as_counters() -> None:
     read = metrics.registry.get_sample_value
     assert read("ccbridge_owner_requests_forwarded_total") == 3
     assert read("ccbridge_owner_forwards_failed_total") == 1
+
+
+# ------------------------------------------------------------------ several PBXs (ADR 0033)
+
+
+async def test_a_request_for_a_tenant_of_another_pbx_goes_to_that_pbxs_owner() -> None:
+    """node-a owns PBX "default"; tenant tb lives on "pbx-b", owned by node-c: even the owner
+    of its own PBX forwards tb's call control there, and serves t1's itself."""
+    placed = {"t1": "default", "tb": "pbx-b"}
+
+    async def placement(tenant: str) -> str | None:
+        return placed.get(tenant)
+
+    looked: list[str] = []
+
+    async def owners(pbx: str) -> OwnerAddress | None:
+        looked.append(pbx)
+        return {"pbx-b": OwnerAddress("node-c", 1, "http://node-c:8000")}.get(pbx)
+
+    c_seen: list[dict[str, Any]] = []
+    node_c = _node_app(
+        OwnerForwarder(
+            node="node-c",
+            pbx="pbx-b",
+            owns_pbx=lambda: True,
+            lookup=owners,
+            timeout=5.0,
+            placement=placement,
+        ),
+        c_seen,
+    )
+    a_seen: list[dict[str, Any]] = []
+    node_a = _node_app(
+        OwnerForwarder(
+            node="node-a",
+            pbx="default",
+            owns_pbx=lambda: True,
+            lookup=owners,
+            timeout=5.0,
+            transport=httpx.ASGITransport(node_c),
+            placement=placement,
+        ),
+        a_seen,
+    )
+    async with _client(node_a) as http:
+        there = await http.post("/api/v1/tenants/tb/seats/1101/hold", json={})
+        here = await http.post("/api/v1/tenants/t1/seats/1101/hold", json={})
+        unknown = await http.post("/api/v1/tenants/nobody/seats/1101/hold", json={})
+    assert there.status_code == 200, there.text
+    assert there.headers[SERVED_BY_HEADER] == "node-c"
+    assert [s["tenant"] for s in c_seen] == ["tb"]
+    assert c_seen[0]["forwarded_by"] == "node-a"
+    assert here.status_code == 200
+    assert SERVED_BY_HEADER not in here.headers
+    assert unknown.status_code == 200  # no such tenant: served here, where the route says 404
+    assert [s["tenant"] for s in a_seen] == ["t1", "nobody"]
+    assert looked == ["pbx-b"]  # its own PBX's tenants need no lookup on the owner
+
+
+async def test_a_pbx_without_an_owner_now_answers_503_for_its_tenants_only() -> None:
+    async def placement(tenant: str) -> str | None:
+        return {"tb": "pbx-b"}.get(tenant, "default")
+
+    async def nobody(_pbx: str) -> OwnerAddress | None:
+        return None
+
+    seen: list[dict[str, Any]] = []
+    node_a = _node_app(
+        OwnerForwarder(
+            node="node-a",
+            pbx="default",
+            owns_pbx=lambda: True,
+            lookup=nobody,
+            timeout=5.0,
+            placement=placement,
+        ),
+        seen,
+    )
+    async with _client(node_a) as http:
+        there = await http.post("/api/v1/tenants/tb/seats/1101/hold", json={})
+        here = await http.post("/api/v1/tenants/t1/seats/1101/hold", json={})
+    assert there.status_code == 503, there.text
+    assert there.headers["content-type"] == "application/problem+json"
+    assert here.status_code == 200
