@@ -111,6 +111,7 @@ from ccbridge.domain.calls.model import CallRecord
 from ccbridge.domain.egress import parse_networks
 from ccbridge.domain.floor.rules import FloorRules, platform_defaults
 from ccbridge.domain.ha.ownership import LeaseTiming
+from ccbridge.domain.ha.placement import CLUSTER_LEASE
 from ccbridge.domain.journal.types import StoredEvent
 from ccbridge.domain.recordings.signing import LinkSigner
 from ccbridge.domain.sla.detector import OutageDetector
@@ -215,6 +216,9 @@ class Service:
     """The event journal (API-side events are appended through it; benches write with it)."""
     ownership: PbxOwnership | None = None
     """This node's claim on the PBX when several nodes share it (``CCBRIDGE_HA__ENABLED``)."""
+    cluster: PbxOwnership | None = None
+    """With several nodes: this node's claim on the work done once per database, whatever
+    the PBX (retention, reports, exports, webhooks; ADR 0033)."""
     owner_forwarder: OwnerForwarder | None = None
     """With several nodes: sends owner-only requests from a standby to the owner."""
     event_listener: PgEventListener | None = None
@@ -232,6 +236,8 @@ class Service:
         ]
         if self.ownership is not None:
             loops.append(("pbx-ownership", self.ownership.run))
+        if self.cluster is not None:
+            loops.append(("cluster-lease", self.cluster.run))
         if self.single_node_guard is not None:
             loops.append(("single-node-guard", self.single_node_guard.run))
         if self.event_listener is not None:
@@ -241,7 +247,9 @@ class Service:
         if self.webhook_dispatcher is not None:
             # Webhooks are sent by one node at a time: the PBX owner (ADR 0026).
             dispatch: Callable[[], Awaitable[object]] = self.webhook_dispatcher.run
-            if self.ownership is not None:
+            if self.cluster is not None:  # once per database (ADR 0033)
+                dispatch = self.cluster.while_owner(dispatch)
+            elif self.ownership is not None:
                 dispatch = self.ownership.while_owner(dispatch)
             elif self.single_node_guard is not None:
                 dispatch = self.single_node_guard.while_allowed(dispatch)
@@ -276,6 +284,8 @@ class Service:
             finally:
                 if self.ownership is not None:
                     await self.ownership.release()  # after the flush: written in our term
+                if self.cluster is not None:
+                    await self.cluster.release()
                 if self.single_node_guard is not None:
                     await self.single_node_guard.release()  # likewise, for a node without HA
                 if self.call_writes is not None:
@@ -530,6 +540,7 @@ def build_service(
     ownership = (
         _pbx_ownership(settings, calls, writer, repo, availability) if settings.ha.enabled else None
     )
+    cluster = _cluster_lease(settings, availability) if ownership is not None else None
     guard = _single_node_guard(settings) if ownership is None else None
     ami = AmiClient(_ami_config(settings, ami_port), gate=ownership or guard)
     if guard is not None:
@@ -601,7 +612,7 @@ def build_service(
         on_status_changed=retirement.on_status_changed,
     )
     event_api, dispatcher, event_jobs = _events(
-        settings, sessions, journal, hub, repo, clock, on_error=availability.report, term=ownership
+        settings, sessions, journal, hub, repo, clock, on_error=availability.report, term=cluster
     )
     control_api = _call_control(settings, sessions, ami, calls, clock, calendar)
     reports_api = build_report_service(engine)
@@ -659,6 +670,7 @@ def build_service(
             if ownership is not None
             else (guard.may_act if guard is not None else None)
         ),
+        cluster_gate=cluster.may_act if cluster is not None else None,
     )
     jobs.add("floor-alerts", settings.floor.evaluate_seconds, floor_job)
     jobs.add("loop-lag", 1.0, _loop_lag_probe, every_node=True)
@@ -675,7 +687,12 @@ def build_service(
         _sampler(metrics, seat_api, dispatcher),
         every_node=True,
     )
-    jobs.add("idempotency-keys-retention", RETENTION_JOB_SECONDS, control_api.idempotency.purge)
+    jobs.add(
+        "idempotency-keys-retention",
+        RETENTION_JOB_SECONDS,
+        control_api.idempotency.purge,
+        once_per_database=True,
+    )
     jobs.add(
         "callbacks-settle",
         CALLBACK_SETTLE_SECONDS,
@@ -685,10 +702,20 @@ def build_service(
         settings.sla, sessions, clock.now, ami, agi, metrics, writer
     ):
         jobs.add(name, settings.sla.sample_seconds, sampler)
-    jobs.add("report-tallies", settings.reports.tally_interval_seconds, reports_api.tallies.refresh)
-    jobs.add("report-archives", settings.reports.archive_interval_seconds, archives.run_due)
+    jobs.add(
+        "report-tallies",
+        settings.reports.tally_interval_seconds,
+        reports_api.tallies.refresh,
+        once_per_database=True,
+    )
+    jobs.add(
+        "report-archives",
+        settings.reports.archive_interval_seconds,
+        archives.run_due,
+        once_per_database=True,
+    )
     for name, interval, job in (*seat_jobs, *recording_jobs, *ivr.jobs, *event_jobs):
-        jobs.add(name, interval, job)
+        jobs.add(name, interval, job, once_per_database=name in ONCE_PER_DATABASE_JOBS)
     for name, interval, job in ivr.flushes:
         jobs.add(name, interval, job, on_stop=True, every_node=True)
     return Service(
@@ -709,6 +736,7 @@ def build_service(
         metrics=metrics,
         availability=availability,
         ownership=ownership,
+        cluster=cluster,
         owner_forwarder=forwarder,
         single_node_guard=guard,
         event_listener=(
@@ -828,6 +856,36 @@ def _pbx_ownership(
     ownership.on_acquired(take_over)
     ownership.on_lost(give_up)
     return ownership
+
+
+ONCE_PER_DATABASE_JOBS = frozenset(
+    {
+        "recording-purge",
+        "recording-export-schedule",
+        "ivr-activate",
+        "events-retention",
+        "webhook-log-retention",
+    }
+)
+"""Jobs about no PBX, run by the cluster lease's holder (with the report and key jobs)."""
+
+
+def _cluster_lease(settings: Settings, availability: DatabaseAvailability) -> PbxOwnership:
+    """This node's claim on the work done once per database, whatever the PBX (ADR 0033):
+    with several PBXs each has an owner, and only one of all their nodes may run retention,
+    reports, exports and the webhook dispatcher. Same lease, fencing and timing as a PBX's."""
+    ha = settings.ha
+    return PbxOwnership(
+        PgPbxLeases(settings.database_url, advertise_url=ha.api_address(settings.api)),
+        pbx=CLUSTER_LEASE,
+        node=ha.node_name(),
+        timing=LeaseTiming(
+            ttl=ha.lease_ttl_seconds,
+            renew_every=ha.renew_interval_seconds,
+            margin=ha.fence_margin_seconds,
+        ),
+        on_error=availability.report,
+    )
 
 
 def _holding(call_feed: AmiCallFeed) -> Callable[[int], Awaitable[None]]:

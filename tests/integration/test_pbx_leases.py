@@ -25,6 +25,7 @@ from ccbridge.db.pbx_ownership import PgPbxLeases, SqlPbxOwnerLookup
 from ccbridge.db.repositories import CallRepository
 from ccbridge.db.writer_thread import ThreadedCallWrites
 from ccbridge.domain.ha.forwarding import OwnerAddress
+from ccbridge.domain.ha.placement import CLUSTER_LEASE
 from tests.integration.conftest import pg_execute, run_in_thread
 from tests.integration.test_call_batches import full_call
 
@@ -292,6 +293,19 @@ async def test_an_expired_mark_of_a_node_without_ha_is_taken_over(pg_url: str) -
     finally:
         await single.close()
         await ha.close()
+
+
+async def test_the_cluster_lease_is_no_other_pbx(pg_url: str) -> None:
+    """The row of the once-per-database work (ADR 0033) never makes a node think a second
+    PBX shares its database."""
+    leases = PgPbxLeases(pg_url)
+    try:
+        assert await leases.acquire(CLUSTER_LEASE, "node-a", 60.0, deadline=DEADLINE) == 1
+        assert await leases.acquire("pbx-b", "node-b", 60.0, deadline=DEADLINE) == 1
+        assert await leases.other_pbxs("pbx-a") == [("pbx-b", "node-b")]
+        assert await leases.other_pbxs("pbx-b") == []
+    finally:
+        await leases.close()
 
 
 def test_serve_refuses_a_second_pbx_on_one_database(

@@ -20,6 +20,7 @@ from sqlalchemy import make_url, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ccbridge.domain.ha.forwarding import OwnerAddress
+from ccbridge.domain.ha.placement import CLUSTER_LEASE
 
 _LOCK_EXPIRED = """
 SELECT 1 FROM pbx_owners WHERE pbx = $1 AND expires_at < clock_timestamp() FOR UPDATE
@@ -68,7 +69,8 @@ UPDATE pbx_owners SET expires_at = clock_timestamp() - interval '1 millisecond'
 RETURNING epoch
 """
 _OTHER_PBXS = """
-SELECT pbx, node FROM pbx_owners WHERE pbx <> $1 AND expires_at > clock_timestamp()
+SELECT pbx, node FROM pbx_owners
+ WHERE pbx <> $1 AND pbx <> $2 AND expires_at > clock_timestamp()
  ORDER BY pbx
 """
 _HOLDER = """
@@ -154,7 +156,7 @@ class PgPbxLeases:
     async def other_pbxs(self, pbx: str, *, deadline: float = 3.0) -> list[tuple[str, str]]:
         """``(pbx, node)`` of every live lease on another PBX in this database."""
         async with self._use(deadline) as conn:
-            rows = await conn.fetch(_OTHER_PBXS, pbx, timeout=deadline)
+            rows = await conn.fetch(_OTHER_PBXS, pbx, CLUSTER_LEASE, timeout=deadline)
         return [(str(r["pbx"]), str(r["node"])) for r in rows]
 
     async def close(self) -> None:

@@ -40,6 +40,9 @@ class PeriodicJob:
     """Run once more at shutdown (a buffer's flush: what it holds must not be lost)."""
     every_node: bool = False
     """Runs on every node; otherwise only where the runner's gate is open (the PBX owner)."""
+    once_per_database: bool = False
+    """Runs where the cluster gate is open (one node of all PBXs' nodes; ADR 0033), not on
+    the PBX owner: retention, reports, exports. Without a cluster gate, the PBX gate."""
     stats: JobStats = field(default_factory=JobStats)
 
 
@@ -52,6 +55,7 @@ class JobRunner:
         max_backoff: float = 300.0,
         on_error: Callable[[BaseException, str], bool] | None = None,
         gate: Callable[[], bool] | None = None,
+        cluster_gate: Callable[[], bool] | None = None,
     ) -> None:
         """*on_error* is told each failure; when it says "the database is away" the failure
         is logged as a warning without a traceback (the outage is reported once, elsewhere).
@@ -59,7 +63,9 @@ class JobRunner:
         With a *gate* (several nodes, ADR 0026) a job runs only while the gate is open (this
         node owns the PBX), so retention, exports, reports and reconciliation run on one node
         at a time; jobs added with ``every_node`` (this node's own samplers and flushes) run
-        regardless."""
+        regardless. Jobs added with ``once_per_database`` follow *cluster_gate* instead (this
+        node holds the cluster lease, ADR 0033), when there is one."""
+        self._cluster_gate = cluster_gate
         self._jobs: list[PeriodicJob] = []
         self._max_backoff = max_backoff
         self._on_error = on_error
@@ -73,9 +79,10 @@ class JobRunner:
         *,
         on_stop: bool = False,
         every_node: bool = False,
+        once_per_database: bool = False,
     ) -> PeriodicJob:
         """Register a job; returns it so callers can read its stats."""
-        job = PeriodicJob(name, interval, run, on_stop, every_node)
+        job = PeriodicJob(name, interval, run, on_stop, every_node, once_per_database)
         self._jobs.append(job)
         return job
 
@@ -106,7 +113,10 @@ class JobRunner:
                 await asyncio.Event().wait()
 
     def _may_run(self, job: PeriodicJob) -> bool:
-        return job.every_node or self._gate is None or self._gate()
+        if job.every_node:
+            return True
+        gate = self._cluster_gate if job.once_per_database and self._cluster_gate else self._gate
+        return gate is None or gate()
 
     async def _loop(self, job: PeriodicJob) -> None:
         while True:

@@ -89,3 +89,55 @@ async def test_gated_jobs_run_only_while_the_gate_is_open_and_node_jobs_always()
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+
+
+async def test_once_per_database_jobs_follow_the_cluster_lease_not_the_pbx_lease() -> None:
+    """With several PBXs, reports and retention run on the cluster lease's holder, which may
+    own no PBX; PBX jobs stay with the PBX owner (ADR 0033)."""
+    owns_pbx, holds_cluster = True, False
+    runner = JobRunner(gate=lambda: owns_pbx, cluster_gate=lambda: holds_cluster)
+    runs = {"reconcile": 0, "retention": 0}
+
+    async def reconcile() -> None:
+        runs["reconcile"] += 1
+
+    async def retention() -> None:
+        runs["retention"] += 1
+
+    runner.add("reconcile", 0.005, reconcile)
+    retention_job = runner.add("retention", 0.005, retention, once_per_database=True)
+    task = asyncio.create_task(runner.run())
+    try:
+        await until(lambda: runs["reconcile"] >= 3, "the PBX owner's jobs run")
+        assert runs["retention"] == 0
+        assert retention_job.stats.skipped >= 1
+        owns_pbx, holds_cluster = False, True
+        await until(lambda: runs["retention"] >= 1, "the cluster holder's jobs run")
+        before = runs["reconcile"]
+        await until(lambda: retention_job.stats.runs >= 3, "and keep running")
+        assert runs["reconcile"] <= before + 1  # one already under way at the switch
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def test_without_a_cluster_gate_once_per_database_jobs_follow_the_pbx_gate() -> None:
+    owner = False
+    runner = JobRunner(gate=lambda: owner)
+    runs = [0]
+
+    async def retention() -> None:
+        runs[0] += 1
+
+    job = runner.add("retention", 0.005, retention, once_per_database=True)
+    task = asyncio.create_task(runner.run())
+    try:
+        await until(lambda: job.stats.skipped >= 2, "skipped while not the owner")
+        assert runs[0] == 0
+        owner = True
+        await until(lambda: runs[0] >= 1, "runs on the PBX owner")
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from ccbridge.db.access_tables import TenantRow
 from ccbridge.db.ha_tables import PbxOwnerRow
 from ccbridge.domain.access import Contact, Tenant, TenantStatus
+from ccbridge.domain.ha.placement import pbx_leases
 from ccbridge.errors import ConflictError
 
 MAX_PAGE = 1000
@@ -95,7 +96,7 @@ class TenantRepository:
 
     async def known_pbxs(self) -> frozenset[str]:
         """The PBXs a node has served from this database (their lease rows)."""
-        return frozenset((await self._session.execute(select(PbxOwnerRow.pbx))).scalars())
+        return pbx_leases((await self._session.execute(select(PbxOwnerRow.pbx))).scalars())
 
     async def placements(self) -> frozenset[str]:
         """The PBX ids tenants are placed on."""

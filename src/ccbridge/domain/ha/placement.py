@@ -20,6 +20,9 @@ PBX_ID_PATTERN = r"^[A-Za-z0-9_.-]+$"
 PBX_ID_MAX_LENGTH = 64
 DEFAULT_PBX_ID = "default"
 """The PBX of a node that does not name one."""
+CLUSTER_LEASE = "*cluster"
+"""The lease row of the work done once per database, whatever the PBX (retention, reports,
+exports, webhooks); no PBX id can be it (``*`` is outside the pattern)."""
 
 _PBX_ID_RE = re.compile(PBX_ID_PATTERN)
 
@@ -39,6 +42,11 @@ def require_known_pbx(pbx_id: str, known: Iterable[str], *, field: str) -> str:
             field=field,
         )
     return pbx_id
+
+
+def pbx_leases(rows: Iterable[str]) -> frozenset[str]:
+    """The PBX ids among lease rows (the cluster lease is no PBX)."""
+    return frozenset(rows) - {CLUSTER_LEASE}
 
 
 def orphaned_placements(in_use: Iterable[str], known: Iterable[str]) -> frozenset[str]:
