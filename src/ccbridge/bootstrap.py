@@ -541,6 +541,8 @@ def build_service(
         _pbx_ownership(settings, calls, writer, repo, availability) if settings.ha.enabled else None
     )
     cluster = _cluster_lease(settings, availability) if ownership is not None else None
+    if cluster is not None:
+        metrics.ha.watch_cluster(cluster.may_act)
     guard = _single_node_guard(settings) if ownership is None else None
     ami = AmiClient(_ami_config(settings, ami_port), gate=ownership or guard)
     if guard is not None:

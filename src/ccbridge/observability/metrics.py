@@ -234,6 +234,19 @@ class HaMetrics:
 
         self.registry.register(_ReadAtScrape(read))
 
+    def watch_cluster(self, holder: Callable[[], bool]) -> None:
+        """Read at each scrape whether this node holds the cluster lease (ADR 0033)."""
+
+        def read() -> Iterator[Metric]:
+            yield _gauge(
+                "cluster_lease_holder",
+                "1 while this node runs the work done once per database (retention, reports, "
+                "exports, webhooks), else 0.",
+                holder(),
+            )
+
+        self.registry.register(_ReadAtScrape(read))
+
     def watch_forwarding(self, forwarded: Callable[[], int], failed: Callable[[], int]) -> None:
         """Read at each scrape how many owner-only requests this node forwarded (ADR 0031)."""
 

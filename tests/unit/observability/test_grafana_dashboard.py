@@ -23,6 +23,7 @@ def _declared() -> set[str]:
     metrics.events.watch_ftp(lambda: 0)
     metrics.ha.watch(lambda: False, lambda: 0, lambda: 0)
     metrics.ha.watch_forwarding(lambda: 0, lambda: 0)
+    metrics.ha.watch_cluster(lambda: True)
     names = set()
     for family in metrics.registry.collect():
         names.add(family.name)
