@@ -474,7 +474,7 @@ async def run_api(settings: Settings) -> None:
     app = create_app(
         call_store=repo,
         readiness=readiness,
-        access=build_access_service(settings, engine),
+        access=build_access_service(settings, engine, serves_pbx=False),
         jwt=JwtCodec(settings.auth.jwt_secret.get_secret_value()),
         event_api=event_api,
     )
@@ -1874,8 +1874,10 @@ def build_access_service(
     *,
     tenant_status: TenantStatusCache | None = None,
     on_status_changed: StatusChanged | None = None,
+    serves_pbx: bool = True,
 ) -> AccessService:
-    """Tenants, keys, tokens and audit over *engine* (also used by ``ccbridge keys create``)."""
+    """Tenants, keys, tokens and audit over *engine* (also used by ``ccbridge keys create``);
+    *serves_pbx* is false on an API-only process, which places tenants on no PBX of its own."""
     sessions = create_session_factory(engine)
     return AccessService(
         lambda: SqlAccessUnitOfWork(sessions),
@@ -1885,7 +1887,7 @@ def build_access_service(
         key_cache=KeyCache(ttl=timedelta(seconds=settings.auth.key_cache_seconds)),
         tenant_status=tenant_status or tenant_status_cache(sessions),
         on_status_changed=on_status_changed,
-        home_pbx=settings.ha.pbx_id,
+        home_pbx=settings.ha.pbx_id if serves_pbx else None,
     )
 
 

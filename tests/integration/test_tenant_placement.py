@@ -18,8 +18,9 @@ from ccbridge.db.access_uow import SqlAccessUnitOfWork
 from ccbridge.db.engine import create_session_factory
 from ccbridge.db.ha_tables import PbxOwnerRow
 from ccbridge.db.repositories import CallRepository
-from ccbridge.domain.access import Role
+from ccbridge.domain.access import ROLE_SCOPES, Principal, Role
 from ccbridge.domain.ha.placement import CLUSTER_LEASE
+from ccbridge.errors import InvalidRequestError
 from ccbridge.observability.health import Readiness
 from ccbridge.services.tenants import AccessService
 
@@ -33,7 +34,7 @@ class Rig:
     sessions: async_sessionmaker  # type: ignore[type-arg]
     platform: dict[str, str]
 
-    def access(self, home_pbx: str) -> AccessService:
+    def access(self, home_pbx: str | None) -> AccessService:
         return AccessService(
             lambda: SqlAccessUnitOfWork(self.sessions),
             JwtCodec(SECRET),
@@ -168,3 +169,24 @@ async def test_tenants_on_a_pbx_the_database_does_not_know_are_adopted_by_the_no
     assert await rig.access("pbx-a").adopt_orphaned_tenants() == 2
     assert [await rig.placement(t) for t in ("t1", "t2", "t3")] == ["pbx-a", "pbx-a", "pbx-b"]
     assert await rig.access("pbx-a").adopt_orphaned_tenants() == 0  # nothing left to adopt
+
+
+async def test_an_api_only_process_places_on_the_only_pbx_or_asks_which(rig: Rig) -> None:
+    """``ccbridge api`` serves no PBX: its own CCBRIDGE_HA__PBX_ID (often left at
+    ``default``) must not become a tenant's placement that no owner serves."""
+    ops = Principal("key:ops", Role.PLATFORM_ADMIN, None, ROLE_SCOPES[Role.PLATFORM_ADMIN])
+    api_only = rig.access(None)
+    with pytest.raises(InvalidRequestError) as none_yet:
+        await api_only.create_tenant(ops, tenant_id="t0", name="t0")
+    assert none_yet.value.field == "body.pbx_id"
+    assert "none yet" in none_yet.value.detail
+    await rig.served("pbx-a")
+    await rig.served(CLUSTER_LEASE)
+    placed = await api_only.create_tenant(ops, tenant_id="t1", name="t1")
+    assert placed.pbx_id == "pbx-a"  # the database's only PBX
+    await rig.served("pbx-b")
+    with pytest.raises(InvalidRequestError, match="pbx-a, pbx-b"):
+        await api_only.create_tenant(ops, tenant_id="t2", name="t2")
+    chosen = await api_only.create_tenant(ops, tenant_id="t2", name="t2", pbx_id="pbx-b")
+    assert chosen.pbx_id == "pbx-b"
+    assert await api_only.adopt_orphaned_tenants() == 0

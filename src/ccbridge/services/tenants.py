@@ -37,10 +37,11 @@ from ccbridge.domain.access import (
 )
 from ccbridge.domain.ha.placement import (
     DEFAULT_PBX_ID,
+    default_placement,
     orphaned_placements,
     require_known_pbx,
 )
-from ccbridge.errors import NotFoundError
+from ccbridge.errors import InvalidRequestError, NotFoundError
 from ccbridge.services.key_cache import KeyCache, credential_digest
 from ccbridge.services.ports import AccessUnitOfWork, TokenSigner
 from ccbridge.services.tenant_status import TenantStatusCache
@@ -99,10 +100,11 @@ class AccessService:
         key_cache: KeyCache | None = None,
         tenant_status: TenantStatusCache | None = None,
         on_status_changed: StatusChanged | None = None,
-        home_pbx: str = DEFAULT_PBX_ID,
+        home_pbx: str | None = DEFAULT_PBX_ID,
     ) -> None:
         """Keep the unit-of-work factory, the token signer, the clock and the caches;
-        *home_pbx* is this node's PBX, where new tenants are placed by default."""
+        *home_pbx* is this node's PBX, where new tenants are placed by default (``None`` on
+        an API-only process, which serves no PBX)."""
         self._uow = uow
         self._signer = signer
         self._now = now
@@ -191,7 +193,7 @@ class AccessService:
                 status=TenantStatus.ACTIVE,
                 timezone=timezone,
                 created_at=self._now(),
-                pbx_id=await self._placeable(uow, pbx_id or self._home_pbx),
+                pbx_id=await self._placeable(uow, pbx_id),
             )
             await uow.tenants.add(tenant)
             await uow.audit.append(
@@ -263,21 +265,39 @@ class AccessService:
             await hook(tenant_id, updated.status)
         return updated
 
-    async def _placeable(self, uow: AccessUnitOfWork, pbx_id: str) -> str:
-        """*pbx_id* when the database knows that PBX, else 422 on ``body.pbx_id``."""
-        known = {self._home_pbx, *await uow.tenants.known_pbxs()}
-        return require_known_pbx(pbx_id, known, field="body.pbx_id")
+    async def _known_pbxs(self, uow: AccessUnitOfWork) -> set[str]:
+        """The PBXs with a lease row, and this node's own."""
+        known = set(await uow.tenants.known_pbxs())
+        if self._home_pbx is not None:
+            known.add(self._home_pbx)
+        return known
+
+    async def _placeable(self, uow: AccessUnitOfWork, pbx_id: str | None) -> str:
+        """*pbx_id* (or the default placement) when the database knows that PBX, else 422 on
+        ``body.pbx_id``."""
+        known = await self._known_pbxs(uow)
+        chosen = pbx_id or default_placement(self._home_pbx, known)
+        if chosen is None:
+            raise InvalidRequestError(
+                f"name the PBX to place the tenant on: this database serves {len(known)} "
+                f"({', '.join(sorted(known)) or 'none yet'})",
+                field="body.pbx_id",
+            )
+        return require_known_pbx(chosen, known, field="body.pbx_id")
 
     async def adopt_orphaned_tenants(self) -> int:
         """Place on this node's PBX every tenant whose PBX the database does not know (a
         renamed ``CCBRIDGE_HA__PBX_ID``, or tenants from before placements); their count."""
+        home = self._home_pbx
+        if home is None:
+            return 0  # an API-only process serves no PBX: nothing is adopted here
         async with self._uow() as uow:
-            known = {self._home_pbx, *await uow.tenants.known_pbxs()}
+            known = await self._known_pbxs(uow)
             orphans = orphaned_placements(await uow.tenants.placements(), known)
-            moved = await uow.tenants.place_all(orphans, self._home_pbx) if orphans else 0
+            moved = await uow.tenants.place_all(orphans, home) if orphans else 0
             await uow.commit()
         if moved:
-            log.info("tenants_adopted", count=moved, pbx=self._home_pbx, from_pbx=sorted(orphans))
+            log.info("tenants_adopted", count=moved, pbx=home, from_pbx=sorted(orphans))
         return moved
 
     # --- API keys --------------------------------------------------------------------------

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from ccbridge.domain.ha.placement import is_pbx_id, orphaned_placements, require_known_pbx
+from ccbridge.domain.ha.placement import (
+    default_placement,
+    is_pbx_id,
+    orphaned_placements,
+    require_known_pbx,
+)
 from ccbridge.errors import InvalidRequestError
 
 
@@ -29,3 +34,10 @@ def test_only_a_known_pbx_is_accepted_and_the_error_names_the_field_and_the_choi
 def test_placements_on_unknown_pbxs_are_the_orphans() -> None:
     assert orphaned_placements({"default", "pbx-b"}, {"pbx-a", "pbx-b"}) == {"default"}
     assert orphaned_placements({"pbx-a"}, {"pbx-a"}) == frozenset()
+
+
+def test_the_default_placement_is_the_nodes_pbx_else_the_only_one() -> None:
+    assert default_placement("pbx-a", {"pbx-b"}) == "pbx-a"
+    assert default_placement(None, {"pbx-b"}) == "pbx-b"
+    assert default_placement(None, {"pbx-a", "pbx-b"}) is None
+    assert default_placement(None, set()) is None

@@ -49,6 +49,15 @@ def pbx_leases(rows: Iterable[str]) -> frozenset[str]:
     return frozenset(rows) - {CLUSTER_LEASE}
 
 
+def default_placement(home: str | None, known: Iterable[str]) -> str | None:
+    """Where a tenant goes when the request names no PBX: the serving node's own PBX; on a
+    node that serves none (``ccbridge api``), the database's only PBX; else nowhere."""
+    if home is not None:
+        return home
+    names = set(known)
+    return names.pop() if len(names) == 1 else None
+
+
 def orphaned_placements(in_use: Iterable[str], known: Iterable[str]) -> frozenset[str]:
     """The PBX ids tenants are placed on that name no known PBX (the serving node adopts them)."""
     return frozenset(in_use) - frozenset(known)
