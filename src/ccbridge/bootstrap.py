@@ -835,17 +835,7 @@ def _pbx_ownership(
     the last owner left open are restored, then AMI logs in and resyncs (and backfills). A
     loss forgets the PBX state this node held, as if it had died at the fence."""
     ha = settings.ha
-    ownership = PbxOwnership(
-        PgPbxLeases(settings.database_url, advertise_url=ha.api_address(settings.api)),
-        pbx=ha.pbx_id,
-        node=ha.node_name(),
-        timing=LeaseTiming(
-            ttl=ha.lease_ttl_seconds,
-            renew_every=ha.renew_interval_seconds,
-            margin=ha.fence_margin_seconds,
-        ),
-        on_error=availability.report,
-    )
+    ownership = _lease(settings, availability, ha.pbx_id)
 
     async def take_over(_epoch: int) -> None:
         calls.forget_all()
@@ -876,10 +866,15 @@ def _cluster_lease(settings: Settings, availability: DatabaseAvailability) -> Pb
     """This node's claim on the work done once per database, whatever the PBX (ADR 0033):
     with several PBXs each has an owner, and only one of all their nodes may run retention,
     reports, exports and the webhook dispatcher. Same lease, fencing and timing as a PBX's."""
+    return _lease(settings, availability, CLUSTER_LEASE)
+
+
+def _lease(settings: Settings, availability: DatabaseAvailability, row: str) -> PbxOwnership:
+    """This node's claim on one lease row (a PBX's, or the cluster's), with the HA timing."""
     ha = settings.ha
     return PbxOwnership(
         PgPbxLeases(settings.database_url, advertise_url=ha.api_address(settings.api)),
-        pbx=CLUSTER_LEASE,
+        pbx=row,
         node=ha.node_name(),
         timing=LeaseTiming(
             ttl=ha.lease_ttl_seconds,
