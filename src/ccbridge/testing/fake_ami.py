@@ -655,7 +655,7 @@ class FakeAmiServer:
                 ("Response", "Success"),
                 ("AMIversion", "11.0.0"),
                 ("AsteriskVersion", ASTERISK_VERSION),
-                ("SystemName", ""),
+                ("SystemName", self.model.system_name),
                 ("CoreMaxCalls", "0"),
                 ("CoreMaxLoadAvg", "0.000000"),
                 ("CoreRunUser", ""),

@@ -111,16 +111,22 @@ class FakeAsterisk:
         queues_conf: Path | None = None,
         channelvars: Sequence[str] = SHIPPED_CHANNELVARS,
         records_dir: Path | None = None,
+        system_name: str = "",
     ) -> None:
         """``queues`` are built in (the admin's own); ``queues_conf`` is the file this PBX
         reads at start and on ``QueueReload`` (includes resolved from its folder);
-        ``records_dir`` is where it writes ``queue_log`` and ``cdr-csv/Master.csv``."""
+        ``records_dir`` is where it writes ``queue_log`` and ``cdr-csv/Master.csv``;
+        ``system_name`` is asterisk.conf's ``systemname`` (the prefix of every call id)."""
         if clock is None:
             clock = time.time if time_scale == 1.0 else ScaledClock(time_scale)
         self.queues_conf = queues_conf
         read = (lambda: read_queue_specs(queues_conf)) if queues_conf is not None else None
         self.model = PbxModel(
-            clock, demo_queues() if queues is None else queues, read, channelvars=channelvars
+            clock,
+            demo_queues() if queues is None else queues,
+            read,
+            channelvars=channelvars,
+            system_name=system_name,
         )
         self.ami = FakeAmiServer(
             self.model,

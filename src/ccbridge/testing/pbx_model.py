@@ -59,14 +59,19 @@ class MemberNotDynamicError(PbxError):
 class IdAllocator:
     """Hands out ids the way Asterisk does: ``<epoch>.<n>`` uniqueids and hex channel suffixes."""
 
-    def __init__(self, clock: Callable[[], float], first_seq: int = 1) -> None:
+    def __init__(
+        self, clock: Callable[[], float], first_seq: int = 1, system_name: str = ""
+    ) -> None:
+        """``system_name`` is asterisk.conf's ``systemname``: the prefix of every uniqueid."""
         self._clock = clock
         self._seq = first_seq
+        self._prefix = f"{system_name}-" if system_name else ""
         self._suffix: dict[str, int] = {}
 
     def uniqueid(self) -> str:
-        """Return the next uniqueid, e.g. ``1795433102.18``."""
-        value = f"{int(self._clock())}.{self._seq}"
+        """Return the next uniqueid, e.g. ``1795433102.18`` (``pbx-b-1795433102.18`` with a
+        system name)."""
+        value = f"{self._prefix}{int(self._clock())}.{self._seq}"
         self._seq += 1
         return value
 
@@ -257,11 +262,14 @@ class PbxModel:
         queues: list[QueueSpec] | None = None,
         config: Callable[[], list[QueueSpec]] | None = None,
         channelvars: Sequence[str] = (),
+        system_name: str = "",
     ) -> None:
         self.clock = clock
         self.channelvars = tuple(channelvars)
         """manager.conf ``channelvars``: reported as ``ChanVariable`` on every channel event."""
-        self.ids = IdAllocator(clock)
+        self.system_name = system_name
+        """asterisk.conf ``systemname`` (``CoreSettings`` ``SystemName``, the uniqueid prefix)."""
+        self.ids = IdAllocator(clock, system_name=system_name)
         self.channels: dict[str, Channel] = {}
         self.queues: dict[str, Queue] = {}
         self.devices: dict[str, str] = {}
