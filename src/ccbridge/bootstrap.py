@@ -49,6 +49,7 @@ from ccbridge.asterisk.inbound_route import SCRIPT, InboundRoute, InboundRouteHa
 from ccbridge.asterisk.ivr_return import SCRIPT as IVR_RETURN_SCRIPT
 from ccbridge.asterisk.ivr_return import IvrReturnHandler
 from ccbridge.asterisk.ivr_runner import IvrRunner
+from ccbridge.asterisk.pbx_identity import PbxIdentity
 from ccbridge.asterisk.queue_control import AmiQueueControl
 from ccbridge.asterisk.queue_log_file import QueueLogFile, queue_log_source
 from ccbridge.asterisk.recording_control import AmiRecorderControl, AmiRecordingFeed
@@ -69,7 +70,7 @@ from ccbridge.db.event_listener import PgEventListener
 from ccbridge.db.journal import SqlEventSettings, SqlJournal
 from ccbridge.db.migrate import run_migrations_async
 from ccbridge.db.pbx_changes import PBX_CHANGES_CHANNEL, PgPbxChangeNotices
-from ccbridge.db.pbx_ownership import PgPbxLeases, SqlPbxOwnerLookup
+from ccbridge.db.pbx_ownership import PgPbxLeases, SqlPbxOwnerLookup, SqlPbxSystemNames
 from ccbridge.db.pbx_scope import PbxTenants, SqlTenantPlacement
 from ccbridge.db.repositories.agents import AgentRepository
 from ccbridge.db.repositories.calendar import CalendarRepository
@@ -366,27 +367,6 @@ class StartRefusedError(RuntimeError):
     """``ccbridge serve`` must not start with this configuration; the message says why."""
 
 
-async def _refuse_a_second_pbx(settings: Settings) -> None:
-    """Several PBXs on one database are not built yet (docs/ha.md): a node whose PBX id
-    differs from a live lease's would reconcile every tenant and run every job again."""
-    if settings.use_simulator or not settings.database_url.startswith("postgresql+asyncpg://"):
-        return
-    leases = PgPbxLeases(settings.database_url)
-    try:
-        others = await leases.other_pbxs(settings.ha.pbx_id)
-    finally:
-        await leases.close()
-    if others:
-        held = ", ".join(f"{pbx!r} (node {node!r})" for pbx, node in others)
-        msg = (
-            f"this database already serves PBX {held}, and this node is for PBX "
-            f"{settings.ha.pbx_id!r} (CCBRIDGE_HA__PBX_ID): several PBXs on one database are "
-            "not supported yet (docs/ha.md, 'Several PBXs'); give every node of this "
-            "database the same CCBRIDGE_HA__PBX_ID"
-        )
-        raise StartRefusedError(msg)
-
-
 async def run_service(settings: Settings) -> None:
     """Start ccbridge with ``settings`` and run until stopped."""
     problems = settings.check_high_availability()
@@ -404,7 +384,6 @@ async def run_service(settings: Settings) -> None:
             )
     if settings.mode is Mode.DEV:
         await run_migrations_async(settings.database_url)
-    await _refuse_a_second_pbx(settings)
     engine = create_engine(settings.database_url)
     try:
         calendar = build_calendar_service(engine)
@@ -545,6 +524,10 @@ def build_service(
         metrics.ha.watch_cluster(cluster.may_act)
     guard = _single_node_guard(settings) if ownership is None else None
     ami = AmiClient(_ami_config(settings, ami_port), gate=ownership or guard)
+    # Before any event is applied: is this the PBX it should be, with a system name of its
+    # own among the database's PBXs (ADR 0033)?
+    identity = PbxIdentity(settings.ha.pbx_id, SqlPbxSystemNames(sessions))
+    ami.set_admission(identity)
     if guard is not None:
         guard.on_blocked(ami.drop)
     if ownership is not None:
@@ -628,6 +611,7 @@ def build_service(
     )
     if guard is not None:
         readiness.add("pbx_ownership", _guard_check(guard))
+    readiness.add("pbx_identity", _owner_only(_identity_check(identity), ownership))
     readiness.add("acd_reconciler", _owner_only(_reconciler_check(reconciler), ownership))
     readiness.add("pbx_config", _owner_only(_pbx_config_check(pbx_config), ownership))
     readiness.add("calendar", calendar_check(calendar, clock.now))
@@ -908,6 +892,18 @@ def _owner_jobs_gate(ownership: PbxOwnership, ami: AmiClient) -> Callable[[], bo
         return ami.status.synced or ownership.owned_for() >= JOBS_AFTER_TAKEOVER_SECONDS
 
     return gate
+
+
+def _identity_check(identity: PbxIdentity) -> Callable[[], Awaitable[CheckResult]]:
+    """Readiness: a PBX whose system name another PBX of the database has is not driven."""
+
+    async def check() -> CheckResult:
+        detail: dict[str, object] = {"pbx": identity.pbx, "system_name": identity.system_name}
+        if identity.refused is None:
+            return CheckResult(True, detail)
+        return CheckResult(False, detail | {"reason": identity.refused})
+
+    return check
 
 
 def _owner_only(

@@ -6,12 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
-import subprocess
-import sys
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -25,8 +21,7 @@ from ccbridge.db.pbx_ownership import PgPbxLeases, SqlPbxOwnerLookup
 from ccbridge.db.repositories import CallRepository
 from ccbridge.db.writer_thread import ThreadedCallWrites
 from ccbridge.domain.ha.forwarding import OwnerAddress
-from ccbridge.domain.ha.placement import CLUSTER_LEASE
-from tests.integration.conftest import pg_execute, run_in_thread
+from tests.integration.conftest import pg_execute
 from tests.integration.test_call_batches import full_call
 
 pytestmark = pytest.mark.pg
@@ -293,63 +288,3 @@ async def test_an_expired_mark_of_a_node_without_ha_is_taken_over(pg_url: str) -
     finally:
         await single.close()
         await ha.close()
-
-
-async def test_the_cluster_lease_is_no_other_pbx(pg_url: str) -> None:
-    """The row of the once-per-database work (ADR 0033) never makes a node think a second
-    PBX shares its database."""
-    leases = PgPbxLeases(pg_url)
-    try:
-        assert await leases.acquire(CLUSTER_LEASE, "node-a", 60.0, deadline=DEADLINE) == 1
-        assert await leases.acquire("pbx-b", "node-b", 60.0, deadline=DEADLINE) == 1
-        assert await leases.other_pbxs("pbx-a") == [("pbx-b", "node-b")]
-        assert await leases.other_pbxs("pbx-b") == []
-    finally:
-        await leases.close()
-
-
-def test_serve_refuses_a_second_pbx_on_one_database(
-    pg_url: str, tmp_path: Path, request: pytest.FixtureRequest
-) -> None:
-    """Several PBXs on one database are not built yet (docs/ha.md): a node for another PBX
-    than a live lease's refuses to start and says why, instead of reconciling every tenant
-    onto its own PBX and running every job a second time."""
-
-    async def someone_owns_pbx_a() -> None:
-        leases = PgPbxLeases(pg_url)
-        try:
-            assert await leases.acquire("pbx-a", "node-a", 60.0, deadline=DEADLINE) == 1
-        finally:
-            await leases.close()
-
-    async def node_a_lets_go() -> None:
-        leases = PgPbxLeases(pg_url)
-        try:
-            await leases.release("pbx-a", "node-a", 1, deadline=DEADLINE)
-        finally:
-            await leases.close()
-
-    run_in_thread(someone_owns_pbx_a)
-    request.addfinalizer(lambda: run_in_thread(node_a_lets_go))
-    # A process of its own: serve configures logging for the process it runs in.
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CCBRIDGE_")}
-    env |= {
-        "CCBRIDGE_DATABASE_URL": pg_url,
-        "CCBRIDGE_AMI__HOST": "127.0.0.1",
-        "CCBRIDGE_HA__PBX_ID": "pbx-b",
-        "CCBRIDGE_ASTERISK_GENERATED_DIR": str(tmp_path / "generated"),
-    }
-    done = subprocess.run(
-        [sys.executable, "-m", "ccbridge", "serve"],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    output = done.stdout + done.stderr
-    assert done.returncode == 2, output
-    assert "refusing to start" in output
-    assert "'pbx-a' (node 'node-a')" in output
-    assert "CCBRIDGE_HA__PBX_ID" in output

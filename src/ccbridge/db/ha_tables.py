@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, String
+from sqlalchemy import BigInteger, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ccbridge.db.tables import Base, UTCDateTime
@@ -14,6 +14,7 @@ class PbxOwnerRow(Base):
     """Who owns the PBX's AMI connection, since when and until when (database clock)."""
 
     __tablename__ = "pbx_owners"
+    __table_args__ = (Index("uq_pbx_owners_system_name", "system_name", unique=True),)
 
     pbx: Mapped[str] = mapped_column(String(64), primary_key=True)
     node: Mapped[str] = mapped_column(String(128))
@@ -22,3 +23,6 @@ class PbxOwnerRow(Base):
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
     url: Mapped[str | None] = mapped_column(String(512), nullable=True)
     """The owner's API address: standbys forward owner-only requests there (ADR 0031)."""
+    system_name: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    """The PBX's Asterisk ``systemname`` as its owner last read it at AMI login (``""``: none
+    set; ``NULL``: never read). Unique, so two PBXs never share call ids (ADR 0033)."""

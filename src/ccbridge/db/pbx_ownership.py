@@ -16,11 +16,14 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import asyncpg  # type: ignore[import-untyped]
-from sqlalchemy import make_url, text
+from sqlalchemy import func, make_url, select, text, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from ccbridge.db.ha_tables import PbxOwnerRow
 from ccbridge.domain.ha.forwarding import OwnerAddress
 from ccbridge.domain.ha.placement import CLUSTER_LEASE
+from ccbridge.domain.ha.system_names import SystemNameClaim
 
 _LOCK_EXPIRED = """
 SELECT 1 FROM pbx_owners WHERE pbx = $1 AND expires_at < clock_timestamp() FOR UPDATE
@@ -67,11 +70,6 @@ _LET_GO = """
 UPDATE pbx_owners SET expires_at = clock_timestamp() - interval '1 millisecond'
  WHERE pbx = $1 AND node = $2 AND expires_at > clock_timestamp()
 RETURNING epoch
-"""
-_OTHER_PBXS = """
-SELECT pbx, node FROM pbx_owners
- WHERE pbx <> $1 AND pbx <> $2 AND expires_at > clock_timestamp()
- ORDER BY pbx
 """
 _HOLDER = """
 SELECT node, epoch, expires_at, expires_at > clock_timestamp() AS live
@@ -153,12 +151,6 @@ class PgPbxLeases:
         async with self._use(deadline) as conn:
             return _as_holder(await conn.fetchrow(_HOLDER, pbx, timeout=deadline))
 
-    async def other_pbxs(self, pbx: str, *, deadline: float = 3.0) -> list[tuple[str, str]]:
-        """``(pbx, node)`` of every live lease on another PBX in this database."""
-        async with self._use(deadline) as conn:
-            rows = await conn.fetch(_OTHER_PBXS, pbx, CLUSTER_LEASE, timeout=deadline)
-        return [(str(r["pbx"]), str(r["node"])) for r in rows]
-
     async def close(self) -> None:
         """Close the connection (the lease itself is left to expire or was released)."""
         async with self._lock:
@@ -212,3 +204,44 @@ class SqlPbxOwnerLookup:
         if row is None:
             return None
         return OwnerAddress(str(row.node), int(row.epoch), row.url)
+
+
+class SqlPbxSystemNames:
+    """Each PBX's Asterisk system name in its lease row, claimed at every AMI login through the
+    shared pool (ADR 0033): the unique index turns a second PBX with the same name away."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        """Keep the session factory."""
+        self._sessions = sessions
+
+    async def claim_system_name(self, pbx: str, system_name: str | None) -> SystemNameClaim:
+        """Write *system_name* into *pbx*'s lease row unless another PBX's row has it
+        (``None``: write nothing); the other PBX with it, and how many other PBXs there are.
+        A PBX with no lease row yet (a lone node on SQLite, the simulator) writes nothing."""
+        holder: str | None = None
+        async with self._sessions() as db:
+            if system_name is not None:
+                try:
+                    async with db.begin():
+                        await db.execute(
+                            update(PbxOwnerRow)
+                            .where(PbxOwnerRow.pbx == pbx)
+                            .values(system_name=system_name)
+                        )
+                except IntegrityError:
+                    holder = (
+                        await db.execute(
+                            select(PbxOwnerRow.pbx)
+                            .where(PbxOwnerRow.system_name == system_name, PbxOwnerRow.pbx != pbx)
+                            .order_by(PbxOwnerRow.pbx)
+                            .limit(1)
+                        )
+                    ).scalar_one_or_none()
+            others = (
+                await db.execute(
+                    select(func.count())
+                    .select_from(PbxOwnerRow)
+                    .where(PbxOwnerRow.pbx.not_in([pbx, CLUSTER_LEASE]))
+                )
+            ).scalar_one()
+        return SystemNameClaim(holder=holder, other_pbxs=int(others))

@@ -155,6 +155,11 @@ def core_show_channels() -> AmiAction:
     return AmiAction("CoreShowChannels")
 
 
+def core_settings() -> AmiAction:
+    """The PBX's settings, ``SystemName`` among them (the prefix of every call id)."""
+    return AmiAction("CoreSettings")
+
+
 def _variables(variables: Mapping[str, str] | Iterable[tuple[str, str]] | None) -> list[str]:
     """Render channel variables as ``NAME=value`` strings, one ``Variable`` header each."""
     if variables is None:

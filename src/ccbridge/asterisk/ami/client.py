@@ -41,6 +41,7 @@ from ccbridge.asterisk.ami.errors import (
     AmiFenced,
     AmiNotConnected,
     AmiProtocolError,
+    AmiRefused,
     AmiTimeout,
 )
 
@@ -153,6 +154,8 @@ class _Session:
         self.queue: asyncio.Queue[tuple[float, AmiMessage] | None] = asyncio.Queue(queue_size)
         self.closed = False
         self.close_reason: str | None = None
+        self.held: list[EventFrame] | None = None
+        """The sink's events while the PBX awaits admission (``None``: passed straight on)."""
 
 
 class AmiClient:
@@ -185,6 +188,7 @@ class AmiClient:
         self._catch_all: list[Subscriber] = []
         self._wanted: frozenset[bytes] = _INTERNAL_EVENTS
         self._hooks: list[LoginHook] = []
+        self._admission: LoginHook | None = None
         self._sink: EventSink | None = None
         self._sink_names: dict[bytes, str] = {}
         self._pending: dict[str, _Pending] = {}
@@ -238,6 +242,14 @@ class AmiClient:
             raise RuntimeError("the AMI client already has an event sink")
         self._sink = sink
         self._sink_names = {name.encode("utf-8"): name for name in names}
+
+    def set_admission(self, check: LoginHook) -> None:
+        """Run ``check(client)`` right after every login, before any event reaches the sink:
+        the sink's events wait until it passes, and are dropped with the session when it
+        raises :class:`AmiRefused` (a PBX this node must not drive, ADR 0033)."""
+        if self._admission is not None:
+            raise RuntimeError("the AMI client already has an admission check")
+        self._admission = check
 
     def add_login_hook(self, hook: LoginHook) -> None:
         """Run ``hook(client)`` after every login, in order, before the client reports synced."""
@@ -325,6 +337,8 @@ class AmiClient:
                 synced = await self._serve_once()
             except AmiAuthError as exc:
                 self._note_failure("ami_auth_failed", exc)
+            except AmiRefused as exc:
+                self._note_failure("ami_pbx_refused", exc)
             except (OSError, TimeoutError, AmiError, EOFError) as exc:
                 self._note_failure("ami_connection_failed", exc)
             if self._stopping.is_set():
@@ -374,6 +388,8 @@ class AmiClient:
             writer.transport.abort()
             raise AmiProtocolError(f"not an AMI banner: {banner[:60]!r}")
         session = _Session(reader, writer, cfg.event_queue_size, cfg.max_frame)
+        if self._admission is not None:
+            session.held = []
         self._session = session
         self._connected = True
         self._fully_booted = False
@@ -384,6 +400,11 @@ class AmiClient:
         try:
             await self._race(self._login(), read_task)
             self._logged_in = True
+            if self._admission is not None:
+                await self._run_hook(self._admission, read_task)
+                held, session.held = session.held, None
+                if held:
+                    self._to_sink(held)
             for hook in self._hooks:
                 await self._run_hook(hook, read_task)
             self._synced.set()
@@ -563,7 +584,18 @@ class AmiClient:
             self._events_received += received
             self._events_skipped += skipped
             if batch:
-                self._to_sink(batch)
+                self._hold_or_sink(session, batch)
+
+    def _hold_or_sink(self, session: _Session, batch: list[EventFrame]) -> None:
+        """Hand ``batch`` to the sink, or keep it while the PBX awaits admission (bounded
+        like the event queue: a PBX that floods the check is dropped and resynced)."""
+        held = session.held
+        if held is None:
+            self._to_sink(batch)
+        elif len(held) + len(batch) > self.config.event_queue_size:
+            self._on_queue_full(session)
+        else:
+            held.extend(batch)
 
     def _to_sink(self, batch: list[EventFrame]) -> None:
         """Run the sink on one read's events; its failure is logged, the stream goes on."""

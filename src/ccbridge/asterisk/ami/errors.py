@@ -44,3 +44,8 @@ class AmiActionError(AmiError):
 
 class AmiFenced(AmiNotConnected):
     """Raised at once when this node does not own the PBX (ADR 0026): nothing is written."""
+
+
+class AmiRefused(AmiError):
+    """Raised when the PBX answered but this node must not drive it (its identity check
+    failed, ADR 0033): the session is closed, its events dropped, and login is retried."""

@@ -12,10 +12,12 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ccbridge.db.event_tables import CallParamsRow
+from ccbridge.db.ha_tables import PbxOwnerRow
 from ccbridge.db.pbx_scope import placed_on_or_unknown
 from ccbridge.db.repositories.call_params import detail_to_json, with_detail
 from ccbridge.db.tables import CallRow
 from ccbridge.domain.calls.model import CallRecord, CallState
+from ccbridge.domain.ha.system_names import made_by
 from ccbridge.services.call_persistence import newest_per_call
 
 _TABLE: Table = CallRow.__table__  # type: ignore[assignment]  # declarative maps a Table
@@ -251,7 +253,8 @@ class CallRepository:
         self, *, pbx: str | None = None, limit: int = 100_000
     ) -> builtins.list[CallRecord]:
         """Return calls not yet ended or abandoned, so a restarted process can reconcile them;
-        with *pbx*, only those of its tenants and those with no tenant yet (ADR 0033)."""
+        with *pbx*, only those of its tenants and those with no tenant yet that this PBX's
+        system name could have made (all of them while it is not known; ADR 0033)."""
         final = [s.value for s in CallState if s.is_final]
         stmt = (
             select(CallRow)
@@ -261,7 +264,12 @@ class CallRepository:
         )
         async with self._sessions() as session:
             rows = (await session.execute(stmt)).scalars().all()
-        return [row_to_record(row) for row in rows]
+            system_name = None if pbx is None else await _system_name(session, pbx)
+        return [
+            row_to_record(row)
+            for row in rows
+            if row.tenant is not None or system_name is None or made_by(system_name, row.call_id)
+        ]
 
     async def count(self, *, tenant: str | None = None) -> int:
         """Count stored calls, optionally for one tenant."""
@@ -270,3 +278,10 @@ class CallRepository:
             stmt = stmt.where(CallRow.tenant == tenant)
         async with self._sessions() as session:
             return int((await session.execute(stmt)).scalar_one())
+
+
+async def _system_name(session: AsyncSession, pbx: str) -> str | None:
+    """The Asterisk system name *pbx*'s owner last read (``None``: never read, or no lease)."""
+    stmt = select(PbxOwnerRow.system_name).where(PbxOwnerRow.pbx == pbx)
+    name: str | None = (await session.execute(stmt)).scalar_one_or_none()
+    return name

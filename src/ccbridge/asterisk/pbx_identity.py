@@ -1,0 +1,88 @@
+"""Which Asterisk this node reached, checked at every AMI login before it drives it (ADR 0033).
+
+Several PBXs on one database tell their calls apart by the ``systemname`` prefix Asterisk puts
+on every call id. Right after login, before any event is applied, the node reads the PBX's
+``SystemName`` (``CoreSettings``) and writes it to its PBX's lease row, where a unique index
+keeps two PBXs from sharing one. A PBX whose name another PBX of the database already has,
+or (with several PBXs) whose name cannot prefix call ids or cannot be read, is not driven:
+the session is closed, its events dropped, ``/readyz`` names the reason, and the check runs
+again at the next login (after the operator fixed ``asterisk.conf`` and restarted Asterisk).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Protocol
+
+import structlog
+
+from ccbridge.asterisk.ami import actions as act
+from ccbridge.asterisk.ami.errors import AmiActionError, AmiRefused
+from ccbridge.domain.ha.system_names import SystemNameClaim, clash_reason, describe, shape_problem
+
+if TYPE_CHECKING:
+    from ccbridge.asterisk.ami.client import AmiClient
+
+log = structlog.get_logger(__name__)
+
+
+class SystemNameStore(Protocol):
+    """Where each PBX's system name is kept (PostgreSQL: ``db.pbx_ownership.PgPbxLeases``)."""
+
+    async def claim_system_name(self, pbx: str, system_name: str | None) -> SystemNameClaim:
+        """Write *system_name* as *pbx*'s unless another PBX has it (``None``: write nothing);
+        say which PBX has it and how many other PBXs the database knows."""
+        ...
+
+
+class PbxIdentity:
+    """The AMI client's admission check (``AmiClient.set_admission``) for one PBX id."""
+
+    def __init__(self, pbx: str, store: SystemNameStore | None) -> None:
+        """Without a *store* (SQLite: one PBX) the name is read and logged, never refused."""
+        self.pbx = pbx
+        self._store = store
+        self.system_name: str | None = None
+        """What the PBX said at the last login (``None``: not read)."""
+        self.refused: str | None = None
+        """Why this node does not drive the PBX now, or ``None``."""
+
+    async def __call__(self, client: AmiClient) -> None:
+        """Read the PBX's system name, claim it, and refuse the session when it may not act."""
+        name, problem = await self._read(client)
+        self.system_name = name
+        claim = (
+            SystemNameClaim(holder=None, other_pbxs=0)
+            if self._store is None
+            else await self._store.claim_system_name(self.pbx, name)
+        )
+        if claim.holder is not None and name is not None:
+            problem = clash_reason(self.pbx, name, claim.holder)
+        elif not claim.other_pbxs:
+            self._passed(name, problem)  # a lone PBX's odd or unread name is only a warning
+            return
+        if problem is None:
+            self._passed(name, None)
+            return
+        self.refused = problem
+        log.error("pbx_identity_refused", pbx=self.pbx, system_name=name, reason=problem)
+        raise AmiRefused(problem)
+
+    async def _read(self, client: AmiClient) -> tuple[str | None, str | None]:
+        """The PBX's ``SystemName`` (``None`` when it cannot be read) and what is wrong with it."""
+        try:
+            settings = await client.send_action(act.core_settings())
+        except AmiActionError as exc:
+            return None, (
+                f"the PBX refused CoreSettings ({exc.message}), so its systemname is unknown: "
+                "give the AMI user write = system (asterisk/manager.d/ccbridge.conf)"
+            )
+        name = (settings.get("SystemName") or "").strip()
+        return name, shape_problem(name)
+
+    def _passed(self, name: str | None, warning: str | None) -> None:
+        """This node may drive the PBX."""
+        self.refused = None
+        if warning is not None:
+            log.warning("pbx_identity_unusual", pbx=self.pbx, warning=warning)
+        shown = "unknown" if name is None else describe(name)
+        log.info("pbx_identity", pbx=self.pbx, system_name=shown)
