@@ -63,8 +63,9 @@ class PbxIdentity:
         if problem is None:
             self._passed(name, None)
             return
+        if problem != self.refused:  # once per reason: the client retries every ≤ 30 s
+            log.error("pbx_identity_refused", pbx=self.pbx, system_name=name, reason=problem)
         self.refused = problem
-        log.error("pbx_identity_refused", pbx=self.pbx, system_name=name, reason=problem)
         raise AmiRefused(problem)
 
     async def _read(self, client: AmiClient) -> tuple[str | None, str | None]:

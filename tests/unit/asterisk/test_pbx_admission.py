@@ -165,10 +165,12 @@ async def test_the_identity_refuses_a_name_another_pbx_has() -> None:
     identity = PbxIdentity("pbx-b", names)
     async with started(core_settings("ast1")) as server:
         client = await identity_run(server, identity)
-        async with running(client):
-            await wait_for(lambda: identity.refused is not None)
-            assert not client.status.synced
+        with capture_logs() as logs:
+            async with running(client):
+                await wait_for(lambda: server.logins >= 3)
+                assert not client.status.synced
     assert identity.refused is not None
+    assert [e["event"] for e in logs].count("pbx_identity_refused") == 1  # once per reason
     assert "'pbx-a'" in identity.refused
     assert "ccbridge pbx forget pbx-a" in identity.refused
 
