@@ -179,6 +179,15 @@ def _calls_app() -> typer.Typer:
 app.add_typer(_calls_app(), name="calls")
 
 
+def _pbx_app() -> typer.Typer:
+    from ccbridge.pbx_cli import pbx_app
+
+    return pbx_app
+
+
+app.add_typer(_pbx_app(), name="pbx")
+
+
 def _reports_app() -> typer.Typer:
     from ccbridge.reports_cli import reports_app
 

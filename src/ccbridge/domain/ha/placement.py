@@ -61,3 +61,19 @@ def default_placement(home: str | None, known: Iterable[str]) -> str | None:
 def orphaned_placements(in_use: Iterable[str], known: Iterable[str]) -> frozenset[str]:
     """The PBX ids tenants are placed on that name no known PBX (the serving node adopts them)."""
     return frozenset(in_use) - frozenset(known)
+
+
+def forget_refusal(pbx: str, *, live_node: str | None, tenants: int) -> str | None:
+    """Why the lease row of *pbx* must stay (``None``: it may be forgotten). A PBX is forgotten
+    only once no node serves it and no tenant is placed on it: its row keeps it known, and
+    keeps its system name from a new PBX (ADR 0033)."""
+    if pbx == CLUSTER_LEASE:
+        return f"{CLUSTER_LEASE} is the cluster lease, not a PBX"
+    if live_node is not None:
+        return f"node {live_node!r} serves PBX {pbx!r} now: stop its nodes first"
+    if tenants:
+        return (
+            f"{tenants} tenant(s) are placed on PBX {pbx!r}: move them first "
+            "(PATCH /api/v1/tenants/{tenant_id} with pbx_id)"
+        )
+    return None
