@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -18,10 +18,15 @@ from ccbridge.db.access_uow import SqlAccessUnitOfWork
 from ccbridge.db.engine import create_session_factory
 from ccbridge.db.ha_tables import PbxOwnerRow
 from ccbridge.db.repositories import CallRepository
+from ccbridge.db.repositories.seat_sessions import SeatSessionRepository
 from ccbridge.domain.access import ROLE_SCOPES, Principal, Role
+from ccbridge.domain.agents.state import AgentState, AgentStatus
+from ccbridge.domain.calls.model import CallRecord, CallState
 from ccbridge.domain.ha.placement import CLUSTER_LEASE
+from ccbridge.domain.leases.model import SeatKind
 from ccbridge.errors import InvalidRequestError
 from ccbridge.observability.health import Readiness
+from ccbridge.services.seat_ports import SeatSession
 from ccbridge.services.tenants import AccessService
 
 SECRET = "placement-test-secret-0123456789abcdef"
@@ -190,3 +195,40 @@ async def test_an_api_only_process_places_on_the_only_pbx_or_asks_which(rig: Rig
     chosen = await api_only.create_tenant(ops, tenant_id="t2", name="t2", pbx_id="pbx-b")
     assert chosen.pbx_id == "pbx-b"
     assert await api_only.adopt_orphaned_tenants() == 0
+
+
+async def test_a_tenant_with_a_signed_in_seat_or_a_live_call_does_not_move(rig: Rig) -> None:
+    """Its queue members and calls live on its current PBX, whose owner stops managing them
+    at the move: 409 on body.pbx_id until they are over; nothing changes meanwhile."""
+    c = rig.client
+    await rig.served("pbx-b")
+    resp = await c.post("/api/v1/tenants", json={"id": "tb", "name": "B"}, headers=rig.platform)
+    assert resp.status_code == 201, resp.text
+    calls = CallRepository(rig.sessions)
+    live = CallRecord(call_id="1.1", started_at=NOW, state=CallState.QUEUED, tenant="tb", version=1)
+    await calls.upsert_many([live])
+    seats = SeatSessionRepository(rig.sessions)
+    seat = SeatSession(
+        id="s1",
+        tenant_id="tb",
+        agent_no="1001",
+        kind=SeatKind.INBOUND,
+        interface="PJSIP/tb-1001",
+        signed_in_at=NOW,
+        signed_out_at=None,
+        status=AgentStatus(since=NOW, state=AgentState.READY),
+    )
+    await seats.open(seat)
+    move = {"pbx_id": "pbx-b"}
+    resp = await c.patch("/api/v1/tenants/tb", json=move, headers=rig.platform)
+    assert resp.status_code == 409, resp.text
+    problem = resp.json()
+    assert resp.headers["content-type"].startswith("application/problem+json")
+    assert "1 seat(s) signed in and 1 call(s) not ended" in problem["detail"]
+    assert [e["field"] for e in problem.get("errors", [])] == ["body.pbx_id"]
+    assert await rig.placement("tb") == "pbx-a"
+    await seats.close(seat, NOW)
+    await calls.upsert_many([replace(live, state=CallState.ENDED, version=2)])
+    resp = await c.patch("/api/v1/tenants/tb", json=move, headers=rig.platform)
+    assert resp.status_code == 200, resp.text
+    assert await rig.placement("tb") == "pbx-b"

@@ -10,6 +10,7 @@ from typing import Protocol, Self
 
 from ccbridge.domain.access import ApiKey, AuditEntry, Principal, Tenant
 from ccbridge.domain.calls.model import CallRecord, CallState
+from ccbridge.domain.ha.placement import TenantActivity
 from ccbridge.domain.journal.types import NewEvent, StoredEvent
 
 
@@ -104,6 +105,10 @@ class TenantRepo(Protocol):
 
     async def place_all(self, from_pbxs: frozenset[str], pbx_id: str) -> int:
         """Move every tenant placed on one of *from_pbxs* to *pbx_id*; how many moved."""
+        ...
+
+    async def activity(self, tenant_id: str) -> TenantActivity:
+        """The tenant's signed-in seats and calls not ended, as the database records them."""
         ...
 
 

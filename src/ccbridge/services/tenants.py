@@ -38,10 +38,11 @@ from ccbridge.domain.access import (
 from ccbridge.domain.ha.placement import (
     DEFAULT_PBX_ID,
     default_placement,
+    move_refusal,
     orphaned_placements,
     require_known_pbx,
 )
-from ccbridge.errors import InvalidRequestError, NotFoundError
+from ccbridge.errors import ConflictError, InvalidRequestError, NotFoundError
 from ccbridge.services.key_cache import KeyCache, credential_digest
 from ccbridge.services.ports import AccessUnitOfWork, TokenSigner
 from ccbridge.services.tenant_status import TenantStatusCache
@@ -242,8 +243,13 @@ class AccessService:
             tenant = await uow.tenants.get(tenant_id)
             if tenant is None:
                 raise tenant_not_found(tenant_id)
-            if changes.pbx_id is not None:
+            if changes.pbx_id is not None and changes.pbx_id != tenant.pbx_id:
                 await self._placeable(uow, changes.pbx_id)
+                refusal = move_refusal(
+                    tenant_id, changes.pbx_id, await uow.tenants.activity(tenant_id)
+                )
+                if refusal is not None:
+                    raise ConflictError(refusal, field="body.pbx_id")
             fields = {k: v for k, v in _changes_dict(changes).items() if v is not None}
             updated = replace(tenant, **fields)
             await uow.tenants.update(updated)

@@ -73,13 +73,23 @@ async def get_tenant(request: Request, tenant_id: TenantPath, who: CurrentPrinci
 
 
 @router.patch(
-    "/{tenant_id}", response_model=TenantOut, summary="Change a tenant", responses=_NOT_FOUND
+    "/{tenant_id}",
+    response_model=TenantOut,
+    summary="Change a tenant",
+    responses=_NOT_FOUND
+    | {
+        409: {
+            "description": "A move to another PBX while the tenant has signed-in seats or "
+            "calls not ended (field ``body.pbx_id``)"
+        }
+    },
 )
 async def update_tenant(
     request: Request, tenant_id: TenantPath, body: TenantPatch, who: CurrentPrincipal
 ) -> TenantOut:
     """Name, contacts and time zone; ``status`` (suspend/terminate) and ``pbx_id`` (the
-    tenant's PBX) are platform-admin only."""
+    tenant's PBX) are platform-admin only. A tenant moves to another PBX only while none of
+    its seats is signed in and none of its calls is live (409 otherwise)."""
     changes = TenantChanges(
         name=body.name,
         business_contact=body.business_contact.to_domain() if body.business_contact else None,

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import builtins
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ccbridge.db.access_tables import TenantRow
 from ccbridge.db.ha_tables import PbxOwnerRow
+from ccbridge.db.seat_tables import SeatSessionRow
+from ccbridge.db.tables import CallRow
 from ccbridge.domain.access import Contact, Tenant, TenantStatus
-from ccbridge.domain.ha.placement import pbx_leases
+from ccbridge.domain.calls.model import CallState
+from ccbridge.domain.ha.placement import TenantActivity, pbx_leases
 from ccbridge.errors import ConflictError
 
 MAX_PAGE = 1000
@@ -102,6 +105,18 @@ class TenantRepository:
         """The PBX ids tenants are placed on."""
         stmt = select(TenantRow.pbx_id).distinct()
         return frozenset((await self._session.execute(stmt)).scalars())
+
+    async def activity(self, tenant_id: str) -> TenantActivity:
+        """The tenant's open seat sessions and calls not in a final state."""
+        final = [s.value for s in CallState if s.is_final]
+        seats = select(func.count()).where(
+            SeatSessionRow.tenant_id == tenant_id, SeatSessionRow.signed_out_at.is_(None)
+        )
+        calls = select(func.count()).where(CallRow.tenant == tenant_id, CallRow.state.not_in(final))
+        return TenantActivity(
+            seats_signed_in=int(await self._session.scalar(seats) or 0),
+            open_calls=int(await self._session.scalar(calls) or 0),
+        )
 
     async def place_all(self, from_pbxs: frozenset[str], pbx_id: str) -> int:
         """Move every tenant placed on one of *from_pbxs* to *pbx_id*; how many moved."""

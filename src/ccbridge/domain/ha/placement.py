@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from ccbridge.errors import InvalidRequestError
 
@@ -77,3 +78,27 @@ def forget_refusal(pbx: str, *, live_node: str | None, tenants: int) -> str | No
             "(PATCH /api/v1/tenants/{tenant_id} with pbx_id)"
         )
     return None
+
+
+@dataclass(frozen=True, slots=True)
+class TenantActivity:
+    """What a tenant has live on its PBX now, as the database records it."""
+
+    seats_signed_in: int
+    open_calls: int
+
+
+def move_refusal(tenant_id: str, to_pbx: str, activity: TenantActivity) -> str | None:
+    """Why the tenant cannot move to *to_pbx* now (``None``: it can). Its queue members and
+    calls live on its current PBX, whose owner stops managing them at the move (ADR 0033)."""
+    live = []
+    if activity.seats_signed_in:
+        live.append(f"{activity.seats_signed_in} seat(s) signed in")
+    if activity.open_calls:
+        live.append(f"{activity.open_calls} call(s) not ended")
+    if not live:
+        return None
+    return (
+        f"tenant {tenant_id!r} has {' and '.join(live)} on its current PBX: sign its seats out "
+        f"and let its calls end before moving it to PBX {to_pbx!r}"
+    )
