@@ -218,3 +218,23 @@ async def test_a_fixed_pbx_is_admitted_at_the_next_login() -> None:
             await client.wait_synced(3)
     assert identity.refused is None
     assert names.taken["pbx-b"] == "ast2"
+
+
+class Unreachable(Names):
+    """The database is away."""
+
+    async def claim_system_name(self, pbx: str, system_name: str | None) -> SystemNameClaim:
+        raise ConnectionRefusedError("database down")
+
+
+async def test_a_database_outage_at_login_drives_the_pbx_unchecked_and_says_so() -> None:
+    """The PBX's calls must not be lost as well: it is driven, and the next login checks."""
+    identity = PbxIdentity("pbx-a", Unreachable())
+    async with started(core_settings("ast1")) as server:
+        client = await identity_run(server, identity)
+        with capture_logs() as logs:
+            async with running(client):
+                await client.wait_synced(2)
+    assert identity.refused is None
+    (unchecked,) = [e for e in logs if e["event"] == "pbx_identity_unchecked"]
+    assert "database down" in unchecked["error"]
