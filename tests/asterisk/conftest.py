@@ -40,18 +40,24 @@ def ami_config() -> AmiConfig:
     )
 
 
-@pytest.fixture
-async def real_ami(ami_config: AmiConfig) -> AsyncIterator[AmiClient]:
-    client = AmiClient(ami_config)
+@contextlib.asynccontextmanager
+async def running(client: AmiClient) -> AsyncIterator[AmiClient]:
+    """Run *client* against the real PBX for the block, then stop it."""
     task = asyncio.create_task(client.run())
     try:
-        await client.wait_synced(10)
         yield client
     finally:
         await client.stop()
         with contextlib.suppress(Exception):
             async with asyncio.timeout(5):
                 await task
+
+
+@pytest.fixture
+async def real_ami(ami_config: AmiConfig) -> AsyncIterator[AmiClient]:
+    async with running(AmiClient(ami_config)) as client:
+        await client.wait_synced(10)
+        yield client
 
 
 GENERATED_ENV = "CCBRIDGE_TEST_GENERATED_DIR"

@@ -8,27 +8,19 @@ database are an in-memory store here.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager
 
 from ccbridge.asterisk.ami import actions as act
 from ccbridge.asterisk.ami.client import AmiClient, AmiConfig
 from ccbridge.asterisk.pbx_identity import PbxIdentity
+from tests.asterisk.conftest import running
 from tests.unit.asterisk.test_pbx_admission import Names
 
 
-@contextlib.asynccontextmanager
-async def admitted_by(config: AmiConfig, identity: PbxIdentity) -> AsyncIterator[AmiClient]:
+def admitted_by(config: AmiConfig, identity: PbxIdentity) -> AbstractAsyncContextManager[AmiClient]:
     client = AmiClient(config)
     client.set_admission(identity)
-    task = asyncio.create_task(client.run())
-    try:
-        yield client
-    finally:
-        await client.stop()
-        with contextlib.suppress(Exception):
-            async with asyncio.timeout(5):
-                await task
+    return running(client)
 
 
 async def test_the_real_pbx_name_is_read_and_claimed(
