@@ -42,8 +42,8 @@ class SystemNameStore(Protocol):
 class PbxIdentity:
     """The AMI client's admission check (``AmiClient.set_admission``) for one PBX id."""
 
-    def __init__(self, pbx: str, store: SystemNameStore | None) -> None:
-        """Without a *store* the name is read and logged, never refused."""
+    def __init__(self, pbx: str, store: SystemNameStore) -> None:
+        """Claim the names of PBX *pbx* in *store*."""
         self.pbx = pbx
         self._store = store
         self.system_name: str | None = None
@@ -80,8 +80,6 @@ class PbxIdentity:
         """The store's answer, or ``None`` when it cannot give one now. A database outage
         must not take the PBX's calls away as well: the PBX is driven unchecked (a name this
         process claimed before is still this PBX's), and the next login checks again."""
-        if self._store is None:
-            return SystemNameClaim(holder=None, other_pbxs=0)
         try:
             async with asyncio.timeout(CLAIM_SECONDS):
                 return await self._store.claim_system_name(self.pbx, name)
