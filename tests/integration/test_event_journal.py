@@ -344,6 +344,19 @@ async def test_the_sqlite_read_pool_serves_the_same_pages_and_every_commit(
         assert await pooled.list_encoded("t1", 0, 10, types=["call.queued"]) == (
             await plain.list_encoded("t1", 0, 10)
         )
+        answered = NewEvent(
+            tenant="t1",
+            type=EventType.CALL_ANSWERED,
+            occurred_at=T0,
+            key="x",
+            call_id="x",
+            data={"call_id": "x", "params": {"caller": "主叫 ,'"}, "extras": {"ivr_choice": "2"}},
+        )
+        await plain.write([answered, _event("t1", "s7")])
+        for types in (None, ["call.answered"], ["call.answered", "call.queued"], ["call.ended"]):
+            mixed = await pooled.list_encoded("t1", 3, 10, types=types)
+            assert mixed == await plain.list_encoded("t1", 3, 10, types=types)
+        assert [e.has_extras for e in await pooled.list_encoded("t1", 6, 10)] == [True, False]
         await as_rows_from_before_0011(engine)
         assert await pooled.list_encoded("t1", 0, 10) == await plain.list_encoded("t1", 0, 10)
     finally:

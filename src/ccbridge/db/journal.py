@@ -27,7 +27,12 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ccbridge.db.engine import PgReadPool
 from ccbridge.db.event_tables import EventCounterRow, EventRow, EventSettingsRow
-from ccbridge.db.sqlite_reads import ReadPool, SqliteReadPool
+from ccbridge.db.sqlite_reads import (
+    ReadPool,
+    SqliteReadPool,
+    journal_page_sql,
+    split_journal_page,
+)
 from ccbridge.domain.journal.types import (
     SCHEMA_VERSION,
     EncodedEvent,
@@ -153,10 +158,6 @@ _PG_ENCODED_MANY = (
     "ORDER BY c.tenant, e.seq"
 )
 """Several tenants' pages in one round trip (each still a keyset read on the primary key)."""
-_SQLITE_ENCODED = (
-    "SELECT seq, type, envelope, has_extras FROM events "
-    "WHERE tenant = ? AND seq > ? ORDER BY seq LIMIT ?"
-)
 PG_EVENTS_INSERT = (
     "INSERT INTO events (tenant, seq, id, type, call_id, occurred_at, recorded_at,"
     " envelope, has_extras) "
@@ -532,9 +533,14 @@ class SqlJournal:
         if not 1 <= limit <= MAX_PAGE:
             raise ValueError(f"limit must be between 1 and {MAX_PAGE}, got {limit}")
         pooled: list[Any]
-        if isinstance(self._read_pool, SqliteReadPool) and not types:
-            pooled = await self._read_pool.fetch(_SQLITE_ENCODED, tenant, after, limit)
-            return await self._encoded(pooled, tenant, after, limit, types)
+        if isinstance(self._read_pool, SqliteReadPool):
+            kinds = list(types or ())
+            (row,) = await self._read_pool.fetch(
+                journal_page_sql(len(kinds)), tenant, after, *kinds, limit
+            )
+            page = split_journal_page(row)
+            if page is not None:
+                return page
         if isinstance(self._read_pool, PgReadPool):
             if types:
                 pooled = await self._read_pool.fetch(

@@ -20,6 +20,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ccbridge.db.engine import PgReadPool
+from ccbridge.domain.journal.types import EncodedEvent
 
 READ_THREADS = 2
 """Enough for a 2-core host: a page is ~0.1 ms of SQLite work; more threads only add GIL
@@ -74,6 +75,47 @@ class SqliteReadPool:
             for conn in self._connections:
                 conn.close()
             self._connections.clear()
+
+
+def journal_page_sql(types: int) -> str:
+    """A keyset page of one tenant's journal as ONE result row, with *types* type filters.
+
+    ``sqlite3`` releases and retakes the GIL around every ``sqlite3_step``, i.e. once per
+    row. While the event loop is busy (AMI ingest) each retake waits up to the switch
+    interval, so a page of 100 rows took 88 ms instead of 0.07 ms (a convoy; docs/
+    benchmarks.md, B6). Aggregated, the page is one step: the envelopes joined into one
+    blob, and per row ``seq type has_extras length`` to cut it apart. The subquery runs as
+    a co-routine in ``ORDER BY`` order; :func:`split_journal_page` checks the order anyway.
+    """
+    only = f" AND type IN ({', '.join('?' * types)})" if types else ""
+    select = (
+        "SELECT count(*), count(envelope), "
+        "group_concat(seq || ' ' || type || ' ' || has_extras || ' ' || length(envelope), ','), "
+        "CAST(group_concat(envelope, '') AS BLOB) FROM (SELECT seq, type, envelope, has_extras "
+    )
+    return select + f"FROM events WHERE tenant = ? AND seq > ?{only} ORDER BY seq LIMIT ?)"
+
+
+def split_journal_page(row: tuple[Any, ...]) -> list[EncodedEvent] | None:
+    """The events of a :func:`journal_page_sql` row; ``None`` when the page must be read row
+    by row (an event stored before envelopes existed, or rows not in cursor order)."""
+    rows, with_envelope, meta, blob = row
+    if not rows:
+        return []
+    if rows != with_envelope:
+        return None
+    page: list[EncodedEvent] = []
+    at = 0
+    last = -1
+    for item in meta.split(","):
+        seq_text, kind, extras, size_text = item.split(" ")
+        seq, size = int(seq_text), int(size_text)
+        if seq <= last:
+            return None
+        page.append(EncodedEvent(seq, kind, blob[at : at + size], extras == "1"))
+        at += size
+        last = seq
+    return page if at == len(blob) else None
 
 
 ReadPool = PgReadPool | SqliteReadPool
