@@ -36,6 +36,7 @@ from ccbridge.db.journal import (
 )
 from ccbridge.db.repositories.call_params import detail_to_json, with_detail
 from ccbridge.db.tables import CallRow
+from ccbridge.db.wal_checkpoints import WRITER_FALLBACK_PAGES, WalCheckpointer
 from ccbridge.domain.calls.model import CallRecord, CallState
 from ccbridge.domain.journal.types import NewEvent, StoredEvent
 from ccbridge.services.ports import CallWrite, WrittenCalls
@@ -278,12 +279,15 @@ class SqliteCallBatches:
         self._conn: sqlite3.Connection | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
         """The hub's event loop; ``None`` means the caller's own (no thread in between)."""
+        self.checkpointer = WalCheckpointer(path)
+        """Checkpoints the WAL on its own thread, so commits do not (ADR 0034)."""
 
     def _connection(self) -> sqlite3.Connection:
         if self._conn is None:
             conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
             for pragma in SQLITE_PRAGMAS:
                 conn.execute(pragma)
+            conn.execute(f"PRAGMA wal_autocheckpoint={WRITER_FALLBACK_PAGES}")
             self._conn = conn
         return self._conn
 
@@ -322,6 +326,8 @@ class SqliteCallBatches:
             stored = []
             self._drop(conn)
             raise
+        else:
+            self.checkpointer.nudge()
         finally:
             if ticket is not None:
                 self._finish(loop, ticket, stored)
@@ -414,7 +420,8 @@ class SqliteCallBatches:
             conn.close()
 
     async def close(self) -> None:
-        """Close the connection (the writer thread's shutdown)."""
+        """Close the connection and stop the checkpoints (the writer thread's shutdown)."""
+        self.checkpointer.close()
         if self._conn is not None:
             self._conn.close()
             self._conn = None
