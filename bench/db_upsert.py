@@ -62,12 +62,12 @@ from ccbridge.db.call_batches import (
     call_row,
     params_row,
     pg_time,
-    sqlite_time,
     upsert_set,
 )
 from ccbridge.db.engine import SQLITE_PRAGMAS, create_engine, create_session_factory
 from ccbridge.db.journal import SqlJournal, stored_event
 from ccbridge.db.migrate import run_migrations_async
+from ccbridge.db.sqlite_rows import sqlite_time
 from ccbridge.db.writer_thread import ThreadedCallWrites
 from ccbridge.domain.calls.events import (
     AgentAnswered,

@@ -26,8 +26,9 @@ Every role is its own process, so no load generator shares the server's interpre
 B6 (per run): poll at ``--poll-rate`` for ``--seconds`` while the PBX sends ``--ami-rate``;
 then a capacity ladder for ccbridge and for the peer under the same ingest: the highest
 offered rate each serves with p99 ≤ 25 ms and ≥ 97 % achieved ("throughput at equal
-p99"); a server that misses the first step (50/s) is tried at 30, 20, 10 and 5/s. Goal: p99 ≤ 25 ms at 300/s with ingest ≥ 95 % of 10k ev/s and no AMI drop, and
-capacity ≥ 3× the peer's.
+p99"); a server that misses the first step (50/s) is tried at 30, 20, 10 and 5/s.
+Goal: p99 ≤ 25 ms at 300/s with ingest ≥ 95 % of 10k ev/s and no AMI drop, and capacity
+≥ 3× the peer's.
 
 B7 (per run): ``--subscribers`` SSE streams while the server appends ``--fanout-rate``
 events/s; delivery p99 ≤ 100 ms with ≥ 95 % of the expected deliveries. Peer: one
@@ -1074,7 +1075,14 @@ async def sse_once(args: argparse.Namespace, rig: Rig, spec: str, subscribers: i
 async def b7(args: argparse.Namespace, rig: Rig, spec: str) -> dict[str, Any]:
     """One B7 run: 500 subscribers, then the single-subscriber peer, same ingest."""
     load = loadavg()
+    profile = os.environ.get("B7_PROFILE")  # diagnostics: cProfile of the loop, 500 streams
+    if profile:
+        rig.server.send("profile")
     many = await sse_once(args, rig, spec, args.subscribers, args.seconds)
+    if profile:
+        mark = len(rig.server.lines)
+        rig.server.send(f"profile {profile}")
+        await rig.server.wait_for("profiled", since=mark)
     expected = many["ingest_per_s"] * args.subscribers // args.tenants
     emit({"phase": "b7_sse", "subscribers": args.subscribers, "expected_deliveries_per_s":
           expected, **many, "load": f"{load} -> {loadavg()}"})  # fmt: skip

@@ -26,6 +26,7 @@ from sqlalchemy import Table, make_url
 from ccbridge.db.engine import SQLITE_PRAGMAS
 from ccbridge.db.event_tables import CallParamsRow
 from ccbridge.db.journal import (
+    EVENT_COLUMNS,
     NOTIFY_CHANNEL,
     PG_EVENTS_INSERT,
     PG_NOTIFY,
@@ -35,6 +36,7 @@ from ccbridge.db.journal import (
     stored_event,
 )
 from ccbridge.db.repositories.call_params import detail_to_json, with_detail
+from ccbridge.db.sqlite_rows import sqlite_time
 from ccbridge.db.tables import CallRow
 from ccbridge.db.wal_checkpoints import WRITER_FALLBACK_PAGES, WalCheckpointer
 from ccbridge.domain.calls.model import CallRecord, CallState
@@ -65,18 +67,6 @@ CALL_COLUMNS = (
 )
 """In :func:`call_row` order."""
 PARAM_COLUMNS = ("call_id", "tenant", "detail", "version", "updated_at")
-EVENT_COLUMNS = (
-    "tenant",
-    "seq",
-    "id",
-    "type",
-    "call_id",
-    "occurred_at",
-    "recorded_at",
-    "envelope",
-    "has_extras",
-)
-"""The JSON is stored once, as the envelope; ``data`` stays NULL (migration 0023)."""
 _WIDTHS = tuple(
     (i, length)
     for i, name in enumerate(CALL_COLUMNS)
@@ -87,32 +77,6 @@ so one bad record can never wedge the batch writer's retry loop."""
 
 Stamp = Callable[[datetime | None], Any]
 """How a backend binds a datetime (SQLite: text; PostgreSQL: the aware value)."""
-
-
-SPELLINGS = 65_536
-"""Datetimes whose SQLite text is remembered: a call's snapshots repeat the same instants, and
-a lookup (datetimes cache their hash) costs a twentieth of ``isoformat``."""
-_SQLITE_TEXT: dict[datetime, str] = {}
-
-
-def sqlite_time(value: datetime | None) -> str | None:
-    """A datetime as ``UTCDateTime`` stores it in SQLite: naive UTC text with microseconds."""
-    if value is None:
-        return None
-    text = _SQLITE_TEXT.get(value)  # equal instants spell the same UTC text; naive ones miss
-    if text is None:
-        utc = value
-        if value.tzinfo is not UTC:
-            if value.tzinfo is None or value.utcoffset() is None:
-                raise ValueError(
-                    f"naive datetime {value!r} cannot be stored; pass an aware UTC time"
-                )
-            utc = value.astimezone(UTC)
-        text = utc.isoformat(" ", "microseconds")[:26]  # without the "+00:00"
-        if len(_SQLITE_TEXT) >= SPELLINGS:
-            _SQLITE_TEXT.clear()
-        _SQLITE_TEXT[value] = text
-    return text
 
 
 def pg_time(value: datetime | None) -> datetime | None:

@@ -33,6 +33,7 @@ from ccbridge.db.sqlite_reads import (
     journal_page_sql,
     split_journal_page,
 )
+from ccbridge.db.sqlite_rows import one_step_insert, rows_json, sqlite_time
 from ccbridge.domain.journal.types import (
     SCHEMA_VERSION,
     EncodedEvent,
@@ -48,7 +49,6 @@ MAX_PAGE = 1000
 YIELD_EVERY = 50
 """Events encoded between two yields to the event loop while a batch is appended."""
 
-_COUNTERS: Table = EventCounterRow.__table__  # type: ignore[assignment]
 _EVENTS: Table = EventRow.__table__  # type: ignore[assignment]
 
 _COLUMNS = (
@@ -271,24 +271,80 @@ async def _pg_insert(
     return {(r[0], r[1]) for r in rows}
 
 
-async def _sa_insert(db: AsyncSession, dialect: str, events: Sequence[StoredEvent]) -> set[int]:
-    """Insert a tenant's batch through SQLAlchemy (SQLite); return the seqs written."""
-    rows: list[dict[str, Any]] = [
-        {
-            "tenant": e.tenant,
-            "seq": e.seq,
-            "id": e.id,
-            "type": e.type,
-            "call_id": e.call_id,
-            "occurred_at": e.occurred_at,
-            "recorded_at": e.recorded_at,
-            "envelope": e.encoded,
-            "has_extras": e.has_extras,
-        }
+EVENT_COLUMNS = (
+    "tenant",
+    "seq",
+    "id",
+    "type",
+    "call_id",
+    "occurred_at",
+    "recorded_at",
+    "envelope",
+    "has_extras",
+)
+"""The columns every writer of ``events`` sets; the JSON is stored once, as the envelope, and
+``data`` stays NULL (migration 0023)."""
+SQLITE_EVENTS_ONE_STEP = one_step_insert(
+    "events",
+    EVENT_COLUMNS,
+    blobs=("envelope",),
+    tail="ON CONFLICT (id) DO NOTHING",
+    bind=":rows",
+)
+"""A batch of every tenant in one statement step (``sqlite_rows``): the ORM's ``INSERT …
+RETURNING`` stepped once per row, each step a GIL hand-off that waits behind a busy loop."""
+_SQLITE_KEYS_WRITTEN = (
+    "SELECT tenant, seq FROM events WHERE id IN (SELECT value FROM json_each(:ids))"
+)
+_SQLITE_BUMP_MANY = (
+    "INSERT INTO event_counters (tenant, last_seq) SELECT value->>0, value->>1 "
+    "FROM json_each(:counts) WHERE true ON CONFLICT (tenant) "
+    "DO UPDATE SET last_seq = event_counters.last_seq + excluded.last_seq"
+)
+_SQLITE_COUNTERS = (
+    "SELECT json_group_object(tenant, last_seq) FROM event_counters "
+    "WHERE tenant IN (SELECT value FROM json_each(:tenants))"
+)
+"""Every tenant of a batch bumped in one statement and read back in one row (SQLite: the
+database is locked whole, so there is no name order to keep)."""
+
+
+def envelope_text(e: StoredEvent) -> str:
+    """The envelope as text, for a JSON-bound batch (``sqlite_rows``)."""
+    return (e.encoded if e.encoded is not None else envelope_bytes(e)).decode()
+
+
+async def _sqlite_bump(db: AsyncSession, counts: dict[str, int]) -> dict[str, int]:
+    """Add *counts* to the tenants' counters; each tenant's last seq after it."""
+    await db.execute(text(_SQLITE_BUMP_MANY), {"counts": rows_json(list(counts.items()))})
+    tenants = orjson.dumps(list(counts)).decode()
+    (last,) = (await db.execute(text(_SQLITE_COUNTERS), {"tenants": tenants})).one()
+    return {tenant: int(seq) for tenant, seq in orjson.loads(last).items()}
+
+
+async def _sqlite_insert(db: AsyncSession, events: Sequence[StoredEvent]) -> set[tuple[str, int]]:
+    """Insert a batch (SQLite) in one step; return the ``(tenant, seq)`` written."""
+    rows = [
+        (
+            e.tenant,
+            e.seq,
+            e.id,
+            e.type,
+            e.call_id,
+            sqlite_time(e.occurred_at),
+            sqlite_time(e.recorded_at),
+            envelope_text(e),
+            e.has_extras,
+        )
         for e in events
     ]
-    stmt = _insert(dialect, _EVENTS).on_conflict_do_nothing(index_elements=["id"])
-    return {r[0] for r in (await db.execute(stmt.returning(_EVENTS.c.seq), rows)).all()}
+    inserted = await db.execute(text(SQLITE_EVENTS_ONE_STEP), {"rows": rows_json(rows)})
+    if inserted.rowcount == len(rows):  # type: ignore[attr-defined]
+        return {(e.tenant, e.seq) for e in events}
+    # Some ids existed (a retried batch): only the events that took their own number count.
+    ids = orjson.dumps([e.id for e in events]).decode()
+    found = await db.execute(text(_SQLITE_KEYS_WRITTEN), {"ids": ids})
+    return {(tenant, int(seq)) for tenant, seq in found}
 
 
 NOTIFY_CHANNEL = "ccbridge_events"
@@ -439,22 +495,16 @@ class SqlJournal:
             by_tenant.setdefault(event.tenant, []).append(event)
         if dialect == "postgresql":
             return await self._pg_append(db, by_tenant, recorded_at)
-        stored: list[StoredEvent] = []
+        last = await _sqlite_bump(db, {t: len(batch) for t, batch in by_tenant.items()})
+        events_in: list[StoredEvent] = []
         for tenant in sorted(by_tenant):
-            batch = by_tenant[tenant]
-            ins = _insert(dialect, _COUNTERS)
-            bump = ins.values(tenant=tenant, last_seq=len(batch)).on_conflict_do_update(
-                index_elements=[_COUNTERS.c.tenant],
-                set_={"last_seq": _COUNTERS.c.last_seq + len(batch)},
+            first = last[tenant] - len(by_tenant[tenant]) + 1
+            events_in.extend(
+                stored_event(tenant, first + i, e, recorded_at)
+                for i, e in enumerate(by_tenant[tenant])
             )
-            last = int((await db.execute(bump.returning(_COUNTERS.c.last_seq))).scalar_one())
-            first = last - len(batch) + 1
-            events_in = [
-                stored_event(tenant, first + i, e, recorded_at) for i, e in enumerate(batch)
-            ]
-            written = await _sa_insert(db, dialect, events_in)
-            stored.extend(e for e in events_in if e.seq in written)
-        return stored
+        written = await _sqlite_insert(db, events_in)
+        return [e for e in events_in if (e.tenant, e.seq) in written]
 
     async def _pg_append(
         self, db: AsyncSession, by_tenant: dict[str, list[NewEvent]], recorded_at: datetime
