@@ -9,11 +9,15 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 
 from ccbridge.db.call_batches import SqliteCallBatches
-from ccbridge.db.journal import CommitOrder
+from ccbridge.db.engine import create_engine, create_session_factory, wal_checkpointer_for
+from ccbridge.db.journal import CommitOrder, SqlJournal
 from ccbridge.db.migrate import run_migrations_async
 from ccbridge.db.wal_checkpoints import WRITER_FALLBACK_PAGES, WalCheckpointer
+from ccbridge.db.writer_thread import ThreadedCallWrites
+from ccbridge.domain.journal.types import EventType, NewEvent
 from ccbridge.services.ports import CallWrite
 from tests.integration.test_call_batches import T0, full_call
 
@@ -74,3 +78,46 @@ def test_a_failing_checkpoint_is_logged_and_the_thread_goes_on(
     finally:
         checkpointer.close()
         checkpointer.close()
+    checkpointer.nudge()  # a closed checkpointer starts again on the next commit
+    _until(lambda: checkpointer.checkpoints > 1)
+    assert checkpointer.checkpoints > 1
+    checkpointer.close()
+
+
+async def test_the_engines_commits_nudge_one_checkpointer_that_the_call_writer_shares(
+    tmp_path: Path,
+) -> None:
+    """The journal's ORM commits (API, seats) and the call writer's commits nudge the same
+    thread; the engine's connections checkpoint themselves only past the fallback."""
+    path = tmp_path / "app.db"
+    url = f"sqlite+aiosqlite:///{path}"
+    await run_migrations_async(url, "head")
+    engine = create_engine(url)
+    checkpointer = wal_checkpointer_for(engine)
+    assert checkpointer is not None
+    try:
+        async with engine.connect() as conn:
+            pages = (await conn.execute(text("PRAGMA wal_autocheckpoint"))).scalar_one()
+        assert pages == WRITER_FALLBACK_PAGES
+        journal = SqlJournal(create_session_factory(engine))
+        event = NewEvent(
+            tenant="t1", type=EventType.CALL_QUEUED, occurred_at=T0, key="k", call_id="k", data={}
+        )
+        await journal.write([event])
+        _until(lambda: checkpointer.checkpoints > 0)
+        assert checkpointer.checkpoints > 0
+        writes = ThreadedCallWrites.for_engine(engine, journal)
+        store = writes.persistence._store
+        assert isinstance(store, SqliteCallBatches)
+        assert store.checkpointer is checkpointer
+        before = checkpointer.checkpoints
+        await writes.upsert_many([full_call(version=1)])
+        _until(lambda: checkpointer.checkpoints > before)
+        assert checkpointer.checkpoints > before
+        _until(lambda: _calls_in_the_database_file(path) == 1)
+        assert _calls_in_the_database_file(path) == 1
+    finally:
+        await engine.dispose()
+    assert "ccbridge-wal-checkpoint" not in {t.name for t in threading.enumerate()}
+    assert create_engine("sqlite+aiosqlite://") is not None
+    assert wal_checkpointer_for(create_engine("sqlite+aiosqlite://")) is None

@@ -38,7 +38,7 @@ from ccbridge.db.journal import (
 from ccbridge.db.repositories.call_params import detail_to_json, with_detail
 from ccbridge.db.sqlite_rows import sqlite_time
 from ccbridge.db.tables import CallRow
-from ccbridge.db.wal_checkpoints import WRITER_FALLBACK_PAGES, WalCheckpointer
+from ccbridge.db.wal_checkpoints import FALLBACK_PRAGMA, WalCheckpointer
 from ccbridge.domain.calls.model import CallRecord, CallState
 from ccbridge.domain.journal.types import NewEvent, StoredEvent
 from ccbridge.services.ports import CallWrite, WrittenCalls
@@ -235,15 +235,19 @@ class SqliteCallBatches:
         path: str,
         order: CommitOrder,
         now: Callable[[], datetime],
+        *,
+        checkpointer: WalCheckpointer | None = None,
     ) -> None:
-        """Open *path* on first use; hand committed events to *order* on :attr:`loop`."""
+        """Open *path* on first use; hand committed events to *order* on :attr:`loop`; nudge
+        *checkpointer* (the engine's, shared) after each commit, else one of its own."""
         self._path = path
         self._order = order
         self._now = now
         self._conn: sqlite3.Connection | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
         """The hub's event loop; ``None`` means the caller's own (no thread in between)."""
-        self.checkpointer = WalCheckpointer(path)
+        self._own_checkpointer = checkpointer is None
+        self.checkpointer = checkpointer or WalCheckpointer(path)
         """Checkpoints the WAL on its own thread, so commits do not (ADR 0034)."""
 
     def _connection(self) -> sqlite3.Connection:
@@ -251,7 +255,7 @@ class SqliteCallBatches:
             conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
             for pragma in SQLITE_PRAGMAS:
                 conn.execute(pragma)
-            conn.execute(f"PRAGMA wal_autocheckpoint={WRITER_FALLBACK_PAGES}")
+            conn.execute(FALLBACK_PRAGMA)
             self._conn = conn
         return self._conn
 
@@ -384,8 +388,9 @@ class SqliteCallBatches:
             conn.close()
 
     async def close(self) -> None:
-        """Close the connection and stop the checkpoints (the writer thread's shutdown)."""
-        self.checkpointer.close()
+        """Close the connection and stop its own checkpoints (the writer thread's shutdown)."""
+        if self._own_checkpointer:
+            self.checkpointer.close()
         if self._conn is not None:
             self._conn.close()
             self._conn = None
@@ -566,14 +571,21 @@ class PgCallBatches:
 CallBatches = SqliteCallBatches | PgCallBatches
 
 
-def call_batch_store(url: str, order: CommitOrder, now: Callable[[], datetime]) -> CallBatches:
-    """The batch store for the database at *url* (a SQLAlchemy URL)."""
+def call_batch_store(
+    url: str,
+    order: CommitOrder,
+    now: Callable[[], datetime],
+    *,
+    checkpointer: WalCheckpointer | None = None,
+) -> CallBatches:
+    """The batch store for the database at *url* (a SQLAlchemy URL); on SQLite it nudges
+    *checkpointer* after its commits."""
     sa_url = make_url(url)
     backend = sa_url.get_backend_name()
     if backend == "sqlite":
         if not sa_url.database or sa_url.database == ":memory:":
             raise ValueError("the call writer needs a SQLite file, not an in-memory database")
-        return SqliteCallBatches(sa_url.database, order, now)
+        return SqliteCallBatches(sa_url.database, order, now, checkpointer=checkpointer)
     if backend == "postgresql":
         dsn = sa_url.set(drivername="postgresql").render_as_string(hide_password=False)
         return PgCallBatches(dsn, order, now)

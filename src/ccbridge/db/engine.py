@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -16,6 +17,8 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.pool import ConnectionPoolEntry, NullPool
+
+from ccbridge.db.wal_checkpoints import FALLBACK_PRAGMA, WalCheckpointer
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./ccbridge.db"
 """Used when neither settings nor ``CCBRIDGE_DATABASE_URL`` name a database."""
@@ -76,7 +79,36 @@ def create_engine(url: str, *, echo: bool = False, null_pool: bool = False) -> A
     engine = create_async_engine(sa_url, **kwargs)
     if backend == "sqlite":
         event.listen(engine.sync_engine, "connect", _set_sqlite_pragmas)
+        if sa_url.database not in (None, "", ":memory:") and sa_url.query.get("mode") != "memory":
+            _checkpoint_off_the_commits(engine, sa_url.database)
     return engine
+
+
+_CHECKPOINTERS: weakref.WeakKeyDictionary[Any, WalCheckpointer] = weakref.WeakKeyDictionary()
+
+
+def _checkpoint_off_the_commits(engine: AsyncEngine, path: str) -> None:
+    """Every commit of *engine* nudges one checkpoint thread for its file; its connections
+    only checkpoint themselves past the fallback (ADR 0034). Stopped when disposed."""
+    checkpointer = WalCheckpointer(path)
+    sync = engine.sync_engine
+    _CHECKPOINTERS[sync] = checkpointer
+
+    def fallback_only(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute(FALLBACK_PRAGMA)
+        finally:
+            cursor.close()
+
+    event.listen(sync, "connect", fallback_only)
+    event.listen(sync, "commit", lambda _conn: checkpointer.nudge())
+    event.listen(sync, "engine_disposed", lambda _engine: checkpointer.close())
+
+
+def wal_checkpointer_for(engine: AsyncEngine) -> WalCheckpointer | None:
+    """The checkpoint thread of *engine*'s SQLite file (``None``: not a SQLite file)."""
+    return _CHECKPOINTERS.get(engine.sync_engine)
 
 
 def on_connection_lost(engine: AsyncEngine, notify: Callable[[BaseException], object]) -> None:

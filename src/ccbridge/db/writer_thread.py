@@ -23,6 +23,7 @@ from ccbridge.db.call_batches import (
     PgCallBatches,
     call_batch_store,
 )
+from ccbridge.db.engine import wal_checkpointer_for
 from ccbridge.db.journal import SqlJournal
 from ccbridge.domain.calls.model import CallRecord
 from ccbridge.services.call_persistence import DEFAULT_BASELINE, CallPersistence
@@ -118,7 +119,10 @@ class ThreadedCallWrites:
         """Write to *engine*'s database with *journal*'s clock and commit order; the thread
         and its connection end when the engine is disposed (or at :meth:`close`)."""
         url = engine.url.render_as_string(hide_password=False)
-        writes = cls(call_batch_store(url, journal.order, journal.now))
+        store = call_batch_store(
+            url, journal.order, journal.now, checkpointer=wal_checkpointer_for(engine)
+        )
+        writes = cls(store)
         event.listen(engine.sync_engine, "engine_disposed", lambda _engine: writes.close())
         return writes
 
