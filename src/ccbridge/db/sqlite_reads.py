@@ -27,18 +27,31 @@ READ_THREADS = 2
 contention with the event loop."""
 BUSY_TIMEOUT_MS = 30_000
 """As the writer's connections: wait for a checkpoint instead of failing (then 503)."""
+INLINE_BUSY_TIMEOUT_MS = 20
+"""On the loop's own connection a read that meets a lock gives up this soon and is retried on
+a read thread (with :data:`BUSY_TIMEOUT_MS`): a WAL reader almost never waits, and the loop
+must never wait long."""
 
 
 class SqliteReadPool:
-    """Read-only SQLite connections on their own threads for the journal's keyset pages."""
+    """Read-only SQLite connections for the journal's keyset pages and AMI-path lookups.
 
-    def __init__(self, path: str, *, threads: int = READ_THREADS) -> None:
+    ``inline`` (the default) runs a read on the calling thread, the event loop: a page is one
+    statement step (:func:`journal_page_sql`), about 0.2 ms of SQLite, and a hop to a thread
+    cost three GIL hand-offs, each waiting up to the 5 ms switch interval behind the busy
+    loop (docs/benchmarks.md, B6). A read that meets a lock goes to a read thread instead.
+    """
+
+    def __init__(self, path: str, *, threads: int = READ_THREADS, inline: bool = True) -> None:
         """Keep the file path; connections open on first use, one per thread."""
         self._path = path
+        self.inline = inline
         self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="sqlite-read")
         self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
+        self.handed_off = 0
+        """Inline reads that met a lock and ran on a read thread (diagnostics, tests)."""
 
     @classmethod
     def for_engine(cls, engine: AsyncEngine) -> SqliteReadPool | None:
@@ -52,18 +65,28 @@ class SqliteReadPool:
 
     async def fetch(self, query: str, *args: Any) -> list[Any]:
         """Run one read statement and return its rows (tuples)."""
+        if self.inline:
+            try:
+                return self._run(query, args, INLINE_BUSY_TIMEOUT_MS)
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) and "busy" not in str(exc):
+                    raise
+                self.handed_off += 1
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, self._run, query, args)
+        return await loop.run_in_executor(self._executor, self._run, query, args, BUSY_TIMEOUT_MS)
 
-    def _run(self, query: str, args: tuple[Any, ...]) -> list[Any]:
+    def _run(self, query: str, args: tuple[Any, ...], busy_ms: int = BUSY_TIMEOUT_MS) -> list[Any]:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None:
             conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
-            conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
             conn.execute("PRAGMA query_only=1")
             self._local.conn = conn
+            self._local.busy_ms = None
             with self._lock:
                 self._connections.append(conn)
+        if self._local.busy_ms != busy_ms:
+            conn.execute(f"PRAGMA busy_timeout={busy_ms}")
+            self._local.busy_ms = busy_ms
         return conn.execute(query, args).fetchall()
 
     async def close(self) -> None:
