@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.pool import ConnectionPoolEntry, NullPool
 
+from ccbridge.db.sqlite_rows import require_json_operators
 from ccbridge.db.wal_checkpoints import FALLBACK_PRAGMA, WalCheckpointer
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./ccbridge.db"
@@ -76,6 +77,8 @@ def create_engine(url: str, *, echo: bool = False, null_pool: bool = False) -> A
             )
     if null_pool:
         kwargs["poolclass"] = NullPool
+    if backend == "sqlite":
+        require_json_operators()
     engine = create_async_engine(sa_url, **kwargs)
     if backend == "sqlite":
         event.listen(engine.sync_engine, "connect", _set_sqlite_pragmas)

@@ -13,11 +13,27 @@ microseconds; booleans as 0/1), so the ORM reads them back unchanged.
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
+
+MIN_SQLITE = (3, 38, 0)
+"""The ``->>`` operator (SQLite 3.38, 2022); Debian 12 and the image's bookworm ship 3.40."""
+
+
+def require_json_operators(version: tuple[int, int, int] = sqlite3.sqlite_version_info) -> None:
+    """Refuse to start on a SQLite library too old for :func:`one_step_insert`."""
+    if version < MIN_SQLITE:
+        have = ".".join(map(str, version))
+        need = ".".join(map(str, MIN_SQLITE))
+        raise RuntimeError(
+            f"SQLite {have} is too old: ccbridge needs {need} or newer (the ->> operator); "
+            "use PostgreSQL or a Python built against a newer SQLite"
+        )
+
 
 SPELLINGS = 65_536
 """Datetimes whose SQLite text is remembered: a call's snapshots repeat the same instants, and

@@ -7,7 +7,12 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from ccbridge.db.sqlite_rows import one_step_insert, rows_json, sqlite_time
+from ccbridge.db.sqlite_rows import (
+    one_step_insert,
+    require_json_operators,
+    rows_json,
+    sqlite_time,
+)
 
 
 def _table() -> sqlite3.Connection:
@@ -57,3 +62,9 @@ def test_times_are_spelt_as_the_orm_stores_them() -> None:
     assert sqlite_time(None) is None
     with pytest.raises(ValueError, match="naive"):
         sqlite_time(datetime(2026, 12, 4))  # noqa: DTZ001
+
+
+def test_a_sqlite_without_the_json_operators_is_refused_with_the_version() -> None:
+    require_json_operators((3, 38, 0))
+    with pytest.raises(RuntimeError, match=r"SQLite 3\.31\.1 is too old: ccbridge needs 3\.38\.0"):
+        require_json_operators((3, 31, 1))
