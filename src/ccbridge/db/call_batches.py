@@ -33,6 +33,7 @@ from ccbridge.db.journal import (
     CommitOrder,
     envelope_time,
     notify_payloads,
+    sqlite_event_row,
     stored_event,
 )
 from ccbridge.db.repositories.call_params import detail_to_json, with_detail
@@ -353,20 +354,7 @@ class SqliteCallBatches:
         if not events:
             return events
         recorded_at = sqlite_time(now)
-        rows = [
-            (
-                e.tenant,
-                e.seq,
-                e.id,
-                e.type,
-                e.call_id,
-                sqlite_time(e.occurred_at),
-                recorded_at,
-                e.encoded,
-                e.has_extras,
-            )
-            for e in events
-        ]
+        rows = [sqlite_event_row(e, recorded_at, e.encoded) for e in events]
         if conn.executemany(SQLITE_EVENTS, rows).rowcount == len(rows):
             return events
         # Some ids existed (a retried batch): keep the events that took their own number.

@@ -309,6 +309,22 @@ _SQLITE_COUNTERS = (
 database is locked whole, so there is no name order to keep)."""
 
 
+def sqlite_event_row(e: StoredEvent, recorded_at: str | None, envelope: Any) -> tuple[Any, ...]:
+    """An ``events`` row in :data:`EVENT_COLUMNS` order, its times spelt as SQLite stores
+    them; *envelope* as the statement binds it (bytes, or text in a JSON array)."""
+    return (
+        e.tenant,
+        e.seq,
+        e.id,
+        e.type,
+        e.call_id,
+        sqlite_time(e.occurred_at),
+        recorded_at,
+        envelope,
+        e.has_extras,
+    )
+
+
 def envelope_text(e: StoredEvent) -> str:
     """The envelope as text, for a JSON-bound batch (``sqlite_rows``)."""
     return (e.encoded if e.encoded is not None else envelope_bytes(e)).decode()
@@ -324,20 +340,7 @@ async def _sqlite_bump(db: AsyncSession, counts: dict[str, int]) -> dict[str, in
 
 async def _sqlite_insert(db: AsyncSession, events: Sequence[StoredEvent]) -> set[tuple[str, int]]:
     """Insert a batch (SQLite) in one step; return the ``(tenant, seq)`` written."""
-    rows = [
-        (
-            e.tenant,
-            e.seq,
-            e.id,
-            e.type,
-            e.call_id,
-            sqlite_time(e.occurred_at),
-            sqlite_time(e.recorded_at),
-            envelope_text(e),
-            e.has_extras,
-        )
-        for e in events
-    ]
+    rows = [sqlite_event_row(e, sqlite_time(e.recorded_at), envelope_text(e)) for e in events]
     inserted = await db.execute(text(SQLITE_EVENTS_ONE_STEP), {"rows": rows_json(rows)})
     if inserted.rowcount == len(rows):  # type: ignore[attr-defined]
         return {(e.tenant, e.seq) for e in events}
