@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -443,3 +444,56 @@ async def test_key_cache_skips_the_database_and_revocation_here_applies_at_once(
     assert await access.authenticate_key(plaintext2) is not None
     now[0] = T0 + timedelta(seconds=31)
     assert await access.authenticate_key(plaintext2) is None
+
+
+async def test_requests_that_miss_the_key_cache_together_share_one_look_up(
+    engine: AsyncEngine,
+) -> None:
+    """When a busy key's entry expires, the requests arriving meanwhile wait for one read
+    (not one session and touch each); a revocation during that read is not undone by it."""
+    sessions = create_session_factory(engine)
+    lookups = [0]
+    gate = asyncio.Event()
+
+    class SlowUnitOfWork(SqlAccessUnitOfWork):
+        async def __aenter__(self) -> SlowUnitOfWork:
+            lookups[0] += 1
+            await super().__aenter__()
+            return self
+
+        async def __aexit__(self, *exc: object) -> None:
+            await gate.wait()  # the key has been read: hold the look-up here
+            await super().__aexit__(*exc)  # type: ignore[arg-type]
+
+    slow = [False]
+
+    def uow() -> SqlAccessUnitOfWork:
+        return SlowUnitOfWork(sessions) if slow[0] else SqlAccessUnitOfWork(sessions)
+
+    access = AccessService(uow, JwtCodec(SECRET), now=lambda: T0, token_ttl_seconds=600)
+    admin = Principal(
+        actor="t", role=Role.PLATFORM_ADMIN, tenant_id=None, scopes=ROLE_SCOPES[Role.PLATFORM_ADMIN]
+    )
+    await access.create_tenant(admin, tenant_id="ta", name="A")
+    key, plaintext = await access.create_system_key(
+        role=Role.CRM, tenant_id="ta", name="crm", actor="t"
+    )
+    slow[0] = True
+    waiting = [asyncio.create_task(access.authenticate_key(plaintext)) for _ in range(20)]
+    await asyncio.sleep(0.05)
+    waiting[0].cancel()  # one caller going away does not cancel the shared read
+    gate.set()
+    results = await asyncio.gather(*waiting[1:])
+    assert lookups[0] == 1
+    assert all(r is not None and r.tenant_id == "ta" for r in results)
+
+    # A revocation while a read is in flight: the read's answer is not cached afterwards.
+    access._keys.drop_key(key.key_id)
+    gate.clear()
+    reading = asyncio.create_task(access.authenticate_key(plaintext))
+    await asyncio.sleep(0.05)
+    slow[0] = False
+    await access.revoke_api_key(admin, "ta", key.key_id)
+    gate.set()
+    await reading
+    assert await access.authenticate_key(plaintext) is None

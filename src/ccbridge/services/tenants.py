@@ -7,6 +7,7 @@ neither does. Tenant checks come before scope checks, so another tenant's object
 
 from __future__ import annotations
 
+import asyncio
 import builtins
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
@@ -112,6 +113,10 @@ class AccessService:
         self._ttl = token_ttl_seconds
         self._touched: dict[str, datetime] = {}
         self._keys = key_cache if key_cache is not None else KeyCache()
+        self._key_lookups: dict[bytes, asyncio.Future[Principal | None]] = {}
+        self._key_drops = 0
+        """Bumped whenever keys leave the cache: a look-up that began before must not put
+        back what was dropped (a revoked key, a suspended tenant's keys)."""
         self._status = tenant_status or TenantStatusCache(self._read_status)
         self._on_status_changed = on_status_changed
         self._home_pbx = home_pbx
@@ -149,6 +154,21 @@ class AccessService:
         cached = self._keys.get(digest, self._now())
         if cached is not None:
             return cached
+        # One look-up per key at a time: when a busy key's cache entry expires, the requests
+        # that arrive meanwhile wait for that read instead of each running its own (a storm
+        # of sessions and touches that stalled polls for a second; docs/benchmarks.md, B6).
+        looking = self._key_lookups.get(digest)
+        if looking is None:
+            looking = asyncio.ensure_future(self._look_up_key(parsed, digest, self._key_drops))
+            self._key_lookups[digest] = looking
+            looking.add_done_callback(lambda _done: self._key_lookups.pop(digest, None))
+        return await asyncio.shield(looking)  # one caller going away must not cancel the rest
+
+    async def _look_up_key(
+        self, parsed: tuple[str, str], digest: bytes, drops: int
+    ) -> Principal | None:
+        """Read and check a key, touch its last use (at most every minute) and cache it,
+        unless a key or tenant was dropped from the cache meanwhile."""
         key_id, secret = parsed
         async with self._uow() as uow:
             key = await uow.api_keys.get(key_id)
@@ -166,7 +186,8 @@ class AccessService:
                 await uow.api_keys.touch(key_id, now, unless_after=now - TOUCH_INTERVAL)
                 await uow.commit()
         found = key_principal(key)
-        self._keys.put(digest, key_id, found, now)
+        if drops == self._key_drops:
+            self._keys.put(digest, key_id, found, now)
         return found
 
     # --- tenants ---------------------------------------------------------------------------
@@ -264,6 +285,7 @@ class AccessService:
                 )
             )
             await uow.commit()
+        self._key_drops += 1
         self._keys.drop_tenant(tenant_id)
         self._status.changed(tenant_id, updated.status)
         hook = self._on_status_changed
@@ -369,6 +391,7 @@ class AccessService:
             )
             await uow.commit()
         self._touched.pop(key_id, None)
+        self._key_drops += 1
         self._keys.drop_key(key_id)
         return replace(key, revoked_at=now)
 
