@@ -17,7 +17,7 @@ from ccbridge.api.security import JwtCodec
 from ccbridge.db.access_uow import SqlAccessUnitOfWork
 from ccbridge.db.engine import create_session_factory
 from ccbridge.db.repositories import CallRepository
-from ccbridge.domain.access import ROLE_SCOPES, Principal, Role, TenantStatus
+from ccbridge.domain.access import ROLE_SCOPES, ApiKey, Principal, Role, TenantStatus
 from ccbridge.domain.calls.model import CallRecord, CallState
 from ccbridge.observability.health import Readiness
 from ccbridge.services.tenant_status import TenantStatusCache
@@ -459,11 +459,15 @@ async def test_requests_that_miss_the_key_cache_together_share_one_look_up(
         async def __aenter__(self) -> SlowUnitOfWork:
             lookups[0] += 1
             await super().__aenter__()
-            return self
+            read = self.api_keys.get
 
-        async def __aexit__(self, *exc: object) -> None:
-            await gate.wait()  # the key has been read: hold the look-up here
-            await super().__aexit__(*exc)  # type: ignore[arg-type]
+            async def read_then_hold(key_id: str) -> ApiKey | None:
+                key = await read(key_id)
+                await gate.wait()  # the key has been read: hold the look-up here
+                return key
+
+            self.api_keys.get = read_then_hold  # type: ignore[method-assign]
+            return self
 
     slow = [False]
 
@@ -497,3 +501,67 @@ async def test_requests_that_miss_the_key_cache_together_share_one_look_up(
     gate.set()
     await reading
     assert await access.authenticate_key(plaintext) is None
+
+
+async def test_a_request_does_not_wait_for_the_keys_last_use_write(engine: AsyncEngine) -> None:
+    """The look-up answers once the key is read and checked; the last-use touch, which may
+    wait behind the database's writer, follows on its own and a failed one only logs."""
+    sessions = create_session_factory(engine)
+    hold = asyncio.Event()
+    touching = asyncio.Event()
+    failing = [False]
+
+    class SlowTouchUnitOfWork(SqlAccessUnitOfWork):
+        async def __aenter__(self) -> SlowTouchUnitOfWork:
+            await super().__aenter__()
+            touch = self.api_keys.touch
+
+            async def held_touch(key_id: str, at: datetime, *, unless_after: datetime) -> None:
+                touching.set()
+                await hold.wait()
+                if failing[0]:
+                    raise RuntimeError("database is locked")
+                await touch(key_id, at, unless_after=unless_after)
+
+            self.api_keys.touch = held_touch  # type: ignore[method-assign]
+            return self
+
+    now = [T0]
+    access = AccessService(
+        lambda: SlowTouchUnitOfWork(sessions),
+        JwtCodec(SECRET),
+        now=lambda: now[0],
+        token_ttl_seconds=600,
+    )
+    admin = Principal(
+        actor="t", role=Role.PLATFORM_ADMIN, tenant_id=None, scopes=ROLE_SCOPES[Role.PLATFORM_ADMIN]
+    )
+    await access.create_tenant(admin, tenant_id="ta", name="A")
+    key, plaintext = await access.create_system_key(
+        role=Role.CRM, tenant_id="ta", name="crm", actor="t"
+    )
+    found = await asyncio.wait_for(access.authenticate_key(plaintext), timeout=10)
+    assert found is not None
+    assert found.tenant_id == "ta"
+    await asyncio.wait_for(touching.wait(), timeout=10)  # the touch is under way, held
+    assert not hold.is_set()
+    hold.set()
+    for _ in range(200):  # the touch lands after the answer
+        (listed,) = await access.list_api_keys(admin, "ta")
+        if listed.last_used_at is not None:
+            break
+        await asyncio.sleep(0.01)
+    assert listed.key_id == key.key_id
+    assert listed.last_used_at == T0
+
+    # A touch that fails after answering costs the request nothing; the next one still works.
+    failing[0] = True
+    touching.clear()
+    access._keys.drop_key(key.key_id)
+    now[0] = T0 + timedelta(minutes=5)
+    assert await access.authenticate_key(plaintext) is not None
+    await asyncio.wait_for(touching.wait(), timeout=10)
+    await asyncio.gather(*access._key_tasks)  # the failed touch ended (logged, not raised)
+    (listed,) = await access.list_api_keys(admin, "ta")
+    assert listed.last_used_at == T0
+    assert await access.authenticate_key(plaintext) is not None

@@ -114,6 +114,8 @@ class AccessService:
         self._touched: dict[str, datetime] = {}
         self._keys = key_cache if key_cache is not None else KeyCache()
         self._key_lookups: dict[bytes, asyncio.Future[Principal | None]] = {}
+        self._key_tasks: set[asyncio.Task[None]] = set()
+        """Look-ups still touching a key's last use after answering (kept from the GC)."""
         self._key_drops = 0
         """Bumped whenever keys leave the cache: a look-up that began before must not put
         back what was dropped (a revoked key, a suspended tenant's keys)."""
@@ -159,36 +161,67 @@ class AccessService:
         # of sessions and touches that stalled polls for a second; docs/benchmarks.md, B6).
         looking = self._key_lookups.get(digest)
         if looking is None:
-            looking = asyncio.ensure_future(self._look_up_key(parsed, digest, self._key_drops))
+            looking = asyncio.get_running_loop().create_future()
             self._key_lookups[digest] = looking
-            looking.add_done_callback(lambda _done: self._key_lookups.pop(digest, None))
+            task = asyncio.create_task(self._look_up_key(parsed, digest, self._key_drops, looking))
+            self._key_tasks.add(task)
+            task.add_done_callback(self._key_tasks.discard)
         return await asyncio.shield(looking)  # one caller going away must not cancel the rest
 
     async def _look_up_key(
-        self, parsed: tuple[str, str], digest: bytes, drops: int
-    ) -> Principal | None:
-        """Read and check a key, touch its last use (at most every minute) and cache it,
-        unless a key or tenant was dropped from the cache meanwhile."""
+        self,
+        parsed: tuple[str, str],
+        digest: bytes,
+        drops: int,
+        answer: asyncio.Future[Principal | None],
+    ) -> None:
+        """Read and check a key, cache it (unless a key or tenant was dropped from the cache
+        meanwhile) and answer the waiting requests; then touch its last use, at most every
+        minute, so no request waits for that write behind the database's writer."""
         key_id, secret = parsed
-        async with self._uow() as uow:
-            key = await uow.api_keys.get(key_id)
-            if key is None or not secret_matches(secret, key.secret_sha256):
-                return None
-            if key.revoked_at is not None:
-                return None
-            if key.tenant_id is not None:  # same transaction: spares the status cache a read
-                tenant = await uow.tenants.get(key.tenant_id)
-                self._status.remember(key.tenant_id, tenant.status if tenant else None)
-            now = self._now()
-            last = self._touched.get(key_id) or key.last_used_at
-            if last is None or now - last >= TOUCH_INTERVAL:
-                self._touched[key_id] = now
-                await uow.api_keys.touch(key_id, now, unless_after=now - TOUCH_INTERVAL)
-                await uow.commit()
-        found = key_principal(key)
-        if drops == self._key_drops:
-            self._keys.put(digest, key_id, found, now)
-        return found
+        try:
+            async with self._uow() as uow:
+                key = await self._read_key(uow, key_id, secret)
+                now = self._now()
+                found = None if key is None else key_principal(key)
+                if found is not None and drops == self._key_drops:
+                    self._keys.put(digest, key_id, found, now)
+                self._forget_look_up(digest, answer)
+                answer.set_result(found)
+                last = None if key is None else self._touched.get(key_id) or key.last_used_at
+                if key is not None and (last is None or now - last >= TOUCH_INTERVAL):
+                    self._touched[key_id] = now
+                    await uow.api_keys.touch(key_id, now, unless_after=now - TOUCH_INTERVAL)
+                    await uow.commit()
+        except BaseException as exc:
+            if not answer.done():
+                self._forget_look_up(digest, answer)
+                if isinstance(exc, asyncio.CancelledError):
+                    answer.cancel()
+                else:
+                    answer.set_exception(exc)
+            elif not isinstance(exc, asyncio.CancelledError):
+                log.warning("api_key_touch_failed", key_id=key_id, error=repr(exc))
+            if not isinstance(exc, Exception):
+                raise
+
+    def _forget_look_up(self, digest: bytes, answer: asyncio.Future[Principal | None]) -> None:
+        """Let the next cache miss start its own look-up (this one has answered)."""
+        if self._key_lookups.get(digest) is answer:
+            del self._key_lookups[digest]
+
+    async def _read_key(self, uow: AccessUnitOfWork, key_id: str, secret: str) -> ApiKey | None:
+        """The key if it exists, its secret matches and it is not revoked; its tenant's
+        status is remembered from the same transaction, sparing the status cache a read."""
+        key = await uow.api_keys.get(key_id)
+        if key is None or not secret_matches(secret, key.secret_sha256):
+            return None
+        if key.revoked_at is not None:
+            return None
+        if key.tenant_id is not None:
+            tenant = await uow.tenants.get(key.tenant_id)
+            self._status.remember(key.tenant_id, tenant.status if tenant else None)
+        return key
 
     # --- tenants ---------------------------------------------------------------------------
 
