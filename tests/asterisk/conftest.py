@@ -70,7 +70,7 @@ def pbx_generated_dir() -> Path:
     if not value:
         pytest.skip(
             f"set {GENERATED_ENV} to the folder the test PBX #tryincludes queues.conf from "
-            "(docs/install.md §1.5)"
+            "(docs/asterisk.md §5, step 10)"
         )
     path = Path(value)
     assert path.is_absolute(), f"{GENERATED_ENV} must be absolute, got {value!r}"

@@ -6,7 +6,7 @@ publisher, the ``pbx_config`` check) against the test PBX, over a throw-away SQL
 and a fresh tenant (so its queue ``<tenant>-sales`` is new to the PBX).
 
 - The PBX reads the folder ccbridge writes (``CCBRIDGE_TEST_GENERATED_DIR``, the folder the
-  test PBX's ``queues.conf`` ``#tryinclude``s by absolute path, docs/install.md §1.5): the
+  test PBX's ``queues.conf`` ``#tryinclude``s by absolute path, docs/asterisk.md §5 step 10): the
   skill group created over the API answers 201, ``QueueStatus`` lists its queue and
   ``/readyz``'s ``pbx_config`` check is ok.
 - ccbridge writes into a folder the PBX does not read: the same request answers 502
