@@ -104,9 +104,10 @@ from ccbridge.db.repositories.skill_groups import SkillGroupRepository
 from ccbridge.db.repositories.sla import SqlFaultReportStore, SqlIncidentStore
 from ccbridge.db.repositories.statements import SqlStatementStore
 from ccbridge.db.sqlite_reads import ReadPool, read_pool_for
+from ccbridge.db.tenant_status_read import tenant_status_read
 from ccbridge.db.webhooks import SqlWebhookStore
 from ccbridge.db.writer_thread import ThreadedCallWrites
-from ccbridge.domain.access import AuditEntry, Role, TenantStatus
+from ccbridge.domain.access import AuditEntry, Role
 from ccbridge.domain.calendar import local_date
 from ccbridge.domain.calls.model import CallRecord
 from ccbridge.domain.egress import parse_networks
@@ -453,7 +454,7 @@ async def run_api(settings: Settings) -> None:
     app = create_app(
         call_store=repo,
         readiness=readiness,
-        access=build_access_service(settings, engine, serves_pbx=False),
+        access=build_access_service(settings, engine, serves_pbx=False, read_pool=read_pool),
         jwt=JwtCodec(settings.auth.jwt_secret.get_secret_value()),
         event_api=event_api,
     )
@@ -500,6 +501,7 @@ def build_service(
     sessions = create_session_factory(engine)
     hub = EventHub()
     read_pool = read_pool_for(engine)
+    ivr.tenant_status.read_through(tenant_status_read(sessions, read_pool))
     committed: list[Callable[[Sequence[StoredEvent]], None]] = []
     journal = SqlJournal(
         sessions,
@@ -1866,6 +1868,7 @@ def build_access_service(
     tenant_status: TenantStatusCache | None = None,
     on_status_changed: StatusChanged | None = None,
     serves_pbx: bool = True,
+    read_pool: ReadPool | None = None,
 ) -> AccessService:
     """Tenants, keys, tokens and audit over *engine* (also used by ``ccbridge keys create``);
     *serves_pbx* is false on an API-only process, which places tenants on no PBX of its own."""
@@ -1876,21 +1879,17 @@ def build_access_service(
         now=SystemClock().now,
         token_ttl_seconds=settings.auth.token_ttl_seconds,
         key_cache=KeyCache(ttl=timedelta(seconds=settings.auth.key_cache_seconds)),
-        tenant_status=tenant_status or tenant_status_cache(sessions),
+        tenant_status=tenant_status or tenant_status_cache(sessions, read_pool),
         on_status_changed=on_status_changed,
         home_pbx=settings.ha.pbx_id if serves_pbx else None,
     )
 
 
-def tenant_status_cache(sessions: async_sessionmaker[AsyncSession]) -> TenantStatusCache:
-    """The tenant-status cache over the tenants table."""
-
-    async def read(tenant_id: str) -> TenantStatus | None:
-        async with SqlAccessUnitOfWork(sessions) as uow:
-            tenant = await uow.tenants.get(tenant_id)
-        return tenant.status if tenant is not None else None
-
-    return TenantStatusCache(read)
+def tenant_status_cache(
+    sessions: async_sessionmaker[AsyncSession], read_pool: ReadPool | None = None
+) -> TenantStatusCache:
+    """The tenant-status cache over the tenants table (read through *read_pool* when given)."""
+    return TenantStatusCache(tenant_status_read(sessions, read_pool))
 
 
 async def ensure_dev_key(access: AccessService, key_file: Path) -> None:

@@ -17,6 +17,8 @@ from ccbridge.api.security import JwtCodec
 from ccbridge.db.access_uow import SqlAccessUnitOfWork
 from ccbridge.db.engine import create_session_factory
 from ccbridge.db.repositories import CallRepository
+from ccbridge.db.sqlite_reads import read_pool_for
+from ccbridge.db.tenant_status_read import tenant_status_read
 from ccbridge.domain.access import ROLE_SCOPES, ApiKey, Principal, Role, TenantStatus
 from ccbridge.domain.calls.model import CallRecord, CallState
 from ccbridge.observability.health import Readiness
@@ -565,3 +567,37 @@ async def test_a_request_does_not_wait_for_the_keys_last_use_write(engine: Async
     (listed,) = await access.list_api_keys(admin, "ta")
     assert listed.last_used_at == T0
     assert await access.authenticate_key(plaintext) is not None
+
+
+@pytest.mark.parametrize("pooled", [True, False], ids=["read-pool", "orm-session"])
+async def test_the_tenant_status_read_names_each_status_through_the_pool_or_a_session(
+    engine: AsyncEngine, pooled: bool
+) -> None:
+    """The status cache's store read answers the same through the service's read pool
+    (the loop's own SQLite connection, or asyncpg) as through an ORM session."""
+    sessions = create_session_factory(engine)
+    pool = read_pool_for(engine) if pooled else None
+    assert pool is not None or not pooled
+    access = AccessService(
+        lambda: SqlAccessUnitOfWork(sessions),
+        JwtCodec(SECRET),
+        now=lambda: T0,
+        token_ttl_seconds=60,
+    )
+    admin = Principal(
+        actor="t", role=Role.PLATFORM_ADMIN, tenant_id=None, scopes=ROLE_SCOPES[Role.PLATFORM_ADMIN]
+    )
+    read = tenant_status_read(sessions, pool)
+    try:
+        await access.create_tenant(admin, tenant_id="ta", name="A")
+        await access.create_tenant(admin, tenant_id="tb", name="B")
+        await access.update_tenant(admin, "tb", TenantChanges(status=TenantStatus.SUSPENDED))
+        assert await read("ta") is TenantStatus.ACTIVE
+        assert await read("tb") is TenantStatus.SUSPENDED
+        assert await read("zz-missing") is None
+        cache = TenantStatusCache(read, ttl=0)
+        assert await cache.is_active("ta")
+        assert not await cache.is_active("tb")
+    finally:
+        if pool is not None:
+            await pool.close()

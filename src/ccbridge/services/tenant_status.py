@@ -40,6 +40,11 @@ class TenantStatusCache:
         """Changes recorded per tenant: a read that started before one must not undo it."""
         self.reads = 0
 
+    def read_through(self, read: StatusRead) -> None:
+        """Read the store through *read* from now on: the service's read pool exists only
+        once the service is wired, after the IVR runtime that shares this cache."""
+        self._read = read
+
     async def status(self, tenant_id: str) -> TenantStatus | None:
         """The tenant's status (``None``: no such tenant); one store read per tenant at a time."""
         now = self._monotonic()
