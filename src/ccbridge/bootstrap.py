@@ -292,6 +292,8 @@ class Service:
                     await self.single_node_guard.release()  # likewise, for a node without HA
                 if self.call_writes is not None:
                     self.call_writes.close()
+            if self.access is not None:  # key-use records in flight, before the database closes
+                await self.access.settle()
             if self.read_pool is not None:
                 await self.read_pool.close()
             if self.owner_forwarder is not None:
@@ -451,10 +453,11 @@ async def run_api(settings: Settings) -> None:
 
     readiness.add("database", database_check(availability))
     readiness.add("event_listener", listener_check)
+    access = build_access_service(settings, engine, serves_pbx=False, read_pool=read_pool)
     app = create_app(
         call_store=repo,
         readiness=readiness,
-        access=build_access_service(settings, engine, serves_pbx=False, read_pool=read_pool),
+        access=access,
         jwt=JwtCodec(settings.auth.jwt_secret.get_secret_value()),
         event_api=event_api,
     )
@@ -476,6 +479,7 @@ async def run_api(settings: Settings) -> None:
                     task.cancel()
                 await asyncio.gather(*loops, return_exceptions=True)
     finally:
+        await access.settle()  # key-use records in flight, before the database closes
         await read_pool.close()
         await engine.dispose()
         log.info("ccbridge_api_stopped")

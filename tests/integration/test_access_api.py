@@ -22,11 +22,15 @@ from ccbridge.db.tenant_status_read import tenant_status_read
 from ccbridge.domain.access import ROLE_SCOPES, ApiKey, Principal, Role, TenantStatus
 from ccbridge.domain.calls.model import CallRecord, CallState
 from ccbridge.observability.health import Readiness
+from ccbridge.services import tenants as tenants_service
 from ccbridge.services.tenant_status import TenantStatusCache
 from ccbridge.services.tenants import AccessService, TenantChanges
 
 SECRET = "integration-test-secret-0123456789abcdef"
 T0 = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
+PLATFORM_ADMIN = Principal(
+    actor="t", role=Role.PLATFORM_ADMIN, tenant_id=None, scopes=ROLE_SCOPES[Role.PLATFORM_ADMIN]
+)
 
 
 @dataclass
@@ -263,9 +267,7 @@ async def test_a_token_is_refused_once_another_process_suspends_its_tenant(
         now=lambda: T0,
         token_ttl_seconds=600,
     )
-    admin = Principal(
-        actor="t", role=Role.PLATFORM_ADMIN, tenant_id=None, scopes=ROLE_SCOPES[Role.PLATFORM_ADMIN]
-    )
+    admin = PLATFORM_ADMIN
     await access.create_tenant(admin, tenant_id="ta", name="A")
     person = Principal("user:wang", Role.AGENT, "ta", ROLE_SCOPES[Role.AGENT], "1001")
     for _ in range(3):
@@ -410,9 +412,7 @@ async def test_key_cache_skips_the_database_and_revocation_here_applies_at_once(
         return SqlAccessUnitOfWork(sessions)
 
     access = AccessService(uow, JwtCodec(SECRET), now=lambda: now[0], token_ttl_seconds=600)
-    admin = Principal(
-        actor="t", role=Role.PLATFORM_ADMIN, tenant_id=None, scopes=ROLE_SCOPES[Role.PLATFORM_ADMIN]
-    )
+    admin = PLATFORM_ADMIN
     await access.create_tenant(admin, tenant_id="ta", name="A")
     key, plaintext = await access.create_system_key(
         role=Role.CRM, tenant_id="ta", name="crm", actor="t"
@@ -477,9 +477,7 @@ async def test_requests_that_miss_the_key_cache_together_share_one_look_up(
         return SlowUnitOfWork(sessions) if slow[0] else SqlAccessUnitOfWork(sessions)
 
     access = AccessService(uow, JwtCodec(SECRET), now=lambda: T0, token_ttl_seconds=600)
-    admin = Principal(
-        actor="t", role=Role.PLATFORM_ADMIN, tenant_id=None, scopes=ROLE_SCOPES[Role.PLATFORM_ADMIN]
-    )
+    admin = PLATFORM_ADMIN
     await access.create_tenant(admin, tenant_id="ta", name="A")
     key, plaintext = await access.create_system_key(
         role=Role.CRM, tenant_id="ta", name="crm", actor="t"
@@ -535,9 +533,7 @@ async def test_a_request_does_not_wait_for_the_keys_last_use_write(engine: Async
         now=lambda: now[0],
         token_ttl_seconds=600,
     )
-    admin = Principal(
-        actor="t", role=Role.PLATFORM_ADMIN, tenant_id=None, scopes=ROLE_SCOPES[Role.PLATFORM_ADMIN]
-    )
+    admin = PLATFORM_ADMIN
     await access.create_tenant(admin, tenant_id="ta", name="A")
     key, plaintext = await access.create_system_key(
         role=Role.CRM, tenant_id="ta", name="crm", actor="t"
@@ -584,9 +580,7 @@ async def test_the_tenant_status_read_names_each_status_through_the_pool_or_a_se
         now=lambda: T0,
         token_ttl_seconds=60,
     )
-    admin = Principal(
-        actor="t", role=Role.PLATFORM_ADMIN, tenant_id=None, scopes=ROLE_SCOPES[Role.PLATFORM_ADMIN]
-    )
+    admin = PLATFORM_ADMIN
     read = tenant_status_read(sessions, pool)
     try:
         await access.create_tenant(admin, tenant_id="ta", name="A")
@@ -601,3 +595,54 @@ async def test_the_tenant_status_read_names_each_status_through_the_pool_or_a_se
     finally:
         if pool is not None:
             await pool.close()
+
+
+async def test_shutdown_settles_the_key_use_records_in_flight(
+    engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Before the database closes, shutdown waits for a key-use record in flight, and
+    cancels one that outlasts ``SETTLE_SECONDS`` (a late commit would reopen the database)."""
+    sessions = create_session_factory(engine)
+    hold = asyncio.Event()
+    touches: list[str] = []
+
+    class HeldTouchUnitOfWork(SqlAccessUnitOfWork):
+        async def __aenter__(self) -> HeldTouchUnitOfWork:
+            await super().__aenter__()
+            touch = self.api_keys.touch
+
+            async def held_touch(key_id: str, at: datetime, *, unless_after: datetime) -> None:
+                await hold.wait()
+                await touch(key_id, at, unless_after=unless_after)
+                touches.append(key_id)
+
+            self.api_keys.touch = held_touch  # type: ignore[method-assign]
+            return self
+
+    now = [T0]
+    access = AccessService(
+        lambda: HeldTouchUnitOfWork(sessions),
+        JwtCodec(SECRET),
+        now=lambda: now[0],
+        token_ttl_seconds=600,
+    )
+    await access.create_tenant(PLATFORM_ADMIN, tenant_id="ta", name="A")
+    key, plaintext = await access.create_system_key(
+        role=Role.CRM, tenant_id="ta", name="crm", actor="t"
+    )
+    assert await access.authenticate_key(plaintext) is not None
+    settling = asyncio.create_task(access.settle())
+    await asyncio.sleep(0.05)
+    assert not settling.done()  # waits for the record
+    hold.set()
+    await asyncio.wait_for(settling, timeout=10)
+    assert touches == [key.key_id]
+
+    hold.clear()
+    monkeypatch.setattr(tenants_service, "SETTLE_SECONDS", 0.05)
+    access._keys.drop_key(key.key_id)
+    now[0] = T0 + timedelta(minutes=5)
+    assert await access.authenticate_key(plaintext) is not None
+    await asyncio.wait_for(access.settle(), timeout=10)
+    assert not access._key_tasks  # cancelled, not left to commit later
+    assert touches == [key.key_id]

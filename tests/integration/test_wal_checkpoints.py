@@ -38,7 +38,13 @@ def _until(condition: object, seconds: float = 10.0) -> None:
         time.sleep(0.02)
 
 
+def _checkpoint_threads() -> set[threading.Thread]:
+    """The checkpoint threads alive now (another test's engine may still hold one)."""
+    return {t for t in threading.enumerate() if t.name == "ccbridge-wal-checkpoint"}
+
+
 async def test_commits_leave_the_checkpoint_to_the_checkpoint_thread(tmp_path: Path) -> None:
+    others = _checkpoint_threads()
     path = tmp_path / "calls.db"
     await run_migrations_async(f"sqlite+aiosqlite:///{path}", "head")
     store = SqliteCallBatches(str(path), CommitOrder(lambda _events: None), lambda: T0)
@@ -57,7 +63,7 @@ async def test_commits_leave_the_checkpoint_to_the_checkpoint_thread(tmp_path: P
         assert _calls_in_the_database_file(path) == 5
     finally:
         await store.close()
-    assert "ccbridge-wal-checkpoint" not in {t.name for t in threading.enumerate()}
+    assert _checkpoint_threads() <= others  # this test's thread ended
 
 
 def test_a_failing_checkpoint_is_logged_and_the_thread_goes_on(
@@ -89,6 +95,7 @@ async def test_the_engines_commits_nudge_one_checkpointer_that_the_call_writer_s
 ) -> None:
     """The journal's ORM commits (API, seats) and the call writer's commits nudge the same
     thread; the engine's connections checkpoint themselves only past the fallback."""
+    others = _checkpoint_threads()
     path = tmp_path / "app.db"
     url = f"sqlite+aiosqlite:///{path}"
     await run_migrations_async(url, "head")
@@ -118,6 +125,6 @@ async def test_the_engines_commits_nudge_one_checkpointer_that_the_call_writer_s
         assert _calls_in_the_database_file(path) == 1
     finally:
         await engine.dispose()
-    assert "ccbridge-wal-checkpoint" not in {t.name for t in threading.enumerate()}
+    assert _checkpoint_threads() <= others  # this test's thread ended
     assert create_engine("sqlite+aiosqlite://") is not None
     assert wal_checkpointer_for(create_engine("sqlite+aiosqlite://")) is None

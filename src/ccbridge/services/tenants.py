@@ -50,6 +50,8 @@ from ccbridge.services.tenant_status import TenantStatusCache
 
 TOUCH_INTERVAL = timedelta(minutes=1)
 """``last_used_at`` is written at most this often per key, not on every request."""
+SETTLE_SECONDS = 5.0
+"""How long shutdown waits for key-use records in flight."""
 
 
 log = structlog.get_logger(__name__)
@@ -127,6 +129,17 @@ class AccessService:
     def tenant_status(self) -> TenantStatusCache:
         """The cache every credential check reads (shared with inbound call routing)."""
         return self._status
+
+    async def settle(self) -> None:
+        """Let the key-use records still in flight finish before the database closes
+        (shutdown); one that takes over ``SETTLE_SECONDS`` is cancelled, losing only a touch."""
+        if not self._key_tasks:
+            return
+        _done, late = await asyncio.wait(set(self._key_tasks), timeout=SETTLE_SECONDS)
+        for task in late:
+            task.cancel()
+        if late:  # their sessions roll back before the database closes
+            await asyncio.wait(late, timeout=SETTLE_SECONDS)
 
     # --- authentication --------------------------------------------------------------------
 
