@@ -23,6 +23,10 @@ import pytest
 HERE = Path(__file__).parent
 REQUIRE_BROWSER_ENV = "CCBRIDGE_REQUIRE_BROWSER"
 CHROMIUM = os.environ.get("CCB_CHROMIUM", "/usr/bin/chromium")
+DOC_SHOTS = HERE.parent.parent / "docs" / "screenshots"
+UPDATE_SHOTS_ENV = "CCB_UPDATE_SCREENSHOTS"
+"""Set to 1 to write the screenshots into docs/screenshots/; by default they go with each
+test's artifacts, so a test run leaves the checkout as it was."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,6 +139,9 @@ def run_scenario(node: str, console: Console, name: str, tmp_path: Path) -> str:
         "CCB_ADMIN_KEY": console.admin_key,
         "CCB_CHROMIUM": CHROMIUM,
         "CCB_ARTIFACTS": str(tmp_path),
+        "CCB_SCREENSHOTS": str(
+            DOC_SHOTS if os.environ.get(UPDATE_SHOTS_ENV) == "1" else tmp_path / "screenshots"
+        ),
         "PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD": "1",
         "CCB_HAVE_SOX": "1" if shutil.which("sox") else "0",
     }

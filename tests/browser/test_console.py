@@ -2,7 +2,8 @@
 
 Each scenario is a Node script (scenarios/*.mjs) that drives Debian's Chromium through
 playwright-core, runs axe-core on every page it shows (no serious or critical violation) and
-saves a screenshot under docs/screenshots/ (ADR 0023).
+saves a screenshot with the test's artifacts, or under docs/screenshots/ with
+``CCB_UPDATE_SCREENSHOTS=1`` (ADR 0023).
 """
 
 from __future__ import annotations
