@@ -503,64 +503,80 @@ async def test_requests_that_miss_the_key_cache_together_share_one_look_up(
     assert await access.authenticate_key(plaintext) is None
 
 
-async def test_a_request_does_not_wait_for_the_keys_last_use_write(engine: AsyncEngine) -> None:
-    """The look-up answers once the key is read and checked; the last-use touch, which may
-    wait behind the database's writer, follows on its own and a failed one only logs."""
-    sessions = create_session_factory(engine)
-    hold = asyncio.Event()
-    touching = asyncio.Event()
-    failing = [False]
+@dataclass
+class HeldTouches:
+    """An access service whose key-use records wait for :attr:`hold` (and may fail)."""
 
-    class SlowTouchUnitOfWork(SqlAccessUnitOfWork):
-        async def __aenter__(self) -> SlowTouchUnitOfWork:
+    access: AccessService
+    now: list[datetime]
+    hold: asyncio.Event
+    started: asyncio.Event
+    failing: list[bool]
+    done: list[str]
+
+
+async def held_touches(engine: AsyncEngine) -> tuple[HeldTouches, str, str]:
+    """The rig, tenant ``ta`` and a CRM key: ``(rig, key_id, plaintext)``."""
+    sessions = create_session_factory(engine)
+    hold, started, failing, done = asyncio.Event(), asyncio.Event(), [False], []
+
+    class HeldTouchUnitOfWork(SqlAccessUnitOfWork):
+        async def __aenter__(self) -> HeldTouchUnitOfWork:
             await super().__aenter__()
             touch = self.api_keys.touch
 
             async def held_touch(key_id: str, at: datetime, *, unless_after: datetime) -> None:
-                touching.set()
+                started.set()
                 await hold.wait()
                 if failing[0]:
                     raise RuntimeError("database is locked")
                 await touch(key_id, at, unless_after=unless_after)
+                done.append(key_id)
 
             self.api_keys.touch = held_touch  # type: ignore[method-assign]
             return self
 
     now = [T0]
     access = AccessService(
-        lambda: SlowTouchUnitOfWork(sessions),
+        lambda: HeldTouchUnitOfWork(sessions),
         JwtCodec(SECRET),
         now=lambda: now[0],
         token_ttl_seconds=600,
     )
-    admin = PLATFORM_ADMIN
-    await access.create_tenant(admin, tenant_id="ta", name="A")
+    await access.create_tenant(PLATFORM_ADMIN, tenant_id="ta", name="A")
     key, plaintext = await access.create_system_key(
         role=Role.CRM, tenant_id="ta", name="crm", actor="t"
     )
+    return HeldTouches(access, now, hold, started, failing, done), key.key_id, plaintext
+
+
+async def test_a_request_does_not_wait_for_the_keys_last_use_write(engine: AsyncEngine) -> None:
+    """The look-up answers once the key is read and checked; the last-use touch, which may
+    wait behind the database's writer, follows on its own and a failed one only logs."""
+    rig, key_id, plaintext = await held_touches(engine)
+    access = rig.access
     found = await asyncio.wait_for(access.authenticate_key(plaintext), timeout=10)
     assert found is not None
     assert found.tenant_id == "ta"
-    await asyncio.wait_for(touching.wait(), timeout=10)  # the touch is under way, held
-    assert not hold.is_set()
-    hold.set()
+    await asyncio.wait_for(rig.started.wait(), timeout=10)  # the touch is under way, held
+    rig.hold.set()
     for _ in range(200):  # the touch lands after the answer
-        (listed,) = await access.list_api_keys(admin, "ta")
+        (listed,) = await access.list_api_keys(PLATFORM_ADMIN, "ta")
         if listed.last_used_at is not None:
             break
         await asyncio.sleep(0.01)
-    assert listed.key_id == key.key_id
+    assert listed.key_id == key_id
     assert listed.last_used_at == T0
 
     # A touch that fails after answering costs the request nothing; the next one still works.
-    failing[0] = True
-    touching.clear()
-    access._keys.drop_key(key.key_id)
-    now[0] = T0 + timedelta(minutes=5)
+    rig.failing[0] = True
+    rig.started.clear()
+    access._keys.drop_key(key_id)
+    rig.now[0] = T0 + timedelta(minutes=5)
     assert await access.authenticate_key(plaintext) is not None
-    await asyncio.wait_for(touching.wait(), timeout=10)
+    await asyncio.wait_for(rig.started.wait(), timeout=10)
     await asyncio.gather(*access._key_tasks)  # the failed touch ended (logged, not raised)
-    (listed,) = await access.list_api_keys(admin, "ta")
+    (listed,) = await access.list_api_keys(PLATFORM_ADMIN, "ta")
     assert listed.last_used_at == T0
     assert await access.authenticate_key(plaintext) is not None
 
@@ -602,47 +618,22 @@ async def test_shutdown_settles_the_key_use_records_in_flight(
 ) -> None:
     """Before the database closes, shutdown waits for a key-use record in flight, and
     cancels one that outlasts ``SETTLE_SECONDS`` (a late commit would reopen the database)."""
-    sessions = create_session_factory(engine)
-    hold = asyncio.Event()
-    touches: list[str] = []
-
-    class HeldTouchUnitOfWork(SqlAccessUnitOfWork):
-        async def __aenter__(self) -> HeldTouchUnitOfWork:
-            await super().__aenter__()
-            touch = self.api_keys.touch
-
-            async def held_touch(key_id: str, at: datetime, *, unless_after: datetime) -> None:
-                await hold.wait()
-                await touch(key_id, at, unless_after=unless_after)
-                touches.append(key_id)
-
-            self.api_keys.touch = held_touch  # type: ignore[method-assign]
-            return self
-
-    now = [T0]
-    access = AccessService(
-        lambda: HeldTouchUnitOfWork(sessions),
-        JwtCodec(SECRET),
-        now=lambda: now[0],
-        token_ttl_seconds=600,
-    )
-    await access.create_tenant(PLATFORM_ADMIN, tenant_id="ta", name="A")
-    key, plaintext = await access.create_system_key(
-        role=Role.CRM, tenant_id="ta", name="crm", actor="t"
-    )
+    rig, key_id, plaintext = await held_touches(engine)
+    access = rig.access
     assert await access.authenticate_key(plaintext) is not None
     settling = asyncio.create_task(access.settle())
+    await asyncio.wait_for(rig.started.wait(), timeout=10)
     await asyncio.sleep(0.05)
     assert not settling.done()  # waits for the record
-    hold.set()
+    rig.hold.set()
     await asyncio.wait_for(settling, timeout=10)
-    assert touches == [key.key_id]
+    assert rig.done == [key_id]
 
-    hold.clear()
+    rig.hold.clear()
     monkeypatch.setattr(tenants_service, "SETTLE_SECONDS", 0.05)
-    access._keys.drop_key(key.key_id)
-    now[0] = T0 + timedelta(minutes=5)
+    access._keys.drop_key(key_id)
+    rig.now[0] = T0 + timedelta(minutes=5)
     assert await access.authenticate_key(plaintext) is not None
     await asyncio.wait_for(access.settle(), timeout=10)
     assert not access._key_tasks  # cancelled, not left to commit later
-    assert touches == [key.key_id]
+    assert rig.done == [key_id]
