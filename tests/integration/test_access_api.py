@@ -637,3 +637,63 @@ async def test_shutdown_settles_the_key_use_records_in_flight(
     await asyncio.wait_for(access.settle(), timeout=10)
     assert not access._key_tasks  # cancelled, not left to commit later
     assert rig.done == [key_id]
+
+
+async def test_a_busy_key_is_re_read_before_it_expires_and_no_request_waits_for_it(
+    engine: AsyncEngine,
+) -> None:
+    """Past two thirds of the key cache's TTL a request answers from the cache and starts
+    one re-read in the background; a re-read that finds the key revoked drops it."""
+    sessions = create_session_factory(engine)
+    gate = asyncio.Event()
+    gate.set()
+    reads = [0]
+
+    class GatedReadUnitOfWork(SqlAccessUnitOfWork):
+        async def __aenter__(self) -> GatedReadUnitOfWork:
+            await super().__aenter__()
+            read = self.api_keys.get
+
+            async def gated(key_id: str) -> ApiKey | None:
+                reads[0] += 1
+                await gate.wait()
+                return await read(key_id)
+
+            self.api_keys.get = gated  # type: ignore[method-assign]
+            return self
+
+    now = [T0]
+    access = AccessService(
+        lambda: GatedReadUnitOfWork(sessions),
+        JwtCodec(SECRET),
+        now=lambda: now[0],
+        token_ttl_seconds=600,
+    )
+    await access.create_tenant(PLATFORM_ADMIN, tenant_id="ta", name="A")
+    key, plaintext = await access.create_system_key(
+        role=Role.CRM, tenant_id="ta", name="crm", actor="t"
+    )
+    assert await access.authenticate_key(plaintext) is not None
+    assert reads[0] == 1
+    gate.clear()  # the re-read will hang until released
+    now[0] = T0 + timedelta(seconds=25)
+    for _ in range(3):
+        assert await asyncio.wait_for(access.authenticate_key(plaintext), timeout=10) is not None
+    assert reads[0] == 2  # one re-read, held, and nobody waited for it
+    gate.set()
+    await asyncio.gather(*access._key_tasks)
+    now[0] = T0 + timedelta(seconds=40)  # past the first entry's end: the re-read renewed it
+    assert await access.authenticate_key(plaintext) is not None
+    assert reads[0] == 2
+
+    other = AccessService(
+        lambda: SqlAccessUnitOfWork(sessions),
+        JwtCodec(SECRET),
+        now=lambda: T0,
+        token_ttl_seconds=60,
+    )
+    await other.revoke_api_key(PLATFORM_ADMIN, "ta", key.key_id)  # elsewhere: not seen at once
+    now[0] = T0 + timedelta(seconds=50)
+    assert await access.authenticate_key(plaintext) is not None  # trusted until its TTL ends
+    await asyncio.gather(*access._key_tasks)  # the re-read found it revoked
+    assert await access.authenticate_key(plaintext) is None

@@ -16,6 +16,9 @@ from ccbridge.domain.access import Principal
 
 DEFAULT_TTL = timedelta(seconds=30)
 DEFAULT_SIZE = 10_000
+REFRESH_AFTER = 2 / 3
+"""Share of the time to live after which a request refreshes its key in the background:
+a busy key is re-read before it expires, so no request waits for that read."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,6 +26,7 @@ class _Entry:
     key_id: str
     principal: Principal
     expires_at: datetime
+    refresh_at: datetime
 
 
 def credential_digest(plaintext: str) -> bytes:
@@ -53,10 +57,21 @@ class KeyCache:
         """Remember a key that just authenticated (the oldest entry goes when full)."""
         if self._ttl <= timedelta(0) or self._size <= 0:
             return
-        self._entries[digest] = _Entry(key_id, principal, now + self._ttl)
+        self._entries[digest] = _Entry(
+            key_id, principal, now + self._ttl, now + self._ttl * REFRESH_AFTER
+        )
         self._entries.move_to_end(digest)
         while len(self._entries) > self._size:
             self._entries.popitem(last=False)
+
+    def due_for_refresh(self, digest: bytes, now: datetime) -> bool:
+        """Whether *digest*'s entry is still good but old enough to be re-read now."""
+        entry = self._entries.get(digest)
+        return entry is not None and entry.refresh_at <= now < entry.expires_at
+
+    def drop(self, digest: bytes) -> None:
+        """Forget one presented key (a re-read found it revoked or gone)."""
+        self._entries.pop(digest, None)
 
     def drop_key(self, key_id: str) -> None:
         """Forget a key (revoked)."""

@@ -91,6 +91,12 @@ def key_principal(key: ApiKey) -> Principal:
     )
 
 
+def _retrieve(answer: asyncio.Future[Principal | None]) -> None:
+    """Mark a look-up's failure as seen: a refresh ahead has no caller to raise it to."""
+    if not answer.cancelled():
+        answer.exception()
+
+
 class AccessService:
     """Tenants, keys, tokens and audit reads; every method takes the calling principal."""
 
@@ -166,20 +172,29 @@ class AccessService:
         if parsed is None:
             return None
         digest = credential_digest(plaintext)
-        cached = self._keys.get(digest, self._now())
+        now = self._now()
+        cached = self._keys.get(digest, now)
         if cached is not None:
+            if self._keys.due_for_refresh(digest, now) and digest not in self._key_lookups:
+                self._start_look_up(parsed, digest)  # refresh ahead: nobody waits for it
             return cached
         # One look-up per key at a time: when a busy key's cache entry expires, the requests
         # that arrive meanwhile wait for that read instead of each running its own (a storm
         # of sessions and touches that stalled polls for a second; docs/benchmarks.md, B6).
-        looking = self._key_lookups.get(digest)
-        if looking is None:
-            looking = asyncio.get_running_loop().create_future()
-            self._key_lookups[digest] = looking
-            task = asyncio.create_task(self._look_up_key(parsed, digest, self._key_drops, looking))
-            self._key_tasks.add(task)
-            task.add_done_callback(self._key_tasks.discard)
+        looking = self._key_lookups.get(digest) or self._start_look_up(parsed, digest)
         return await asyncio.shield(looking)  # one caller going away must not cancel the rest
+
+    def _start_look_up(
+        self, parsed: tuple[str, str], digest: bytes
+    ) -> asyncio.Future[Principal | None]:
+        """Start the one look-up of *digest*; its answer goes to whoever awaits it."""
+        looking: asyncio.Future[Principal | None] = asyncio.get_running_loop().create_future()
+        looking.add_done_callback(_retrieve)
+        self._key_lookups[digest] = looking
+        task = asyncio.create_task(self._look_up_key(parsed, digest, self._key_drops, looking))
+        self._key_tasks.add(task)
+        task.add_done_callback(self._key_tasks.discard)
+        return looking
 
     async def _look_up_key(
         self,
@@ -197,7 +212,9 @@ class AccessService:
                 key = await self._read_key(uow, key_id, secret)
                 now = self._now()
                 found = None if key is None else key_principal(key)
-                if found is not None and drops == self._key_drops:
+                if found is None:
+                    self._keys.drop(digest)  # a refresh that found the key revoked or gone
+                elif drops == self._key_drops:
                     self._keys.put(digest, key_id, found, now)
                 self._forget_look_up(digest, answer)
                 answer.set_result(found)

@@ -53,3 +53,19 @@ def test_zero_ttl_disables_it() -> None:
     d = credential_digest("x")
     cache.put(d, "x", _who("t1"), T0)
     assert cache.get(d, T0) is None
+
+
+def test_an_entry_is_due_for_refresh_in_the_last_third_of_its_ttl() -> None:
+    cache = KeyCache(ttl=timedelta(seconds=30))
+    d = credential_digest("ccb_a_secret")
+    assert not cache.due_for_refresh(d, T0)  # nothing cached
+    cache.put(d, "a", _who("t1"), T0)
+    assert not cache.due_for_refresh(d, T0 + timedelta(seconds=19))
+    assert cache.due_for_refresh(d, T0 + timedelta(seconds=20))
+    assert cache.due_for_refresh(d, T0 + timedelta(seconds=29))
+    assert not cache.due_for_refresh(d, T0 + timedelta(seconds=30))  # expired: a miss
+    cache.put(d, "a", _who("t1"), T0 + timedelta(seconds=25))  # refreshed
+    assert not cache.due_for_refresh(d, T0 + timedelta(seconds=30))
+    assert cache.get(d, T0 + timedelta(seconds=50)) == _who("t1")
+    cache.drop(d)
+    assert cache.get(d, T0 + timedelta(seconds=26)) is None
