@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -503,6 +503,18 @@ async def test_requests_that_miss_the_key_cache_together_share_one_look_up(
     assert await access.authenticate_key(plaintext) is None
 
 
+async def access_with_a_key(
+    uow: Callable[[], SqlAccessUnitOfWork], now: list[datetime]
+) -> tuple[AccessService, ApiKey, str]:
+    """An access service on *uow* and clock ``now[0]``, tenant ``ta`` and a CRM key of it."""
+    access = AccessService(uow, JwtCodec(SECRET), now=lambda: now[0], token_ttl_seconds=600)
+    await access.create_tenant(PLATFORM_ADMIN, tenant_id="ta", name="A")
+    key, plaintext = await access.create_system_key(
+        role=Role.CRM, tenant_id="ta", name="crm", actor="t"
+    )
+    return access, key, plaintext
+
+
 @dataclass
 class HeldTouches:
     """An access service whose key-use records wait for :attr:`hold` (and may fail)."""
@@ -537,16 +549,7 @@ async def held_touches(engine: AsyncEngine) -> tuple[HeldTouches, str, str]:
             return self
 
     now = [T0]
-    access = AccessService(
-        lambda: HeldTouchUnitOfWork(sessions),
-        JwtCodec(SECRET),
-        now=lambda: now[0],
-        token_ttl_seconds=600,
-    )
-    await access.create_tenant(PLATFORM_ADMIN, tenant_id="ta", name="A")
-    key, plaintext = await access.create_system_key(
-        role=Role.CRM, tenant_id="ta", name="crm", actor="t"
-    )
+    access, key, plaintext = await access_with_a_key(lambda: HeldTouchUnitOfWork(sessions), now)
     return HeldTouches(access, now, hold, started, failing, done), key.key_id, plaintext
 
 
@@ -663,16 +666,7 @@ async def test_a_busy_key_is_re_read_before_it_expires_and_no_request_waits_for_
             return self
 
     now = [T0]
-    access = AccessService(
-        lambda: GatedReadUnitOfWork(sessions),
-        JwtCodec(SECRET),
-        now=lambda: now[0],
-        token_ttl_seconds=600,
-    )
-    await access.create_tenant(PLATFORM_ADMIN, tenant_id="ta", name="A")
-    key, plaintext = await access.create_system_key(
-        role=Role.CRM, tenant_id="ta", name="crm", actor="t"
-    )
+    access, key, plaintext = await access_with_a_key(lambda: GatedReadUnitOfWork(sessions), now)
     assert await access.authenticate_key(plaintext) is not None
     assert reads[0] == 1
     gate.clear()  # the re-read will hang until released

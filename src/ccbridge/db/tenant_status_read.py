@@ -25,15 +25,18 @@ def tenant_status_read(
 ) -> StatusRead:
     """Read one tenant's status (``None``: no such tenant), through *read_pool* when given."""
 
-    async def through_pool(tenant_id: str) -> TenantStatus | None:
-        assert read_pool is not None
-        sql = _STATUS_SQLITE if isinstance(read_pool, SqliteReadPool) else _STATUS_PG
-        rows = await read_pool.fetch(sql, tenant_id)
-        return TenantStatus(rows[0][0]) if rows else None
-
     async def through_session(tenant_id: str) -> TenantStatus | None:
         async with SqlAccessUnitOfWork(sessions) as uow:
             tenant = await uow.tenants.get(tenant_id)
         return tenant.status if tenant is not None else None
 
-    return through_session if read_pool is None else through_pool
+    if read_pool is None:
+        return through_session
+    pool = read_pool
+    sql = _STATUS_SQLITE if isinstance(pool, SqliteReadPool) else _STATUS_PG
+
+    async def through_pool(tenant_id: str) -> TenantStatus | None:
+        rows = await pool.fetch(sql, tenant_id)
+        return TenantStatus(rows[0][0]) if rows else None
+
+    return through_pool

@@ -123,7 +123,8 @@ class AccessService:
         self._keys = key_cache if key_cache is not None else KeyCache()
         self._key_lookups: dict[bytes, asyncio.Future[Principal | None]] = {}
         self._key_tasks: set[asyncio.Task[None]] = set()
-        """Look-ups still touching a key's last use after answering (kept from the GC)."""
+        """Key look-ups in flight, including refreshes ahead and touches after the answer
+        (kept from the GC; shutdown settles them)."""
         self._key_drops = 0
         """Bumped whenever keys leave the cache: a look-up that began before must not put
         back what was dropped (a revoked key, a suspended tenant's keys)."""
